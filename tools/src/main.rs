@@ -1,0 +1,2 @@
+//! The `skein` binary.
+fn main() {}
