@@ -4,3 +4,11 @@
 //!
 //! Owns: every byte on disk under `data_dir`. Must not: know the Kafka wire
 //! format beyond the v2 record-batch layout.
+
+mod mesh;
+mod placement;
+mod shard;
+
+pub use mesh::{mesh_ports, Envelope, Inbox, Mesh, MeshError, MeshPorts};
+pub use placement::{owner_shard, ShardId};
+pub use shard::{run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan};
