@@ -43,7 +43,10 @@ impl WriteBuffer {
         end_position: u64,
         partial_page: &[u8],
     ) -> WriteBuffer {
-        assert!((capacity as u64).is_multiple_of(ALIGNMENT), "capacity must be aligned");
+        assert!(
+            (capacity as u64).is_multiple_of(ALIGNMENT),
+            "capacity must be aligned"
+        );
         assert!(capacity as u64 >= 2 * ALIGNMENT);
         let file_position = align_down(end_position);
         let len = usize::try_from(end_position - file_position).expect("within a page");
