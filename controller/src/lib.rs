@@ -4,3 +4,5 @@
 //!
 //! Owns: metadata records and their durable log, the image, group state.
 //! Must not: block a data shard.
+
+pub mod group_coordinator;
