@@ -455,6 +455,8 @@ impl GroupCoordinator {
                 token,
                 Response::JoinGroup(Err(GroupError::GroupMaxSizeReached)),
             );
+        } else if let Err(e) = Self::joinable(&group, &req) {
+            self.respond(token, Response::JoinGroup(Err(e)));
         } else if is_unknown_member {
             self.new_member_join(now_ms, &mut group, token, req);
         } else {
@@ -484,6 +486,18 @@ impl GroupCoordinator {
         }
     }
 
+    /// The checks Kafka's `doNewMemberJoinGroup` and
+    /// `doCurrentMemberJoinGroup` share.
+    fn joinable(group: &Group, req: &JoinGroup) -> Result<(), GroupError> {
+        if group.is(GroupState::Dead) {
+            Err(GroupError::CoordinatorNotAvailable)
+        } else if !group.supports_protocols(&req.protocol_type, &req.protocols) {
+            Err(GroupError::InconsistentGroupProtocol)
+        } else {
+            Ok(())
+        }
+    }
+
     fn new_member_join(
         &mut self,
         now_ms: i64,
@@ -491,18 +505,6 @@ impl GroupCoordinator {
         token: RequestToken,
         req: JoinGroup,
     ) {
-        if group.is(GroupState::Dead) {
-            return self.respond(
-                token,
-                Response::JoinGroup(Err(GroupError::CoordinatorNotAvailable)),
-            );
-        }
-        if !group.supports_protocols(&req.protocol_type, &req.protocols) {
-            return self.respond(
-                token,
-                Response::JoinGroup(Err(GroupError::InconsistentGroupProtocol)),
-            );
-        }
         let prefix = req.group_instance_id.as_deref().unwrap_or(&req.client_id);
         let mut new_member_id = self.member_ids.next(prefix);
         while group.members.contains_key(&new_member_id)
@@ -552,18 +554,6 @@ impl GroupCoordinator {
         token: RequestToken,
         req: JoinGroup,
     ) {
-        if group.is(GroupState::Dead) {
-            return self.respond(
-                token,
-                Response::JoinGroup(Err(GroupError::CoordinatorNotAvailable)),
-            );
-        }
-        if !group.supports_protocols(&req.protocol_type, &req.protocols) {
-            return self.respond(
-                token,
-                Response::JoinGroup(Err(GroupError::InconsistentGroupProtocol)),
-            );
-        }
         if group.pending_members.contains_key(&req.member_id) {
             // A pending member is dynamic by construction.
             let member_id = req.member_id.clone();
