@@ -284,3 +284,28 @@ proptest! {
         prop_assert_eq!(before, after);
     }
 }
+
+#[test]
+fn reloading_a_partition_serves_load_in_progress_then_the_replayed_groups() {
+    let mut h = Harness::new();
+    let (ids, generation) = h.stable_group("g", 1);
+    let partition = partition_for_group("g", 50);
+    let parked = h.send(Request::JoinGroup(join("g", "", "late", &["range"])));
+    let actions = h.coordinator.begin_load(partition).unwrap();
+    h.apply(actions);
+    assert_eq!(
+        h.join_result(parked),
+        Err(GroupError::CoordinatorLoadInProgress)
+    );
+    assert_eq!(
+        h.heartbeat("g", generation, &ids[0]),
+        Err(GroupError::CoordinatorLoadInProgress)
+    );
+    let records = h.records_of(partition);
+    let now = h.now_ms;
+    h.coordinator
+        .load_partition(partition, records, now)
+        .unwrap();
+    assert_eq!(h.state("g"), Some(GroupState::Stable));
+    assert_eq!(h.heartbeat("g", generation, &ids[0]), Ok(()));
+}

@@ -232,14 +232,17 @@ impl GroupCoordinator {
     }
 
     /// Marks `partition` as loading again (this node is becoming its leader
-    /// and will replay it): its groups answer COORDINATOR_LOAD_IN_PROGRESS
-    /// until [`load_partition`](Self::load_partition).
+    /// and will replay it): any groups still held for it are dropped, their
+    /// parked JoinGroup/SyncGroup requests answered
+    /// COORDINATOR_LOAD_IN_PROGRESS (returned as actions), and requests get
+    /// that error until [`load_partition`](Self::load_partition).
     ///
     /// # Errors
     /// [`PartitionOutOfRange`].
-    pub fn begin_load(&mut self, partition: u32) -> Result<(), PartitionOutOfRange> {
+    pub fn begin_load(&mut self, partition: u32) -> Result<Vec<Action>, PartitionOutOfRange> {
         *self.partition_status_mut(partition)? = PartitionStatus::Loading;
-        Ok(())
+        self.drop_partition_groups(partition, GroupError::CoordinatorLoadInProgress);
+        Ok(std::mem::take(&mut self.out))
     }
 
     /// Rebuilds `partition`'s groups and offsets from its `__consumer_offsets`
@@ -256,18 +259,19 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<(), LoadError> {
         self.partition_status_mut(partition)?;
-        let mut latest: BTreeMap<RecordKey, Option<Bytes>> = BTreeMap::new();
+        // Key → (log position, value) of its latest record.
+        let mut latest: BTreeMap<RecordKey, (usize, Option<Bytes>)> = BTreeMap::new();
         for (index, record) in records.into_iter().enumerate() {
             let key = RecordKey::decode(&record.key)
                 .map_err(|source| LoadError::Record { index, source })?;
             if matches!(key, RecordKey::Unknown { .. }) {
                 continue;
             }
-            latest.insert(key, record.value);
+            latest.insert(key, (index, record.value));
         }
         let mut loaded: BTreeMap<String, Group> = BTreeMap::new();
         let mut offsets = Vec::new();
-        for (index, (key, value)) in latest.into_iter().enumerate() {
+        for (key, (index, value)) in latest {
             let Some(value) = value else { continue };
             match key {
                 RecordKey::GroupMetadata { group_id } => {
@@ -322,6 +326,13 @@ impl GroupCoordinator {
     /// [`PartitionOutOfRange`].
     pub fn unload_partition(&mut self, partition: u32) -> Result<Vec<Action>, PartitionOutOfRange> {
         *self.partition_status_mut(partition)? = PartitionStatus::NotOwned;
+        self.drop_partition_groups(partition, GroupError::NotCoordinator);
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    /// Forgets the groups of `partition`, answering their parked requests
+    /// with `error`.
+    fn drop_partition_groups(&mut self, partition: u32, error: GroupError) {
         let count = self.config.offsets_topic_num_partitions;
         let ids: Vec<String> = self
             .groups
@@ -335,15 +346,14 @@ impl GroupCoordinator {
             };
             for m in group.members.values_mut() {
                 if let Some(token) = m.awaiting_join.take() {
-                    self.respond(token, Response::JoinGroup(Err(GroupError::NotCoordinator)));
+                    self.respond(token, Response::JoinGroup(Err(error.clone())));
                 }
                 if let Some(token) = m.awaiting_sync.take() {
-                    self.respond(token, Response::SyncGroup(Err(GroupError::NotCoordinator)));
+                    self.respond(token, Response::SyncGroup(Err(error.clone())));
                 }
             }
-            debug!(group_id = %id, "unloaded group");
+            debug!(group_id = %id, partition, "dropped group");
         }
-        Ok(std::mem::take(&mut self.out))
     }
 
     fn partition_status_mut(
