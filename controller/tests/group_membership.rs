@@ -601,3 +601,122 @@ fn silent_static_member_expires_during_a_rebalance() {
     assert_eq!(r.generation_id, 2);
     assert_eq!(r.members.len(), 1, "{m2} missed its session");
 }
+
+#[test]
+fn deadlines_are_exposed_for_the_driver_to_schedule() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.coordinator.next_deadline(),
+        Some(T0 + 600_000),
+        "retention check"
+    );
+    h.send(Request::JoinGroup(join("g", "", "c", &["range"])));
+    assert_eq!(
+        h.coordinator.next_deadline(),
+        Some(T0 + 3_000),
+        "initial delay"
+    );
+    assert!(h.coordinator.tick(T0 + 2_999).is_empty());
+    assert_eq!(h.coordinator.persisted(T0, PersistId(999), Ok(())), vec![]);
+}
+
+#[test]
+fn leader_leaving_promotes_the_oldest_remaining_member() {
+    let mut h = Harness::new();
+    let (ids, generation) = h.stable_group("g", 3);
+    h.leave("g", &ids[0]).unwrap();
+    let j2 = h.send(Request::JoinGroup(join(
+        "g",
+        &ids[2],
+        "client-2",
+        &["range"],
+    )));
+    let j1 = h.send(Request::JoinGroup(join(
+        "g",
+        &ids[1],
+        "client-1",
+        &["range"],
+    )));
+    let (r1, r2) = (h.joined(j1), h.joined(j2));
+    assert_eq!(r1.generation_id, generation + 1);
+    assert_eq!(r1.leader, ids[1]);
+    assert_eq!(r1.members.len(), 2);
+    assert!(r2.members.is_empty());
+}
+
+#[test]
+fn rejoin_during_completing_rebalance_with_same_metadata_resends_the_generation() {
+    let mut h = Harness::new();
+    let t1 = h.send(Request::JoinGroup(join("g", "", "c1", &["range"])));
+    let t2 = h.send(Request::JoinGroup(join("g", "", "c2", &["range"])));
+    h.advance(6_000);
+    let (m1, m2) = (h.joined(t1).member_id, h.joined(t2).member_id);
+    // m2 lost its response and rejoins unchanged: same generation, no rebalance.
+    let again = h.send(Request::JoinGroup(join("g", &m2, "c2", &["range"])));
+    let r = h.joined(again);
+    assert_eq!(r.generation_id, 1);
+    assert_eq!(r.leader, m1);
+    assert_eq!(h.state("g"), Some(GroupState::CompletingRebalance));
+}
+
+#[test]
+fn cooperative_members_rejoining_with_revoked_partitions_get_another_generation() {
+    // Incremental cooperative rebalancing is client-driven: after revoking,
+    // members rejoin with new metadata (fewer owned partitions), which must
+    // start a follow-up rebalance.
+    let mut h = Harness::new();
+    let coop = |member: &str, client: &str, owned: &[u8]| {
+        let mut j = join("g", member, client, &["cooperative-sticky"]);
+        let mut meta = subscription(&["t"]).to_vec();
+        meta.extend_from_slice(owned);
+        j.protocols[0].metadata = meta.into();
+        j
+    };
+    let t1 = h.send(Request::JoinGroup(coop("", "c1", b"")));
+    h.advance(3_000);
+    let m1 = h.joined(t1).member_id;
+    let s = h.sync("g", 1, &m1, &[(&m1, "all")]);
+    h.sync_result(s).unwrap();
+    // A second member arrives; m1 learns of the rebalance and rejoins owning all.
+    let t2 = h.send(Request::JoinGroup(coop("", "c2", b"")));
+    assert_eq!(
+        h.heartbeat("g", 1, &m1),
+        Err(GroupError::RebalanceInProgress)
+    );
+    let r1 = h.send(Request::JoinGroup(coop(&m1, "c1", b"owned:all")));
+    let (g2, m2) = (h.joined(r1).generation_id, h.joined(t2).member_id);
+    assert_eq!(g2, 2);
+    let s2 = h.sync("g", 2, &m2, &[]);
+    let s1 = h.sync("g", 2, &m1, &[(&m1, "half"), (&m2, "")]);
+    h.sync_result(s1).unwrap();
+    h.sync_result(s2).unwrap();
+    // m1 revokes the other half and rejoins with its smaller ownership.
+    let r1 = h.send(Request::JoinGroup(coop(&m1, "c1", b"owned:half")));
+    assert_eq!(
+        h.heartbeat("g", 2, &m2),
+        Err(GroupError::RebalanceInProgress)
+    );
+    let r2 = h.send(Request::JoinGroup(coop(&m2, "c2", b"")));
+    assert_eq!(h.joined(r1).generation_id, 3);
+    assert_eq!(h.joined(r2).generation_id, 3);
+}
+
+#[test]
+fn retried_join_answers_the_superseded_request() {
+    let mut h = Harness::new();
+    let (ids, _) = h.stable_group("g", 2);
+    let first = h.send(Request::JoinGroup(join(
+        "g",
+        &ids[0],
+        "client-0",
+        &["range"],
+    )));
+    let retry = h.send(Request::JoinGroup(join(
+        "g",
+        &ids[0],
+        "client-0",
+        &["range"],
+    )));
+    assert_eq!(h.join_result(first), Err(GroupError::RebalanceInProgress));
+    assert!(h.is_pending(retry));
+}
