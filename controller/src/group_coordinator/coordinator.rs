@@ -649,9 +649,9 @@ impl GroupCoordinator {
         self.maybe_prepare_rebalance(now_ms, group);
     }
 
-    /// Kafka's `updateMember` with a new parked JoinGroup: returns nothing;
-    /// a superseded parked JoinGroup (a client retry) is answered
-    /// REBALANCE_IN_PROGRESS so its token is not leaked.
+    /// Kafka's `updateMember`: new protocols and timeouts, and `token` as the
+    /// parked JoinGroup. A different JoinGroup parked before (a client
+    /// retry) is answered REBALANCE_IN_PROGRESS so its token is not leaked.
     fn update_member(
         &mut self,
         group: &mut Group,
@@ -669,7 +669,7 @@ impl GroupCoordinator {
         member.rebalance_timeout_ms = rebalance_timeout_ms;
         member.session_timeout_ms = session_timeout_ms;
         let superseded = std::mem::replace(&mut member.awaiting_join, token);
-        if let (Some(old), Some(_)) = (superseded, token) {
+        if let Some(old) = superseded.filter(|old| Some(*old) != token) {
             self.respond(
                 old,
                 Response::JoinGroup(Err(GroupError::RebalanceInProgress)),
