@@ -415,6 +415,9 @@ impl GroupCoordinator {
 
     /// Puts a group back into the map unless it died.
     fn put_group(&mut self, group: Group) {
+        if cfg!(debug_assertions) {
+            group.check_invariants();
+        }
         if !group.is(GroupState::Dead) {
             self.groups.insert(group.group_id.clone(), group);
         }

@@ -157,6 +157,50 @@ impl Group {
         }
     }
 
+    /// Checks the group's invariants (O(members)); called in debug builds
+    /// after every change.
+    ///
+    /// # Panics
+    /// If an invariant is broken: a coordinator bug.
+    pub(crate) fn check_invariants(&self) {
+        if let Some(leader) = &self.leader_id {
+            assert!(
+                self.members.contains_key(leader),
+                "leader {leader} is not a member"
+            );
+        }
+        assert_eq!(self.leader_id.is_none(), self.members.is_empty());
+        assert!(self.members.is_empty() || self.protocol_type.is_some());
+        for (instance_id, member_id) in &self.static_members {
+            let member = self
+                .members
+                .get(member_id)
+                .expect("static member is a member");
+            assert_eq!(member.group_instance_id.as_ref(), Some(instance_id));
+        }
+        for (id, member) in &self.members {
+            assert_eq!(id, &member.member_id);
+            if member.awaiting_sync.is_some() {
+                assert!(self.is(GroupState::CompletingRebalance));
+            }
+            if member.awaiting_join.is_some() {
+                // Stable: a static member waiting for its new id to persist.
+                assert!(self.is(GroupState::PreparingRebalance) || self.is(GroupState::Stable));
+            }
+        }
+        assert!(self
+            .pending_sync_members
+            .iter()
+            .all(|m| self.members.contains_key(m)));
+        assert_eq!(
+            self.join_timer.is_some(),
+            self.is(GroupState::PreparingRebalance)
+        );
+        if self.is(GroupState::Empty) {
+            assert!(self.members.is_empty());
+        }
+    }
+
     pub(crate) fn is(&self, state: GroupState) -> bool {
         self.state == state
     }
