@@ -16,6 +16,44 @@
 //! [`GroupError`] variant documents its Kafka error code.
 //!
 //! Lives on: the control shard only.
+//!
+//! # A driver in miniature
+//!
+//! ```
+//! use skein_controller::group_coordinator::*;
+//!
+//! let config = GroupCoordinatorConfig::default();
+//! let mut coordinator = GroupCoordinator::new(config.clone(), 0x5eed);
+//! let now = 1_700_000_000_000;
+//! // Replay each __consumer_offsets partition (empty on a first start).
+//! for p in 0..config.offsets_topic_num_partitions {
+//!     coordinator.load_partition(p, Vec::new(), now).unwrap();
+//! }
+//! let join = JoinGroup {
+//!     group_id: "orders".into(),
+//!     member_id: String::new(),
+//!     group_instance_id: None,
+//!     client_id: "rdkafka".into(),
+//!     client_host: "/10.0.0.7".into(),
+//!     protocol_type: "consumer".into(),
+//!     protocols: vec![JoinGroupProtocol { name: "range".into(), metadata: Default::default() }],
+//!     session_timeout_ms: 10_000,
+//!     rebalance_timeout_ms: 60_000,
+//!     reason: None,
+//!     require_known_member_id: false,
+//!     supports_skip_assignment: false,
+//! };
+//! // The JoinGroup is parked: no response yet, only a deadline to tick at.
+//! assert!(coordinator.request(now, RequestToken(1), Request::JoinGroup(join)).is_empty());
+//! let deadline = coordinator.next_deadline().unwrap();
+//! assert_eq!(deadline, now + 3_000); // group.initial.rebalance.delay.ms
+//! let actions = coordinator.tick(deadline);
+//! let Action::Respond { token, response: Response::JoinGroup(Ok(joined)) } = &actions[0] else {
+//!     unreachable!()
+//! };
+//! assert_eq!((*token, joined.generation_id), (RequestToken(1), 1));
+//! assert_eq!(joined.leader, joined.member_id);
+//! ```
 
 mod action;
 mod config;
