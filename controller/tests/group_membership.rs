@@ -540,6 +540,7 @@ fn old_member_id_of_a_replaced_static_member_is_fenced() {
         generation_id: 1,
         member_id: m2.clone(),
         group_instance_id: Some("i2".into()),
+        retention_time_ms: None,
         offsets: vec![OffsetCommitPartition {
             topic_partition: tp("t", 0),
             offset: 1,

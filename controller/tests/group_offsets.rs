@@ -131,6 +131,7 @@ fn oversized_metadata_is_rejected_per_partition() {
         generation_id: -1,
         member_id: String::new(),
         group_instance_id: None,
+        retention_time_ms: None,
         offsets: vec![
             OffsetCommitPartition {
                 topic_partition: tp("t", 0),
@@ -248,4 +249,31 @@ fn offset_delete_refuses_subscribed_topics_of_a_live_consumer_group() {
         h.take(t),
         Some(Response::OffsetDelete(Err(GroupError::GroupIdNotFound)))
     );
+}
+
+#[test]
+fn explicit_retention_time_expires_unsubscribed_offsets_early() {
+    let mut h = Harness::new();
+    let (ids, generation) = h.stable_group("g", 1);
+    let t = h.send(Request::OffsetCommit(OffsetCommit {
+        group_id: "g".into(),
+        generation_id: generation,
+        member_id: ids[0].clone(),
+        group_instance_id: None,
+        retention_time_ms: Some(60_000),
+        offsets: vec![OffsetCommitPartition {
+            topic_partition: tp("unsubscribed", 0),
+            offset: 4,
+            leader_epoch: None,
+            metadata: None,
+        }],
+    }));
+    assert_eq!(h.commit_result(t)[0].1, Ok(()));
+    let value = OffsetCommitValue::decode(h.log.last().unwrap().1.value.as_ref().unwrap()).unwrap();
+    assert_eq!(value.expire_timestamp_ms, Some(h.now_ms + 60_000));
+    for _ in 0..160 {
+        h.advance(4_000);
+        assert_eq!(h.heartbeat("g", generation, &ids[0]), Ok(()));
+    }
+    assert!(h.fetch("g", None).is_empty());
 }

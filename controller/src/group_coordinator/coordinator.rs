@@ -1227,6 +1227,7 @@ impl GroupCoordinator {
         req: OffsetCommit,
     ) {
         let max = usize::try_from(self.config.offset_metadata_max_bytes).unwrap_or(0);
+        let retention_time_ms = req.retention_time_ms.filter(|r| *r >= 0);
         let results: Vec<(TopicPartition, Result<OffsetCommitValue, GroupError>)> = req
             .offsets
             .into_iter()
@@ -1240,7 +1241,7 @@ impl GroupCoordinator {
                         leader_epoch: o.leader_epoch.filter(|e| *e >= 0),
                         metadata,
                         commit_timestamp_ms: now_ms,
-                        expire_timestamp_ms: None,
+                        expire_timestamp_ms: retention_time_ms.map(|r| now_ms.saturating_add(r)),
                     })
                 };
                 (o.topic_partition, value)

@@ -134,6 +134,12 @@ pub struct OffsetCommit {
     pub member_id: String,
     /// `group.instance.id` of a static member.
     pub group_instance_id: Option<String>,
+    /// OffsetCommit v2–v4 `retention_time_ms`; `None` for -1 (the default,
+    /// and every other version). When set, the offsets expire that long
+    /// after the commit instead of after `offsets.retention.minutes`, where
+    /// Kafka expires offsets at all: in empty and standalone groups, and for
+    /// topics no member of a stable consumer group subscribes to.
+    pub retention_time_ms: Option<i64>,
     /// The offsets; the network layer has already answered partitions of
     /// unknown topics with `UnknownTopicOrPartition` and left them out.
     pub offsets: Vec<OffsetCommitPartition>,

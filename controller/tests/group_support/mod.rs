@@ -224,6 +224,7 @@ impl Harness {
             generation_id,
             member_id: member_id.into(),
             group_instance_id: None,
+            retention_time_ms: None,
             offsets: offsets
                 .iter()
                 .map(|(topic, partition, offset)| OffsetCommitPartition {
