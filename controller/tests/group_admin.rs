@@ -62,7 +62,7 @@ fn list_groups_filters_by_state() {
     let mut h = Harness::new();
     h.stable_group("stable", 1);
     h.commit_ok("empty", -1, "", &[("t", 0, 1)]);
-    h.send(Request::JoinGroup(join("joining", "", "c", &["range"])));
+    h.join("joining", "", "c", &["range"]);
     let all = list(&mut h, &[]);
     assert_eq!(all.len(), 3);
     assert_eq!(
@@ -107,12 +107,7 @@ fn describe_stable_group_shows_protocol_members_metadata_and_assignment() {
 fn describe_rebalancing_group_hides_protocol_and_assignments() {
     let mut h = Harness::new();
     let (ids, _) = h.stable_group("g", 2);
-    h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
+    h.join("g", &ids[0], "client-0", &["range"]);
     let d = h.describe("g");
     assert_eq!(d.state, GroupState::PreparingRebalance);
     assert_eq!(d.protocol_name, "");

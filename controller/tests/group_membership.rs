@@ -8,24 +8,9 @@ use skein_controller::group_coordinator::*;
 #[test]
 fn three_members_join_one_generation_with_one_leader_and_voted_protocol() {
     let mut h = Harness::new();
-    let t1 = h.send(Request::JoinGroup(join(
-        "g",
-        "",
-        "c1",
-        &["range", "roundrobin"],
-    )));
-    let t2 = h.send(Request::JoinGroup(join(
-        "g",
-        "",
-        "c2",
-        &["range", "roundrobin"],
-    )));
-    let t3 = h.send(Request::JoinGroup(join(
-        "g",
-        "",
-        "c3",
-        &["roundrobin", "range"],
-    )));
+    let t1 = h.join("g", "", "c1", &["range", "roundrobin"]);
+    let t2 = h.join("g", "", "c2", &["range", "roundrobin"]);
+    let t3 = h.join("g", "", "c3", &["roundrobin", "range"]);
     assert_eq!(h.state("g"), Some(GroupState::PreparingRebalance));
     // The first rebalance of an empty group waits
     // group.initial.rebalance.delay.ms, and one more delay because members
@@ -49,14 +34,9 @@ fn three_members_join_one_generation_with_one_leader_and_voted_protocol() {
 #[test]
 fn protocol_must_be_supported_by_every_member() {
     let mut h = Harness::new();
-    let t1 = h.send(Request::JoinGroup(join(
-        "g",
-        "",
-        "c1",
-        &["range", "roundrobin"],
-    )));
-    let t2 = h.send(Request::JoinGroup(join("g", "", "c2", &["roundrobin"])));
-    let t3 = h.send(Request::JoinGroup(join("g", "", "c3", &["sticky"])));
+    let t1 = h.join("g", "", "c1", &["range", "roundrobin"]);
+    let t2 = h.join("g", "", "c2", &["roundrobin"]);
+    let t3 = h.join("g", "", "c3", &["sticky"]);
     assert_eq!(
         h.join_result(t3),
         Err(GroupError::InconsistentGroupProtocol)
@@ -69,7 +49,7 @@ fn protocol_must_be_supported_by_every_member() {
 #[test]
 fn different_protocol_type_is_inconsistent() {
     let mut h = Harness::new();
-    h.send(Request::JoinGroup(join("g", "", "c1", &["range"])));
+    h.join("g", "", "c1", &["range"]);
     let mut other = join("g", "", "c2", &["range"]);
     other.protocol_type = "connect".into();
     let t = h.send(Request::JoinGroup(other));
@@ -79,9 +59,9 @@ fn different_protocol_type_is_inconsistent() {
 #[test]
 fn initial_delay_extends_while_new_members_arrive() {
     let mut h = Harness::new();
-    let t1 = h.send(Request::JoinGroup(join("g", "", "c1", &["range"])));
+    let t1 = h.join("g", "", "c1", &["range"]);
     h.advance(2_000);
-    let t2 = h.send(Request::JoinGroup(join("g", "", "c2", &["range"])));
+    let t2 = h.join("g", "", "c2", &["range"]);
     h.advance(1_000);
     // A member arrived during the first delay: wait another delay.
     assert!(h.is_pending(t1));
@@ -96,14 +76,7 @@ fn sync_relays_the_leaders_assignment_to_every_member() {
     let mut h_single = Harness::new();
     assert_eq!(h_single.stable_group("g", 1).1, 1);
     let tokens: Vec<_> = (0..3)
-        .map(|i| {
-            h.send(Request::JoinGroup(join(
-                "g",
-                "",
-                &format!("c{i}"),
-                &["range"],
-            )))
-        })
+        .map(|i| h.join("g", "", &format!("c{i}"), &["range"]))
         .collect();
     h.advance(6_000);
     let members: Vec<String> = tokens.into_iter().map(|t| h.joined(t).member_id).collect();
@@ -140,8 +113,8 @@ fn sync_relays_the_leaders_assignment_to_every_member() {
 #[test]
 fn failed_assignment_append_fails_syncs_and_rebalances() {
     let mut h = Harness::new();
-    let t1 = h.send(Request::JoinGroup(join("g", "", "c1", &["range"])));
-    let t2 = h.send(Request::JoinGroup(join("g", "", "c2", &["range"])));
+    let t1 = h.join("g", "", "c1", &["range"]);
+    let t2 = h.join("g", "", "c2", &["range"]);
     h.advance(6_000);
     let (m1, m2) = (h.joined(t1).member_id, h.joined(t2).member_id);
     h.auto_persist = false;
@@ -162,12 +135,7 @@ fn sync_errors_for_wrong_generation_unknown_member_and_rebalance() {
     let t = h.sync("g", generation, "nobody", &[]);
     assert_eq!(h.sync_result(t), Err(GroupError::UnknownMemberId));
     // The leader rejoins: rebalance, and a SyncGroup now is too early.
-    let j = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
+    let j = h.join("g", &ids[0], "client-0", &["range"]);
     assert!(h.is_pending(j));
     let t = h.sync("g", generation, &ids[1], &[]);
     assert_eq!(h.sync_result(t), Err(GroupError::RebalanceInProgress));
@@ -184,19 +152,9 @@ fn member_leave_rebalances_and_remaining_members_get_a_new_generation() {
         h.heartbeat("g", generation, &ids[0]),
         Err(GroupError::RebalanceInProgress)
     );
-    let j0 = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
+    let j0 = h.join("g", &ids[0], "client-0", &["range"]);
     assert!(h.is_pending(j0));
-    let j1 = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[1],
-        "client-1",
-        &["range"],
-    )));
+    let j1 = h.join("g", &ids[1], "client-1", &["range"]);
     // Everyone rejoined: the join phase completes without waiting.
     let (r0, r1) = (h.joined(j0), h.joined(j1));
     assert_eq!(r0.generation_id, generation + 1);
@@ -302,8 +260,8 @@ fn rebalance_timeout_drops_a_member_that_does_not_rejoin() {
 #[test]
 fn member_that_never_syncs_is_removed_after_the_rebalance_timeout() {
     let mut h = Harness::new();
-    let t1 = h.send(Request::JoinGroup(join("g", "", "c1", &["range"])));
-    let t2 = h.send(Request::JoinGroup(join("g", "", "c2", &["range"])));
+    let t1 = h.join("g", "", "c1", &["range"]);
+    let t2 = h.join("g", "", "c2", &["range"]);
     h.advance(6_000);
     let (m1, m2) = (h.joined(t1).member_id, h.joined(t2).member_id);
     let s1 = h.sync("g", 1, &m1, &[(&m1, "a"), (&m2, "b")]);
@@ -358,12 +316,7 @@ fn pending_member_that_never_rejoins_expires() {
 fn follower_rejoining_stable_with_same_metadata_keeps_the_generation() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 2);
-    let t = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[1],
-        "client-1",
-        &["range"],
-    )));
+    let t = h.join("g", &ids[1], "client-1", &["range"]);
     let r = h.joined(t);
     assert_eq!(r.generation_id, generation);
     assert_eq!(r.leader, ids[0]);
@@ -374,12 +327,7 @@ fn follower_rejoining_stable_with_same_metadata_keeps_the_generation() {
 fn follower_rejoining_with_changed_metadata_triggers_a_rebalance() {
     let mut h = Harness::new();
     let (ids, _) = h.stable_group("g", 2);
-    let t = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[1],
-        "client-1",
-        &["range", "roundrobin"],
-    )));
+    let t = h.join("g", &ids[1], "client-1", &["range", "roundrobin"]);
     assert!(h.is_pending(t));
     assert_eq!(h.state("g"), Some(GroupState::PreparingRebalance));
 }
@@ -388,12 +336,7 @@ fn follower_rejoining_with_changed_metadata_triggers_a_rebalance() {
 fn sole_member_rejoining_completes_the_rebalance_immediately() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 1);
-    let t = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
+    let t = h.join("g", &ids[0], "client-0", &["range"]);
     let r = h.joined(t);
     assert_eq!(r.generation_id, generation + 1);
     assert_eq!(h.state("g"), Some(GroupState::CompletingRebalance));
@@ -417,12 +360,7 @@ fn heartbeat_errors_for_generation_member_and_rebalance() {
         Err(GroupError::UnknownMemberId)
     );
     assert_eq!(h.heartbeat("", 1, "ghost"), Err(GroupError::InvalidGroupId));
-    h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
+    h.join("g", &ids[0], "client-0", &["range"]);
     assert_eq!(
         h.heartbeat("g", generation, &ids[1]),
         Err(GroupError::RebalanceInProgress)
@@ -444,7 +382,7 @@ fn invalid_session_timeout_is_rejected() {
 #[test]
 fn known_member_of_missing_group_is_unknown() {
     let mut h = Harness::new();
-    let t = h.send(Request::JoinGroup(join("g", "someone", "c", &["range"])));
+    let t = h.join("g", "someone", "c", &["range"]);
     assert_eq!(h.join_result(t), Err(GroupError::UnknownMemberId));
 }
 
@@ -455,9 +393,9 @@ fn group_max_size_rejects_extra_members() {
         ..GroupCoordinatorConfig::default()
     };
     let mut h = Harness::with_config(config);
-    h.send(Request::JoinGroup(join("g", "", "c1", &["range"])));
-    h.send(Request::JoinGroup(join("g", "", "c2", &["range"])));
-    let t3 = h.send(Request::JoinGroup(join("g", "", "c3", &["range"])));
+    h.join("g", "", "c1", &["range"]);
+    h.join("g", "", "c2", &["range"]);
+    let t3 = h.join("g", "", "c3", &["range"]);
     assert_eq!(h.join_result(t3), Err(GroupError::GroupMaxSizeReached));
 }
 
@@ -611,7 +549,7 @@ fn deadlines_are_exposed_for_the_driver_to_schedule() {
         Some(T0 + 600_000),
         "retention check"
     );
-    h.send(Request::JoinGroup(join("g", "", "c", &["range"])));
+    h.join("g", "", "c", &["range"]);
     assert_eq!(
         h.coordinator.next_deadline(),
         Some(T0 + 3_000),
@@ -626,18 +564,8 @@ fn leader_leaving_promotes_the_oldest_remaining_member() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 3);
     h.leave("g", &ids[0]).unwrap();
-    let j2 = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[2],
-        "client-2",
-        &["range"],
-    )));
-    let j1 = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[1],
-        "client-1",
-        &["range"],
-    )));
+    let j2 = h.join("g", &ids[2], "client-2", &["range"]);
+    let j1 = h.join("g", &ids[1], "client-1", &["range"]);
     let (r1, r2) = (h.joined(j1), h.joined(j2));
     assert_eq!(r1.generation_id, generation + 1);
     assert_eq!(r1.leader, ids[1]);
@@ -648,12 +576,12 @@ fn leader_leaving_promotes_the_oldest_remaining_member() {
 #[test]
 fn rejoin_during_completing_rebalance_with_same_metadata_resends_the_generation() {
     let mut h = Harness::new();
-    let t1 = h.send(Request::JoinGroup(join("g", "", "c1", &["range"])));
-    let t2 = h.send(Request::JoinGroup(join("g", "", "c2", &["range"])));
+    let t1 = h.join("g", "", "c1", &["range"]);
+    let t2 = h.join("g", "", "c2", &["range"]);
     h.advance(6_000);
     let (m1, m2) = (h.joined(t1).member_id, h.joined(t2).member_id);
     // m2 lost its response and rejoins unchanged: same generation, no rebalance.
-    let again = h.send(Request::JoinGroup(join("g", &m2, "c2", &["range"])));
+    let again = h.join("g", &m2, "c2", &["range"]);
     let r = h.joined(again);
     assert_eq!(r.generation_id, 1);
     assert_eq!(r.leader, m1);
@@ -706,18 +634,8 @@ fn cooperative_members_rejoining_with_revoked_partitions_get_another_generation(
 fn retried_join_answers_the_superseded_request() {
     let mut h = Harness::new();
     let (ids, _) = h.stable_group("g", 2);
-    let first = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
-    let retry = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
+    let first = h.join("g", &ids[0], "client-0", &["range"]);
+    let retry = h.join("g", &ids[0], "client-0", &["range"]);
     assert_eq!(h.join_result(first), Err(GroupError::RebalanceInProgress));
     assert!(h.is_pending(retry));
 }

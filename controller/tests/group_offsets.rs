@@ -94,12 +94,7 @@ fn commit_errors_for_generation_and_member() {
 fn commit_while_completing_rebalance_is_rebalance_in_progress() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 1);
-    let j = h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
+    let j = h.join("g", &ids[0], "client-0", &["range"]);
     let new_generation = h.joined(j).generation_id;
     assert_eq!(new_generation, generation + 1);
     let t = h.commit("g", new_generation, &ids[0], &[("t", 0, 1)]);
@@ -113,12 +108,7 @@ fn commit_while_completing_rebalance_is_rebalance_in_progress() {
 fn commit_during_preparing_rebalance_is_accepted() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 2);
-    h.send(Request::JoinGroup(join(
-        "g",
-        &ids[0],
-        "client-0",
-        &["range"],
-    )));
+    h.join("g", &ids[0], "client-0", &["range"]);
     assert_eq!(h.state("g"), Some(GroupState::PreparingRebalance));
     h.commit_ok("g", generation, &ids[1], &[("t", 0, 9)]);
 }

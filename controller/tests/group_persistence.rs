@@ -186,7 +186,7 @@ fn requests_before_the_partition_is_loaded_get_load_in_progress() {
 #[test]
 fn unloading_a_partition_answers_parked_joins_with_not_coordinator() {
     let mut h = Harness::new();
-    let t = h.send(Request::JoinGroup(join("g", "", "c", &["range"])));
+    let t = h.join("g", "", "c", &["range"]);
     let actions = h
         .coordinator
         .unload_partition(partition_for_group("g", 50))
@@ -290,7 +290,7 @@ fn reloading_a_partition_serves_load_in_progress_then_the_replayed_groups() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 1);
     let partition = partition_for_group("g", 50);
-    let parked = h.send(Request::JoinGroup(join("g", "", "late", &["range"])));
+    let parked = h.join("g", "", "late", &["range"]);
     let actions = h.coordinator.begin_load(partition).unwrap();
     h.apply(actions);
     assert_eq!(

@@ -118,6 +118,19 @@ impl Harness {
         self.now_ms = target;
     }
 
+    /// Sends a v3-style JoinGroup (see [`join`]).
+    pub fn join(
+        &mut self,
+        group: &str,
+        member_id: &str,
+        client_id: &str,
+        protocols: &[&str],
+    ) -> RequestToken {
+        self.send(Request::JoinGroup(join(
+            group, member_id, client_id, protocols,
+        )))
+    }
+
     pub fn take(&mut self, token: RequestToken) -> Option<Response> {
         self.inbox.remove(&token)
     }
