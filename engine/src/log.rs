@@ -1029,7 +1029,10 @@ async fn read_segment(
     out: &mut Vec<LogChunk>,
 ) -> Result<usize, LogError> {
     let limit = segment.written_bytes();
-    let (_, mut position) = segment.lookup(offset);
+    let (indexed_offset, mut position) = segment.lookup(offset);
+    // The index is a hint: an entry that does not point at the batch it
+    // names (a damaged index file) sends the read back to the segment start.
+    let mut check_entry = position > 0;
     let mut needed = max_bytes as u64 + index_interval_bytes + ALIGNMENT;
     loop {
         if position >= limit {
@@ -1037,6 +1040,17 @@ async fn read_segment(
         }
         let (read, skip) = segment.read_window(position, needed).await?;
         let window = &read[skip..];
+        if check_entry {
+            check_entry = false;
+            let valid = BatchHeader::read(window).is_some_and(|h| {
+                h.magic == batch::MAGIC_V2 && h.base_offset.get() == indexed_offset
+            });
+            if !valid {
+                tracing::warn!(path = ?segment.path(), position, "offset index entry disagrees with the log; scanning");
+                position = 0;
+                continue;
+            }
+        }
         let mut cursor = 0usize;
         let mut run: Option<(usize, usize)> = None;
         let mut reread = None;
