@@ -1039,7 +1039,10 @@ async fn read_segment(
             return Ok(0);
         }
         let (read, skip) = segment.read_window(position, needed).await?;
-        let window = &read[skip..];
+        // Only bytes below `limit` are batches; the rest of the last page is
+        // padding (or bytes being appended right now).
+        let valid = usize::try_from(limit - position).unwrap_or(usize::MAX);
+        let window = &read[skip.min(read.len())..read.len().min(skip.saturating_add(valid))];
         if check_entry {
             check_entry = false;
             let valid = BatchHeader::read(window).is_some_and(|h| {
