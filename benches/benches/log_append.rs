@@ -45,15 +45,23 @@ async fn raw_write_bandwidth(dir: &Path, total: u64, write_bytes: usize) -> f64 
     mib_per_s(position, seconds)
 }
 
-async fn fdatasync_rate(dir: &Path, iterations: u64) -> f64 {
+/// Rate of (4 KiB write + fdatasync): appending (the file grows, so ext4
+/// must commit its size) or overwriting already-written blocks.
+async fn fdatasync_rate(dir: &Path, iterations: u64, overwrite: bool) -> f64 {
     let path = dir.join("raw-sync");
     let file = glommio::io::DmaFile::create(&path).await.expect("create");
     let buffer = Rc::new(file.alloc_dma_buffer(4096));
+    if overwrite {
+        for i in 0..iterations {
+            let written = file.write_rc_at(buffer.clone(), i * 4096).await;
+            written.expect("write");
+        }
+        file.fdatasync().await.expect("sync");
+    }
     let start = Instant::now();
     for i in 0..iterations {
-        file.write_rc_at(buffer.clone(), i * 4096)
-            .await
-            .expect("write");
+        let written = file.write_rc_at(buffer.clone(), i * 4096).await;
+        written.expect("write");
         file.fdatasync().await.expect("sync");
     }
     let rate = iterations as f64 / start.elapsed().as_secs_f64();
@@ -87,6 +95,8 @@ async fn append_scenario(
             .expect("open"),
     );
     let warm_up = total / 10;
+    let began = Instant::now();
+    let deadline = began + std::time::Duration::from_secs_f64(scenario_seconds());
     let appended = Rc::new(Cell::new(0u64));
     let measured_from: Rc<Cell<Option<(Instant, u64, u64)>>> = Rc::new(Cell::new(None));
     let measured_appends = Rc::new(Cell::new(0u64));
@@ -95,12 +105,12 @@ async fn append_scenario(
         let (log, batch, appended) = (log.clone(), batch.clone(), appended.clone());
         let (measured_from, measured_appends) = (measured_from.clone(), measured_appends.clone());
         tasks.push(glommio::spawn_local(async move {
-            while appended.get() < total {
+            while appended.get() < total && Instant::now() < deadline {
                 appended.set(appended.get() + batch.len() as u64);
                 log.append(&batch, 0, 0).await.expect("append");
                 match measured_from.get() {
                     Some(_) => measured_appends.set(measured_appends.get() + 1),
-                    None if appended.get() >= warm_up => {
+                    None if appended.get() >= warm_up || began.elapsed().as_millis() > 500 => {
                         measured_from.set(Some((Instant::now(), appended.get(), allocations())));
                     }
                     None => {}
@@ -125,6 +135,14 @@ async fn append_scenario(
     result
 }
 
+/// Seconds per scenario at most: `SKEIN_BENCH_SECONDS`, default 4 (1 if quick).
+fn scenario_seconds() -> f64 {
+    std::env::var("SKEIN_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if skein_benches::quick() { 1.0 } else { 4.0 })
+}
+
 fn main() {
     let total = scenario_bytes(512);
     let dir = bench_dir("append");
@@ -133,11 +151,14 @@ fn main() {
         let dir = bench_dir_for_run;
         let raw_1m = raw_write_bandwidth(&dir, total, 1 << 20).await;
         let raw_4m = raw_write_bandwidth(&dir, total, 4 << 20).await;
-        let syncs = fdatasync_rate(&dir, if skein_benches::quick() { 20 } else { 300 }).await;
+        let iterations = if skein_benches::quick() { 20 } else { 500 };
+        let syncs = fdatasync_rate(&dir, iterations, false).await;
+        let overwrite_syncs = fdatasync_rate(&dir, iterations, true).await;
         println!("dir {}  bytes/scenario {} MiB", dir.display(), total >> 20);
         println!("raw O_DIRECT sequential write, 1 MiB writes QD1: {raw_1m:8.1} MiB/s");
         println!("raw O_DIRECT sequential write, 4 MiB writes QD1: {raw_4m:8.1} MiB/s");
-        println!("raw 4 KiB write + fdatasync:                      {syncs:8.1} /s");
+        println!("raw 4 KiB appending write + fdatasync:            {syncs:8.1} /s");
+        println!("raw 4 KiB overwrite + fdatasync:                  {overwrite_syncs:8.1} /s");
         let raw = raw_1m.max(raw_4m);
         for (label, records) in [("16KiB", 16usize), ("1MiB", 1_024)] {
             let batch = Rc::new(
@@ -148,6 +169,7 @@ fn main() {
             for (policy, appenders) in [
                 (FlushPolicy::None, 1),
                 (FlushPolicy::None, 8),
+                (FlushPolicy::None, 64),
                 (FlushPolicy::Batch, 1),
                 (FlushPolicy::Batch, 8),
                 (FlushPolicy::Batch, 64),
