@@ -1091,7 +1091,7 @@ async fn read_segment(
     // The index is a hint: an entry that does not point at the batch it
     // names (a damaged index file) sends the read back to the segment start.
     let mut check_entry = position > 0;
-    let mut needed = max_bytes as u64 + index_interval_bytes + ALIGNMENT;
+    let mut needed = (max_bytes as u64).max(index_interval_bytes);
     loop {
         if position >= limit {
             return Ok(0);
