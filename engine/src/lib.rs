@@ -8,6 +8,8 @@
 //! Entry point for the log: [`PartitionLog`]; its durability promises are
 //! documented on the `log` module and on [`FlushPolicy`].
 
+#![warn(missing_docs)]
+
 mod batch;
 mod config;
 mod error;

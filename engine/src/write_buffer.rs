@@ -146,3 +146,51 @@ impl WriteBuffer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_page_is_carried_into_the_next_buffer_and_padding_zeroed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.log");
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(1 << 20)
+            .spawn(move || async move {
+                let file = glommio::io::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .dma_open(&path)
+                    .await
+                    .expect("open");
+                let mut buffer = WriteBuffer::new(&file, 2 * ALIGNMENT as usize, 0, &[]);
+                assert!(!buffer.is_pending());
+                assert!(buffer.reserve(&file, 5_000));
+                buffer.append_slot(5_000).fill(7);
+                let write = buffer.take_for_write(&file).expect("pending");
+                assert_eq!((write.position, write.end_position), (0, 5_000));
+                assert_eq!(write.buffer.len(), 8_192);
+                assert!(write.buffer.as_bytes()[5_000..].iter().all(|&b| b == 0));
+                // The next buffer starts at the partial page, already clean.
+                assert_eq!(buffer.end_position(), 5_000);
+                assert!(!buffer.is_pending());
+                assert_eq!(buffer.partial_page().len(), 5_000 - 4_096);
+                // A batch larger than the capacity grows an idle buffer.
+                assert!(buffer.reserve(&file, 20_000));
+                buffer.append_slot(20_000).fill(9);
+                assert!(
+                    !buffer.reserve(&file, 100_000),
+                    "pending bytes block growth"
+                );
+                let write = buffer.take_for_write(&file).expect("pending");
+                assert_eq!(write.position, 4_096);
+                assert_eq!(write.end_position, 25_000);
+                assert!(write.buffer.as_bytes()[..904].iter().all(|&b| b == 7));
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
+    }
+}
