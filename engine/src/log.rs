@@ -229,7 +229,7 @@ impl PartitionLog {
         let active = segments.last().expect("at least one segment").clone();
         let end = active.size();
         let partial_page = read_partial_page(&active, end).await?;
-        let buffer = WriteBuffer::new(active.file(), tuning.write_buffer_bytes, end, &partial_page);
+        let buffer = WriteBuffer::new(tuning.write_buffer_bytes, end, &partial_page);
         let log_end_offset = active.next_offset();
         let first_base = segments
             .first()
@@ -803,7 +803,7 @@ impl Inner {
         sync_dir(&self.dir)?;
         write_i64_file(&self.dir, RECOVERY_POINT_FILE, new_base)?;
         let mut state = self.state.borrow_mut();
-        state.buffer = WriteBuffer::new(segment.file(), self.tuning.write_buffer_bytes, 0, &[]);
+        state.buffer = WriteBuffer::new(self.tuning.write_buffer_bytes, 0, &[]);
         state.segments.push(segment);
         state.synced_offset = state.written_offset;
         state.unsynced_since = None;
@@ -855,7 +855,7 @@ impl Inner {
         let (write, segment, end_offset) = {
             let mut state = self.state.borrow_mut();
             let segment = state.active().clone();
-            let Some(write) = state.buffer.take_for_write(segment.file()) else {
+            let Some(write) = state.buffer.take_for_write() else {
                 return Ok(());
             };
             state.flush_in_progress = true;
