@@ -69,7 +69,11 @@ pub fn scenario_bytes(default_mb: u64) -> u64 {
 pub fn bench_dir(name: &str) -> PathBuf {
     let root = std::env::var_os("SKEIN_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let dir = root.join(format!("skein-bench-{name}-{}", std::process::id()));
-    let _ignored_if_absent = std::fs::remove_dir_all(&dir);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot clear {}: {e}", dir.display()),
+    }
     std::fs::create_dir_all(&dir).expect("create bench dir");
     dir
 }

@@ -30,3 +30,4 @@ pub use crate::config::{ConfigError, FlushPolicy, LogConfig, TimestampType};
 pub use crate::error::{AppendError, LogError, ReadError};
 pub use crate::log::{AppendInfo, LogTuning, PartitionLog, ReadInfo};
 pub use crate::log_chunk::LogChunk;
+pub use crate::segment::prime_iopoll_probe;
