@@ -133,6 +133,32 @@ fn main() {
                 measured_reads
             );
         }
+        // Tailing reads: served from the tail cache.
+        let tail_start = log.log_end_offset();
+        for _ in 0..64 {
+            log.append(&batch, 0, 0).await.expect("append");
+        }
+        let mut tail_reads = 0u64;
+        let mut tail_bytes = 0u64;
+        let tail_began = Instant::now();
+        let tail_allocations = allocations();
+        for round in 0..20_000i64 {
+            chunks.clear();
+            let offset = tail_start + (round % 64) * 16;
+            let info = log
+                .read(offset, 64 * 1024, i64::MAX, &mut chunks)
+                .await
+                .expect("read");
+            tail_bytes += info.bytes as u64;
+            tail_reads += 1;
+        }
+        let tail_seconds = tail_began.elapsed().as_secs_f64();
+        println!(
+            "tail-cache reads (max_bytes 64 KiB): {:.0} reads/s, {:8.1} MiB/s, allocs/read {:.3}",
+            tail_reads as f64 / tail_seconds,
+            mib_per_s(tail_bytes, tail_seconds),
+            (allocations() - tail_allocations) as f64 / tail_reads as f64
+        );
         drop(chunks);
         let log = Rc::try_unwrap(log).expect("single owner");
         log.remove().await.expect("remove");
