@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use skein_benches::{allocations, bench_dir, mib_per_s, run, scenario_bytes, CountingAllocator};
 use skein_engine::test_batch::BatchBuilder;
-use skein_engine::{FlushPolicy, LogConfig, PartitionLog};
+use skein_engine::{FlushPolicy, LogConfig, LogTuning, PartitionLog};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -89,8 +89,12 @@ async fn append_scenario(
         max_message_bytes: 2 << 20,
         ..LogConfig::default()
     };
+    let tuning = LogTuning {
+        write_buffer_bytes: env_mib("SKEIN_BENCH_WRITE_BUFFER_MB").unwrap_or(4 << 20),
+        tail_cache_bytes: env_mib("SKEIN_BENCH_TAIL_CACHE_MB").unwrap_or(4 << 20),
+    };
     let log = Rc::new(
-        PartitionLog::open(path.clone(), config)
+        PartitionLog::open_with(path.clone(), config, tuning)
             .await
             .expect("open"),
     );
@@ -133,6 +137,15 @@ async fn append_scenario(
     let log = Rc::try_unwrap(log).expect("tasks done");
     log.remove().await.expect("remove");
     result
+}
+
+/// `name` as MiB from the environment, in bytes.
+fn env_mib(name: &str) -> Option<usize> {
+    std::env::var(name)
+        .ok()?
+        .parse::<usize>()
+        .ok()
+        .map(|mb| mb << 20)
 }
 
 /// Seconds per scenario at most: `SKEIN_BENCH_SECONDS`, default 4 (1 if quick).

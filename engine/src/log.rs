@@ -684,6 +684,12 @@ impl Inner {
         self.state.borrow().poisoned
     }
 
+    /// Whether the background tasks should exit (closed, dropped, poisoned).
+    fn is_stopped(&self) -> bool {
+        let state = self.state.borrow();
+        state.closed || state.poisoned
+    }
+
     fn poison(&self) {
         self.state.borrow_mut().poisoned = true;
         tracing::error!(dir = ?self.dir, "partition log poisoned by an IO failure; it is offline until reopened");
@@ -834,14 +840,7 @@ impl Inner {
             doomed
         };
         for segment in &doomed {
-            for extension in ["log", "index", "timeindex"] {
-                let path = segment::segment_file_path(&self.dir, segment.base_offset(), extension);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(LogError::io(&path, e)),
-                }
-            }
+            remove_segment_files(&self.dir, segment.base_offset())?;
         }
         if !doomed.is_empty() {
             sync_dir(&self.dir)?;
@@ -959,16 +958,9 @@ async fn run_flusher(inner: Rc<Inner>) {
     loop {
         inner
             .flusher_wake
-            .wait_until(|| {
-                let state = inner.state.borrow();
-                state.closed || state.poisoned || state.buffer.is_pending()
-            })
+            .wait_until(|| inner.is_stopped() || inner.state.borrow().buffer.is_pending())
             .await;
-        let stop = {
-            let state = inner.state.borrow();
-            state.closed || state.poisoned
-        };
-        if stop {
+        if inner.is_stopped() {
             return;
         }
         if let Err(error) = inner.write_once().await {
@@ -985,10 +977,7 @@ async fn run_flusher(inner: Rc<Inner>) {
 /// write), within `ms` under `interval:<ms>`, never under `none`.
 async fn run_syncer(inner: Rc<Inner>) {
     loop {
-        let stop_or_due = || {
-            let state = inner.state.borrow();
-            state.closed || state.poisoned || inner.sync_due().0
-        };
+        let stop_or_due = || inner.is_stopped() || inner.sync_due().0;
         match inner.sync_due().1 {
             None => inner.flusher_wake.wait_until(stop_or_due).await,
             Some(deadline) => {
@@ -999,11 +988,7 @@ async fn run_syncer(inner: Rc<Inner>) {
                 .await;
             }
         }
-        let stop = {
-            let state = inner.state.borrow();
-            state.closed || state.poisoned
-        };
-        if stop {
+        if inner.is_stopped() {
             return;
         }
         if !inner.sync_due().0 {
@@ -1238,20 +1223,27 @@ async fn open_segments(
                 "segment cut short by recovery; deleting the segments after it"
             );
             for &later in &bases[slot + 1..] {
-                for extension in ["log", "index", "timeindex"] {
-                    let path = segment::segment_file_path(dir, later, extension);
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(LogError::io(&path, e)),
-                    }
-                }
+                remove_segment_files(dir, later)?;
             }
             sync_dir(dir)?;
             break;
         }
     }
     Ok(segments)
+}
+
+/// Unlinks a segment's `.log`, `.index` and `.timeindex` files (readers
+/// holding the log file open keep reading it).
+fn remove_segment_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
+    for extension in ["log", "index", "timeindex"] {
+        let path = segment::segment_file_path(dir, base_offset, extension);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io(&path, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending.
