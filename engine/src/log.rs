@@ -64,6 +64,10 @@ const RECOVERY_POINT_FILE: &str = "recovery-point";
 /// File holding the log start offset set by DeleteRecords.
 const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 
+/// How long after a read of the active segment appends keep being copied
+/// into the tail cache.
+const TAIL_READ_INTEREST: Duration = Duration::from_secs(10);
+
 /// Memory sizes of one partition log, fixed when it opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogTuning {
@@ -72,7 +76,10 @@ pub struct LogTuning {
     /// more appends. Default 4 MiB.
     pub write_buffer_bytes: usize,
     /// Bytes of the newest batches kept in memory for tailing readers.
-    /// Default 4 MiB.
+    /// Default 4 MiB. Appends are copied into the cache only while some
+    /// reader has read the active segment in the last 10 s, so a
+    /// producer-only partition pays neither the copy nor the memory; the
+    /// first tailing read after a quiet spell goes to disk.
     pub tail_cache_bytes: usize,
 }
 
@@ -152,6 +159,9 @@ struct State {
     closed: bool,
     flush_in_progress: bool,
     unsynced_since: Option<Instant>,
+    /// Until when appends are copied into the tail cache: set by reads of
+    /// the active segment.
+    tail_read_until: Option<Instant>,
     /// Tickets of appends waiting for admission, in arrival order.
     admission: VecDeque<u64>,
     next_ticket: u64,
@@ -258,6 +268,7 @@ impl PartitionLog {
                 closed: false,
                 flush_in_progress: false,
                 unsynced_since: None,
+                tail_read_until: None,
                 admission: VecDeque::with_capacity(64),
                 next_ticket: 0,
             }),
@@ -371,7 +382,7 @@ impl PartitionLog {
         out: &mut Vec<LogChunk>,
     ) -> Result<ReadInfo, ReadError> {
         let (segment, bound, mut info) = {
-            let state = self.inner.state.borrow();
+            let mut state = self.inner.state.borrow_mut();
             let mut info = ReadInfo {
                 bytes: 0,
                 log_start_offset: state.log_start_offset,
@@ -388,6 +399,9 @@ impl PartitionLog {
             let bound = max_offset.min(state.high_watermark);
             if offset >= bound {
                 return Ok(info);
+            }
+            if offset >= state.active().base_offset() {
+                state.tail_read_until = Some(Instant::now() + TAIL_READ_INTEREST);
             }
             if let Some(bytes) = state.tail.read(offset, max_bytes, bound, out) {
                 info.bytes = bytes;
@@ -740,6 +754,14 @@ impl Inner {
         active.start_roll_clock(now_ms);
         let base_offset = state.log_end_offset;
         let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
+        // Copy into the tail cache only while someone reads the tail: a
+        // producer-only partition saves the copy (and its memory).
+        let cache = state
+            .tail_read_until
+            .is_some_and(|until| Instant::now() < until);
+        if !cache {
+            state.tail.clear();
+        }
         let mut offset = base_offset;
         let mut rest = records;
         while !rest.is_empty() {
@@ -761,7 +783,9 @@ impl Inner {
             active.on_append(position, patched, total as u64, config.index_interval_bytes);
             let timestamp = patched.max_timestamp.get();
             state.max_timestamp = newer_max(state.max_timestamp, (timestamp, last_offset));
-            state.tail.push(slot, offset, last_offset);
+            if cache {
+                state.tail.push(slot, offset, last_offset);
+            }
             offset = last_offset + 1;
             rest = &rest[total..];
         }
