@@ -30,6 +30,26 @@
 //! written as the policy asks — under `batch` it runs back to back, so the
 //! fdatasync of one group overlaps the write of the next.
 //!
+//! The partial last page is rewritten in place by the next write; its
+//! already-acknowledged prefix is byte-identical in both versions, so a torn
+//! write of that page (sector by sector) cannot damage acknowledged bytes.
+//!
+//! # Reads
+//!
+//! The offset index gives a file position; one aligned DMA read of about
+//! `max_bytes` is trimmed to whole batches and handed out zero-copy. Batch
+//! headers (magic, length) are checked on the way out; CRCs are verified on
+//! append and in recovery, not on every read (consumers verify them too).
+//! While readers tail the log, appends are also kept in the tail cache.
+//!
+//! # Memory
+//!
+//! Each appending partition takes up to two write buffers
+//! (`LogTuning::write_buffer_bytes`) from glommio's DMA pool (the
+//! executor's `io_memory`); when the pool is exhausted glommio falls back to
+//! the system allocator, which works but page-faults fresh memory per write.
+//! Size `io_memory` for the partitions a shard appends to concurrently.
+//!
 //! # Recovery
 //!
 //! `close` writes a clean-shutdown marker. `open` without the marker scans
