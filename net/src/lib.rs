@@ -4,9 +4,4 @@
 //!
 //! Owns: connections and the wire. Must not: hold partition state (that is
 //! the engine's, on the partition's owner shard).
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
