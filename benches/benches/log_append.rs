@@ -5,7 +5,10 @@
 //! Also counts global allocations per append after warm-up.
 //!
 //! Run: `cargo bench -p skein-benches --bench log_append`
-//! (`SKEIN_BENCH_QUICK=1` for a smoke run, `SKEIN_BENCH_MB=<n>` per scenario).
+//! (`SKEIN_BENCH_QUICK=1` for a smoke run, `SKEIN_BENCH_MB=<n>` per scenario,
+//! `SKEIN_BENCH_SECONDS=<s>` cap per scenario, `SKEIN_BENCH_FILTER=<substring>`
+//! of "batch=1MiB flush=none appenders=8", `SKEIN_BENCH_WRITE_BUFFER_MB`,
+//! `SKEIN_BENCH_TAIL_CACHE_MB`).
 
 use std::cell::Cell;
 use std::path::Path;
@@ -187,6 +190,11 @@ fn main() {
                 (FlushPolicy::Batch, 8),
                 (FlushPolicy::Batch, 64),
             ] {
+                let name = format!("batch={label} flush={policy} appenders={appenders}");
+                let filter = std::env::var("SKEIN_BENCH_FILTER").unwrap_or_default();
+                if !name.contains(&filter) {
+                    continue;
+                }
                 let result = append_scenario(&dir, policy, appenders, batch.clone(), total).await;
                 println!(
                     "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s = {:5.1}% of raw  \
