@@ -179,6 +179,8 @@ struct State {
     closed: bool,
     flush_in_progress: bool,
     unsynced_since: Option<Instant>,
+    /// A roll is in progress: no append is admitted.
+    rolling: bool,
     /// Until when appends are copied into the tail cache: set by reads of
     /// the active segment.
     tail_read_until: Option<Instant>,
@@ -288,6 +290,7 @@ impl PartitionLog {
                 closed: false,
                 flush_in_progress: false,
                 unsynced_since: None,
+                rolling: false,
                 tail_read_until: None,
                 admission: VecDeque::with_capacity(64),
                 next_ticket: 0,
@@ -339,12 +342,28 @@ impl PartitionLog {
                 continue;
             }
             if self.inner.needs_roll(records.len(), record_count, now_ms) {
+                // The roll runs as its own task so that dropping this append
+                // cannot leave a segment half sealed; `rolling` holds every
+                // append back until it is done.
                 ticket.enqueue();
-                if let Err(error) = self.inner.roll().await {
-                    self.inner.poison();
-                    return Err(AppendError::Storage(error));
+                self.inner.state.borrow_mut().rolling = true;
+                let inner = self.inner.clone();
+                let rolled = glommio::spawn_local(async move {
+                    let result = inner.roll().await;
+                    inner.state.borrow_mut().rolling = false;
+                    if result.is_err() {
+                        inner.poison();
+                    }
+                    inner.admission_waiters.notify_all();
+                    result
+                })
+                .detach()
+                .await;
+                match rolled {
+                    Some(Ok(())) => continue,
+                    Some(Err(error)) => return Err(AppendError::Storage(error)),
+                    None => return Err(AppendError::Poisoned),
                 }
-                continue;
             }
             if !self.inner.reserve(records.len()) {
                 ticket.enqueue();
@@ -682,6 +701,9 @@ struct Ticket<'a> {
 impl Ticket<'_> {
     fn is_turn(&self) -> bool {
         let state = self.inner.state.borrow();
+        if state.rolling {
+            return false;
+        }
         match (state.admission.front(), self.id) {
             (None, _) => true,
             (Some(&front), Some(id)) => front == id,
