@@ -854,10 +854,12 @@ impl Inner {
         self.hw_waiters
             .wait_until(|| {
                 let state = self.state.borrow();
-                state.poisoned || (!state.buffer.is_pending() && !state.flush_in_progress)
+                let idle = !state.buffer.is_pending() && !state.flush_in_progress;
+                state.poisoned || state.closed || idle
             })
             .await;
-        if self.is_poisoned() {
+        // A dropped log stops its flusher: nothing more will be written.
+        if self.is_stopped() {
             return Err(LogError::Poisoned);
         }
         Ok(())
