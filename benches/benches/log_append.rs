@@ -104,21 +104,26 @@ async fn append_scenario(
     let warm_up = total / 10;
     let began = Instant::now();
     let deadline = began + std::time::Duration::from_secs_f64(scenario_seconds());
-    let appended = Rc::new(Cell::new(0u64));
+    // `reserved` stops the appenders at `total`; `completed` counts only
+    // acknowledged bytes, which is what the throughput measures.
+    let reserved = Rc::new(Cell::new(0u64));
+    let completed = Rc::new(Cell::new(0u64));
     let measured_from: Rc<Cell<Option<(Instant, u64, u64)>>> = Rc::new(Cell::new(None));
     let measured_appends = Rc::new(Cell::new(0u64));
     let mut tasks = Vec::with_capacity(appenders);
     for _ in 0..appenders {
-        let (log, batch, appended) = (log.clone(), batch.clone(), appended.clone());
+        let (log, batch) = (log.clone(), batch.clone());
+        let (reserved, completed) = (reserved.clone(), completed.clone());
         let (measured_from, measured_appends) = (measured_from.clone(), measured_appends.clone());
         tasks.push(glommio::spawn_local(async move {
-            while appended.get() < total && Instant::now() < deadline {
-                appended.set(appended.get() + batch.len() as u64);
+            while reserved.get() < total && Instant::now() < deadline {
+                reserved.set(reserved.get() + batch.len() as u64);
                 log.append(&batch, 0, 0).await.expect("append");
+                completed.set(completed.get() + batch.len() as u64);
                 match measured_from.get() {
                     Some(_) => measured_appends.set(measured_appends.get() + 1),
-                    None if appended.get() >= warm_up || began.elapsed().as_millis() > 500 => {
-                        measured_from.set(Some((Instant::now(), appended.get(), allocations())));
+                    None if completed.get() >= warm_up || began.elapsed().as_millis() > 500 => {
+                        measured_from.set(Some((Instant::now(), completed.get(), allocations())));
                     }
                     None => {}
                 }
@@ -133,7 +138,7 @@ async fn append_scenario(
     let seconds = start.elapsed().as_secs_f64();
     let appends = measured_appends.get().max(1);
     let result = AppendResult {
-        mib_per_s: mib_per_s(appended.get() - start_bytes, seconds),
+        mib_per_s: mib_per_s(completed.get() - start_bytes, seconds),
         allocations_per_append: (end_allocations - start_allocations) as f64 / appends as f64,
         appends,
     };
