@@ -49,6 +49,8 @@ class Broker:
     cores: str | None = None
     proc: subprocess.Popen | None = None
     starts: int = 0
+    # Set when the last start() failed; that failure is already reported.
+    start_failed: bool = False
 
     @property
     def bootstrap(self) -> str:
@@ -73,7 +75,9 @@ class Broker:
             env={**os.environ, "RUST_BACKTRACE": "1"},
         )
         log.close()
+        self.start_failed = True
         self.wait_listening()
+        self.start_failed = False
 
     def wait_listening(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -81,14 +85,14 @@ class Broker:
             code = self.proc.poll()
             if code is not None:
                 raise AssertionError(
-                    f"skein exited with code {code} before accepting connections\n{self.log_tail()}"
+                    f"skein exited with code {code} before accepting connections (broker log below)"
                 )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.05)
-        raise AssertionError(f"skein did not accept connections within {STARTUP_TIMEOUT_S}s\n{self.log_tail()}")
+        raise AssertionError(f"skein did not accept connections within {STARTUP_TIMEOUT_S}s (broker log below)")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -104,7 +108,7 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError(f"skein ignored SIGTERM for {SHUTDOWN_TIMEOUT_S}s\n{self.log_tail()}")
+                raise AssertionError(f"skein ignored SIGTERM for {SHUTDOWN_TIMEOUT_S}s (broker log below)")
         return self.proc.returncode
 
     def kill(self) -> None:
@@ -120,7 +124,7 @@ class Broker:
             self.kill()
         else:
             code = self.stop()
-            assert code == 0, f"skein exited with code {code} on SIGTERM\n{self.log_tail()}"
+            assert code == 0, f"skein exited with code {code} on SIGTERM (broker log below)"
         self.start()
 
     def log_tail(self) -> str:
@@ -169,7 +173,10 @@ def broker_factory(request, tmp_path):
 
     errors = []
     for b in brokers:
-        if b.proc is None:
+        if b.proc is None or b.start_failed:
+            if b.proc is not None and b.proc.poll() is None:
+                b.proc.kill()
+                b.proc.wait()
             continue
         if b.proc.poll() is not None and b.proc.returncode != 0:
             errors.append(f"broker on port {b.port} had already exited with code {b.proc.returncode}")
@@ -182,7 +189,7 @@ def broker_factory(request, tmp_path):
         if code != 0:
             errors.append(f"broker on port {b.port} exited with code {code} on SIGTERM")
     if errors:
-        pytest.fail("\n".join(errors) + "\n" + "\n".join(b.log_tail() for b in brokers))
+        pytest.fail("\n".join(errors) + " (broker log below)")
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 from confluent_kafka.admin import ConfigResource, ResourceType
 
 from clients import (
@@ -22,10 +21,8 @@ from clients import (
     keyed_messages,
     produce,
     producer,
-    to_msg,
     unique_topic,
     wait_for_topic,
-    Msg,
 )
 
 
