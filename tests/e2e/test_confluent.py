@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 import kafka_wire as w
 from clients import (
     KafkaError,
@@ -51,7 +53,11 @@ def test_acks_0_every_message_arrives(broker):
     assert consume_partition(broker.bootstrap, topic, 0, 0, expect_count=50) == expected(msgs, 0)
 
 
-def test_eight_partitions_explicit_partition_dense_offsets(broker):
+@pytest.mark.parametrize("cores", [None, "0"], ids=["default_cores", "one_core"])
+def test_eight_partitions_explicit_partition_dense_offsets(broker_factory, cores):
+    # With several data shards the partitions spread over shards, so most
+    # produce and fetch requests cross the shard mesh; on one core none do.
+    broker = broker_factory(cores=cores)
     topic = unique_topic()
     create_topic(broker.bootstrap, topic, 8)
     per_partition = {p: keyed_messages(7, partition=p, tag=f"p{p}") for p in range(8)}
