@@ -197,7 +197,10 @@ e2e() {
   rm -f "$JUNIT"
   export SKEIN_BIN="$bin" SARAMA_E2E_BIN="$SARAMA_BIN"
   # Exit code 5 (no tests collected) is a failure here too.
-  "$VENV/bin/python" -m pytest -c "$E2E/pytest.ini" --rootdir "$E2E" "$E2E" \
+  # conftest.py stops starting tests after SKEIN_E2E_BUDGET_S (30 min);
+  # the outer timeout is the last resort if pytest itself wedges.
+  timeout --kill-after=30 45m \
+    "$VENV/bin/python" -m pytest -c "$E2E/pytest.ini" --rootdir "$E2E" "$E2E" \
     --junitxml "$JUNIT" --durations=15 "${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"}"
 }
 

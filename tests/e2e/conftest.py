@@ -9,6 +9,9 @@ is attached to the failure report.
 Environment:
   SKEIN_BIN         path of the skein binary (default <repo>/target/release/skein)
   SKEIN_E2E_CORES   value for --cores for every broker (default: not passed)
+  SKEIN_E2E_BUDGET_S  wall-clock budget of the whole session in seconds
+                    (default 1800); tests that would start later fail at
+                    once, so a broker that hangs cannot run CI out of time
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ SKEIN_BIN = Path(os.environ.get("SKEIN_BIN", REPO / "target" / "release" / "skei
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 30.0
 LOG_TAIL_BYTES = 64 * 1024
+SESSION_BUDGET_S = float(os.environ.get("SKEIN_E2E_BUDGET_S", "1800"))
+_SESSION_START = time.monotonic()
 
 
 def free_port() -> int:
@@ -135,6 +140,12 @@ class Broker:
         if len(data) > LOG_TAIL_BYTES:
             data = b"...(truncated)...\n" + data[-LOG_TAIL_BYTES:]
         return f"----- broker log {self.log_path} -----\n" + data.decode(errors="replace")
+
+
+def pytest_runtest_setup(item):
+    elapsed = time.monotonic() - _SESSION_START
+    if elapsed > SESSION_BUDGET_S:
+        pytest.fail(f"e2e session budget of {SESSION_BUDGET_S:.0f}s used up ({elapsed:.0f}s); not started")
 
 
 @pytest.hookimpl(hookwrapper=True)
