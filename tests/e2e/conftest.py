@@ -16,6 +16,7 @@ Environment:
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -34,6 +35,13 @@ SHUTDOWN_TIMEOUT_S = 30.0
 LOG_TAIL_BYTES = 64 * 1024
 SESSION_BUDGET_S = float(os.environ.get("SKEIN_E2E_BUDGET_S", "1800"))
 _SESSION_START = time.monotonic()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: PR_SET_PDEATHSIG(SIGKILL), so a broker
+    never outlives a pytest that was killed (e.g. by an outer timeout)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -77,7 +85,7 @@ class Broker:
         log.flush()
         self.proc = subprocess.Popen(
             self.argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "RUST_BACKTRACE": "1"},
+            env={**os.environ, "RUST_BACKTRACE": "1"}, preexec_fn=_die_with_parent,
         )
         log.close()
         self.start_failed = True
