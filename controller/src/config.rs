@@ -104,9 +104,7 @@ fn parse(def: &PropertyDef, name: &str, text: &str) -> Result<Value, ConfigError
     let text = text.trim();
     match def.kind {
         ValueKind::Int { min, max } => {
-            let n: i64 = text
-                .parse()
-                .map_err(|_| invalid("not an integer".into()))?;
+            let n: i64 = text.parse().map_err(|_| invalid("not an integer".into()))?;
             if n < min || n > max {
                 return Err(invalid(format!("must be in [{min}, {max}]")));
             }
@@ -189,6 +187,17 @@ impl BrokerConfig {
         match self.values.get(name) {
             Some(Value::Bool(flag)) => *flag,
             other => unreachable!("{name} is a boolean property, found {other:?}"),
+        }
+    }
+
+    /// The current value of broker property `name` as text (empty for an
+    /// unknown name).
+    pub fn value_text(&self, name: &str) -> String {
+        match self.values.get(name) {
+            Some(Value::Int(n)) => n.to_string(),
+            Some(Value::Bool(b)) => b.to_string(),
+            Some(Value::Text(text)) => text.clone(),
+            None => String::new(),
         }
     }
 
@@ -292,7 +301,8 @@ pub fn topic_config_def(name: &str) -> Option<&'static PropertyDef> {
 /// [`ConfigError::UnknownProperty`] for a name that is not a topic config;
 /// [`ConfigError::InvalidValue`] for a bad value.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<String, ConfigError> {
-    let def = topic_config_def(name).ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
+    let def =
+        topic_config_def(name).ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
     Ok(match parse(def, name, value)? {
         Value::Int(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
@@ -343,7 +353,10 @@ mod tests {
         config.set("log.retention.ms", "1000").unwrap();
         let mut overrides = BTreeMap::new();
         assert_eq!(config.log_config(&overrides).retention_ms, 1000);
-        overrides.insert("retention.ms".to_string(), validate_topic_config("retention.ms", "5").unwrap());
+        overrides.insert(
+            "retention.ms".to_string(),
+            validate_topic_config("retention.ms", "5").unwrap(),
+        );
         assert_eq!(config.log_config(&overrides).retention_ms, 5);
         assert!(validate_topic_config("log.retention.ms", "5").is_err());
         assert!(validate_topic_config("cleanup.policy", "compact").is_err());

@@ -22,3 +22,5 @@ pub use image::{MetadataImage, TopicImage};
 pub use metadata_log::MetadataLog;
 pub use metadata_record::{MetadataRecord, TopicId};
 pub use topic_name::{validate_topic_name, TopicNameError};
+
+pub mod group_coordinator;

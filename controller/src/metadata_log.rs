@@ -80,7 +80,10 @@ impl MetadataLog {
         for record in records {
             payload.clear();
             record.encode(&mut payload);
-            assert!(payload.len() <= RECORD_BYTES_MAX, "metadata record too large");
+            assert!(
+                payload.len() <= RECORD_BYTES_MAX,
+                "metadata record too large"
+            );
             let len = u32::try_from(payload.len()).expect("bounded above");
             self.scratch.extend_from_slice(&len.to_be_bytes());
             self.scratch
@@ -101,10 +104,7 @@ impl MetadataLog {
 fn replay(contents: &[u8]) -> (Vec<MetadataRecord>, usize) {
     let mut records = Vec::new();
     let mut position = 0;
-    loop {
-        let Some(header) = contents.get(position..position + FRAME_HEADER_BYTES) else {
-            break;
-        };
+    while let Some(header) = contents.get(position..position + FRAME_HEADER_BYTES) {
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
         if len > RECORD_BYTES_MAX {

@@ -52,12 +52,24 @@ mod tests {
     fn kafka_rules_hold() {
         assert_eq!(validate_topic_name("orders.v1_a-b"), Ok(()));
         assert_eq!(validate_topic_name(&"a".repeat(249)), Ok(()));
-        assert_eq!(validate_topic_name(&"a".repeat(250)), Err(TopicNameError::TooLong(250)));
+        assert_eq!(
+            validate_topic_name(&"a".repeat(250)),
+            Err(TopicNameError::TooLong(250))
+        );
         assert_eq!(validate_topic_name(""), Err(TopicNameError::Empty));
         assert_eq!(validate_topic_name("."), Err(TopicNameError::DotName));
         assert_eq!(validate_topic_name(".."), Err(TopicNameError::DotName));
-        assert_eq!(validate_topic_name("../../etc"), Err(TopicNameError::IllegalCharacter('/')));
-        assert_eq!(validate_topic_name("a b"), Err(TopicNameError::IllegalCharacter(' ')));
-        assert_eq!(validate_topic_name("é"), Err(TopicNameError::IllegalCharacter('é')));
+        assert_eq!(
+            validate_topic_name("../../etc"),
+            Err(TopicNameError::IllegalCharacter('/'))
+        );
+        assert_eq!(
+            validate_topic_name("a b"),
+            Err(TopicNameError::IllegalCharacter(' '))
+        );
+        assert_eq!(
+            validate_topic_name("é"),
+            Err(TopicNameError::IllegalCharacter('é'))
+        );
     }
 }

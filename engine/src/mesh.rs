@@ -43,6 +43,9 @@ pub enum MeshError {
     ShardStopped(ShardId),
 }
 
+/// The sending end of a channel to one peer shard.
+type PeerSender<Req, Rep> = ConnectedSender<Envelope<Req, Rep>>;
+
 /// The unconnected ends for one shard, made on the main thread and moved to
 /// the shard's executor, where [`MeshPorts::connect`] turns them into a
 /// [`Mesh`].
@@ -87,17 +90,21 @@ impl<Req: Send + 'static, Rep: Send + 'static> MeshPorts<Req, Rep> {
     /// Connects this shard's ends; must run on the shard's own executor.
     /// Returns the mesh handle and the stream of requests sent to this shard.
     pub async fn connect(self) -> (Mesh<Req, Rep>, Inbox<Req, Rep>) {
-        let mut senders = Vec::with_capacity(self.senders.len());
-        for sender in self.senders {
-            senders.push(match sender {
-                Some(sender) => Some(sender.connect().await),
-                None => None,
-            });
-        }
-        let mut receivers = Vec::with_capacity(self.receivers.len());
-        for receiver in self.receivers {
-            receivers.push(receiver.connect().await);
-        }
+        // A sender's connect waits for the receiving shard to connect its end,
+        // so both directions must be connected at once or two shards deadlock.
+        let senders =
+            futures::future::join_all(self.senders.into_iter().map(|sender| async move {
+                match sender {
+                    Some(sender) => Some(sender.connect().await),
+                    None => None,
+                }
+            }));
+        let receivers = futures::future::join_all(
+            self.receivers
+                .into_iter()
+                .map(|receiver| receiver.connect()),
+        );
+        let (senders, receivers) = futures::future::join(senders, receivers).await;
         let mesh = Mesh {
             shard: self.shard,
             senders: Rc::new(senders),
@@ -111,7 +118,7 @@ impl<Req: Send + 'static, Rep: Send + 'static> MeshPorts<Req, Rep> {
 /// Lives on: one shard (not `Send`).
 pub struct Mesh<Req: Send + 'static, Rep: Send + 'static> {
     shard: ShardId,
-    senders: Rc<Vec<Option<ConnectedSender<Envelope<Req, Rep>>>>>,
+    senders: Rc<Vec<Option<PeerSender<Req, Rep>>>>,
 }
 
 impl<Req: Send + 'static, Rep: Send + 'static> Clone for Mesh<Req, Rep> {
@@ -178,18 +185,16 @@ impl<Req: Send + 'static, Rep: Send + 'static> Inbox<Req, Rep> {
         let running = Rc::new(RefCell::new(Vec::new()));
         for receiver in self.receivers {
             let handler = Rc::clone(&handler);
-            running
-                .borrow_mut()
-                .push(glommio::spawn_local(async move {
-                    while let Some(envelope) = receiver.recv().await {
-                        let Envelope { request, reply } = envelope;
-                        let work = handler(request);
-                        glommio::spawn_local(async move {
-                            send_reply(reply, work.await);
-                        })
-                        .detach();
-                    }
-                }));
+            running.borrow_mut().push(glommio::spawn_local(async move {
+                while let Some(envelope) = receiver.recv().await {
+                    let Envelope { request, reply } = envelope;
+                    let work = handler(request);
+                    glommio::spawn_local(async move {
+                        send_reply(reply, work.await);
+                    })
+                    .detach();
+                }
+            }));
         }
         let tasks = std::mem::take(&mut *running.borrow_mut());
         for task in tasks {

@@ -148,12 +148,12 @@ impl ShardPlan {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// glommio refused to build an executor (io_uring unavailable, memlock).
-    #[error("cannot start the executor of shard {shard:?} on core {core}")]
+    #[error("cannot start the executor of shard {shard:?} on core {core}: {reason}")]
     Executor {
         shard: ShardId,
         core: usize,
-        #[source]
-        source: glommio::GlommioError<()>,
+        /// glommio's error, as text (it is not `Sync`).
+        reason: String,
     },
     /// A shard's thread panicked.
     #[error("shard {0:?} panicked")]
@@ -184,10 +184,10 @@ where
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&name)
             .spawn(move || shard_main(shard))
-            .map_err(|source| RuntimeError::Executor {
+            .map_err(|error| RuntimeError::Executor {
                 shard,
                 core,
-                source,
+                reason: error.to_string(),
             })?;
         handles.push((shard, handle));
     }
@@ -241,8 +241,14 @@ mod tests {
         assert_eq!("2".parse::<CoreSet>().unwrap().cores(), &[2]);
         assert_eq!("".parse::<CoreSet>(), Err(CoreSetError::Empty));
         assert_eq!("1,1".parse::<CoreSet>(), Err(CoreSetError::Duplicate(1)));
-        assert!(matches!("3-1".parse::<CoreSet>(), Err(CoreSetError::BadItem(_))));
-        assert!(matches!("x".parse::<CoreSet>(), Err(CoreSetError::BadItem(_))));
+        assert!(matches!(
+            "3-1".parse::<CoreSet>(),
+            Err(CoreSetError::BadItem(_))
+        ));
+        assert!(matches!(
+            "x".parse::<CoreSet>(),
+            Err(CoreSetError::BadItem(_))
+        ));
     }
 
     #[test]
