@@ -68,7 +68,7 @@ def test_create_topics_validate_only_creates_nothing(broker):
                          validate_only=True, request_timeout=TIMEOUT_S)
     with pytest.raises(KafkaException) as e:
         fs["a/b"].result(TIMEOUT_S)
-    assert kafka_error_code(e.value) == KafkaError.INVALID_TOPIC_EXCEPTION
+    assert kafka_error_code(e.value) == KafkaError.TOPIC_EXCEPTION
 
 
 def test_create_topic_with_configs_then_describe(broker):
@@ -231,7 +231,7 @@ def test_create_invalid_topic_name_is_invalid_topic_exception(broker, name):
     fs = a.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)], request_timeout=TIMEOUT_S)
     with pytest.raises(KafkaException) as e:
         fs[name].result(TIMEOUT_S)
-    assert kafka_error_code(e.value) == KafkaError.INVALID_TOPIC_EXCEPTION
+    assert kafka_error_code(e.value) == KafkaError.TOPIC_EXCEPTION
     assert name not in a.list_topics(timeout=TIMEOUT_S).topics
 
 

@@ -44,8 +44,10 @@ def read_all(bootstrap: str, topic: str, partition: int, count: int) -> list:
 def test_producer_consumer_keyed_with_headers_exact(broker):
     topic = unique_topic("kp")
     create_topic(broker.bootstrap, topic, 2)
+    # Idempotence off: this test is about the data path; the defaults
+    # (idempotent producer) have their own test below.
     p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=5,
-                      client_id="skein-e2e-kafka-python")
+                      enable_idempotence=False, client_id="skein-e2e-kafka-python")
     sent = {0: kp_messages(6, 0, "kp0"), 1: kp_messages(4, 1, "kp1")}
     futures = []
     for part, msgs in sent.items():
@@ -65,6 +67,21 @@ def test_producer_consumer_keyed_with_headers_exact(broker):
         ]
         # And librdkafka reads the same bytes.
         assert consume_partition(broker.bootstrap, topic, part, 0, expect_count=len(msgs)) == expected(msgs, part)
+
+
+def test_default_producer_config_delivers(broker):
+    # kafka-python 3 defaults to an idempotent producer (InitProducerId,
+    # sequence numbers), as the Java client does: what a user gets with no
+    # configuration at all.
+    topic = unique_topic("kpdef")
+    create_topic(broker.bootstrap, topic, 1)
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    msgs = kp_messages(5, 0, "default")
+    futures = [p.send(topic, value=m["value"], key=m["key"], headers=m["headers"], partition=0,
+                      timestamp_ms=m["timestamp"]) for m in msgs]
+    assert [f.get(timeout=TIMEOUT_S).offset for f in futures] == list(range(5))
+    p.close()
+    assert consume_partition(broker.bootstrap, topic, 0, 0, expect_count=5) == expected(msgs, 0)
 
 
 def test_acks_0_every_message_arrives(broker):

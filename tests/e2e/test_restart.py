@@ -54,7 +54,8 @@ def verify_and_extend(broker, written: dict) -> None:
     # Topic configs survive too.
     [multi] = [t for t in topics if t.startswith("multi")]
     res = ConfigResource(ResourceType.TOPIC, multi)
-    configs = admin(broker.bootstrap).describe_configs([res])[res].result(TIMEOUT_S)
+    a = admin(broker.bootstrap)  # keep the handle alive until the future resolves
+    configs = a.describe_configs([res])[res].result(TIMEOUT_S)
     assert configs["retention.ms"].value == "3600000"
     # New appends get the next offsets, densely.
     for (t, p), msgs in written.items():
