@@ -137,9 +137,15 @@ def consume_partition(bootstrap: str, topic: str, partition: int, start_offset: 
                     continue
                 raise AssertionError(f"consume {topic}/{partition}: {err}")
             out.append(to_msg(m))
+        try:
+            watermarks = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=5, cached=False)
+        except Exception as e:  # only for the message below
+            watermarks = f"unavailable: {e}"
         raise AssertionError(
             f"consume {topic}/{partition} from {start_offset}: no end of partition within "
-            f"{timeout_s}s; got {len(out)} messages (offsets {[x.offset for x in out][:20]})"
+            f"{timeout_s}s; got {len(out)} messages (offsets {[x.offset for x in out][:20]}); "
+            f"watermarks (low, high) {watermarks}; librdkafka retries fetch errors silently: "
+            f"`kcat -C -d fetch` shows them"
         )
     finally:
         c.close()
