@@ -21,6 +21,7 @@ pub mod frame;
 mod handlers;
 mod listener;
 mod node;
+mod producer_state;
 pub mod request;
 mod response;
 mod shard_message;
