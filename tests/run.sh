@@ -18,6 +18,7 @@
 #                       this script builds, target/release/skein)
 #   SKEIN_E2E_GROUPS=1  also run tests that need consumer groups
 #   SKEIN_E2E_CORES     --cores value passed to every broker the suite starts
+#   SKEIN_FUZZ_SECONDS  how long the decoder fuzz phase runs (default 60)
 #
 # Every phase runs even if an earlier one failed (except that the e2e suite
 # needs the build and the installs); the script exits non-zero if any phase
@@ -191,6 +192,20 @@ cargo_unit_tests() {
   fi
 }
 
+# The request decoder's fuzz target (fuzz/), run briefly: a decode that
+# panics or aborts fails the phase. cargo-fuzz is installed if missing; it
+# needs nightly-only flags, which RUSTC_BOOTSTRAP lets the stable toolchain
+# accept. No sanitizer: the decoder is safe Rust, and ASan would double the
+# build on CI's two cores.
+fuzz_decoder() {
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    retry cargo install cargo-fuzz --locked
+  fi
+  local seconds="${SKEIN_FUZZ_SECONDS:-60}"
+  (cd "$REPO/fuzz" && RUSTC_BOOTSTRAP=1 cargo fuzz run request_decode -s none \
+    "$REPO/fuzz/corpus/request_decode" -- -max_total_time="$seconds" -rss_limit_mb=2048)
+}
+
 e2e() {
   local bin="${SKEIN_BIN:-$REPO/target/release/skein}"
   echo "broker binary: $bin"
@@ -250,6 +265,7 @@ fi
 run_phase build cargo_build
 if [ "$E2E_ONLY" -eq 0 ]; then
   run_phase unit-tests cargo_unit_tests
+  run_phase fuzz fuzz_decoder
 fi
 
 if phase_failed build && [ -z "${SKEIN_BIN:-}" ]; then
