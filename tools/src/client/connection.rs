@@ -413,7 +413,7 @@ impl ResponseReader {
 ///
 /// # Errors
 /// [`ClientError::CorrelationMismatch`], [`ClientError::Decode`].
-pub(super) fn decode_response<R: Request>(
+pub fn decode_response<R: Request>(
     mut frame: Bytes,
     pending: &PendingResponse,
 ) -> Result<R::Response, ClientError> {
