@@ -46,6 +46,8 @@ pub struct ConsumerPlan {
     pub from: StartFrom,
     /// Whether to decode records and measure end-to-end latency from their stamps.
     pub end_to_end: bool,
+    /// Whether to stop at the log end offsets found at start.
+    pub until_end: bool,
 }
 
 /// A consumer's connection to one leader with its next fetch offsets.
@@ -54,6 +56,19 @@ pub struct Position {
     connection: Connection,
     plan: FetchPlan,
     offsets: BTreeMap<i32, i64>,
+    /// Where to stop per partition (`--until-end`), else empty.
+    end_offsets: BTreeMap<i32, i64>,
+}
+
+impl Position {
+    fn reached_end(&self) -> bool {
+        !self.end_offsets.is_empty()
+            && self.end_offsets.iter().all(|(partition, end)| {
+                self.offsets
+                    .get(partition)
+                    .is_some_and(|offset| offset >= end)
+            })
+    }
 }
 
 /// Connects to each leader of `plan` and looks up the start offsets. Runs
@@ -75,10 +90,16 @@ pub fn connect(
         .map(|fetch| {
             let mut connection = Connection::connect(&fetch.address, config)?;
             let offsets = connection.list_offsets(&plan.topic, &fetch.partitions, spec)?;
+            let end_offsets = if plan.until_end {
+                connection.list_offsets(&plan.topic, &fetch.partitions, OffsetSpec::Latest)?
+            } else {
+                Vec::new()
+            };
             Ok(Position {
                 connection,
                 plan: fetch.clone(),
                 offsets: offsets.into_iter().collect(),
+                end_offsets: end_offsets.into_iter().collect(),
             })
         })
         .collect()
@@ -88,6 +109,7 @@ pub fn connect(
 /// connection that fails is dropped.
 pub fn run(plan: &ConsumerPlan, mut positions: Vec<Position>, control: &RunControl) {
     let topic = TopicName(StrBytes::from_string(plan.topic.clone()));
+    positions.retain(|position| !position.reached_end());
     while !positions.is_empty() && !control.stopped() && control.clock.now_ns() < control.end_ns {
         positions.retain_mut(
             |position| match fetch_once(position, &topic, plan, control) {

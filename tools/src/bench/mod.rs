@@ -92,6 +92,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             run: options.run,
             producer: Some(options.producer),
             consumer: None,
+            until_end: false,
         },
         BenchCommand::Consume(options) => Workload {
             command: "consume",
@@ -100,6 +101,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             run: options.run,
             producer: None,
             consumer: Some((options.consumer, options.from)),
+            until_end: options.until_end,
         },
         BenchCommand::E2e(options) => Workload {
             command: "e2e",
@@ -108,6 +110,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             run: options.run,
             producer: Some(options.producer),
             consumer: Some((options.consumer, StartFrom::Latest)),
+            until_end: false,
         },
     };
     workload.execute()
@@ -121,6 +124,8 @@ struct Workload {
     run: RunOptions,
     producer: Option<ProducerOptions>,
     consumer: Option<(ConsumerOptions, StartFrom)>,
+    /// Consumers stop at the log end offsets they saw at start.
+    until_end: bool,
 }
 
 impl Workload {
@@ -179,6 +184,7 @@ impl Workload {
                     options: options.clone(),
                     from: *from,
                     end_to_end: self.producer.is_some(),
+                    until_end: self.until_end,
                 };
                 let positions =
                     consumer::connect(&plan, &connection_config).with_context(|| {
@@ -285,11 +291,23 @@ impl Workload {
                 bail!("a bench worker thread panicked");
             }
         }
-        // Whatever completed while the workers drained.
+        // Whatever completed since the last full second: the drain after
+        // the end, or the last part-second of a run whose workers finished
+        // early (a catch-up read), which is measured if inside the window.
         let drain_end_s = control.clock.now_ns().saturating_sub(control.start_ns) as f64 / 1e9;
+        let window_s = (
+            self.run.warmup as f64,
+            (self.run.warmup + self.run.duration) as f64,
+        );
         for one in &mut series {
             let last_s = one.points.last().map_or(0.0, |point| point.elapsed_s);
-            one.close_interval(last_s, drain_end_s.max(last_s + 1e-3), false);
+            let measured = last_s >= window_s.0 && last_s < window_s.1;
+            let end_s = if measured {
+                drain_end_s.min(window_s.1)
+            } else {
+                drain_end_s
+            };
+            one.close_interval(last_s, end_s.max(last_s + 1e-3), measured);
         }
 
         let mut report = Report {
@@ -325,7 +343,8 @@ impl Workload {
                 self.run.warmup,
                 self.run.duration
             );
-            let svg = plot::render(&series, self.run.warmup as f64, &title);
+            let end_s = (self.run.warmup + self.run.duration) as f64;
+            let svg = plot::render(&series, self.run.warmup as f64, end_s, &title);
             std::fs::write(path, svg).with_context(|| format!("write {}", path.display()))?;
         }
         Ok(if report.valid {
@@ -461,9 +480,19 @@ fn collect(
     let mut second: u64 = 1;
     loop {
         let tick_ns = control.start_ns + second * 1_000_000_000;
-        let now_ns = control.clock.now_ns();
-        if tick_ns > now_ns {
-            thread::sleep(Duration::from_nanos(tick_ns - now_ns));
+        loop {
+            let now_ns = control.clock.now_ns();
+            if now_ns >= tick_ns {
+                break;
+            }
+            if workers.iter().all(JoinHandle::is_finished) {
+                // Finished early: the caller closes the part-second.
+                if live {
+                    eprintln!();
+                }
+                return;
+            }
+            thread::sleep(Duration::from_nanos(tick_ns - now_ns).min(Duration::from_millis(50)));
         }
         let measured = second > warmup_s && second <= warmup_s + duration_s;
         let mut line = format!(

@@ -133,6 +133,11 @@ pub struct ConsumeOptions {
     /// Where to start: earliest (catch-up read of what is there) or latest (tail new records).
     #[arg(long, value_enum, default_value_t = StartFrom::Earliest)]
     pub from: StartFrom,
+    /// Stop once every partition is read up to the log end offset it had at
+    /// start (a catch-up read); throughput then covers the time it took.
+    /// `--duration` still bounds the run.
+    #[arg(long)]
+    pub until_end: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub run: RunOptions,

@@ -112,8 +112,9 @@ impl Panel {
     }
 }
 
-/// Renders the plot for `series`; `warmup_s` is shaded.
-pub fn render(series: &[Series], warmup_s: f64, title: &str) -> String {
+/// Renders the plot for `series`: load from 0 to `end_s` seconds, the first
+/// `warmup_s` shaded. Intervals after `end_s` (the drain) are left out.
+pub fn render(series: &[Series], warmup_s: f64, end_s: f64, title: &str) -> String {
     let mut svg = String::new();
     let height = PANEL_HEIGHT * 2.0 + 30.0;
     push(
@@ -136,13 +137,11 @@ pub fn render(series: &[Series], warmup_s: f64, title: &str) -> String {
     );
 
     // Throughput over time.
-    let x_max = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.elapsed_s))
-        .fold(1.0, f64::max);
+    let x_max = end_s.max(1.0);
     let y_max = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.records_per_s))
+        .flat_map(|s| s.points.iter().filter(|p| p.elapsed_s <= end_s + 1e-9))
+        .map(|p| p.records_per_s)
         .fold(1.0, f64::max)
         * 1.1;
     let throughput = Panel {
@@ -166,17 +165,16 @@ pub fn render(series: &[Series], warmup_s: f64, title: &str) -> String {
         "seconds since start",
         "records/s",
     );
-    x_ticks(
-        &mut svg,
-        &throughput,
-        (0..=5)
-            .map(|i| x_max * f64::from(i) / 5.0)
-            .map(|v| (v, format!("{v:.0}"))),
-    );
+    let step = tick_step(x_max);
+    let ticks = (0..)
+        .map(|i| f64::from(i) * step)
+        .take_while(|v| *v <= x_max + 1e-9);
+    x_ticks(&mut svg, &throughput, ticks.map(|v| (v, format!("{v:.0}"))));
     for (index, one) in series.iter().enumerate() {
         let points: Vec<(f64, f64)> = one
             .points
             .iter()
+            .filter(|p| p.elapsed_s <= end_s + 1e-9)
             .map(|p| (p.elapsed_s, p.records_per_s))
             .collect();
         throughput.polyline(&mut svg, &points, COLOURS[index % COLOURS.len()]);
@@ -244,6 +242,19 @@ pub fn percentile_curve(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
             )
         })
         .collect()
+}
+
+/// A round tick step (1, 2 or 5 × 10^n seconds) giving at most 10 ticks.
+fn tick_step(span: f64) -> f64 {
+    let mut magnitude = 1.0;
+    loop {
+        for step in [1.0, 2.0, 5.0] {
+            if span / (step * magnitude) <= 10.0 {
+                return step * magnitude;
+            }
+        }
+        magnitude *= 10.0;
+    }
 }
 
 fn x_ticks(svg: &mut String, panel: &Panel, ticks: impl Iterator<Item = (f64, String)>) {
@@ -328,12 +339,20 @@ mod tests {
             });
             series.close_interval(second as f64, second as f64 + 1.0, second >= 1);
         }
-        let svg = render(&[series], 1.0, "test <run>");
+        let svg = render(&[series], 1.0, 5.0, "test <run>");
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("99.99%"));
         assert!(svg.contains("test &lt;run&gt;"));
+    }
+
+    #[test]
+    fn time_ticks_are_round_numbers() {
+        assert_eq!(tick_step(4.0), 1.0);
+        assert_eq!(tick_step(35.0), 5.0);
+        assert_eq!(tick_step(65.0), 10.0);
+        assert_eq!(tick_step(400.0), 50.0);
     }
 
     #[test]
