@@ -109,11 +109,21 @@ pub fn connect(
 /// connection that fails is dropped.
 pub fn run(plan: &ConsumerPlan, mut positions: Vec<Position>, control: &RunControl) {
     let topic = TopicName(StrBytes::from_string(plan.topic.clone()));
+    // End-to-end consumers keep reading after the end until the producers
+    // are done and a round of fetches comes back empty, so every
+    // acknowledged record is seen; bounded by the grace period.
+    let grace_end_ns = control.end_ns + control.request_timeout_ns() + 5_000_000_000;
     positions.retain(|position| !position.reached_end());
-    while !positions.is_empty() && !control.stopped() && control.clock.now_ns() < control.end_ns {
+    while !positions.is_empty() && !control.stopped() {
+        let now_ns = control.clock.now_ns();
+        if now_ns >= control.end_ns && (!plan.end_to_end || now_ns >= grace_end_ns) {
+            break;
+        }
+        let producers_done = control.load_finished();
+        let before: i64 = positions.iter().flat_map(|p| p.offsets.values()).sum();
         positions.retain_mut(
             |position| match fetch_once(position, &topic, plan, control) {
-                Ok(()) => true,
+                Ok(()) => !position.reached_end(),
                 Err(error) => {
                     position
                         .plan
@@ -123,6 +133,10 @@ pub fn run(plan: &ConsumerPlan, mut positions: Vec<Position>, control: &RunContr
                 }
             },
         );
+        let after: i64 = positions.iter().flat_map(|p| p.offsets.values()).sum();
+        if now_ns >= control.end_ns && producers_done && after == before {
+            break;
+        }
     }
 }
 

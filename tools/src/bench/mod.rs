@@ -263,18 +263,19 @@ impl Workload {
             self.run.duration,
             connection_config,
         ));
-        let mut workers: Vec<JoinHandle<()>> = Vec::new();
+        let mut consumers: Vec<JoinHandle<()>> = Vec::new();
+        let mut producers: Vec<JoinHandle<()>> = Vec::new();
         for (plan, positions) in consumer_setups {
             let control = Arc::clone(&control);
             let core = next_core();
-            workers.push(spawn_pinned("bench-consume", core, move || {
+            consumers.push(spawn_pinned("bench-consume", core, move || {
                 consumer::run(&plan, positions, &control);
             })?);
         }
         for plan in producer_plans {
             let control = Arc::clone(&control);
             let core = next_core();
-            workers.push(spawn_pinned("bench-produce", core, move || {
+            producers.push(spawn_pinned("bench-produce", core, move || {
                 producer::run(plan, control, core);
             })?);
         }
@@ -282,11 +283,12 @@ impl Workload {
         collect(
             &control,
             &mut series,
-            &workers,
+            &producers,
+            &consumers,
             self.run.warmup,
             self.run.duration,
         );
-        for worker in workers {
+        for worker in producers.into_iter().chain(consumers) {
             if worker.join().is_err() {
                 bail!("a bench worker thread panicked");
             }
@@ -471,11 +473,19 @@ fn spawn_pinned(
 fn collect(
     control: &RunControl,
     series: &mut [Series],
-    workers: &[JoinHandle<()>],
+    producers: &[JoinHandle<()>],
+    consumers: &[JoinHandle<()>],
     warmup_s: u64,
     duration_s: u64,
 ) {
     let live = std::io::stderr().is_terminal();
+    let all_finished = || {
+        let producers_finished = producers.iter().all(JoinHandle::is_finished);
+        if producers_finished {
+            control.finish_load();
+        }
+        producers_finished && consumers.iter().all(JoinHandle::is_finished)
+    };
     let give_up_ns = control.end_ns + control.request_timeout_ns() + 5_000_000_000;
     let mut second: u64 = 1;
     loop {
@@ -485,7 +495,7 @@ fn collect(
             if now_ns >= tick_ns {
                 break;
             }
-            if workers.iter().all(JoinHandle::is_finished) {
+            if all_finished() {
                 // Finished early: the caller closes the part-second.
                 if live {
                     eprintln!();
@@ -524,7 +534,7 @@ fn collect(
                 tracing::debug!("progress line not written");
             }
         }
-        let finished = workers.iter().all(JoinHandle::is_finished);
+        let finished = all_finished();
         if tick_ns >= control.end_ns && finished {
             break;
         }

@@ -20,6 +20,7 @@ pub struct RunControl {
     /// Connection settings for every worker connection.
     pub connection: ConnectionConfig,
     stop: AtomicBool,
+    load_finished: AtomicBool,
 }
 
 impl RunControl {
@@ -39,6 +40,7 @@ impl RunControl {
             end_ns: measure_from_ns + duration_s * 1_000_000_000,
             connection,
             stop: AtomicBool::new(false),
+            load_finished: AtomicBool::new(false),
         }
     }
 
@@ -50,6 +52,16 @@ impl RunControl {
     /// Whether [`stop`](Self::stop) was called.
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Records that every producer has finished (sent and drained).
+    pub fn finish_load(&self) {
+        self.load_finished.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`finish_load`](Self::finish_load) was called.
+    pub fn load_finished(&self) -> bool {
+        self.load_finished.load(Ordering::Relaxed)
     }
 
     /// The request timeout in ns.
