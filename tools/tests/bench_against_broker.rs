@@ -68,7 +68,9 @@ fn start_broker() -> Option<Broker> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("skein serve did not listen on port {port} within 20 s");
+    let killed = child.kill();
+    let waited = child.wait();
+    panic!("skein serve did not listen on port {port} within 20 s (kill: {killed:?}, wait: {waited:?})");
 }
 
 fn serve_args(port: u16, data: &Path) -> Vec<String> {
