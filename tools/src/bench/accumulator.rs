@@ -156,25 +156,11 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::plain_record;
     use bytes::Bytes;
-    use kafka_protocol::records::TimestampType;
 
     fn record(size: usize) -> Record {
-        Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 0,
-            key: None,
-            value: Some(Bytes::from(vec![b'x'; size])),
-            headers: Default::default(),
-        }
+        plain_record(0, None, Some(Bytes::from(vec![b'x'; size])))
     }
 
     #[test]

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -27,7 +27,9 @@ use super::options::{ProducerOptions, RecordSize};
 use super::payload::PayloadPool;
 use super::run_control::RunControl;
 use super::schedule::Schedule;
-use crate::client::{decode_response, Connection, PendingResponse, RequestWriter, ResponseReader};
+use crate::client::{
+    decode_response, plain_record, Connection, PendingResponse, RequestWriter, ResponseReader,
+};
 
 /// One connection a producer opens: the leader of some of its partitions.
 #[derive(Debug, Clone)]
@@ -248,21 +250,8 @@ fn produce(
                 );
                 let payload_bytes = value_bytes + key.as_ref().map_or(0, |key| key.len() as u64);
                 let partition = chooser.partition(key.as_deref(), payload_bytes, &mut rng);
-                let record = Record {
-                    transactional: false,
-                    control: false,
-                    delete_horizon: false,
-                    partition_leader_epoch: -1,
-                    producer_id: -1,
-                    producer_epoch: -1,
-                    timestamp_type: TimestampType::Creation,
-                    offset: 0,
-                    sequence: -1,
-                    timestamp: i64::try_from(intended_unix_us / 1_000).unwrap_or(i64::MAX),
-                    key,
-                    value: Some(value),
-                    headers: Default::default(),
-                };
+                let timestamp_ms = i64::try_from(intended_unix_us / 1_000).unwrap_or(i64::MAX);
+                let record = plain_record(timestamp_ms, key, Some(value));
                 accumulator.append(partition, record, payload_bytes, intended_ns, now_ns);
             }
         }

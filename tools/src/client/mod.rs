@@ -29,5 +29,5 @@ pub use connection::{
 pub use error::{error_code_name, ClientError};
 pub use list_offsets::OffsetSpec;
 pub use metadata::{BrokerAddress, ClusterMetadata, PartitionMetadata, TopicMetadata};
-pub use record_set::{BatchHeader, BatchHeaders, BATCH_HEADER_BYTES};
+pub use record_set::{plain_record, BatchHeader, BatchHeaders, BATCH_HEADER_BYTES};
 pub use topic::{TopicCreation, TopicSpec};

@@ -4,6 +4,7 @@
 //! (Kafka allows it); iteration stops before it.
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
+use kafka_protocol::records::{Record, TimestampType};
 
 use super::ClientError;
 
@@ -118,30 +119,44 @@ impl Iterator for BatchHeaders {
     }
 }
 
+/// A record as a plain producer writes it: not transactional, not
+/// idempotent (no producer id, epoch or sequence), create-time timestamp
+/// in milliseconds since the UNIX epoch. Offset 0: the batch builder
+/// numbers records.
+pub fn plain_record(timestamp_ms: i64, key: Option<Bytes>, value: Option<Bytes>) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: timestamp_ms,
+        key,
+        value,
+        headers: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
 
     fn encoded_batch(base_timestamp: i64, count: i64, compression: Compression) -> BytesMut {
         let records: Vec<Record> = (0..count)
             .map(|index| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
                 offset: index,
                 sequence: i32::try_from(index).unwrap() - 1,
-                timestamp: base_timestamp + index,
-                key: None,
-                value: Some(Bytes::from_static(b"value")),
-                headers: Default::default(),
+                ..plain_record(
+                    base_timestamp + index,
+                    None,
+                    Some(Bytes::from_static(b"value")),
+                )
             })
             .collect();
         let mut buffer = BytesMut::new();
