@@ -12,6 +12,7 @@ mod accumulator;
 mod clock;
 mod consumer;
 mod hdr_log;
+mod interrupt;
 mod key;
 mod meter;
 mod options;
@@ -254,6 +255,7 @@ impl Workload {
             ));
         }
 
+        interrupt::install();
         let started_at = SystemTime::now();
         let clock = Clock::start();
         let control = Arc::new(RunControl::new(
@@ -535,6 +537,12 @@ fn collect(
             }
         }
         let finished = all_finished();
+        if interrupt::interrupted() && !control.stopped() {
+            control.stop();
+            if live {
+                eprintln!("\ninterrupted: stopping the load, draining and summarising");
+            }
+        }
         if tick_ns >= control.end_ns && finished {
             break;
         }

@@ -199,6 +199,10 @@ impl Report {
             if self.topic_created { ", created" } else { "" }
         )
         .expect("write to String");
+        let settings = settings_line(&self.configuration);
+        if !settings.is_empty() {
+            writeln!(text, "  {settings}").expect("write to String");
+        }
         for series in &self.series {
             writeln!(
                 text,
@@ -239,6 +243,48 @@ impl Report {
         }
         text
     }
+}
+
+/// The producer and consumer settings as `name=value` pairs, one line.
+fn settings_line(configuration: &serde_json::Value) -> String {
+    let mut pairs = Vec::new();
+    for section in ["producer", "consumer"] {
+        let Some(options) = configuration
+            .get(section)
+            .and_then(serde_json::Value::as_object)
+        else {
+            continue;
+        };
+        for (name, value) in options {
+            let value = match value {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Object(map) => compact_quantity(map),
+                other => other.to_string(),
+            };
+            pairs.push(format!("{}={value}", name.replace('_', "-")));
+        }
+    }
+    pairs.join(" ")
+}
+
+/// `{"fixed":100}` → `100`, `{"range":{"min":1,"max":9}}` → `1..9`,
+/// `{"records_per_second":5.0}` → `5/s`, `{"bytes_per_second":5.0}` → `5B/s`.
+fn compact_quantity(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    map.iter()
+        .map(|(kind, amount)| match (kind.as_str(), amount) {
+            ("range", serde_json::Value::Object(range)) => {
+                format!(
+                    "{}..{}",
+                    range.get("min").unwrap_or(&serde_json::Value::Null),
+                    range.get("max").unwrap_or(&serde_json::Value::Null)
+                )
+            }
+            ("records_per_second", amount) => format!("{amount}/s"),
+            ("bytes_per_second", amount) => format!("{amount}B/s"),
+            (_, amount) => amount.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Microseconds as milliseconds with 3 decimals.
@@ -372,6 +418,18 @@ mod tests {
             assert_eq!(series["latency"][field], 42, "{field}");
         }
         assert_eq!(series["timeline"][0]["measured"], true);
+    }
+
+    #[test]
+    fn the_settings_line_is_compact() {
+        let configuration = serde_json::json!({
+            "producer": {"acks": "all", "record_size": {"range": {"min": 100, "max": 1000}}, "rate": {"bytes_per_second": 5e7}},
+            "run": {"warmup": 5},
+        });
+        assert_eq!(
+            settings_line(&configuration),
+            "acks=all rate=50000000.0B/s record-size=100..1000"
+        );
     }
 
     #[test]
