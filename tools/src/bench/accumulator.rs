@@ -55,15 +55,6 @@ impl Accumulator {
         self.buffered_bytes
     }
 
-    /// Whether nothing is buffered.
-    pub fn is_empty(&self) -> bool {
-        self.buffered_bytes == 0
-            && self
-                .queues
-                .iter()
-                .all(|queue| queue.open.records.is_empty())
-    }
-
     /// Appends `record` to partition index `partition`.
     pub fn append(
         &mut self,
@@ -189,7 +180,8 @@ mod tests {
         assert_eq!(accumulator.drain(&[0, 1], 105, 100, false).len(), 1);
         accumulator.append(0, record(10), 10, 200, 200);
         assert_eq!(accumulator.drain(&[0, 1], 200, 100, true).len(), 1);
-        assert!(accumulator.is_empty());
+        assert_eq!(accumulator.buffered_bytes(), 0);
+        assert!(!accumulator.has_ready(&[0, 1], 200, 0, true));
     }
 
     #[test]

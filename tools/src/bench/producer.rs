@@ -289,13 +289,13 @@ fn produce(
             }
         }
         if stopping {
-            let lanes_idle = lanes
-                .iter()
-                .all(|(_, lane)| lane.dead.load(Ordering::Relaxed) || lane.in_flight_count() == 0);
-            let all_dead = lanes
-                .iter()
-                .all(|(_, lane)| lane.dead.load(Ordering::Relaxed));
-            if (accumulator.is_empty() && lanes_idle) || all_dead || now_ns >= flush_deadline_ns {
+            let live_lanes_done = lanes.iter().zip(&plan.lanes).all(|((_, lane), lane_plan)| {
+                lane.dead.load(Ordering::Relaxed)
+                    || (lane.in_flight_count() == 0
+                        && !accumulator.has_ready(&lane_plan.partition_indexes, now_ns, 0, true))
+            });
+            if live_lanes_done || now_ns >= flush_deadline_ns {
+                abandon_unsent(&mut accumulator, plan, now_ns);
                 return;
             }
         }
@@ -318,6 +318,26 @@ fn produce(
         }
         if wake_ns > now_ns {
             progress.wait(seen, clock.instant_at(wake_ns));
+        }
+    }
+}
+
+/// Counts records that were never sent (their connection failed, or the
+/// flush deadline passed) as failed.
+fn abandon_unsent(accumulator: &mut Accumulator, plan: &ProducerPlan, now_ns: u64) {
+    for lane_plan in &plan.lanes {
+        loop {
+            let batches = accumulator.drain(&lane_plan.partition_indexes, now_ns, 0, true);
+            if batches.is_empty() {
+                break;
+            }
+            let records: u64 = batches
+                .iter()
+                .map(|(_, batch)| batch.records.len() as u64)
+                .sum();
+            lane_plan
+                .meter
+                .update(|tally| tally.failed_records += records);
         }
     }
 }
