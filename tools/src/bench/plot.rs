@@ -78,8 +78,8 @@ impl Panel {
                 escape(y_label)
             ),
         );
-        for step in 0..=4 {
-            let value = self.y_max * f64::from(step) / 4.0;
+        for step in 0..=5 {
+            let value = self.y_max * f64::from(step) / 5.0;
             let y = self.y(value);
             push(
                 svg,
@@ -142,8 +142,8 @@ pub fn render(series: &[Series], warmup_s: f64, end_s: f64, title: &str) -> Stri
         .iter()
         .flat_map(|s| s.points.iter().filter(|p| p.elapsed_s <= end_s + 1e-9))
         .map(|p| p.records_per_s)
-        .fold(1.0, f64::max)
-        * 1.1;
+        .fold(1.0, f64::max);
+    let y_max = nice_ceiling(y_max * 1.05);
     let throughput = Panel {
         top: 20.0,
         x_max,
@@ -191,8 +191,8 @@ pub fn render(series: &[Series], warmup_s: f64, end_s: f64, title: &str) -> Stri
     let y_max = curves
         .iter()
         .flat_map(|(_, curve)| curve.iter().map(|(_, ms)| *ms))
-        .fold(0.001, f64::max)
-        * 1.1;
+        .fold(0.001, f64::max);
+    let y_max = nice_ceiling(y_max * 1.05);
     let latency = Panel {
         top: PANEL_HEIGHT + 30.0,
         x_max: NINES,
@@ -244,6 +244,17 @@ pub fn percentile_curve(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The smallest of 1, 2, 2.5, 5 × 10^n that is ≥ `value` (> 0), so five
+/// equal y ticks are round numbers.
+fn nice_ceiling(value: f64) -> f64 {
+    let magnitude = 10f64.powf(value.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|step| step * magnitude)
+        .find(|candidate| *candidate >= value)
+        .unwrap_or(10.0 * magnitude)
+}
+
 /// A round tick step (1, 2 or 5 × 10^n seconds) giving at most 10 ticks.
 fn tick_step(span: f64) -> f64 {
     let mut magnitude = 1.0;
@@ -275,8 +286,8 @@ fn x_ticks(svg: &mut String, panel: &Panel, ticks: impl Iterator<Item = (f64, St
 
 fn legend(svg: &mut String, series: &[Series], top: f64) {
     for (index, one) in series.iter().enumerate() {
-        let x = MARGIN_LEFT + 10.0 + 130.0 * index as f64;
-        let y = top + MARGIN_TOP + 16.0;
+        let x = WIDTH - MARGIN_RIGHT - 110.0 * (series.len() - index) as f64;
+        let y = top + 24.0;
         push(
             svg,
             format!(
@@ -345,6 +356,14 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("99.99%"));
         assert!(svg.contains("test &lt;run&gt;"));
+    }
+
+    #[test]
+    fn y_axis_tops_are_round_numbers() {
+        assert_eq!(nice_ceiling(0.9), 1.0);
+        assert_eq!(nice_ceiling(17.3), 20.0);
+        assert_eq!(nice_ceiling(21_000.0), 25_000.0);
+        assert_eq!(nice_ceiling(100.0), 100.0);
     }
 
     #[test]
