@@ -324,6 +324,7 @@ impl Workload {
             partitions: partitions.len(),
             topic_created,
             configuration: self.configuration.clone(),
+            interrupted: interrupt::interrupted(),
             series: series.iter().map(SeriesSummary::from_series).collect(),
             problems: Vec::new(),
             valid: false,

@@ -145,6 +145,8 @@ pub struct Report {
     pub topic_created: bool,
     /// Every option as given or defaulted.
     pub configuration: serde_json::Value,
+    /// Whether Ctrl-C ended the load before `--duration` was over.
+    pub interrupted: bool,
     /// Results per series.
     pub series: Vec<SeriesSummary>,
     /// Why the run is invalid; empty for a valid run.
@@ -199,6 +201,10 @@ impl Report {
             if self.topic_created { ", created" } else { "" }
         )
         .expect("write to String");
+        if self.interrupted {
+            writeln!(text, "  interrupted: the load ended early (Ctrl-C)")
+                .expect("write to String");
+        }
         let settings = settings_line(&self.configuration);
         if !settings.is_empty() {
             writeln!(text, "  {settings}").expect("write to String");
@@ -318,6 +324,7 @@ mod tests {
             partitions: 1,
             topic_created: false,
             configuration: serde_json::json!({"acks": "1"}),
+            interrupted: false,
             series,
             problems: Vec::new(),
             valid: false,
