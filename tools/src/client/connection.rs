@@ -184,16 +184,21 @@ impl Connection {
         let mut version = 3;
         loop {
             let pending = self.writer.send_version(&request, version)?;
-            let response = self.reader.receive::<ApiVersionsRequest>(&pending);
-            let response: ApiVersionsResponse = match response {
-                // A broker older than our request answers in v0 shape; the
-                // v3 decoder may fail on it, so retry at v0 either way.
-                Err(ClientError::Decode { .. }) if version > 0 => {
-                    version = 0;
-                    continue;
-                }
-                other => other?,
-            };
+            let frame = self.reader.receive_frame(&pending)?;
+            let response: ApiVersionsResponse =
+                match decode_response::<ApiVersionsRequest>(frame.clone(), &pending) {
+                    Ok(response) => response,
+                    // A broker that does not know our version answers in v0
+                    // shape (with UNSUPPORTED_VERSION and its own range).
+                    Err(ClientError::Decode { .. }) if version > 0 => {
+                        let as_v0 = PendingResponse {
+                            version: 0,
+                            ..pending
+                        };
+                        decode_response::<ApiVersionsRequest>(frame, &as_v0)?
+                    }
+                    Err(other) => return Err(other),
+                };
             if response.error_code == UNSUPPORTED_VERSION && version > 0 {
                 version = response
                     .api_keys
@@ -326,10 +331,21 @@ impl ResponseReader {
         &mut self,
         pending: &PendingResponse,
     ) -> Result<R::Response, ClientError> {
+        let frame = self.receive_frame(pending)?;
+        decode_response::<R>(frame, pending)
+    }
+
+    /// Blocks until the next response frame arrives (the one for `pending`,
+    /// if it is the oldest outstanding request) and returns it undecoded.
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] after the request timeout (counted from
+    /// `pending.sent_at`); socket and framing errors.
+    pub fn receive_frame(&mut self, pending: &PendingResponse) -> Result<Bytes, ClientError> {
         let deadline = pending.sent_at + self.request_timeout;
         loop {
             if let Some(frame) = self.poll_frame()? {
-                return decode_response::<R>(frame, pending);
+                return Ok(frame);
             }
             if Instant::now() >= deadline {
                 return Err(ClientError::Timeout {
@@ -439,4 +455,147 @@ pub fn decode_response<R: Request>(
     let response = R::Response::decode(&mut frame, pending.version)
         .map_err(|error| decode_error(format!("{error:#}")))?;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+    use std::net::TcpListener;
+
+    /// Builds a reply body from `(api_version, correlation_id)`.
+    type Reply = Box<dyn FnOnce(i16, i32) -> Vec<u8> + Send>;
+
+    /// A scripted peer: reads one request per entry of `replies` and answers
+    /// it with the reply built from `(api_version, correlation_id)`.
+    fn scripted_peer(replies: Vec<Reply>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            for reply in replies {
+                let mut size = [0; 4];
+                stream.read_exact(&mut size).unwrap();
+                let mut request = vec![0; i32::from_be_bytes(size) as usize];
+                stream.read_exact(&mut request).unwrap();
+                let version = i16::from_be_bytes([request[2], request[3]]);
+                let correlation_id =
+                    i32::from_be_bytes([request[4], request[5], request[6], request[7]]);
+                let body = reply(version, correlation_id);
+                stream
+                    .write_all(&(body.len() as i32).to_be_bytes())
+                    .unwrap();
+                stream.write_all(&body).unwrap();
+            }
+        });
+        address
+    }
+
+    fn api_versions_reply(
+        error_code: i16,
+        ranges: &[(ApiKey, i16, i16)],
+        version: i16,
+        correlation_id: i32,
+    ) -> Vec<u8> {
+        let mut body = BytesMut::new();
+        body.put_i32(correlation_id);
+        ApiVersionsResponse::default()
+            .with_error_code(error_code)
+            .with_api_keys(
+                ranges
+                    .iter()
+                    .map(|(key, min, max)| {
+                        ApiVersion::default()
+                            .with_api_key(*key as i16)
+                            .with_min_version(*min)
+                            .with_max_version(*max)
+                    })
+                    .collect(),
+            )
+            .encode(&mut body, version)
+            .unwrap();
+        body.to_vec()
+    }
+
+    #[test]
+    fn negotiation_retries_at_the_version_an_older_broker_names() {
+        let address = scripted_peer(vec![
+            Box::new(|version, correlation_id| {
+                assert_eq!(version, 3);
+                // An older broker answers an unknown version in v0 shape.
+                api_versions_reply(
+                    UNSUPPORTED_VERSION,
+                    &[(ApiKey::ApiVersions, 0, 2)],
+                    0,
+                    correlation_id,
+                )
+            }),
+            Box::new(|version, correlation_id| {
+                assert_eq!(version, 2);
+                let ranges = [(ApiKey::ApiVersions, 0, 2), (ApiKey::Metadata, 0, 9)];
+                api_versions_reply(0, &ranges, version, correlation_id)
+            }),
+        ]);
+        let connection = Connection::connect(&address, &ConnectionConfig::default()).unwrap();
+        assert_eq!(
+            connection.versions().broker_range(ApiKey::Metadata),
+            Some((0, 9))
+        );
+        assert_eq!(connection.versions().pick::<MetadataRequest>().unwrap(), 9);
+    }
+
+    #[test]
+    fn a_response_with_another_correlation_id_is_an_error() {
+        let address = scripted_peer(vec![
+            Box::new(|version, correlation_id| {
+                api_versions_reply(
+                    0,
+                    &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)],
+                    version,
+                    correlation_id,
+                )
+            }),
+            Box::new(|version, correlation_id| {
+                let mut body = BytesMut::new();
+                body.put_i32(correlation_id + 7);
+                body.put_u8(0); // empty tagged fields of the v1 response header
+                MetadataResponse::default()
+                    .encode(&mut body, version)
+                    .unwrap();
+                body.to_vec()
+            }),
+        ]);
+        let mut connection = Connection::connect(&address, &ConnectionConfig::default()).unwrap();
+        let outcome = connection.call(&MetadataRequest::default());
+        assert!(
+            matches!(outcome, Err(ClientError::CorrelationMismatch { expected, got }) if got == expected + 7),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_silent_broker_times_out() {
+        let address = scripted_peer(vec![Box::new(|version, correlation_id| {
+            api_versions_reply(
+                0,
+                &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)],
+                version,
+                correlation_id,
+            )
+        })]);
+        let config = ConnectionConfig {
+            request_timeout: Duration::from_millis(200),
+            ..ConnectionConfig::default()
+        };
+        let mut connection = Connection::connect(&address, &config).unwrap();
+        let outcome = connection.call(&MetadataRequest::default());
+        assert!(
+            matches!(
+                outcome,
+                Err(ClientError::Timeout { .. }) | Err(ClientError::Closed { .. })
+            ),
+            "{outcome:?}"
+        );
+    }
 }
