@@ -1,6 +1,26 @@
 //! The control plane: the metadata log (topic, partition and config records)
-//! replayed into an immutable metadata image that every shard receives, and
-//! the group coordinator. Runs on the control shard only.
+//! replayed into an immutable metadata image that every shard receives, the
+//! broker and topic configuration, and the group coordinator. Runs on the
+//! control shard only.
 //!
 //! Owns: metadata records and their durable log, the image, group state.
 //! Must not: block a data shard.
+
+mod config;
+mod error;
+mod image;
+mod metadata_log;
+mod metadata_record;
+mod topic_name;
+
+pub use config::{
+    topic_config_def, validate_topic_config, BrokerConfig, ConfigError, PropertyDef, ValueKind,
+    PROPERTIES,
+};
+pub use error::MetadataError;
+pub use image::{MetadataImage, TopicImage};
+pub use metadata_log::MetadataLog;
+pub use metadata_record::{MetadataRecord, TopicId};
+pub use topic_name::{validate_topic_name, TopicNameError};
+
+pub mod group_coordinator;

@@ -4,3 +4,33 @@
 //!
 //! Owns: every byte on disk under `data_dir`. Must not: know the Kafka wire
 //! format beyond the v2 record-batch layout.
+//!
+//! Entry point for the log: [`PartitionLog`]; its durability promises are
+//! documented on the `log` module and on [`FlushPolicy`].
+
+mod batch;
+mod config;
+mod error;
+mod log;
+mod log_chunk;
+mod mesh;
+mod offset_index;
+mod placement;
+mod segment;
+mod shard;
+mod tail_cache;
+mod time_index;
+mod wait_list;
+mod write_buffer;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_batch;
+
+pub use crate::batch::{BatchHeader, HEADER_BYTES as BATCH_HEADER_BYTES};
+pub use crate::config::{ConfigError, FlushPolicy, LogConfig, TimestampType};
+pub use crate::error::{AppendError, LogError, ReadError};
+pub use crate::log::{AppendInfo, LogTuning, PartitionLog, ReadInfo};
+pub use crate::log_chunk::LogChunk;
+pub use mesh::{mesh_ports, Envelope, Inbox, Mesh, MeshError, MeshPorts};
+pub use placement::{owner_shard, ShardId};
+pub use shard::{run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan};

@@ -1,7 +1,31 @@
 //! The Kafka protocol server: framing, request header and version
 //! negotiation, one handler module per API key, error-code mapping and the
-//! zero-copy fetch response writer.
+//! zero-copy fetch response writer; plus the node that runs the data shards
+//! and the control shard.
 //!
 //! Owns: connections and the wire. Must not: hold partition state (that is
 //! the engine's, on the partition's owner shard).
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod connection;
+mod control_shard;
+mod dispatch;
+mod error_code;
+mod fetch_response;
+pub mod frame;
+mod handlers;
+mod listener;
+mod node;
+mod response;
+mod shard_message;
+mod shard_state;
+mod supported_apis;
+
+pub use node::{run_node, NodeError, NodeOptions};
+pub use shard_state::AdvertisedAddress;
+pub use supported_apis::{SupportedApi, SUPPORTED_APIS};

@@ -1,11 +1,226 @@
-//! `skein serve`: start a broker with embedded defaults.
+//! `skein serve`: start a broker with embedded defaults — single node,
+//! controller included, data under `./skein-data`, port 9092 — until
+//! SIGTERM or SIGINT, then stop gracefully (finish in-flight requests, flush,
+//! write clean-shutdown markers) and exit 0.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use skein_controller::BrokerConfig;
+use skein_engine::CoreSet;
+use skein_net::{run_node, AdvertisedAddress, NodeOptions};
 
 /// Options of `skein serve`.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:9092")]
+    listen: String,
+    /// Address clients are told to use (Metadata). Defaults to the listen
+    /// address, or this machine's host name when listening on 0.0.0.0.
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
+    /// Data directory (the `log.dirs` property).
+    #[arg(long, value_name = "PATH")]
+    data_dir: Option<PathBuf>,
+    /// Cores to run on, as `0-3,6`. Default: every core available.
+    #[arg(long, value_name = "LIST")]
+    cores: Option<String>,
+    /// A TOML file of broker properties by their Kafka names, e.g.
+    /// `num.partitions = 3` (dotted keys and tables both work).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set a broker property by its Kafka name, e.g. `--set num.partitions=3`.
+    /// Repeatable; applied after `--config`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Runs the broker until SIGTERM/SIGINT.
-pub fn run(_args: ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let mut config = BrokerConfig::default();
+    if let Some(path) = &args.config {
+        for (key, value) in read_config_file(path)? {
+            config
+                .set(&key, &value)
+                .with_context(|| format!("in {}", path.display()))?;
+        }
+    }
+    for assignment in &args.set {
+        let Some((key, value)) = assignment.split_once('=') else {
+            bail!("--set {assignment:?}: expected KEY=VALUE");
+        };
+        config.set(key.trim(), value.trim())?;
+    }
+    if let Some(dir) = &args.data_dir {
+        config.set("log.dirs", &dir.to_string_lossy())?;
+    }
+    let listen = resolve(&args.listen).with_context(|| format!("--listen {}", args.listen))?;
+    let advertised = advertised_address(args.advertise.as_deref(), listen)?;
+    let cores = match &args.cores {
+        Some(list) => list
+            .parse::<CoreSet>()
+            .with_context(|| format!("--cores {list}"))?,
+        None => CoreSet::all_available(),
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&shutdown))
+            .context("cannot install the signal handler")?;
+    }
+    run_node(NodeOptions {
+        config,
+        cores,
+        listen,
+        advertised,
+        shutdown,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
+    address
+        .to_socket_addrs()?
+        .next()
+        .context("the address resolves to nothing")
+}
+
+/// What Metadata advertises: `--advertise`, else the listen address, else
+/// (listening on every interface) the host name, as Kafka does.
+fn advertised_address(
+    advertise: Option<&str>,
+    listen: SocketAddr,
+) -> anyhow::Result<AdvertisedAddress> {
+    if let Some(text) = advertise {
+        let (host, port) = text
+            .rsplit_once(':')
+            .with_context(|| format!("--advertise {text}: expected HOST:PORT"))?;
+        let port = port
+            .parse()
+            .with_context(|| format!("--advertise {text}: bad port"))?;
+        return Ok(AdvertisedAddress {
+            host: host.trim_matches(['[', ']']).to_string(),
+            port,
+        });
+    }
+    let host = if listen.ip().is_unspecified() {
+        host_name().unwrap_or_else(|| "localhost".to_string())
+    } else {
+        listen.ip().to_string()
+    };
+    Ok(AdvertisedAddress {
+        host,
+        port: listen.port(),
+    })
+}
+
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let status = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if status != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Reads a TOML file into `(dotted.key, value)` pairs: `a.b = 1` and
+/// `[a] b = 1` both give `("a.b", "1")`.
+fn read_config_file(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut pairs = Vec::new();
+    flatten("", &table, &mut pairs)?;
+    Ok(pairs)
+}
+
+fn flatten(
+    prefix: &str,
+    table: &toml::Table,
+    pairs: &mut Vec<(String, String)>,
+) -> anyhow::Result<()> {
+    for (key, value) in table {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => flatten(&name, inner, pairs)?,
+            toml::Value::String(text) => pairs.push((name, text.clone())),
+            toml::Value::Integer(n) => pairs.push((name, n.to_string())),
+            toml::Value::Boolean(b) => pairs.push((name, b.to_string())),
+            other => bail!("{name}: unsupported value {other}"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_keys_flatten_to_kafka_names() {
+        let table: toml::Table =
+            "num.partitions = 3\n[log]\nretention.ms = 5\n[auto.create.topics]\nenable = false\n"
+                .parse()
+                .unwrap();
+        let mut pairs = Vec::new();
+        flatten("", &table, &mut pairs).unwrap();
+        pairs.sort();
+        assert_eq!(
+            pairs,
+            vec![
+                ("auto.create.topics.enable".to_string(), "false".to_string()),
+                ("log.retention.ms".to_string(), "5".to_string()),
+                ("num.partitions".to_string(), "3".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn advertised_defaults_follow_the_listen_address() {
+        let listen: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+        let advertised = advertised_address(None, listen).unwrap();
+        assert_eq!(advertised.host, "127.0.0.1");
+        assert_eq!(advertised.port, 9999);
+        let explicit = advertised_address(Some("broker.example:19092"), listen).unwrap();
+        assert_eq!(explicit.host, "broker.example");
+        assert_eq!(explicit.port, 19092);
+    }
 }

@@ -1,0 +1,228 @@
+//! Per-topic log configuration (`LogConfig`) with Kafka's property names and
+//! defaults. Invariant: a `LogConfig` handed to a log has passed `validate()`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Per-topic configuration of a partition log. `Default` gives Kafka's
+/// defaults. Lives on: the partition's owner shard (each log holds a copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll the active segment before it grows past this
+    /// many bytes. Default 1073741824 (1 GiB). Valid: 14..=2^31-1 (positions
+    /// in the offset index are `u32`).
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll the active segment once its first batch is this
+    /// many milliseconds old. Default 604800000 (7 days). Must be > 0.
+    pub segment_ms: i64,
+    /// `retention.ms`: delete sealed segments whose largest timestamp is older
+    /// than this. Default 604800000 (7 days); -1 = unlimited.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete the oldest sealed segments while the log is
+    /// larger than this. Default -1 = unlimited.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: the largest batch accepted, in bytes (the whole
+    /// batch including its 61-byte header). Default 1048588.
+    pub max_message_bytes: u32,
+    /// `index.interval.bytes`: bytes of log between offset-index entries.
+    /// Default 4096.
+    pub index_interval_bytes: u32,
+    /// `flush.policy`: when an append counts as done. Default `Batch`.
+    pub flush_policy: FlushPolicy,
+    /// `message.timestamp.type`: `CreateTime` keeps the producer's
+    /// timestamps; `LogAppendTime` overwrites them with the broker's clock.
+    pub message_timestamp_type: TimestampType,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1_073_741_824,
+            segment_ms: 604_800_000,
+            retention_ms: 604_800_000,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            index_interval_bytes: 4096,
+            flush_policy: FlushPolicy::Batch,
+            message_timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+/// A `LogConfig` value outside its valid range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `segment.bytes` outside 14..=2147483647.
+    #[error("segment.bytes {0} outside [14, 2147483647]")]
+    SegmentBytes(u64),
+    /// `segment.ms` not positive.
+    #[error("segment.ms {0} must be > 0")]
+    SegmentMs(i64),
+    /// `retention.ms` below -1.
+    #[error("retention.ms {0} must be >= -1")]
+    RetentionMs(i64),
+    /// `retention.bytes` below -1.
+    #[error("retention.bytes {0} must be >= -1")]
+    RetentionBytes(i64),
+    /// `max.message.bytes` smaller than a batch header or above 1 GiB.
+    #[error("max.message.bytes {0} outside [61, 1073741824]")]
+    MaxMessageBytes(u32),
+    /// `index.interval.bytes` zero.
+    #[error("index.interval.bytes must be > 0")]
+    IndexIntervalBytes,
+    /// A `flush.policy` string that is not `batch`, `none` or `interval:<ms>`.
+    #[error("flush.policy {0:?} is not batch, none or interval:<ms>")]
+    FlushPolicy(String),
+    /// A `message.timestamp.type` string that is not `CreateTime` or `LogAppendTime`.
+    #[error("message.timestamp.type {0:?} is not CreateTime or LogAppendTime")]
+    TimestampType(String),
+}
+
+impl LogConfig {
+    /// Checks every field against its valid range.
+    ///
+    /// # Errors
+    /// The first field found out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(14..=i32::MAX as u64).contains(&self.segment_bytes) {
+            return Err(ConfigError::SegmentBytes(self.segment_bytes));
+        }
+        if self.segment_ms <= 0 {
+            return Err(ConfigError::SegmentMs(self.segment_ms));
+        }
+        if self.retention_ms < -1 {
+            return Err(ConfigError::RetentionMs(self.retention_ms));
+        }
+        if self.retention_bytes < -1 {
+            return Err(ConfigError::RetentionBytes(self.retention_bytes));
+        }
+        if !(61..=1 << 30).contains(&self.max_message_bytes) {
+            return Err(ConfigError::MaxMessageBytes(self.max_message_bytes));
+        }
+        if self.index_interval_bytes == 0 {
+            return Err(ConfigError::IndexIntervalBytes);
+        }
+        Ok(())
+    }
+}
+
+/// `flush.policy`: the durability promise an append makes before it resolves.
+///
+/// * `Batch` — the batch is on stable storage (fdatasync) before the append
+///   resolves; concurrent appends share one fdatasync (group commit).
+/// * `Interval { ms }` — the append resolves once the direct-IO write has
+///   completed; an fdatasync follows at most `ms` milliseconds later.
+/// * `None` — the append resolves once the direct-IO write has completed:
+///   survives a crash of the process (kill -9), not a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlushPolicy {
+    /// fdatasync before acknowledging, group-committed.
+    #[default]
+    Batch,
+    /// Acknowledge after the write; fdatasync at most `ms` later.
+    Interval {
+        /// Milliseconds between a write and the fdatasync that covers it.
+        ms: u64,
+    },
+    /// Acknowledge after the write; never fdatasync except on roll and close.
+    None,
+}
+
+impl FromStr for FlushPolicy {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "batch" => Ok(FlushPolicy::Batch),
+            "none" => Ok(FlushPolicy::None),
+            _ => s
+                .strip_prefix("interval:")
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .map(|ms| FlushPolicy::Interval { ms })
+                .ok_or_else(|| ConfigError::FlushPolicy(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for FlushPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlushPolicy::Batch => f.write_str("batch"),
+            FlushPolicy::Interval { ms } => write!(f, "interval:{ms}"),
+            FlushPolicy::None => f.write_str("none"),
+        }
+    }
+}
+
+/// `message.timestamp.type`: whose clock stamps the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps.
+    #[default]
+    CreateTime,
+    /// Overwrite `maxTimestamp` with the broker's clock at append and set the
+    /// timestamp-type attribute bit.
+    LogAppendTime,
+}
+
+impl FromStr for TimestampType {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "CreateTime" => Ok(TimestampType::CreateTime),
+            "LogAppendTime" => Ok(TimestampType::LogAppendTime),
+            _ => Err(ConfigError::TimestampType(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for TimestampType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimestampType::CreateTime => f.write_str("CreateTime"),
+            TimestampType::LogAppendTime => f.write_str("LogAppendTime"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_kafkas_and_valid() {
+        let config = LogConfig::default();
+        assert_eq!(config.segment_bytes, 1 << 30);
+        assert_eq!(config.max_message_bytes, 1_048_588);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn flush_policy_round_trips_through_strings() {
+        for text in ["batch", "none", "interval:250"] {
+            let policy: FlushPolicy = text.parse().expect("valid policy");
+            assert_eq!(policy.to_string(), text);
+        }
+        assert!("interval:x".parse::<FlushPolicy>().is_err());
+        assert!("always".parse::<FlushPolicy>().is_err());
+    }
+
+    #[test]
+    fn timestamp_type_round_trips_through_strings() {
+        for text in ["CreateTime", "LogAppendTime"] {
+            let kind: TimestampType = text.parse().expect("valid type");
+            assert_eq!(kind.to_string(), text);
+        }
+        assert!("createtime".parse::<TimestampType>().is_err());
+    }
+
+    #[test]
+    fn validate_rejects_zero_index_interval() {
+        let config = LogConfig {
+            index_interval_bytes: 0,
+            ..LogConfig::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::IndexIntervalBytes));
+    }
+}

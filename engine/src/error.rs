@@ -1,0 +1,121 @@
+//! Typed errors of the partition log: `AppendError`, `ReadError`, `LogError`.
+//! Each variant is a domain outcome carrying what the caller needs to act;
+//! the protocol edge (`net`) maps them to Kafka error codes.
+
+use std::path::PathBuf;
+
+/// Why an append was refused. Nothing of the call was written when this is
+/// returned, except for `Storage`/`Poisoned` where the log is now offline.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// A batch failed validation (bad CRC, magic, lengths, counts). Maps to
+    /// Kafka `CORRUPT_MESSAGE`.
+    #[error("corrupt record batch at byte {position} of the request: {reason}")]
+    CorruptBatch {
+        /// Byte position of the offending batch within `records`.
+        position: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A batch is larger than `max.message.bytes`. Maps to `MESSAGE_TOO_LARGE`.
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    BatchTooLarge {
+        /// Size of the batch in bytes.
+        size: usize,
+        /// The configured `max.message.bytes`.
+        max: u32,
+    },
+    /// The request carried no batch at all.
+    #[error("empty record set")]
+    Empty,
+    /// The disk failed under this append. Maps to `KAFKA_STORAGE_ERROR`.
+    #[error(transparent)]
+    Storage(#[from] LogError),
+    /// An earlier fsync/write failure poisoned the log; it accepts nothing
+    /// until reopened. Maps to `KAFKA_STORAGE_ERROR`.
+    #[error("log poisoned by an earlier write or fsync failure")]
+    Poisoned,
+}
+
+/// Why a read was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// `requested` is below the log start or above the log end. Maps to
+    /// `OFFSET_OUT_OF_RANGE`.
+    #[error("offset {requested} outside [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: i64,
+        /// The current log start offset.
+        log_start_offset: i64,
+        /// The current log end offset.
+        log_end_offset: i64,
+    },
+    /// The disk failed or holds bytes that contradict the index. Maps to
+    /// `KAFKA_STORAGE_ERROR`.
+    #[error(transparent)]
+    Storage(#[from] LogError),
+}
+
+/// Failures of the log as a whole: opening, recovery, IO, retention.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// An IO operation on `path` failed.
+    #[error("I/O on {path:?}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A segment holds bytes that do not form valid batches where the log's
+    /// own bookkeeping says they must (not a torn tail, which recovery cuts).
+    #[error("segment {path:?} is corrupt at position {position}: {reason}")]
+    CorruptSegment {
+        /// The segment's log file.
+        path: PathBuf,
+        /// File position of the bad batch.
+        position: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An offset argument outside what the log holds (e.g. DeleteRecords
+    /// beyond the high watermark).
+    #[error("offset {requested} outside [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: i64,
+        /// The current log start offset.
+        log_start_offset: i64,
+        /// The current high watermark.
+        high_watermark: i64,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// An earlier write or fsync failure poisoned the log.
+    #[error("log poisoned by an earlier write or fsync failure")]
+    Poisoned,
+}
+
+impl LogError {
+    /// Wraps an IO error with the path it happened on.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> LogError {
+        LogError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Wraps a glommio error with the path it happened on.
+    pub(crate) fn glommio<T: std::fmt::Debug>(
+        path: impl Into<PathBuf>,
+        source: glommio::GlommioError<T>,
+    ) -> LogError {
+        LogError::Io {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+}

@@ -1,0 +1,1244 @@
+//! `PartitionLog`: the log of one partition on its owner shard — appends
+//! through an aligned direct-IO write buffer with group commit, reads from
+//! the tail cache or aligned DMA reads, recovery, retention.
+//!
+//! # Durability promises (`flush.policy`)
+//!
+//! * `batch`: `append` resolves only after an fdatasync that covers its
+//!   batches. One fdatasync covers every append that arrived while the
+//!   previous write+fdatasync was in flight (group commit). An acknowledged
+//!   batch survives a crash and a power loss.
+//! * `interval:<ms>`: `append` resolves once the direct-IO write completed;
+//!   an fdatasync follows at most `ms` ms later. Survives kill -9; a power
+//!   loss may take back the last `ms` of acknowledged appends.
+//! * `none`: `append` resolves once the direct-IO write completed (O_DIRECT:
+//!   the bytes are in the device, not the page cache). Survives kill -9, not
+//!   a power loss. Segments are still fdatasynced when sealed and at close.
+//!
+//! The high watermark (`high_watermark()`) advances only when an append's
+//! promise holds, and readers never see past it, so a reader never sees
+//! data a crash could take back (under the promise of the policy).
+//!
+//! # Concurrency
+//!
+//! All methods take `&self`; the log lives in an `Rc` on one shard. Appends
+//! are admitted in arrival order: offsets are assigned and batches copied
+//! into the write buffer synchronously, then the append waits for its
+//! promise. A background flusher task (one per log) writes the buffer and
+//! fdatasyncs; while it is busy, new appends accumulate in a fresh buffer.
+//!
+//! # Recovery
+//!
+//! `close` writes a clean-shutdown marker. `open` without the marker scans
+//! every segment from the recovery point (the base of the segment that was
+//! active at the last roll) and the whole active segment, verifying each
+//! batch's length, CRC and offset sequence; the first bad batch and
+//! everything after it is cut off and the indexes are rebuilt. Sealed
+//! segments' indexes are checked and rebuilt if they disagree with the log.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use glommio::io::ReadResult;
+
+use crate::batch::{self, BatchFault, BatchHeader, HEADER_BYTES};
+use crate::config::{FlushPolicy, LogConfig, TimestampType};
+use crate::error::{AppendError, LogError, ReadError};
+use crate::log_chunk::LogChunk;
+use crate::offset_index::{read_optional, write_synced};
+use crate::segment::{self, align_down, parse_log_file_name, Segment, ALIGNMENT};
+use crate::tail_cache::TailCache;
+use crate::wait_list::WaitList;
+use crate::write_buffer::WriteBuffer;
+
+/// Name of the clean-shutdown marker file.
+const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+/// File holding the base offset of the segment active at the last roll.
+const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// File holding the log start offset set by DeleteRecords.
+const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+
+/// Memory sizes of one partition log, fixed when it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogTuning {
+    /// Capacity of each of the (at most two) direct-IO write buffers, in
+    /// bytes; a multiple of 4096. Larger buffers let one group commit cover
+    /// more appends. Default 4 MiB.
+    pub write_buffer_bytes: usize,
+    /// Bytes of the newest batches kept in memory for tailing readers.
+    /// Default 4 MiB.
+    pub tail_cache_bytes: usize,
+}
+
+impl Default for LogTuning {
+    fn default() -> Self {
+        LogTuning {
+            write_buffer_bytes: 4 << 20,
+            tail_cache_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record of the first batch.
+    pub base_offset: i64,
+    /// Offset of the last record of the last batch.
+    pub last_offset: i64,
+    /// The broker timestamp stamped on the batches under LogAppendTime, or -1.
+    pub log_append_time_ms: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+    /// Records appended across all batches.
+    pub record_count: u32,
+}
+
+/// What a read returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Bytes appended to `out`.
+    pub bytes: usize,
+    /// The log start offset at the read.
+    pub log_start_offset: i64,
+    /// The high watermark at the read.
+    pub high_watermark: i64,
+    /// The log end offset at the read.
+    pub log_end_offset: i64,
+}
+
+/// The log of one partition. Lives on: the partition's owner shard (`!Send`).
+#[derive(Debug)]
+pub struct PartitionLog {
+    inner: Rc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    config: Cell<LogConfig>,
+    tuning: LogTuning,
+    state: RefCell<State>,
+    /// Woken when the high watermark moves, the flusher goes idle, or the
+    /// log is poisoned.
+    hw_waiters: WaitList,
+    /// Woken when the admission queue, the buffer space or a roll changes.
+    admission_waiters: WaitList,
+    /// Woken when the flusher has work (pending bytes, close).
+    flusher_wake: WaitList,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Ascending by base offset; the last is the active segment.
+    segments: Vec<Rc<Segment>>,
+    buffer: WriteBuffer,
+    tail: TailCache,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    /// End offset of the bytes written to disk.
+    written_offset: i64,
+    /// End offset of the bytes covered by an fdatasync.
+    synced_offset: i64,
+    high_watermark: i64,
+    max_timestamp: Option<(i64, i64)>,
+    poisoned: bool,
+    closed: bool,
+    flush_in_progress: bool,
+    unsynced_since: Option<Instant>,
+    /// Tickets of appends waiting for admission, in arrival order.
+    admission: VecDeque<u64>,
+    next_ticket: u64,
+}
+
+impl State {
+    fn active(&self) -> &Rc<Segment> {
+        self.segments
+            .last()
+            .expect("a log always has an active segment")
+    }
+
+    fn advance_high_watermark(&mut self, policy: FlushPolicy) {
+        assert!(self.synced_offset <= self.written_offset);
+        assert!(self.written_offset <= self.log_end_offset);
+        let promised = match policy {
+            FlushPolicy::Batch => self.synced_offset,
+            FlushPolicy::Interval { .. } | FlushPolicy::None => self.written_offset,
+        };
+        self.high_watermark = self.high_watermark.max(promised);
+    }
+}
+
+impl PartitionLog {
+    /// Opens (creating if absent) the log in `dir` (= `data_dir/<topic>-<partition>/`),
+    /// recovering after an unclean stop. Must run inside a glommio executor
+    /// (it spawns the log's flusher task there).
+    ///
+    /// # Errors
+    /// `LogError::Config` for an invalid config; IO failures.
+    pub async fn open(dir: PathBuf, config: LogConfig) -> Result<PartitionLog, LogError> {
+        PartitionLog::open_with(dir, config, LogTuning::default()).await
+    }
+
+    /// `open` with explicit memory sizes.
+    ///
+    /// # Errors
+    /// As `open`.
+    pub async fn open_with(
+        dir: PathBuf,
+        config: LogConfig,
+        tuning: LogTuning,
+    ) -> Result<PartitionLog, LogError> {
+        config.validate()?;
+        assert!(
+            (tuning.write_buffer_bytes as u64).is_multiple_of(ALIGNMENT),
+            "write buffer must be aligned"
+        );
+        std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+        segment::prime_iopoll_probe(&dir).await?;
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        let recovery_point = read_i64_file(&dir.join(RECOVERY_POINT_FILE))?.unwrap_or(0);
+        let start_checkpoint = read_i64_file(&dir.join(LOG_START_OFFSET_FILE))?.unwrap_or(0);
+        let bases = list_segment_bases(&dir)?;
+        let segments = open_segments(
+            &dir,
+            &bases,
+            clean,
+            recovery_point,
+            config.index_interval_bytes,
+        )
+        .await?;
+        let segments = if segments.is_empty() {
+            let segment = Segment::create(&dir, start_checkpoint.max(0)).await?;
+            sync_dir(&dir)?;
+            vec![Rc::new(segment)]
+        } else {
+            segments
+        };
+        if clean {
+            std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
+            sync_dir(&dir)?;
+        }
+        let active = segments.last().expect("at least one segment").clone();
+        let end = active.size();
+        let partial_page = read_partial_page(&active, end).await?;
+        let buffer = WriteBuffer::new(active.file(), tuning.write_buffer_bytes, end, &partial_page);
+        let log_end_offset = active.next_offset();
+        let first_base = segments
+            .first()
+            .expect("at least one segment")
+            .base_offset();
+        let log_start_offset = start_checkpoint.max(first_base).min(log_end_offset);
+        let max_timestamp = segments
+            .iter()
+            .filter_map(|s| s.max_timestamp())
+            .fold(None, newer_max);
+        let inner = Rc::new(Inner {
+            dir,
+            config: Cell::new(config),
+            tuning,
+            state: RefCell::new(State {
+                segments,
+                buffer,
+                tail: TailCache::new(tuning.tail_cache_bytes),
+                log_start_offset,
+                log_end_offset,
+                written_offset: log_end_offset,
+                synced_offset: log_end_offset,
+                high_watermark: log_end_offset,
+                max_timestamp,
+                poisoned: false,
+                closed: false,
+                flush_in_progress: false,
+                unsynced_since: None,
+                admission: VecDeque::with_capacity(64),
+                next_ticket: 0,
+            }),
+            hw_waiters: WaitList::default(),
+            admission_waiters: WaitList::default(),
+            flusher_wake: WaitList::default(),
+        });
+        glommio::spawn_local(run_flusher(inner.clone())).detach();
+        Ok(PartitionLog { inner })
+    }
+
+    /// Validates `records` (one or more v2 batches, as in a Produce request),
+    /// assigns offsets and the leader epoch by patching the headers, appends,
+    /// and resolves once the flush policy's promise holds. All-or-nothing:
+    /// every batch is validated before any is written.
+    ///
+    /// # Errors
+    /// `CorruptBatch`, `BatchTooLarge`, `Empty` (nothing written);
+    /// `Storage`/`Poisoned` when the disk failed (the log is now poisoned).
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it resolves is safe for the log, but the
+    /// batches may or may not have been appended.
+    pub async fn append(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let config = self.inner.config.get();
+        let (batch_count, record_count) = validate_records(records, config.max_message_bytes)?;
+        assert!(batch_count > 0);
+        let mut ticket = Ticket {
+            inner: &self.inner,
+            id: None,
+        };
+        loop {
+            if self.inner.state.borrow().poisoned {
+                return Err(AppendError::Poisoned);
+            }
+            if !ticket.is_turn() {
+                ticket.enqueue();
+                self.inner
+                    .admission_waiters
+                    .wait_until(|| ticket.is_turn() || self.inner.is_poisoned())
+                    .await;
+                continue;
+            }
+            if self.inner.needs_roll(records.len(), record_count, now_ms) {
+                ticket.enqueue();
+                if let Err(error) = self.inner.roll().await {
+                    self.inner.poison();
+                    return Err(AppendError::Storage(error));
+                }
+                continue;
+            }
+            if !self.inner.reserve(records.len()) {
+                ticket.enqueue();
+                self.inner.flusher_wake.notify_all();
+                self.inner
+                    .admission_waiters
+                    .wait_until(|| self.inner.is_poisoned() || self.inner.has_room(records.len()))
+                    .await;
+                continue;
+            }
+            break;
+        }
+        let info = self
+            .inner
+            .copy_in(records, leader_epoch, now_ms, &config, record_count);
+        drop(ticket);
+        self.inner.flusher_wake.notify_all();
+        let last_offset = info.last_offset;
+        self.inner
+            .hw_waiters
+            .wait_until(|| {
+                let state = self.inner.state.borrow();
+                state.poisoned || state.high_watermark > last_offset
+            })
+            .await;
+        let state = self.inner.state.borrow();
+        if state.high_watermark <= last_offset {
+            assert!(state.poisoned);
+            return Err(AppendError::Poisoned);
+        }
+        Ok(AppendInfo {
+            log_start_offset: state.log_start_offset,
+            ..info
+        })
+    }
+
+    /// Appends to `out` whole batches starting at the batch containing
+    /// `offset`, ending before any batch whose last offset >= `max_offset`
+    /// (exclusive bound, e.g. the replication high watermark) or >= this
+    /// log's `high_watermark()`; at most `max_bytes` in total except that the
+    /// first batch is returned whole even if larger. Reads from a single
+    /// segment; the caller reads again from the next offset for more.
+    ///
+    /// # Errors
+    /// `OffsetOutOfRange` if `offset < log_start_offset` or `> log_end_offset`
+    /// (`offset == log_end_offset` reads nothing); `Storage` on IO failure.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: nothing is added to `out` until the read completes.
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        out: &mut Vec<LogChunk>,
+    ) -> Result<ReadInfo, ReadError> {
+        let (segment, bound, mut info) = {
+            let state = self.inner.state.borrow();
+            let mut info = ReadInfo {
+                bytes: 0,
+                log_start_offset: state.log_start_offset,
+                high_watermark: state.high_watermark,
+                log_end_offset: state.log_end_offset,
+            };
+            if offset < state.log_start_offset || offset > state.log_end_offset {
+                return Err(ReadError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start_offset: state.log_start_offset,
+                    log_end_offset: state.log_end_offset,
+                });
+            }
+            let bound = max_offset.min(state.high_watermark);
+            if offset >= bound {
+                return Ok(info);
+            }
+            if let Some(bytes) = state.tail.read(offset, max_bytes, bound, out) {
+                info.bytes = bytes;
+                return Ok(info);
+            }
+            (segment_for(&state.segments, offset).clone(), bound, info)
+        };
+        let interval = u64::from(self.inner.config.get().index_interval_bytes);
+        info.bytes = read_segment(&segment, offset, max_bytes, bound, interval, out).await?;
+        Ok(info)
+    }
+
+    /// The first offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.inner.state.borrow().log_start_offset
+    }
+
+    /// The next offset to assign.
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner.state.borrow().log_end_offset
+    }
+
+    /// End of the acknowledged appends (durable per the flush policy);
+    /// readers are bounded by it.
+    pub fn high_watermark(&self) -> i64 {
+        self.inner.state.borrow().high_watermark
+    }
+
+    /// Whether an earlier write or fdatasync failure poisoned the log.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.is_poisoned()
+    }
+
+    /// Resolves once `high_watermark() > offset` (or the log is poisoned or
+    /// closed).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future unregisters it.
+    pub async fn wait_for_append(&self, offset: i64) {
+        self.inner
+            .hw_waiters
+            .wait_until(|| {
+                let state = self.inner.state.borrow();
+                state.high_watermark > offset || state.poisoned || state.closed
+            })
+            .await;
+    }
+
+    /// `(offset, timestamp)` of the first record at or after the log start
+    /// and below the high watermark with timestamp >= `timestamp_ms`, or
+    /// `None`. Exact for uncompressed CreateTime batches; for compressed
+    /// batches it answers with the batch (its base offset and its max
+    /// timestamp); under LogAppendTime every record carries the batch's
+    /// timestamp.
+    ///
+    /// # Errors
+    /// `Storage` on IO failure.
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp_ms: i64,
+    ) -> Result<Option<(i64, i64)>, ReadError> {
+        let (segments, log_start_offset, high_watermark) = {
+            let state = self.inner.state.borrow();
+            let candidates: Vec<Rc<Segment>> = state
+                .segments
+                .iter()
+                .filter(|s| {
+                    s.max_timestamp()
+                        .is_some_and(|(max, _)| max >= timestamp_ms)
+                })
+                .cloned()
+                .collect();
+            (candidates, state.log_start_offset, state.high_watermark)
+        };
+        for segment in segments {
+            let start = segment.time_scan_start(timestamp_ms).max(log_start_offset);
+            let (_, position) = segment.lookup(start);
+            let mut found = None;
+            segment
+                .scan_from(position, false, |_, bytes| {
+                    let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
+                    if header.base_offset.get() >= high_watermark {
+                        return segment::Visit::Stop;
+                    }
+                    if header.last_offset() < start || header.max_timestamp.get() < timestamp_ms {
+                        return segment::Visit::Continue;
+                    }
+                    found = Some(match_in_batch(bytes, header, timestamp_ms, start));
+                    segment::Visit::Stop
+                })
+                .await?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// `(offset, timestamp)` of the batch with the largest timestamp
+    /// (ListOffsets -3): the offset is that batch's last offset.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let state = self.inner.state.borrow();
+        state
+            .max_timestamp
+            .map(|(timestamp, offset)| (offset, timestamp))
+    }
+
+    /// Advances the log start offset to `before_offset` (DeleteRecords; -1
+    /// means the high watermark) and deletes whole segments below it.
+    /// Returns the new log start offset (never moves backwards).
+    ///
+    /// # Errors
+    /// `OffsetOutOfRange` if `before_offset` is above the high watermark or
+    /// below -1; IO failures.
+    pub async fn delete_records(&self, before_offset: i64) -> Result<i64, LogError> {
+        let (target, changed) = {
+            let mut state = self.inner.state.borrow_mut();
+            let target = if before_offset == -1 {
+                state.high_watermark
+            } else {
+                before_offset
+            };
+            if target < 0 || target > state.high_watermark {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: before_offset,
+                    log_start_offset: state.log_start_offset,
+                    high_watermark: state.high_watermark,
+                });
+            }
+            let changed = target > state.log_start_offset;
+            state.log_start_offset = state.log_start_offset.max(target);
+            (state.log_start_offset, changed)
+        };
+        if changed {
+            write_i64_file(&self.inner.dir, LOG_START_OFFSET_FILE, target)?;
+        }
+        self.inner.delete_segments_below(target)?;
+        Ok(target)
+    }
+
+    /// Deletes sealed segments (never the active one), oldest first, whose
+    /// largest timestamp is older than `now_ms - retention.ms`, then while
+    /// the log is larger than `retention.bytes`; advances the log start.
+    ///
+    /// # Errors
+    /// IO failures.
+    pub async fn enforce_retention(&self, now_ms: i64) -> Result<(), LogError> {
+        let config = self.inner.config.get();
+        let new_start = {
+            let state = self.inner.state.borrow();
+            let sealed = &state.segments[..state.segments.len() - 1];
+            let mut total: i64 = state.segments.iter().map(|s| s.size() as i64).sum();
+            let mut delete = 0;
+            for segment in sealed {
+                let expired = config.retention_ms >= 0
+                    && segment
+                        .max_timestamp()
+                        .is_none_or(|(max, _)| max < now_ms.saturating_sub(config.retention_ms));
+                let oversized = config.retention_bytes >= 0
+                    && total - segment.size() as i64 >= config.retention_bytes;
+                if !expired && !oversized {
+                    break;
+                }
+                total -= segment.size() as i64;
+                delete += 1;
+            }
+            if delete == 0 {
+                return Ok(());
+            }
+            state.segments[delete].base_offset()
+        };
+        {
+            let mut state = self.inner.state.borrow_mut();
+            state.log_start_offset = state.log_start_offset.max(new_start);
+        }
+        write_i64_file(
+            &self.inner.dir,
+            LOG_START_OFFSET_FILE,
+            self.log_start_offset(),
+        )?;
+        self.inner.delete_segments_below(new_start)
+    }
+
+    /// Replaces the configuration (AlterConfigs); applies from the next append.
+    ///
+    /// # Panics
+    /// If `config` fails `validate()` (callers validate first).
+    pub fn set_config(&self, config: LogConfig) {
+        assert!(
+            config.validate().is_ok(),
+            "set_config with an invalid config"
+        );
+        self.inner.config.set(config);
+        self.inner.flusher_wake.notify_all();
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> LogConfig {
+        self.inner.config.get()
+    }
+
+    /// The directory holding the log.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Flushes everything, writes the active segment's indexes and the
+    /// clean-shutdown marker.
+    ///
+    /// # Errors
+    /// IO failures (the marker is then not written, so the next open recovers).
+    pub async fn close(self) -> Result<(), LogError> {
+        self.inner.drain().await?;
+        let active = self.inner.state.borrow().active().clone();
+        self.inner.state.borrow_mut().closed = true;
+        self.inner.flusher_wake.notify_all();
+        self.inner.hw_waiters.notify_all();
+        seal(&active).await?;
+        write_synced(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+        sync_dir(&self.inner.dir)
+    }
+
+    /// Deletes the log and its directory (topic deletion).
+    ///
+    /// # Errors
+    /// IO failures.
+    pub async fn remove(self) -> Result<(), LogError> {
+        {
+            let mut state = self.inner.state.borrow_mut();
+            state.closed = true;
+        }
+        self.inner.flusher_wake.notify_all();
+        self.inner.hw_waiters.notify_all();
+        // Let an in-flight write finish before the files go.
+        self.inner
+            .hw_waiters
+            .wait_until(|| !self.inner.state.borrow().flush_in_progress)
+            .await;
+        std::fs::remove_dir_all(&self.inner.dir).map_err(|e| LogError::io(&self.inner.dir, e))
+    }
+}
+
+impl Drop for PartitionLog {
+    fn drop(&mut self) {
+        // Stops the flusher; unwritten appends are lost as in a crash.
+        self.inner.state.borrow_mut().closed = true;
+        self.inner.flusher_wake.notify_all();
+        self.inner.hw_waiters.notify_all();
+    }
+}
+
+/// An append's place in the admission queue; leaves the queue when dropped.
+struct Ticket<'a> {
+    inner: &'a Inner,
+    id: Option<u64>,
+}
+
+impl Ticket<'_> {
+    fn is_turn(&self) -> bool {
+        let state = self.inner.state.borrow();
+        match (state.admission.front(), self.id) {
+            (None, _) => true,
+            (Some(&front), Some(id)) => front == id,
+            (Some(_), None) => false,
+        }
+    }
+
+    fn enqueue(&mut self) {
+        if self.id.is_none() {
+            let mut state = self.inner.state.borrow_mut();
+            let id = state.next_ticket;
+            state.next_ticket += 1;
+            state.admission.push_back(id);
+            self.id = Some(id);
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            let mut state = self.inner.state.borrow_mut();
+            if let Some(slot) = state.admission.iter().position(|&t| t == id) {
+                state.admission.remove(slot);
+            }
+            drop(state);
+            self.inner.admission_waiters.notify_all();
+        }
+    }
+}
+
+impl Inner {
+    fn is_poisoned(&self) -> bool {
+        self.state.borrow().poisoned
+    }
+
+    fn poison(&self) {
+        self.state.borrow_mut().poisoned = true;
+        tracing::error!(dir = ?self.dir, "partition log poisoned by an IO failure; it is offline until reopened");
+        self.hw_waiters.notify_all();
+        self.admission_waiters.notify_all();
+        self.flusher_wake.notify_all();
+    }
+
+    fn needs_roll(&self, bytes: usize, record_count: u32, now_ms: i64) -> bool {
+        let config = self.config.get();
+        let state = self.state.borrow();
+        let active = state.active();
+        if active.size() == 0 {
+            return false;
+        }
+        let too_big = active.size() + bytes as u64 > config.segment_bytes;
+        let too_old = active
+            .roll_clock_ms()
+            .is_some_and(|start| now_ms.saturating_sub(start) > config.segment_ms);
+        let relative_end = state.log_end_offset + i64::from(record_count) - active.base_offset();
+        too_big || too_old || relative_end > i64::from(u32::MAX)
+    }
+
+    fn has_room(&self, bytes: usize) -> bool {
+        let state = self.state.borrow();
+        !state.buffer.is_pending() || state.buffer.room() >= bytes
+    }
+
+    fn reserve(&self, bytes: usize) -> bool {
+        let mut state = self.state.borrow_mut();
+        let active = state.active().clone();
+        state.buffer.reserve(active.file(), bytes)
+    }
+
+    /// Copies the validated `records` into the write buffer, patching each
+    /// header, and records them in the segment, indexes and tail cache.
+    fn copy_in(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        config: &LogConfig,
+        record_count: u32,
+    ) -> AppendInfo {
+        let mut guard = self.state.borrow_mut();
+        let state = &mut *guard;
+        let active = state.segments.last().expect("active segment").clone();
+        active.start_roll_clock(now_ms);
+        let base_offset = state.log_end_offset;
+        let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
+        let mut offset = base_offset;
+        let mut rest = records;
+        while !rest.is_empty() {
+            let header = BatchHeader::read(rest).expect("validated");
+            let total = usize::try_from(header.total_bytes()).expect("validated");
+            let position = state.buffer.end_position();
+            let slot = state.buffer.append_slot(total);
+            slot.copy_from_slice(&rest[..total]);
+            batch::patch_offset_and_epoch(slot, offset, leader_epoch);
+            if log_append_time {
+                batch::patch_log_append_time(slot, now_ms);
+            }
+            debug_assert!(
+                batch::validate(slot, usize::MAX).is_ok(),
+                "patched batch must stay valid"
+            );
+            let patched = BatchHeader::read(slot).expect("whole batch");
+            let last_offset = patched.last_offset();
+            active.on_append(position, patched, total as u64, config.index_interval_bytes);
+            let timestamp = patched.max_timestamp.get();
+            state.max_timestamp = newer_max(state.max_timestamp, (timestamp, last_offset));
+            state.tail.push(slot, offset, last_offset);
+            offset = last_offset + 1;
+            rest = &rest[total..];
+        }
+        assert_eq!(
+            offset - base_offset,
+            i64::from(record_count),
+            "offsets assigned match the records"
+        );
+        assert_eq!(active.size(), state.buffer.end_position());
+        state.log_end_offset = offset;
+        AppendInfo {
+            base_offset,
+            last_offset: offset - 1,
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            log_start_offset: state.log_start_offset,
+            record_count,
+        }
+    }
+
+    /// Waits until every appended byte is written (and, under `batch`,
+    /// synced) and the flusher is idle.
+    async fn drain(&self) -> Result<(), LogError> {
+        self.flusher_wake.notify_all();
+        self.hw_waiters
+            .wait_until(|| {
+                let state = self.state.borrow();
+                state.poisoned || (!state.buffer.is_pending() && !state.flush_in_progress)
+            })
+            .await;
+        if self.is_poisoned() {
+            return Err(LogError::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset.
+    /// The caller holds the admission turn, so no append interleaves.
+    async fn roll(&self) -> Result<(), LogError> {
+        self.drain().await?;
+        let old = self.state.borrow().active().clone();
+        let new_base = self.state.borrow().log_end_offset;
+        assert_eq!(old.next_offset(), new_base);
+        seal(&old).await?;
+        let segment = Rc::new(Segment::create(&self.dir, new_base).await?);
+        sync_dir(&self.dir)?;
+        write_i64_file(&self.dir, RECOVERY_POINT_FILE, new_base)?;
+        let mut state = self.state.borrow_mut();
+        state.buffer = WriteBuffer::new(segment.file(), self.tuning.write_buffer_bytes, 0, &[]);
+        state.segments.push(segment);
+        state.synced_offset = state.written_offset;
+        state.unsynced_since = None;
+        let policy = self.config.get().flush_policy;
+        state.advance_high_watermark(policy);
+        drop(state);
+        self.hw_waiters.notify_all();
+        Ok(())
+    }
+
+    /// Unlinks the files of sealed segments that end at or below `offset`.
+    fn delete_segments_below(&self, offset: i64) -> Result<(), LogError> {
+        let doomed: Vec<Rc<Segment>> = {
+            let mut state = self.state.borrow_mut();
+            let keep_from = state
+                .segments
+                .iter()
+                .position(|s| s.next_offset() > offset || Rc::ptr_eq(s, state.active()))
+                .expect("the active segment is always kept");
+            state.segments.drain(..keep_from).collect()
+        };
+        for segment in &doomed {
+            for extension in ["log", "index", "timeindex"] {
+                let path = segment::segment_file_path(&self.dir, segment.base_offset(), extension);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(LogError::io(&path, e)),
+                }
+            }
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending bytes, fdatasyncs under `batch`, advances the high
+    /// watermark and wakes the appenders it satisfies.
+    async fn flush_once(&self) -> Result<(), LogError> {
+        let (write, segment, end_offset) = {
+            let mut state = self.state.borrow_mut();
+            let segment = state.active().clone();
+            let Some(write) = state.buffer.take_for_write(segment.file()) else {
+                return Ok(());
+            };
+            state.flush_in_progress = true;
+            (write, segment, state.log_end_offset)
+        };
+        self.admission_waiters.notify_all();
+        let expected = write.buffer.len();
+        let end_position = write.end_position;
+        let written = segment
+            .file()
+            .write_at(write.buffer, write.position)
+            .await
+            .map_err(|e| LogError::glommio(segment.path(), e))?;
+        if written != expected {
+            let source =
+                std::io::Error::new(std::io::ErrorKind::WriteZero, "short direct-IO write");
+            return Err(LogError::io(segment.path(), source));
+        }
+        segment.set_written_bytes(end_position);
+        let policy = self.config.get().flush_policy;
+        self.state.borrow_mut().written_offset = end_offset;
+        if policy == FlushPolicy::Batch {
+            segment
+                .file()
+                .fdatasync()
+                .await
+                .map_err(|e| LogError::glommio(segment.path(), e))?;
+            let mut state = self.state.borrow_mut();
+            state.synced_offset = state.synced_offset.max(end_offset);
+        } else {
+            let mut state = self.state.borrow_mut();
+            state.unsynced_since.get_or_insert_with(Instant::now);
+        }
+        let mut state = self.state.borrow_mut();
+        state.flush_in_progress = false;
+        state.advance_high_watermark(policy);
+        drop(state);
+        self.hw_waiters.notify_all();
+        Ok(())
+    }
+
+    /// fdatasyncs the active segment for `interval:<ms>`.
+    async fn sync_once(&self) -> Result<(), LogError> {
+        let (segment, target) = {
+            let mut state = self.state.borrow_mut();
+            state.flush_in_progress = true;
+            (state.active().clone(), state.written_offset)
+        };
+        segment
+            .file()
+            .fdatasync()
+            .await
+            .map_err(|e| LogError::glommio(segment.path(), e))?;
+        let mut state = self.state.borrow_mut();
+        state.flush_in_progress = false;
+        state.synced_offset = state.synced_offset.max(target);
+        if state.synced_offset == state.written_offset {
+            state.unsynced_since = None;
+        }
+        drop(state);
+        self.hw_waiters.notify_all();
+        Ok(())
+    }
+
+    /// When an `interval` fdatasync is due, if one is.
+    fn sync_deadline(&self) -> Option<Instant> {
+        let FlushPolicy::Interval { ms } = self.config.get().flush_policy else {
+            return None;
+        };
+        let since = self.state.borrow().unsynced_since?;
+        Some(since + Duration::from_millis(ms))
+    }
+}
+
+/// The flusher task: one per log, on the log's shard. Exits when the log is
+/// closed, dropped or poisoned.
+async fn run_flusher(inner: Rc<Inner>) {
+    loop {
+        let has_work = || {
+            let state = inner.state.borrow();
+            state.closed || state.poisoned || state.buffer.is_pending()
+        };
+        match inner.sync_deadline() {
+            None => inner.flusher_wake.wait_until(has_work).await,
+            Some(deadline) => {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                futures_lite::future::or(inner.flusher_wake.wait_until(has_work), async {
+                    glommio::timer::sleep(wait).await;
+                })
+                .await;
+            }
+        }
+        let (stop, pending) = {
+            let state = inner.state.borrow();
+            (state.closed || state.poisoned, state.buffer.is_pending())
+        };
+        if stop {
+            return;
+        }
+        let result = if pending {
+            inner.flush_once().await
+        } else if inner.sync_deadline().is_some_and(|d| d <= Instant::now()) {
+            inner.sync_once().await
+        } else {
+            Ok(())
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "partition log write failed");
+            inner.state.borrow_mut().flush_in_progress = false;
+            inner.poison();
+            return;
+        }
+    }
+}
+
+/// Validates every batch of a Produce record set; returns (batches, records).
+fn validate_records(records: &[u8], max_message_bytes: u32) -> Result<(usize, u32), AppendError> {
+    if records.is_empty() {
+        return Err(AppendError::Empty);
+    }
+    let mut position = 0;
+    let mut batches = 0;
+    let mut record_count: u32 = 0;
+    while position < records.len() {
+        let rest = &records[position..];
+        let total =
+            batch::validate(rest, max_message_bytes as usize).map_err(|fault| match fault {
+                BatchFault::Truncated => AppendError::CorruptBatch {
+                    position,
+                    reason: "batch shorter than its batchLength",
+                },
+                BatchFault::Corrupt(reason) => AppendError::CorruptBatch { position, reason },
+                BatchFault::TooLarge { size } => AppendError::BatchTooLarge {
+                    size,
+                    max: max_message_bytes,
+                },
+            })?;
+        let header = BatchHeader::read(rest).expect("validated");
+        let count = u32::try_from(header.records_count.get()).expect("validated positive");
+        record_count = record_count
+            .checked_add(count)
+            .ok_or(AppendError::CorruptBatch {
+                position,
+                reason: "record count overflows",
+            })?;
+        batches += 1;
+        position += total;
+    }
+    assert_eq!(position, records.len());
+    Ok((batches, record_count))
+}
+
+/// Within the batch `bytes` (max timestamp >= target), the answer to a
+/// timestamp lookup, never below `start`.
+fn match_in_batch(bytes: &[u8], header: &BatchHeader, target_ms: i64, start: i64) -> (i64, i64) {
+    let base = header.base_offset.get();
+    let batch_answer = (base.max(start), header.max_timestamp.get());
+    if header.is_log_append_time() || header.is_compressed() {
+        return batch_answer;
+    }
+    match batch::first_record_at_or_after(bytes, target_ms) {
+        Some((offset, timestamp)) if offset >= start => (offset, timestamp),
+        // The match lies below the log start (DeleteRecords cut this batch):
+        // answer with the first offset still in the log.
+        Some(_) | None => batch_answer,
+    }
+}
+
+/// The segment holding `offset`: the last whose base offset is <= it.
+fn segment_for(segments: &[Rc<Segment>], offset: i64) -> &Rc<Segment> {
+    let count = segments.partition_point(|s| s.base_offset() <= offset);
+    &segments[count.saturating_sub(1)]
+}
+
+/// Reads whole batches of `segment` from the one holding `offset`; see
+/// `PartitionLog::read`. Returns the bytes pushed to `out`.
+async fn read_segment(
+    segment: &Segment,
+    offset: i64,
+    max_bytes: usize,
+    bound: i64,
+    index_interval_bytes: u64,
+    out: &mut Vec<LogChunk>,
+) -> Result<usize, LogError> {
+    let limit = segment.written_bytes();
+    let (_, mut position) = segment.lookup(offset);
+    let mut needed = max_bytes as u64 + index_interval_bytes + ALIGNMENT;
+    loop {
+        if position >= limit {
+            return Ok(0);
+        }
+        let (read, skip) = segment.read_window(position, needed).await?;
+        let window = &read[skip..];
+        let mut cursor = 0usize;
+        let mut run: Option<(usize, usize)> = None;
+        let mut reread = None;
+        loop {
+            let rest = &window[cursor..];
+            let Some(header) = BatchHeader::read(rest) else {
+                if run.is_none() && position + (cursor as u64) < limit {
+                    reread = Some((position + cursor as u64, needed));
+                }
+                break;
+            };
+            let total = header.total_bytes();
+            if total < HEADER_BYTES as i64 || header.magic != batch::MAGIC_V2 {
+                return Err(LogError::CorruptSegment {
+                    path: segment.path().to_path_buf(),
+                    position: position + cursor as u64,
+                    reason: "bad batch length or magic on read",
+                });
+            }
+            let total = total as usize;
+            if header.last_offset() >= bound {
+                break;
+            }
+            let skipping = header.last_offset() < offset;
+            if total > rest.len() {
+                if run.is_none() {
+                    reread = Some((position + cursor as u64, needed.max(total as u64)));
+                }
+                break;
+            }
+            if skipping {
+                cursor += total;
+                continue;
+            }
+            match run {
+                None => run = Some((cursor, total)),
+                Some((start, len)) => {
+                    if len + total > max_bytes {
+                        break;
+                    }
+                    run = Some((start, len + total));
+                }
+            }
+            debug_assert!(
+                batch::validate(&rest[..total], usize::MAX).is_ok(),
+                "stored batch must be valid"
+            );
+            cursor += total;
+        }
+        if let Some((start, len)) = run {
+            let chunk =
+                ReadResult::slice(&read, skip + start, len).expect("run lies within the read");
+            out.push(LogChunk::Disk(chunk));
+            return Ok(len);
+        }
+        match reread {
+            Some((next, size)) => {
+                assert!(next >= position);
+                position = next;
+                needed = size;
+            }
+            None => return Ok(0),
+        }
+    }
+}
+
+/// Makes a segment durable and exact: fdatasync, truncate the aligned
+/// padding, write its indexes.
+async fn seal(segment: &Segment) -> Result<(), LogError> {
+    let file = segment.file();
+    let path = segment.path();
+    file.fdatasync()
+        .await
+        .map_err(|e| LogError::glommio(path, e))?;
+    file.truncate(segment.size())
+        .await
+        .map_err(|e| LogError::glommio(path, e))?;
+    file.fdatasync()
+        .await
+        .map_err(|e| LogError::glommio(path, e))?;
+    segment.write_indexes()
+}
+
+/// Opens the segments named by `bases`, recovering those that need it, and
+/// deleting any that follow a segment cut short by recovery.
+async fn open_segments(
+    dir: &Path,
+    bases: &[i64],
+    clean: bool,
+    recovery_point: i64,
+    index_interval_bytes: u32,
+) -> Result<Vec<Rc<Segment>>, LogError> {
+    let mut segments: Vec<Rc<Segment>> = Vec::with_capacity(bases.len());
+    for (slot, &base) in bases.iter().enumerate() {
+        let segment = Segment::open(dir, base).await?;
+        let next_base = bases.get(slot + 1).copied();
+        match next_base {
+            None if clean => {
+                segment.load_tail(index_interval_bytes).await?;
+            }
+            None => {
+                segment.recover(index_interval_bytes).await?;
+                // The recovered bytes were written but maybe not synced.
+                segment
+                    .file()
+                    .fdatasync()
+                    .await
+                    .map_err(|e| LogError::glommio(segment.path(), e))?;
+            }
+            Some(next) => {
+                let trusted = (clean || base < recovery_point) && segment.load_indexes(next)?;
+                if !trusted {
+                    segment.recover(index_interval_bytes).await?;
+                    segment.write_indexes()?;
+                }
+            }
+        }
+        let cut_short = next_base.is_some_and(|next| segment.next_offset() != next);
+        segments.push(Rc::new(segment));
+        if cut_short {
+            tracing::warn!(
+                ?dir,
+                base,
+                "segment cut short by recovery; deleting the segments after it"
+            );
+            for &later in &bases[slot + 1..] {
+                for extension in ["log", "index", "timeindex"] {
+                    let path = segment::segment_file_path(dir, later, extension);
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(LogError::io(&path, e)),
+                    }
+                }
+            }
+            sync_dir(dir)?;
+            break;
+        }
+    }
+    Ok(segments)
+}
+
+/// Base offsets of the `.log` files in `dir`, ascending.
+fn list_segment_bases(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let entry = entry.map_err(|e| LogError::io(dir, e))?;
+        if let Some(base) = entry.file_name().to_str().and_then(parse_log_file_name) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// The bytes from `align_down(end)` to `end` of the active segment.
+async fn read_partial_page(segment: &Segment, end: u64) -> Result<Vec<u8>, LogError> {
+    let start = align_down(end);
+    if start == end {
+        return Ok(Vec::new());
+    }
+    let (read, skip) = segment.read_window(start, end - start).await?;
+    assert_eq!(skip, 0);
+    let len = usize::try_from(end - start).expect("within a page");
+    if read.len() < len {
+        let source = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "short read of the last page",
+        );
+        return Err(LogError::io(segment.path(), source));
+    }
+    Ok(read[..len].to_vec())
+}
+
+/// The larger-timestamp of two (timestamp, offset) pairs; ties keep `a`.
+fn newer_max(a: Option<(i64, i64)>, b: (i64, i64)) -> Option<(i64, i64)> {
+    match a {
+        Some(a) if a.0 >= b.0 => Some(a),
+        _ => Some(b),
+    }
+}
+
+/// fsyncs a directory so created, renamed or removed names are durable.
+fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io(dir, e))
+}
+
+/// Writes a decimal i64 to `dir/name` atomically (temp file, rename, dir fsync).
+fn write_i64_file(dir: &Path, name: &str, value: i64) -> Result<(), LogError> {
+    let temp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    write_synced(&temp, value.to_string().as_bytes())?;
+    std::fs::rename(&temp, &path).map_err(|e| LogError::io(&path, e))?;
+    sync_dir(dir)
+}
+
+/// Reads a decimal i64 from `path`; `None` if absent or unreadable as one.
+fn read_i64_file(path: &Path) -> Result<Option<i64>, LogError> {
+    Ok(
+        read_optional(path)?
+            .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.trim().parse().ok()),
+    )
+}

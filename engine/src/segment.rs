@@ -1,0 +1,642 @@
+//! One segment of a partition log: the `<base>.log` file of whole batches,
+//! its sparse offset and time indexes, and the bookkeeping an append keeps
+//! (size, next offset, largest timestamp). Invariants: bytes
+//! `[0, written_bytes)` of the file are whole batches with dense offsets from
+//! `base_offset`; `written_bytes <= size`; the indexes point only inside `size`.
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use glommio::io::{DmaFile, OpenOptions, ReadResult};
+
+use crate::batch::{self, BatchHeader, HEADER_BYTES};
+use crate::error::LogError;
+use crate::offset_index::OffsetIndex;
+use crate::time_index::TimeIndex;
+
+/// Alignment of every direct-IO position and length. 4 KiB satisfies every
+/// logical block size Linux supports for O_DIRECT.
+pub const ALIGNMENT: u64 = 4096;
+
+/// Bytes read per window when scanning a segment (recovery, time lookups).
+const SCAN_WINDOW_BYTES: u64 = 1 << 20;
+
+const _: () = assert!(SCAN_WINDOW_BYTES.is_multiple_of(ALIGNMENT));
+
+/// Rounds `value` down to `ALIGNMENT`.
+pub fn align_down(value: u64) -> u64 {
+    value & !(ALIGNMENT - 1)
+}
+
+/// Rounds `value` up to `ALIGNMENT`.
+pub fn align_up(value: u64) -> u64 {
+    value.div_ceil(ALIGNMENT) * ALIGNMENT
+}
+
+/// `dir/<base_offset as 20 digits>.<extension>`, Kafka's file naming.
+pub fn segment_file_path(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{extension}"))
+}
+
+/// The base offset named by a `<20 digits>.log` file name, if it is one.
+pub fn parse_log_file_name(name: &str) -> Option<i64> {
+    let digits = name.strip_suffix(".log")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+thread_local! {
+    /// Devices (st_dev) whose io_uring poll support glommio has probed on
+    /// this thread with a non-empty file.
+    static PROBED_DEVICES: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes glommio's per-thread io_uring poll-ring probe for the device under
+/// `dir` run against a non-empty file.
+///
+/// glommio 0.9 decides whether a device supports polled IO by reading the
+/// first page of the first DMA file opened on it, and caches the answer per
+/// thread. If that file is empty (a fresh segment), the read succeeds
+/// trivially, the poll ring is chosen, and every later read of real data on
+/// a device without poll queues (virtio, most SATA) fails with EOPNOTSUPP.
+/// Opening a one-page file first gives the probe a real read to fail.
+///
+/// # Errors
+/// IO failures writing or opening the probe file.
+pub async fn prime_iopoll_probe(dir: &Path) -> Result<(), LogError> {
+    use std::os::unix::fs::MetadataExt;
+    let device = std::fs::metadata(dir)
+        .map_err(|e| LogError::io(dir, e))?
+        .dev();
+    if PROBED_DEVICES.with(|probed| probed.borrow().contains(&device)) {
+        return Ok(());
+    }
+    let path = dir.join(".iopoll-probe");
+    std::fs::write(&path, [0u8; ALIGNMENT as usize]).map_err(|e| LogError::io(&path, e))?;
+    let file = DmaFile::open(&path)
+        .await
+        .map_err(|e| LogError::glommio(&path, e))?;
+    file.close()
+        .await
+        .map_err(|e| LogError::glommio(&path, e))?;
+    std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+    PROBED_DEVICES.with(|probed| probed.borrow_mut().push(device));
+    Ok(())
+}
+
+/// One segment. Lives on: the partition's owner shard; shared through `Rc`
+/// between the log and in-flight readers (a deleted segment's file stays
+/// readable until the last reader drops it).
+#[derive(Debug)]
+pub struct Segment {
+    base_offset: i64,
+    path: PathBuf,
+    file: Rc<DmaFile>,
+    /// Bytes appended, including those still in the write buffer.
+    size: Cell<u64>,
+    /// Bytes on disk (written by direct IO, maybe not yet fdatasynced).
+    written_bytes: Cell<u64>,
+    /// Offset after the last appended batch.
+    next_offset: Cell<i64>,
+    /// (largest timestamp, last offset of the batch holding it).
+    max_timestamp: Cell<Option<(i64, i64)>>,
+    /// Wall-clock ms of the first append since creation or open (segment.ms).
+    roll_clock_ms: Cell<Option<i64>>,
+    bytes_since_index_entry: Cell<u64>,
+    offset_index: RefCell<OffsetIndex>,
+    time_index: RefCell<TimeIndex>,
+}
+
+/// How a scan of a segment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanEnd {
+    /// Every batch up to the scan's end was visited.
+    Complete,
+    /// The visitor asked to stop at the batch at this position.
+    Stopped {
+        /// File position of the batch the visitor refused.
+        position: u64,
+    },
+    /// The bytes at `position` are not a valid batch (torn or corrupt).
+    Invalid {
+        /// File position of the first invalid byte.
+        position: u64,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// What a scan visitor wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// Go on to the next batch.
+    Continue,
+    /// Stop before this batch.
+    Stop,
+}
+
+impl Segment {
+    /// Creates an empty segment file for `base_offset` in `dir`.
+    ///
+    /// # Errors
+    /// IO failures creating the file.
+    pub async fn create(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+        assert!(base_offset >= 0, "negative base offset {base_offset}");
+        let path = segment_file_path(dir, base_offset, "log");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .dma_open(&path)
+            .await
+            .map_err(|e| LogError::glommio(&path, e))?;
+        Ok(Segment::with_file(base_offset, path, file, 0))
+    }
+
+    /// Opens the existing segment file for `base_offset` in `dir` (read and
+    /// write). The caller then recovers or loads its indexes.
+    ///
+    /// # Errors
+    /// IO failures opening or sizing the file.
+    pub async fn open(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+        let path = segment_file_path(dir, base_offset, "log");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .dma_open(&path)
+            .await
+            .map_err(|e| LogError::glommio(&path, e))?;
+        let size = file
+            .file_size()
+            .await
+            .map_err(|e| LogError::glommio(&path, e))?;
+        Ok(Segment::with_file(base_offset, path, file, size))
+    }
+
+    fn with_file(base_offset: i64, path: PathBuf, file: DmaFile, size: u64) -> Segment {
+        Segment {
+            base_offset,
+            path,
+            file: Rc::new(file),
+            size: Cell::new(size),
+            written_bytes: Cell::new(size),
+            next_offset: Cell::new(base_offset),
+            max_timestamp: Cell::new(None),
+            roll_clock_ms: Cell::new(None),
+            bytes_since_index_entry: Cell::new(0),
+            offset_index: RefCell::new(OffsetIndex::new(base_offset)),
+            time_index: RefCell::new(TimeIndex::new(base_offset)),
+        }
+    }
+
+    /// Offset of the first batch (the file name).
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Path of the `.log` file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The direct-IO file.
+    pub fn file(&self) -> &Rc<DmaFile> {
+        &self.file
+    }
+
+    /// Bytes appended (including those not yet written).
+    pub fn size(&self) -> u64 {
+        self.size.get()
+    }
+
+    /// Bytes on disk, readable by direct IO.
+    pub fn written_bytes(&self) -> u64 {
+        self.written_bytes.get()
+    }
+
+    /// Records that the bytes up to `end` are written.
+    pub fn set_written_bytes(&self, end: u64) {
+        assert!(end <= self.size.get(), "written past appended bytes");
+        assert!(end >= self.written_bytes.get(), "written bytes went back");
+        self.written_bytes.set(end);
+    }
+
+    /// Offset after the last batch.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset.get()
+    }
+
+    /// (largest timestamp, offset of the batch holding it), if any batch.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.max_timestamp.get()
+    }
+
+    /// Wall-clock ms of the first append since creation or open.
+    pub fn roll_clock_ms(&self) -> Option<i64> {
+        self.roll_clock_ms.get()
+    }
+
+    /// Notes the wall clock for segment.ms if not yet set.
+    pub fn start_roll_clock(&self, now_ms: i64) {
+        if self.roll_clock_ms.get().is_none() {
+            self.roll_clock_ms.set(Some(now_ms));
+        }
+    }
+
+    /// Bookkeeping for a batch appended at `position`: size, next offset,
+    /// largest timestamp, and index entries every `index_interval_bytes`.
+    ///
+    /// # Panics
+    /// If the batch does not start at the current end or its offsets do not
+    /// follow on (the appender's invariant).
+    pub fn on_append(
+        &self,
+        position: u64,
+        header: &BatchHeader,
+        batch_bytes: u64,
+        index_interval_bytes: u32,
+    ) {
+        let base_offset = header.base_offset.get();
+        let last_offset = header.last_offset();
+        assert_eq!(
+            position,
+            self.size.get(),
+            "batch must start at the segment end"
+        );
+        assert_eq!(base_offset, self.next_offset.get(), "offsets must be dense");
+        assert!(last_offset >= base_offset);
+        let timestamp = header.max_timestamp.get();
+        if self
+            .max_timestamp
+            .get()
+            .is_none_or(|(max, _)| timestamp > max)
+        {
+            self.max_timestamp.set(Some((timestamp, last_offset)));
+        }
+        if self.bytes_since_index_entry.get() >= u64::from(index_interval_bytes) && position > 0 {
+            self.offset_index.borrow_mut().append(base_offset, position);
+            let (max, _) = self.max_timestamp.get().expect("set above");
+            self.time_index.borrow_mut().maybe_append(max, last_offset);
+            self.bytes_since_index_entry.set(0);
+        }
+        self.bytes_since_index_entry
+            .set(self.bytes_since_index_entry.get() + batch_bytes);
+        self.size.set(position + batch_bytes);
+        self.next_offset.set(last_offset + 1);
+    }
+
+    /// The greatest indexed (offset, position) at or below `offset`.
+    pub fn lookup(&self, offset: i64) -> (i64, u64) {
+        self.offset_index.borrow().lookup(offset)
+    }
+
+    /// Where to start scanning for the first record with timestamp >= target.
+    pub fn time_scan_start(&self, target_ms: i64) -> i64 {
+        self.time_index.borrow().scan_start(target_ms)
+    }
+
+    /// Writes both indexes (with a final time-index entry for the largest
+    /// timestamp, as Kafka does on roll) and fsyncs them.
+    ///
+    /// # Errors
+    /// IO failures.
+    pub fn write_indexes(&self) -> Result<(), LogError> {
+        if let Some((timestamp, offset)) = self.max_timestamp.get() {
+            let last_offset = self.next_offset.get() - 1;
+            assert!(offset <= last_offset);
+            self.time_index
+                .borrow_mut()
+                .maybe_append(timestamp, last_offset);
+        }
+        self.offset_index.borrow().write_to(&segment_file_path(
+            self.dir(),
+            self.base_offset,
+            "index",
+        ))?;
+        self.time_index.borrow().write_to(&segment_file_path(
+            self.dir(),
+            self.base_offset,
+            "timeindex",
+        ))
+    }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().expect("segment path has a directory")
+    }
+
+    /// Loads both index files if they agree with a sealed log of the current
+    /// size ending at `next_offset`; returns false if either is missing or
+    /// fails its checks (the caller then recovers by scanning).
+    ///
+    /// # Errors
+    /// IO failures other than missing files.
+    pub fn load_indexes(&self, next_offset: i64) -> Result<bool, LogError> {
+        let dir = self.dir();
+        let offset_path = segment_file_path(dir, self.base_offset, "index");
+        let time_path = segment_file_path(dir, self.base_offset, "timeindex");
+        let Some(offsets) = OffsetIndex::load(&offset_path, self.base_offset, self.size.get())?
+        else {
+            return Ok(false);
+        };
+        let Some(times) = TimeIndex::load(&time_path, self.base_offset, next_offset)? else {
+            return Ok(false);
+        };
+        let empty = self.size.get() == 0;
+        let Some(last_entry) = times.last_entry() else {
+            return Ok(empty);
+        };
+        self.max_timestamp.set(Some(last_entry));
+        *self.offset_index.borrow_mut() = offsets;
+        *self.time_index.borrow_mut() = times;
+        self.next_offset.set(next_offset);
+        Ok(true)
+    }
+
+    /// Rebuilds all bookkeeping by scanning the file from the start,
+    /// verifying every batch (CRC, dense offsets), and truncates the file at
+    /// the first invalid byte. Returns the number of bytes cut off.
+    ///
+    /// # Errors
+    /// IO failures.
+    pub async fn recover(&self, index_interval_bytes: u32) -> Result<u64, LogError> {
+        let file_bytes = self.size.get();
+        self.size.set(0);
+        self.written_bytes.set(0);
+        self.next_offset.set(self.base_offset);
+        self.max_timestamp.set(None);
+        self.bytes_since_index_entry.set(0);
+        *self.offset_index.borrow_mut() = OffsetIndex::new(self.base_offset);
+        *self.time_index.borrow_mut() = TimeIndex::new(self.base_offset);
+        let end = scan(
+            &self.file,
+            &self.path,
+            0,
+            file_bytes,
+            true,
+            |position, bytes| {
+                let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
+                if header.base_offset.get() != self.next_offset.get() {
+                    return Visit::Stop;
+                }
+                if header.last_offset() - self.base_offset > i64::from(u32::MAX) {
+                    return Visit::Stop;
+                }
+                self.on_append(position, header, bytes.len() as u64, index_interval_bytes);
+                Visit::Continue
+            },
+        )
+        .await?;
+        let valid = self.size.get();
+        self.written_bytes.set(valid);
+        match end {
+            ScanEnd::Complete => assert_eq!(valid, file_bytes),
+            ScanEnd::Stopped { position } | ScanEnd::Invalid { position, .. } => {
+                assert_eq!(position, valid)
+            }
+        }
+        if valid < file_bytes {
+            self.file
+                .truncate(valid)
+                .await
+                .map_err(|e| LogError::glommio(&self.path, e))?;
+            self.file
+                .fdatasync()
+                .await
+                .map_err(|e| LogError::glommio(&self.path, e))?;
+        }
+        Ok(file_bytes - valid)
+    }
+
+    /// Loads the bookkeeping of the tail of a cleanly closed segment: scans
+    /// (verifying) from the last offset-index entry to the end. Falls back to
+    /// a full `recover` if the tail does not line up with the index.
+    ///
+    /// # Errors
+    /// IO failures.
+    pub async fn load_tail(&self, index_interval_bytes: u32) -> Result<u64, LogError> {
+        let loaded_offsets = OffsetIndex::load(
+            &segment_file_path(self.dir(), self.base_offset, "index"),
+            self.base_offset,
+            self.size.get(),
+        )?;
+        let Some(offsets) = loaded_offsets else {
+            return self.recover(index_interval_bytes).await;
+        };
+        let (start_offset, start_position) = offsets.lookup(i64::MAX);
+        let file_bytes = self.size.get();
+        let mut expected = start_offset;
+        let mut end_position = start_position;
+        let mut tail_max: Option<(i64, i64)> = None;
+        let end = scan(
+            &self.file,
+            &self.path,
+            start_position,
+            file_bytes,
+            true,
+            |position, bytes| {
+                let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
+                if header.base_offset.get() != expected {
+                    return Visit::Stop;
+                }
+                expected = header.last_offset() + 1;
+                end_position = position + bytes.len() as u64;
+                let timestamp = header.max_timestamp.get();
+                if tail_max.is_none_or(|(max, _)| timestamp > max) {
+                    tail_max = Some((timestamp, header.last_offset()));
+                }
+                Visit::Continue
+            },
+        )
+        .await?;
+        let times = TimeIndex::load(
+            &segment_file_path(self.dir(), self.base_offset, "timeindex"),
+            self.base_offset,
+            expected,
+        )?;
+        let (ScanEnd::Complete, Some(times)) = (end, times) else {
+            return self.recover(index_interval_bytes).await;
+        };
+        assert_eq!(end_position, file_bytes);
+        let indexed_max = times.last_entry();
+        let max = match (indexed_max, tail_max) {
+            (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        self.max_timestamp.set(max);
+        *self.offset_index.borrow_mut() = offsets;
+        *self.time_index.borrow_mut() = times;
+        self.next_offset.set(expected);
+        self.bytes_since_index_entry
+            .set(file_bytes - start_position);
+        Ok(0)
+    }
+
+    /// Reads `[position, position + len)` rounded out to alignment, never past
+    /// `written_bytes`; returns the result and the offset of `position` in it.
+    ///
+    /// # Errors
+    /// IO failures.
+    pub async fn read_window(
+        &self,
+        position: u64,
+        len: u64,
+    ) -> Result<(ReadResult, usize), LogError> {
+        let written = self.written_bytes.get();
+        assert!(position <= written, "reading past the written bytes");
+        let start = align_down(position);
+        let end = align_up((position + len).min(written));
+        let size = usize::try_from(end - start).expect("window fits memory");
+        let read = self
+            .file
+            .read_at_aligned(start, size)
+            .await
+            .map_err(|e| LogError::glommio(&self.path, e))?;
+        let skip = usize::try_from(position - start).expect("within a page");
+        Ok((read, skip))
+    }
+
+    /// Scans this segment's written bytes from `position` (see [`scan`]).
+    ///
+    /// # Errors
+    /// IO failures.
+    pub async fn scan_from<F: FnMut(u64, &[u8]) -> Visit>(
+        &self,
+        position: u64,
+        verify: bool,
+        visit: F,
+    ) -> Result<ScanEnd, LogError> {
+        scan(
+            &self.file,
+            &self.path,
+            position,
+            self.written_bytes.get(),
+            verify,
+            visit,
+        )
+        .await
+    }
+}
+
+/// Visits every whole batch of `file` in `[start, end)` in order, reading
+/// aligned windows of `SCAN_WINDOW_BYTES` (or one batch, if larger). With
+/// `verify`, each batch is fully validated (CRC included) before the visit.
+///
+/// # Errors
+/// IO failures. Bad bytes are not an error: they end the scan with
+/// `ScanEnd::Invalid`.
+pub async fn scan<F: FnMut(u64, &[u8]) -> Visit>(
+    file: &DmaFile,
+    path: &Path,
+    start: u64,
+    mut end: u64,
+    verify: bool,
+    mut visit: F,
+) -> Result<ScanEnd, LogError> {
+    assert!(start <= end, "scan start {start} past end {end}");
+    let mut file_shorter = false;
+    let mut position = start;
+    let mut needed = SCAN_WINDOW_BYTES;
+    while position < end {
+        let window_start = align_down(position);
+        let window_end = align_up((position + needed).min(end)).min(align_up(end));
+        let size = usize::try_from(window_end - window_start).expect("window fits memory");
+        let read = file
+            .read_at_aligned(window_start, size)
+            .await
+            .map_err(|e| LogError::glommio(path, e))?;
+        if read.len() < size && window_start + (read.len() as u64) < end {
+            // The file is shorter than the caller believed: scan what is there.
+            end = window_start + read.len() as u64;
+            file_shorter = true;
+        }
+        let available = usize::try_from((end - window_start).min(read.len() as u64)).expect("fits");
+        let window = &read[..available];
+        let mut cursor = usize::try_from(position - window_start).expect("within a page");
+        needed = SCAN_WINDOW_BYTES;
+        loop {
+            let remaining = &window[cursor..];
+            let at_end = window_start + available as u64 >= end;
+            if remaining.is_empty() {
+                break;
+            }
+            let Some(header) = BatchHeader::read(remaining) else {
+                if at_end {
+                    return Ok(ScanEnd::Invalid {
+                        position,
+                        reason: "torn batch header",
+                    });
+                }
+                break;
+            };
+            let total = header.total_bytes();
+            if total < HEADER_BYTES as i64 || header.magic != batch::MAGIC_V2 {
+                return Ok(ScanEnd::Invalid {
+                    position,
+                    reason: "bad batch length or magic",
+                });
+            }
+            let total = total as u64;
+            if position + total > end {
+                return Ok(ScanEnd::Invalid {
+                    position,
+                    reason: "batch runs past the end of the file",
+                });
+            }
+            if total > remaining.len() as u64 {
+                needed = needed.max(total + ALIGNMENT);
+                break;
+            }
+            let bytes = &remaining[..total as usize];
+            if verify {
+                if let Err(fault) = batch::validate(bytes, usize::MAX) {
+                    let reason = match fault {
+                        batch::BatchFault::Corrupt(reason) => reason,
+                        batch::BatchFault::Truncated | batch::BatchFault::TooLarge { .. } => {
+                            "bad batch length"
+                        }
+                    };
+                    return Ok(ScanEnd::Invalid { position, reason });
+                }
+            }
+            if visit(position, bytes) == Visit::Stop {
+                return Ok(ScanEnd::Stopped { position });
+            }
+            cursor += total as usize;
+            position += total;
+        }
+    }
+    assert_eq!(position, end);
+    if file_shorter {
+        return Ok(ScanEnd::Invalid {
+            position,
+            reason: "file shorter than expected",
+        });
+    }
+    Ok(ScanEnd::Complete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_twenty_digits() {
+        let path = segment_file_path(Path::new("/d"), 42, "log");
+        assert_eq!(path, Path::new("/d/00000000000000000042.log"));
+        assert_eq!(parse_log_file_name("00000000000000000042.log"), Some(42));
+        assert_eq!(parse_log_file_name("42.log"), None);
+        assert_eq!(parse_log_file_name("00000000000000000042.index"), None);
+    }
+
+    #[test]
+    fn alignment_rounds_both_ways() {
+        assert_eq!(align_down(4097), 4096);
+        assert_eq!(align_up(4097), 8192);
+        assert_eq!(align_up(4096), 4096);
+        assert_eq!(align_up(0), 0);
+    }
+}

@@ -1,0 +1,273 @@
+//! The shard runtime: one pinned glommio executor per data core, plus the
+//! control shard, which gets a core of its own when there are at least three
+//! and otherwise shares the first one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::placement::ShardId;
+
+/// A set of CPU cores, written as Linux does: `0-3,6,8-9`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreSet(Vec<usize>);
+
+/// Why a core list could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CoreSetError {
+    /// A piece of the list is not `N` or `N-M` with N ≤ M.
+    #[error("bad core list item {0:?}: expected N or N-M")]
+    BadItem(String),
+    /// The list names no core.
+    #[error("the core list is empty")]
+    Empty,
+    /// A core is named twice.
+    #[error("core {0} is listed twice")]
+    Duplicate(usize),
+}
+
+impl CoreSet {
+    /// Every core this process may run on.
+    pub fn all_available() -> CoreSet {
+        let cores: Vec<usize> = core_affinity::get_core_ids()
+            .map(|ids| ids.into_iter().map(|id| id.id).collect())
+            .unwrap_or_default();
+        if cores.is_empty() {
+            CoreSet(vec![0])
+        } else {
+            CoreSet(cores)
+        }
+    }
+
+    /// The cores, in the order given.
+    pub fn cores(&self) -> &[usize] {
+        &self.0
+    }
+}
+
+impl FromStr for CoreSet {
+    type Err = CoreSetError;
+
+    fn from_str(text: &str) -> Result<CoreSet, CoreSetError> {
+        let mut cores = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let bad = || CoreSetError::BadItem(item.to_string());
+            let (first, last) = match item.split_once('-') {
+                Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
+                None => {
+                    let core: usize = item.parse().map_err(|_| bad())?;
+                    (core, core)
+                }
+            };
+            if first > last || last > 4095 {
+                return Err(bad());
+            }
+            for core in first..=last {
+                if cores.contains(&core) {
+                    return Err(CoreSetError::Duplicate(core));
+                }
+                cores.push(core);
+            }
+        }
+        if cores.is_empty() {
+            return Err(CoreSetError::Empty);
+        }
+        Ok(CoreSet(cores))
+    }
+}
+
+impl fmt::Display for CoreSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text: Vec<String> = self.0.iter().map(usize::to_string).collect();
+        f.write_str(&text.join(","))
+    }
+}
+
+/// Where each shard runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardPlan {
+    /// Core of data shard `i`, for `i in 0..data_cores.len()`.
+    pub data_cores: Vec<usize>,
+    /// Core of the control shard (its shard id is `data_cores.len()`).
+    pub control_core: usize,
+    /// Whether the control shard shares its core with data shard 0.
+    pub control_shares_core: bool,
+}
+
+impl ShardPlan {
+    /// With three or more cores the last one is the control shard's own;
+    /// with fewer, every core runs a data shard and the control shard shares
+    /// the first.
+    pub fn for_cores(cores: &CoreSet) -> ShardPlan {
+        let list = cores.cores();
+        assert!(!list.is_empty(), "a CoreSet is never empty");
+        let plan = if list.len() >= 3 {
+            let (control, data) = list.split_last().expect("checked non-empty");
+            ShardPlan {
+                data_cores: data.to_vec(),
+                control_core: *control,
+                control_shares_core: false,
+            }
+        } else {
+            ShardPlan {
+                data_cores: list.to_vec(),
+                control_core: list[0],
+                control_shares_core: true,
+            }
+        };
+        assert!(!plan.data_cores.is_empty());
+        plan
+    }
+
+    /// Number of data shards.
+    pub fn data_shards(&self) -> usize {
+        self.data_cores.len()
+    }
+
+    /// The control shard's id: it comes after the data shards.
+    pub fn control_shard(&self) -> ShardId {
+        ShardId(self.data_cores.len())
+    }
+
+    /// Data shards plus the control shard.
+    pub fn shard_count(&self) -> usize {
+        self.data_cores.len() + 1
+    }
+
+    /// The core a shard runs on.
+    pub fn core_of(&self, shard: ShardId) -> usize {
+        self.data_cores
+            .get(shard.0)
+            .copied()
+            .unwrap_or(self.control_core)
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// glommio refused to build an executor (io_uring unavailable, memlock).
+    #[error("cannot start the executor of shard {shard:?} on core {core}: {reason}")]
+    Executor {
+        shard: ShardId,
+        core: usize,
+        /// glommio's error, as text (it is not `Sync`).
+        reason: String,
+    },
+    /// A shard's thread panicked.
+    #[error("shard {0:?} panicked")]
+    ShardPanicked(ShardId),
+}
+
+/// Runs `shard_main(shard_id)` on every shard's pinned executor, one thread
+/// per shard, and waits for them all. `shard_main` is called on the shard's
+/// own thread.
+///
+/// # Errors
+/// If an executor cannot be built or a shard panics.
+pub fn run_shards<M, F>(plan: &ShardPlan, shard_main: M) -> Result<(), RuntimeError>
+where
+    M: Fn(ShardId) -> F + Send + Sync + Clone + 'static,
+    F: std::future::Future<Output = ()> + 'static,
+{
+    raise_memlock_limit();
+    let mut handles = Vec::with_capacity(plan.shard_count());
+    for shard in (0..plan.shard_count()).map(ShardId) {
+        let core = plan.core_of(shard);
+        let shard_main = shard_main.clone();
+        let name = if shard == plan.control_shard() {
+            "skein-control".to_string()
+        } else {
+            format!("skein-shard-{}", shard.0)
+        };
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&name)
+            .spawn(move || shard_main(shard))
+            .map_err(|error| RuntimeError::Executor {
+                shard,
+                core,
+                reason: error.to_string(),
+            })?;
+        handles.push((shard, handle));
+    }
+    for (shard, handle) in handles {
+        handle
+            .join()
+            .map_err(|_| RuntimeError::ShardPanicked(shard))?;
+    }
+    Ok(())
+}
+
+/// glommio registers its IO buffers with io_uring, which counts against
+/// RLIMIT_MEMLOCK (often 8 MiB). Raise the soft limit to the hard limit, and
+/// the hard limit too where we are allowed to; a failure only means a smaller
+/// limit, which glommio reports itself if it is too small.
+fn raise_memlock_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; the resource is valid.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+        return;
+    }
+    let wanted = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a struct we own; failure leaves the limit as is.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &wanted) } == 0 {
+        return;
+    }
+    let soft = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft) } != 0 {
+        tracing::debug!("could not raise RLIMIT_MEMLOCK");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_lists_parse_like_linux() {
+        assert_eq!("0-3".parse::<CoreSet>().unwrap().cores(), &[0, 1, 2, 3]);
+        assert_eq!("1,3-4".parse::<CoreSet>().unwrap().cores(), &[1, 3, 4]);
+        assert_eq!("2".parse::<CoreSet>().unwrap().cores(), &[2]);
+        assert_eq!("".parse::<CoreSet>(), Err(CoreSetError::Empty));
+        assert_eq!("1,1".parse::<CoreSet>(), Err(CoreSetError::Duplicate(1)));
+        assert!(matches!(
+            "3-1".parse::<CoreSet>(),
+            Err(CoreSetError::BadItem(_))
+        ));
+        assert!(matches!(
+            "x".parse::<CoreSet>(),
+            Err(CoreSetError::BadItem(_))
+        ));
+    }
+
+    #[test]
+    fn control_shard_gets_its_own_core_from_three() {
+        let plan = ShardPlan::for_cores(&"0-3".parse().unwrap());
+        assert_eq!(plan.data_cores, vec![0, 1, 2]);
+        assert_eq!(plan.control_core, 3);
+        assert!(!plan.control_shares_core);
+        assert_eq!(plan.control_shard(), ShardId(3));
+    }
+
+    #[test]
+    fn control_shard_shares_core_zero_on_small_machines() {
+        let plan = ShardPlan::for_cores(&"0-1".parse().unwrap());
+        assert_eq!(plan.data_cores, vec![0, 1]);
+        assert_eq!(plan.control_core, 0);
+        assert!(plan.control_shares_core);
+        let single = ShardPlan::for_cores(&"5".parse().unwrap());
+        assert_eq!(single.data_cores, vec![5]);
+        assert_eq!(single.core_of(single.control_shard()), 5);
+    }
+}

@@ -1,0 +1,396 @@
+//! Append, read, reopen, roll, retention and timestamp lookups on a real
+//! directory.
+
+mod support;
+
+use skein_engine::{AppendError, FlushPolicy, LogConfig, PartitionLog, ReadError, TimestampType};
+use support::{batch, patched, read_all, run, small_config, BatchBuilder};
+
+#[test]
+fn append_then_read_returns_identical_patched_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = PartitionLog::open(path.clone(), LogConfig::default())
+            .await
+            .expect("open");
+        assert_eq!(log.log_end_offset(), 0);
+        let first = batch(3, 100, 1);
+        let second = batch(2, 5_000, 2);
+        let info = log.append(&first, 7, 1_000).await.expect("append");
+        assert_eq!(
+            (info.base_offset, info.last_offset, info.record_count),
+            (0, 2, 3)
+        );
+        assert_eq!(info.log_append_time_ms, -1);
+        let info = log.append(&second, 7, 1_000).await.expect("append");
+        assert_eq!((info.base_offset, info.last_offset), (3, 4));
+        assert_eq!(log.high_watermark(), 5);
+        let all = read_all(&log, 0).await;
+        assert_eq!(
+            all,
+            vec![(0, patched(&first, 0, 7)), (3, patched(&second, 3, 7))]
+        );
+        log.close().await.expect("close");
+
+        let log = PartitionLog::open(path.clone(), LogConfig::default())
+            .await
+            .expect("reopen");
+        assert_eq!(log.log_end_offset(), 5);
+        // After reopen the tail cache is empty: this reads from disk.
+        let all = read_all(&log, 1).await;
+        assert_eq!(
+            all,
+            vec![(0, patched(&first, 0, 7)), (3, patched(&second, 3, 7))]
+        );
+        let third = batch(1, 10, 3);
+        let info = log
+            .append(&third, 8, 1_000)
+            .await
+            .expect("append after reopen");
+        assert_eq!(info.base_offset, 5);
+        drop(log);
+        // Unclean: no close.
+        let log = PartitionLog::open(path, LogConfig::default())
+            .await
+            .expect("recover");
+        assert_eq!(log.log_end_offset(), 6);
+        assert_eq!(read_all(&log, 5).await, vec![(5, patched(&third, 5, 8))]);
+    });
+}
+
+#[test]
+fn multi_batch_append_is_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = PartitionLog::open(path, LogConfig::default())
+            .await
+            .expect("open");
+        let good = batch(2, 10, 1);
+        let mut bad = batch(2, 10, 2);
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let records = [good.clone(), bad].concat();
+        let error = log.append(&records, 0, 0).await.expect_err("corrupt");
+        assert!(
+            matches!(error, AppendError::CorruptBatch { position, .. } if position == good.len())
+        );
+        assert_eq!(log.log_end_offset(), 0);
+        let records = [good.clone(), good.clone()].concat();
+        let info = log.append(&records, 0, 0).await.expect("two batches");
+        assert_eq!(
+            (info.base_offset, info.last_offset, info.record_count),
+            (0, 3, 4)
+        );
+        let error = log.append(&[], 0, 0).await.expect_err("empty");
+        assert!(matches!(error, AppendError::Empty));
+    });
+}
+
+#[test]
+fn too_large_batch_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            max_message_bytes: 1_000,
+            ..LogConfig::default()
+        };
+        let log = PartitionLog::open(path, config).await.expect("open");
+        let error = log
+            .append(&batch(1, 2_000, 1), 0, 0)
+            .await
+            .expect_err("too large");
+        assert!(matches!(
+            error,
+            AppendError::BatchTooLarge { max: 1_000, .. }
+        ));
+    });
+}
+
+#[test]
+fn read_out_of_range_and_at_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = PartitionLog::open(path, LogConfig::default())
+            .await
+            .expect("open");
+        log.append(&batch(5, 10, 1), 0, 0).await.expect("append");
+        let mut out = Vec::new();
+        let info = log
+            .read(5, 1_000, i64::MAX, &mut out)
+            .await
+            .expect("at end");
+        assert_eq!(info.bytes, 0);
+        assert!(out.is_empty());
+        let error = log
+            .read(6, 1_000, i64::MAX, &mut out)
+            .await
+            .expect_err("past end");
+        assert!(matches!(
+            error,
+            ReadError::OffsetOutOfRange {
+                requested: 6,
+                log_end_offset: 5,
+                ..
+            }
+        ));
+        let error = log
+            .read(-1, 1_000, i64::MAX, &mut out)
+            .await
+            .expect_err("negative");
+        assert!(matches!(error, ReadError::OffsetOutOfRange { .. }));
+        // max_offset bounds whole batches.
+        let info = log.read(0, 1_000, 4, &mut out).await.expect("bounded");
+        assert_eq!(info.bytes, 0);
+    });
+}
+
+#[test]
+fn rolls_segments_and_reads_across_them_from_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = PartitionLog::open(path.clone(), small_config(10_000))
+            .await
+            .expect("open");
+        let mut expected = Vec::new();
+        for i in 0..40u64 {
+            let b = batch(3, 700, i);
+            let info = log.append(&b, 1, 0).await.expect("append");
+            expected.push((info.base_offset, patched(&b, info.base_offset, 1)));
+        }
+        let files = support::list(&path);
+        assert!(
+            files.iter().filter(|f| f.ends_with(".log")).count() > 5,
+            "{files:?}"
+        );
+        log.close().await.expect("close");
+        let log = PartitionLog::open(path.clone(), small_config(10_000))
+            .await
+            .expect("reopen");
+        assert_eq!(read_all(&log, 0).await, expected);
+        // Mid-batch offsets return the batch holding them.
+        let all = read_all(&log, 61).await;
+        assert_eq!(all[0].0, 60);
+        drop(log);
+        let log = PartitionLog::open(path, small_config(10_000))
+            .await
+            .expect("unclean reopen");
+        assert_eq!(read_all(&log, 0).await, expected);
+    });
+}
+
+#[test]
+fn retention_and_delete_records_remove_whole_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            retention_bytes: 20_000,
+            retention_ms: -1,
+            ..small_config(10_000)
+        };
+        let log = PartitionLog::open(path.clone(), config)
+            .await
+            .expect("open");
+        for i in 0..40u64 {
+            log.append(&batch(3, 700, i), 1, 0).await.expect("append");
+        }
+        log.enforce_retention(0).await.expect("retention");
+        let start = log.log_start_offset();
+        assert!(start > 0);
+        let logs = support::list(&path)
+            .into_iter()
+            .filter(|f| f.ends_with(".log"))
+            .count();
+        assert!(logs <= 4, "{logs} segments left");
+        let mut out = Vec::new();
+        let error = log
+            .read(start - 1, 100, i64::MAX, &mut out)
+            .await
+            .expect_err("below start");
+        assert!(matches!(error, ReadError::OffsetOutOfRange { .. }));
+        let new_start = log.delete_records(start + 10).await.expect("delete");
+        assert_eq!(new_start, start + 10);
+        assert!(log.delete_records(log.high_watermark() + 1).await.is_err());
+        assert_eq!(
+            read_all(&log, new_start)
+                .await
+                .first()
+                .map(|b| b.0 <= new_start),
+            Some(true)
+        );
+        log.close().await.expect("close");
+        let log = PartitionLog::open(path.clone(), config)
+            .await
+            .expect("reopen");
+        assert_eq!(log.log_start_offset(), new_start);
+        // Time retention: everything sealed is older than now + 1 day.
+        let config = LogConfig {
+            retention_ms: 1_000,
+            retention_bytes: -1,
+            ..config
+        };
+        log.set_config(config);
+        log.enforce_retention(1_700_000_000_000 + 86_400_000)
+            .await
+            .expect("retention");
+        let logs = support::list(&path)
+            .into_iter()
+            .filter(|f| f.ends_with(".log"))
+            .count();
+        assert_eq!(logs, 1);
+        log.remove().await.expect("remove");
+        assert!(!path.exists());
+    });
+}
+
+#[test]
+fn offset_for_timestamp_is_exact_for_uncompressed_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = PartitionLog::open(path.clone(), small_config(2_000))
+            .await
+            .expect("open");
+        for i in 0..20i64 {
+            let b = BatchBuilder::new(10_000 + i * 100)
+                .record(b"", &[0; 200], 0)
+                .record(b"", &[1; 200], 10)
+                .record(b"", &[2; 200], 20)
+                .build();
+            log.append(&b, 0, 0).await.expect("append");
+        }
+        assert_eq!(
+            log.offset_for_timestamp(0).await.expect("lookup"),
+            Some((0, 10_000))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(10_505).await.expect("lookup"),
+            Some((16, 10_510))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(11_920).await.expect("lookup"),
+            Some((59, 11_920))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(11_921).await.expect("lookup"),
+            None
+        );
+        assert_eq!(log.max_timestamp(), Some((59, 11_920)));
+        log.close().await.expect("close");
+        let log = PartitionLog::open(path, small_config(2_000))
+            .await
+            .expect("reopen");
+        assert_eq!(
+            log.offset_for_timestamp(10_505).await.expect("lookup"),
+            Some((16, 10_510))
+        );
+        assert_eq!(log.max_timestamp(), Some((59, 11_920)));
+    });
+}
+
+#[test]
+fn log_append_time_stamps_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            message_timestamp_type: TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        let log = PartitionLog::open(path, config).await.expect("open");
+        let info = log
+            .append(&batch(2, 10, 1), 0, 55_555)
+            .await
+            .expect("append");
+        assert_eq!(info.log_append_time_ms, 55_555);
+        let all = read_all(&log, 0).await;
+        let header = skein_engine::BatchHeader::read(&all[0].1).expect("header");
+        assert_eq!(header.max_timestamp.get(), 55_555);
+        assert!(header.is_log_append_time());
+        assert_eq!(
+            log.offset_for_timestamp(55_000).await.expect("lookup"),
+            Some((0, 55_555))
+        );
+    });
+}
+
+#[test]
+fn flush_policies_acknowledge_and_survive_reopen() {
+    for policy in [
+        FlushPolicy::None,
+        FlushPolicy::Interval { ms: 5 },
+        FlushPolicy::Batch,
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t-0");
+        run(move || async move {
+            let config = LogConfig {
+                flush_policy: policy,
+                ..LogConfig::default()
+            };
+            let log = std::rc::Rc::new(
+                PartitionLog::open(path.clone(), config)
+                    .await
+                    .expect("open"),
+            );
+            let mut tasks = Vec::new();
+            for i in 0..32u64 {
+                let log = log.clone();
+                tasks.push(glommio::spawn_local(async move {
+                    log.append(&batch(4, 300, i), 0, 0).await
+                }));
+            }
+            let mut bases = Vec::new();
+            for task in tasks {
+                bases.push(task.await.expect("append").base_offset);
+            }
+            bases.sort_unstable();
+            assert_eq!(bases, (0..32).map(|i| i * 4).collect::<Vec<_>>());
+            assert_eq!(log.high_watermark(), 128);
+            glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+            drop(log);
+            let log = PartitionLog::open(path, config).await.expect("reopen");
+            assert_eq!(log.log_end_offset(), 128);
+            assert_eq!(read_all(&log, 0).await.len(), 32);
+        });
+    }
+}
+
+#[test]
+fn wait_for_append_resolves_when_high_watermark_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = std::rc::Rc::new(
+            PartitionLog::open(path, LogConfig::default())
+                .await
+                .expect("open"),
+        );
+        let waiter = {
+            let log = log.clone();
+            glommio::spawn_local(async move {
+                log.wait_for_append(0).await;
+                log.high_watermark()
+            })
+        };
+        // A cancelled wait leaves nothing behind.
+        let cancelled = futures_lite::future::or(
+            async {
+                log.wait_for_append(100).await;
+                false
+            },
+            async {
+                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                true
+            },
+        );
+        assert!(cancelled.await);
+        log.append(&batch(1, 10, 1), 0, 0).await.expect("append");
+        assert_eq!(waiter.await, 1);
+    });
+}

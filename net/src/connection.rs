@@ -1,0 +1,104 @@
+//! One client connection: reads frames, runs their requests concurrently
+//! (pipelining, bounded by `connection.max.inflight.requests`), and writes
+//! the responses strictly in request order, as Kafka requires.
+//!
+//! Bounds: a frame's size is checked before reading it and its buffer grows
+//! only with received bytes; a connection that sends nothing — or only part
+//! of a frame — for `connections.max.idle.ms` is closed; at most the
+//! in-flight limit of responses are held per connection.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel;
+use glommio::net::TcpStream;
+use glommio::task::JoinHandle;
+
+use crate::dispatch::{dispatch, request_header_version, Outcome};
+use crate::frame::{parse_request_header, read_frame, FrameError};
+use crate::shard_state::ShardState;
+
+/// Serves `stream` until the peer closes it, a frame is broken, or the shard
+/// stops.
+pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map(|addr| addr.to_string())
+        .unwrap_or_default();
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "TCP_NODELAY not set");
+    }
+    // Reading and writing run as two tasks; `split` shares the stream between
+    // them (an uncontended lock: both halves live on this one thread).
+    let (mut reader, mut writer) = stream.split();
+    let max_inflight = ctx.config.connection_max_inflight_requests();
+    let (queue, pending) = local_channel::new_bounded::<JoinHandle<Outcome>>(max_inflight);
+    let writer_task = glommio::spawn_local(async move {
+        while let Some(handle) = pending.recv().await {
+            let outcome = match handle.await {
+                Some(outcome) => outcome,
+                None => Outcome::Close("request task cancelled".into()),
+            };
+            match outcome {
+                Outcome::Respond(response) => {
+                    for part in &response.parts {
+                        if writer.write_all(part.as_slice()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Outcome::Silent => {}
+                Outcome::Close(reason) => {
+                    tracing::debug!(%reason, "closing connection");
+                    return;
+                }
+            }
+        }
+    });
+    let max_frame = ctx.config.socket_request_max_bytes();
+    let idle = Duration::from_millis(ctx.config.connections_max_idle_ms());
+    loop {
+        if ctx.is_stopping() {
+            break;
+        }
+        let frame = match glommio::timer::timeout(idle, async {
+            Ok(read_frame(&mut reader, max_frame).await)
+        })
+        .await
+        {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(FrameError::Closed)) => break,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "broken frame; closing connection");
+                break;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "idle connection closed");
+                break;
+            }
+        };
+        let (header, _, body) = match parse_request_header(frame, request_header_version) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "bad request header; closing connection");
+                break;
+            }
+        };
+        let request_ctx = Rc::clone(&ctx);
+        ctx.in_flight_requests.set(ctx.in_flight_requests.get() + 1);
+        let handle = glommio::spawn_local(async move {
+            let outcome = dispatch(&request_ctx, header, body).await;
+            request_ctx
+                .in_flight_requests
+                .set(request_ctx.in_flight_requests.get() - 1);
+            outcome
+        })
+        .detach();
+        if queue.send(handle).await.is_err() {
+            break;
+        }
+    }
+    drop(queue);
+    writer_task.await;
+}

@@ -1,0 +1,84 @@
+//! Kafka error codes, and the one place where Skein's typed errors become
+//! them. Each mapping is an exhaustive `match`, so a new error variant forces
+//! a decision here.
+
+use skein_controller::{ConfigError, TopicNameError};
+use skein_engine::{AppendError, LogError, ReadError};
+
+/// A Kafka protocol error code (see Kafka's `Errors.java`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i16)]
+pub enum ErrorCode {
+    None = 0,
+    OffsetOutOfRange = 1,
+    CorruptMessage = 2,
+    UnknownTopicOrPartition = 3,
+    LeaderNotAvailable = 5,
+    NotLeaderOrFollower = 6,
+    RequestTimedOut = 7,
+    MessageTooLarge = 10,
+    InvalidTopicException = 17,
+    InvalidRequiredAcks = 21,
+    UnsupportedVersion = 35,
+    TopicAlreadyExists = 36,
+    InvalidPartitions = 37,
+    InvalidReplicationFactor = 38,
+    InvalidReplicaAssignment = 39,
+    InvalidConfig = 40,
+    InvalidRequest = 42,
+    KafkaStorageError = 56,
+    TopicDeletionDisabled = 73,
+    UnknownLeaderEpoch = 75,
+    UnknownTopicId = 100,
+}
+
+impl ErrorCode {
+    /// The code as sent on the wire.
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+/// The code for a refused append.
+pub fn append_error(error: &AppendError) -> ErrorCode {
+    match error {
+        AppendError::CorruptBatch { .. } => ErrorCode::CorruptMessage,
+        AppendError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
+        AppendError::Empty => ErrorCode::CorruptMessage,
+        AppendError::Storage(error) => log_error(error),
+        AppendError::Poisoned => ErrorCode::KafkaStorageError,
+    }
+}
+
+/// The code for a failed read.
+pub fn read_error(error: &ReadError) -> ErrorCode {
+    match error {
+        ReadError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        ReadError::Storage(error) => log_error(error),
+    }
+}
+
+/// The code for a log failure.
+pub fn log_error(error: &LogError) -> ErrorCode {
+    match error {
+        LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        LogError::Poisoned | LogError::Io { .. } | LogError::CorruptSegment { .. } => {
+            ErrorCode::KafkaStorageError
+        }
+        LogError::Config(_) => ErrorCode::InvalidConfig,
+    }
+}
+
+/// The code for an illegal topic name.
+pub fn topic_name_error(_error: &TopicNameError) -> ErrorCode {
+    ErrorCode::InvalidTopicException
+}
+
+/// The code for a refused config.
+pub fn config_error(error: &ConfigError) -> ErrorCode {
+    match error {
+        ConfigError::UnknownProperty(_) | ConfigError::InvalidValue { .. } => {
+            ErrorCode::InvalidConfig
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Frames and request headers: everything read off a socket before the
+//! `kafka-protocol` decoders see a byte.
+//!
+//! A frame is `size: i32` + `size` bytes. The size is checked against
+//! `socket.request.max.bytes` (and against the smallest possible header)
+//! before anything is allocated, and the body buffer grows only with bytes
+//! that actually arrived, so a peer that claims 100 MiB and sends 10 bytes
+//! costs 10 bytes. The header (api key, version, correlation id, client id,
+//! tagged fields) is parsed here by hand, with every length checked.
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::{AsyncRead, AsyncReadExt};
+
+/// Smallest request header: api key (2) + version (2) + correlation id (4) +
+/// client id length (2).
+pub const REQUEST_HEADER_BYTES_MIN: usize = 10;
+
+/// How much is read from the socket at a time while a body is incomplete.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Why a frame could not be read. Every variant closes the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The peer closed the connection between frames.
+    #[error("connection closed")]
+    Closed,
+    /// The size prefix is negative, too small for a header, or above the
+    /// limit.
+    #[error("frame size {size} outside [{REQUEST_HEADER_BYTES_MIN}, {max}]")]
+    BadSize { size: i32, max: usize },
+    /// The connection ended inside a frame.
+    #[error("connection closed inside a frame")]
+    Truncated,
+    /// Reading from the socket failed.
+    #[error("socket read failed")]
+    Io(#[from] std::io::Error),
+    /// The header is malformed.
+    #[error("malformed request header: {0}")]
+    BadHeader(&'static str),
+}
+
+/// Reads one whole frame body (without its size prefix).
+///
+/// # Errors
+/// [`FrameError::Closed`] at a clean end of stream; any other variant for a
+/// frame that must close the connection.
+///
+/// # Cancel safety
+/// Not cancel safe: a partly read frame is lost.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_bytes: usize,
+) -> Result<Bytes, FrameError> {
+    let mut size_bytes = [0u8; 4];
+    let mut filled = 0;
+    while filled < size_bytes.len() {
+        let window = size_bytes.get_mut(filled..).ok_or(FrameError::Truncated)?;
+        let n = reader.read(window).await?;
+        if n == 0 {
+            return Err(if filled == 0 {
+                FrameError::Closed
+            } else {
+                FrameError::Truncated
+            });
+        }
+        filled += n;
+    }
+    let size = i32::from_be_bytes(size_bytes);
+    let bad_size = FrameError::BadSize {
+        size,
+        max: max_bytes,
+    };
+    let size = usize::try_from(size).map_err(|_| FrameError::BadSize {
+        size,
+        max: max_bytes,
+    })?;
+    if !(REQUEST_HEADER_BYTES_MIN..=max_bytes).contains(&size) {
+        return Err(bad_size);
+    }
+    let mut body = BytesMut::with_capacity(size.min(READ_CHUNK_BYTES));
+    while body.len() < size {
+        let want = (size - body.len()).min(READ_CHUNK_BYTES);
+        let start = body.len();
+        body.resize(start + want, 0);
+        let window = body.get_mut(start..).ok_or(FrameError::Truncated)?;
+        let n = reader.read(window).await?;
+        body.truncate(start + n);
+        if n == 0 {
+            return Err(FrameError::Truncated);
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// A request header as sent by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeader {
+    /// The API key (may be one we do not know).
+    pub api_key: i16,
+    /// The requested version of that API.
+    pub api_version: i16,
+    /// Echoed in the response.
+    pub correlation_id: i32,
+    /// The client's self-declared id, if any (lossily decoded for logging).
+    pub client_id: Option<String>,
+}
+
+/// Parses the fixed part of a request header (v1 layout, shared by v0–v2 up
+/// to the client id) and, for header v2, skips its tagged fields. Returns the
+/// header and the remaining bytes (the body).
+///
+/// `header_version` is decided by the caller from the api key and version.
+///
+/// # Errors
+/// [`FrameError::BadHeader`] if the bytes are shorter than they claim.
+pub fn parse_request_header(
+    mut frame: Bytes,
+    header_version_of: impl Fn(i16, i16) -> Option<i16>,
+) -> Result<(RequestHeader, Option<i16>, Bytes), FrameError> {
+    if frame.len() < 8 {
+        return Err(FrameError::BadHeader("shorter than the fixed fields"));
+    }
+    let api_key = frame.get_i16();
+    let api_version = frame.get_i16();
+    let correlation_id = frame.get_i32();
+    let header_version = header_version_of(api_key, api_version);
+    let mut client_id = None;
+    if header_version.unwrap_or(1) >= 1 {
+        if frame.len() < 2 {
+            return Err(FrameError::BadHeader("no client id length"));
+        }
+        let len = frame.get_i16();
+        if len >= 0 {
+            let len = len as usize;
+            if frame.len() < len {
+                return Err(FrameError::BadHeader("client id longer than the frame"));
+            }
+            let id = frame.split_to(len);
+            client_id = Some(String::from_utf8_lossy(&id).into_owned());
+        } else if len != -1 {
+            return Err(FrameError::BadHeader("negative client id length"));
+        }
+    }
+    if header_version == Some(2) {
+        skip_tagged_fields(&mut frame)?;
+    }
+    let header = RequestHeader {
+        api_key,
+        api_version,
+        correlation_id,
+        client_id,
+    };
+    Ok((header, header_version, frame))
+}
+
+/// Skips a tagged-field section: a count, then per field a tag, a size and
+/// that many bytes (all unsigned varints).
+fn skip_tagged_fields(frame: &mut Bytes) -> Result<(), FrameError> {
+    let count = read_unsigned_varint(frame)?;
+    for _ in 0..count {
+        let _tag = read_unsigned_varint(frame)?;
+        let size = read_unsigned_varint(frame)? as usize;
+        if frame.len() < size {
+            return Err(FrameError::BadHeader("tagged field longer than the frame"));
+        }
+        frame.advance(size);
+    }
+    Ok(())
+}
+
+/// Reads an unsigned varint of at most 5 bytes (a u32).
+fn read_unsigned_varint(frame: &mut Bytes) -> Result<u32, FrameError> {
+    let mut value: u32 = 0;
+    for shift in (0..35).step_by(7) {
+        if frame.is_empty() {
+            return Err(FrameError::BadHeader("varint cut short"));
+        }
+        let byte = frame.get_u8();
+        value |= u32::from(byte & 0x7f)
+            .checked_shl(shift)
+            .ok_or(FrameError::BadHeader("varint too long"))?;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(FrameError::BadHeader("varint too long"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+    use futures_lite::future::block_on;
+
+    fn v1(api_key: i16, version: i16) -> Option<i16> {
+        let _ = (api_key, version);
+        Some(1)
+    }
+
+    #[test]
+    fn frame_sizes_outside_the_limits_are_refused_before_reading() {
+        for size in [-1i32, 0, 3, 9, 1001] {
+            let mut input = size.to_be_bytes().to_vec();
+            input.extend_from_slice(&[0; 16]);
+            let result = block_on(read_frame(&mut input.as_slice(), 1000));
+            assert!(matches!(result, Err(FrameError::BadSize { .. })), "{size}");
+        }
+    }
+
+    #[test]
+    fn truncated_frames_are_reported() {
+        let mut input = 100i32.to_be_bytes().to_vec();
+        input.extend_from_slice(&[1; 20]);
+        let result = block_on(read_frame(&mut input.as_slice(), 1000));
+        assert!(matches!(result, Err(FrameError::Truncated)));
+        let result = block_on(read_frame(&mut [0u8, 0].as_slice(), 1000));
+        assert!(matches!(result, Err(FrameError::Truncated)));
+        let result = block_on(read_frame(&mut [].as_slice(), 1000));
+        assert!(matches!(result, Err(FrameError::Closed)));
+    }
+
+    #[test]
+    fn whole_frames_are_returned() {
+        let mut input = 12i32.to_be_bytes().to_vec();
+        input.extend_from_slice(&[7; 12]);
+        input.extend_from_slice(&[9; 3]);
+        let frame = block_on(read_frame(&mut input.as_slice(), 1000)).unwrap();
+        assert_eq!(&frame[..], &[7; 12]);
+    }
+
+    #[test]
+    fn headers_parse_with_client_id_and_tagged_fields() {
+        let mut frame = vec![0, 3, 0, 12, 0, 0, 0, 42, 0, 2, b'k', b'c'];
+        frame.extend_from_slice(&[1, 5, 2, 0xaa, 0xbb]); // one tagged field
+        frame.extend_from_slice(&[0xde, 0xad]);
+        let (header, version, body) =
+            parse_request_header(Bytes::from(frame), |_, _| Some(2)).unwrap();
+        assert_eq!(header.api_key, 3);
+        assert_eq!(header.api_version, 12);
+        assert_eq!(header.correlation_id, 42);
+        assert_eq!(header.client_id.as_deref(), Some("kc"));
+        assert_eq!(version, Some(2));
+        assert_eq!(&body[..], &[0xde, 0xad]);
+    }
+
+    #[test]
+    fn lying_header_lengths_are_refused() {
+        let short = Bytes::from_static(&[0, 3, 0, 1, 0]);
+        assert!(parse_request_header(short, v1).is_err());
+        let long_client = Bytes::from_static(&[0, 3, 0, 1, 0, 0, 0, 1, 0x7f, 0xff, b'a']);
+        assert!(parse_request_header(long_client, v1).is_err());
+        let bad_tags = Bytes::from_static(&[0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0x05, 0x01]);
+        assert!(parse_request_header(bad_tags, |_, _| Some(2)).is_err());
+        let endless_varint = Bytes::from_static(&[
+            0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+        ]);
+        assert!(parse_request_header(endless_varint, |_, _| Some(2)).is_err());
+    }
+}

@@ -1,0 +1,59 @@
+//! DeleteRecords: advance each partition's log start offset (-1 = the high
+//! watermark); whole segments below it are removed.
+
+use kafka_protocol::messages::delete_records_request::DeleteRecordsRequest;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
+};
+
+use super::resolve_topic;
+use crate::error_code::ErrorCode;
+use crate::shard_message::{PartitionOp, ShardReply};
+use crate::shard_state::ShardState;
+
+/// Answers a DeleteRecords request.
+pub async fn handle(ctx: &ShardState, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let image = ctx.image();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let resolved = resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false);
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in topic.partitions {
+            let index = partition.partition_index;
+            let result = match &resolved {
+                Err(code) => failed(index, *code),
+                Ok(found) if !(0..found.partitions).contains(&index) => {
+                    failed(index, ErrorCode::UnknownTopicOrPartition)
+                }
+                Ok(found) => {
+                    let op = PartitionOp::DeleteRecords {
+                        offset: partition.offset,
+                    };
+                    match ctx.partition_op(found.topic_id, index, op).await {
+                        ShardReply::DeletedRecords(Ok(low_watermark)) => {
+                            DeleteRecordsPartitionResult::default()
+                                .with_partition_index(index)
+                                .with_low_watermark(low_watermark)
+                        }
+                        ShardReply::DeletedRecords(Err(error)) => failed(index, error.code()),
+                        _ => failed(index, ErrorCode::NotLeaderOrFollower),
+                    }
+                }
+            };
+            partitions.push(result);
+        }
+        topics.push(
+            DeleteRecordsTopicResult::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
+    }
+    DeleteRecordsResponse::default().with_topics(topics)
+}
+
+fn failed(index: i32, code: ErrorCode) -> DeleteRecordsPartitionResult {
+    DeleteRecordsPartitionResult::default()
+        .with_partition_index(index)
+        .with_low_watermark(-1)
+        .with_error_code(code.code())
+}

@@ -1,0 +1,66 @@
+//! DeleteTopics, by name (v1–v5) or by name or id (v6).
+
+use kafka_protocol::messages::delete_topics_request::DeleteTopicsRequest;
+use kafka_protocol::messages::delete_topics_response::{
+    DeletableTopicResult, DeleteTopicsResponse,
+};
+use uuid::Uuid;
+
+use super::{message, topic_name};
+use crate::shard_message::{ControlError, ControlReply, ControlRequest, TopicRef};
+use crate::shard_state::ShardState;
+
+/// Answers a DeleteTopics request of `version`.
+pub async fn handle(
+    ctx: &ShardState,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
+    let refs: Vec<TopicRef> = if version >= 6 {
+        request
+            .topics
+            .iter()
+            .map(|topic| match &topic.name {
+                Some(name) => TopicRef::Name(name.to_string()),
+                None => TopicRef::Id(*topic.topic_id.as_bytes()),
+            })
+            .collect()
+    } else {
+        request
+            .topic_names
+            .iter()
+            .map(|name| TopicRef::Name(name.to_string()))
+            .collect()
+    };
+    let count = refs.len();
+    let replies = match ctx
+        .control(ControlRequest::DeleteTopics {
+            topics: refs.clone(),
+        })
+        .await
+    {
+        Some(ControlReply::DeletedTopics(replies)) => replies,
+        _ => (0..count).map(|_| Err(ControlError::Unavailable)).collect(),
+    };
+    let responses = refs
+        .into_iter()
+        .zip(replies)
+        .map(|(asked, reply)| match reply {
+            Ok((name, id)) => DeletableTopicResult::default()
+                .with_name(Some(topic_name(&name)))
+                .with_topic_id(Uuid::from_bytes(id)),
+            Err(error) => {
+                let (name, id) = match asked {
+                    TopicRef::Name(name) => (Some(topic_name(&name)), Uuid::nil()),
+                    TopicRef::Id(id) => (None, Uuid::from_bytes(id)),
+                };
+                DeletableTopicResult::default()
+                    .with_name(name)
+                    .with_topic_id(id)
+                    .with_error_code(error.code().code())
+                    .with_error_message(message(&error))
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

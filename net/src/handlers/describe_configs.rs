@@ -1,0 +1,145 @@
+//! DescribeConfigs for topics (overrides and broker defaults) and for this
+//! broker (its static properties).
+
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsRequest;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult,
+    DescribeConfigsSynonym,
+};
+use kafka_protocol::protocol::StrBytes;
+use skein_controller::{PropertyDef, ValueKind, PROPERTIES};
+
+use super::create_topics::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER};
+use super::str_bytes;
+use crate::error_code::ErrorCode;
+use crate::shard_state::ShardState;
+
+/// Resource type of a topic.
+pub const RESOURCE_TOPIC: i8 = 2;
+/// Resource type of a broker.
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// Answers a DescribeConfigs request.
+pub fn handle(ctx: &ShardState, mut request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let image = ctx.image();
+    let resources = std::mem::take(&mut request.resources);
+    let request = &request;
+    let results = resources
+        .into_iter()
+        .map(|resource| {
+            let keys = resource.configuration_keys.clone();
+            let wanted = |name: &str| {
+                keys.as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+            };
+            let base = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match resource.resource_type {
+                RESOURCE_TOPIC => match image.topic(resource.resource_name.as_str()) {
+                    Some(topic) => {
+                        let defaults = ctx.config.topic_defaults();
+                        let configs = PROPERTIES
+                            .iter()
+                            .filter_map(|def| {
+                                let name = def.topic_name?;
+                                if !wanted(name) {
+                                    return None;
+                                }
+                                let broker_value = defaults.get(name).cloned().unwrap_or_default();
+                                let broker_source = if broker_value == def.default {
+                                    SOURCE_DEFAULT
+                                } else {
+                                    SOURCE_STATIC_BROKER
+                                };
+                                let (value, source) = match topic.configs.get(name) {
+                                    Some(value) => (value.clone(), SOURCE_DYNAMIC_TOPIC),
+                                    None => (broker_value.clone(), broker_source),
+                                };
+                                let mut entry = entry(def, name, &value, source, request);
+                                if request.include_synonyms {
+                                    let mut synonyms = Vec::new();
+                                    if source == SOURCE_DYNAMIC_TOPIC {
+                                        synonyms.push(synonym(name, &value, SOURCE_DYNAMIC_TOPIC));
+                                    }
+                                    synonyms.push(synonym(def.name, &broker_value, broker_source));
+                                    entry = entry.with_synonyms(synonyms);
+                                }
+                                Some(entry)
+                            })
+                            .collect();
+                        base.with_configs(configs)
+                    }
+                    None => base
+                        .with_error_code(ErrorCode::UnknownTopicOrPartition.code())
+                        .with_error_message(Some(str_bytes("unknown topic"))),
+                },
+                RESOURCE_BROKER => {
+                    let node = ctx.config.node_id().to_string();
+                    let name = resource.resource_name.as_str();
+                    if !name.is_empty() && name != node {
+                        return base
+                            .with_error_code(ErrorCode::InvalidRequest.code())
+                            .with_error_message(Some(str_bytes(&format!(
+                                "this broker is node {node}"
+                            ))));
+                    }
+                    let configs = PROPERTIES
+                        .iter()
+                        .filter(|def| wanted(def.name))
+                        .map(|def| {
+                            let value = ctx.config.value_text(def.name);
+                            let source = if value == def.default {
+                                SOURCE_DEFAULT
+                            } else {
+                                SOURCE_STATIC_BROKER
+                            };
+                            entry(def, def.name, &value, source, request).with_read_only(true)
+                        })
+                        .collect();
+                    base.with_configs(configs)
+                }
+                _ => base
+                    .with_error_code(ErrorCode::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes("unsupported resource type"))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn entry(
+    def: &PropertyDef,
+    name: &str,
+    value: &str,
+    source: i8,
+    request: &DescribeConfigsRequest,
+) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(name))
+        .with_value(Some(str_bytes(value)))
+        .with_config_source(source)
+        .with_config_type(config_type(def.kind))
+        .with_documentation(
+            request
+                .include_documentation
+                .then(|| StrBytes::from_static_str(def.doc)),
+        )
+}
+
+fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(str_bytes(name))
+        .with_value(Some(str_bytes(value)))
+        .with_source(source)
+}
+
+/// Kafka's ConfigType codes: BOOLEAN 1, STRING 2, INT 3, LONG 5.
+fn config_type(kind: ValueKind) -> i8 {
+    match kind {
+        ValueKind::Bool => 1,
+        ValueKind::OneOf(_) | ValueKind::FlushPolicy | ValueKind::Path => 2,
+        ValueKind::Int { max, .. } if max <= i64::from(i32::MAX) => 3,
+        ValueKind::Int { .. } => 5,
+    }
+}

@@ -1,0 +1,73 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest
+//! local (-4), latest tiered (-5), or the first offset at or after a
+//! timestamp; answered by each partition's owner shard.
+
+use kafka_protocol::messages::list_offsets_request::ListOffsetsRequest;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+
+use super::resolve_topic;
+use crate::error_code::ErrorCode;
+use crate::shard_message::{PartitionOp, ShardReply};
+use crate::shard_state::ShardState;
+
+/// Answers a ListOffsets request.
+pub async fn handle(
+    ctx: &ShardState,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    // leader_epoch exists from v4; before it the field must stay at its default.
+    let epoch_of = |offset: i64| if version >= 4 && offset >= 0 { 0 } else { -1 };
+    let image = ctx.image();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let resolved = resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false);
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in topic.partitions {
+            let index = partition.partition_index;
+            let answer = match &resolved {
+                Err(code) => failed(index, *code),
+                Ok(found) if !(0..found.partitions).contains(&index) => {
+                    failed(index, ErrorCode::UnknownTopicOrPartition)
+                }
+                Ok(_) if partition.current_leader_epoch > 0 => {
+                    failed(index, ErrorCode::UnknownLeaderEpoch)
+                }
+                Ok(found) => {
+                    let op = PartitionOp::ListOffset {
+                        timestamp: partition.timestamp,
+                    };
+                    match ctx.partition_op(found.topic_id, index, op).await {
+                        ShardReply::ListedOffset(Ok((offset, timestamp))) => {
+                            ListOffsetsPartitionResponse::default()
+                                .with_partition_index(index)
+                                .with_offset(offset)
+                                .with_timestamp(timestamp)
+                                .with_leader_epoch(epoch_of(offset))
+                        }
+                        ShardReply::ListedOffset(Err(error)) => failed(index, error.code()),
+                        _ => failed(index, ErrorCode::NotLeaderOrFollower),
+                    }
+                }
+            };
+            partitions.push(answer);
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+fn failed(index: i32, code: ErrorCode) -> ListOffsetsPartitionResponse {
+    ListOffsetsPartitionResponse::default()
+        .with_partition_index(index)
+        .with_error_code(code.code())
+        .with_offset(-1)
+        .with_timestamp(-1)
+        .with_leader_epoch(-1)
+}

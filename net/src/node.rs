@@ -1,0 +1,349 @@
+//! A whole broker node: the data shards (listeners, connections, partition
+//! logs) and the control shard, started on their cores, stopped gracefully.
+//!
+//! Start: every shard joins the mesh; the control shard replays the metadata
+//! log and publishes the image; each data shard opens (recovers) the logs it
+//! owns, then binds the listener. Stop (the `shutdown` flag): listeners
+//! stop, connections finish their in-flight requests, every data shard waits
+//! for the others to drain (they may still need it for cross-shard
+//! requests), then flushes and closes its logs, writing clean-shutdown
+//! markers.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use skein_controller::BrokerConfig;
+use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPlan};
+
+use crate::control_shard::ControlShard;
+use crate::listener;
+use crate::shard_message::{ShardReply, ShardRequest};
+use crate::shard_state::{AdvertisedAddress, ShardState};
+
+/// Requests a mesh channel holds before senders wait.
+const MESH_CHANNEL_CAPACITY: usize = 1024;
+/// How often a shard looks at the shutdown flag.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
+/// The longest a shard waits for in-flight requests at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a node is started.
+pub struct NodeOptions {
+    /// The broker configuration.
+    pub config: BrokerConfig,
+    /// Cores to run on.
+    pub cores: CoreSet,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Address advertised in Metadata.
+    pub advertised: AdvertisedAddress,
+    /// Set to stop the node gracefully.
+    pub shutdown: Arc<AtomicBool>,
+}
+
+/// Why a node stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A shard could not start or crashed.
+    #[error(transparent)]
+    Runtime(#[from] skein_engine::RuntimeError),
+    /// Start-up failed.
+    #[error("{0}")]
+    Startup(String),
+}
+
+type Port = MeshPorts<ShardRequest, ShardReply>;
+
+/// Runs a node until `options.shutdown` is set and it has stopped.
+///
+/// # Errors
+/// If a shard cannot start (cores, io_uring, the listen address, the data
+/// directory).
+pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
+    let NodeOptions {
+        config,
+        cores,
+        listen,
+        advertised,
+        shutdown,
+    } = options;
+    let data_dir = config.data_dir();
+    std::fs::create_dir_all(&data_dir).map_err(|error| {
+        NodeError::Startup(format!(
+            "cannot create data dir {}: {error}",
+            data_dir.display()
+        ))
+    })?;
+    let cluster_id = load_or_create_cluster_id(&data_dir).map_err(|error| {
+        NodeError::Startup(format!("cannot read or write the cluster id: {error}"))
+    })?;
+    let plan = ShardPlan::for_cores(&cores);
+    let ports: Vec<Option<Port>> = mesh_ports(plan.shard_count(), MESH_CHANNEL_CAPACITY)
+        .into_iter()
+        .map(Some)
+        .collect();
+    let shared = Arc::new(Shared {
+        ports: Mutex::new(ports),
+        config,
+        plan: plan.clone(),
+        listen,
+        advertised,
+        cluster_id,
+        shutdown,
+        fatal: Mutex::new(None),
+        drained: AtomicUsize::new(0),
+        cores,
+    });
+    let for_shards = Arc::clone(&shared);
+    run_shards(&plan, move |shard| {
+        let shared = Arc::clone(&for_shards);
+        async move {
+            let Some(port) = shared.take_port(shard) else {
+                shared.fail(format!("no mesh port for shard {shard:?}"));
+                return;
+            };
+            if shard == shared.plan.control_shard() {
+                control_main(shared, port).await;
+            } else {
+                data_main(shared, shard, port).await;
+            }
+        }
+    })?;
+    match shared.fatal.lock().ok().and_then(|mut fatal| fatal.take()) {
+        Some(reason) => Err(NodeError::Startup(reason)),
+        None => Ok(()),
+    }
+}
+
+/// What every shard thread starts from.
+struct Shared {
+    ports: Mutex<Vec<Option<Port>>>,
+    config: BrokerConfig,
+    plan: ShardPlan,
+    listen: SocketAddr,
+    advertised: AdvertisedAddress,
+    cluster_id: String,
+    shutdown: Arc<AtomicBool>,
+    fatal: Mutex<Option<String>>,
+    drained: AtomicUsize,
+    cores: CoreSet,
+}
+
+impl Shared {
+    fn take_port(&self, shard: ShardId) -> Option<Port> {
+        self.ports.lock().ok()?.get_mut(shard.0)?.take()
+    }
+
+    /// Records a fatal start-up error and stops the node.
+    fn fail(&self, reason: String) {
+        tracing::error!(%reason, "broker cannot run");
+        if let Ok(mut fatal) = self.fatal.lock() {
+            fatal.get_or_insert(reason);
+        }
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    async fn wait_for_shutdown(&self) {
+        while !self.shutdown.load(Ordering::SeqCst) {
+            glommio::timer::sleep(SHUTDOWN_POLL).await;
+        }
+    }
+}
+
+async fn control_main(shared: Arc<Shared>, port: Port) {
+    let (mesh, inbox) = port.connect().await;
+    let config = Rc::new(shared.config.clone());
+    let control = match ControlShard::open(config, mesh, shared.plan.data_shards()) {
+        Ok(control) => Rc::new(control),
+        Err(error) => {
+            shared.fail(format!("cannot open the metadata log: {error}"));
+            return;
+        }
+    };
+    let server = Rc::clone(&control);
+    glommio::spawn_local(inbox.serve(move |request| {
+        let control = Rc::clone(&server);
+        async move {
+            match request {
+                ShardRequest::Control(request) => {
+                    ShardReply::Control(control.handle(request).await)
+                }
+                ShardRequest::Partition { .. } | ShardRequest::ApplyImage(_) => {
+                    ShardReply::Unavailable
+                }
+            }
+        }
+    }))
+    .detach();
+    control.publish().await;
+    shared.wait_for_shutdown().await;
+    // Stay up until the data shards have drained: they may still create
+    // topics for their last requests.
+    while shared.drained.load(Ordering::SeqCst) < shared.plan.data_shards() {
+        glommio::timer::sleep(SHUTDOWN_POLL).await;
+    }
+}
+
+async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
+    let (mesh, inbox) = port.connect().await;
+    let ctx = Rc::new(ShardState::new(
+        shard,
+        shared.plan.clone(),
+        Rc::new(shared.config.clone()),
+        shared.advertised.clone(),
+        shared.cluster_id.clone(),
+        mesh,
+    ));
+    let (image_applied, first_image) = local_first_image();
+    let server = Rc::clone(&ctx);
+    glommio::spawn_local(inbox.serve(move |request| {
+        let ctx = Rc::clone(&server);
+        let image_applied = Rc::clone(&image_applied);
+        async move {
+            match request {
+                ShardRequest::Partition {
+                    topic_id,
+                    partition,
+                    op,
+                } => ctx.execute(topic_id, partition, op).await,
+                ShardRequest::ApplyImage(image) => {
+                    ctx.apply_image(image).await;
+                    image_applied.set(true);
+                    ShardReply::ImageApplied
+                }
+                ShardRequest::Control(_) => ShardReply::Unavailable,
+            }
+        }
+    }))
+    .detach();
+    // Serve nothing until the logs of the current image are recovered.
+    while !first_image.get() {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            shared.drained.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
+    if shard.0 == 0 {
+        ctx.remove_orphan_dirs(&ctx.image());
+    }
+    let listener = match listener::bind(shared.listen) {
+        Ok(listener) => listener,
+        Err(error) => {
+            shared.fail(format!("cannot listen on {}: {error}", shared.listen));
+            shared.drained.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+    };
+    if shard.0 == 0 {
+        tracing::info!(
+            listen = %shared.listen,
+            advertised = %format!("{}:{}", shared.advertised.host, shared.advertised.port),
+            cores = %shared.cores,
+            data_shards = shared.plan.data_shards(),
+            data_dir = %shared.config.data_dir().display(),
+            "skein started"
+        );
+    }
+    let accepting = glommio::spawn_local(listener::accept_loop(Rc::clone(&ctx), listener));
+    let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
+    shared.wait_for_shutdown().await;
+    ctx.stop();
+    drop(accepting.cancel());
+    drop(retention.cancel());
+    let started = std::time::Instant::now();
+    while ctx.in_flight_requests.get() > 0 && started.elapsed() < DRAIN_TIMEOUT {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    shared.drained.fetch_add(1, Ordering::SeqCst);
+    while shared.drained.load(Ordering::SeqCst) < shared.plan.data_shards() {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    ctx.close_logs().await;
+    if shard.0 == 0 {
+        tracing::info!("skein stopped");
+    }
+}
+
+/// A shard-local "first image applied" flag.
+fn local_first_image() -> (Rc<std::cell::Cell<bool>>, Rc<std::cell::Cell<bool>>) {
+    let flag = Rc::new(std::cell::Cell::new(false));
+    (Rc::clone(&flag), flag)
+}
+
+async fn retention_loop(ctx: Rc<ShardState>) {
+    let interval = Duration::from_millis(ctx.config.retention_check_interval_ms());
+    loop {
+        glommio::timer::sleep(interval).await;
+        ctx.enforce_retention().await;
+    }
+}
+
+/// The cluster id: 22 characters of URL-safe base64 of 16 random bytes, as
+/// Kafka's, made on first start and kept in the metadata directory.
+fn load_or_create_cluster_id(data_dir: &Path) -> std::io::Result<String> {
+    let dir = data_dir.join("__skein_metadata");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("cluster.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_string();
+        if !id.is_empty() {
+            return Ok(id);
+        }
+    }
+    let id = base64_url(uuid::Uuid::new_v4().as_bytes());
+    let temporary = dir.join("cluster.id.tmp");
+    std::fs::write(&temporary, &id)?;
+    std::fs::File::open(&temporary)?.sync_all()?;
+    std::fs::rename(&temporary, &path)?;
+    std::fs::File::open(&dir)?.sync_all()?;
+    Ok(id)
+}
+
+/// The digit of the low six bits of `bits`.
+fn base64_digit(alphabet: &[u8; 64], bits: u32) -> char {
+    char::from(alphabet.get((bits & 63) as usize).copied().unwrap_or(b'A'))
+}
+
+fn base64_url(bytes: &[u8; 16]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(22);
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    for byte in bytes {
+        bits = (bits << 8) | u32::from(*byte);
+        count += 8;
+        while count >= 6 {
+            count -= 6;
+            out.push(base64_digit(ALPHABET, bits >> count));
+        }
+    }
+    if count > 0 {
+        out.push(base64_digit(ALPHABET, bits << (6 - count)));
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        assert_eq!(base64_url(&[0; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(base64_url(&[0xff; 16]), "_____________________w");
+        let dir = tempfile::tempdir().unwrap();
+        let id = load_or_create_cluster_id(dir.path()).unwrap();
+        assert_eq!(id.len(), 22);
+        assert_eq!(
+            load_or_create_cluster_id(dir.path()).unwrap(),
+            id,
+            "stable across restarts"
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! The state of one data shard: its copy of the broker config, the current
+//! metadata image, the partition logs it owns, and its end of the mesh.
+//! Everything here is shard-local (`Rc`/`RefCell`); other shards are reached
+//! only through [`ShardState::mesh`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
+use skein_engine::{owner_shard, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan};
+
+use crate::shard_message::{
+    PartitionError, PartitionOffsets, PartitionOp, ShardReply, ShardRequest,
+};
+
+/// Where clients reach this broker (what Metadata returns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisedAddress {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+/// A partition, by topic id and index.
+pub type PartitionKey = (TopicId, i32);
+
+/// The file in each partition directory that names the topic id it belongs
+/// to, so a directory left by a deleted topic of the same name is never
+/// mistaken for the new topic's (Kafka keeps the same file).
+const PARTITION_METADATA_FILE: &str = "partition.metadata";
+
+/// One data shard's state. Lives on: that shard.
+pub struct ShardState {
+    /// This shard.
+    pub shard: ShardId,
+    /// Where every shard runs.
+    pub plan: ShardPlan,
+    /// The broker config (an immutable copy per shard).
+    pub config: Rc<BrokerConfig>,
+    /// What Metadata advertises.
+    pub advertised: AdvertisedAddress,
+    /// The cluster id reported to clients.
+    pub cluster_id: String,
+    /// This shard's end of the mesh.
+    pub mesh: Mesh<ShardRequest, ShardReply>,
+    image: RefCell<Arc<MetadataImage>>,
+    partitions: RefCell<HashMap<PartitionKey, Rc<PartitionLog>>>,
+    /// Requests being processed on this shard's connections.
+    pub in_flight_requests: Cell<usize>,
+    stopping: Cell<bool>,
+}
+
+impl ShardState {
+    /// A shard with no partitions and the empty image.
+    pub fn new(
+        shard: ShardId,
+        plan: ShardPlan,
+        config: Rc<BrokerConfig>,
+        advertised: AdvertisedAddress,
+        cluster_id: String,
+        mesh: Mesh<ShardRequest, ShardReply>,
+    ) -> ShardState {
+        assert!(shard.0 < plan.data_shards(), "data shards only");
+        ShardState {
+            shard,
+            plan,
+            config,
+            advertised,
+            cluster_id,
+            mesh,
+            image: RefCell::new(Arc::new(MetadataImage::default())),
+            partitions: RefCell::new(HashMap::new()),
+            in_flight_requests: Cell::new(0),
+            stopping: Cell::new(false),
+        }
+    }
+
+    /// Whether the shard is shutting down (connections read no more requests).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    /// Starts shutting down: connections finish what they have and stop.
+    pub fn stop(&self) {
+        self.stopping.set(true);
+    }
+
+    /// The current metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        Arc::clone(&self.image.borrow())
+    }
+
+    /// The shard owning `partition` of `topic`.
+    pub fn owner(&self, topic_id: &TopicId, partition: i32) -> ShardId {
+        owner_shard(*topic_id, partition, self.plan.data_shards())
+    }
+
+    fn local_log(
+        &self,
+        topic_id: &TopicId,
+        partition: i32,
+    ) -> Result<Rc<PartitionLog>, PartitionError> {
+        self.partitions
+            .borrow()
+            .get(&(*topic_id, partition))
+            .cloned()
+            .ok_or(PartitionError::UnknownTopicOrPartition)
+    }
+
+    /// Runs `op` on the owner of the partition: here, or across the mesh.
+    pub async fn partition_op(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        op: PartitionOp,
+    ) -> ShardReply {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            return self.execute(topic_id, partition, op).await;
+        }
+        let request = ShardRequest::Partition {
+            topic_id,
+            partition,
+            op,
+        };
+        match self.mesh.call(owner, request).await {
+            Ok(reply) => reply,
+            Err(_) => unavailable_reply(),
+        }
+    }
+
+    /// Reads whole batches of a partition. A partition owned here is read
+    /// zero-copy (its chunks point into the log's buffers); one owned
+    /// elsewhere comes back over the mesh.
+    pub async fn read(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+        chunks: &mut Vec<LogChunk>,
+    ) -> Result<ReadInfo, PartitionError> {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            let log = self.local_log(&topic_id, partition)?;
+            let bound = log.high_watermark();
+            return Ok(log.read(offset, max_bytes, bound, chunks).await?);
+        }
+        let op = PartitionOp::Read { offset, max_bytes };
+        match self.partition_op(topic_id, partition, op).await {
+            ShardReply::Read(Ok((remote, info))) => {
+                chunks.extend(remote.into_iter().map(LogChunk::Memory));
+                Ok(info)
+            }
+            ShardReply::Read(Err(error)) => Err(error),
+            _ => Err(PartitionError::OwnerUnavailable),
+        }
+    }
+
+    /// Executes a partition operation on this shard, which must own it.
+    pub async fn execute(&self, topic_id: TopicId, partition: i32, op: PartitionOp) -> ShardReply {
+        let log = match self.local_log(&topic_id, partition) {
+            Ok(log) => log,
+            Err(error) => return error_reply(&op, error),
+        };
+        match op {
+            PartitionOp::Append { records } => {
+                let now = now_ms();
+                ShardReply::Appended(log.append(&records, 0, now).await.map_err(Into::into))
+            }
+            PartitionOp::Read { offset, max_bytes } => {
+                let mut chunks = Vec::new();
+                let bound = log.high_watermark();
+                match log.read(offset, max_bytes, bound, &mut chunks).await {
+                    Ok(info) => {
+                        let bytes: Vec<Bytes> =
+                            chunks.into_iter().map(LogChunk::into_bytes).collect();
+                        ShardReply::Read(Ok((bytes, info)))
+                    }
+                    Err(error) => ShardReply::Read(Err(error.into())),
+                }
+            }
+            PartitionOp::WaitForAppend { offset, timeout_ms } => {
+                let wait = log.wait_for_append(offset);
+                // Timing out is the normal end of a long-poll, not an error.
+                if glommio::timer::timeout(Duration::from_millis(timeout_ms), async {
+                    wait.await;
+                    Ok(())
+                })
+                .await
+                .is_err()
+                {
+                    tracing::trace!("long-poll wait timed out");
+                }
+                ShardReply::Waited
+            }
+            PartitionOp::ListOffset { timestamp } => {
+                ShardReply::ListedOffset(list_offset(&log, timestamp).await)
+            }
+            PartitionOp::DeleteRecords { offset } => {
+                ShardReply::DeletedRecords(log.delete_records(offset).await.map_err(Into::into))
+            }
+            PartitionOp::Offsets => ShardReply::Offsets(Ok(PartitionOffsets {
+                log_start_offset: log.log_start_offset(),
+                high_watermark: log.high_watermark(),
+                log_end_offset: log.log_end_offset(),
+            })),
+        }
+    }
+
+    /// Makes `image` true for the partitions this shard owns: opens the logs
+    /// of new partitions (recovering them), applies config changes, and
+    /// removes the logs of deleted topics.
+    pub async fn apply_image(&self, image: Arc<MetadataImage>) {
+        let data_dir = self.config.data_dir();
+        let mut wanted: HashMap<PartitionKey, Arc<TopicImage>> = HashMap::new();
+        for topic in image.topics() {
+            for partition in 0..topic.partitions {
+                if self.owner(&topic.topic_id, partition) == self.shard {
+                    wanted.insert((topic.topic_id, partition), Arc::clone(topic));
+                }
+            }
+        }
+        // Removals first, so a re-created topic of the same name finds its
+        // directory gone.
+        let removed: Vec<(PartitionKey, Rc<PartitionLog>)> = {
+            let mut partitions = self.partitions.borrow_mut();
+            let gone: Vec<PartitionKey> = partitions
+                .keys()
+                .filter(|key| !wanted.contains_key(*key))
+                .copied()
+                .collect();
+            gone.into_iter()
+                .filter_map(|key| partitions.remove(&key).map(|log| (key, log)))
+                .collect()
+        };
+        for ((_, partition), log) in removed {
+            let dir = log.dir().to_path_buf();
+            match Rc::try_unwrap(log) {
+                Ok(log) => {
+                    if let Err(error) = log.remove().await {
+                        tracing::error!(%error, partition, "could not remove a deleted partition's log");
+                    }
+                }
+                Err(_) => {
+                    // A request still holds the log; remove the files anyway.
+                    if let Err(error) = std::fs::remove_dir_all(&dir) {
+                        tracing::error!(%error, dir = %dir.display(), "could not remove a deleted partition's directory");
+                    }
+                }
+            }
+            tracing::info!(dir = %dir.display(), "partition removed");
+        }
+        for (key, topic) in wanted {
+            let log_config = self.config.log_config(&topic.configs);
+            let existing = self.partitions.borrow().get(&key).cloned();
+            if let Some(log) = existing {
+                if log.config() != log_config {
+                    log.set_config(log_config);
+                }
+                continue;
+            }
+            let dir = data_dir.join(format!("{}-{}", topic.name, key.1));
+            if let Err(error) = claim_partition_dir(&dir, &topic.topic_id) {
+                tracing::error!(%error, dir = %dir.display(), "cannot prepare partition directory");
+                continue;
+            }
+            match PartitionLog::open(dir.clone(), log_config).await {
+                Ok(log) => {
+                    self.partitions.borrow_mut().insert(key, Rc::new(log));
+                }
+                Err(error) => {
+                    tracing::error!(%error, dir = %dir.display(), "cannot open partition log; partition offline");
+                }
+            }
+        }
+        *self.image.borrow_mut() = image;
+    }
+
+    /// Runs retention on every partition this shard owns.
+    pub async fn enforce_retention(&self) {
+        let logs: Vec<Rc<PartitionLog>> = self.partitions.borrow().values().cloned().collect();
+        let now = now_ms();
+        for log in logs {
+            if let Err(error) = log.enforce_retention(now).await {
+                tracing::error!(%error, dir = %log.dir().display(), "retention failed");
+            }
+        }
+    }
+
+    /// Flushes and closes every log (writing their clean-shutdown markers).
+    pub async fn close_logs(&self) {
+        let logs: Vec<(PartitionKey, Rc<PartitionLog>)> =
+            self.partitions.borrow_mut().drain().collect();
+        for (_, log) in logs {
+            let dir = log.dir().to_path_buf();
+            match Rc::try_unwrap(log) {
+                Ok(log) => {
+                    if let Err(error) = log.close().await {
+                        tracing::error!(%error, dir = %dir.display(), "closing a log failed");
+                    }
+                }
+                Err(_) => {
+                    tracing::warn!(dir = %dir.display(), "log still in use at shutdown; recovery will check it")
+                }
+            }
+        }
+    }
+
+    /// Removes directories under the data dir that belong to no topic of the
+    /// image (left by a deletion that a crash interrupted). Run by one shard.
+    pub fn remove_orphan_dirs(&self, image: &MetadataImage) {
+        let Ok(entries) = std::fs::read_dir(self.config.data_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((topic, partition)) = name.rsplit_once('-') else {
+                continue;
+            };
+            let Ok(partition) = partition.parse::<i32>() else {
+                continue;
+            };
+            let live = image.topic(topic).is_some_and(|t| partition < t.partitions);
+            if !live && entry.path().join(PARTITION_METADATA_FILE).exists() {
+                tracing::info!(dir = %entry.path().display(), "removing the directory of a deleted partition");
+                if let Err(error) = std::fs::remove_dir_all(entry.path()) {
+                    tracing::error!(%error, "could not remove orphan partition directory");
+                }
+            }
+        }
+    }
+}
+
+/// Makes `dir` belong to `topic_id`: a directory of another topic id (a
+/// deleted topic of the same name) is removed first.
+fn claim_partition_dir(dir: &Path, topic_id: &TopicId) -> std::io::Result<()> {
+    let marker: PathBuf = dir.join(PARTITION_METADATA_FILE);
+    let expected = format!("version: 0\ntopic_id: {}\n", hex(topic_id));
+    match std::fs::read_to_string(&marker) {
+        Ok(found) if found == expected => return Ok(()),
+        Ok(_) => {
+            tracing::warn!(dir = %dir.display(), "directory belongs to a deleted topic; removing it");
+            std::fs::remove_dir_all(dir)?;
+        }
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&marker, expected)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn list_offset(log: &PartitionLog, timestamp: i64) -> Result<(i64, i64), PartitionError> {
+    const LATEST: i64 = -1;
+    const EARLIEST: i64 = -2;
+    const MAX_TIMESTAMP: i64 = -3;
+    const EARLIEST_LOCAL: i64 = -4;
+    const LATEST_TIERED: i64 = -5;
+    Ok(match timestamp {
+        LATEST => (log.high_watermark(), -1),
+        EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1),
+        LATEST_TIERED => (-1, -1),
+        MAX_TIMESTAMP => log.max_timestamp().unwrap_or((-1, -1)),
+        _ => log
+            .offset_for_timestamp(timestamp)
+            .await?
+            .unwrap_or((-1, -1)),
+    })
+}
+
+fn error_reply(op: &PartitionOp, error: PartitionError) -> ShardReply {
+    match op {
+        PartitionOp::Append { .. } => ShardReply::Appended(Err(error)),
+        PartitionOp::Read { .. } => ShardReply::Read(Err(error)),
+        PartitionOp::WaitForAppend { .. } => ShardReply::Waited,
+        PartitionOp::ListOffset { .. } => ShardReply::ListedOffset(Err(error)),
+        PartitionOp::DeleteRecords { .. } => ShardReply::DeletedRecords(Err(error)),
+        PartitionOp::Offsets => ShardReply::Offsets(Err(error)),
+    }
+}
+
+fn unavailable_reply() -> ShardReply {
+    ShardReply::Unavailable
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl ShardState {
+    /// Sends a metadata change to the control shard and waits for it to be
+    /// committed and applied on every data shard.
+    pub async fn control(
+        &self,
+        request: crate::shard_message::ControlRequest,
+    ) -> Option<crate::shard_message::ControlReply> {
+        match self
+            .mesh
+            .call(self.plan.control_shard(), ShardRequest::Control(request))
+            .await
+        {
+            Ok(ShardReply::Control(reply)) => Some(reply),
+            _ => None,
+        }
+    }
+}

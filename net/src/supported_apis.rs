@@ -1,0 +1,79 @@
+//! The one table of APIs and versions Skein implements. ApiVersions is built
+//! from it and dispatch refuses anything outside it, so what is advertised is
+//! exactly what is served.
+
+use kafka_protocol::messages::ApiKey;
+
+/// One implemented API and its version range (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportedApi {
+    /// The API.
+    pub api_key: ApiKey,
+    /// Lowest version served.
+    pub min_version: i16,
+    /// Highest version served.
+    pub max_version: i16,
+}
+
+const fn api(api_key: ApiKey, min_version: i16, max_version: i16) -> SupportedApi {
+    SupportedApi {
+        api_key,
+        min_version,
+        max_version,
+    }
+}
+
+/// Every API Skein serves. Produce and Fetch start at the first versions of
+/// the v2 record format (3 and 4); the upper bounds are the highest versions
+/// the `kafka-protocol` crate encodes.
+pub const SUPPORTED_APIS: &[SupportedApi] = &[
+    api(ApiKey::Produce, 3, 13),
+    api(ApiKey::Fetch, 4, 18),
+    api(ApiKey::ListOffsets, 1, 10),
+    api(ApiKey::Metadata, 0, 13),
+    api(ApiKey::ApiVersions, 0, 4),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::DeleteRecords, 0, 2),
+    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::AlterConfigs, 0, 2),
+    api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::IncrementalAlterConfigs, 0, 1),
+    api(ApiKey::DescribeCluster, 0, 2),
+];
+
+/// The served range of `api_key`, if it is served at all.
+pub fn supported(api_key: ApiKey) -> Option<&'static SupportedApi> {
+    SUPPORTED_APIS.iter().find(|api| api.api_key == api_key)
+}
+
+/// Whether `version` of `api_key` is served.
+pub fn is_supported(api_key: ApiKey, version: i16) -> bool {
+    supported(api_key).is_some_and(|api| (api.min_version..=api.max_version).contains(&version))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_range_is_within_what_the_codec_supports() {
+        for api in SUPPORTED_APIS {
+            let codec = api.api_key.valid_versions();
+            assert!(api.min_version <= api.max_version, "{api:?}");
+            assert!(codec.min <= api.min_version, "{api:?}");
+            assert!(api.max_version <= codec.max, "{api:?}");
+        }
+    }
+
+    #[test]
+    fn each_api_is_listed_once() {
+        for (i, a) in SUPPORTED_APIS.iter().enumerate() {
+            for b in SUPPORTED_APIS.iter().skip(i + 1) {
+                assert_ne!(a.api_key, b.api_key);
+            }
+        }
+    }
+}
