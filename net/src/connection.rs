@@ -15,8 +15,9 @@ use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::task::JoinHandle;
 
-use crate::dispatch::{dispatch, request_header_version, Outcome};
+use crate::dispatch::{dispatch, Outcome};
 use crate::frame::{parse_request_header, read_frame, FrameError};
+use crate::request::request_header_version;
 use crate::shard_state::ShardState;
 
 /// Serves `stream` until the peer closes it, a frame is broken, or the shard

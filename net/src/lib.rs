@@ -21,6 +21,7 @@ pub mod frame;
 mod handlers;
 mod listener;
 mod node;
+pub mod request;
 mod response;
 mod shard_message;
 mod shard_state;
