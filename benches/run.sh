@@ -56,7 +56,9 @@ free_port() {
 
 # CPU seconds (utime + stime) the broker has used so far.
 broker_cpu_seconds() {
-  [ -n "$broker_pid" ] || { echo 0; return; }
+  # A broker that died has no /proc entry: report 0 and let the caller's
+  # liveness check say what happened.
+  [ -n "$broker_pid" ] && [ -r "/proc/$broker_pid/stat" ] || { echo 0; return; }
   local ticks
   ticks=$(getconf CLK_TCK)
   # Fields after the parenthesised command name: utime is the 12th, stime the 13th.
@@ -65,7 +67,7 @@ broker_cpu_seconds() {
 
 # Resident set size and its peak, in MiB.
 broker_rss_mib() {
-  [ -n "$broker_pid" ] || { echo "- -"; return; }
+  [ -n "$broker_pid" ] && [ -r "/proc/$broker_pid/status" ] || { echo "- -"; return; }
   awk '/^VmRSS:/ { rss = $2 } /^VmHWM:/ { hwm = $2 } END { printf "%.0f %.0f\n", rss / 1024, hwm / 1024 }' "/proc/$broker_pid/status"
 }
 
@@ -131,7 +133,8 @@ run_bench() {
     tail -n 5 "$results/$name.err" >&2
   fi
   if [ -n "$broker_pid" ] && ! kill -0 "$broker_pid" 2>/dev/null; then
-    echo "run.sh: the broker died during $name; see $results/broker.log" >&2
+    echo "run.sh: the broker died during $name; last lines of $results/broker.log:" >&2
+    tail -n 5 "$results/broker.log" >&2
     exit 1
   fi
   run_cpu=$(awk -v a="$cpu_before" -v b="$cpu_after" -v s="$start" -v e="$end" \

@@ -169,7 +169,7 @@ fn fetch_once(
     let response = position
         .connection
         .call(&request)
-        .map_err(|error| format!("{error:#}"))?;
+        .map_err(|error| error.to_report())?;
     let received_unix_us = control.clock.unix_us_now();
     let measure_from_unix_us = control.clock.unix_us_at(control.measure_from_ns);
     let mut reset = Vec::new();
@@ -196,7 +196,7 @@ fn fetch_once(
         let earliest = position
             .connection
             .list_offsets(&plan.topic, &reset, OffsetSpec::Earliest)
-            .map_err(|error| format!("{error:#}"))?;
+            .map_err(|error| error.to_report())?;
         position.offsets.extend(earliest);
     }
     if had_error {
@@ -238,7 +238,7 @@ fn account_fetch(
             continue;
         };
         for batch in BatchHeaders::new(records) {
-            let (header, bytes) = batch.map_err(|error| format!("{error:#}"))?;
+            let (header, bytes) = batch.map_err(|error| error.to_report())?;
             if header.next_offset() <= *offset {
                 continue;
             }

@@ -163,7 +163,7 @@ pub fn run(plan: ProducerPlan, control: Arc<RunControl>, core: Option<core_affin
                 lane.dead.store(true, Ordering::Relaxed);
                 lane_plan
                     .meter
-                    .update(|tally| tally.record_transport_error(format!("{error:#}")));
+                    .update(|tally| tally.record_transport_error(error.to_report()));
                 writers.push((None, lane));
             }
         }
@@ -384,9 +384,7 @@ fn send(
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(topic.clone())
             .with_partition_data(partition_data)]);
-    let pending = writer
-        .send(&request)
-        .map_err(|error| format!("{error:#}"))?;
+    let pending = writer.send(&request).map_err(|error| error.to_report())?;
     if acks == 0 {
         // No response will come: the record is done once it is written.
         let now_ns = control.clock.now_ns();
@@ -471,7 +469,7 @@ fn read_responses(mut reader: ResponseReader, context: &ReaderContext) {
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .push_front(in_flight);
-                        fail_lane(lane, meter, progress, format!("{error:#}"));
+                        fail_lane(lane, meter, progress, error.to_report());
                         return;
                     }
                 }
@@ -504,7 +502,7 @@ fn read_responses(mut reader: ResponseReader, context: &ReaderContext) {
                 }
             }
             Err(error) => {
-                fail_lane(lane, meter, progress, format!("{error:#}"));
+                fail_lane(lane, meter, progress, error.to_report());
                 return;
             }
         }

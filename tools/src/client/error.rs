@@ -119,6 +119,21 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// The error and each of its sources, `: `-separated, e.g.
+    /// `I/O with 127.0.0.1:9092: Connection reset by peer (os error 104)`.
+    pub fn to_report(&self) -> String {
+        let mut report = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            report.push_str(": ");
+            report.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        report
+    }
+}
+
 /// The Kafka name of an error code, e.g. `NOT_LEADER_OR_FOLLOWER` for 6;
 /// `UNKNOWN(n)`-style text for codes this crate version does not know.
 pub fn error_code_name(code: i16) -> String {
@@ -143,6 +158,15 @@ pub fn error_code_name(code: i16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_includes_the_socket_error() {
+        let error = ClientError::Io {
+            address: "127.0.0.1:9092".to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"),
+        };
+        assert_eq!(error.to_report(), "I/O with 127.0.0.1:9092: reset by peer");
+    }
 
     #[test]
     fn error_code_names_follow_kafka_spelling() {
