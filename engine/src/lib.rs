@@ -28,11 +28,14 @@ mod write_buffer;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_batch;
 
-pub use crate::batch::{BatchHeader, HEADER_BYTES as BATCH_HEADER_BYTES};
+pub use crate::batch::{
+    validate as validate_batch, BatchFault, BatchHeader, HEADER_BYTES as BATCH_HEADER_BYTES,
+};
 pub use crate::config::{ConfigError, FlushPolicy, LogConfig, TimestampType};
 pub use crate::error::{AppendError, LogError, ReadError};
 pub use crate::log::{AppendInfo, LogTuning, PartitionLog, ReadInfo};
 pub use crate::log_chunk::LogChunk;
+pub use crate::offset_index::OffsetIndex;
 pub use crate::segment::prime_iopoll_probe;
 pub use mesh::{mesh_ports, Envelope, Inbox, Mesh, MeshError, MeshPorts};
 pub use placement::{owner_shard, ShardId};
