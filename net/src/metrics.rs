@@ -309,7 +309,12 @@ impl EncodeMetric for ConstHistogram {
 type Labels = Vec<(&'static str, String)>;
 
 /// A per-shard metric: name, help, type, and how to read it off a shard.
-type PerShardFamily = (&'static str, &'static str, MetricType, fn(&ShardMetrics) -> u64);
+type PerShardFamily = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&ShardMetrics) -> u64,
+);
 
 impl prometheus_client::collector::Collector for Snapshot {
     fn encode(
