@@ -166,7 +166,7 @@ fn host_name() -> Option<String> {
 
 /// Reads a TOML file into `(dotted.key, value)` pairs: `a.b = 1` and
 /// `[a] b = 1` both give `("a.b", "1")`.
-fn read_config_file(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn read_config_file(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let table: toml::Table = text

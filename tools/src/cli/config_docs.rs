@@ -103,6 +103,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_skein_toml_sets_only_valid_properties() {
+        let path =
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/skein.toml"));
+        let pairs = crate::serve::read_config_file(&path).unwrap();
+        assert!(pairs.len() > 5);
+        let mut config = skein_controller::BrokerConfig::default();
+        for (key, value) in pairs {
+            config.set(&key, &value).unwrap();
+        }
+    }
+
+    #[test]
     fn every_property_is_documented() {
         let text = markdown();
         for def in PROPERTIES {
