@@ -3,20 +3,24 @@
 //! the responses strictly in request order, as Kafka requires.
 //!
 //! Bounds: a frame's size is checked before reading it and its buffer grows
-//! only with received bytes; a connection that sends nothing — or only part
-//! of a frame — for `connections.max.idle.ms` is closed; at most the
-//! in-flight limit of responses are held per connection.
+//! only with received bytes; the request bytes a connection has in flight
+//! never exceed `socket.request.max.bytes` (reading waits for earlier
+//! requests to finish); a connection that sends nothing — or only part of a
+//! frame — for `connections.max.idle.ms` is closed; at most the in-flight
+//! limit of responses are held per connection.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
 use glommio::task::JoinHandle;
 
 use crate::dispatch::{dispatch, Outcome};
-use crate::frame::{parse_request_header, read_frame, FrameError};
+use crate::frame::{parse_request_header, read_frame_body, read_frame_size, FrameError};
 use crate::request::request_header_version;
 use crate::shard_state::ShardState;
 
@@ -30,6 +34,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "TCP_NODELAY not set");
     }
+    let fd = stream.as_raw_fd();
     // Reading and writing run as two tasks; `split` shares the stream between
     // them (an uncontended lock: both halves live on this one thread).
     ctx.metrics.connection(true);
@@ -46,6 +51,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
                 Outcome::Respond(response) => {
                     for part in &response.parts {
                         if writer.write_all(part.as_slice()).await.is_err() {
+                            shut_down(fd);
                             return;
                         }
                     }
@@ -53,6 +59,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
                 Outcome::Silent => {}
                 Outcome::Close(reason) => {
                     tracing::debug!(%reason, "closing connection");
+                    shut_down(fd);
                     return;
                 }
             }
@@ -60,12 +67,23 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     });
     let max_frame = ctx.config.socket_request_max_bytes();
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms());
+    // Request bytes in flight on this connection, at most one maximal frame.
+    let request_bytes = Rc::new(Semaphore::new(max_frame as u64));
     loop {
         if ctx.is_stopping() {
             break;
         }
         let frame = match glommio::timer::timeout(idle, async {
-            Ok(read_frame(&mut reader, max_frame).await)
+            let size = match read_frame_size(&mut reader, max_frame).await {
+                Ok(size) => size,
+                Err(error) => return Ok(Err(error)),
+            };
+            let Ok(permit) = request_bytes.acquire_static_permit(size as u64).await else {
+                return Ok(Err(FrameError::Closed));
+            };
+            Ok(read_frame_body(&mut reader, size)
+                .await
+                .map(|body| (body, permit)))
         })
         .await
         {
@@ -80,6 +98,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
                 break;
             }
         };
+        let (frame, permit) = frame;
         let (header, _, body) = match parse_request_header(frame, request_header_version) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -97,6 +116,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
             request_ctx
                 .metrics
                 .record_request(api_key, started.elapsed(), failed);
+            drop(permit);
             request_ctx
                 .in_flight_requests
                 .set(request_ctx.in_flight_requests.get() - 1);
@@ -110,4 +130,17 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     drop(queue);
     writer_task.await;
     ctx.metrics.connection(false);
+}
+
+/// Shuts both directions of the connection down: the peer sees it closed at
+/// once, and this connection's reader, blocked in a read, wakes with end of
+/// stream. The descriptor itself is closed when both halves are dropped.
+fn shut_down(fd: RawFd) {
+    // SAFETY: `fd` is the socket of a stream whose halves are still alive
+    // (the caller holds one), so it is open and ours; shutdown(2) does not
+    // free it.
+    let status = unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    if status != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "shutdown failed");
+    }
 }

@@ -107,6 +107,11 @@ pub async fn dispatch(ctx: &ShardState, header: RequestHeader, body: Bytes) -> O
             ApiKey::OffsetForLeaderEpoch,
             &handlers::offset_for_leader_epoch::handle(ctx, r).await,
         ),
+        Request::InitProducerId(r) => respond(
+            h,
+            ApiKey::InitProducerId,
+            &handlers::init_producer_id::handle(ctx, r).await,
+        ),
     }
 }
 

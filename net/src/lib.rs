@@ -23,6 +23,7 @@ mod handlers;
 mod listener;
 mod metrics;
 mod node;
+mod producer_state;
 pub mod request;
 mod response;
 mod shard_message;

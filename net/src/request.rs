@@ -5,6 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
+use kafka_protocol::messages::InitProducerIdRequest;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
@@ -32,6 +33,7 @@ pub enum Request {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 /// Why a request could not be decoded.
@@ -107,6 +109,7 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::OffsetForLeaderEpoch => {
             Request::OffsetForLeaderEpoch(decode(api_key, body, version)?)
         }
+        ApiKey::InitProducerId => Request::InitProducerId(decode(api_key, body, version)?),
         other => {
             return Err(RequestError::Unsupported {
                 api_key: other,
