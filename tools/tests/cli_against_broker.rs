@@ -271,3 +271,123 @@ fn completions_are_generated_for_each_shell() {
         assert!(run.stdout.contains("reset-offsets"), "{shell}");
     }
 }
+
+#[test]
+fn group_offsets_reset_describe_list_and_delete() {
+    let broker = Broker::start();
+    let probe = broker.cli(&["group", "list"], "");
+    if probe.stderr.contains("does not support") {
+        eprintln!(
+            "SKIPPED: this broker does not serve the group APIs yet: {}",
+            probe.stderr
+        );
+        return;
+    }
+    broker
+        .cli(
+            &["topic", "create", "ledger", "-p", "2", "--format", "json"],
+            "",
+        )
+        .json();
+    let input: String = (0..10).map(|i| format!("{i}\n")).collect();
+    broker
+        .cli(
+            &["produce", "ledger", "-p", "0", "--format", "json"],
+            &input,
+        )
+        .json();
+
+    // A dry run changes nothing: the group still has no offsets.
+    let plan = broker
+        .cli(
+            &[
+                "group",
+                "reset-offsets",
+                "auditors",
+                "-t",
+                "ledger",
+                "--to-offset",
+                "4",
+                "--format",
+                "json",
+            ],
+            "",
+        )
+        .json();
+    assert_eq!(plan["executed"], false);
+    let missing = broker.cli(&["group", "describe", "auditors"], "");
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("GROUP_ID_NOT_FOUND"),
+        "{}",
+        missing.stderr
+    );
+
+    let executed = broker
+        .cli(
+            &[
+                "group",
+                "reset-offsets",
+                "auditors",
+                "-t",
+                "ledger",
+                "--to-offset",
+                "4",
+                "--execute",
+                "--format",
+                "json",
+            ],
+            "",
+        )
+        .json();
+    assert_eq!(executed["executed"], true);
+    let described = broker
+        .cli(&["group", "describe", "auditors", "--format", "json"], "")
+        .json();
+    let offsets = described["offsets"].as_array().expect("offsets");
+    let partition0 = offsets
+        .iter()
+        .find(|row| row["partition"] == 0)
+        .expect("partition 0");
+    assert_eq!(partition0["committed_offset"], 4);
+    assert_eq!(partition0["lag"], 6);
+    let earliest = broker
+        .cli(
+            &[
+                "group",
+                "reset-offsets",
+                "auditors",
+                "--to-earliest",
+                "--execute",
+                "--format",
+                "json",
+            ],
+            "",
+        )
+        .json();
+    assert!(earliest["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .all(|row| row["new_offset"] == 0));
+
+    let listed = broker
+        .cli(&["group", "list", "--format", "json"], "")
+        .json();
+    assert!(listed
+        .as_array()
+        .expect("groups")
+        .iter()
+        .any(|group| group["group_id"] == "auditors"));
+    let deleted = broker
+        .cli(&["group", "delete", "auditors", "--format", "json"], "")
+        .json();
+    assert_eq!(deleted["deleted"], true);
+    let again = broker.cli(&["group", "delete", "auditors"], "");
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("GROUP_ID_NOT_FOUND"),
+        "{}",
+        again.stderr
+    );
+}

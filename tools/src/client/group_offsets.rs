@@ -27,14 +27,18 @@ impl Connection {
     /// or a partition's error code.
     pub fn committed_offsets(&mut self, group: &str) -> Result<CommittedOffsets, ClientError> {
         let group_id = GroupId(StrBytes::from_string(group.to_owned()));
-        // v0-7 name one group at the top level, v8+ a list: fill both; a
-        // `None` topic list asks for every committed partition.
-        let request = OffsetFetchRequest::default()
-            .with_group_id(group_id.clone())
-            .with_topics(None)
-            .with_groups(vec![OffsetFetchRequestGroup::default()
+        // v1-7 name one group at the top level, v8+ a list; the encoder
+        // refuses a field its version lacks. A `None` topic list asks for
+        // every committed partition.
+        let request = if self.versions().pick::<OffsetFetchRequest>()? >= 8 {
+            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
                 .with_group_id(group_id)
-                .with_topics(None)]);
+                .with_topics(None)])
+        } else {
+            OffsetFetchRequest::default()
+                .with_group_id(group_id)
+                .with_topics(None)
+        };
         let response = self.call(&request)?;
         let mut offsets = CommittedOffsets::new();
         let mut record = |topic: &str, partition: i32, offset: i64, code: i16| {

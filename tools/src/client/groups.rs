@@ -60,12 +60,18 @@ impl Connection {
     /// Any [`ClientError`] of the call; [`ClientError::Kafka`] e.g.
     /// COORDINATOR_NOT_AVAILABLE.
     pub fn find_group_coordinator(&mut self, group: &str) -> Result<BrokerAddress, ClientError> {
-        // v0-3 carry one key, v4+ a list: fill both.
+        // v0-3 carry one key, v4+ a list; the encoder refuses a field its
+        // version lacks, so fill the one the negotiated version has.
         let key = StrBytes::from_string(group.to_owned());
-        let request = FindCoordinatorRequest::default()
-            .with_key(key.clone())
-            .with_key_type(0)
-            .with_coordinator_keys(vec![key]);
+        let request = if self.versions().pick::<FindCoordinatorRequest>()? >= 4 {
+            FindCoordinatorRequest::default()
+                .with_key_type(0)
+                .with_coordinator_keys(vec![key])
+        } else {
+            FindCoordinatorRequest::default()
+                .with_key(key)
+                .with_key_type(0)
+        };
         let response = self.call(&request)?;
         if let Some(coordinator) = response.coordinators.first() {
             check_error_code(

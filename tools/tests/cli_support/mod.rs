@@ -46,12 +46,20 @@ impl Broker {
         let port = free_port();
         let admin_port = free_port();
         let log = std::fs::File::create(directory.path().join("serve.log")).expect("serve log");
-        let child = Command::new(skein())
+        // SKEIN_TEST_SERVE runs the CLI against another broker build (one
+        // without an admin listener, e.g. a feature branch's).
+        let other = std::env::var("SKEIN_TEST_SERVE").ok();
+        let mut command = Command::new(other.as_deref().unwrap_or(skein()));
+        command
             .arg("serve")
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--admin-listen")
-            .arg(format!("127.0.0.1:{admin_port}"))
+            .arg(format!("127.0.0.1:{port}"));
+        if other.is_none() {
+            command
+                .arg("--admin-listen")
+                .arg(format!("127.0.0.1:{admin_port}"));
+        }
+        let child = command
             .arg("--data-dir")
             .arg(directory.path().join("data"))
             .stdout(Stdio::null())
