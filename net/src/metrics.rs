@@ -166,33 +166,37 @@ impl LocalMetrics {
             .store(count as u64, Ordering::Relaxed);
     }
 
-    fn topic(&self, topic_id: &TopicId, name: &str) -> Arc<TopicCounters> {
+    /// Runs `update` on the counters of `topic`, registering them on first
+    /// sight (the one allocation per topic and shard). No reference count
+    /// is touched on the way: the map is borrowed, not cloned from.
+    fn with_topic(&self, topic_id: &TopicId, name: &str, update: impl FnOnce(&TopicCounters)) {
         if let Some(found) = self.topics.borrow().get(topic_id) {
-            return Arc::clone(found);
+            update(found);
+            return;
         }
-        // First sight of this topic on this shard: the one allocation.
         let counters = Arc::new(TopicCounters::default());
-        self.topics
-            .borrow_mut()
-            .insert(*topic_id, Arc::clone(&counters));
+        update(&counters);
         if let Ok(mut published) = self.published.topics.lock() {
             published.push((name.to_owned(), Arc::clone(&counters)));
         }
-        counters
+        self.topics.borrow_mut().insert(*topic_id, counters);
     }
 
-    /// Counts a produced record set (v2 batches) of `topic`.
-    pub fn produced(&self, topic_id: &TopicId, name: &str, records: &[u8]) {
-        let counters = self.topic(topic_id, name);
-        bump(&counters.bytes_in, records.len() as u64);
-        bump(&counters.records_in, record_count(records));
+    /// Counts a record set of `topic` that Produce appended: `bytes` long,
+    /// holding `records` records (see [`record_count`]).
+    pub fn produced(&self, topic_id: &TopicId, name: &str, bytes: usize, records: u64) {
+        self.with_topic(topic_id, name, |counters| {
+            bump(&counters.bytes_in, bytes as u64);
+            bump(&counters.records_in, records);
+        });
     }
 
     /// Counts fetched batch bytes of `topic`.
     pub fn fetched(&self, topic_id: &TopicId, name: &str, batches: &[u8]) {
-        let counters = self.topic(topic_id, name);
-        bump(&counters.bytes_out, batches.len() as u64);
-        bump(&counters.records_out, record_count(batches));
+        self.with_topic(topic_id, name, |counters| {
+            bump(&counters.bytes_out, batches.len() as u64);
+            bump(&counters.records_out, record_count(batches));
+        });
     }
 }
 

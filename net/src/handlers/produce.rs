@@ -47,14 +47,20 @@ pub async fn handle(
                 let Some(records) = data.records else {
                     return failed(index, ErrorCode::CorruptMessage);
                 };
-                // A reference-count increment, not a copy: counted once appended.
-                let counted = records.clone();
+                // Counted now (a walk over batch headers), added once appended.
+                let (counted_bytes, counted_records) =
+                    (records.len(), crate::metrics::record_count(&records));
                 let reply = ctx
                     .partition_op(topic.topic_id, index, PartitionOp::Append { records })
                     .await;
                 match reply {
                     ShardReply::Appended(Ok(info)) => {
-                        ctx.metrics.produced(&topic.topic_id, &topic.name, &counted);
+                        ctx.metrics.produced(
+                            &topic.topic_id,
+                            &topic.name,
+                            counted_bytes,
+                            counted_records,
+                        );
                         PartitionProduceResponse::default()
                             .with_index(index)
                             .with_base_offset(info.base_offset)
