@@ -518,6 +518,21 @@ mod tests {
     }
 
     #[test]
+    fn ready_only_once_every_data_shard_listens_and_not_while_stopping() {
+        let registry = MetricsRegistry::default();
+        assert!(!registry.is_ready(2));
+        registry.shard_listening();
+        assert!(
+            !registry.is_ready(2),
+            "one of two shards is still recovering"
+        );
+        registry.shard_listening();
+        assert!(registry.is_ready(2));
+        registry.stopping();
+        assert!(!registry.is_ready(2));
+    }
+
+    #[test]
     fn record_count_sums_whole_batches_only() {
         let mut batch = vec![0u8; 70];
         batch[8..12].copy_from_slice(&58i32.to_be_bytes());
