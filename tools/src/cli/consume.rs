@@ -23,12 +23,16 @@ enum RecordFormat {
 
 /// Options of `skein consume`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:
+#[command(after_help = concat!(
+    "Examples:
   skein consume events                         # everything there is now, then exit
   skein consume events -o end -f               # wait for new records (Ctrl-C to stop)
   skein consume events -p 0 -o 42 -c 10        # ten records of partition 0 from offset 42
   skein consume events -o -5                   # the last five records of each partition
-  skein consume events --from-timestamp 1700000000000 --format json | jq .value")]
+  skein consume events --from-timestamp 1700000000000 --format json | jq .value",
+    "\n\n",
+    crate::exit_codes_help!()
+))]
 pub struct ConsumeArgs {
     #[command(flatten)]
     connect: ConnectOptions,

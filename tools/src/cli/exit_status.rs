@@ -17,13 +17,21 @@ pub const USAGE: u8 = 2;
 /// Exit code when no broker could be reached or the connection was lost.
 pub const UNREACHABLE: u8 = 3;
 
-/// The text of `--help` that documents the exit codes.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
+/// The exit-code table of `--help`, as a literal so `concat!` can append it
+/// to a subcommand's examples.
+#[macro_export]
+macro_rules! exit_codes_help {
+    () => {
+        "Exit codes:
   0  success
   1  the broker answered with a Kafka error (the message names it, e.g. TOPIC_ALREADY_EXISTS)
   2  usage error: bad arguments or input
-  3  broker unreachable: nothing listens at --bootstrap-servers, or the connection was lost";
+  3  broker unreachable: nothing listens at --bootstrap-servers, or the connection was lost"
+    };
+}
+
+/// The text of `--help` that documents the exit codes.
+pub const EXIT_CODES_HELP: &str = exit_codes_help!();
 
 /// A mistake in the command line or its input, reported with exit code 2.
 #[derive(Debug, thiserror::Error)]

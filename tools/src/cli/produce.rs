@@ -54,11 +54,15 @@ impl CompressionArg {
 
 /// Options of `skein produce`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:
+#[command(after_help = concat!(
+    "Examples:
   echo hello | skein produce events
   printf 'user1:clicked\\nuser2:left\\n' | skein produce events -K :
   skein produce events -H source=cli -H trace=42 < records.txt
-  echo '{\"key\":\"k\",\"value\":\"v\",\"headers\":{\"h\":\"x\"}}' | skein produce events --input json")]
+  echo '{\"key\":\"k\",\"value\":\"v\",\"headers\":{\"h\":\"x\"}}' | skein produce events --input json",
+    "\n\n",
+    crate::exit_codes_help!()
+))]
 pub struct ProduceArgs {
     #[command(flatten)]
     connect: ConnectOptions,
