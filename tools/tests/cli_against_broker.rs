@@ -391,3 +391,47 @@ fn group_offsets_reset_describe_list_and_delete() {
         again.stderr
     );
 }
+
+#[test]
+fn consume_follow_waits_for_records_produced_later() {
+    let broker = Broker::start();
+    broker
+        .cli(
+            &["topic", "create", "tail", "-p", "2", "--format", "json"],
+            "",
+        )
+        .json();
+    let follower = std::process::Command::new(cli_support::skein())
+        .args([
+            "consume",
+            "tail",
+            "-o",
+            "end",
+            "-f",
+            "-c",
+            "3",
+            "-b",
+            &broker.bootstrap,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn skein consume -f");
+    // Let the follower find the end of the (empty) log first.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    broker
+        .cli(
+            &["produce", "tail", "--format", "json"],
+            "one\ntwo\nthree\n",
+        )
+        .json();
+    let output = follower
+        .wait_with_output()
+        .expect("consume -f exits after -c 3");
+    assert!(output.status.success());
+    let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["one", "three", "two"]);
+}
