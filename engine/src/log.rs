@@ -1250,6 +1250,19 @@ async fn seal(segment: &Segment) -> Result<(), LogError> {
 
 /// Opens the segments named by `bases`, recovering those that need it, and
 /// deleting any that follow a segment cut short by recovery.
+/// One log line per segment whose torn tail recovery cut off: an operator
+/// wants to know data past the last valid batch was dropped.
+fn log_truncation(dir: &Path, base: i64, truncated_bytes: u64) {
+    if truncated_bytes > 0 {
+        tracing::warn!(
+            ?dir,
+            base,
+            truncated_bytes,
+            "recovery truncated a torn segment tail"
+        );
+    }
+}
+
 async fn open_segments(
     dir: &Path,
     bases: &[i64],
@@ -1263,10 +1276,12 @@ async fn open_segments(
         let next_base = bases.get(slot + 1).copied();
         match next_base {
             None if clean => {
-                segment.load_tail(index_interval_bytes).await?;
+                let truncated_bytes = segment.load_tail(index_interval_bytes).await?;
+                log_truncation(dir, base, truncated_bytes);
             }
             None => {
-                segment.recover(index_interval_bytes).await?;
+                let truncated_bytes = segment.recover(index_interval_bytes).await?;
+                log_truncation(dir, base, truncated_bytes);
                 // The recovered bytes were written but maybe not synced.
                 segment
                     .file()
@@ -1277,7 +1292,8 @@ async fn open_segments(
             Some(next) => {
                 let trusted = (clean || base < recovery_point) && segment.load_indexes(next)?;
                 if !trusted {
-                    segment.recover(index_interval_bytes).await?;
+                    let truncated_bytes = segment.recover(index_interval_bytes).await?;
+                    log_truncation(dir, base, truncated_bytes);
                     segment.write_indexes()?;
                 }
             }

@@ -37,6 +37,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     let fd = stream.as_raw_fd();
     // Reading and writing run as two tasks; `split` shares the stream between
     // them (an uncontended lock: both halves live on this one thread).
+    ctx.metrics.connection(true);
     let (mut reader, mut writer) = stream.split();
     let max_inflight = ctx.config.connection_max_inflight_requests();
     let (queue, pending) = local_channel::new_bounded::<JoinHandle<Outcome>>(max_inflight);
@@ -108,7 +109,13 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
         let request_ctx = Rc::clone(&ctx);
         ctx.in_flight_requests.set(ctx.in_flight_requests.get() + 1);
         let handle = glommio::spawn_local(async move {
+            let started = std::time::Instant::now();
+            let api_key = header.api_key;
             let outcome = dispatch(&request_ctx, header, body).await;
+            let failed = matches!(outcome, Outcome::Close(_));
+            request_ctx
+                .metrics
+                .record_request(api_key, started.elapsed(), failed);
             drop(permit);
             request_ctx
                 .in_flight_requests
@@ -122,6 +129,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     }
     drop(queue);
     writer_task.await;
+    ctx.metrics.connection(false);
 }
 
 /// Shuts both directions of the connection down: the peer sees it closed at

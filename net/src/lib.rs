@@ -12,6 +12,7 @@
     clippy::panic
 )]
 
+mod admin_http;
 mod connection;
 mod control_shard;
 mod dispatch;
@@ -20,6 +21,7 @@ pub mod fetch_response;
 pub mod frame;
 mod handlers;
 mod listener;
+mod metrics;
 mod node;
 mod producer_state;
 pub mod request;

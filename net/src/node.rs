@@ -21,6 +21,7 @@ use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPla
 
 use crate::control_shard::ControlShard;
 use crate::listener;
+use crate::metrics::MetricsRegistry;
 use crate::shard_message::{ShardReply, ShardRequest};
 use crate::shard_state::{AdvertisedAddress, ShardState};
 
@@ -43,6 +44,8 @@ pub struct NodeOptions {
     pub advertised: AdvertisedAddress,
     /// Set to stop the node gracefully.
     pub shutdown: Arc<AtomicBool>,
+    /// Where to serve `/metrics` and `/health` over HTTP; `None` for nowhere.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// Why a node stopped with an error.
@@ -70,6 +73,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         listen,
         advertised,
         shutdown,
+        admin_listen,
     } = options;
     let data_dir = config.data_dir();
     std::fs::create_dir_all(&data_dir).map_err(|error| {
@@ -86,6 +90,22 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         NodeError::Startup(format!("cannot read or write the cluster id: {error}"))
     })?;
     let plan = ShardPlan::for_cores(&cores);
+    let metrics = Arc::new(MetricsRegistry::default());
+    let admin_thread = admin_listen.and_then(|address| {
+        // Metrics are not worth refusing to serve Kafka clients for.
+        match crate::admin_http::spawn(
+            address,
+            Arc::clone(&metrics),
+            plan.data_shards(),
+            Arc::clone(&shutdown),
+        ) {
+            Ok(thread) => Some(thread),
+            Err(error) => {
+                tracing::error!(%error, admin_listen = %address, "cannot serve /metrics and /health");
+                None
+            }
+        }
+    });
     let ports: Vec<Option<Port>> = mesh_ports(plan.shard_count(), MESH_CHANNEL_CAPACITY)
         .into_iter()
         .map(Some)
@@ -101,6 +121,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         fatal: Mutex::new(None),
         drained: AtomicUsize::new(0),
         cores,
+        metrics,
     });
     let for_shards = Arc::clone(&shared);
     run_shards(&plan, move |shard| {
@@ -117,6 +138,11 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
             }
         }
     })?;
+    if let Some(thread) = admin_thread {
+        if thread.join().is_err() {
+            tracing::error!("the admin HTTP thread panicked");
+        }
+    }
     match shared.fatal.lock().ok().and_then(|mut fatal| fatal.take()) {
         Some(reason) => Err(NodeError::Startup(reason)),
         None => Ok(()),
@@ -135,6 +161,7 @@ struct Shared {
     fatal: Mutex<Option<String>>,
     drained: AtomicUsize,
     cores: CoreSet,
+    metrics: Arc<MetricsRegistry>,
 }
 
 impl Shared {
@@ -202,6 +229,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         shared.cluster_id.clone(),
         mesh,
     ));
+    shared.metrics.register(ctx.metrics.published());
     let (image_applied, first_image) = local_first_image();
     let server = Rc::clone(&ctx);
     glommio::spawn_local(inbox.serve(move |request| {
@@ -216,6 +244,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
                 } => ctx.execute(topic_id, partition, op).await,
                 ShardRequest::ApplyImage(image) => {
                     ctx.apply_image(image).await;
+                    ctx.metrics.set_partitions(ctx.partition_count());
                     image_applied.set(true);
                     ShardReply::ImageApplied
                 }
@@ -253,9 +282,11 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
             "skein started"
         );
     }
+    shared.metrics.shard_listening();
     let accepting = glommio::spawn_local(listener::accept_loop(Rc::clone(&ctx), listener));
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
     shared.wait_for_shutdown().await;
+    shared.metrics.stopping();
     ctx.stop();
     drop(accepting.cancel());
     drop(retention.cancel());

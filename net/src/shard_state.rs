@@ -14,6 +14,7 @@ use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan};
 
+use crate::metrics::LocalMetrics;
 use crate::producer_state::{batch_identity, Admission, PartitionProducers};
 use crate::shard_message::{
     PartitionError, PartitionOffsets, PartitionOp, ShardReply, ShardRequest,
@@ -57,6 +58,8 @@ pub struct ShardState {
     /// Requests being processed on this shard's connections.
     pub in_flight_requests: Cell<usize>,
     stopping: Cell<bool>,
+    /// This shard's counters (written here only; read by the admin listener).
+    pub metrics: LocalMetrics,
 }
 
 impl ShardState {
@@ -82,7 +85,13 @@ impl ShardState {
             producers: RefCell::new(HashMap::new()),
             in_flight_requests: Cell::new(0),
             stopping: Cell::new(false),
+            metrics: LocalMetrics::new(shard.0),
         }
+    }
+
+    /// How many partition logs this shard owns.
+    pub fn partition_count(&self) -> usize {
+        self.partitions.borrow().len()
     }
 
     /// Whether the shard is shutting down (connections read no more requests).

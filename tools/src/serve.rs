@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Address of the admin HTTP listener serving `/metrics` (Prometheus
+    /// text format) and `/health` (200 once ready, 503 before); `off` for none.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9644")]
+    admin_listen: String,
 }
 
 /// How log lines are written.
@@ -80,6 +84,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--cores {list}"))?,
         None => CoreSet::all_available(),
     };
+    let admin_listen = match args.admin_listen.as_str() {
+        "off" | "none" => None,
+        address => Some(resolve(address).with_context(|| format!("--admin-listen {address}"))?),
+    };
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
@@ -91,6 +99,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listen,
         advertised,
         shutdown,
+        admin_listen,
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -157,7 +166,7 @@ fn host_name() -> Option<String> {
 
 /// Reads a TOML file into `(dotted.key, value)` pairs: `a.b = 1` and
 /// `[a] b = 1` both give `("a.b", "1")`.
-fn read_config_file(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn read_config_file(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let table: toml::Table = text

@@ -99,6 +99,7 @@ pub async fn handle(
         let now = Instant::now();
         if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
             for (want, result) in wanted.iter().zip(results) {
+                count_fetched(ctx, &image, want, &result);
                 if let Some(topic) = topics.get_mut(want.topic_index) {
                     topic.partitions.push(result);
                 }
@@ -107,6 +108,30 @@ pub async fn handle(
         }
         drop(results);
         wait_for_any_append(ctx, &wanted, deadline - now).await;
+    }
+}
+
+/// Adds a fetched partition to the shard's counters.
+fn count_fetched(
+    ctx: &ShardState,
+    image: &skein_controller::MetadataImage,
+    want: &Wanted,
+    result: &FetchedPartition,
+) {
+    if result.error_code != 0 {
+        ctx.metrics
+            .record_error(kafka_protocol::messages::ApiKey::Fetch);
+        return;
+    }
+    if result.chunks.is_empty() {
+        return;
+    }
+    let Some(topic) = image.topic_by_id(&want.topic_id) else {
+        return;
+    };
+    for chunk in &result.chunks {
+        ctx.metrics
+            .fetched(&want.topic_id, &topic.name, chunk.as_slice());
     }
 }
 

@@ -8,6 +8,7 @@ use kafka_protocol::messages::produce_request::ProduceRequest;
 use kafka_protocol::messages::produce_response::{
     PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
+use kafka_protocol::messages::ApiKey;
 
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
@@ -46,20 +47,35 @@ pub async fn handle(
                 let Some(records) = data.records else {
                     return failed(index, ErrorCode::CorruptMessage);
                 };
+                // Counted now (a walk over batch headers), added once appended.
+                let (counted_bytes, counted_records) =
+                    (records.len(), crate::metrics::record_count(&records));
                 let reply = ctx
                     .partition_op(topic.topic_id, index, PartitionOp::Append { records })
                     .await;
                 match reply {
-                    ShardReply::Appended(Ok(info)) => PartitionProduceResponse::default()
-                        .with_index(index)
-                        .with_base_offset(info.base_offset)
-                        .with_log_append_time_ms(info.log_append_time_ms)
-                        .with_log_start_offset(info.log_start_offset),
+                    ShardReply::Appended(Ok(info)) => {
+                        ctx.metrics.produced(
+                            &topic.topic_id,
+                            &topic.name,
+                            counted_bytes,
+                            counted_records,
+                        );
+                        PartitionProduceResponse::default()
+                            .with_index(index)
+                            .with_base_offset(info.base_offset)
+                            .with_log_append_time_ms(info.log_append_time_ms)
+                            .with_log_start_offset(info.log_start_offset)
+                    }
                     ShardReply::Appended(Err(error)) => {
+                        ctx.metrics.record_error(ApiKey::Produce);
                         tracing::debug!(%error, partition = index, "produce refused");
                         failed_with(index, &error)
                     }
-                    _ => failed(index, ErrorCode::NotLeaderOrFollower),
+                    _ => {
+                        ctx.metrics.record_error(ApiKey::Produce);
+                        failed(index, ErrorCode::NotLeaderOrFollower)
+                    }
                 }
             }
         });

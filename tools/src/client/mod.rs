@@ -15,18 +15,32 @@
 #![allow(dead_code, unused_imports)]
 
 mod api_versions;
+mod cluster;
+mod configs;
 mod connection;
 mod error;
+mod fetch;
+mod group_offsets;
+mod groups;
 mod list_offsets;
 mod metadata;
+mod offsets_for_times;
+mod produce;
 mod record_set;
+mod response_error;
 mod topic;
+mod topic_admin;
 
 pub use api_versions::ApiVersionTable;
+pub use cluster::{ClusterBroker, ClusterDescription};
+pub use configs::{ConfigChange, ConfigEntry, ConfigResource};
 pub use connection::{
     decode_response, Connection, ConnectionConfig, PendingResponse, RequestWriter, ResponseReader,
 };
 pub use error::{error_code_name, ClientError};
+pub use fetch::FetchedRecords;
+pub use group_offsets::CommittedOffsets;
+pub use groups::{GroupDescription, GroupMember, ListedGroup};
 pub use list_offsets::OffsetSpec;
 pub use metadata::{BrokerAddress, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use record_set::{plain_record, BatchHeader, BatchHeaders, BATCH_HEADER_BYTES};

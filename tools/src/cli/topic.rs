@@ -1,0 +1,330 @@
+//! `skein topic create|list|describe|alter-config|add-partitions|delete`.
+use anyhow::Context;
+use kafka_protocol::messages::ApiKey;
+use serde::Serialize;
+
+use super::brokers::{Brokers, ConnectOptions};
+use super::exit_status::UsageError;
+use super::output::{id_list, print_json, print_table, OutputFormat};
+use crate::client::{
+    ClientError, ConfigChange, ConfigResource, OffsetSpec, TopicCreation, TopicSpec,
+};
+
+/// Kafka's TOPIC_ALREADY_EXISTS error code.
+const TOPIC_ALREADY_EXISTS: i16 = 36;
+
+/// Options every topic subcommand takes.
+#[derive(Debug, clap::Args)]
+pub struct TopicArgs {
+    #[command(flatten)]
+    connect: ConnectOptions,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    format: OutputFormat,
+    #[command(subcommand)]
+    command: TopicCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TopicCommand {
+    /// Create a topic. Fails with TOPIC_ALREADY_EXISTS (exit 1) if it exists,
+    /// unless --if-not-exists.
+    Create {
+        /// Topic name.
+        topic: String,
+        /// Partition count (default: the broker's num.partitions).
+        #[arg(short, long, default_value_t = -1, allow_negative_numbers = true)]
+        partitions: i32,
+        /// Replication factor (default: the broker's default.replication.factor).
+        #[arg(short, long, default_value_t = -1, allow_negative_numbers = true)]
+        replication_factor: i16,
+        /// A topic config, e.g. `-c retention.ms=60000`. Repeatable.
+        #[arg(short, long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        /// Succeed (exit 0) when the topic already exists.
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// List topics with their partition counts.
+    List {
+        /// Include internal topics (names starting with `__`).
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Show a topic's partitions (leader, replicas, ISR, offsets) and the
+    /// configs that differ from the defaults.
+    Describe {
+        /// Topic name.
+        topic: String,
+        /// Show every config, defaults included.
+        #[arg(long)]
+        all_configs: bool,
+    },
+    /// Set or remove topic configs (IncrementalAlterConfigs).
+    AlterConfig {
+        /// Topic name.
+        topic: String,
+        /// Set a config, e.g. `--set retention.ms=60000`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Remove an override, reverting to the broker default. Repeatable.
+        #[arg(long = "delete", value_name = "KEY")]
+        delete: Vec<String>,
+    },
+    /// Grow a topic to a total partition count (partitions cannot be removed).
+    AddPartitions {
+        /// Topic name.
+        topic: String,
+        /// The new total number of partitions.
+        #[arg(short, long)]
+        partitions: i32,
+    },
+    /// Delete a topic and all its records.
+    Delete {
+        /// Topic name.
+        topic: String,
+    },
+}
+
+/// Splits `KEY=VALUE`.
+///
+/// # Errors
+/// [`UsageError`] without an `=`.
+pub fn key_value(text: &str) -> anyhow::Result<(String, String)> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| UsageError(format!("{text:?}: expected KEY=VALUE")))?;
+    Ok((key.trim().to_owned(), value.to_owned()))
+}
+
+#[derive(Serialize)]
+struct PartitionRow {
+    partition: i32,
+    leader: i32,
+    leader_epoch: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    log_start_offset: i64,
+    high_watermark: i64,
+}
+
+#[derive(Serialize)]
+struct TopicDescription {
+    name: String,
+    partitions: Vec<PartitionRow>,
+    configs: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// Runs a topic subcommand.
+///
+/// # Errors
+/// Connection and Kafka errors; usage errors.
+pub fn run(args: TopicArgs) -> anyhow::Result<()> {
+    let format = args.format;
+    let mut brokers = Brokers::connect(&args.connect)?;
+    let timeout = args.connect.timeout();
+    match args.command {
+        TopicCommand::Create {
+            topic,
+            partitions,
+            replication_factor,
+            configs,
+            if_not_exists,
+        } => {
+            let spec = TopicSpec {
+                name: topic.clone(),
+                partitions,
+                replication_factor,
+                configs: configs
+                    .iter()
+                    .map(|text| key_value(text))
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            let created = match brokers.bootstrap().create_topic(&spec, timeout)? {
+                TopicCreation::Created => true,
+                TopicCreation::AlreadyExisted if if_not_exists => false,
+                TopicCreation::AlreadyExisted => {
+                    return Err(ClientError::Kafka {
+                        api: ApiKey::CreateTopics,
+                        code: TOPIC_ALREADY_EXISTS,
+                        context: Some(topic),
+                        message: None,
+                    }
+                    .into())
+                }
+            };
+            match format {
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"topic": topic, "created": created}))?
+                }
+                OutputFormat::Table if created => println!("created topic {topic}"),
+                OutputFormat::Table => println!("topic {topic} already exists; left as it is"),
+            }
+        }
+        TopicCommand::List { internal } => {
+            let metadata = brokers.bootstrap().metadata(None)?;
+            let topics: Vec<(String, usize)> = metadata
+                .topics
+                .iter()
+                .filter(|(name, _)| internal || !name.starts_with("__"))
+                .map(|(name, topic)| (name.clone(), topic.partitions.len()))
+                .collect();
+            match format {
+                OutputFormat::Json => print_json(
+                    &topics
+                        .iter()
+                        .map(|(name, partitions)| {
+                            serde_json::json!({"name": name, "partitions": partitions})
+                        })
+                        .collect::<Vec<_>>(),
+                )?,
+                OutputFormat::Table => print_table(
+                    &["TOPIC", "PARTITIONS"],
+                    &topics
+                        .iter()
+                        .map(|(name, partitions)| vec![name.clone(), partitions.to_string()])
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        TopicCommand::Describe { topic, all_configs } => {
+            let description = describe(&mut brokers, &topic, all_configs)?;
+            match format {
+                OutputFormat::Json => print_json(&description)?,
+                OutputFormat::Table => {
+                    println!("Topic: {}", description.name);
+                    print_table(
+                        &[
+                            "PARTITION",
+                            "LEADER",
+                            "EPOCH",
+                            "REPLICAS",
+                            "ISR",
+                            "LOG-START",
+                            "HIGH-WATERMARK",
+                        ],
+                        &description
+                            .partitions
+                            .iter()
+                            .map(|row| {
+                                vec![
+                                    row.partition.to_string(),
+                                    row.leader.to_string(),
+                                    row.leader_epoch.to_string(),
+                                    id_list(&row.replicas),
+                                    id_list(&row.isr),
+                                    row.log_start_offset.to_string(),
+                                    row.high_watermark.to_string(),
+                                ]
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                    if !description.configs.is_empty() {
+                        println!();
+                        print_table(
+                            &["CONFIG", "VALUE"],
+                            &description
+                                .configs
+                                .iter()
+                                .map(|(name, value)| {
+                                    vec![name.clone(), value.clone().unwrap_or_default()]
+                                })
+                                .collect::<Vec<_>>(),
+                        );
+                    }
+                }
+            }
+        }
+        TopicCommand::AlterConfig { topic, set, delete } => {
+            let mut changes = Vec::new();
+            for text in &set {
+                let (key, value) = key_value(text)?;
+                changes.push(ConfigChange::Set(key, value));
+            }
+            changes.extend(delete.iter().cloned().map(ConfigChange::Delete));
+            if changes.is_empty() {
+                return Err(UsageError("nothing to change: give --set or --delete".into()).into());
+            }
+            brokers
+                .bootstrap()
+                .alter_configs(ConfigResource::Topic, &topic, &changes)?;
+            match format {
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"topic": topic, "set": set, "deleted": delete}))?
+                }
+                OutputFormat::Table => println!("altered {} config(s) of {topic}", changes.len()),
+            }
+        }
+        TopicCommand::AddPartitions { topic, partitions } => {
+            brokers
+                .bootstrap()
+                .create_partitions(&topic, partitions, timeout)?;
+            match format {
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"topic": topic, "partitions": partitions}))?
+                }
+                OutputFormat::Table => println!("{topic} now has {partitions} partitions"),
+            }
+        }
+        TopicCommand::Delete { topic } => {
+            brokers.bootstrap().delete_topic(&topic, timeout)?;
+            match format {
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"topic": topic, "deleted": true}))?
+                }
+                OutputFormat::Table => println!("deleted topic {topic}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(
+    brokers: &mut Brokers,
+    topic: &str,
+    all_configs: bool,
+) -> anyhow::Result<TopicDescription> {
+    let metadata = brokers.bootstrap().metadata(Some(&[topic]))?;
+    let topic_metadata = metadata
+        .topics
+        .get(topic)
+        .with_context(|| format!("metadata does not mention {topic}"))?;
+    if topic_metadata.error_code != 0 {
+        return Err(ClientError::Kafka {
+            api: ApiKey::Metadata,
+            code: topic_metadata.error_code,
+            context: Some(topic.to_owned()),
+            message: None,
+        }
+        .into());
+    }
+    let mut partitions = Vec::new();
+    for placement in &topic_metadata.partitions {
+        let index = placement.partition;
+        let leader = brokers.leader(&metadata, topic, index)?;
+        let first = |pairs: Vec<(i32, i64)>| pairs.first().map_or(-1, |pair| pair.1);
+        let log_start_offset = first(leader.list_offsets(topic, &[index], OffsetSpec::Earliest)?);
+        let high_watermark = first(leader.list_offsets(topic, &[index], OffsetSpec::Latest)?);
+        partitions.push(PartitionRow {
+            partition: index,
+            leader: placement.leader_id,
+            leader_epoch: placement.leader_epoch,
+            replicas: placement.replicas.clone(),
+            isr: placement.isr.clone(),
+            log_start_offset,
+            high_watermark,
+        });
+    }
+    let configs = brokers
+        .bootstrap()
+        .describe_configs(ConfigResource::Topic, topic)?
+        .into_iter()
+        .filter(|entry| all_configs || entry.source != "DEFAULT_CONFIG")
+        .map(|entry| (entry.name, entry.value))
+        .collect();
+    Ok(TopicDescription {
+        name: topic.to_owned(),
+        partitions,
+        configs,
+    })
+}
