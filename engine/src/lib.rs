@@ -37,6 +37,6 @@ pub use crate::log::{AppendInfo, LogTuning, PartitionLog, ReadInfo};
 pub use crate::log_chunk::LogChunk;
 pub use crate::offset_index::OffsetIndex;
 pub use crate::segment::prime_iopoll_probe;
-pub use mesh::{mesh_ports, Envelope, Inbox, Mesh, MeshError, MeshPorts};
+pub use mesh::{mesh_ports, Inbox, Mesh, MeshError, MeshPorts};
 pub use placement::{owner_shard, ShardId};
 pub use shard::{run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan};

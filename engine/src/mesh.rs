@@ -1,12 +1,21 @@
-//! The cross-shard mesh: a bounded request/reply channel from every shard to
-//! every other shard.
+//! The cross-shard mesh: bounded request/reply channels between every pair
+//! of shards.
 //!
 //! Built from glommio shared channels created before the executors start, so
 //! shard ids are fixed (glommio's own mesh numbers peers in join order). A
 //! full channel makes the sender wait: back-pressure, never an unbounded
-//! queue. Each request carries a oneshot for its reply.
+//! queue.
+//!
+//! Replies travel back on a second set of shared channels, not through a
+//! thread-safe oneshot: a oneshot would wake the caller's task from the
+//! replying shard's thread, and glommio's foreign wake-ups race with the
+//! owning executor freeing the task (seen as segfaults in `do_wake` under
+//! load). Shared channels instead notify the peer executor, which wakes its
+//! own task. Each shard keeps its pending calls in a shard-local table, and
+//! one pump task per peer completes them as answers arrive.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 
@@ -17,19 +26,17 @@ use glommio::channels::shared_channel::{
 
 use crate::placement::ShardId;
 
-/// A request travelling to another shard with the channel for its reply.
-pub struct Envelope<Req, Rep> {
+/// A request on its way to another shard.
+struct Call<Req> {
+    origin: ShardId,
+    call_id: u64,
     request: Req,
-    reply: oneshot::Sender<Rep>,
 }
 
-/// Sends a reply back; a requester that went away is not an error.
-fn send_reply<Rep>(reply: oneshot::Sender<Rep>, answer: Rep) {
-    // The requester may have been cancelled (its connection closed): the
-    // reply then has nowhere to go and is dropped.
-    if reply.send(answer).is_err() {
-        tracing::trace!("cross-shard reply dropped: requester gone");
-    }
+/// A reply on its way back to the calling shard.
+struct Answer<Rep> {
+    call_id: u64,
+    reply: Rep,
 }
 
 /// Why a cross-shard call did not produce a reply.
@@ -43,20 +50,19 @@ pub enum MeshError {
     ShardStopped(ShardId),
 }
 
-/// The sending end of a channel to one peer shard.
-type PeerSender<Req, Rep> = ConnectedSender<Envelope<Req, Rep>>;
-
 /// The unconnected ends for one shard, made on the main thread and moved to
 /// the shard's executor, where [`MeshPorts::connect`] turns them into a
-/// [`Mesh`].
+/// [`Mesh`] and an [`Inbox`].
 pub struct MeshPorts<Req: Send + 'static, Rep: Send + 'static> {
     shard: ShardId,
-    senders: Vec<Option<SharedSender<Envelope<Req, Rep>>>>,
-    receivers: Vec<SharedReceiver<Envelope<Req, Rep>>>,
+    call_senders: Vec<Option<SharedSender<Call<Req>>>>,
+    call_receivers: Vec<SharedReceiver<Call<Req>>>,
+    answer_senders: Vec<Option<SharedSender<Answer<Rep>>>>,
+    answer_receivers: Vec<SharedReceiver<Answer<Rep>>>,
 }
 
 /// Creates the ports of a full mesh of `shards` shards whose channels hold at
-/// most `capacity` requests each; element `i` belongs to shard `i`.
+/// most `capacity` messages each; element `i` belongs to shard `i`.
 ///
 /// # Panics
 /// If `shards` or `capacity` is zero.
@@ -69,8 +75,10 @@ pub fn mesh_ports<Req: Send + 'static, Rep: Send + 'static>(
     let mut ports: Vec<MeshPorts<Req, Rep>> = (0..shards)
         .map(|shard| MeshPorts {
             shard: ShardId(shard),
-            senders: (0..shards).map(|_| None).collect(),
-            receivers: Vec::with_capacity(shards.saturating_sub(1)),
+            call_senders: (0..shards).map(|_| None).collect(),
+            call_receivers: Vec::with_capacity(shards.saturating_sub(1)),
+            answer_senders: (0..shards).map(|_| None).collect(),
+            answer_receivers: Vec::with_capacity(shards.saturating_sub(1)),
         })
         .collect();
     for from in 0..shards {
@@ -79,46 +87,91 @@ pub fn mesh_ports<Req: Send + 'static, Rep: Send + 'static>(
                 continue;
             }
             let (sender, receiver) = shared_channel::new_bounded(capacity);
-            ports[from].senders[to] = Some(sender);
-            ports[to].receivers.push(receiver);
+            ports[from].call_senders[to] = Some(sender);
+            ports[to].call_receivers.push(receiver);
+            let (sender, receiver) = shared_channel::new_bounded(capacity);
+            ports[to].answer_senders[from] = Some(sender);
+            ports[from].answer_receivers.push(receiver);
         }
     }
     ports
 }
 
+/// Connects every sender of a list at once (a connect waits for the peer to
+/// connect its end, so one at a time would deadlock two shards).
+async fn connect_senders<T: Send + 'static>(
+    senders: Vec<Option<SharedSender<T>>>,
+) -> Vec<Option<ConnectedSender<T>>> {
+    futures::future::join_all(senders.into_iter().map(|sender| async move {
+        match sender {
+            Some(sender) => Some(sender.connect().await),
+            None => None,
+        }
+    }))
+    .await
+}
+
+async fn connect_receivers<T: Send + 'static>(
+    receivers: Vec<SharedReceiver<T>>,
+) -> Vec<ConnectedReceiver<T>> {
+    futures::future::join_all(receivers.into_iter().map(|receiver| receiver.connect())).await
+}
+
+type PendingCalls<Rep> = Rc<RefCell<HashMap<u64, oneshot::Sender<Rep>>>>;
+
 impl<Req: Send + 'static, Rep: Send + 'static> MeshPorts<Req, Rep> {
     /// Connects this shard's ends; must run on the shard's own executor.
     /// Returns the mesh handle and the stream of requests sent to this shard.
     pub async fn connect(self) -> (Mesh<Req, Rep>, Inbox<Req, Rep>) {
-        // A sender's connect waits for the receiving shard to connect its end,
-        // so both directions must be connected at once or two shards deadlock.
-        let senders =
-            futures::future::join_all(self.senders.into_iter().map(|sender| async move {
-                match sender {
-                    Some(sender) => Some(sender.connect().await),
-                    None => None,
-                }
-            }));
-        let receivers = futures::future::join_all(
-            self.receivers
-                .into_iter()
-                .map(|receiver| receiver.connect()),
+        let (call_senders, call_receivers, answer_senders, answer_receivers) = futures::join!(
+            connect_senders(self.call_senders),
+            connect_receivers(self.call_receivers),
+            connect_senders(self.answer_senders),
+            connect_receivers(self.answer_receivers),
         );
-        let (senders, receivers) = futures::future::join(senders, receivers).await;
+        let pending: PendingCalls<Rep> = Rc::new(RefCell::new(HashMap::new()));
+        for receiver in answer_receivers {
+            let pending = Rc::clone(&pending);
+            glommio::spawn_local(async move {
+                while let Some(answer) = receiver.recv().await {
+                    let waiting = pending.borrow_mut().remove(&answer.call_id);
+                    // A caller that was cancelled left its entry; the answer
+                    // then has nowhere to go and is dropped.
+                    if let Some(waiting) = waiting {
+                        if waiting.send(answer.reply).is_err() {
+                            tracing::trace!("cross-shard reply dropped: caller gone");
+                        }
+                    }
+                }
+            })
+            .detach();
+        }
         let mesh = Mesh {
             shard: self.shard,
-            senders: Rc::new(senders),
+            senders: Rc::new(call_senders),
+            pending,
+            next_call_id: Rc::new(Cell::new(0)),
         };
-        (mesh, Inbox { receivers })
+        let inbox = Inbox {
+            shard: self.shard,
+            receivers: call_receivers,
+            answer_senders: Rc::new(answer_senders),
+        };
+        (mesh, inbox)
     }
 }
+
+/// The sending end of a channel to one peer shard.
+type PeerSender<Req> = ConnectedSender<Call<Req>>;
 
 /// This shard's sending side of the mesh. Cheap to clone (shard-local `Rc`).
 ///
 /// Lives on: one shard (not `Send`).
 pub struct Mesh<Req: Send + 'static, Rep: Send + 'static> {
     shard: ShardId,
-    senders: Rc<Vec<Option<PeerSender<Req, Rep>>>>,
+    senders: Rc<Vec<Option<PeerSender<Req>>>>,
+    pending: PendingCalls<Rep>,
+    next_call_id: Rc<Cell<u64>>,
 }
 
 impl<Req: Send + 'static, Rep: Send + 'static> Clone for Mesh<Req, Rep> {
@@ -126,6 +179,8 @@ impl<Req: Send + 'static, Rep: Send + 'static> Clone for Mesh<Req, Rep> {
         Mesh {
             shard: self.shard,
             senders: Rc::clone(&self.senders),
+            pending: Rc::clone(&self.pending),
+            next_call_id: Rc::clone(&self.next_call_id),
         }
     }
 }
@@ -158,18 +213,29 @@ impl<Req: Send + 'static, Rep: Send + 'static> Mesh<Req, Rep> {
             .get(target.0)
             .and_then(Option::as_ref)
             .ok_or(MeshError::UnknownShard(target))?;
+        let call_id = self.next_call_id.get();
+        self.next_call_id.set(call_id + 1);
         let (reply, replied) = oneshot::channel();
-        sender
-            .send(Envelope { request, reply })
-            .await
-            .map_err(|_| MeshError::ShardStopped(target))?;
+        let previous = self.pending.borrow_mut().insert(call_id, reply);
+        assert!(previous.is_none(), "call ids are unique per shard");
+        let call = Call {
+            origin: self.shard,
+            call_id,
+            request,
+        };
+        if sender.send(call).await.is_err() {
+            self.pending.borrow_mut().remove(&call_id);
+            return Err(MeshError::ShardStopped(target));
+        }
         replied.await.map_err(|_| MeshError::ShardStopped(target))
     }
 }
 
 /// The requests arriving at one shard from all the others.
 pub struct Inbox<Req: Send + 'static, Rep: Send + 'static> {
-    receivers: Vec<ConnectedReceiver<Envelope<Req, Rep>>>,
+    shard: ShardId,
+    receivers: Vec<ConnectedReceiver<Call<Req>>>,
+    answer_senders: Rc<Vec<Option<ConnectedSender<Answer<Rep>>>>>,
 }
 
 impl<Req: Send + 'static, Rep: Send + 'static> Inbox<Req, Rep> {
@@ -182,22 +248,36 @@ impl<Req: Send + 'static, Rep: Send + 'static> Inbox<Req, Rep> {
         F: Future<Output = Rep> + 'static,
     {
         let handler = Rc::new(handler);
-        let running = Rc::new(RefCell::new(Vec::new()));
+        let me = self.shard;
+        let mut loops = Vec::with_capacity(self.receivers.len());
         for receiver in self.receivers {
             let handler = Rc::clone(&handler);
-            running.borrow_mut().push(glommio::spawn_local(async move {
-                while let Some(envelope) = receiver.recv().await {
-                    let Envelope { request, reply } = envelope;
+            let answer_senders = Rc::clone(&self.answer_senders);
+            loops.push(glommio::spawn_local(async move {
+                while let Some(call) = receiver.recv().await {
+                    let Call {
+                        origin,
+                        call_id,
+                        request,
+                    } = call;
                     let work = handler(request);
+                    let answer_senders = Rc::clone(&answer_senders);
                     glommio::spawn_local(async move {
-                        send_reply(reply, work.await);
+                        let reply = work.await;
+                        let Some(sender) = answer_senders.get(origin.0).and_then(Option::as_ref)
+                        else {
+                            tracing::error!(?origin, ?me, "no answer channel to the caller");
+                            return;
+                        };
+                        if sender.send(Answer { call_id, reply }).await.is_err() {
+                            tracing::trace!("cross-shard reply dropped: caller's shard gone");
+                        }
                     })
                     .detach();
                 }
             }));
         }
-        let tasks = std::mem::take(&mut *running.borrow_mut());
-        for task in tasks {
+        for task in loops {
             task.await;
         }
     }
@@ -218,13 +298,17 @@ mod tests {
                     .spawn(move || async move {
                         let (mesh, inbox) = port.connect().await;
                         let me = mesh.shard();
-                        let server = glommio::spawn_local(
+                        glommio::spawn_local(
                             inbox.serve(move |n: u32| async move { (me.0, n * 2) }),
-                        );
+                        )
+                        .detach();
                         let mut replies = Vec::new();
-                        for target in 0..mesh.shard_count() {
-                            if target != me.0 {
-                                replies.push(mesh.call(ShardId(target), 21).await);
+                        for round in 0..50u32 {
+                            for target in 0..mesh.shard_count() {
+                                if target != me.0 {
+                                    let reply = mesh.call(ShardId(target), round).await;
+                                    replies.push(reply);
+                                }
                             }
                         }
                         assert_eq!(
@@ -232,8 +316,8 @@ mod tests {
                             Err(MeshError::UnknownShard(me)),
                             "calling yourself goes through the local path"
                         );
-                        drop(mesh);
-                        server.await;
+                        // Stay up until every peer has finished calling us.
+                        glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
                         replies
                     })
                     .unwrap(),
@@ -242,8 +326,9 @@ mod tests {
         for (shard, handle) in handles.into_iter().enumerate() {
             let replies = handle.join().unwrap();
             let targets: Vec<usize> = (0..3).filter(|t| *t != shard).collect();
-            let expected: Vec<Result<(usize, u32), MeshError>> =
-                targets.iter().map(|t| Ok((*t, 42))).collect();
+            let expected: Vec<Result<(usize, u32), MeshError>> = (0..50u32)
+                .flat_map(|round| targets.iter().map(move |t| Ok((*t, round * 2))))
+                .collect();
             assert_eq!(replies, expected);
         }
     }
