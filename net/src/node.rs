@@ -27,6 +27,9 @@ use crate::shard_state::{AdvertisedAddress, ShardState};
 
 /// Requests a mesh channel holds before senders wait.
 const MESH_CHANNEL_CAPACITY: usize = 1024;
+/// How long start-up waits for a just-killed predecessor to let go of the
+/// port and the data-dir lock.
+const PREDECESSOR_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a shard looks at the shutdown flag.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 /// The longest a shard waits for in-flight requests at shutdown.
@@ -336,11 +339,38 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, NodeError> {
 /// SO_REUSEPORT first fails if anyone listens there. For port 0 this also
 /// picks the one port every shard then binds.
 fn claim_listen_address(listen: SocketAddr) -> Result<SocketAddr, NodeError> {
-    let probe = std::net::TcpListener::bind(listen)
-        .map_err(|error| NodeError::Startup(format!("cannot listen on {listen}: {error}")))?;
+    let mut last_error = None;
+    let probe = retry_while_predecessor_exits(|| match std::net::TcpListener::bind(listen) {
+        Ok(probe) => Some(probe),
+        Err(error) => {
+            last_error = Some(error);
+            None
+        }
+    })
+    .ok_or_else(|| {
+        let error = last_error.map(|e| e.to_string()).unwrap_or_default();
+        NodeError::Startup(format!("cannot listen on {listen}: {error}"))
+    })?;
     probe
         .local_addr()
         .map_err(|error| NodeError::Startup(format!("cannot listen on {listen}: {error}")))
+}
+
+/// Tries `attempt` for up to [`PREDECESSOR_EXIT_TIMEOUT`]: a broker that
+/// was just killed still holds its port and data-dir lock while the kernel
+/// tears it down, and a restart right after it must not fail for that. A
+/// live broker keeps them, so the start still fails, only later.
+fn retry_while_predecessor_exits<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(done) = attempt() {
+            return Some(done);
+        }
+        if started.elapsed() >= PREDECESSOR_EXIT_TIMEOUT {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A shard-local "first image applied" flag.
