@@ -12,6 +12,11 @@ use kafka_protocol::messages::{
     FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
     OffsetForLeaderEpochRequest, ProduceRequest,
 };
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, SyncGroupRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::error_code::ErrorCode;
@@ -160,6 +165,97 @@ pub async fn dispatch(ctx: &ShardState, header: RequestHeader, body: Bytes) -> O
                 Err(close) => close,
             }
         }
+        ApiKey::FindCoordinator => match decode::<FindCoordinatorRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::find_coordinator::handle(ctx, request, version),
+            ),
+            Err(close) => close,
+        },
+        ApiKey::JoinGroup => match decode::<JoinGroupRequest>(body, version) {
+            Ok(request) => {
+                let client_id = header.client_id.clone().unwrap_or_default();
+                respond(
+                    &header,
+                    api_key,
+                    &handlers::join_group::handle(ctx, request, version, &client_id, "").await,
+                )
+            }
+            Err(close) => close,
+        },
+        ApiKey::SyncGroup => match decode::<SyncGroupRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::sync_group::handle(ctx, request).await,
+            ),
+            Err(close) => close,
+        },
+        ApiKey::Heartbeat => match decode::<HeartbeatRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::heartbeat::handle(ctx, request).await,
+            ),
+            Err(close) => close,
+        },
+        ApiKey::LeaveGroup => match decode::<LeaveGroupRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::leave_group::handle(ctx, request, version).await,
+            ),
+            Err(close) => close,
+        },
+        ApiKey::OffsetCommit => match decode::<OffsetCommitRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::offset_commit::handle(ctx, request, version).await,
+            ),
+            Err(close) => close,
+        },
+        ApiKey::OffsetFetch => match decode::<OffsetFetchRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::offset_fetch::handle(ctx, request, version).await,
+            ),
+            Err(close) => close,
+        },
+        ApiKey::DescribeGroups => match decode::<DescribeGroupsRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::describe_groups::handle(ctx, request, version).await,
+            ),
+            Err(close) => close,
+        },
+        ApiKey::ListGroups => match decode::<ListGroupsRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::list_groups::handle(ctx, request).await,
+            ),
+            Err(close) => close,
+        },
+        ApiKey::DeleteGroups => match decode::<DeleteGroupsRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::delete_groups::handle(ctx, request).await,
+            ),
+            Err(close) => close,
+        },
+        ApiKey::OffsetDelete => match decode::<OffsetDeleteRequest>(body, version) {
+            Ok(request) => respond(
+                &header,
+                api_key,
+                &handlers::offset_delete::handle(ctx, request).await,
+            ),
+            Err(close) => close,
+        },
         other => Outcome::Close(format!(
             "{other:?} is listed as supported but has no handler"
         )),

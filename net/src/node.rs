@@ -20,6 +20,7 @@ use skein_controller::BrokerConfig;
 use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPlan};
 
 use crate::control_shard::ControlShard;
+use crate::group_driver::{offsets_topic, GroupDriver};
 use crate::listener;
 use crate::shard_message::{ShardReply, ShardRequest};
 use crate::shard_state::{AdvertisedAddress, ShardState};
@@ -157,6 +158,8 @@ impl Shared {
 async fn control_main(shared: Arc<Shared>, port: Port) {
     let (mesh, inbox) = port.connect().await;
     let config = Rc::new(shared.config.clone());
+    let group_config = Rc::clone(&config);
+    let group_mesh = mesh.clone();
     let control = match ControlShard::open(config, mesh, shared.plan.data_shards()) {
         Ok(control) => Rc::new(control),
         Err(error) => {
@@ -164,14 +167,24 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             return;
         }
     };
+    let offsets_partitions = GroupDriver::partition_count(&group_config, &control.image());
+    let groups = Rc::new(GroupDriver::new(
+        &group_config,
+        offsets_partitions,
+        group_mesh,
+        shared.plan.data_shards(),
+    ));
     let server = Rc::clone(&control);
+    let group_server = Rc::clone(&groups);
     glommio::spawn_local(inbox.serve(move |request| {
         let control = Rc::clone(&server);
+        let groups = Rc::clone(&group_server);
         async move {
             match request {
                 ShardRequest::Control(request) => {
                     ShardReply::Control(control.handle(request).await)
                 }
+                ShardRequest::Group(request) => ShardReply::Group(groups.handle(request).await),
                 ShardRequest::Partition { .. } | ShardRequest::ApplyImage(_) => {
                     ShardReply::Unavailable
                 }
@@ -180,12 +193,44 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     }))
     .detach();
     control.publish().await;
+    start_group_coordinator(&control, &groups, offsets_partitions).await;
     shared.wait_for_shutdown().await;
+    groups.shutdown();
     // Stay up until the data shards have drained: they may still create
     // topics for their last requests.
     while shared.drained.load(Ordering::SeqCst) < shared.plan.data_shards() {
         glommio::timer::sleep(SHUTDOWN_POLL).await;
     }
+}
+
+/// Creates `__consumer_offsets` if it is absent, then replays it into the
+/// group coordinator in the background and starts the coordinator's timer.
+async fn start_group_coordinator(
+    control: &ControlShard,
+    groups: &Rc<GroupDriver>,
+    partitions: u32,
+) {
+    let name = skein_controller::group_coordinator::CONSUMER_OFFSETS_TOPIC;
+    if control.image().topic(name).is_none() {
+        let request = crate::shard_message::ControlRequest::CreateTopics {
+            topics: vec![offsets_topic(partitions)],
+            validate_only: false,
+        };
+        match control.handle(request).await {
+            crate::shard_message::ControlReply::CreatedTopics(results) => {
+                for result in results {
+                    if let Err(error) = result {
+                        tracing::error!(%error, "cannot create __consumer_offsets");
+                    }
+                }
+            }
+            _ => tracing::error!("unexpected reply creating __consumer_offsets"),
+        }
+    }
+    glommio::spawn_local(Rc::clone(groups).run_timer()).detach();
+    let loader = Rc::clone(groups);
+    let image = control.image();
+    glommio::spawn_local(async move { loader.load(image).await }).detach();
 }
 
 async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
@@ -215,7 +260,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
                     image_applied.set(true);
                     ShardReply::ImageApplied
                 }
-                ShardRequest::Control(_) => ShardReply::Unavailable,
+                ShardRequest::Control(_) | ShardRequest::Group(_) => ShardReply::Unavailable,
             }
         }
     }))
