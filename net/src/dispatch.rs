@@ -37,7 +37,13 @@ pub enum Outcome {
 }
 
 /// Handles one request.
-pub async fn dispatch(ctx: &ShardState, header: RequestHeader, body: Bytes) -> Outcome {
+/// `client_host` is the peer's address as Kafka shows it (`/ip`).
+pub async fn dispatch(
+    ctx: &ShardState,
+    header: RequestHeader,
+    body: Bytes,
+    client_host: &str,
+) -> Outcome {
     let Ok(api_key) = ApiKey::try_from(header.api_key) else {
         return Outcome::Close(format!("unknown api key {}", header.api_key));
     };
@@ -179,7 +185,8 @@ pub async fn dispatch(ctx: &ShardState, header: RequestHeader, body: Bytes) -> O
                 respond(
                     &header,
                     api_key,
-                    &handlers::join_group::handle(ctx, request, version, &client_id, "").await,
+                    &handlers::join_group::handle(ctx, request, version, &client_id, client_host)
+                        .await,
                 )
             }
             Err(close) => close,

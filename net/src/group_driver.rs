@@ -78,6 +78,9 @@ pub struct GroupDriver {
     /// Wakes the timer task after a step may have moved the deadline.
     timer_wake: RefCell<mpsc::Sender<()>>,
     timer_woken: RefCell<Option<mpsc::Receiver<()>>>,
+    /// Set at shutdown: requests are refused rather than parked, so data
+    /// shards can drain.
+    stopped: Cell<bool>,
 }
 
 impl GroupDriver {
@@ -117,6 +120,7 @@ impl GroupDriver {
             data_shards,
             timer_wake: RefCell::new(timer_wake),
             timer_woken: RefCell::new(Some(timer_woken)),
+            stopped: Cell::new(false),
         }
     }
 
@@ -145,6 +149,9 @@ impl GroupDriver {
     /// [`GroupError::CoordinatorNotAvailable`] if the driver shut down
     /// before the coordinator answered.
     pub async fn handle(self: &Rc<Self>, request: Request) -> Result<Response, GroupError> {
+        if self.stopped.get() {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
         let token = RequestToken(self.next_token.get());
         self.next_token.set(token.0.wrapping_add(1));
         let (answer, answered) = oneshot::channel();
@@ -159,9 +166,11 @@ impl GroupDriver {
             .map_err(|_| GroupError::CoordinatorNotAvailable)
     }
 
-    /// Answers every parked request with COORDINATOR_NOT_AVAILABLE (the
-    /// node is stopping), so data shards can drain.
+    /// Answers every parked request, and every later one, with
+    /// COORDINATOR_NOT_AVAILABLE (the node is stopping), so data shards can
+    /// drain.
     pub fn shutdown(&self) {
+        self.stopped.set(true);
         let parked = self.waiters.borrow_mut().drain().count();
         if parked > 0 {
             tracing::info!(parked, "group requests dropped at shutdown");
@@ -438,15 +447,21 @@ impl GroupDriver {
         };
         loop {
             let now = now_ms();
-            let deadline = self.coordinator.borrow().next_deadline();
-            if deadline.is_some_and(|deadline| deadline <= now) {
+            let due = self.coordinator.borrow().next_deadline();
+            if due.is_some_and(|due| due <= now) {
                 let actions = self.coordinator.borrow_mut().tick(now);
                 self.execute(actions);
-                continue;
             }
-            let wait_ms = deadline.map_or(TICK_INTERVAL_MAX_MS, |deadline| {
-                (deadline - now).clamp(1, TICK_INTERVAL_MAX_MS)
-            });
+            // At least 1 ms: a deadline the tick did not clear must not
+            // spin the control shard.
+            let now = now_ms();
+            let wait_ms = self
+                .coordinator
+                .borrow()
+                .next_deadline()
+                .map_or(TICK_INTERVAL_MAX_MS, |deadline| {
+                    (deadline - now).clamp(1, TICK_INTERVAL_MAX_MS)
+                });
             let sleep = glommio::timer::sleep(Duration::from_millis(wait_ms as u64));
             futures::pin_mut!(sleep);
             if let futures::future::Either::Right((None, _)) =

@@ -192,8 +192,10 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         }
     }))
     .detach();
+    // __consumer_offsets exists in the first image data shards serve.
+    create_offsets_topic(&control, offsets_partitions).await;
     control.publish().await;
-    start_group_coordinator(&control, &groups, offsets_partitions).await;
+    start_group_coordinator(&control, &groups);
     shared.wait_for_shutdown().await;
     groups.shutdown();
     // Stay up until the data shards have drained: they may still create
@@ -203,30 +205,31 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     }
 }
 
-/// Creates `__consumer_offsets` if it is absent, then replays it into the
-/// group coordinator in the background and starts the coordinator's timer.
-async fn start_group_coordinator(
-    control: &ControlShard,
-    groups: &Rc<GroupDriver>,
-    partitions: u32,
-) {
+/// Creates `__consumer_offsets` if it is absent.
+async fn create_offsets_topic(control: &ControlShard, partitions: u32) {
     let name = skein_controller::group_coordinator::CONSUMER_OFFSETS_TOPIC;
-    if control.image().topic(name).is_none() {
-        let request = crate::shard_message::ControlRequest::CreateTopics {
-            topics: vec![offsets_topic(partitions)],
-            validate_only: false,
-        };
-        match control.handle(request).await {
-            crate::shard_message::ControlReply::CreatedTopics(results) => {
-                for result in results {
-                    if let Err(error) = result {
-                        tracing::error!(%error, "cannot create __consumer_offsets");
-                    }
+    if control.image().topic(name).is_some() {
+        return;
+    }
+    let request = crate::shard_message::ControlRequest::CreateTopics {
+        topics: vec![offsets_topic(partitions)],
+        validate_only: false,
+    };
+    match control.handle(request).await {
+        crate::shard_message::ControlReply::CreatedTopics(results) => {
+            for result in results {
+                if let Err(error) = result {
+                    tracing::error!(%error, "cannot create __consumer_offsets");
                 }
             }
-            _ => tracing::error!("unexpected reply creating __consumer_offsets"),
         }
+        _ => tracing::error!("unexpected reply creating __consumer_offsets"),
     }
+}
+
+/// Replays `__consumer_offsets` into the group coordinator in the
+/// background and starts the coordinator's timer.
+fn start_group_coordinator(control: &ControlShard, groups: &Rc<GroupDriver>) {
     glommio::spawn_local(Rc::clone(groups).run_timer()).detach();
     let loader = Rc::clone(groups);
     let image = control.image();

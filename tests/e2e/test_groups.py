@@ -118,7 +118,8 @@ def admin(bootstrap: str) -> AdminClient:
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    futures = admin(bootstrap).create_topics([NewTopic(topic, partitions, 1)])
+    client = admin(bootstrap)  # kept alive until the result is in
+    futures = client.create_topics([NewTopic(topic, partitions, 1)])
     futures[topic].result(TIMEOUT_S)
 
 
@@ -244,7 +245,8 @@ def test_three_members_share_partitions_and_take_over_after_a_leave(skein):
     assert len(consumed) == len(produced), f"{len(consumed) - len(produced)} duplicates"
     assert committed(bootstrap, group, topic, 6) == end_offsets(bootstrap, topic, 6)
     if ConsumerGroupTopicPartitions is not None:
-        listed = admin(bootstrap).list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
+        client = admin(bootstrap)
+        listed = client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
         offsets = listed[group].result(TIMEOUT_S).topic_partitions
         assert {tp.partition: tp.offset for tp in offsets} == end_offsets(bootstrap, topic, 6)
     for m in members:
