@@ -8,6 +8,8 @@
 //! Entry point for the log: [`PartitionLog`]; its durability promises are
 //! documented on the `log` module and on [`FlushPolicy`].
 
+#![warn(missing_docs)]
+
 mod batch;
 mod config;
 mod error;
@@ -31,6 +33,7 @@ pub use crate::config::{ConfigError, FlushPolicy, LogConfig, TimestampType};
 pub use crate::error::{AppendError, LogError, ReadError};
 pub use crate::log::{AppendInfo, LogTuning, PartitionLog, ReadInfo};
 pub use crate::log_chunk::LogChunk;
+pub use crate::segment::prime_iopoll_probe;
 pub use mesh::{mesh_ports, Envelope, Inbox, Mesh, MeshError, MeshPorts};
 pub use placement::{owner_shard, ShardId};
 pub use shard::{run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan};

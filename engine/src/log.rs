@@ -24,8 +24,11 @@
 //! All methods take `&self`; the log lives in an `Rc` on one shard. Appends
 //! are admitted in arrival order: offsets are assigned and batches copied
 //! into the write buffer synchronously, then the append waits for its
-//! promise. A background flusher task (one per log) writes the buffer and
-//! fdatasyncs; while it is busy, new appends accumulate in a fresh buffer.
+//! promise. Two background tasks per log do the IO: the flusher writes the
+//! buffer whenever bytes are pending (while a write is in flight, new appends
+//! accumulate in a fresh buffer), and the syncer fdatasyncs what has been
+//! written as the policy asks — under `batch` it runs back to back, so the
+//! fdatasync of one group overlaps the write of the next.
 //!
 //! # Recovery
 //!
@@ -226,7 +229,7 @@ impl PartitionLog {
         let active = segments.last().expect("at least one segment").clone();
         let end = active.size();
         let partial_page = read_partial_page(&active, end).await?;
-        let buffer = WriteBuffer::new(active.file(), tuning.write_buffer_bytes, end, &partial_page);
+        let buffer = WriteBuffer::new(tuning.write_buffer_bytes, end, &partial_page);
         let log_end_offset = active.next_offset();
         let first_base = segments
             .first()
@@ -263,6 +266,7 @@ impl PartitionLog {
             flusher_wake: WaitList::default(),
         });
         glommio::spawn_local(run_flusher(inner.clone())).detach();
+        glommio::spawn_local(run_syncer(inner.clone())).detach();
         Ok(PartitionLog { inner })
     }
 
@@ -771,8 +775,8 @@ impl Inner {
         }
     }
 
-    /// Waits until every appended byte is written (and, under `batch`,
-    /// synced) and the flusher is idle.
+    /// Waits until every appended byte is written and the flusher is idle
+    /// (callers fdatasync themselves: roll and close seal the segment).
     async fn drain(&self) -> Result<(), LogError> {
         self.flusher_wake.notify_all();
         self.hw_waiters
@@ -799,7 +803,7 @@ impl Inner {
         sync_dir(&self.dir)?;
         write_i64_file(&self.dir, RECOVERY_POINT_FILE, new_base)?;
         let mut state = self.state.borrow_mut();
-        state.buffer = WriteBuffer::new(segment.file(), self.tuning.write_buffer_bytes, 0, &[]);
+        state.buffer = WriteBuffer::new(self.tuning.write_buffer_bytes, 0, &[]);
         state.segments.push(segment);
         state.synced_offset = state.written_offset;
         state.unsynced_since = None;
@@ -819,7 +823,15 @@ impl Inner {
                 .iter()
                 .position(|s| s.next_offset() > offset || Rc::ptr_eq(s, state.active()))
                 .expect("the active segment is always kept");
-            state.segments.drain(..keep_from).collect()
+            let doomed: Vec<Rc<Segment>> = state.segments.drain(..keep_from).collect();
+            if !doomed.is_empty() {
+                state.max_timestamp = state
+                    .segments
+                    .iter()
+                    .filter_map(|s| s.max_timestamp())
+                    .fold(None, newer_max);
+            }
+            doomed
         };
         for segment in &doomed {
             for extension in ["log", "index", "timeindex"] {
@@ -837,13 +849,13 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes the pending bytes, fdatasyncs under `batch`, advances the high
-    /// watermark and wakes the appenders it satisfies.
-    async fn flush_once(&self) -> Result<(), LogError> {
+    /// Writes the pending bytes (one direct-IO write), advances the written
+    /// offset and, for `none`/`interval`, the high watermark.
+    async fn write_once(&self) -> Result<(), LogError> {
         let (write, segment, end_offset) = {
             let mut state = self.state.borrow_mut();
             let segment = state.active().clone();
-            let Some(write) = state.buffer.take_for_write(segment.file()) else {
+            let Some(write) = state.buffer.take_for_write() else {
                 return Ok(());
             };
             state.flush_in_progress = true;
@@ -864,32 +876,43 @@ impl Inner {
         }
         segment.set_written_bytes(end_position);
         let policy = self.config.get().flush_policy;
-        self.state.borrow_mut().written_offset = end_offset;
-        if policy == FlushPolicy::Batch {
-            segment
-                .file()
-                .fdatasync()
-                .await
-                .map_err(|e| LogError::glommio(segment.path(), e))?;
-            let mut state = self.state.borrow_mut();
-            state.synced_offset = state.synced_offset.max(end_offset);
-        } else {
-            let mut state = self.state.borrow_mut();
-            state.unsynced_since.get_or_insert_with(Instant::now);
-        }
         let mut state = self.state.borrow_mut();
+        assert!(
+            end_offset >= state.written_offset,
+            "written offset went back"
+        );
+        state.written_offset = end_offset;
+        state.unsynced_since.get_or_insert_with(Instant::now);
         state.flush_in_progress = false;
+        let before = state.high_watermark;
         state.advance_high_watermark(policy);
+        let advanced = state.high_watermark > before;
         drop(state);
-        self.hw_waiters.notify_all();
+        // The syncer waits on the same list for written bytes to cover.
+        self.flusher_wake.notify_all();
+        if advanced {
+            self.hw_waiters.notify_all();
+        }
+        self.hw_waiters_if_idle();
         Ok(())
     }
 
-    /// fdatasyncs the active segment for `interval:<ms>`.
+    /// Wakes `drain` when nothing is pending or in flight.
+    fn hw_waiters_if_idle(&self) {
+        let idle = {
+            let state = self.state.borrow();
+            !state.buffer.is_pending() && !state.flush_in_progress
+        };
+        if idle {
+            self.hw_waiters.notify_all();
+        }
+    }
+
+    /// fdatasyncs the active segment, covering every write completed before
+    /// it starts (group commit), and advances the high watermark.
     async fn sync_once(&self) -> Result<(), LogError> {
         let (segment, target) = {
-            let mut state = self.state.borrow_mut();
-            state.flush_in_progress = true;
+            let state = self.state.borrow();
             (state.active().clone(), state.written_offset)
         };
         segment
@@ -897,62 +920,97 @@ impl Inner {
             .fdatasync()
             .await
             .map_err(|e| LogError::glommio(segment.path(), e))?;
+        let policy = self.config.get().flush_policy;
         let mut state = self.state.borrow_mut();
-        state.flush_in_progress = false;
         state.synced_offset = state.synced_offset.max(target);
         if state.synced_offset == state.written_offset {
             state.unsynced_since = None;
         }
+        state.advance_high_watermark(policy);
         drop(state);
         self.hw_waiters.notify_all();
         Ok(())
     }
 
-    /// When an `interval` fdatasync is due, if one is.
-    fn sync_deadline(&self) -> Option<Instant> {
-        let FlushPolicy::Interval { ms } = self.config.get().flush_policy else {
-            return None;
-        };
-        let since = self.state.borrow().unsynced_since?;
-        Some(since + Duration::from_millis(ms))
+    /// Whether the syncer has an fdatasync to do now, and if not, when the
+    /// next `interval` one falls due.
+    fn sync_due(&self) -> (bool, Option<Instant>) {
+        let state = self.state.borrow();
+        if state.written_offset <= state.synced_offset {
+            return (false, None);
+        }
+        match self.config.get().flush_policy {
+            FlushPolicy::Batch => (true, None),
+            FlushPolicy::None => (false, None),
+            FlushPolicy::Interval { ms } => {
+                let deadline = state
+                    .unsynced_since
+                    .map(|since| since + Duration::from_millis(ms));
+                (deadline.is_some_and(|d| d <= Instant::now()), deadline)
+            }
+        }
     }
 }
 
-/// The flusher task: one per log, on the log's shard. Exits when the log is
-/// closed, dropped or poisoned.
+/// The flusher task: one per log, on the log's shard; writes the buffer
+/// whenever bytes are pending. Exits when the log is closed, dropped or
+/// poisoned.
 async fn run_flusher(inner: Rc<Inner>) {
     loop {
-        let has_work = || {
+        inner
+            .flusher_wake
+            .wait_until(|| {
+                let state = inner.state.borrow();
+                state.closed || state.poisoned || state.buffer.is_pending()
+            })
+            .await;
+        let stop = {
             let state = inner.state.borrow();
-            state.closed || state.poisoned || state.buffer.is_pending()
+            state.closed || state.poisoned
         };
-        match inner.sync_deadline() {
-            None => inner.flusher_wake.wait_until(has_work).await,
+        if stop {
+            return;
+        }
+        if let Err(error) = inner.write_once().await {
+            tracing::error!(%error, "partition log write failed");
+            inner.state.borrow_mut().flush_in_progress = false;
+            inner.poison();
+            return;
+        }
+    }
+}
+
+/// The syncer task: one per log; fdatasyncs written bytes as the flush
+/// policy asks — at once under `batch` (overlapping the flusher's next
+/// write), within `ms` under `interval:<ms>`, never under `none`.
+async fn run_syncer(inner: Rc<Inner>) {
+    loop {
+        let stop_or_due = || {
+            let state = inner.state.borrow();
+            state.closed || state.poisoned || inner.sync_due().0
+        };
+        match inner.sync_due().1 {
+            None => inner.flusher_wake.wait_until(stop_or_due).await,
             Some(deadline) => {
                 let wait = deadline.saturating_duration_since(Instant::now());
-                futures_lite::future::or(inner.flusher_wake.wait_until(has_work), async {
+                futures_lite::future::or(inner.flusher_wake.wait_until(stop_or_due), async {
                     glommio::timer::sleep(wait).await;
                 })
                 .await;
             }
         }
-        let (stop, pending) = {
+        let stop = {
             let state = inner.state.borrow();
-            (state.closed || state.poisoned, state.buffer.is_pending())
+            state.closed || state.poisoned
         };
         if stop {
             return;
         }
-        let result = if pending {
-            inner.flush_once().await
-        } else if inner.sync_deadline().is_some_and(|d| d <= Instant::now()) {
-            inner.sync_once().await
-        } else {
-            Ok(())
-        };
-        if let Err(error) = result {
-            tracing::error!(%error, "partition log write failed");
-            inner.state.borrow_mut().flush_in_progress = false;
+        if !inner.sync_due().0 {
+            continue;
+        }
+        if let Err(error) = inner.sync_once().await {
+            tracing::error!(%error, "partition log fdatasync failed");
             inner.poison();
             return;
         }
@@ -1029,14 +1087,31 @@ async fn read_segment(
     out: &mut Vec<LogChunk>,
 ) -> Result<usize, LogError> {
     let limit = segment.written_bytes();
-    let (_, mut position) = segment.lookup(offset);
-    let mut needed = max_bytes as u64 + index_interval_bytes + ALIGNMENT;
+    let (indexed_offset, mut position) = segment.lookup(offset);
+    // The index is a hint: an entry that does not point at the batch it
+    // names (a damaged index file) sends the read back to the segment start.
+    let mut check_entry = position > 0;
+    let mut needed = (max_bytes as u64).max(index_interval_bytes);
     loop {
         if position >= limit {
             return Ok(0);
         }
         let (read, skip) = segment.read_window(position, needed).await?;
-        let window = &read[skip..];
+        // Only bytes below `limit` are batches; the rest of the last page is
+        // padding (or bytes being appended right now).
+        let valid = usize::try_from(limit - position).unwrap_or(usize::MAX);
+        let window = &read[skip.min(read.len())..read.len().min(skip.saturating_add(valid))];
+        if check_entry {
+            check_entry = false;
+            let valid = BatchHeader::read(window).is_some_and(|h| {
+                h.magic == batch::MAGIC_V2 && h.base_offset.get() == indexed_offset
+            });
+            if !valid {
+                tracing::warn!(path = ?segment.path(), position, "offset index entry disagrees with the log; scanning");
+                position = 0;
+                continue;
+            }
+        }
         let mut cursor = 0usize;
         let mut run: Option<(usize, usize)> = None;
         let mut reread = None;

@@ -63,6 +63,8 @@ thread_local! {
 /// trivially, the poll ring is chosen, and every later read of real data on
 /// a device without poll queues (virtio, most SATA) fails with EOPNOTSUPP.
 /// Opening a one-page file first gives the probe a real read to fail.
+/// `PartitionLog::open` calls this; a shard that opens other DMA files
+/// (before any log) on the same device should call it first too.
 ///
 /// # Errors
 /// IO failures writing or opening the probe file.

@@ -150,7 +150,9 @@ pub enum RuntimeError {
     /// glommio refused to build an executor (io_uring unavailable, memlock).
     #[error("cannot start the executor of shard {shard:?} on core {core}: {reason}")]
     Executor {
+        /// The shard whose executor failed.
         shard: ShardId,
+        /// The core it was to run on.
         core: usize,
         /// glommio's error, as text (it is not `Sync`).
         reason: String,

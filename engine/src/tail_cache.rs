@@ -40,10 +40,11 @@ impl TailCache {
     pub fn new(limit_bytes: usize) -> TailCache {
         let arena_bytes = (limit_bytes / 4).max(64 * 1024);
         TailCache {
-            entries: VecDeque::with_capacity(1024),
+            entries: VecDeque::new(),
             cached_bytes: 0,
             limit_bytes,
-            arena: BytesMut::with_capacity(arena_bytes),
+            // Allocated on the first push: an idle partition costs nothing.
+            arena: BytesMut::new(),
             arena_bytes,
             retired: VecDeque::with_capacity(RETIRED_ARENAS_MAX + 1),
         }

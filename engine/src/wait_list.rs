@@ -97,3 +97,57 @@ impl<F: Fn() -> bool> Drop for WaitUntil<'_, F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    fn run<F: std::future::Future<Output = ()> + 'static>(
+        make: impl FnOnce() -> F + Send + 'static,
+    ) {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(1 << 20)
+            .spawn(move || async move { make().await })
+            .expect("executor")
+            .join()
+            .expect("join");
+    }
+
+    #[test]
+    fn waiter_resolves_after_notify_when_predicate_holds() {
+        run(|| async {
+            let list = Rc::new(WaitList::default());
+            let value = Rc::new(Cell::new(0));
+            let task = {
+                let (list, value) = (list.clone(), value.clone());
+                glommio::spawn_local(async move { list.wait_until(|| value.get() >= 2).await })
+            };
+            glommio::yield_if_needed().await;
+            for v in 1..=2 {
+                value.set(v);
+                list.notify_all();
+                glommio::executor().yield_now().await;
+            }
+            task.await;
+            assert!(list.waiters.borrow().is_empty());
+        });
+    }
+
+    #[test]
+    fn dropped_waiter_unregisters() {
+        run(|| async {
+            let list = WaitList::default();
+            let pending = futures_lite::future::or(
+                async {
+                    list.wait_until(|| false).await;
+                    false
+                },
+                async { true },
+            );
+            assert!(pending.await);
+            assert!(list.waiters.borrow().is_empty());
+        });
+    }
+}

@@ -1,12 +1,16 @@
 //! The aligned direct-IO write buffer of the active segment. Appends are
 //! copied (and patched) into it; the flusher writes it at its aligned file
-//! position. The partial last page stays in memory: after a write, a fresh
-//! buffer starts with a copy of that page, so the next write rewrites the
-//! page in place at its aligned offset.
+//! position. The partial last page stays in memory: after a write, a copy of
+//! that page starts the next buffer, so the next write rewrites the page in
+//! place at its aligned offset.
 //!
-//! Invariants: `file_position` is aligned; `buffer[..len]` holds the file's
-//! bytes `[file_position, file_position + len)`; `buffer[..clean_len]` is
-//! already on disk (it is the partial page carried over).
+//! The DMA buffer is taken from glommio's pool only when bytes arrive, so an
+//! idle partition holds one 4 KiB page, not a whole buffer.
+//!
+//! Invariants: `file_position` is aligned; the buffer (or, while none is
+//! allocated, `tail_page`) holds the file's bytes
+//! `[file_position, file_position + len)`; the first `clean_len` of them are
+//! already on disk (the partial page carried over).
 
 use glommio::io::{DmaBuffer, DmaFile};
 
@@ -26,7 +30,9 @@ pub struct PendingWrite {
 /// The active segment's write buffer. Lives on: the partition's owner shard.
 #[derive(Debug)]
 pub struct WriteBuffer {
-    buffer: DmaBuffer,
+    buffer: Option<DmaBuffer>,
+    /// The partial last page while no buffer is allocated (capacity: one page).
+    tail_page: Vec<u8>,
     file_position: u64,
     len: usize,
     clean_len: usize,
@@ -34,15 +40,10 @@ pub struct WriteBuffer {
 }
 
 impl WriteBuffer {
-    /// A buffer of `capacity` bytes continuing a file whose logical end is
-    /// `end_position`; `partial_page` is the file's bytes from
-    /// `align_down(end_position)` to the end.
-    pub fn new(
-        file: &DmaFile,
-        capacity: usize,
-        end_position: u64,
-        partial_page: &[u8],
-    ) -> WriteBuffer {
+    /// A buffer of `capacity` bytes (allocated on first use) continuing a
+    /// file whose logical end is `end_position`; `partial_page` is the
+    /// file's bytes from `align_down(end_position)` to the end.
+    pub fn new(capacity: usize, end_position: u64, partial_page: &[u8]) -> WriteBuffer {
         assert!(
             (capacity as u64).is_multiple_of(ALIGNMENT),
             "capacity must be aligned"
@@ -55,10 +56,11 @@ impl WriteBuffer {
             len,
             "partial page must reach the logical end"
         );
-        let mut buffer = file.alloc_dma_buffer(capacity);
-        buffer.as_bytes_mut()[..len].copy_from_slice(partial_page);
+        let mut tail_page = Vec::with_capacity(ALIGNMENT as usize);
+        tail_page.extend_from_slice(partial_page);
         WriteBuffer {
-            buffer,
+            buffer: None,
+            tail_page,
             file_position,
             len,
             clean_len: len,
@@ -78,23 +80,30 @@ impl WriteBuffer {
 
     /// Bytes that fit before the buffer is full.
     pub fn room(&self) -> usize {
-        self.buffer.len() - self.len
+        match &self.buffer {
+            Some(buffer) => buffer.len() - self.len,
+            None => self.capacity - self.len,
+        }
     }
 
-    /// Ensures `bytes` more fit. If nothing is pending and the buffer is too
-    /// small (a batch larger than the capacity), it is replaced by a larger
-    /// one. Returns false if the bytes do not fit until a write drains it.
+    /// Ensures `bytes` more fit, taking a buffer from the pool if none is
+    /// held. If nothing is pending and the buffer is too small (a batch
+    /// larger than the capacity), it is replaced by a larger one. Returns
+    /// false if the bytes do not fit until a write drains the buffer.
     pub fn reserve(&mut self, file: &DmaFile, bytes: usize) -> bool {
-        if self.buffer.len() - self.len >= bytes {
+        if self.buffer.is_some() && self.room() >= bytes {
             return true;
         }
         if self.is_pending() {
             return false;
         }
+        // Nothing pending: the only bytes to keep are the clean partial page.
+        assert_eq!(self.len, self.clean_len);
         let size = align_up((self.len + bytes).max(self.capacity) as u64);
-        let mut larger = file.alloc_dma_buffer(usize::try_from(size).expect("fits memory"));
-        larger.as_bytes_mut()[..self.len].copy_from_slice(&self.buffer.as_bytes()[..self.len]);
-        self.buffer = larger;
+        let mut fresh = file.alloc_dma_buffer(usize::try_from(size).expect("fits memory"));
+        fresh.as_bytes_mut()[..self.len].copy_from_slice(self.partial_page());
+        self.buffer = Some(fresh);
+        assert!(self.room() >= bytes);
         true
     }
 
@@ -103,40 +112,48 @@ impl WriteBuffer {
     /// # Panics
     /// If `reserve` did not make room.
     pub fn append_slot(&mut self, bytes: usize) -> &mut [u8] {
-        assert!(
-            self.buffer.len() - self.len >= bytes,
-            "append_slot without reserve"
-        );
         let start = self.len;
+        let buffer = self.buffer.as_mut().expect("append_slot without reserve");
+        assert!(buffer.len() - start >= bytes, "append_slot without reserve");
         self.len += bytes;
-        &mut self.buffer.as_bytes_mut()[start..self.len]
+        &mut buffer.as_bytes_mut()[start..start + bytes]
     }
 
     /// The bytes of the file from `align_down(end)` to `end` (the partial page).
     pub fn partial_page(&self) -> &[u8] {
         let start =
             usize::try_from(align_down(self.end_position()) - self.file_position).expect("fits");
-        &self.buffer.as_bytes()[start..self.len]
+        match &self.buffer {
+            Some(buffer) => &buffer.as_bytes()[start..self.len],
+            None => {
+                assert_eq!(start, 0);
+                &self.tail_page
+            }
+        }
     }
 
-    /// Hands the pending bytes over for a write and starts a fresh buffer
-    /// holding a copy of the partial last page. `None` if nothing is pending.
-    pub fn take_for_write(&mut self, file: &DmaFile) -> Option<PendingWrite> {
+    /// Hands the pending bytes over for a write, keeping a copy of the
+    /// partial last page for the next one. `None` if nothing is pending.
+    pub fn take_for_write(&mut self) -> Option<PendingWrite> {
         if !self.is_pending() {
             return None;
         }
         let end_position = self.end_position();
-        let next = WriteBuffer::new(file, self.capacity, end_position, self.partial_page());
-        let mut buffer = std::mem::replace(&mut self.buffer, next.buffer);
+        let next_position = align_down(end_position);
+        let page_start = usize::try_from(next_position - self.file_position).expect("fits");
+        let mut buffer = self.buffer.take().expect("pending bytes live in a buffer");
+        self.tail_page.clear();
+        self.tail_page
+            .extend_from_slice(&buffer.as_bytes()[page_start..self.len]);
         let aligned_len = usize::try_from(align_up(self.len as u64)).expect("fits");
         // Zero the padding after the logical end: recovery must see zeros,
         // never stale bytes, past the last batch.
         buffer.as_bytes_mut()[self.len..aligned_len].fill(0);
         buffer.trim_to_size(aligned_len);
         let position = self.file_position;
-        self.file_position = next.file_position;
-        self.len = next.len;
-        self.clean_len = next.clean_len;
+        self.file_position = next_position;
+        self.len = self.tail_page.len();
+        self.clean_len = self.len;
         assert!(position.is_multiple_of(ALIGNMENT));
         assert_eq!(self.end_position(), end_position);
         Some(PendingWrite {
@@ -144,5 +161,53 @@ impl WriteBuffer {
             position,
             end_position,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_page_is_carried_into_the_next_buffer_and_padding_zeroed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.log");
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(1 << 20)
+            .spawn(move || async move {
+                let file = glommio::io::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .dma_open(&path)
+                    .await
+                    .expect("open");
+                let mut buffer = WriteBuffer::new(2 * ALIGNMENT as usize, 0, &[]);
+                assert!(!buffer.is_pending());
+                assert!(buffer.reserve(&file, 5_000));
+                buffer.append_slot(5_000).fill(7);
+                let write = buffer.take_for_write().expect("pending");
+                assert_eq!((write.position, write.end_position), (0, 5_000));
+                assert_eq!(write.buffer.len(), 8_192);
+                assert!(write.buffer.as_bytes()[5_000..].iter().all(|&b| b == 0));
+                // The next buffer starts at the partial page, already clean.
+                assert_eq!(buffer.end_position(), 5_000);
+                assert!(!buffer.is_pending());
+                assert_eq!(buffer.partial_page().len(), 5_000 - 4_096);
+                // A batch larger than the capacity grows an idle buffer.
+                assert!(buffer.reserve(&file, 20_000));
+                buffer.append_slot(20_000).fill(9);
+                assert!(
+                    !buffer.reserve(&file, 100_000),
+                    "pending bytes block growth"
+                );
+                let write = buffer.take_for_write().expect("pending");
+                assert_eq!(write.position, 4_096);
+                assert_eq!(write.end_position, 25_000);
+                assert!(write.buffer.as_bytes()[..904].iter().all(|&b| b == 7));
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
     }
 }

@@ -394,3 +394,49 @@ fn wait_for_append_resolves_when_high_watermark_passes() {
         assert_eq!(waiter.await, 1);
     });
 }
+
+#[test]
+fn segment_ms_rolls_by_wall_clock_of_first_append() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            segment_ms: 1_000,
+            ..LogConfig::default()
+        };
+        let log = PartitionLog::open(path.clone(), config)
+            .await
+            .expect("open");
+        log.append(&batch(1, 10, 1), 0, 10_000)
+            .await
+            .expect("append");
+        log.append(&batch(1, 10, 2), 0, 10_900)
+            .await
+            .expect("append");
+        let logs = || {
+            support::list(&path)
+                .into_iter()
+                .filter(|f| f.ends_with(".log"))
+                .count()
+        };
+        assert_eq!(logs(), 1);
+        log.append(&batch(1, 10, 3), 0, 11_001)
+            .await
+            .expect("append");
+        assert_eq!(logs(), 2, "segment older than segment.ms rolls");
+        assert_eq!(log.config().segment_ms, 1_000);
+        log.set_config(LogConfig {
+            segment_bytes: 14,
+            ..config
+        });
+        log.append(&batch(1, 10, 4), 0, 11_002)
+            .await
+            .expect("append");
+        assert_eq!(
+            logs(),
+            3,
+            "a lowered segment.bytes applies to the next append"
+        );
+        assert_eq!(read_all(&log, 0).await.len(), 4);
+    });
+}

@@ -3,9 +3,11 @@
 //! the responses strictly in request order, as Kafka requires.
 //!
 //! Bounds: a frame's size is checked before reading it and its buffer grows
-//! only with received bytes; a connection that sends nothing — or only part
-//! of a frame — for `connections.max.idle.ms` is closed; at most the
-//! in-flight limit of responses are held per connection.
+//! only with received bytes; the request bytes a connection has in flight
+//! never exceed `socket.request.max.bytes` (reading waits for earlier
+//! requests to finish); a connection that sends nothing — or only part of a
+//! frame — for `connections.max.idle.ms` is closed; at most the in-flight
+//! limit of responses are held per connection.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -13,10 +15,12 @@ use std::time::Duration;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
 use glommio::task::JoinHandle;
 
-use crate::dispatch::{dispatch, request_header_version, Outcome};
-use crate::frame::{parse_request_header, read_frame, FrameError};
+use crate::dispatch::{dispatch, Outcome};
+use crate::frame::{parse_request_header, read_frame_body, read_frame_size, FrameError};
+use crate::request::request_header_version;
 use crate::shard_state::ShardState;
 
 /// Serves `stream` until the peer closes it, a frame is broken, or the shard
@@ -64,12 +68,23 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     });
     let max_frame = ctx.config.socket_request_max_bytes();
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms());
+    // Request bytes in flight on this connection, at most one maximal frame.
+    let request_bytes = Rc::new(Semaphore::new(max_frame as u64));
     loop {
         if ctx.is_stopping() {
             break;
         }
         let frame = match glommio::timer::timeout(idle, async {
-            Ok(read_frame(&mut reader, max_frame).await)
+            let size = match read_frame_size(&mut reader, max_frame).await {
+                Ok(size) => size,
+                Err(error) => return Ok(Err(error)),
+            };
+            let Ok(permit) = request_bytes.acquire_static_permit(size as u64).await else {
+                return Ok(Err(FrameError::Closed));
+            };
+            Ok(read_frame_body(&mut reader, size)
+                .await
+                .map(|body| (body, permit)))
         })
         .await
         {
@@ -84,6 +99,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
                 break;
             }
         };
+        let (frame, permit) = frame;
         let (header, _, body) = match parse_request_header(frame, request_header_version) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -96,6 +112,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
         ctx.in_flight_requests.set(ctx.in_flight_requests.get() + 1);
         let handle = glommio::spawn_local(async move {
             let outcome = dispatch(&request_ctx, header, body, &request_host).await;
+            drop(permit);
             request_ctx
                 .in_flight_requests
                 .set(request_ctx.in_flight_requests.get() - 1);

@@ -51,6 +51,23 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_bytes: usize,
 ) -> Result<Bytes, FrameError> {
+    let size = read_frame_size(reader, max_bytes).await?;
+    read_frame_body(reader, size).await
+}
+
+/// Reads a frame's size prefix and checks it against
+/// [`REQUEST_HEADER_BYTES_MIN`] and `max_bytes` before anything is
+/// allocated for the body.
+///
+/// # Errors
+/// As [`read_frame`].
+///
+/// # Cancel safety
+/// Not cancel safe.
+pub async fn read_frame_size<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_bytes: usize,
+) -> Result<usize, FrameError> {
     let mut size_bytes = [0u8; 4];
     let mut filled = 0;
     while filled < size_bytes.len() {
@@ -70,13 +87,24 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         size,
         max: max_bytes,
     };
-    let size = usize::try_from(size).map_err(|_| FrameError::BadSize {
-        size,
-        max: max_bytes,
-    })?;
-    if !(REQUEST_HEADER_BYTES_MIN..=max_bytes).contains(&size) {
-        return Err(bad_size);
+    match usize::try_from(size) {
+        Ok(size) if (REQUEST_HEADER_BYTES_MIN..=max_bytes).contains(&size) => Ok(size),
+        _ => Err(bad_size),
     }
+}
+
+/// Reads a frame body of `size` bytes (already checked), growing the buffer
+/// only as bytes arrive.
+///
+/// # Errors
+/// [`FrameError::Truncated`] if the connection ends first; IO errors.
+///
+/// # Cancel safety
+/// Not cancel safe.
+pub async fn read_frame_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    size: usize,
+) -> Result<Bytes, FrameError> {
     let mut body = BytesMut::with_capacity(size.min(READ_CHUNK_BYTES));
     while body.len() < size {
         let want = (size - body.len()).min(READ_CHUNK_BYTES);

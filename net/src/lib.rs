@@ -23,6 +23,7 @@ mod handlers;
 mod listener;
 mod node;
 mod offsets_topic;
+pub mod request;
 mod response;
 mod shard_message;
 mod shard_state;

@@ -1,0 +1,191 @@
+//! Append throughput of `PartitionLog` with 1 KiB records in 16 KiB and
+//! 1 MiB batches, under flush=batch with 1, 8 and 64 concurrent appenders and
+//! under flush=none, against the raw O_DIRECT sequential write bandwidth and
+//! the write+fdatasync rate of the same directory, measured in the same run.
+//! Also counts global allocations per append after warm-up.
+//!
+//! Run: `cargo bench -p skein-benches --bench log_append`
+//! (`SKEIN_BENCH_QUICK=1` for a smoke run, `SKEIN_BENCH_MB=<n>` per scenario).
+
+use std::cell::Cell;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Instant;
+
+use skein_benches::{allocations, bench_dir, mib_per_s, run, scenario_bytes, CountingAllocator};
+use skein_engine::test_batch::BatchBuilder;
+use skein_engine::{FlushPolicy, LogConfig, PartitionLog};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Value bytes so that one record (with its varint framing) is about 1 KiB.
+const RECORD_VALUE_BYTES: usize = 1_012;
+
+async fn raw_write_bandwidth(dir: &Path, total: u64, write_bytes: usize) -> f64 {
+    let path = dir.join("raw-write");
+    let file = glommio::io::DmaFile::create(&path).await.expect("create");
+    let mut buffer = file.alloc_dma_buffer(write_bytes);
+    buffer.as_bytes_mut().fill(0x5A);
+    let buffer = Rc::new(buffer);
+    let start = Instant::now();
+    let mut position = 0;
+    while position < total {
+        let written = file
+            .write_rc_at(buffer.clone(), position)
+            .await
+            .expect("write");
+        assert_eq!(written, write_bytes);
+        position += write_bytes as u64;
+    }
+    file.fdatasync().await.expect("sync");
+    let seconds = start.elapsed().as_secs_f64();
+    file.close().await.expect("close");
+    std::fs::remove_file(&path).expect("remove");
+    mib_per_s(position, seconds)
+}
+
+/// Rate of (4 KiB write + fdatasync): appending (the file grows, so ext4
+/// must commit its size) or overwriting already-written blocks.
+async fn fdatasync_rate(dir: &Path, iterations: u64, overwrite: bool) -> f64 {
+    let path = dir.join("raw-sync");
+    let file = glommio::io::DmaFile::create(&path).await.expect("create");
+    let buffer = Rc::new(file.alloc_dma_buffer(4096));
+    if overwrite {
+        for i in 0..iterations {
+            let written = file.write_rc_at(buffer.clone(), i * 4096).await;
+            written.expect("write");
+        }
+        file.fdatasync().await.expect("sync");
+    }
+    let start = Instant::now();
+    for i in 0..iterations {
+        let written = file.write_rc_at(buffer.clone(), i * 4096).await;
+        written.expect("write");
+        file.fdatasync().await.expect("sync");
+    }
+    let rate = iterations as f64 / start.elapsed().as_secs_f64();
+    file.close().await.expect("close");
+    std::fs::remove_file(&path).expect("remove");
+    rate
+}
+
+struct AppendResult {
+    mib_per_s: f64,
+    allocations_per_append: f64,
+    appends: u64,
+}
+
+async fn append_scenario(
+    dir: &Path,
+    policy: FlushPolicy,
+    appenders: usize,
+    batch: Rc<Vec<u8>>,
+    total: u64,
+) -> AppendResult {
+    let path = dir.join(format!("log-{policy}-{appenders}").replace(':', "_"));
+    let config = LogConfig {
+        flush_policy: policy,
+        max_message_bytes: 2 << 20,
+        ..LogConfig::default()
+    };
+    let log = Rc::new(
+        PartitionLog::open(path.clone(), config)
+            .await
+            .expect("open"),
+    );
+    let warm_up = total / 10;
+    let began = Instant::now();
+    let deadline = began + std::time::Duration::from_secs_f64(scenario_seconds());
+    let appended = Rc::new(Cell::new(0u64));
+    let measured_from: Rc<Cell<Option<(Instant, u64, u64)>>> = Rc::new(Cell::new(None));
+    let measured_appends = Rc::new(Cell::new(0u64));
+    let mut tasks = Vec::with_capacity(appenders);
+    for _ in 0..appenders {
+        let (log, batch, appended) = (log.clone(), batch.clone(), appended.clone());
+        let (measured_from, measured_appends) = (measured_from.clone(), measured_appends.clone());
+        tasks.push(glommio::spawn_local(async move {
+            while appended.get() < total && Instant::now() < deadline {
+                appended.set(appended.get() + batch.len() as u64);
+                log.append(&batch, 0, 0).await.expect("append");
+                match measured_from.get() {
+                    Some(_) => measured_appends.set(measured_appends.get() + 1),
+                    None if appended.get() >= warm_up || began.elapsed().as_millis() > 500 => {
+                        measured_from.set(Some((Instant::now(), appended.get(), allocations())));
+                    }
+                    None => {}
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await;
+    }
+    let end_allocations = allocations();
+    let (start, start_bytes, start_allocations) = measured_from.get().expect("warmed up");
+    let seconds = start.elapsed().as_secs_f64();
+    let appends = measured_appends.get().max(1);
+    let result = AppendResult {
+        mib_per_s: mib_per_s(appended.get() - start_bytes, seconds),
+        allocations_per_append: (end_allocations - start_allocations) as f64 / appends as f64,
+        appends,
+    };
+    let log = Rc::try_unwrap(log).expect("tasks done");
+    log.remove().await.expect("remove");
+    result
+}
+
+/// Seconds per scenario at most: `SKEIN_BENCH_SECONDS`, default 4 (1 if quick).
+fn scenario_seconds() -> f64 {
+    std::env::var("SKEIN_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if skein_benches::quick() { 1.0 } else { 4.0 })
+}
+
+fn main() {
+    let total = scenario_bytes(512);
+    let dir = bench_dir("append");
+    let bench_dir_for_run = dir.clone();
+    run(move || async move {
+        let dir = bench_dir_for_run;
+        let raw_1m = raw_write_bandwidth(&dir, total, 1 << 20).await;
+        let raw_4m = raw_write_bandwidth(&dir, total, 4 << 20).await;
+        let iterations = if skein_benches::quick() { 20 } else { 500 };
+        let syncs = fdatasync_rate(&dir, iterations, false).await;
+        let overwrite_syncs = fdatasync_rate(&dir, iterations, true).await;
+        println!("dir {}  bytes/scenario {} MiB", dir.display(), total >> 20);
+        println!("raw O_DIRECT sequential write, 1 MiB writes QD1: {raw_1m:8.1} MiB/s");
+        println!("raw O_DIRECT sequential write, 4 MiB writes QD1: {raw_4m:8.1} MiB/s");
+        println!("raw 4 KiB appending write + fdatasync:            {syncs:8.1} /s");
+        println!("raw 4 KiB overwrite + fdatasync:                  {overwrite_syncs:8.1} /s");
+        let raw = raw_1m.max(raw_4m);
+        for (label, records) in [("16KiB", 16usize), ("1MiB", 1_024)] {
+            let batch = Rc::new(
+                BatchBuilder::new(1_700_000_000_000)
+                    .records(records, RECORD_VALUE_BYTES, 7)
+                    .build(),
+            );
+            for (policy, appenders) in [
+                (FlushPolicy::None, 1),
+                (FlushPolicy::None, 8),
+                (FlushPolicy::None, 64),
+                (FlushPolicy::Batch, 1),
+                (FlushPolicy::Batch, 8),
+                (FlushPolicy::Batch, 64),
+            ] {
+                let result = append_scenario(&dir, policy, appenders, batch.clone(), total).await;
+                println!(
+                    "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s = {:5.1}% of raw  \
+                     allocs/append {:.3} ({} appends measured)",
+                    batch.len(),
+                    result.mib_per_s,
+                    100.0 * result.mib_per_s / raw,
+                    result.allocations_per_append,
+                    result.appends,
+                );
+            }
+        }
+    });
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
