@@ -389,3 +389,38 @@ def test_consumer_offsets_is_an_internal_topic_clients_cannot_delete(skein):
     with pytest.raises(KafkaException):
         a.delete_topics(["__consumer_offsets"])["__consumer_offsets"].result(TIMEOUT_S)
     assert "__consumer_offsets" in a.list_topics(timeout=TIMEOUT_S).topics
+
+
+def test_kafka_python_admin_fetches_several_groups_and_deletes_offsets(skein):
+    kafka = pytest.importorskip("kafka")
+    from kafka.admin import KafkaAdminClient
+    from kafka.structs import OffsetAndMetadata
+
+    bootstrap = skein.bootstrap
+    topic = unique("kpa")
+    groups = [unique("group"), unique("group")]
+    create_topic(bootstrap, topic, 2)
+    client = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        tp0, tp1 = kafka.TopicPartition(topic, 0), kafka.TopicPartition(topic, 1)
+        for i, group in enumerate(groups):
+            client.alter_group_offsets(group, {
+                tp0: OffsetAndMetadata(10 + i, "meta", -1),
+                tp1: OffsetAndMetadata(20 + i, "", -1),
+            })
+        # One OffsetFetch (v8+) for both groups.
+        fetched = client.list_group_offsets({group: None for group in groups})
+        for i, group in enumerate(groups):
+            assert {tp: om.offset for tp, om in fetched[group].items()} == {tp0: 10 + i, tp1: 20 + i}
+        assert fetched[groups[0]][tp0].metadata == "meta"
+        # OffsetDelete on an empty group drops just that partition.
+        results = client.delete_group_offsets(groups[0], [tp0])
+        assert results[tp0] is kafka.errors.NoError
+        remaining = client.list_group_offsets({groups[0]: None})[groups[0]]
+        assert {tp: om.offset for tp, om in remaining.items()} == {tp1: 20}
+        listed = {g["group_id"]: g["group_state"] for g in client.list_groups()}
+        assert {group: listed.get(group) for group in groups} == {group: "Empty" for group in groups}
+        assert set(client.delete_groups(groups).values()) == {"OK"}
+        assert not set(groups) & {g["group_id"] for g in client.list_groups()}
+    finally:
+        client.close()
