@@ -193,9 +193,17 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     }))
     .detach();
     // __consumer_offsets exists in the first image data shards serve.
-    create_offsets_topic(&control, offsets_partitions).await;
-    control.publish().await;
-    start_group_coordinator(&control, &groups);
+    // Start-up races the shutdown flag: a data shard that stops before the
+    // first image never answers, and the control shard must still stop.
+    let startup = async {
+        if !create_offsets_topic(&control, offsets_partitions).await {
+            control.publish().await;
+        }
+        start_group_coordinator(&control, &groups);
+    };
+    let stopping = shared.wait_for_shutdown();
+    futures::pin_mut!(startup, stopping);
+    futures::future::select(startup, stopping).await;
     shared.wait_for_shutdown().await;
     groups.shutdown();
     // Stay up until the data shards have drained: they may still create
@@ -205,11 +213,12 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     }
 }
 
-/// Creates `__consumer_offsets` if it is absent.
-async fn create_offsets_topic(control: &ControlShard, partitions: u32) {
+/// Creates `__consumer_offsets` if it is absent. Returns whether it did
+/// (and so published the new image to every data shard).
+async fn create_offsets_topic(control: &ControlShard, partitions: u32) -> bool {
     let name = skein_controller::group_coordinator::CONSUMER_OFFSETS_TOPIC;
     if control.image().topic(name).is_some() {
-        return;
+        return false;
     }
     let request = crate::shard_message::ControlRequest::CreateTopics {
         topics: vec![offsets_topic(partitions)],
@@ -225,6 +234,8 @@ async fn create_offsets_topic(control: &ControlShard, partitions: u32) {
         }
         _ => tracing::error!("unexpected reply creating __consumer_offsets"),
     }
+    // A refused creation published nothing.
+    control.image().topic(name).is_some()
 }
 
 /// Replays `__consumer_offsets` into the group coordinator in the
