@@ -5,7 +5,10 @@
 //! Also counts global allocations per append after warm-up.
 //!
 //! Run: `cargo bench -p skein-benches --bench log_append`
-//! (`SKEIN_BENCH_QUICK=1` for a smoke run, `SKEIN_BENCH_MB=<n>` per scenario).
+//! (`SKEIN_BENCH_QUICK=1` for a smoke run, `SKEIN_BENCH_MB=<n>` per scenario,
+//! `SKEIN_BENCH_SECONDS=<s>` cap per scenario, `SKEIN_BENCH_FILTER=<substring>`
+//! of "batch=1MiB flush=none appenders=8", `SKEIN_BENCH_WRITE_BUFFER_MB`,
+//! `SKEIN_BENCH_TAIL_CACHE_MB`).
 
 use std::cell::Cell;
 use std::path::Path;
@@ -14,7 +17,7 @@ use std::time::Instant;
 
 use skein_benches::{allocations, bench_dir, mib_per_s, run, scenario_bytes, CountingAllocator};
 use skein_engine::test_batch::BatchBuilder;
-use skein_engine::{FlushPolicy, LogConfig, PartitionLog};
+use skein_engine::{FlushPolicy, LogConfig, LogTuning, PartitionLog};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -89,29 +92,38 @@ async fn append_scenario(
         max_message_bytes: 2 << 20,
         ..LogConfig::default()
     };
+    let tuning = LogTuning {
+        write_buffer_bytes: env_mib("SKEIN_BENCH_WRITE_BUFFER_MB").unwrap_or(4 << 20),
+        tail_cache_bytes: env_mib("SKEIN_BENCH_TAIL_CACHE_MB").unwrap_or(4 << 20),
+    };
     let log = Rc::new(
-        PartitionLog::open(path.clone(), config)
+        PartitionLog::open_with(path.clone(), config, tuning)
             .await
             .expect("open"),
     );
     let warm_up = total / 10;
     let began = Instant::now();
     let deadline = began + std::time::Duration::from_secs_f64(scenario_seconds());
-    let appended = Rc::new(Cell::new(0u64));
+    // `reserved` stops the appenders at `total`; `completed` counts only
+    // acknowledged bytes, which is what the throughput measures.
+    let reserved = Rc::new(Cell::new(0u64));
+    let completed = Rc::new(Cell::new(0u64));
     let measured_from: Rc<Cell<Option<(Instant, u64, u64)>>> = Rc::new(Cell::new(None));
     let measured_appends = Rc::new(Cell::new(0u64));
     let mut tasks = Vec::with_capacity(appenders);
     for _ in 0..appenders {
-        let (log, batch, appended) = (log.clone(), batch.clone(), appended.clone());
+        let (log, batch) = (log.clone(), batch.clone());
+        let (reserved, completed) = (reserved.clone(), completed.clone());
         let (measured_from, measured_appends) = (measured_from.clone(), measured_appends.clone());
         tasks.push(glommio::spawn_local(async move {
-            while appended.get() < total && Instant::now() < deadline {
-                appended.set(appended.get() + batch.len() as u64);
+            while reserved.get() < total && Instant::now() < deadline {
+                reserved.set(reserved.get() + batch.len() as u64);
                 log.append(&batch, 0, 0).await.expect("append");
+                completed.set(completed.get() + batch.len() as u64);
                 match measured_from.get() {
                     Some(_) => measured_appends.set(measured_appends.get() + 1),
-                    None if appended.get() >= warm_up || began.elapsed().as_millis() > 500 => {
-                        measured_from.set(Some((Instant::now(), appended.get(), allocations())));
+                    None if completed.get() >= warm_up || began.elapsed().as_millis() > 500 => {
+                        measured_from.set(Some((Instant::now(), completed.get(), allocations())));
                     }
                     None => {}
                 }
@@ -126,13 +138,22 @@ async fn append_scenario(
     let seconds = start.elapsed().as_secs_f64();
     let appends = measured_appends.get().max(1);
     let result = AppendResult {
-        mib_per_s: mib_per_s(appended.get() - start_bytes, seconds),
+        mib_per_s: mib_per_s(completed.get() - start_bytes, seconds),
         allocations_per_append: (end_allocations - start_allocations) as f64 / appends as f64,
         appends,
     };
     let log = Rc::try_unwrap(log).expect("tasks done");
     log.remove().await.expect("remove");
     result
+}
+
+/// `name` as MiB from the environment, in bytes.
+fn env_mib(name: &str) -> Option<usize> {
+    std::env::var(name)
+        .ok()?
+        .parse::<usize>()
+        .ok()
+        .map(|mb| mb << 20)
 }
 
 /// Seconds per scenario at most: `SKEIN_BENCH_SECONDS`, default 4 (1 if quick).
@@ -174,6 +195,11 @@ fn main() {
                 (FlushPolicy::Batch, 8),
                 (FlushPolicy::Batch, 64),
             ] {
+                let name = format!("batch={label} flush={policy} appenders={appenders}");
+                let filter = std::env::var("SKEIN_BENCH_FILTER").unwrap_or_default();
+                if !name.contains(&filter) {
+                    continue;
+                }
                 let result = append_scenario(&dir, policy, appenders, batch.clone(), total).await;
                 println!(
                     "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s = {:5.1}% of raw  \

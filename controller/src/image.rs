@@ -29,6 +29,8 @@ pub struct MetadataImage {
     pub version: u64,
     topics: BTreeMap<String, Arc<TopicImage>>,
     names_by_id: HashMap<TopicId, String>,
+    /// The first producer id not yet handed out or reserved.
+    pub next_producer_id_block: i64,
 }
 
 impl MetadataImage {
@@ -88,6 +90,13 @@ impl MetadataImage {
                 if let Some(name) = self.names_by_id.remove(topic_id) {
                     self.topics.remove(&name);
                 }
+            }
+            MetadataRecord::ProducerIdBlock { next_block_start } => {
+                assert!(
+                    *next_block_start >= self.next_producer_id_block,
+                    "producer id blocks only move forward"
+                );
+                self.next_producer_id_block = *next_block_start;
             }
         }
     }

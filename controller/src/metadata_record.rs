@@ -31,12 +31,16 @@ pub enum MetadataRecord {
     },
     /// A topic was deleted.
     RemoveTopic { topic_id: TopicId },
+    /// Producer ids below `next_block_start` have been handed out (or
+    /// reserved): the next allocation starts there.
+    ProducerIdBlock { next_block_start: i64 },
 }
 
 const KIND_TOPIC: u8 = 1;
 const KIND_PARTITION_COUNT: u8 = 2;
 const KIND_TOPIC_CONFIG: u8 = 3;
 const KIND_REMOVE_TOPIC: u8 = 4;
+const KIND_PRODUCER_ID_BLOCK: u8 = 5;
 
 impl MetadataRecord {
     /// Appends this record's encoding to `out`.
@@ -87,6 +91,10 @@ impl MetadataRecord {
                 out.push(KIND_REMOVE_TOPIC);
                 out.extend_from_slice(topic_id);
             }
+            MetadataRecord::ProducerIdBlock { next_block_start } => {
+                out.push(KIND_PRODUCER_ID_BLOCK);
+                out.extend_from_slice(&next_block_start.to_be_bytes());
+            }
         }
     }
 
@@ -134,6 +142,9 @@ impl MetadataRecord {
             KIND_REMOVE_TOPIC => MetadataRecord::RemoveTopic {
                 topic_id: reader.topic_id()?,
             },
+            KIND_PRODUCER_ID_BLOCK => MetadataRecord::ProducerIdBlock {
+                next_block_start: reader.i64()?,
+            },
             _ => return Err(corrupt("unknown record kind")),
         };
         if !reader.bytes.is_empty() {
@@ -177,6 +188,12 @@ impl Reader<'_> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
+    fn i64(&mut self) -> Result<i64, MetadataError> {
+        let b = self.take(8)?;
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(b);
+        Ok(i64::from_be_bytes(bytes))
+    }
     fn topic_id(&mut self) -> Result<TopicId, MetadataError> {
         let mut id = [0u8; 16];
         id.copy_from_slice(self.take(16)?);
@@ -211,6 +228,9 @@ mod tests {
                 value: None,
             },
             MetadataRecord::RemoveTopic { topic_id: [3; 16] },
+            MetadataRecord::ProducerIdBlock {
+                next_block_start: 5000,
+            },
         ]
     }
 

@@ -30,6 +30,26 @@
 //! written as the policy asks — under `batch` it runs back to back, so the
 //! fdatasync of one group overlaps the write of the next.
 //!
+//! The partial last page is rewritten in place by the next write; its
+//! already-acknowledged prefix is byte-identical in both versions, so a torn
+//! write of that page (sector by sector) cannot damage acknowledged bytes.
+//!
+//! # Reads
+//!
+//! The offset index gives a file position; one aligned DMA read of about
+//! `max_bytes` is trimmed to whole batches and handed out zero-copy. Batch
+//! headers (magic, length) are checked on the way out; CRCs are verified on
+//! append and in recovery, not on every read (consumers verify them too).
+//! While readers tail the log, appends are also kept in the tail cache.
+//!
+//! # Memory
+//!
+//! Each appending partition takes up to two write buffers
+//! (`LogTuning::write_buffer_bytes`) from glommio's DMA pool (the
+//! executor's `io_memory`); when the pool is exhausted glommio falls back to
+//! the system allocator, which works but page-faults fresh memory per write.
+//! Size `io_memory` for the partitions a shard appends to concurrently.
+//!
 //! # Recovery
 //!
 //! `close` writes a clean-shutdown marker. `open` without the marker scans
@@ -64,6 +84,10 @@ const RECOVERY_POINT_FILE: &str = "recovery-point";
 /// File holding the log start offset set by DeleteRecords.
 const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 
+/// How long after a read of the active segment appends keep being copied
+/// into the tail cache.
+const TAIL_READ_INTEREST: Duration = Duration::from_secs(10);
+
 /// Memory sizes of one partition log, fixed when it opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogTuning {
@@ -72,7 +96,10 @@ pub struct LogTuning {
     /// more appends. Default 4 MiB.
     pub write_buffer_bytes: usize,
     /// Bytes of the newest batches kept in memory for tailing readers.
-    /// Default 4 MiB.
+    /// Default 4 MiB. Appends are copied into the cache only while some
+    /// reader has read the active segment in the last 10 s, so a
+    /// producer-only partition pays neither the copy nor the memory; the
+    /// first tailing read after a quiet spell goes to disk.
     pub tail_cache_bytes: usize,
 }
 
@@ -152,6 +179,11 @@ struct State {
     closed: bool,
     flush_in_progress: bool,
     unsynced_since: Option<Instant>,
+    /// A roll is in progress: no append is admitted.
+    rolling: bool,
+    /// Until when appends are copied into the tail cache: set by reads of
+    /// the active segment.
+    tail_read_until: Option<Instant>,
     /// Tickets of appends waiting for admission, in arrival order.
     admission: VecDeque<u64>,
     next_ticket: u64,
@@ -258,6 +290,8 @@ impl PartitionLog {
                 closed: false,
                 flush_in_progress: false,
                 unsynced_since: None,
+                rolling: false,
+                tail_read_until: None,
                 admission: VecDeque::with_capacity(64),
                 next_ticket: 0,
             }),
@@ -308,12 +342,28 @@ impl PartitionLog {
                 continue;
             }
             if self.inner.needs_roll(records.len(), record_count, now_ms) {
+                // The roll runs as its own task so that dropping this append
+                // cannot leave a segment half sealed; `rolling` holds every
+                // append back until it is done.
                 ticket.enqueue();
-                if let Err(error) = self.inner.roll().await {
-                    self.inner.poison();
-                    return Err(AppendError::Storage(error));
+                self.inner.state.borrow_mut().rolling = true;
+                let inner = self.inner.clone();
+                let rolled = glommio::spawn_local(async move {
+                    let result = inner.roll().await;
+                    inner.state.borrow_mut().rolling = false;
+                    if result.is_err() {
+                        inner.poison();
+                    }
+                    inner.admission_waiters.notify_all();
+                    result
+                })
+                .detach()
+                .await;
+                match rolled {
+                    Some(Ok(())) => continue,
+                    Some(Err(error)) => return Err(AppendError::Storage(error)),
+                    None => return Err(AppendError::Poisoned),
                 }
-                continue;
             }
             if !self.inner.reserve(records.len()) {
                 ticket.enqueue();
@@ -371,7 +421,7 @@ impl PartitionLog {
         out: &mut Vec<LogChunk>,
     ) -> Result<ReadInfo, ReadError> {
         let (segment, bound, mut info) = {
-            let state = self.inner.state.borrow();
+            let mut state = self.inner.state.borrow_mut();
             let mut info = ReadInfo {
                 bytes: 0,
                 log_start_offset: state.log_start_offset,
@@ -388,6 +438,9 @@ impl PartitionLog {
             let bound = max_offset.min(state.high_watermark);
             if offset >= bound {
                 return Ok(info);
+            }
+            if offset >= state.active().base_offset() {
+                state.tail_read_until = Some(Instant::now() + TAIL_READ_INTEREST);
             }
             if let Some(bytes) = state.tail.read(offset, max_bytes, bound, out) {
                 info.bytes = bytes;
@@ -648,6 +701,9 @@ struct Ticket<'a> {
 impl Ticket<'_> {
     fn is_turn(&self) -> bool {
         let state = self.inner.state.borrow();
+        if state.rolling {
+            return false;
+        }
         match (state.admission.front(), self.id) {
             (None, _) => true,
             (Some(&front), Some(id)) => front == id,
@@ -682,6 +738,12 @@ impl Drop for Ticket<'_> {
 impl Inner {
     fn is_poisoned(&self) -> bool {
         self.state.borrow().poisoned
+    }
+
+    /// Whether the background tasks should exit (closed, dropped, poisoned).
+    fn is_stopped(&self) -> bool {
+        let state = self.state.borrow();
+        state.closed || state.poisoned
     }
 
     fn poison(&self) {
@@ -734,6 +796,14 @@ impl Inner {
         active.start_roll_clock(now_ms);
         let base_offset = state.log_end_offset;
         let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
+        // Copy into the tail cache only while someone reads the tail: a
+        // producer-only partition saves the copy (and its memory).
+        let cache = state
+            .tail_read_until
+            .is_some_and(|until| Instant::now() < until);
+        if !cache {
+            state.tail.clear();
+        }
         let mut offset = base_offset;
         let mut rest = records;
         while !rest.is_empty() {
@@ -755,7 +825,9 @@ impl Inner {
             active.on_append(position, patched, total as u64, config.index_interval_bytes);
             let timestamp = patched.max_timestamp.get();
             state.max_timestamp = newer_max(state.max_timestamp, (timestamp, last_offset));
-            state.tail.push(slot, offset, last_offset);
+            if cache {
+                state.tail.push(slot, offset, last_offset);
+            }
             offset = last_offset + 1;
             rest = &rest[total..];
         }
@@ -782,10 +854,12 @@ impl Inner {
         self.hw_waiters
             .wait_until(|| {
                 let state = self.state.borrow();
-                state.poisoned || (!state.buffer.is_pending() && !state.flush_in_progress)
+                let idle = !state.buffer.is_pending() && !state.flush_in_progress;
+                state.poisoned || state.closed || idle
             })
             .await;
-        if self.is_poisoned() {
+        // A dropped log stops its flusher: nothing more will be written.
+        if self.is_stopped() {
             return Err(LogError::Poisoned);
         }
         Ok(())
@@ -834,14 +908,7 @@ impl Inner {
             doomed
         };
         for segment in &doomed {
-            for extension in ["log", "index", "timeindex"] {
-                let path = segment::segment_file_path(&self.dir, segment.base_offset(), extension);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(LogError::io(&path, e)),
-                }
-            }
+            remove_segment_files(&self.dir, segment.base_offset())?;
         }
         if !doomed.is_empty() {
             sync_dir(&self.dir)?;
@@ -959,16 +1026,9 @@ async fn run_flusher(inner: Rc<Inner>) {
     loop {
         inner
             .flusher_wake
-            .wait_until(|| {
-                let state = inner.state.borrow();
-                state.closed || state.poisoned || state.buffer.is_pending()
-            })
+            .wait_until(|| inner.is_stopped() || inner.state.borrow().buffer.is_pending())
             .await;
-        let stop = {
-            let state = inner.state.borrow();
-            state.closed || state.poisoned
-        };
-        if stop {
+        if inner.is_stopped() {
             return;
         }
         if let Err(error) = inner.write_once().await {
@@ -985,10 +1045,7 @@ async fn run_flusher(inner: Rc<Inner>) {
 /// write), within `ms` under `interval:<ms>`, never under `none`.
 async fn run_syncer(inner: Rc<Inner>) {
     loop {
-        let stop_or_due = || {
-            let state = inner.state.borrow();
-            state.closed || state.poisoned || inner.sync_due().0
-        };
+        let stop_or_due = || inner.is_stopped() || inner.sync_due().0;
         match inner.sync_due().1 {
             None => inner.flusher_wake.wait_until(stop_or_due).await,
             Some(deadline) => {
@@ -999,11 +1056,7 @@ async fn run_syncer(inner: Rc<Inner>) {
                 .await;
             }
         }
-        let stop = {
-            let state = inner.state.borrow();
-            state.closed || state.poisoned
-        };
-        if stop {
+        if inner.is_stopped() {
             return;
         }
         if !inner.sync_due().0 {
@@ -1238,20 +1291,27 @@ async fn open_segments(
                 "segment cut short by recovery; deleting the segments after it"
             );
             for &later in &bases[slot + 1..] {
-                for extension in ["log", "index", "timeindex"] {
-                    let path = segment::segment_file_path(dir, later, extension);
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(LogError::io(&path, e)),
-                    }
-                }
+                remove_segment_files(dir, later)?;
             }
             sync_dir(dir)?;
             break;
         }
     }
     Ok(segments)
+}
+
+/// Unlinks a segment's `.log`, `.index` and `.timeindex` files (readers
+/// holding the log file open keep reading it).
+fn remove_segment_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
+    for extension in ["log", "index", "timeindex"] {
+        let path = segment::segment_file_path(dir, base_offset, extension);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io(&path, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending.

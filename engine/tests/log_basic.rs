@@ -440,3 +440,32 @@ fn segment_ms_rolls_by_wall_clock_of_first_append() {
         assert_eq!(read_all(&log, 0).await.len(), 4);
     });
 }
+
+#[test]
+fn tailing_readers_are_served_from_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = PartitionLog::open(path, LogConfig::default())
+            .await
+            .expect("open");
+        log.append(&batch(2, 100, 1), 0, 0).await.expect("append");
+        let mut out = Vec::new();
+        // No reader yet: the batch was not cached, so this read goes to disk.
+        log.read(0, 1 << 20, i64::MAX, &mut out)
+            .await
+            .expect("read");
+        assert!(matches!(out.as_slice(), [skein_engine::LogChunk::Disk(_)]));
+        // That read marked the tail as wanted: the next append is cached.
+        log.append(&batch(2, 100, 2), 0, 0).await.expect("append");
+        out.clear();
+        log.read(2, 1 << 20, i64::MAX, &mut out)
+            .await
+            .expect("read");
+        assert!(matches!(
+            out.as_slice(),
+            [skein_engine::LogChunk::Memory(_)]
+        ));
+        assert_eq!(out[0].clone().into_bytes().len(), out[0].len());
+    });
+}

@@ -9,6 +9,7 @@
 //! frame — for `connections.max.idle.ms` is closed; at most the in-flight
 //! limit of responses are held per connection.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "TCP_NODELAY not set");
     }
+    let fd = stream.as_raw_fd();
     // Reading and writing run as two tasks; `split` shares the stream between
     // them (an uncontended lock: both halves live on this one thread).
     let (mut reader, mut writer) = stream.split();
@@ -54,6 +56,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
                 Outcome::Respond(response) => {
                     for part in &response.parts {
                         if writer.write_all(part.as_slice()).await.is_err() {
+                            shut_down(fd);
                             return;
                         }
                     }
@@ -61,6 +64,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
                 Outcome::Silent => {}
                 Outcome::Close(reason) => {
                     tracing::debug!(%reason, "closing connection");
+                    shut_down(fd);
                     return;
                 }
             }
@@ -125,4 +129,17 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     }
     drop(queue);
     writer_task.await;
+}
+
+/// Shuts both directions of the connection down: the peer sees it closed at
+/// once, and this connection's reader, blocked in a read, wakes with end of
+/// stream. The descriptor itself is closed when both halves are dropped.
+fn shut_down(fd: RawFd) {
+    // SAFETY: `fd` is the socket of a stream whose halves are still alive
+    // (the caller holds one), so it is open and ours; shutdown(2) does not
+    // free it.
+    let status = unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    if status != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "shutdown failed");
+    }
 }

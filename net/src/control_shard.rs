@@ -4,7 +4,7 @@
 //! shards, replying only once each of them has applied it. So when a client
 //! hears that a topic exists, every shard can serve it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
@@ -32,7 +32,13 @@ pub struct ControlShard {
     /// One metadata change at a time: validation must see the image the
     /// change will be applied to.
     change_lock: Semaphore,
+    /// The next producer id to hand out; ids up to the image's
+    /// `next_producer_id_block` are reserved in the metadata log.
+    next_producer_id: Cell<i64>,
 }
+
+/// Producer ids reserved by one metadata record.
+const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 impl ControlShard {
     /// Opens the metadata log under `data_dir` and replays it.
@@ -52,9 +58,11 @@ impl ControlShard {
             topics = image.topics().count(),
             "metadata log replayed"
         );
+        let next_producer_id = image.next_producer_id_block;
         Ok(ControlShard {
             config,
             log: RefCell::new(log),
+            next_producer_id: Cell::new(next_producer_id),
             image: RefCell::new(Arc::new(image)),
             mesh,
             data_shards,
@@ -92,6 +100,9 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return unavailable(&request);
         };
+        if let ControlRequest::AllocateProducerId = request {
+            return ControlReply::ProducerId(self.allocate_producer_id());
+        }
         let mut records = Vec::new();
         let reply = {
             let image = Arc::clone(&self.image.borrow());
@@ -130,6 +141,7 @@ impl ControlShard {
                     }
                     ControlReply::AlteredConfigs(results)
                 }
+                ControlRequest::AllocateProducerId => return unavailable(&request),
             }
         };
         if records.is_empty() {
@@ -149,6 +161,30 @@ impl ControlShard {
         }
         self.publish().await;
         reply
+    }
+}
+
+impl ControlShard {
+    /// Hands out the next producer id, first reserving a new block in the
+    /// metadata log when the current one is used up, so an id is never
+    /// handed out twice, even across restarts.
+    fn allocate_producer_id(&self) -> Result<i64, ControlError> {
+        let id = self.next_producer_id.get();
+        let reserved_until = self.image.borrow().next_producer_id_block;
+        assert!(id <= reserved_until, "never beyond the reserved block");
+        if id == reserved_until {
+            let record = MetadataRecord::ProducerIdBlock {
+                next_block_start: reserved_until + PRODUCER_ID_BLOCK_SIZE,
+            };
+            self.log
+                .borrow_mut()
+                .append(std::slice::from_ref(&record))?;
+            let mut image = (*self.image.borrow().as_ref()).clone();
+            image.apply(&record);
+            *self.image.borrow_mut() = Arc::new(image);
+        }
+        self.next_producer_id.set(id + 1);
+        Ok(id)
     }
 }
 
@@ -172,6 +208,9 @@ fn log_record(record: &MetadataRecord, image: &MetadataImage) {
         }
         MetadataRecord::TopicConfig { key, value, .. } => {
             tracing::info!(%key, ?value, "topic config changed")
+        }
+        MetadataRecord::ProducerIdBlock { next_block_start } => {
+            tracing::debug!(next_block_start, "producer id block reserved")
         }
     }
 }
@@ -352,6 +391,7 @@ fn fail_all(request: &ControlRequest, error: impl Fn() -> ControlError) -> Contr
         ControlRequest::AlterTopicConfigs { changes, .. } => {
             ControlReply::AlteredConfigs(changes.iter().map(|_| Err(error())).collect())
         }
+        ControlRequest::AllocateProducerId => ControlReply::ProducerId(Err(error())),
     }
 }
 
@@ -384,5 +424,8 @@ fn storage_failure(reply: ControlReply, error: &MetadataError) -> ControlReply {
                 .map(|r| r.and_then(|_| Err(failed())))
                 .collect(),
         ),
+        ControlReply::ProducerId(result) => {
+            ControlReply::ProducerId(result.and_then(|_| Err(failed())))
+        }
     }
 }

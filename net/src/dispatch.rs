@@ -169,6 +169,11 @@ pub async fn dispatch(
             ApiKey::OffsetDelete,
             &handlers::offset_delete::handle(ctx, r).await,
         ),
+        Request::InitProducerId(r) => respond(
+            h,
+            ApiKey::InitProducerId,
+            &handlers::init_producer_id::handle(ctx, r).await,
+        ),
     }
 }
 

@@ -482,7 +482,8 @@ fn append_error(error: &PartitionError) -> AppendError {
             AppendError::TooLarge
         }
         PartitionError::Append(skein_engine::AppendError::CorruptBatch { .. })
-        | PartitionError::Append(skein_engine::AppendError::Empty) => AppendError::Unavailable,
+        | PartitionError::Append(skein_engine::AppendError::Empty)
+        | PartitionError::Producer(_) => AppendError::Unavailable,
         PartitionError::Append(skein_engine::AppendError::Storage(_))
         | PartitionError::Append(skein_engine::AppendError::Poisoned)
         | PartitionError::UnknownTopicOrPartition

@@ -23,6 +23,7 @@ mod handlers;
 mod listener;
 mod node;
 mod offsets_topic;
+mod producer_state;
 pub mod request;
 mod response;
 mod shard_message;

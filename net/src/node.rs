@@ -79,6 +79,10 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
             data_dir.display()
         ))
     })?;
+    // Held until the node stops: a second broker on this data dir refuses to
+    // start instead of sharing (and corrupting) its logs.
+    let _data_dir_lock = lock_data_dir(&data_dir)?;
+    let listen = claim_listen_address(listen)?;
     let cluster_id = load_or_create_cluster_id(&data_dir).map_err(|error| {
         NodeError::Startup(format!("cannot read or write the cluster id: {error}"))
     })?;
@@ -326,6 +330,45 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     if shard.0 == 0 {
         tracing::info!("skein stopped");
     }
+}
+
+/// Takes an exclusive lock on `data_dir/.lock` (Kafka's name), held as long
+/// as the returned file is open.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, NodeError> {
+    let path = data_dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| NodeError::Startup(format!("cannot open {}: {error}", path.display())))?;
+    // SAFETY: flock on a descriptor we own; it does not touch memory.
+    let status = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    if status != 0 {
+        return Err(NodeError::Startup(format!(
+            "data dir {} is in use by another broker (cannot lock {})",
+            data_dir.display(),
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// The shards bind the listen address with SO_REUSEPORT, which would let a
+/// second broker share the port unnoticed. Binding it once without
+/// SO_REUSEPORT first fails if anyone listens there. For port 0 this also
+/// picks the one port every shard then binds.
+fn claim_listen_address(listen: SocketAddr) -> Result<SocketAddr, NodeError> {
+    let probe = std::net::TcpListener::bind(listen)
+        .map_err(|error| NodeError::Startup(format!("cannot listen on {listen}: {error}")))?;
+    probe
+        .local_addr()
+        .map_err(|error| NodeError::Startup(format!("cannot listen on {listen}: {error}")))
 }
 
 /// A shard-local "first image applied" flag.

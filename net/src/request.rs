@@ -5,6 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
+use kafka_protocol::messages::InitProducerIdRequest;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
@@ -48,6 +49,7 @@ pub enum Request {
     ListGroups(ListGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 /// Why a request could not be decoded.
@@ -134,6 +136,7 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::ListGroups => Request::ListGroups(decode(api_key, body, version)?),
         ApiKey::DeleteGroups => Request::DeleteGroups(decode(api_key, body, version)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(decode(api_key, body, version)?),
+        ApiKey::InitProducerId => Request::InitProducerId(decode(api_key, body, version)?),
         other => {
             return Err(RequestError::Unsupported {
                 api_key: other,

@@ -102,6 +102,9 @@ pub enum PartitionError {
     /// The owner shard is gone (shutting down).
     #[error("partition owner unavailable")]
     OwnerUnavailable,
+    /// An idempotent producer's batch is out of sequence or fenced.
+    #[error("idempotent produce refused: {0:?}")]
+    Producer(ErrorCode),
 }
 
 impl PartitionError {
@@ -113,6 +116,7 @@ impl PartitionError {
             PartitionError::Read(error) => error_code::read_error(error),
             PartitionError::Log(error) => error_code::log_error(error),
             PartitionError::OwnerUnavailable => ErrorCode::NotLeaderOrFollower,
+            PartitionError::Producer(code) => *code,
         }
     }
 }
@@ -136,6 +140,8 @@ pub enum ControlRequest {
         changes: Vec<TopicConfigChange>,
         validate_only: bool,
     },
+    /// InitProducerId: a producer id never handed out before.
+    AllocateProducerId,
 }
 
 /// A topic to create.
@@ -182,6 +188,8 @@ pub enum ControlReply {
     CreatedPartitions(Vec<Result<(), ControlError>>),
     /// Per topic.
     AlteredConfigs(Vec<Result<(), ControlError>>),
+    /// A fresh producer id.
+    ProducerId(Result<i64, ControlError>),
 }
 
 /// A topic that was (or, with validate_only, would be) created.

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan};
 
+use crate::producer_state::{batch_identity, Admission, PartitionProducers};
 use crate::shard_message::{
     PartitionError, PartitionOffsets, PartitionOp, ShardReply, ShardRequest,
 };
@@ -51,6 +52,8 @@ pub struct ShardState {
     pub mesh: Mesh<ShardRequest, ShardReply>,
     image: RefCell<Arc<MetadataImage>>,
     partitions: RefCell<HashMap<PartitionKey, Rc<PartitionLog>>>,
+    /// Idempotent producers' sequences, per owned partition.
+    producers: RefCell<HashMap<PartitionKey, PartitionProducers>>,
     /// Requests being processed on this shard's connections.
     pub in_flight_requests: Cell<usize>,
     stopping: Cell<bool>,
@@ -76,6 +79,7 @@ impl ShardState {
             mesh,
             image: RefCell::new(Arc::new(MetadataImage::default())),
             partitions: RefCell::new(HashMap::new()),
+            producers: RefCell::new(HashMap::new()),
             in_flight_requests: Cell::new(0),
             stopping: Cell::new(false),
         }
@@ -171,8 +175,7 @@ impl ShardState {
         };
         match op {
             PartitionOp::Append { records } => {
-                let now = now_ms();
-                ShardReply::Appended(log.append(&records, 0, now).await.map_err(Into::into))
+                ShardReply::Appended(self.append(&log, (topic_id, partition), &records).await)
             }
             PartitionOp::Read { offset, max_bytes } => {
                 let mut chunks = Vec::new();
@@ -214,6 +217,37 @@ impl ShardState {
         }
     }
 
+    /// Appends one Produce partition's batches, applying idempotent
+    /// producers' sequence checks first.
+    async fn append(
+        &self,
+        log: &PartitionLog,
+        key: PartitionKey,
+        records: &[u8],
+    ) -> Result<skein_engine::AppendInfo, PartitionError> {
+        let identity = batch_identity(records);
+        if let Some(batch) = &identity {
+            let admission = self
+                .producers
+                .borrow_mut()
+                .entry(key)
+                .or_default()
+                .admit(batch);
+            match admission {
+                Admission::Append => {}
+                Admission::Duplicate(info) => return Ok(info),
+                Admission::Refuse(code) => return Err(PartitionError::Producer(code)),
+            }
+        }
+        let result = log.append(records, 0, now_ms()).await;
+        if let Some(batch) = &identity {
+            if let Some(producers) = self.producers.borrow_mut().get_mut(&key) {
+                producers.appended(batch, result.as_ref().ok().copied());
+            }
+        }
+        Ok(result?)
+    }
+
     /// Makes `image` true for the partitions this shard owns: opens the logs
     /// of new partitions (recovering them), applies config changes, and
     /// removes the logs of deleted topics.
@@ -240,7 +274,8 @@ impl ShardState {
                 .filter_map(|key| partitions.remove(&key).map(|log| (key, log)))
                 .collect()
         };
-        for ((_, partition), log) in removed {
+        for ((topic_id, partition), log) in removed {
+            self.producers.borrow_mut().remove(&(topic_id, partition));
             let dir = log.dir().to_path_buf();
             match Rc::try_unwrap(log) {
                 Ok(log) => {

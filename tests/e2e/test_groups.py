@@ -9,101 +9,35 @@ alter/list offsets; `__consumer_offsets` is internal.
 
 Rebalances are kept fast with group.initial.rebalance.delay.ms=0 and short
 client session timeouts.
-
-Runs with the suite's conftest when it is present (the `broker_factory`
-fixture); otherwise with the minimal fixture below.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+import clients
 
 try:
     from confluent_kafka import ConsumerGroupTopicPartitions
 except ImportError:  # older confluent-kafka
     ConsumerGroupTopicPartitions = None
 
-REPO = Path(__file__).resolve().parents[2]
-SKEIN_BIN = Path(os.environ.get("SKEIN_BIN", REPO / "target" / "release" / "skein"))
 GROUP_SETTINGS = {"group.initial.rebalance.delay.ms": "0"}
 TIMEOUT_S = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Skein:
-    """One `skein serve` process on a fixed port and data dir."""
-
-    def __init__(self, tmp: Path, settings: dict[str, str]):
-        self.port = _free_port()
-        self.data_dir = tmp / "data"
-        self.log_path = tmp / "skein.log"
-        self.settings = settings
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        argv = [str(SKEIN_BIN), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
-        for key, value in self.settings.items():
-            argv += ["--set", f"{key}={value}"]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log.close()
-        deadline = time.monotonic() + TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"skein exited with {self.proc.returncode}"
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("skein did not start")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=TIMEOUT_S)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=TIMEOUT_S)
-
-    def restart(self, kill: bool = False) -> None:
-        if kill:
-            self.kill()
-        else:
-            assert self.stop() == 0, "skein did not exit 0 on SIGTERM"
-        self.start()
-
-
 @pytest.fixture
-def skein(tmp_path):
-    if not SKEIN_BIN.exists():
-        pytest.fail(f"skein binary not found at {SKEIN_BIN}")
-    broker = Skein(tmp_path, dict(GROUP_SETTINGS))
-    broker.start()
-    yield broker
-    if broker.proc.poll() is None:
-        code = broker.stop()
-        assert code == 0, f"skein exited with {code} on SIGTERM"
+def skein(broker_factory):
+    """A broker whose groups rebalance at once (conftest stops it with
+    SIGTERM at teardown and asserts exit code 0)."""
+    return broker_factory(GROUP_SETTINGS)
 
 
 # ---------------------------------------------------------------- helpers
@@ -424,3 +358,41 @@ def test_kafka_python_admin_fetches_several_groups_and_deletes_offsets(skein):
         assert not set(groups) & {g["group_id"] for g in client.list_groups()}
     finally:
         client.close()
+
+
+def read_n(c: Consumer, n: int, timeout_s: float = 30) -> list:
+    out = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < n and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        assert m.error() is None or m.error().code() == KafkaError._PARTITION_EOF, m.error()
+        if m.error() is None:
+            out.append(clients.to_msg(m))
+    assert len(out) == n, f"read {len(out)} of {n}"
+    return out
+
+
+def test_subscribe_reads_everything_then_resumes_from_committed_offset(broker):
+    topic = clients.unique_topic("grp")
+    group = clients.unique_topic("group")
+    clients.create_topic(broker.bootstrap, topic, 1)
+    first = clients.keyed_messages(6, partition=0, tag="first")
+    clients.produce(broker.bootstrap, topic, first)
+
+    c = group_consumer(broker.bootstrap, group, **clients.common_conf(broker.bootstrap))
+    c.subscribe([topic])
+    assert read_n(c, 6) == clients.expected(first, 0)
+    c.commit(asynchronous=False)
+    [tp] = c.committed([TopicPartition(topic, 0)], timeout=10)
+    assert tp.offset == 6
+    c.close()
+
+    second = clients.keyed_messages(3, partition=0, tag="second")
+    clients.produce(broker.bootstrap, topic, second)
+    c = group_consumer(broker.bootstrap, group, **clients.common_conf(broker.bootstrap))
+    c.subscribe([topic])
+    # A new member of the same group starts at the committed offset.
+    assert read_n(c, 3) == clients.expected(second, 0, first_offset=6)
+    c.close()

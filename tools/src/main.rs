@@ -2,6 +2,7 @@
 //! Every subcommand lives in its own module; this file only dispatches.
 
 mod bench;
+mod client;
 mod serve;
 
 use std::process::ExitCode;

@@ -1,0 +1,228 @@
+"""Fixtures that run the real `skein serve` binary for end-to-end tests.
+
+`broker` starts one broker per test on a free 127.0.0.1 port with a fresh
+data directory; `broker_factory` starts brokers with extra `--set` settings
+or `--cores`. On teardown each broker gets SIGTERM and must exit with code 0
+within SHUTDOWN_TIMEOUT_S. When a test fails, the broker's stdout/stderr log
+is attached to the failure report.
+
+Environment:
+  SKEIN_BIN         path of the skein binary (default <repo>/target/release/skein)
+  SKEIN_E2E_CORES   value for --cores for every broker (default: not passed)
+  SKEIN_E2E_BUDGET_S  wall-clock budget of the whole session in seconds
+                    (default 1800); tests that would start later fail at
+                    once, so a broker that hangs cannot run CI out of time
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SKEIN_BIN = Path(os.environ.get("SKEIN_BIN", REPO / "target" / "release" / "skein"))
+STARTUP_TIMEOUT_S = 30.0
+SHUTDOWN_TIMEOUT_S = 30.0
+LOG_TAIL_BYTES = 64 * 1024
+SESSION_BUDGET_S = float(os.environ.get("SKEIN_E2E_BUDGET_S", "1800"))
+_SESSION_START = time.monotonic()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: PR_SET_PDEATHSIG(SIGKILL), so a broker
+    never outlives a pytest that was killed (e.g. by an outer timeout)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Broker:
+    """One running `skein serve` process and how to restart it in place."""
+
+    port: int
+    data_dir: Path
+    log_path: Path
+    settings: dict[str, str] = field(default_factory=dict)
+    cores: str | None = None
+    proc: subprocess.Popen | None = None
+    starts: int = 0
+    # Set when the last start() failed; that failure is already reported.
+    start_failed: bool = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        argv = [str(SKEIN_BIN), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
+        for key, value in self.settings.items():
+            argv += ["--set", f"{key}={value}"]
+        if self.cores is not None:
+            argv += ["--cores", self.cores]
+        return argv
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "broker already running"
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start #{self.starts}: {' '.join(self.argv())}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "RUST_BACKTRACE": "1"}, preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.start_failed = True
+        self.wait_listening()
+        self.start_failed = False
+
+    def wait_listening(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                raise AssertionError(
+                    f"skein exited with code {code} before accepting connections (broker log below)"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"skein did not accept connections within {STARTUP_TIMEOUT_S}s (broker log below)")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> int:
+        """Graceful stop: SIGTERM, wait; returns the exit code (and kills
+        the process if it ignores SIGTERM, returning None-equivalent -9)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"skein ignored SIGTERM for {SHUTDOWN_TIMEOUT_S}s (broker log below)")
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """Crash stop: SIGKILL, nothing flushed that was not already durable."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+
+    def restart(self, kill: bool = False) -> None:
+        """Stops the broker (SIGTERM, asserting exit code 0; or SIGKILL when
+        kill=True) and starts it again on the same port and data dir."""
+        if kill:
+            self.kill()
+        else:
+            code = self.stop()
+            assert code == 0, f"skein exited with code {code} on SIGTERM (broker log below)"
+        self.start()
+
+    def log_tail(self) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except FileNotFoundError:
+            return "(no broker log)"
+        if len(data) > LOG_TAIL_BYTES:
+            data = b"...(truncated)...\n" + data[-LOG_TAIL_BYTES:]
+        return f"----- broker log {self.log_path} -----\n" + data.decode(errors="replace")
+
+
+def pytest_runtest_setup(item):
+    elapsed = time.monotonic() - _SESSION_START
+    if elapsed > SESSION_BUDGET_S:
+        pytest.fail(f"e2e session budget of {SESSION_BUDGET_S:.0f}s used up ({elapsed:.0f}s); not started")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for broker in getattr(item, "_skein_brokers", []):
+            report.sections.append((f"skein broker log (port {broker.port})", broker.log_tail()))
+
+
+@pytest.fixture
+def broker_factory(request, tmp_path):
+    """Returns start(settings=None, cores=None) -> Broker. Every broker it
+    starts is stopped with SIGTERM at teardown and must exit 0."""
+    if not SKEIN_BIN.exists():
+        pytest.fail(f"skein binary not found at {SKEIN_BIN} (build it or set SKEIN_BIN)")
+    brokers: list[Broker] = []
+    request.node._skein_brokers = brokers
+
+    def start(settings: dict[str, str] | None = None, cores: str | None = None) -> Broker:
+        n = len(brokers)
+        # Nested so that hostile relative names ("../../x") resolved against
+        # the data dir still land inside tmp_path, where tests can look.
+        data_dir = tmp_path / f"broker{n}" / "a" / "b" / "data"
+        data_dir.mkdir(parents=True)
+        b = Broker(
+            port=free_port(), data_dir=data_dir, log_path=tmp_path / f"broker{n}.log",
+            settings=dict(settings or {}), cores=cores or os.environ.get("SKEIN_E2E_CORES"),
+        )
+        brokers.append(b)
+        b.start()
+        return b
+
+    yield start
+
+    errors = []
+    for b in brokers:
+        if b.proc is None or b.start_failed:
+            if b.proc is not None and b.proc.poll() is None:
+                b.proc.kill()
+                b.proc.wait()
+            continue
+        if b.proc.poll() is not None and b.proc.returncode != 0:
+            errors.append(f"broker on port {b.port} had already exited with code {b.proc.returncode}")
+            continue
+        try:
+            code = b.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+            continue
+        if code != 0:
+            errors.append(f"broker on port {b.port} exited with code {code} on SIGTERM")
+    if errors:
+        pytest.fail("\n".join(errors) + " (broker log below)")
+
+
+@pytest.fixture
+def broker(broker_factory) -> Broker:
+    """One broker with default settings."""
+    return broker_factory()
+
+
+def pytest_report_header(config):
+    return f"skein binary: {SKEIN_BIN} (exists: {SKEIN_BIN.exists()})"
+
+
+def which_or_fail(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} not on PATH (tests/run.sh installs it)")
+    return path

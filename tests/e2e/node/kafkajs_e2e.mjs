@@ -1,0 +1,175 @@
+// kafkajs end-to-end checks against a running skein broker.
+//
+// Usage: node kafkajs_e2e.mjs <mode> <bootstrap host:port> <topic> <out.json>
+//
+// Modes:
+//   produce        admin createTopics (3 partitions) + fetchTopicMetadata,
+//                  producer.send of keyed messages with headers and explicit
+//                  partitions and timestamps (checking every returned
+//                  baseOffset), admin fetchTopicOffsets (low 0, high = count
+//                  per partition), and an admin createTopics/deleteTopics
+//                  round trip on a second topic. Writes the messages it sent
+//                  to <out.json> so the pytest wrapper can read them back
+//                  with another client, byte for byte.
+//   group-consume  kafkajs consumers only exist as group members: join a
+//                  fresh group, subscribe fromBeginning and read back exactly
+//                  what `produce` wrote (offsets, keys, values, headers,
+//                  timestamps). Needs consumer-group support in the broker.
+//
+// Exits 0 on success; any failed assertion exits non-zero with a message.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+
+const [mode, bootstrap, topic, outPath] = process.argv.slice(2);
+if (!mode || !bootstrap || !topic || !outPath) {
+  console.error('usage: kafkajs_e2e.mjs <produce|group-consume> <bootstrap> <topic> <out.json>');
+  process.exit(2);
+}
+
+const PARTITIONS = 3;
+const PER_PARTITION = 5;
+const BASE_TS = 1700000000000;
+
+const kafka = new Kafka({
+  clientId: 'skein-e2e-kafkajs',
+  brokers: [bootstrap],
+  logLevel: logLevel.ERROR,
+  connectionTimeout: 10000,
+  requestTimeout: 20000,
+  retry: { retries: 3, initialRetryTime: 200 },
+});
+
+// The messages of partition p, index i. Values include non-UTF-8 bytes.
+function messageFor(p, i) {
+  return {
+    partition: p,
+    key: `kafkajs-key-${p}-${i}`,
+    value: Buffer.concat([Buffer.from(`kafkajs-value-${p}-${i}-`), Buffer.from([0, 255, i])]),
+    headers: { 'h-partition': String(p), 'h-index': String(i), 'h-empty': '' },
+    timestamp: String(BASE_TS + p * 100000 + i * 1000),
+  };
+}
+
+function allMessages() {
+  const out = [];
+  for (let i = 0; i < PER_PARTITION; i++) {
+    for (let p = 0; p < PARTITIONS; p++) out.push(messageFor(p, i));
+  }
+  return out;
+}
+
+async function produce() {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const created = await admin.createTopics({
+      topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+    assert.equal(created, true, 'createTopics should report the topic as created');
+
+    const md = await admin.fetchTopicMetadata({ topics: [topic] });
+    assert.equal(md.topics.length, 1);
+    assert.equal(md.topics[0].name, topic);
+    const parts = md.topics[0].partitions.map((p) => p.partitionId).sort((a, b) => a - b);
+    assert.deepEqual(parts, [0, 1, 2]);
+    for (const p of md.topics[0].partitions) {
+      assert.equal(p.partitionErrorCode, 0);
+      assert.ok(p.leader >= 0, `partition ${p.partitionId} has no leader`);
+      assert.deepEqual(p.replicas, [p.leader]);
+      assert.deepEqual(p.isr, [p.leader]);
+    }
+
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    await producer.connect();
+    const messages = allMessages();
+    // One send per round so each returned baseOffset is checkable.
+    for (let i = 0; i < PER_PARTITION; i++) {
+      const round = messages.filter((m) => m.headers['h-index'] === String(i));
+      const result = await producer.send({ topic, acks: -1, messages: round });
+      const got = result.map((r) => [r.topicName, r.partition, r.errorCode, r.baseOffset])
+        .sort((a, b) => a[1] - b[1]);
+      const want = [0, 1, 2].map((p) => [topic, p, 0, String(i)]);
+      assert.deepEqual(got, want, `send round ${i}`);
+    }
+    await producer.disconnect();
+
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const summary = offsets.map((o) => [o.partition, o.low, o.high, o.offset]).sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(summary, [0, 1, 2].map((p) => [p, '0', String(PER_PARTITION), String(PER_PARTITION)]));
+
+    // Admin round trip on a second topic.
+    const other = `${topic}-admin`;
+    assert.equal(await admin.createTopics({ topics: [{ topic: other, numPartitions: 2 }], waitForLeaders: true }), true);
+    assert.equal(await admin.createTopics({ topics: [{ topic: other, numPartitions: 2 }] }), false,
+      'creating an existing topic should resolve false');
+    assert.ok((await admin.listTopics()).includes(other));
+    await admin.deleteTopics({ topics: [other], timeout: 10000 });
+    const deadline = Date.now() + 20000;
+    while ((await admin.listTopics()).includes(other)) {
+      assert.ok(Date.now() < deadline, `${other} still listed after deleteTopics`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    writeFileSync(outPath, JSON.stringify(messages.map((m) => ({
+      partition: m.partition,
+      key: m.key,
+      value_hex: m.value.toString('hex'),
+      headers: Object.entries(m.headers),
+      timestamp: Number(m.timestamp),
+    }))));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function groupConsume() {
+  const sent = JSON.parse(readFileSync(outPath, 'utf8'));
+  const consumer = kafka.consumer({ groupId: `skein-e2e-${topic}`, sessionTimeout: 10000, heartbeatInterval: 1000 });
+  await consumer.connect();
+  const seen = [];
+  let resolveDone;
+  const done = new Promise((r) => { resolveDone = r; });
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message }) => {
+      seen.push({
+        partition,
+        offset: Number(message.offset),
+        key: message.key.toString(),
+        value_hex: message.value.toString('hex'),
+        headers: Object.entries(message.headers).map(([k, v]) => [k, v.toString()]),
+        timestamp: Number(message.timestamp),
+      });
+      if (seen.length >= sent.length) resolveDone();
+    },
+  });
+  const timer = setTimeout(() => resolveDone(), 30000);
+  await done;
+  clearTimeout(timer);
+  await consumer.disconnect();
+
+  const key = (m) => `${m.partition}/${m.offset}`;
+  seen.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  const want = sent
+    .map((m) => ({ ...m, offset: Number(m.headers.find(([k]) => k === 'h-index')[1]) }))
+    .sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  assert.deepEqual(seen.map(key), want.map(key), 'offsets read by the group consumer');
+  assert.deepEqual(seen, want.map((m) => ({
+    partition: m.partition, offset: m.offset, key: m.key, value_hex: m.value_hex,
+    headers: m.headers, timestamp: m.timestamp,
+  })));
+}
+
+try {
+  if (mode === 'produce') await produce();
+  else if (mode === 'group-consume') await groupConsume();
+  else throw new Error(`unknown mode ${mode}`);
+  console.log(`kafkajs ${mode} ok`);
+  process.exit(0);
+} catch (err) {
+  console.error(`kafkajs ${mode} FAIL:`, err);
+  process.exit(1);
+}
