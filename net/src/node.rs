@@ -102,6 +102,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         fatal: Mutex::new(None),
         drained: AtomicUsize::new(0),
         cores,
+        orphans_removed: AtomicBool::new(false),
     });
     let for_shards = Arc::clone(&shared);
     run_shards(&plan, move |shard| {
@@ -136,6 +137,8 @@ struct Shared {
     fatal: Mutex<Option<String>>,
     drained: AtomicUsize,
     cores: CoreSet,
+    /// Set once data shard 0 removed the directories of deleted topics.
+    orphans_removed: AtomicBool,
 }
 
 impl Shared {
@@ -293,6 +296,17 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     }
     if shard.0 == 0 {
         ctx.remove_orphan_dirs(&ctx.image());
+        shared.orphans_removed.store(true, Ordering::SeqCst);
+    }
+    // No shard accepts clients, which may create topics, before the orphan
+    // directories are gone: a new topic's directory made on another shard
+    // must not be taken for an orphan of the first image.
+    while !shared.orphans_removed.load(Ordering::SeqCst) {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            shared.drained.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(2)).await;
     }
     let listener = match listener::bind(shared.listen) {
         Ok(listener) => listener,
