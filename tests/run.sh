@@ -16,7 +16,6 @@
 # Environment:
 #   SKEIN_BIN           broker binary for the e2e suite (default: the one
 #                       this script builds, target/release/skein)
-#   SKEIN_E2E_GROUPS=1  also run tests that need consumer groups
 #   SKEIN_E2E_CORES     --cores value passed to every broker the suite starts
 #   SKEIN_FUZZ_SECONDS  how long the decoder fuzz phase runs (default 60)
 #

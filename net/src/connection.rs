@@ -31,6 +31,12 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
         .peer_addr()
         .map(|addr| addr.to_string())
         .unwrap_or_default();
+    // Kafka's form of the client address in DescribeGroups: "/ip".
+    let client_host: Rc<str> = stream
+        .peer_addr()
+        .map(|addr| format!("/{}", addr.ip()))
+        .unwrap_or_default()
+        .into();
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "TCP_NODELAY not set");
     }
@@ -107,11 +113,12 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
             }
         };
         let request_ctx = Rc::clone(&ctx);
+        let request_host = Rc::clone(&client_host);
         ctx.in_flight_requests.set(ctx.in_flight_requests.get() + 1);
         let handle = glommio::spawn_local(async move {
             let started = std::time::Instant::now();
             let api_key = header.api_key;
-            let outcome = dispatch(&request_ctx, header, body).await;
+            let outcome = dispatch(&request_ctx, header, body, &request_host).await;
             let failed = matches!(outcome, Outcome::Close(_));
             request_ctx
                 .metrics

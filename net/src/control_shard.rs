@@ -70,6 +70,11 @@ impl ControlShard {
         })
     }
 
+    /// The current metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        Arc::clone(&self.image.borrow())
+    }
+
     /// Sends the current image to every data shard and waits until each has
     /// applied it.
     pub async fn publish(&self) {
@@ -279,6 +284,9 @@ fn delete_topics(
             if !config.delete_topic_enable() {
                 return Err(ControlError::TopicDeletionDisabled);
             }
+            if crate::offsets_topic::is_internal(&found.name) {
+                return Err(ControlError::InternalTopic(found.name.clone()));
+            }
             let already = records.iter().any(|record| {
                 matches!(record, MetadataRecord::RemoveTopic { topic_id } if *topic_id == found.topic_id)
             });
@@ -303,6 +311,9 @@ fn create_partitions(
             let topic = image
                 .topic(&name)
                 .ok_or_else(|| ControlError::UnknownTopic(name.clone()))?;
+            if crate::offsets_topic::is_internal(&name) {
+                return Err(ControlError::InternalTopic(name));
+            }
             if count <= topic.partitions {
                 return Err(ControlError::InvalidPartitions(format!(
                     "topic currently has {} partitions, which is higher than or equal to the requested {count}",

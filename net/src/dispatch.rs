@@ -22,8 +22,14 @@ pub enum Outcome {
     Close(String),
 }
 
-/// Handles one decoded request.
-pub async fn dispatch(ctx: &ShardState, header: RequestHeader, body: Bytes) -> Outcome {
+/// Handles one decoded request from `client_host` (the peer's address as
+/// Kafka shows it, `/ip`).
+pub async fn dispatch(
+    ctx: &ShardState,
+    header: RequestHeader,
+    body: Bytes,
+    client_host: &str,
+) -> Outcome {
     let request = match decode_request(&header, body) {
         Ok(request) => request,
         Err(RequestError::UnsupportedApiVersions(_)) => {
@@ -106,6 +112,62 @@ pub async fn dispatch(ctx: &ShardState, header: RequestHeader, body: Bytes) -> O
             h,
             ApiKey::OffsetForLeaderEpoch,
             &handlers::offset_for_leader_epoch::handle(ctx, r).await,
+        ),
+        Request::FindCoordinator(r) => respond(
+            h,
+            ApiKey::FindCoordinator,
+            &handlers::find_coordinator::handle(ctx, r, version),
+        ),
+        Request::JoinGroup(r) => {
+            let client_id = h.client_id.as_deref().unwrap_or_default();
+            let response =
+                handlers::join_group::handle(ctx, r, version, client_id, client_host).await;
+            respond(h, ApiKey::JoinGroup, &response)
+        }
+        Request::SyncGroup(r) => respond(
+            h,
+            ApiKey::SyncGroup,
+            &handlers::sync_group::handle(ctx, r).await,
+        ),
+        Request::Heartbeat(r) => respond(
+            h,
+            ApiKey::Heartbeat,
+            &handlers::heartbeat::handle(ctx, r).await,
+        ),
+        Request::LeaveGroup(r) => respond(
+            h,
+            ApiKey::LeaveGroup,
+            &handlers::leave_group::handle(ctx, r, version).await,
+        ),
+        Request::OffsetCommit(r) => respond(
+            h,
+            ApiKey::OffsetCommit,
+            &handlers::offset_commit::handle(ctx, r, version).await,
+        ),
+        Request::OffsetFetch(r) => respond(
+            h,
+            ApiKey::OffsetFetch,
+            &handlers::offset_fetch::handle(ctx, r, version).await,
+        ),
+        Request::DescribeGroups(r) => respond(
+            h,
+            ApiKey::DescribeGroups,
+            &handlers::describe_groups::handle(ctx, r, version).await,
+        ),
+        Request::ListGroups(r) => respond(
+            h,
+            ApiKey::ListGroups,
+            &handlers::list_groups::handle(ctx, r).await,
+        ),
+        Request::DeleteGroups(r) => respond(
+            h,
+            ApiKey::DeleteGroups,
+            &handlers::delete_groups::handle(ctx, r).await,
+        ),
+        Request::OffsetDelete(r) => respond(
+            h,
+            ApiKey::OffsetDelete,
+            &handlers::offset_delete::handle(ctx, r).await,
         ),
         Request::InitProducerId(r) => respond(
             h,

@@ -2,6 +2,7 @@
 //! them. Each mapping is an exhaustive `match`, so a new error variant forces
 //! a decision here.
 
+use skein_controller::group_coordinator::GroupError;
 use skein_controller::{ConfigError, TopicNameError};
 use skein_engine::{AppendError, LogError, ReadError};
 
@@ -9,6 +10,7 @@ use skein_engine::{AppendError, LogError, ReadError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i16)]
 pub enum ErrorCode {
+    UnknownServerError = -1,
     None = 0,
     OffsetOutOfRange = 1,
     CorruptMessage = 2,
@@ -17,9 +19,19 @@ pub enum ErrorCode {
     NotLeaderOrFollower = 6,
     RequestTimedOut = 7,
     MessageTooLarge = 10,
-    InvalidTopicException = 17,
+    OffsetMetadataTooLarge = 12,
+    CoordinatorLoadInProgress = 14,
     CoordinatorNotAvailable = 15,
+    NotCoordinator = 16,
+    InvalidTopicException = 17,
     InvalidRequiredAcks = 21,
+    IllegalGeneration = 22,
+    InconsistentGroupProtocol = 23,
+    InvalidGroupId = 24,
+    UnknownMemberId = 25,
+    InvalidSessionTimeout = 26,
+    RebalanceInProgress = 27,
+    InvalidCommitOffsetSize = 28,
     UnsupportedVersion = 35,
     TopicAlreadyExists = 36,
     InvalidPartitions = 37,
@@ -31,8 +43,14 @@ pub enum ErrorCode {
     InvalidProducerEpoch = 47,
     TransactionalIdAuthorizationFailed = 53,
     KafkaStorageError = 56,
+    NonEmptyGroup = 68,
+    GroupIdNotFound = 69,
     TopicDeletionDisabled = 73,
     UnknownLeaderEpoch = 75,
+    MemberIdRequired = 79,
+    GroupMaxSizeReached = 81,
+    FencedInstanceId = 82,
+    GroupSubscribedToTopic = 86,
     UnknownTopicId = 100,
 }
 
@@ -84,5 +102,39 @@ pub fn config_error(error: &ConfigError) -> ErrorCode {
         ConfigError::UnknownProperty(_) | ConfigError::InvalidValue { .. } => {
             ErrorCode::InvalidConfig
         }
+    }
+}
+
+/// The code for a group coordinator outcome (the mapping is 1:1; see each
+/// [`GroupError`] variant).
+pub fn group_error(error: &GroupError) -> ErrorCode {
+    match error {
+        GroupError::UnknownServerError => ErrorCode::UnknownServerError,
+        GroupError::OffsetMetadataTooLarge => ErrorCode::OffsetMetadataTooLarge,
+        GroupError::CoordinatorLoadInProgress => ErrorCode::CoordinatorLoadInProgress,
+        GroupError::CoordinatorNotAvailable => ErrorCode::CoordinatorNotAvailable,
+        GroupError::NotCoordinator => ErrorCode::NotCoordinator,
+        GroupError::IllegalGeneration => ErrorCode::IllegalGeneration,
+        GroupError::InconsistentGroupProtocol => ErrorCode::InconsistentGroupProtocol,
+        GroupError::InvalidGroupId => ErrorCode::InvalidGroupId,
+        GroupError::UnknownMemberId => ErrorCode::UnknownMemberId,
+        GroupError::InvalidSessionTimeout => ErrorCode::InvalidSessionTimeout,
+        GroupError::RebalanceInProgress => ErrorCode::RebalanceInProgress,
+        GroupError::InvalidCommitOffsetSize => ErrorCode::InvalidCommitOffsetSize,
+        GroupError::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
+        GroupError::NonEmptyGroup => ErrorCode::NonEmptyGroup,
+        GroupError::GroupIdNotFound => ErrorCode::GroupIdNotFound,
+        GroupError::MemberIdRequired { .. } => ErrorCode::MemberIdRequired,
+        GroupError::GroupMaxSizeReached => ErrorCode::GroupMaxSizeReached,
+        GroupError::FencedInstanceId => ErrorCode::FencedInstanceId,
+        GroupError::GroupSubscribedToTopic => ErrorCode::GroupSubscribedToTopic,
+    }
+}
+
+/// The code of a group coordinator result: `None` for `Ok`.
+pub fn group_result<T>(result: &Result<T, GroupError>) -> ErrorCode {
+    match result {
+        Ok(_) => ErrorCode::None,
+        Err(error) => group_error(error),
     }
 }

@@ -20,6 +20,7 @@ use skein_controller::BrokerConfig;
 use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPlan};
 
 use crate::control_shard::ControlShard;
+use crate::group_driver::{offsets_topic, GroupDriver};
 use crate::listener;
 use crate::metrics::MetricsRegistry;
 use crate::shard_message::{ShardReply, ShardRequest};
@@ -125,6 +126,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         drained: AtomicUsize::new(0),
         cores,
         metrics,
+        orphans_removed: AtomicBool::new(false),
     });
     let for_shards = Arc::clone(&shared);
     run_shards(&plan, move |shard| {
@@ -165,6 +167,8 @@ struct Shared {
     drained: AtomicUsize,
     cores: CoreSet,
     metrics: Arc<MetricsRegistry>,
+    /// Set once data shard 0 removed the directories of deleted topics.
+    orphans_removed: AtomicBool,
 }
 
 impl Shared {
@@ -191,6 +195,8 @@ impl Shared {
 async fn control_main(shared: Arc<Shared>, port: Port) {
     let (mesh, inbox) = port.connect().await;
     let config = Rc::new(shared.config.clone());
+    let group_config = Rc::clone(&config);
+    let group_mesh = mesh.clone();
     let control = match ControlShard::open(config, mesh, shared.plan.data_shards()) {
         Ok(control) => Rc::new(control),
         Err(error) => {
@@ -198,14 +204,24 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             return;
         }
     };
+    let offsets_partitions = GroupDriver::partition_count(&group_config, &control.image());
+    let groups = Rc::new(GroupDriver::new(
+        &group_config,
+        offsets_partitions,
+        group_mesh,
+        shared.plan.data_shards(),
+    ));
     let server = Rc::clone(&control);
+    let group_server = Rc::clone(&groups);
     glommio::spawn_local(inbox.serve(move |request| {
         let control = Rc::clone(&server);
+        let groups = Rc::clone(&group_server);
         async move {
             match request {
                 ShardRequest::Control(request) => {
                     ShardReply::Control(control.handle(request).await)
                 }
+                ShardRequest::Group(request) => ShardReply::Group(groups.handle(request).await),
                 ShardRequest::Partition { .. } | ShardRequest::ApplyImage(_) => {
                     ShardReply::Unavailable
                 }
@@ -213,13 +229,59 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         }
     }))
     .detach();
-    control.publish().await;
+    // __consumer_offsets exists in the first image data shards serve.
+    // Start-up races the shutdown flag: a data shard that stops before the
+    // first image never answers, and the control shard must still stop.
+    let startup = async {
+        if !create_offsets_topic(&control, offsets_partitions).await {
+            control.publish().await;
+        }
+        start_group_coordinator(&control, &groups);
+    };
+    let stopping = shared.wait_for_shutdown();
+    futures::pin_mut!(startup, stopping);
+    futures::future::select(startup, stopping).await;
     shared.wait_for_shutdown().await;
+    groups.shutdown();
     // Stay up until the data shards have drained: they may still create
     // topics for their last requests.
     while shared.drained.load(Ordering::SeqCst) < shared.plan.data_shards() {
         glommio::timer::sleep(SHUTDOWN_POLL).await;
     }
+}
+
+/// Creates `__consumer_offsets` if it is absent. Returns whether it did
+/// (and so published the new image to every data shard).
+async fn create_offsets_topic(control: &ControlShard, partitions: u32) -> bool {
+    let name = skein_controller::group_coordinator::CONSUMER_OFFSETS_TOPIC;
+    if control.image().topic(name).is_some() {
+        return false;
+    }
+    let request = crate::shard_message::ControlRequest::CreateTopics {
+        topics: vec![offsets_topic(partitions)],
+        validate_only: false,
+    };
+    match control.handle(request).await {
+        crate::shard_message::ControlReply::CreatedTopics(results) => {
+            for result in results {
+                if let Err(error) = result {
+                    tracing::error!(%error, "cannot create __consumer_offsets");
+                }
+            }
+        }
+        _ => tracing::error!("unexpected reply creating __consumer_offsets"),
+    }
+    // A refused creation published nothing.
+    control.image().topic(name).is_some()
+}
+
+/// Replays `__consumer_offsets` into the group coordinator in the
+/// background and starts the coordinator's timer.
+fn start_group_coordinator(control: &ControlShard, groups: &Rc<GroupDriver>) {
+    glommio::spawn_local(Rc::clone(groups).run_timer()).detach();
+    let loader = Rc::clone(groups);
+    let image = control.image();
+    glommio::spawn_local(async move { loader.load(image).await }).detach();
 }
 
 async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
@@ -251,7 +313,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
                     image_applied.set(true);
                     ShardReply::ImageApplied
                 }
-                ShardRequest::Control(_) => ShardReply::Unavailable,
+                ShardRequest::Control(_) | ShardRequest::Group(_) => ShardReply::Unavailable,
             }
         }
     }))
@@ -266,6 +328,17 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     }
     if shard.0 == 0 {
         ctx.remove_orphan_dirs(&ctx.image());
+        shared.orphans_removed.store(true, Ordering::SeqCst);
+    }
+    // No shard accepts clients, which may create topics, before the orphan
+    // directories are gone: a new topic's directory made on another shard
+    // must not be taken for an orphan of the first image.
+    while !shared.orphans_removed.load(Ordering::SeqCst) {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            shared.drained.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(2)).await;
     }
     let listener = match listener::bind(shared.listen) {
         Ok(listener) => listener,

@@ -12,6 +12,11 @@ use kafka_protocol::messages::{
     FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
     OffsetForLeaderEpochRequest, ProduceRequest,
 };
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, SyncGroupRequest,
+};
 use kafka_protocol::protocol::Decodable;
 
 use crate::frame::{parse_request_header, FrameError, RequestHeader};
@@ -33,6 +38,17 @@ pub enum Request {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    ListGroups(ListGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
     InitProducerId(InitProducerIdRequest),
 }
 
@@ -109,6 +125,17 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::OffsetForLeaderEpoch => {
             Request::OffsetForLeaderEpoch(decode(api_key, body, version)?)
         }
+        ApiKey::FindCoordinator => Request::FindCoordinator(decode(api_key, body, version)?),
+        ApiKey::JoinGroup => Request::JoinGroup(decode(api_key, body, version)?),
+        ApiKey::SyncGroup => Request::SyncGroup(decode(api_key, body, version)?),
+        ApiKey::Heartbeat => Request::Heartbeat(decode(api_key, body, version)?),
+        ApiKey::LeaveGroup => Request::LeaveGroup(decode(api_key, body, version)?),
+        ApiKey::OffsetCommit => Request::OffsetCommit(decode(api_key, body, version)?),
+        ApiKey::OffsetFetch => Request::OffsetFetch(decode(api_key, body, version)?),
+        ApiKey::DescribeGroups => Request::DescribeGroups(decode(api_key, body, version)?),
+        ApiKey::ListGroups => Request::ListGroups(decode(api_key, body, version)?),
+        ApiKey::DeleteGroups => Request::DeleteGroups(decode(api_key, body, version)?),
+        ApiKey::OffsetDelete => Request::OffsetDelete(decode(api_key, body, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(decode(api_key, body, version)?),
         other => {
             return Err(RequestError::Unsupported {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use skein_controller::group_coordinator;
 use skein_controller::{ConfigError, MetadataError, MetadataImage, TopicId, TopicNameError};
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError, ReadInfo};
 
@@ -23,6 +24,10 @@ pub enum ShardRequest {
     ApplyImage(Arc<MetadataImage>),
     /// A metadata change, for the control shard.
     Control(ControlRequest),
+    /// A group or offset request, for the group coordinator on the control
+    /// shard; answered with [`ShardReply::Group`], possibly much later
+    /// (JoinGroup and SyncGroup wait for the rebalance).
+    Group(group_coordinator::Request),
 }
 
 /// What to do to a partition.
@@ -61,6 +66,9 @@ pub enum ShardReply {
     ImageApplied,
     /// To [`ShardRequest::Control`].
     Control(ControlReply),
+    /// To [`ShardRequest::Group`]: the coordinator's answer, or
+    /// COORDINATOR_NOT_AVAILABLE if it dropped the request (shutdown).
+    Group(Result<group_coordinator::Response, group_coordinator::GroupError>),
     /// The target shard could not be reached (shutting down).
     Unavailable,
 }
@@ -221,6 +229,9 @@ pub enum ControlError {
     /// `delete.topic.enable=false`.
     #[error("topic deletion is disabled (delete.topic.enable=false)")]
     TopicDeletionDisabled,
+    /// Deleting or repartitioning an internal topic (`__consumer_offsets`).
+    #[error("topic {0:?} is an internal topic; it cannot be deleted or repartitioned")]
+    InternalTopic(String),
     /// The metadata log failed.
     #[error("metadata log failure: {0}")]
     Storage(String),
@@ -247,6 +258,7 @@ impl ControlError {
             ControlError::UnknownTopic(_) => ErrorCode::UnknownTopicOrPartition,
             ControlError::UnknownTopicId => ErrorCode::UnknownTopicId,
             ControlError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
+            ControlError::InternalTopic(_) => ErrorCode::InvalidTopicException,
             ControlError::Storage(_) => ErrorCode::KafkaStorageError,
             ControlError::Unavailable => ErrorCode::RequestTimedOut,
         }

@@ -315,7 +315,17 @@ impl ShardState {
                 tracing::error!(%error, dir = %dir.display(), "cannot prepare partition directory");
                 continue;
             }
-            match PartitionLog::open(dir.clone(), log_config).await {
+            let opened = if crate::offsets_topic::is_internal(&topic.name) {
+                PartitionLog::open_with(
+                    dir.clone(),
+                    log_config,
+                    crate::offsets_topic::OFFSETS_LOG_TUNING,
+                )
+                .await
+            } else {
+                PartitionLog::open(dir.clone(), log_config).await
+            };
+            match opened {
                 Ok(log) => {
                     self.partitions.borrow_mut().insert(key, Rc::new(log));
                 }

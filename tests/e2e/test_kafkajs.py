@@ -2,15 +2,13 @@
 
 The node script (node/kafkajs_e2e.mjs) asserts what kafkajs itself sees;
 this wrapper then reads what kafkajs wrote with librdkafka, byte for byte.
-kafkajs has no consumer outside consumer groups, so the kafkajs read-back
-(`group-consume`) runs only with SKEIN_E2E_GROUPS=1, once the broker
-implements consumer groups.
+kafkajs has no consumer outside consumer groups; its read-back
+(`group-consume`) goes through the broker's group coordinator.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -55,8 +53,6 @@ def test_kafkajs_produce_admin_and_offsets(broker, tmp_path):
         assert consume_partition(broker.bootstrap, topic, p, 0, expect_count=len(want)) == want
 
 
-@pytest.mark.skipif(os.environ.get("SKEIN_E2E_GROUPS") != "1",
-                    reason="needs consumer groups in the broker; enable with SKEIN_E2E_GROUPS=1")
 def test_kafkajs_group_consumer_reads_back_exactly(broker, tmp_path):
     topic = unique_topic("kjsgrp")
     out = tmp_path / "kafkajs-sent.json"

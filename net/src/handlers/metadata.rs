@@ -124,6 +124,7 @@ fn describe(topic: &TopicImage, node: BrokerId) -> MetadataResponseTopic {
         .with_name(Some(topic_name(&topic.name)))
         .with_topic_id(Uuid::from_bytes(topic.topic_id))
         .with_partitions(partitions)
+        .with_is_internal(crate::offsets_topic::is_internal(&topic.name))
         .with_topic_authorized_operations(i32::MIN)
 }
 

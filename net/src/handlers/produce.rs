@@ -44,6 +44,11 @@ pub async fn handle(
                 if !(0..topic.partitions).contains(&index) {
                     return failed(index, ErrorCode::UnknownTopicOrPartition);
                 }
+                // Kafka: "Cannot append to internal topic"; only the group
+                // coordinator writes __consumer_offsets.
+                if crate::offsets_topic::is_internal(&topic.name) {
+                    return failed(index, ErrorCode::InvalidTopicException);
+                }
                 let Some(records) = data.records else {
                     return failed(index, ErrorCode::CorruptMessage);
                 };

@@ -1,0 +1,92 @@
+//! DescribeGroups: state, protocol and members of each group; a missing
+//! group is "Dead" (v0–v5) or GROUP_ID_NOT_FOUND (v6+), as in Kafka.
+
+use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+use kafka_protocol::messages::describe_groups_response::{
+    DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
+};
+use kafka_protocol::messages::GroupId;
+use skein_controller::group_coordinator::{
+    self as groups, GroupError, GroupState, Request, Response,
+};
+
+use super::str_bytes;
+use crate::error_code::{group_error, ErrorCode};
+use crate::group_driver::ask;
+use crate::shard_state::ShardState;
+
+/// Answers a DescribeGroups request of `version`.
+pub async fn handle(
+    ctx: &ShardState,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let group_ids: Vec<String> = request.groups.iter().map(|id| id.0.to_string()).collect();
+    let count = group_ids.len();
+    let described = match ask(
+        ctx,
+        Request::DescribeGroups(groups::DescribeGroups { group_ids }),
+    )
+    .await
+    {
+        Ok(Response::DescribeGroups(described)) if described.len() == count => Ok(described),
+        Ok(_) => Err(GroupError::CoordinatorNotAvailable),
+        Err(error) => Err(error),
+    };
+    let answers = match described {
+        Ok(described) => described
+            .into_iter()
+            .map(|group| describe(group, version))
+            .collect(),
+        Err(error) => request
+            .groups
+            .into_iter()
+            .map(|group_id| failed(group_id, group_error(&error), version))
+            .collect(),
+    };
+    DescribeGroupsResponse::default().with_groups(answers)
+}
+
+fn describe(group: groups::DescribedGroup, version: i16) -> DescribedGroup {
+    let group_id = GroupId(str_bytes(&group.group_id));
+    if let Err(error) = &group.result {
+        return failed(group_id, group_error(error), version);
+    }
+    if !group.exists && version >= 6 {
+        return failed(group_id, ErrorCode::GroupIdNotFound, version);
+    }
+    DescribedGroup::default()
+        .with_group_id(group_id)
+        .with_group_state(str_bytes(group.state.kafka_name()))
+        .with_protocol_type(str_bytes(&group.protocol_type))
+        .with_protocol_data(str_bytes(&group.protocol_name))
+        .with_members(
+            group
+                .members
+                .into_iter()
+                .map(|member| {
+                    DescribedGroupMember::default()
+                        .with_member_id(str_bytes(&member.member_id))
+                        .with_group_instance_id(member.group_instance_id.as_deref().map(str_bytes))
+                        .with_client_id(str_bytes(&member.client_id))
+                        .with_client_host(str_bytes(&member.client_host))
+                        .with_member_metadata(member.metadata)
+                        .with_member_assignment(member.assignment)
+                })
+                .collect(),
+        )
+        .with_authorized_operations(i32::MIN)
+}
+
+fn failed(group_id: GroupId, code: ErrorCode, version: i16) -> DescribedGroup {
+    let group = DescribedGroup::default()
+        .with_group_id(group_id)
+        .with_error_code(code.code())
+        .with_group_state(str_bytes(GroupState::Dead.kafka_name()))
+        .with_authorized_operations(i32::MIN);
+    if version >= 6 {
+        group.with_error_message(Some(str_bytes(&format!("{code:?}"))))
+    } else {
+        group
+    }
+}

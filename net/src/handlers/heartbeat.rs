@@ -1,0 +1,24 @@
+//! Heartbeat: keeps a member's session alive and tells it when to rejoin.
+
+use kafka_protocol::messages::heartbeat_request::HeartbeatRequest;
+use kafka_protocol::messages::heartbeat_response::HeartbeatResponse;
+use skein_controller::group_coordinator::{self as groups, GroupError, Request, Response};
+
+use crate::error_code::group_result;
+use crate::group_driver::ask;
+use crate::shard_state::ShardState;
+
+/// Answers a Heartbeat request.
+pub async fn handle(ctx: &ShardState, request: HeartbeatRequest) -> HeartbeatResponse {
+    let heartbeat = groups::Heartbeat {
+        group_id: request.group_id.0.to_string(),
+        generation_id: request.generation_id,
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.map(|id| id.to_string()),
+    };
+    let result = match ask(ctx, Request::Heartbeat(heartbeat)).await {
+        Ok(Response::Heartbeat(result)) => result,
+        Ok(_) | Err(_) => Err(GroupError::CoordinatorNotAvailable),
+    };
+    HeartbeatResponse::default().with_error_code(group_result(&result).code())
+}

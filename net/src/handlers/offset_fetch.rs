@@ -1,0 +1,174 @@
+//! OffsetFetch: one group (v1–v7) or several (v8+, one coordinator request
+//! per group); `null` topics (v2+) fetch everything the group committed.
+
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequest;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
+    OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, TopicName};
+use skein_controller::group_coordinator::{
+    self as groups, FetchedOffset, GroupError, Request, Response, TopicPartition,
+};
+
+use super::{str_bytes, topic_name};
+use crate::error_code::group_error;
+use crate::group_driver::ask;
+use crate::shard_state::ShardState;
+
+/// Answers an OffsetFetch request of `version`.
+pub async fn handle(
+    ctx: &ShardState,
+    request: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    if version >= 8 {
+        let mut answers = Vec::with_capacity(request.groups.len());
+        for group in request.groups {
+            let wanted = group.topics.map(|topics| {
+                topics
+                    .into_iter()
+                    .map(|topic| (topic.name, topic.partition_indexes))
+                    .collect()
+            });
+            let result = fetch(ctx, &group.group_id, wanted).await;
+            answers.push(multi_group_answer(group.group_id, result));
+        }
+        return OffsetFetchResponse::default().with_groups(answers);
+    }
+    let wanted = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|topic| (topic.name, topic.partition_indexes))
+            .collect::<Vec<_>>()
+    });
+    let result = fetch(ctx, &request.group_id, wanted.clone()).await;
+    match result {
+        Ok(fetched) => OffsetFetchResponse::default().with_topics(
+            by_topic(fetched, |p| {
+                OffsetFetchResponsePartition::default()
+                    .with_partition_index(p.topic_partition.partition)
+                    .with_committed_offset(p.offset)
+                    .with_committed_leader_epoch(p.leader_epoch.unwrap_or(-1))
+                    .with_metadata(Some(str_bytes(&p.metadata)))
+            })
+            .into_iter()
+            .map(|(name, partitions)| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            })
+            .collect(),
+        ),
+        Err(error) => {
+            let code = group_error(&error).code();
+            // v1 has no top-level error: every requested partition carries it.
+            let topics = wanted
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, partitions)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(name)
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|index| {
+                                    OffsetFetchResponsePartition::default()
+                                        .with_partition_index(index)
+                                        .with_committed_offset(-1)
+                                        .with_committed_leader_epoch(-1)
+                                        .with_metadata(Some(str_bytes("")))
+                                        .with_error_code(code)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            let response = OffsetFetchResponse::default().with_topics(topics);
+            if version >= 2 {
+                response.with_error_code(code)
+            } else {
+                response
+            }
+        }
+    }
+}
+
+async fn fetch(
+    ctx: &ShardState,
+    group_id: &GroupId,
+    wanted: Option<Vec<(TopicName, Vec<i32>)>>,
+) -> Result<Vec<FetchedOffset>, GroupError> {
+    let partitions = wanted.map(|topics| {
+        topics
+            .into_iter()
+            .flat_map(|(name, indexes)| {
+                let topic = name.to_string();
+                indexes.into_iter().map(move |partition| TopicPartition {
+                    topic: topic.clone(),
+                    partition,
+                })
+            })
+            .collect()
+    });
+    let fetch = groups::OffsetFetch {
+        group_id: group_id.0.to_string(),
+        partitions,
+    };
+    match ask(ctx, Request::OffsetFetch(fetch)).await {
+        Ok(Response::OffsetFetch(result)) => result,
+        Ok(_) => Err(GroupError::CoordinatorNotAvailable),
+        Err(error) => Err(error),
+    }
+}
+
+/// Groups fetched offsets by topic, in first-seen order.
+fn by_topic<P>(
+    fetched: Vec<FetchedOffset>,
+    partition: impl Fn(&FetchedOffset) -> P,
+) -> Vec<(TopicName, Vec<P>)> {
+    let mut topics: Vec<(String, Vec<P>)> = Vec::new();
+    for offset in &fetched {
+        let entry = partition(offset);
+        match topics
+            .iter_mut()
+            .find(|(name, _)| *name == offset.topic_partition.topic)
+        {
+            Some((_, partitions)) => partitions.push(entry),
+            None => topics.push((offset.topic_partition.topic.clone(), vec![entry])),
+        }
+    }
+    topics
+        .into_iter()
+        .map(|(name, partitions)| (topic_name(&name), partitions))
+        .collect()
+}
+
+fn multi_group_answer(
+    group_id: GroupId,
+    result: Result<Vec<FetchedOffset>, GroupError>,
+) -> OffsetFetchResponseGroup {
+    match result {
+        Ok(fetched) => OffsetFetchResponseGroup::default()
+            .with_group_id(group_id)
+            .with_topics(
+                by_topic(fetched, |p| {
+                    OffsetFetchResponsePartitions::default()
+                        .with_partition_index(p.topic_partition.partition)
+                        .with_committed_offset(p.offset)
+                        .with_committed_leader_epoch(p.leader_epoch.unwrap_or(-1))
+                        .with_metadata(Some(str_bytes(&p.metadata)))
+                })
+                .into_iter()
+                .map(|(name, partitions)| {
+                    OffsetFetchResponseTopics::default()
+                        .with_name(name)
+                        .with_partitions(partitions)
+                })
+                .collect(),
+            ),
+        Err(error) => OffsetFetchResponseGroup::default()
+            .with_group_id(group_id)
+            .with_error_code(group_error(&error).code()),
+    }
+}
