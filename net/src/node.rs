@@ -29,7 +29,7 @@ use crate::shard_state::{AdvertisedAddress, ShardState};
 /// Requests a mesh channel holds before senders wait.
 const MESH_CHANNEL_CAPACITY: usize = 1024;
 /// How long start-up waits for a just-killed predecessor to let go of the
-/// port and the data-dir lock.
+/// data-dir lock.
 const PREDECESSOR_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a shard looks at the shutdown flag.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
@@ -390,14 +390,17 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, NodeError> {
         .write(true)
         .open(&path)
         .map_err(|error| NodeError::Startup(format!("cannot open {}: {error}", path.display())))?;
-    // SAFETY: flock on a descriptor we own; it does not touch memory.
-    let status = unsafe {
-        libc::flock(
-            std::os::fd::AsRawFd::as_raw_fd(&file),
-            libc::LOCK_EX | libc::LOCK_NB,
-        )
-    };
-    if status != 0 {
+    let locked = retry_while_predecessor_exits(|| {
+        // SAFETY: flock on a descriptor we own; it does not touch memory.
+        let status = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        };
+        (status == 0).then_some(())
+    });
+    if locked.is_none() {
         return Err(NodeError::Startup(format!(
             "data dir {} is in use by another broker (cannot lock {})",
             data_dir.display(),
@@ -408,31 +411,39 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, NodeError> {
 }
 
 /// The shards bind the listen address with SO_REUSEPORT, which would let a
-/// second broker share the port unnoticed. Binding it once without
-/// SO_REUSEPORT first fails if anyone listens there. For port 0 this also
-/// picks the one port every shard then binds.
+/// second broker share the port unnoticed. So a broker already listening
+/// there (one that accepts a connection) stops this one. A plain bind is no
+/// test: after a kill -9, a client reconnecting to the dead port can
+/// occupy it by connecting to itself, and a bind would then fail although
+/// nobody listens. For port 0, one bind picks the port every shard uses.
 fn claim_listen_address(listen: SocketAddr) -> Result<SocketAddr, NodeError> {
-    let mut last_error = None;
-    let probe = retry_while_predecessor_exits(|| match std::net::TcpListener::bind(listen) {
-        Ok(probe) => Some(probe),
-        Err(error) => {
-            last_error = Some(error);
-            None
-        }
-    })
-    .ok_or_else(|| {
-        let error = last_error.map(|e| e.to_string()).unwrap_or_default();
-        NodeError::Startup(format!("cannot listen on {listen}: {error}"))
-    })?;
-    probe
-        .local_addr()
-        .map_err(|error| NodeError::Startup(format!("cannot listen on {listen}: {error}")))
+    if listen.port() == 0 {
+        let probe = std::net::TcpListener::bind(listen)
+            .map_err(|error| NodeError::Startup(format!("cannot listen on {listen}: {error}")))?;
+        return probe
+            .local_addr()
+            .map_err(|error| NodeError::Startup(format!("cannot listen on {listen}: {error}")));
+    }
+    let mut target = listen;
+    if listen.ip().is_unspecified() {
+        target.set_ip(if listen.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    if std::net::TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok() {
+        return Err(NodeError::Startup(format!(
+            "cannot listen on {listen}: another process is already listening there"
+        )));
+    }
+    Ok(listen)
 }
 
 /// Tries `attempt` for up to [`PREDECESSOR_EXIT_TIMEOUT`]: a broker that
-/// was just killed still holds its port and data-dir lock while the kernel
-/// tears it down, and a restart right after it must not fail for that. A
-/// live broker keeps them, so the start still fails, only later.
+/// was just killed still holds its data-dir lock while the kernel tears it
+/// down, and a restart right after it must not fail for that. A live broker
+/// keeps it, so the start still fails, only later.
 fn retry_while_predecessor_exits<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
     let started = std::time::Instant::now();
     loop {

@@ -314,7 +314,7 @@ impl GroupCoordinator {
             self.next_offsets_cleanup_ms =
                 Some(now_ms + self.config.offsets_retention_check_interval_ms);
         }
-        info!(partition, "loaded __consumer_offsets partition");
+        debug!(partition, "loaded __consumer_offsets partition");
         Ok(())
     }
 
