@@ -73,7 +73,7 @@ fn frame(api_key: i16, version: i16, body: &[u8]) -> Bytes {
     frame.put_i16(api_key);
     frame.put_i16(version);
     frame.put_i32(1);
-    frame.put_i16(4);
+    frame.put_i16(5);
     frame.put_slice(b"bench");
     frame.put_u8(0); // empty tagged fields (header v2)
     frame.put_slice(body);
