@@ -42,42 +42,10 @@ impl Zipf {
     }
 }
 
-/// Kafka's murmur2 hash (the Java client's `Utils.murmur2`).
-pub fn murmur2(data: &[u8]) -> i32 {
-    const SEED: u32 = 0x9747_b28c;
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let length = data.len();
-    let mut hash = SEED ^ (length as u32);
-    let mut chunks = data.chunks_exact(4);
-    for chunk in &mut chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        hash = hash.wrapping_mul(M);
-        hash ^= k;
-    }
-    let tail = chunks.remainder();
-    if tail.len() >= 3 {
-        hash ^= u32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        hash ^= u32::from(tail[1]) << 8;
-    }
-    if !tail.is_empty() {
-        hash ^= u32::from(tail[0]);
-        hash = hash.wrapping_mul(M);
-    }
-    hash ^= hash >> 13;
-    hash = hash.wrapping_mul(M);
-    hash ^= hash >> 15;
-    hash as i32
-}
-
 /// The partition Kafka's default partitioner picks for a non-null key.
 pub fn partition_for_key(key: &[u8], partition_count: usize) -> usize {
-    ((murmur2(key) & 0x7fff_ffff) as usize) % partition_count
+    let partitions = i32::try_from(partition_count).expect("partition counts fit i32");
+    crate::client::partitioner::partition_for_key(key, partitions) as usize
 }
 
 /// Chooses each record's key and partition.
@@ -172,20 +140,6 @@ mod tests {
     use super::*;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
-
-    #[test]
-    fn murmur2_matches_the_java_client() {
-        // Values from Kafka's UtilsTest.testMurmur2.
-        assert_eq!(murmur2(b"21"), -973_932_308);
-        assert_eq!(murmur2(b"foobar"), -790_332_482);
-        assert_eq!(murmur2(b"a-little-bit-long-string"), -985_981_536);
-        assert_eq!(murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
-        assert_eq!(
-            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
-            -58_897_971
-        );
-        assert_eq!(murmur2(b"abc"), 479_470_107);
-    }
 
     #[test]
     fn zipf_rank_zero_is_hottest_and_frequencies_follow_the_law() {

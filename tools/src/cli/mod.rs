@@ -13,7 +13,6 @@ pub mod consume;
 pub mod exit_status;
 pub mod group;
 mod output;
-mod partitioner;
 pub mod produce;
 pub mod topic;
 

@@ -13,8 +13,8 @@ use serde::Serialize;
 use super::brokers::{Brokers, ConnectOptions};
 use super::exit_status::UsageError;
 use super::output::{print_json, OutputFormat};
-use super::partitioner::partition_for_key;
 use super::topic::key_value;
+use crate::client::partitioner::partition_for_key;
 use crate::client::{plain_record, ClientError};
 
 /// Record headers, in order (the type of `Record::headers`).

@@ -25,6 +25,7 @@ mod groups;
 mod list_offsets;
 mod metadata;
 mod offsets_for_times;
+pub mod partitioner;
 mod produce;
 mod record_set;
 mod response_error;
