@@ -22,7 +22,7 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut refused: Vec<Option<String>> = Vec::new();
-    let mut changes = Vec::new();
+    let mut applicable = Vec::new();
     for resource in &request.resources {
         let mut ops = Vec::new();
         let mut refusal = None;
@@ -41,25 +41,18 @@ pub async fn handle(
                 }
             }
         }
+        // A resource with any refused operation is answered with the refusal
+        // and applies none of its operations.
+        if refusal.is_none() {
+            applicable.push((
+                resource.resource_type,
+                resource.resource_name.to_string(),
+                false,
+                ops,
+            ));
+        }
         refused.push(refusal);
-        changes.push((
-            resource.resource_type,
-            resource.resource_name.to_string(),
-            false,
-            ops,
-        ));
     }
-    let (to_apply, slots): (Vec<_>, Vec<_>) = changes
-        .into_iter()
-        .zip(refused.iter())
-        .map(|(change, refusal)| (change, refusal.is_none()))
-        .unzip();
-    let applicable: Vec<_> = to_apply
-        .into_iter()
-        .zip(slots.iter())
-        .filter(|(_, ok)| **ok)
-        .map(|(change, _)| change)
-        .collect();
     let mut outcomes = apply(ctx, applicable, request.validate_only)
         .await
         .into_iter();
