@@ -39,4 +39,6 @@ pub use crate::offset_index::OffsetIndex;
 pub use crate::segment::prime_iopoll_probe;
 pub use mesh::{mesh_ports, Inbox, Mesh, MeshError, MeshPorts};
 pub use placement::{owner_shard, ShardId};
-pub use shard::{run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan};
+pub use shard::{
+    run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan, DEFAULT_DATA_IO_MEMORY_BYTES,
+};

@@ -44,11 +44,13 @@
 //!
 //! # Memory
 //!
-//! Each appending partition takes up to two write buffers
-//! (`LogTuning::write_buffer_bytes`) from glommio's DMA pool (the
-//! executor's `io_memory`); when the pool is exhausted glommio falls back to
-//! the system allocator, which works but page-faults fresh memory per write.
-//! Size `io_memory` for the partitions a shard appends to concurrently.
+//! Each appending partition takes up to two write buffers from glommio's
+//! DMA pool (the executor's `io_memory`), each sized to demand: twice the
+//! last write, from 64 KiB up to `LogTuning::write_buffer_bytes`. When the
+//! pool is exhausted glommio falls back to the system allocator, which works
+//! but page-faults fresh memory per write. Size `io_memory` for the
+//! partitions a shard appends to concurrently (`ShardPlan` does, for the
+//! broker).
 //!
 //! # Recovery
 //!

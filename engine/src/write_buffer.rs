@@ -5,7 +5,11 @@
 //! place at its aligned offset.
 //!
 //! The DMA buffer is taken from glommio's pool only when bytes arrive, so an
-//! idle partition holds one 4 KiB page, not a whole buffer.
+//! idle partition holds one 4 KiB page, not a whole buffer. Its size follows
+//! demand: twice the last write, between [`MIN_BUFFER_BYTES`] and the
+//! capacity. A partition taking one small batch at a time uses small
+//! buffers (many partitions fit the shard's pool); a loaded one grows to
+//! the capacity within a few writes, so a group commit can gather more.
 //!
 //! Invariants: `file_position` is aligned; the buffer (or, while none is
 //! allocated, `tail_page`) holds the file's bytes
@@ -15,6 +19,9 @@
 use glommio::io::{DmaBuffer, DmaFile};
 
 use crate::segment::{align_down, align_up, ALIGNMENT};
+
+/// The smallest buffer taken from the pool (unless the capacity is smaller).
+pub const MIN_BUFFER_BYTES: usize = 64 << 10;
 
 /// A write ready for `DmaFile::write_at`.
 #[derive(Debug)]
@@ -37,6 +44,8 @@ pub struct WriteBuffer {
     len: usize,
     clean_len: usize,
     capacity: usize,
+    /// Size of the next buffer taken from the pool: follows demand.
+    next_size: usize,
 }
 
 impl WriteBuffer {
@@ -65,6 +74,7 @@ impl WriteBuffer {
             len,
             clean_len: len,
             capacity,
+            next_size: MIN_BUFFER_BYTES.min(capacity),
         }
     }
 
@@ -82,7 +92,7 @@ impl WriteBuffer {
     pub fn room(&self) -> usize {
         match &self.buffer {
             Some(buffer) => buffer.len() - self.len,
-            None => self.capacity - self.len,
+            None => self.next_size - self.len,
         }
     }
 
@@ -99,7 +109,7 @@ impl WriteBuffer {
         }
         // Nothing pending: the only bytes to keep are the clean partial page.
         assert_eq!(self.len, self.clean_len);
-        let size = align_up((self.len + bytes).max(self.capacity) as u64);
+        let size = align_up((self.len + bytes).max(self.next_size) as u64);
         let mut fresh = file.alloc_dma_buffer(usize::try_from(size).expect("fits memory"));
         fresh.as_bytes_mut()[..self.len].copy_from_slice(self.partial_page());
         self.buffer = Some(fresh);
@@ -146,6 +156,9 @@ impl WriteBuffer {
         self.tail_page
             .extend_from_slice(&buffer.as_bytes()[page_start..self.len]);
         let aligned_len = usize::try_from(align_up(self.len as u64)).expect("fits");
+        self.next_size = usize::try_from(align_up(2 * self.len as u64))
+            .expect("fits")
+            .clamp(MIN_BUFFER_BYTES.min(self.capacity), self.capacity);
         // Zero the padding after the logical end: recovery must see zeros,
         // never stale bytes, past the last batch.
         buffer.as_bytes_mut()[self.len..aligned_len].fill(0);
@@ -205,6 +218,60 @@ mod tests {
                 assert_eq!(write.position, 4_096);
                 assert_eq!(write.end_position, 25_000);
                 assert!(write.buffer.as_bytes()[..904].iter().all(|&b| b == 7));
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
+    }
+
+    #[test]
+    fn buffer_size_follows_demand_between_the_minimum_and_the_capacity() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.log");
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(16 << 20)
+            .spawn(move || async move {
+                let file = glommio::io::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .dma_open(&path)
+                    .await
+                    .expect("open");
+                let capacity = 1 << 20;
+                let mut buffer = WriteBuffer::new(capacity, 0, &[]);
+                // A small batch takes the minimum, not the capacity.
+                assert!(buffer.reserve(&file, 100));
+                assert_eq!(buffer.room(), MIN_BUFFER_BYTES);
+                buffer.append_slot(100).fill(1);
+                assert_eq!(buffer.room(), MIN_BUFFER_BYTES - 100);
+                buffer.take_for_write().expect("pending");
+                // A full buffer doubles the next one, up to the capacity.
+                let mut sizes = Vec::new();
+                for _ in 0..6 {
+                    let room = {
+                        assert!(buffer.reserve(&file, 1));
+                        buffer.room() + buffer.partial_page().len()
+                    };
+                    sizes.push(room);
+                    buffer
+                        .append_slot(room - buffer.partial_page().len())
+                        .fill(2);
+                    buffer.take_for_write().expect("pending");
+                }
+                assert_eq!(sizes[0], MIN_BUFFER_BYTES);
+                assert_eq!(sizes[1], 2 * MIN_BUFFER_BYTES);
+                assert_eq!(sizes[4], capacity);
+                assert_eq!(sizes[5], capacity, "never beyond the capacity");
+                // Quiet again: back to the minimum.
+                assert!(buffer.reserve(&file, 10));
+                buffer.append_slot(10).fill(3);
+                buffer.take_for_write().expect("pending");
+                assert!(buffer.reserve(&file, 10));
+                assert_eq!(
+                    buffer.room() + buffer.partial_page().len(),
+                    MIN_BUFFER_BYTES
+                );
             })
             .expect("executor")
             .join()
