@@ -91,7 +91,12 @@ fn serve(
         );
     }
     match path {
-        "/metrics" => match registry.encode() {
+        "/metrics" => match {
+            if !registry.refresh() {
+                tracing::debug!("a shard did not refresh its gauges in time; serving older ones");
+            }
+            registry.encode()
+        } {
             Ok(body) => respond(
                 &mut stream,
                 "200 OK",
