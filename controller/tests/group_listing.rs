@@ -6,6 +6,9 @@ mod group_support;
 use group_support::*;
 use skein_controller::group_coordinator::*;
 
+/// A listed group: id, state, committed (topic, partition, offset).
+type Listed = (String, GroupState, Vec<(String, i32, i64)>);
+
 #[test]
 fn groups_lists_states_and_only_durable_offsets() {
     let mut h = Harness::new();
@@ -15,7 +18,7 @@ fn groups_lists_states_and_only_durable_offsets() {
     h.auto_persist = false;
     let pending = h.commit("g", generation, &ids[0], &[("t", 2, 9)]);
     assert!(h.is_pending(pending));
-    let listed: Vec<(String, GroupState, Vec<(String, i32, i64)>)> = h
+    let listed: Vec<Listed> = h
         .coordinator
         .groups()
         .map(|(id, state, offsets)| {
