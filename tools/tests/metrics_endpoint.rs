@@ -106,6 +106,58 @@ fn log_files(broker: &Broker, topic: &str, partition: i32) -> (usize, u64) {
     (files, bytes)
 }
 
+/// Creates `topic` with `partitions`, produces `records` keyed records with
+/// acks=all in Produce requests of `batch_records`, consumes them all, and
+/// returns the produce summary (JSON).
+fn produce_and_consume(
+    broker: &Broker,
+    topic: &str,
+    partitions: u32,
+    records: usize,
+    batch_records: u32,
+) -> serde_json::Value {
+    let partitions = partitions.to_string();
+    broker
+        .cli(
+            &[
+                "topic",
+                "create",
+                topic,
+                "-p",
+                &partitions,
+                "--format",
+                "json",
+            ],
+            "",
+        )
+        .json();
+    let input: String = (0..records).map(|i| format!("k{i}|v{i}\n")).collect();
+    let batch_records = batch_records.to_string();
+    let produced = broker
+        .cli(
+            &[
+                "produce",
+                topic,
+                "-K",
+                "|",
+                "--acks",
+                "all",
+                "--batch-records",
+                &batch_records,
+                "--format",
+                "json",
+            ],
+            &input,
+        )
+        .json();
+    assert_eq!(produced["records"], records);
+    let consumed = broker
+        .cli(&["consume", topic, "--format", "json"], "")
+        .json_lines();
+    assert_eq!(consumed.len(), records);
+    produced
+}
+
 #[test]
 fn metrics_count_exactly_what_the_cli_produced_and_consumed() {
     let broker = Broker::start();
@@ -113,39 +165,10 @@ fn metrics_count_exactly_what_the_cli_produced_and_consumed() {
     assert_eq!((status, body.trim()), (200, "ready"));
     assert_eq!(get(&broker.admin, "/nope").0, 404);
 
-    broker
-        .cli(
-            &["topic", "create", "metered", "-p", "4", "--format", "json"],
-            "",
-        )
-        .json();
     const RECORDS: usize = 1234;
-    let input: String = (0..RECORDS).map(|i| format!("k{i}|v{i}\n")).collect();
-    let produced = broker
-        .cli(
-            &[
-                "produce",
-                "metered",
-                "-K",
-                "|",
-                "--batch-records",
-                "100",
-                "--format",
-                "json",
-            ],
-            &input,
-        )
-        .json();
-    assert_eq!(produced["records"], RECORDS);
-    let consumed = broker
-        .cli(&["consume", "metered", "--format", "json"], "")
-        .json_lines();
-    assert_eq!(consumed.len(), RECORDS);
+    produce_and_consume(&broker, "metered", 4, RECORDS, 100);
 
-    let (status, text) = get(&broker.admin, "/metrics");
-    assert_eq!(status, 200);
-    let lines = text.lines().map(|line| Ok(line.to_owned()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
+    let (scrape, text) = scrape_metrics(&broker);
     assert_eq!(
         value(
             &scrape,
@@ -168,31 +191,15 @@ fn metrics_count_exactly_what_the_cli_produced_and_consumed() {
         value(&scrape, "skein_topic_bytes_in_total", ("topic", "metered")).unwrap_or(0.0) > 0.0
     );
     assert!(value(&scrape, "skein_requests_total", ("api", "Produce")).unwrap_or(0.0) >= 13.0);
-    let produce_latency = scrape
-        .samples
-        .iter()
-        .find(|sample| {
-            sample.metric == "skein_request_latency_seconds"
-                && sample.labels.get("api") == Some("Produce")
-        })
-        .expect("a Produce latency histogram");
-    match &produce_latency.value {
-        prometheus_parse::Value::Histogram(buckets) => {
-            let total = buckets.last().map_or(0.0, |bucket| bucket.count);
-            assert!(total >= 13.0, "{buckets:?}");
-        }
-        other => panic!("not a histogram: {other:?}"),
-    }
-    let partitions: f64 = scrape
-        .samples
-        .iter()
-        .filter(|sample| sample.metric == "skein_partitions")
-        .map(|sample| match sample.value {
-            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum();
-    assert!(partitions >= 4.0, "{text}");
+    assert!(
+        histogram_count(
+            &scrape,
+            "skein_request_latency_seconds",
+            &[("api", "Produce")]
+        ) >= 13.0,
+        "{text}"
+    );
+    assert!(total(&scrape, "skein_partitions") >= 4.0, "{text}");
     assert!(text.contains("skein_connections_open"), "{text}");
 
     assert_eq!(total(&scrape, "skein_under_replicated_partitions"), 0.0);
@@ -202,36 +209,8 @@ fn metrics_count_exactly_what_the_cli_produced_and_consumed() {
 #[test]
 fn engine_group_and_error_metrics_match_the_broker_state() {
     let broker = Broker::start();
-    broker
-        .cli(
-            &["topic", "create", "ledger", "-p", "3", "--format", "json"],
-            "",
-        )
-        .json();
     const RECORDS: usize = 900;
-    let input: String = (0..RECORDS).map(|i| format!("key{i}|value{i}\n")).collect();
-    let produced = broker
-        .cli(
-            &[
-                "produce",
-                "ledger",
-                "-K",
-                "|",
-                "--acks",
-                "all",
-                "--batch-records",
-                "50",
-                "--format",
-                "json",
-            ],
-            &input,
-        )
-        .json();
-    assert_eq!(produced["records"], RECORDS);
-    let consumed = broker
-        .cli(&["consume", "ledger", "--format", "json"], "")
-        .json_lines();
-    assert_eq!(consumed.len(), RECORDS);
+    let produced = produce_and_consume(&broker, "ledger", 3, RECORDS, 50);
     // A group with a known committed offset in every partition.
     const COMMITTED: i64 = 100;
     let committed = COMMITTED.to_string();
