@@ -13,9 +13,12 @@
 mod batch;
 mod config;
 mod error;
+mod latency_histogram;
 mod log;
 mod log_chunk;
+mod log_stats;
 mod mesh;
+mod mesh_stats;
 mod offset_index;
 mod placement;
 mod segment;
@@ -33,8 +36,13 @@ pub use crate::batch::{
 };
 pub use crate::config::{ConfigError, FlushPolicy, LogConfig, TimestampType};
 pub use crate::error::{AppendError, LogError, ReadError};
+pub use crate::latency_histogram::{
+    HistogramSnapshot, LatencyHistogram, LATENCY_BUCKETS, LATENCY_BUCKETS_US,
+};
 pub use crate::log::{AppendInfo, LogTuning, PartitionLog, ReadInfo};
 pub use crate::log_chunk::LogChunk;
+pub use crate::log_stats::{shard_log_stats, LogStats};
+pub use crate::mesh_stats::MeshStats;
 pub use crate::offset_index::OffsetIndex;
 pub use crate::segment::prime_iopoll_probe;
 pub use mesh::{mesh_ports, Inbox, Mesh, MeshError, MeshPorts};

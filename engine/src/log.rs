@@ -471,6 +471,25 @@ impl PartitionLog {
         self.inner.state.borrow().high_watermark
     }
 
+    /// Bytes appended to the log's segments (written or still buffered),
+    /// summed over the segments: O(segments), for metrics at scrape.
+    pub fn size_bytes(&self) -> u64 {
+        self.inner
+            .state
+            .borrow()
+            .segments
+            .iter()
+            .map(|s| s.size())
+            .sum()
+    }
+
+    /// How many segments the log has (the active one included; at least 1).
+    pub fn segment_count(&self) -> usize {
+        let count = self.inner.state.borrow().segments.len();
+        assert!(count >= 1, "a log always has an active segment");
+        count
+    }
+
     /// Whether an earlier write or fdatasync failure poisoned the log.
     pub fn is_poisoned(&self) -> bool {
         self.inner.is_poisoned()
@@ -984,11 +1003,13 @@ impl Inner {
             let state = self.state.borrow();
             (state.active().clone(), state.written_offset)
         };
+        let started = Instant::now();
         segment
             .file()
             .fdatasync()
             .await
             .map_err(|e| LogError::glommio(segment.path(), e))?;
+        crate::log_stats::record_fsync(started.elapsed());
         let policy = self.config.get().flush_policy;
         let mut state = self.state.borrow_mut();
         state.synced_offset = state.synced_offset.max(target);

@@ -18,12 +18,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use futures::channel::oneshot;
 use glommio::channels::shared_channel::{
     self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
 };
 
+use crate::mesh_stats::MeshStats;
 use crate::placement::ShardId;
 
 /// A request on its way to another shard.
@@ -146,8 +148,10 @@ impl<Req: Send + 'static, Rep: Send + 'static> MeshPorts<Req, Rep> {
             })
             .detach();
         }
+        let stats = Arc::new(MeshStats::new(self.shard, call_senders.len()));
         let mesh = Mesh {
             shard: self.shard,
+            stats,
             senders: Rc::new(call_senders),
             pending,
             next_call_id: Rc::new(Cell::new(0)),
@@ -169,6 +173,7 @@ type PeerSender<Req> = ConnectedSender<Call<Req>>;
 /// Lives on: one shard (not `Send`).
 pub struct Mesh<Req: Send + 'static, Rep: Send + 'static> {
     shard: ShardId,
+    stats: Arc<MeshStats>,
     senders: Rc<Vec<Option<PeerSender<Req>>>>,
     pending: PendingCalls<Rep>,
     next_call_id: Rc<Cell<u64>>,
@@ -178,6 +183,7 @@ impl<Req: Send + 'static, Rep: Send + 'static> Clone for Mesh<Req, Rep> {
     fn clone(&self) -> Self {
         Mesh {
             shard: self.shard,
+            stats: Arc::clone(&self.stats),
             senders: Rc::clone(&self.senders),
             pending: Rc::clone(&self.pending),
             next_call_id: Rc::clone(&self.next_call_id),
@@ -189,6 +195,12 @@ impl<Req: Send + 'static, Rep: Send + 'static> Mesh<Req, Rep> {
     /// The shard this handle lives on.
     pub fn shard(&self) -> ShardId {
         self.shard
+    }
+
+    /// This shard's call statistics (in flight per peer, send-to-answer
+    /// time), for the metrics registry to read.
+    pub fn stats(&self) -> Arc<MeshStats> {
+        Arc::clone(&self.stats)
     }
 
     /// How many shards the mesh joins (this one included).
@@ -223,11 +235,16 @@ impl<Req: Send + 'static, Rep: Send + 'static> Mesh<Req, Rep> {
             call_id,
             request,
         };
+        // Counts the call in flight until it is answered, fails or is
+        // dropped; times it only when answered.
+        let in_flight = self.stats.start(target);
         if sender.send(call).await.is_err() {
             self.pending.borrow_mut().remove(&call_id);
             return Err(MeshError::ShardStopped(target));
         }
-        replied.await.map_err(|_| MeshError::ShardStopped(target))
+        let reply = replied.await.map_err(|_| MeshError::ShardStopped(target))?;
+        in_flight.answered();
+        Ok(reply)
     }
 }
 
@@ -311,6 +328,9 @@ mod tests {
                                 }
                             }
                         }
+                        let stats = mesh.stats();
+                        assert_eq!(stats.call_latency.snapshot().count(), 100);
+                        assert!(stats.in_flight().all(|(_, calls)| calls == 0));
                         assert_eq!(
                             mesh.call(me, 1).await,
                             Err(MeshError::UnknownShard(me)),

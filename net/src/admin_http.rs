@@ -91,7 +91,7 @@ fn serve(
         );
     }
     match path {
-        "/metrics" => match registry.encode() {
+        "/metrics" => match scrape(registry) {
             Ok(body) => respond(
                 &mut stream,
                 "200 OK",
@@ -124,6 +124,14 @@ fn serve(
             "try /metrics or /health\n",
         ),
     }
+}
+
+/// Fresh gauges from every shard (bounded wait), then the exposition.
+fn scrape(registry: &MetricsRegistry) -> Result<String, std::fmt::Error> {
+    if !registry.refresh() {
+        tracing::debug!("a shard did not refresh its gauges in time; serving older ones");
+    }
+    registry.encode()
 }
 
 fn respond(

@@ -118,7 +118,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
         let handle = glommio::spawn_local(async move {
             let started = std::time::Instant::now();
             let api_key = header.api_key;
-            let outcome = dispatch(&request_ctx, header, body, &request_host).await;
+            let outcome = dispatch(&request_ctx, header, body, &request_host, started).await;
             let failed = matches!(outcome, Outcome::Close(_));
             request_ctx
                 .metrics

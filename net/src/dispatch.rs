@@ -10,6 +10,7 @@ use crate::frame::RequestHeader;
 use crate::handlers;
 use crate::request::{decode_request, Request, RequestError};
 use crate::response::{encode_response, EncodeError, Response};
+use crate::response_errors::ErrorCodes;
 use crate::shard_state::ShardState;
 
 /// What to do after a request.
@@ -23,12 +24,14 @@ pub enum Outcome {
 }
 
 /// Handles one decoded request from `client_host` (the peer's address as
-/// Kafka shows it, `/ip`).
+/// Kafka shows it, `/ip`) that arrived at `arrived`. Counts the error codes
+/// of the response it makes.
 pub async fn dispatch(
     ctx: &ShardState,
     header: RequestHeader,
     body: Bytes,
     client_host: &str,
+    arrived: std::time::Instant,
 ) -> Outcome {
     let request = match decode_request(&header, body) {
         Ok(request) => request,
@@ -41,7 +44,7 @@ pub async fn dispatch(
                 ..header
             };
             let response = handlers::api_versions::response(ErrorCode::UnsupportedVersion);
-            return encoded(encode_response(&v0, ApiKey::ApiVersions, &response));
+            return respond(ctx, &v0, ApiKey::ApiVersions, &response);
         }
         Err(error) => return Outcome::Close(error.to_string()),
     };
@@ -49,71 +52,92 @@ pub async fn dispatch(
     let h = &header;
     match request {
         Request::ApiVersions => respond(
+            ctx,
             h,
             ApiKey::ApiVersions,
             &handlers::api_versions::response(ErrorCode::None),
         ),
         Request::Metadata(r) => respond(
+            ctx,
             h,
             ApiKey::Metadata,
             &handlers::metadata::handle(ctx, r, version).await,
         ),
-        Request::Produce(r) => match handlers::produce::handle(ctx, r, version).await {
-            Some(response) => respond(h, ApiKey::Produce, &response),
-            None => Outcome::Silent,
-        },
+        Request::Produce(r) => {
+            let acks = r.acks;
+            let response = handlers::produce::handle(ctx, r, version).await;
+            ctx.metrics.produce_acknowledged(acks, arrived.elapsed());
+            if acks == 0 {
+                // Nothing is sent, but the errors happened all the same.
+                ctx.metrics.record_errors(ApiKey::Produce, &response);
+                Outcome::Silent
+            } else {
+                respond(ctx, h, ApiKey::Produce, &response)
+            }
+        }
         Request::Fetch(r) => encoded(handlers::fetch::handle(ctx, h, r).await),
         Request::ListOffsets(r) => respond(
+            ctx,
             h,
             ApiKey::ListOffsets,
             &handlers::list_offsets::handle(ctx, r, version).await,
         ),
         Request::CreateTopics(r) => respond(
+            ctx,
             h,
             ApiKey::CreateTopics,
             &handlers::create_topics::handle(ctx, r).await,
         ),
         Request::DeleteTopics(r) => respond(
+            ctx,
             h,
             ApiKey::DeleteTopics,
             &handlers::delete_topics::handle(ctx, r, version).await,
         ),
         Request::CreatePartitions(r) => respond(
+            ctx,
             h,
             ApiKey::CreatePartitions,
             &handlers::create_partitions::handle(ctx, r).await,
         ),
         Request::DeleteRecords(r) => respond(
+            ctx,
             h,
             ApiKey::DeleteRecords,
             &handlers::delete_records::handle(ctx, r).await,
         ),
         Request::DescribeConfigs(r) => respond(
+            ctx,
             h,
             ApiKey::DescribeConfigs,
             &handlers::describe_configs::handle(ctx, r),
         ),
         Request::AlterConfigs(r) => respond(
+            ctx,
             h,
             ApiKey::AlterConfigs,
             &handlers::alter_configs::handle(ctx, r).await,
         ),
         Request::IncrementalAlterConfigs(r) => respond(
+            ctx,
             h,
             ApiKey::IncrementalAlterConfigs,
             &handlers::incremental_alter_configs::handle(ctx, r).await,
         ),
         Request::DescribeCluster(r) => respond(
+            ctx,
             h,
             ApiKey::DescribeCluster,
             &handlers::describe_cluster::handle(ctx, r),
         ),
         Request::OffsetForLeaderEpoch(r) => respond(
+            ctx,
             h,
             ApiKey::OffsetForLeaderEpoch,
             &handlers::offset_for_leader_epoch::handle(ctx, r).await,
         ),
         Request::FindCoordinator(r) => respond(
+            ctx,
             h,
             ApiKey::FindCoordinator,
             &handlers::find_coordinator::handle(ctx, r, version),
@@ -122,54 +146,64 @@ pub async fn dispatch(
             let client_id = h.client_id.as_deref().unwrap_or_default();
             let response =
                 handlers::join_group::handle(ctx, r, version, client_id, client_host).await;
-            respond(h, ApiKey::JoinGroup, &response)
+            respond(ctx, h, ApiKey::JoinGroup, &response)
         }
         Request::SyncGroup(r) => respond(
+            ctx,
             h,
             ApiKey::SyncGroup,
             &handlers::sync_group::handle(ctx, r).await,
         ),
         Request::Heartbeat(r) => respond(
+            ctx,
             h,
             ApiKey::Heartbeat,
             &handlers::heartbeat::handle(ctx, r).await,
         ),
         Request::LeaveGroup(r) => respond(
+            ctx,
             h,
             ApiKey::LeaveGroup,
             &handlers::leave_group::handle(ctx, r, version).await,
         ),
         Request::OffsetCommit(r) => respond(
+            ctx,
             h,
             ApiKey::OffsetCommit,
             &handlers::offset_commit::handle(ctx, r, version).await,
         ),
         Request::OffsetFetch(r) => respond(
+            ctx,
             h,
             ApiKey::OffsetFetch,
             &handlers::offset_fetch::handle(ctx, r, version).await,
         ),
         Request::DescribeGroups(r) => respond(
+            ctx,
             h,
             ApiKey::DescribeGroups,
             &handlers::describe_groups::handle(ctx, r, version).await,
         ),
         Request::ListGroups(r) => respond(
+            ctx,
             h,
             ApiKey::ListGroups,
             &handlers::list_groups::handle(ctx, r).await,
         ),
         Request::DeleteGroups(r) => respond(
+            ctx,
             h,
             ApiKey::DeleteGroups,
             &handlers::delete_groups::handle(ctx, r).await,
         ),
         Request::OffsetDelete(r) => respond(
+            ctx,
             h,
             ApiKey::OffsetDelete,
             &handlers::offset_delete::handle(ctx, r).await,
         ),
         Request::InitProducerId(r) => respond(
+            ctx,
             h,
             ApiKey::InitProducerId,
             &handlers::init_producer_id::handle(ctx, r).await,
@@ -177,7 +211,14 @@ pub async fn dispatch(
     }
 }
 
-fn respond<M: Encodable>(header: &RequestHeader, api_key: ApiKey, message: &M) -> Outcome {
+/// Counts the error codes of `message`, then encodes it.
+fn respond<M: Encodable + ErrorCodes>(
+    ctx: &ShardState,
+    header: &RequestHeader,
+    api_key: ApiKey,
+    message: &M,
+) -> Outcome {
+    ctx.metrics.record_errors(api_key, message);
     encoded(encode_response(header, api_key, message))
 }
 

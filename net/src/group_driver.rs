@@ -143,6 +143,22 @@ impl GroupDriver {
         u32::try_from(count).unwrap_or(1).max(1)
     }
 
+    /// Every group the coordinator holds, with its state and committed
+    /// offsets, for a scrape (run by the refresh task, not per request).
+    pub fn group_gauges(&self) -> Vec<crate::metrics::GroupGauge> {
+        self.coordinator
+            .borrow()
+            .groups()
+            .map(|(group_id, state, offsets)| crate::metrics::GroupGauge {
+                group_id: group_id.to_owned(),
+                state: state.kafka_name(),
+                committed: offsets
+                    .map(|(topic, partition, offset)| (topic.to_owned(), partition, offset))
+                    .collect(),
+            })
+            .collect()
+    }
+
     /// Handles one request and waits for its answer.
     ///
     /// # Errors

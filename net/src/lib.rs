@@ -28,6 +28,7 @@ mod offsets_topic;
 mod producer_state;
 pub mod request;
 pub mod response;
+mod response_errors;
 mod shard_message;
 mod shard_state;
 mod supported_apis;

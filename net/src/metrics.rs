@@ -7,27 +7,46 @@
 //! registers the first time it sees a topic (one allocation per topic and
 //! shard, at warm-up), found again through a shard-local map. A scrape sums
 //! every shard's counters ([`MetricsRegistry::encode`]), so values are exact
-//! as of the scrape and never reset.
+//! as of the scrape and never reset. The engine's own statistics (fdatasync
+//! latency, cross-shard calls) are the same kind of single-writer atomics,
+//! registered here and read the same way.
+//!
+//! Gauges that would cost a walk over state (log sizes and segment counts,
+//! leaders, consumer groups and their committed offsets) are not kept up to
+//! date on the data path at all. A scrape asks for them instead: the admin
+//! listener bumps the scrape generation ([`MetricsRegistry::refresh`]);
+//! each shard's refresh task, which looks at the generation every
+//! [`REFRESH_POLL`], reads its own state and publishes a snapshot tagged
+//! with that generation; the scrape waits (bounded) for every snapshot and
+//! joins them — consumer lag is the control shard's committed offsets
+//! against the data shards' high watermarks. No thread ever wakes another
+//! shard's task: shards poll, the listener polls.
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::ApiKey;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
 use skein_controller::TopicId;
+use skein_engine::{
+    HistogramSnapshot, LatencyHistogram, LogStats, MeshStats, LATENCY_BUCKETS, LATENCY_BUCKETS_US,
+};
+
+use crate::response_errors::ErrorCodes;
 
 /// API keys tracked (Kafka's keys are below this).
 const API_KEYS: usize = 96;
-/// Upper bounds of the request-latency buckets, in microseconds.
-const LATENCY_BUCKETS_US: [u64; 13] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
-    5_000_000,
-];
-/// Latency buckets plus the +Inf bucket.
-const BUCKETS: usize = LATENCY_BUCKETS_US.len() + 1;
+/// Error-code counters per API: codes -1..=127 in slots 0..=128, any other
+/// code in the last slot.
+const ERROR_SLOTS: usize = 130;
+/// How often a shard's refresh task looks for a scrape's request.
+pub const REFRESH_POLL: Duration = Duration::from_millis(50);
+/// The longest a scrape waits for the shards' snapshots; after it, the
+/// scrape reports the latest ones it has.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Adds `by` to a counter this thread alone writes: no read-modify-write
 /// instruction is needed, so this costs what a `Cell` would.
@@ -40,6 +59,40 @@ fn bump(counter: &AtomicU64, by: u64) {
 
 fn read(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
+}
+
+/// The counter slot of error code `code`.
+fn error_slot(code: i16) -> usize {
+    usize::try_from(i32::from(code) + 1)
+        .ok()
+        .filter(|slot| *slot < ERROR_SLOTS - 1)
+        .unwrap_or(ERROR_SLOTS - 1)
+}
+
+/// Kafka's name of the error code in `slot` (`TOPIC_ALREADY_EXISTS`), as
+/// the `error` label.
+fn error_slot_name(slot: usize) -> String {
+    if slot >= ERROR_SLOTS - 1 {
+        return "OTHER".to_owned();
+    }
+    let code = i16::try_from(slot).map_or(i16::MAX, |slot| slot - 1);
+    match kafka_protocol::error::ResponseError::try_from_code(code) {
+        None => "NONE".to_owned(),
+        Some(kafka_protocol::error::ResponseError::Unknown(code)) => format!("UNKNOWN_{code}"),
+        Some(known) => screaming_snake(&format!("{known:?}")),
+    }
+}
+
+/// `TopicAlreadyExists` → `TOPIC_ALREADY_EXISTS`.
+fn screaming_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (index, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && index > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 /// Per-topic traffic counters of one shard.
@@ -55,18 +108,89 @@ pub struct TopicCounters {
 #[derive(Debug)]
 struct ApiCounters {
     requests: AtomicU64,
-    errors: AtomicU64,
-    latency_sum_us: AtomicU64,
-    latency_buckets: [AtomicU64; BUCKETS],
+    /// Requests that closed the connection instead of being answered.
+    failures: AtomicU64,
+    /// Error codes in responses, by [`error_slot`].
+    errors: [AtomicU64; ERROR_SLOTS],
+    latency: LatencyHistogram,
 }
 
 impl Default for ApiCounters {
     fn default() -> Self {
         Self {
             requests: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            latency_sum_us: AtomicU64::new(0),
-            latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            failures: AtomicU64::new(0),
+            errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency: LatencyHistogram::default(),
+        }
+    }
+}
+
+/// The `acks` label values of the produce-to-ack histograms, in slot order.
+const ACKS_LABELS: [&str; 3] = ["0", "1", "all"];
+
+/// The produce-to-ack histogram slot of `acks` (0, 1, -1 = all).
+fn acks_slot(acks: i16) -> Option<usize> {
+    match acks {
+        0 => Some(0),
+        1 => Some(1),
+        -1 => Some(2),
+        _ => None,
+    }
+}
+
+/// One partition log as a scrape sees it. Published by: its owner shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionGauge {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Bytes in the log's segments.
+    pub size_bytes: u64,
+    /// Segments of the log (≥ 1).
+    pub segments: u64,
+    /// The partition's high watermark.
+    pub high_watermark: i64,
+    /// Whether this broker leads the partition.
+    pub leader: bool,
+    /// Replicas assigned to the partition.
+    pub replicas: u32,
+    /// Replicas in sync with the leader (the ISR), the leader included.
+    pub isr: u32,
+}
+
+impl PartitionGauge {
+    /// Whether the ISR is smaller than the replica set (Kafka's
+    /// `UnderReplicatedPartitions`, counted by the leader).
+    pub fn under_replicated(&self) -> bool {
+        self.leader && self.isr < self.replicas
+    }
+}
+
+/// One consumer group as a scrape sees it. Published by: the control shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupGauge {
+    /// Group id.
+    pub group_id: String,
+    /// Kafka's name of the group's state (`Stable`, `Empty`, …).
+    pub state: &'static str,
+    /// Committed offsets: (topic, partition, offset).
+    pub committed: Vec<(String, i32, i64)>,
+}
+
+/// A snapshot published for scrape generation `generation`.
+#[derive(Debug)]
+struct Published<T> {
+    generation: u64,
+    items: Vec<T>,
+}
+
+impl<T> Default for Published<T> {
+    fn default() -> Self {
+        Published {
+            generation: 0,
+            items: Vec::new(),
         }
     }
 }
@@ -77,21 +201,29 @@ impl Default for ApiCounters {
 pub struct ShardMetrics {
     shard: usize,
     apis: Vec<ApiCounters>,
+    produce_ack: [LatencyHistogram; 3],
     connections_open: AtomicU64,
     connections_accepted: AtomicU64,
     partitions: AtomicU64,
     topics: Mutex<Vec<(String, Arc<TopicCounters>)>>,
+    /// The shard's log statistics (fdatasync latency), written by its logs.
+    log_stats: Arc<LogStats>,
+    /// Partition gauges, refreshed at scrape.
+    gauges: Mutex<Published<PartitionGauge>>,
 }
 
 impl ShardMetrics {
-    fn new(shard: usize) -> Self {
+    fn new(shard: usize, log_stats: Arc<LogStats>) -> Self {
         Self {
             shard,
             apis: (0..API_KEYS).map(|_| ApiCounters::default()).collect(),
+            produce_ack: std::array::from_fn(|_| LatencyHistogram::default()),
             connections_open: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             partitions: AtomicU64::new(0),
             topics: Mutex::new(Vec::new()),
+            log_stats,
+            gauges: Mutex::new(Published::default()),
         }
     }
 }
@@ -104,10 +236,11 @@ pub struct LocalMetrics {
 }
 
 impl LocalMetrics {
-    /// Counters for data shard `shard`, all zero.
+    /// Counters for data shard `shard`, all zero. Call on the shard's own
+    /// thread: it picks up that thread's engine log statistics.
     pub fn new(shard: usize) -> Self {
         Self {
-            published: Arc::new(ShardMetrics::new(shard)),
+            published: Arc::new(ShardMetrics::new(shard, skein_engine::shard_log_stats())),
             topics: RefCell::new(HashMap::new()),
         }
     }
@@ -128,23 +261,39 @@ impl LocalMetrics {
         };
         bump(&api.requests, 1);
         if failed {
-            bump(&api.errors, 1);
+            bump(&api.failures, 1);
         }
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        bump(&api.latency_sum_us, micros);
-        let bucket = LATENCY_BUCKETS_US
-            .iter()
-            .position(|bound| micros <= *bound)
-            .unwrap_or(LATENCY_BUCKETS_US.len());
-        if let Some(counter) = api.latency_buckets.get(bucket) {
+        api.latency.record(elapsed);
+    }
+
+    /// Counts one error code `code` in a response of `api_key` (0, no
+    /// error, counts nothing).
+    pub fn record_error(&self, api_key: ApiKey, code: i16) {
+        if code == 0 {
+            return;
+        }
+        let counter = self
+            .published
+            .apis
+            .get(api_key as usize)
+            .and_then(|api| api.errors.get(error_slot(code)));
+        if let Some(counter) = counter {
             bump(counter, 1);
         }
     }
 
-    /// Counts a partition-level error code in a response of `api_key`.
-    pub fn record_error(&self, api_key: ApiKey) {
-        if let Some(api) = self.published.apis.get(api_key as usize) {
-            bump(&api.errors, 1);
+    /// Counts every error code in `response`, a response of `api_key`.
+    pub fn record_errors(&self, api_key: ApiKey, response: &impl ErrorCodes) {
+        response.error_codes(&mut |code| self.record_error(api_key, code));
+    }
+
+    /// A Produce request with `acks` was acknowledged (its response ready,
+    /// or for acks=0 its appends done) `elapsed` after it arrived.
+    pub fn produce_acknowledged(&self, acks: i16, elapsed: Duration) {
+        if let Some(histogram) =
+            acks_slot(acks).and_then(|slot| self.published.produce_ack.get(slot))
+        {
+            histogram.record(elapsed);
         }
     }
 
@@ -164,6 +313,15 @@ impl LocalMetrics {
         self.published
             .partitions
             .store(count as u64, Ordering::Relaxed);
+    }
+
+    /// Publishes the shard's partition gauges for scrape `generation`
+    /// (called by the refresh task, off the data path).
+    pub fn publish_partitions(&self, generation: u64, partitions: Vec<PartitionGauge>) {
+        if let Ok(mut gauges) = self.published.gauges.lock() {
+            gauges.generation = generation;
+            gauges.items = partitions;
+        }
     }
 
     /// Runs `update` on the counters of `topic`, registering them on first
@@ -235,6 +393,12 @@ pub fn record_count(bytes: &[u8]) -> u64 {
 #[derive(Debug, Default)]
 pub struct MetricsRegistry {
     shards: Mutex<Vec<Arc<ShardMetrics>>>,
+    meshes: Mutex<Vec<Arc<MeshStats>>>,
+    /// Consumer groups, published by the control shard once it runs.
+    groups: Mutex<Published<GroupGauge>>,
+    groups_published: AtomicBool,
+    /// Bumped by each scrape; shards answer with snapshots of this generation.
+    scrape_generation: AtomicU64,
     listening: AtomicUsize,
     stopping: AtomicBool,
 }
@@ -245,6 +409,64 @@ impl MetricsRegistry {
         if let Ok(mut shards) = self.shards.lock() {
             shards.push(shard);
         }
+    }
+
+    /// Adds a shard's cross-shard call statistics (every shard, at start).
+    pub fn register_mesh(&self, mesh: Arc<MeshStats>) {
+        if let Ok(mut meshes) = self.meshes.lock() {
+            meshes.push(mesh);
+        }
+    }
+
+    /// The generation of the latest scrape's refresh request; a shard's
+    /// refresh task publishes when it differs from what it last published.
+    pub fn scrape_generation(&self) -> u64 {
+        self.scrape_generation.load(Ordering::SeqCst)
+    }
+
+    /// Publishes the consumer groups for scrape `generation` (control
+    /// shard's refresh task).
+    pub fn publish_groups(&self, generation: u64, groups: Vec<GroupGauge>) {
+        if let Ok(mut published) = self.groups.lock() {
+            published.generation = generation;
+            published.items = groups;
+        }
+        self.groups_published.store(true, Ordering::SeqCst);
+    }
+
+    /// Asks every shard for fresh gauges and waits until all have published
+    /// them, at most [`REFRESH_TIMEOUT`] (a stopping node is not waited for).
+    /// Returns whether every snapshot arrived. Admin listener thread only:
+    /// it sleeps.
+    pub fn refresh(&self) -> bool {
+        let generation = self.scrape_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let started = Instant::now();
+        loop {
+            if self.is_fresh(generation) {
+                return true;
+            }
+            if self.stopping.load(Ordering::SeqCst) || started.elapsed() >= REFRESH_TIMEOUT {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn is_fresh(&self, generation: u64) -> bool {
+        let shards_fresh = self.shards.lock().is_ok_and(|shards| {
+            shards.iter().all(|shard| {
+                shard
+                    .gauges
+                    .lock()
+                    .is_ok_and(|gauges| gauges.generation >= generation)
+            })
+        });
+        let groups_fresh = !self.groups_published.load(Ordering::SeqCst)
+            || self
+                .groups
+                .lock()
+                .is_ok_and(|groups| groups.generation >= generation);
+        shards_fresh && groups_fresh
     }
 
     /// A data shard recovered its logs and its listener is up.
@@ -264,7 +486,8 @@ impl MetricsRegistry {
     }
 
     /// The Prometheus text exposition of every counter, summed over shards
-    /// (per shard for the per-shard gauges).
+    /// (per shard for the per-shard gauges), with the gauges of the latest
+    /// [`refresh`](Self::refresh).
     ///
     /// # Errors
     /// Only if formatting fails (it does not, writing to a `String`).
@@ -274,8 +497,22 @@ impl MetricsRegistry {
             .lock()
             .map(|shards| shards.clone())
             .unwrap_or_default();
+        let meshes: Vec<Arc<MeshStats>> = self
+            .meshes
+            .lock()
+            .map(|meshes| meshes.clone())
+            .unwrap_or_default();
+        let groups = self
+            .groups
+            .lock()
+            .map(|groups| groups.items.clone())
+            .unwrap_or_default();
         let mut registry = prometheus_client::registry::Registry::with_prefix("skein");
-        registry.register_collector(Box::new(Snapshot { shards }));
+        registry.register_collector(Box::new(Snapshot {
+            shards,
+            meshes,
+            groups,
+        }));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
         Ok(text)
@@ -286,6 +523,8 @@ impl MetricsRegistry {
 #[derive(Debug)]
 struct Snapshot {
     shards: Vec<Arc<ShardMetrics>>,
+    meshes: Vec<Arc<MeshStats>>,
+    groups: Vec<GroupGauge>,
 }
 
 /// A histogram given by its buckets, for the encoder.
@@ -295,6 +534,25 @@ struct ConstHistogram {
     count: u64,
     buckets: Vec<(f64, u64)>,
 }
+
+impl ConstHistogram {
+    /// The encoder's form of `snapshot` (seconds; +Inf as `f64::MAX`).
+    fn of(snapshot: &HistogramSnapshot) -> ConstHistogram {
+        let buckets = LATENCY_BUCKETS_US
+            .iter()
+            .map(|bound| *bound as f64 / 1e6)
+            .chain(std::iter::once(f64::MAX))
+            .zip(snapshot.counts)
+            .collect();
+        ConstHistogram {
+            sum: snapshot.sum_us as f64 / 1e6,
+            count: snapshot.count(),
+            buckets,
+        }
+    }
+}
+
+const _: () = assert!(LATENCY_BUCKETS == LATENCY_BUCKETS_US.len() + 1);
 
 impl EncodeMetric for ConstHistogram {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
@@ -320,15 +578,31 @@ type PerShardFamily = (
     fn(&ShardMetrics) -> u64,
 );
 
+fn gauge_value(value: u64) -> prometheus_client::metrics::gauge::ConstGauge<i64> {
+    prometheus_client::metrics::gauge::ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
 impl prometheus_client::collector::Collector for Snapshot {
     fn encode(
         &self,
         mut encoder: prometheus_client::encoding::DescriptorEncoder,
     ) -> Result<(), std::fmt::Error> {
+        self.encode_topics(&mut encoder)?;
+        self.encode_apis(&mut encoder)?;
+        self.encode_per_shard(&mut encoder)?;
+        self.encode_engine(&mut encoder)?;
+        self.encode_partitions(&mut encoder)?;
+        self.encode_groups(&mut encoder)
+    }
+}
+
+impl Snapshot {
+    fn encode_topics(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
         use prometheus_client::metrics::counter::ConstCounter;
-        use prometheus_client::metrics::gauge::ConstGauge;
-        // Per-topic sums.
-        let mut topics: std::collections::BTreeMap<String, [u64; 4]> = Default::default();
+        let mut topics: BTreeMap<String, [u64; 4]> = BTreeMap::new();
         for shard in &self.shards {
             if let Ok(list) = shard.topics.lock() {
                 for (name, counters) in list.iter() {
@@ -363,45 +637,60 @@ impl prometheus_client::collector::Collector for Snapshot {
                     .encode(family.encode_family(&labels)?)?;
             }
         }
-        // Per-API sums.
+        Ok(())
+    }
+
+    /// Sums `value` of API `key` over the shards.
+    fn api_sum(&self, key: usize, value: impl Fn(&ApiCounters) -> u64) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|shard| shard.apis.get(key))
+            .map(value)
+            .sum()
+    }
+
+    fn encode_apis(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::counter::ConstCounter;
+        let served: Vec<usize> = (0..API_KEYS)
+            .filter(|key| self.api_sum(*key, |api| read(&api.requests)) > 0)
+            .collect();
         let mut requests = encoder.encode_descriptor(
             "requests",
             "Requests handled, by API.",
             None,
             MetricType::Counter,
         )?;
-        for key in 0..API_KEYS {
-            let total: u64 = self
-                .shards
-                .iter()
-                .filter_map(|s| s.apis.get(key))
-                .map(|a| read(&a.requests))
-                .sum();
-            if total > 0 {
-                ConstCounter::new(total).encode(requests.encode_family(&api_labels(key))?)?;
-            }
+        for key in &served {
+            let total = self.api_sum(*key, |api| read(&api.requests));
+            ConstCounter::new(total).encode(requests.encode_family(&api_labels(*key))?)?;
         }
-        let mut errors = encoder.encode_descriptor(
-            "request_errors",
-            "Requests that closed the connection, plus partition error codes in Produce and Fetch responses, by API.",
+        let mut failures = encoder.encode_descriptor(
+            "request_failures",
+            "Requests that closed the connection instead of being answered (undecodable or unencodable), by API.",
             None,
             MetricType::Counter,
         )?;
-        for key in 0..API_KEYS {
-            let requested: u64 = self
-                .shards
-                .iter()
-                .filter_map(|s| s.apis.get(key))
-                .map(|a| read(&a.requests))
-                .sum();
-            let total: u64 = self
-                .shards
-                .iter()
-                .filter_map(|s| s.apis.get(key))
-                .map(|a| read(&a.errors))
-                .sum();
-            if requested > 0 {
-                ConstCounter::new(total).encode(errors.encode_family(&api_labels(key))?)?;
+        for key in &served {
+            let total = self.api_sum(*key, |api| read(&api.failures));
+            ConstCounter::new(total).encode(failures.encode_family(&api_labels(*key))?)?;
+        }
+        let mut errors = encoder.encode_descriptor(
+            "request_errors",
+            "Error codes in responses, by API and Kafka error name; one per occurrence (a response failing three partitions counts three).",
+            None,
+            MetricType::Counter,
+        )?;
+        for key in &served {
+            for slot in 0..ERROR_SLOTS {
+                let total = self.api_sum(*key, |api| api.errors.get(slot).map_or(0, read));
+                if total > 0 {
+                    let mut labels = api_labels(*key);
+                    labels.push(("error", error_slot_name(slot)));
+                    ConstCounter::new(total).encode(errors.encode_family(&labels)?)?;
+                }
             }
         }
         let mut latency = encoder.encode_descriptor(
@@ -410,32 +699,37 @@ impl prometheus_client::collector::Collector for Snapshot {
             None,
             MetricType::Histogram,
         )?;
-        for key in 0..API_KEYS {
-            let mut counts = [0u64; BUCKETS];
-            let mut sum_us = 0u64;
-            for api in self.shards.iter().filter_map(|s| s.apis.get(key)) {
-                sum_us += read(&api.latency_sum_us);
-                for (count, bucket) in counts.iter_mut().zip(&api.latency_buckets) {
-                    *count += read(bucket);
-                }
+        for key in &served {
+            let mut merged = HistogramSnapshot::default();
+            for api in self.shards.iter().filter_map(|s| s.apis.get(*key)) {
+                merged.merge(&api.latency.snapshot());
             }
-            let count: u64 = counts.iter().sum();
-            if count == 0 {
-                continue;
-            }
-            let buckets = LATENCY_BUCKETS_US
-                .iter()
-                .map(|bound| *bound as f64 / 1e6)
-                .chain(std::iter::once(f64::MAX))
-                .zip(counts)
-                .collect();
-            ConstHistogram {
-                sum: sum_us as f64 / 1e6,
-                count,
-                buckets,
-            }
-            .encode(latency.encode_family(&api_labels(key))?)?;
+            ConstHistogram::of(&merged).encode(latency.encode_family(&api_labels(*key))?)?;
         }
+        let mut produce_ack = encoder.encode_descriptor(
+            "produce_ack_latency_seconds",
+            "Time from a Produce request's arrival to its acknowledgement (response ready; for acks=0, appends done), by acks.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (slot, acks) in ACKS_LABELS.iter().enumerate() {
+            let mut merged = HistogramSnapshot::default();
+            for histogram in self.shards.iter().filter_map(|s| s.produce_ack.get(slot)) {
+                merged.merge(&histogram.snapshot());
+            }
+            if merged.count() > 0 {
+                let labels: Labels = vec![("acks", (*acks).to_owned())];
+                ConstHistogram::of(&merged).encode(produce_ack.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_per_shard(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::counter::ConstCounter;
         let per_shard: [PerShardFamily; 3] = [
             (
                 "connections_open",
@@ -465,13 +759,189 @@ impl prometheus_client::collector::Collector for Snapshot {
                     MetricType::Counter => {
                         ConstCounter::new(v).encode(family.encode_family(&labels)?)?
                     }
-                    _ => ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
-                        .encode(family.encode_family(&labels)?)?,
+                    _ => gauge_value(v).encode(family.encode_family(&labels)?)?,
                 }
             }
         }
         Ok(())
     }
+
+    fn encode_engine(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let mut fsync = encoder.encode_descriptor(
+            "log_fsync_latency_seconds",
+            "Latency of the log syncer's fdatasyncs (group commits under flush=batch), by shard.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for shard in &self.shards {
+            let labels: Labels = vec![("shard", shard.shard.to_string())];
+            ConstHistogram::of(&shard.log_stats.fsync.snapshot())
+                .encode(fsync.encode_family(&labels)?)?;
+        }
+        let mut in_flight = encoder.encode_descriptor(
+            "cross_shard_calls_in_flight",
+            "Cross-shard calls sent (or waiting for channel room) and not yet answered, by calling shard and peer.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for mesh in &self.meshes {
+            let shard = mesh.shard();
+            for (peer, calls) in mesh.in_flight().filter(|(peer, _)| *peer != shard) {
+                let labels: Labels =
+                    vec![("shard", shard.0.to_string()), ("peer", peer.0.to_string())];
+                gauge_value(calls).encode(in_flight.encode_family(&labels)?)?;
+            }
+        }
+        let mut call_latency = encoder.encode_descriptor(
+            "cross_shard_call_latency_seconds",
+            "Time from sending a cross-shard call to its answer, by calling shard.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for mesh in &self.meshes {
+            let labels: Labels = vec![("shard", mesh.shard().0.to_string())];
+            ConstHistogram::of(&mesh.call_latency.snapshot())
+                .encode(call_latency.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn encode_partitions(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let published: Vec<(usize, Vec<PartitionGauge>)> = self
+            .shards
+            .iter()
+            .map(|shard| {
+                let mut items = shard
+                    .gauges
+                    .lock()
+                    .map(|gauges| gauges.items.clone())
+                    .unwrap_or_default();
+                items
+                    .sort_unstable_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+                (shard.shard, items)
+            })
+            .collect();
+        let mut size = encoder.encode_descriptor(
+            "log_size_bytes",
+            "Bytes in the partition's log segments (appended, written or not).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (_, partitions) in &published {
+            for partition in partitions {
+                gauge_value(partition.size_bytes)
+                    .encode(size.encode_family(&partition_labels(partition))?)?;
+            }
+        }
+        let mut segments = encoder.encode_descriptor(
+            "log_segments",
+            "Segments of the partition's log, the active one included.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (_, partitions) in &published {
+            for partition in partitions {
+                gauge_value(partition.segments)
+                    .encode(segments.encode_family(&partition_labels(partition))?)?;
+            }
+        }
+        let mut leaders = encoder.encode_descriptor(
+            "partition_leaders",
+            "Partitions this broker leads, by owner shard.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (shard, partitions) in &published {
+            let count = partitions.iter().filter(|p| p.leader).count() as u64;
+            let labels: Labels = vec![("shard", shard.to_string())];
+            gauge_value(count).encode(leaders.encode_family(&labels)?)?;
+        }
+        let mut under_replicated = encoder.encode_descriptor(
+            "under_replicated_partitions",
+            "Led partitions whose ISR is smaller than their replica set, by owner shard. Skein is single-node today: every partition has one replica, the leader, which is its own ISR, so this is 0 until replication lands.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (shard, partitions) in &published {
+            let count = partitions.iter().filter(|p| p.under_replicated()).count() as u64;
+            let labels: Labels = vec![("shard", shard.to_string())];
+            gauge_value(count).encode(under_replicated.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn encode_groups(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let mut by_state: BTreeMap<&str, u64> = [
+            "Empty",
+            "PreparingRebalance",
+            "CompletingRebalance",
+            "Stable",
+            "Dead",
+        ]
+        .into_iter()
+        .map(|state| (state, 0))
+        .collect();
+        for group in &self.groups {
+            *by_state.entry(group.state).or_default() += 1;
+        }
+        let mut count = encoder.encode_descriptor(
+            "consumer_groups",
+            "Consumer groups this broker coordinates, by state.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (state, groups) in by_state {
+            let labels: Labels = vec![("state", state.to_owned())];
+            gauge_value(groups).encode(count.encode_family(&labels)?)?;
+        }
+        let mut high_watermarks: HashMap<(String, i32), i64> = HashMap::new();
+        for shard in &self.shards {
+            if let Ok(gauges) = shard.gauges.lock() {
+                for partition in &gauges.items {
+                    high_watermarks.insert(
+                        (partition.topic.clone(), partition.partition),
+                        partition.high_watermark,
+                    );
+                }
+            }
+        }
+        let mut lag = encoder.encode_descriptor(
+            "consumer_group_lag",
+            "Records behind, summed over the group's committed partitions: high watermark minus committed offset (never negative).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for group in &self.groups {
+            let behind: i64 = group
+                .committed
+                .iter()
+                .filter_map(|(topic, partition, offset)| {
+                    high_watermarks
+                        .get(&(topic.clone(), *partition))
+                        .map(|high_watermark| (high_watermark - offset).max(0))
+                })
+                .sum();
+            let labels: Labels = vec![("group", group.group_id.clone())];
+            gauge_value(u64::try_from(behind).unwrap_or(0)).encode(lag.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn partition_labels(partition: &PartitionGauge) -> Labels {
+    vec![
+        ("topic", partition.topic.clone()),
+        ("partition", partition.partition.to_string()),
+    ]
 }
 
 fn api_labels(key: usize) -> Labels {
@@ -503,7 +973,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("skein_request_errors_total{api=\"Produce\"} 1"),
+            text.contains("skein_request_failures_total{api=\"Produce\"} 1"),
             "{text}"
         );
         assert!(
@@ -515,6 +985,138 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    fn gauge(topic: &str, partition: i32, high_watermark: i64, isr: u32) -> PartitionGauge {
+        PartitionGauge {
+            topic: topic.to_owned(),
+            partition,
+            size_bytes: 1000 + partition as u64,
+            segments: 2,
+            high_watermark,
+            leader: true,
+            replicas: 3,
+            isr,
+        }
+    }
+
+    #[test]
+    fn error_codes_are_counted_by_api_and_kafka_name() {
+        let registry = MetricsRegistry::default();
+        let shard = LocalMetrics::new(0);
+        registry.register(shard.published());
+        shard.record_request(
+            ApiKey::CreateTopics as i16,
+            Duration::from_micros(80),
+            false,
+        );
+        shard.record_error(ApiKey::CreateTopics, 36);
+        shard.record_error(ApiKey::CreateTopics, 0);
+        shard.record_error(ApiKey::CreateTopics, -1);
+        shard.record_error(ApiKey::CreateTopics, 9_999);
+        let text = registry.encode().unwrap();
+        for line in [
+            "skein_request_errors_total{api=\"CreateTopics\",error=\"TOPIC_ALREADY_EXISTS\"} 1",
+            "skein_request_errors_total{api=\"CreateTopics\",error=\"UNKNOWN_SERVER_ERROR\"} 1",
+            "skein_request_errors_total{api=\"CreateTopics\",error=\"OTHER\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!text.contains("error=\"NONE\""), "{text}");
+    }
+
+    #[test]
+    fn produce_acks_are_histograms_by_acks_level() {
+        let registry = MetricsRegistry::default();
+        let shard = LocalMetrics::new(0);
+        registry.register(shard.published());
+        shard.produce_acknowledged(-1, Duration::from_millis(2));
+        shard.produce_acknowledged(-1, Duration::from_millis(3));
+        shard.produce_acknowledged(0, Duration::from_micros(10));
+        shard.produce_acknowledged(7, Duration::from_micros(10));
+        let text = registry.encode().unwrap();
+        assert!(
+            text.contains("skein_produce_ack_latency_seconds_count{acks=\"all\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("skein_produce_ack_latency_seconds_count{acks=\"0\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("acks=\"1\""), "{text}");
+    }
+
+    #[test]
+    fn lag_joins_committed_offsets_with_high_watermarks() {
+        let registry = MetricsRegistry::default();
+        let shard = LocalMetrics::new(0);
+        registry.register(shard.published());
+        shard.publish_partitions(1, vec![gauge("t", 0, 10, 3), gauge("t", 1, 5, 2)]);
+        registry.publish_groups(
+            1,
+            vec![
+                GroupGauge {
+                    group_id: "g".to_owned(),
+                    state: "Empty",
+                    // 10-4 + 5-7 (ahead: 0) + a deleted topic (ignored).
+                    committed: vec![
+                        ("t".to_owned(), 0, 4),
+                        ("t".to_owned(), 1, 7),
+                        ("gone".to_owned(), 0, 1),
+                    ],
+                },
+                GroupGauge {
+                    group_id: "h".to_owned(),
+                    state: "Stable",
+                    committed: vec![],
+                },
+            ],
+        );
+        let text = registry.encode().unwrap();
+        for line in [
+            "skein_consumer_group_lag{group=\"g\"} 6",
+            "skein_consumer_group_lag{group=\"h\"} 0",
+            "skein_consumer_groups{state=\"Empty\"} 1",
+            "skein_consumer_groups{state=\"Stable\"} 1",
+            "skein_consumer_groups{state=\"Dead\"} 0",
+            "skein_log_size_bytes{topic=\"t\",partition=\"1\"} 1001",
+            "skein_log_segments{topic=\"t\",partition=\"0\"} 2",
+            "skein_partition_leaders{shard=\"0\"} 2",
+            "skein_under_replicated_partitions{shard=\"0\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn refresh_waits_for_every_shard_to_publish_the_new_generation() {
+        let registry = Arc::new(MetricsRegistry::default());
+        let shard = LocalMetrics::new(0).published();
+        registry.register(Arc::clone(&shard));
+        let shard_side = Arc::clone(&registry);
+        let refresher = std::thread::spawn(move || {
+            // Plays a shard's refresh task: publish once a scrape asks.
+            let local = LocalMetrics {
+                published: Arc::clone(&shard),
+                topics: RefCell::new(HashMap::new()),
+            };
+            loop {
+                let generation = shard_side.scrape_generation();
+                if generation > 0 {
+                    local.publish_partitions(generation, vec![gauge("t", 0, 1, 1)]);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert!(registry.refresh(), "the shard published in time");
+        refresher.join().unwrap();
+        assert!(registry
+            .encode()
+            .unwrap()
+            .contains("skein_log_segments{topic=\"t\",partition=\"0\"} 2"));
+        registry.stopping();
+        assert!(!registry.refresh(), "a stopping node is not waited for");
     }
 
     #[test]

@@ -204,6 +204,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             return;
         }
     };
+    shared.metrics.register_mesh(group_mesh.stats());
     let offsets_partitions = GroupDriver::partition_count(&group_config, &control.image());
     let groups = Rc::new(GroupDriver::new(
         &group_config,
@@ -241,7 +242,12 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     let stopping = shared.wait_for_shutdown();
     futures::pin_mut!(startup, stopping);
     futures::future::select(startup, stopping).await;
+    let refreshing = glommio::spawn_local(refresh_groups(
+        Rc::clone(&groups),
+        Arc::clone(&shared.metrics),
+    ));
     shared.wait_for_shutdown().await;
+    drop(refreshing.cancel());
     groups.shutdown();
     // Stay up until the data shards have drained: they may still create
     // topics for their last requests.
@@ -295,6 +301,12 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         mesh,
     ));
     shared.metrics.register(ctx.metrics.published());
+    shared.metrics.register_mesh(ctx.mesh.stats());
+    // From registration on, a scrape waits for this shard's gauges.
+    let refreshing = glommio::spawn_local(refresh_partitions(
+        Rc::clone(&ctx),
+        Arc::clone(&shared.metrics),
+    ));
     let (image_applied, first_image) = local_first_image();
     let server = Rc::clone(&ctx);
     glommio::spawn_local(inbox.serve(move |request| {
@@ -366,6 +378,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     ctx.stop();
     drop(accepting.cancel());
     drop(retention.cancel());
+    drop(refreshing.cancel());
     let started = std::time::Instant::now();
     while ctx.in_flight_requests.get() > 0 && started.elapsed() < DRAIN_TIMEOUT {
         glommio::timer::sleep(Duration::from_millis(5)).await;
@@ -468,6 +481,35 @@ async fn retention_loop(ctx: Rc<ShardState>) {
     loop {
         glommio::timer::sleep(interval).await;
         ctx.enforce_retention().await;
+    }
+}
+
+/// Publishes this data shard's partition gauges whenever a scrape asks
+/// (see `metrics`): looks at the scrape generation every `REFRESH_POLL`.
+async fn refresh_partitions(ctx: Rc<ShardState>, metrics: Arc<MetricsRegistry>) {
+    let mut published = None;
+    loop {
+        let generation = metrics.scrape_generation();
+        if published != Some(generation) {
+            ctx.metrics
+                .publish_partitions(generation, ctx.partition_gauges());
+            published = Some(generation);
+        }
+        glommio::timer::sleep(crate::metrics::REFRESH_POLL).await;
+    }
+}
+
+/// Publishes the consumer groups whenever a scrape asks, like
+/// [`refresh_partitions`]. Control shard only.
+async fn refresh_groups(groups: Rc<GroupDriver>, metrics: Arc<MetricsRegistry>) {
+    let mut published = None;
+    loop {
+        let generation = metrics.scrape_generation();
+        if published != Some(generation) {
+            metrics.publish_groups(generation, groups.group_gauges());
+            published = Some(generation);
+        }
+        glommio::timer::sleep(crate::metrics::REFRESH_POLL).await;
     }
 }
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan};
 
-use crate::metrics::LocalMetrics;
+use crate::metrics::{LocalMetrics, PartitionGauge};
 use crate::producer_state::{batch_identity, Admission, PartitionProducers};
 use crate::shard_message::{
     PartitionError, PartitionOffsets, PartitionOp, ShardReply, ShardRequest,
@@ -92,6 +92,32 @@ impl ShardState {
     /// How many partition logs this shard owns.
     pub fn partition_count(&self) -> usize {
         self.partitions.borrow().len()
+    }
+
+    /// The gauges of every partition log this shard owns, for a scrape:
+    /// O(partitions × segments), run by the refresh task, never per request.
+    /// Single-node, the broker leads every partition it has, and the
+    /// partition's one replica (the leader) is its ISR.
+    pub fn partition_gauges(&self) -> Vec<PartitionGauge> {
+        let image = self.image();
+        let partitions = self.partitions.borrow();
+        let mut gauges = Vec::with_capacity(partitions.len());
+        for ((topic_id, partition), log) in partitions.iter() {
+            let Some(topic) = image.topic_by_id(topic_id) else {
+                continue;
+            };
+            gauges.push(PartitionGauge {
+                topic: topic.name.clone(),
+                partition: *partition,
+                size_bytes: log.size_bytes(),
+                segments: log.segment_count() as u64,
+                high_watermark: log.high_watermark(),
+                leader: true,
+                replicas: 1,
+                isr: 1,
+            });
+        }
+        gauges
     }
 
     /// Whether the shard is shutting down (connections read no more requests).

@@ -435,3 +435,78 @@ fn consume_follow_waits_for_records_produced_later() {
     lines.sort();
     assert_eq!(lines, ["one", "three", "two"]);
 }
+
+#[test]
+fn produce_acks_levels_and_consume_templates() {
+    let broker = Broker::start();
+    broker
+        .cli(
+            &["topic", "create", "acked", "-p", "1", "--format", "json"],
+            "",
+        )
+        .json();
+    let all = broker
+        .cli(
+            &[
+                "produce", "acked", "-K", ":", "-H", "h=x", "--acks", "all", "--format", "json",
+            ],
+            "k0:v0\nk1:v1\n",
+        )
+        .json();
+    assert_eq!(all["partitions"]["0"]["first_offset"], 0);
+    let leader = broker
+        .cli(
+            &[
+                "produce", "acked", "-K", ":", "--acks", "1", "--format", "json",
+            ],
+            "k2:v2\n",
+        )
+        .json();
+    assert_eq!(leader["partitions"]["0"]["first_offset"], 2);
+    // acks=0: nothing is answered, so no offset is reported.
+    let unacked = broker
+        .cli(
+            &[
+                "produce", "acked", "-K", ":", "--acks", "0", "--format", "json",
+            ],
+            "k3:v3\n",
+        )
+        .json();
+    assert_eq!(unacked["records"], 1);
+    assert!(
+        unacked["partitions"]["0"]["first_offset"].is_null(),
+        "{unacked}"
+    );
+    let bogus = broker.cli(&["produce", "acked", "--acks", "2"], "x\n");
+    assert_eq!(bogus.code, 2, "{}", bogus.stderr);
+
+    // The unacknowledged record lands shortly after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let lines = loop {
+        let run = broker.cli(
+            &["consume", "acked", "-F", "%t/%p@%o %k=%s [%h] %S %K\\n"],
+            "",
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let lines: Vec<String> = run.stdout.lines().map(str::to_owned).collect();
+        if lines.len() == 4 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        lines,
+        [
+            "acked/0@0 k0=v0 [h=x] 2 2",
+            "acked/0@1 k1=v1 [h=x] 2 2",
+            "acked/0@2 k2=v2 [] 2 2",
+            "acked/0@3 k3=v3 [] 2 2",
+        ]
+    );
+    let tabs = broker.cli(&["consume", "acked", "-c", "1", "-F", "%o\\t%T\\n"], "");
+    let (offset, timestamp) = tabs.stdout.trim_end().split_once('\t').expect("a tab");
+    assert_eq!(offset, "0");
+    assert!(timestamp.parse::<i64>().expect("a timestamp") > 1_600_000_000_000);
+    let unknown = broker.cli(&["consume", "acked", "-F", "%x"], "");
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+}

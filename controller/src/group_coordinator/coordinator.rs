@@ -226,6 +226,21 @@ impl GroupCoordinator {
         self.groups.get(group_id).map(|g| g.state)
     }
 
+    /// Every group this node holds: its id, state and committed offsets
+    /// (topic, partition, offset), in group-id order. For metrics (group
+    /// counts by state, lag); O(groups + committed partitions).
+    pub fn groups(
+        &self,
+    ) -> impl Iterator<Item = (&str, GroupState, impl Iterator<Item = (&str, i32, i64)>)> {
+        self.groups.values().map(|group| {
+            let offsets = group
+                .offsets
+                .iter()
+                .map(|(tp, value)| (tp.topic.as_str(), tp.partition, value.offset));
+            (group.group_id.as_str(), group.state, offsets)
+        })
+    }
+
     /// The current generation of `group_id`, if this node holds it.
     pub fn group_generation(&self, group_id: &str) -> Option<i32> {
         self.groups.get(group_id).map(|g| g.generation_id)

@@ -120,7 +120,7 @@ fn count_fetched(
 ) {
     if result.error_code != 0 {
         ctx.metrics
-            .record_error(kafka_protocol::messages::ApiKey::Fetch);
+            .record_error(kafka_protocol::messages::ApiKey::Fetch, result.error_code);
         return;
     }
     if result.chunks.is_empty() {

@@ -100,7 +100,8 @@ async fn auto_create_topics(ctx: &ShardState, names: &[String]) {
         Ok(ShardReply::Control(ControlReply::CreatedTopics(results))) => {
             for (name, result) in names.iter().zip(results) {
                 match result {
-                    Ok(_) => tracing::info!(topic = %name, "topic auto-created"),
+                    // The control shard logs the creation itself ("topic created").
+                    Ok(_) => tracing::debug!(topic = %name, "topic auto-created"),
                     Err(error) => tracing::debug!(topic = %name, %error, "auto-creation refused"),
                 }
             }

@@ -8,7 +8,6 @@ use kafka_protocol::messages::produce_request::ProduceRequest;
 use kafka_protocol::messages::produce_response::{
     PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::ApiKey;
 
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
@@ -18,12 +17,9 @@ use crate::shard_state::ShardState;
 /// Produce v13 names topics by id.
 const TOPIC_IDS_FROM_VERSION: i16 = 13;
 
-/// Answers a Produce request of `version`; `None` for acks=0.
-pub async fn handle(
-    ctx: &ShardState,
-    request: ProduceRequest,
-    version: i16,
-) -> Option<ProduceResponse> {
+/// Answers a Produce request of `version` (the caller sends nothing for
+/// acks=0).
+pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> ProduceResponse {
     let acks = request.acks;
     let by_id = version >= TOPIC_IDS_FROM_VERSION;
     let image = ctx.image();
@@ -73,14 +69,10 @@ pub async fn handle(
                             .with_log_start_offset(info.log_start_offset)
                     }
                     ShardReply::Appended(Err(error)) => {
-                        ctx.metrics.record_error(ApiKey::Produce);
                         tracing::debug!(%error, partition = index, "produce refused");
                         failed_with(index, &error)
                     }
-                    _ => {
-                        ctx.metrics.record_error(ApiKey::Produce);
-                        failed(index, ErrorCode::NotLeaderOrFollower)
-                    }
+                    _ => failed(index, ErrorCode::NotLeaderOrFollower),
                 }
             }
         });
@@ -92,10 +84,7 @@ pub async fn handle(
                 .with_partition_responses(partition_responses),
         );
     }
-    if acks == 0 {
-        return None;
-    }
-    Some(ProduceResponse::default().with_responses(responses))
+    ProduceResponse::default().with_responses(responses)
 }
 
 fn failed(index: i32, code: ErrorCode) -> PartitionProduceResponse {

@@ -10,6 +10,7 @@ use kafka_protocol::records::Record;
 
 use super::brokers::{Brokers, ConnectOptions};
 use super::exit_status::UsageError;
+use super::record_template::RecordTemplate;
 use crate::client::{ClientError, ClusterMetadata, OffsetSpec};
 
 /// How records are printed.
@@ -29,7 +30,8 @@ enum RecordFormat {
   skein consume events -o end -f               # wait for new records (Ctrl-C to stop)
   skein consume events -p 0 -o 42 -c 10        # ten records of partition 0 from offset 42
   skein consume events -o -5                   # the last five records of each partition
-  skein consume events --from-timestamp 1700000000000 --format json | jq .value",
+  skein consume events --from-timestamp 1700000000000 --format json | jq .value
+  skein consume events -F '%p:%o %k=%s\\n'      # kcat-style template",
     "\n\n",
     crate::exit_codes_help!()
 ))]
@@ -60,6 +62,12 @@ pub struct ConsumeArgs {
     /// Text format: print the key, then SEP, then the value.
     #[arg(short = 'K', long, value_name = "SEP")]
     key_delimiter: Option<String>,
+    /// Print each record by a kcat-style template instead of --format:
+    /// %t topic, %p partition, %o offset, %k key, %s value, %T timestamp
+    /// (ms), %h headers (name=value,…), %S value size, %K key size, %%;
+    /// escapes \n \t \r \\. No newline is added: end with \n.
+    #[arg(short = 'F', long, value_name = "FMT", conflicts_with_all = ["format", "key_delimiter"])]
+    template: Option<String>,
     /// Largest fetch per partition, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_bytes: i32,
@@ -98,6 +106,11 @@ struct Position {
 /// Usage, connection and Kafka errors.
 pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let start = parse_start(&args.offset)?;
+    let template = args
+        .template
+        .as_deref()
+        .map(RecordTemplate::parse)
+        .transpose()?;
     let mut brokers = Brokers::connect(&args.connect)?;
     let metadata = brokers.bootstrap().metadata(Some(&[&args.topic]))?;
     let topic = metadata
@@ -159,7 +172,11 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
                 if args.count.is_some_and(|count| printed >= count) {
                     return Ok(());
                 }
-                if print_record(&mut out, &args, *partition, record).is_err() {
+                let printed_record = match &template {
+                    Some(template) => template.write(&mut out, &args.topic, *partition, record),
+                    None => print_record(&mut out, &args, *partition, record),
+                };
+                if printed_record.is_err() {
                     // stdout closed (`| head`): nothing more to do.
                     return Ok(());
                 }

@@ -14,6 +14,7 @@ pub mod exit_status;
 pub mod group;
 mod output;
 pub mod produce;
+mod record_template;
 pub mod topic;
 
 use std::process::ExitCode;

@@ -80,8 +80,9 @@ pub struct ProduceArgs {
     /// How stdin is read.
     #[arg(long, value_enum, default_value = "line")]
     input: InputFormat,
-    /// Acknowledgement: -1 (all in-sync replicas) or 1 (leader).
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_parser = clap::value_parser!(i16).range(-1..=1))]
+    /// Acknowledgement: `all` (or -1: every in-sync replica), 1 (the
+    /// leader) or 0 (none: nothing is confirmed and no offsets are reported).
+    #[arg(long, default_value = "all", allow_negative_numbers = true, value_parser = parse_acks)]
     acks: i16,
     /// Batch compression.
     #[arg(long, value_enum, default_value = "none")]
@@ -118,9 +119,6 @@ struct Pending {
 /// # Errors
 /// Usage errors for malformed input; connection and Kafka errors.
 pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
-    if args.acks == 0 {
-        return Err(UsageError("--acks 0 is not supported: the CLI reports offsets".into()).into());
-    }
     let mut headers = HeaderMap::default();
     for text in &args.headers {
         let (name, value) = key_value(text)?;
@@ -273,6 +271,18 @@ fn send(
         )?;
     let entry = summary.entry(partition).or_default();
     entry.records += count;
-    entry.first_offset.get_or_insert(base_offset);
+    if let Some(base_offset) = base_offset {
+        entry.first_offset.get_or_insert(base_offset);
+    }
     Ok(())
+}
+
+/// `--acks`: `all` or -1, 1, 0, as Kafka's producers spell it.
+fn parse_acks(text: &str) -> Result<i16, String> {
+    match text {
+        "all" | "-1" => Ok(-1),
+        "1" => Ok(1),
+        "0" => Ok(0),
+        _ => Err(format!("{text:?} is not one of all, -1, 1, 0")),
+    }
 }

@@ -172,6 +172,15 @@ impl Connection {
         self.reader.receive::<R>(&pending)
     }
 
+    /// Sends `request`, which the broker does not answer (Produce with
+    /// acks=0), at the highest common version.
+    ///
+    /// # Errors
+    /// Any [`ClientError`] of sending.
+    pub fn send_unanswered<R: Request>(&mut self, request: &R) -> Result<(), ClientError> {
+        self.writer.send(request).map(drop)
+    }
+
     /// Splits into a writer and a reader that can live on different threads.
     pub fn split(self) -> (RequestWriter, ResponseReader) {
         (self.writer, self.reader)

@@ -13,8 +13,9 @@ use super::{ClientError, Connection};
 
 impl Connection {
     /// Appends `records` as one batch to `topic`-`partition` (led by this
-    /// broker) with `acks` (-1 all, 1 leader; 0 is not supported here since
-    /// it has no answer) and returns the base offset the broker assigned.
+    /// broker) with `acks` (-1 all, 1 leader, 0 none) and returns the base
+    /// offset the broker assigned — `None` for acks=0, which the broker
+    /// does not answer (the request is only written to the socket).
     /// Record offsets and sequences are renumbered.
     ///
     /// # Errors
@@ -29,14 +30,14 @@ impl Connection {
         compression: Compression,
         acks: i16,
         timeout: Duration,
-    ) -> Result<i64, ClientError> {
+    ) -> Result<Option<i64>, ClientError> {
         let encode_error = |message: String| ClientError::Encode {
             api: ApiKey::Produce,
             version: -1,
             message,
         };
-        if records.is_empty() || acks == 0 {
-            return Err(encode_error("an empty batch or acks=0".to_owned()));
+        if records.is_empty() {
+            return Err(encode_error("an empty batch".to_owned()));
         }
         for (index, record) in (0i64..).zip(records.iter_mut()) {
             record.offset = index;
@@ -59,6 +60,10 @@ impl Connection {
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(partition)
                     .with_records(Some(encoded.freeze()))])]);
+        if acks == 0 {
+            self.send_unanswered(&request)?;
+            return Ok(None);
+        }
         let response = self.call(&request)?;
         let context = format!("{topic}-{partition}");
         let result = response
@@ -77,6 +82,6 @@ impl Connection {
             &context,
             result.error_message.as_ref(),
         )?;
-        Ok(result.base_offset)
+        Ok(Some(result.base_offset))
     }
 }

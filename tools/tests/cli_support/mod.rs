@@ -85,6 +85,11 @@ impl Broker {
         panic!("skein serve did not listen within 30 s:\n{}", broker.log());
     }
 
+    /// The broker's data directory (`--data-dir`).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.directory.path().join("data")
+    }
+
     /// What the broker logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.directory.path().join("serve.log")).unwrap_or_default()

@@ -1,0 +1,61 @@
+//! Shard-wide statistics of the partition logs, for metrics: the latency of
+//! the syncer's fdatasyncs.
+//!
+//! One [`LogStats`] per shard thread, reached through a thread-local rather
+//! than threaded through `PartitionLog::open`: a shard is one thread, so the
+//! thread-local *is* shard-local state, and every log the shard opens
+//! records into it without a new parameter. Only that thread writes it;
+//! whoever holds the `Arc` from [`shard_log_stats`] (the metrics registry)
+//! reads it at scrape. Recording allocates nothing and takes no lock.
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::latency_histogram::LatencyHistogram;
+
+/// The log statistics of one shard. Written by: that shard's logs only.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// Latency of each fdatasync the syncer issues (group commits under
+    /// `flush = batch`, deadline syncs under `interval`), successful ones only.
+    pub fsync: LatencyHistogram,
+}
+
+thread_local! {
+    static SHARD_LOG_STATS: Arc<LogStats> = Arc::new(LogStats::default());
+}
+
+/// This shard's (thread's) log statistics, for the metrics registry to read.
+pub fn shard_log_stats() -> Arc<LogStats> {
+    SHARD_LOG_STATS.with(Arc::clone)
+}
+
+/// Records one syncer fdatasync that took `elapsed`, on the calling shard.
+pub(crate) fn record_fsync(elapsed: Duration) {
+    SHARD_LOG_STATS.with(|stats| stats.fsync.record(elapsed));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_thread_records_into_its_own_stats() {
+        record_fsync(Duration::from_micros(70));
+        let here = shard_log_stats();
+        assert_eq!(here.fsync.snapshot().count(), 1);
+        let elsewhere = std::thread::spawn(|| {
+            let stats = shard_log_stats();
+            let before = stats.fsync.snapshot().count();
+            record_fsync(Duration::from_micros(70));
+            (before, stats.fsync.snapshot().count())
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(elsewhere, (0, 1));
+        assert_eq!(
+            here.fsync.snapshot().count(),
+            1,
+            "untouched by the other thread"
+        );
+    }
+}
