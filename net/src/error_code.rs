@@ -84,7 +84,10 @@ pub fn read_error(error: &ReadError) -> ErrorCode {
 pub fn log_error(error: &LogError) -> ErrorCode {
     match error {
         LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-        LogError::Poisoned | LogError::Io { .. } | LogError::CorruptSegment { .. } => {
+        LogError::Poisoned
+        | LogError::Io { .. }
+        | LogError::CorruptSegment { .. }
+        | LogError::CorruptRecords { .. } => {
             ErrorCode::KafkaStorageError
         }
         LogError::Config(_) => ErrorCode::InvalidConfig,
