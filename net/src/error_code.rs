@@ -51,6 +51,7 @@ pub enum ErrorCode {
     GroupMaxSizeReached = 81,
     FencedInstanceId = 82,
     GroupSubscribedToTopic = 86,
+    InvalidRecord = 87,
     UnknownTopicId = 100,
 }
 
@@ -87,9 +88,7 @@ pub fn log_error(error: &LogError) -> ErrorCode {
         LogError::Poisoned
         | LogError::Io { .. }
         | LogError::CorruptSegment { .. }
-        | LogError::CorruptRecords { .. } => {
-            ErrorCode::KafkaStorageError
-        }
+        | LogError::CorruptRecords { .. } => ErrorCode::KafkaStorageError,
         LogError::Config(_) => ErrorCode::InvalidConfig,
     }
 }
