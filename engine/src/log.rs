@@ -1075,6 +1075,9 @@ impl Inner {
             SegmentOutcome::Cleaned(cleaned) => {
                 compaction::commit_swap(&self.dir, base)?;
                 let mut state = self.state.borrow_mut();
+                // The tail cache may still hold this segment's batches from
+                // when it was active; they must not outlive the swap.
+                state.tail.clear();
                 assert!(Rc::ptr_eq(&state.segments[slot], old));
                 assert!(slot + 1 < state.segments.len(), "never the active segment");
                 state.segments[slot] = Rc::new(cleaned);
@@ -1083,7 +1086,9 @@ impl Inner {
                 assert!(slot > 0 && slot + 1 < self.state.borrow().segments.len());
                 remove_segment_files(&self.dir, base)?;
                 sync_dir(&self.dir)?;
-                self.state.borrow_mut().segments.remove(slot);
+                let mut state = self.state.borrow_mut();
+                state.tail.clear();
+                state.segments.remove(slot);
             }
             SegmentOutcome::Unchanged => unreachable!("returned above"),
         }
@@ -1099,15 +1104,19 @@ impl Inner {
             .position(|s| Rc::ptr_eq(s, segment))
     }
 
-    /// Unlinks the files of sealed segments that end at or below `offset`.
+    /// Unlinks the files of sealed segments whose offset range (up to the
+    /// next segment's base) ends at or below `offset`.
     fn delete_segments_below(&self, offset: i64) -> Result<(), LogError> {
         let doomed: Vec<Rc<Segment>> = {
             let mut state = self.state.borrow_mut();
+            // A segment covers offsets up to the next one's base (its own
+            // next offset may be lower: compaction removed its last batches),
+            // so it goes only when that whole range is below `offset`.
             let keep_from = state
                 .segments
-                .iter()
-                .position(|s| s.next_offset() > offset || Rc::ptr_eq(s, state.active()))
-                .expect("the active segment is always kept");
+                .windows(2)
+                .position(|pair| pair[1].base_offset() > offset)
+                .unwrap_or(state.segments.len() - 1);
             let doomed: Vec<Rc<Segment>> = state.segments.drain(..keep_from).collect();
             if !doomed.is_empty() {
                 state.max_timestamp = state

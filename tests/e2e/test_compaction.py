@@ -1,0 +1,145 @@
+"""Key-based compaction end to end: the real `skein serve` binary with its
+log cleaner running every 200 ms, driven by librdkafka (confluent-kafka).
+
+Covers: a `cleanup.policy=compact` topic ends up holding exactly the latest
+value of every key at its original offset (plus everything in the active
+segment, which is never compacted: the test fills it with unique keys so
+the expected set is exact); keyless records are refused with
+INVALID_RECORD; `__consumer_offsets` is compacted, so 20 000 commits of one
+partition shrink to a few segments on disk, and the last commit survives a
+graceful restart and a kill -9.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+import clients
+
+CLEANER = {"log.cleaner.backoff.ms": "200", "group.initial.rebalance.delay.ms": "0"}
+DEADLINE_S = 90.0
+INVALID_RECORD = 87
+
+
+def log_bytes(partition_dir: Path) -> int:
+    """Bytes of the partition's segment files on disk."""
+    return sum(p.stat().st_size for p in partition_dir.glob("*.log"))
+
+
+def test_compacted_topic_keeps_exactly_the_latest_value_of_each_key(broker_factory):
+    broker = broker_factory(CLEANER)
+    bootstrap = broker.bootstrap
+    topic = clients.unique_topic("compact")
+    clients.create_topic(bootstrap, topic, 1, {
+        "cleanup.policy": "compact",
+        "segment.bytes": "4096",
+        "min.cleanable.dirty.ratio": "0.01",
+    })
+    keys = [f"key-{k}".encode() for k in range(5)]
+    latest: dict[bytes, tuple[int, bytes]] = {}
+    produced = 0
+    # 40 produce requests of 25 values over 5 keys: 1000 records, many
+    # segments of 4 KiB.
+    for round_ in range(40):
+        batch = [
+            {"key": keys[i % len(keys)], "value": f"value-{round_}-{i}".encode(), "partition": 0}
+            for i in range(25)
+        ]
+        for m in clients.produce(bootstrap, topic, batch, **{"linger.ms": 0}):
+            latest[m.key()] = (m.offset(), m.value())
+            produced += 1
+    # Then 3 requests of unique keys, more than a segment: every record of
+    # the 5 keys above is now in a sealed segment; unique keys all survive.
+    tail: list[tuple[int, bytes, bytes]] = []
+    for round_ in range(3):
+        batch = [
+            {"key": f"tail-{round_}-{i}".encode(), "value": b"t" * 24, "partition": 0}
+            for i in range(60)
+        ]
+        for m in clients.produce(bootstrap, topic, batch, **{"linger.ms": 0}):
+            tail.append((m.offset(), m.key(), m.value()))
+            produced += 1
+    expected = sorted([(offset, key, value) for key, (offset, value) in latest.items()] + tail)
+    assert len(expected) == len(keys) + 180
+
+    deadline = time.monotonic() + DEADLINE_S
+    seen: list[tuple[int, bytes, bytes]] = []
+    while time.monotonic() < deadline:
+        seen = [(m.offset, m.key, m.value) for m in clients.consume_partition(bootstrap, topic, 0)]
+        if seen == expected:
+            break
+        assert len(seen) >= len(expected), f"compaction lost records: {len(seen)} < {len(expected)}"
+        time.sleep(0.5)
+    assert seen == expected, (
+        f"after {DEADLINE_S}s: {len(seen)} records (started with {produced}), "
+        f"first differences {[x for x in seen if x not in expected][:5]}"
+    )
+
+    # A keyless record on a compacted topic is refused, as Kafka does.
+    errors = []
+    p = clients.producer(bootstrap)
+    p.produce(topic, value=b"no key", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    assert p.flush(clients.TIMEOUT_S) == 0
+    assert len(errors) == 1 and errors[0] is not None, errors
+    assert errors[0].code() == INVALID_RECORD, errors[0]
+
+    # The compacted log survives a restart unchanged.
+    broker.restart()
+    assert [(m.offset, m.key, m.value) for m in clients.consume_partition(bootstrap, topic, 0)] == expected
+
+
+def committed(bootstrap: str, group: str, topic: str) -> int:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        (tp,) = c.committed([TopicPartition(topic, 0)], timeout=clients.TIMEOUT_S)
+        return tp.offset
+    finally:
+        c.close()
+
+
+def test_consumer_offsets_is_compacted_and_reloads_the_last_commit(broker_factory):
+    broker = broker_factory({
+        **CLEANER,
+        "offsets.topic.num.partitions": "1",
+        "offsets.topic.segment.bytes": "16384",
+    })
+    bootstrap = broker.bootstrap
+    topic = clients.unique_topic("commits")
+    clients.create_topic(bootstrap, topic, 1)
+    group = f"compacted-{uuid.uuid4().hex[:10]}"
+    commits = 20_000
+    failures = []
+    c = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+        "on_commit": lambda err, partitions: err and failures.append(err),
+    })
+    for i in range(1, commits + 1):
+        c.commit(offsets=[TopicPartition(topic, 0, i)], asynchronous=True)
+        if i % 200 == 0:
+            c.poll(0)
+    c.commit(offsets=[TopicPartition(topic, 0, commits)], asynchronous=False)
+    c.close()
+    assert not failures, failures
+    assert committed(bootstrap, group, topic) == commits
+
+    offsets_dir = broker.data_dir / "__consumer_offsets-0"
+    # Every commit is a batch of at least 61 bytes of header plus its key.
+    uncompacted = commits * 61
+    deadline = time.monotonic() + DEADLINE_S
+    size = log_bytes(offsets_dir)
+    while time.monotonic() < deadline and size > uncompacted // 10:
+        time.sleep(0.5)
+        size = log_bytes(offsets_dir)
+    assert size <= uncompacted // 10, f"__consumer_offsets-0 holds {size} bytes after {DEADLINE_S}s"
+    segments = sorted(p.name for p in offsets_dir.glob("*.log"))
+    assert len(segments) >= 2, f"the test needs rolled segments: {segments}"
+
+    broker.restart()
+    assert committed(bootstrap, group, topic) == commits
+    broker.restart(kill=True)
+    assert committed(bootstrap, group, topic) == commits
+    clients.assert_healthy(broker)
