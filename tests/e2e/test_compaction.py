@@ -6,8 +6,9 @@ value of every key at its original offset (plus everything in the active
 segment, which is never compacted: the test fills it with unique keys so
 the expected set is exact); keyless records are refused with
 INVALID_RECORD; `__consumer_offsets` is compacted, so 20 000 commits of one
-partition shrink to a few segments on disk, and the last commit survives a
-graceful restart and a kill -9.
+partition shrink to a few segments on disk, the last commit survives a
+graceful restart and a kill -9, and a deleted group whose tombstones the
+cleaner removed (delete.retention.ms=0) stays deleted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 import clients
 
@@ -106,11 +108,24 @@ def test_consumer_offsets_is_compacted_and_reloads_the_last_commit(broker_factor
         **CLEANER,
         "offsets.topic.num.partitions": "1",
         "offsets.topic.segment.bytes": "16384",
+        # Tombstones go in the first pass that sees them.
+        "log.cleaner.delete.retention.ms": "0",
     })
     bootstrap = broker.bootstrap
     topic = clients.unique_topic("commits")
     clients.create_topic(bootstrap, topic, 1)
     group = f"compacted-{uuid.uuid4().hex[:10]}"
+    # A group that commits, then is deleted: its tombstones, and the commits
+    # they delete, are all compacted away below.
+    deleted = f"deleted-{uuid.uuid4().hex[:10]}"
+    d = Consumer({"bootstrap.servers": bootstrap, "group.id": deleted, "enable.auto.commit": False})
+    for i in range(1, 51):
+        d.commit(offsets=[TopicPartition(topic, 0, i)], asynchronous=False)
+    d.close()
+    assert committed(bootstrap, deleted, topic) == 50
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    a.delete_consumer_groups([deleted])[deleted].result(clients.TIMEOUT_S)
+    assert committed(bootstrap, deleted, topic) == -1001
     commits = 20_000
     failures = []
     c = Consumer({
@@ -138,8 +153,11 @@ def test_consumer_offsets_is_compacted_and_reloads_the_last_commit(broker_factor
     segments = sorted(p.name for p in offsets_dir.glob("*.log"))
     assert len(segments) >= 2, f"the test needs rolled segments: {segments}"
 
-    broker.restart()
-    assert committed(bootstrap, group, topic) == commits
-    broker.restart(kill=True)
-    assert committed(bootstrap, group, topic) == commits
+    for kill in (False, True):
+        broker.restart(kill=kill)
+        assert committed(bootstrap, group, topic) == commits
+        assert committed(bootstrap, deleted, topic) == -1001
+        a = AdminClient({"bootstrap.servers": bootstrap})
+        listed = a.list_consumer_groups().result(clients.TIMEOUT_S)
+        assert deleted not in {g.group_id for g in listed.valid}
     clients.assert_healthy(broker)
