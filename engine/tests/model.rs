@@ -67,7 +67,7 @@ fn keyed_batch(count: usize, value_bytes: usize, seed: u64) -> Vec<u8> {
     let mut builder = BatchBuilder::new(T0);
     for i in 0..count as u64 {
         let pick = seed.wrapping_mul(31).wrapping_add(i * 7);
-        let key = if pick % 7 == 0 {
+        let key = if pick.is_multiple_of(7) {
             Vec::new()
         } else {
             format!("k{}", pick % 4).into_bytes()
