@@ -198,20 +198,28 @@ pub fn plan(
     })
 }
 
-fn corrupt(segment: &Segment, position: u64, reason: &'static str) -> LogError {
-    LogError::CorruptSegment {
-        path: segment.path().to_path_buf(),
-        position,
-        reason,
+/// The end of a scan of `segment`, or the error for bytes it found that do
+/// not decode: `fault` from the visitor (records) or an invalid batch.
+fn checked_scan(
+    segment: &Segment,
+    end: ScanEnd,
+    fault: Option<(u64, RecordFault)>,
+) -> Result<ScanEnd, LogError> {
+    if let Some((position, fault)) = fault {
+        return Err(LogError::CorruptRecords {
+            path: segment.path().to_path_buf(),
+            position,
+            fault,
+        });
     }
-}
-
-fn corrupt_records(segment: &Segment, position: u64, fault: RecordFault) -> LogError {
-    LogError::CorruptRecords {
-        path: segment.path().to_path_buf(),
-        position,
-        fault,
+    if let ScanEnd::Invalid { position, reason } = end {
+        return Err(LogError::CorruptSegment {
+            path: segment.path().to_path_buf(),
+            position,
+            reason,
+        });
     }
+    Ok(end)
 }
 
 /// Whether the batch's records are decoded by the cleaner.
@@ -265,19 +273,11 @@ pub async fn build_offset_map(
                 Visit::Continue
             })
             .await?;
-        if let Some((position, error)) = fault {
-            return Err(corrupt_records(segment, position, error));
-        }
+        let end = checked_scan(segment, end, fault)?;
         if full {
             return Ok(mapped);
         }
-        match end {
-            ScanEnd::Complete => {}
-            ScanEnd::Stopped { position } => unreachable!("stopped at {position} without cause"),
-            ScanEnd::Invalid { position, reason } => {
-                return Err(corrupt(segment, position, reason))
-            }
-        }
+        assert_eq!(end, ScanEnd::Complete, "a map scan stops only when full");
     }
     Ok(segments.len())
 }
@@ -431,12 +431,7 @@ pub async fn clean_segment(
             Visit::Continue
         })
         .await?;
-    if let Some((position, error)) = fault {
-        return Err(corrupt_records(segment, position, error));
-    }
-    if let ScanEnd::Invalid { position, reason } = end {
-        return Err(corrupt(segment, position, reason));
-    }
+    checked_scan(segment, end, fault)?;
     if !changed {
         return Ok(SegmentOutcome::Unchanged);
     }
@@ -465,9 +460,7 @@ pub async fn clean_segment(
                 Visit::Continue
             })
             .await?;
-        if let Some((at, error)) = fault {
-            return Err(corrupt_records(segment, at, error));
-        }
+        let end = checked_scan(segment, end, fault)?;
         writer.write_aligned().await?;
         match end {
             ScanEnd::Complete => break,
@@ -475,9 +468,7 @@ pub async fn clean_segment(
                 assert!(at >= position, "the scan went back");
                 position = at;
             }
-            ScanEnd::Invalid { position, reason } => {
-                return Err(corrupt(segment, position, reason))
-            }
+            ScanEnd::Invalid { .. } => unreachable!("checked_scan refuses it"),
         }
     }
     let cleaned = writer.finish().await?;
