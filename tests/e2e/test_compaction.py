@@ -8,7 +8,9 @@ the expected set is exact); keyless records are refused with
 INVALID_RECORD; `__consumer_offsets` is compacted, so 20 000 commits of one
 partition shrink to a few segments on disk, the last commit survives a
 graceful restart and a kill -9, and a deleted group whose tombstones the
-cleaner removed (delete.retention.ms=0) stays deleted.
+cleaner removed (delete.retention.ms=0) stays deleted; a data dir whose
+`__consumer_offsets` is not compacted (made before compaction existed) gets
+`cleanup.policy=compact` at the next start.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 import clients
 
@@ -161,3 +163,32 @@ def test_consumer_offsets_is_compacted_and_reloads_the_last_commit(broker_factor
         listed = a.list_consumer_groups().result(clients.TIMEOUT_S)
         assert deleted not in {g.group_id for g in listed.valid}
     clients.assert_healthy(broker)
+
+
+def offsets_topic_configs(bootstrap: str) -> dict[str, str]:
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    res = ConfigResource(ResourceType.TOPIC, "__consumer_offsets")
+    entries = a.describe_configs([res], request_timeout=clients.TIMEOUT_S)[res].result(clients.TIMEOUT_S)
+    return {name: entry.value for name, entry in entries.items()}
+
+
+def test_an_uncompacted_consumer_offsets_is_made_compact_at_start(broker_factory):
+    broker = broker_factory({**CLEANER, "offsets.topic.num.partitions": "2"})
+    bootstrap = broker.bootstrap
+    configs = offsets_topic_configs(bootstrap)
+    assert configs["cleanup.policy"] == "compact"
+    assert configs["segment.bytes"] == "104857600"
+    # As a data dir from before compaction has it: cleanup.policy=delete and
+    # another segment size.
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    res = ConfigResource(ResourceType.TOPIC, "__consumer_offsets", incremental_configs=[
+        ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("segment.bytes", "1048576", incremental_operation=AlterConfigOpType.SET),
+    ])
+    assert a.incremental_alter_configs([res])[res].result(clients.TIMEOUT_S) is None
+    assert offsets_topic_configs(bootstrap)["cleanup.policy"] == "delete"
+    broker.settings["offsets.topic.segment.bytes"] = "65536"
+    broker.restart()
+    configs = offsets_topic_configs(bootstrap)
+    assert configs["cleanup.policy"] == "compact"
+    assert configs["segment.bytes"] == "65536"
