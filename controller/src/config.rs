@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use skein_engine::{FlushPolicy, LogConfig, TimestampType};
+use skein_engine::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 
 /// The type of a property's value, with its valid range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,11 @@ pub enum ValueKind {
     OneOf(&'static [&'static str]),
     /// A flush policy: `batch`, `none` or `interval:<ms>`.
     FlushPolicy,
+    /// A cleanup policy: `delete`, `compact` or `compact,delete` (a list,
+    /// in either order).
+    CleanupPolicy,
+    /// A decimal number in 0.0..=1.0.
+    Ratio,
     /// A filesystem path.
     Path,
 }
@@ -60,7 +65,13 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.index.interval.bytes", topic_name: Some("index.interval.bytes"), kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Bytes of log between two offset-index entries." },
     PropertyDef { name: "log.flush.policy", topic_name: Some("flush.policy"), kind: ValueKind::FlushPolicy, default: "batch", unit: "", doc: "When a produce is acknowledged: `batch` after fdatasync (group-committed across concurrent producers; survives power loss), `interval:<ms>` after the write with fdatasync at most <ms> later, `none` after the write (survives a process crash, not power loss)." },
     PropertyDef { name: "log.message.timestamp.type", topic_name: Some("message.timestamp.type"), kind: ValueKind::OneOf(&["CreateTime", "LogAppendTime"]), default: "CreateTime", unit: "", doc: "Keep the producer's timestamps (CreateTime) or stamp batches with the broker's clock (LogAppendTime)." },
-    PropertyDef { name: "log.cleanup.policy", topic_name: Some("cleanup.policy"), kind: ValueKind::OneOf(&["delete"]), default: "delete", unit: "", doc: "What happens to old segments: `delete` (compaction is not built yet and is refused)." },
+    PropertyDef { name: "log.cleanup.policy", topic_name: Some("cleanup.policy"), kind: ValueKind::CleanupPolicy, default: "delete", unit: "", doc: "What happens to sealed segments: `delete` applies retention.ms/retention.bytes; `compact` keeps the latest record of every key (the active segment is never compacted; compressed batches are kept as they are); `compact,delete` does both." },
+    PropertyDef { name: "log.cleaner.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Run the log cleaner, which compacts topics whose cleanup.policy includes `compact`." },
+    PropertyDef { name: "log.cleaner.backoff.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "15000", unit: "ms", doc: "How long each shard's cleaner sleeps when no partition needs compacting." },
+    PropertyDef { name: "log.cleaner.min.cleanable.ratio", topic_name: Some("min.cleanable.dirty.ratio"), kind: ValueKind::Ratio, default: "0.5", unit: "", doc: "Compact a partition once its not-yet-compacted bytes are at least this share of its sealed bytes." },
+    PropertyDef { name: "log.cleaner.delete.retention.ms", topic_name: Some("delete.retention.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "86400000", unit: "ms", doc: "Compaction removes a tombstone (null value) once its timestamp is this far in the past; consumers that read more often see every delete." },
+    PropertyDef { name: "log.cleaner.min.compaction.lag.ms", topic_name: Some("min.compaction.lag.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "A segment holding a record younger than this is not compacted yet." },
+    PropertyDef { name: "log.cleaner.max.compaction.lag.ms", topic_name: Some("max.compaction.lag.ms"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "A sealed segment not compacted for this long is compacted even below the dirty ratio." },
     PropertyDef { name: "min.insync.replicas", topic_name: Some("min.insync.replicas"), kind: ValueKind::Int { min: 1, max: 1 }, default: "1", unit: "replicas", doc: "Replicas that must have a write for acks=all. Single-node: 1." },
     PropertyDef { name: "compression.type", topic_name: Some("compression.type"), kind: ValueKind::OneOf(&["producer"]), default: "producer", unit: "", doc: "Batches are stored as the producer compressed them." },
     PropertyDef { name: "log.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300000", unit: "ms", doc: "How often retention runs." },
@@ -69,6 +80,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "connection.max.inflight.requests", topic_name: None, kind: ValueKind::Int { min: 1, max: 10_000 }, default: "100", unit: "requests", doc: "Requests of one connection processed at once (pipelining); reading pauses beyond it." },
     PropertyDef { name: "group.initial.rebalance.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "3000", unit: "ms", doc: "Wait this long for more members before the first rebalance of an empty group." },
     PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets." },
+    PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start." },
 ];
 
 /// A property that could not be set.
@@ -124,6 +136,17 @@ fn parse(def: &PropertyDef, name: &str, text: &str) -> Result<Value, ConfigError
             .parse::<FlushPolicy>()
             .map(|policy| Value::Text(policy.to_string()))
             .map_err(|_| invalid("expected batch, none or interval:<ms>".into())),
+        ValueKind::CleanupPolicy => text
+            .parse::<CleanupPolicy>()
+            .map(|policy| Value::Text(policy.to_string()))
+            .map_err(|_| invalid("expected delete, compact or compact,delete".into())),
+        ValueKind::Ratio => {
+            let ratio: f64 = text.parse().map_err(|_| invalid("not a number".into()))?;
+            if !(0.0..=1.0).contains(&ratio) {
+                return Err(invalid("must be in [0, 1]".into()));
+            }
+            Ok(Value::Text(ratio.to_string()))
+        }
         ValueKind::Path => {
             if text.is_empty() {
                 Err(invalid("empty path".into()))
@@ -245,6 +268,26 @@ impl BrokerConfig {
     pub fn offsets_topic_partitions(&self) -> i32 {
         self.int("offsets.topic.num.partitions") as i32
     }
+    /// `offsets.topic.segment.bytes`.
+    pub fn offsets_topic_segment_bytes(&self) -> u64 {
+        self.int("offsets.topic.segment.bytes") as u64
+    }
+    /// Whether a topic with `overrides` is compacted (`cleanup.policy`
+    /// includes `compact`). Allocates nothing: it is asked per produce.
+    pub fn compacts(&self, overrides: &BTreeMap<String, String>) -> bool {
+        overrides
+            .get("cleanup.policy")
+            .map_or_else(|| self.text("log.cleanup.policy"), String::as_str)
+            .contains("compact")
+    }
+    /// `log.cleaner.enable`.
+    pub fn log_cleaner_enable(&self) -> bool {
+        self.flag("log.cleaner.enable")
+    }
+    /// `log.cleaner.backoff.ms`.
+    pub fn log_cleaner_backoff_ms(&self) -> u64 {
+        self.int("log.cleaner.backoff.ms") as u64
+    }
 
     /// The broker's default for every topic config, by topic config name.
     pub fn topic_defaults(&self) -> BTreeMap<&'static str, String> {
@@ -286,6 +329,13 @@ impl BrokerConfig {
             } else {
                 TimestampType::CreateTime
             },
+            cleanup_policy: value("cleanup.policy")
+                .parse()
+                .unwrap_or(CleanupPolicy::Delete),
+            min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio").parse().unwrap_or(0.5),
+            delete_retention_ms: int("delete.retention.ms"),
+            min_compaction_lag_ms: int("min.compaction.lag.ms"),
+            max_compaction_lag_ms: int("max.compaction.lag.ms"),
         }
     }
 }
@@ -348,6 +398,48 @@ mod tests {
     }
 
     #[test]
+    fn compaction_properties_reach_the_log_config() {
+        let mut config = BrokerConfig::default();
+        let log = config.log_config(&BTreeMap::new());
+        assert_eq!(log.cleanup_policy, CleanupPolicy::Delete);
+        assert_eq!(log.min_cleanable_dirty_ratio, 0.5);
+        assert_eq!(log.delete_retention_ms, 86_400_000);
+        assert_eq!(log.min_compaction_lag_ms, 0);
+        assert_eq!(log.max_compaction_lag_ms, i64::MAX);
+        assert!(config.log_cleaner_enable());
+        assert_eq!(config.log_cleaner_backoff_ms(), 15_000);
+        assert_eq!(config.offsets_topic_segment_bytes(), 104_857_600);
+        config
+            .set("log.cleaner.min.cleanable.ratio", "0.25")
+            .unwrap();
+        assert!(config
+            .set("log.cleaner.min.cleanable.ratio", "1.5")
+            .is_err());
+        assert!(config
+            .set("log.cleaner.min.cleanable.ratio", "half")
+            .is_err());
+        let mut overrides = BTreeMap::new();
+        for (name, value) in [
+            ("cleanup.policy", "compact"),
+            ("delete.retention.ms", "5"),
+            ("min.compaction.lag.ms", "6"),
+            ("max.compaction.lag.ms", "7"),
+        ] {
+            overrides.insert(
+                name.to_string(),
+                validate_topic_config(name, value).unwrap(),
+            );
+        }
+        let log = config.log_config(&overrides);
+        assert_eq!(log.cleanup_policy, CleanupPolicy::Compact);
+        assert_eq!(log.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(log.delete_retention_ms, 5);
+        assert_eq!(log.min_compaction_lag_ms, 6);
+        assert_eq!(log.max_compaction_lag_ms, 7);
+        assert!(log.validate().is_ok());
+    }
+
+    #[test]
     fn topic_overrides_beat_broker_defaults() {
         let mut config = BrokerConfig::default();
         config.set("log.retention.ms", "1000").unwrap();
@@ -359,7 +451,11 @@ mod tests {
         );
         assert_eq!(config.log_config(&overrides).retention_ms, 5);
         assert!(validate_topic_config("log.retention.ms", "5").is_err());
-        assert!(validate_topic_config("cleanup.policy", "compact").is_err());
+        assert_eq!(
+            validate_topic_config("cleanup.policy", "delete, compact").unwrap(),
+            "compact,delete"
+        );
+        assert!(validate_topic_config("cleanup.policy", "shrink").is_err());
         assert_eq!(
             validate_topic_config("flush.policy", "interval:50").unwrap(),
             "interval:50"

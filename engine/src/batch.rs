@@ -29,6 +29,10 @@ pub const MAGIC_V2: i8 = 2;
 pub const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
 /// `attributes` bits 0..=2: the compression codec (0 = none).
 pub const ATTR_COMPRESSION_MASK: i16 = 0x7;
+/// `attributes` bit 5: a control batch (transaction marker).
+pub const ATTR_CONTROL: i16 = 1 << 5;
+/// First byte position covered by the CRC, for writers of new batches.
+pub const CRC_COVERAGE_START: usize = CRC_START;
 
 const _: () = assert!(core::mem::size_of::<BatchHeader>() == HEADER_BYTES);
 const _: () = assert!(CRC_START < HEADER_BYTES);
@@ -91,6 +95,11 @@ impl BatchHeader {
         self.attributes.get() & ATTR_COMPRESSION_MASK != 0
     }
 
+    /// Whether this is a control batch (transaction markers).
+    pub fn is_control(&self) -> bool {
+        self.attributes.get() & ATTR_CONTROL != 0
+    }
+
     /// Whether the timestamps are LogAppendTime.
     pub fn is_log_append_time(&self) -> bool {
         self.attributes.get() & ATTR_LOG_APPEND_TIME != 0
@@ -121,6 +130,22 @@ pub enum BatchFault {
 /// # Errors
 /// The first check that fails, as a `BatchFault`.
 pub fn validate(bytes: &[u8], max_bytes: usize) -> Result<usize, BatchFault> {
+    check(bytes, max_bytes, false)
+}
+
+/// `validate` for a batch read back from a segment, where compaction may
+/// have removed records: `recordsCount` may be below `lastOffsetDelta + 1`
+/// (the header keeps the original last offset, as Kafka's cleaner does).
+///
+/// # Errors
+/// The first check that fails, as a `BatchFault`.
+pub fn validate_stored(bytes: &[u8], max_bytes: usize) -> Result<usize, BatchFault> {
+    check(bytes, max_bytes, true)
+}
+
+/// `validate`, and with `compacted` the relaxed record count of
+/// `validate_stored`.
+fn check(bytes: &[u8], max_bytes: usize, compacted: bool) -> Result<usize, BatchFault> {
     let header = BatchHeader::read(bytes).ok_or(BatchFault::Truncated)?;
     if header.magic != MAGIC_V2 {
         return Err(BatchFault::Corrupt("magic is not 2"));
@@ -140,7 +165,13 @@ pub fn validate(bytes: &[u8], max_bytes: usize) -> Result<usize, BatchFault> {
     if count <= 0 {
         return Err(BatchFault::Corrupt("recordsCount is not positive"));
     }
-    if header.last_offset_delta.get() != count - 1 {
+    let last_offset_delta = header.last_offset_delta.get();
+    let agrees = if compacted {
+        last_offset_delta >= count - 1
+    } else {
+        last_offset_delta == count - 1
+    };
+    if !agrees {
         return Err(BatchFault::Corrupt(
             "lastOffsetDelta disagrees with recordsCount",
         ));
@@ -324,6 +355,22 @@ mod tests {
             validate(&batch, 1 << 20),
             Err(BatchFault::Corrupt("recordsCount is not positive"))
         );
+    }
+
+    #[test]
+    fn stored_batches_may_have_fewer_records_than_offsets() {
+        let batch = BatchBuilder::new(0)
+            .record(b"k", b"a", 0)
+            .last_offset_delta(3)
+            .build();
+        assert!(validate(&batch, 1 << 20).is_err());
+        assert_eq!(validate_stored(&batch, 1 << 20), Ok(batch.len()));
+        let batch = BatchBuilder::new(0)
+            .record(b"k", b"a", 0)
+            .record(b"k", b"b", 0)
+            .last_offset_delta(0)
+            .build();
+        assert!(validate_stored(&batch, 1 << 20).is_err());
     }
 
     #[test]

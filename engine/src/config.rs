@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 /// Per-topic configuration of a partition log. `Default` gives Kafka's
 /// defaults. Lives on: the partition's owner shard (each log holds a copy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it grows past this
     /// many bytes. Default 1073741824 (1 GiB). Valid: 14..=2^31-1 (positions
@@ -32,6 +32,23 @@ pub struct LogConfig {
     /// `message.timestamp.type`: `CreateTime` keeps the producer's
     /// timestamps; `LogAppendTime` overwrites them with the broker's clock.
     pub message_timestamp_type: TimestampType,
+    /// `cleanup.policy`: what happens to sealed segments — deleted by
+    /// retention, compacted by key, or both. Default `Delete`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: compact once the not-yet-compacted
+    /// ("dirty") bytes are at least this share of the sealed bytes.
+    /// Default 0.5. Valid: 0.0..=1.0.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `delete.retention.ms`: a tombstone (null value) is removed by
+    /// compaction once its timestamp is this many ms in the past. Default
+    /// 86400000 (1 day). Must be >= 0.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: a segment holding a record younger than this
+    /// is not compacted yet. Default 0. Must be >= 0.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment older than this is compacted
+    /// even below `min.cleanable.dirty.ratio`. Default i64::MAX. Must be > 0.
+    pub max_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -45,12 +62,17 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             flush_policy: FlushPolicy::Batch,
             message_timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy::Delete,
+            min_cleanable_dirty_ratio: 0.5,
+            delete_retention_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
 
 /// A `LogConfig` value outside its valid range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
     /// `segment.bytes` outside 14..=2147483647.
     #[error("segment.bytes {0} outside [14, 2147483647]")]
@@ -76,6 +98,21 @@ pub enum ConfigError {
     /// A `message.timestamp.type` string that is not `CreateTime` or `LogAppendTime`.
     #[error("message.timestamp.type {0:?} is not CreateTime or LogAppendTime")]
     TimestampType(String),
+    /// A `cleanup.policy` string that is not `delete`, `compact` or `compact,delete`.
+    #[error("cleanup.policy {0:?} is not delete, compact or compact,delete")]
+    CleanupPolicy(String),
+    /// `min.cleanable.dirty.ratio` outside 0.0..=1.0.
+    #[error("min.cleanable.dirty.ratio {0} outside [0, 1]")]
+    MinCleanableDirtyRatio(f64),
+    /// `delete.retention.ms` negative.
+    #[error("delete.retention.ms {0} must be >= 0")]
+    DeleteRetentionMs(i64),
+    /// `min.compaction.lag.ms` negative.
+    #[error("min.compaction.lag.ms {0} must be >= 0")]
+    MinCompactionLagMs(i64),
+    /// `max.compaction.lag.ms` not positive.
+    #[error("max.compaction.lag.ms {0} must be > 0")]
+    MaxCompactionLagMs(i64),
 }
 
 impl LogConfig {
@@ -101,6 +138,20 @@ impl LogConfig {
         }
         if self.index_interval_bytes == 0 {
             return Err(ConfigError::IndexIntervalBytes);
+        }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return Err(ConfigError::MinCleanableDirtyRatio(
+                self.min_cleanable_dirty_ratio,
+            ));
+        }
+        if self.delete_retention_ms < 0 {
+            return Err(ConfigError::DeleteRetentionMs(self.delete_retention_ms));
+        }
+        if self.min_compaction_lag_ms < 0 {
+            return Err(ConfigError::MinCompactionLagMs(self.min_compaction_lag_ms));
+        }
+        if self.max_compaction_lag_ms <= 0 {
+            return Err(ConfigError::MaxCompactionLagMs(self.max_compaction_lag_ms));
         }
         Ok(())
     }
@@ -150,6 +201,66 @@ impl fmt::Display for FlushPolicy {
             FlushPolicy::Batch => f.write_str("batch"),
             FlushPolicy::Interval { ms } => write!(f, "interval:{ms}"),
             FlushPolicy::None => f.write_str("none"),
+        }
+    }
+}
+
+/// `cleanup.policy`: Kafka's values. `Delete` applies `retention.ms` and
+/// `retention.bytes` to whole sealed segments; `Compact` keeps the latest
+/// record of every key in sealed segments (see the `compaction` module) and
+/// ignores retention; `CompactDelete` does both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// Time and size retention only.
+    #[default]
+    Delete,
+    /// Key-based compaction only.
+    Compact,
+    /// Compaction and retention.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether sealed segments are compacted by key.
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+
+    /// Whether retention deletes whole sealed segments.
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
+}
+
+impl FromStr for CleanupPolicy {
+    type Err = ConfigError;
+
+    /// Accepts Kafka's lists in either order, with spaces: `compact, delete`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut compact = false;
+        let mut delete = false;
+        for word in s.split(',') {
+            match word.trim() {
+                "compact" if !compact => compact = true,
+                "delete" if !delete => delete = true,
+                _ => return Err(ConfigError::CleanupPolicy(s.to_owned())),
+            }
+        }
+        Ok(match (compact, delete) {
+            (true, true) => CleanupPolicy::CompactDelete,
+            (true, false) => CleanupPolicy::Compact,
+            (false, true) => CleanupPolicy::Delete,
+            (false, false) => return Err(ConfigError::CleanupPolicy(s.to_owned())),
+        })
+    }
+}
+
+impl fmt::Display for CleanupPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CleanupPolicy::Delete => f.write_str("delete"),
+            CleanupPolicy::Compact => f.write_str("compact"),
+            CleanupPolicy::CompactDelete => f.write_str("compact,delete"),
         }
     }
 }
@@ -215,6 +326,35 @@ mod tests {
             assert_eq!(kind.to_string(), text);
         }
         assert!("createtime".parse::<TimestampType>().is_err());
+    }
+
+    #[test]
+    fn cleanup_policy_parses_kafkas_lists() {
+        for (text, policy) in [
+            ("delete", CleanupPolicy::Delete),
+            ("compact", CleanupPolicy::Compact),
+            ("compact,delete", CleanupPolicy::CompactDelete),
+            ("delete, compact", CleanupPolicy::CompactDelete),
+        ] {
+            assert_eq!(text.parse::<CleanupPolicy>(), Ok(policy));
+        }
+        assert_eq!(CleanupPolicy::CompactDelete.to_string(), "compact,delete");
+        for bad in ["", "compact,compact", "remove", "compact,"] {
+            assert!(bad.parse::<CleanupPolicy>().is_err(), "{bad:?}");
+        }
+        assert!(CleanupPolicy::Compact.compacts() && !CleanupPolicy::Compact.deletes());
+    }
+
+    #[test]
+    fn validate_rejects_a_dirty_ratio_outside_zero_to_one() {
+        let config = LogConfig {
+            min_cleanable_dirty_ratio: 1.5,
+            ..LogConfig::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::MinCleanableDirtyRatio(1.5))
+        );
     }
 
     #[test]

@@ -80,6 +80,20 @@ pub enum LogError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A sealed segment holds a valid batch whose records do not decode
+    /// (found by compaction, which then leaves the segment alone).
+    #[error(
+        "segment {path:?} has undecodable records in the batch at position {position}: {fault}"
+    )]
+    CorruptRecords {
+        /// The segment's log file.
+        path: PathBuf,
+        /// File position of the batch.
+        position: u64,
+        /// What is wrong with its records.
+        #[source]
+        fault: crate::record::RecordFault,
+    },
     /// An offset argument outside what the log holds (e.g. DeleteRecords
     /// beyond the high watermark).
     #[error("offset {requested} outside [{log_start_offset}, {high_watermark}]")]

@@ -1,6 +1,7 @@
 //! The storage engine: the shard runtime (pinned glommio executors, placement
 //! of partitions on shards, the cross-shard mesh) and the partition log
-//! (segments, offset and time indexes, direct-IO appends, recovery, retention).
+//! (segments, offset and time indexes, direct-IO appends, recovery, retention,
+//! key-based compaction).
 //!
 //! Owns: every byte on disk under `data_dir`. Must not: know the Kafka wire
 //! format beyond the v2 record-batch layout.
@@ -11,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod compaction;
 mod config;
 mod error;
 mod latency_histogram;
@@ -21,6 +23,7 @@ mod mesh;
 mod mesh_stats;
 mod offset_index;
 mod placement;
+mod record;
 mod segment;
 mod shard;
 mod tail_cache;
@@ -31,19 +34,24 @@ mod write_buffer;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_batch;
 
+/// The compaction swap's file renames, for crash tests.
+#[cfg(any(test, feature = "test-support"))]
+pub use crate::compaction::SWAP_RENAMES;
+
 pub use crate::batch::{
     validate as validate_batch, BatchFault, BatchHeader, HEADER_BYTES as BATCH_HEADER_BYTES,
 };
-pub use crate::config::{ConfigError, FlushPolicy, LogConfig, TimestampType};
+pub use crate::config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig, TimestampType};
 pub use crate::error::{AppendError, LogError, ReadError};
 pub use crate::latency_histogram::{
     HistogramSnapshot, LatencyHistogram, LATENCY_BUCKETS, LATENCY_BUCKETS_US,
 };
-pub use crate::log::{AppendInfo, LogTuning, PartitionLog, ReadInfo};
+pub use crate::log::{AppendInfo, CompactionReport, LogTuning, PartitionLog, ReadInfo};
 pub use crate::log_chunk::LogChunk;
 pub use crate::log_stats::{shard_log_stats, LogStats};
 pub use crate::mesh_stats::MeshStats;
 pub use crate::offset_index::OffsetIndex;
+pub use crate::record::{RecordFault, RecordView, Records};
 pub use crate::segment::prime_iopoll_probe;
 pub use mesh::{mesh_ports, Inbox, Mesh, MeshError, MeshPorts};
 pub use placement::{owner_shard, ShardId};

@@ -60,6 +60,16 @@
 //! batch's length, CRC and offset sequence; the first bad batch and
 //! everything after it is cut off and the indexes are rebuilt. Sealed
 //! segments' indexes are checked and rebuilt if they disagree with the log.
+//! A compaction swap a crash interrupted is completed or discarded first
+//! (see the `compaction` module); sealed segments may have offset gaps.
+//!
+//! # Compaction
+//!
+//! `compact` runs one pass of the key-based cleaner over the sealed
+//! segments when `cleanup.policy` includes `compact`; swapped-in segments
+//! replace the old `Rc<Segment>`s, which in-flight readers keep reading.
+//! Reads step over offset gaps: a read that finds nothing in its segment
+//! goes on to the next one.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -70,11 +80,12 @@ use std::time::{Duration, Instant};
 use glommio::io::ReadResult;
 
 use crate::batch::{self, BatchFault, BatchHeader, HEADER_BYTES};
+use crate::compaction::{self, OffsetMap, Retention, SegmentOutcome};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::{AppendError, LogError, ReadError};
 use crate::log_chunk::LogChunk;
 use crate::offset_index::{read_optional, write_synced};
-use crate::segment::{self, align_down, parse_log_file_name, Segment, ALIGNMENT};
+use crate::segment::{self, align_down, parse_log_file_name, OffsetOrder, Segment, ALIGNMENT};
 use crate::tail_cache::TailCache;
 use crate::wait_list::WaitList;
 use crate::write_buffer::WriteBuffer;
@@ -85,6 +96,8 @@ const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 const RECOVERY_POINT_FILE: &str = "recovery-point";
 /// File holding the log start offset set by DeleteRecords.
 const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+/// File holding the cleaner checkpoint: the first offset not yet compacted.
+const CLEANER_CHECKPOINT_FILE: &str = "cleaner-checkpoint";
 
 /// How long after a read of the active segment appends keep being copied
 /// into the tail cache.
@@ -129,6 +142,28 @@ pub struct AppendInfo {
     pub record_count: u32,
 }
 
+/// What a compaction pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Segments rewritten or deleted.
+    pub segments_cleaned: usize,
+    /// Bytes of the segments the pass looked at, before.
+    pub bytes_before: u64,
+    /// The same segments' bytes after.
+    pub bytes_after: u64,
+    /// Distinct keys in the dirty range.
+    pub keys: usize,
+}
+
+/// Clears `Inner::cleaning` when a pass ends, however it ends.
+struct CleaningGuard<'a>(&'a Inner);
+
+impl Drop for CleaningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.cleaning.set(false);
+    }
+}
+
 /// What a read returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadInfo {
@@ -161,6 +196,10 @@ struct Inner {
     admission_waiters: WaitList,
     /// Woken when the flusher has work (pending bytes, close).
     flusher_wake: WaitList,
+    /// A compaction pass is running (at most one per log).
+    cleaning: Cell<bool>,
+    /// The first offset no compaction pass has covered yet.
+    cleaner_checkpoint: Cell<i64>,
 }
 
 #[derive(Debug)]
@@ -240,6 +279,8 @@ impl PartitionLog {
         let clean = marker.exists();
         let recovery_point = read_i64_file(&dir.join(RECOVERY_POINT_FILE))?.unwrap_or(0);
         let start_checkpoint = read_i64_file(&dir.join(LOG_START_OFFSET_FILE))?.unwrap_or(0);
+        let cleaner_checkpoint = read_i64_file(&dir.join(CLEANER_CHECKPOINT_FILE))?.unwrap_or(0);
+        compaction::recover_swaps(&dir)?;
         let bases = list_segment_bases(&dir)?;
         let segments = open_segments(
             &dir,
@@ -300,6 +341,8 @@ impl PartitionLog {
             hw_waiters: WaitList::default(),
             admission_waiters: WaitList::default(),
             flusher_wake: WaitList::default(),
+            cleaning: Cell::new(false),
+            cleaner_checkpoint: Cell::new(cleaner_checkpoint),
         });
         glommio::spawn_local(run_flusher(inner.clone())).detach();
         glommio::spawn_local(run_syncer(inner.clone())).detach();
@@ -451,8 +494,34 @@ impl PartitionLog {
             (segment_for(&state.segments, offset).clone(), bound, info)
         };
         let interval = u64::from(self.inner.config.get().index_interval_bytes);
-        info.bytes = read_segment(&segment, offset, max_bytes, bound, interval, out).await?;
-        Ok(info)
+        let mut segment = segment;
+        let mut offset = offset;
+        loop {
+            info.bytes = read_segment(&segment, offset, max_bytes, bound, interval, out).await?;
+            if info.bytes > 0 {
+                return Ok(info);
+            }
+            // Nothing at or after `offset` in this segment: compaction removed
+            // its last batches. Go on to the next segment, if it is readable.
+            let state = self.inner.state.borrow();
+            let Some(next) = state
+                .segments
+                .iter()
+                .find(|s| s.base_offset() > segment.base_offset())
+                .cloned()
+            else {
+                return Ok(info);
+            };
+            if next.base_offset() >= bound {
+                return Ok(info);
+            }
+            if let Some(bytes) = state.tail.read(next.base_offset(), max_bytes, bound, out) {
+                info.bytes = bytes;
+                return Ok(info);
+            }
+            offset = offset.max(next.base_offset());
+            segment = next;
+        }
     }
 
     /// The first offset still in the log.
@@ -605,11 +674,15 @@ impl PartitionLog {
     /// Deletes sealed segments (never the active one), oldest first, whose
     /// largest timestamp is older than `now_ms - retention.ms`, then while
     /// the log is larger than `retention.bytes`; advances the log start.
+    /// Does nothing unless `cleanup.policy` includes `delete`.
     ///
     /// # Errors
     /// IO failures.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<(), LogError> {
         let config = self.inner.config.get();
+        if !config.cleanup_policy.deletes() {
+            return Ok(());
+        }
         let new_start = {
             let state = self.inner.state.borrow();
             let sealed = &state.segments[..state.segments.len() - 1];
@@ -643,6 +716,89 @@ impl PartitionLog {
             self.log_start_offset(),
         )?;
         self.inner.delete_segments_below(new_start)
+    }
+
+    /// Runs one compaction pass if `cleanup.policy` includes `compact` and
+    /// one is due (see the `compaction` module): builds the offset map over
+    /// the dirty sealed segments, then rewrites and swaps in every sealed
+    /// segment up to the end of the mapped range. Returns what it did, or
+    /// `None` if no pass was due (or one is already running on this log).
+    ///
+    /// # Errors
+    /// IO failures; `CorruptSegment`/`CorruptRecords` if a sealed segment
+    /// does not decode (it is left as it is). Segments swapped in before the
+    /// error stay swapped in: each swap is whole.
+    ///
+    /// # Cancel safety
+    /// Dropping the future between swaps is safe: each swap is synchronous,
+    /// and a dropped pass leaves at most a `.cleaned` file that the next
+    /// open (or pass) replaces.
+    pub async fn compact(&self, now_ms: i64) -> Result<Option<CompactionReport>, LogError> {
+        let config = self.inner.config.get();
+        if !config.cleanup_policy.compacts() || self.inner.cleaning.get() {
+            return Ok(None);
+        }
+        self.inner.cleaning.set(true);
+        let _running = CleaningGuard(&self.inner);
+        let (sealed, next_bases, checkpoint) = {
+            let state = self.inner.state.borrow();
+            let sealed = state.segments[..state.segments.len() - 1].to_vec();
+            let next_bases = state.segments[1..]
+                .iter()
+                .map(|s| s.base_offset())
+                .collect::<Vec<_>>();
+            let checkpoint = self
+                .inner
+                .cleaner_checkpoint
+                .get()
+                .max(state.log_start_offset);
+            (sealed, next_bases, checkpoint)
+        };
+        let Some(plan) = compaction::plan(&sealed, &next_bases, checkpoint, &config, now_ms) else {
+            return Ok(None);
+        };
+        let mut map = OffsetMap::with_capacity(compaction::OFFSET_MAP_ENTRIES_MAX);
+        let dirty = &plan.segments[plan.first_dirty..];
+        let mapped = compaction::build_offset_map(dirty, &mut map).await?;
+        if mapped == 0 {
+            tracing::warn!(dir = ?self.inner.dir, "a dirty segment has more keys than the offset map holds; not compacted");
+            return Ok(None);
+        }
+        let end = plan.first_dirty + mapped;
+        let retention = Retention {
+            tombstone_horizon_ms: now_ms.saturating_sub(config.delete_retention_ms),
+        };
+        let mut report = CompactionReport {
+            segments_cleaned: 0,
+            bytes_before: 0,
+            bytes_after: 0,
+            keys: map.len(),
+        };
+        for segment in &plan.segments[..end] {
+            let outcome = compaction::clean_segment(
+                &self.inner.dir,
+                segment,
+                &map,
+                retention,
+                config.index_interval_bytes,
+            )
+            .await?;
+            report.bytes_before += segment.size();
+            report.bytes_after += match &outcome {
+                SegmentOutcome::Unchanged => segment.size(),
+                SegmentOutcome::Cleaned(cleaned) => cleaned.size(),
+                SegmentOutcome::Empty => 0,
+            };
+            if !matches!(outcome, SegmentOutcome::Unchanged) {
+                report.segments_cleaned += 1;
+            }
+            self.inner.swap_in(segment, outcome).await?;
+        }
+        // Everything below the next segment's base has been compacted.
+        let new_checkpoint = next_bases[end - 1];
+        self.inner.cleaner_checkpoint.set(new_checkpoint);
+        write_i64_file(&self.inner.dir, CLEANER_CHECKPOINT_FILE, new_checkpoint)?;
+        Ok(Some(report))
     }
 
     /// Replaces the configuration (AlterConfigs); applies from the next append.
@@ -909,15 +1065,79 @@ impl Inner {
         Ok(())
     }
 
-    /// Unlinks the files of sealed segments that end at or below `offset`.
+    /// Puts the outcome of cleaning `old` in its place: swaps a cleaned copy
+    /// in, deletes an emptied segment (keeps the first one, empty, so the
+    /// log start stays put). If `old` left the log meanwhile (retention,
+    /// DeleteRecords), the cleaned copy is discarded.
+    async fn swap_in(&self, old: &Rc<Segment>, outcome: SegmentOutcome) -> Result<(), LogError> {
+        let base = old.base_offset();
+        let outcome = match outcome {
+            SegmentOutcome::Unchanged => return Ok(()),
+            SegmentOutcome::Empty if self.slot_of(old) == Some(0) => {
+                // Keep the first segment as an empty file: write it like any
+                // cleaned copy so the swap stays one protocol.
+                let empty = Segment::create_cleaned(&self.dir, base).await?;
+                empty
+                    .file()
+                    .fdatasync()
+                    .await
+                    .map_err(|e| LogError::glommio(empty.path(), e))?;
+                empty.write_indexes_as("index.cleaned", "timeindex.cleaned")?;
+                SegmentOutcome::Cleaned(empty)
+            }
+            other => other,
+        };
+        // No await from here on: the check and the swap are one step.
+        let Some(slot) = self.slot_of(old) else {
+            compaction::recover_swaps(&self.dir)?;
+            return Ok(());
+        };
+        match outcome {
+            SegmentOutcome::Cleaned(cleaned) => {
+                compaction::commit_swap(&self.dir, base)?;
+                let mut state = self.state.borrow_mut();
+                // The tail cache may still hold this segment's batches from
+                // when it was active; they must not outlive the swap.
+                state.tail.clear();
+                assert!(Rc::ptr_eq(&state.segments[slot], old));
+                assert!(slot + 1 < state.segments.len(), "never the active segment");
+                state.segments[slot] = Rc::new(cleaned);
+            }
+            SegmentOutcome::Empty => {
+                assert!(slot > 0 && slot + 1 < self.state.borrow().segments.len());
+                remove_segment_files(&self.dir, base)?;
+                sync_dir(&self.dir)?;
+                let mut state = self.state.borrow_mut();
+                state.tail.clear();
+                state.segments.remove(slot);
+            }
+            SegmentOutcome::Unchanged => unreachable!("returned above"),
+        }
+        Ok(())
+    }
+
+    /// Where `segment` is in the log, if it still is.
+    fn slot_of(&self, segment: &Rc<Segment>) -> Option<usize> {
+        self.state
+            .borrow()
+            .segments
+            .iter()
+            .position(|s| Rc::ptr_eq(s, segment))
+    }
+
+    /// Unlinks the files of sealed segments whose offset range (up to the
+    /// next segment's base) ends at or below `offset`.
     fn delete_segments_below(&self, offset: i64) -> Result<(), LogError> {
         let doomed: Vec<Rc<Segment>> = {
             let mut state = self.state.borrow_mut();
+            // A segment covers offsets up to the next one's base (its own
+            // next offset may be lower: compaction removed its last batches),
+            // so it goes only when that whole range is below `offset`.
             let keep_from = state
                 .segments
-                .iter()
-                .position(|s| s.next_offset() > offset || Rc::ptr_eq(s, state.active()))
-                .expect("the active segment is always kept");
+                .windows(2)
+                .position(|pair| pair[1].base_offset() > offset)
+                .unwrap_or(state.segments.len() - 1);
             let doomed: Vec<Rc<Segment>> = state.segments.drain(..keep_from).collect();
             if !doomed.is_empty() {
                 state.max_timestamp = state
@@ -1232,7 +1452,7 @@ async fn read_segment(
                 }
             }
             debug_assert!(
-                batch::validate(&rest[..total], usize::MAX).is_ok(),
+                batch::validate_stored(&rest[..total], usize::MAX).is_ok(),
                 "stored batch must be valid"
             );
             cursor += total;
@@ -1297,6 +1517,7 @@ async fn open_segments(
     for (slot, &base) in bases.iter().enumerate() {
         let segment = Segment::open(dir, base).await?;
         let next_base = bases.get(slot + 1).copied();
+        let mut cut = false;
         match next_base {
             None if clean => {
                 let truncated_bytes = segment.load_tail(index_interval_bytes).await?;
@@ -1315,13 +1536,19 @@ async fn open_segments(
             Some(next) => {
                 let trusted = (clean || base < recovery_point) && segment.load_indexes(next)?;
                 if !trusted {
-                    let truncated_bytes = segment.recover(index_interval_bytes).await?;
+                    let truncated_bytes = segment
+                        .recover_with(index_interval_bytes, OffsetOrder::Increasing)
+                        .await?;
                     log_truncation(dir, base, truncated_bytes);
                     segment.write_indexes()?;
+                    cut = truncated_bytes > 0;
                 }
             }
         }
-        let cut_short = next_base.is_some_and(|next| segment.next_offset() != next);
+        // A sealed segment may end before the next base (compaction removed
+        // its last batches) but never past it; one that recovery cut is
+        // followed by nothing we can trust.
+        let cut_short = cut || next_base.is_some_and(|next| segment.next_offset() > next);
         segments.push(Rc::new(segment));
         if cut_short {
             tracing::warn!(

@@ -1,8 +1,10 @@
 //! One segment of a partition log: the `<base>.log` file of whole batches,
 //! its sparse offset and time indexes, and the bookkeeping an append keeps
 //! (size, next offset, largest timestamp). Invariants: bytes
-//! `[0, written_bytes)` of the file are whole batches with dense offsets from
-//! `base_offset`; `written_bytes <= size`; the indexes point only inside `size`.
+//! `[0, written_bytes)` of the file are whole batches with increasing offsets
+//! from `base_offset` — dense as appended; a compacted segment may have gaps
+//! between batches (offsets are never renumbered); `written_bytes <= size`;
+//! the indexes point only inside `size`.
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -131,6 +133,15 @@ pub enum ScanEnd {
     },
 }
 
+/// The offsets a recovering segment's batches must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetOrder {
+    /// Each batch starts right after the previous one (as appended).
+    Dense,
+    /// Each batch starts after the previous one; gaps allowed (compacted).
+    Increasing,
+}
+
 /// What a scan visitor wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visit {
@@ -156,6 +167,28 @@ impl Segment {
             .dma_open(&path)
             .await
             .map_err(|e| LogError::glommio(&path, e))?;
+        Ok(Segment::with_file(base_offset, path, file, 0))
+    }
+
+    /// Creates the file `<base>.log.cleaned` in `dir` for a compacted copy
+    /// of the segment at `base_offset`. The segment's `path` is the final
+    /// `<base>.log` name it takes when the swap commits; its file handle
+    /// stays valid across the renames.
+    ///
+    /// # Errors
+    /// IO failures creating the file.
+    pub async fn create_cleaned(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+        assert!(base_offset >= 0, "negative base offset {base_offset}");
+        let cleaned = segment_file_path(dir, base_offset, "log.cleaned");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .dma_open(&cleaned)
+            .await
+            .map_err(|e| LogError::glommio(&cleaned, e))?;
+        let path = segment_file_path(dir, base_offset, "log");
         Ok(Segment::with_file(base_offset, path, file, 0))
     }
 
@@ -262,6 +295,27 @@ impl Segment {
         batch_bytes: u64,
         index_interval_bytes: u32,
     ) {
+        assert_eq!(
+            header.base_offset.get(),
+            self.next_offset.get(),
+            "appended offsets must be dense"
+        );
+        self.on_batch(position, header, batch_bytes, index_interval_bytes);
+    }
+
+    /// `on_append` for a batch of a compacted segment, which may start past
+    /// `next_offset` (the batches between were compacted away).
+    ///
+    /// # Panics
+    /// If the batch does not start at the current end or its offsets do not
+    /// increase.
+    pub fn on_batch(
+        &self,
+        position: u64,
+        header: &BatchHeader,
+        batch_bytes: u64,
+        index_interval_bytes: u32,
+    ) {
         let base_offset = header.base_offset.get();
         let last_offset = header.last_offset();
         assert_eq!(
@@ -269,7 +323,10 @@ impl Segment {
             self.size.get(),
             "batch must start at the segment end"
         );
-        assert_eq!(base_offset, self.next_offset.get(), "offsets must be dense");
+        assert!(
+            base_offset >= self.next_offset.get(),
+            "offsets must increase"
+        );
         assert!(last_offset >= base_offset);
         let timestamp = header.max_timestamp.get();
         if self
@@ -307,6 +364,19 @@ impl Segment {
     /// # Errors
     /// IO failures.
     pub fn write_indexes(&self) -> Result<(), LogError> {
+        self.write_indexes_as("index", "timeindex")
+    }
+
+    /// `write_indexes` to files named `<base>.<offset_extension>` and
+    /// `<base>.<time_extension>` (compaction writes `index.cleaned`).
+    ///
+    /// # Errors
+    /// IO failures.
+    pub fn write_indexes_as(
+        &self,
+        offset_extension: &str,
+        time_extension: &str,
+    ) -> Result<(), LogError> {
         if let Some((timestamp, offset)) = self.max_timestamp.get() {
             let last_offset = self.next_offset.get() - 1;
             assert!(offset <= last_offset);
@@ -317,12 +387,12 @@ impl Segment {
         self.offset_index.borrow().write_to(&segment_file_path(
             self.dir(),
             self.base_offset,
-            "index",
+            offset_extension,
         ))?;
         self.time_index.borrow().write_to(&segment_file_path(
             self.dir(),
             self.base_offset,
-            "timeindex",
+            time_extension,
         ))
     }
 
@@ -365,6 +435,21 @@ impl Segment {
     /// # Errors
     /// IO failures.
     pub async fn recover(&self, index_interval_bytes: u32) -> Result<u64, LogError> {
+        self.recover_with(index_interval_bytes, OffsetOrder::Dense)
+            .await
+    }
+
+    /// `recover` with the offset order the segment must have: `Dense` for
+    /// the active segment, `Increasing` for a sealed one (compaction leaves
+    /// gaps between batches).
+    ///
+    /// # Errors
+    /// IO failures.
+    pub async fn recover_with(
+        &self,
+        index_interval_bytes: u32,
+        order: OffsetOrder,
+    ) -> Result<u64, LogError> {
         let file_bytes = self.size.get();
         self.size.set(0);
         self.written_bytes.set(0);
@@ -381,13 +466,18 @@ impl Segment {
             true,
             |position, bytes| {
                 let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
-                if header.base_offset.get() != self.next_offset.get() {
+                let base_offset = header.base_offset.get();
+                let in_order = match order {
+                    OffsetOrder::Dense => base_offset == self.next_offset.get(),
+                    OffsetOrder::Increasing => base_offset >= self.next_offset.get(),
+                };
+                if !in_order || header.last_offset() < base_offset {
                     return Visit::Stop;
                 }
                 if header.last_offset() - self.base_offset > i64::from(u32::MAX) {
                     return Visit::Stop;
                 }
-                self.on_append(position, header, bytes.len() as u64, index_interval_bytes);
+                self.on_batch(position, header, bytes.len() as u64, index_interval_bytes);
                 Visit::Continue
             },
         )
@@ -594,7 +684,7 @@ pub async fn scan<F: FnMut(u64, &[u8]) -> Visit>(
             }
             let bytes = &remaining[..total as usize];
             if verify {
-                if let Err(fault) = batch::validate(bytes, usize::MAX) {
+                if let Err(fault) = batch::validate_stored(bytes, usize::MAX) {
                     let reason = match fault {
                         batch::BatchFault::Corrupt(reason) => reason,
                         batch::BatchFault::Truncated | batch::BatchFault::TooLarge { .. } => {

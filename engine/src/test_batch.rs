@@ -63,6 +63,16 @@ impl BatchBuilder {
         self
     }
 
+    /// Adds a tombstone: a record with `key` and a null value.
+    pub fn tombstone(mut self, key: &[u8], timestamp_delta: i64) -> BatchBuilder {
+        self.records.push(Record {
+            key: Some(key.to_vec()),
+            value: None,
+            timestamp_delta,
+        });
+        self
+    }
+
     /// Adds `count` records of `value_bytes` bytes each (null key,
     /// timestamps 0, 1, 2, ... ms after the base), filled from `seed`.
     pub fn records(mut self, count: usize, value_bytes: usize, seed: u64) -> BatchBuilder {

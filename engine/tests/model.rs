@@ -1,14 +1,24 @@
 //! Property test: random sequences of append / read / roll (tiny
-//! segment.bytes) / retention / delete_records / reopen (clean and unclean)
-//! against a simple in-memory model of the log.
+//! segment.bytes) / retention / delete_records / compaction / reopen (clean
+//! and unclean) against a simple in-memory model of the log.
+//!
+//! Records carry keys from a small set, so compaction removes some. The
+//! model of a compaction pass: every record the log still serves is one the
+//! model had, byte-identical at the same offset and in order; every record
+//! it no longer serves has a later record of the same key; keyless records
+//! and the latest record of each key all stay. The model then takes the
+//! compacted batches as its own, and later reads, retention and reopens are
+//! checked against them.
 
 mod support;
 
 use std::path::PathBuf;
 
+use std::collections::HashMap;
+
 use proptest::prelude::*;
-use skein_engine::{LogConfig, PartitionLog, ReadError};
-use support::{batch, patched, run, split_batches};
+use skein_engine::{CleanupPolicy, LogConfig, PartitionLog, ReadError, Records};
+use support::{patched, read_all, run, split_batches, BatchBuilder};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -22,6 +32,8 @@ enum Op {
     DeleteRecords { at: f64 },
     /// Reopen, closing cleanly or not.
     Reopen { clean: bool },
+    /// One compaction pass.
+    Compact,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -31,6 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1_000i64..20_000).prop_map(|keep| Op::RetainBytes { keep }),
         1 => (0.0f64..1.0).prop_map(|at| Op::DeleteRecords { at }),
         1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -39,8 +52,100 @@ fn config() -> LogConfig {
         segment_bytes: 3_000,
         index_interval_bytes: 512,
         retention_ms: -1,
+        cleanup_policy: CleanupPolicy::CompactDelete,
+        min_cleanable_dirty_ratio: 0.0,
         ..LogConfig::default()
     }
+}
+
+/// Base timestamp of every batch; compaction runs well after it.
+const T0: i64 = 1_700_000_000_000;
+
+/// A batch of `count` records of `value_bytes` each; keys from a set of 4
+/// (every seventh record has none), picked by `seed`.
+fn keyed_batch(count: usize, value_bytes: usize, seed: u64) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(T0);
+    for i in 0..count as u64 {
+        let pick = seed.wrapping_mul(31).wrapping_add(i * 7);
+        let key = if pick.is_multiple_of(7) {
+            Vec::new()
+        } else {
+            format!("k{}", pick % 4).into_bytes()
+        };
+        let value = vec![(pick % 251) as u8; value_bytes];
+        builder = builder.record(&key, &value, i as i64);
+    }
+    builder.build()
+}
+
+/// (offset, key, encoded record) of every record of `batches`.
+fn records_of(batches: &[(i64, Vec<u8>)]) -> Vec<(i64, Option<Vec<u8>>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (base, bytes) in batches {
+        for record in Records::new(bytes).expect("header") {
+            let record = record.expect("stored records decode");
+            out.push((
+                base + record.offset_delta,
+                record.key.map(<[u8]>::to_vec),
+                record.encoded.to_vec(),
+            ));
+        }
+    }
+    out
+}
+
+/// Checks one compaction pass against the model (see the module docs) and
+/// makes the compacted batches the model's.
+async fn check_compaction(log: &PartitionLog, model: &mut Model) {
+    let start = model.log_start_offset;
+    let before: Vec<(i64, Vec<u8>)> = model
+        .batches
+        .iter()
+        .filter(|b| b.1 >= start)
+        .map(|b| (b.0, b.2.clone()))
+        .collect();
+    log.compact(T0 + 1_000_000).await.expect("compact");
+    let after = read_all(log, start).await;
+    let old = records_of(&before);
+    let new = records_of(&after);
+    let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
+    for (offset, key, _) in &old {
+        if let Some(key) = key {
+            latest.insert(key.clone(), *offset);
+        }
+    }
+    let mut kept = new.iter().peekable();
+    for record in &old {
+        if kept.peek() == Some(&record) {
+            kept.next();
+            continue;
+        }
+        let (offset, key, _) = record;
+        let key = key.as_ref().expect("a keyless record was removed");
+        assert!(
+            latest[key] > *offset,
+            "the latest record of a key was removed"
+        );
+    }
+    assert!(
+        kept.next().is_none(),
+        "compaction served a record the model never had"
+    );
+    let mut batches: Vec<(i64, i64, Vec<u8>)> = model
+        .batches
+        .iter()
+        .filter(|b| b.1 < start)
+        .cloned()
+        .collect();
+    for (base, bytes) in after {
+        let delta = i32::from_be_bytes(bytes[23..27].try_into().expect("4 bytes"));
+        batches.push((base, base + i64::from(delta), bytes));
+    }
+    assert_eq!(
+        batches.last().map(|b| b.1),
+        model.batches.last().map(|b| b.1)
+    );
+    model.batches = batches;
 }
 
 /// The model: every batch ever appended (patched) and the log start offset.
@@ -113,7 +218,7 @@ fn run_ops(ops: Vec<Op>) {
                         .iter()
                         .map(|&(count, bytes)| {
                             seed += 1;
-                            batch(count, bytes, seed)
+                            keyed_batch(count, bytes, seed)
                         })
                         .collect();
                     let info = log.append(&batches.concat(), 1, 0).await.expect("append");
@@ -142,8 +247,10 @@ fn run_ops(ops: Vec<Op>) {
                     let start = log.log_start_offset();
                     assert!(start >= model.log_start_offset);
                     assert!(start <= model.end());
-                    let boundary =
-                        start == model.end() || model.batches.iter().any(|b| b.0 == start);
+                    // Retention cuts between batches (compaction may have
+                    // left a segment starting in an offset gap).
+                    let boundary = start == model.end()
+                        || !model.batches.iter().any(|b| b.0 < start && start <= b.1);
                     assert!(
                         boundary || start == model.log_start_offset,
                         "retention must cut at a segment base"
@@ -157,6 +264,7 @@ fn run_ops(ops: Vec<Op>) {
                     assert_eq!(start, target.max(model.log_start_offset));
                     model.log_start_offset = start;
                 }
+                Op::Compact => check_compaction(&log, &mut model).await,
                 Op::Reopen { clean } => {
                     if clean {
                         log.close().await.expect("close");
@@ -194,4 +302,38 @@ proptest! {
     fn log_matches_model(ops in prop::collection::vec(op(), 1..40)) {
         run_ops(ops);
     }
+}
+
+/// Found by the property test: a batch cached in the tail cache while its
+/// segment was active must not be served after compaction rewrote it.
+#[test]
+fn compaction_after_tail_reads_serves_no_stale_batch() {
+    run_ops(vec![
+        Op::Append(vec![(3, 212)]),
+        Op::Append(vec![(1, 96), (3, 425)]),
+        Op::Compact,
+        Op::Append(vec![(5, 31)]),
+        Op::Append(vec![(2, 195)]),
+        Op::Compact,
+    ]);
+}
+
+/// Found by the property test: DeleteRecords into the offset gap a
+/// compaction left at the end of a segment keeps its log start on reopen.
+#[test]
+fn delete_records_into_a_compacted_gap_survives_reopen() {
+    run_ops(vec![
+        Op::Append(vec![(1, 1), (1, 1), (4, 1)]),
+        Op::Append(vec![(4, 1), (4, 1), (3, 1)]),
+        Op::Append(vec![(3, 1)]),
+        Op::Append(vec![(4, 1)]),
+        Op::Append(vec![(2, 166), (3, 590)]),
+        Op::Append(vec![(2, 64), (2, 214)]),
+        Op::Compact,
+        Op::Append(vec![(2, 1)]),
+        Op::DeleteRecords {
+            at: 0.583_923_391_046_388_4,
+        },
+        Op::Reopen { clean: false },
+    ]);
 }

@@ -51,6 +51,7 @@ pub enum ErrorCode {
     GroupMaxSizeReached = 81,
     FencedInstanceId = 82,
     GroupSubscribedToTopic = 86,
+    InvalidRecord = 87,
     UnknownTopicId = 100,
 }
 
@@ -84,9 +85,10 @@ pub fn read_error(error: &ReadError) -> ErrorCode {
 pub fn log_error(error: &LogError) -> ErrorCode {
     match error {
         LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-        LogError::Poisoned | LogError::Io { .. } | LogError::CorruptSegment { .. } => {
-            ErrorCode::KafkaStorageError
-        }
+        LogError::Poisoned
+        | LogError::Io { .. }
+        | LogError::CorruptSegment { .. }
+        | LogError::CorruptRecords { .. } => ErrorCode::KafkaStorageError,
         LogError::Config(_) => ErrorCode::InvalidConfig,
     }
 }

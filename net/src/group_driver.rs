@@ -509,12 +509,13 @@ fn append_error(error: &PartitionError) -> AppendError {
     }
 }
 
-/// The `__consumer_offsets` topic to create at start-up if it is absent.
-pub fn offsets_topic(partitions: u32) -> crate::shard_message::NewTopic {
+/// The `__consumer_offsets` topic to create at start-up if it is absent;
+/// `segment_bytes` is `offsets.topic.segment.bytes`.
+pub fn offsets_topic(partitions: u32, segment_bytes: u64) -> crate::shard_message::NewTopic {
     crate::shard_message::NewTopic {
         name: CONSUMER_OFFSETS_TOPIC.to_string(),
         partitions: i32::try_from(partitions).unwrap_or(i32::MAX),
         replication_factor: -1,
-        configs: offsets_topic::topic_configs(),
+        configs: offsets_topic::topic_configs(segment_bytes),
     }
 }

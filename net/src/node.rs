@@ -233,8 +233,11 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     // __consumer_offsets exists in the first image data shards serve.
     // Start-up races the shutdown flag: a data shard that stops before the
     // first image never answers, and the control shard must still stop.
+    let offsets_segment_bytes = shared.config.offsets_topic_segment_bytes();
     let startup = async {
-        if !create_offsets_topic(&control, offsets_partitions).await {
+        if !create_offsets_topic(&control, offsets_partitions, offsets_segment_bytes).await
+            && !update_offsets_topic_configs(&control, offsets_segment_bytes).await
+        {
             control.publish().await;
         }
         start_group_coordinator(&control, &groups);
@@ -258,13 +261,13 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
 
 /// Creates `__consumer_offsets` if it is absent. Returns whether it did
 /// (and so published the new image to every data shard).
-async fn create_offsets_topic(control: &ControlShard, partitions: u32) -> bool {
+async fn create_offsets_topic(control: &ControlShard, partitions: u32, segment_bytes: u64) -> bool {
     let name = skein_controller::group_coordinator::CONSUMER_OFFSETS_TOPIC;
     if control.image().topic(name).is_some() {
         return false;
     }
     let request = crate::shard_message::ControlRequest::CreateTopics {
-        topics: vec![offsets_topic(partitions)],
+        topics: vec![offsets_topic(partitions, segment_bytes)],
         validate_only: false,
     };
     match control.handle(request).await {
@@ -279,6 +282,50 @@ async fn create_offsets_topic(control: &ControlShard, partitions: u32) -> bool {
     }
     // A refused creation published nothing.
     control.image().topic(name).is_some()
+}
+
+/// Brings an existing `__consumer_offsets`'s configs to what this broker
+/// creates it with (data dirs from before compaction have
+/// `cleanup.policy=delete`; `offsets.topic.segment.bytes` may have
+/// changed), through the metadata log like any AlterConfigs. Returns whether
+/// it changed them (and so published the new image to every data shard).
+async fn update_offsets_topic_configs(control: &ControlShard, segment_bytes: u64) -> bool {
+    let name = skein_controller::group_coordinator::CONSUMER_OFFSETS_TOPIC;
+    let Some(topic) = control.image().topic(name).cloned() else {
+        return false;
+    };
+    let ops: Vec<(String, Option<String>)> = crate::offsets_topic::topic_configs(segment_bytes)
+        .into_iter()
+        .filter(|(key, value)| topic.configs.get(key) != Some(value))
+        .map(|(key, value)| (key, Some(value)))
+        .collect();
+    if ops.is_empty() {
+        return false;
+    }
+    tracing::info!(?ops, "updating the configs of __consumer_offsets");
+    let request = crate::shard_message::ControlRequest::AlterTopicConfigs {
+        changes: vec![crate::shard_message::TopicConfigChange {
+            topic: name.to_string(),
+            replace_all: false,
+            ops,
+        }],
+        validate_only: false,
+    };
+    match control.handle(request).await {
+        crate::shard_message::ControlReply::AlteredConfigs(results) => {
+            results.iter().all(|result| match result {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(%error, "cannot update the configs of __consumer_offsets");
+                    false
+                }
+            })
+        }
+        _ => {
+            tracing::error!("unexpected reply updating __consumer_offsets");
+            false
+        }
+    }
 }
 
 /// Replays `__consumer_offsets` into the group coordinator in the
@@ -373,12 +420,19 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     shared.metrics.shard_listening();
     let accepting = glommio::spawn_local(listener::accept_loop(Rc::clone(&ctx), listener));
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
+    let cleaner = ctx
+        .config
+        .log_cleaner_enable()
+        .then(|| spawn_cleaner(Rc::clone(&ctx)));
     shared.wait_for_shutdown().await;
     shared.metrics.stopping();
     ctx.stop();
     drop(accepting.cancel());
     drop(retention.cancel());
     drop(refreshing.cancel());
+    if let Some(cleaner) = cleaner {
+        drop(cleaner.cancel());
+    }
     let started = std::time::Instant::now();
     while ctx.in_flight_requests.get() > 0 && started.elapsed() < DRAIN_TIMEOUT {
         glommio::timer::sleep(Duration::from_millis(5)).await;
@@ -510,6 +564,40 @@ async fn refresh_groups(groups: Rc<GroupDriver>, metrics: Arc<MetricsRegistry>) 
             published = Some(generation);
         }
         glommio::timer::sleep(crate::metrics::REFRESH_POLL).await;
+    }
+}
+
+/// Starts the shard's log cleaner in its own task queue: compaction is
+/// background work and yields the core to requests (`Latency::NotImportant`,
+/// a small share). Falls back to the default queue if glommio refuses a new
+/// one.
+fn spawn_cleaner(ctx: Rc<ShardState>) -> glommio::Task<()> {
+    let queue = glommio::executor().create_task_queue(
+        glommio::Shares::Static(CLEANER_SHARES),
+        glommio::Latency::NotImportant,
+        "log-cleaner",
+    );
+    match glommio::spawn_local_into(cleaner_loop(Rc::clone(&ctx)), queue) {
+        Ok(task) => task,
+        Err(error) => {
+            tracing::warn!(%error, "no task queue for the log cleaner; it shares the default one");
+            glommio::spawn_local(cleaner_loop(ctx))
+        }
+    }
+}
+
+/// glommio shares of the cleaner's task queue (the default queue has 1000).
+const CLEANER_SHARES: usize = 100;
+
+/// Compacts this shard's partitions whose `cleanup.policy` includes
+/// `compact`, sleeping `log.cleaner.backoff.ms` whenever a round found
+/// nothing to do (Kafka's cleaner threads do the same).
+async fn cleaner_loop(ctx: Rc<ShardState>) {
+    let backoff = Duration::from_millis(ctx.config.log_cleaner_backoff_ms());
+    loop {
+        if !ctx.compact_logs().await {
+            glommio::timer::sleep(backoff).await;
+        }
     }
 }
 

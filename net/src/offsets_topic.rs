@@ -32,14 +32,19 @@ const _: () = assert!(OFFSETS_LOG_TUNING.write_buffer_bytes >= 2 * 4096);
 /// Bytes read per `PartitionOp::Read` while replaying a partition.
 pub const REPLAY_READ_BYTES: usize = 1 << 20;
 
-/// Topic config overrides of `__consumer_offsets`. Retention is off: the
-/// coordinator expires offsets itself (`offsets.retention.minutes`) and
-/// writes tombstones, and time-based deletion of whole segments would drop
-/// live commits. Segments are 100 MiB as in Kafka (`offsets.topic.segment.bytes`).
-pub fn topic_configs() -> Vec<(String, String)> {
+/// Topic config overrides of `__consumer_offsets`: compacted, as Kafka's,
+/// so the latest commit of each (group, topic, partition) and the latest
+/// metadata of each group survive while older ones and deleted groups'
+/// tombstones go. Retention is off too: the coordinator expires offsets
+/// itself (`offsets.retention.minutes`) by writing tombstones, and
+/// time-based deletion of whole segments would drop live commits (it would
+/// apply if an operator switched the policy to `compact,delete`).
+/// `segment_bytes` is `offsets.topic.segment.bytes`.
+pub fn topic_configs(segment_bytes: u64) -> Vec<(String, String)> {
     vec![
+        ("cleanup.policy".to_string(), "compact".to_string()),
         ("retention.ms".to_string(), "-1".to_string()),
-        ("segment.bytes".to_string(), "104857600".to_string()),
+        ("segment.bytes".to_string(), segment_bytes.to_string()),
     ]
 }
 
@@ -111,10 +116,14 @@ pub fn decode_batches(
     }))
     .map_err(|_| OffsetsLogError::Decode("the decoder panicked".into()))?
     .map_err(|error| OffsetsLogError::Decode(error.to_string()))?;
-    let mut next_offset = None;
+    // Progress is measured by batch headers, not by the last record: a
+    // compacted batch keeps its original last offset while its trailing
+    // records may be gone, and the next read must start past the batch.
+    let mut next_offset = batches_end(chunk);
     for set in decoded {
         for record in set.records {
-            next_offset = Some(record.offset.saturating_add(1));
+            let after = record.offset.saturating_add(1);
+            next_offset = Some(next_offset.map_or(after, |next| next.max(after)));
             if record.control {
                 continue;
             }
@@ -131,6 +140,25 @@ pub fn decode_batches(
         }
     }
     Ok(next_offset)
+}
+
+/// One past the last offset of the last whole batch in `chunk`, by the
+/// batch headers (`baseOffset + lastOffsetDelta + 1`), if there is one.
+fn batches_end(chunk: &[u8]) -> Option<i64> {
+    let mut rest = chunk;
+    let mut end = None;
+    while let Some(header) = skein_engine::BatchHeader::read(rest) {
+        let total = usize::try_from(header.total_bytes()).ok()?;
+        if total < skein_engine::BATCH_HEADER_BYTES {
+            return end;
+        }
+        let Some(after) = rest.get(total..) else {
+            return end;
+        };
+        end = Some(header.last_offset().saturating_add(1));
+        rest = after;
+    }
+    end
 }
 
 #[cfg(test)]
@@ -154,6 +182,42 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(decode_batches(&batch, &mut out).unwrap(), Some(2));
         assert_eq!(out, records);
+    }
+
+    #[test]
+    fn a_compacted_batch_advances_past_its_original_last_offset() {
+        let batch = skein_engine::test_batch::BatchBuilder::new(1_700_000_000_000)
+            .record(b"key-1", b"value-1", 0)
+            .record(b"key-2", b"value-2", 0)
+            .build();
+        // As the cleaner leaves it: the second record removed, the header's
+        // lastOffsetDelta (1) kept, recordsCount 1, CRC recomputed.
+        let first_record = skein_engine::Records::new(&batch)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .encoded
+            .len();
+        let mut first = batch[..skein_engine::BATCH_HEADER_BYTES + first_record].to_vec();
+        let length = i32::try_from(first.len() - 12).unwrap();
+        first[8..12].copy_from_slice(&length.to_be_bytes());
+        first[57..61].copy_from_slice(&1i32.to_be_bytes());
+        let crc = crc32c::crc32c(&first[21..]);
+        first[17..21].copy_from_slice(&crc.to_be_bytes());
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_batches(&Bytes::from(first), &mut out).unwrap(),
+            Some(2),
+            "past the removed record at offset 1"
+        );
+        assert_eq!(
+            out,
+            vec![OffsetsRecord {
+                key: Bytes::from_static(b"key-1"),
+                value: Some(Bytes::from_static(b"value-1")),
+            }]
+        );
     }
 
     #[test]

@@ -374,6 +374,35 @@ impl ShardState {
         }
     }
 
+    /// Runs one compaction pass on every partition this shard owns whose
+    /// `cleanup.policy` includes `compact` and that has one due. Returns
+    /// whether any pass ran.
+    pub async fn compact_logs(&self) -> bool {
+        let logs: Vec<Rc<PartitionLog>> = self.partitions.borrow().values().cloned().collect();
+        let mut compacted = false;
+        for log in logs {
+            match log.compact(now_ms()).await {
+                Ok(Some(report)) => {
+                    compacted = true;
+                    tracing::info!(
+                        dir = %log.dir().display(),
+                        segments = report.segments_cleaned,
+                        bytes_before = report.bytes_before,
+                        bytes_after = report.bytes_after,
+                        keys = report.keys,
+                        "compacted a partition log"
+                    );
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, dir = %log.dir().display(), "compaction failed; the log is left as it was");
+                }
+            }
+            glommio::yield_if_needed().await;
+        }
+        compacted
+    }
+
     /// Flushes and closes every log (writing their clean-shutdown markers).
     pub async fn close_logs(&self) {
         let logs: Vec<(PartitionKey, Rc<PartitionLog>)> =

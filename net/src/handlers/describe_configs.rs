@@ -134,10 +134,13 @@ fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
         .with_source(source)
 }
 
-/// Kafka's ConfigType codes: BOOLEAN 1, STRING 2, INT 3, LONG 5.
+/// Kafka's ConfigType codes: BOOLEAN 1, STRING 2, INT 3, LONG 5, DOUBLE 6,
+/// LIST 7.
 fn config_type(kind: ValueKind) -> i8 {
     match kind {
         ValueKind::Bool => 1,
+        ValueKind::Ratio => 6,
+        ValueKind::CleanupPolicy => 7,
         ValueKind::OneOf(_) | ValueKind::FlushPolicy | ValueKind::Path => 2,
         ValueKind::Int { max, .. } if max <= i64::from(i32::MAX) => 3,
         ValueKind::Int { .. } => 5,

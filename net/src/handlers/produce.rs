@@ -48,6 +48,24 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
                 let Some(records) = data.records else {
                     return failed(index, ErrorCode::CorruptMessage);
                 };
+                // Kafka refuses keyless records on a compacted topic: the
+                // cleaner could never tell their versions apart.
+                if ctx.config.compacts(&topic.configs) {
+                    match keyless_record(&records) {
+                        KeyCheck::AllKeyed => {}
+                        KeyCheck::Keyless { batch_index } => {
+                            return failed(index, ErrorCode::InvalidRecord).with_error_message(
+                                Some(kafka_protocol::protocol::StrBytes::from_static_str(
+                                    "Compacted topic cannot accept message without key",
+                                )),
+                            ).with_record_errors(vec![
+                                kafka_protocol::messages::produce_response::BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(batch_index),
+                            ]);
+                        }
+                        KeyCheck::Undecodable => return failed(index, ErrorCode::CorruptMessage),
+                    }
+                }
                 // Counted now (a walk over batch headers), added once appended.
                 let (counted_bytes, counted_records) =
                     (records.len(), crate::metrics::record_count(&records));
@@ -87,6 +105,52 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
     ProduceResponse::default().with_responses(responses)
 }
 
+/// What `keyless_record` found.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyCheck {
+    /// Every record of every uncompressed batch has a key.
+    AllKeyed,
+    /// The batch at this index (0-based) holds a record without a key.
+    Keyless { batch_index: i32 },
+    /// A batch's records do not decode.
+    Undecodable,
+}
+
+/// Looks for a record without a key in the uncompressed batches of
+/// `records`. Compressed batches are not decompressed here, so their
+/// records are not checked (Kafka checks them too). Bytes that are not
+/// whole batches are left to the log's validation, which refuses them.
+fn keyless_record(records: &[u8]) -> KeyCheck {
+    let mut rest = records;
+    let mut batch_index: i32 = 0;
+    while let Some(header) = skein_engine::BatchHeader::read(rest) {
+        let Some(batch) = usize::try_from(header.total_bytes())
+            .ok()
+            .and_then(|total| rest.get(..total))
+        else {
+            return KeyCheck::AllKeyed;
+        };
+        if batch.len() < skein_engine::BATCH_HEADER_BYTES {
+            return KeyCheck::AllKeyed;
+        }
+        if !header.is_compressed() {
+            let Ok(decoded) = skein_engine::Records::new(batch) else {
+                return KeyCheck::Undecodable;
+            };
+            for record in decoded {
+                match record {
+                    Ok(record) if record.key.is_none() => return KeyCheck::Keyless { batch_index },
+                    Ok(_) => {}
+                    Err(_) => return KeyCheck::Undecodable,
+                }
+            }
+        }
+        rest = rest.get(batch.len()..).unwrap_or_default();
+        batch_index = batch_index.saturating_add(1);
+    }
+    KeyCheck::AllKeyed
+}
+
 fn failed(index: i32, code: ErrorCode) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
         .with_index(index)
@@ -98,4 +162,40 @@ fn failed(index: i32, code: ErrorCode) -> PartitionProduceResponse {
 
 fn failed_with(index: i32, error: &PartitionError) -> PartitionProduceResponse {
     failed(index, error.code()).with_error_message(super::message(error))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use skein_engine::test_batch::BatchBuilder;
+
+    #[test]
+    fn keyless_records_are_found_by_batch_index() {
+        let keyed = BatchBuilder::new(0).record(b"k", b"v", 0).build();
+        let keyless = BatchBuilder::new(0)
+            .record(b"k", b"v", 0)
+            .record(b"", b"v", 0)
+            .build();
+        assert_eq!(keyless_record(&keyed), KeyCheck::AllKeyed);
+        assert_eq!(
+            keyless_record(&[keyed.clone(), keyless.clone()].concat()),
+            KeyCheck::Keyless { batch_index: 1 }
+        );
+        // Compressed batches are not decompressed here.
+        let compressed = BatchBuilder::new(0)
+            .record(b"", b"v", 0)
+            .compression(1)
+            .build();
+        assert_eq!(keyless_record(&compressed), KeyCheck::AllKeyed);
+        // Hostile bytes: never a panic.
+        for cut in 0..keyless.len() {
+            let _ = keyless_record(&keyless[..cut]);
+        }
+        let mut broken = keyed.clone();
+        broken.push(0);
+        let length = i32::try_from(broken.len() - 12).expect("small");
+        broken[8..12].copy_from_slice(&length.to_be_bytes());
+        assert_eq!(keyless_record(&broken), KeyCheck::Undecodable);
+    }
 }

@@ -34,6 +34,8 @@ fn kind_text(kind: ValueKind) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         ValueKind::FlushPolicy => "`batch`, `none` or `interval:<ms>`".to_owned(),
+        ValueKind::CleanupPolicy => "`delete`, `compact` or `compact,delete`".to_owned(),
+        ValueKind::Ratio => "number in [0, 1]".to_owned(),
         ValueKind::Path => "path".to_owned(),
     }
 }
