@@ -11,7 +11,8 @@
 #   Debian packages   kcat golang-go golang-github-shopify-sarama-dev
 #   Python venv       tests/e2e/.deps/venv from tests/e2e/requirements.txt
 #   Node modules      tests/e2e/node/node_modules via `npm ci` (kafkajs)
-#   sarama program    tests/e2e/.deps/bin/sarama_e2e (Go, GOPATH mode)
+#   sarama program    tests/e2e/.deps/bin/sarama_e2e from tests/e2e/sarama/*.go
+#                     (Go, GOPATH mode)
 #
 # Environment:
 #   SKEIN_BIN           broker binary for the e2e suite (default: the one
@@ -31,7 +32,7 @@ E2E="$REPO/tests/e2e"
 DEPS="$E2E/.deps"
 VENV="$DEPS/venv"
 NODE_DIR="$E2E/node"
-SARAMA_SRC="$E2E/sarama/sarama_e2e.go"
+SARAMA_SRC="$E2E/sarama"
 SARAMA_BIN="$DEPS/bin/sarama_e2e"
 JUNIT="$DEPS/junit.xml"
 APT_PACKAGES=(kcat golang-go golang-github-shopify-sarama-dev)
@@ -155,23 +156,28 @@ build_sarama() {
   # Debian packages sarama for GOPATH builds under /usr/share/gocode; its
   # import path is github.com/Shopify/sarama (newer upstream releases moved
   # to github.com/IBM/sarama, so adapt if that is what is installed).
-  local gopath=/usr/share/gocode src="$SARAMA_SRC"
+  # The program is every .go file in $SARAMA_SRC (package main).
+  local gopath=/usr/share/gocode src="$SARAMA_SRC" f
   if [ ! -d "$gopath/src/github.com/Shopify/sarama" ]; then
     if [ -d "$gopath/src/github.com/IBM/sarama" ]; then
-      src="$DEPS/sarama_e2e_ibm.go"
-      sed 's#"github.com/Shopify/sarama"#"github.com/IBM/sarama"#' "$SARAMA_SRC" > "$src"
+      src="$DEPS/sarama_e2e_ibm"
+      rm -rf "$src"
+      mkdir -p "$src"
+      for f in "$SARAMA_SRC"/*.go; do
+        sed 's#"github.com/Shopify/sarama"#"github.com/IBM/sarama"#' "$f" > "$src/$(basename "$f")"
+      done
     else
       echo "sarama: no sarama under $gopath/src/github.com (golang-github-shopify-sarama-dev missing?)" >&2
       return 1
     fi
   fi
-  if [ -x "$SARAMA_BIN" ] && [ "$SARAMA_BIN" -nt "$SARAMA_SRC" ]; then
+  if [ -x "$SARAMA_BIN" ] && [ -z "$(find "$SARAMA_SRC" -name '*.go' -newer "$SARAMA_BIN")" ]; then
     echo "sarama: $SARAMA_BIN up to date"
     return 0
   fi
   mkdir -p "$(dirname "$SARAMA_BIN")"
-  GO111MODULE=off GOPATH="$gopath" GOFLAGS= GOCACHE="$DEPS/gocache" \
-    go build -o "$SARAMA_BIN" "$src"
+  (cd "$src" && GO111MODULE=off GOPATH="$gopath" GOFLAGS= GOCACHE="$DEPS/gocache" \
+    go build -o "$SARAMA_BIN" .)
   echo "sarama: built $SARAMA_BIN with $(go version)"
 }
 

@@ -4,6 +4,8 @@
 //
 // Usage: sarama_e2e <bootstrap host:port> <topic> <partitions>
 //
+//	sarama_e2e group ...   a ConsumerGroup member, see group.go
+//
 // The topic must already exist with <partitions> partitions and be empty.
 // The program sends 6 keyed messages with headers and explicit timestamps to
 // every partition through a SyncProducer (manual partitioner, acks=all),
@@ -88,6 +90,10 @@ func headersEqual(got []*sarama.RecordHeader, want []sarama.RecordHeader) bool {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "group" {
+		groupMain(os.Args[2:])
+		return
+	}
 	if len(os.Args) != 4 {
 		fail("usage: sarama_e2e <bootstrap> <topic> <partitions>")
 	}
