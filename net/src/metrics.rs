@@ -213,6 +213,13 @@ pub struct ShardMetrics {
 }
 
 impl ShardMetrics {
+    /// Sums `value` over this shard's topics (at scrape).
+    fn topic_sum(&self, value: impl Fn(&TopicCounters) -> u64) -> u64 {
+        self.topics.lock().map_or(0, |topics| {
+            topics.iter().map(|(_, counters)| value(counters)).sum()
+        })
+    }
+
     fn new(shard: usize, log_stats: Arc<LogStats>) -> Self {
         Self {
             shard,
@@ -730,7 +737,7 @@ impl Snapshot {
         encoder: &mut prometheus_client::encoding::DescriptorEncoder,
     ) -> Result<(), std::fmt::Error> {
         use prometheus_client::metrics::counter::ConstCounter;
-        let per_shard: [PerShardFamily; 3] = [
+        let per_shard: [PerShardFamily; 6] = [
             (
                 "connections_open",
                 "Client connections open, by shard.",
@@ -748,6 +755,24 @@ impl Snapshot {
                 "Partition logs owned, by shard.",
                 MetricType::Gauge,
                 |s| read(&s.partitions),
+            ),
+            (
+                "shard_requests",
+                "Requests served, all APIs, by shard (per API: skein_requests_total).",
+                MetricType::Counter,
+                |s| s.apis.iter().map(|api| read(&api.requests)).sum(),
+            ),
+            (
+                "shard_bytes_in",
+                "Record-batch bytes appended, all topics, by shard (per topic: skein_topic_bytes_in_total).",
+                MetricType::Counter,
+                |s| s.topic_sum(|topic| read(&topic.bytes_in)),
+            ),
+            (
+                "shard_bytes_out",
+                "Record-batch bytes fetched, all topics, by shard (per topic: skein_topic_bytes_out_total).",
+                MetricType::Counter,
+                |s| s.topic_sum(|topic| read(&topic.bytes_out)),
             ),
         ];
         for (name, help, kind, value) in per_shard {

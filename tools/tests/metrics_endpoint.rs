@@ -201,6 +201,26 @@ fn metrics_count_exactly_what_the_cli_produced_and_consumed() {
     );
     assert!(total(&scrape, "skein_partitions") >= 4.0, "{text}");
     assert!(text.contains("skein_connections_open"), "{text}");
+    // The per-shard families add up to the per-API and per-topic ones.
+    assert_eq!(
+        total(&scrape, "skein_shard_requests_total"),
+        total(&scrape, "skein_requests_total"),
+        "{text}"
+    );
+    assert_eq!(
+        total(&scrape, "skein_shard_bytes_in_total"),
+        total(&scrape, "skein_topic_bytes_in_total"),
+        "{text}"
+    );
+    assert_eq!(
+        total(&scrape, "skein_shard_bytes_out_total"),
+        total(&scrape, "skein_topic_bytes_out_total"),
+        "{text}"
+    );
+    assert!(
+        total(&scrape, "skein_shard_bytes_out_total") > 0.0,
+        "{text}"
+    );
 
     assert_eq!(total(&scrape, "skein_under_replicated_partitions"), 0.0);
     assert!(total(&scrape, "skein_partition_leaders") >= 4.0, "{text}");
