@@ -181,51 +181,13 @@ impl WriteBuffer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn partial_page_is_carried_into_the_next_buffer_and_padding_zeroed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("w.log");
-        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .io_memory(1 << 20)
-            .spawn(move || async move {
-                let file = glommio::io::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .dma_open(&path)
-                    .await
-                    .expect("open");
-                let mut buffer = WriteBuffer::new(2 * ALIGNMENT as usize, 0, &[]);
-                assert!(!buffer.is_pending());
-                assert!(buffer.reserve(&file, 5_000));
-                buffer.append_slot(5_000).fill(7);
-                let write = buffer.take_for_write().expect("pending");
-                assert_eq!((write.position, write.end_position), (0, 5_000));
-                assert_eq!(write.buffer.len(), 8_192);
-                assert!(write.buffer.as_bytes()[5_000..].iter().all(|&b| b == 0));
-                // The next buffer starts at the partial page, already clean.
-                assert_eq!(buffer.end_position(), 5_000);
-                assert!(!buffer.is_pending());
-                assert_eq!(buffer.partial_page().len(), 5_000 - 4_096);
-                // A batch larger than the capacity grows an idle buffer.
-                assert!(buffer.reserve(&file, 20_000));
-                buffer.append_slot(20_000).fill(9);
-                assert!(
-                    !buffer.reserve(&file, 100_000),
-                    "pending bytes block growth"
-                );
-                let write = buffer.take_for_write().expect("pending");
-                assert_eq!(write.position, 4_096);
-                assert_eq!(write.end_position, 25_000);
-                assert!(write.buffer.as_bytes()[..904].iter().all(|&b| b == 7));
-            })
-            .expect("executor")
-            .join()
-            .expect("join");
-    }
-
-    #[test]
-    fn buffer_size_follows_demand_between_the_minimum_and_the_capacity() {
+    /// Runs `test` on an executor with a 16 MiB DMA pool, given a fresh
+    /// direct-IO file to allocate buffers for.
+    fn with_dma_file<F, T>(test: T)
+    where
+        T: FnOnce(DmaFile) -> F + Send + 'static,
+        F: std::future::Future<Output = ()> + 'static,
+    {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.log");
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
@@ -238,43 +200,79 @@ mod tests {
                     .dma_open(&path)
                     .await
                     .expect("open");
-                let capacity = 1 << 20;
-                let mut buffer = WriteBuffer::new(capacity, 0, &[]);
-                // A small batch takes the minimum, not the capacity.
-                assert!(buffer.reserve(&file, 100));
-                assert_eq!(buffer.room(), MIN_BUFFER_BYTES);
-                buffer.append_slot(100).fill(1);
-                assert_eq!(buffer.room(), MIN_BUFFER_BYTES - 100);
-                buffer.take_for_write().expect("pending");
-                // A full buffer doubles the next one, up to the capacity.
-                let mut sizes = Vec::new();
-                for _ in 0..6 {
-                    let room = {
-                        assert!(buffer.reserve(&file, 1));
-                        buffer.room() + buffer.partial_page().len()
-                    };
-                    sizes.push(room);
-                    buffer
-                        .append_slot(room - buffer.partial_page().len())
-                        .fill(2);
-                    buffer.take_for_write().expect("pending");
-                }
-                assert_eq!(sizes[0], MIN_BUFFER_BYTES);
-                assert_eq!(sizes[1], 2 * MIN_BUFFER_BYTES);
-                assert_eq!(sizes[4], capacity);
-                assert_eq!(sizes[5], capacity, "never beyond the capacity");
-                // Quiet again: back to the minimum.
-                assert!(buffer.reserve(&file, 10));
-                buffer.append_slot(10).fill(3);
-                buffer.take_for_write().expect("pending");
-                assert!(buffer.reserve(&file, 10));
-                assert_eq!(
-                    buffer.room() + buffer.partial_page().len(),
-                    MIN_BUFFER_BYTES
-                );
+                test(file).await;
             })
             .expect("executor")
             .join()
             .expect("join");
+    }
+
+    #[test]
+    fn partial_page_is_carried_into_the_next_buffer_and_padding_zeroed() {
+        with_dma_file(|file| async move {
+            let mut buffer = WriteBuffer::new(2 * ALIGNMENT as usize, 0, &[]);
+            assert!(!buffer.is_pending());
+            assert!(buffer.reserve(&file, 5_000));
+            buffer.append_slot(5_000).fill(7);
+            let write = buffer.take_for_write().expect("pending");
+            assert_eq!((write.position, write.end_position), (0, 5_000));
+            assert_eq!(write.buffer.len(), 8_192);
+            assert!(write.buffer.as_bytes()[5_000..].iter().all(|&b| b == 0));
+            // The next buffer starts at the partial page, already clean.
+            assert_eq!(buffer.end_position(), 5_000);
+            assert!(!buffer.is_pending());
+            assert_eq!(buffer.partial_page().len(), 5_000 - 4_096);
+            // A batch larger than the capacity grows an idle buffer.
+            assert!(buffer.reserve(&file, 20_000));
+            buffer.append_slot(20_000).fill(9);
+            assert!(
+                !buffer.reserve(&file, 100_000),
+                "pending bytes block growth"
+            );
+            let write = buffer.take_for_write().expect("pending");
+            assert_eq!(write.position, 4_096);
+            assert_eq!(write.end_position, 25_000);
+            assert!(write.buffer.as_bytes()[..904].iter().all(|&b| b == 7));
+        });
+    }
+
+    #[test]
+    fn buffer_size_follows_demand_between_the_minimum_and_the_capacity() {
+        with_dma_file(|file| async move {
+            let capacity = 1 << 20;
+            let mut buffer = WriteBuffer::new(capacity, 0, &[]);
+            // A small batch takes the minimum, not the capacity.
+            assert!(buffer.reserve(&file, 100));
+            assert_eq!(buffer.room(), MIN_BUFFER_BYTES);
+            buffer.append_slot(100).fill(1);
+            assert_eq!(buffer.room(), MIN_BUFFER_BYTES - 100);
+            buffer.take_for_write().expect("pending");
+            // A full buffer doubles the next one, up to the capacity.
+            let mut sizes = Vec::new();
+            for _ in 0..6 {
+                let room = {
+                    assert!(buffer.reserve(&file, 1));
+                    buffer.room() + buffer.partial_page().len()
+                };
+                sizes.push(room);
+                buffer
+                    .append_slot(room - buffer.partial_page().len())
+                    .fill(2);
+                buffer.take_for_write().expect("pending");
+            }
+            assert_eq!(sizes[0], MIN_BUFFER_BYTES);
+            assert_eq!(sizes[1], 2 * MIN_BUFFER_BYTES);
+            assert_eq!(sizes[4], capacity);
+            assert_eq!(sizes[5], capacity, "never beyond the capacity");
+            // Quiet again: back to the minimum.
+            assert!(buffer.reserve(&file, 10));
+            buffer.append_slot(10).fill(3);
+            buffer.take_for_write().expect("pending");
+            assert!(buffer.reserve(&file, 10));
+            assert_eq!(
+                buffer.room() + buffer.partial_page().len(),
+                MIN_BUFFER_BYTES
+            );
+        });
     }
 }

@@ -6,6 +6,29 @@ use skein_controller::group_coordinator::GroupError;
 use skein_controller::{ConfigError, TopicNameError};
 use skein_engine::{AppendError, LogError, ReadError};
 
+/// Kafka's name of an error code as its documentation spells it
+/// (`TOPIC_ALREADY_EXISTS` for 36, `NONE` for 0); `UNKNOWN_<code>` for a
+/// code the protocol crate does not know.
+pub fn error_code_name(code: i16) -> String {
+    use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
+    match code.err() {
+        None => "NONE".to_owned(),
+        Some(ResponseError::Unknown(code)) => format!("UNKNOWN_{code}"),
+        Some(known) => {
+            // The Debug form is the CamelCase variant name.
+            let camel = format!("{known:?}");
+            let mut name = String::with_capacity(camel.len() + 8);
+            for (index, character) in camel.chars().enumerate() {
+                if character.is_ascii_uppercase() && index > 0 {
+                    name.push('_');
+                }
+                name.push(character.to_ascii_uppercase());
+            }
+            name
+        }
+    }
+}
+
 /// A Kafka protocol error code (see Kafka's `Errors.java`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i16)]
@@ -138,5 +161,18 @@ pub fn group_result<T>(result: &Result<T, GroupError>) -> ErrorCode {
     match result {
         Ok(_) => ErrorCode::None,
         Err(error) => group_error(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_code_names_are_kafkas_spelling() {
+        assert_eq!(error_code_name(0), "NONE");
+        assert_eq!(error_code_name(36), "TOPIC_ALREADY_EXISTS");
+        assert_eq!(error_code_name(-1), "UNKNOWN_SERVER_ERROR");
+        assert_eq!(error_code_name(i16::MAX), format!("UNKNOWN_{}", i16::MAX));
     }
 }

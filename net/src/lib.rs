@@ -33,6 +33,7 @@ mod shard_message;
 mod shard_state;
 mod supported_apis;
 
+pub use error_code::error_code_name;
 pub use node::{run_node, NodeError, NodeOptions};
 pub use shard_state::AdvertisedAddress;
 pub use supported_apis::{SupportedApi, SUPPORTED_APIS};

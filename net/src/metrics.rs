@@ -76,23 +76,7 @@ fn error_slot_name(slot: usize) -> String {
         return "OTHER".to_owned();
     }
     let code = i16::try_from(slot).map_or(i16::MAX, |slot| slot - 1);
-    match kafka_protocol::error::ResponseError::try_from_code(code) {
-        None => "NONE".to_owned(),
-        Some(kafka_protocol::error::ResponseError::Unknown(code)) => format!("UNKNOWN_{code}"),
-        Some(known) => screaming_snake(&format!("{known:?}")),
-    }
-}
-
-/// `TopicAlreadyExists` → `TOPIC_ALREADY_EXISTS`.
-fn screaming_snake(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 8);
-    for (index, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && index > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
+    crate::error_code::error_code_name(code)
 }
 
 /// Per-topic traffic counters of one shard.

@@ -134,26 +134,9 @@ impl ClientError {
     }
 }
 
-/// The Kafka name of an error code, e.g. `NOT_LEADER_OR_FOLLOWER` for 6;
-/// `UNKNOWN(n)`-style text for codes this crate version does not know.
-pub fn error_code_name(code: i16) -> String {
-    match code.err() {
-        None => "NONE".to_owned(),
-        Some(error) => {
-            // ResponseError's Debug is the CamelCase variant name; Kafka's
-            // documentation uses SCREAMING_SNAKE_CASE.
-            let camel = format!("{error:?}");
-            let mut name = String::with_capacity(camel.len() + 8);
-            for (index, character) in camel.chars().enumerate() {
-                if character.is_ascii_uppercase() && index > 0 {
-                    name.push('_');
-                }
-                name.push(character.to_ascii_uppercase());
-            }
-            name
-        }
-    }
-}
+/// The Kafka name of an error code, e.g. `NOT_LEADER_OR_FOLLOWER` for 6
+/// (one spelling for the CLI, the bench and the broker's metrics).
+pub use skein_net::error_code_name;
 
 #[cfg(test)]
 mod tests {
