@@ -24,11 +24,19 @@
 //! All methods take `&self`; the log lives in an `Rc` on one shard. Appends
 //! are admitted in arrival order: offsets are assigned and batches copied
 //! into the write buffer synchronously, then the append waits for its
-//! promise. Two background tasks per log do the IO: the flusher writes the
+//! promise. Background tasks per log do the IO: two flushers write the
 //! buffer whenever bytes are pending (while a write is in flight, new appends
 //! accumulate in a fresh buffer), and the syncer fdatasyncs what has been
 //! written as the policy asks — under `batch` it runs back to back, so the
 //! fdatasync of one group overlaps the write of the next.
+//!
+//! One write is in flight at a time, except when appends wait for buffer
+//! room: then each write is *closed* (it stops at the last page boundary,
+//! leaving the partial page for the next write), so the second flusher can
+//! issue the next write at once instead of after the first completes,
+//! hiding the gap between them. Written offsets advance only over the
+//! completed prefix of the writes, in issue order, and only to the end of
+//! appends wholly on disk.
 //!
 //! The partial last page is rewritten in place by the next write; its
 //! already-acknowledged prefix is byte-identical in both versions, so a torn
@@ -218,7 +226,16 @@ struct State {
     max_timestamp: Option<(i64, i64)>,
     poisoned: bool,
     closed: bool,
-    flush_in_progress: bool,
+    /// Writes issued and not yet accounted, oldest first: at most
+    /// [`MAX_WRITES_IN_FLIGHT`], and a second only behind closed ones.
+    in_flight: VecDeque<InFlightWrite>,
+    next_write_id: u64,
+    /// `(end position, next offset)` of each append whose bytes are not yet
+    /// known to be on disk, oldest first.
+    append_ends: VecDeque<(u64, i64)>,
+    /// An append waits for buffer room: the next write may be closed, so
+    /// the one after it can be issued while it is in flight.
+    room_wanted: bool,
     unsynced_since: Option<Instant>,
     /// A roll is in progress: no append is admitted.
     rolling: bool,
@@ -230,7 +247,36 @@ struct State {
     next_ticket: u64,
 }
 
+/// A direct-IO write issued by a flusher.
+#[derive(Debug, Clone, Copy)]
+struct InFlightWrite {
+    id: u64,
+    /// Where the bytes it puts on disk end (see `PendingWrite`).
+    end_position: u64,
+    closed: bool,
+    done: bool,
+}
+
+/// Writes a log keeps in flight at most (one flusher task each).
+const MAX_WRITES_IN_FLIGHT: usize = 2;
+
 impl State {
+    /// Whether a flusher may issue a write now: bytes are pending and
+    /// either nothing is in flight, or appends wait for room and every
+    /// write in flight is closed (so the new one cannot overlap them).
+    fn can_issue_write(&self) -> bool {
+        self.buffer.is_pending()
+            && (self.in_flight.is_empty()
+                || (self.room_wanted
+                    && self.in_flight.len() < MAX_WRITES_IN_FLIGHT
+                    && self.in_flight.iter().all(|write| write.closed)))
+    }
+
+    /// Nothing pending, nothing in flight.
+    fn is_flushed(&self) -> bool {
+        !self.buffer.is_pending() && self.in_flight.is_empty()
+    }
+
     fn active(&self) -> &Rc<Segment> {
         self.segments
             .last()
@@ -331,7 +377,10 @@ impl PartitionLog {
                 max_timestamp,
                 poisoned: false,
                 closed: false,
-                flush_in_progress: false,
+                in_flight: VecDeque::with_capacity(MAX_WRITES_IN_FLIGHT),
+                next_write_id: 0,
+                append_ends: VecDeque::with_capacity(64),
+                room_wanted: false,
                 unsynced_since: None,
                 rolling: false,
                 tail_read_until: None,
@@ -344,7 +393,9 @@ impl PartitionLog {
             cleaning: Cell::new(false),
             cleaner_checkpoint: Cell::new(cleaner_checkpoint),
         });
-        glommio::spawn_local(run_flusher(inner.clone())).detach();
+        for _ in 0..MAX_WRITES_IN_FLIGHT {
+            glommio::spawn_local(run_flusher(inner.clone())).detach();
+        }
         glommio::spawn_local(run_syncer(inner.clone())).detach();
         Ok(PartitionLog { inner })
     }
@@ -412,6 +463,7 @@ impl PartitionLog {
             }
             if !self.inner.reserve(records.len()) {
                 ticket.enqueue();
+                self.inner.state.borrow_mut().room_wanted = true;
                 self.inner.flusher_wake.notify_all();
                 self.inner
                     .admission_waiters
@@ -854,7 +906,7 @@ impl PartitionLog {
         // Let an in-flight write finish before the files go.
         self.inner
             .hw_waiters
-            .wait_until(|| !self.inner.state.borrow().flush_in_progress)
+            .wait_until(|| self.inner.state.borrow().in_flight.is_empty())
             .await;
         std::fs::remove_dir_all(&self.inner.dir).map_err(|e| LogError::io(&self.inner.dir, e))
     }
@@ -947,8 +999,7 @@ impl Inner {
     }
 
     fn has_room(&self, bytes: usize) -> bool {
-        let state = self.state.borrow();
-        !state.buffer.is_pending() || state.buffer.room() >= bytes
+        self.state.borrow().buffer.would_reserve(bytes)
     }
 
     fn reserve(&self, bytes: usize) -> bool {
@@ -1015,6 +1066,8 @@ impl Inner {
         );
         assert_eq!(active.size(), state.buffer.end_position());
         state.log_end_offset = offset;
+        let end_position = state.buffer.end_position();
+        state.append_ends.push_back((end_position, offset));
         AppendInfo {
             base_offset,
             last_offset: offset - 1,
@@ -1031,7 +1084,7 @@ impl Inner {
         self.hw_waiters
             .wait_until(|| {
                 let state = self.state.borrow();
-                let idle = !state.buffer.is_pending() && !state.flush_in_progress;
+                let idle = state.is_flushed();
                 state.poisoned || state.closed || idle
             })
             .await;
@@ -1054,6 +1107,10 @@ impl Inner {
         sync_dir(&self.dir)?;
         write_i64_file(&self.dir, RECOVERY_POINT_FILE, new_base)?;
         let mut state = self.state.borrow_mut();
+        assert!(
+            state.append_ends.is_empty(),
+            "a drained log has every append accounted"
+        );
         state.buffer = WriteBuffer::new(self.tuning.write_buffer_bytes, 0, &[]);
         state.segments.push(segment);
         state.synced_offset = state.written_offset;
@@ -1157,46 +1214,89 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes the pending bytes (one direct-IO write), advances the written
-    /// offset and, for `none`/`interval`, the high watermark.
+    /// Issues one direct-IO write of the pending bytes — closed when
+    /// appends wait for room, so another flusher can issue the next write
+    /// while this one is in flight — and, once it and every earlier write
+    /// are done, advances the written offset and, for `none`/`interval`,
+    /// the high watermark.
     async fn write_once(&self) -> Result<(), LogError> {
-        let (write, segment, end_offset) = {
-            let mut state = self.state.borrow_mut();
+        let (write, segment, id) = {
+            let mut guard = self.state.borrow_mut();
+            let state = &mut *guard;
+            if !state.can_issue_write() {
+                return Ok(());
+            }
             let segment = state.active().clone();
-            let Some(write) = state.buffer.take_for_write() else {
+            let closed = state.room_wanted;
+            let Some(write) = state.buffer.take_for_write(segment.file(), closed) else {
                 return Ok(());
             };
-            state.flush_in_progress = true;
-            (write, segment, state.log_end_offset)
+            state.room_wanted = false;
+            let id = state.next_write_id;
+            state.next_write_id += 1;
+            assert!(state.in_flight.len() < MAX_WRITES_IN_FLIGHT);
+            state.in_flight.push_back(InFlightWrite {
+                id,
+                end_position: write.end_position,
+                closed: write.closed,
+                done: false,
+            });
+            (write, segment, id)
         };
         self.admission_waiters.notify_all();
         let expected = write.buffer.len();
-        let end_position = write.end_position;
-        let written = segment
-            .file()
-            .write_at(write.buffer, write.position)
-            .await
-            .map_err(|e| LogError::glommio(segment.path(), e))?;
-        if written != expected {
-            let source =
-                std::io::Error::new(std::io::ErrorKind::WriteZero, "short direct-IO write");
-            return Err(LogError::io(segment.path(), source));
-        }
-        segment.set_written_bytes(end_position);
+        let result = segment.file().write_at(write.buffer, write.position).await;
+        let outcome = match result {
+            Ok(written) if written == expected => Ok(()),
+            Ok(_) => Err(LogError::io(
+                segment.path(),
+                std::io::Error::new(std::io::ErrorKind::WriteZero, "short direct-IO write"),
+            )),
+            Err(error) => Err(LogError::glommio(segment.path(), error)),
+        };
         let policy = self.config.get().flush_policy;
-        let mut state = self.state.borrow_mut();
-        assert!(
-            end_offset >= state.written_offset,
-            "written offset went back"
-        );
-        state.written_offset = end_offset;
-        state.unsynced_since.get_or_insert_with(Instant::now);
-        state.flush_in_progress = false;
-        let before = state.high_watermark;
-        state.advance_high_watermark(policy);
-        let advanced = state.high_watermark > before;
-        drop(state);
-        // The syncer waits on the same list for written bytes to cover.
+        let mut guard = self.state.borrow_mut();
+        let state = &mut *guard;
+        let slot = state
+            .in_flight
+            .iter()
+            .position(|write| write.id == id)
+            .expect("a write stays in flight until it completes");
+        if let Err(error) = outcome {
+            // The log is poisoned by the caller; nothing after this write
+            // will be accounted.
+            state.in_flight.remove(slot);
+            return Err(error);
+        }
+        state.in_flight[slot].done = true;
+        // Account the completed prefix of the writes, in issue order.
+        let mut written_to = None;
+        while state.in_flight.front().is_some_and(|write| write.done) {
+            let write = state.in_flight.pop_front().expect("checked");
+            while let Some(&(end, next_offset)) = state.append_ends.front() {
+                if end > write.end_position {
+                    break;
+                }
+                state.append_ends.pop_front();
+                written_to = Some((end, next_offset));
+            }
+        }
+        let advanced = if let Some((end, next_offset)) = written_to {
+            segment.set_written_bytes(end);
+            assert!(
+                next_offset >= state.written_offset,
+                "written offset went back"
+            );
+            state.written_offset = next_offset;
+            state.unsynced_since.get_or_insert_with(Instant::now);
+            let before = state.high_watermark;
+            state.advance_high_watermark(policy);
+            state.high_watermark > before
+        } else {
+            false
+        };
+        drop(guard);
+        // The syncer and the other flusher wait on the same list.
         self.flusher_wake.notify_all();
         if advanced {
             self.hw_waiters.notify_all();
@@ -1209,7 +1309,7 @@ impl Inner {
     fn hw_waiters_if_idle(&self) {
         let idle = {
             let state = self.state.borrow();
-            !state.buffer.is_pending() && !state.flush_in_progress
+            state.is_flushed()
         };
         if idle {
             self.hw_waiters.notify_all();
@@ -1262,21 +1362,21 @@ impl Inner {
     }
 }
 
-/// The flusher task: one per log, on the log's shard; writes the buffer
-/// whenever bytes are pending. Exits when the log is closed, dropped or
-/// poisoned.
+/// A flusher task: [`MAX_WRITES_IN_FLIGHT`] per log, on the log's shard;
+/// each writes the buffer whenever bytes are pending and a write may be
+/// issued (see `State::can_issue_write`). Exits when the log is closed,
+/// dropped or poisoned.
 async fn run_flusher(inner: Rc<Inner>) {
     loop {
         inner
             .flusher_wake
-            .wait_until(|| inner.is_stopped() || inner.state.borrow().buffer.is_pending())
+            .wait_until(|| inner.is_stopped() || inner.state.borrow().can_issue_write())
             .await;
         if inner.is_stopped() {
             return;
         }
         if let Err(error) = inner.write_once().await {
             tracing::error!(%error, "partition log write failed");
-            inner.state.borrow_mut().flush_in_progress = false;
             inner.poison();
             return;
         }

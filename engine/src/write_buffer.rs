@@ -11,10 +11,18 @@
 //! buffers (many partitions fit the shard's pool); a loaded one grows to
 //! the capacity within a few writes, so a group commit can gather more.
 //!
+//! A write is *open* when it ends with the partial last page: the next write
+//! rewrites that page, so the two must not be in flight together. A *closed*
+//! write stops at the last page boundary and leaves the partial page pending
+//! in the next buffer; the next write starts where it ends, so it may be
+//! issued while the closed one is still in flight (the log does so when
+//! appends wait for room).
+//!
 //! Invariants: `file_position` is aligned; the buffer (or, while none is
 //! allocated, `tail_page`) holds the file's bytes
 //! `[file_position, file_position + len)`; the first `clean_len` of them are
-//! already on disk (the partial page carried over).
+//! already on disk (the partial page carried over from an open write; 0
+//! after a closed one).
 
 use glommio::io::{DmaBuffer, DmaFile};
 
@@ -30,8 +38,12 @@ pub struct PendingWrite {
     pub buffer: DmaBuffer,
     /// Aligned file position to write at.
     pub position: u64,
-    /// The segment's logical end after this write (<= position + buffer.len()).
+    /// Where the bytes this write puts on disk end: the segment's logical
+    /// end for an open write, `position + buffer.len()` for a closed one.
     pub end_position: u64,
+    /// Whether the write stops at a page boundary short of the logical end
+    /// (the partial page stays pending), so the next write may overlap it.
+    pub closed: bool,
 }
 
 /// The active segment's write buffer. Lives on: the partition's owner shard.
@@ -96,19 +108,31 @@ impl WriteBuffer {
         }
     }
 
+    /// Whether `reserve(bytes)` would succeed now.
+    pub fn would_reserve(&self, bytes: usize) -> bool {
+        match &self.buffer {
+            None => true,
+            Some(_) => self.room() >= bytes || !self.is_pending(),
+        }
+    }
+
     /// Ensures `bytes` more fit, taking a buffer from the pool if none is
     /// held. If nothing is pending and the buffer is too small (a batch
     /// larger than the capacity), it is replaced by a larger one. Returns
     /// false if the bytes do not fit until a write drains the buffer.
     pub fn reserve(&mut self, file: &DmaFile, bytes: usize) -> bool {
-        if self.buffer.is_some() && self.room() >= bytes {
-            return true;
+        if self.buffer.is_some() {
+            if self.room() >= bytes {
+                return true;
+            }
+            if self.is_pending() {
+                return false;
+            }
         }
-        if self.is_pending() {
-            return false;
-        }
-        // Nothing pending: the only bytes to keep are the clean partial page.
-        assert_eq!(self.len, self.clean_len);
+        // No buffer, or an idle one too small: the only bytes to keep are
+        // the partial page (clean after an open write, pending after a
+        // closed one), and the buffer starts at its page.
+        assert_eq!(self.file_position, align_down(self.end_position()));
         let size = align_up((self.len + bytes).max(self.next_size) as u64);
         let mut fresh = file.alloc_dma_buffer(usize::try_from(size).expect("fits memory"));
         fresh.as_bytes_mut()[..self.len].copy_from_slice(self.partial_page());
@@ -144,35 +168,51 @@ impl WriteBuffer {
 
     /// Hands the pending bytes over for a write, keeping a copy of the
     /// partial last page for the next one. `None` if nothing is pending.
-    pub fn take_for_write(&mut self) -> Option<PendingWrite> {
+    /// A `closed` write stops at the last page boundary if there is a whole
+    /// page to write before it (otherwise the write is open).
+    pub fn take_for_write(&mut self, file: &DmaFile, closed: bool) -> Option<PendingWrite> {
         if !self.is_pending() {
             return None;
         }
-        let end_position = self.end_position();
-        let next_position = align_down(end_position);
+        if self.buffer.is_none() {
+            // Only a pending partial page, left by a closed write.
+            self.reserve(file, 0);
+        }
+        let logical_end = self.end_position();
+        let next_position = align_down(logical_end);
+        let closed = closed && next_position > self.file_position;
         let page_start = usize::try_from(next_position - self.file_position).expect("fits");
-        let mut buffer = self.buffer.take().expect("pending bytes live in a buffer");
+        let mut buffer = self.buffer.take().expect("reserved above");
         self.tail_page.clear();
         self.tail_page
             .extend_from_slice(&buffer.as_bytes()[page_start..self.len]);
-        let aligned_len = usize::try_from(align_up(self.len as u64)).expect("fits");
+        let written_len = if closed {
+            page_start
+        } else {
+            usize::try_from(align_up(self.len as u64)).expect("fits")
+        };
         self.next_size = usize::try_from(align_up(2 * self.len as u64))
             .expect("fits")
             .clamp(MIN_BUFFER_BYTES.min(self.capacity), self.capacity);
-        // Zero the padding after the logical end: recovery must see zeros,
-        // never stale bytes, past the last batch.
-        buffer.as_bytes_mut()[self.len..aligned_len].fill(0);
-        buffer.trim_to_size(aligned_len);
+        if !closed {
+            // Zero the padding after the logical end: recovery must see
+            // zeros, never stale bytes, past the last batch.
+            buffer.as_bytes_mut()[self.len..written_len].fill(0);
+        }
+        buffer.trim_to_size(written_len);
         let position = self.file_position;
         self.file_position = next_position;
         self.len = self.tail_page.len();
-        self.clean_len = self.len;
+        // An open write puts the partial page on disk; a closed one leaves
+        // it for the next write.
+        self.clean_len = if closed { 0 } else { self.len };
         assert!(position.is_multiple_of(ALIGNMENT));
-        assert_eq!(self.end_position(), end_position);
+        assert_eq!(self.end_position(), logical_end);
         Some(PendingWrite {
             buffer,
             position,
-            end_position,
+            end_position: if closed { next_position } else { logical_end },
+            closed,
         })
     }
 }
@@ -214,7 +254,7 @@ mod tests {
             assert!(!buffer.is_pending());
             assert!(buffer.reserve(&file, 5_000));
             buffer.append_slot(5_000).fill(7);
-            let write = buffer.take_for_write().expect("pending");
+            let write = buffer.take_for_write(&file, false).expect("pending");
             assert_eq!((write.position, write.end_position), (0, 5_000));
             assert_eq!(write.buffer.len(), 8_192);
             assert!(write.buffer.as_bytes()[5_000..].iter().all(|&b| b == 0));
@@ -229,10 +269,53 @@ mod tests {
                 !buffer.reserve(&file, 100_000),
                 "pending bytes block growth"
             );
-            let write = buffer.take_for_write().expect("pending");
+            let write = buffer.take_for_write(&file, false).expect("pending");
             assert_eq!(write.position, 4_096);
             assert_eq!(write.end_position, 25_000);
             assert!(write.buffer.as_bytes()[..904].iter().all(|&b| b == 7));
+        });
+    }
+
+    #[test]
+    fn a_closed_write_stops_at_a_page_boundary_and_the_next_one_starts_there() {
+        with_dma_file(|file| async move {
+            let mut buffer = WriteBuffer::new(64 * ALIGNMENT as usize, 0, &[]);
+            assert!(buffer.reserve(&file, 10_000));
+            buffer.append_slot(10_000).fill(7);
+            let first = buffer.take_for_write(&file, true).expect("pending");
+            assert!(first.closed);
+            assert_eq!((first.position, first.end_position), (0, 8_192));
+            assert_eq!(first.buffer.len(), 8_192);
+            // The partial page is still to be written, from the new position.
+            assert!(buffer.is_pending());
+            assert_eq!(buffer.end_position(), 10_000);
+            assert_eq!(buffer.partial_page().len(), 10_000 - 8_192);
+            assert!(buffer.reserve(&file, 3_000));
+            buffer.append_slot(3_000).fill(9);
+            let second = buffer.take_for_write(&file, false).expect("pending");
+            assert!(!second.closed);
+            assert_eq!((second.position, second.end_position), (8_192, 13_000));
+            let bytes = second.buffer.as_bytes();
+            assert!(bytes[..1_808].iter().all(|&b| b == 7));
+            assert!(bytes[1_808..4_808].iter().all(|&b| b == 9));
+            assert!(bytes[4_808..].iter().all(|&b| b == 0), "padding zeroed");
+            // Open: the partial page is on disk and nothing is pending.
+            assert!(!buffer.is_pending());
+            // Less than a page pending: a closed request writes it open.
+            assert!(buffer.reserve(&file, 10));
+            buffer.append_slot(10).fill(1);
+            let small = buffer.take_for_write(&file, true).expect("pending");
+            assert!(!small.closed);
+            assert_eq!(small.end_position, 13_010);
+            // A closed write leaving only a pending page, then an open
+            // write of that page alone (no buffer held in between).
+            assert!(buffer.reserve(&file, 8_000));
+            buffer.append_slot(8_000).fill(2);
+            let closed = buffer.take_for_write(&file, true).expect("pending");
+            assert_eq!((closed.position, closed.end_position), (12_288, 20_480));
+            let tail = buffer.take_for_write(&file, false).expect("pending");
+            assert_eq!((tail.position, tail.end_position), (20_480, 21_010));
+            assert!(tail.buffer.as_bytes()[..530].iter().all(|&b| b == 2));
         });
     }
 
@@ -246,7 +329,7 @@ mod tests {
             assert_eq!(buffer.room(), MIN_BUFFER_BYTES);
             buffer.append_slot(100).fill(1);
             assert_eq!(buffer.room(), MIN_BUFFER_BYTES - 100);
-            buffer.take_for_write().expect("pending");
+            buffer.take_for_write(&file, false).expect("pending");
             // A full buffer doubles the next one, up to the capacity.
             let mut sizes = Vec::new();
             for _ in 0..6 {
@@ -258,7 +341,7 @@ mod tests {
                 buffer
                     .append_slot(room - buffer.partial_page().len())
                     .fill(2);
-                buffer.take_for_write().expect("pending");
+                buffer.take_for_write(&file, false).expect("pending");
             }
             assert_eq!(sizes[0], MIN_BUFFER_BYTES);
             assert_eq!(sizes[1], 2 * MIN_BUFFER_BYTES);
@@ -267,7 +350,7 @@ mod tests {
             // Quiet again: back to the minimum.
             assert!(buffer.reserve(&file, 10));
             buffer.append_slot(10).fill(3);
-            buffer.take_for_write().expect("pending");
+            buffer.take_for_write(&file, false).expect("pending");
             assert!(buffer.reserve(&file, 10));
             assert_eq!(
                 buffer.room() + buffer.partial_page().len(),

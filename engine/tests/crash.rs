@@ -1,5 +1,6 @@
 //! Crash tests: a child process (this test binary re-executed with
-//! `SKEIN_CRASH_CHILD_DIR` set) appends under `flush.policy=batch` and prints
+//! `SKEIN_CRASH_CHILD_DIR` set) appends under `flush.policy=batch`, from 8
+//! tasks into a small write buffer (so writes overlap), and prints
 //! every acknowledged batch; the parent kills it with SIGKILL at random
 //! moments, reopens the log and checks that every acknowledged batch is
 //! present and byte-identical, offsets are dense and nothing is corrupt.
@@ -15,7 +16,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use skein_engine::{FlushPolicy, LogConfig, PartitionLog};
+use skein_engine::{FlushPolicy, LogConfig, LogTuning, PartitionLog};
 use support::{patched, read_all, run, BatchBuilder};
 
 const CHILD_DIR_ENV: &str = "SKEIN_CRASH_CHILD_DIR";
@@ -53,8 +54,14 @@ fn crash_child() {
         .parse()
         .expect("number");
     run(move || async move {
+        // A write buffer of three pages: appends keep waiting for room, so
+        // the log issues closed writes and keeps two in flight when killed.
+        let tuning = LogTuning {
+            write_buffer_bytes: 12 << 10,
+            ..LogTuning::default()
+        };
         let log = Rc::new(
-            PartitionLog::open(PathBuf::from(dir), config())
+            PartitionLog::open_with(PathBuf::from(dir), config(), tuning)
                 .await
                 .expect("open"),
         );
