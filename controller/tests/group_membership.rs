@@ -484,6 +484,7 @@ fn old_member_id_of_a_replaced_static_member_is_fenced() {
             offset: 1,
             leader_epoch: None,
             metadata: None,
+            commit_timestamp_ms: None,
         }],
     }));
     assert_eq!(h.commit_result(c)[0].1, Err(GroupError::FencedInstanceId));

@@ -128,12 +128,14 @@ fn oversized_metadata_is_rejected_per_partition() {
                 offset: 1,
                 leader_epoch: None,
                 metadata: Some("x".repeat(4097)),
+                commit_timestamp_ms: None,
             },
             OffsetCommitPartition {
                 topic_partition: tp("t", 1),
                 offset: 2,
                 leader_epoch: None,
                 metadata: None,
+                commit_timestamp_ms: None,
             },
         ],
     }));
@@ -256,6 +258,7 @@ fn explicit_retention_time_expires_unsubscribed_offsets_early() {
             offset: 4,
             leader_epoch: None,
             metadata: None,
+            commit_timestamp_ms: None,
         }],
     }));
     assert_eq!(h.commit_result(t)[0].1, Ok(()));
@@ -266,4 +269,51 @@ fn explicit_retention_time_expires_unsubscribed_offsets_early() {
         assert_eq!(h.heartbeat("g", generation, &ids[0]), Ok(()));
     }
     assert!(h.fetch("g", None).is_empty());
+}
+
+fn standalone_commit_stamped(h: &mut Harness, partition: i32, commit_timestamp_ms: i64) {
+    let t = h.send(Request::OffsetCommit(OffsetCommit {
+        group_id: "simple".into(),
+        generation_id: -1,
+        member_id: String::new(),
+        group_instance_id: None,
+        retention_time_ms: None,
+        offsets: vec![OffsetCommitPartition {
+            topic_partition: tp("t", partition),
+            offset: 3,
+            leader_epoch: None,
+            metadata: None,
+            commit_timestamp_ms: Some(commit_timestamp_ms),
+        }],
+    }));
+    assert_eq!(h.commit_result(t)[0].1, Ok(()));
+}
+
+#[test]
+fn a_v1_commit_timestamp_is_stored_as_given_and_drives_expiry() {
+    let mut h = Harness::new();
+    // Kafka 3.x keeps a client's commit timestamp: one 8 days old makes the
+    // standalone offset expire at the next expiry pass.
+    let old = h.now_ms - 8 * DAY_MS;
+    standalone_commit_stamped(&mut h, 0, old);
+    let value = OffsetCommitValue::decode(h.log.last().unwrap().1.value.as_ref().unwrap()).unwrap();
+    assert_eq!(value.commit_timestamp_ms, old);
+    assert_eq!(value.expire_timestamp_ms, None);
+    h.commit_ok("simple", -1, "", &[("t", 1, 11)]);
+    h.advance(600_000);
+    let fetched = h.fetch("simple", None);
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].topic_partition, tp("t", 1));
+}
+
+#[test]
+fn extreme_v1_commit_timestamps_do_not_overflow_expiry() {
+    let mut h = Harness::new();
+    standalone_commit_stamped(&mut h, 0, i64::MIN);
+    standalone_commit_stamped(&mut h, 1, i64::MAX);
+    h.advance(600_000);
+    // i64::MIN is as old as can be; i64::MAX lies in the future.
+    let fetched = h.fetch("simple", None);
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].topic_partition, tp("t", 1));
 }

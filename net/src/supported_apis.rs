@@ -46,7 +46,9 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::SyncGroup, 0, 5),
     api(ApiKey::Heartbeat, 0, 4),
     api(ApiKey::LeaveGroup, 0, 5),
-    api(ApiKey::OffsetCommit, 2, 9),
+    // v0–v1 are restored in the vendored codec (Kafka 4 dropped them; sarama
+    // 1.22 commits with v1 by default).
+    api(ApiKey::OffsetCommit, 0, 9),
     api(ApiKey::OffsetFetch, 1, 9),
     api(ApiKey::DescribeGroups, 0, 6),
     api(ApiKey::ListGroups, 0, 5),

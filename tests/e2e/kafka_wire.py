@@ -32,6 +32,8 @@ PRODUCE = 0
 FETCH = 1
 LIST_OFFSETS = 2
 METADATA = 3
+OFFSET_COMMIT = 8
+OFFSET_FETCH = 9
 API_VERSIONS = 18
 CREATE_TOPICS = 19
 
@@ -40,6 +42,8 @@ NONE = 0
 CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
 LEADER_NOT_AVAILABLE = 5
+ILLEGAL_GENERATION = 22
+UNKNOWN_MEMBER_ID = 25
 INVALID_TOPIC_EXCEPTION = 17
 UNSUPPORTED_VERSION = 35
 TOPIC_ALREADY_EXISTS = 36
@@ -275,6 +279,58 @@ def create_topics_v2_body(names: list[bytes | str], num_partitions: int = 1,
     return body + i32(timeout_ms) + i8(1 if validate_only else 0)
 
 
+CommitPartition = tuple  # (partition_index, committed_offset, metadata or None)
+
+
+def _commit_topics(topics: dict[str, list[CommitPartition]], commit_timestamp: int | None) -> bytes:
+    out = i32(len(topics))
+    for name, partitions in topics.items():
+        out += string(name) + i32(len(partitions))
+        for index, offset, metadata in partitions:
+            out += i32(index) + i64(offset)
+            if commit_timestamp is not None:
+                out += i64(commit_timestamp)
+            out += string(metadata)
+    return out
+
+
+def offset_commit_v0_body(group: str, topics: dict[str, list[CommitPartition]]) -> bytes:
+    """OffsetCommit v0 body (Kafka 3.x OffsetCommitRequest.json): group_id STRING |
+    topics ARRAY[ name STRING | partitions ARRAY[ partition_index INT32 |
+    committed_offset INT64 | committed_metadata NULLABLE_STRING ] ]"""
+    return string(group) + _commit_topics(topics, None)
+
+
+def offset_commit_v1_body(group: str, generation_id: int, member_id: str,
+                          topics: dict[str, list[CommitPartition]], commit_timestamp: int = -1) -> bytes:
+    """OffsetCommit v1 body: group_id STRING | generation_id INT32 |
+    member_id STRING | topics ARRAY[ name STRING | partitions ARRAY[
+    partition_index INT32 | committed_offset INT64 | commit_timestamp INT64
+    (v1 only; -1 = the broker's clock) | committed_metadata NULLABLE_STRING ] ]"""
+    return string(group) + i32(generation_id) + string(member_id) + _commit_topics(topics, commit_timestamp)
+
+
+def offset_commit_v0_response_body(topics: dict[str, list[tuple[int, int]]]) -> bytes:
+    """OffsetCommit v0-v2 response body, built to compare byte for byte:
+    topics ARRAY[ name STRING | partitions ARRAY[ partition_index INT32 |
+    error_code INT16 ] ] (no throttle_time_ms: that is v3+)."""
+    out = i32(len(topics))
+    for name, partitions in topics.items():
+        out += string(name) + i32(len(partitions))
+        for index, error_code in partitions:
+            out += i32(index) + i16(error_code)
+    return out
+
+
+def offset_fetch_v1_body(group: str, topics: dict[str, list[int]]) -> bytes:
+    """OffsetFetch v1 body: group_id STRING | topics ARRAY[ name STRING |
+    partition_indexes ARRAY[INT32] ]"""
+    out = string(group) + i32(len(topics))
+    for name, partitions in topics.items():
+        out += string(name) + i32(len(partitions)) + b"".join(i32(p) for p in partitions)
+    return out
+
+
 # --------------------------------------------------------------------------
 # Response decoding.
 
@@ -382,6 +438,27 @@ def parse_create_topics_v2(body: bytes) -> dict[str, int]:
         r.string()  # error_message
     if r.remaining() != 0:
         raise ValueError(f"{r.remaining()} trailing bytes after CreateTopics v2 body")
+    return out
+
+
+def parse_offset_fetch_v1(body: bytes) -> dict[tuple[str, int], tuple[int, str | None, int]]:
+    """OffsetFetch v1 response body: topics ARRAY[ name STRING |
+    partitions ARRAY[ partition_index INT32 | committed_offset INT64 |
+    metadata NULLABLE_STRING | error_code INT16 ] ] (the top-level error_code
+    is v2+, throttle_time_ms v3+).
+
+    Returns {(topic, partition): (committed_offset, metadata, error_code)}."""
+    r = Reader(body)
+    out = {}
+    for _ in range(r.i32()):
+        name = r.string()
+        for _ in range(r.i32()):
+            index = r.i32()
+            offset = r.i64()
+            metadata = r.string()
+            out[(name, index)] = (offset, metadata, r.i16())
+    if r.remaining() != 0:
+        raise ValueError(f"{r.remaining()} trailing bytes after OffsetFetch v1 body")
     return out
 
 

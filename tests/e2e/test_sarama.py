@@ -302,14 +302,12 @@ def test_sarama_consumer_group_shares_commits_and_takes_over(broker_factory, tmp
     assert committed_offsets(broker.bootstrap, group, topic) == ends
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="sarama 1.22.1 commits with OffsetCommit v1 by default; Skein serves v2-v9 "
-                          "(its codec follows Kafka 4.1's schemas) and closes the connection")
 @pytest.mark.timeout(60)
 def test_sarama_consumer_group_default_commit_version(broker_factory, tmp_path):
     """sarama's default commit path (Consumer.Offsets.Retention 0 →
-    OffsetCommit v1), which the test above avoids. Expected to fail until
-    the broker serves OffsetCommit v1; strict, so serving it shows here."""
+    OffsetCommit v1, a version Kafka 4 dropped and Skein serves again); the
+    test above commits with v2. The committed offset is exactly the one
+    consumed."""
     binary = ensure_binary()
     broker = broker_factory(GROUP_SETTINGS)
     topic = unique_topic("sarama-v1")

@@ -1255,7 +1255,7 @@ impl GroupCoordinator {
                         offset: o.offset,
                         leader_epoch: o.leader_epoch.filter(|e| *e >= 0),
                         metadata,
-                        commit_timestamp_ms: now_ms,
+                        commit_timestamp_ms: o.commit_timestamp_ms.unwrap_or(now_ms),
                         expire_timestamp_ms: retention_time_ms.map(|r| now_ms.saturating_add(r)),
                     })
                 };

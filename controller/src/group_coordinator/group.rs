@@ -586,7 +586,9 @@ impl Group {
                     && !self.pending_offset_commits.contains_key(*tp)
                     && match value.expire_timestamp_ms {
                         Some(expire) => now_ms >= expire,
-                        None => now_ms - base_timestamp_ms(value) >= retention_ms,
+                        // Saturating: the base may be a client's OffsetCommit
+                        // v1 commit timestamp, any i64 at all.
+                        None => now_ms.saturating_sub(base_timestamp_ms(value)) >= retention_ms,
                     }
             })
             .map(|(tp, _)| tp.clone())

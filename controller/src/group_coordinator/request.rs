@@ -120,6 +120,11 @@ pub struct OffsetCommitPartition {
     pub leader_epoch: Option<i32>,
     /// Client metadata; `None` (null) is stored as `""`.
     pub metadata: Option<String>,
+    /// OffsetCommit v1's `commit_timestamp` (ms since the epoch); `None` for
+    /// -1 (the default, and every other version), which stamps the commit
+    /// with the coordinator's clock. Kafka 3.x stores a client's timestamp
+    /// as given; it only matters for when the offset expires.
+    pub commit_timestamp_ms: Option<i64>,
 }
 
 /// OffsetCommit (API key 8). The response waits until the commit is durable.

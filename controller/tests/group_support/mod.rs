@@ -245,6 +245,7 @@ impl Harness {
                     offset: *offset,
                     leader_epoch: Some(5),
                     metadata: Some(format!("m{offset}")),
+                    commit_timestamp_ms: None,
                 })
                 .collect(),
         }))

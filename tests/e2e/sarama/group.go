@@ -5,12 +5,11 @@
 // Usage: sarama_e2e group [--commit-v1] <bootstrap host:port> <group> <topic> <member name>
 //
 // Commits: sarama 1.22.1 sends OffsetCommit v1 while
-// Consumer.Offsets.Retention is 0 (its default) and v2 otherwise. Skein
-// serves OffsetCommit v2-v9 only (its codec is generated from Kafka 4.1's
-// schemas, which start at v2), so by default this member sets Retention to
-// -1ms: OffsetCommit v2 with retention_time -1, which means "the broker's
-// retention", what a v1 commit means too. --commit-v1 keeps sarama's
-// default (v1).
+// Consumer.Offsets.Retention is 0 (its default) and v2 otherwise. Kafka 4
+// dropped v0-v1; Skein serves them again, and the tests cover both: by
+// default this member sets Retention to -1ms (OffsetCommit v2 with
+// retention_time -1, "the broker's retention", what a v1 commit means too);
+// --commit-v1 keeps sarama's default (v1).
 //
 // The member consumes <topic> in <group> from the committed offsets (or the
 // oldest offset where nothing is committed), marks every message it reads

@@ -1527,7 +1527,8 @@ impl ApiKey {
             ApiKey::Fetch => VersionRange { min: 4, max: 18 },
             ApiKey::ListOffsets => VersionRange { min: 1, max: 10 },
             ApiKey::Metadata => VersionRange { min: 0, max: 13 },
-            ApiKey::OffsetCommit => VersionRange { min: 2, max: 10 },
+            // SKEIN PATCH: v0-v1 restored, see messages/offset_commit_request.rs.
+            ApiKey::OffsetCommit => VersionRange { min: 0, max: 10 },
             ApiKey::OffsetFetch => VersionRange { min: 1, max: 10 },
             ApiKey::FindCoordinator => VersionRange { min: 0, max: 6 },
             ApiKey::JoinGroup => VersionRange { min: 0, max: 9 },
