@@ -499,7 +499,15 @@ fn claim_listen_address(listen: SocketAddr) -> Result<SocketAddr, NodeError> {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    if std::net::TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok() {
+    // A broker killed a moment ago may still answer: its io_uring (a
+    // pending accept holds the listening socket) is torn down after the
+    // process is reaped. Only a listener that stays is another process.
+    let free = retry_while_predecessor_exits(|| {
+        let answered =
+            std::net::TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok();
+        (!answered).then_some(())
+    });
+    if free.is_none() {
         return Err(NodeError::Startup(format!(
             "cannot listen on {listen}: another process is already listening there"
         )));
@@ -508,8 +516,8 @@ fn claim_listen_address(listen: SocketAddr) -> Result<SocketAddr, NodeError> {
 }
 
 /// Tries `attempt` for up to [`PREDECESSOR_EXIT_TIMEOUT`]: a broker that
-/// was just killed still holds its data-dir lock while the kernel tears it
-/// down, and a restart right after it must not fail for that. A live broker
+/// was just killed still holds its data-dir lock and its port while the
+/// kernel tears it down, and a restart right after it must not fail for that. A live broker
 /// keeps it, so the start still fails, only later.
 fn retry_while_predecessor_exits<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
     let started = std::time::Instant::now();
