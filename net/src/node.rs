@@ -517,8 +517,8 @@ fn claim_listen_address(listen: SocketAddr) -> Result<SocketAddr, NodeError> {
 
 /// Tries `attempt` for up to [`PREDECESSOR_EXIT_TIMEOUT`]: a broker that
 /// was just killed still holds its data-dir lock and its port while the
-/// kernel tears it down, and a restart right after it must not fail for that. A live broker
-/// keeps it, so the start still fails, only later.
+/// kernel tears it down, and a restart right after it must not fail for
+/// that. A live broker keeps them, so the start still fails, only later.
 fn retry_while_predecessor_exits<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
     let started = std::time::Instant::now();
     loop {
@@ -546,29 +546,32 @@ async fn retention_loop(ctx: Rc<ShardState>) {
     }
 }
 
-/// Publishes this data shard's partition gauges whenever a scrape asks
-/// (see `metrics`): looks at the scrape generation every `REFRESH_POLL`.
+/// Publishes this data shard's partition gauges whenever a scrape asks.
 async fn refresh_partitions(ctx: Rc<ShardState>, metrics: Arc<MetricsRegistry>) {
-    let mut published = None;
-    loop {
-        let generation = metrics.scrape_generation();
-        if published != Some(generation) {
-            ctx.metrics
-                .publish_partitions(generation, ctx.partition_gauges());
-            published = Some(generation);
-        }
-        glommio::timer::sleep(crate::metrics::REFRESH_POLL).await;
-    }
+    refresh_on_scrape(&metrics, |generation| {
+        ctx.metrics
+            .publish_partitions(generation, ctx.partition_gauges());
+    })
+    .await;
 }
 
-/// Publishes the consumer groups whenever a scrape asks, like
-/// [`refresh_partitions`]. Control shard only.
+/// Publishes the consumer groups whenever a scrape asks. Control shard only.
 async fn refresh_groups(groups: Rc<GroupDriver>, metrics: Arc<MetricsRegistry>) {
+    refresh_on_scrape(&metrics, |generation| {
+        metrics.publish_groups(generation, groups.group_gauges());
+    })
+    .await;
+}
+
+/// Calls `publish(generation)` once for every scrape generation it sees,
+/// looking every `REFRESH_POLL` (see `metrics`: no thread wakes a shard's
+/// task, the shard polls).
+async fn refresh_on_scrape(metrics: &MetricsRegistry, publish: impl Fn(u64)) {
     let mut published = None;
     loop {
         let generation = metrics.scrape_generation();
         if published != Some(generation) {
-            metrics.publish_groups(generation, groups.group_gauges());
+            publish(generation);
             published = Some(generation);
         }
         glommio::timer::sleep(crate::metrics::REFRESH_POLL).await;
