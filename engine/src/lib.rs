@@ -55,6 +55,4 @@ pub use crate::record::{RecordFault, RecordView, Records};
 pub use crate::segment::prime_iopoll_probe;
 pub use mesh::{mesh_ports, Inbox, Mesh, MeshError, MeshPorts};
 pub use placement::{owner_shard, ShardId};
-pub use shard::{
-    run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan, DEFAULT_DATA_IO_MEMORY_BYTES,
-};
+pub use shard::{run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan};

@@ -57,7 +57,7 @@
 //! last write, from 64 KiB up to `LogTuning::write_buffer_bytes`. When the
 //! pool is exhausted glommio falls back to the system allocator, which works
 //! but page-faults fresh memory per write. Size `io_memory` for the
-//! partitions a shard appends to concurrently (`ShardPlan` does, for the
+//! partitions a shard appends to concurrently (`run_shards` does, for the
 //! broker).
 //!
 //! # Recovery

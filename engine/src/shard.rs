@@ -93,17 +93,14 @@ pub struct ShardPlan {
     pub control_core: usize,
     /// Whether the control shard shares its core with data shard 0.
     pub control_shares_core: bool,
-    /// Bytes of each data shard's direct-IO buffer pool (glommio's
-    /// `io_memory`), registered with io_uring and pinned at start. Write
-    /// buffers come from it; when it runs out they come from the system
-    /// allocator, which works but page-faults fresh memory on every write.
-    pub data_io_memory_bytes: usize,
 }
 
-/// Default direct-IO buffer pool of a data shard: the write buffers of
-/// dozens of loaded partitions (each between 64 KiB and 4 MiB, following
-/// demand) plus reads.
-pub const DEFAULT_DATA_IO_MEMORY_BYTES: usize = 64 << 20;
+/// A data shard's direct-IO buffer pool (glommio's `io_memory`), registered
+/// with io_uring and pinned at start: the write buffers of dozens of loaded
+/// partitions (each between 64 KiB and 4 MiB, following demand) plus reads.
+/// When it runs out, buffers come from the system allocator, which works
+/// but page-faults fresh memory on every write.
+const DATA_IO_MEMORY_BYTES: usize = 64 << 20;
 
 /// The control shard's pool: its few logs take small buffers.
 const CONTROL_IO_MEMORY_BYTES: usize = 10 << 20;
@@ -121,14 +118,12 @@ impl ShardPlan {
                 data_cores: data.to_vec(),
                 control_core: *control,
                 control_shares_core: false,
-                data_io_memory_bytes: DEFAULT_DATA_IO_MEMORY_BYTES,
             }
         } else {
             ShardPlan {
                 data_cores: list.to_vec(),
                 control_core: list[0],
                 control_shares_core: true,
-                data_io_memory_bytes: DEFAULT_DATA_IO_MEMORY_BYTES,
             }
         };
         assert!(!plan.data_cores.is_empty());
@@ -201,7 +196,7 @@ where
         let io_memory = if shard == plan.control_shard() {
             CONTROL_IO_MEMORY_BYTES
         } else {
-            plan.data_io_memory_bytes
+            DATA_IO_MEMORY_BYTES
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&name)
