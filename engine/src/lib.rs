@@ -23,6 +23,8 @@ mod mesh;
 mod mesh_stats;
 mod offset_index;
 mod placement;
+mod read_ahead;
+mod read_run;
 mod record;
 mod segment;
 mod shard;

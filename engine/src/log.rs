@@ -87,13 +87,17 @@ use std::time::{Duration, Instant};
 
 use glommio::io::ReadResult;
 
-use crate::batch::{self, BatchFault, BatchHeader, HEADER_BYTES};
+use crate::batch::{self, BatchFault, BatchHeader};
 use crate::compaction::{self, OffsetMap, Retention, SegmentOutcome};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::{AppendError, LogError, ReadError};
 use crate::log_chunk::LogChunk;
 use crate::offset_index::{read_optional, write_synced};
-use crate::segment::{self, align_down, parse_log_file_name, OffsetOrder, Segment, ALIGNMENT};
+use crate::read_ahead::ReadAhead;
+use crate::read_run::{find_run, ReadRun};
+use crate::segment::{
+    self, align_down, parse_log_file_name, OffsetOrder, Segment, SegmentWindow, ALIGNMENT,
+};
 use crate::tail_cache::TailCache;
 use crate::wait_list::WaitList;
 use crate::write_buffer::WriteBuffer;
@@ -208,6 +212,8 @@ struct Inner {
     cleaning: Cell<bool>,
     /// The first offset no compaction pass has covered yet.
     cleaner_checkpoint: Cell<i64>,
+    /// The next window of a sequential reader from disk.
+    read_ahead: ReadAhead,
 }
 
 #[derive(Debug)]
@@ -392,11 +398,13 @@ impl PartitionLog {
             flusher_wake: WaitList::default(),
             cleaning: Cell::new(false),
             cleaner_checkpoint: Cell::new(cleaner_checkpoint),
+            read_ahead: ReadAhead::default(),
         });
         for _ in 0..MAX_WRITES_IN_FLIGHT {
             glommio::spawn_local(run_flusher(inner.clone())).detach();
         }
         glommio::spawn_local(run_syncer(inner.clone())).detach();
+        glommio::spawn_local(run_read_ahead(inner.clone())).detach();
         Ok(PartitionLog { inner })
     }
 
@@ -549,7 +557,16 @@ impl PartitionLog {
         let mut segment = segment;
         let mut offset = offset;
         loop {
-            info.bytes = read_segment(&segment, offset, max_bytes, bound, interval, out).await?;
+            info.bytes = read_segment(
+                &segment,
+                &self.inner.read_ahead,
+                offset,
+                max_bytes,
+                bound,
+                interval,
+                out,
+            )
+            .await?;
             if info.bytes > 0 {
                 return Ok(info);
             }
@@ -885,8 +902,7 @@ impl PartitionLog {
         self.inner.drain().await?;
         let active = self.inner.state.borrow().active().clone();
         self.inner.state.borrow_mut().closed = true;
-        self.inner.flusher_wake.notify_all();
-        self.inner.hw_waiters.notify_all();
+        self.inner.wake_background();
         seal(&active).await?;
         write_synced(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
         sync_dir(&self.inner.dir)
@@ -901,8 +917,7 @@ impl PartitionLog {
             let mut state = self.inner.state.borrow_mut();
             state.closed = true;
         }
-        self.inner.flusher_wake.notify_all();
-        self.inner.hw_waiters.notify_all();
+        self.inner.wake_background();
         // Let an in-flight write finish before the files go.
         self.inner
             .hw_waiters
@@ -916,8 +931,7 @@ impl Drop for PartitionLog {
     fn drop(&mut self) {
         // Stops the flusher; unwritten appends are lost as in a crash.
         self.inner.state.borrow_mut().closed = true;
-        self.inner.flusher_wake.notify_all();
-        self.inner.hw_waiters.notify_all();
+        self.inner.wake_background();
     }
 }
 
@@ -978,9 +992,16 @@ impl Inner {
     fn poison(&self) {
         self.state.borrow_mut().poisoned = true;
         tracing::error!(dir = ?self.dir, "partition log poisoned by an IO failure; it is offline until reopened");
-        self.hw_waiters.notify_all();
         self.admission_waiters.notify_all();
+        self.wake_background();
+    }
+
+    /// Wakes the log's background tasks and the waiters on its high
+    /// watermark so they see a stop (close, drop, poison).
+    fn wake_background(&self) {
         self.flusher_wake.notify_all();
+        self.hw_waiters.notify_all();
+        self.read_ahead.wake_task();
     }
 
     fn needs_roll(&self, bytes: usize, record_count: u32, now_ms: i64) -> bool {
@@ -1413,6 +1434,13 @@ async fn run_syncer(inner: Rc<Inner>) {
     }
 }
 
+/// The read-ahead task: one per log; reads the window a sequential reader
+/// will want next (see `ReadAhead`). Exits when the log is closed, dropped
+/// or poisoned.
+async fn run_read_ahead(inner: Rc<Inner>) {
+    inner.read_ahead.run(|| inner.is_stopped()).await;
+}
+
 /// Validates every batch of a Produce record set; returns (batches, records).
 fn validate_records(records: &[u8], max_message_bytes: u32) -> Result<(usize, u32), AppendError> {
     if records.is_empty() {
@@ -1473,9 +1501,12 @@ fn segment_for(segments: &[Rc<Segment>], offset: i64) -> &Rc<Segment> {
 }
 
 /// Reads whole batches of `segment` from the one holding `offset`; see
-/// `PartitionLog::read`. Returns the bytes pushed to `out`.
+/// `PartitionLog::read`. Returns the bytes pushed to `out`. A read that
+/// continues the log's last disk read takes the window read ahead for it
+/// and asks for the next one (see `ReadAhead`).
 async fn read_segment(
-    segment: &Segment,
+    segment: &Rc<Segment>,
+    read_ahead: &ReadAhead,
     offset: i64,
     max_bytes: usize,
     bound: i64,
@@ -1483,23 +1514,29 @@ async fn read_segment(
     out: &mut Vec<LogChunk>,
 ) -> Result<usize, LogError> {
     let limit = segment.written_bytes();
-    let (indexed_offset, mut position) = segment.lookup(offset);
+    let continued = read_ahead.continuation(segment, offset);
+    let (indexed_offset, mut position) = match continued {
+        Some(position) => (offset, position),
+        None => segment.lookup(offset),
+    };
     // The index is a hint: an entry that does not point at the batch it
     // names (a damaged index file) sends the read back to the segment start.
-    let mut check_entry = position > 0;
+    let mut check_entry = continued.is_none() && position > 0;
     let mut needed = (max_bytes as u64).max(index_interval_bytes);
     loop {
         if position >= limit {
             return Ok(0);
         }
-        let (read, skip) = segment.read_window(position, needed).await?;
-        // Only bytes below `limit` are batches; the rest of the last page is
-        // padding (or bytes being appended right now).
-        let valid = usize::try_from(limit - position).unwrap_or(usize::MAX);
-        let window = &read[skip.min(read.len())..read.len().min(skip.saturating_add(valid))];
+        let window = match read_ahead.take(segment, position).await {
+            Some(window) => window,
+            None => segment.read_window(position, needed).await?,
+        };
+        // Only bytes below the written size are batches; the rest of the
+        // last page is padding or bytes being appended right now.
+        let bytes = window.batch_bytes(limit);
         if check_entry {
             check_entry = false;
-            let valid = BatchHeader::read(window).is_some_and(|h| {
+            let valid = BatchHeader::read(bytes).is_some_and(|h| {
                 h.magic == batch::MAGIC_V2 && h.base_offset.get() == indexed_offset
             });
             if !valid {
@@ -1508,68 +1545,42 @@ async fn read_segment(
                 continue;
             }
         }
-        let mut cursor = 0usize;
-        let mut run: Option<(usize, usize)> = None;
-        let mut reread = None;
-        loop {
-            let rest = &window[cursor..];
-            let Some(header) = BatchHeader::read(rest) else {
-                if run.is_none() && position + (cursor as u64) < limit {
-                    reread = Some((position + cursor as u64, needed));
+        let run =
+            find_run(bytes, offset, max_bytes, bound).map_err(|bad| LogError::CorruptSegment {
+                path: segment.path().to_path_buf(),
+                position: position + bad.at as u64,
+                reason: "bad batch length or magic on read",
+            })?;
+        match run {
+            ReadRun::Batches {
+                start,
+                len,
+                next_offset,
+            } => {
+                let chunk = ReadResult::slice(&window.read, window.skip + start, len)
+                    .expect("run lies within the read");
+                out.push(LogChunk::Disk(chunk));
+                let next_position = position + (start + len) as u64;
+                read_ahead.note_end(
+                    segment,
+                    continued.is_some(),
+                    (next_offset, next_position),
+                    needed,
+                    max_bytes,
+                );
+                return Ok(len);
+            }
+            ReadRun::CutOff { at, batch_bytes } => {
+                let at = position + at as u64;
+                match batch_bytes {
+                    Some(total) => needed = needed.max(total as u64),
+                    None if at < limit => {}
+                    None => return Ok(0),
                 }
-                break;
-            };
-            let total = header.total_bytes();
-            if total < HEADER_BYTES as i64 || header.magic != batch::MAGIC_V2 {
-                return Err(LogError::CorruptSegment {
-                    path: segment.path().to_path_buf(),
-                    position: position + cursor as u64,
-                    reason: "bad batch length or magic on read",
-                });
+                assert!(at >= position);
+                position = at;
             }
-            let total = total as usize;
-            if header.last_offset() >= bound {
-                break;
-            }
-            let skipping = header.last_offset() < offset;
-            if total > rest.len() {
-                if run.is_none() {
-                    reread = Some((position + cursor as u64, needed.max(total as u64)));
-                }
-                break;
-            }
-            if skipping {
-                cursor += total;
-                continue;
-            }
-            match run {
-                None => run = Some((cursor, total)),
-                Some((start, len)) => {
-                    if len + total > max_bytes {
-                        break;
-                    }
-                    run = Some((start, len + total));
-                }
-            }
-            debug_assert!(
-                batch::validate_stored(&rest[..total], usize::MAX).is_ok(),
-                "stored batch must be valid"
-            );
-            cursor += total;
-        }
-        if let Some((start, len)) = run {
-            let chunk =
-                ReadResult::slice(&read, skip + start, len).expect("run lies within the read");
-            out.push(LogChunk::Disk(chunk));
-            return Ok(len);
-        }
-        match reread {
-            Some((next, size)) => {
-                assert!(next >= position);
-                position = next;
-                needed = size;
-            }
-            None => return Ok(0),
+            ReadRun::Nothing => return Ok(0),
         }
     }
 }
@@ -1699,7 +1710,7 @@ async fn read_partial_page(segment: &Segment, end: u64) -> Result<Vec<u8>, LogEr
     if start == end {
         return Ok(Vec::new());
     }
-    let (read, skip) = segment.read_window(start, end - start).await?;
+    let SegmentWindow { read, skip, .. } = segment.read_window(start, end - start).await?;
     assert_eq!(skip, 0);
     let len = usize::try_from(end - start).expect("within a page");
     if read.len() < len {

@@ -1,5 +1,5 @@
 //! Shard-wide statistics of the partition logs, for metrics: the latency of
-//! the syncer's fdatasyncs.
+//! the syncer's fdatasyncs and the read-ahead's windows.
 //!
 //! One [`LogStats`] per shard thread, reached through a thread-local rather
 //! than threaded through `PartitionLog::open`: a shard is one thread, so the
@@ -7,6 +7,7 @@
 //! records into it without a new parameter. Only that thread writes it;
 //! whoever holds the `Arc` from [`shard_log_stats`] (the metrics registry)
 //! reads it at scrape. Recording allocates nothing and takes no lock.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,17 @@ pub struct LogStats {
     /// Latency of each fdatasync the syncer issues (group commits under
     /// `flush = batch`, deadline syncs under `interval`), successful ones only.
     pub fsync: LatencyHistogram,
+    /// Windows the read-ahead read from disk.
+    pub read_ahead_windows_read: AtomicU64,
+    /// Read-ahead windows a read took (the rest were dropped unused).
+    pub read_ahead_windows_used: AtomicU64,
+}
+
+/// What happened to a read-ahead window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReadAheadEvent {
+    Read,
+    Used,
 }
 
 thread_local! {
@@ -32,6 +44,18 @@ pub fn shard_log_stats() -> Arc<LogStats> {
 /// Records one syncer fdatasync that took `elapsed`, on the calling shard.
 pub(crate) fn record_fsync(elapsed: Duration) {
     SHARD_LOG_STATS.with(|stats| stats.fsync.record(elapsed));
+}
+
+/// Counts one read-ahead window `event` on the calling shard.
+pub(crate) fn record_read_ahead(event: ReadAheadEvent) {
+    SHARD_LOG_STATS.with(|stats| {
+        let counter = match event {
+            ReadAheadEvent::Read => &stats.read_ahead_windows_read,
+            ReadAheadEvent::Used => &stats.read_ahead_windows_used,
+        };
+        // Single writer (this shard): a load and a store, no read-modify-write.
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    });
 }
 
 #[cfg(test)]

@@ -36,6 +36,31 @@ pub fn align_up(value: u64) -> u64 {
     value.div_ceil(ALIGNMENT) * ALIGNMENT
 }
 
+/// Bytes read from a segment by [`Segment::read_window`].
+#[derive(Debug)]
+pub struct SegmentWindow {
+    /// The position asked for.
+    pub position: u64,
+    /// The aligned read; `read[skip..]` starts at `position`.
+    pub read: ReadResult,
+    /// Where the position asked for lies in `read`.
+    pub skip: usize,
+    /// The segment's written bytes when the read was issued: bytes at or
+    /// past it are padding or bytes being appended, never batches.
+    pub limit: u64,
+}
+
+impl SegmentWindow {
+    /// The bytes from `position` that may hold batches: below `limit`
+    /// (the caller's view of the written size) and below `self.limit`.
+    pub fn batch_bytes(&self, limit: u64) -> &[u8] {
+        let valid = usize::try_from(limit.min(self.limit).saturating_sub(self.position))
+            .unwrap_or(usize::MAX);
+        let start = self.skip.min(self.read.len());
+        &self.read[start..self.read.len().min(self.skip.saturating_add(valid))]
+    }
+}
+
 /// `dir/<base_offset as 20 digits>.<extension>`, Kafka's file naming.
 pub fn segment_file_path(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{extension}"))
@@ -568,15 +593,11 @@ impl Segment {
     }
 
     /// Reads `[position, position + len)` rounded out to alignment, never past
-    /// `written_bytes`; returns the result and the offset of `position` in it.
+    /// `written_bytes`.
     ///
     /// # Errors
     /// IO failures.
-    pub async fn read_window(
-        &self,
-        position: u64,
-        len: u64,
-    ) -> Result<(ReadResult, usize), LogError> {
+    pub async fn read_window(&self, position: u64, len: u64) -> Result<SegmentWindow, LogError> {
         let written = self.written_bytes.get();
         assert!(position <= written, "reading past the written bytes");
         let start = align_down(position);
@@ -588,7 +609,12 @@ impl Segment {
             .await
             .map_err(|e| LogError::glommio(&self.path, e))?;
         let skip = usize::try_from(position - start).expect("within a page");
-        Ok((read, skip))
+        Ok(SegmentWindow {
+            position,
+            read,
+            skip,
+            limit: written,
+        })
     }
 
     /// Scans this segment's written bytes from `position` (see [`scan`]).

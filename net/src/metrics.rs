@@ -779,6 +779,7 @@ impl Snapshot {
         &self,
         encoder: &mut prometheus_client::encoding::DescriptorEncoder,
     ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::counter::ConstCounter;
         let mut fsync = encoder.encode_descriptor(
             "log_fsync_latency_seconds",
             "Latency of the log syncer's fdatasyncs (group commits under flush=batch), by shard.",
@@ -789,6 +790,26 @@ impl Snapshot {
             let labels: Labels = vec![("shard", shard.shard.to_string())];
             ConstHistogram::of(&shard.log_stats.fsync.snapshot())
                 .encode(fsync.encode_family(&labels)?)?;
+        }
+        let mut read_ahead = encoder.encode_descriptor(
+            "log_read_ahead_windows",
+            "Windows the log read-ahead read from disk for sequential readers (outcome=read) and windows a read then took (outcome=used), by shard.",
+            None,
+            MetricType::Counter,
+        )?;
+        for shard in &self.shards {
+            let stats = &shard.log_stats;
+            for (outcome, counter) in [
+                ("read", &stats.read_ahead_windows_read),
+                ("used", &stats.read_ahead_windows_used),
+            ] {
+                let labels: Labels = vec![
+                    ("shard", shard.shard.to_string()),
+                    ("outcome", outcome.to_string()),
+                ];
+                ConstCounter::new(counter.load(Ordering::Relaxed))
+                    .encode(read_ahead.encode_family(&labels)?)?;
+            }
         }
         let mut in_flight = encoder.encode_descriptor(
             "cross_shard_calls_in_flight",
