@@ -523,7 +523,8 @@ fn extract_one_chain(
                     }
                 });
                 if status == EnqueuedStatus::Canceled {
-                    source_map.consume_source(id);
+                    // SKEIN PATCH: pool the allocation if this was the last reference.
+                    sys::recycle_inner_source(source_map.consume_source(id));
                     return false;
                 }
             }
@@ -561,6 +562,10 @@ where
             inner_source.wakers.result = res;
             woke = inner_source.wakers.wake_waiters();
         }
+        // SKEIN PATCH: if the `Source` was already dropped (a cancelled
+        // request, a preemption timer, a ring link), this was the last
+        // reference: pool the allocation instead of freeing it.
+        sys::recycle_inner_source(src);
         return Some(woke);
     }
     None
