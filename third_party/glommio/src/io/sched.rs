@@ -383,6 +383,45 @@ pub(crate) mod test {
         assert_eq!(file.inner.sources.borrow().iter().count(), 0);
     }
 
+    // SKEIN PATCH: the `ScheduledSourceInner` pool takes an allocation only
+    // once no `ScheduledSource` and no file scheduler tree holds it.
+    #[test]
+    fn scheduled_source_pool_reuses_only_released_allocations() {
+        let blank = || Source::new(Default::default(), 0, SourceType::Invalid, None, None);
+
+        let a = ScheduledSource::new_raw(blank(), 0..512);
+        let a_ptr = Rc::as_ptr(&a.inner);
+        let b = a.clone();
+        drop(a);
+        let c = ScheduledSource::new_raw(blank(), 0..512);
+        assert_ne!(Rc::as_ptr(&c.inner), a_ptr, "still referenced by b");
+        drop(b);
+        let d = ScheduledSource::new_raw(
+            Source::new(Default::default(), 3, SourceType::FdataSync, None, None),
+            512..1024,
+        );
+        assert_eq!(Rc::as_ptr(&d.inner), a_ptr, "reused once released");
+        assert_eq!(d.inner.data_range, 512..1024);
+        assert!(matches!(&*d.source_type_mut(), SourceType::FdataSync));
+        assert_eq!(d.inner.source.inner.borrow().raw, 3);
+
+        let sched = Rc::new(IoScheduler::new());
+        let file = sched.get_file_scheduler((0, 1));
+        let e = file.schedule(blank(), 0..512);
+        let e_ptr = Rc::as_ptr(&e.inner);
+        let e2 = file.consume_scheduled(0..512, None).unwrap();
+        drop(e);
+        let f = ScheduledSource::new_raw(blank(), 0..512);
+        assert_ne!(Rc::as_ptr(&f.inner), e_ptr, "still in the tree and held by e2");
+        drop(e2);
+        assert_eq!(file.inner.sources.borrow().iter().count(), 0);
+        let g = file.schedule(blank(), 4096..8192);
+        assert_eq!(Rc::as_ptr(&g.inner), e_ptr, "reused once out of the tree");
+        assert!(file.consume_scheduled(4096..8192, None).is_some());
+        assert!(file.consume_scheduled(0..512, None).is_none());
+        drop((c, d, f, g));
+    }
+
     #[test]
     fn source_sched_drop_orphan() {
         {

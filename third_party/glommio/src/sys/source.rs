@@ -449,3 +449,9 @@ fn blank_and_pool(src: &InnerSourceRc, held: usize) {
         }
     });
 }
+
+/// Whether the allocation at `ptr` is in this thread's pool (tests only).
+#[cfg(test)]
+pub(crate) fn source_pool_contains(ptr: *const RefCell<InnerSource>) -> bool {
+    SOURCE_POOL.with(|pool| pool.borrow().iter().any(|x| std::ptr::eq(&**x, ptr)))
+}
