@@ -124,11 +124,17 @@ impl Timers {
     fn process_timers(&mut self) -> (Option<Duration>, usize) {
         let now = Instant::now();
 
-        // Split timers into ready and pending timers.
-        let pending = self.timers.split_off(&(now, 0));
-        let ready = mem::replace(&mut self.timers, pending);
-        let woke = ready.len();
-        for (_, waker) in ready {
+        // SKEIN PATCH: pop the ready timers (those before `(now, 0)`) in
+        // order instead of `split_off` + `mem::replace`, which allocated a new
+        // B-tree root on every call while any timer was pending. Same set,
+        // same order; `Timers` stays borrowed while waking, as before.
+        let mut woke = 0;
+        while let Some(entry) = self.timers.first_entry() {
+            if *entry.key() >= (now, 0) {
+                break;
+            }
+            let waker = entry.remove();
+            woke += 1;
             wake!(waker);
         }
 

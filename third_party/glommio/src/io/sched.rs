@@ -1,6 +1,6 @@
 use crate::{
     io::glommio_file::Identity,
-    sys::{Reactor, Source},
+    sys::{Reactor, Source, SourceType},
     IoRequirements,
 };
 use intrusive_collections::{intrusive_adapter, Bound, KeyAdapter, RBTree, RBTreeLink};
@@ -156,11 +156,7 @@ impl FileScheduler {
     }
 
     pub(crate) fn schedule(&self, source: Source, data_range: Range<u64>) -> ScheduledSource {
-        let scheduled = Rc::new(ScheduledSourceInner {
-            source,
-            link: Default::default(),
-            data_range: data_range.clone(),
-        });
+        let scheduled = new_scheduled_inner(source, data_range.clone());
         self.inner.sources.borrow_mut().insert(scheduled.clone());
         ScheduledSource {
             inner: scheduled,
@@ -195,11 +191,7 @@ pub struct ScheduledSource {
 impl ScheduledSource {
     pub(crate) fn new_raw(source: Source, data_range: Range<u64>) -> ScheduledSource {
         ScheduledSource {
-            inner: Rc::new(ScheduledSourceInner {
-                source,
-                link: Default::default(),
-                data_range: data_range.clone(),
-            }),
+            inner: new_scheduled_inner(source, data_range.clone()),
             file: Default::default(),
             offseted_range: 0..data_range.end - data_range.start,
         }
@@ -234,7 +226,75 @@ impl Drop for ScheduledSource {
                 file.remove_source(self)
             }
         }
+        // SKEIN PATCH: pool the allocation if this was the last reference.
+        recycle_scheduled_inner(&mut self.inner);
     }
+}
+
+// SKEIN PATCH: a per-thread pool of `ScheduledSourceInner` allocations, so a
+// read does not allocate one each (the `Rc` behind every `ReadResult`).
+//
+// Invariant: an allocation enters the pool only when the last
+// `ScheduledSource` referencing it drops and no other strong (a file
+// scheduler's tree, a `ReadResult`, a clone) or weak reference exists, i.e.
+// exactly when upstream glommio would have freed it; it is then unlinked from
+// any tree. Its `Source` is swapped for a blank placeholder and dropped right
+// there, as it would have been upstream (the `Source` pool makes both free in
+// steady state).
+
+/// Upper bound on pooled allocations per thread.
+const SCHEDULED_POOL_MAX: usize = 1024;
+
+thread_local! {
+    static SCHEDULED_POOL: RefCell<Vec<Rc<ScheduledSourceInner>>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+fn placeholder_source() -> Source {
+    Source::new(Default::default(), -1, SourceType::Invalid, None, None)
+}
+
+fn new_scheduled_inner(source: Source, data_range: Range<u64>) -> Rc<ScheduledSourceInner> {
+    let pooled = SCHEDULED_POOL
+        .try_with(|pool| pool.borrow_mut().pop())
+        .ok()
+        .flatten();
+    if let Some(mut rc) = pooled {
+        if let Some(inner) = Rc::get_mut(&mut rc) {
+            debug_assert!(!inner.link.is_linked());
+            let placeholder = std::mem::replace(&mut inner.source, source);
+            inner.data_range = data_range;
+            drop(placeholder);
+            return rc;
+        }
+    }
+    Rc::new(ScheduledSourceInner {
+        source,
+        link: Default::default(),
+        data_range,
+    })
+}
+
+fn recycle_scheduled_inner(rc: &mut Rc<ScheduledSourceInner>) {
+    let Some(inner) = Rc::get_mut(rc) else {
+        return; // still referenced: freed (or pooled) by the last holder
+    };
+    if inner.link.is_linked() {
+        return; // cannot happen (a tree would hold a reference); don't pool
+    }
+    let source = std::mem::replace(&mut inner.source, placeholder_source());
+    inner.data_range = 0..0;
+    drop(source);
+    // Dropping the `Source` cannot reach this allocation, but check.
+    if Rc::get_mut(rc).is_none() {
+        return;
+    }
+    let _ = SCHEDULED_POOL.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < SCHEDULED_POOL_MAX {
+            pool.push(rc.clone());
+        }
+    });
 }
 
 #[cfg(test)]
@@ -321,6 +381,45 @@ pub(crate) mod test {
         assert_eq!(file.inner.sources.borrow().iter().count(), 1);
         drop(sched_source2);
         assert_eq!(file.inner.sources.borrow().iter().count(), 0);
+    }
+
+    // SKEIN PATCH: the `ScheduledSourceInner` pool takes an allocation only
+    // once no `ScheduledSource` and no file scheduler tree holds it.
+    #[test]
+    fn scheduled_source_pool_reuses_only_released_allocations() {
+        let blank = || Source::new(Default::default(), 0, SourceType::Invalid, None, None);
+
+        let a = ScheduledSource::new_raw(blank(), 0..512);
+        let a_ptr = Rc::as_ptr(&a.inner);
+        let b = a.clone();
+        drop(a);
+        let c = ScheduledSource::new_raw(blank(), 0..512);
+        assert_ne!(Rc::as_ptr(&c.inner), a_ptr, "still referenced by b");
+        drop(b);
+        let d = ScheduledSource::new_raw(
+            Source::new(Default::default(), 3, SourceType::FdataSync, None, None),
+            512..1024,
+        );
+        assert_eq!(Rc::as_ptr(&d.inner), a_ptr, "reused once released");
+        assert_eq!(d.inner.data_range, 512..1024);
+        assert!(matches!(&*d.source_type_mut(), SourceType::FdataSync));
+        assert_eq!(d.inner.source.inner.borrow().raw, 3);
+
+        let sched = Rc::new(IoScheduler::new());
+        let file = sched.get_file_scheduler((0, 1));
+        let e = file.schedule(blank(), 0..512);
+        let e_ptr = Rc::as_ptr(&e.inner);
+        let e2 = file.consume_scheduled(0..512, None).unwrap();
+        drop(e);
+        let f = ScheduledSource::new_raw(blank(), 0..512);
+        assert_ne!(Rc::as_ptr(&f.inner), e_ptr, "still in the tree and held by e2");
+        drop(e2);
+        assert_eq!(file.inner.sources.borrow().iter().count(), 0);
+        let g = file.schedule(blank(), 4096..8192);
+        assert_eq!(Rc::as_ptr(&g.inner), e_ptr, "reused once out of the tree");
+        assert!(file.consume_scheduled(4096..8192, None).is_some());
+        assert!(file.consume_scheduled(0..512, None).is_none());
+        drop((c, d, f, g));
     }
 
     #[test]

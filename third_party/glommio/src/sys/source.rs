@@ -165,6 +165,23 @@ impl Source {
         stats_collection: Option<StatsCollection>,
         task_queue: Option<TaskQueueHandle>,
     ) -> Source {
+        // SKEIN PATCH: reuse a pooled allocation when there is one (see
+        // `recycle_inner_source`); the pooled `InnerSource` is blank, so the
+        // result is the same as a fresh `Rc::pin`.
+        if let Some(inner) = pop_pooled_source() {
+            {
+                let mut x = inner.borrow_mut();
+                debug_assert!(matches!(x.source_type, SourceType::Invalid));
+                debug_assert!(x.wakers.waiters.is_empty() && x.wakers.result.is_none());
+                debug_assert!(x.enqueued.is_none() && x.timeout.is_none());
+                x.raw = raw;
+                x.source_type = source_type;
+                x.io_requirements = ioreq;
+                x.stats_collection = stats_collection;
+                x.task_queue = task_queue;
+            }
+            return Source { inner };
+        }
         Source {
             inner: Rc::pin(RefCell::new(InnerSource {
                 raw,
@@ -317,6 +334,17 @@ impl Source {
 
 impl Drop for Source {
     fn drop(&mut self) {
+        self.cancel_if_enqueued();
+        // SKEIN PATCH: when this `Source` holds the last reference (nothing in
+        // flight: an in-flight request keeps a clone in the source map until
+        // its completion is consumed), the allocation would be freed right
+        // here; keep it for the next `Source::new` instead.
+        blank_and_pool(&self.inner, 1);
+    }
+}
+
+impl Source {
+    fn cancel_if_enqueued(&mut self) {
         let mut inner = self.inner.borrow_mut();
         let enqueued = inner.enqueued.as_mut();
         if let Some(EnqueuedSource { id, queue, status }) = enqueued {
@@ -343,4 +371,87 @@ impl Drop for Source {
             }
         }
     }
+}
+
+// SKEIN PATCH: a per-thread pool of `InnerSource` allocations, so that steady
+// state IO (one `Source` per read, write, fdatasync, preemption timer, ring
+// link) allocates nothing.
+//
+// Invariant: an allocation enters the pool only when its `Rc` has no other
+// strong and no weak reference, i.e. exactly when upstream glommio would have
+// freed it. Nothing (the source map, the kernel via a queued or in-flight
+// request, a scheduled read, the blocking thread pool) can observe it any
+// more, so resetting it to a blank state and reusing it is equivalent to
+// freeing it and allocating a new one. Its contents (buffers, wakers, result)
+// are dropped at the same point they would have been dropped upstream.
+// Sources are `!Send`, so a thread-local pool is per reactor.
+
+type InnerSourceRc = Pin<Rc<RefCell<InnerSource>>>;
+
+/// Upper bound on pooled allocations per thread (each is a few hundred bytes).
+const SOURCE_POOL_MAX: usize = 1024;
+
+thread_local! {
+    static SOURCE_POOL: RefCell<Vec<InnerSourceRc>> = const { RefCell::new(Vec::new()) };
+}
+
+/// (strong, weak) reference counts of `src`, not counting `src` twice.
+fn ref_counts(src: &InnerSourceRc) -> (usize, usize) {
+    // SAFETY: the `Rc` taken out of the `Pin` is only used to read the counts
+    // and is then dropped; the pinned value is never moved.
+    let rc = unsafe { Pin::into_inner_unchecked(src.clone()) };
+    (Rc::strong_count(&rc) - 1, Rc::weak_count(&rc))
+}
+
+fn pop_pooled_source() -> Option<InnerSourceRc> {
+    SOURCE_POOL
+        .try_with(|pool| pool.borrow_mut().pop())
+        .ok()
+        .flatten()
+}
+
+/// Drops one strong reference to an `InnerSource`; if it was the last one,
+/// the allocation goes to the pool instead of being freed.
+pub(crate) fn recycle_inner_source(src: InnerSourceRc) {
+    blank_and_pool(&src, 1);
+}
+
+/// If `src` has exactly `held` strong references, all held by the caller and
+/// about to be dropped, and no weak ones (see the invariant above): drops the
+/// source's contents, leaving it blank, and pools a reference to it.
+fn blank_and_pool(src: &InnerSourceRc, held: usize) {
+    if ref_counts(src) != (held, 0) {
+        return;
+    }
+    // Move the contents out under the borrow and drop them after it is
+    // released: dropping a waker or a buffer runs arbitrary code.
+    let old = {
+        let mut x = src.borrow_mut();
+        (
+            std::mem::replace(&mut x.wakers, Wakers::new()),
+            std::mem::replace(&mut x.source_type, SourceType::Invalid),
+            x.timeout.take(),
+            x.enqueued.take(),
+            x.stats_collection.take(),
+            x.task_queue.take(),
+        )
+    };
+    drop(old);
+    // Dropping the old contents cannot have taken a reference to `src`
+    // (nothing else can reach it), but check rather than assume.
+    if ref_counts(src) != (held, 0) {
+        return;
+    }
+    let _ = SOURCE_POOL.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < SOURCE_POOL_MAX {
+            pool.push(src.clone());
+        }
+    });
+}
+
+/// Whether the allocation at `ptr` is in this thread's pool (tests only).
+#[cfg(test)]
+pub(crate) fn source_pool_contains(ptr: *const RefCell<InnerSource>) -> bool {
+    SOURCE_POOL.with(|pool| pool.borrow().iter().any(|x| std::ptr::eq(&**x, ptr)))
 }
