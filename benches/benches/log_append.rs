@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use skein_benches::{
-    allocations, bench_dir, median, mib_per_s, run, scenario_bytes, CountingAllocator,
+    allocations, bench_dir, median, mib_per_s, rounds, run, scenario_bytes, CountingAllocator,
 };
 use skein_engine::test_batch::BatchBuilder;
 use skein_engine::{FlushPolicy, LogConfig, LogTuning, PartitionLog};
@@ -163,17 +163,6 @@ fn scenario_seconds() -> f64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if skein_benches::quick() { 1.0 } else { 4.0 })
-}
-
-/// Rounds per scenario (`SKEIN_BENCH_ROUNDS`, default 3, 1 if quick): each
-/// round measures the raw disk right before the scenario, so every ratio is
-/// taken against the disk as it was at that moment (shared virtual disks
-/// swing by 2x within a minute).
-fn rounds() -> usize {
-    std::env::var("SKEIN_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if skein_benches::quick() { 1 } else { 3 })
 }
 
 fn main() {

@@ -7,6 +7,7 @@
 //! * `SKEIN_BENCH_DIR` — where data files go (default: the system temp dir);
 //!   raw-disk baselines are measured in the same directory.
 //! * `SKEIN_BENCH_MB` — MiB written per append scenario / read in the read bench.
+//! * `SKEIN_BENCH_ROUNDS` — rounds per scenario (the median is reported).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
@@ -94,6 +95,17 @@ where
         .expect("spawn executor")
         .join()
         .expect("executor thread")
+}
+
+/// Rounds per scenario (`SKEIN_BENCH_ROUNDS`, default 3, 1 if quick): each
+/// round measures the raw disk right around the scenario, so every ratio is
+/// taken against the disk as it was at that moment (shared virtual disks
+/// swing by 2x within a minute).
+pub fn rounds() -> usize {
+    std::env::var("SKEIN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick() { 1 } else { 3 })
 }
 
 /// Median of `values` (sorted copy).

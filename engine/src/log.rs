@@ -540,12 +540,14 @@ impl PartitionLog {
                     log_end_offset: state.log_end_offset,
                 });
             }
+            // A reader of the active segment, or one waiting at its end for
+            // more, wants the next appends: keep them in memory for it.
+            if offset >= state.active().base_offset() {
+                state.tail_read_until = Some(Instant::now() + TAIL_READ_INTEREST);
+            }
             let bound = max_offset.min(state.high_watermark);
             if offset >= bound {
                 return Ok(info);
-            }
-            if offset >= state.active().base_offset() {
-                state.tail_read_until = Some(Instant::now() + TAIL_READ_INTEREST);
             }
             if let Some(bytes) = state.tail.read(offset, max_bytes, bound, out) {
                 info.bytes = bytes;

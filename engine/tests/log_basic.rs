@@ -530,3 +530,30 @@ fn tailing_readers_are_served_from_memory() {
         assert_eq!(out[0].clone().into_bytes().len(), out[0].len());
     });
 }
+
+#[test]
+fn a_reader_waiting_at_the_end_gets_the_next_appends_from_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = PartitionLog::open(path, LogConfig::default())
+            .await
+            .expect("open");
+        let mut out = Vec::new();
+        // A caught-up consumer's fetch at the end returns nothing...
+        let info = log
+            .read(0, 1 << 20, i64::MAX, &mut out)
+            .await
+            .expect("read");
+        assert_eq!((info.bytes, out.len()), (0, 0));
+        // ...and marks the tail as wanted, so what it reads next is cached.
+        log.append(&batch(2, 100, 1), 0, 0).await.expect("append");
+        log.read(0, 1 << 20, i64::MAX, &mut out)
+            .await
+            .expect("read");
+        assert!(matches!(
+            out.as_slice(),
+            [skein_engine::LogChunk::Memory(_)]
+        ));
+    });
+}
