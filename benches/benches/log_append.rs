@@ -27,7 +27,9 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 /// Value bytes so that one record (with its varint framing) is about 1 KiB.
 const RECORD_VALUE_BYTES: usize = 1_012;
 
-async fn raw_write_bandwidth(dir: &Path, total: u64, write_bytes: usize) -> f64 {
+/// Raw O_DIRECT sequential QD1 writes of `write_bytes` into a fresh file,
+/// each followed by an fdatasync when `sync_each`.
+async fn raw_write_bandwidth(dir: &Path, total: u64, write_bytes: usize, sync_each: bool) -> f64 {
     let path = dir.join("raw-write");
     let file = glommio::io::DmaFile::create(&path).await.expect("create");
     let mut buffer = file.alloc_dma_buffer(write_bytes);
@@ -43,6 +45,9 @@ async fn raw_write_bandwidth(dir: &Path, total: u64, write_bytes: usize) -> f64 
             .expect("write");
         assert_eq!(written, write_bytes);
         position += write_bytes as u64;
+        if sync_each {
+            file.fdatasync().await.expect("sync");
+        }
     }
     file.fdatasync().await.expect("sync");
     let seconds = start.elapsed().as_secs_f64();
@@ -171,8 +176,8 @@ fn main() {
     let bench_dir_for_run = dir.clone();
     run(move || async move {
         let dir = bench_dir_for_run;
-        let raw_1m = raw_write_bandwidth(&dir, total, 1 << 20).await;
-        let raw_4m = raw_write_bandwidth(&dir, total, 4 << 20).await;
+        let raw_1m = raw_write_bandwidth(&dir, total, 1 << 20, false).await;
+        let raw_4m = raw_write_bandwidth(&dir, total, 4 << 20, false).await;
         let iterations = if skein_benches::quick() { 20 } else { 500 };
         let syncs = fdatasync_rate(&dir, iterations, false).await;
         let overwrite_syncs = fdatasync_rate(&dir, iterations, true).await;
@@ -187,7 +192,7 @@ fn main() {
         println!("raw 4 KiB appending write + fdatasync:            {syncs:8.1} /s");
         println!("raw 4 KiB overwrite + fdatasync:                  {overwrite_syncs:8.1} /s");
         println!(
-            "each scenario: median of {} rounds; raw = the better of 1 MiB and 4 MiB QD1 writes measured just before it",
+            "each scenario: median of {} rounds; raw = the better of 1 MiB and 4 MiB QD1 writes measured just before it; then against raw QD1 writes of the bytes the appenders can have in flight at once (+ fdatasync each under batch), measured just before it",
             rounds()
         );
         for (label, records) in [("16KiB", 16usize), ("1MiB", 1_024)] {
@@ -209,26 +214,38 @@ fn main() {
                 if !name.contains(&filter) {
                     continue;
                 }
-                let (mut speeds, mut raws, mut ratios, mut allocs) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                // The bytes the appenders can have in flight at once, as one
+                // raw write (what a perfect engine would keep the disk busy
+                // with), followed by an fdatasync under `batch`.
+                let shape = (appenders * batch.len())
+                    .next_multiple_of(4096)
+                    .min(4 << 20);
+                let sync_each = policy == FlushPolicy::Batch;
+                let (mut speeds, mut raws, mut ratios, mut shaped_ratios, mut allocs) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..rounds() {
-                    let raw = raw_write_bandwidth(&dir, total, 1 << 20)
+                    let raw = raw_write_bandwidth(&dir, total, 1 << 20, false)
                         .await
-                        .max(raw_write_bandwidth(&dir, total, 4 << 20).await);
+                        .max(raw_write_bandwidth(&dir, total, 4 << 20, false).await);
+                    let shaped = raw_write_bandwidth(&dir, total, shape, sync_each).await;
                     let result =
                         append_scenario(&dir, policy, appenders, batch.clone(), total).await;
                     speeds.push(result.mib_per_s);
                     raws.push(raw);
                     ratios.push(100.0 * result.mib_per_s / raw);
+                    shaped_ratios.push(100.0 * result.mib_per_s / shaped);
                     allocs.push(result.allocations_per_append);
                 }
                 println!(
-                    "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s (raw {:6.1}) = {:5.1}% of raw [rounds: {}]  allocs/append {:.3}",
+                    "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s (raw {:6.1}) = {:5.1}% of raw [rounds: {}]; {:5.1}% of raw {} KiB QD1 writes{}  allocs/append {:.3}",
                     batch.len(),
                     median(&speeds),
                     median(&raws),
                     median(&ratios),
                     ratios.iter().map(|r| format!("{r:.0}%")).collect::<Vec<_>>().join(" "),
+                    median(&shaped_ratios),
+                    shape >> 10,
+                    if sync_each { " + fdatasync" } else { "" },
                     median(&allocs),
                 );
             }
