@@ -1073,12 +1073,7 @@ impl Inner {
             );
             let patched = BatchHeader::read(slot).expect("whole batch");
             let last_offset = patched.last_offset();
-            active.on_append(
-                position,
-                patched,
-                total as u64,
-                (config.index_interval_bytes, config.segment_bytes),
-            );
+            active.on_append(position, patched, total as u64, config.index_interval_bytes);
             let timestamp = patched.max_timestamp.get();
             state.max_timestamp = newer_max(state.max_timestamp, (timestamp, last_offset));
             if cache {
@@ -1606,7 +1601,6 @@ async fn seal(segment: &Segment) -> Result<(), LogError> {
     file.fdatasync()
         .await
         .map_err(|e| LogError::glommio(path, e))?;
-    segment.shrink_indexes();
     segment.write_indexes()
 }
 

@@ -30,21 +30,6 @@ impl OffsetIndex {
         }
     }
 
-    /// Makes room for `entries` entries in all, so that appending up to
-    /// them allocates nothing (the active segment's index, sized for a full
-    /// segment, as Kafka preallocates its index files; untouched capacity
-    /// is not resident).
-    pub fn reserve(&mut self, entries: usize) {
-        self.entries
-            .reserve_exact(entries.saturating_sub(self.entries.len()));
-    }
-
-    /// Gives back the room `reserve` made beyond the entries (a sealed
-    /// segment's index no longer grows).
-    pub fn shrink(&mut self) {
-        self.entries.shrink_to_fit();
-    }
-
     /// Records that the batch with base offset `offset` starts at `position`.
     ///
     /// # Panics
@@ -151,20 +136,6 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reserved_room_takes_appends_without_moving_and_shrinks_at_seal() {
-        let mut index = OffsetIndex::new(0);
-        index.reserve(1_000);
-        let before = index.entries.as_ptr();
-        for i in 1..=1_000u32 {
-            index.append(i64::from(i) * 10, u64::from(i) * 4096);
-        }
-        assert_eq!(index.entries.as_ptr(), before, "no reallocation");
-        index.shrink();
-        assert_eq!(index.entries.capacity(), 1_000);
-        assert_eq!(index.lookup(5_005), (5_000, 500 * 4096));
-    }
 
     #[test]
     fn lookup_finds_greatest_entry_at_or_below() {

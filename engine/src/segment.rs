@@ -21,10 +21,6 @@ use crate::time_index::TimeIndex;
 /// logical block size Linux supports for O_DIRECT.
 pub const ALIGNMENT: u64 = 4096;
 
-/// Index entries reserved for an active segment at most: Kafka's default
-/// `segment.index.bytes` (10 MiB) of 8-byte entries.
-const MAX_INDEX_ENTRIES: u64 = (10 << 20) / 8;
-
 /// Bytes read per window when scanning a segment (recovery, time lookups).
 const SCAN_WINDOW_BYTES: u64 = 1 << 20;
 
@@ -139,8 +135,6 @@ pub struct Segment {
     /// Wall-clock ms of the first append since creation or open (segment.ms).
     roll_clock_ms: Cell<Option<i64>>,
     bytes_since_index_entry: Cell<u64>,
-    /// The indexes have room for a full segment (see `on_append`).
-    indexes_reserved: Cell<bool>,
     offset_index: RefCell<OffsetIndex>,
     time_index: RefCell<TimeIndex>,
 }
@@ -254,7 +248,6 @@ impl Segment {
             max_timestamp: Cell::new(None),
             roll_clock_ms: Cell::new(None),
             bytes_since_index_entry: Cell::new(0),
-            indexes_reserved: Cell::new(false),
             offset_index: RefCell::new(OffsetIndex::new(base_offset)),
             time_index: RefCell::new(TimeIndex::new(base_offset)),
         }
@@ -325,23 +318,13 @@ impl Segment {
         position: u64,
         header: &BatchHeader,
         batch_bytes: u64,
-        (index_interval_bytes, segment_bytes): (u32, u64),
+        index_interval_bytes: u32,
     ) {
         assert_eq!(
             header.base_offset.get(),
             self.next_offset.get(),
             "appended offsets must be dense"
         );
-        if !self.indexes_reserved.get() {
-            // Sized for a full segment at the first append, as Kafka
-            // preallocates its index files: later appends allocate nothing.
-            let entries =
-                (segment_bytes / u64::from(index_interval_bytes.max(1)) + 1).min(MAX_INDEX_ENTRIES);
-            let entries = usize::try_from(entries).expect("bounded above");
-            self.offset_index.borrow_mut().reserve(entries);
-            self.time_index.borrow_mut().reserve(entries);
-            self.indexes_reserved.set(true);
-        }
         self.on_batch(position, header, batch_bytes, index_interval_bytes);
     }
 
@@ -398,12 +381,6 @@ impl Segment {
     /// Where to start scanning for the first record with timestamp >= target.
     pub fn time_scan_start(&self, target_ms: i64) -> i64 {
         self.time_index.borrow().scan_start(target_ms)
-    }
-
-    /// Gives back the index room reserved for appends: the segment is sealed.
-    pub fn shrink_indexes(&self) {
-        self.offset_index.borrow_mut().shrink();
-        self.time_index.borrow_mut().shrink();
     }
 
     /// Writes both indexes (with a final time-index entry for the largest

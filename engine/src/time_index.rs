@@ -31,18 +31,6 @@ impl TimeIndex {
         }
     }
 
-    /// Makes room for `entries` entries in all (see `OffsetIndex::reserve`).
-    pub fn reserve(&mut self, entries: usize) {
-        self.entries
-            .reserve_exact(entries.saturating_sub(self.entries.len()));
-    }
-
-    /// Gives back the room `reserve` made beyond the entries (a sealed
-    /// segment's index no longer grows).
-    pub fn shrink(&mut self) {
-        self.entries.shrink_to_fit();
-    }
-
     /// Number of entries.
     #[cfg(test)]
     pub fn len(&self) -> usize {
