@@ -1579,7 +1579,6 @@ async fn read_segment(
                     None if at < limit => {}
                     None => return Ok(0),
                 }
-                assert!(at >= position);
                 position = at;
             }
             ReadRun::Nothing => return Ok(0),

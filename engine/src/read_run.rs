@@ -46,22 +46,16 @@ pub fn find_run(
     bound: i64,
 ) -> Result<ReadRun, BadBatch> {
     let mut cursor = 0usize;
+    // (start, length, offset after its last batch) of the run so far.
     let mut run: Option<(usize, usize, i64)> = None;
-    loop {
+    // Why the scan stopped: what the read gets when the run is empty.
+    let stop = loop {
         let rest = &window[cursor..];
-        let cut_off = |batch_bytes| match run {
-            Some((start, len, next_offset)) => ReadRun::Batches {
-                start,
-                len,
-                next_offset,
-            },
-            None => ReadRun::CutOff {
-                at: cursor,
-                batch_bytes,
-            },
-        };
         let Some(header) = BatchHeader::read(rest) else {
-            return Ok(cut_off(None));
+            break ReadRun::CutOff {
+                at: cursor,
+                batch_bytes: None,
+            };
         };
         let total = header.total_bytes();
         if total < HEADER_BYTES as i64 || header.magic != batch::MAGIC_V2 {
@@ -69,40 +63,39 @@ pub fn find_run(
         }
         let total = total as usize;
         if header.last_offset() >= bound {
-            return Ok(match run {
-                Some((start, len, next_offset)) => ReadRun::Batches {
-                    start,
-                    len,
-                    next_offset,
-                },
-                None => ReadRun::Nothing,
-            });
+            break ReadRun::Nothing;
         }
         if total > rest.len() {
-            return Ok(cut_off(Some(total)));
+            break ReadRun::CutOff {
+                at: cursor,
+                batch_bytes: Some(total),
+            };
         }
         if header.last_offset() < offset {
             cursor += total;
             continue;
         }
         let next_offset = header.last_offset() + 1;
-        match run {
-            None => run = Some((cursor, total, next_offset)),
-            Some((start, len, next_offset)) if len + total > max_bytes => {
-                return Ok(ReadRun::Batches {
-                    start,
-                    len,
-                    next_offset,
-                })
-            }
-            Some((start, len, _)) => run = Some((start, len + total, next_offset)),
-        }
+        run = match run {
+            None => Some((cursor, total, next_offset)),
+            // Full: the run is returned (never empty here).
+            Some((_, len, _)) if len + total > max_bytes => break ReadRun::Nothing,
+            Some((start, len, _)) => Some((start, len + total, next_offset)),
+        };
         debug_assert!(
             batch::validate_stored(&rest[..total], usize::MAX).is_ok(),
             "stored batch must be valid"
         );
         cursor += total;
-    }
+    };
+    Ok(match run {
+        Some((start, len, next_offset)) => ReadRun::Batches {
+            start,
+            len,
+            next_offset,
+        },
+        None => stop,
+    })
 }
 
 #[cfg(test)]
