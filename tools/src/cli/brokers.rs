@@ -1,11 +1,11 @@
 //! The connections one CLI invocation needs: the bootstrap broker, plus one
 //! per partition leader or group coordinator, opened on first use.
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::client::{ClusterMetadata, Connection, ConnectionConfig};
+use crate::client::{ClientError, ClusterMetadata, Connection, ConnectionConfig};
 
 /// How to reach the cluster; shared by every subcommand that talks to it.
 #[derive(Debug, Clone, clap::Args)]
@@ -91,12 +91,77 @@ impl Brokers {
         self.to(&address)
     }
 
-    /// A connection to the coordinator of `group`.
-    ///
-    /// # Errors
-    /// If no coordinator is known or it cannot be reached.
-    pub fn coordinator(&mut self, group: &str) -> anyhow::Result<&mut Connection> {
+    /// A connection to the coordinator of `group` (callers go through
+    /// [`Brokers::with_coordinator`], which retries while it moves).
+    fn coordinator(&mut self, group: &str) -> anyhow::Result<&mut Connection> {
         let address = self.bootstrap.find_group_coordinator(group)?.to_address();
         self.to(&address)
+    }
+
+    /// Runs `call` on the coordinator of `group`. While the answer is that
+    /// the coordinator is loading, not available or moved — retriable, as
+    /// Kafka's admin client treats them — finds it again and retries, every
+    /// [`COORDINATOR_RETRY_BACKOFF`], until the request timeout has passed.
+    ///
+    /// # Errors
+    /// The last error when it is not retriable or time is up.
+    pub fn with_coordinator<T>(
+        &mut self,
+        group: &str,
+        mut call: impl FnMut(&mut Connection) -> Result<T, ClientError>,
+    ) -> anyhow::Result<T> {
+        let deadline = Instant::now() + self.config.request_timeout;
+        loop {
+            let outcome = self
+                .coordinator(group)
+                .and_then(|coordinator| Ok(call(coordinator)?));
+            match outcome {
+                Err(error) if is_coordinator_moving(&error) && Instant::now() < deadline => {
+                    std::thread::sleep(COORDINATOR_RETRY_BACKOFF);
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// Pause between attempts while a group coordinator is not ready.
+pub const COORDINATOR_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// COORDINATOR_LOAD_IN_PROGRESS (14), COORDINATOR_NOT_AVAILABLE (15),
+/// NOT_COORDINATOR (16): the group's coordinator is starting or moving.
+fn is_coordinator_moving(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<ClientError>(),
+        Some(ClientError::Kafka { code: 14..=16, .. })
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::ApiKey;
+
+    fn kafka(code: i16) -> anyhow::Error {
+        ClientError::Kafka {
+            api: ApiKey::DescribeGroups,
+            code,
+            context: None,
+            message: None,
+        }
+        .into()
+    }
+
+    #[test]
+    fn only_a_loading_missing_or_moved_coordinator_is_retried() {
+        for code in [14, 15, 16] {
+            assert!(is_coordinator_moving(&kafka(code)), "{code}");
+        }
+        for code in [13, 17, 69] {
+            assert!(!is_coordinator_moving(&kafka(code)), "{code}");
+        }
+        assert!(!is_coordinator_moving(&anyhow::anyhow!(
+            "not a Kafka error"
+        )));
     }
 }

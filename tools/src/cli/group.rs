@@ -108,9 +108,12 @@ pub fn run(args: GroupArgs) -> anyhow::Result<()> {
             }
         }
         GroupCommand::Describe { group } => {
-            let coordinator = brokers.coordinator(&group)?;
-            let description = coordinator.describe_group(&group)?;
-            let committed = coordinator.committed_offsets(&group)?;
+            let (description, committed) = brokers.with_coordinator(&group, |coordinator| {
+                Ok((
+                    coordinator.describe_group(&group)?,
+                    coordinator.committed_offsets(&group)?,
+                ))
+            })?;
             if description.state == "Dead" && committed.is_empty() {
                 return Err(crate::client::ClientError::Kafka {
                     api: kafka_protocol::messages::ApiKey::DescribeGroups,
@@ -175,7 +178,7 @@ pub fn run(args: GroupArgs) -> anyhow::Result<()> {
             }
         }
         GroupCommand::Delete { group } => {
-            brokers.coordinator(&group)?.delete_group(&group)?;
+            brokers.with_coordinator(&group, |coordinator| coordinator.delete_group(&group))?;
             match format {
                 OutputFormat::Json => {
                     print_json(&serde_json::json!({"group": group, "deleted": true}))?
@@ -206,7 +209,8 @@ pub fn run(args: GroupArgs) -> anyhow::Result<()> {
                 )
                 .into());
             };
-            let committed = brokers.coordinator(&group)?.committed_offsets(&group)?;
+            let committed = brokers
+                .with_coordinator(&group, |coordinator| coordinator.committed_offsets(&group))?;
             let topics: Vec<String> = if topics.is_empty() {
                 let mut names: Vec<String> =
                     committed.keys().map(|(topic, _)| topic.clone()).collect();
@@ -227,9 +231,9 @@ pub fn run(args: GroupArgs) -> anyhow::Result<()> {
                     .iter()
                     .map(|row| ((row.topic.clone(), row.partition), row.new_offset))
                     .collect();
-                brokers
-                    .coordinator(&group)?
-                    .commit_offsets(&group, &offsets)?;
+                brokers.with_coordinator(&group, |coordinator| {
+                    coordinator.commit_offsets(&group, &offsets)
+                })?;
             }
             match format {
                 OutputFormat::Json => print_json(&serde_json::json!({
