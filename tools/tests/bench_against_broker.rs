@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 struct Broker {
     child: Child,
     bootstrap: String,
-    _directory: tempfile::TempDir,
+    directory: tempfile::TempDir,
 }
 
 impl Drop for Broker {
@@ -63,7 +63,7 @@ fn start_broker() -> Option<Broker> {
             return Some(Broker {
                 child,
                 bootstrap: format!("127.0.0.1:{port}"),
-                _directory: directory,
+                directory,
             });
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -97,6 +97,12 @@ fn bench(broker: &Broker, args: &[&str]) -> (bool, serde_json::Value) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("skein bench {}:\n{stdout}{stderr}", args.join(" "));
+    if !output.status.success() {
+        // What the broker said is what explains a failed run.
+        let log =
+            std::fs::read_to_string(broker.directory.path().join("serve.log")).unwrap_or_default();
+        eprintln!("skein serve log:\n{log}");
+    }
     let report = std::fs::read_to_string(&json)
         .map(|text| serde_json::from_str(&text).expect("the JSON report parses"))
         .unwrap_or_else(|error| panic!("no JSON report ({error}); stderr: {stderr}"));

@@ -5,6 +5,7 @@ mod cli_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use cli_support::Broker;
 
@@ -161,7 +162,17 @@ fn produce_and_consume(
 #[test]
 fn metrics_count_exactly_what_the_cli_produced_and_consumed() {
     let broker = Broker::start();
-    let (status, body) = get(&broker.admin, "/health");
+    // The Kafka listener accepts while the shards still recover their logs;
+    // /health turns ready once they have (503 until then).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = get(&broker.admin, "/health");
+        if status == 200 || Instant::now() >= deadline {
+            break (status, body);
+        }
+        assert_eq!((status, body.trim()), (503, "starting or stopping"));
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!((status, body.trim()), (200, "ready"));
     assert_eq!(get(&broker.admin, "/nope").0, 404);
 
