@@ -29,6 +29,19 @@ def fetch_v1(broker, group: str, topic: str, partitions: list[int]) -> dict:
     return w.parse_offset_fetch_v1(call(broker, w.OFFSET_FETCH, 1, 900, body))
 
 
+def wait_for_coordinator(broker, group: str, topic: str) -> None:
+    """Right after a start the broker loads __consumer_offsets and answers
+    group requests with COORDINATOR_LOAD_IN_PROGRESS (14), which clients
+    retry; wait as they do, so the assertions below see the loaded state."""
+    deadline = time.monotonic() + 30
+    while True:
+        errors = {e for (_, _, e) in fetch_v1(broker, group, topic, [0]).values()}
+        if errors != {w.COORDINATOR_LOAD_IN_PROGRESS}:
+            return
+        assert time.monotonic() < deadline, "group coordinator still loading after 30 s"
+        time.sleep(0.05)
+
+
 def test_api_versions_advertises_offset_commit_v0_to_v9(broker):
     _, ranges = w.parse_api_versions_v0(call(broker, w.API_VERSIONS, 0, 1, b""))
     assert ranges[w.OFFSET_COMMIT] == (0, 9)
@@ -38,6 +51,7 @@ def test_offset_commit_v0_is_a_standalone_commit_read_back_by_offset_fetch(broke
     topic = unique_topic("oc-v0")
     group = unique_topic("oc-v0-group")
     create_topic(broker.bootstrap, topic, 2)
+    wait_for_coordinator(broker, group, topic)
     body = w.offset_commit_v0_body(group, {topic: [(0, 5, "m0"), (1, 7, None), (9, 1, "")]})
     resp = call(broker, w.OFFSET_COMMIT, 0, 101, body)
     assert resp == w.offset_commit_v0_response_body(
@@ -55,6 +69,7 @@ def test_offset_commit_v1_commits_with_a_timestamp_and_checks_generation_and_mem
     topic = unique_topic("oc-v1")
     group = unique_topic("oc-v1-group")
     create_topic(broker.bootstrap, topic, 1)
+    wait_for_coordinator(broker, group, topic)
     ok = w.offset_commit_v0_response_body({topic: [(0, w.NONE)]})
 
     # Standalone (generation -1, no member) with an explicit commit timestamp.
@@ -85,6 +100,7 @@ def test_truncated_offset_commit_v1_closes_only_that_connection(broker):
     topic = unique_topic("oc-v1-cut")
     group = unique_topic("oc-v1-cut-group")
     create_topic(broker.bootstrap, topic, 1)
+    wait_for_coordinator(broker, group, topic)
     body = w.offset_commit_v1_body(group, -1, "", {topic: [(0, 1, None)]})
     # Cut inside commit_timestamp, the field v2+ does not have.
     cut = body[:-2 - 8 + 3]
