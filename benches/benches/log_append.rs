@@ -8,7 +8,7 @@
 //! (`SKEIN_BENCH_QUICK=1` for a smoke run, `SKEIN_BENCH_MB=<n>` per scenario,
 //! `SKEIN_BENCH_SECONDS=<s>` cap per scenario, `SKEIN_BENCH_FILTER=<substring>`
 //! of "batch=1MiB flush=none appenders=8", `SKEIN_BENCH_WRITE_BUFFER_MB`,
-//! `SKEIN_BENCH_TAIL_CACHE_MB`, `SKEIN_BENCH_ROUNDS`).
+//! `SKEIN_BENCH_TAIL_CACHE_MB`, `SKEIN_BENCH_PREALLOCATE_MB` (0: off), `SKEIN_BENCH_ROUNDS`).
 
 use std::cell::Cell;
 use std::path::Path;
@@ -102,6 +102,8 @@ async fn append_scenario(
     let tuning = LogTuning {
         write_buffer_bytes: env_mib("SKEIN_BENCH_WRITE_BUFFER_MB").unwrap_or(4 << 20),
         tail_cache_bytes: env_mib("SKEIN_BENCH_TAIL_CACHE_MB").unwrap_or(4 << 20),
+        preallocate_bytes: env_mib("SKEIN_BENCH_PREALLOCATE_MB")
+            .map_or(LogTuning::default().preallocate_bytes, |bytes| bytes as u64),
     };
     let log = Rc::new(
         PartitionLog::open_with(path.clone(), config, tuning)

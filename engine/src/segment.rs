@@ -509,11 +509,27 @@ impl Segment {
         .await?;
         let valid = self.size.get();
         self.written_bytes.set(valid);
-        match end {
-            ScanEnd::Complete => assert_eq!(valid, file_bytes),
-            ScanEnd::Stopped { position } | ScanEnd::Invalid { position, .. } => {
-                assert_eq!(position, valid)
+        let reason = match end {
+            ScanEnd::Complete => {
+                assert_eq!(valid, file_bytes);
+                "complete"
             }
+            ScanEnd::Stopped { position } => {
+                assert_eq!(position, valid);
+                "batch out of offset order"
+            }
+            ScanEnd::Invalid { position, reason } => {
+                assert_eq!(position, valid);
+                reason
+            }
+        };
+        let cut_bytes = file_bytes - valid;
+        if reason == ZEROED_TAIL {
+            // Page padding or preallocated space: nothing was written there.
+            tracing::info!(path = ?self.path, cut_bytes, "recovery cut zeroes after the last batch");
+        } else if cut_bytes > 0 {
+            // An operator wants to know data past the last valid batch was dropped.
+            tracing::warn!(path = ?self.path, cut_bytes, reason, "recovery truncated a torn segment tail");
         }
         if valid < file_bytes {
             self.file
@@ -525,7 +541,7 @@ impl Segment {
                 .await
                 .map_err(|e| LogError::glommio(&self.path, e))?;
         }
-        Ok(file_bytes - valid)
+        Ok(cut_bytes)
     }
 
     /// Loads the bookkeeping of the tail of a cleanly closed segment: scans
@@ -639,6 +655,10 @@ impl Segment {
     }
 }
 
+/// `ScanEnd::Invalid` reason for a zeroed batch header: the space after the
+/// last batch (page padding, preallocation, or a write that never landed).
+pub const ZEROED_TAIL: &str = "zeroes after the last batch";
+
 /// Visits every whole batch of `file` in `[start, end)` in order, reading
 /// aligned windows of `SCAN_WINDOW_BYTES` (or one batch, if larger). With
 /// `verify`, each batch is fully validated (CRC included) before the visit.
@@ -683,14 +703,25 @@ pub async fn scan<F: FnMut(u64, &[u8]) -> Visit>(
             }
             let Some(header) = BatchHeader::read(remaining) else {
                 if at_end {
+                    let zeroed = remaining.iter().all(|&byte| byte == 0);
                     return Ok(ScanEnd::Invalid {
                         position,
-                        reason: "torn batch header",
+                        reason: if zeroed {
+                            ZEROED_TAIL
+                        } else {
+                            "torn batch header"
+                        },
                     });
                 }
                 break;
             };
             let total = header.total_bytes();
+            if header.base_offset.get() == 0 && header.batch_length.get() == 0 {
+                return Ok(ScanEnd::Invalid {
+                    position,
+                    reason: ZEROED_TAIL,
+                });
+            }
             if total < HEADER_BYTES as i64 || header.magic != batch::MAGIC_V2 {
                 return Ok(ScanEnd::Invalid {
                     position,

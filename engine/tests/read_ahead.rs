@@ -94,6 +94,7 @@ fn read_ahead_of_the_active_segment_never_serves_bytes_appended_after_it() {
         let tuning = LogTuning {
             write_buffer_bytes: 64 * 1024,
             tail_cache_bytes: 0,
+            ..LogTuning::default()
         };
         let log = PartitionLog::open_with(path.clone(), config, tuning)
             .await

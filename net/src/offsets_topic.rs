@@ -20,10 +20,13 @@ use skein_engine::LogTuning;
 /// few hundred bytes each and 50 partitions exist from the first start, so
 /// the data-topic defaults (4 MiB write buffer + 4 MiB tail cache each) would
 /// cost hundreds of MiB for an idle broker. A write buffer still grows for a
-/// larger append while no flush is pending.
+/// larger append while no flush is pending. No preallocation: commits come
+/// one small batch at a time, so there is no second write to overlap, and
+/// 50 partitions would each reserve disk space for nothing.
 pub const OFFSETS_LOG_TUNING: LogTuning = LogTuning {
     write_buffer_bytes: 64 << 10,
     tail_cache_bytes: 64 << 10,
+    preallocate_bytes: 0,
 };
 
 const _: () = assert!(OFFSETS_LOG_TUNING.write_buffer_bytes.is_multiple_of(4096));
