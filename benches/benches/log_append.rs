@@ -2,7 +2,9 @@
 //! 1 MiB batches, under flush=batch with 1, 8 and 64 concurrent appenders and
 //! under flush=none, against the raw O_DIRECT sequential write bandwidth and
 //! the write+fdatasync rate of the same directory, measured in the same run.
-//! Also counts global allocations per append after warm-up.
+//! Also counts global allocations per append after warm-up: between 10% and
+//! 90% of the bytes (the appends alone), and from 10% to the end (with the
+//! segment roll the last appends trigger and the appenders finishing).
 //!
 //! Run: `cargo bench -p skein-benches --bench log_append`
 //! (`SKEIN_BENCH_QUICK=1` for a smoke run, `SKEIN_BENCH_MB=<n>` per scenario,
@@ -83,7 +85,11 @@ async fn fdatasync_rate(dir: &Path, iterations: u64, overwrite: bool) -> f64 {
 
 struct AppendResult {
     mib_per_s: f64,
+    /// Between 10% and 90% of the bytes: the appends alone.
     allocations_per_append: f64,
+    /// From 10% to the end, which includes the segment roll the last
+    /// appends trigger (segment.bytes is 1 GiB) and the appenders finishing.
+    allocations_per_append_to_end: f64,
 }
 
 async fn append_scenario(
@@ -119,18 +125,26 @@ async fn append_scenario(
     let completed = Rc::new(Cell::new(0u64));
     let measured_from: Rc<Cell<Option<(Instant, u64, u64)>>> = Rc::new(Cell::new(None));
     let measured_appends = Rc::new(Cell::new(0u64));
+    // (appends counted, allocations) when 90% of the bytes are acknowledged.
+    let steady_until: Rc<Cell<Option<(u64, u64)>>> = Rc::new(Cell::new(None));
     let mut tasks = Vec::with_capacity(appenders);
     for _ in 0..appenders {
         let (log, batch) = (log.clone(), batch.clone());
         let (reserved, completed) = (reserved.clone(), completed.clone());
         let (measured_from, measured_appends) = (measured_from.clone(), measured_appends.clone());
+        let steady_until = steady_until.clone();
         tasks.push(glommio::spawn_local(async move {
             while reserved.get() < total && Instant::now() < deadline {
                 reserved.set(reserved.get() + batch.len() as u64);
                 log.append(&batch, 0, 0).await.expect("append");
                 completed.set(completed.get() + batch.len() as u64);
                 match measured_from.get() {
-                    Some(_) => measured_appends.set(measured_appends.get() + 1),
+                    Some(_) => {
+                        measured_appends.set(measured_appends.get() + 1);
+                        if steady_until.get().is_none() && completed.get() >= total / 10 * 9 {
+                            steady_until.set(Some((measured_appends.get(), allocations())));
+                        }
+                    }
                     None if completed.get() >= warm_up || began.elapsed().as_millis() > 500 => {
                         measured_from.set(Some((Instant::now(), completed.get(), allocations())));
                     }
@@ -146,9 +160,15 @@ async fn append_scenario(
     let (start, start_bytes, start_allocations) = measured_from.get().expect("warmed up");
     let seconds = start.elapsed().as_secs_f64();
     let appends = measured_appends.get().max(1);
+    // A run cut short by the deadline counts to its end.
+    let (steady_appends, steady_allocations) =
+        steady_until.get().unwrap_or((appends, end_allocations));
     let result = AppendResult {
         mib_per_s: mib_per_s(completed.get() - start_bytes, seconds),
-        allocations_per_append: (end_allocations - start_allocations) as f64 / appends as f64,
+        allocations_per_append: (steady_allocations - start_allocations) as f64
+            / steady_appends.max(1) as f64,
+        allocations_per_append_to_end: (end_allocations - start_allocations) as f64
+            / appends as f64,
     };
     let log = Rc::try_unwrap(log).expect("tasks done");
     log.remove().await.expect("remove");
@@ -223,8 +243,9 @@ fn main() {
                     .next_multiple_of(4096)
                     .min(4 << 20);
                 let sync_each = policy == FlushPolicy::Batch;
-                let (mut speeds, mut raws, mut ratios, mut shaped_ratios, mut allocs) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let (mut speeds, mut raws, mut ratios, mut shaped_ratios) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let (mut allocs, mut allocs_to_end) = (Vec::new(), Vec::new());
                 for _ in 0..rounds() {
                     let raw = raw_write_bandwidth(&dir, total, 1 << 20, false)
                         .await
@@ -237,9 +258,10 @@ fn main() {
                     ratios.push(100.0 * result.mib_per_s / raw);
                     shaped_ratios.push(100.0 * result.mib_per_s / shaped);
                     allocs.push(result.allocations_per_append);
+                    allocs_to_end.push(result.allocations_per_append_to_end);
                 }
                 println!(
-                    "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s (raw {:6.1}) = {:5.1}% of raw [rounds: {}]; {:5.1}% of raw {} KiB QD1 writes{}  allocs/append {:.3}",
+                    "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s (raw {:6.1}) = {:5.1}% of raw [rounds: {}]; {:5.1}% of raw {} KiB QD1 writes{}  allocs/append {:.3} (to the end, with the roll: {:.3})",
                     batch.len(),
                     median(&speeds),
                     median(&raws),
@@ -249,6 +271,7 @@ fn main() {
                     shape >> 10,
                     if sync_each { " + fdatasync" } else { "" },
                     median(&allocs),
+                    median(&allocs_to_end),
                 );
             }
         }
