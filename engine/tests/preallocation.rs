@@ -6,8 +6,8 @@ mod support;
 
 use std::path::Path;
 
-use skein_engine::{FlushPolicy, LogConfig, LogTuning, PartitionLog};
-use support::{batch, list, patched, read_all, run, small_config};
+use skein_engine::{FlushPolicy, LogTuning, PartitionLog};
+use support::{batch, list, patched, read_all, run, small_config_with};
 
 const PAGE: u64 = 4096;
 
@@ -39,10 +39,7 @@ fn the_active_segment_is_preallocated_and_cut_back_exactly_at_close() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t-0");
     run(move || async move {
-        let config = LogConfig {
-            flush_policy: FlushPolicy::None,
-            ..small_config(8 << 20)
-        };
+        let config = small_config_with(FlushPolicy::None, 8 << 20);
         let log = PartitionLog::open(path.clone(), config)
             .await
             .expect("open");
@@ -70,10 +67,7 @@ fn an_unclean_stop_keeps_every_append_and_cuts_the_preallocated_zeroes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t-0");
     run(move || async move {
-        let config = LogConfig {
-            flush_policy: FlushPolicy::Batch,
-            ..small_config(8 << 20)
-        };
+        let config = small_config_with(FlushPolicy::Batch, 8 << 20);
         let log = PartitionLog::open(path.clone(), config)
             .await
             .expect("open");
@@ -110,10 +104,7 @@ fn preallocation_stays_within_segment_bytes_and_sealed_segments_are_exact() {
     let path = dir.path().join("t-0");
     run(move || async move {
         let segment_bytes = 100_000;
-        let config = LogConfig {
-            flush_policy: FlushPolicy::None,
-            ..small_config(segment_bytes)
-        };
+        let config = small_config_with(FlushPolicy::None, segment_bytes);
         let log = PartitionLog::open(path.clone(), config)
             .await
             .expect("open");
@@ -150,10 +141,7 @@ fn preallocate_bytes_zero_leaves_only_the_page_padding() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t-0");
     run(move || async move {
-        let config = LogConfig {
-            flush_policy: FlushPolicy::None,
-            ..small_config(8 << 20)
-        };
+        let config = small_config_with(FlushPolicy::None, 8 << 20);
         let tuning = LogTuning {
             preallocate_bytes: 0,
             ..LogTuning::default()

@@ -6,8 +6,8 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use skein_engine::{shard_log_stats, FlushPolicy, LogChunk, LogConfig, LogTuning, PartitionLog};
-use support::{batch, patched, read_all, run, small_config, split_batches};
+use skein_engine::{shard_log_stats, FlushPolicy, LogChunk, LogTuning, PartitionLog};
+use support::{batch, patched, read_all, run, small_config_with, split_batches};
 
 fn windows() -> (u64, u64) {
     let stats = shard_log_stats();
@@ -22,10 +22,7 @@ fn sequential_cold_reads_use_read_ahead_and_return_the_log_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t-0");
     run(move || async move {
-        let config = LogConfig {
-            flush_policy: FlushPolicy::None,
-            ..small_config(400_000)
-        };
+        let config = small_config_with(FlushPolicy::None, 400_000);
         let log = PartitionLog::open(path.clone(), config)
             .await
             .expect("open");
@@ -86,10 +83,7 @@ fn read_ahead_of_the_active_segment_never_serves_bytes_appended_after_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t-0");
     run(move || async move {
-        let config = LogConfig {
-            flush_policy: FlushPolicy::None,
-            ..small_config(1 << 30)
-        };
+        let config = small_config_with(FlushPolicy::None, 1 << 30);
         // No tail cache: every read goes to disk, through the read-ahead.
         let tuning = LogTuning {
             write_buffer_bytes: 64 * 1024,

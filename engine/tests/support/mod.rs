@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::path::Path;
 
-use skein_engine::{LogChunk, LogConfig, PartitionLog};
+use skein_engine::{FlushPolicy, LogChunk, LogConfig, PartitionLog};
 
 pub use skein_engine::test_batch::BatchBuilder;
 
@@ -32,6 +32,14 @@ pub fn small_config(segment_bytes: u64) -> LogConfig {
         segment_bytes,
         index_interval_bytes: 256,
         ..LogConfig::default()
+    }
+}
+
+/// `small_config` under `flush_policy`.
+pub fn small_config_with(flush_policy: FlushPolicy, segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        flush_policy,
+        ..small_config(segment_bytes)
     }
 }
 
