@@ -323,9 +323,7 @@ impl State {
         // A segment rolls before it passes segment.bytes (unless one batch
         // is larger): no need to reserve beyond.
         let to = align_up(end + ahead).min(align_up(segment_bytes.max(end)));
-        if to <= self.preallocated_end {
-            return None;
-        }
+        assert!(to >= end && to > self.preallocated_end);
         self.preallocating = true;
         Some(to)
     }
