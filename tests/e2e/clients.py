@@ -161,6 +161,19 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 1, config: dict |
     wait_for_topic(bootstrap, topic, partitions)
 
 
+def wait_until(predicate, what: str, timeout_s: float = TIMEOUT_S):
+    """Polls `predicate` every 0.1 s until it returns something truthy, which
+    is returned; fails the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.1)
+
+
 def wait_for_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = TIMEOUT_S) -> None:
     """Waits until metadata lists `topic` with exactly `partitions`
     partitions, each with a leader."""

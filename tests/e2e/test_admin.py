@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
@@ -28,6 +26,7 @@ from clients import (
     produce,
     unique_topic,
     wait_for_topic,
+    wait_until,
 )
 
 DEFAULT_RETENTION_MS = "604800000"  # 7 days, Kafka's log.retention.hours=168
@@ -43,17 +42,6 @@ def source(entry) -> int:
     """A ConfigEntry's source as an int (the C layer may hand back either
     the enum or its value)."""
     return int(getattr(entry.source, "value", entry.source))
-
-
-def wait_until(predicate, what: str, timeout_s: float = TIMEOUT_S):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_create_topics_validate_only_creates_nothing(broker):

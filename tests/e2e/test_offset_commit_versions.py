@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 import kafka_wire as w
-from clients import create_topic, unique_topic
+from clients import create_topic, unique_topic, wait_until
 
 
 def call(broker, api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
@@ -33,13 +33,11 @@ def wait_for_coordinator(broker, group: str, topic: str) -> None:
     """Right after a start the broker loads __consumer_offsets and answers
     group requests with COORDINATOR_LOAD_IN_PROGRESS (14), which clients
     retry; wait as they do, so the assertions below see the loaded state."""
-    deadline = time.monotonic() + 30
-    while True:
+    def loaded() -> bool:
         errors = {e for (_, _, e) in fetch_v1(broker, group, topic, [0]).values()}
-        if errors != {w.COORDINATOR_LOAD_IN_PROGRESS}:
-            return
-        assert time.monotonic() < deadline, "group coordinator still loading after 30 s"
-        time.sleep(0.05)
+        return errors != {w.COORDINATOR_LOAD_IN_PROGRESS}
+
+    wait_until(loaded, "the group coordinator to finish loading", timeout_s=30)
 
 
 def test_api_versions_advertises_offset_commit_v0_to_v9(broker):
