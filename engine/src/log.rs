@@ -1316,8 +1316,23 @@ impl Inner {
             (write, segment, id)
         };
         self.admission_waiters.notify_all();
-        let expected = write.buffer.len();
-        let result = segment.file().write_at(write.buffer, write.position).await;
+        let file = segment.file();
+        let (result, expected) = match write.head {
+            None => {
+                let expected = write.buffer.len();
+                (file.write_at(write.buffer, write.position).await, expected)
+            }
+            Some(head) => {
+                let expected = head.len() + write.buffer.len();
+                let body_position = write.position + head.len() as u64;
+                let (head, body) = futures_lite::future::zip(
+                    file.write_at(head, write.position),
+                    file.write_at(write.buffer, body_position),
+                )
+                .await;
+                (head.and_then(|a| body.map(|b| a + b)), expected)
+            }
+        };
         let outcome = match result {
             Ok(written) if written == expected => Ok(()),
             Ok(_) => Err(LogError::io(

@@ -18,6 +18,14 @@
 //! issued while the closed one is still in flight (the log does so when
 //! appends wait for room).
 //!
+//! A write that rewrites the partial page an earlier (open) write put on
+//! disk, and goes on past it, is handed over in two pieces: that page on
+//! its own and the rest from the next page boundary (`PendingWrite::head`).
+//! Each is then either a pure overwrite or a write into fresh (preallocated)
+//! space, which ext4 and io_uring carry out inline and concurrently; one
+//! write over both would take the inode lock exclusively and be punted to a
+//! worker thread, serialised with every other write to the file.
+//!
 //! Invariants: `file_position` is aligned; the buffer (or, while none is
 //! allocated, `tail_page`) holds the file's bytes
 //! `[file_position, file_position + len)`; the first `clean_len` of them are
@@ -31,10 +39,19 @@ use crate::segment::{align_down, align_up, ALIGNMENT};
 /// The smallest buffer taken from the pool (unless the capacity is smaller).
 pub const MIN_BUFFER_BYTES: usize = 64 << 10;
 
-/// A write ready for `DmaFile::write_at`.
+/// A write ready for `DmaFile::write_at`: one buffer, or two when it starts
+/// by rewriting a page already on disk (see `head`).
 #[derive(Debug)]
 pub struct PendingWrite {
-    /// Aligned buffer, trimmed to an aligned length.
+    /// The first page, when it is the partial page an earlier write put on
+    /// disk and more pages follow: written on its own at `position`, so that
+    /// it is a pure overwrite and `buffer` covers only new space. (One write
+    /// over both is not an overwrite to ext4 when the new space is
+    /// preallocated: it takes the inode lock exclusively, and io_uring hands
+    /// every such write to a worker thread, one at a time per file.)
+    pub head: Option<DmaBuffer>,
+    /// Aligned buffer, trimmed to an aligned length: written at `position`,
+    /// or one page further when there is a `head`.
     pub buffer: DmaBuffer,
     /// Aligned file position to write at.
     pub position: u64,
@@ -200,6 +217,14 @@ impl WriteBuffer {
             buffer.as_bytes_mut()[self.len..written_len].fill(0);
         }
         buffer.trim_to_size(written_len);
+        let page = ALIGNMENT as usize;
+        let head = (self.clean_len > 0 && written_len > page).then(|| {
+            let mut head = file.alloc_dma_buffer(page);
+            head.as_bytes_mut()
+                .copy_from_slice(&buffer.as_bytes()[..page]);
+            buffer.trim_front(page);
+            head
+        });
         let position = self.file_position;
         self.file_position = next_position;
         self.len = self.tail_page.len();
@@ -209,6 +234,7 @@ impl WriteBuffer {
         assert!(position.is_multiple_of(ALIGNMENT));
         assert_eq!(self.end_position(), logical_end);
         Some(PendingWrite {
+            head,
             buffer,
             position,
             end_position: if closed { next_position } else { logical_end },
@@ -272,7 +298,58 @@ mod tests {
             let write = buffer.take_for_write(&file, false).expect("pending");
             assert_eq!(write.position, 4_096);
             assert_eq!(write.end_position, 25_000);
-            assert!(write.buffer.as_bytes()[..904].iter().all(|&b| b == 7));
+            // The rewritten page goes on its own: the carried bytes, then
+            // the new ones.
+            let head = write.head.expect("the first page is on disk");
+            assert!(head.as_bytes()[..904].iter().all(|&b| b == 7));
+            assert!(head.as_bytes()[904..].iter().all(|&b| b == 9));
+            assert_eq!(write.buffer.len(), 24_576 - 4_096);
+        });
+    }
+
+    #[test]
+    fn a_write_rewriting_an_on_disk_page_carries_that_page_apart() {
+        with_dma_file(|file| async move {
+            let mut buffer = WriteBuffer::new(64 * ALIGNMENT as usize, 0, &[]);
+            // From an empty file: nothing on disk to rewrite.
+            assert!(buffer.reserve(&file, 6_000));
+            buffer.append_slot(6_000).fill(1);
+            let first = buffer.take_for_write(&file, false).expect("pending");
+            assert!(first.head.is_none());
+            assert_eq!(first.buffer.len(), 8_192);
+            // Within the partial page alone: one pure overwrite, no head.
+            assert!(buffer.reserve(&file, 100));
+            buffer.append_slot(100).fill(2);
+            let small = buffer.take_for_write(&file, false).expect("pending");
+            assert!(small.head.is_none());
+            assert_eq!((small.position, small.buffer.len()), (4_096, 4_096));
+            // Past it: the page [4096, 8192) apart, the new pages after it.
+            assert!(buffer.reserve(&file, 10_000));
+            buffer.append_slot(10_000).fill(3);
+            let split = buffer.take_for_write(&file, false).expect("pending");
+            assert_eq!((split.position, split.end_position), (4_096, 16_100));
+            let head = split.head.expect("the partial page is on disk");
+            assert_eq!(head.len(), 4_096);
+            assert!(head.as_bytes()[..1_904].iter().all(|&b| b == 1));
+            assert!(head.as_bytes()[1_904..2_004].iter().all(|&b| b == 2));
+            assert!(head.as_bytes()[2_004..].iter().all(|&b| b == 3));
+            // The body starts one page later and is padded with zeroes.
+            let body = split.buffer.as_bytes();
+            assert_eq!(body.len(), 16_384 - 8_192);
+            assert!(body[..16_100 - 8_192].iter().all(|&b| b == 3));
+            assert!(body[16_100 - 8_192..].iter().all(|&b| b == 0));
+            // After a closed write the partial page is not on disk: the next
+            // write starts at fresh space, in one piece.
+            assert!(buffer.reserve(&file, 9_000));
+            buffer.append_slot(9_000).fill(4);
+            let closed = buffer.take_for_write(&file, true).expect("pending");
+            assert!(closed.closed);
+            assert!(closed.head.is_some(), "it still rewrites [12288, 16384)");
+            assert!(buffer.reserve(&file, 5_000));
+            buffer.append_slot(5_000).fill(5);
+            let after_closed = buffer.take_for_write(&file, false).expect("pending");
+            assert!(after_closed.head.is_none());
+            assert_eq!(after_closed.position, closed.end_position);
         });
     }
 

@@ -122,6 +122,19 @@ impl DmaBuffer {
         self.size = newsize;
     }
 
+    // SKEIN PATCH: drop the first `bytes` bytes from the front, so the rest
+    // can be written on its own (at a position `bytes` further) without a
+    // copy. Keeps the registered-buffer identity: `as_ptr` adds `trim`.
+    /// Removes the first `bytes` bytes of this buffer: it then starts
+    /// `bytes` later and is `bytes` shorter. Destructive, like
+    /// [`trim_to_size`](#method.trim_to_size); keep `bytes` aligned for
+    /// Direct I/O.
+    pub fn trim_front(&mut self, bytes: usize) {
+        assert!(bytes <= self.size);
+        self.trim += bytes;
+        self.size -= bytes;
+    }
+
     /// Returns a representation of the current addressable contents of this
     /// `DmaBuffer` as a byte slice
     pub fn as_bytes(&self) -> &[u8] {
