@@ -325,7 +325,16 @@ impl Source {
                 return Poll::Ready(result);
             }
 
-            self.add_waiter_many(cx.waker().clone());
+            // SKEIN PATCH: register a task once, however often it polls.
+            // Upstream pushed the waker on every poll, so a task polling
+            // two writes together (`zip`) pushed a second waker into the
+            // one-waker inline `SmallVec` of the write still in flight each
+            // time the other woke it: a heap allocation per write.
+            let mut inner = self.inner.borrow_mut();
+            let waiters = &mut inner.wakers.waiters;
+            if !waiters.iter().any(|waiter| waiter.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
             Poll::Pending
         })
         .await
