@@ -292,11 +292,14 @@ const MAX_WRITES_IN_FLIGHT: usize = 2;
 const MIN_PREALLOCATE_BYTES: u64 = 256 << 10;
 
 impl State {
-    /// Whether a flusher may issue a write now: bytes are pending and
-    /// either nothing is in flight, or appends wait for room and every
-    /// write in flight is closed (so the new one cannot overlap them).
+    /// Whether a flusher may issue a write now: bytes are pending, the
+    /// file is not being extended (a write issued meanwhile would wait for
+    /// the inode lock in an io-wq worker), and either nothing is in flight,
+    /// or appends wait for room and every write in flight is closed (so the
+    /// new one cannot overlap them).
     fn can_issue_write(&self) -> bool {
         self.buffer.is_pending()
+            && !self.preallocating
             && (self.in_flight.is_empty()
                 || (self.room_wanted
                     && self.in_flight.len() < MAX_WRITES_IN_FLIGHT
@@ -1418,6 +1421,8 @@ impl Inner {
             }
         }
         drop(state);
+        // The other flusher may be waiting for the extension to end.
+        self.flusher_wake.notify_all();
         self.hw_waiters_if_idle();
     }
 
