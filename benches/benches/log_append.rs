@@ -214,7 +214,7 @@ fn main() {
         println!("raw 4 KiB appending write + fdatasync:            {syncs:8.1} /s");
         println!("raw 4 KiB overwrite + fdatasync:                  {overwrite_syncs:8.1} /s");
         println!(
-            "each scenario: median of {} rounds; raw = the better of 1 MiB and 4 MiB QD1 writes measured just before it; then against raw QD1 writes of the bytes the appenders can have in flight at once (+ fdatasync each under batch), measured just before it",
+            "each scenario: median of {} rounds; raw = the better of 1 MiB and 4 MiB QD1 writes measured just before it; then against raw QD1 writes of the bytes the appenders can have in flight at once (+ fdatasync each under batch), measured just before it, and what share of raw those writes themselves reach: the most an engine whose appenders each wait for their append can reach",
             rounds()
         );
         for (label, records) in [("16KiB", 16usize), ("1MiB", 1_024)] {
@@ -243,8 +243,8 @@ fn main() {
                     .next_multiple_of(4096)
                     .min(4 << 20);
                 let sync_each = policy == FlushPolicy::Batch;
-                let (mut speeds, mut raws, mut ratios, mut shaped_ratios) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let (mut speeds, mut raws, mut ratios, mut shaped_ratios, mut ceilings) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 let (mut allocs, mut allocs_to_end) = (Vec::new(), Vec::new());
                 for _ in 0..rounds() {
                     let raw = raw_write_bandwidth(&dir, total, 1 << 20, false)
@@ -257,11 +257,12 @@ fn main() {
                     raws.push(raw);
                     ratios.push(100.0 * result.mib_per_s / raw);
                     shaped_ratios.push(100.0 * result.mib_per_s / shaped);
+                    ceilings.push(100.0 * shaped / raw);
                     allocs.push(result.allocations_per_append);
                     allocs_to_end.push(result.allocations_per_append_to_end);
                 }
                 println!(
-                    "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s (raw {:6.1}) = {:5.1}% of raw [rounds: {}]; {:5.1}% of raw {} KiB QD1 writes{}  allocs/append {:.3} (to the end, with the roll: {:.3})",
+                    "append batch={label:>5} ({:>7} B) flush={policy:<5} appenders={appenders:>2}: {:8.1} MiB/s (raw {:6.1}) = {:5.1}% of raw [rounds: {}]; {:5.1}% of raw {} KiB QD1 writes{} (which reach {:5.1}% of raw)  allocs/append {:.3} (to the end, with the roll: {:.3})",
                     batch.len(),
                     median(&speeds),
                     median(&raws),
@@ -270,6 +271,7 @@ fn main() {
                     median(&shaped_ratios),
                     shape >> 10,
                     if sync_each { " + fdatasync" } else { "" },
+                    median(&ceilings),
                     median(&allocs),
                     median(&allocs_to_end),
                 );
