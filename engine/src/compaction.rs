@@ -212,14 +212,16 @@ fn checked_scan(
             fault,
         });
     }
-    if let ScanEnd::Invalid { position, reason } = end {
-        return Err(LogError::CorruptSegment {
-            path: segment.path().to_path_buf(),
-            position,
-            reason,
-        });
-    }
-    Ok(end)
+    let (position, reason) = match end {
+        ScanEnd::Complete | ScanEnd::Stopped { .. } => return Ok(end),
+        ScanEnd::Zeroed { position } => (position, "zeroes where a batch should start"),
+        ScanEnd::Invalid { position, reason } => (position, reason),
+    };
+    Err(LogError::CorruptSegment {
+        path: segment.path().to_path_buf(),
+        position,
+        reason,
+    })
 }
 
 /// Whether the batch's records are decoded by the cleaner.
@@ -468,7 +470,9 @@ pub async fn clean_segment(
                 assert!(at >= position, "the scan went back");
                 position = at;
             }
-            ScanEnd::Invalid { .. } => unreachable!("checked_scan refuses it"),
+            ScanEnd::Zeroed { .. } | ScanEnd::Invalid { .. } => {
+                unreachable!("checked_scan refuses it")
+            }
         }
     }
     let cleaned = writer.finish().await?;

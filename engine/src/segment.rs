@@ -149,6 +149,12 @@ pub enum ScanEnd {
         /// File position of the batch the visitor refused.
         position: u64,
     },
+    /// Zeroes stand where the batch at `position` would start: page
+    /// padding, preallocated space, or a write that never landed.
+    Zeroed {
+        /// File position of the first zero byte.
+        position: u64,
+    },
     /// The bytes at `position` are not a valid batch (torn or corrupt).
     Invalid {
         /// File position of the first invalid byte.
@@ -509,25 +515,28 @@ impl Segment {
         .await?;
         let valid = self.size.get();
         self.written_bytes.set(valid);
-        let reason = match end {
+        let cut_bytes = file_bytes - valid;
+        let torn = match end {
             ScanEnd::Complete => {
                 assert_eq!(valid, file_bytes);
-                "complete"
+                None
+            }
+            ScanEnd::Zeroed { position } => {
+                assert_eq!(position, valid);
+                // Page padding or preallocated space: nothing was written there.
+                tracing::info!(path = ?self.path, cut_bytes, "recovery cut zeroes after the last batch");
+                None
             }
             ScanEnd::Stopped { position } => {
                 assert_eq!(position, valid);
-                "batch out of offset order"
+                Some("batch out of offset order")
             }
             ScanEnd::Invalid { position, reason } => {
                 assert_eq!(position, valid);
-                reason
+                Some(reason)
             }
         };
-        let cut_bytes = file_bytes - valid;
-        if reason == ZEROED_TAIL {
-            // Page padding or preallocated space: nothing was written there.
-            tracing::info!(path = ?self.path, cut_bytes, "recovery cut zeroes after the last batch");
-        } else if cut_bytes > 0 {
+        if let Some(reason) = torn.filter(|_| cut_bytes > 0) {
             // An operator wants to know data past the last valid batch was dropped.
             tracing::warn!(path = ?self.path, cut_bytes, reason, "recovery truncated a torn segment tail");
         }
@@ -655,17 +664,13 @@ impl Segment {
     }
 }
 
-/// `ScanEnd::Invalid` reason for a zeroed batch header: the space after the
-/// last batch (page padding, preallocation, or a write that never landed).
-pub const ZEROED_TAIL: &str = "zeroes after the last batch";
-
 /// Visits every whole batch of `file` in `[start, end)` in order, reading
 /// aligned windows of `SCAN_WINDOW_BYTES` (or one batch, if larger). With
 /// `verify`, each batch is fully validated (CRC included) before the visit.
 ///
 /// # Errors
 /// IO failures. Bad bytes are not an error: they end the scan with
-/// `ScanEnd::Invalid`.
+/// `ScanEnd::Invalid` (or `ScanEnd::Zeroed`).
 pub async fn scan<F: FnMut(u64, &[u8]) -> Visit>(
     file: &DmaFile,
     path: &Path,
@@ -703,24 +708,19 @@ pub async fn scan<F: FnMut(u64, &[u8]) -> Visit>(
             }
             let Some(header) = BatchHeader::read(remaining) else {
                 if at_end {
-                    let zeroed = remaining.iter().all(|&byte| byte == 0);
+                    if remaining.iter().all(|&byte| byte == 0) {
+                        return Ok(ScanEnd::Zeroed { position });
+                    }
                     return Ok(ScanEnd::Invalid {
                         position,
-                        reason: if zeroed {
-                            ZEROED_TAIL
-                        } else {
-                            "torn batch header"
-                        },
+                        reason: "torn batch header",
                     });
                 }
                 break;
             };
             let total = header.total_bytes();
             if header.base_offset.get() == 0 && header.batch_length.get() == 0 {
-                return Ok(ScanEnd::Invalid {
-                    position,
-                    reason: ZEROED_TAIL,
-                });
+                return Ok(ScanEnd::Zeroed { position });
             }
             if total < HEADER_BYTES as i64 || header.magic != batch::MAGIC_V2 {
                 return Ok(ScanEnd::Invalid {
@@ -787,5 +787,64 @@ mod tests {
         assert_eq!(align_up(4097), 8192);
         assert_eq!(align_up(4096), 4096);
         assert_eq!(align_up(0), 0);
+    }
+
+    /// How a verifying scan of a file holding `bytes` ends, and the
+    /// positions of the batches it visited.
+    fn scan_of(bytes: Vec<u8>) -> (ScanEnd, Vec<u64>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.log");
+        std::fs::write(&path, &bytes).expect("write");
+        let end = bytes.len() as u64;
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .spawn(move || async move {
+                let file = DmaFile::open(&path).await.expect("open");
+                let mut visited = Vec::new();
+                let scan_end = scan(&file, &path, 0, end, true, |position, _| {
+                    visited.push(position);
+                    Visit::Continue
+                })
+                .await
+                .expect("scan");
+                file.close().await.expect("close");
+                (scan_end, visited)
+            })
+            .expect("executor")
+            .join()
+            .expect("join")
+    }
+
+    #[test]
+    fn a_scan_tells_zeroes_after_the_last_batch_from_bad_bytes() {
+        let batch = crate::test_batch::BatchBuilder::new(1_700_000_000_000)
+            .records(3, 100, 1)
+            .build();
+        let len = batch.len() as u64;
+        let followed_by = |tail: &[u8]| [batch.as_slice(), tail].concat();
+        let page_rest = usize::try_from(align_up(len) - len).expect("fits");
+
+        assert_eq!(scan_of(batch.clone()), (ScanEnd::Complete, vec![0]));
+        // Page padding or preallocated space.
+        let zeroed = (ScanEnd::Zeroed { position: len }, vec![0]);
+        assert_eq!(scan_of(followed_by(&vec![0; page_rest])), zeroed);
+        // A zeroed header with bytes after it: a head page that never landed.
+        let mut head_lost = vec![0; HEADER_BYTES];
+        head_lost.extend_from_slice(&batch[HEADER_BYTES..]);
+        assert_eq!(scan_of(followed_by(&head_lost)), zeroed);
+
+        let (end, visited) = scan_of(followed_by(&vec![0xA5; page_rest]));
+        assert!(matches!(end, ScanEnd::Invalid { position, .. } if position == len));
+        assert_eq!(visited, vec![0]);
+        let mut torn = batch.clone();
+        *torn.last_mut().expect("not empty") ^= 0xFF;
+        let (end, visited) = scan_of(followed_by(&torn));
+        assert_eq!(
+            end,
+            ScanEnd::Invalid {
+                position: len,
+                reason: "CRC32C mismatch"
+            }
+        );
+        assert_eq!(visited, vec![0]);
     }
 }
