@@ -214,7 +214,7 @@ fn main() {
         println!("raw 4 KiB appending write + fdatasync:            {syncs:8.1} /s");
         println!("raw 4 KiB overwrite + fdatasync:                  {overwrite_syncs:8.1} /s");
         println!(
-            "each scenario: median of {} rounds; raw = the better of 1 MiB and 4 MiB QD1 writes measured just before it; then against raw QD1 writes of the bytes the appenders can have in flight at once (+ fdatasync each under batch), measured just before it, and what share of raw those writes themselves reach: the most an engine whose appenders each wait for their append can reach",
+            "each scenario: median of {} rounds; raw = the better of 1 MiB and 4 MiB QD1 writes measured just before it; then against raw QD1 writes of the bytes the appenders can have in flight at once (+ fdatasync each under batch), measured just before it, and what share of raw those writes themselves reach (when appenders x batch <= 4 MiB, about the most an engine whose appenders each wait for their append can get of this disk)",
             rounds()
         );
         for (label, records) in [("16KiB", 16usize), ("1MiB", 1_024)] {
