@@ -1320,20 +1320,17 @@ impl Inner {
         };
         self.admission_waiters.notify_all();
         let file = segment.file();
-        let (result, expected) = match write.head {
-            None => {
-                let expected = write.buffer.len();
-                (file.write_at(write.buffer, write.position).await, expected)
-            }
+        let expected = write.head.as_ref().map_or(0, |head| head.len()) + write.buffer.len();
+        let result = match write.head {
+            None => file.write_at(write.buffer, write.position).await,
             Some(head) => {
-                let expected = head.len() + write.buffer.len();
                 let body_position = write.position + head.len() as u64;
                 let (head, body) = futures_lite::future::zip(
                     file.write_at(head, write.position),
                     file.write_at(write.buffer, body_position),
                 )
                 .await;
-                (head.and_then(|a| body.map(|b| a + b)), expected)
+                head.and_then(|a| body.map(|b| a + b))
             }
         };
         let outcome = match result {
