@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use skein_engine::{CleanupPolicy, LogConfig, PartitionLog, Records};
-use support::{read_all, run, BatchBuilder};
+use support::{read_all, run, segment_file_name, BatchBuilder};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -324,10 +324,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn name(base: i64, extension: &str) -> String {
-    format!("{base:020}.{extension}")
-}
-
 /// Opens `dir` (as after a crash), returns its records and checks that no
 /// compaction file is left.
 fn open_records(dir: PathBuf) -> Vec<Seen> {
@@ -399,7 +395,7 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
     let swapped: Vec<i64> = changed
         .iter()
         .copied()
-        .filter(|&b| post.join(name(b, "log")).exists())
+        .filter(|&b| post.join(segment_file_name(b, "log")).exists())
         .collect();
     assert!(
         swapped.len() >= 2,
@@ -414,14 +410,17 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
             copy_dir(&pre, case);
             for &done in &swapped[..j] {
                 for ext in ["log", "index", "timeindex"] {
-                    std::fs::copy(post.join(name(done, ext)), case.join(name(done, ext)))
-                        .expect("copy done segment");
+                    std::fs::copy(
+                        post.join(segment_file_name(done, ext)),
+                        case.join(segment_file_name(done, ext)),
+                    )
+                    .expect("copy done segment");
                 }
             }
             for ext in ["log", "index", "timeindex"] {
                 std::fs::copy(
-                    post.join(name(base, ext)),
-                    case.join(name(base, &format!("{ext}.cleaned"))),
+                    post.join(segment_file_name(base, ext)),
+                    case.join(segment_file_name(base, &format!("{ext}.cleaned"))),
                 )
                 .expect("copy cleaned");
             }
@@ -435,7 +434,11 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
             let done = if swapped_in { j + 1 } else { j };
             for &b in &swapped[..done] {
                 for ext in ["log", "index", "timeindex"] {
-                    std::fs::copy(post.join(name(b, ext)), case.join(name(b, ext))).expect("copy");
+                    std::fs::copy(
+                        post.join(segment_file_name(b, ext)),
+                        case.join(segment_file_name(b, ext)),
+                    )
+                    .expect("copy");
                 }
             }
             open_records(case)
@@ -446,7 +449,7 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
         // A torn .cleaned file: the crash came before the renames.
         let case = dir.path().join(format!("torn-{j}"));
         prefix(&case);
-        let cleaned = case.join(name(base, "log.cleaned"));
+        let cleaned = case.join(segment_file_name(base, "log.cleaned"));
         let bytes = std::fs::read(&cleaned).expect("read");
         std::fs::write(&cleaned, &bytes[..bytes.len() / 2]).expect("tear");
         assert_eq!(open_records(case), old, "torn .cleaned");
@@ -454,8 +457,11 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
             let case = dir.path().join(format!("crash-{j}-{step}"));
             prefix(&case);
             for (from, to) in &skein_engine::SWAP_RENAMES[..step] {
-                std::fs::rename(case.join(name(base, from)), case.join(name(base, to)))
-                    .expect("rename");
+                std::fs::rename(
+                    case.join(segment_file_name(base, from)),
+                    case.join(segment_file_name(base, to)),
+                )
+                .expect("rename");
             }
             let expected = if step >= 3 { &new } else { &old };
             assert_eq!(

@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 
 use skein_engine::{FlushPolicy, LogTuning, PartitionLog};
-use support::{batch, list, patched, read_all, run, small_config_with};
+use support::{batch, list, patched, read_all, run, segment_file_name, small_config_with};
 
 const PAGE: u64 = 4096;
 
@@ -16,7 +16,7 @@ fn file_len(path: &Path) -> u64 {
 }
 
 fn first_segment(dir: &Path) -> std::path::PathBuf {
-    dir.join(format!("{:020}.log", 0))
+    dir.join(segment_file_name(0, "log"))
 }
 
 /// Appends `count` batches of 4 records; returns them as the log holds them.

@@ -43,6 +43,12 @@ pub fn small_config_with(flush_policy: FlushPolicy, segment_bytes: u64) -> LogCo
     }
 }
 
+/// The name of segment `base`'s file with `extension` (`log`, `index`, …),
+/// as the log names it.
+pub fn segment_file_name(base: i64, extension: &str) -> String {
+    format!("{base:020}.{extension}")
+}
+
 /// A batch of `count` records of `value_bytes` each, seeded by `seed`.
 pub fn batch(count: usize, value_bytes: usize, seed: u64) -> Vec<u8> {
     BatchBuilder::new(1_700_000_000_000)
