@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::listener::{parse_listeners, Listener};
 use skein_engine::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 
 /// The type of a property's value, with its valid range.
@@ -28,6 +29,22 @@ pub enum ValueKind {
     Ratio,
     /// A filesystem path.
     Path,
+    /// Free text, kept as given (trimmed).
+    Text,
+    /// A comma-separated list of `NAME://HOST:PORT` listeners (Kafka's
+    /// `listeners` syntax); empty allowed where the default is empty.
+    Listeners,
+}
+
+/// What Skein does with a property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented with Kafka's meaning.
+    Implemented,
+    /// Accepted so that Kafka configurations and admin tools keep working,
+    /// but without effect in Skein, for the reason given. Setting one at
+    /// start logs one warning with that reason.
+    NoEffect(&'static str),
 }
 
 /// One configurable property.
@@ -45,42 +62,57 @@ pub struct PropertyDef {
     pub unit: &'static str,
     /// What it does.
     pub doc: &'static str,
+    /// Whether Skein acts on it.
+    pub support: Support,
 }
 
 const I32_MAX: i64 = i32::MAX as i64;
 
 /// Every property Skein understands.
 pub const PROPERTIES: &[PropertyDef] = &[
-    PropertyDef { name: "node.id", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "0", unit: "", doc: "This broker's node id." },
-    PropertyDef { name: "log.dirs", topic_name: None, kind: ValueKind::Path, default: "./skein-data", unit: "", doc: "Directory holding every partition log and the metadata log (one directory; `--data-dir`)." },
-    PropertyDef { name: "num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 100_000 }, default: "1", unit: "partitions", doc: "Partition count of auto-created topics and of CreateTopics requests that leave it to the broker (-1)." },
-    PropertyDef { name: "default.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 1 }, default: "1", unit: "replicas", doc: "Replication factor of auto-created topics. Skein runs single-node, so 1." },
-    PropertyDef { name: "auto.create.topics.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Create a topic when a Metadata request names an unknown one." },
-    PropertyDef { name: "delete.topic.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Allow DeleteTopics." },
-    PropertyDef { name: "message.max.bytes", topic_name: Some("max.message.bytes"), kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1048588", unit: "bytes", doc: "Largest record batch accepted by a Produce." },
-    PropertyDef { name: "log.segment.bytes", topic_name: Some("segment.bytes"), kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "1073741824", unit: "bytes", doc: "Roll to a new segment once the active one reaches this size." },
-    PropertyDef { name: "log.roll.ms", topic_name: Some("segment.ms"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "604800000", unit: "ms", doc: "Roll to a new segment once the active one is this old." },
-    PropertyDef { name: "log.retention.ms", topic_name: Some("retention.ms"), kind: ValueKind::Int { min: -1, max: i64::MAX }, default: "604800000", unit: "ms", doc: "Delete whole segments whose newest record is older than this; -1 keeps them forever." },
-    PropertyDef { name: "log.retention.bytes", topic_name: Some("retention.bytes"), kind: ValueKind::Int { min: -1, max: i64::MAX }, default: "-1", unit: "bytes", doc: "Delete the oldest whole segments while a partition is larger than this; -1 for no limit." },
-    PropertyDef { name: "log.index.interval.bytes", topic_name: Some("index.interval.bytes"), kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Bytes of log between two offset-index entries." },
-    PropertyDef { name: "log.flush.policy", topic_name: Some("flush.policy"), kind: ValueKind::FlushPolicy, default: "batch", unit: "", doc: "When a produce is acknowledged: `batch` after fdatasync (group-committed across concurrent producers; survives power loss), `interval:<ms>` after the write with fdatasync at most <ms> later, `none` after the write (survives a process crash, not power loss)." },
-    PropertyDef { name: "log.message.timestamp.type", topic_name: Some("message.timestamp.type"), kind: ValueKind::OneOf(&["CreateTime", "LogAppendTime"]), default: "CreateTime", unit: "", doc: "Keep the producer's timestamps (CreateTime) or stamp batches with the broker's clock (LogAppendTime)." },
-    PropertyDef { name: "log.cleanup.policy", topic_name: Some("cleanup.policy"), kind: ValueKind::CleanupPolicy, default: "delete", unit: "", doc: "What happens to sealed segments: `delete` applies retention.ms/retention.bytes; `compact` keeps the latest record of every key (the active segment is never compacted; compressed batches are kept as they are); `compact,delete` does both." },
-    PropertyDef { name: "log.cleaner.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Run the log cleaner, which compacts topics whose cleanup.policy includes `compact`." },
-    PropertyDef { name: "log.cleaner.backoff.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "15000", unit: "ms", doc: "How long each shard's cleaner sleeps when no partition needs compacting." },
-    PropertyDef { name: "log.cleaner.min.cleanable.ratio", topic_name: Some("min.cleanable.dirty.ratio"), kind: ValueKind::Ratio, default: "0.5", unit: "", doc: "Compact a partition once its not-yet-compacted bytes are at least this share of its sealed bytes." },
-    PropertyDef { name: "log.cleaner.delete.retention.ms", topic_name: Some("delete.retention.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "86400000", unit: "ms", doc: "Compaction removes a tombstone (null value) once its timestamp is this far in the past; consumers that read more often see every delete." },
-    PropertyDef { name: "log.cleaner.min.compaction.lag.ms", topic_name: Some("min.compaction.lag.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "A segment holding a record younger than this is not compacted yet." },
-    PropertyDef { name: "log.cleaner.max.compaction.lag.ms", topic_name: Some("max.compaction.lag.ms"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "A sealed segment not compacted for this long is compacted even below the dirty ratio." },
-    PropertyDef { name: "min.insync.replicas", topic_name: Some("min.insync.replicas"), kind: ValueKind::Int { min: 1, max: 1 }, default: "1", unit: "replicas", doc: "Replicas that must have a write for acks=all. Single-node: 1." },
-    PropertyDef { name: "compression.type", topic_name: Some("compression.type"), kind: ValueKind::OneOf(&["producer"]), default: "producer", unit: "", doc: "Batches are stored as the producer compressed them." },
-    PropertyDef { name: "log.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300000", unit: "ms", doc: "How often retention runs." },
-    PropertyDef { name: "socket.request.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "Largest request frame accepted; a larger size closes the connection before anything is read." },
-    PropertyDef { name: "connections.max.idle.ms", topic_name: None, kind: ValueKind::Int { min: 1000, max: i64::MAX }, default: "600000", unit: "ms", doc: "Close a connection that has sent nothing, or only part of a request, for this long." },
-    PropertyDef { name: "connection.max.inflight.requests", topic_name: None, kind: ValueKind::Int { min: 1, max: 10_000 }, default: "100", unit: "requests", doc: "Requests of one connection processed at once (pipelining); reading pauses beyond it." },
-    PropertyDef { name: "group.initial.rebalance.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "3000", unit: "ms", doc: "Wait this long for more members before the first rebalance of an empty group." },
-    PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets." },
-    PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start." },
+    PropertyDef { name: "node.id", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "0", unit: "", doc: "This broker's node id.", support: Support::Implemented },
+    PropertyDef { name: "log.dirs", topic_name: None, kind: ValueKind::Path, default: "./skein-data", unit: "", doc: "Directory holding every partition log and the metadata log (one directory; `--data-dir`).", support: Support::Implemented },
+    PropertyDef { name: "num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 100_000 }, default: "1", unit: "partitions", doc: "Partition count of auto-created topics and of CreateTopics requests that leave it to the broker (-1).", support: Support::Implemented },
+    PropertyDef { name: "default.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 1 }, default: "1", unit: "replicas", doc: "Replication factor of auto-created topics. Skein runs single-node, so 1.", support: Support::Implemented },
+    PropertyDef { name: "auto.create.topics.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Create a topic when a Metadata request names an unknown one.", support: Support::Implemented },
+    PropertyDef { name: "delete.topic.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Allow DeleteTopics.", support: Support::Implemented },
+    PropertyDef { name: "message.max.bytes", topic_name: Some("max.message.bytes"), kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1048588", unit: "bytes", doc: "Largest record batch accepted by a Produce.", support: Support::Implemented },
+    PropertyDef { name: "log.segment.bytes", topic_name: Some("segment.bytes"), kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "1073741824", unit: "bytes", doc: "Roll to a new segment once the active one reaches this size.", support: Support::Implemented },
+    PropertyDef { name: "log.roll.ms", topic_name: Some("segment.ms"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "604800000", unit: "ms", doc: "Roll to a new segment once the active one is this old.", support: Support::Implemented },
+    PropertyDef { name: "log.retention.ms", topic_name: Some("retention.ms"), kind: ValueKind::Int { min: -1, max: i64::MAX }, default: "604800000", unit: "ms", doc: "Delete whole segments whose newest record is older than this; -1 keeps them forever.", support: Support::Implemented },
+    PropertyDef { name: "log.retention.bytes", topic_name: Some("retention.bytes"), kind: ValueKind::Int { min: -1, max: i64::MAX }, default: "-1", unit: "bytes", doc: "Delete the oldest whole segments while a partition is larger than this; -1 for no limit.", support: Support::Implemented },
+    PropertyDef { name: "log.index.interval.bytes", topic_name: Some("index.interval.bytes"), kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Bytes of log between two offset-index entries.", support: Support::Implemented },
+    PropertyDef { name: "log.flush.policy", topic_name: Some("flush.policy"), kind: ValueKind::FlushPolicy, default: "batch", unit: "", doc: "When a produce is acknowledged: `batch` after fdatasync (group-committed across concurrent producers; survives power loss), `interval:<ms>` after the write with fdatasync at most <ms> later, `none` after the write (survives a process crash, not power loss).", support: Support::Implemented },
+    PropertyDef { name: "log.message.timestamp.type", topic_name: Some("message.timestamp.type"), kind: ValueKind::OneOf(&["CreateTime", "LogAppendTime"]), default: "CreateTime", unit: "", doc: "Keep the producer's timestamps (CreateTime) or stamp batches with the broker's clock (LogAppendTime).", support: Support::Implemented },
+    PropertyDef { name: "log.cleanup.policy", topic_name: Some("cleanup.policy"), kind: ValueKind::CleanupPolicy, default: "delete", unit: "", doc: "What happens to sealed segments: `delete` applies retention.ms/retention.bytes; `compact` keeps the latest record of every key (the active segment is never compacted; compressed batches are kept as they are); `compact,delete` does both.", support: Support::Implemented },
+    PropertyDef { name: "log.cleaner.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Run the log cleaner, which compacts topics whose cleanup.policy includes `compact`.", support: Support::Implemented },
+    PropertyDef { name: "log.cleaner.backoff.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "15000", unit: "ms", doc: "How long each shard's cleaner sleeps when no partition needs compacting.", support: Support::Implemented },
+    PropertyDef { name: "log.cleaner.min.cleanable.ratio", topic_name: Some("min.cleanable.dirty.ratio"), kind: ValueKind::Ratio, default: "0.5", unit: "", doc: "Compact a partition once its not-yet-compacted bytes are at least this share of its sealed bytes.", support: Support::Implemented },
+    PropertyDef { name: "log.cleaner.delete.retention.ms", topic_name: Some("delete.retention.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "86400000", unit: "ms", doc: "Compaction removes a tombstone (null value) once its timestamp is this far in the past; consumers that read more often see every delete.", support: Support::Implemented },
+    PropertyDef { name: "log.cleaner.min.compaction.lag.ms", topic_name: Some("min.compaction.lag.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "A segment holding a record younger than this is not compacted yet.", support: Support::Implemented },
+    PropertyDef { name: "log.cleaner.max.compaction.lag.ms", topic_name: Some("max.compaction.lag.ms"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "A sealed segment not compacted for this long is compacted even below the dirty ratio.", support: Support::Implemented },
+    PropertyDef { name: "min.insync.replicas", topic_name: Some("min.insync.replicas"), kind: ValueKind::Int { min: 1, max: 1 }, default: "1", unit: "replicas", doc: "Replicas that must have a write for acks=all. Single-node: 1.", support: Support::Implemented },
+    PropertyDef { name: "compression.type", topic_name: Some("compression.type"), kind: ValueKind::OneOf(&["producer"]), default: "producer", unit: "", doc: "Batches are stored as the producer compressed them.", support: Support::Implemented },
+    PropertyDef { name: "log.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300000", unit: "ms", doc: "How often retention runs.", support: Support::Implemented },
+    PropertyDef { name: "socket.request.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "Largest request frame accepted; a larger size closes the connection before anything is read.", support: Support::Implemented },
+    PropertyDef { name: "connections.max.idle.ms", topic_name: None, kind: ValueKind::Int { min: 1000, max: i64::MAX }, default: "600000", unit: "ms", doc: "Close a connection that has sent nothing, or only part of a request, for this long.", support: Support::Implemented },
+    PropertyDef { name: "connection.max.inflight.requests", topic_name: None, kind: ValueKind::Int { min: 1, max: 10_000 }, default: "100", unit: "requests", doc: "Requests of one connection processed at once (pipelining); reading pauses beyond it.", support: Support::Implemented },
+    PropertyDef { name: "group.initial.rebalance.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "3000", unit: "ms", doc: "Wait this long for more members before the first rebalance of an empty group.", support: Support::Implemented },
+    PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets.", support: Support::Implemented },
+    PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start.", support: Support::Implemented },
+    PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. One listener until the cluster work adds named listeners.", support: Support::Implemented },
+    PropertyDef { name: "advertised.listeners", topic_name: None, kind: ValueKind::Listeners, default: "", unit: "", doc: "What Metadata tells clients to connect to, as `NAME://HOST:PORT` (`--advertise HOST:PORT` is a shorthand); empty: the listener's address, or this machine's host name when it listens on every interface.", support: Support::Implemented },
+    PropertyDef { name: "fetch.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "57671680", unit: "bytes", doc: "Most record bytes in one Fetch response, whatever the request's max_bytes asks for (the first batch of the first non-empty partition is returned whole even if larger, so a consumer is never stuck).", support: Support::Implemented },
+    PropertyDef { name: "log.message.format.version", topic_name: Some("message.format.version"), kind: ValueKind::Text, default: "3.0-IV1", unit: "", doc: "Kafka 3.x's on-disk message format version.", support: Support::NoEffect("Skein stores only the v2 record-batch format (Kafka 3.0 and later); Kafka 4 removed this property") },
+    PropertyDef { name: "log.message.downconversion.enable", topic_name: Some("message.downconversion.enable"), kind: ValueKind::Bool, default: "true", unit: "", doc: "Kafka 3.x's down-conversion of batches for old Fetch versions.", support: Support::NoEffect("Skein serves Fetch v4 and later only, which read the v2 format as stored, so nothing is ever down-converted") },
+    PropertyDef { name: "log.message.timestamp.difference.max.ms", topic_name: Some("message.timestamp.difference.max.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "Kafka's deprecated bound on a batch's timestamp against the broker's clock.", support: Support::NoEffect("deprecated in Kafka 3.6 for message.timestamp.before.max.ms / after.max.ms; Skein does not bound timestamps yet") },
+    PropertyDef { name: "log.preallocate", topic_name: Some("preallocate"), kind: ValueKind::Bool, default: "false", unit: "", doc: "Preallocate the file of a new segment.", support: Support::NoEffect("Skein always extends the active segment ahead of its direct-IO writes") },
+    PropertyDef { name: "log.flush.interval.messages", topic_name: Some("flush.messages"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "messages", doc: "Kafka's fsync after this many records.", support: Support::NoEffect("Skein's durability is set with flush.policy (batch, interval:<ms>, none)") },
+    PropertyDef { name: "log.flush.interval.ms", topic_name: Some("flush.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "Kafka's fsync after this much time.", support: Support::NoEffect("Skein's durability is set with flush.policy (batch, interval:<ms>, none)") },
+    PropertyDef { name: "log.index.size.max.bytes", topic_name: Some("segment.index.bytes"), kind: ValueKind::Int { min: 8, max: I32_MAX }, default: "10485760", unit: "bytes", doc: "Kafka's preallocated offset-index size per segment.", support: Support::NoEffect("Skein's indexes grow with their segment; none is preallocated") },
+    PropertyDef { name: "log.roll.jitter.ms", topic_name: Some("segment.jitter.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "Random jitter subtracted from segment.ms.", support: Support::NoEffect("Skein rolls segments at segment.ms without jitter") },
+    PropertyDef { name: "log.segment.delete.delay.ms", topic_name: Some("file.delete.delay.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "60000", unit: "ms", doc: "How long a deleted segment's files are kept before they are removed.", support: Support::NoEffect("Skein unlinks a deleted segment's files at once; readers that hold them open keep reading, so no delay is needed") },
+    PropertyDef { name: "unclean.leader.election.enable", topic_name: Some("unclean.leader.election.enable"), kind: ValueKind::Bool, default: "false", unit: "", doc: "Allow a replica outside the ISR to become leader.", support: Support::NoEffect("Skein runs one replica per partition until replication lands") },
 ];
 
 /// A property that could not be set.
@@ -153,6 +185,12 @@ fn parse(def: &PropertyDef, name: &str, text: &str) -> Result<Value, ConfigError
             } else {
                 Ok(Value::Text(text.to_string()))
             }
+        }
+        ValueKind::Text => Ok(Value::Text(text.to_string())),
+        ValueKind::Listeners => {
+            let listeners = parse_listeners(text).map_err(invalid)?;
+            let normalised: Vec<String> = listeners.iter().map(ToString::to_string).collect();
+            Ok(Value::Text(normalised.join(",")))
         }
     }
 }
@@ -243,6 +281,31 @@ impl BrokerConfig {
     /// `delete.topic.enable`.
     pub fn delete_topic_enable(&self) -> bool {
         self.flag("delete.topic.enable")
+    }
+    /// `fetch.max.bytes`: the most record bytes of one Fetch response.
+    pub fn fetch_max_bytes(&self) -> usize {
+        self.int("fetch.max.bytes") as usize
+    }
+    /// `listeners`, as validated by [`BrokerConfig::set`].
+    pub fn listeners(&self) -> Vec<Listener> {
+        parse_listeners(self.text("listeners")).expect("validated when set")
+    }
+    /// `advertised.listeners` (empty: advertise the listeners themselves).
+    pub fn advertised_listeners(&self) -> Vec<Listener> {
+        parse_listeners(self.text("advertised.listeners")).expect("validated when set")
+    }
+    /// The properties set away from their default that Skein accepts without
+    /// effect, each with the reason: `serve` warns once about each.
+    pub fn no_effect_settings(&self) -> Vec<(&'static str, &'static str)> {
+        PROPERTIES
+            .iter()
+            .filter_map(|def| match def.support {
+                Support::NoEffect(why) if self.value_text(def.name) != def.default => {
+                    Some((def.name, why))
+                }
+                _ => None,
+            })
+            .collect()
     }
     /// `socket.request.max.bytes`.
     pub fn socket_request_max_bytes(&self) -> usize {
@@ -360,6 +423,64 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<String, ConfigEr
     })
 }
 
+/// How IncrementalAlterConfigs changes a list config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListChange {
+    /// Add the given items that are not there yet (APPEND, 2).
+    Append,
+    /// Remove the given items (SUBTRACT, 3).
+    Subtract,
+}
+
+/// Whether topic config `name` is a list (`cleanup.policy`), which
+/// IncrementalAlterConfigs may APPEND to or SUBTRACT from.
+pub fn is_list_config(name: &str) -> bool {
+    topic_config_def(name).is_some_and(|def| def.kind == ValueKind::CleanupPolicy)
+}
+
+/// The new value of list config `name` after `change` with the items of
+/// `items` (comma-separated) against its `current` value, as Kafka computes
+/// it: APPEND keeps the current order and adds what is missing, SUBTRACT
+/// removes every given item.
+///
+/// # Errors
+/// [`ConfigError::InvalidValue`] if `name` is not a list config or the result
+/// is not a valid value (an unknown item, or nothing left).
+pub fn change_list_config(
+    name: &str,
+    current: &str,
+    change: ListChange,
+    items: &str,
+) -> Result<String, ConfigError> {
+    if !is_list_config(name) {
+        return Err(ConfigError::InvalidValue {
+            name: name.to_string(),
+            value: items.to_string(),
+            reason: "APPEND and SUBTRACT apply only to list configs".into(),
+        });
+    }
+    let split = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut list = split(current);
+    let given = split(items);
+    match change {
+        ListChange::Append => {
+            for item in given {
+                if !list.contains(&item) {
+                    list.push(item);
+                }
+            }
+        }
+        ListChange::Subtract => list.retain(|item| !given.contains(item)),
+    }
+    validate_topic_config(name, &list.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,6 +558,85 @@ mod tests {
         assert_eq!(log.min_compaction_lag_ms, 6);
         assert_eq!(log.max_compaction_lag_ms, 7);
         assert!(log.validate().is_ok());
+    }
+
+    #[test]
+    fn cleanup_policy_is_a_list_for_append_and_subtract() {
+        assert!(is_list_config("cleanup.policy"));
+        assert!(!is_list_config("retention.ms"));
+        assert_eq!(
+            change_list_config("cleanup.policy", "delete", ListChange::Append, "compact").unwrap(),
+            "compact,delete"
+        );
+        assert_eq!(
+            change_list_config(
+                "cleanup.policy",
+                "compact,delete",
+                ListChange::Append,
+                "delete"
+            )
+            .unwrap(),
+            "compact,delete"
+        );
+        assert_eq!(
+            change_list_config(
+                "cleanup.policy",
+                "compact,delete",
+                ListChange::Subtract,
+                "delete"
+            )
+            .unwrap(),
+            "compact"
+        );
+        assert!(
+            change_list_config("cleanup.policy", "delete", ListChange::Subtract, "delete").is_err()
+        );
+        assert!(
+            change_list_config("cleanup.policy", "delete", ListChange::Append, "shrink").is_err()
+        );
+        assert!(change_list_config("retention.ms", "5", ListChange::Append, "6").is_err());
+    }
+
+    #[test]
+    fn configs_without_effect_are_accepted_and_reported_for_a_warning() {
+        let mut config = BrokerConfig::default();
+        assert!(config.no_effect_settings().is_empty());
+        config.set("log.message.format.version", "2.8").unwrap();
+        config.set("log.preallocate", "true").unwrap();
+        let names: Vec<&str> = config
+            .no_effect_settings()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(names, ["log.message.format.version", "log.preallocate"]);
+        assert_eq!(
+            validate_topic_config("message.downconversion.enable", "false").unwrap(),
+            "false"
+        );
+        assert!(validate_topic_config("message.downconversion.enable", "maybe").is_err());
+        assert_eq!(
+            validate_topic_config("message.format.version", " 0.10.2 ").unwrap(),
+            "0.10.2"
+        );
+    }
+
+    #[test]
+    fn listeners_default_to_kafkas_and_normalise() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(
+            config.listeners()[0].to_string(),
+            "PLAINTEXT://0.0.0.0:9092"
+        );
+        assert_eq!(config.fetch_max_bytes(), 57_671_680);
+        assert!(config.advertised_listeners().is_empty());
+        config
+            .set("advertised.listeners", "plaintext://broker1:19092")
+            .unwrap();
+        assert_eq!(
+            config.value_text("advertised.listeners"),
+            "PLAINTEXT://broker1:19092"
+        );
+        assert!(config.set("listeners", "127.0.0.1:9092").is_err());
     }
 
     #[test]

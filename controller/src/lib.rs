@@ -9,16 +9,18 @@
 mod config;
 mod error;
 mod image;
+mod listener;
 mod metadata_log;
 mod metadata_record;
 mod topic_name;
 
 pub use config::{
-    topic_config_def, validate_topic_config, BrokerConfig, ConfigError, PropertyDef, ValueKind,
-    PROPERTIES,
+    change_list_config, is_list_config, topic_config_def, validate_topic_config, BrokerConfig,
+    ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
 };
 pub use error::MetadataError;
 pub use image::{MetadataImage, TopicImage};
+pub use listener::{parse_listeners, Listener};
 pub use metadata_log::MetadataLog;
 pub use metadata_record::{MetadataRecord, TopicId};
 pub use topic_name::{validate_topic_name, TopicNameError};

@@ -17,10 +17,12 @@ use skein_net::{run_node, AdvertisedAddress, NodeOptions};
 /// Options of `skein serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:9092")]
-    listen: String,
-    /// Address clients are told to use (Metadata). Defaults to the listen
+    /// Address to listen on: a shorthand for `listeners=PLAINTEXT://HOST:PORT`
+    /// (default `0.0.0.0:9092`).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Address clients are told to use (Metadata): a shorthand for
+    /// `advertised.listeners=PLAINTEXT://HOST:PORT`. Defaults to the listen
     /// address, or this machine's host name when listening on 0.0.0.0.
     #[arg(long, value_name = "HOST:PORT")]
     advertise: Option<String>,
@@ -76,8 +78,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.data_dir {
         config.set("log.dirs", &dir.to_string_lossy())?;
     }
-    let listen = resolve(&args.listen).with_context(|| format!("--listen {}", args.listen))?;
-    let advertised = advertised_address(args.advertise.as_deref(), listen)?;
+    if let Some(address) = &args.listen {
+        config
+            .set("listeners", &format!("PLAINTEXT://{address}"))
+            .context("--listen")?;
+    }
+    if let Some(address) = &args.advertise {
+        config
+            .set("advertised.listeners", &format!("PLAINTEXT://{address}"))
+            .context("--advertise")?;
+    }
+    for (name, why) in config.no_effect_settings() {
+        tracing::warn!(
+            property = name,
+            "{name} is accepted but has no effect in Skein: {why}"
+        );
+    }
+    let (listen, advertised) = client_listener(&config)?;
     let cores = match &args.cores {
         Some(list) => list
             .parse::<CoreSet>()
@@ -116,40 +133,58 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
+fn resolve(address: impl ToSocketAddrs) -> anyhow::Result<SocketAddr> {
     address
         .to_socket_addrs()?
         .next()
         .context("the address resolves to nothing")
 }
 
-/// What Metadata advertises: `--advertise`, else the listen address, else
-/// (listening on every interface) the host name, as Kafka does.
-fn advertised_address(
-    advertise: Option<&str>,
-    listen: SocketAddr,
-) -> anyhow::Result<AdvertisedAddress> {
-    if let Some(text) = advertise {
-        let (host, port) = text
-            .rsplit_once(':')
-            .with_context(|| format!("--advertise {text}: expected HOST:PORT"))?;
-        let port = port
-            .parse()
-            .with_context(|| format!("--advertise {text}: bad port"))?;
-        return Ok(AdvertisedAddress {
-            host: host.trim_matches(['[', ']']).to_string(),
-            port,
-        });
-    }
+/// The one client listener (`listeners`) and what Metadata advertises for
+/// it: the `advertised.listeners` entry of the same name, else the listen
+/// address, else (listening on every interface) the host name, as Kafka does.
+fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, AdvertisedAddress)> {
+    let listeners = config.listeners();
+    let [listener] = listeners.as_slice() else {
+        bail!(
+            "listeners: Skein serves exactly one listener for now, got {} ({})",
+            listeners.len(),
+            config.value_text("listeners")
+        );
+    };
+    let host = if listener.host.is_empty() {
+        "0.0.0.0"
+    } else {
+        listener.host.as_str()
+    };
+    let listen = resolve((host, listener.port))
+        .with_context(|| format!("listeners: cannot resolve {listener}"))?;
+    let advertised = config
+        .advertised_listeners()
+        .into_iter()
+        .find(|advertised| advertised.name == listener.name);
+    let advertised = match advertised {
+        Some(advertised) if !advertised.host.is_empty() => AdvertisedAddress {
+            host: advertised.host,
+            port: advertised.port,
+        },
+        _ => advertised_address(listen),
+    };
+    Ok((listen, advertised))
+}
+
+/// What Metadata advertises with no `advertised.listeners`: the listen
+/// address, or (listening on every interface) the host name, as Kafka does.
+fn advertised_address(listen: SocketAddr) -> AdvertisedAddress {
     let host = if listen.ip().is_unspecified() {
         host_name().unwrap_or_else(|| "localhost".to_string())
     } else {
         listen.ip().to_string()
     };
-    Ok(AdvertisedAddress {
+    AdvertisedAddress {
         host,
         port: listen.port(),
-    })
+    }
 }
 
 fn host_name() -> Option<String> {
@@ -224,12 +259,31 @@ mod tests {
 
     #[test]
     fn advertised_defaults_follow_the_listen_address() {
-        let listen: SocketAddr = "127.0.0.1:9999".parse().unwrap();
-        let advertised = advertised_address(None, listen).unwrap();
+        let mut config = BrokerConfig::default();
+        config
+            .set("listeners", "PLAINTEXT://127.0.0.1:9999")
+            .unwrap();
+        let (listen, advertised) = client_listener(&config).unwrap();
+        assert_eq!(listen, "127.0.0.1:9999".parse::<SocketAddr>().unwrap());
         assert_eq!(advertised.host, "127.0.0.1");
         assert_eq!(advertised.port, 9999);
-        let explicit = advertised_address(Some("broker.example:19092"), listen).unwrap();
+        config
+            .set("advertised.listeners", "PLAINTEXT://broker.example:19092")
+            .unwrap();
+        let (_, explicit) = client_listener(&config).unwrap();
         assert_eq!(explicit.host, "broker.example");
         assert_eq!(explicit.port, 19092);
+    }
+
+    #[test]
+    fn an_empty_listener_host_listens_everywhere_and_two_listeners_are_refused() {
+        let mut config = BrokerConfig::default();
+        config.set("listeners", "PLAINTEXT://:9998").unwrap();
+        let (listen, _) = client_listener(&config).unwrap();
+        assert!(listen.ip().is_unspecified());
+        config
+            .set("listeners", "PLAINTEXT://:9998,CONTROLLER://:9999")
+            .unwrap();
+        assert!(client_listener(&config).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! `skein config docs`: the configuration reference, generated from
 //! `skein_controller::PROPERTIES` so it cannot drift from the code.
 //! `docs/configuration.md` is this output; a test fails when they differ.
-use skein_controller::{ValueKind, PROPERTIES};
+use skein_controller::{Support, ValueKind, PROPERTIES};
 
 /// Options of `skein config`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +37,8 @@ fn kind_text(kind: ValueKind) -> String {
         ValueKind::CleanupPolicy => "`delete`, `compact` or `compact,delete`".to_owned(),
         ValueKind::Ratio => "number in [0, 1]".to_owned(),
         ValueKind::Path => "path".to_owned(),
+        ValueKind::Text => "text".to_owned(),
+        ValueKind::Listeners => "list of `NAME://HOST:PORT`".to_owned(),
     }
 }
 
@@ -56,20 +58,29 @@ pub fn markdown() -> String {
          per-topic config; override it per topic with\n\
          `skein topic create -c name=value` or\n\
          `skein topic alter-config TOPIC --set name=value`.\n\n\
-         | Property | Topic config | Type | Default | Unit | Description |\n\
-         |---|---|---|---|---|---|\n",
+         The **In Skein** column says whether Skein acts on a property\n\
+         (*implemented*, with Kafka's meaning) or accepts it without effect so\n\
+         that a Kafka configuration keeps working (*no effect*, with the\n\
+         reason; `skein serve` warns once when one is set).\n\n\
+         | Property | Topic config | Type | Default | Unit | In Skein | Description |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for def in PROPERTIES {
         let topic = def
             .topic_name
             .map_or_else(String::new, |name| format!("`{name}`"));
+        let support = match def.support {
+            Support::Implemented => "implemented".to_owned(),
+            Support::NoEffect(why) => format!("no effect: {why}"),
+        };
         out.push_str(&format!(
-            "| `{}` | {} | {} | `{}` | {} | {} |\n",
+            "| `{}` | {} | {} | `{}` | {} | {} | {} |\n",
             def.name,
             topic,
             kind_text(def.kind),
             def.default,
             def.unit,
+            support.replace('|', "\\|"),
             def.doc.replace('|', "\\|"),
         ));
     }
