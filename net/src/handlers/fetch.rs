@@ -88,7 +88,11 @@ pub async fn handle(
     );
     let deadline = Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(usize::MAX);
+    // Kafka caps the response by the request's `max_bytes` and the broker's
+    // `fetch.max.bytes`, whichever is smaller.
+    let max_bytes = usize::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .min(ctx.config.fetch_max_bytes());
     loop {
         let results = read_all(ctx, &wanted, max_bytes).await;
         let total: usize = results
@@ -135,6 +139,21 @@ fn count_fetched(
     }
 }
 
+/// The most record bytes to read from the next partition: its own limit and
+/// what is left of the response's, except that until some partition has
+/// returned data at least one byte is asked for, so that the first batch of
+/// the first non-empty partition comes back whole even past both limits
+/// (Kafka's "min one message" rule; a consumer would otherwise be stuck
+/// behind a batch larger than its limits).
+fn partition_read_limit(partition_max_bytes: usize, budget: usize, any_data: bool) -> usize {
+    let limit = partition_max_bytes.min(budget);
+    if any_data {
+        limit
+    } else {
+        limit.max(1)
+    }
+}
+
 /// Reads every wanted partition in request order within the response budget.
 async fn read_all(ctx: &ShardState, wanted: &[Wanted], max_bytes: usize) -> Vec<FetchedPartition> {
     let mut budget = max_bytes;
@@ -145,14 +164,8 @@ async fn read_all(ctx: &ShardState, wanted: &[Wanted], max_bytes: usize) -> Vec<
             results.push(failed(want.partition, code, None));
             continue;
         }
-        // Kafka returns the first batch of the first non-empty partition
-        // whole, even past the limits; after that the budget holds.
-        let limit = if any_data {
-            want.partition_max_bytes.min(budget)
-        } else {
-            want.partition_max_bytes.max(1)
-        };
-        if any_data && limit == 0 {
+        let limit = partition_read_limit(want.partition_max_bytes, budget, any_data);
+        if limit == 0 {
             results.push(offsets_only(ctx, want).await);
             continue;
         }
@@ -167,7 +180,18 @@ async fn read_all(ctx: &ShardState, wanted: &[Wanted], max_bytes: usize) -> Vec<
             )
             .await
         {
-            Ok(info) => {
+            Ok(mut info) => {
+                // The log returns the first batch of a read whole even past
+                // the limit; only the response's first data may do that.
+                // Once a batch does not fit, the response is full: later
+                // partitions answer with their offsets only, so that the
+                // rest of the request costs no more reads that would be
+                // thrown away.
+                if any_data && info.bytes > limit {
+                    chunks.clear();
+                    info.bytes = 0;
+                    budget = 0;
+                }
                 any_data |= info.bytes > 0;
                 budget = budget.saturating_sub(info.bytes);
                 results.push(FetchedPartition {
@@ -252,5 +276,28 @@ fn failed(partition: i32, code: ErrorCode, bounds: Option<(i64, i64)>) -> Fetche
         last_stable_offset: high_watermark,
         log_start_offset,
         chunks: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_read_limit;
+
+    #[test]
+    fn the_first_partition_is_bounded_by_the_response_budget() {
+        // librdkafka's test 0082: max.partition.fetch.bytes 20 MB, fetch.max.bytes 1 MB.
+        assert_eq!(
+            partition_read_limit(20_000_000, 1_000_000, false),
+            1_000_000
+        );
+        assert_eq!(partition_read_limit(1_000, 1_000_000, false), 1_000);
+    }
+
+    #[test]
+    fn an_exhausted_budget_still_reads_the_first_batch_until_data_came_back() {
+        assert_eq!(partition_read_limit(1_048_576, 0, false), 1);
+        assert_eq!(partition_read_limit(0, 500, false), 1);
+        assert_eq!(partition_read_limit(1_048_576, 0, true), 0);
+        assert_eq!(partition_read_limit(1_048_576, 300, true), 300);
     }
 }
