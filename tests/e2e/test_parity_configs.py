@@ -1,0 +1,143 @@
+"""Kafka parity found by real clients' own tests: the Fetch response bound,
+list configs, configs Kafka accepts without effect, and the broker's
+DescribeConfigs. Each test names the client behaviour it stands for."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+from kafka.admin import ConfigResource as KpConfigResource
+from kafka.admin import ConfigResourceType as KpConfigResourceType
+from kafka.admin import KafkaAdminClient
+
+from clients import TIMEOUT_S, admin, consumer, create_topic, kafka_error_code, produce, unique_topic
+
+
+def describe(a, resource_type, name: str) -> dict:
+    res = ConfigResource(resource_type, name)
+    return a.describe_configs([res], request_timeout=TIMEOUT_S)[res].result(TIMEOUT_S)
+
+
+def incremental(a, topic: str, *entries: ConfigEntry) -> None:
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=list(entries))
+    a.incremental_alter_configs([res])[res].result(TIMEOUT_S)
+
+
+def test_fetch_max_bytes_bounds_the_response_as_librdkafka_test_0082_expects(broker):
+    """librdkafka's 0082_fetch_max_bytes: a partition limit (20 MB) far above
+    the response limit (1 MB). Kafka bounds the whole response by fetch.max.bytes,
+    so every ~900 KiB message arrives; a broker that answers with the partition
+    limit makes librdkafka loop on "Invalid response size" and read nothing."""
+    topic = unique_topic()
+    partitions, per_partition, size = 3, 10, 900 * 1024
+    create_topic(broker.bootstrap, topic, partitions)
+    messages = [
+        {"partition": p, "key": f"{p}-{i}".encode(), "value": bytes([65 + i]) * size}
+        for p in range(partitions) for i in range(per_partition)
+    ]
+    produce(broker.bootstrap, topic, messages, **{"linger.ms": 0})
+    c = consumer(
+        broker.bootstrap,
+        **{
+            "max.partition.fetch.bytes": 20_000_000,
+            "fetch.max.bytes": 1_000_000,
+            "receive.message.max.bytes": 1_000_512,
+            "enable.partition.eof": False,
+        },
+    )
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        got: dict[tuple[int, int], bytes] = {}
+        deadline = time.monotonic() + 60
+        while len(got) < len(messages) and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            assert m.error() is None, f"consumer error: {m.error()}"
+            got[(m.partition(), m.offset())] = m.value()
+    finally:
+        c.close()
+    assert len(got) == len(messages), f"read {len(got)} of {len(messages)} messages"
+    for p in range(partitions):
+        for i in range(per_partition):
+            assert got[(p, i)] == bytes([65 + i]) * size
+
+
+def test_cleanup_policy_is_a_list_for_incremental_append_and_subtract(broker):
+    a = admin(broker.bootstrap)
+    topic = unique_topic()
+    create_topic(broker.bootstrap, topic, 1)
+    incremental(a, topic, ConfigEntry("cleanup.policy", "compact",
+                                      incremental_operation=AlterConfigOpType.APPEND))
+    assert describe(a, ResourceType.TOPIC, topic)["cleanup.policy"].value == "compact,delete"
+    incremental(a, topic, ConfigEntry("cleanup.policy", "delete",
+                                      incremental_operation=AlterConfigOpType.SUBTRACT))
+    assert describe(a, ResourceType.TOPIC, topic)["cleanup.policy"].value == "compact"
+    # APPEND of what is there already changes nothing.
+    incremental(a, topic, ConfigEntry("cleanup.policy", "compact",
+                                      incremental_operation=AlterConfigOpType.APPEND))
+    assert describe(a, ResourceType.TOPIC, topic)["cleanup.policy"].value == "compact"
+    # Not a list: refused with INVALID_CONFIG, the topic unchanged.
+    with pytest.raises(KafkaException) as e:
+        incremental(a, topic, ConfigEntry("retention.ms", "5",
+                                          incremental_operation=AlterConfigOpType.APPEND))
+    assert kafka_error_code(e.value) == KafkaError.INVALID_CONFIG
+    # Subtracting the last item leaves no valid policy: refused.
+    with pytest.raises(KafkaException) as e:
+        incremental(a, topic, ConfigEntry("cleanup.policy", "compact",
+                                          incremental_operation=AlterConfigOpType.SUBTRACT))
+    assert kafka_error_code(e.value) == KafkaError.INVALID_CONFIG
+    assert describe(a, ResourceType.TOPIC, topic)["cleanup.policy"].value == "compact"
+
+
+def test_alter_configs_with_configs_kafka_3_accepts_without_effect(broker):
+    """kafka-python's AlterConfigs (the non-incremental API) with
+    message.format.version and message.downconversion.enable, as tools written
+    for Kafka 2.x/3.x send them: answered, stored and described."""
+    topic = unique_topic()
+    create_topic(broker.bootstrap, topic, 1)
+    kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
+    try:
+        resource = KpConfigResource(KpConfigResourceType.TOPIC, topic, configs={
+            "message.format.version": "2.8-IV1",
+            "message.downconversion.enable": "false",
+            "retention.ms": "3600000",
+        })
+        result = kp.alter_configs([resource], raise_on_unknown=False, incremental=False)
+        assert {k: {n: str(v) for n, v in r.items()} for k, r in result.items()} == \
+            {"topic": {topic: "OK"}}, result
+    finally:
+        kp.close()
+    configs = describe(admin(broker.bootstrap), ResourceType.TOPIC, topic)
+    assert configs["message.format.version"].value == "2.8-IV1"
+    assert configs["message.downconversion.enable"].value == "false"
+    assert configs["retention.ms"].value == "3600000"
+    # A value of the wrong type is still refused.
+    a = admin(broker.bootstrap)
+    with pytest.raises(KafkaException) as e:
+        incremental(a, topic, ConfigEntry("message.downconversion.enable", "maybe",
+                                          incremental_operation=AlterConfigOpType.SET))
+    assert kafka_error_code(e.value) == KafkaError.INVALID_CONFIG
+
+
+def test_describe_broker_configs_lists_listeners_and_log_dirs(broker):
+    a = admin(broker.bootstrap)
+    configs = describe(a, ResourceType.BROKER, "0")
+    assert configs["listeners"].value == f"PLAINTEXT://{broker.bootstrap}"
+    assert configs["log.dirs"].value == str(broker.data_dir)
+    assert configs["fetch.max.bytes"].value == "57671680"
+    assert "advertised.listeners" in configs
+    assert configs["message.max.bytes"].value == "1048588"
+
+
+def test_a_property_without_effect_starts_the_broker_with_one_warning(broker_factory):
+    b = broker_factory({"log.preallocate": "true", "log.flush.interval.messages": "1"})
+    a = admin(b.bootstrap)
+    configs = describe(a, ResourceType.BROKER, "0")
+    assert configs["log.preallocate"].value == "true"
+    log = b.log_path.read_text()
+    assert log.count("log.preallocate is accepted but has no effect") == 1, log[-4000:]
+    assert log.count("log.flush.interval.messages is accepted but has no effect") == 1
