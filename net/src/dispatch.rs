@@ -130,6 +130,18 @@ pub async fn dispatch(
             ApiKey::DescribeCluster,
             &handlers::describe_cluster::handle(ctx, r),
         ),
+        Request::DescribeLogDirs(r) => respond(
+            ctx,
+            h,
+            ApiKey::DescribeLogDirs,
+            &handlers::describe_log_dirs::handle(ctx, r).await,
+        ),
+        Request::AlterReplicaLogDirs(r) => respond(
+            ctx,
+            h,
+            ApiKey::AlterReplicaLogDirs,
+            &handlers::alter_replica_log_dirs::handle(ctx, r),
+        ),
         Request::OffsetForLeaderEpoch(r) => respond(
             ctx,
             h,

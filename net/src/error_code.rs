@@ -66,6 +66,7 @@ pub enum ErrorCode {
     InvalidProducerEpoch = 47,
     TransactionalIdAuthorizationFailed = 53,
     KafkaStorageError = 56,
+    LogDirNotFound = 57,
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,
     TopicDeletionDisabled = 73,

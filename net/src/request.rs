@@ -7,10 +7,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::Bytes;
 use kafka_protocol::messages::InitProducerIdRequest;
 use kafka_protocol::messages::{
-    AlterConfigsRequest, ApiKey, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest,
+    AlterConfigsRequest, AlterReplicaLogDirsRequest, ApiKey, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, FetchRequest, IncrementalAlterConfigsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
@@ -37,6 +37,8 @@ pub enum Request {
     AlterConfigs(AlterConfigsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
+    DescribeLogDirs(DescribeLogDirsRequest),
+    AlterReplicaLogDirs(AlterReplicaLogDirsRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     FindCoordinator(FindCoordinatorRequest),
     JoinGroup(JoinGroupRequest),
@@ -122,6 +124,10 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
             Request::IncrementalAlterConfigs(decode(api_key, body, version)?)
         }
         ApiKey::DescribeCluster => Request::DescribeCluster(decode(api_key, body, version)?),
+        ApiKey::DescribeLogDirs => Request::DescribeLogDirs(decode(api_key, body, version)?),
+        ApiKey::AlterReplicaLogDirs => {
+            Request::AlterReplicaLogDirs(decode(api_key, body, version)?)
+        }
         ApiKey::OffsetForLeaderEpoch => {
             Request::OffsetForLeaderEpoch(decode(api_key, body, version)?)
         }

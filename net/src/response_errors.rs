@@ -6,9 +6,10 @@
 //! Zero (`NONE`) is reported too; the caller skips it. A visit reads fields
 //! and allocates nothing.
 use kafka_protocol::messages::{
-    AlterConfigsResponse, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeClusterResponse,
-    DescribeConfigsResponse, DescribeGroupsResponse, FindCoordinatorResponse, HeartbeatResponse,
+    AlterConfigsResponse, AlterReplicaLogDirsResponse, ApiVersionsResponse,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
+    DeleteTopicsResponse, DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
+    DescribeLogDirsResponse, FindCoordinatorResponse, HeartbeatResponse,
     IncrementalAlterConfigsResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
     ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
     OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse,
@@ -120,6 +121,25 @@ impl ErrorCodes for IncrementalAlterConfigsResponse {
 impl ErrorCodes for DescribeClusterResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for DescribeLogDirsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+        for dir in &self.results {
+            visit(dir.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for AlterReplicaLogDirsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for topic in &self.results {
+            for partition in &topic.partitions {
+                visit(partition.error_code);
+            }
+        }
     }
 }
 

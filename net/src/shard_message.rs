@@ -45,6 +45,8 @@ pub enum PartitionOp {
     DeleteRecords { offset: i64 },
     /// The current log end offset and bounds, for OffsetForLeaderEpoch.
     Offsets,
+    /// The bytes of the partition's segments, for DescribeLogDirs.
+    Size,
 }
 
 /// A reply from another shard.
@@ -62,6 +64,8 @@ pub enum ShardReply {
     DeletedRecords(Result<i64, PartitionError>),
     /// To [`PartitionOp::Offsets`].
     Offsets(Result<PartitionOffsets, PartitionError>),
+    /// To [`PartitionOp::Size`]: bytes.
+    Size(Result<u64, PartitionError>),
     /// To [`ShardRequest::ApplyImage`].
     ImageApplied,
     /// To [`ShardRequest::Control`].

@@ -249,6 +249,7 @@ impl ShardState {
                 high_watermark: log.high_watermark(),
                 log_end_offset: log.log_end_offset(),
             })),
+            PartitionOp::Size => ShardReply::Size(Ok(log.size_bytes())),
         }
     }
 
@@ -495,6 +496,7 @@ fn error_reply(op: &PartitionOp, error: PartitionError) -> ShardReply {
         PartitionOp::ListOffset { .. } => ShardReply::ListedOffset(Err(error)),
         PartitionOp::DeleteRecords { .. } => ShardReply::DeletedRecords(Err(error)),
         PartitionOp::Offsets => ShardReply::Offsets(Err(error)),
+        PartitionOp::Size => ShardReply::Size(Err(error)),
     }
 }
 

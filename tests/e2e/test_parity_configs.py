@@ -141,3 +141,36 @@ def test_a_property_without_effect_starts_the_broker_with_one_warning(broker_fac
     log = b.log_path.read_text()
     assert log.count("log.preallocate is accepted but has no effect") == 1, log[-4000:]
     assert log.count("log.flush.interval.messages is accepted but has no effect") == 1
+
+
+def test_describe_log_dirs_and_alter_replica_log_dirs_with_kafka_python(broker):
+    """kafka-python's describe_log_dirs / alter_replica_log_dirs, the calls
+    behind Kafka's kafka-log-dirs.sh and reassignment tools."""
+    from kafka import TopicPartitionReplica
+
+    topic = unique_topic()
+    create_topic(broker.bootstrap, topic, 2)
+    produce(broker.bootstrap, topic, [{"partition": 0, "value": b"x" * 1000} for _ in range(10)])
+    kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
+    try:
+        described = kp.describe_log_dirs({topic: [0, 1, 7]})
+        assert [d["broker"] for d in described] == [0]
+        (log_dir,) = described[0]["log_dirs"]
+        assert log_dir["error_code"] == 0
+        assert log_dir["log_dir"] == str(broker.data_dir.resolve())
+        assert log_dir["total_bytes"] > 0 and 0 < log_dir["usable_bytes"] <= log_dir["total_bytes"]
+        (t,) = log_dir["topics"]
+        assert t["name"] == topic
+        sizes = {p["partition_index"]: p["partition_size"] for p in t["partitions"]}
+        # Partition 7 does not exist: left out. Ten 1000-byte records are in 0.
+        assert sorted(sizes) == [0, 1]
+        assert sizes[0] > 10_000 and sizes[1] == 0
+
+        moved = kp.alter_replica_log_dirs({
+            TopicPartitionReplica(topic, 0, 0): str(broker.data_dir.resolve()),
+            TopicPartitionReplica(topic, 1, 0): "/no/such/dir",
+        })
+        codes = {tpr.partition: err.errno for tpr, err in moved.items()}
+        assert codes == {0: 0, 1: 57}  # NONE, LOG_DIR_NOT_FOUND
+    finally:
+        kp.close()
