@@ -6,6 +6,7 @@
 mod bench;
 mod cli;
 mod client;
+mod config_file;
 mod serve;
 
 use std::process::ExitCode;

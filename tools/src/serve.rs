@@ -10,9 +10,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use skein_controller::BrokerConfig;
+use skein_controller::{BrokerConfig, ConfigError};
 use skein_engine::CoreSet;
 use skein_net::{run_node, AdvertisedAddress, NodeOptions};
+
+use crate::config_file::{env_property_name, read_config_file};
 
 /// Options of `skein serve`.
 #[derive(Debug, clap::Args)]
@@ -32,8 +34,12 @@ pub struct ServeArgs {
     /// Cores to run on, as `0-3,6`. Default: every core available.
     #[arg(long, value_name = "LIST")]
     cores: Option<String>,
-    /// A TOML file of broker properties by their Kafka names, e.g.
-    /// `num.partitions = 3` (dotted keys and tables both work).
+    /// A file of broker properties by their Kafka names: TOML
+    /// (`num.partitions = 3`, dotted keys and tables both work) or Kafka's
+    /// `server.properties` (Java properties syntax), told apart by the
+    /// extension (`.toml`, `.properties`) or else by the content. Then
+    /// `SKEIN_<NAME>` environment variables (`SKEIN_NODE_ID=1`: `_` is `.`,
+    /// `__` is `_`), then `--set`.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Set a broker property by its Kafka name, e.g. `--set num.partitions=3`.
@@ -69,6 +75,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("in {}", path.display()))?;
         }
     }
+    apply_environment(&mut config, std::env::vars())?;
     for assignment in &args.set {
         let Some((key, value)) = assignment.split_once('=') else {
             bail!("--set {assignment:?}: expected KEY=VALUE");
@@ -119,6 +126,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         admin_listen,
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sets every property named by a `SKEIN_<NAME>` environment variable (see
+/// [`env_property_name`]). A variable that names no property is ignored with
+/// a warning: `SKEIN_` also prefixes the test and bench tools' own settings.
+///
+/// # Errors
+/// A bad value for a known property.
+fn apply_environment(
+    config: &mut BrokerConfig,
+    variables: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
+    for (variable, value) in variables {
+        let Some(name) = env_property_name(&variable) else {
+            continue;
+        };
+        match config.set(&name, &value) {
+            Ok(()) => {}
+            Err(ConfigError::UnknownProperty(_)) => {
+                tracing::warn!(%variable, "{variable} names no broker property ({name}); ignored");
+            }
+            Err(error) => return Err(error).with_context(|| format!("environment {variable}")),
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -199,63 +231,9 @@ fn host_name() -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Reads a TOML file into `(dotted.key, value)` pairs: `a.b = 1` and
-/// `[a] b = 1` both give `("a.b", "1")`.
-pub(crate) fn read_config_file(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", path.display()))?;
-    let mut pairs = Vec::new();
-    flatten("", &table, &mut pairs)?;
-    Ok(pairs)
-}
-
-fn flatten(
-    prefix: &str,
-    table: &toml::Table,
-    pairs: &mut Vec<(String, String)>,
-) -> anyhow::Result<()> {
-    for (key, value) in table {
-        let name = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        match value {
-            toml::Value::Table(inner) => flatten(&name, inner, pairs)?,
-            toml::Value::String(text) => pairs.push((name, text.clone())),
-            toml::Value::Integer(n) => pairs.push((name, n.to_string())),
-            toml::Value::Boolean(b) => pairs.push((name, b.to_string())),
-            other => bail!("{name}: unsupported value {other}"),
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn toml_keys_flatten_to_kafka_names() {
-        let table: toml::Table =
-            "num.partitions = 3\n[log]\nretention.ms = 5\n[auto.create.topics]\nenable = false\n"
-                .parse()
-                .unwrap();
-        let mut pairs = Vec::new();
-        flatten("", &table, &mut pairs).unwrap();
-        pairs.sort();
-        assert_eq!(
-            pairs,
-            vec![
-                ("auto.create.topics.enable".to_string(), "false".to_string()),
-                ("log.retention.ms".to_string(), "5".to_string()),
-                ("num.partitions".to_string(), "3".to_string()),
-            ]
-        );
-    }
 
     #[test]
     fn advertised_defaults_follow_the_listen_address() {
@@ -273,6 +251,21 @@ mod tests {
         let (_, explicit) = client_listener(&config).unwrap();
         assert_eq!(explicit.host, "broker.example");
         assert_eq!(explicit.port, 19092);
+    }
+
+    #[test]
+    fn environment_variables_set_properties_and_skip_other_skein_settings() {
+        let mut config = BrokerConfig::default();
+        let vars = [
+            ("SKEIN_NUM_PARTITIONS", "7"),
+            ("SKEIN_BIN", "/usr/bin/skein"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        apply_environment(&mut config, vars.into_iter()).unwrap();
+        assert_eq!(config.num_partitions(), 7);
+        let bad = [("SKEIN_NUM_PARTITIONS".to_string(), "many".to_string())];
+        assert!(apply_environment(&mut config, bad.into_iter()).is_err());
     }
 
     #[test]

@@ -50,10 +50,16 @@ pub fn markdown() -> String {
          skein_controller::PROPERTIES; do not edit by hand. A test fails when\n     \
          this file and the code disagree. -->\n\n\
          Broker properties use Kafka's names where Kafka has one. Set them in a\n\
-         TOML file passed with `skein serve --config skein.toml` (dotted keys or\n\
-         tables: `log.retention.ms = 3600000` or `[log] retention.ms = 3600000`),\n\
-         or one at a time with `skein serve --set name=value` (applied after the\n\
-         file). `--data-dir` sets `log.dirs`. See `docs/skein.toml` for an example.\n\n\
+         file passed with `skein serve --config FILE`: TOML (dotted keys or\n\
+         tables: `log.retention.ms = 3600000` or `[log] retention.ms = 3600000`)\n\
+         or Kafka's own `server.properties` (Java properties syntax, as it is),\n\
+         told apart by the extension (`.toml`, `.properties`) or else by the\n\
+         content; then from the environment as `SKEIN_<NAME>` (`SKEIN_NODE_ID=1`:\n\
+         `_` stands for `.`, `__` for `_`, `___` for `-`, as Kafka's docker\n\
+         images do); then one at a time with `skein serve --set name=value`.\n\
+         `--data-dir` sets `log.dirs`, `--listen` and `--advertise` set\n\
+         `listeners` and `advertised.listeners`. See `docs/skein.toml` for an\n\
+         example.\n\n\
          A property with a **topic name** is the broker-wide default of that\n\
          per-topic config; override it per topic with\n\
          `skein topic create -c name=value` or\n\
@@ -88,11 +94,11 @@ pub fn markdown() -> String {
         "\n## Command-line options of `skein serve`\n\n\
          | Option | Default | Description |\n\
          |---|---|---|\n\
-         | `--listen HOST:PORT` | `0.0.0.0:9092` | Kafka protocol listener. |\n\
-         | `--advertise HOST:PORT` | the listen address | Address returned in Metadata. |\n\
+         | `--listen HOST:PORT` | `0.0.0.0:9092` | Same as `listeners=PLAINTEXT://HOST:PORT`. |\n\
+         | `--advertise HOST:PORT` | the listen address | Same as `advertised.listeners=PLAINTEXT://HOST:PORT`. |\n\
          | `--data-dir PATH` | `./skein-data` | Same as `log.dirs`. |\n\
          | `--cores LIST` | every available core | Cores to run shards on, e.g. `0-3,6`. |\n\
-         | `--config FILE` | none | TOML file of the properties above. |\n\
+         | `--config FILE` | none | TOML or Java properties file of the properties above. |\n\
          | `--set NAME=VALUE` | none | One property; repeatable. |\n\
          | `--log-format text\\|json` | `text` | Log line format (stderr); level via `RUST_LOG`. |\n\
          | `--admin-listen HOST:PORT` | `127.0.0.1:9644` | HTTP listener for `/metrics` and `/health`. |\n",
@@ -119,7 +125,7 @@ mod tests {
     fn the_example_skein_toml_sets_only_valid_properties() {
         let path =
             std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/skein.toml"));
-        let pairs = crate::serve::read_config_file(&path).unwrap();
+        let pairs = crate::config_file::read_config_file(&path).unwrap();
         assert!(pairs.len() > 5);
         let mut config = skein_controller::BrokerConfig::default();
         for (key, value) in pairs {
