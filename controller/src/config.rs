@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::listener::{parse_listeners, Listener};
+use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listener, Voter};
 use skein_engine::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 
 /// The type of a property's value, with its valid range.
@@ -34,6 +34,15 @@ pub enum ValueKind {
     /// A comma-separated list of `NAME://HOST:PORT` listeners (Kafka's
     /// `listeners` syntax); empty allowed where the default is empty.
     Listeners,
+    /// A comma-separated list of words: any (listener names, upper-cased)
+    /// or only the given ones (lower-cased, each at most once).
+    List(Option<&'static [&'static str]>),
+    /// Quorum voters, `ID@HOST:PORT,…`.
+    Voters,
+    /// `HOST:PORT,…`.
+    HostPorts,
+    /// `NAME:PROTOCOL,…`, the security protocol of each listener name.
+    ProtocolMap,
 }
 
 /// What Skein does with a property.
@@ -102,6 +111,25 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start.", support: Support::Implemented },
     PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. One listener until the cluster work adds named listeners.", support: Support::Implemented },
     PropertyDef { name: "advertised.listeners", topic_name: None, kind: ValueKind::Listeners, default: "", unit: "", doc: "What Metadata tells clients to connect to, as `NAME://HOST:PORT` (`--advertise HOST:PORT` is a shorthand); empty: the listener's address, or this machine's host name when it listens on every interface.", support: Support::Implemented },
+    PropertyDef { name: "log.retention.hours", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "168", unit: "hours", doc: "Retention in hours, used when neither log.retention.ms nor log.retention.minutes is set (Kafka's precedence); -1 keeps segments forever.", support: Support::Implemented },
+    PropertyDef { name: "log.retention.minutes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "10080", unit: "minutes", doc: "Retention in minutes, used when it is set and log.retention.ms is not (Kafka's precedence; its default there is unset).", support: Support::Implemented },
+    PropertyDef { name: "log.roll.hours", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "168", unit: "hours", doc: "Segment age at which to roll, used when log.roll.ms is not set.", support: Support::Implemented },
+    PropertyDef { name: "process.roles", topic_name: None, kind: ValueKind::List(Some(&["broker", "controller"])), default: "broker,controller", unit: "", doc: "The roles of this node in a KRaft cluster. Skein runs combined `broker,controller` nodes only for now.", support: Support::Implemented },
+    PropertyDef { name: "controller.quorum.voters", topic_name: None, kind: ValueKind::Voters, default: "", unit: "", doc: "The metadata quorum's voters as `ID@HOST:PORT,…`. Empty, or this node alone, for now: the quorum is this node.", support: Support::Implemented },
+    PropertyDef { name: "controller.quorum.bootstrap.servers", topic_name: None, kind: ValueKind::HostPorts, default: "", unit: "", doc: "Controllers to find the quorum through (KIP-853), `HOST:PORT,…`. At most one (this node) for now.", support: Support::Implemented },
+    PropertyDef { name: "controller.listener.names", topic_name: None, kind: ValueKind::List(None), default: "", unit: "", doc: "Names of the listeners the metadata quorum uses; every other listener is for clients. With one voter nothing connects to them and they are not opened.", support: Support::Implemented },
+    PropertyDef { name: "listener.security.protocol.map", topic_name: None, kind: ValueKind::ProtocolMap, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", unit: "", doc: "The security protocol of each listener name, `NAME:PROTOCOL,…`. Skein serves PLAINTEXT listeners only for now.", support: Support::Implemented },
+    PropertyDef { name: "inter.broker.listener.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The listener brokers use between themselves; empty: the client listener.", support: Support::Implemented },
+    PropertyDef { name: "num.network.threads", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "3", unit: "threads", doc: "Kafka's socket-serving threads.", support: Support::NoEffect("every Skein shard serves its own connections on its own core; --cores picks them") },
+    PropertyDef { name: "num.io.threads", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "8", unit: "threads", doc: "Kafka's request-handling threads.", support: Support::NoEffect("every Skein shard handles its own requests on its own core; --cores picks them") },
+    PropertyDef { name: "num.recovery.threads.per.data.dir", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "threads", doc: "Kafka's log recovery threads.", support: Support::NoEffect("each Skein shard recovers its own partitions at start") },
+    PropertyDef { name: "socket.send.buffer.bytes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "102400", unit: "bytes", doc: "SO_SNDBUF of client sockets (-1: the OS default).", support: Support::NoEffect("Skein leaves socket buffers to the kernel's autotuning") },
+    PropertyDef { name: "socket.receive.buffer.bytes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "102400", unit: "bytes", doc: "SO_RCVBUF of client sockets (-1: the OS default).", support: Support::NoEffect("Skein leaves socket buffers to the kernel's autotuning") },
+    PropertyDef { name: "offsets.topic.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __consumer_offsets.", support: Support::NoEffect("single-node Skein keeps one replica of every partition") },
+    PropertyDef { name: "transaction.state.log.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __transaction_state.", support: Support::NoEffect("Skein has no transaction coordinator yet") },
+    PropertyDef { name: "transaction.state.log.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __transaction_state.", support: Support::NoEffect("Skein has no transaction coordinator yet") },
+    PropertyDef { name: "share.coordinator.state.topic.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __share_group_state (KIP-932).", support: Support::NoEffect("Skein has no share groups") },
+    PropertyDef { name: "share.coordinator.state.topic.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __share_group_state (KIP-932).", support: Support::NoEffect("Skein has no share groups") },
     PropertyDef { name: "fetch.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "57671680", unit: "bytes", doc: "Most record bytes in one Fetch response, whatever the request's max_bytes asks for (the first batch of the first non-empty partition is returned whole even if larger, so a consumer is never stuck).", support: Support::Implemented },
     PropertyDef { name: "log.message.format.version", topic_name: Some("message.format.version"), kind: ValueKind::Text, default: "3.0-IV1", unit: "", doc: "Kafka 3.x's on-disk message format version.", support: Support::NoEffect("Skein stores only the v2 record-batch format (Kafka 3.0 and later); Kafka 4 removed this property") },
     PropertyDef { name: "log.message.downconversion.enable", topic_name: Some("message.downconversion.enable"), kind: ValueKind::Bool, default: "true", unit: "", doc: "Kafka 3.x's down-conversion of batches for old Fetch versions.", support: Support::NoEffect("Skein serves Fetch v4 and later only, which read the v2 format as stored, so nothing is ever down-converted") },
@@ -128,6 +156,10 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// A valid value that this broker cannot honour, alone or together with
+    /// the other properties (checked by [`BrokerConfig::validate`]).
+    #[error("{name}: {reason}")]
+    Unsupported { name: &'static str, reason: String },
 }
 
 /// A parsed property value.
@@ -192,6 +224,47 @@ fn parse(def: &PropertyDef, name: &str, text: &str) -> Result<Value, ConfigError
             let normalised: Vec<String> = listeners.iter().map(ToString::to_string).collect();
             Ok(Value::Text(normalised.join(",")))
         }
+        ValueKind::List(allowed) => {
+            let mut items: Vec<String> = Vec::new();
+            for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                let item = match allowed {
+                    Some(words) => {
+                        let word = item.to_ascii_lowercase();
+                        if !words.contains(&word.as_str()) {
+                            return Err(invalid(format!(
+                                "items must be among {}",
+                                words.join(", ")
+                            )));
+                        }
+                        word
+                    }
+                    None => item.to_ascii_uppercase(),
+                };
+                if items.contains(&item) {
+                    return Err(invalid(format!("{item} is given twice")));
+                }
+                items.push(item);
+            }
+            Ok(Value::Text(items.join(",")))
+        }
+        ValueKind::Voters => {
+            parse_voters(text).map_err(invalid)?;
+            Ok(Value::Text(text.split_whitespace().collect()))
+        }
+        ValueKind::HostPorts => {
+            for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let port = entry.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+                if !matches!(port, Some(Ok(_))) {
+                    return Err(invalid(format!("{entry:?} is not HOST:PORT")));
+                }
+            }
+            Ok(Value::Text(text.split_whitespace().collect()))
+        }
+        ValueKind::ProtocolMap => {
+            let map = parse_protocol_map(text).map_err(invalid)?;
+            let normalised: Vec<String> = map.iter().map(|(n, p)| format!("{n}:{p}")).collect();
+            Ok(Value::Text(normalised.join(",")))
+        }
     }
 }
 
@@ -200,6 +273,9 @@ fn parse(def: &PropertyDef, name: &str, text: &str) -> Result<Value, ConfigError
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
     values: BTreeMap<&'static str, Value>,
+    /// The properties set explicitly (not left at their default), for the
+    /// properties Kafka derives from others when they are not set.
+    explicit: std::collections::BTreeSet<&'static str>,
 }
 
 impl Default for BrokerConfig {
@@ -211,7 +287,10 @@ impl Default for BrokerConfig {
                 (def.name, value)
             })
             .collect();
-        BrokerConfig { values }
+        BrokerConfig {
+            values,
+            explicit: std::collections::BTreeSet::new(),
+        }
     }
 }
 
@@ -227,7 +306,159 @@ impl BrokerConfig {
             .ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
         let parsed = parse(def, name, value)?;
         self.values.insert(def.name, parsed);
+        self.explicit.insert(def.name);
+        self.derive_time_properties();
         Ok(())
+    }
+
+    /// Kafka's precedence for the time properties given in several units:
+    /// `log.retention.ms` if set, else `log.retention.minutes` if set, else
+    /// `log.retention.hours` (a negative result means forever, -1); and
+    /// `log.roll.ms` if set, else `log.roll.hours`.
+    fn derive_time_properties(&mut self) {
+        const MINUTE_MS: i64 = 60_000;
+        const HOUR_MS: i64 = 3_600_000;
+        if !self.explicit.contains("log.retention.ms") {
+            let ms = if self.explicit.contains("log.retention.minutes") {
+                self.int("log.retention.minutes").saturating_mul(MINUTE_MS)
+            } else {
+                self.int("log.retention.hours").saturating_mul(HOUR_MS)
+            };
+            self.values
+                .insert("log.retention.ms", Value::Int(if ms < 0 { -1 } else { ms }));
+        }
+        if !self.explicit.contains("log.roll.ms") {
+            let ms = self.int("log.roll.hours").saturating_mul(HOUR_MS);
+            self.values.insert("log.roll.ms", Value::Int(ms));
+        }
+    }
+
+    /// Checks what no single property can: that the properties together
+    /// describe a node this Skein can run. Today that is a single node that
+    /// is both broker and its own one-voter controller, with one PLAINTEXT
+    /// client listener (a `controller.listener.names` listener is for the
+    /// quorum: with one voter nothing connects to it, and it is not opened).
+    ///
+    /// # Errors
+    /// [`ConfigError::Unsupported`] naming the property and why.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let unsupported =
+            |name: &'static str, reason: String| ConfigError::Unsupported { name, reason };
+        let roles = self.text("process.roles");
+        if roles != "broker,controller" && roles != "controller,broker" {
+            return Err(unsupported(
+                "process.roles",
+                format!("{roles:?}: Skein runs combined broker,controller nodes only for now"),
+            ));
+        }
+        let voters = parse_voters(self.text("controller.quorum.voters")).expect("validated");
+        let own = |voter: &Voter| voter.node_id == self.node_id();
+        if !(voters.is_empty() || (voters.len() == 1 && voters.iter().all(own))) {
+            return Err(unsupported(
+                "controller.quorum.voters",
+                format!(
+                    "a quorum of other nodes than this one (node.id {}) needs multi-node Skein, which is not built yet",
+                    self.node_id()
+                ),
+            ));
+        }
+        if self
+            .text("controller.quorum.bootstrap.servers")
+            .contains(',')
+        {
+            return Err(unsupported(
+                "controller.quorum.bootstrap.servers",
+                "several controllers need multi-node Skein, which is not built yet".into(),
+            ));
+        }
+        let controller_names = self.controller_listener_names();
+        let listeners = self.listeners();
+        for name in &controller_names {
+            if !listeners.iter().any(|l| l.name == *name) {
+                return Err(unsupported(
+                    "controller.listener.names",
+                    format!("{name} is not one of the listeners"),
+                ));
+            }
+        }
+        let clients: Vec<&Listener> = listeners
+            .iter()
+            .filter(|l| !controller_names.contains(&l.name))
+            .collect();
+        let [client] = clients.as_slice() else {
+            return Err(unsupported(
+                "listeners",
+                format!(
+                    "Skein serves exactly one client listener for now, got {}",
+                    clients.len()
+                ),
+            ));
+        };
+        let protocol = self.security_protocol(&client.name).ok_or_else(|| {
+            unsupported(
+                "listener.security.protocol.map",
+                format!("listener {} has no security protocol", client.name),
+            )
+        })?;
+        if protocol != "PLAINTEXT" {
+            return Err(unsupported(
+                "listener.security.protocol.map",
+                format!(
+                    "listener {} is {protocol}: Skein serves PLAINTEXT only for now",
+                    client.name
+                ),
+            ));
+        }
+        let inter_broker = self.text("inter.broker.listener.name");
+        if !inter_broker.is_empty() && inter_broker != client.name {
+            return Err(unsupported(
+                "inter.broker.listener.name",
+                format!("{inter_broker} is not a client listener"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `controller.listener.names`.
+    pub fn controller_listener_names(&self) -> Vec<String> {
+        self.text("controller.listener.names")
+            .split(',')
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The security protocol of listener `name`: its entry in
+    /// `listener.security.protocol.map`, else the protocol of that name
+    /// (`PLAINTEXT://…` needs no entry), as Kafka resolves it.
+    pub fn security_protocol(&self, name: &str) -> Option<String> {
+        let map =
+            parse_protocol_map(self.text("listener.security.protocol.map")).expect("validated");
+        map.into_iter()
+            .find(|(listener, _)| listener == name)
+            .map(|(_, protocol)| protocol)
+            .or_else(|| {
+                crate::listener::SECURITY_PROTOCOLS
+                    .contains(&name)
+                    .then(|| name.to_string())
+            })
+    }
+
+    /// The one listener clients connect to (see [`BrokerConfig::validate`],
+    /// which must have passed), and what Metadata advertises for it: the
+    /// `advertised.listeners` entry of the same name, if any.
+    pub fn client_listener(&self) -> (Listener, Option<Listener>) {
+        let controller_names = self.controller_listener_names();
+        let client = self
+            .listeners()
+            .into_iter()
+            .find(|l| !controller_names.contains(&l.name))
+            .expect("validate() found one client listener");
+        let advertised = self
+            .advertised_listeners()
+            .into_iter()
+            .find(|a| a.name == client.name);
+        (client, advertised)
     }
 
     fn int(&self, name: &str) -> i64 {
@@ -300,9 +531,7 @@ impl BrokerConfig {
         PROPERTIES
             .iter()
             .filter_map(|def| match def.support {
-                Support::NoEffect(why) if self.value_text(def.name) != def.default => {
-                    Some((def.name, why))
-                }
+                Support::NoEffect(why) if self.explicit.contains(def.name) => Some((def.name, why)),
                 _ => None,
             })
             .collect()
@@ -637,6 +866,86 @@ mod tests {
             "PLAINTEXT://broker1:19092"
         );
         assert!(config.set("listeners", "127.0.0.1:9092").is_err());
+    }
+
+    #[test]
+    fn retention_and_roll_follow_kafkas_precedence_of_units() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(
+            config.log_config(&BTreeMap::new()).retention_ms,
+            604_800_000
+        );
+        config.set("log.retention.hours", "1").unwrap();
+        assert_eq!(config.log_config(&BTreeMap::new()).retention_ms, 3_600_000);
+        config.set("log.retention.minutes", "2").unwrap();
+        assert_eq!(config.log_config(&BTreeMap::new()).retention_ms, 120_000);
+        config.set("log.retention.ms", "5").unwrap();
+        config.set("log.retention.hours", "9").unwrap();
+        assert_eq!(config.log_config(&BTreeMap::new()).retention_ms, 5);
+        let mut forever = BrokerConfig::default();
+        forever.set("log.retention.hours", "-1").unwrap();
+        assert_eq!(forever.log_config(&BTreeMap::new()).retention_ms, -1);
+        forever.set("log.roll.hours", "2").unwrap();
+        assert_eq!(forever.log_config(&BTreeMap::new()).segment_ms, 7_200_000);
+    }
+
+    #[test]
+    fn validate_accepts_a_single_kraft_node_and_refuses_a_cluster() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        config.set("node.id", "1").unwrap();
+        config
+            .set("controller.quorum.voters", "1@localhost:9093")
+            .unwrap();
+        config
+            .set("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093")
+            .unwrap();
+        config
+            .set("controller.listener.names", "controller")
+            .unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.client_listener().0.name, "PLAINTEXT");
+        let refused = |name: &str, value: &str| {
+            let mut changed = config.clone();
+            changed.set(name, value).unwrap();
+            match changed.validate() {
+                Err(ConfigError::Unsupported { name: refused, .. }) => refused,
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            refused("controller.quorum.voters", "1@a:9093,2@b:9093,3@c:9093"),
+            "controller.quorum.voters"
+        );
+        assert_eq!(
+            refused("controller.quorum.voters", "2@b:9093"),
+            "controller.quorum.voters"
+        );
+        assert_eq!(refused("process.roles", "broker"), "process.roles");
+        assert_eq!(
+            refused("controller.listener.names", "NOPE"),
+            "controller.listener.names"
+        );
+        assert_eq!(
+            refused(
+                "listener.security.protocol.map",
+                "PLAINTEXT:SSL,CONTROLLER:PLAINTEXT"
+            ),
+            "listener.security.protocol.map"
+        );
+        assert_eq!(
+            refused("inter.broker.listener.name", "CONTROLLER"),
+            "inter.broker.listener.name"
+        );
+        assert_eq!(
+            refused(
+                "listeners",
+                "PLAINTEXT://:9092,EXTERNAL://:9094,CONTROLLER://:9093"
+            ),
+            "listeners"
+        );
+        assert!(config.set("process.roles", "broker,broker").is_err());
+        assert!(config.set("process.roles", "observer").is_err());
     }
 
     #[test]

@@ -125,9 +125,9 @@ pub fn topic_name_error(_error: &TopicNameError) -> ErrorCode {
 /// The code for a refused config.
 pub fn config_error(error: &ConfigError) -> ErrorCode {
     match error {
-        ConfigError::UnknownProperty(_) | ConfigError::InvalidValue { .. } => {
-            ErrorCode::InvalidConfig
-        }
+        ConfigError::UnknownProperty(_)
+        | ConfigError::InvalidValue { .. }
+        | ConfigError::Unsupported { .. } => ErrorCode::InvalidConfig,
     }
 }
 

@@ -60,6 +60,10 @@ class Broker:
     log_path: Path
     settings: dict[str, str] = field(default_factory=dict)
     cores: str | None = None
+    # A --config file that names the listeners and log.dirs itself: then
+    # neither --listen nor --data-dir is passed.
+    config_file: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     starts: int = 0
     # Set when the last start() failed; that failure is already reported.
@@ -70,7 +74,10 @@ class Broker:
         return f"127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
-        argv = [str(SKEIN_BIN), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
+        if self.config_file is not None:
+            argv = [str(SKEIN_BIN), "serve", "--config", str(self.config_file)]
+        else:
+            argv = [str(SKEIN_BIN), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
         for key, value in self.settings.items():
             argv += ["--set", f"{key}={value}"]
         if self.cores is not None:
@@ -85,7 +92,7 @@ class Broker:
         log.flush()
         self.proc = subprocess.Popen(
             self.argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "RUST_BACKTRACE": "1"}, preexec_fn=_die_with_parent,
+            env={**os.environ, "RUST_BACKTRACE": "1", **self.env}, preexec_fn=_die_with_parent,
         )
         log.close()
         self.start_failed = True
@@ -167,22 +174,26 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def broker_factory(request, tmp_path):
-    """Returns start(settings=None, cores=None) -> Broker. Every broker it
-    starts is stopped with SIGTERM at teardown and must exit 0."""
+    """Returns start(settings=None, cores=None, config_file=None, env=None,
+    port=None) -> Broker. A config_file must name the listeners (on `port`)
+    and log.dirs itself. Every broker it starts is stopped with SIGTERM at
+    teardown and must exit 0."""
     if not SKEIN_BIN.exists():
         pytest.fail(f"skein binary not found at {SKEIN_BIN} (build it or set SKEIN_BIN)")
     brokers: list[Broker] = []
     request.node._skein_brokers = brokers
 
-    def start(settings: dict[str, str] | None = None, cores: str | None = None) -> Broker:
+    def start(settings: dict[str, str] | None = None, cores: str | None = None,
+              config_file=None, env: dict[str, str] | None = None, port: int | None = None) -> Broker:
         n = len(brokers)
         # Nested so that hostile relative names ("../../x") resolved against
         # the data dir still land inside tmp_path, where tests can look.
         data_dir = tmp_path / f"broker{n}" / "a" / "b" / "data"
         data_dir.mkdir(parents=True)
         b = Broker(
-            port=free_port(), data_dir=data_dir, log_path=tmp_path / f"broker{n}.log",
+            port=port or free_port(), data_dir=data_dir, log_path=tmp_path / f"broker{n}.log",
             settings=dict(settings or {}), cores=cores or os.environ.get("SKEIN_E2E_CORES"),
+            config_file=config_file, env=dict(env or {}),
         )
         brokers.append(b)
         b.start()

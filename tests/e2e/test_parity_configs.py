@@ -174,3 +174,89 @@ def test_describe_log_dirs_and_alter_replica_log_dirs_with_kafka_python(broker):
         assert codes == {0: 0, 1: 57}  # NONE, LOG_DIR_NOT_FOUND
     finally:
         kp.close()
+
+
+KRAFT_SERVER_PROPERTIES = """\
+############################# Server Basics #############################
+# The role of this server. Setting this puts us in KRaft mode
+process.roles=broker,controller
+# The node id associated with this instance's roles
+node.id=1
+# List of controller endpoints used connect to the controller cluster
+controller.quorum.bootstrap.servers=localhost:{controller_port}
+############################# Socket Server Settings #############################
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+############################# Log Basics #############################
+log.dirs={log_dirs}
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+"""
+
+
+def test_starts_from_kafkas_kraft_server_properties_and_docker_style_environment(
+        broker_factory, tmp_path):
+    """Kafka 4's config/server.properties (a combined KRaft node) as it is,
+    with the settings a docker deployment passes as environment variables."""
+    from conftest import free_port
+
+    port, controller_port = free_port(), free_port()
+    log_dirs = tmp_path / "kraft-combined-logs"
+    path = tmp_path / "server.properties"
+    path.write_text(KRAFT_SERVER_PROPERTIES.format(
+        port=port, controller_port=controller_port, log_dirs=log_dirs))
+    b = broker_factory(config_file=path, port=port, env={
+        "SKEIN_NUM_PARTITIONS": "3",
+        "SKEIN_LOG_RETENTION_MINUTES": "90",
+        "SKEIN_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+    })
+    a = admin(b.bootstrap)
+    configs = describe(a, ResourceType.BROKER, "1")
+    assert configs["node.id"].value == "1"
+    assert configs["num.partitions"].value == "3"
+    # minutes beat hours (both set), as in Kafka.
+    assert configs["log.retention.ms"].value == str(90 * 60_000)
+    assert configs["log.dirs"].value == str(log_dirs)
+    assert configs["listeners"].value == \
+        f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+    # A topic auto-created through the client listener gets num.partitions
+    # from the environment and is stored under the file's log.dirs.
+    topic = unique_topic()
+    produce(b.bootstrap, topic, [{"value": b"v"}])
+    md = a.list_topics(topic, timeout=TIMEOUT_S)
+    assert len(md.topics[topic].partitions) == 3
+    assert md.brokers[1].port == port
+    assert (log_dirs / f"{topic}-0").is_dir()
+    log = b.log_path.read_text()
+    for name in ["num.network.threads", "num.io.threads", "offsets.topic.replication.factor"]:
+        assert f"{name} is accepted but has no effect" in log, name
+    assert "controller listener not opened" in log
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"controller.quorum.voters": "1@localhost:9093,2@localhost:9094,3@localhost:9095"},
+     "controller.quorum.voters"),
+    ({"process.roles": "broker"}, "process.roles"),
+    ({"zookeeper.connect": "localhost:2181"}, "unknown property"),
+])
+def test_a_cluster_configuration_is_refused_at_start_naming_the_property(
+        broker_factory, tmp_path, setting, message):
+    with pytest.raises(AssertionError, match="exited with code 1"):
+        broker_factory(setting)
+    assert message in (tmp_path / "broker0.log").read_text()

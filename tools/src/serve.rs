@@ -172,18 +172,16 @@ fn resolve(address: impl ToSocketAddrs) -> anyhow::Result<SocketAddr> {
         .context("the address resolves to nothing")
 }
 
-/// The one client listener (`listeners`) and what Metadata advertises for
-/// it: the `advertised.listeners` entry of the same name, else the listen
-/// address, else (listening on every interface) the host name, as Kafka does.
+/// The client listener's address and what Metadata advertises for it: its
+/// `advertised.listeners` entry, else the listen address, else (listening on
+/// every interface) the host name, as Kafka does.
+///
+/// # Errors
+/// The properties together describe a node Skein cannot run
+/// ([`BrokerConfig::validate`]), or the listener's host does not resolve.
 fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, AdvertisedAddress)> {
-    let listeners = config.listeners();
-    let [listener] = listeners.as_slice() else {
-        bail!(
-            "listeners: Skein serves exactly one listener for now, got {} ({})",
-            listeners.len(),
-            config.value_text("listeners")
-        );
-    };
+    config.validate()?;
+    let (listener, advertised) = config.client_listener();
     let host = if listener.host.is_empty() {
         "0.0.0.0"
     } else {
@@ -191,10 +189,6 @@ fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, Adverti
     };
     let listen = resolve((host, listener.port))
         .with_context(|| format!("listeners: cannot resolve {listener}"))?;
-    let advertised = config
-        .advertised_listeners()
-        .into_iter()
-        .find(|advertised| advertised.name == listener.name);
     let advertised = match advertised {
         Some(advertised) if !advertised.host.is_empty() => AdvertisedAddress {
             host: advertised.host,
@@ -202,6 +196,9 @@ fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, Adverti
         },
         _ => advertised_address(listen),
     };
+    for name in config.controller_listener_names() {
+        tracing::info!(listener = %name, "controller listener not opened: this node is the quorum's only voter");
+    }
     Ok((listen, advertised))
 }
 
@@ -275,8 +272,34 @@ mod tests {
         let (listen, _) = client_listener(&config).unwrap();
         assert!(listen.ip().is_unspecified());
         config
-            .set("listeners", "PLAINTEXT://:9998,CONTROLLER://:9999")
+            .set("listeners", "PLAINTEXT://:9998,EXTERNAL://:9999")
             .unwrap();
         assert!(client_listener(&config).is_err());
+    }
+
+    #[test]
+    fn a_kraft_combined_node_serves_its_client_listener_and_advertises_it() {
+        let mut config = BrokerConfig::default();
+        for (name, value) in [
+            ("node.id", "1"),
+            ("process.roles", "broker,controller"),
+            ("controller.quorum.voters", "1@localhost:9993"),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9992,CONTROLLER://127.0.0.1:9993",
+            ),
+            ("advertised.listeners", "PLAINTEXT://kafka:9992"),
+            ("controller.listener.names", "CONTROLLER"),
+            (
+                "listener.security.protocol.map",
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ),
+            ("inter.broker.listener.name", "PLAINTEXT"),
+        ] {
+            config.set(name, value).unwrap();
+        }
+        let (listen, advertised) = client_listener(&config).unwrap();
+        assert_eq!(listen.port(), 9992);
+        assert_eq!((advertised.host.as_str(), advertised.port), ("kafka", 9992));
     }
 }

@@ -141,11 +141,13 @@ fn config_type(kind: ValueKind) -> i8 {
         ValueKind::Bool => 1,
         ValueKind::Ratio => 6,
         ValueKind::CleanupPolicy => 7,
+        ValueKind::List(_) | ValueKind::Voters | ValueKind::HostPorts => 7,
         ValueKind::OneOf(_)
         | ValueKind::FlushPolicy
         | ValueKind::Path
         | ValueKind::Text
-        | ValueKind::Listeners => 2,
+        | ValueKind::Listeners
+        | ValueKind::ProtocolMap => 2,
         ValueKind::Int { max, .. } if max <= i64::from(i32::MAX) => 3,
         ValueKind::Int { .. } => 5,
     }

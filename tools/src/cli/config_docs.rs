@@ -39,6 +39,18 @@ fn kind_text(kind: ValueKind) -> String {
         ValueKind::Path => "path".to_owned(),
         ValueKind::Text => "text".to_owned(),
         ValueKind::Listeners => "list of `NAME://HOST:PORT`".to_owned(),
+        ValueKind::List(Some(words)) => format!(
+            "list of {}",
+            words
+                .iter()
+                .map(|word| format!("`{word}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ValueKind::List(None) => "list of names".to_owned(),
+        ValueKind::Voters => "list of `ID@HOST:PORT`".to_owned(),
+        ValueKind::HostPorts => "list of `HOST:PORT`".to_owned(),
+        ValueKind::ProtocolMap => "list of `NAME:PROTOCOL`".to_owned(),
     }
 }
 
