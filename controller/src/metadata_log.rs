@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::MetadataError;
 use crate::metadata_record::MetadataRecord;
-use crate::metadata_storage::MetadataStorage;
+use crate::metadata_storage::{read_start, MetadataStorage};
 
 /// The largest payload a frame may claim; records are small (a topic with its
 /// configs), so anything larger is corruption.
@@ -133,14 +133,7 @@ impl MetadataStorage for MetadataLog {
     }
 
     fn read(&self, from: u64) -> Result<Vec<MetadataRecord>, MetadataError> {
-        let log_end_offset = self.log_end_offset();
-        let start = usize::try_from(from)
-            .ok()
-            .filter(|start| *start <= self.positions.len())
-            .ok_or(MetadataError::ReadPastEnd {
-                from,
-                log_end_offset,
-            })?;
+        let start = read_start(from, self.log_end_offset())?;
         let Some(&position) = self.positions.get(start) else {
             return Ok(Vec::new());
         };

@@ -36,6 +36,21 @@ pub trait MetadataStorage {
     fn log_end_offset(&self) -> u64;
 }
 
+/// The index of the record at offset `from` in a storage holding
+/// `log_end_offset` records; `from == log_end_offset` reads nothing.
+///
+/// # Errors
+/// [`MetadataError::ReadPastEnd`] if `from` is past the end.
+pub(crate) fn read_start(from: u64, log_end_offset: u64) -> Result<usize, MetadataError> {
+    if from > log_end_offset {
+        return Err(MetadataError::ReadPastEnd {
+            from,
+            log_end_offset,
+        });
+    }
+    Ok(usize::try_from(from).expect("a stored offset fits in memory"))
+}
+
 /// Metadata storage in memory, with fault injection: for unit tests and
 /// simulations, where "durable" means "survives a simulated crash of the
 /// controller that holds a copy".
@@ -71,14 +86,7 @@ impl MetadataStorage for MemoryMetadataStorage {
     }
 
     fn read(&self, from: u64) -> Result<Vec<MetadataRecord>, MetadataError> {
-        let log_end_offset = self.log_end_offset();
-        let start = usize::try_from(from)
-            .ok()
-            .filter(|start| *start <= self.records.len())
-            .ok_or(MetadataError::ReadPastEnd {
-                from,
-                log_end_offset,
-            })?;
+        let start = read_start(from, self.log_end_offset())?;
         Ok(self.records[start..].to_vec())
     }
 

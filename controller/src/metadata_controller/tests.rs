@@ -5,6 +5,7 @@ use super::*;
 use crate::config::ConfigError;
 use crate::error::ControllerError;
 use crate::group_coordinator::CONSUMER_OFFSETS_TOPIC;
+use crate::metadata_log::MetadataLog;
 use crate::metadata_record::TopicId;
 use crate::metadata_storage::{MemoryMetadataStorage, MetadataStorage};
 use crate::topic_name::TopicNameError;
@@ -15,17 +16,23 @@ const SETTINGS: ControllerSettings = ControllerSettings {
 };
 
 /// A controller with its storage, committing as the single-voter driver does.
-struct Harness {
+struct Harness<S = MemoryMetadataStorage> {
     controller: MetadataController,
-    storage: MemoryMetadataStorage,
+    storage: S,
     next_topic_id: u8,
 }
 
 impl Harness {
     fn new() -> Harness {
+        Harness::with_storage(MemoryMetadataStorage::new())
+    }
+}
+
+impl<S: MetadataStorage> Harness<S> {
+    fn with_storage(storage: S) -> Harness<S> {
         Harness {
             controller: MetadataController::new(SETTINGS, MetadataImage::default()),
-            storage: MemoryMetadataStorage::new(),
+            storage,
             next_topic_id: 1,
         }
     }
@@ -403,9 +410,8 @@ fn uncommitted_proposal_leaves_no_trace() {
     assert_eq!(harness.storage.log_end_offset(), 1);
 }
 
-#[test]
-fn replaying_the_stored_records_rebuilds_the_same_image() {
-    let mut harness = Harness::new();
+/// Commits one change of every kind.
+fn commit_every_kind_of_change<S: MetadataStorage>(harness: &mut Harness<S>) -> TopicId {
     let orders = harness.create_one("orders", 2);
     harness.create_one("payments", 1);
     let grow = harness
@@ -425,17 +431,31 @@ fn replaying_the_stored_records_rebuilds_the_same_image() {
         .delete_topics(vec![TopicRef::Name("payments".into())]);
     harness.commit(delete);
     harness.commit(harness.controller.reserve_producer_ids());
+    orders.topic_id
+}
 
+#[test]
+fn replaying_the_stored_records_rebuilds_the_same_image() {
+    let mut harness = Harness::new();
+    let orders = commit_every_kind_of_change(&mut harness);
     let replayed = MetadataController::replay(SETTINGS, &harness.storage.read(0).unwrap());
     assert_eq!(replayed.image(), harness.controller.image());
     assert_eq!(replayed.image().version, 6);
-    assert_eq!(
-        replayed
-            .image()
-            .topic_by_id(&orders.topic_id)
-            .unwrap()
-            .partitions,
-        5
-    );
+    assert_eq!(replayed.image().topic_by_id(&orders).unwrap().partitions, 5);
     assert!(replayed.image().topic("payments").is_none());
+}
+
+#[test]
+fn reopening_the_metadata_log_rebuilds_the_same_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = MetadataLog::open(dir.path()).unwrap();
+    let mut harness = Harness::with_storage(log);
+    commit_every_kind_of_change(&mut harness);
+    drop(harness.storage);
+    let (log, records) = MetadataLog::open(dir.path()).unwrap();
+    assert_eq!(log.read(0).unwrap(), records);
+    let replayed = MetadataController::replay(SETTINGS, &records);
+    assert_eq!(replayed.image(), harness.controller.image());
+    let mut block = replayed.reserve_producer_ids().response;
+    assert_eq!(block.take(), Some(PRODUCER_ID_BLOCK_SIZE));
 }
