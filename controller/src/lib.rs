@@ -1,28 +1,38 @@
-//! The control plane: the metadata log (topic, partition and config records)
-//! replayed into an immutable metadata image that every shard receives, the
-//! broker and topic configuration, and the group coordinator. Runs on the
-//! control shard only.
+//! The control plane: the metadata controller's rules, which turn a metadata
+//! change into records (propose) and committed records into an immutable
+//! metadata image that every shard receives (apply); the storage interface
+//! of the metadata log and its fsynced file; the broker and topic
+//! configuration; and the group coordinator. Sans-IO except for the metadata
+//! log file, which its driver calls. Runs on the control shard only.
 //!
-//! Owns: metadata records and their durable log, the image, group state.
-//! Must not: block a data shard.
+//! Owns: metadata records and their durable log, the image, the rules,
+//! group state.
+//! Must not: block a data shard; choose Kafka error codes (`net` does).
 
 mod config;
 mod error;
 mod image;
 mod listener;
+mod metadata_controller;
 mod metadata_log;
 mod metadata_record;
+mod metadata_storage;
 mod topic_name;
 
 pub use config::{
     change_list_config, is_list_config, topic_config_def, validate_topic_config, BrokerConfig,
     ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
 };
-pub use error::MetadataError;
+pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
 pub use listener::{parse_listeners, Listener};
+pub use metadata_controller::{
+    ControllerResult, ControllerSettings, CreatedTopic, MetadataController, NewTopic,
+    ProducerIdBlock, TopicConfigChange, TopicRef, PRODUCER_ID_BLOCK_SIZE,
+};
 pub use metadata_log::MetadataLog;
 pub use metadata_record::{MetadataRecord, TopicId};
-pub use topic_name::{validate_topic_name, TopicNameError};
+pub use metadata_storage::{MemoryMetadataStorage, MetadataStorage};
+pub use topic_name::{is_internal_topic, validate_topic_name, TopicNameError};
 
 pub mod group_coordinator;

@@ -1,5 +1,8 @@
 //! Topic names, checked by Kafka's rules before a name is ever used to build
-//! a path: 1 to 249 characters of `[a-zA-Z0-9._-]`, and neither `.` nor `..`.
+//! a path: 1 to 249 characters of `[a-zA-Z0-9._-]`, and neither `.` nor `..`;
+//! and which names are internal topics.
+
+use crate::group_coordinator::CONSUMER_OFFSETS_TOPIC;
 
 /// Why a topic name is illegal (Kafka's INVALID_TOPIC_EXCEPTION).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,6 +45,12 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
         return Err(TopicNameError::IllegalCharacter(bad));
     }
     Ok(())
+}
+
+/// Whether `name` is an internal topic (Metadata's `is_internal`): clients
+/// cannot delete or repartition it, nor produce to it.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == CONSUMER_OFFSETS_TOPIC
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 //! a decision here.
 
 use skein_controller::group_coordinator::GroupError;
-use skein_controller::{ConfigError, TopicNameError};
+use skein_controller::{ConfigError, ControllerError, TopicNameError};
 use skein_engine::{AppendError, LogError, ReadError};
+
+use crate::shard_message::ControlError;
 
 /// Kafka's name of an error code as its documentation spells it
 /// (`TOPIC_ALREADY_EXISTS` for 36, `NONE` for 0); `UNKNOWN_<code>` for a
@@ -128,6 +130,33 @@ pub fn config_error(error: &ConfigError) -> ErrorCode {
         ConfigError::UnknownProperty(_)
         | ConfigError::InvalidValue { .. }
         | ConfigError::Unsupported { .. } => ErrorCode::InvalidConfig,
+    }
+}
+
+/// The code for a metadata change the controller's rules refused.
+pub fn controller_error(error: &ControllerError) -> ErrorCode {
+    match error {
+        ControllerError::TopicAlreadyExists(_) => ErrorCode::TopicAlreadyExists,
+        ControllerError::InvalidTopicName(error) => topic_name_error(error),
+        ControllerError::InvalidConfig(error) => config_error(error),
+        ControllerError::PartitionCountNotPositive(_)
+        | ControllerError::PartitionCountNotIncreased { .. } => ErrorCode::InvalidPartitions,
+        ControllerError::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
+        ControllerError::UnknownTopic(_) => ErrorCode::UnknownTopicOrPartition,
+        ControllerError::UnknownTopicId => ErrorCode::UnknownTopicId,
+        ControllerError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
+        // Kafka refuses deleting or repartitioning an internal topic with
+        // INVALID_TOPIC_EXCEPTION.
+        ControllerError::InternalTopic(_) => ErrorCode::InvalidTopicException,
+    }
+}
+
+/// The code for a metadata change that was not made.
+pub fn control_error(error: &ControlError) -> ErrorCode {
+    match error {
+        ControlError::Refused(error) => controller_error(error),
+        ControlError::Storage(_) => ErrorCode::KafkaStorageError,
+        ControlError::Unavailable => ErrorCode::RequestTimedOut,
     }
 }
 

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use skein_controller::group_coordinator::{OffsetsRecord, CONSUMER_OFFSETS_TOPIC};
+use skein_controller::group_coordinator::OffsetsRecord;
 use skein_engine::LogTuning;
 
 /// Memory of each `__consumer_offsets` partition log. Offset commits are a
@@ -54,7 +54,7 @@ pub fn topic_configs(segment_bytes: u64) -> Vec<(String, String)> {
 /// Whether `topic` is an internal topic (Metadata's `is_internal`; clients
 /// cannot delete it).
 pub fn is_internal(topic: &str) -> bool {
-    topic == CONSUMER_OFFSETS_TOPIC
+    skein_controller::is_internal_topic(topic)
 }
 
 /// Why `__consumer_offsets` data could not be encoded or decoded.

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use skein_controller::group_coordinator;
-use skein_controller::{ConfigError, MetadataError, MetadataImage, TopicId, TopicNameError};
+use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
+// The metadata change's parts are the controller's types; handlers name them
+// from here, with the rest of the control shard's messages.
+pub use skein_controller::{CreatedTopic, NewTopic, TopicConfigChange, TopicRef};
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError, ReadInfo};
 
 use crate::error_code::{self, ErrorCode};
@@ -148,40 +151,6 @@ pub enum ControlRequest {
     AllocateProducerId,
 }
 
-/// A topic to create.
-#[derive(Debug, Clone)]
-pub struct NewTopic {
-    /// Its name (checked on the control shard too).
-    pub name: String,
-    /// Partition count; -1 for `num.partitions`.
-    pub partitions: i32,
-    /// Replication factor; -1 for the default.
-    pub replication_factor: i16,
-    /// Config overrides.
-    pub configs: Vec<(String, String)>,
-}
-
-/// A topic named by name or id.
-#[derive(Debug, Clone)]
-pub enum TopicRef {
-    /// By name.
-    Name(String),
-    /// By id.
-    Id(TopicId),
-}
-
-/// Config changes for one topic.
-#[derive(Debug, Clone)]
-pub struct TopicConfigChange {
-    /// The topic.
-    pub topic: String,
-    /// Replace every override with `ops` (AlterConfigs) rather than apply
-    /// them one by one (IncrementalAlterConfigs).
-    pub replace_all: bool,
-    /// `(name, Some(value))` sets, `(name, None)` removes an override.
-    pub ops: Vec<(String, Option<String>)>,
-}
-
 /// The outcome of each item of a [`ControlRequest`], in request order.
 pub enum ControlReply {
     /// Per topic: the created topic's id, partitions and configs, or why not.
@@ -196,47 +165,15 @@ pub enum ControlReply {
     ProducerId(Result<i64, ControlError>),
 }
 
-/// A topic that was (or, with validate_only, would be) created.
-#[derive(Debug, Clone)]
-pub struct CreatedTopic {
-    /// Its id.
-    pub topic_id: TopicId,
-    /// Its partition count.
-    pub partitions: i32,
-}
-
-/// Why a metadata change was refused.
+/// Why a metadata change was not made: the controller's rules refused it,
+/// the metadata log failed, or the control shard could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// The topic exists already.
-    #[error("topic {0:?} already exists")]
-    TopicAlreadyExists(String),
-    /// The name breaks Kafka's rules.
+    /// The controller's rules refused the change.
     #[error(transparent)]
-    InvalidTopicName(#[from] TopicNameError),
-    /// A config is unknown or has a bad value.
-    #[error(transparent)]
-    InvalidConfig(#[from] ConfigError),
-    /// A partition count that is not larger than the current one, or not
-    /// positive.
-    #[error("{0}")]
-    InvalidPartitions(String),
-    /// More replicas than brokers.
-    #[error("replication factor {0} is larger than the 1 available broker")]
-    InvalidReplicationFactor(i16),
-    /// No such topic (by name).
-    #[error("unknown topic {0:?}")]
-    UnknownTopic(String),
-    /// No such topic (by id).
-    #[error("unknown topic id")]
-    UnknownTopicId,
-    /// `delete.topic.enable=false`.
-    #[error("topic deletion is disabled (delete.topic.enable=false)")]
-    TopicDeletionDisabled,
-    /// Deleting or repartitioning an internal topic (`__consumer_offsets`).
-    #[error("topic {0:?} is an internal topic; it cannot be deleted or repartitioned")]
-    InternalTopic(String),
-    /// The metadata log failed.
+    Refused(#[from] ControllerError),
+    /// The metadata log failed: the records that would have made the change
+    /// were not committed.
     #[error("metadata log failure: {0}")]
     Storage(String),
     /// The control shard is unreachable.
@@ -253,18 +190,6 @@ impl From<MetadataError> for ControlError {
 impl ControlError {
     /// The Kafka error code for this refusal.
     pub fn code(&self) -> ErrorCode {
-        match self {
-            ControlError::TopicAlreadyExists(_) => ErrorCode::TopicAlreadyExists,
-            ControlError::InvalidTopicName(error) => error_code::topic_name_error(error),
-            ControlError::InvalidConfig(error) => error_code::config_error(error),
-            ControlError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
-            ControlError::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
-            ControlError::UnknownTopic(_) => ErrorCode::UnknownTopicOrPartition,
-            ControlError::UnknownTopicId => ErrorCode::UnknownTopicId,
-            ControlError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
-            ControlError::InternalTopic(_) => ErrorCode::InvalidTopicException,
-            ControlError::Storage(_) => ErrorCode::KafkaStorageError,
-            ControlError::Unavailable => ErrorCode::RequestTimedOut,
-        }
+        error_code::control_error(self)
     }
 }
