@@ -142,7 +142,9 @@ fn config_type(kind: ValueKind) -> i8 {
         ValueKind::Ratio => 6,
         ValueKind::CleanupPolicy => 7,
         ValueKind::OneOf(_) | ValueKind::FlushPolicy | ValueKind::Path => 2,
-        ValueKind::Int { max, .. } if max <= i64::from(i32::MAX) => 3,
-        ValueKind::Int { .. } => 5,
+        ValueKind::Int { max, .. } | ValueKind::IntOr { max, .. } if max <= i64::from(i32::MAX) => {
+            3
+        }
+        ValueKind::Int { .. } | ValueKind::IntOr { .. } => 5,
     }
 }
