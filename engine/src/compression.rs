@@ -738,4 +738,30 @@ mod tests {
             Err((0, CompressionError::Records(_)))
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn damaged_streams_decompress_or_are_refused_within_the_limit(
+            codec in 0usize..5,
+            flips in proptest::collection::vec((proptest::num::usize::ANY, 1u8..=255), 0..4),
+            cut in proptest::num::usize::ANY,
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let target = TARGETS[codec];
+            let mut stream = Vec::new();
+            compress(target, &text(40_000), &mut stream).expect("compresses");
+            for (position, mask) in flips {
+                let position = position % stream.len();
+                stream[position] ^= mask;
+            }
+            stream.truncate(cut % (stream.len() + 1));
+            stream.extend_from_slice(&noise);
+            let mut out = Vec::new();
+            let codec = target.codec().expect("a codec");
+            let limit = 20_000;
+            if decompress(codec, &stream, limit, &mut out).is_ok() {
+                proptest::prop_assert!(out.len() <= limit);
+            }
+        }
+    }
 }
