@@ -9,13 +9,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listener, Voter};
-use skein_engine::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
+use skein_engine::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, TimestampType};
 
 /// The type of a property's value, with its valid range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
     /// A signed integer in `min..=max`.
     Int { min: i64, max: i64 },
+    /// A signed integer in `min..=max`, or exactly `or` (Kafka's "-1 for
+    /// the codec's default" of `compression.gzip.level`).
+    IntOr { min: i64, max: i64, or: i64 },
     /// `true` or `false`.
     Bool,
     /// One of the listed words.
@@ -101,7 +104,10 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.cleaner.min.compaction.lag.ms", topic_name: Some("min.compaction.lag.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "A segment holding a record younger than this is not compacted yet.", support: Support::Implemented },
     PropertyDef { name: "log.cleaner.max.compaction.lag.ms", topic_name: Some("max.compaction.lag.ms"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "A sealed segment not compacted for this long is compacted even below the dirty ratio.", support: Support::Implemented },
     PropertyDef { name: "min.insync.replicas", topic_name: Some("min.insync.replicas"), kind: ValueKind::Int { min: 1, max: 1 }, default: "1", unit: "replicas", doc: "Replicas that must have a write for acks=all. Single-node: 1.", support: Support::Implemented },
-    PropertyDef { name: "compression.type", topic_name: Some("compression.type"), kind: ValueKind::OneOf(&["producer"]), default: "producer", unit: "", doc: "Batches are stored as the producer compressed them.", support: Support::Implemented },
+    PropertyDef { name: "compression.type", topic_name: Some("compression.type"), kind: ValueKind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), default: "producer", unit: "", doc: "Codec batches are stored with. `producer` keeps every batch as the producer compressed it (appended with no copy); `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd` rebuild batches of any other codec in that one on append, at the level of its compression.*.level property (control batches are kept as they are). A batch that does not decompress is refused with CORRUPT_MESSAGE; one whose records decompress to more than 16 × max.message.bytes (within 1-256 MiB) with MESSAGE_TOO_LARGE.", support: Support::Implemented },
+    PropertyDef { name: "compression.gzip.level", topic_name: Some("compression.gzip.level"), kind: ValueKind::IntOr { min: 1, max: 9, or: -1 }, default: "-1", unit: "", doc: "gzip level when compression.type is `gzip`: 1 (fastest) to 9 (smallest), or -1 for zlib's default (6).", support: Support::Implemented },
+    PropertyDef { name: "compression.lz4.level", topic_name: Some("compression.lz4.level"), kind: ValueKind::Int { min: 1, max: 17 }, default: "9", unit: "", doc: "lz4 level when compression.type is `lz4`: 1 and 2 are lz4's fast mode, 3 and up LZ4HC (levels past 12 compress as 12).", support: Support::Implemented },
+    PropertyDef { name: "compression.zstd.level", topic_name: Some("compression.zstd.level"), kind: ValueKind::Int { min: -131_072, max: 22 }, default: "3", unit: "", doc: "zstd level when compression.type is `zstd`: negative levels are faster, 22 the smallest.", support: Support::Implemented },
     PropertyDef { name: "log.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300000", unit: "ms", doc: "How often retention runs.", support: Support::Implemented },
     PropertyDef { name: "socket.request.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "Largest request frame accepted; a larger size closes the connection before anything is read.", support: Support::Implemented },
     PropertyDef { name: "connections.max.idle.ms", topic_name: None, kind: ValueKind::Int { min: 1000, max: i64::MAX }, default: "600000", unit: "ms", doc: "Close a connection that has sent nothing, or only part of a request, for this long.", support: Support::Implemented },
@@ -183,6 +189,13 @@ fn parse(def: &PropertyDef, name: &str, text: &str) -> Result<Value, ConfigError
             let n: i64 = text.parse().map_err(|_| invalid("not an integer".into()))?;
             if n < min || n > max {
                 return Err(invalid(format!("must be in [{min}, {max}]")));
+            }
+            Ok(Value::Int(n))
+        }
+        ValueKind::IntOr { min, max, or } => {
+            let n: i64 = text.parse().map_err(|_| invalid("not an integer".into()))?;
+            if n != or && (n < min || n > max) {
+                return Err(invalid(format!("must be in [{min}, {max}] or {or}")));
             }
             Ok(Value::Int(n))
         }
@@ -628,6 +641,20 @@ impl BrokerConfig {
             delete_retention_ms: int("delete.retention.ms"),
             min_compaction_lag_ms: int("min.compaction.lag.ms"),
             max_compaction_lag_ms: int("max.compaction.lag.ms"),
+            compression_type: match value("compression.type").as_str() {
+                "uncompressed" => CompressionType::Uncompressed,
+                "gzip" => CompressionType::Gzip {
+                    level: int("compression.gzip.level") as i32,
+                },
+                "snappy" => CompressionType::Snappy,
+                "lz4" => CompressionType::Lz4 {
+                    level: int("compression.lz4.level") as i32,
+                },
+                "zstd" => CompressionType::Zstd {
+                    level: int("compression.zstd.level") as i32,
+                },
+                _ => CompressionType::Producer,
+            },
         }
     }
 }
@@ -946,6 +973,81 @@ mod tests {
         );
         assert!(config.set("process.roles", "broker,broker").is_err());
         assert!(config.set("process.roles", "observer").is_err());
+    }
+
+    #[test]
+    fn compression_type_and_levels_reach_the_log_config() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(
+            config.log_config(&BTreeMap::new()).compression_type,
+            CompressionType::Producer
+        );
+        let with = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(name, value)| {
+                    let value = validate_topic_config(name, value).unwrap();
+                    (name.to_string(), value)
+                })
+                .collect()
+        };
+        let cases = [
+            (
+                with(&[("compression.type", "lz4")]),
+                CompressionType::Lz4 { level: 9 },
+            ),
+            (
+                with(&[("compression.type", "ZSTD")]),
+                CompressionType::Zstd { level: 3 },
+            ),
+            (
+                with(&[("compression.type", "gzip")]),
+                CompressionType::Gzip { level: -1 },
+            ),
+            (
+                with(&[("compression.type", "snappy")]),
+                CompressionType::Snappy,
+            ),
+            (
+                with(&[("compression.type", "uncompressed")]),
+                CompressionType::Uncompressed,
+            ),
+            (
+                with(&[
+                    ("compression.type", "gzip"),
+                    ("compression.gzip.level", "9"),
+                ]),
+                CompressionType::Gzip { level: 9 },
+            ),
+            (
+                with(&[
+                    ("compression.type", "zstd"),
+                    ("compression.zstd.level", "-131072"),
+                ]),
+                CompressionType::Zstd { level: -131_072 },
+            ),
+        ];
+        for (overrides, expected) in cases {
+            let log = config.log_config(&overrides);
+            assert_eq!(log.compression_type, expected, "{overrides:?}");
+            assert!(log.validate().is_ok());
+        }
+        for (name, bad) in [
+            ("compression.type", "brotli"),
+            ("compression.gzip.level", "0"),
+            ("compression.gzip.level", "10"),
+            ("compression.lz4.level", "18"),
+            ("compression.zstd.level", "23"),
+        ] {
+            assert!(validate_topic_config(name, bad).is_err(), "{name}={bad}");
+        }
+        // The broker properties are the topics' defaults.
+        config.set("compression.type", "lz4").unwrap();
+        config.set("compression.lz4.level", "1").unwrap();
+        assert_eq!(
+            config.log_config(&BTreeMap::new()).compression_type,
+            CompressionType::Lz4 { level: 1 }
+        );
     }
 
     #[test]

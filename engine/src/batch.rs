@@ -220,6 +220,35 @@ pub fn patch_log_append_time(batch: &mut [u8], now_ms: i64) {
     header.crc.set(crc);
 }
 
+/// Seals a batch whose records were replaced (recompressed): sets
+/// `batchLength` to the length of `batch`, the compression bits of
+/// `attributes` to `codec` (every other attribute bit is kept), and
+/// recomputes the CRC. Offsets, timestamps and producer fields are untouched.
+///
+/// # Panics
+/// If `batch` is shorter than a header or too long for `batchLength`, or
+/// `codec` has bits outside the compression mask.
+pub fn seal_with_codec(batch: &mut [u8], codec: i16) {
+    assert!(
+        batch.len() >= HEADER_BYTES,
+        "sealing a batch shorter than its header"
+    );
+    assert!(
+        codec & !ATTR_COMPRESSION_MASK == 0,
+        "codec {codec} out of range"
+    );
+    let batch_length = i32::try_from(batch.len() - LOG_OVERHEAD).expect("batch under 2 GiB");
+    {
+        let (header, _) = BatchHeader::mut_from_prefix(&mut *batch).expect("length checked above");
+        header.batch_length.set(batch_length);
+        let attributes = (header.attributes.get() & !ATTR_COMPRESSION_MASK) | codec;
+        header.attributes.set(attributes);
+    }
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    let (header, _) = BatchHeader::mut_from_prefix(batch).expect("length checked above");
+    header.crc.set(crc);
+}
+
 /// Reads a zigzag varint (Kafka's `varint`/`varlong`) at `*pos`, advancing it.
 fn read_varlong(bytes: &[u8], pos: &mut usize) -> Option<i64> {
     let mut value: u64 = 0;

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::compression::CompressionType;
+
 /// Per-topic configuration of a partition log. `Default` gives Kafka's
 /// defaults. Lives on: the partition's owner shard (each log holds a copy).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,6 +51,10 @@ pub struct LogConfig {
     /// `max.compaction.lag.ms`: a dirty segment older than this is compacted
     /// even below `min.cleanable.dirty.ratio`. Default i64::MAX. Must be > 0.
     pub max_compaction_lag_ms: i64,
+    /// `compression.type` with its codec's level: the codec batches are
+    /// stored with. Default `Producer` (kept as the producer sent them, with
+    /// no copy); any other value rebuilds batches of another codec on append.
+    pub compression_type: CompressionType,
 }
 
 impl Default for LogConfig {
@@ -67,6 +73,7 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            compression_type: CompressionType::Producer,
         }
     }
 }
@@ -110,6 +117,10 @@ pub enum ConfigError {
     /// `min.compaction.lag.ms` negative.
     #[error("min.compaction.lag.ms {0} must be >= 0")]
     MinCompactionLagMs(i64),
+    /// A compression level outside its codec's range (gzip -1 or 1..=9,
+    /// lz4 1..=17, zstd -131072..=22).
+    #[error("compression level of {0:?} out of range")]
+    CompressionLevel(CompressionType),
     /// `max.compaction.lag.ms` not positive.
     #[error("max.compaction.lag.ms {0} must be > 0")]
     MaxCompactionLagMs(i64),
@@ -146,6 +157,17 @@ impl LogConfig {
         }
         if self.delete_retention_ms < 0 {
             return Err(ConfigError::DeleteRetentionMs(self.delete_retention_ms));
+        }
+        let level_ok = match self.compression_type {
+            CompressionType::Gzip { level } => level == -1 || (1..=9).contains(&level),
+            CompressionType::Lz4 { level } => (1..=17).contains(&level),
+            CompressionType::Zstd { level } => (-131_072..=22).contains(&level),
+            CompressionType::Producer | CompressionType::Uncompressed | CompressionType::Snappy => {
+                true
+            }
+        };
+        if !level_ok {
+            return Err(ConfigError::CompressionLevel(self.compression_type));
         }
         if self.min_compaction_lag_ms < 0 {
             return Err(ConfigError::MinCompactionLagMs(self.min_compaction_lag_ms));

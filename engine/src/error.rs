@@ -25,6 +25,17 @@ pub enum AppendError {
         /// The configured `max.message.bytes`.
         max: u32,
     },
+    /// A batch could not be rebuilt with the topic's `compression.type`
+    /// (its records do not decompress or decode, or decompress to too
+    /// much). Nothing was written.
+    #[error("record batch at byte {position} of the request cannot be recompressed: {source}")]
+    Compression {
+        /// Byte position of the offending batch within `records`.
+        position: usize,
+        /// What went wrong.
+        #[source]
+        source: crate::compression::CompressionError,
+    },
     /// The request carried no batch at all.
     #[error("empty record set")]
     Empty,

@@ -13,6 +13,7 @@
 
 mod batch;
 mod compaction;
+mod compression;
 mod config;
 mod error;
 mod latency_histogram;
@@ -42,6 +43,10 @@ pub use crate::compaction::SWAP_RENAMES;
 
 pub use crate::batch::{
     validate as validate_batch, BatchFault, BatchHeader, HEADER_BYTES as BATCH_HEADER_BYTES,
+};
+pub use crate::compression::{
+    compress, decompress, decompressed_bytes_max, recompress, Codec, CompressionError,
+    CompressionType,
 };
 pub use crate::config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig, TimestampType};
 pub use crate::error::{AppendError, LogError, ReadError};

@@ -97,6 +97,7 @@ use glommio::io::ReadResult;
 
 use crate::batch::{self, BatchFault, BatchHeader};
 use crate::compaction::{self, OffsetMap, Retention, SegmentOutcome};
+use crate::compression;
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::{AppendError, LogError, ReadError};
 use crate::log_chunk::LogChunk;
@@ -461,10 +462,12 @@ impl PartitionLog {
     /// Validates `records` (one or more v2 batches, as in a Produce request),
     /// assigns offsets and the leader epoch by patching the headers, appends,
     /// and resolves once the flush policy's promise holds. All-or-nothing:
-    /// every batch is validated before any is written.
+    /// every batch is validated before any is written. With a
+    /// `compression.type` other than `producer`, batches of another codec
+    /// are rebuilt in the topic's codec first.
     ///
     /// # Errors
-    /// `CorruptBatch`, `BatchTooLarge`, `Empty` (nothing written);
+    /// `CorruptBatch`, `BatchTooLarge`, `Compression`, `Empty` (nothing written);
     /// `Storage`/`Poisoned` when the disk failed (the log is now poisoned).
     ///
     /// # Cancel safety
@@ -479,6 +482,27 @@ impl PartitionLog {
         let config = self.inner.config.get();
         let (batch_count, record_count) = validate_records(records, config.max_message_bytes)?;
         assert!(batch_count > 0);
+        // Kafka's LogValidator: batches not in the topic's codec are rebuilt
+        // in it. `None` (always so for `compression.type=producer`) appends
+        // the caller's bytes with no copy.
+        let recompressed = compression::recompress(
+            records,
+            config.compression_type,
+            compression::decompressed_bytes_max(config.max_message_bytes),
+        )
+        .map_err(|(position, source)| AppendError::Compression { position, source })?;
+        let records: &[u8] = match &recompressed {
+            None => records,
+            Some(rebuilt) => {
+                // A rebuilt batch may be larger (to `uncompressed`): Kafka
+                // checks max.message.bytes again after validation.
+                let (rebuilt_batches, rebuilt_records) =
+                    validate_records(rebuilt, config.max_message_bytes)?;
+                assert_eq!(rebuilt_batches, batch_count);
+                assert_eq!(rebuilt_records, record_count);
+                rebuilt
+            }
+        };
         let mut ticket = Ticket {
             inner: &self.inner,
             id: None,

@@ -199,3 +199,15 @@ fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
         }
     }
 }
+
+/// Makes `batch` (a header followed by any body) whole again after a test
+/// changed its body: sets `batchLength` to its length and recomputes the CRC,
+/// keeping its codec bits.
+///
+/// # Panics
+/// If `batch` is shorter than a header.
+pub fn reseal(batch: &mut [u8]) {
+    let header = crate::batch::BatchHeader::read(batch).expect("a whole header");
+    let codec = header.attributes.get() & ATTR_COMPRESSION_MASK;
+    crate::batch::seal_with_codec(batch, codec);
+}

@@ -4,7 +4,7 @@
 
 use skein_controller::group_coordinator::GroupError;
 use skein_controller::{ConfigError, ControllerError, TopicNameError};
-use skein_engine::{AppendError, LogError, ReadError};
+use skein_engine::{AppendError, CompressionError, LogError, ReadError};
 
 use crate::shard_message::ControlError;
 
@@ -93,9 +93,23 @@ pub fn append_error(error: &AppendError) -> ErrorCode {
     match error {
         AppendError::CorruptBatch { .. } => ErrorCode::CorruptMessage,
         AppendError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
+        AppendError::Compression { source, .. } => compression_error(source),
         AppendError::Empty => ErrorCode::CorruptMessage,
         AppendError::Storage(error) => log_error(error),
         AppendError::Poisoned => ErrorCode::KafkaStorageError,
+    }
+}
+
+/// The code for a batch that could not be rebuilt in its topic's
+/// `compression.type`: Kafka refuses a batch that does not decompress with
+/// CORRUPT_MESSAGE; one too large to rebuild is MESSAGE_TOO_LARGE.
+pub fn compression_error(error: &CompressionError) -> ErrorCode {
+    match error {
+        CompressionError::UnknownCodec { .. }
+        | CompressionError::Decompress { .. }
+        | CompressionError::Records(_) => ErrorCode::CorruptMessage,
+        CompressionError::DecompressedTooLarge { .. } => ErrorCode::MessageTooLarge,
+        CompressionError::Compress { .. } => ErrorCode::UnknownServerError,
     }
 }
 

@@ -42,12 +42,15 @@ pub const REPLAY_READ_BYTES: usize = 1 << 20;
 /// itself (`offsets.retention.minutes`) by writing tombstones, and
 /// time-based deletion of whole segments would drop live commits (it would
 /// apply if an operator switched the policy to `compact,delete`).
+/// `compression.type=producer`, as Kafka sets it, keeps the coordinator's
+/// batches as it writes them whatever the broker's default.
 /// `segment_bytes` is `offsets.topic.segment.bytes`.
 pub fn topic_configs(segment_bytes: u64) -> Vec<(String, String)> {
     vec![
         ("cleanup.policy".to_string(), "compact".to_string()),
         ("retention.ms".to_string(), "-1".to_string()),
         ("segment.bytes".to_string(), segment_bytes.to_string()),
+        ("compression.type".to_string(), "producer".to_string()),
     ]
 }
 

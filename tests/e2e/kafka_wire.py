@@ -243,6 +243,19 @@ def produce_v3_body(topic: str, partition: int, batch: bytes, acks: int = -1,
     )
 
 
+def fetch_v4_body(topic: str, partition: int, fetch_offset: int,
+                  max_bytes: int = 1 << 20, max_wait_ms: int = 0) -> bytes:
+    """Fetch v4 body: replica_id INT32 (-1, a consumer) | max_wait_ms INT32 |
+    min_bytes INT32 | max_bytes INT32 | isolation_level INT8 (0) |
+    topics ARRAY[ topic STRING | partitions ARRAY[ partition INT32 |
+    fetch_offset INT64 | partition_max_bytes INT32 ] ]"""
+    return (
+        i32(-1) + i32(max_wait_ms) + i32(0) + i32(max_bytes) + i8(0)
+        + i32(1) + string(topic)
+        + i32(1) + i32(partition) + i64(fetch_offset) + i32(max_bytes)
+    )
+
+
 def metadata_v1_body(topics: list[str] | None) -> bytes:
     """Metadata v1 body: topics ARRAY[ name STRING ] (-1 = all topics)."""
     if topics is None:
@@ -424,6 +437,64 @@ def parse_produce_v3(body: bytes) -> list[tuple[str, int, int, int]]:
     r.i32()  # throttle_time_ms
     if r.remaining() != 0:
         raise ValueError(f"{r.remaining()} trailing bytes after Produce v3 body")
+    return out
+
+
+def parse_fetch_v4(body: bytes) -> list[tuple[str, int, int, int, bytes]]:
+    """Fetch v4 response body: throttle_time_ms INT32 | responses ARRAY[
+    topic STRING | partitions ARRAY[ partition INT32 | error_code INT16 |
+    high_watermark INT64 | last_stable_offset INT64 |
+    aborted_transactions ARRAY (-1 = null)[ producer_id INT64 |
+    first_offset INT64 ] | records BYTES (INT32 length, -1 = null) ] ]
+
+    Returns [(topic, partition, error_code, high_watermark, records)]."""
+    r = Reader(body)
+    r.i32()  # throttle_time_ms
+    out = []
+    for _ in range(r.i32()):
+        name = r.string()
+        for _ in range(r.i32()):
+            index = r.i32()
+            error_code = r.i16()
+            high_watermark = r.i64()
+            r.i64()  # last_stable_offset
+            for _ in range(max(r.i32(), 0)):
+                r.i64()
+                r.i64()
+            length = r.i32()
+            records = r.take(length) if length > 0 else b""
+            out.append((name, index, error_code, high_watermark, records))
+    if r.remaining() != 0:
+        raise ValueError(f"{r.remaining()} trailing bytes after Fetch v4 body")
+    return out
+
+
+def batch_headers(records: bytes) -> list[tuple[int, int, int, int, int]]:
+    """The v2 batch headers of a record set (see record_batch for the layout),
+    a partial last batch ignored. Returns [(base_offset, attributes,
+    record_count, producer_id, base_sequence)]; attributes bits 0-2 are the
+    codec (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)."""
+    out = []
+    position = 0
+    while position + 61 <= len(records):
+        r = Reader(records[position:position + 61])
+        base_offset = r.i64()
+        batch_length = r.i32()
+        if position + 12 + batch_length > len(records):
+            break
+        r.i32()  # partitionLeaderEpoch
+        r.i8()   # magic
+        r.take(4)  # crc
+        attributes = r.i16()
+        r.i32()  # lastOffsetDelta
+        r.i64()  # baseTimestamp
+        r.i64()  # maxTimestamp
+        producer_id = r.i64()
+        r.i16()  # producerEpoch
+        base_sequence = r.i32()
+        record_count = r.i32()
+        out.append((base_offset, attributes, record_count, producer_id, base_sequence))
+        position += 12 + batch_length
     return out
 
 

@@ -148,7 +148,9 @@ fn config_type(kind: ValueKind) -> i8 {
         | ValueKind::Text
         | ValueKind::Listeners
         | ValueKind::ProtocolMap => 2,
-        ValueKind::Int { max, .. } if max <= i64::from(i32::MAX) => 3,
-        ValueKind::Int { .. } => 5,
+        ValueKind::Int { max, .. } | ValueKind::IntOr { max, .. } if max <= i64::from(i32::MAX) => {
+            3
+        }
+        ValueKind::Int { .. } | ValueKind::IntOr { .. } => 5,
     }
 }

@@ -27,6 +27,7 @@ fn kind_text(kind: ValueKind) -> String {
         ValueKind::Int { min, max } if min == max => format!("integer, exactly {min}"),
         ValueKind::Int { min, max } if max == i64::MAX => format!("integer ≥ {min}"),
         ValueKind::Int { min, max } => format!("integer in [{min}, {max}]"),
+        ValueKind::IntOr { min, max, or } => format!("integer in [{min}, {max}], or {or}"),
         ValueKind::Bool => "`true` or `false`".to_owned(),
         ValueKind::OneOf(words) => words
             .iter()
