@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listener, Voter};
 use skein_engine::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, TimestampType};
 
+use crate::group_coordinator::GroupCoordinatorConfig;
+
 /// The type of a property's value, with its valid range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -113,6 +115,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "connections.max.idle.ms", topic_name: None, kind: ValueKind::Int { min: 1000, max: i64::MAX }, default: "600000", unit: "ms", doc: "Close a connection that has sent nothing, or only part of a request, for this long.", support: Support::Implemented },
     PropertyDef { name: "connection.max.inflight.requests", topic_name: None, kind: ValueKind::Int { min: 1, max: 10_000 }, default: "100", unit: "requests", doc: "Requests of one connection processed at once (pipelining); reading pauses beyond it.", support: Support::Implemented },
     PropertyDef { name: "group.initial.rebalance.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "3000", unit: "ms", doc: "Wait this long for more members before the first rebalance of an empty group.", support: Support::Implemented },
+    PropertyDef { name: "group.min.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "6000", unit: "ms", doc: "Shortest session timeout a JoinGroup may ask for; shorter ones get INVALID_SESSION_TIMEOUT. Must not exceed group.max.session.timeout.ms.", support: Support::Implemented },
+    PropertyDef { name: "group.max.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1800000", unit: "ms", doc: "Longest session timeout a JoinGroup may ask for; longer ones get INVALID_SESSION_TIMEOUT.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start.", support: Support::Implemented },
     PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. One listener until the cluster work adds named listeners.", support: Support::Implemented },
@@ -568,6 +572,33 @@ impl BrokerConfig {
     /// `group.initial.rebalance.delay.ms`.
     pub fn group_initial_rebalance_delay_ms(&self) -> i64 {
         self.int("group.initial.rebalance.delay.ms")
+    }
+    /// `group.min.session.timeout.ms`.
+    pub fn group_min_session_timeout_ms(&self) -> i64 {
+        self.int("group.min.session.timeout.ms")
+    }
+    /// `group.max.session.timeout.ms`.
+    pub fn group_max_session_timeout_ms(&self) -> i64 {
+        self.int("group.max.session.timeout.ms")
+    }
+    /// The group coordinator's settings from these properties, with
+    /// `offsets_topic_num_partitions` partitions of `__consumer_offsets` (the
+    /// existing topic's count, which may differ from the property). Settings
+    /// without a broker property keep Kafka's defaults. Check the result with
+    /// [`GroupCoordinatorConfig::validate`]: the minimum and maximum session
+    /// timeouts are set independently and may cross.
+    pub fn group_coordinator_config(
+        &self,
+        offsets_topic_num_partitions: u32,
+    ) -> GroupCoordinatorConfig {
+        let ms = |name: &str| i32::try_from(self.int(name)).unwrap_or(i32::MAX);
+        GroupCoordinatorConfig {
+            group_initial_rebalance_delay_ms: ms("group.initial.rebalance.delay.ms"),
+            group_min_session_timeout_ms: ms("group.min.session.timeout.ms"),
+            group_max_session_timeout_ms: ms("group.max.session.timeout.ms"),
+            offsets_topic_num_partitions,
+            ..GroupCoordinatorConfig::default()
+        }
     }
     /// `offsets.topic.num.partitions`.
     pub fn offsets_topic_partitions(&self) -> i32 {
