@@ -1,9 +1,10 @@
 //! The control plane: the metadata log (topic, partition and config records)
 //! replayed into an immutable metadata image that every shard receives, the
-//! broker and topic configuration, and the group coordinator. Runs on the
-//! control shard only.
+//! Raft metadata quorum that replicates it (`quorum`), the broker and topic
+//! configuration, and the group coordinator. Runs on the control shard only.
 //!
-//! Owns: metadata records and their durable log, the image, group state.
+//! Owns: metadata records and their durable log, the quorum core (raft-rs,
+//! sans-IO) and its store, the image, group state.
 //! Must not: block a data shard.
 
 mod config;
@@ -26,3 +27,4 @@ pub use metadata_record::{MetadataRecord, TopicId};
 pub use topic_name::{validate_topic_name, TopicNameError};
 
 pub mod group_coordinator;
+pub mod quorum;
