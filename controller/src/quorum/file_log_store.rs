@@ -347,19 +347,21 @@ mod tests {
     use raft::eraftpb::SnapshotMetadata;
 
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = bytes::Bytes::copy_from_slice(data);
-        e
+        Entry {
+            index,
+            term,
+            data: bytes::Bytes::copy_from_slice(data),
+            ..Entry::default()
+        }
     }
 
     fn hard_state(term: u64, vote: u64, commit: u64) -> HardState {
-        let mut hs = HardState::default();
-        hs.term = term;
-        hs.vote = vote;
-        hs.commit = commit;
-        hs
+        HardState {
+            term,
+            vote,
+            commit,
+            ..HardState::default()
+        }
     }
 
     fn journal_len(dir: &Path) -> u64 {
@@ -371,8 +373,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = FileLogStore::open(dir.path()).unwrap();
         assert_eq!(store.load().unwrap(), StoredLog::default());
-        let mut cs = ConfState::default();
-        cs.voters = vec![1, 2, 3];
+        let cs = ConfState {
+            voters: vec![1, 2, 3],
+            ..ConfState::default()
+        };
         store.save_conf_state(&cs).unwrap();
         store
             .append_entries(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")])
@@ -528,11 +532,15 @@ mod tests {
             .unwrap();
         store.sync().unwrap();
         let mut snapshot = Snapshot::default();
-        let mut meta = SnapshotMetadata::default();
-        meta.index = 2;
-        meta.term = 1;
-        let mut cs = ConfState::default();
-        cs.voters = vec![1];
+        let mut meta = SnapshotMetadata {
+            index: 2,
+            term: 1,
+            ..SnapshotMetadata::default()
+        };
+        let cs = ConfState {
+            voters: vec![1],
+            ..ConfState::default()
+        };
         meta.set_conf_state(cs.clone());
         snapshot.set_metadata(meta);
         snapshot.data = bytes::Bytes::from_static(b"image at 2");

@@ -127,11 +127,12 @@ mod tests {
     fn a_message_round_trips() {
         let mut m = heartbeat(2, 1);
         m.set_msg_type(MessageType::MsgAppend);
-        let mut e = Entry::default();
-        e.index = 5;
-        e.term = 7;
-        e.data = Bytes::from_static(b"payload");
-        m.mut_entries().push(e);
+        m.mut_entries().push(Entry {
+            index: 5,
+            term: 7,
+            data: Bytes::from_static(b"payload"),
+            ..Entry::default()
+        });
         let bytes = encode_message(&m);
         assert_eq!(decode_message(&bytes, 2, 1, &[1, 2, 3], 1 << 20), Ok(m));
     }

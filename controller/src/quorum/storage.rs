@@ -50,8 +50,10 @@ impl<S: RaftLogStore> QuorumStorage<S> {
             dirty: false,
         };
         if storage.is_blank() {
-            let mut conf_state = ConfState::default();
-            conf_state.voters = voters.to_vec();
+            let conf_state = ConfState {
+                voters: voters.to_vec(),
+                ..ConfState::default()
+            };
             storage.store.save_conf_state(&conf_state)?;
             storage.store.sync()?;
             storage.log.conf_state = conf_state;
@@ -156,9 +158,11 @@ impl<S: RaftLogStore> QuorumStorage<S> {
         let term = self
             .entry_term(index)
             .expect("index checked to be in the log");
-        let mut meta = SnapshotMetadata::default();
-        meta.index = index;
-        meta.term = term;
+        let mut meta = SnapshotMetadata {
+            index,
+            term,
+            ..SnapshotMetadata::default()
+        };
         meta.set_conf_state(self.log.conf_state.clone());
         let mut snapshot = Snapshot::default();
         snapshot.set_metadata(meta);
