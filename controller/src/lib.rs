@@ -1,12 +1,14 @@
 //! The control plane: the metadata controller's rules, which turn a metadata
 //! change into records (propose) and committed records into an immutable
 //! metadata image that every shard receives (apply); the storage interface
-//! of the metadata log and its fsynced file; the broker and topic
-//! configuration; and the group coordinator. Sans-IO except for the metadata
-//! log file, which its driver calls. Runs on the control shard only.
+//! of the metadata log and its fsynced file; the Raft metadata quorum that
+//! will replicate it (`quorum`: raft-rs driven sans-IO, with its own log
+//! store); the broker and topic configuration; and the group coordinator.
+//! Sans-IO except for the log files, which their drivers call. Runs on the
+//! control shard only.
 //!
-//! Owns: metadata records and their durable log, the image, the rules,
-//! group state.
+//! Owns: metadata records and their durable log, the rules, the quorum core
+//! and its store, the image, group state.
 //! Must not: block a data shard; choose Kafka error codes (`net` does).
 
 mod config;
@@ -36,3 +38,4 @@ pub use metadata_storage::{MemoryMetadataStorage, MetadataStorage};
 pub use topic_name::{is_internal_topic, validate_topic_name, TopicNameError};
 
 pub mod group_coordinator;
+pub mod quorum;
