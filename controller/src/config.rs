@@ -98,6 +98,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.index.interval.bytes", topic_name: Some("index.interval.bytes"), kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Bytes of log between two offset-index entries.", support: Support::Implemented },
     PropertyDef { name: "log.flush.policy", topic_name: Some("flush.policy"), kind: ValueKind::FlushPolicy, default: "batch", unit: "", doc: "When a produce is acknowledged: `batch` after fdatasync (group-committed across concurrent producers; survives power loss), `interval:<ms>` after the write with fdatasync at most <ms> later, `none` after the write (survives a process crash, not power loss).", support: Support::Implemented },
     PropertyDef { name: "log.message.timestamp.type", topic_name: Some("message.timestamp.type"), kind: ValueKind::OneOf(&["CreateTime", "LogAppendTime"]), default: "CreateTime", unit: "", doc: "Keep the producer's timestamps (CreateTime) or stamp batches with the broker's clock (LogAppendTime).", support: Support::Implemented },
+    PropertyDef { name: "log.message.timestamp.before.max.ms", topic_name: Some("message.timestamp.before.max.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "With CreateTime, a Produce whose batch's first timestamp is more than this before the broker's clock is refused with INVALID_TIMESTAMP.", support: Support::Implemented },
+    PropertyDef { name: "log.message.timestamp.after.max.ms", topic_name: Some("message.timestamp.after.max.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "3600000", unit: "ms", doc: "With CreateTime, a Produce whose batch's largest timestamp is more than this after the broker's clock is refused with INVALID_TIMESTAMP (Kafka 4's default: one hour).", support: Support::Implemented },
     PropertyDef { name: "log.cleanup.policy", topic_name: Some("cleanup.policy"), kind: ValueKind::CleanupPolicy, default: "delete", unit: "", doc: "What happens to sealed segments: `delete` applies retention.ms/retention.bytes; `compact` keeps the latest record of every key (the active segment is never compacted; compressed batches are kept as they are); `compact,delete` does both.", support: Support::Implemented },
     PropertyDef { name: "log.cleaner.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Run the log cleaner, which compacts topics whose cleanup.policy includes `compact`.", support: Support::Implemented },
     PropertyDef { name: "log.cleaner.backoff.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "15000", unit: "ms", doc: "How long each shard's cleaner sleeps when no partition needs compacting.", support: Support::Implemented },
@@ -672,6 +674,8 @@ impl BrokerConfig {
             delete_retention_ms: int("delete.retention.ms"),
             min_compaction_lag_ms: int("min.compaction.lag.ms"),
             max_compaction_lag_ms: int("max.compaction.lag.ms"),
+            message_timestamp_before_max_ms: int("message.timestamp.before.max.ms"),
+            message_timestamp_after_max_ms: int("message.timestamp.after.max.ms"),
             compression_type: match value("compression.type").as_str() {
                 "uncompressed" => CompressionType::Uncompressed,
                 "gzip" => CompressionType::Gzip {

@@ -497,6 +497,7 @@ fn append_error(error: &PartitionError) -> AppendError {
         }
         PartitionError::Append(skein_engine::AppendError::CorruptBatch { .. })
         | PartitionError::Append(skein_engine::AppendError::Compression { .. })
+        | PartitionError::Append(skein_engine::AppendError::InvalidTimestamp { .. })
         | PartitionError::Append(skein_engine::AppendError::Empty)
         | PartitionError::Producer(_) => AppendError::Unavailable,
         PartitionError::Append(skein_engine::AppendError::Storage(_))

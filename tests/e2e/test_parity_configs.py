@@ -260,3 +260,31 @@ def test_a_cluster_configuration_is_refused_at_start_naming_the_property(
     with pytest.raises(AssertionError, match="exited with code 1"):
         broker_factory(setting)
     assert message in (tmp_path / "broker0.log").read_text()
+
+
+def test_create_time_timestamps_are_bounded_as_kafka_4_bounds_them(broker):
+    """message.timestamp.after.max.ms (Kafka 4's default, one hour) and a
+    topic's message.timestamp.before.max.ms: a record outside them is refused
+    with INVALID_TIMESTAMP and nothing of it is stored."""
+    from confluent_kafka import Producer
+
+    from clients import common_conf, consume_partition
+
+    topic = unique_topic()
+    create_topic(broker.bootstrap, topic, 1, {"message.timestamp.before.max.ms": "60000"})
+    now_ms = int(time.time() * 1000)
+    p = Producer({**common_conf(broker.bootstrap), "acks": "all", "linger.ms": 0,
+                  "enable.idempotence": False, "retries": 0, "message.timeout.ms": 10000})
+    outcomes: dict[bytes, int] = {}
+
+    def report(err, msg):
+        outcomes[msg.value()] = 0 if err is None else err.code()
+
+    for value, timestamp in [(b"now", now_ms), (b"future", now_ms + 2 * 3600_000),
+                             (b"past", now_ms - 120_000), (b"recent", now_ms - 30_000)]:
+        p.produce(topic, value=value, timestamp=timestamp, on_delivery=report)
+        p.flush(TIMEOUT_S)
+    assert outcomes == {b"now": 0, b"future": KafkaError.INVALID_TIMESTAMP,
+                        b"past": KafkaError.INVALID_TIMESTAMP, b"recent": 0}
+    got = consume_partition(broker.bootstrap, topic, 0)
+    assert [(m.offset, m.value) for m in got] == [(0, b"now"), (1, b"recent")]
