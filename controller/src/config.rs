@@ -12,6 +12,10 @@ use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listene
 use skein_engine::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, TimestampType};
 
 use crate::group_coordinator::GroupCoordinatorConfig;
+use crate::kafka_properties::{
+    check_kafka_value, closest_names, kafka_broker_property, kafka_support, kafka_topic_property,
+    KafkaProperty, KafkaSupport, KAFKA_BROKER_PROPERTIES, KAFKA_TOPIC_PROPERTIES,
+};
 
 /// The type of a property's value, with its valid range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +162,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
 /// A property that could not be set.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    /// No such property.
-    #[error("unknown property {0:?}")]
+    /// No such property, in Skein or in Kafka 4.0.
+    #[error("unknown property {0:?}{hint}", hint = did_you_mean(.0))]
     UnknownProperty(String),
     /// The value does not parse or is out of range.
     #[error("invalid value {value:?} for {name}: {reason}")]
@@ -171,7 +175,7 @@ pub enum ConfigError {
     /// A valid value that this broker cannot honour, alone or together with
     /// the other properties (checked by [`BrokerConfig::validate`]).
     #[error("{name}: {reason}")]
-    Unsupported { name: &'static str, reason: String },
+    Unsupported { name: String, reason: String },
 }
 
 /// A parsed property value.
@@ -295,6 +299,9 @@ pub struct BrokerConfig {
     /// The properties set explicitly (not left at their default), for the
     /// properties Kafka derives from others when they are not set.
     explicit: std::collections::BTreeSet<&'static str>,
+    /// Kafka properties Skein accepts without effect that were set: value
+    /// and why Skein does not need it.
+    kafka_settings: BTreeMap<&'static str, (String, &'static str)>,
 }
 
 impl Default for BrokerConfig {
@@ -309,6 +316,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             values,
             explicit: std::collections::BTreeSet::new(),
+            kafka_settings: BTreeMap::new(),
         }
     }
 }
@@ -319,10 +327,12 @@ impl BrokerConfig {
     /// # Errors
     /// Unknown property, or a value of the wrong type or range.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let def = PROPERTIES
-            .iter()
-            .find(|def| def.name == name)
-            .ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
+        let Some(def) = PROPERTIES.iter().find(|def| def.name == name) else {
+            let (kafka_name, why) = check_kafka_only(name, value, kafka_broker_property)?;
+            self.kafka_settings
+                .insert(kafka_name, (value.trim().to_string(), why));
+            return Ok(());
+        };
         let parsed = parse(def, name, value)?;
         self.values.insert(def.name, parsed);
         self.explicit.insert(def.name);
@@ -361,8 +371,10 @@ impl BrokerConfig {
     /// # Errors
     /// [`ConfigError::Unsupported`] naming the property and why.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let unsupported =
-            |name: &'static str, reason: String| ConfigError::Unsupported { name, reason };
+        let unsupported = |name: &'static str, reason: String| ConfigError::Unsupported {
+            name: name.to_string(),
+            reason,
+        };
         let roles = self.text("process.roles");
         if roles != "broker,controller" && roles != "controller,broker" {
             return Err(unsupported(
@@ -501,14 +513,19 @@ impl BrokerConfig {
         }
     }
 
-    /// The current value of broker property `name` as text (empty for an
-    /// unknown name).
+    /// The current value of broker property `name` as text (a Kafka
+    /// property Skein accepts without effect: as set, else empty; empty for
+    /// an unknown name).
     pub fn value_text(&self, name: &str) -> String {
         match self.values.get(name) {
             Some(Value::Int(n)) => n.to_string(),
             Some(Value::Bool(b)) => b.to_string(),
             Some(Value::Text(text)) => text.clone(),
-            None => String::new(),
+            None => self
+                .kafka_settings
+                .get(name)
+                .map(|(value, _)| value.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -544,14 +561,31 @@ impl BrokerConfig {
     pub fn advertised_listeners(&self) -> Vec<Listener> {
         parse_listeners(self.text("advertised.listeners")).expect("validated when set")
     }
-    /// The properties set away from their default that Skein accepts without
-    /// effect, each with the reason: `serve` warns once about each.
+    /// The properties set that Skein accepts without effect (its own table's
+    /// and Kafka's others), each with the reason: `serve` warns once about
+    /// each.
     pub fn no_effect_settings(&self) -> Vec<(&'static str, &'static str)> {
-        PROPERTIES
+        let ours = PROPERTIES.iter().filter_map(|def| match def.support {
+            Support::NoEffect(why) if self.explicit.contains(def.name) => Some((def.name, why)),
+            _ => None,
+        });
+        let kafkas = self
+            .kafka_settings
             .iter()
-            .filter_map(|def| match def.support {
-                Support::NoEffect(why) if self.explicit.contains(def.name) => Some((def.name, why)),
-                _ => None,
+            .map(|(name, (_, why))| (*name, *why));
+        ours.chain(kafkas).collect()
+    }
+
+    /// Every Kafka 4.0 broker property Skein does not implement, with its
+    /// value (as set, else Kafka's default, `None` for Kafka's null) and
+    /// whether it was set: DescribeConfigs lists them beside [`PROPERTIES`].
+    pub fn kafka_only_settings(&self) -> Vec<(&'static KafkaProperty, Option<String>, bool)> {
+        KAFKA_BROKER_PROPERTIES
+            .iter()
+            .filter(|kafka| !PROPERTIES.iter().any(|def| def.name == kafka.name))
+            .map(|kafka| match self.kafka_settings.get(kafka.name) {
+                Some((value, _)) => (kafka, Some(value.clone()), true),
+                None => (kafka, kafka.default.map(str::to_string), false),
             })
             .collect()
     }
@@ -705,13 +739,74 @@ pub fn topic_config_def(name: &str) -> Option<&'static PropertyDef> {
 /// [`ConfigError::UnknownProperty`] for a name that is not a topic config;
 /// [`ConfigError::InvalidValue`] for a bad value.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<String, ConfigError> {
-    let def =
-        topic_config_def(name).ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
+    let Some(def) = topic_config_def(name) else {
+        check_kafka_only(name, value, kafka_topic_property)?;
+        return Ok(value.trim().to_string());
+    };
     Ok(match parse(def, name, value)? {
         Value::Int(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Text(text) => text,
     })
+}
+
+/// Whether `name` is a topic config: one Skein implements, or one of Kafka
+/// 4.0's that it accepts without effect.
+pub fn is_topic_config(name: &str) -> bool {
+    topic_config_def(name).is_some() || kafka_topic_property(name).is_some()
+}
+
+/// Checks a property Skein does not implement against Kafka's table (found
+/// by `lookup`) and [`kafka_support`]: its name (as the table spells it) and
+/// why it has no effect, if it is accepted.
+///
+/// # Errors
+/// [`ConfigError::UnknownProperty`] if Kafka 4.0 has no such property
+/// either; [`ConfigError::InvalidValue`] for a value of the wrong type;
+/// [`ConfigError::Unsupported`] for a feature Skein lacks set away from its
+/// default, or a property Skein refuses whatever its value.
+fn check_kafka_only(
+    name: &str,
+    value: &str,
+    lookup: fn(&str) -> Option<&'static KafkaProperty>,
+) -> Result<(&'static str, &'static str), ConfigError> {
+    let unsupported = |reason: &str| ConfigError::Unsupported {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    let support = kafka_support(name);
+    if let KafkaSupport::Refused(why) = support {
+        return Err(unsupported(why));
+    }
+    let kafka = lookup(name).ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
+    check_kafka_value(kafka.kind, value).map_err(|reason| ConfigError::InvalidValue {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason,
+    })?;
+    match support {
+        KafkaSupport::NoEffect(why) => Ok((kafka.name, why)),
+        KafkaSupport::OnlyDefault(why) if kafka.default == Some(value.trim()) => {
+            Ok((kafka.name, why))
+        }
+        KafkaSupport::OnlyDefault(why) | KafkaSupport::Refused(why) => Err(unsupported(why)),
+    }
+}
+
+/// "; did you mean …?" with the known names closest to `name`, or nothing.
+fn did_you_mean(name: &str) -> String {
+    let known = PROPERTIES
+        .iter()
+        .flat_map(|def| [Some(def.name), def.topic_name])
+        .flatten()
+        .chain(KAFKA_BROKER_PROPERTIES.iter().map(|p| p.name))
+        .chain(KAFKA_TOPIC_PROPERTIES.iter().map(|p| p.name));
+    let closest = closest_names(name, known);
+    if closest.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", closest.join(", "))
+    }
 }
 
 /// How IncrementalAlterConfigs changes a list config.
@@ -1082,6 +1177,61 @@ mod tests {
         assert_eq!(
             config.log_config(&BTreeMap::new()).compression_type,
             CompressionType::Lz4 { level: 1 }
+        );
+    }
+
+    #[test]
+    fn every_kafka_property_is_known_and_classed() {
+        let mut config = BrokerConfig::default();
+        // Implemented, accepted without effect, or refused with a reason:
+        // never "unknown".
+        for kafka in KAFKA_BROKER_PROPERTIES {
+            let value = kafka.default.unwrap_or("1");
+            match config.clone().set(kafka.name, value) {
+                Ok(()) | Err(ConfigError::Unsupported { .. }) => {}
+                Err(ConfigError::InvalidValue { .. }) if kafka.default.is_none() => {}
+                Err(ConfigError::InvalidValue { .. })
+                    if PROPERTIES.iter().any(|d| d.name == kafka.name) => {}
+                other => panic!("{}={value}: {other:?}", kafka.name),
+            }
+        }
+        for kafka in KAFKA_TOPIC_PROPERTIES {
+            assert!(is_topic_config(kafka.name), "{}", kafka.name);
+        }
+        config.set("num.network.threads", "3").unwrap();
+        config
+            .set("remote.log.storage.system.enable", "false")
+            .unwrap();
+        assert!(config
+            .no_effect_settings()
+            .iter()
+            .any(|(name, _)| *name == "num.network.threads"));
+        assert!(matches!(
+            config.set("zookeeper.connect", "localhost:2181"),
+            Err(ConfigError::Unsupported { reason, .. }) if reason.contains("no ZooKeeper")
+        ));
+        assert!(matches!(
+            config.set("ssl.keystore.location", "/etc/kafka/keystore.pem"),
+            Err(ConfigError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            config.set("remote.log.storage.system.enable", "true"),
+            Err(ConfigError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            config.set("num.io.threads", "many"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        let unknown = config.set("num.partition", "3").unwrap_err().to_string();
+        assert!(unknown.contains("did you mean num.partitions"), "{unknown}");
+        assert_eq!(
+            validate_topic_config("remote.storage.enable", "false").unwrap(),
+            "false"
+        );
+        assert!(validate_topic_config("remote.storage.enable", "true").is_err());
+        assert_eq!(
+            validate_topic_config("leader.replication.throttled.replicas", "*").unwrap(),
+            "*"
         );
     }
 

@@ -14,6 +14,7 @@
 mod config;
 mod error;
 mod image;
+mod kafka_properties;
 mod listener;
 mod metadata_controller;
 mod metadata_log;
@@ -22,11 +23,15 @@ mod metadata_storage;
 mod topic_name;
 
 pub use config::{
-    change_list_config, is_list_config, topic_config_def, validate_topic_config, BrokerConfig,
-    ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
+    change_list_config, is_list_config, is_topic_config, topic_config_def, validate_topic_config,
+    BrokerConfig, ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
 };
 pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
+pub use kafka_properties::{
+    kafka_support, KafkaProperty, KafkaSupport, KafkaType, KAFKA_BROKER_PROPERTIES,
+    KAFKA_TOPIC_PROPERTIES,
+};
 pub use listener::{parse_listeners, Listener};
 pub use metadata_controller::{
     ControllerResult, ControllerSettings, CreatedTopic, MetadataController, NewTopic,
