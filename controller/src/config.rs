@@ -118,11 +118,18 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "compression.zstd.level", topic_name: Some("compression.zstd.level"), kind: ValueKind::Int { min: -131_072, max: 22 }, default: "3", unit: "", doc: "zstd level when compression.type is `zstd`: negative levels are faster, 22 the smallest.", support: Support::Implemented },
     PropertyDef { name: "log.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300000", unit: "ms", doc: "How often retention runs.", support: Support::Implemented },
     PropertyDef { name: "socket.request.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "Largest request frame accepted; a larger size closes the connection before anything is read.", support: Support::Implemented },
+    PropertyDef { name: "max.connections", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "2147483647", unit: "connections", doc: "Most client connections of the broker; at the limit it stops accepting until one closes (new ones wait in the kernel's backlog), as Kafka does.", support: Support::Implemented },
+    PropertyDef { name: "max.connections.per.ip", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "2147483647", unit: "connections", doc: "Most connections from one address; one past it is closed at once.", support: Support::Implemented },
+    PropertyDef { name: "max.connections.per.ip.overrides", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Per-address exceptions to max.connections.per.ip, `ADDRESS:COUNT,…` (IP addresses; Kafka also takes host names).", support: Support::Implemented },
     PropertyDef { name: "connections.max.idle.ms", topic_name: None, kind: ValueKind::Int { min: 1000, max: i64::MAX }, default: "600000", unit: "ms", doc: "Close a connection that has sent nothing, or only part of a request, for this long.", support: Support::Implemented },
     PropertyDef { name: "connection.max.inflight.requests", topic_name: None, kind: ValueKind::Int { min: 1, max: 10_000 }, default: "100", unit: "requests", doc: "Requests of one connection processed at once (pipelining); reading pauses beyond it.", support: Support::Implemented },
     PropertyDef { name: "group.initial.rebalance.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "3000", unit: "ms", doc: "Wait this long for more members before the first rebalance of an empty group.", support: Support::Implemented },
     PropertyDef { name: "group.min.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "6000", unit: "ms", doc: "Shortest session timeout a JoinGroup may ask for; shorter ones get INVALID_SESSION_TIMEOUT. Must not exceed group.max.session.timeout.ms.", support: Support::Implemented },
     PropertyDef { name: "group.max.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1800000", unit: "ms", doc: "Longest session timeout a JoinGroup may ask for; longer ones get INVALID_SESSION_TIMEOUT.", support: Support::Implemented },
+    PropertyDef { name: "group.max.size", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2147483647", unit: "members", doc: "Most members of one consumer group; a JoinGroup past it gets GROUP_MAX_SIZE_REACHED.", support: Support::Implemented },
+    PropertyDef { name: "offsets.retention.minutes", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "10080", unit: "minutes", doc: "Committed offsets of a group that is empty (or of a partition it no longer consumes) are removed this long after the group emptied or the commit, as in Kafka.", support: Support::Implemented },
+    PropertyDef { name: "offsets.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "600000", unit: "ms", doc: "How often expired committed offsets are looked for.", support: Support::Implemented },
+    PropertyDef { name: "offset.metadata.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Longest metadata string of a committed offset; longer ones get OFFSET_METADATA_TOO_LARGE.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start.", support: Support::Implemented },
     PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. One listener until the cluster work adds named listeners.", support: Support::Implemented },
@@ -593,6 +600,18 @@ impl BrokerConfig {
     pub fn socket_request_max_bytes(&self) -> usize {
         self.int("socket.request.max.bytes") as usize
     }
+    /// `max.connections`.
+    pub fn max_connections(&self) -> usize {
+        self.int("max.connections") as usize
+    }
+    /// `max.connections.per.ip`.
+    pub fn max_connections_per_ip(&self) -> usize {
+        self.int("max.connections.per.ip") as usize
+    }
+    /// `max.connections.per.ip.overrides`, as written.
+    pub fn max_connections_per_ip_overrides(&self) -> &str {
+        self.text("max.connections.per.ip.overrides")
+    }
     /// `connections.max.idle.ms`.
     pub fn connections_max_idle_ms(&self) -> u64 {
         self.int("connections.max.idle.ms") as u64
@@ -619,8 +638,8 @@ impl BrokerConfig {
     }
     /// The group coordinator's settings from these properties, with
     /// `offsets_topic_num_partitions` partitions of `__consumer_offsets` (the
-    /// existing topic's count, which may differ from the property). Settings
-    /// without a broker property keep Kafka's defaults. Check the result with
+    /// existing topic's count, which may differ from the property).
+    /// Check the result with
     /// [`GroupCoordinatorConfig::validate`]: the minimum and maximum session
     /// timeouts are set independently and may cross.
     pub fn group_coordinator_config(
@@ -632,8 +651,11 @@ impl BrokerConfig {
             group_initial_rebalance_delay_ms: ms("group.initial.rebalance.delay.ms"),
             group_min_session_timeout_ms: ms("group.min.session.timeout.ms"),
             group_max_session_timeout_ms: ms("group.max.session.timeout.ms"),
+            group_max_size: ms("group.max.size"),
+            offsets_retention_minutes: ms("offsets.retention.minutes"),
+            offsets_retention_check_interval_ms: self.int("offsets.retention.check.interval.ms"),
+            offset_metadata_max_bytes: ms("offset.metadata.max.bytes"),
             offsets_topic_num_partitions,
-            ..GroupCoordinatorConfig::default()
         }
     }
     /// `offsets.topic.num.partitions`.
@@ -1233,6 +1255,23 @@ mod tests {
             validate_topic_config("leader.replication.throttled.replicas", "*").unwrap(),
             "*"
         );
+    }
+
+    #[test]
+    fn group_properties_reach_the_group_coordinator() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(
+            config.group_coordinator_config(50),
+            GroupCoordinatorConfig::default(),
+            "Kafka's defaults on both sides"
+        );
+        config.set("group.max.size", "3").unwrap();
+        config.set("offsets.retention.minutes", "5").unwrap();
+        config.set("offset.metadata.max.bytes", "10").unwrap();
+        let coordinator = config.group_coordinator_config(50);
+        assert_eq!(coordinator.group_max_size, 3);
+        assert_eq!(coordinator.offsets_retention_ms(), 300_000);
+        assert_eq!(coordinator.offset_metadata_max_bytes, 10);
     }
 
     #[test]

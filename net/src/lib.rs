@@ -14,6 +14,7 @@
 
 mod admin_http;
 mod connection;
+mod connection_quota;
 mod control_shard;
 mod dispatch;
 mod error_code;

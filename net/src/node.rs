@@ -19,6 +19,7 @@ use std::time::Duration;
 use skein_controller::BrokerConfig;
 use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPlan};
 
+use crate::connection_quota::{parse_per_ip_overrides, ConnectionLimits, ConnectionQuotas};
 use crate::control_shard::ControlShard;
 use crate::group_driver::{offsets_topic, GroupDriver};
 use crate::listener;
@@ -100,6 +101,15 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         NodeError::Startup(format!("cannot read or write the cluster id: {error}"))
     })?;
     let plan = ShardPlan::for_cores(&cores);
+    let per_ip_overrides = parse_per_ip_overrides(config.max_connections_per_ip_overrides())
+        .map_err(|reason| {
+            NodeError::Startup(format!("max.connections.per.ip.overrides: {reason}"))
+        })?;
+    let connection_quotas = ConnectionQuotas::new(ConnectionLimits {
+        max_connections: config.max_connections(),
+        max_per_ip: config.max_connections_per_ip(),
+        per_ip_overrides,
+    });
     let metrics = Arc::new(MetricsRegistry::default());
     let admin_thread = admin_listen.and_then(|address| {
         // Metrics are not worth refusing to serve Kafka clients for.
@@ -133,6 +143,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         cores,
         metrics,
         orphans_removed: AtomicBool::new(false),
+        connection_quotas,
     });
     let for_shards = Arc::clone(&shared);
     run_shards(&plan, move |shard| {
@@ -175,6 +186,8 @@ struct Shared {
     metrics: Arc<MetricsRegistry>,
     /// Set once data shard 0 removed the directories of deleted topics.
     orphans_removed: AtomicBool,
+    /// The broker's connection counts and limits, shared by every listener.
+    connection_quotas: Arc<ConnectionQuotas>,
 }
 
 impl Shared {
@@ -424,7 +437,11 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         );
     }
     shared.metrics.shard_listening();
-    let accepting = glommio::spawn_local(listener::accept_loop(Rc::clone(&ctx), listener));
+    let accepting = glommio::spawn_local(listener::accept_loop(
+        Rc::clone(&ctx),
+        listener,
+        Arc::clone(&shared.connection_quotas),
+    ));
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
     let cleaner = ctx
         .config

@@ -295,3 +295,63 @@ def test_create_time_timestamps_are_bounded_as_kafka_4_bounds_them(broker):
                         b"past": KafkaError.INVALID_TIMESTAMP, b"recent": 0}
     got = consume_partition(broker.bootstrap, topic, 0)
     assert [(m.offset, m.value) for m in got] == [(0, b"now"), (1, b"recent")]
+
+
+def _api_versions_on(s, correlation_id: int) -> bytes:
+    import kafka_wire as w
+
+    w.send_all(s, w.frame(w.header_v1(w.API_VERSIONS, 0, correlation_id)))
+    return w.read_frame(s)
+
+
+def _served_connection(port: int, correlation_id: int):
+    """A connection the broker answers, retried while an address slot is
+    still held by a connection that closed a moment ago (the start-up probe,
+    or one the test closed): the broker frees it when it sees the close."""
+    import kafka_wire as w
+
+    deadline = time.monotonic() + 10
+    while True:
+        s = w.connect(port)
+        try:
+            assert _api_versions_on(s, correlation_id)[:4] == w.i32(correlation_id)
+            return s
+        except w.Closed:
+            s.close()
+            assert time.monotonic() < deadline, "no connection slot came free"
+            time.sleep(0.05)
+
+
+def test_max_connections_per_ip_closes_the_connection_past_the_limit(broker_factory):
+    import kafka_wire as w
+
+    b = broker_factory({"max.connections.per.ip": "2"})
+    first = _served_connection(b.port, 1)
+    second = _served_connection(b.port, 2)
+    third = w.connect(b.port)
+    w.expect_closed(third)
+    first.close()
+    fourth = _served_connection(b.port, 4)
+    for s in (second, third, fourth):
+        s.close()
+
+
+def test_max_connections_holds_new_connections_until_one_closes(broker_factory):
+    import socket
+
+    import kafka_wire as w
+
+    b = broker_factory({"max.connections": "2"})
+    first = _served_connection(b.port, 1)
+    second = _served_connection(b.port, 2)
+    # Kafka does not accept past max.connections: the third connection
+    # waits in the backlog, unanswered, until a slot frees.
+    third = w.connect(b.port, timeout=1.0)
+    w.send_all(third, w.frame(w.header_v1(w.API_VERSIONS, 0, 3)))
+    with pytest.raises(socket.timeout):
+        w.read_frame(third)
+    first.close()
+    third.settimeout(10)
+    assert w.read_frame(third)[:4] == w.i32(3)
+    for s in (second, third):
+        s.close()
