@@ -14,9 +14,11 @@
 mod config;
 mod error;
 mod image;
+mod image_snapshot;
 mod kafka_properties;
 mod listener;
 mod metadata_controller;
+mod metadata_entry;
 mod metadata_log;
 mod metadata_record;
 mod metadata_storage;
@@ -28,6 +30,7 @@ pub use config::{
 };
 pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
+pub use image_snapshot::{check_applicable, decode_image_snapshot, encode_image_snapshot};
 pub use kafka_properties::{
     kafka_support, KafkaProperty, KafkaSupport, KafkaType, KAFKA_BROKER_PROPERTIES,
     KAFKA_TOPIC_PROPERTIES,
@@ -37,6 +40,7 @@ pub use metadata_controller::{
     ControllerResult, ControllerSettings, CreatedTopic, MetadataController, NewTopic,
     ProducerIdBlock, TopicConfigChange, TopicRef, PRODUCER_ID_BLOCK_SIZE,
 };
+pub use metadata_entry::{decode_metadata_entry, encode_metadata_entry};
 pub use metadata_log::MetadataLog;
 pub use metadata_record::{MetadataRecord, TopicId};
 pub use metadata_storage::{MemoryMetadataStorage, MetadataStorage};

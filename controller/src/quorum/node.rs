@@ -124,6 +124,10 @@ pub enum QuorumInput {
     /// The transport could not reach `peer` (optional: raft recovers from
     /// lost messages by itself; this only makes the leader probe sooner).
     Unreachable { peer: QuorumNodeId },
+    /// Start an election now instead of after the election timeout: a single
+    /// voter becomes the leader at once when it starts (with peers, a
+    /// pre-vote first, as for a timeout). Ignored by a leader.
+    Campaign,
 }
 
 /// An entry the quorum committed, for the application to apply in order.
@@ -357,6 +361,15 @@ impl<S: RaftLogStore> QuorumNode<S> {
             QuorumInput::Unreachable { peer } => {
                 if peer != self.config.node_id && self.config.voters.contains(&peer) {
                     self.raw.report_unreachable(peer);
+                }
+            }
+            QuorumInput::Campaign => {
+                if self.raw.raft.state != StateRole::Leader {
+                    // Only fails when this node is not promotable (not a
+                    // voter), which open() has ruled out.
+                    if let Err(error) = self.raw.campaign() {
+                        tracing::warn!(%error, "raft refused to campaign");
+                    }
                 }
             }
         }
