@@ -1,9 +1,11 @@
 //! The control plane: the metadata controller's rules, which turn a metadata
 //! change into records (propose) and committed records into an immutable
-//! metadata image that every shard receives (apply); the storage interface
-//! of the metadata log and its fsynced file; the Raft metadata quorum that
-//! will replicate it (`quorum`: raft-rs driven sans-IO, with its own log
-//! store); the broker and topic configuration; and the group coordinator.
+//! metadata image that every shard receives (apply); the Raft metadata
+//! quorum whose log carries the records (`quorum`: raft-rs driven sans-IO,
+//! with its own log store), one change per entry (`metadata_entry`), and
+//! snapshots of the image as records (`image_snapshot`); the pre-quorum
+//! metadata log (read once, to upgrade a data dir) behind its storage
+//! interface; the broker and topic configuration; and the group coordinator.
 //! Sans-IO except for the log files, which their drivers call. Runs on the
 //! control shard only.
 //!
