@@ -124,39 +124,44 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return unavailable(&request);
         };
-        let (records, reply) = {
-            let quorum = self.quorum.borrow();
-            let controller = quorum.controller();
-            match request {
-                ControlRequest::AllocateProducerId => {
-                    drop(quorum);
-                    return ControlReply::ProducerId(self.allocate_producer_id().await);
-                }
-                ControlRequest::CreateTopics {
-                    topics,
-                    validate_only,
-                } => {
-                    let proposal = controller.create_topics(topics, &mut new_topic_id);
-                    proposed(proposal, validate_only, ControlReply::CreatedTopics)
-                }
-                ControlRequest::DeleteTopics { topics } => {
-                    let proposal = controller.delete_topics(topics);
-                    proposed(proposal, false, ControlReply::DeletedTopics)
-                }
-                ControlRequest::CreatePartitions {
-                    topics,
-                    validate_only,
-                } => {
-                    let proposal = controller.create_partitions(topics);
-                    proposed(proposal, validate_only, ControlReply::CreatedPartitions)
-                }
-                ControlRequest::AlterTopicConfigs {
-                    changes,
-                    validate_only,
-                } => {
-                    let proposal = controller.alter_topic_configs(changes);
-                    proposed(proposal, validate_only, ControlReply::AlteredConfigs)
-                }
+        // Each proposal is made against the image under a borrow that ends
+        // with its statement, before the commit waits.
+        let (records, reply) = match request {
+            ControlRequest::AllocateProducerId => {
+                return ControlReply::ProducerId(self.allocate_producer_id().await);
+            }
+            ControlRequest::CreateTopics {
+                topics,
+                validate_only,
+            } => {
+                let proposal = self
+                    .quorum
+                    .borrow()
+                    .controller()
+                    .create_topics(topics, &mut new_topic_id);
+                proposed(proposal, validate_only, ControlReply::CreatedTopics)
+            }
+            ControlRequest::DeleteTopics { topics } => {
+                let proposal = self.quorum.borrow().controller().delete_topics(topics);
+                proposed(proposal, false, ControlReply::DeletedTopics)
+            }
+            ControlRequest::CreatePartitions {
+                topics,
+                validate_only,
+            } => {
+                let proposal = self.quorum.borrow().controller().create_partitions(topics);
+                proposed(proposal, validate_only, ControlReply::CreatedPartitions)
+            }
+            ControlRequest::AlterTopicConfigs {
+                changes,
+                validate_only,
+            } => {
+                let proposal = self
+                    .quorum
+                    .borrow()
+                    .controller()
+                    .alter_topic_configs(changes);
+                proposed(proposal, validate_only, ControlReply::AlteredConfigs)
             }
         };
         if records.is_empty() {
