@@ -141,6 +141,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "controller.quorum.voters", topic_name: None, kind: ValueKind::Voters, default: "", unit: "", doc: "The metadata quorum's voters as `ID@HOST:PORT,…`. Empty, or this node alone, for now: the quorum is this node.", support: Support::Implemented },
     PropertyDef { name: "controller.quorum.bootstrap.servers", topic_name: None, kind: ValueKind::HostPorts, default: "", unit: "", doc: "Controllers to find the quorum through (KIP-853), `HOST:PORT,…`. At most one (this node) for now.", support: Support::Implemented },
     PropertyDef { name: "controller.listener.names", topic_name: None, kind: ValueKind::List(None), default: "", unit: "", doc: "Names of the listeners the metadata quorum uses; every other listener is for clients. With one voter nothing connects to them and they are not opened.", support: Support::Implemented },
+    PropertyDef { name: "metadata.log.max.record.bytes.between.snapshots", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "20971520", unit: "bytes", doc: "Bytes of metadata records committed after the latest snapshot of the metadata image before the controller takes a new one and drops the quorum log before it, so a restart (or a lagging voter) loads the snapshot and replays only what follows.", support: Support::Implemented },
     PropertyDef { name: "listener.security.protocol.map", topic_name: None, kind: ValueKind::ProtocolMap, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", unit: "", doc: "The security protocol of each listener name, `NAME:PROTOCOL,…`. Skein serves PLAINTEXT listeners only for now.", support: Support::Implemented },
     PropertyDef { name: "inter.broker.listener.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The listener brokers use between themselves; empty: the client listener.", support: Support::Implemented },
     PropertyDef { name: "num.network.threads", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "3", unit: "threads", doc: "Kafka's socket-serving threads.", support: Support::NoEffect("every Skein shard serves its own connections on its own core; --cores picks them") },
@@ -539,6 +540,12 @@ impl BrokerConfig {
     /// `node.id`.
     pub fn node_id(&self) -> i32 {
         self.int("node.id") as i32
+    }
+    /// `metadata.log.max.record.bytes.between.snapshots`: committed metadata
+    /// record bytes after which the controller snapshots its image, in bytes
+    /// (at least 1).
+    pub fn metadata_snapshot_after_bytes(&self) -> u64 {
+        self.int("metadata.log.max.record.bytes.between.snapshots") as u64
     }
     /// `log.dirs`: the data directory.
     pub fn data_dir(&self) -> PathBuf {

@@ -1,9 +1,11 @@
 //! The control plane: the metadata controller's rules, which turn a metadata
 //! change into records (propose) and committed records into an immutable
-//! metadata image that every shard receives (apply); the storage interface
-//! of the metadata log and its fsynced file; the Raft metadata quorum that
-//! will replicate it (`quorum`: raft-rs driven sans-IO, with its own log
-//! store); the broker and topic configuration; and the group coordinator.
+//! metadata image that every shard receives (apply); the Raft metadata
+//! quorum whose log carries the records (`quorum`: raft-rs driven sans-IO,
+//! with its own log store), one change per entry (`metadata_entry`), and
+//! snapshots of the image as records (`image_snapshot`); the pre-quorum
+//! metadata log (read once, to upgrade a data dir) behind its storage
+//! interface; the broker and topic configuration; and the group coordinator.
 //! Sans-IO except for the log files, which their drivers call. Runs on the
 //! control shard only.
 //!
@@ -14,9 +16,11 @@
 mod config;
 mod error;
 mod image;
+mod image_snapshot;
 mod kafka_properties;
 mod listener;
 mod metadata_controller;
+mod metadata_entry;
 mod metadata_log;
 mod metadata_record;
 mod metadata_storage;
@@ -28,6 +32,7 @@ pub use config::{
 };
 pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
+pub use image_snapshot::{check_applicable, decode_image_snapshot, encode_image_snapshot};
 pub use kafka_properties::{
     kafka_support, KafkaProperty, KafkaSupport, KafkaType, KAFKA_BROKER_PROPERTIES,
     KAFKA_TOPIC_PROPERTIES,
@@ -37,6 +42,7 @@ pub use metadata_controller::{
     ControllerResult, ControllerSettings, CreatedTopic, MetadataController, NewTopic,
     ProducerIdBlock, TopicConfigChange, TopicRef, PRODUCER_ID_BLOCK_SIZE,
 };
+pub use metadata_entry::{decode_metadata_entry, encode_metadata_entry};
 pub use metadata_log::MetadataLog;
 pub use metadata_record::{MetadataRecord, TopicId};
 pub use metadata_storage::{MemoryMetadataStorage, MetadataStorage};

@@ -1,34 +1,38 @@
-//! The control shard's driver of the metadata controller: owns the metadata
-//! log and the [`MetadataController`], and makes one metadata change at a
-//! time: propose it (the controller's rules check it against the current
-//! image and give the records to write), append + sync the records, apply
-//! them to build the new image, and publish that image to all data shards,
-//! replying only once each of them has applied it. So when a client hears
-//! that a topic exists, every shard can serve it.
+//! The control shard's driver of the metadata controller: makes one
+//! metadata change at a time: propose it (the controller's rules check it
+//! against the current image and give the records to write), commit the
+//! records through the metadata quorum (one entry, fsynced, committed, and
+//! applied to the controller to build the new image: see
+//! [`QuorumDriver`]), and publish that image to all data shards, replying
+//! only once each of them has applied it. So when a client hears that a
+//! topic exists, every shard can serve it.
 //!
-//! The rules live in `skein_controller`; this driver does the IO (the log
-//! file, the mesh) and hands out producer ids from the block the controller
+//! The rules live in `skein_controller`; this driver does the IO (the
+//! quorum's log through its store, the mesh), ticks the quorum every
+//! [`TICK_MS`], and hands out producer ids from the block the controller
 //! last reserved.
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use glommio::sync::Semaphore;
+use skein_controller::quorum::{FileLogStore, QuorumConfig, TICK_MS};
 use skein_controller::{
-    BrokerConfig, ControllerError, ControllerResult, ControllerSettings, MetadataController,
-    MetadataError, MetadataImage, MetadataLog, MetadataRecord, MetadataStorage, ProducerIdBlock,
-    TopicId,
+    BrokerConfig, ControllerError, ControllerResult, ControllerSettings, MetadataImage,
+    MetadataRecord, ProducerIdBlock, TopicId,
 };
 use skein_engine::{Mesh, ShardId};
 
+use crate::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade};
+use crate::quorum_driver::{commit, quorum_node_id, QuorumDriver, QuorumDriverError};
 use crate::shard_message::{ControlError, ControlReply, ControlRequest, ShardReply, ShardRequest};
 
 /// The control shard. Lives on: the control shard only.
 pub struct ControlShard {
-    storage: RefCell<Box<dyn MetadataStorage>>,
-    controller: RefCell<MetadataController>,
+    quorum: RefCell<QuorumDriver<FileLogStore>>,
     mesh: Mesh<ShardRequest, ShardReply>,
     data_shards: usize,
     /// One metadata change at a time: a proposal must be checked against
@@ -41,27 +45,39 @@ pub struct ControlShard {
 }
 
 impl ControlShard {
-    /// Opens the metadata log under `data_dir` and replays it.
+    /// Opens the metadata quorum's log under `data_dir` (first upgrading a
+    /// pre-quorum metadata log in place), installs its snapshot and applies
+    /// the entries after it. This node is the quorum's one voter.
     ///
     /// # Errors
-    /// If the metadata log cannot be read.
+    /// If the metadata log cannot be upgraded, read or applied.
     pub fn open(
         config: Rc<BrokerConfig>,
         mesh: Mesh<ShardRequest, ShardReply>,
         data_shards: usize,
-    ) -> Result<ControlShard, MetadataError> {
+    ) -> Result<ControlShard, QuorumDriverError> {
         let dir = metadata_dir(&config.data_dir());
-        let (log, records) = MetadataLog::open(&dir)?;
-        let controller =
-            MetadataController::replay(ControllerSettings::from_broker_config(&config), &records);
+        let node_id = quorum_node_id(config.node_id());
+        let voters = vec![node_id];
+        let upgrade = upgrade_pre_quorum_log(&dir, &voters)?;
+        let store =
+            FileLogStore::open(&dir).map_err(skein_controller::quorum::QuorumError::from)?;
+        let mut quorum_config = QuorumConfig::new(node_id, voters);
+        quorum_config.snapshot_after_bytes = config.metadata_snapshot_after_bytes();
+        quorum_config.seed = rand_seed();
+        let quorum = QuorumDriver::open(
+            quorum_config,
+            store,
+            ControllerSettings::from_broker_config(&config),
+        )?;
         tracing::info!(
-            records = records.len(),
-            topics = controller.image().topics().count(),
-            "metadata log replayed"
+            topics = quorum.controller().image().topics().count(),
+            applied_index = quorum.node().applied_index(),
+            upgraded = matches!(upgrade, Upgrade::Upgraded { .. }),
+            "metadata quorum log replayed"
         );
         Ok(ControlShard {
-            storage: RefCell::new(Box::new(log)),
-            controller: RefCell::new(controller),
+            quorum: RefCell::new(quorum),
             mesh,
             data_shards,
             change_lock: Semaphore::new(1),
@@ -71,7 +87,16 @@ impl ControlShard {
 
     /// The current metadata image.
     pub fn image(&self) -> Arc<MetadataImage> {
-        Arc::clone(self.controller.borrow().image())
+        Arc::clone(self.quorum.borrow().controller().image())
+    }
+
+    /// Ticks the metadata quorum every [`TICK_MS`], forever (cancel the
+    /// task to stop it).
+    pub async fn run_quorum_ticks(self: Rc<Self>) {
+        loop {
+            glommio::timer::sleep(Duration::from_millis(TICK_MS)).await;
+            self.quorum.borrow_mut().tick();
+        }
     }
 
     /// Sends the current image to every data shard and waits until each has
@@ -99,65 +124,63 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return unavailable(&request);
         };
+        // Each proposal is made against the image under a borrow that ends
+        // with its statement, before the commit waits.
         let (records, reply) = match request {
             ControlRequest::AllocateProducerId => {
-                return ControlReply::ProducerId(self.allocate_producer_id());
+                return ControlReply::ProducerId(self.allocate_producer_id().await);
             }
             ControlRequest::CreateTopics {
                 topics,
                 validate_only,
             } => {
                 let proposal = self
-                    .controller
+                    .quorum
                     .borrow()
+                    .controller()
                     .create_topics(topics, &mut new_topic_id);
                 proposed(proposal, validate_only, ControlReply::CreatedTopics)
             }
             ControlRequest::DeleteTopics { topics } => {
-                let proposal = self.controller.borrow().delete_topics(topics);
+                let proposal = self.quorum.borrow().controller().delete_topics(topics);
                 proposed(proposal, false, ControlReply::DeletedTopics)
             }
             ControlRequest::CreatePartitions {
                 topics,
                 validate_only,
             } => {
-                let proposal = self.controller.borrow().create_partitions(topics);
+                let proposal = self.quorum.borrow().controller().create_partitions(topics);
                 proposed(proposal, validate_only, ControlReply::CreatedPartitions)
             }
             ControlRequest::AlterTopicConfigs {
                 changes,
                 validate_only,
             } => {
-                let proposal = self.controller.borrow().alter_topic_configs(changes);
+                let proposal = self
+                    .quorum
+                    .borrow()
+                    .controller()
+                    .alter_topic_configs(changes);
                 proposed(proposal, validate_only, ControlReply::AlteredConfigs)
             }
         };
         if records.is_empty() {
             return reply;
         }
-        if let Err(error) = self.commit(&records) {
-            tracing::error!(%error, "metadata log append failed; change refused");
-            return storage_failure(reply, &error);
+        if let Err(error) = commit(&self.quorum, &records).await {
+            tracing::error!(error = %crate::quorum_driver::error_chain(&error), "metadata change not committed; refused");
+            return not_committed(reply, &error);
         }
         self.publish().await;
         reply
     }
 
-    /// Appends `records` to the metadata log and, once they are durable
-    /// (committed, with the single voter), applies them to the image. On an
-    /// error nothing was applied.
-    fn commit(&self, records: &[MetadataRecord]) -> Result<(), MetadataError> {
-        self.storage.borrow_mut().append(records)?;
-        self.controller.borrow_mut().apply_committed(records);
-        Ok(())
-    }
-
-    /// Hands out the next producer id, first reserving a new block in the
-    /// metadata log when the one in hand is used up, so an id is never
-    /// handed out twice, even across restarts. A new block changes only the
-    /// producer id counter, which data shards do not read: it is not
-    /// published.
-    fn allocate_producer_id(&self) -> Result<i64, ControlError> {
+    /// Hands out the next producer id, first reserving a new block through
+    /// the metadata quorum when the one in hand is used up, so an id is
+    /// never handed out twice, even across restarts. A new block changes
+    /// only the producer id counter, which data shards do not read: it is
+    /// not published.
+    async fn allocate_producer_id(&self) -> Result<i64, ControlError> {
         // Twice at most: a freshly reserved block is never empty.
         loop {
             let mut block = self.producer_ids.get();
@@ -165,9 +188,39 @@ impl ControlShard {
                 self.producer_ids.set(block);
                 return Ok(id);
             }
-            let proposal = self.controller.borrow().reserve_producer_ids();
-            self.commit(&proposal.records)?;
+            let proposal = self.quorum.borrow().controller().reserve_producer_ids();
+            commit(&self.quorum, &proposal.records)
+                .await
+                .map_err(|error| control_error(&error))?;
             self.producer_ids.set(proposal.response);
+        }
+    }
+}
+
+/// A seed for the quorum's election timeouts: only their spread matters.
+fn rand_seed() -> u64 {
+    u64::from_le_bytes(
+        *uuid::Uuid::new_v4()
+            .as_bytes()
+            .first_chunk()
+            .unwrap_or(&[0; 8]),
+    )
+}
+
+/// The control shard's error for a change the quorum did not commit: a
+/// store failure is a storage failure; not leading, or losing the entry to
+/// a new leader, is retriable.
+fn control_error(error: &QuorumDriverError) -> ControlError {
+    match error {
+        QuorumDriverError::NotLeader { .. } | QuorumDriverError::NotCommitted => {
+            ControlError::Unavailable
+        }
+        QuorumDriverError::Quorum(_)
+        | QuorumDriverError::CorruptEntry { .. }
+        | QuorumDriverError::Upgrade(_)
+        | QuorumDriverError::NotAVoter { .. }
+        | QuorumDriverError::Stopped(_) => {
+            ControlError::Storage(crate::quorum_driver::error_chain(error))
         }
     }
 }
@@ -226,10 +279,10 @@ fn fail_all(request: &ControlRequest, error: impl Fn() -> ControlError) -> Contr
     }
 }
 
-/// Turns every success of `reply` into a storage failure: the records that
-/// would have made them true were not written.
-fn storage_failure(reply: ControlReply, error: &MetadataError) -> ControlReply {
-    let failed = || ControlError::Storage(error.to_string());
+/// Turns every success of `reply` into the failure of the commit: the
+/// records that would have made them true were not committed.
+fn not_committed(reply: ControlReply, error: &QuorumDriverError) -> ControlReply {
+    let failed = || control_error(error);
     match reply {
         ControlReply::CreatedTopics(results) => ControlReply::CreatedTopics(
             results

@@ -219,11 +219,15 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     let control = match ControlShard::open(config, mesh, shared.plan.data_shards()) {
         Ok(control) => Rc::new(control),
         Err(error) => {
-            shared.fail(format!("cannot open the metadata log: {error}"));
+            shared.fail(format!(
+                "cannot open the metadata log: {}",
+                crate::quorum_driver::error_chain(&error)
+            ));
             return;
         }
     };
     shared.metrics.register_mesh(group_mesh.stats());
+    let ticking = glommio::spawn_local(Rc::clone(&control).run_quorum_ticks());
     let offsets_partitions = GroupDriver::partition_count(&group_config, &control.image());
     let groups = Rc::new(GroupDriver::new(
         &group_config,
@@ -270,6 +274,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     ));
     shared.wait_for_shutdown().await;
     drop(refreshing.cancel());
+    drop(ticking.cancel());
     groups.shutdown();
     // Stay up until the data shards have drained: they may still create
     // topics for their last requests.

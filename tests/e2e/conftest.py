@@ -64,6 +64,8 @@ class Broker:
     # neither --listen nor --data-dir is passed.
     config_file: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Another skein binary than SKEIN_BIN (an older release, for upgrades).
+    binary: Path | None = None
     proc: subprocess.Popen | None = None
     starts: int = 0
     # Set when the last start() failed; that failure is already reported.
@@ -74,10 +76,11 @@ class Broker:
         return f"127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
+        binary = str(self.binary or SKEIN_BIN)
         if self.config_file is not None:
-            argv = [str(SKEIN_BIN), "serve", "--config", str(self.config_file)]
+            argv = [binary, "serve", "--config", str(self.config_file)]
         else:
-            argv = [str(SKEIN_BIN), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
+            argv = [binary, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
         for key, value in self.settings.items():
             argv += ["--set", f"{key}={value}"]
         if self.cores is not None:
@@ -175,8 +178,9 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def broker_factory(request, tmp_path):
     """Returns start(settings=None, cores=None, config_file=None, env=None,
-    port=None) -> Broker. A config_file must name the listeners (on `port`)
-    and log.dirs itself. Every broker it starts is stopped with SIGTERM at
+    port=None, binary=None) -> Broker. A config_file must name the listeners
+    (on `port`) and log.dirs itself; `binary` runs another skein than
+    SKEIN_BIN (set `broker.binary = None` to restart it with SKEIN_BIN). Every broker it starts is stopped with SIGTERM at
     teardown and must exit 0."""
     if not SKEIN_BIN.exists():
         pytest.fail(f"skein binary not found at {SKEIN_BIN} (build it or set SKEIN_BIN)")
@@ -184,7 +188,8 @@ def broker_factory(request, tmp_path):
     request.node._skein_brokers = brokers
 
     def start(settings: dict[str, str] | None = None, cores: str | None = None,
-              config_file=None, env: dict[str, str] | None = None, port: int | None = None) -> Broker:
+              config_file=None, env: dict[str, str] | None = None, port: int | None = None,
+              binary: Path | None = None) -> Broker:
         n = len(brokers)
         # Nested so that hostile relative names ("../../x") resolved against
         # the data dir still land inside tmp_path, where tests can look.
@@ -193,7 +198,7 @@ def broker_factory(request, tmp_path):
         b = Broker(
             port=port or free_port(), data_dir=data_dir, log_path=tmp_path / f"broker{n}.log",
             settings=dict(settings or {}), cores=cores or os.environ.get("SKEIN_E2E_CORES"),
-            config_file=config_file, env=dict(env or {}),
+            config_file=config_file, env=dict(env or {}), binary=binary,
         )
         brokers.append(b)
         b.start()

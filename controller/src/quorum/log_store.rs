@@ -41,6 +41,40 @@ impl StoredLog {
             .map_or(self.snapshot.get_metadata().index, |e| e.index)
     }
 
+    /// The log of a new quorum whose state starts from the application's
+    /// snapshot `data` (for example, records brought over from an older
+    /// storage format): the snapshot is at index 1 of term 1, committed,
+    /// with `voters` as the configuration, and no entries follow it.
+    ///
+    /// # Panics
+    /// If `voters` is empty.
+    pub fn seeded(voters: &[u64], data: bytes::Bytes) -> StoredLog {
+        assert!(!voters.is_empty(), "a quorum has voters");
+        let conf_state = ConfState {
+            voters: voters.to_vec(),
+            ..ConfState::default()
+        };
+        let mut metadata = raft::eraftpb::SnapshotMetadata {
+            index: 1,
+            term: 1,
+            ..Default::default()
+        };
+        metadata.set_conf_state(conf_state.clone());
+        let mut snapshot = Snapshot::default();
+        snapshot.set_metadata(metadata);
+        snapshot.data = data;
+        StoredLog {
+            hard_state: HardState {
+                term: 1,
+                commit: 1,
+                ..HardState::default()
+            },
+            conf_state,
+            snapshot,
+            entries: Vec::new(),
+        }
+    }
+
     /// Replaces the entries at and after `entries[0].index` with `entries`.
     ///
     /// # Panics

@@ -1,0 +1,258 @@
+//! A snapshot of the metadata image: the records that rebuild it, so the
+//! metadata quorum can drop the log before it (Kafka's metadata snapshots).
+//! Restarting from a snapshot plus the entries after it gives the same image
+//! as replaying every record from the start, version included.
+//!
+//! Encoding (big-endian): the magic `SKNIMG01`, the image's `version: u64`,
+//! then the records as one metadata entry
+//! ([`encode_metadata_entry`](crate::encode_metadata_entry)). The records
+//! are one `Topic` per topic (by name, with its partition count and every
+//! config override) and, when any producer id was ever reserved, one
+//! `ProducerIdBlock`.
+//!
+//! Decoding treats the bytes as hostile (they come back from disk and, in a
+//! cluster, from the leader): a record the image would refuse (a topic
+//! without partitions, a producer id block going backwards, partitions
+//! shrinking) is an error, never an assertion.
+
+use crate::error::MetadataError;
+use crate::image::MetadataImage;
+use crate::metadata_entry::{decode_metadata_entry, encode_metadata_entry};
+use crate::metadata_record::MetadataRecord;
+
+const MAGIC: &[u8; 8] = b"SKNIMG01";
+const VERSION_BYTES: usize = 8;
+
+impl MetadataImage {
+    /// The records that rebuild this image from the empty image: one
+    /// `Topic` per topic, in name order, carrying its partition count and
+    /// config overrides, then the producer id block if one was reserved.
+    ///
+    /// Replaying them gives this image with `version` equal to their count;
+    /// [`decode_image_snapshot`] restores the version as well.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut records: Vec<MetadataRecord> = self
+            .topics()
+            .map(|topic| MetadataRecord::Topic {
+                topic_id: topic.topic_id,
+                name: topic.name.clone(),
+                partitions: topic.partitions,
+                configs: topic
+                    .configs
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect(),
+            })
+            .collect();
+        if self.next_producer_id_block != 0 {
+            records.push(MetadataRecord::ProducerIdBlock {
+                next_block_start: self.next_producer_id_block,
+            });
+        }
+        records
+    }
+}
+
+/// Encodes `image` as a snapshot.
+pub fn encode_image_snapshot(image: &MetadataImage) -> Vec<u8> {
+    let entry = encode_metadata_entry(&image.to_records());
+    let mut out = Vec::with_capacity(MAGIC.len() + VERSION_BYTES + entry.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&image.version.to_be_bytes());
+    out.extend_from_slice(&entry);
+    out
+}
+
+/// The image a snapshot holds.
+///
+/// # Errors
+/// [`MetadataError::CorruptRecord`] when the magic is wrong, the records do
+/// not decode, or one of them cannot be applied to the image they rebuild.
+pub fn decode_image_snapshot(bytes: &[u8]) -> Result<MetadataImage, MetadataError> {
+    let header = MAGIC.len() + VERSION_BYTES;
+    if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(corrupt("not a metadata image snapshot"));
+    }
+    let mut version = [0u8; VERSION_BYTES];
+    version.copy_from_slice(&bytes[MAGIC.len()..header]);
+    let records = decode_metadata_entry(&bytes[header..])?;
+    let mut image = MetadataImage::default();
+    for record in &records {
+        check_applicable(&image, record)?;
+        image.apply(record);
+    }
+    image.version = u64::from_be_bytes(version);
+    Ok(image)
+}
+
+/// Checks that `image` can apply `record` (what [`MetadataImage::apply`]
+/// asserts), for records read back from disk or a peer.
+///
+/// # Errors
+/// [`MetadataError::CorruptRecord`] naming what is wrong.
+pub fn check_applicable(
+    image: &MetadataImage,
+    record: &MetadataRecord,
+) -> Result<(), MetadataError> {
+    match record {
+        MetadataRecord::Topic { partitions, .. } if *partitions <= 0 => {
+            Err(corrupt("a topic without partitions"))
+        }
+        MetadataRecord::PartitionCount {
+            topic_id,
+            partitions,
+        } => match image.topic_by_id(topic_id) {
+            Some(topic) if *partitions < topic.partitions => {
+                Err(corrupt("a topic's partition count shrinks"))
+            }
+            _ => Ok(()),
+        },
+        MetadataRecord::ProducerIdBlock { next_block_start }
+            if *next_block_start < image.next_producer_id_block =>
+        {
+            Err(corrupt("the producer id block moves backwards"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn corrupt(reason: &'static str) -> MetadataError {
+    MetadataError::CorruptRecord { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(id: u8, name: &str, partitions: i32, configs: &[(&str, &str)]) -> MetadataRecord {
+        MetadataRecord::Topic {
+            topic_id: [id; 16],
+            name: name.into(),
+            partitions,
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// A history with every kind of record: creations, growth, config
+    /// changes and removals, a deletion, and producer id blocks.
+    fn history() -> Vec<MetadataRecord> {
+        vec![
+            topic(1, "orders", 3, &[("retention.ms", "1000")]),
+            topic(2, "gone", 1, &[]),
+            MetadataRecord::ProducerIdBlock {
+                next_block_start: 1000,
+            },
+            topic(
+                3,
+                "__consumer_offsets",
+                50,
+                &[("cleanup.policy", "compact")],
+            ),
+            MetadataRecord::PartitionCount {
+                topic_id: [1; 16],
+                partitions: 8,
+            },
+            MetadataRecord::TopicConfig {
+                topic_id: [1; 16],
+                key: "segment.bytes".into(),
+                value: Some("1048576".into()),
+            },
+            MetadataRecord::TopicConfig {
+                topic_id: [1; 16],
+                key: "retention.ms".into(),
+                value: None,
+            },
+            MetadataRecord::RemoveTopic { topic_id: [2; 16] },
+            MetadataRecord::ProducerIdBlock {
+                next_block_start: 2000,
+            },
+        ]
+    }
+
+    #[test]
+    fn image_to_records_to_image_is_identity_up_to_the_version() {
+        let image = MetadataImage::replay(&history());
+        let records = image.to_records();
+        let mut rebuilt = MetadataImage::replay(&records);
+        assert_eq!(rebuilt.version, records.len() as u64);
+        rebuilt.version = image.version;
+        assert_eq!(rebuilt, image);
+        let orders = rebuilt.topic("orders").unwrap();
+        assert_eq!(orders.partitions, 8);
+        assert_eq!(orders.configs.len(), 1);
+        assert_eq!(orders.configs["segment.bytes"], "1048576");
+        assert!(rebuilt.topic("gone").is_none());
+        assert!(rebuilt.topic_by_id(&[2; 16]).is_none());
+        assert_eq!(
+            rebuilt.topic_by_id(&[3; 16]).unwrap().name,
+            "__consumer_offsets"
+        );
+        assert_eq!(rebuilt.next_producer_id_block, 2000);
+    }
+
+    #[test]
+    fn snapshot_round_trips_the_image_with_its_version() {
+        for image in [MetadataImage::default(), MetadataImage::replay(&history())] {
+            let bytes = encode_image_snapshot(&image);
+            assert_eq!(decode_image_snapshot(&bytes).unwrap(), image);
+        }
+    }
+
+    #[test]
+    fn empty_image_has_no_records() {
+        assert_eq!(MetadataImage::default().to_records(), vec![]);
+    }
+
+    #[test]
+    fn records_after_a_snapshot_apply_as_after_a_full_replay() {
+        let history = history();
+        let (before, after) = history.split_at(4);
+        let snapshot = encode_image_snapshot(&MetadataImage::replay(before));
+        let mut restored = decode_image_snapshot(&snapshot).unwrap();
+        for record in after {
+            restored.apply(record);
+        }
+        assert_eq!(restored, MetadataImage::replay(&history));
+    }
+
+    #[test]
+    fn damaged_snapshots_are_refused_without_panicking() {
+        let bytes = encode_image_snapshot(&MetadataImage::replay(&history()));
+        for cut in 0..bytes.len() {
+            assert!(decode_image_snapshot(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        let mut wrong_magic = bytes.clone();
+        wrong_magic[0] ^= 0xff;
+        assert!(decode_image_snapshot(&wrong_magic).is_err());
+        let bad = [
+            vec![topic(1, "t", 0, &[])],
+            vec![
+                MetadataRecord::ProducerIdBlock {
+                    next_block_start: 10,
+                },
+                MetadataRecord::ProducerIdBlock {
+                    next_block_start: 5,
+                },
+            ],
+            vec![
+                topic(1, "t", 4, &[]),
+                MetadataRecord::PartitionCount {
+                    topic_id: [1; 16],
+                    partitions: 2,
+                },
+            ],
+        ];
+        for records in bad {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(&7u64.to_be_bytes());
+            bytes.extend_from_slice(&encode_metadata_entry(&records));
+            assert!(matches!(
+                decode_image_snapshot(&bytes),
+                Err(MetadataError::CorruptRecord { .. })
+            ));
+        }
+    }
+}
