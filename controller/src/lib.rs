@@ -9,6 +9,7 @@
 //! group state.
 //! Must not: block a data shard; choose Kafka error codes (`net` does).
 
+mod broker_registration;
 mod config;
 mod error;
 mod image;
@@ -17,8 +18,10 @@ mod metadata_controller;
 mod metadata_log;
 mod metadata_record;
 mod metadata_storage;
+mod partition_state;
 mod topic_name;
 
+pub use broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 pub use config::{
     change_list_config, is_list_config, topic_config_def, validate_topic_config, BrokerConfig,
     ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
@@ -27,12 +30,18 @@ pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
 pub use listener::{parse_listeners, Listener};
 pub use metadata_controller::{
-    ControllerResult, ControllerSettings, CreatedTopic, MetadataController, NewTopic,
-    ProducerIdBlock, TopicConfigChange, TopicRef, PRODUCER_ID_BLOCK_SIZE,
+    AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult, ControllerSettings,
+    CreatedTopic, ElectionResult, ElectionType, MetadataController, NewBrokerRegistration,
+    NewTopic, ProducerIdBlock, TopicConfigChange, TopicRef, BROKER_SESSION_TIMEOUT_MS_DEFAULT,
+    PRODUCER_ID_BLOCK_SIZE,
 };
 pub use metadata_log::MetadataLog;
-pub use metadata_record::{MetadataRecord, TopicId};
+pub use metadata_record::{
+    BrokerEndpoint, IncarnationId, MetadataRecord, TopicId, LISTENERS_MAX, NO_LEADER,
+    PARTITIONS_MAX, REPLICAS_MAX,
+};
 pub use metadata_storage::{MemoryMetadataStorage, MetadataStorage};
+pub use partition_state::PartitionState;
 pub use topic_name::{is_internal_topic, validate_topic_name, TopicNameError};
 
 pub mod group_coordinator;

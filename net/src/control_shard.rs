@@ -8,7 +8,9 @@
 //!
 //! The rules live in `skein_controller`; this driver does the IO (the log
 //! file, the mesh) and hands out producer ids from the block the controller
-//! last reserved.
+//! last reserved. At start it registers this node as a broker and, being
+//! its own controller and so caught up, unfences it: replica placement then
+//! has this one broker, and every topic gets `replicas = [node.id]`.
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
@@ -17,9 +19,10 @@ use std::sync::Arc;
 
 use glommio::sync::Semaphore;
 use skein_controller::{
-    BrokerConfig, ControllerError, ControllerResult, ControllerSettings, MetadataController,
-    MetadataError, MetadataImage, MetadataLog, MetadataRecord, MetadataStorage, ProducerIdBlock,
-    TopicId,
+    BrokerConfig, BrokerEndpoint, BrokerHeartbeat, ControllerError, ControllerResult,
+    ControllerSettings, MetadataController, MetadataError, MetadataImage, MetadataLog,
+    MetadataRecord, MetadataStorage, NewBrokerRegistration, ProducerIdBlock, TopicId,
+    LISTENERS_MAX,
 };
 use skein_engine::{Mesh, ShardId};
 
@@ -51,14 +54,15 @@ impl ControlShard {
         data_shards: usize,
     ) -> Result<ControlShard, MetadataError> {
         let dir = metadata_dir(&config.data_dir());
-        let (log, records) = MetadataLog::open(&dir)?;
-        let controller =
+        let (mut log, records) = MetadataLog::open(&dir)?;
+        let mut controller =
             MetadataController::replay(ControllerSettings::from_broker_config(&config), &records);
         tracing::info!(
             records = records.len(),
             topics = controller.image().topics().count(),
             "metadata log replayed"
         );
+        register_local_broker(&config, &mut controller, &mut log)?;
         Ok(ControlShard {
             storage: RefCell::new(Box::new(log)),
             controller: RefCell::new(controller),
@@ -170,6 +174,73 @@ impl ControlShard {
             self.producer_ids.set(proposal.response);
         }
     }
+}
+
+/// Registers this node as a broker with a new incarnation and unfences it,
+/// committing both straight to `storage`: the control shard is this
+/// broker's controller, so it has caught up with its own registration.
+///
+/// # Errors
+/// If the metadata log append fails.
+fn register_local_broker(
+    config: &BrokerConfig,
+    controller: &mut MetadataController,
+    storage: &mut dyn MetadataStorage,
+) -> Result<(), MetadataError> {
+    let now_ms = now_ms();
+    let broker_id = config.node_id();
+    let listeners = config
+        .advertised_listeners()
+        .into_iter()
+        .take(LISTENERS_MAX)
+        .map(|listener| BrokerEndpoint {
+            name: listener.name,
+            host: listener.host,
+            port: listener.port,
+        })
+        .collect();
+    let registration = controller.register_broker(
+        NewBrokerRegistration {
+            broker_id,
+            incarnation_id: *uuid::Uuid::new_v4().as_bytes(),
+            listeners,
+            rack: None,
+        },
+        now_ms,
+    );
+    storage.append(&registration.records)?;
+    controller.apply_committed(&registration.records);
+    let broker_epoch = match registration.response {
+        Ok(broker_epoch) => broker_epoch,
+        // A fresh incarnation with no live session is always accepted.
+        Err(error) => {
+            tracing::error!(%error, broker_id, "this broker's registration was refused");
+            return Ok(());
+        }
+    };
+    let heartbeat = controller.broker_heartbeat(
+        BrokerHeartbeat {
+            broker_id,
+            broker_epoch,
+            caught_up_offset: broker_epoch,
+            want_fence: false,
+            want_shutdown: false,
+        },
+        now_ms,
+    );
+    storage.append(&heartbeat.records)?;
+    controller.apply_committed(&heartbeat.records);
+    tracing::info!(broker_id, broker_epoch, "broker registered and unfenced");
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch: the clock of broker sessions.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// The records of `proposal` (none when `validate_only`) and its reply, with
