@@ -100,7 +100,8 @@ impl MetadataImage {
                 configs,
             } => {
                 let Some(count) = partition_count(*partitions) else {
-                    debug_assert!(false, "topics are created with partitions");
+                    // Records are bytes from disk: refused, never asserted.
+                    tracing::warn!(topic = %name, partitions, "topic record without partitions ignored");
                     return;
                 };
                 let topic = TopicImage {
@@ -125,7 +126,7 @@ impl MetadataImage {
                     let Some(count) = partition_count(*partitions)
                         .filter(|count| *count >= topic.partition_states.len())
                     else {
-                        debug_assert!(false, "partitions only grow");
+                        tracing::warn!(partitions, "partition count record that shrinks ignored");
                         return;
                     };
                     topic.partitions = *partitions;
@@ -152,10 +153,7 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::ProducerIdBlock { next_block_start } => {
-                debug_assert!(
-                    *next_block_start >= self.next_producer_id_block,
-                    "producer id blocks only move forward"
-                );
+                // Blocks only move forward: one that does not is ignored.
                 self.next_producer_id_block = self.next_producer_id_block.max(*next_block_start);
             }
             MetadataRecord::BrokerRegistration {

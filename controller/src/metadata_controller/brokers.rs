@@ -61,7 +61,8 @@ impl MetadataController {
     /// BrokerRegistration at time `now_ms`: the new broker epoch. The broker
     /// starts fenced. A retry from the registered incarnation gets its epoch
     /// again and writes nothing. A new incarnation is refused while the
-    /// registered one's session is alive ([`ControllerError::DuplicateBrokerRegistration`])
+    /// registered one is unfenced and its session alive
+    /// ([`ControllerError::DuplicateBrokerRegistration`])
     /// or if a later incarnation already replaced it
     /// ([`ControllerError::StaleBrokerIncarnation`]); otherwise the old one
     /// loses its leaderships and ISR places and the new one is recorded,
@@ -94,7 +95,9 @@ impl MetadataController {
                     response: Ok(existing.broker_epoch),
                 };
             }
-            if self.session_alive(broker_id, existing.broker_epoch, now_ms) {
+            // A fenced broker has no session to protect (Kafka's
+            // `hasValidSession`): one that shut down may restart at once.
+            if !existing.fenced && self.session_alive(broker_id, existing.broker_epoch, now_ms) {
                 return refused(ControllerError::DuplicateBrokerRegistration(broker_id));
             }
             self.remove_from_partitions(&mut proposal, broker_id);
@@ -167,7 +170,7 @@ impl MetadataController {
                     self.session_mut(broker_id).shutdown_offset = Some(last);
                 } else {
                     let waits_for = self.session_mut(broker_id).shutdown_offset;
-                    should_shut_down = waits_for.map_or(true, |offset| {
+                    should_shut_down = waits_for.is_none_or(|offset| {
                         u64::try_from(heartbeat.caught_up_offset).is_ok_and(|at| at >= offset)
                     });
                     if should_shut_down {

@@ -532,6 +532,11 @@ fn controlled_shutdown_moves_leaderships_before_the_broker_may_stop() {
     assert!(done.should_shut_down);
     assert!(done.is_fenced);
     assert!(!cluster.image().is_live(2));
+    // Restarted at once, it registers a new incarnation without waiting for
+    // its old session to expire.
+    assert!(cluster.register_incarnation(2, 22, None).is_ok());
+    cluster.heartbeat(2).unwrap();
+    assert!(cluster.image().is_live(2));
     cluster.assert_replay_matches();
 }
 

@@ -50,7 +50,7 @@ pub(super) fn place(
     let mut placements = Vec::new();
     for partition in first_partition..first_partition.saturating_add(count) {
         let partition = partition as usize;
-        if partition > 0 && partition % n == 0 {
+        if partition > 0 && partition.is_multiple_of(n) {
             replica_shift += 1;
         }
         let first = (partition + start_index) % n;
