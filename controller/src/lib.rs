@@ -1,12 +1,15 @@
 //! The control plane: the metadata controller's rules, which turn a metadata
 //! change into records (propose) and committed records into an immutable
-//! metadata image that every shard receives (apply); the storage interface
+//! metadata image that every shard receives (apply) — topics and configs,
+//! and the cluster: broker registration, heartbeats and fencing, replica
+//! placement, leader election and ISR changes; the storage interface
 //! of the metadata log and its fsynced file; the broker and topic
 //! configuration; and the group coordinator. Sans-IO except for the metadata
 //! log file, which its driver calls. Runs on the control shard only.
 //!
-//! Owns: metadata records and their durable log, the image, the rules,
-//! group state.
+//! Owns: metadata records and their durable log, the image (brokers and
+//! every partition's replicas, ISR, leader and epochs), the rules, group
+//! state.
 //! Must not: block a data shard; choose Kafka error codes (`net` does).
 
 mod broker_registration;

@@ -68,16 +68,19 @@ impl MetadataController {
     /// loses its leaderships and ISR places and the new one is recorded,
     /// its epoch the offset of its registration record.
     ///
-    /// # Panics
-    /// If the broker id is negative or there are too many listeners (the
-    /// protocol layer validates both).
+    /// # Errors
+    /// Besides the two above, [`ControllerError::InvalidRequest`] for a
+    /// negative broker id, more than [`LISTENERS_MAX`](crate::LISTENERS_MAX)
+    /// listeners, or a listener name, host or rack longer than a record
+    /// holds (65 535 bytes).
     pub fn register_broker(
         &mut self,
         registration: NewBrokerRegistration,
         now_ms: u64,
     ) -> ControllerResult<Result<i64, ControllerError>> {
-        assert!(registration.broker_id >= 0, "broker ids are validated");
-        assert!(registration.listeners.len() <= crate::LISTENERS_MAX);
+        if let Err(error) = check_registration(&registration) {
+            return refused(error);
+        }
         let broker_id = registration.broker_id;
         let image = Arc::clone(&self.image);
         let mut proposal = Proposal::new(&image);
@@ -389,6 +392,27 @@ impl MetadataController {
             .get_mut(&broker_id)
             .expect("a heartbeat touches its session first")
     }
+}
+
+/// Refuses what a registration record cannot hold.
+fn check_registration(registration: &NewBrokerRegistration) -> Result<(), ControllerError> {
+    if registration.broker_id < 0 {
+        return Err(ControllerError::InvalidRequest("negative broker id"));
+    }
+    if registration.listeners.len() > crate::LISTENERS_MAX {
+        return Err(ControllerError::InvalidRequest("too many listeners"));
+    }
+    let too_long = |text: &str| text.len() > usize::from(u16::MAX);
+    let long_listener = registration
+        .listeners
+        .iter()
+        .any(|listener| too_long(&listener.name) || too_long(&listener.host));
+    if long_listener || registration.rack.as_deref().is_some_and(too_long) {
+        return Err(ControllerError::InvalidRequest(
+            "listener or rack name too long",
+        ));
+    }
+    Ok(())
 }
 
 /// A refusal: nothing to commit.

@@ -212,6 +212,46 @@ fn new_incarnation_is_refused_while_the_old_session_lives_then_gets_a_new_epoch(
 }
 
 #[test]
+fn registration_a_record_cannot_hold_is_refused() {
+    let mut cluster = Cluster::new(&[1]);
+    let mut register = |registration: NewBrokerRegistration| {
+        let proposal = cluster.controller.register_broker(registration, 0);
+        assert!(proposal.records.is_empty());
+        proposal.response
+    };
+    let valid = NewBrokerRegistration {
+        broker_id: 2,
+        incarnation_id: [2; 16],
+        listeners: vec![],
+        rack: None,
+    };
+    let endpoint = crate::BrokerEndpoint {
+        name: "PLAINTEXT".into(),
+        host: "h".into(),
+        port: 1,
+    };
+    for registration in [
+        NewBrokerRegistration {
+            broker_id: -1,
+            ..valid.clone()
+        },
+        NewBrokerRegistration {
+            listeners: vec![endpoint; crate::LISTENERS_MAX + 1],
+            ..valid.clone()
+        },
+        NewBrokerRegistration {
+            rack: Some("r".repeat(70_000)),
+            ..valid.clone()
+        },
+    ] {
+        assert!(matches!(
+            register(registration),
+            Err(ControllerError::InvalidRequest(_))
+        ));
+    }
+}
+
+#[test]
 fn heartbeat_with_another_epoch_or_from_an_unknown_broker_is_refused() {
     let mut cluster = Cluster::new(&[1]);
     let epoch = cluster.epochs[&1];
