@@ -11,6 +11,12 @@ use std::path::PathBuf;
 use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listener, Voter};
 use skein_engine::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, TimestampType};
 
+use crate::group_coordinator::GroupCoordinatorConfig;
+use crate::kafka_properties::{
+    check_kafka_value, closest_names, kafka_broker_property, kafka_support, kafka_topic_property,
+    KafkaProperty, KafkaSupport, KAFKA_BROKER_PROPERTIES, KAFKA_TOPIC_PROPERTIES,
+};
+
 /// The type of a property's value, with its valid range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -96,6 +102,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.index.interval.bytes", topic_name: Some("index.interval.bytes"), kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Bytes of log between two offset-index entries.", support: Support::Implemented },
     PropertyDef { name: "log.flush.policy", topic_name: Some("flush.policy"), kind: ValueKind::FlushPolicy, default: "batch", unit: "", doc: "When a produce is acknowledged: `batch` after fdatasync (group-committed across concurrent producers; survives power loss), `interval:<ms>` after the write with fdatasync at most <ms> later, `none` after the write (survives a process crash, not power loss).", support: Support::Implemented },
     PropertyDef { name: "log.message.timestamp.type", topic_name: Some("message.timestamp.type"), kind: ValueKind::OneOf(&["CreateTime", "LogAppendTime"]), default: "CreateTime", unit: "", doc: "Keep the producer's timestamps (CreateTime) or stamp batches with the broker's clock (LogAppendTime).", support: Support::Implemented },
+    PropertyDef { name: "log.message.timestamp.before.max.ms", topic_name: Some("message.timestamp.before.max.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "With CreateTime, a Produce whose batch's first timestamp is more than this before the broker's clock is refused with INVALID_TIMESTAMP.", support: Support::Implemented },
+    PropertyDef { name: "log.message.timestamp.after.max.ms", topic_name: Some("message.timestamp.after.max.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "3600000", unit: "ms", doc: "With CreateTime, a Produce whose batch's largest timestamp is more than this after the broker's clock is refused with INVALID_TIMESTAMP (Kafka 4's default: one hour).", support: Support::Implemented },
     PropertyDef { name: "log.cleanup.policy", topic_name: Some("cleanup.policy"), kind: ValueKind::CleanupPolicy, default: "delete", unit: "", doc: "What happens to sealed segments: `delete` applies retention.ms/retention.bytes; `compact` keeps the latest record of every key (the active segment is never compacted; compressed batches are kept as they are); `compact,delete` does both.", support: Support::Implemented },
     PropertyDef { name: "log.cleaner.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Run the log cleaner, which compacts topics whose cleanup.policy includes `compact`.", support: Support::Implemented },
     PropertyDef { name: "log.cleaner.backoff.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "15000", unit: "ms", doc: "How long each shard's cleaner sleeps when no partition needs compacting.", support: Support::Implemented },
@@ -113,6 +121,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "connections.max.idle.ms", topic_name: None, kind: ValueKind::Int { min: 1000, max: i64::MAX }, default: "600000", unit: "ms", doc: "Close a connection that has sent nothing, or only part of a request, for this long.", support: Support::Implemented },
     PropertyDef { name: "connection.max.inflight.requests", topic_name: None, kind: ValueKind::Int { min: 1, max: 10_000 }, default: "100", unit: "requests", doc: "Requests of one connection processed at once (pipelining); reading pauses beyond it.", support: Support::Implemented },
     PropertyDef { name: "group.initial.rebalance.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "3000", unit: "ms", doc: "Wait this long for more members before the first rebalance of an empty group.", support: Support::Implemented },
+    PropertyDef { name: "group.min.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "6000", unit: "ms", doc: "Shortest session timeout a JoinGroup may ask for; shorter ones get INVALID_SESSION_TIMEOUT. Must not exceed group.max.session.timeout.ms.", support: Support::Implemented },
+    PropertyDef { name: "group.max.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1800000", unit: "ms", doc: "Longest session timeout a JoinGroup may ask for; longer ones get INVALID_SESSION_TIMEOUT.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start.", support: Support::Implemented },
     PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. One listener until the cluster work adds named listeners.", support: Support::Implemented },
@@ -152,8 +162,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
 /// A property that could not be set.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    /// No such property.
-    #[error("unknown property {0:?}")]
+    /// No such property, in Skein or in Kafka 4.0.
+    #[error("unknown property {0:?}{hint}", hint = did_you_mean(.0))]
     UnknownProperty(String),
     /// The value does not parse or is out of range.
     #[error("invalid value {value:?} for {name}: {reason}")]
@@ -165,7 +175,7 @@ pub enum ConfigError {
     /// A valid value that this broker cannot honour, alone or together with
     /// the other properties (checked by [`BrokerConfig::validate`]).
     #[error("{name}: {reason}")]
-    Unsupported { name: &'static str, reason: String },
+    Unsupported { name: String, reason: String },
 }
 
 /// A parsed property value.
@@ -289,6 +299,9 @@ pub struct BrokerConfig {
     /// The properties set explicitly (not left at their default), for the
     /// properties Kafka derives from others when they are not set.
     explicit: std::collections::BTreeSet<&'static str>,
+    /// Kafka properties Skein accepts without effect that were set: value
+    /// and why Skein does not need it.
+    kafka_settings: BTreeMap<&'static str, (String, &'static str)>,
 }
 
 impl Default for BrokerConfig {
@@ -303,6 +316,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             values,
             explicit: std::collections::BTreeSet::new(),
+            kafka_settings: BTreeMap::new(),
         }
     }
 }
@@ -313,10 +327,12 @@ impl BrokerConfig {
     /// # Errors
     /// Unknown property, or a value of the wrong type or range.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let def = PROPERTIES
-            .iter()
-            .find(|def| def.name == name)
-            .ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
+        let Some(def) = PROPERTIES.iter().find(|def| def.name == name) else {
+            let (kafka_name, why) = check_kafka_only(name, value, kafka_broker_property)?;
+            self.kafka_settings
+                .insert(kafka_name, (value.trim().to_string(), why));
+            return Ok(());
+        };
         let parsed = parse(def, name, value)?;
         self.values.insert(def.name, parsed);
         self.explicit.insert(def.name);
@@ -355,8 +371,10 @@ impl BrokerConfig {
     /// # Errors
     /// [`ConfigError::Unsupported`] naming the property and why.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let unsupported =
-            |name: &'static str, reason: String| ConfigError::Unsupported { name, reason };
+        let unsupported = |name: &'static str, reason: String| ConfigError::Unsupported {
+            name: name.to_string(),
+            reason,
+        };
         let roles = self.text("process.roles");
         if roles != "broker,controller" && roles != "controller,broker" {
             return Err(unsupported(
@@ -495,14 +513,19 @@ impl BrokerConfig {
         }
     }
 
-    /// The current value of broker property `name` as text (empty for an
-    /// unknown name).
+    /// The current value of broker property `name` as text (a Kafka
+    /// property Skein accepts without effect: as set, else empty; empty for
+    /// an unknown name).
     pub fn value_text(&self, name: &str) -> String {
         match self.values.get(name) {
             Some(Value::Int(n)) => n.to_string(),
             Some(Value::Bool(b)) => b.to_string(),
             Some(Value::Text(text)) => text.clone(),
-            None => String::new(),
+            None => self
+                .kafka_settings
+                .get(name)
+                .map(|(value, _)| value.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -538,14 +561,31 @@ impl BrokerConfig {
     pub fn advertised_listeners(&self) -> Vec<Listener> {
         parse_listeners(self.text("advertised.listeners")).expect("validated when set")
     }
-    /// The properties set away from their default that Skein accepts without
-    /// effect, each with the reason: `serve` warns once about each.
+    /// The properties set that Skein accepts without effect (its own table's
+    /// and Kafka's others), each with the reason: `serve` warns once about
+    /// each.
     pub fn no_effect_settings(&self) -> Vec<(&'static str, &'static str)> {
-        PROPERTIES
+        let ours = PROPERTIES.iter().filter_map(|def| match def.support {
+            Support::NoEffect(why) if self.explicit.contains(def.name) => Some((def.name, why)),
+            _ => None,
+        });
+        let kafkas = self
+            .kafka_settings
             .iter()
-            .filter_map(|def| match def.support {
-                Support::NoEffect(why) if self.explicit.contains(def.name) => Some((def.name, why)),
-                _ => None,
+            .map(|(name, (_, why))| (*name, *why));
+        ours.chain(kafkas).collect()
+    }
+
+    /// Every Kafka 4.0 broker property Skein does not implement, with its
+    /// value (as set, else Kafka's default, `None` for Kafka's null) and
+    /// whether it was set: DescribeConfigs lists them beside [`PROPERTIES`].
+    pub fn kafka_only_settings(&self) -> Vec<(&'static KafkaProperty, Option<String>, bool)> {
+        KAFKA_BROKER_PROPERTIES
+            .iter()
+            .filter(|kafka| !PROPERTIES.iter().any(|def| def.name == kafka.name))
+            .map(|kafka| match self.kafka_settings.get(kafka.name) {
+                Some((value, _)) => (kafka, Some(value.clone()), true),
+                None => (kafka, kafka.default.map(str::to_string), false),
             })
             .collect()
     }
@@ -568,6 +608,33 @@ impl BrokerConfig {
     /// `group.initial.rebalance.delay.ms`.
     pub fn group_initial_rebalance_delay_ms(&self) -> i64 {
         self.int("group.initial.rebalance.delay.ms")
+    }
+    /// `group.min.session.timeout.ms`.
+    pub fn group_min_session_timeout_ms(&self) -> i64 {
+        self.int("group.min.session.timeout.ms")
+    }
+    /// `group.max.session.timeout.ms`.
+    pub fn group_max_session_timeout_ms(&self) -> i64 {
+        self.int("group.max.session.timeout.ms")
+    }
+    /// The group coordinator's settings from these properties, with
+    /// `offsets_topic_num_partitions` partitions of `__consumer_offsets` (the
+    /// existing topic's count, which may differ from the property). Settings
+    /// without a broker property keep Kafka's defaults. Check the result with
+    /// [`GroupCoordinatorConfig::validate`]: the minimum and maximum session
+    /// timeouts are set independently and may cross.
+    pub fn group_coordinator_config(
+        &self,
+        offsets_topic_num_partitions: u32,
+    ) -> GroupCoordinatorConfig {
+        let ms = |name: &str| i32::try_from(self.int(name)).unwrap_or(i32::MAX);
+        GroupCoordinatorConfig {
+            group_initial_rebalance_delay_ms: ms("group.initial.rebalance.delay.ms"),
+            group_min_session_timeout_ms: ms("group.min.session.timeout.ms"),
+            group_max_session_timeout_ms: ms("group.max.session.timeout.ms"),
+            offsets_topic_num_partitions,
+            ..GroupCoordinatorConfig::default()
+        }
     }
     /// `offsets.topic.num.partitions`.
     pub fn offsets_topic_partitions(&self) -> i32 {
@@ -641,6 +708,8 @@ impl BrokerConfig {
             delete_retention_ms: int("delete.retention.ms"),
             min_compaction_lag_ms: int("min.compaction.lag.ms"),
             max_compaction_lag_ms: int("max.compaction.lag.ms"),
+            message_timestamp_before_max_ms: int("message.timestamp.before.max.ms"),
+            message_timestamp_after_max_ms: int("message.timestamp.after.max.ms"),
             compression_type: match value("compression.type").as_str() {
                 "uncompressed" => CompressionType::Uncompressed,
                 "gzip" => CompressionType::Gzip {
@@ -670,13 +739,74 @@ pub fn topic_config_def(name: &str) -> Option<&'static PropertyDef> {
 /// [`ConfigError::UnknownProperty`] for a name that is not a topic config;
 /// [`ConfigError::InvalidValue`] for a bad value.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<String, ConfigError> {
-    let def =
-        topic_config_def(name).ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
+    let Some(def) = topic_config_def(name) else {
+        check_kafka_only(name, value, kafka_topic_property)?;
+        return Ok(value.trim().to_string());
+    };
     Ok(match parse(def, name, value)? {
         Value::Int(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Text(text) => text,
     })
+}
+
+/// Whether `name` is a topic config: one Skein implements, or one of Kafka
+/// 4.0's that it accepts without effect.
+pub fn is_topic_config(name: &str) -> bool {
+    topic_config_def(name).is_some() || kafka_topic_property(name).is_some()
+}
+
+/// Checks a property Skein does not implement against Kafka's table (found
+/// by `lookup`) and [`kafka_support`]: its name (as the table spells it) and
+/// why it has no effect, if it is accepted.
+///
+/// # Errors
+/// [`ConfigError::UnknownProperty`] if Kafka 4.0 has no such property
+/// either; [`ConfigError::InvalidValue`] for a value of the wrong type;
+/// [`ConfigError::Unsupported`] for a feature Skein lacks set away from its
+/// default, or a property Skein refuses whatever its value.
+fn check_kafka_only(
+    name: &str,
+    value: &str,
+    lookup: fn(&str) -> Option<&'static KafkaProperty>,
+) -> Result<(&'static str, &'static str), ConfigError> {
+    let unsupported = |reason: &str| ConfigError::Unsupported {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    let support = kafka_support(name);
+    if let KafkaSupport::Refused(why) = support {
+        return Err(unsupported(why));
+    }
+    let kafka = lookup(name).ok_or_else(|| ConfigError::UnknownProperty(name.to_string()))?;
+    check_kafka_value(kafka.kind, value).map_err(|reason| ConfigError::InvalidValue {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason,
+    })?;
+    match support {
+        KafkaSupport::NoEffect(why) => Ok((kafka.name, why)),
+        KafkaSupport::OnlyDefault(why) if kafka.default == Some(value.trim()) => {
+            Ok((kafka.name, why))
+        }
+        KafkaSupport::OnlyDefault(why) | KafkaSupport::Refused(why) => Err(unsupported(why)),
+    }
+}
+
+/// "; did you mean …?" with the known names closest to `name`, or nothing.
+fn did_you_mean(name: &str) -> String {
+    let known = PROPERTIES
+        .iter()
+        .flat_map(|def| [Some(def.name), def.topic_name])
+        .flatten()
+        .chain(KAFKA_BROKER_PROPERTIES.iter().map(|p| p.name))
+        .chain(KAFKA_TOPIC_PROPERTIES.iter().map(|p| p.name));
+    let closest = closest_names(name, known);
+    if closest.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", closest.join(", "))
+    }
 }
 
 /// How IncrementalAlterConfigs changes a list config.
@@ -1047,6 +1177,61 @@ mod tests {
         assert_eq!(
             config.log_config(&BTreeMap::new()).compression_type,
             CompressionType::Lz4 { level: 1 }
+        );
+    }
+
+    #[test]
+    fn every_kafka_property_is_known_and_classed() {
+        let mut config = BrokerConfig::default();
+        // Implemented, accepted without effect, or refused with a reason:
+        // never "unknown".
+        for kafka in KAFKA_BROKER_PROPERTIES {
+            let value = kafka.default.unwrap_or("1");
+            match config.clone().set(kafka.name, value) {
+                Ok(()) | Err(ConfigError::Unsupported { .. }) => {}
+                Err(ConfigError::InvalidValue { .. }) if kafka.default.is_none() => {}
+                Err(ConfigError::InvalidValue { .. })
+                    if PROPERTIES.iter().any(|d| d.name == kafka.name) => {}
+                other => panic!("{}={value}: {other:?}", kafka.name),
+            }
+        }
+        for kafka in KAFKA_TOPIC_PROPERTIES {
+            assert!(is_topic_config(kafka.name), "{}", kafka.name);
+        }
+        config.set("num.network.threads", "3").unwrap();
+        config
+            .set("remote.log.storage.system.enable", "false")
+            .unwrap();
+        assert!(config
+            .no_effect_settings()
+            .iter()
+            .any(|(name, _)| *name == "num.network.threads"));
+        assert!(matches!(
+            config.set("zookeeper.connect", "localhost:2181"),
+            Err(ConfigError::Unsupported { reason, .. }) if reason.contains("no ZooKeeper")
+        ));
+        assert!(matches!(
+            config.set("ssl.keystore.location", "/etc/kafka/keystore.pem"),
+            Err(ConfigError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            config.set("remote.log.storage.system.enable", "true"),
+            Err(ConfigError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            config.set("num.io.threads", "many"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        let unknown = config.set("num.partition", "3").unwrap_err().to_string();
+        assert!(unknown.contains("did you mean num.partitions"), "{unknown}");
+        assert_eq!(
+            validate_topic_config("remote.storage.enable", "false").unwrap(),
+            "false"
+        );
+        assert!(validate_topic_config("remote.storage.enable", "true").is_err());
+        assert_eq!(
+            validate_topic_config("leader.replication.throttled.replicas", "*").unwrap(),
+            "*"
         );
     }
 

@@ -2,20 +2,23 @@
 //! change into records (propose) and committed records into an immutable
 //! metadata image that every shard receives (apply) — topics and configs,
 //! and the cluster: broker registration, heartbeats and fencing, replica
-//! placement, leader election and ISR changes; the storage interface
-//! of the metadata log and its fsynced file; the broker and topic
-//! configuration; and the group coordinator. Sans-IO except for the metadata
-//! log file, which its driver calls. Runs on the control shard only.
+//! placement, leader election and ISR changes; the storage interface of the
+//! metadata log and its fsynced file; the Raft metadata quorum that will
+//! replicate it (`quorum`: raft-rs driven sans-IO, with its own log store);
+//! the broker and topic configuration; and the group coordinator. Sans-IO
+//! except for the log files, which their drivers call. Runs on the control
+//! shard only.
 //!
-//! Owns: metadata records and their durable log, the image (brokers and
-//! every partition's replicas, ISR, leader and epochs), the rules, group
-//! state.
+//! Owns: metadata records and their durable log, the rules, the quorum core
+//! and its store, the image (brokers and every partition's replicas, ISR,
+//! leader and epochs), group state.
 //! Must not: block a data shard; choose Kafka error codes (`net` does).
 
 mod broker_registration;
 mod config;
 mod error;
 mod image;
+mod kafka_properties;
 mod listener;
 mod metadata_controller;
 mod metadata_log;
@@ -26,11 +29,15 @@ mod topic_name;
 
 pub use broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 pub use config::{
-    change_list_config, is_list_config, topic_config_def, validate_topic_config, BrokerConfig,
-    ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
+    change_list_config, is_list_config, is_topic_config, topic_config_def, validate_topic_config,
+    BrokerConfig, ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
 };
 pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
+pub use kafka_properties::{
+    kafka_support, KafkaProperty, KafkaSupport, KafkaType, KAFKA_BROKER_PROPERTIES,
+    KAFKA_TOPIC_PROPERTIES,
+};
 pub use listener::{parse_listeners, Listener};
 pub use metadata_controller::{
     AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult, ControllerSettings,
@@ -48,3 +55,4 @@ pub use partition_state::PartitionState;
 pub use topic_name::{is_internal_topic, validate_topic_name, TopicNameError};
 
 pub mod group_coordinator;
+pub mod quorum;

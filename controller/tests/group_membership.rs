@@ -640,3 +640,96 @@ fn retried_join_answers_the_superseded_request() {
     assert_eq!(h.join_result(first), Err(GroupError::RebalanceInProgress));
     assert!(h.is_pending(retry));
 }
+
+/// kafka-python's own `test_group`: four consumers start at once with
+/// JoinGroup v4+ (a MEMBER_ID_REQUIRED round trip), 3000 ms sessions and
+/// 500 ms heartbeats, against a broker configured like kafka-python's test
+/// broker (`group.min.session.timeout.ms=1000`, the default 3000 ms initial
+/// delay). Skein used to hard-wire Kafka's 6000 ms minimum, so every join
+/// got INVALID_SESSION_TIMEOUT (fatal for the client) and the group never
+/// formed; Kafka configured the same way stabilises it.
+#[test]
+fn members_joining_at_once_with_sessions_above_the_configured_minimum_stabilise() {
+    let mut broker = skein_controller::BrokerConfig::default();
+    broker.set("group.min.session.timeout.ms", "1000").unwrap();
+    let config = broker.group_coordinator_config(1);
+    assert_eq!(config.group_min_session_timeout_ms, 1_000);
+    assert_eq!(config.group_initial_rebalance_delay_ms, 3_000);
+    let mut h = Harness::with_config(config);
+    let requests: Vec<JoinGroup> = (0..4)
+        .map(|i| {
+            let mut j = join("g", "", &format!("consumer-{i}"), &["range"]);
+            j.require_known_member_id = true;
+            j.session_timeout_ms = 3_000;
+            j.rebalance_timeout_ms = 300_000;
+            j
+        })
+        .collect();
+    let tokens: Vec<RequestToken> = requests
+        .iter()
+        .map(|j| {
+            let t = h.send(Request::JoinGroup(j.clone()));
+            let Err(GroupError::MemberIdRequired { member_id }) = h.join_result(t) else {
+                panic!("expected MEMBER_ID_REQUIRED");
+            };
+            let mut rejoin = j.clone();
+            rejoin.member_id = member_id;
+            h.send(Request::JoinGroup(rejoin))
+        })
+        .collect();
+    // One initial delay, extended once because members kept arriving.
+    h.advance(5_999);
+    assert!(tokens.iter().all(|t| h.is_pending(*t)));
+    h.advance(1);
+    let joined: Vec<JoinGroupResponse> = tokens.into_iter().map(|t| h.joined(t)).collect();
+    assert!(joined.iter().all(|j| j.generation_id == 1));
+    let leader = &joined[0].leader;
+    let ids: Vec<&str> = joined.iter().map(|j| j.member_id.as_str()).collect();
+    let assignment: Vec<(&str, &str)> = ids.iter().map(|id| (*id, *id)).collect();
+    let syncs: Vec<RequestToken> = ids
+        .iter()
+        .map(|id| {
+            let given = if id == leader {
+                assignment.clone()
+            } else {
+                Vec::new()
+            };
+            h.sync("g", 1, id, &given)
+        })
+        .collect();
+    for (t, id) in syncs.into_iter().zip(&ids) {
+        assert_eq!(h.sync_result(t).unwrap().assignment, id.as_bytes());
+    }
+    assert_eq!(h.state("g"), Some(GroupState::Stable));
+    // Heartbeats every 500 ms keep the 3000 ms sessions alive.
+    for _ in 0..20 {
+        h.advance(500);
+        for id in &ids {
+            assert_eq!(h.heartbeat("g", 1, id), Ok(()));
+        }
+    }
+    assert_eq!(h.coordinator.group_generation("g"), Some(1));
+    assert_eq!(h.describe("g").members.len(), 4);
+}
+
+#[test]
+fn session_timeout_bounds_come_from_the_broker_properties() {
+    let mut broker = skein_controller::BrokerConfig::default();
+    assert_eq!(
+        broker
+            .group_coordinator_config(1)
+            .group_min_session_timeout_ms,
+        6_000
+    );
+    broker.set("group.max.session.timeout.ms", "20000").unwrap();
+    let mut h = Harness::with_config(broker.group_coordinator_config(1));
+    let mut j = join("g", "", "c", &["range"]);
+    j.session_timeout_ms = 20_001;
+    let t = h.send(Request::JoinGroup(j.clone()));
+    assert_eq!(h.join_result(t), Err(GroupError::InvalidSessionTimeout));
+    j.session_timeout_ms = 5_999;
+    let t = h.send(Request::JoinGroup(j));
+    assert_eq!(h.join_result(t), Err(GroupError::InvalidSessionTimeout));
+    broker.set("group.min.session.timeout.ms", "30000").unwrap();
+    assert!(broker.group_coordinator_config(1).validate().is_err());
+}

@@ -55,6 +55,16 @@ pub struct LogConfig {
     /// stored with. Default `Producer` (kept as the producer sent them, with
     /// no copy); any other value rebuilds batches of another codec on append.
     pub compression_type: CompressionType,
+    /// With `CreateTime`, a batch whose first timestamp is more than this
+    /// many ms before the broker's clock is refused (Kafka's
+    /// `message.timestamp.before.max.ms`; default: no bound).
+    pub message_timestamp_before_max_ms: i64,
+    /// With `CreateTime`, a batch whose largest timestamp is more than this
+    /// many ms after the broker's clock is refused (Kafka's
+    /// `message.timestamp.after.max.ms`). Default here: no bound, for
+    /// callers with their own clocks; the broker's default is Kafka 4's,
+    /// one hour.
+    pub message_timestamp_after_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -73,6 +83,8 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: i64::MAX,
             compression_type: CompressionType::Producer,
         }
     }

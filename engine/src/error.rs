@@ -36,6 +36,22 @@ pub enum AppendError {
         #[source]
         source: crate::compression::CompressionError,
     },
+    /// Under `CreateTime`, a batch's timestamps lie outside
+    /// `message.timestamp.before.max.ms` / `after.max.ms` of the broker's
+    /// clock. Nothing was written. Maps to `INVALID_TIMESTAMP`.
+    #[error("record batch at byte {position} of the request has timestamp {timestamp}, more than {bound_ms} ms {direction} the broker's clock {now_ms}")]
+    InvalidTimestamp {
+        /// Byte position of the offending batch within `records`.
+        position: usize,
+        /// The timestamp out of bounds.
+        timestamp: i64,
+        /// The broker's clock at the check.
+        now_ms: i64,
+        /// The bound that was passed.
+        bound_ms: i64,
+        /// `before` or `after`.
+        direction: &'static str,
+    },
     /// The request carried no batch at all.
     #[error("empty record set")]
     Empty,

@@ -482,6 +482,9 @@ impl PartitionLog {
         let config = self.inner.config.get();
         let (batch_count, record_count) = validate_records(records, config.max_message_bytes)?;
         assert!(batch_count > 0);
+        if config.message_timestamp_type == TimestampType::CreateTime {
+            check_timestamps(records, now_ms, &config)?;
+        }
         // Kafka's LogValidator: batches not in the topic's codec are rebuilt
         // in it. `None` (always so for `compression.type=producer`) appends
         // the caller's bytes with no copy.
@@ -1563,6 +1566,44 @@ async fn run_read_ahead(inner: Rc<Inner>) {
 }
 
 /// Validates every batch of a Produce record set; returns (batches, records).
+/// Kafka's `message.timestamp.before.max.ms` / `after.max.ms` for
+/// `CreateTime` topics, checked on the headers of `records` (validated), so
+/// the records are never decoded: a batch's first timestamp must not be
+/// older than `before` and its largest not newer than `after`. Records whose
+/// timestamp is -1 (none) and control batches are not checked, as in Kafka.
+fn check_timestamps(records: &[u8], now_ms: i64, config: &LogConfig) -> Result<(), AppendError> {
+    let mut position = 0;
+    while position < records.len() {
+        let header = BatchHeader::read(&records[position..]).expect("validated");
+        let total = usize::try_from(header.total_bytes()).expect("validated");
+        assert!(total > 0);
+        if !header.is_control() {
+            let first = header.base_timestamp.get();
+            let max = header.max_timestamp.get();
+            let earliest = now_ms.saturating_sub(config.message_timestamp_before_max_ms);
+            let latest = now_ms.saturating_add(config.message_timestamp_after_max_ms);
+            let out_of_bounds = if first >= 0 && first < earliest {
+                Some((first, config.message_timestamp_before_max_ms, "before"))
+            } else if max >= 0 && max > latest {
+                Some((max, config.message_timestamp_after_max_ms, "after"))
+            } else {
+                None
+            };
+            if let Some((timestamp, bound_ms, direction)) = out_of_bounds {
+                return Err(AppendError::InvalidTimestamp {
+                    position,
+                    timestamp,
+                    now_ms,
+                    bound_ms,
+                    direction,
+                });
+            }
+        }
+        position += total;
+    }
+    Ok(())
+}
+
 fn validate_records(records: &[u8], max_message_bytes: u32) -> Result<(usize, u32), AppendError> {
     if records.is_empty() {
         return Err(AppendError::Empty);

@@ -557,3 +557,47 @@ fn a_reader_waiting_at_the_end_gets_the_next_appends_from_memory() {
         ));
     });
 }
+
+#[test]
+fn create_time_batches_outside_the_timestamp_bounds_are_refused_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            message_timestamp_before_max_ms: 1_000,
+            message_timestamp_after_max_ms: 500,
+            ..LogConfig::default()
+        };
+        let log = PartitionLog::open(path, config).await.expect("open");
+        let now_ms = 1_700_000_000_000;
+        let at = |timestamp: i64| BatchBuilder::new(timestamp).record(b"k", b"v", 0).build();
+        assert!(log.append(&at(now_ms - 1_000), 0, now_ms).await.is_ok());
+        assert!(log.append(&at(now_ms + 500), 0, now_ms).await.is_ok());
+        for (timestamp, direction) in [(now_ms - 1_001, "before"), (now_ms + 501, "after")] {
+            match log.append(&at(timestamp), 0, now_ms).await {
+                Err(AppendError::InvalidTimestamp {
+                    timestamp: refused,
+                    direction: refused_direction,
+                    ..
+                }) => {
+                    assert_eq!(refused, timestamp);
+                    assert_eq!(refused_direction, direction);
+                }
+                other => panic!("{timestamp}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            log.log_end_offset(),
+            2,
+            "nothing of a refused batch was written"
+        );
+        // LogAppendTime stamps the broker's clock: nothing to bound.
+        let stamped = LogConfig {
+            message_timestamp_type: TimestampType::LogAppendTime,
+            message_timestamp_before_max_ms: 1_000,
+            ..LogConfig::default()
+        };
+        log.set_config(stamped);
+        assert!(log.append(&at(0), 0, now_ms).await.is_ok());
+    });
+}

@@ -24,8 +24,8 @@ use bytes::{Bytes, BytesMut};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use skein_controller::group_coordinator::{
-    Action, AppendError, GroupCoordinator, GroupCoordinatorConfig, GroupError, OffsetsRecord,
-    PersistId, Request, RequestToken, Response, CONSUMER_OFFSETS_TOPIC,
+    Action, AppendError, GroupCoordinator, GroupError, OffsetsRecord, PersistId, Request,
+    RequestToken, Response, CONSUMER_OFFSETS_TOPIC,
 };
 use skein_controller::{BrokerConfig, MetadataImage, TopicId};
 use skein_engine::{owner_shard, Mesh, ShardId};
@@ -87,6 +87,11 @@ impl GroupDriver {
     /// A driver whose coordinator has every partition loading.
     /// `partitions` is the partition count of `__consumer_offsets`: the
     /// existing topic's, or `offsets.topic.num.partitions` for a new one.
+    ///
+    /// # Panics
+    /// If `config`'s group settings do not validate
+    /// ([`BrokerConfig::group_coordinator_config`]; `run_node` checks them
+    /// before any shard starts).
     pub fn new(
         config: &BrokerConfig,
         partitions: u32,
@@ -95,14 +100,7 @@ impl GroupDriver {
     ) -> GroupDriver {
         assert!(partitions > 0);
         assert!(data_shards > 0);
-        let coordinator_config = GroupCoordinatorConfig {
-            group_initial_rebalance_delay_ms: i32::try_from(
-                config.group_initial_rebalance_delay_ms(),
-            )
-            .unwrap_or(i32::MAX),
-            offsets_topic_num_partitions: partitions,
-            ..GroupCoordinatorConfig::default()
-        };
+        let coordinator_config = config.group_coordinator_config(partitions);
         let seed = u64::from_le_bytes(
             uuid::Uuid::new_v4().as_bytes()[..8]
                 .try_into()
@@ -499,6 +497,7 @@ fn append_error(error: &PartitionError) -> AppendError {
         }
         PartitionError::Append(skein_engine::AppendError::CorruptBatch { .. })
         | PartitionError::Append(skein_engine::AppendError::Compression { .. })
+        | PartitionError::Append(skein_engine::AppendError::InvalidTimestamp { .. })
         | PartitionError::Append(skein_engine::AppendError::Empty)
         | PartitionError::Producer(_) => AppendError::Unavailable,
         PartitionError::Append(skein_engine::AppendError::Storage(_))

@@ -79,6 +79,12 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         shutdown,
         admin_listen,
     } = options;
+    // The partition count does not matter here: only the properties are
+    // checked against each other.
+    config
+        .group_coordinator_config(1)
+        .validate()
+        .map_err(|error| NodeError::Startup(format!("invalid group settings: {error}")))?;
     let data_dir = config.data_dir();
     std::fs::create_dir_all(&data_dir).map_err(|error| {
         NodeError::Startup(format!(

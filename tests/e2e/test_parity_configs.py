@@ -134,13 +134,18 @@ def test_describe_broker_configs_lists_listeners_and_log_dirs(broker):
 
 
 def test_a_property_without_effect_starts_the_broker_with_one_warning(broker_factory):
-    b = broker_factory({"log.preallocate": "true", "log.flush.interval.messages": "1"})
+    b = broker_factory({"log.preallocate": "true", "log.flush.interval.messages": "1",
+                        "replica.lag.time.max.ms": "10000"})
     a = admin(b.bootstrap)
     configs = describe(a, ResourceType.BROKER, "0")
     assert configs["log.preallocate"].value == "true"
     log = b.log_path.read_text()
     assert log.count("log.preallocate is accepted but has no effect") == 1, log[-4000:]
     assert log.count("log.flush.interval.messages is accepted but has no effect") == 1
+    # A Kafka property outside Skein's own table: described as set.
+    assert log.count("replica.lag.time.max.ms is accepted but has no effect") == 1
+    assert configs["replica.lag.time.max.ms"].value == "10000"
+    assert configs["num.replica.fetchers"].value == "1"  # Kafka's default
 
 
 def test_describe_log_dirs_and_alter_replica_log_dirs_with_kafka_python(broker):
@@ -253,10 +258,40 @@ def test_starts_from_kafkas_kraft_server_properties_and_docker_style_environment
     ({"controller.quorum.voters": "1@localhost:9093,2@localhost:9094,3@localhost:9095"},
      "controller.quorum.voters"),
     ({"process.roles": "broker"}, "process.roles"),
-    ({"zookeeper.connect": "localhost:2181"}, "unknown property"),
+    ({"zookeeper.connect": "localhost:2181"}, "Skein has no ZooKeeper"),
+    ({"ssl.keystore.location": "/etc/kafka/broker.pem"}, "TLS, SASL and ACLs are not built"),
+    ({"num.partition": "3"}, "did you mean num.partitions"),
 ])
 def test_a_cluster_configuration_is_refused_at_start_naming_the_property(
         broker_factory, tmp_path, setting, message):
     with pytest.raises(AssertionError, match="exited with code 1"):
         broker_factory(setting)
     assert message in (tmp_path / "broker0.log").read_text()
+
+
+def test_create_time_timestamps_are_bounded_as_kafka_4_bounds_them(broker):
+    """message.timestamp.after.max.ms (Kafka 4's default, one hour) and a
+    topic's message.timestamp.before.max.ms: a record outside them is refused
+    with INVALID_TIMESTAMP and nothing of it is stored."""
+    from confluent_kafka import Producer
+
+    from clients import common_conf, consume_partition
+
+    topic = unique_topic()
+    create_topic(broker.bootstrap, topic, 1, {"message.timestamp.before.max.ms": "60000"})
+    now_ms = int(time.time() * 1000)
+    p = Producer({**common_conf(broker.bootstrap), "acks": "all", "linger.ms": 0,
+                  "enable.idempotence": False, "retries": 0, "message.timeout.ms": 10000})
+    outcomes: dict[bytes, int] = {}
+
+    def report(err, msg):
+        outcomes[msg.value()] = 0 if err is None else err.code()
+
+    for value, timestamp in [(b"now", now_ms), (b"future", now_ms + 2 * 3600_000),
+                             (b"past", now_ms - 120_000), (b"recent", now_ms - 30_000)]:
+        p.produce(topic, value=value, timestamp=timestamp, on_delivery=report)
+        p.flush(TIMEOUT_S)
+    assert outcomes == {b"now": 0, b"future": KafkaError.INVALID_TIMESTAMP,
+                        b"past": KafkaError.INVALID_TIMESTAMP, b"recent": 0}
+    got = consume_partition(broker.bootstrap, topic, 0)
+    assert [(m.offset, m.value) for m in got] == [(0, b"now"), (1, b"recent")]

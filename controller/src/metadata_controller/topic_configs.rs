@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{ControllerResult, MetadataController};
-use crate::config::{topic_config_def, validate_topic_config, ConfigError};
+use crate::config::{is_topic_config, validate_topic_config, ConfigError};
 use crate::error::ControllerError;
 use crate::metadata_record::MetadataRecord;
 
@@ -51,8 +51,9 @@ impl MetadataController {
                         Some(value) => Some(validate_topic_config(&name, &value)?),
                         None => {
                             // Deleting an override of an unknown config is an error too.
-                            topic_config_def(&name)
-                                .ok_or_else(|| ConfigError::UnknownProperty(name.clone()))?;
+                            if !is_topic_config(&name) {
+                                return Err(ConfigError::UnknownProperty(name.clone()).into());
+                            }
                             None
                         }
                     };

@@ -7,7 +7,7 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsSynonym,
 };
 use kafka_protocol::protocol::StrBytes;
-use skein_controller::{PropertyDef, ValueKind, PROPERTIES};
+use skein_controller::{KafkaType, PropertyDef, ValueKind, PROPERTIES};
 
 use super::create_topics::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER};
 use super::str_bytes;
@@ -84,20 +84,36 @@ pub fn handle(ctx: &ShardState, mut request: DescribeConfigsRequest) -> Describe
                                 "this broker is node {node}"
                             ))));
                     }
-                    let configs = PROPERTIES
-                        .iter()
-                        .filter(|def| wanted(def.name))
-                        .map(|def| {
-                            let value = ctx.config.value_text(def.name);
-                            let source = if value == def.default {
-                                SOURCE_DEFAULT
-                            } else {
-                                SOURCE_STATIC_BROKER
-                            };
-                            entry(def, def.name, &value, source, request).with_read_only(true)
-                        })
-                        .collect();
-                    base.with_configs(configs)
+                    let ours = PROPERTIES.iter().filter(|def| wanted(def.name)).map(|def| {
+                        let value = ctx.config.value_text(def.name);
+                        let source = if value == def.default {
+                            SOURCE_DEFAULT
+                        } else {
+                            SOURCE_STATIC_BROKER
+                        };
+                        entry(def, def.name, &value, source, request).with_read_only(true)
+                    });
+                    // Kafka's properties that Skein accepts without effect,
+                    // as Kafka lists them: set value, else Kafka's default.
+                    let kafkas = ctx
+                        .config
+                        .kafka_only_settings()
+                        .into_iter()
+                        .filter(|(kafka, _, _)| wanted(kafka.name))
+                        .map(|(kafka, value, set)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(StrBytes::from_static_str(kafka.name))
+                                .with_value(value.as_deref().map(str_bytes))
+                                .with_config_source(if set {
+                                    SOURCE_STATIC_BROKER
+                                } else {
+                                    SOURCE_DEFAULT
+                                })
+                                .with_config_type(kafka_config_type(kafka.kind))
+                                .with_is_sensitive(kafka.kind == KafkaType::Password)
+                                .with_read_only(true)
+                        });
+                    base.with_configs(ours.chain(kafkas).collect())
                 }
                 _ => base
                     .with_error_code(ErrorCode::InvalidRequest.code())
@@ -152,5 +168,20 @@ fn config_type(kind: ValueKind) -> i8 {
             3
         }
         ValueKind::Int { .. } | ValueKind::IntOr { .. } => 5,
+    }
+}
+
+/// Kafka's ConfigType code of a Kafka type (SHORT 4, PASSWORD 8, CLASS 9).
+fn kafka_config_type(kind: KafkaType) -> i8 {
+    match kind {
+        KafkaType::Boolean => 1,
+        KafkaType::String => 2,
+        KafkaType::Int => 3,
+        KafkaType::Short => 4,
+        KafkaType::Long => 5,
+        KafkaType::Double => 6,
+        KafkaType::List => 7,
+        KafkaType::Password => 8,
+        KafkaType::Class => 9,
     }
 }

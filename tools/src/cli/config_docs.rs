@@ -1,7 +1,10 @@
 //! `skein config docs`: the configuration reference, generated from
 //! `skein_controller::PROPERTIES` so it cannot drift from the code.
 //! `docs/configuration.md` is this output; a test fails when they differ.
-use skein_controller::{Support, ValueKind, PROPERTIES};
+use skein_controller::{
+    kafka_support, topic_config_def, KafkaProperty, KafkaSupport, Support, ValueKind,
+    KAFKA_BROKER_PROPERTIES, KAFKA_TOPIC_PROPERTIES, PROPERTIES,
+};
 
 /// Options of `skein config`.
 #[derive(Debug, clap::Args)]
@@ -103,8 +106,9 @@ pub fn markdown() -> String {
             def.doc.replace('|', "\\|"),
         ));
     }
+    kafka_section(&mut out);
     out.push_str(
-        "\n## Command-line options of `skein serve`\n\n\
+        "\n## Command-line options of `skein serve`\n\n\"
          | Option | Default | Description |\n\
          |---|---|---|\n\
          | `--listen HOST:PORT` | `0.0.0.0:9092` | Same as `listeners=PLAINTEXT://HOST:PORT`. |\n\
@@ -117,6 +121,52 @@ pub fn markdown() -> String {
          | `--admin-listen HOST:PORT` | `127.0.0.1:9644` | HTTP listener for `/metrics` and `/health`. |\n",
     );
     out
+}
+
+/// The Kafka 4.0 properties Skein does not implement, with what it does
+/// with each, so that every name of a Kafka configuration can be looked up.
+fn kafka_section(out: &mut String) {
+    out.push_str(
+        "\n## Kafka's other properties\n\n\
+         Every other Apache Kafka 4.0 broker and topic property is known by name:\n\
+         *no effect* ones are accepted (with one warning at start) because Skein\n\
+         does not need them; *only at Kafka's default* ones configure a feature\n\
+         Skein does not have, so any other value is refused at start (or with\n\
+         INVALID_CONFIG for a topic) rather than silently ignored. A name that is\n\
+         neither here nor above is refused, with the closest known names. Kafka 3's\n\
+         `zookeeper.*` properties are refused: Skein has no ZooKeeper.\n\n\
+         | Property | Scope | Kafka type | Kafka default | In Skein |\n\
+         |---|---|---|---|---|\n",
+    );
+    let implemented = |name: &str| {
+        PROPERTIES.iter().any(|def| def.name == name) || topic_config_def(name).is_some()
+    };
+    let rows = KAFKA_BROKER_PROPERTIES
+        .iter()
+        .map(|p| (p, "broker"))
+        .chain(KAFKA_TOPIC_PROPERTIES.iter().map(|p| (p, "topic")));
+    for (property, scope) in rows {
+        let KafkaProperty {
+            name,
+            kind,
+            default,
+        } = *property;
+        if implemented(name) {
+            continue;
+        }
+        let support = match kafka_support(name) {
+            KafkaSupport::NoEffect(why) => format!("no effect: {why}"),
+            KafkaSupport::OnlyDefault(why) => format!("only at Kafka's default: {why}"),
+            KafkaSupport::Refused(why) => format!("refused: {why}"),
+        };
+        let default = default.map_or_else(|| "null".to_owned(), |d| format!("`{d}`"));
+        out.push_str(&format!(
+            "| `{name}` | {scope} | {} | {} | {} |\n",
+            format!("{kind:?}").to_lowercase(),
+            default.replace('|', "\\|"),
+            support.replace('|', "\\|"),
+        ));
+    }
 }
 
 #[cfg(test)]
