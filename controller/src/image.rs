@@ -388,4 +388,236 @@ mod tests {
         assert!(removed.topic_by_id(&id).is_none());
         assert!(image.topic("t").is_some(), "images are immutable snapshots");
     }
+
+    #[test]
+    fn broker_records_apply_only_to_the_registration_of_their_epoch() {
+        let register = |incarnation: u8, broker_epoch: i64| MetadataRecord::BrokerRegistration {
+            broker_id: 3,
+            incarnation_id: [incarnation; 16],
+            broker_epoch,
+            listeners: vec![],
+            rack: None,
+        };
+        let mut image = MetadataImage::new(0);
+        image.apply(&register(1, 0));
+        assert!(image.broker(3).unwrap().fenced);
+        image.apply(&MetadataRecord::BrokerUnfenced {
+            broker_id: 3,
+            broker_epoch: 7,
+        });
+        assert!(!image.is_live(3), "another epoch's unfence is ignored");
+        image.apply(&MetadataRecord::BrokerUnfenced {
+            broker_id: 3,
+            broker_epoch: 0,
+        });
+        assert!(image.is_live(3));
+        assert_eq!(image.live_brokers().count(), 1);
+        for incarnation in 2..=12u8 {
+            image.apply(&register(incarnation, i64::from(incarnation)));
+        }
+        let broker = image.broker(3).unwrap();
+        assert!(broker.fenced, "a new registration starts fenced");
+        assert_eq!(broker.retired_incarnations.len(), RETIRED_INCARNATIONS_MAX);
+        assert_eq!(broker.retired_incarnations.last(), Some(&[11; 16]));
+        image.apply(&MetadataRecord::BrokerUnregistered {
+            broker_id: 3,
+            broker_epoch: 11,
+        });
+        assert!(
+            image.broker(3).is_some(),
+            "another epoch's unregistration is ignored"
+        );
+        image.apply(&MetadataRecord::BrokerUnregistered {
+            broker_id: 3,
+            broker_epoch: 12,
+        });
+        assert!(image.broker(3).is_none());
+    }
+
+    #[test]
+    fn partition_records_replace_the_single_node_default_and_changes_apply() {
+        let id = [5; 16];
+        let mut image = MetadataImage::new(9);
+        image.apply(&MetadataRecord::Topic {
+            topic_id: id,
+            name: "t".into(),
+            partitions: 2,
+            configs: vec![],
+        });
+        image.apply(&MetadataRecord::Partition {
+            topic_id: id,
+            partition: 1,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        });
+        assert_eq!(image.leader(&id, 0), Some(9));
+        assert_eq!(image.leader(&id, 1), Some(1));
+        image.apply(&MetadataRecord::PartitionChange {
+            topic_id: id,
+            partition: 1,
+            isr: Some(vec![2]),
+            leader: Some(2),
+            replicas: None,
+        });
+        let state = image.partition(&id, 1).unwrap();
+        assert_eq!(
+            (state.leader, state.leader_epoch, state.partition_epoch),
+            (2, 1, 1)
+        );
+        assert_eq!(image.partitions_led_by(2), vec![(id, 1)]);
+        assert_eq!(image.partitions_led_by(9), vec![(id, 0)]);
+        // A record for a partition the topic does not have is ignored.
+        image.apply(&MetadataRecord::PartitionChange {
+            topic_id: id,
+            partition: 2,
+            isr: None,
+            leader: Some(1),
+            replicas: None,
+        });
+        assert_eq!(image.partition(&id, 2), None);
+    }
+
+    mod hostile {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn brokers() -> impl Strategy<Value = Vec<i32>> {
+            proptest::sample::subsequence(vec![0, 1, 2, 3], 0..4).prop_shuffle()
+        }
+
+        /// Records a correct controller may or may not write, over a small
+        /// domain so that they collide: any order, any values a decode
+        /// accepts.
+        fn record() -> impl Strategy<Value = MetadataRecord> {
+            let topic_id = (1u8..3).prop_map(|id| [id; 16]);
+            prop_oneof![
+                (topic_id.clone(), 1i32..4).prop_map(|(topic_id, partitions)| {
+                    MetadataRecord::Topic {
+                        topic_id,
+                        name: format!("t{}", topic_id[0]),
+                        partitions,
+                        configs: vec![],
+                    }
+                }),
+                (topic_id.clone(), 1i32..6).prop_map(|(topic_id, partitions)| {
+                    MetadataRecord::PartitionCount {
+                        topic_id,
+                        partitions,
+                    }
+                }),
+                topic_id
+                    .clone()
+                    .prop_map(|topic_id| MetadataRecord::RemoveTopic { topic_id }),
+                (0i64..3).prop_map(|next_block_start| MetadataRecord::ProducerIdBlock {
+                    next_block_start
+                }),
+                (0i32..4, 0u8..3, 0i64..4).prop_map(|(broker_id, incarnation, broker_epoch)| {
+                    MetadataRecord::BrokerRegistration {
+                        broker_id,
+                        incarnation_id: [incarnation; 16],
+                        broker_epoch,
+                        listeners: vec![],
+                        rack: None,
+                    }
+                }),
+                (0i32..4, 0i64..4).prop_map(|(broker_id, broker_epoch)| {
+                    MetadataRecord::BrokerFenced {
+                        broker_id,
+                        broker_epoch,
+                    }
+                }),
+                (0i32..4, 0i64..4).prop_map(|(broker_id, broker_epoch)| {
+                    MetadataRecord::BrokerUnfenced {
+                        broker_id,
+                        broker_epoch,
+                    }
+                }),
+                (0i32..4, 0i64..4).prop_map(|(broker_id, broker_epoch)| {
+                    MetadataRecord::BrokerUnregistered {
+                        broker_id,
+                        broker_epoch,
+                    }
+                }),
+                (
+                    topic_id.clone(),
+                    0i32..6,
+                    brokers(),
+                    brokers(),
+                    -1i32..4,
+                    0i32..3,
+                    0i32..3
+                )
+                    .prop_map(
+                        |(
+                            topic_id,
+                            partition,
+                            replicas,
+                            isr,
+                            leader,
+                            leader_epoch,
+                            partition_epoch,
+                        )| {
+                            MetadataRecord::Partition {
+                                topic_id,
+                                partition,
+                                replicas,
+                                isr,
+                                leader,
+                                leader_epoch,
+                                partition_epoch,
+                            }
+                        }
+                    ),
+                (
+                    topic_id,
+                    0i32..6,
+                    proptest::option::of(brokers()),
+                    proptest::option::of(-1i32..4),
+                    proptest::option::of(brokers())
+                )
+                    .prop_map(|(topic_id, partition, isr, leader, replicas)| {
+                        MetadataRecord::PartitionChange {
+                            topic_id,
+                            partition,
+                            isr,
+                            leader,
+                            replicas,
+                        }
+                    }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_sequence_of_decodable_records_applies_without_panicking(
+                records in vec(record(), 0..40)
+            ) {
+                let mut image = MetadataImage::new(0);
+                for record in &records {
+                    let mut bytes = Vec::new();
+                    record.encode(&mut bytes);
+                    let decoded = MetadataRecord::decode(&bytes).unwrap();
+                    image.apply(&decoded);
+                }
+                prop_assert_eq!(image.version, records.len() as u64);
+                for topic in image.topics() {
+                    prop_assert_eq!(topic.partition_states().count(), topic.partitions as usize);
+                    for (partition, state) in topic.partition_states() {
+                        prop_assert_eq!(image.leader(&topic.topic_id, partition), Some(state.leader));
+                    }
+                }
+                for broker in image.brokers() {
+                    for (topic_id, partition) in image.partitions_led_by(broker.broker_id) {
+                        prop_assert_eq!(image.leader(&topic_id, partition), Some(broker.broker_id));
+                    }
+                }
+                prop_assert_eq!(MetadataImage::replay(0, &records), image);
+            }
+        }
+    }
 }
