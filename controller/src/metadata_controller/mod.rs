@@ -38,6 +38,8 @@ mod topics;
 #[cfg(test)]
 mod cluster_tests;
 #[cfg(test)]
+mod leadership_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
