@@ -55,9 +55,21 @@ pub enum ControllerError {
         "topic currently has {current} partitions, which is higher than or equal to the requested {requested}"
     )]
     PartitionCountNotIncreased { current: i32, requested: i32 },
-    /// More replicas than brokers.
-    #[error("replication factor {0} is larger than the 1 available broker")]
-    InvalidReplicationFactor(i16),
+    /// More replicas than unfenced brokers to hold them (Kafka's message).
+    #[error(
+        "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only {brokers} broker(s) are registered."
+    )]
+    InvalidReplicationFactor {
+        replication_factor: i16,
+        brokers: usize,
+    },
+    /// A replication factor neither positive nor -1 (the
+    /// `default.replication.factor` default).
+    #[error("Replication factor must be larger than 0, or -1 to use the default value.")]
+    ReplicationFactorNotPositive(i16),
+    /// More partitions than one topic may have.
+    #[error("a topic may have at most {max} partitions; {requested} were requested")]
+    TooManyPartitions { requested: i32, max: i32 },
     /// No such topic (by name).
     #[error("unknown topic {0:?}")]
     UnknownTopic(String),
@@ -70,4 +82,55 @@ pub enum ControllerError {
     /// Deleting or repartitioning an internal topic (`__consumer_offsets`).
     #[error("topic {0:?} is an internal topic; it cannot be deleted or repartitioned")]
     InternalTopic(String),
+    /// The topic has no such partition.
+    #[error("unknown partition {partition} of the topic")]
+    UnknownPartition { partition: i32 },
+    /// A heartbeat, AlterPartition or unregistration from a broker id that
+    /// is not registered.
+    #[error("broker {0} is not registered")]
+    BrokerIdNotRegistered(i32),
+    /// A request naming a broker epoch other than the broker's current one:
+    /// it comes from an earlier incarnation, or one that re-registered.
+    #[error(
+        "broker {broker_id} sent broker epoch {broker_epoch}, but its current epoch is {current}"
+    )]
+    StaleBrokerEpoch {
+        broker_id: i32,
+        broker_epoch: i64,
+        current: i64,
+    },
+    /// A registration with a new incarnation while the registered one is
+    /// still alive (its session has not expired).
+    #[error("another incarnation of broker {0} is registered and alive")]
+    DuplicateBrokerRegistration(i32),
+    /// A registration from an incarnation that a later one replaced.
+    #[error("broker {0} registered with an incarnation that a later one replaced")]
+    StaleBrokerIncarnation(i32),
+    /// AlterPartition with an older leader epoch than the partition's.
+    #[error("leader epoch {requested} is older than the current {current}")]
+    FencedLeaderEpoch { requested: i32, current: i32 },
+    /// AlterPartition with an older partition epoch than the partition's.
+    #[error("partition epoch {requested} is older than the current {current}")]
+    InvalidUpdateVersion { requested: i32, current: i32 },
+    /// A request naming epochs newer than this controller knows: it is
+    /// behind, and likely no longer the active controller.
+    #[error("the request knows newer metadata than this controller")]
+    NotController,
+    /// A request that breaks the protocol's rules (Kafka's INVALID_REQUEST).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// An AlterPartition that puts a fenced or shutting-down broker in the ISR.
+    #[error("broker {0} is fenced or shutting down; it cannot join the ISR")]
+    IneligibleReplica(i32),
+    /// ElectLeaders on a partition already led by the replica it would
+    /// elect.
+    #[error("leader election not needed")]
+    ElectionNotNeeded,
+    /// A preferred election whose preferred replica cannot lead (fenced,
+    /// shutting down, or out of the ISR).
+    #[error("the preferred leader is not available")]
+    PreferredLeaderNotAvailable,
+    /// An unclean election that found no live replica.
+    #[error("no eligible leader is available")]
+    EligibleLeadersNotAvailable,
 }

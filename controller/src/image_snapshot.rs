@@ -6,9 +6,13 @@
 //! Encoding (big-endian): the magic `SKNIMG01`, the image's `version: u64`,
 //! then the records as one metadata entry
 //! ([`encode_metadata_entry`](crate::encode_metadata_entry)). The records
-//! are one `Topic` per topic (by name, with its partition count and every
-//! config override) and, when any producer id was ever reserved, one
-//! `ProducerIdBlock`.
+//! are one `BrokerRegistration` per broker (with `BrokerUnfenced` when it is
+//! not fenced), one `Topic` per topic (by name, with its partition count and
+//! every config override) followed by one `Partition` per partition
+//! (replicas, ISR, leader and epochs), and, when any producer id was ever
+//! reserved, one `ProducerIdBlock`. A broker's retired incarnations are not
+//! kept: after a snapshot, a registration with an incarnation retired before
+//! it is not recognised as stale (it is then treated as a new one).
 //!
 //! Decoding treats the bytes as hostile (they come back from disk and, in a
 //! cluster, from the leader): a record the image would refuse (a topic
@@ -31,9 +35,24 @@ impl MetadataImage {
     /// Replaying them gives this image with `version` equal to their count;
     /// [`decode_image_snapshot`] restores the version as well.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
-        let mut records: Vec<MetadataRecord> = self
-            .topics()
-            .map(|topic| MetadataRecord::Topic {
+        let mut records: Vec<MetadataRecord> = Vec::new();
+        for broker in self.brokers() {
+            records.push(MetadataRecord::BrokerRegistration {
+                broker_id: broker.broker_id,
+                incarnation_id: broker.incarnation_id,
+                broker_epoch: broker.broker_epoch,
+                listeners: broker.listeners.clone(),
+                rack: broker.rack.clone(),
+            });
+            if !broker.fenced {
+                records.push(MetadataRecord::BrokerUnfenced {
+                    broker_id: broker.broker_id,
+                    broker_epoch: broker.broker_epoch,
+                });
+            }
+        }
+        for topic in self.topics() {
+            records.push(MetadataRecord::Topic {
                 topic_id: topic.topic_id,
                 name: topic.name.clone(),
                 partitions: topic.partitions,
@@ -42,8 +61,19 @@ impl MetadataImage {
                     .iter()
                     .map(|(key, value)| (key.clone(), value.clone()))
                     .collect(),
-            })
-            .collect();
+            });
+            for (partition, state) in topic.partition_states() {
+                records.push(MetadataRecord::Partition {
+                    topic_id: topic.topic_id,
+                    partition,
+                    replicas: state.replicas.clone(),
+                    isr: state.isr.clone(),
+                    leader: state.leader,
+                    leader_epoch: state.leader_epoch,
+                    partition_epoch: state.partition_epoch,
+                });
+            }
+        }
         if self.next_producer_id_block != 0 {
             records.push(MetadataRecord::ProducerIdBlock {
                 next_block_start: self.next_producer_id_block,
@@ -68,7 +98,10 @@ pub fn encode_image_snapshot(image: &MetadataImage) -> Vec<u8> {
 /// # Errors
 /// [`MetadataError::CorruptRecord`] when the magic is wrong, the records do
 /// not decode, or one of them cannot be applied to the image they rebuild.
-pub fn decode_image_snapshot(bytes: &[u8]) -> Result<MetadataImage, MetadataError> {
+pub fn decode_image_snapshot(
+    bytes: &[u8],
+    local_broker_id: i32,
+) -> Result<MetadataImage, MetadataError> {
     let header = MAGIC.len() + VERSION_BYTES;
     if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
         return Err(corrupt("not a metadata image snapshot"));
@@ -76,7 +109,7 @@ pub fn decode_image_snapshot(bytes: &[u8]) -> Result<MetadataImage, MetadataErro
     let mut version = [0u8; VERSION_BYTES];
     version.copy_from_slice(&bytes[MAGIC.len()..header]);
     let records = decode_metadata_entry(&bytes[header..])?;
-    let mut image = MetadataImage::default();
+    let mut image = MetadataImage::new(local_broker_id);
     for record in &records {
         check_applicable(&image, record)?;
         image.apply(record);
@@ -174,9 +207,9 @@ mod tests {
 
     #[test]
     fn image_to_records_to_image_is_identity_up_to_the_version() {
-        let image = MetadataImage::replay(&history());
+        let image = MetadataImage::replay(0, &history());
         let records = image.to_records();
-        let mut rebuilt = MetadataImage::replay(&records);
+        let mut rebuilt = MetadataImage::replay(0, &records);
         assert_eq!(rebuilt.version, records.len() as u64);
         rebuilt.version = image.version;
         assert_eq!(rebuilt, image);
@@ -195,10 +228,72 @@ mod tests {
 
     #[test]
     fn snapshot_round_trips_the_image_with_its_version() {
-        for image in [MetadataImage::default(), MetadataImage::replay(&history())] {
+        for image in [
+            MetadataImage::default(),
+            MetadataImage::replay(0, &history()),
+        ] {
             let bytes = encode_image_snapshot(&image);
-            assert_eq!(decode_image_snapshot(&bytes).unwrap(), image);
+            assert_eq!(decode_image_snapshot(&bytes, 0).unwrap(), image);
         }
+    }
+
+    #[test]
+    fn brokers_and_partition_states_survive_a_snapshot() {
+        use crate::metadata_record::BrokerEndpoint;
+        let registration = |broker_id: i32, broker_epoch: i64| MetadataRecord::BrokerRegistration {
+            broker_id,
+            incarnation_id: [broker_id as u8; 16],
+            broker_epoch,
+            listeners: vec![BrokerEndpoint {
+                name: "PLAINTEXT".into(),
+                host: format!("broker{broker_id}"),
+                port: 9092,
+            }],
+            rack: Some("r1".into()),
+        };
+        let mut records = vec![
+            registration(1, 0),
+            registration(2, 1),
+            MetadataRecord::BrokerUnfenced {
+                broker_id: 1,
+                broker_epoch: 0,
+            },
+            topic(7, "replicated", 2, &[]),
+        ];
+        for partition in 0..2 {
+            records.push(MetadataRecord::Partition {
+                topic_id: {
+                    let mut id = [0; 16];
+                    id[..4].copy_from_slice(&7u32.to_be_bytes());
+                    id
+                },
+                partition,
+                replicas: vec![1, 2],
+                isr: vec![1, 2],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            });
+        }
+        let image = MetadataImage::replay(1, &records);
+        let topic_id = image.topic("replicated").unwrap().topic_id;
+        let mut changed = image.clone();
+        changed.apply(&MetadataRecord::PartitionChange {
+            topic_id,
+            partition: 1,
+            isr: Some(vec![2]),
+            leader: Some(2),
+            replicas: None,
+        });
+        let restored = decode_image_snapshot(&encode_image_snapshot(&changed), 1).unwrap();
+        assert_eq!(restored, changed);
+        let state = restored.partition(&topic_id, 1).unwrap();
+        assert_eq!(
+            (state.leader, state.leader_epoch, state.isr.clone()),
+            (2, 1, vec![2])
+        );
+        assert!(!restored.broker(1).unwrap().fenced);
+        assert!(restored.broker(2).unwrap().fenced);
     }
 
     #[test]
@@ -210,23 +305,26 @@ mod tests {
     fn records_after_a_snapshot_apply_as_after_a_full_replay() {
         let history = history();
         let (before, after) = history.split_at(4);
-        let snapshot = encode_image_snapshot(&MetadataImage::replay(before));
-        let mut restored = decode_image_snapshot(&snapshot).unwrap();
+        let snapshot = encode_image_snapshot(&MetadataImage::replay(0, before));
+        let mut restored = decode_image_snapshot(&snapshot, 0).unwrap();
         for record in after {
             restored.apply(record);
         }
-        assert_eq!(restored, MetadataImage::replay(&history));
+        assert_eq!(restored, MetadataImage::replay(0, &history));
     }
 
     #[test]
     fn damaged_snapshots_are_refused_without_panicking() {
-        let bytes = encode_image_snapshot(&MetadataImage::replay(&history()));
+        let bytes = encode_image_snapshot(&MetadataImage::replay(0, &history()));
         for cut in 0..bytes.len() {
-            assert!(decode_image_snapshot(&bytes[..cut]).is_err(), "cut {cut}");
+            assert!(
+                decode_image_snapshot(&bytes[..cut], 0).is_err(),
+                "cut {cut}"
+            );
         }
         let mut wrong_magic = bytes.clone();
         wrong_magic[0] ^= 0xff;
-        assert!(decode_image_snapshot(&wrong_magic).is_err());
+        assert!(decode_image_snapshot(&wrong_magic, 0).is_err());
         let bad = [
             vec![topic(1, "t", 0, &[])],
             vec![
@@ -250,7 +348,7 @@ mod tests {
             bytes.extend_from_slice(&7u64.to_be_bytes());
             bytes.extend_from_slice(&encode_metadata_entry(&records));
             assert!(matches!(
-                decode_image_snapshot(&bytes),
+                decode_image_snapshot(&bytes, 0),
                 Err(MetadataError::CorruptRecord { .. })
             ));
         }

@@ -1,18 +1,22 @@
 //! The control plane: the metadata controller's rules, which turn a metadata
 //! change into records (propose) and committed records into an immutable
-//! metadata image that every shard receives (apply); the Raft metadata
-//! quorum whose log carries the records (`quorum`: raft-rs driven sans-IO,
-//! with its own log store), one change per entry (`metadata_entry`), and
-//! snapshots of the image as records (`image_snapshot`); the pre-quorum
-//! metadata log (read once, to upgrade a data dir) behind its storage
-//! interface; the broker and topic configuration; and the group coordinator.
-//! Sans-IO except for the log files, which their drivers call. Runs on the
-//! control shard only.
+//! metadata image that every shard receives (apply) — topics and configs,
+//! and the cluster: broker registration, heartbeats and fencing, replica
+//! placement, leader election and ISR changes; the Raft metadata quorum
+//! whose log carries the records (`quorum`: raft-rs driven sans-IO, with its
+//! own log store), one change per entry (`metadata_entry`), and snapshots of
+//! the image as records (`image_snapshot`); the pre-quorum metadata log
+//! (read once, to upgrade a data dir) behind its storage interface; the
+//! broker and topic configuration; and the group coordinator. Sans-IO except
+//! for the log files, which their drivers call. Runs on the control shard
+//! only.
 //!
 //! Owns: metadata records and their durable log, the rules, the quorum core
-//! and its store, the image, group state.
+//! and its store, the image (brokers and every partition's replicas, ISR,
+//! leader and epochs), group state.
 //! Must not: block a data shard; choose Kafka error codes (`net` does).
 
+mod broker_registration;
 mod config;
 mod error;
 mod image;
@@ -24,8 +28,10 @@ mod metadata_entry;
 mod metadata_log;
 mod metadata_record;
 mod metadata_storage;
+mod partition_state;
 mod topic_name;
 
+pub use broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 pub use config::{
     change_list_config, is_list_config, is_topic_config, topic_config_def, validate_topic_config,
     BrokerConfig, ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
@@ -39,13 +45,19 @@ pub use kafka_properties::{
 };
 pub use listener::{parse_listeners, Listener};
 pub use metadata_controller::{
-    ControllerResult, ControllerSettings, CreatedTopic, MetadataController, NewTopic,
-    ProducerIdBlock, TopicConfigChange, TopicRef, PRODUCER_ID_BLOCK_SIZE,
+    AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult, ControllerSettings,
+    CreatedTopic, ElectionResult, ElectionType, MetadataController, NewBrokerRegistration,
+    NewTopic, ProducerIdBlock, TopicConfigChange, TopicRef, BROKER_SESSION_TIMEOUT_MS_DEFAULT,
+    PRODUCER_ID_BLOCK_SIZE,
 };
 pub use metadata_entry::{decode_metadata_entry, encode_metadata_entry};
 pub use metadata_log::MetadataLog;
-pub use metadata_record::{MetadataRecord, TopicId};
+pub use metadata_record::{
+    BrokerEndpoint, IncarnationId, MetadataRecord, TopicId, LISTENERS_MAX, NO_LEADER,
+    PARTITIONS_MAX, REPLICAS_MAX,
+};
 pub use metadata_storage::{MemoryMetadataStorage, MetadataStorage};
+pub use partition_state::PartitionState;
 pub use topic_name::{is_internal_topic, validate_topic_name, TopicNameError};
 
 pub mod group_coordinator;

@@ -3,13 +3,53 @@
 //! from the start rebuilds the metadata image.
 //!
 //! Encoding (all integers big-endian): `kind: u8` then the fields of that
-//! kind; a string is `len: u16` + UTF-8; an optional string has a `u8`
-//! presence flag first. Every decode checks lengths against the bytes present.
+//! kind; a string is `len: u16` + UTF-8; an optional value has a `u8`
+//! presence flag first; a list is `count: u16` + its items. The cluster
+//! kinds (6 and up, added with brokers and replicas) carry a `version: u8`
+//! after the kind, so their fields can grow; the first five kinds are the
+//! single-node log's and keep their exact bytes, so such a log still replays.
+//!
+//! Records are read from disk and, later, from other nodes: every decode
+//! checks each length against the bytes present before it takes them (no
+//! allocation sized by a length field), refuses values no controller writes
+//! (negative partitions, broker ids below -1, duplicate replicas), and never
+//! panics.
 
 use crate::error::MetadataError;
 
 /// A topic's identifier: 16 random bytes (Kafka's topic UUID).
 pub type TopicId = [u8; 16];
+
+/// A broker incarnation: 16 random bytes a broker draws each time it starts
+/// (Kafka's `incarnationId`), telling a restarted broker from its past self.
+pub type IncarnationId = [u8; 16];
+
+/// `leader` of a partition that has none (Kafka's `NO_LEADER`).
+pub const NO_LEADER: i32 = -1;
+
+/// The most replicas a partition record may list: far above any real
+/// replication factor, it bounds what a corrupt record can claim.
+pub const REPLICAS_MAX: usize = 1024;
+
+/// The most partitions a topic may have: the controller refuses more (a
+/// cluster-wide recommendation of Kafka's, for one topic), and the decoder
+/// refuses a record claiming more, since the image holds a state for each.
+pub const PARTITIONS_MAX: i32 = 200_000;
+
+/// The most listeners one broker registration may list.
+pub const LISTENERS_MAX: usize = 64;
+
+/// One listener a broker registered: where clients and other brokers reach
+/// it by name (`PLAINTEXT`, `CONTROLLER`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BrokerEndpoint {
+    /// The listener name, as in `listeners`.
+    pub name: String,
+    /// The advertised host.
+    pub host: String,
+    /// The advertised port.
+    pub port: u16,
+}
 
 /// One committed metadata change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +74,46 @@ pub enum MetadataRecord {
     /// Producer ids below `next_block_start` have been handed out (or
     /// reserved): the next allocation starts there.
     ProducerIdBlock { next_block_start: i64 },
+    /// A broker registered (Kafka's `RegisterBrokerRecord`). It starts
+    /// fenced. `broker_epoch` is the offset of this record in the metadata
+    /// log, as in KRaft: a later registration always has a larger one.
+    BrokerRegistration {
+        broker_id: i32,
+        incarnation_id: IncarnationId,
+        broker_epoch: i64,
+        listeners: Vec<BrokerEndpoint>,
+        rack: Option<String>,
+    },
+    /// The broker of that epoch was fenced: it may lead nothing and is out
+    /// of every ISR.
+    BrokerFenced { broker_id: i32, broker_epoch: i64 },
+    /// The broker of that epoch was unfenced: it may lead again.
+    BrokerUnfenced { broker_id: i32, broker_epoch: i64 },
+    /// The broker of that epoch left the cluster (UnregisterBroker).
+    BrokerUnregistered { broker_id: i32, broker_epoch: i64 },
+    /// A partition's whole state, written when it is created (Kafka's
+    /// `PartitionRecord`). Without one, a partition of a single-node log is
+    /// read as led by that node alone (see the image).
+    Partition {
+        topic_id: TopicId,
+        partition: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+    },
+    /// A change to a partition (Kafka's `PartitionChangeRecord`): the fields
+    /// that are `Some` replace the current ones. Applying it bumps the
+    /// partition epoch, and the leader epoch too when `leader` is `Some`
+    /// (the controller writes `leader` only when the leader changes).
+    PartitionChange {
+        topic_id: TopicId,
+        partition: i32,
+        isr: Option<Vec<i32>>,
+        leader: Option<i32>,
+        replicas: Option<Vec<i32>>,
+    },
 }
 
 const KIND_TOPIC: u8 = 1;
@@ -41,6 +121,16 @@ const KIND_PARTITION_COUNT: u8 = 2;
 const KIND_TOPIC_CONFIG: u8 = 3;
 const KIND_REMOVE_TOPIC: u8 = 4;
 const KIND_PRODUCER_ID_BLOCK: u8 = 5;
+const KIND_BROKER_REGISTRATION: u8 = 6;
+const KIND_BROKER_FENCED: u8 = 7;
+const KIND_BROKER_UNFENCED: u8 = 8;
+const KIND_BROKER_UNREGISTERED: u8 = 9;
+const KIND_PARTITION: u8 = 10;
+const KIND_PARTITION_CHANGE: u8 = 11;
+
+/// The version written after the kind of the cluster records; the decoder
+/// refuses any other.
+const CLUSTER_RECORD_VERSION: u8 = 0;
 
 impl MetadataRecord {
     /// Appends this record's encoding to `out`.
@@ -95,6 +185,74 @@ impl MetadataRecord {
                 out.push(KIND_PRODUCER_ID_BLOCK);
                 out.extend_from_slice(&next_block_start.to_be_bytes());
             }
+            MetadataRecord::BrokerRegistration {
+                broker_id,
+                incarnation_id,
+                broker_epoch,
+                listeners,
+                rack,
+            } => {
+                out.extend_from_slice(&[KIND_BROKER_REGISTRATION, CLUSTER_RECORD_VERSION]);
+                out.extend_from_slice(&broker_id.to_be_bytes());
+                out.extend_from_slice(incarnation_id);
+                out.extend_from_slice(&broker_epoch.to_be_bytes());
+                assert!(listeners.len() <= LISTENERS_MAX, "listeners are bounded");
+                put_count(out, listeners.len());
+                for listener in listeners {
+                    put_string(out, &listener.name);
+                    put_string(out, &listener.host);
+                    out.extend_from_slice(&listener.port.to_be_bytes());
+                }
+                put_optional(out, rack.as_ref(), |out, rack| put_string(out, rack));
+            }
+            MetadataRecord::BrokerFenced {
+                broker_id,
+                broker_epoch,
+            } => put_broker_epoch(out, KIND_BROKER_FENCED, *broker_id, *broker_epoch),
+            MetadataRecord::BrokerUnfenced {
+                broker_id,
+                broker_epoch,
+            } => put_broker_epoch(out, KIND_BROKER_UNFENCED, *broker_id, *broker_epoch),
+            MetadataRecord::BrokerUnregistered {
+                broker_id,
+                broker_epoch,
+            } => put_broker_epoch(out, KIND_BROKER_UNREGISTERED, *broker_id, *broker_epoch),
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+            } => {
+                out.extend_from_slice(&[KIND_PARTITION, CLUSTER_RECORD_VERSION]);
+                out.extend_from_slice(topic_id);
+                out.extend_from_slice(&partition.to_be_bytes());
+                put_brokers(out, replicas);
+                put_brokers(out, isr);
+                out.extend_from_slice(&leader.to_be_bytes());
+                out.extend_from_slice(&leader_epoch.to_be_bytes());
+                out.extend_from_slice(&partition_epoch.to_be_bytes());
+            }
+            MetadataRecord::PartitionChange {
+                topic_id,
+                partition,
+                isr,
+                leader,
+                replicas,
+            } => {
+                out.extend_from_slice(&[KIND_PARTITION_CHANGE, CLUSTER_RECORD_VERSION]);
+                out.extend_from_slice(topic_id);
+                out.extend_from_slice(&partition.to_be_bytes());
+                put_optional(out, isr.as_ref(), |out, isr| put_brokers(out, isr));
+                put_optional(out, leader.as_ref(), |out, leader| {
+                    out.extend_from_slice(&leader.to_be_bytes())
+                });
+                put_optional(out, replicas.as_ref(), |out, replicas| {
+                    put_brokers(out, replicas)
+                });
+            }
         }
     }
 
@@ -108,7 +266,7 @@ impl MetadataRecord {
             KIND_TOPIC => {
                 let topic_id = reader.topic_id()?;
                 let name = reader.string()?;
-                let partitions = reader.i32()?;
+                let partitions = reader.partition_count()?;
                 let count = reader.u16()?;
                 let mut configs = Vec::new();
                 for _ in 0..count {
@@ -123,7 +281,7 @@ impl MetadataRecord {
             }
             KIND_PARTITION_COUNT => MetadataRecord::PartitionCount {
                 topic_id: reader.topic_id()?,
-                partitions: reader.i32()?,
+                partitions: reader.partition_count()?,
             },
             KIND_TOPIC_CONFIG => {
                 let topic_id = reader.topic_id()?;
@@ -145,6 +303,84 @@ impl MetadataRecord {
             KIND_PRODUCER_ID_BLOCK => MetadataRecord::ProducerIdBlock {
                 next_block_start: reader.i64()?,
             },
+            KIND_BROKER_REGISTRATION => {
+                reader.version()?;
+                let broker_id = reader.broker_id()?;
+                let incarnation_id = reader.topic_id()?;
+                let broker_epoch = reader.broker_epoch()?;
+                let count = reader.count(LISTENERS_MAX)?;
+                let mut listeners = Vec::new();
+                for _ in 0..count {
+                    listeners.push(BrokerEndpoint {
+                        name: reader.string()?,
+                        host: reader.string()?,
+                        port: reader.u16()?,
+                    });
+                }
+                let rack = reader.optional(|reader| reader.string())?;
+                MetadataRecord::BrokerRegistration {
+                    broker_id,
+                    incarnation_id,
+                    broker_epoch,
+                    listeners,
+                    rack,
+                }
+            }
+            KIND_BROKER_FENCED => {
+                reader.version()?;
+                MetadataRecord::BrokerFenced {
+                    broker_id: reader.broker_id()?,
+                    broker_epoch: reader.broker_epoch()?,
+                }
+            }
+            KIND_BROKER_UNFENCED => {
+                reader.version()?;
+                MetadataRecord::BrokerUnfenced {
+                    broker_id: reader.broker_id()?,
+                    broker_epoch: reader.broker_epoch()?,
+                }
+            }
+            KIND_BROKER_UNREGISTERED => {
+                reader.version()?;
+                MetadataRecord::BrokerUnregistered {
+                    broker_id: reader.broker_id()?,
+                    broker_epoch: reader.broker_epoch()?,
+                }
+            }
+            KIND_PARTITION => {
+                reader.version()?;
+                let topic_id = reader.topic_id()?;
+                let partition = reader.partition()?;
+                let replicas = reader.brokers()?;
+                let isr = reader.brokers()?;
+                let leader = reader.leader()?;
+                let leader_epoch = reader.epoch()?;
+                let partition_epoch = reader.epoch()?;
+                MetadataRecord::Partition {
+                    topic_id,
+                    partition,
+                    replicas,
+                    isr,
+                    leader,
+                    leader_epoch,
+                    partition_epoch,
+                }
+            }
+            KIND_PARTITION_CHANGE => {
+                reader.version()?;
+                let topic_id = reader.topic_id()?;
+                let partition = reader.partition()?;
+                let isr = reader.optional(|reader| reader.brokers())?;
+                let leader = reader.optional(|reader| reader.leader())?;
+                let replicas = reader.optional(|reader| reader.brokers())?;
+                MetadataRecord::PartitionChange {
+                    topic_id,
+                    partition,
+                    isr,
+                    leader,
+                    replicas,
+                }
+            }
             _ => return Err(corrupt("unknown record kind")),
         };
         if !reader.bytes.is_empty() {
@@ -158,6 +394,35 @@ fn put_string(out: &mut Vec<u8>, text: &str) {
     let len = u16::try_from(text.len()).expect("metadata strings are validated to fit u16");
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(text.as_bytes());
+}
+
+fn put_count(out: &mut Vec<u8>, count: usize) {
+    let count = u16::try_from(count).expect("record lists are bounded to fit u16");
+    out.extend_from_slice(&count.to_be_bytes());
+}
+
+fn put_brokers(out: &mut Vec<u8>, brokers: &[i32]) {
+    assert!(brokers.len() <= REPLICAS_MAX, "replica lists are bounded");
+    put_count(out, brokers.len());
+    for broker in brokers {
+        out.extend_from_slice(&broker.to_be_bytes());
+    }
+}
+
+fn put_optional<T>(out: &mut Vec<u8>, value: Option<&T>, put: impl FnOnce(&mut Vec<u8>, &T)) {
+    match value {
+        Some(value) => {
+            out.push(1);
+            put(out, value);
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_broker_epoch(out: &mut Vec<u8>, kind: u8, broker_id: i32, broker_epoch: i64) {
+    out.extend_from_slice(&[kind, CLUSTER_RECORD_VERSION]);
+    out.extend_from_slice(&broker_id.to_be_bytes());
+    out.extend_from_slice(&broker_epoch.to_be_bytes());
 }
 
 fn corrupt(reason: &'static str) -> MetadataError {
@@ -204,6 +469,89 @@ impl Reader<'_> {
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("string is not UTF-8"))
     }
+    fn version(&mut self) -> Result<(), MetadataError> {
+        match self.u8()? {
+            CLUSTER_RECORD_VERSION => Ok(()),
+            _ => Err(corrupt("unknown record version")),
+        }
+    }
+    /// A list length no larger than `max`.
+    fn count(&mut self, max: usize) -> Result<usize, MetadataError> {
+        let count = usize::from(self.u16()?);
+        if count > max {
+            return Err(corrupt("list longer than its bound"));
+        }
+        Ok(count)
+    }
+    fn optional<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T, MetadataError>,
+    ) -> Result<Option<T>, MetadataError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => read(self).map(Some),
+            _ => Err(corrupt("bad presence flag")),
+        }
+    }
+    fn broker_id(&mut self) -> Result<i32, MetadataError> {
+        let id = self.i32()?;
+        if id < 0 {
+            return Err(corrupt("negative broker id"));
+        }
+        Ok(id)
+    }
+    fn leader(&mut self) -> Result<i32, MetadataError> {
+        let leader = self.i32()?;
+        if leader < NO_LEADER {
+            return Err(corrupt("leader below -1"));
+        }
+        Ok(leader)
+    }
+    fn partition(&mut self) -> Result<i32, MetadataError> {
+        let partition = self.i32()?;
+        if partition < 0 {
+            return Err(corrupt("negative partition"));
+        }
+        Ok(partition)
+    }
+    fn partition_count(&mut self) -> Result<i32, MetadataError> {
+        let count = self.i32()?;
+        if !(1..=PARTITIONS_MAX).contains(&count) {
+            return Err(corrupt("partition count out of range"));
+        }
+        Ok(count)
+    }
+    fn epoch(&mut self) -> Result<i32, MetadataError> {
+        let epoch = self.i32()?;
+        if epoch < 0 {
+            return Err(corrupt("negative epoch"));
+        }
+        Ok(epoch)
+    }
+    fn broker_epoch(&mut self) -> Result<i64, MetadataError> {
+        let epoch = self.i64()?;
+        if epoch < 0 {
+            return Err(corrupt("negative broker epoch"));
+        }
+        Ok(epoch)
+    }
+    /// A list of distinct broker ids, each at least 0.
+    fn brokers(&mut self) -> Result<Vec<i32>, MetadataError> {
+        let count = self.count(REPLICAS_MAX)?;
+        // Each id is 4 bytes: check they are all there before allocating.
+        if self.bytes.len() < count * 4 {
+            return Err(corrupt("record shorter than its fields"));
+        }
+        let mut brokers = Vec::with_capacity(count);
+        for _ in 0..count {
+            let broker = self.broker_id()?;
+            if brokers.contains(&broker) {
+                return Err(corrupt("broker listed twice"));
+            }
+            brokers.push(broker);
+        }
+        Ok(brokers)
+    }
 }
 
 #[cfg(test)]
@@ -231,7 +579,82 @@ mod tests {
             MetadataRecord::ProducerIdBlock {
                 next_block_start: 5000,
             },
+            MetadataRecord::BrokerRegistration {
+                broker_id: 2,
+                incarnation_id: [7; 16],
+                broker_epoch: 42,
+                listeners: vec![
+                    BrokerEndpoint {
+                        name: "PLAINTEXT".into(),
+                        host: "10.0.0.2".into(),
+                        port: 9092,
+                    },
+                    BrokerEndpoint {
+                        name: "EXTERNAL".into(),
+                        host: "kafka.example".into(),
+                        port: 19092,
+                    },
+                ],
+                rack: Some("eu-1a".into()),
+            },
+            MetadataRecord::BrokerRegistration {
+                broker_id: 0,
+                incarnation_id: [1; 16],
+                broker_epoch: 0,
+                listeners: vec![],
+                rack: None,
+            },
+            MetadataRecord::BrokerFenced {
+                broker_id: 2,
+                broker_epoch: 42,
+            },
+            MetadataRecord::BrokerUnfenced {
+                broker_id: 2,
+                broker_epoch: 42,
+            },
+            MetadataRecord::BrokerUnregistered {
+                broker_id: 2,
+                broker_epoch: 42,
+            },
+            MetadataRecord::Partition {
+                topic_id: [3; 16],
+                partition: 5,
+                replicas: vec![2, 0, 1],
+                isr: vec![2, 1],
+                leader: 2,
+                leader_epoch: 3,
+                partition_epoch: 9,
+            },
+            MetadataRecord::Partition {
+                topic_id: [3; 16],
+                partition: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: NO_LEADER,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+            MetadataRecord::PartitionChange {
+                topic_id: [3; 16],
+                partition: 5,
+                isr: Some(vec![2]),
+                leader: Some(NO_LEADER),
+                replicas: Some(vec![2, 0, 1]),
+            },
+            MetadataRecord::PartitionChange {
+                topic_id: [3; 16],
+                partition: 5,
+                isr: None,
+                leader: None,
+                replicas: None,
+            },
         ]
+    }
+
+    fn encoded(record: &MetadataRecord) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        record.encode(&mut bytes);
+        bytes
     }
 
     #[test]
@@ -253,6 +676,101 @@ mod tests {
             }
             bytes.push(0);
             assert!(MetadataRecord::decode(&bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn single_node_record_bytes_are_unchanged() {
+        // The first kinds are what single-node metadata logs hold on disk.
+        let bytes = encoded(&MetadataRecord::PartitionCount {
+            topic_id: [3; 16],
+            partitions: 12,
+        });
+        let mut expected = vec![2];
+        expected.extend_from_slice(&[3; 16]);
+        expected.extend_from_slice(&[0, 0, 0, 12]);
+        assert_eq!(bytes, expected);
+        assert_eq!(
+            encoded(&MetadataRecord::ProducerIdBlock {
+                next_block_start: 1
+            }),
+            vec![5, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
+    }
+
+    #[test]
+    fn cluster_record_of_unknown_version_is_refused() {
+        let mut bytes = encoded(&MetadataRecord::BrokerFenced {
+            broker_id: 1,
+            broker_epoch: 3,
+        });
+        bytes[1] = 1;
+        assert!(MetadataRecord::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn values_no_controller_writes_are_refused() {
+        let partition = |replicas: Vec<i32>, leader: i32, leader_epoch: i32| {
+            encoded(&MetadataRecord::Partition {
+                topic_id: [1; 16],
+                partition: 0,
+                replicas,
+                isr: vec![],
+                leader,
+                leader_epoch,
+                partition_epoch: 0,
+            })
+        };
+        assert!(MetadataRecord::decode(&partition(vec![1, 1], 1, 0)).is_err());
+        assert!(MetadataRecord::decode(&partition(vec![-3], 1, 0)).is_err());
+        assert!(MetadataRecord::decode(&partition(vec![1], -2, 0)).is_err());
+        assert!(MetadataRecord::decode(&partition(vec![1], 1, -1)).is_err());
+        assert!(MetadataRecord::decode(&partition(vec![1], 1, 0)).is_ok());
+        let negative_broker = encoded(&MetadataRecord::BrokerUnfenced {
+            broker_id: -1,
+            broker_epoch: 0,
+        });
+        assert!(MetadataRecord::decode(&negative_broker).is_err());
+    }
+
+    #[test]
+    fn huge_list_count_is_refused_before_allocating() {
+        let mut bytes = vec![KIND_PARTITION, CLUSTER_RECORD_VERSION];
+        bytes.extend_from_slice(&[1; 16]);
+        bytes.extend_from_slice(&0i32.to_be_bytes());
+        bytes.extend_from_slice(&u16::MAX.to_be_bytes());
+        assert!(MetadataRecord::decode(&bytes).is_err());
+        let mut bytes = vec![KIND_PARTITION, CLUSTER_RECORD_VERSION];
+        bytes.extend_from_slice(&[1; 16]);
+        bytes.extend_from_slice(&0i32.to_be_bytes());
+        bytes.extend_from_slice(&1000u16.to_be_bytes());
+        assert!(MetadataRecord::decode(&bytes).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_decode_or_fail_without_panicking(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)
+        ) {
+            if let Ok(record) = MetadataRecord::decode(&bytes) {
+                proptest::prop_assert_eq!(encoded(&record), bytes);
+            }
+        }
+
+        #[test]
+        fn mutated_records_decode_or_fail_without_panicking(
+            sample in 0usize..15,
+            flips in proptest::collection::vec((0usize..256, proptest::num::u8::ANY), 1..4)
+        ) {
+            let samples = samples();
+            let mut bytes = encoded(&samples[sample % samples.len()]);
+            for (at, value) in flips {
+                let len = bytes.len();
+                bytes[at % len] = value;
+            }
+            if let Ok(record) = MetadataRecord::decode(&bytes) {
+                proptest::prop_assert_eq!(encoded(&record), bytes);
+            }
         }
     }
 }

@@ -10,7 +10,9 @@
 //! The rules live in `skein_controller`; this driver does the IO (the
 //! quorum's log through its store, the mesh), ticks the quorum every
 //! [`TICK_MS`], and hands out producer ids from the block the controller
-//! last reserved.
+//! last reserved. At start it registers this node as a broker and, being
+//! its own controller and so caught up, unfences it: replica placement then
+//! has this one broker, and every topic gets `replicas = [node.id]`.
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
@@ -21,8 +23,9 @@ use std::time::Duration;
 use glommio::sync::Semaphore;
 use skein_controller::quorum::{FileLogStore, QuorumConfig, TICK_MS};
 use skein_controller::{
-    BrokerConfig, ControllerError, ControllerResult, ControllerSettings, MetadataImage,
-    MetadataRecord, ProducerIdBlock, TopicId,
+    BrokerConfig, BrokerEndpoint, BrokerHeartbeat, ControllerError, ControllerResult,
+    ControllerSettings, MetadataImage, MetadataRecord, NewBrokerRegistration, ProducerIdBlock,
+    TopicId, LISTENERS_MAX,
 };
 use skein_engine::{Mesh, ShardId};
 
@@ -59,7 +62,7 @@ impl ControlShard {
         let dir = metadata_dir(&config.data_dir());
         let node_id = quorum_node_id(config.node_id());
         let voters = vec![node_id];
-        let upgrade = upgrade_pre_quorum_log(&dir, &voters)?;
+        let upgrade = upgrade_pre_quorum_log(&dir, &voters, config.node_id())?;
         let store =
             FileLogStore::open(&dir).map_err(skein_controller::quorum::QuorumError::from)?;
         let mut quorum_config = QuorumConfig::new(node_id, voters);
@@ -180,6 +183,60 @@ impl ControlShard {
     /// never handed out twice, even across restarts. A new block changes
     /// only the producer id counter, which data shards do not read: it is
     /// not published.
+    /// Registers this node as a broker with a new incarnation and unfences
+    /// it, both committed through the quorum: the control shard is this
+    /// broker's controller, so it has caught up with its own registration.
+    /// Call once at start, before the first topic is created.
+    ///
+    /// # Errors
+    /// If the quorum does not commit a record, or the registration is
+    /// refused (a bug: a fresh incarnation is always accepted).
+    pub async fn register_local_broker(&self, config: &BrokerConfig) -> Result<(), ControlError> {
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return Err(ControlError::Unavailable);
+        };
+        let broker_id = config.node_id();
+        let (client, advertised) = config.client_listener();
+        let endpoint = advertised.unwrap_or(client);
+        let listeners = std::iter::once(endpoint)
+            .take(LISTENERS_MAX)
+            .map(|listener| BrokerEndpoint {
+                name: listener.name,
+                host: listener.host,
+                port: listener.port,
+            })
+            .collect();
+        let registration = self.quorum.borrow_mut().controller_mut().register_broker(
+            NewBrokerRegistration {
+                broker_id,
+                incarnation_id: *uuid::Uuid::new_v4().as_bytes(),
+                listeners,
+                rack: None,
+            },
+            unix_now_ms(),
+        );
+        commit(&self.quorum, &registration.records)
+            .await
+            .map_err(|error| control_error(&error))?;
+        let broker_epoch = registration.response?;
+        let heartbeat = self.quorum.borrow_mut().controller_mut().broker_heartbeat(
+            BrokerHeartbeat {
+                broker_id,
+                broker_epoch,
+                caught_up_offset: broker_epoch,
+                want_fence: false,
+                want_shutdown: false,
+            },
+            unix_now_ms(),
+        );
+        commit(&self.quorum, &heartbeat.records)
+            .await
+            .map_err(|error| control_error(&error))?;
+        heartbeat.response?;
+        tracing::info!(broker_id, broker_epoch, "broker registered and unfenced");
+        Ok(())
+    }
+
     async fn allocate_producer_id(&self) -> Result<i64, ControlError> {
         // Twice at most: a freshly reserved block is never empty.
         loop {
@@ -312,4 +369,13 @@ fn not_committed(reply: ControlReply, error: &QuorumDriverError) -> ControlReply
             ControlReply::ProducerId(result.and_then(|_| Err(failed())))
         }
     }
+}
+
+/// Milliseconds since the Unix epoch, for broker sessions.
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }

@@ -64,6 +64,7 @@ pub enum ErrorCode {
     InvalidReplicationFactor = 38,
     InvalidReplicaAssignment = 39,
     InvalidConfig = 40,
+    NotController = 41,
     InvalidRequest = 42,
     OutOfOrderSequenceNumber = 45,
     InvalidProducerEpoch = 47,
@@ -73,13 +74,22 @@ pub enum ErrorCode {
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,
     TopicDeletionDisabled = 73,
+    FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
+    StaleBrokerEpoch = 77,
     MemberIdRequired = 79,
+    PreferredLeaderNotAvailable = 80,
     GroupMaxSizeReached = 81,
     FencedInstanceId = 82,
+    EligibleLeadersNotAvailable = 83,
+    ElectionNotNeeded = 84,
     GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
+    InvalidUpdateVersion = 95,
     UnknownTopicId = 100,
+    DuplicateBrokerRegistration = 101,
+    BrokerIdNotRegistered = 102,
+    IneligibleReplica = 107,
 }
 
 impl ErrorCode {
@@ -156,14 +166,32 @@ pub fn controller_error(error: &ControllerError) -> ErrorCode {
         ControllerError::InvalidTopicName(error) => topic_name_error(error),
         ControllerError::InvalidConfig(error) => config_error(error),
         ControllerError::PartitionCountNotPositive(_)
-        | ControllerError::PartitionCountNotIncreased { .. } => ErrorCode::InvalidPartitions,
-        ControllerError::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
-        ControllerError::UnknownTopic(_) => ErrorCode::UnknownTopicOrPartition,
+        | ControllerError::PartitionCountNotIncreased { .. }
+        | ControllerError::TooManyPartitions { .. } => ErrorCode::InvalidPartitions,
+        ControllerError::InvalidReplicationFactor { .. }
+        | ControllerError::ReplicationFactorNotPositive(_) => ErrorCode::InvalidReplicationFactor,
+        ControllerError::UnknownTopic(_) | ControllerError::UnknownPartition { .. } => {
+            ErrorCode::UnknownTopicOrPartition
+        }
         ControllerError::UnknownTopicId => ErrorCode::UnknownTopicId,
         ControllerError::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
         // Kafka refuses deleting or repartitioning an internal topic with
         // INVALID_TOPIC_EXCEPTION.
         ControllerError::InternalTopic(_) => ErrorCode::InvalidTopicException,
+        ControllerError::BrokerIdNotRegistered(_) => ErrorCode::BrokerIdNotRegistered,
+        ControllerError::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
+        // Kafka has no code of its own for a replaced incarnation: to the
+        // broker it is another registration of its id.
+        ControllerError::DuplicateBrokerRegistration(_)
+        | ControllerError::StaleBrokerIncarnation(_) => ErrorCode::DuplicateBrokerRegistration,
+        ControllerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+        ControllerError::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
+        ControllerError::NotController => ErrorCode::NotController,
+        ControllerError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+        ControllerError::IneligibleReplica(_) => ErrorCode::IneligibleReplica,
+        ControllerError::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
+        ControllerError::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,
+        ControllerError::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
     }
 }
 
@@ -220,5 +248,28 @@ mod tests {
         assert_eq!(error_code_name(36), "TOPIC_ALREADY_EXISTS");
         assert_eq!(error_code_name(-1), "UNKNOWN_SERVER_ERROR");
         assert_eq!(error_code_name(i16::MAX), format!("UNKNOWN_{}", i16::MAX));
+        for (code, name) in [
+            (ErrorCode::NotController, "NOT_CONTROLLER"),
+            (ErrorCode::FencedLeaderEpoch, "FENCED_LEADER_EPOCH"),
+            (ErrorCode::StaleBrokerEpoch, "STALE_BROKER_EPOCH"),
+            (
+                ErrorCode::PreferredLeaderNotAvailable,
+                "PREFERRED_LEADER_NOT_AVAILABLE",
+            ),
+            (
+                ErrorCode::EligibleLeadersNotAvailable,
+                "ELIGIBLE_LEADERS_NOT_AVAILABLE",
+            ),
+            (ErrorCode::ElectionNotNeeded, "ELECTION_NOT_NEEDED"),
+            (ErrorCode::InvalidUpdateVersion, "INVALID_UPDATE_VERSION"),
+            (
+                ErrorCode::DuplicateBrokerRegistration,
+                "DUPLICATE_BROKER_REGISTRATION",
+            ),
+            (ErrorCode::BrokerIdNotRegistered, "BROKER_ID_NOT_REGISTERED"),
+            (ErrorCode::IneligibleReplica, "INELIGIBLE_REPLICA"),
+        ] {
+            assert_eq!(error_code_name(code.code()), name);
+        }
     }
 }

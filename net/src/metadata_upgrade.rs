@@ -78,6 +78,7 @@ pub enum Upgrade {
 pub fn upgrade_pre_quorum_log(
     metadata_dir: &Path,
     voters: &[QuorumNodeId],
+    local_broker_id: i32,
 ) -> Result<Upgrade, UpgradeError> {
     let old = metadata_dir.join(PRE_QUORUM_LOG);
     if !old.exists() {
@@ -95,7 +96,7 @@ pub fn upgrade_pre_quorum_log(
     }
     let (log, records) = MetadataLog::open(metadata_dir)?;
     drop(log);
-    let image = MetadataImage::replay(&records);
+    let image = MetadataImage::replay(local_broker_id, &records);
     let topics = image.topics().count();
     let staging = metadata_dir.join(STAGING_DIR);
     if staging.exists() {

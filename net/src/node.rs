@@ -257,7 +257,11 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     // Start-up races the shutdown flag: a data shard that stops before the
     // first image never answers, and the control shard must still stop.
     let offsets_segment_bytes = shared.config.offsets_topic_segment_bytes();
+    let registration_config = Rc::clone(&group_config);
     let startup = async {
+        if let Err(error) = control.register_local_broker(&registration_config).await {
+            tracing::error!(%error, "this broker could not register with its controller");
+        }
         if !create_offsets_topic(&control, offsets_partitions, offsets_segment_bytes).await
             && !update_offsets_topic_configs(&control, offsets_segment_bytes).await
         {

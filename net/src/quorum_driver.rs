@@ -156,6 +156,12 @@ impl<S: RaftLogStore> QuorumDriver<S> {
         &self.controller
     }
 
+    /// The controller, for the rules that keep soft state as they propose
+    /// (broker sessions: registration, heartbeats).
+    pub fn controller_mut(&mut self) -> &mut MetadataController {
+        &mut self.controller
+    }
+
     /// The node (for inspection).
     pub fn node(&self) -> &QuorumNode<S> {
         &self.node
@@ -269,7 +275,8 @@ impl<S: RaftLogStore> QuorumDriver<S> {
                 }
                 QuorumAction::Apply(entries) => self.apply(entries)?,
                 QuorumAction::InstallSnapshot { index, term, data } => {
-                    let image = decode_image_snapshot(&data)
+                    let local_broker_id = self.controller.image().local_broker_id();
+                    let image = decode_image_snapshot(&data, local_broker_id)
                         .map_err(|source| QuorumDriverError::CorruptEntry { index, source })?;
                     tracing::info!(
                         index,
@@ -427,6 +434,10 @@ mod tests {
     const SETTINGS: ControllerSettings = ControllerSettings {
         num_partitions: 1,
         delete_topic_enable: true,
+        node_id: 0,
+        default_replication_factor: 1,
+        unclean_leader_election_enable: false,
+        broker_session_timeout_ms: 9000,
     };
 
     fn topic(n: u32, configs: &[(&str, &str)]) -> MetadataRecord {
@@ -543,7 +554,7 @@ mod tests {
         old.append(&records).unwrap();
         drop(old);
 
-        let upgrade = upgrade_pre_quorum_log(&dir, &[1]).unwrap();
+        let upgrade = upgrade_pre_quorum_log(&dir, &[1], 0).unwrap();
         assert_eq!(
             upgrade,
             Upgrade::Upgraded {
@@ -554,13 +565,13 @@ mod tests {
         assert!(!dir.join("records.log").exists());
         assert!(dir.join(PRE_QUORUM_LOG_KEPT).exists());
         let driver = open_dir(&dir, 1 << 20);
-        assert_eq!(image(&driver), MetadataImage::replay(&records));
+        assert_eq!(image(&driver), MetadataImage::replay(0, &records));
         block_on(commit(&driver, &[topic(3, &[])])).unwrap();
         let after = image(&driver);
         drop(driver);
 
         assert_eq!(
-            upgrade_pre_quorum_log(&dir, &[1]).unwrap(),
+            upgrade_pre_quorum_log(&dir, &[1], 0).unwrap(),
             Upgrade::NotNeeded
         );
         let restarted = open_dir(&dir, 1 << 20);
@@ -579,11 +590,11 @@ mod tests {
         let (mut old, _) = MetadataLog::open(&dir).unwrap();
         old.append(&[topic(1, &[])]).unwrap();
         drop(old);
-        upgrade_pre_quorum_log(&dir, &[1]).unwrap();
+        upgrade_pre_quorum_log(&dir, &[1], 0).unwrap();
         // As if the crash came before the old log's rename.
         std::fs::rename(dir.join(PRE_QUORUM_LOG_KEPT), dir.join("records.log")).unwrap();
         assert_eq!(
-            upgrade_pre_quorum_log(&dir, &[1]).unwrap(),
+            upgrade_pre_quorum_log(&dir, &[1], 0).unwrap(),
             Upgrade::Finished
         );
         let driver = open_dir(&dir, 1 << 20);

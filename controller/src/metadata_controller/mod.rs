@@ -1,7 +1,8 @@
 //! The metadata controller: the rules that turn a metadata change (create or
-//! delete topics, add partitions, change topic configs, reserve producer ids)
-//! into the records that make it, and the committed image those records
-//! build. Sans-IO, in two steps, as Kafka's `QuorumController`:
+//! delete topics, add partitions, change topic configs, reserve producer ids,
+//! register, fence and unfence brokers, elect leaders, change an ISR) into
+//! the records that make it, and the committed image those records build.
+//! Sans-IO, in two steps, as Kafka's `QuorumController`:
 //!
 //! 1. *propose*: a change is checked against the current image and answered
 //!    with a [`ControllerResult`] — the records to append and the reply to
@@ -19,20 +20,38 @@
 //! will be applied to. The driver serialises changes (propose, commit, apply
 //! one at a time) to keep it; a Raft leader that pipelines proposals will
 //! check against its latest proposed image instead.
+//!
+//! Besides the image, the controller keeps soft state that no record holds
+//! (Kafka's `BrokerHeartbeatManager`): when each broker last heartbeat and
+//! whether it is shutting down. Time is whatever the driver passes as
+//! `now_ms`; a new active controller starts every session afresh.
 
+mod brokers;
+mod leadership;
+mod partition_change;
 mod producer_ids;
+mod proposal;
+mod replica_placement;
 mod topic_configs;
 mod topics;
 
 #[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
+mod leadership_tests;
+#[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::BrokerConfig;
 use crate::image::MetadataImage;
 use crate::metadata_record::MetadataRecord;
 
+pub use brokers::{BrokerHeartbeat, BrokerHeartbeatReply, NewBrokerRegistration};
+pub use leadership::{AlterPartition, ElectionResult};
+pub use partition_change::ElectionType;
 pub use producer_ids::{ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};
 pub use topic_configs::TopicConfigChange;
 pub use topics::{CreatedTopic, NewTopic, TopicRef};
@@ -45,14 +64,55 @@ pub struct ControllerSettings {
     pub num_partitions: i32,
     /// `delete.topic.enable`: whether DeleteTopics may delete anything.
     pub delete_topic_enable: bool,
+    /// `node.id`: the broker that holds the partitions of a single-node
+    /// metadata log, which records no replicas.
+    pub node_id: i32,
+    /// `default.replication.factor`: a new topic's replication factor when
+    /// it asks for -1. At least 1.
+    pub default_replication_factor: i16,
+    /// `unclean.leader.election.enable`, the broker default a topic
+    /// override replaces.
+    pub unclean_leader_election_enable: bool,
+    /// `broker.session.timeout.ms`: a broker with no heartbeat for longer
+    /// is fenced by [`MetadataController::tick`].
+    pub broker_session_timeout_ms: u64,
 }
 
+/// Kafka's default `broker.session.timeout.ms`.
+pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 9000;
+
 impl ControllerSettings {
-    /// The settings of `config`.
+    /// The settings of `config`. `broker.session.timeout.ms` takes Kafka's
+    /// default until the config knows the property.
     pub fn from_broker_config(config: &BrokerConfig) -> ControllerSettings {
+        let default_replication_factor = config
+            .value_text("default.replication.factor")
+            .parse()
+            .unwrap_or(1);
         ControllerSettings {
             num_partitions: config.num_partitions(),
             delete_topic_enable: config.delete_topic_enable(),
+            node_id: config.node_id(),
+            default_replication_factor,
+            unclean_leader_election_enable: config.value_text("unclean.leader.election.enable")
+                == "true",
+            broker_session_timeout_ms: config
+                .value_text("broker.session.timeout.ms")
+                .parse()
+                .unwrap_or(BROKER_SESSION_TIMEOUT_MS_DEFAULT),
+        }
+    }
+
+    /// The settings of a single node `node_id` with Kafka's defaults:
+    /// for tests and simulations.
+    pub fn defaults(node_id: i32) -> ControllerSettings {
+        ControllerSettings {
+            num_partitions: 1,
+            delete_topic_enable: true,
+            node_id,
+            default_replication_factor: 1,
+            unclean_leader_election_enable: false,
+            broker_session_timeout_ms: BROKER_SESSION_TIMEOUT_MS_DEFAULT,
         }
     }
 }
@@ -70,27 +130,49 @@ pub struct ControllerResult<T> {
     pub response: T,
 }
 
-/// The controller's state: the settings its rules read and the image of
-/// every committed record.
+/// The controller's state: the settings its rules read, the image of
+/// every committed record, and the brokers' sessions.
 ///
 /// Lives on: the control shard only.
 #[derive(Debug, Clone)]
 pub struct MetadataController {
     settings: ControllerSettings,
     image: Arc<MetadataImage>,
+    sessions: BTreeMap<i32, BrokerSession>,
+}
+
+/// What the controller knows of a broker that no record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BrokerSession {
+    /// The registration this session belongs to; a session of another
+    /// epoch is stale and ignored.
+    broker_epoch: i64,
+    /// When it last registered or heartbeat, in the driver's clock.
+    last_contact_ms: u64,
+    /// It asked for a controlled shutdown: it may not lead or take new
+    /// replicas.
+    shutting_down: bool,
+    /// The offset of the last record that moved its leaderships away; it
+    /// may stop once its metadata has caught up to it.
+    shutdown_offset: Option<u64>,
 }
 
 impl MetadataController {
     /// A controller whose committed state is `image`.
     ///
     /// # Panics
-    /// If `settings.num_partitions` is not positive (the broker config
-    /// validates it).
+    /// If `settings.num_partitions` or `default_replication_factor` is not
+    /// positive (the broker config validates them).
     pub fn new(settings: ControllerSettings, image: MetadataImage) -> MetadataController {
         assert!(settings.num_partitions > 0, "num.partitions is validated");
+        assert!(
+            settings.default_replication_factor > 0,
+            "default.replication.factor is validated"
+        );
         MetadataController {
             settings,
             image: Arc::new(image),
+            sessions: BTreeMap::new(),
         }
     }
 
@@ -100,7 +182,7 @@ impl MetadataController {
         settings: ControllerSettings,
         records: impl IntoIterator<Item = &'a MetadataRecord>,
     ) -> MetadataController {
-        MetadataController::new(settings, MetadataImage::replay(records))
+        MetadataController::new(settings, MetadataImage::replay(settings.node_id, records))
     }
 
     /// The image of every committed record: what proposals are checked
@@ -149,5 +231,27 @@ fn log_record(record: &MetadataRecord, image: &MetadataImage) {
         MetadataRecord::ProducerIdBlock { next_block_start } => {
             tracing::debug!(next_block_start, "producer id block reserved")
         }
+        MetadataRecord::BrokerRegistration {
+            broker_id,
+            broker_epoch,
+            rack,
+            ..
+        } => tracing::info!(broker_id, broker_epoch, ?rack, "broker registered"),
+        MetadataRecord::BrokerFenced { broker_id, .. } => {
+            tracing::info!(broker_id, "broker fenced")
+        }
+        MetadataRecord::BrokerUnfenced { broker_id, .. } => {
+            tracing::info!(broker_id, "broker unfenced")
+        }
+        MetadataRecord::BrokerUnregistered { broker_id, .. } => {
+            tracing::info!(broker_id, "broker unregistered")
+        }
+        MetadataRecord::Partition { .. } => {}
+        MetadataRecord::PartitionChange {
+            partition,
+            isr,
+            leader,
+            ..
+        } => tracing::debug!(partition, ?isr, ?leader, "partition changed"),
     }
 }

@@ -8,12 +8,21 @@ use crate::group_coordinator::CONSUMER_OFFSETS_TOPIC;
 use crate::metadata_log::MetadataLog;
 use crate::metadata_record::TopicId;
 use crate::metadata_storage::{MemoryMetadataStorage, MetadataStorage};
+use crate::partition_state::PartitionState;
 use crate::topic_name::TopicNameError;
 
 const SETTINGS: ControllerSettings = ControllerSettings {
     num_partitions: 3,
     delete_topic_enable: true,
+    node_id: 0,
+    default_replication_factor: 1,
+    unclean_leader_election_enable: false,
+    broker_session_timeout_ms: 9000,
 };
+
+/// Records a single-node driver commits at start: its broker registers and,
+/// caught up, is unfenced.
+const START_RECORDS: u64 = 2;
 
 /// A controller with its storage, committing as the single-voter driver does.
 struct Harness<S = MemoryMetadataStorage> {
@@ -29,12 +38,36 @@ impl Harness {
 }
 
 impl<S: MetadataStorage> Harness<S> {
+    /// A controller whose broker (node 0) has registered and been
+    /// unfenced, as the single-node driver does at start.
     fn with_storage(storage: S) -> Harness<S> {
-        Harness {
-            controller: MetadataController::new(SETTINGS, MetadataImage::default()),
+        let mut harness = Harness {
+            controller: MetadataController::new(SETTINGS, MetadataImage::new(0)),
             storage,
             next_topic_id: 1,
-        }
+        };
+        let registration = harness.controller.register_broker(
+            NewBrokerRegistration {
+                broker_id: 0,
+                incarnation_id: [0xb0; 16],
+                listeners: vec![],
+                rack: None,
+            },
+            0,
+        );
+        let broker_epoch = harness.commit(registration).unwrap();
+        let heartbeat = harness.controller.broker_heartbeat(
+            BrokerHeartbeat {
+                broker_id: 0,
+                broker_epoch,
+                caught_up_offset: broker_epoch,
+                want_fence: false,
+                want_shutdown: false,
+            },
+            0,
+        );
+        assert!(!harness.commit(heartbeat).unwrap().is_fenced);
+        harness
     }
 
     /// Appends the proposal's records, applies them and returns its response.
@@ -83,7 +116,11 @@ fn created_topic_is_in_the_next_image_with_its_default_partitions() {
     let topic = image.topic("orders").unwrap();
     assert_eq!(topic.partitions, 3);
     assert_eq!(topic.topic_id, created.topic_id);
-    assert_eq!(image.version, 1);
+    // The topic record and one partition record per partition.
+    assert_eq!(image.version, START_RECORDS + 1 + 3);
+    for (_, state) in topic.partition_states() {
+        assert_eq!(*state, PartitionState::single_node(0));
+    }
 }
 
 #[test]
@@ -92,9 +129,9 @@ fn proposing_changes_nothing_until_the_records_are_applied() {
     let proposal = harness
         .controller
         .create_topics(vec![new_topic("orders", 2)], &mut || [7; 16]);
-    assert_eq!(proposal.records.len(), 1);
+    assert_eq!(proposal.records.len(), 3);
     assert!(harness.controller.image().topic("orders").is_none());
-    assert_eq!(harness.controller.image().version, 0);
+    assert_eq!(harness.controller.image().version, START_RECORDS);
 }
 
 #[test]
@@ -169,7 +206,10 @@ fn bad_partition_count_replication_factor_or_config_refuses_only_that_topic() {
     );
     assert_eq!(
         results[1],
-        Err(ControllerError::InvalidReplicationFactor(3))
+        Err(ControllerError::InvalidReplicationFactor {
+            replication_factor: 3,
+            brokers: 1
+        })
     );
     assert_eq!(
         results[2],
@@ -407,7 +447,7 @@ fn uncommitted_proposal_leaves_no_trace() {
     harness.storage.set_failing(false);
     let mut block = harness.commit(harness.controller.reserve_producer_ids());
     assert_eq!(block.take(), Some(0));
-    assert_eq!(harness.storage.log_end_offset(), 1);
+    assert_eq!(harness.storage.log_end_offset(), START_RECORDS + 1);
 }
 
 /// Commits one change of every kind.
@@ -440,7 +480,8 @@ fn replaying_the_stored_records_rebuilds_the_same_image() {
     let orders = commit_every_kind_of_change(&mut harness);
     let replayed = MetadataController::replay(SETTINGS, &harness.storage.read(0).unwrap());
     assert_eq!(replayed.image(), harness.controller.image());
-    assert_eq!(replayed.image().version, 6);
+    // Two topics of 2 and 1 partitions, 3 more, each with a partition record.
+    assert_eq!(replayed.image().version, START_RECORDS + 6 + 2 + 1 + 3);
     assert_eq!(replayed.image().topic_by_id(&orders).unwrap().partitions, 5);
     assert!(replayed.image().topic("payments").is_none());
 }

@@ -1,0 +1,261 @@
+//! The leadership rules: ElectLeaders (preferred or unclean), the
+//! partitions whose preferred replica could lead but does not (for
+//! `auto.leader.rebalance.enable`), and AlterPartition, by which a leader
+//! shrinks or expands its ISR. Kafka's `ReplicationControlManager`.
+
+use std::sync::Arc;
+
+use super::brokers::refused;
+use super::partition_change::{ElectionType, PartitionChange};
+use super::proposal::Proposal;
+use super::{ControllerResult, MetadataController};
+use crate::error::ControllerError;
+use crate::metadata_record::TopicId;
+use crate::partition_state::PartitionState;
+
+/// An AlterPartition request for one partition, from its leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlterPartition {
+    /// The leader sending it.
+    pub broker_id: i32,
+    /// Its broker epoch.
+    pub broker_epoch: i64,
+    /// The partition's topic.
+    pub topic_id: TopicId,
+    /// The partition.
+    pub partition: i32,
+    /// The leader epoch the leader is in.
+    pub leader_epoch: i32,
+    /// The partition epoch the leader last saw.
+    pub partition_epoch: i32,
+    /// The ISR it wants.
+    pub new_isr: Vec<i32>,
+}
+
+/// One partition's outcome of ElectLeaders: `(topic, partition, result)`.
+pub type ElectionResult = (String, i32, Result<(), ControllerError>);
+
+impl MetadataController {
+    /// ElectLeaders of `election` (preferred or unclean) for `partitions`
+    /// (`(topic name, partition)`), or for every partition when `None`; one
+    /// result per partition asked for, in order. With `None`, partitions
+    /// that need no election are left out of the results, as Kafka does.
+    ///
+    /// A preferred election moves leadership to the first replica if it is
+    /// in the ISR and may lead ([`ControllerError::PreferredLeaderNotAvailable`]
+    /// otherwise). An unclean one elects a leader for a partition that has
+    /// none, from outside the ISR if need be
+    /// ([`ControllerError::EligibleLeadersNotAvailable`] if no replica may
+    /// lead). An election that would change nothing answers
+    /// [`ControllerError::ElectionNotNeeded`].
+    pub fn elect_leaders(
+        &self,
+        election: ElectionType,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> ControllerResult<Vec<ElectionResult>> {
+        let all = partitions.is_none();
+        let wanted = partitions.unwrap_or_else(|| {
+            self.image
+                .topics()
+                .flat_map(|topic| {
+                    topic
+                        .partition_states()
+                        .map(|(partition, _)| (topic.name.clone(), partition))
+                })
+                .collect()
+        });
+        let mut proposal = Proposal::new(&self.image);
+        let mut results = Vec::with_capacity(wanted.len());
+        for (name, partition) in wanted {
+            let result = self.elect_leader(&mut proposal, election, &name, partition);
+            if all && result == Err(ControllerError::ElectionNotNeeded) {
+                continue;
+            }
+            results.push((name, partition, result));
+        }
+        ControllerResult {
+            records: proposal.into_records(),
+            response: results,
+        }
+    }
+
+    fn elect_leader(
+        &self,
+        proposal: &mut Proposal<'_>,
+        election: ElectionType,
+        name: &str,
+        partition: i32,
+    ) -> Result<(), ControllerError> {
+        let image = proposal.image();
+        let topic = image
+            .topic(name)
+            .ok_or_else(|| ControllerError::UnknownTopic(name.to_owned()))?;
+        let state = topic
+            .partition(partition)
+            .ok_or(ControllerError::UnknownPartition { partition })?;
+        let already = match election {
+            ElectionType::Preferred => state.preferred_leader() == Some(state.leader),
+            ElectionType::Online | ElectionType::Unclean => state.is_online(),
+        };
+        if already {
+            return Err(ControllerError::ElectionNotNeeded);
+        }
+        let record = PartitionChange::new(state, topic.topic_id, partition)
+            .election(election)
+            .unclean_allowed(election == ElectionType::Unclean || self.unclean_allowed(topic))
+            .build(|broker| self.may_lead(image, broker));
+        let elected = match &record {
+            Some(crate::MetadataRecord::PartitionChange { leader, .. }) => match election {
+                ElectionType::Preferred => *leader == state.preferred_leader(),
+                ElectionType::Online | ElectionType::Unclean => {
+                    leader.is_some_and(|leader| leader != crate::NO_LEADER)
+                }
+            },
+            _ => false,
+        };
+        if !elected {
+            return Err(match election {
+                ElectionType::Preferred => ControllerError::PreferredLeaderNotAvailable,
+                ElectionType::Online | ElectionType::Unclean => {
+                    ControllerError::EligibleLeadersNotAvailable
+                }
+            });
+        }
+        proposal.push(record.expect("an election wrote a record"));
+        Ok(())
+    }
+
+    /// The partitions, as `(topic name, partition)`, not led by their
+    /// preferred replica although it is in the ISR and may lead: what a
+    /// driver with `auto.leader.rebalance.enable` passes to a preferred
+    /// [`MetadataController::elect_leaders`] every
+    /// `leader.imbalance.check.interval.seconds`.
+    pub fn imbalanced_partitions(&self) -> Vec<(String, i32)> {
+        let image = &self.image;
+        image
+            .topics()
+            .flat_map(|topic| {
+                topic
+                    .partition_states()
+                    .filter(|(_, state)| {
+                        state.preferred_leader().is_some_and(|preferred| {
+                            preferred != state.leader
+                                && state.isr.contains(&preferred)
+                                && self.may_lead(image, preferred)
+                        })
+                    })
+                    .map(|(partition, _)| (topic.name.clone(), partition))
+            })
+            .collect()
+    }
+
+    /// AlterPartition for one partition: the leader sets its ISR. Checked
+    /// as Kafka does, in this order: the sender's broker epoch
+    /// ([`ControllerError::StaleBrokerEpoch`]); the topic and partition;
+    /// epochs newer than the controller knows ([`ControllerError::NotController`]);
+    /// the sender leads ([`ControllerError::InvalidRequest`]); its leader epoch
+    /// ([`ControllerError::FencedLeaderEpoch`]) and partition epoch
+    /// ([`ControllerError::InvalidUpdateVersion`]); the ISR is distinct
+    /// replicas that include the leader ([`ControllerError::InvalidRequest`]);
+    /// every member may be in an ISR ([`ControllerError::IneligibleReplica`]).
+    /// Answers the partition's state once the change is committed.
+    pub fn alter_partition(
+        &self,
+        request: AlterPartition,
+    ) -> ControllerResult<Result<PartitionState, ControllerError>> {
+        let image = Arc::clone(&self.image);
+        let checked = self.check_alter_partition(&request);
+        let state = match checked {
+            Ok(state) => state,
+            Err(error) => return refused(error),
+        };
+        let record = PartitionChange::new(state, request.topic_id, request.partition)
+            .isr(request.new_isr)
+            .build(|broker| self.may_lead(&image, broker));
+        let mut proposal = Proposal::new(&image);
+        if let Some(record) = record {
+            proposal.push(record);
+        }
+        let state = proposal
+            .image()
+            .partition(&request.topic_id, request.partition)
+            .expect("checked above")
+            .clone();
+        ControllerResult {
+            records: proposal.into_records(),
+            response: Ok(state),
+        }
+    }
+
+    fn check_alter_partition(
+        &self,
+        request: &AlterPartition,
+    ) -> Result<&PartitionState, ControllerError> {
+        let broker_epoch = self
+            .image
+            .broker(request.broker_id)
+            .map_or(-1, |broker| broker.broker_epoch);
+        if broker_epoch != request.broker_epoch {
+            return Err(ControllerError::StaleBrokerEpoch {
+                broker_id: request.broker_id,
+                broker_epoch: request.broker_epoch,
+                current: broker_epoch,
+            });
+        }
+        let topic = self
+            .image
+            .topic_by_id(&request.topic_id)
+            .ok_or(ControllerError::UnknownTopicId)?;
+        let state =
+            topic
+                .partition(request.partition)
+                .ok_or(ControllerError::UnknownPartition {
+                    partition: request.partition,
+                })?;
+        if request.leader_epoch > state.leader_epoch
+            || request.partition_epoch > state.partition_epoch
+        {
+            return Err(ControllerError::NotController);
+        }
+        if request.broker_id != state.leader {
+            return Err(ControllerError::InvalidRequest(
+                "AlterPartition from a broker that does not lead the partition",
+            ));
+        }
+        if request.leader_epoch < state.leader_epoch {
+            return Err(ControllerError::FencedLeaderEpoch {
+                requested: request.leader_epoch,
+                current: state.leader_epoch,
+            });
+        }
+        if request.partition_epoch < state.partition_epoch {
+            return Err(ControllerError::InvalidUpdateVersion {
+                requested: request.partition_epoch,
+                current: state.partition_epoch,
+            });
+        }
+        let isr = &request.new_isr;
+        let distinct = isr
+            .iter()
+            .enumerate()
+            .all(|(index, member)| !isr[..index].contains(member));
+        if !distinct || !isr.iter().all(|member| state.replicas.contains(member)) {
+            return Err(ControllerError::InvalidRequest(
+                "the ISR must be distinct replicas of the partition",
+            ));
+        }
+        if !isr.contains(&state.leader) {
+            return Err(ControllerError::InvalidRequest(
+                "the ISR must include the leader",
+            ));
+        }
+        if let Some(member) = isr
+            .iter()
+            .copied()
+            .find(|member| !self.may_lead(&self.image, *member))
+        {
+            return Err(ControllerError::IneligibleReplica(member));
+        }
+        Ok(state)
+    }
+}

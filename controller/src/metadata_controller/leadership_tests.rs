@@ -1,0 +1,258 @@
+//! The leadership rules, one behaviour per test: unclean and preferred
+//! elections, the imbalance a rebalance would fix, and AlterPartition's
+//! checks, on the cluster harness of `cluster_tests`.
+
+use super::cluster_tests::Cluster;
+use super::*;
+use crate::error::ControllerError;
+use crate::metadata_record::NO_LEADER;
+
+#[test]
+fn unclean_election_happens_only_where_enabled() {
+    let mut cluster = Cluster::new(&[1, 2]);
+    let topic = cluster.create("orders", 1, 2).unwrap();
+    let state = cluster.state(&topic, 0);
+    let (leader, follower) = (state.replicas[0], state.replicas[1]);
+    // The follower falls out of the ISR, then the leader dies.
+    let shrink = cluster.controller.alter_partition(AlterPartition {
+        broker_id: leader,
+        broker_epoch: cluster.epochs[&leader],
+        topic_id: topic,
+        partition: 0,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        new_isr: vec![leader],
+    });
+    cluster.commit(shrink).unwrap();
+    cluster
+        .beat(leader, |heartbeat| heartbeat.want_fence = true)
+        .unwrap();
+    assert_eq!(cluster.state(&topic, 0).leader, NO_LEADER);
+    // Clean election: nothing to elect, even on the follower's heartbeat.
+    cluster.heartbeat(follower).unwrap();
+    assert_eq!(cluster.state(&topic, 0).leader, NO_LEADER);
+    // The topic allows unclean election; the follower returns and leads.
+    let allow = cluster
+        .controller
+        .alter_topic_configs(vec![TopicConfigChange {
+            topic: "orders".into(),
+            replace_all: false,
+            ops: vec![("unclean.leader.election.enable".into(), Some("true".into()))],
+        }]);
+    cluster
+        .commit(allow)
+        .into_iter()
+        .for_each(|result| result.unwrap());
+    cluster
+        .beat(follower, |heartbeat| heartbeat.want_fence = true)
+        .unwrap();
+    cluster.heartbeat(follower).unwrap();
+    let state = cluster.state(&topic, 0);
+    assert_eq!(state.leader, follower);
+    assert_eq!(state.isr, vec![follower]);
+    cluster.assert_replay_matches();
+}
+
+#[test]
+fn unclean_elect_leaders_elects_outside_the_isr() {
+    let mut cluster = Cluster::new(&[1, 2]);
+    let topic = cluster.create("orders", 1, 2).unwrap();
+    let state = cluster.state(&topic, 0);
+    let (leader, follower) = (state.replicas[0], state.replicas[1]);
+    let shrink = cluster.controller.alter_partition(AlterPartition {
+        broker_id: leader,
+        broker_epoch: cluster.epochs[&leader],
+        topic_id: topic,
+        partition: 0,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        new_isr: vec![leader],
+    });
+    cluster.commit(shrink).unwrap();
+    cluster
+        .beat(leader, |heartbeat| heartbeat.want_fence = true)
+        .unwrap();
+    let elect = cluster
+        .controller
+        .elect_leaders(ElectionType::Unclean, Some(vec![("orders".into(), 0)]));
+    assert_eq!(cluster.commit(elect), vec![("orders".into(), 0, Ok(()))]);
+    assert_eq!(cluster.state(&topic, 0).leader, follower);
+    let again = cluster
+        .controller
+        .elect_leaders(ElectionType::Unclean, Some(vec![("orders".into(), 0)]));
+    assert_eq!(again.response[0].2, Err(ControllerError::ElectionNotNeeded));
+}
+
+#[test]
+fn preferred_election_restores_the_first_replica_once_it_is_back_in_the_isr() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    let topic = cluster.create("orders", 3, 3).unwrap();
+    let partition = (0..3)
+        .find(|p| cluster.state(&topic, *p).replicas[0] == 1)
+        .unwrap();
+    cluster
+        .beat(1, |heartbeat| heartbeat.want_fence = true)
+        .unwrap();
+    cluster.heartbeat(1).unwrap();
+    let moved = cluster.state(&topic, partition);
+    assert_ne!(moved.leader, 1);
+    let name = ("orders".to_owned(), partition);
+    let not_in_isr = cluster
+        .controller
+        .elect_leaders(ElectionType::Preferred, Some(vec![name.clone()]));
+    assert_eq!(
+        not_in_isr.response[0].2,
+        Err(ControllerError::PreferredLeaderNotAvailable)
+    );
+    assert!(cluster.controller.imbalanced_partitions().is_empty());
+    // The leader takes broker 1 back into the ISR.
+    let mut isr = moved.isr.clone();
+    isr.push(1);
+    let expand = cluster.controller.alter_partition(AlterPartition {
+        broker_id: moved.leader,
+        broker_epoch: cluster.epochs[&moved.leader],
+        topic_id: topic,
+        partition,
+        leader_epoch: moved.leader_epoch,
+        partition_epoch: moved.partition_epoch,
+        new_isr: isr,
+    });
+    let expanded = cluster.commit(expand).unwrap();
+    assert_eq!(expanded.partition_epoch, moved.partition_epoch + 1);
+    assert_eq!(expanded, cluster.state(&topic, partition));
+    let imbalanced = cluster.controller.imbalanced_partitions();
+    assert!(imbalanced.contains(&name));
+    let elect = cluster
+        .controller
+        .elect_leaders(ElectionType::Preferred, None);
+    let results = cluster.commit(elect);
+    assert!(results.contains(&("orders".into(), partition, Ok(()))));
+    assert!(
+        results.iter().all(|(_, _, result)| result.is_ok()),
+        "not-needed ones are left out"
+    );
+    let state = cluster.state(&topic, partition);
+    assert_eq!(state.leader, 1);
+    assert_eq!(state.leader_epoch, moved.leader_epoch + 1);
+    assert!(cluster.controller.imbalanced_partitions().is_empty());
+    let again = cluster.controller.elect_leaders(
+        ElectionType::Preferred,
+        Some(vec![name, ("nope".into(), 0)]),
+    );
+    assert_eq!(again.response[0].2, Err(ControllerError::ElectionNotNeeded));
+    assert_eq!(
+        again.response[1].2,
+        Err(ControllerError::UnknownTopic("nope".into()))
+    );
+    cluster.assert_replay_matches();
+}
+
+#[test]
+fn alter_partition_is_checked_as_kafka_checks_it() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    let topic = cluster.create("orders", 1, 3).unwrap();
+    let state = cluster.state(&topic, 0);
+    let leader = state.leader;
+    let follower = state.replicas[1];
+    let request = AlterPartition {
+        broker_id: leader,
+        broker_epoch: cluster.epochs[&leader],
+        topic_id: topic,
+        partition: 0,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        new_isr: vec![leader, follower],
+    };
+    let check = |cluster: &Cluster, change: &dyn Fn(&mut AlterPartition)| {
+        let mut request = request.clone();
+        change(&mut request);
+        cluster.controller.alter_partition(request).response.err()
+    };
+    assert!(matches!(
+        check(&cluster, &|r| r.broker_epoch -= 1),
+        Some(ControllerError::StaleBrokerEpoch { .. })
+    ));
+    assert_eq!(
+        check(&cluster, &|r| r.topic_id = [0xee; 16]),
+        Some(ControllerError::UnknownTopicId)
+    );
+    assert_eq!(
+        check(&cluster, &|r| r.partition = 1),
+        Some(ControllerError::UnknownPartition { partition: 1 })
+    );
+    assert_eq!(
+        check(&cluster, &|r| r.leader_epoch = 1),
+        Some(ControllerError::NotController)
+    );
+    assert_eq!(
+        check(&cluster, &|r| r.partition_epoch = 1),
+        Some(ControllerError::NotController)
+    );
+    let follower_epoch = cluster.epochs[&follower];
+    assert!(matches!(
+        check(&cluster, &|r| {
+            r.broker_id = follower;
+            r.broker_epoch = follower_epoch;
+        }),
+        Some(ControllerError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        check(&cluster, &|r| r.new_isr = vec![follower]),
+        Some(ControllerError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        check(&cluster, &|r| r.new_isr = vec![leader, 9]),
+        Some(ControllerError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        check(&cluster, &|r| r.new_isr = vec![leader, leader]),
+        Some(ControllerError::InvalidRequest(_))
+    ));
+
+    let shrunk = cluster
+        .commit(cluster.controller.alter_partition(request.clone()))
+        .unwrap();
+    assert_eq!(shrunk.isr, vec![leader, follower]);
+    assert_eq!((shrunk.leader_epoch, shrunk.partition_epoch), (0, 1));
+    // The same request again carries a stale partition epoch.
+    assert_eq!(
+        check(&cluster, &|_| {}),
+        Some(ControllerError::InvalidUpdateVersion {
+            requested: 0,
+            current: 1
+        })
+    );
+    // A fenced broker cannot rejoin the ISR.
+    let third = state.replicas[2];
+    cluster
+        .beat(third, |heartbeat| heartbeat.want_fence = true)
+        .unwrap();
+    assert_eq!(
+        check(&cluster, &|r| {
+            r.partition_epoch = 1;
+            r.new_isr = vec![leader, follower, third];
+        }),
+        Some(ControllerError::IneligibleReplica(third))
+    );
+    // After a leader change the old leader epoch is fenced.
+    cluster
+        .beat(leader, |heartbeat| heartbeat.want_fence = true)
+        .unwrap();
+    cluster.heartbeat(leader).unwrap();
+    let now = cluster.state(&topic, 0);
+    assert_eq!(now.leader, follower);
+    let follower_epoch = cluster.epochs[&follower];
+    assert_eq!(
+        check(&cluster, &|r| {
+            r.broker_id = follower;
+            r.broker_epoch = follower_epoch;
+            r.partition_epoch = now.partition_epoch;
+            r.new_isr = vec![follower];
+        }),
+        Some(ControllerError::FencedLeaderEpoch {
+            requested: 0,
+            current: 1
+        })
+    );
+    cluster.assert_replay_matches();
+}
