@@ -14,6 +14,7 @@ use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan};
 
+use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
 use crate::producer_state::{batch_identity, Admission, PartitionProducers};
 use crate::shard_message::{
@@ -60,6 +61,8 @@ pub struct ShardState {
     stopping: Cell<bool>,
     /// This shard's counters (written here only; read by the admin listener).
     pub metrics: LocalMetrics,
+    /// The fetch sessions of this shard's connections.
+    pub fetch_sessions: RefCell<FetchSessionCache>,
 }
 
 impl ShardState {
@@ -73,6 +76,22 @@ impl ShardState {
         mesh: Mesh<ShardRequest, ShardReply>,
     ) -> ShardState {
         assert!(shard.0 < plan.data_shards(), "data shards only");
+        let data_shards = plan.data_shards();
+        // Kafka's slots are the broker's; each shard keeps its share, and at
+        // least one unless sessions are disabled.
+        let slots = config.max_incremental_fetch_session_cache_slots();
+        let shard_slots = if slots == 0 {
+            0
+        } else {
+            (slots / data_shards).max(1)
+        };
+        let fetch_sessions = FetchSessionCache::new(
+            shard.0 as u32,
+            data_shards as u32,
+            shard_slots,
+            config.min_incremental_fetch_session_eviction_ms(),
+            CACHED_PARTITIONS_MAX,
+        );
         ShardState {
             shard,
             plan,
@@ -86,6 +105,7 @@ impl ShardState {
             in_flight_requests: Cell::new(0),
             stopping: Cell::new(false),
             metrics: LocalMetrics::new(shard.0),
+            fetch_sessions: RefCell::new(fetch_sessions),
         }
     }
 

@@ -1,34 +1,50 @@
 //! Fetch: reads whole batches from each partition's owner shard and answers
 //! with the zero-copy writer. A long-poll (`min_bytes` not yet reached) waits
 //! until an append wakes one of the partitions or `max_wait_ms` passes:
-//! woken by appends, never by polling. Sessionless: every fetch is a full
-//! fetch, and `session_id` 0 tells clients no session was created (KIP-227).
+//! woken by appends, never by polling.
+//!
+//! Fetch sessions (KIP-227, see `fetch_session.rs`) decide which partitions
+//! are read and which are answered: a full fetch reads and answers the
+//! request's partitions and may open a session; an incremental fetch reads
+//! the session's partitions and answers only those with records, an error,
+//! or offsets the fetcher has not been told. Sessions live on the shard of
+//! the connection that opened them; a fetch naming a session of another
+//! shard gets FETCH_SESSION_ID_NOT_FOUND and the client opens a new one.
 
 use std::time::{Duration, Instant};
 
 use futures::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchRequest;
+use kafka_protocol::messages::TopicName;
+use skein_controller::{MetadataImage, TopicId};
 use skein_engine::LogChunk;
+use uuid::Uuid;
 
-use super::resolve_topic;
-use crate::error_code::ErrorCode;
+use crate::error_code::{fetch_session_error, ErrorCode};
 use crate::fetch_response::{write_fetch_response, FetchedPartition, FetchedTopic};
+use crate::fetch_session::{
+    CachedPartition, FetchContext, PartitionOutcome, PartitionRequest, SessionRequest, TopicRef,
+    FINAL_EPOCH, INVALID_SESSION_ID,
+};
 use crate::frame::RequestHeader;
 use crate::response::{EncodeError, Response};
 use crate::shard_message::{PartitionOp, ShardReply};
-use crate::shard_state::ShardState;
+use crate::shard_state::{now_ms, ShardState};
 
 /// Fetch v13 names topics by id.
 const TOPIC_IDS_FROM_VERSION: i16 = 13;
-/// The error for a fetch session the broker does not have.
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// Fetch v7 carries a session id and epoch.
+const SESSIONS_FROM_VERSION: i16 = 7;
+/// Fetch v15 moves the replica id into `replica_state`.
+const REPLICA_STATE_FROM_VERSION: i16 = 15;
 /// The longest a fetch may wait, whatever it asks for.
 const MAX_WAIT_MS_CAP: u64 = 30_000;
 
 /// Where a partition of the request stands.
 struct Wanted {
-    topic_index: usize,
-    topic_id: [u8; 16],
+    /// The topic as the request (or session) names it.
+    topic: TopicRef,
+    topic_id: TopicId,
     partition: i32,
     fetch_offset: i64,
     partition_max_bytes: usize,
@@ -46,41 +62,247 @@ pub async fn handle(
     request: FetchRequest,
 ) -> Result<Response, EncodeError> {
     let version = header.api_version;
-    if request.session_id != 0 || request.session_epoch > 0 {
-        return write_fetch_response(header, FETCH_SESSION_ID_NOT_FOUND, 0, Vec::new());
-    }
     let by_id = version >= TOPIC_IDS_FROM_VERSION;
-    // isolation_level does not change the bound: with no transactions the
-    // last stable offset is the high watermark.
     let image = ctx.image();
-    let mut topics: Vec<FetchedTopic> = Vec::with_capacity(request.topics.len());
-    let mut wanted: Vec<Wanted> = Vec::new();
-    for (topic_index, topic) in request.topics.into_iter().enumerate() {
-        let resolved = resolve_topic(&image, &topic.topic, &topic.topic_id, by_id);
-        for partition in &topic.partitions {
-            let error = match &resolved {
-                Err(code) => Some(*code),
-                Ok(found) if !(0..found.partitions).contains(&partition.partition) => {
-                    Some(ErrorCode::UnknownTopicOrPartition)
+    let (session_id, epoch) = if version >= SESSIONS_FROM_VERSION {
+        (request.session_id, request.session_epoch)
+    } else {
+        (INVALID_SESSION_ID, FINAL_EPOCH)
+    };
+    let replica_id = if version >= REPLICA_STATE_FROM_VERSION {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let session_request = SessionRequest {
+        session_id,
+        epoch,
+        privileged: replica_id >= 0,
+        uses_topic_ids: by_id,
+    };
+    let named = named_partitions(&image, &request, by_id);
+    let forgotten = request.forgotten_topics_data.iter().flat_map(|topic| {
+        let name = topic_ref(&topic.topic, &topic.topic_id, by_id);
+        topic
+            .partitions
+            .iter()
+            .map(move |partition| (name.clone(), *partition))
+    });
+    let context = ctx.fetch_sessions.borrow_mut().new_context(
+        session_request,
+        named.iter().cloned(),
+        forgotten,
+        now_ms_u64(),
+    );
+    let context = match context {
+        Ok(context) => context,
+        Err(error) => {
+            if !ctx.fetch_sessions.borrow().is_ours(session_id) {
+                tracing::debug!(session_id, "fetch names a session of another shard");
+            }
+            let code = fetch_session_error(&error);
+            ctx.metrics
+                .record_error(kafka_protocol::messages::ApiKey::Fetch, code.code());
+            return write_fetch_response(header, code.code(), INVALID_SESSION_ID, Vec::new());
+        }
+    };
+    let answered = match &context {
+        FetchContext::Incremental { partitions, .. } => partitions.as_slice(),
+        FetchContext::Sessionless | FetchContext::Full => named.as_slice(),
+    };
+    let wanted = plan_reads(&image, answered, by_id);
+    let results = long_poll(ctx, &request, &wanted).await;
+    let outcomes: Vec<PartitionOutcome> = results.iter().map(outcome).collect();
+    let (selected, response_session_id) = match context {
+        FetchContext::Sessionless => (None, INVALID_SESSION_ID),
+        FetchContext::Full => {
+            let mut partitions = named;
+            for (cached, outcome) in partitions.iter_mut().zip(&outcomes) {
+                cached.remember(outcome);
+            }
+            let id = ctx.fetch_sessions.borrow_mut().create(
+                session_request.privileged,
+                by_id,
+                partitions,
+                now_ms_u64(),
+            );
+            (None, id)
+        }
+        FetchContext::Incremental {
+            session_id,
+            next_epoch,
+            partitions,
+        } => {
+            let completed = ctx.fetch_sessions.borrow_mut().complete_incremental(
+                session_id,
+                next_epoch,
+                &partitions,
+                &outcomes,
+            );
+            match completed {
+                Ok(selected) => (Some(selected), session_id),
+                Err(error) => {
+                    let code = fetch_session_error(&error);
+                    return write_fetch_response(header, code.code(), session_id, Vec::new());
                 }
-                Ok(_) if partition.current_leader_epoch > 0 => Some(ErrorCode::UnknownLeaderEpoch),
-                Ok(_) => None,
+            }
+        }
+    };
+    publish_session_gauges(ctx);
+    let mut topics: Vec<FetchedTopic> = Vec::new();
+    for (index, (want, result)) in wanted.iter().zip(results).enumerate() {
+        let answer = selected
+            .as_ref()
+            .is_none_or(|selected| selected.get(index).copied().unwrap_or(true));
+        if !answer {
+            continue;
+        }
+        count_fetched(ctx, &image, want, &result);
+        let same_topic = topics.last().is_some_and(|last| match &want.topic {
+            TopicRef::Id(id) => last.topic_id == *id,
+            TopicRef::Name(name) => last.name == *name,
+        });
+        if !same_topic {
+            let (name, topic_id) = match &want.topic {
+                TopicRef::Id(id) => (TopicName::default(), *id),
+                TopicRef::Name(name) => (name.clone(), Uuid::nil()),
             };
-            wanted.push(Wanted {
-                topic_index,
-                topic_id: resolved.as_ref().map(|t| t.topic_id).unwrap_or_default(),
-                partition: partition.partition,
-                fetch_offset: partition.fetch_offset,
-                partition_max_bytes: usize::try_from(partition.partition_max_bytes).unwrap_or(0),
-                error,
+            topics.push(FetchedTopic {
+                name,
+                topic_id,
+                partitions: Vec::new(),
             });
         }
-        topics.push(FetchedTopic {
-            name: topic.topic,
-            topic_id: topic.topic_id,
-            partitions: Vec::new(),
+        if let Some(topic) = topics.last_mut() {
+            topic.partitions.push(result);
+        }
+    }
+    write_fetch_response(header, 0, response_session_id, topics)
+}
+
+/// Publishes the shard's session counts (two relaxed stores).
+fn publish_session_gauges(ctx: &ShardState) {
+    let sessions = ctx.fetch_sessions.borrow();
+    ctx.metrics
+        .set_fetch_sessions(sessions.len(), sessions.partitions_cached());
+}
+
+/// The wall clock in ms for the session cache (0 before 1970).
+fn now_ms_u64() -> u64 {
+    u64::try_from(now_ms()).unwrap_or(0)
+}
+
+/// How a request names a topic.
+fn topic_ref(name: &TopicName, topic_id: &Uuid, by_id: bool) -> TopicRef {
+    if by_id {
+        TopicRef::Id(*topic_id)
+    } else {
+        TopicRef::Name(name.clone())
+    }
+}
+
+/// The request's partitions as a session caches them, with the topic id
+/// each resolves to now (all zero for an unknown topic).
+fn named_partitions(
+    image: &MetadataImage,
+    request: &FetchRequest,
+    by_id: bool,
+) -> Vec<CachedPartition> {
+    let count = request.topics.iter().map(|t| t.partitions.len()).sum();
+    let mut named = Vec::with_capacity(count);
+    for topic in &request.topics {
+        let name = topic_ref(&topic.topic, &topic.topic_id, by_id);
+        let topic_id = super::resolve_topic(image, &topic.topic, &topic.topic_id, by_id)
+            .map(|found| found.topic_id)
+            .unwrap_or_default();
+        for partition in &topic.partitions {
+            named.push(CachedPartition::new(
+                name.clone(),
+                partition.partition,
+                topic_id,
+                PartitionRequest {
+                    fetch_offset: partition.fetch_offset,
+                    partition_max_bytes: partition.partition_max_bytes,
+                    current_leader_epoch: partition.current_leader_epoch,
+                },
+            ));
+        }
+    }
+    named
+}
+
+/// Resolves each partition to answer against the image, once per run of
+/// partitions of the same topic.
+fn plan_reads(image: &MetadataImage, partitions: &[CachedPartition], by_id: bool) -> Vec<Wanted> {
+    let mut wanted = Vec::with_capacity(partitions.len());
+    let mut resolved: Option<(&TopicRef, Result<(TopicId, i32), ErrorCode>)> = None;
+    for cached in partitions {
+        let topic = match &resolved {
+            Some((topic, found)) if *topic == &cached.topic => *found,
+            _ => {
+                let found = resolve(image, cached, by_id);
+                resolved = Some((&cached.topic, found));
+                found
+            }
+        };
+        let error = match topic {
+            Err(code) => Some(code),
+            // A topic deleted and created again under the same name while a
+            // session named it: the fetch offset belongs to the old topic.
+            Ok((topic_id, _))
+                if !by_id && cached.topic_id != [0; 16] && cached.topic_id != topic_id =>
+            {
+                Some(ErrorCode::InconsistentTopicId)
+            }
+            Ok((_, count)) if !(0..count).contains(&cached.partition) => {
+                Some(ErrorCode::UnknownTopicOrPartition)
+            }
+            Ok(_) if cached.request.current_leader_epoch > 0 => Some(ErrorCode::UnknownLeaderEpoch),
+            Ok(_) => None,
+        };
+        wanted.push(Wanted {
+            topic: cached.topic.clone(),
+            topic_id: topic.map(|(topic_id, _)| topic_id).unwrap_or_default(),
+            partition: cached.partition,
+            fetch_offset: cached.request.fetch_offset,
+            partition_max_bytes: usize::try_from(cached.request.partition_max_bytes).unwrap_or(0),
+            error,
         });
     }
+    wanted
+}
+
+/// A cached partition's topic in the image: its id and partition count.
+fn resolve(
+    image: &MetadataImage,
+    cached: &CachedPartition,
+    by_id: bool,
+) -> Result<(TopicId, i32), ErrorCode> {
+    let found = match &cached.topic {
+        TopicRef::Id(id) => super::resolve_topic(image, &TopicName::default(), id, by_id),
+        TopicRef::Name(name) => super::resolve_topic(image, name, &Uuid::nil(), by_id),
+    };
+    found.map(|topic| (topic.topic_id, topic.partitions))
+}
+
+/// What the session needs to know of a read.
+fn outcome(result: &FetchedPartition) -> PartitionOutcome {
+    PartitionOutcome {
+        error_code: result.error_code,
+        high_watermark: result.high_watermark,
+        last_stable_offset: result.last_stable_offset,
+        log_start_offset: result.log_start_offset,
+        has_records: !result.chunks.is_empty(),
+    }
+}
+
+/// Reads `wanted` until `min_bytes` are there, a partition fails, or
+/// `max_wait_ms` passes.
+async fn long_poll(
+    ctx: &ShardState,
+    request: &FetchRequest,
+    wanted: &[Wanted],
+) -> Vec<FetchedPartition> {
     let max_wait = Duration::from_millis(
         u64::try_from(request.max_wait_ms)
             .unwrap_or(0)
@@ -88,13 +310,15 @@ pub async fn handle(
     );
     let deadline = Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    // isolation_level does not change the bound: with no transactions the
+    // last stable offset is the high watermark.
     // Kafka caps the response by the request's `max_bytes` and the broker's
     // `fetch.max.bytes`, whichever is smaller.
     let max_bytes = usize::try_from(request.max_bytes)
         .unwrap_or(0)
         .min(ctx.config.fetch_max_bytes());
     loop {
-        let results = read_all(ctx, &wanted, max_bytes).await;
+        let results = read_all(ctx, wanted, max_bytes).await;
         let total: usize = results
             .iter()
             .map(|p| p.chunks.iter().map(LogChunk::len).sum::<usize>())
@@ -102,23 +326,17 @@ pub async fn handle(
         let any_error = results.iter().any(|p| p.error_code != 0);
         let now = Instant::now();
         if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
-            for (want, result) in wanted.iter().zip(results) {
-                count_fetched(ctx, &image, want, &result);
-                if let Some(topic) = topics.get_mut(want.topic_index) {
-                    topic.partitions.push(result);
-                }
-            }
-            return write_fetch_response(header, 0, 0, topics);
+            return results;
         }
         drop(results);
-        wait_for_any_append(ctx, &wanted, deadline - now).await;
+        wait_for_any_append(ctx, wanted, deadline - now).await;
     }
 }
 
 /// Adds a fetched partition to the shard's counters.
 fn count_fetched(
     ctx: &ShardState,
-    image: &skein_controller::MetadataImage,
+    image: &MetadataImage,
     want: &Wanted,
     result: &FetchedPartition,
 ) {
