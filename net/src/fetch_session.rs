@@ -43,6 +43,17 @@
 //! older than the eviction time when last used; a follower's new session may
 //! also evict any consumer session.
 //!
+//! **Idle polls touch no partition.** When a session's last answer read
+//! only partitions of this shard and found no records and no errors, the
+//! session remembers the shard's [`LogState`] from just before those reads.
+//! An incremental fetch that names and forgets nothing while that state is
+//! unchanged (no high watermark or log start offset of any log on the shard
+//! moved, same metadata image) would get the same empty answer, so it gets
+//! [`FetchContext::Quiet`]: the handler waits for a change of the shard's
+//! logs instead of reading and waiting on each partition. The mark is
+//! trusted for at most [`QUIET_REREAD_MS`], so an idle session still reads
+//! its partitions now and then (keeping the logs' tail caches warm for it).
+//!
 //! Sans-IO: every method takes the time as `now_ms`; the fetch handler does
 //! the reads.
 
@@ -62,6 +73,21 @@ pub const FINAL_EPOCH: i32 = -1;
 /// partition costs about 150 bytes (entry and index), so this bounds a
 /// shard's session memory to about 75 MB whatever clients send.
 pub const CACHED_PARTITIONS_MAX: usize = 500_000;
+
+/// The longest a session's quiet mark is trusted before its partitions are
+/// read again, in ms: under the logs' 10 s tail-read interest, so an idle
+/// consumer's next records are still served from memory.
+pub const QUIET_REREAD_MS: u64 = 5_000;
+
+/// What the shard's logs and metadata were at one moment: if both numbers
+/// are unchanged, no fetch answer about this shard's partitions changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogState {
+    /// `skein_engine::LogChanges::generation` of the shard.
+    pub log_generation: u64,
+    /// The metadata image's version.
+    pub image_version: u64,
+}
 
 /// The epoch after `epoch` (Kafka's `FetchMetadata.nextEpoch`).
 pub fn next_epoch(epoch: i32) -> i32 {
@@ -239,6 +265,9 @@ struct FetchSession {
     partitions: Vec<CachedPartition>,
     /// Where each partition is in `partitions`.
     index: HashMap<(TopicRef, i32), usize>,
+    /// Set when the last answer found nothing: the shard's state just before
+    /// its reads, and when (ms).
+    quiet: Option<(LogState, u64)>,
 }
 
 impl FetchSession {
@@ -264,6 +293,15 @@ pub enum FetchContext {
     /// Answer every partition of the request, then offer a new session with
     /// [`FetchSessionCache::create`].
     Full,
+    /// Nothing changed since the session's last answer, which was empty:
+    /// wait for a change of the shard's logs (then
+    /// [`FetchSessionCache::resume`]) or answer nothing at the deadline.
+    Quiet {
+        /// The session.
+        session_id: i32,
+        /// The session's epoch once this request is answered.
+        next_epoch: i32,
+    },
     /// Answer from the session's partitions (after the request's additions
     /// and removals), then keep only those [`CachedPartition::must_respond`]
     /// selects, with [`FetchSessionCache::complete_incremental`].
@@ -352,6 +390,7 @@ impl FetchSessionCache {
         request: SessionRequest,
         named: impl IntoIterator<Item = CachedPartition>,
         forgotten: impl IntoIterator<Item = (TopicRef, i32)>,
+        state: LogState,
         now_ms: u64,
     ) -> Result<FetchContext, FetchSessionError> {
         let session_id = request.session_id;
@@ -389,7 +428,9 @@ impl FetchSessionCache {
         // What the request names is added or updated first, then what it
         // forgets is removed (Kafka's order).
         let mut outgrown = None;
+        let mut touched = false;
         for cached in named {
+            touched = true;
             match session.index.get(&cached.key()) {
                 Some(&position) => {
                     if let Some(existing) = session.partitions.get_mut(position) {
@@ -410,6 +451,7 @@ impl FetchSessionCache {
         if outgrown.is_none() {
             let mut forgot_any = false;
             for key in forgotten {
+                touched = true;
                 forgot_any |= session.index.remove(&key).is_some();
             }
             if forgot_any {
@@ -441,6 +483,18 @@ impl FetchSessionCache {
         session.last_used_ms = now_ms;
         session.epoch = next_epoch(session.epoch);
         debug_assert_eq!(session.index.len(), session.partitions.len());
+        if touched {
+            session.quiet = None;
+        }
+        let quiet = session.quiet.is_some_and(|(quiet_state, since_ms)| {
+            quiet_state == state && now_ms.saturating_sub(since_ms) < QUIET_REREAD_MS
+        });
+        if quiet {
+            return Ok(FetchContext::Quiet {
+                session_id,
+                next_epoch: session.epoch,
+            });
+        }
         Ok(FetchContext::Incremental {
             session_id,
             next_epoch: session.epoch,
@@ -449,14 +503,16 @@ impl FetchSessionCache {
     }
 
     /// Offers a new session for an answered full fetch of `partitions` (each
-    /// already [`CachedPartition::remember`]ed with its outcome). Returns its
-    /// id, or [`INVALID_SESSION_ID`] when the cache has no room and nothing
-    /// may be evicted for it.
+    /// already [`CachedPartition::remember`]ed with its outcome); `quiet` is
+    /// the shard's state before the reads if they all found nothing (see the
+    /// module doc). Returns its id, or [`INVALID_SESSION_ID`] when the cache
+    /// has no room and nothing may be evicted for it.
     pub fn create(
         &mut self,
         privileged: bool,
         uses_topic_ids: bool,
         partitions: Vec<CachedPartition>,
+        quiet: Option<LogState>,
         now_ms: u64,
     ) -> i32 {
         if self.slots == 0 || partitions.len() > self.partitions_max {
@@ -482,6 +538,7 @@ impl FetchSessionCache {
             last_used_ms: now_ms,
             partitions,
             index: HashMap::with_capacity(size),
+            quiet: quiet.map(|state| (state, now_ms)),
         };
         session.rebuild_index();
         // A request may name a partition twice; the session keeps one.
@@ -514,6 +571,8 @@ impl FetchSessionCache {
         next_epoch: i32,
         snapshot: &[CachedPartition],
         outcomes: &[PartitionOutcome],
+        quiet: Option<LogState>,
+        now_ms: u64,
     ) -> Result<Vec<bool>, FetchSessionError> {
         assert_eq!(snapshot.len(), outcomes.len());
         let selected: Vec<bool> = snapshot
@@ -534,6 +593,7 @@ impl FetchSessionCache {
         // The epoch did not move, so the session's partitions are the
         // snapshot's, in the same order.
         debug_assert_eq!(session.partitions.as_slice(), snapshot);
+        session.quiet = quiet.map(|state| (state, now_ms));
         let mut moved = false;
         for (cached, outcome) in session.partitions.iter_mut().zip(outcomes) {
             cached.remember(outcome);
@@ -557,6 +617,31 @@ impl FetchSessionCache {
             session.rebuild_index();
         }
         Ok(selected)
+    }
+
+    /// The partitions of a [`FetchContext::Quiet`] session once its wait
+    /// ended with a change: answer them as an incremental fetch. `None` if
+    /// the session was evicted meanwhile (answer nothing).
+    ///
+    /// # Errors
+    /// [`FetchSessionError::InvalidEpoch`] if another request of the session
+    /// came meanwhile.
+    pub fn resume(
+        &self,
+        session_id: i32,
+        next_epoch: i32,
+    ) -> Result<Option<Vec<CachedPartition>>, FetchSessionError> {
+        let Some(session) = self.sessions.get(&session_id) else {
+            return Ok(None);
+        };
+        if session.epoch != next_epoch {
+            return Err(FetchSessionError::InvalidEpoch {
+                session_id,
+                expected: session.epoch,
+                requested: next_epoch,
+            });
+        }
+        Ok(Some(session.partitions.clone()))
     }
 
     /// Closes a session; false if there was none.
@@ -637,6 +722,10 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
 
     const EVICTION_MS: u64 = 120_000;
+    const STATE: LogState = LogState {
+        log_generation: 1,
+        image_version: 1,
+    };
 
     fn topic(name: &'static str) -> TopicRef {
         TopicRef::Name(TopicName(StrBytes::from_static_str(name)))
@@ -689,7 +778,7 @@ mod tests {
                 cached
             })
             .collect();
-        cache.create(privileged, false, partitions, now_ms)
+        cache.create(privileged, false, partitions, None, now_ms)
     }
 
     fn incremental(
@@ -699,18 +788,18 @@ mod tests {
         named: Vec<CachedPartition>,
         forgotten: Vec<(TopicRef, i32)>,
     ) -> Result<FetchContext, FetchSessionError> {
-        cache.new_context(request(session_id, epoch), named, forgotten, 10)
+        cache.new_context(request(session_id, epoch), named, forgotten, STATE, 10)
     }
 
     #[test]
     fn epoch_zero_asks_for_a_session_and_minus_one_for_none() {
         let mut cache = FetchSessionCache::new(0, 1, 10, EVICTION_MS, 1_000);
         assert_eq!(
-            cache.new_context(request(0, 0), vec![], vec![], 0),
+            cache.new_context(request(0, 0), vec![], vec![], STATE, 0),
             Ok(FetchContext::Full)
         );
         assert_eq!(
-            cache.new_context(request(0, -1), vec![], vec![], 0),
+            cache.new_context(request(0, -1), vec![], vec![], STATE, 0),
             Ok(FetchContext::Sessionless)
         );
         let id = open(&mut cache, false, vec![partition("a", 0, 0)], 0);
@@ -718,7 +807,7 @@ mod tests {
         assert_eq!(cache.len(), 1);
         // A full fetch naming the session closes it.
         assert_eq!(
-            cache.new_context(request(id, -1), vec![], vec![], 0),
+            cache.new_context(request(id, -1), vec![], vec![], STATE, 0),
             Ok(FetchContext::Sessionless)
         );
         assert_eq!(cache.len(), 0);
@@ -777,7 +866,7 @@ mod tests {
         let mut by_id = request(id, 1);
         by_id.uses_topic_ids = true;
         assert_eq!(
-            cache.new_context(by_id, vec![], vec![], 0),
+            cache.new_context(by_id, vec![], vec![], STATE, 0),
             Err(FetchSessionError::TopicIdUsageChanged {
                 session_id: id,
                 uses_topic_ids: false
@@ -859,7 +948,7 @@ mod tests {
         new_start.log_start_offset = 3;
         let outcomes = [idle(5), with_records, failed, new_start];
         let selected = cache
-            .complete_incremental(id, next_epoch, &partitions, &outcomes)
+            .complete_incremental(id, next_epoch, &partitions, &outcomes, None, 10)
             .unwrap();
         assert_eq!(selected, vec![false, true, true, true]);
         // Next time an idle session answers nothing, except the partition
@@ -878,7 +967,7 @@ mod tests {
         start_kept.log_start_offset = 3;
         let outcomes = [idle(5), idle(5), start_kept, idle(9)];
         let selected = cache
-            .complete_incremental(id, next_epoch, &partitions, &outcomes)
+            .complete_incremental(id, next_epoch, &partitions, &outcomes, None, 10)
             .unwrap();
         assert_eq!(selected, vec![false, true, false, false]);
     }
@@ -897,7 +986,7 @@ mod tests {
         };
         assert!(incremental(&mut cache, id, 2, vec![], vec![]).is_ok());
         assert!(matches!(
-            cache.complete_incremental(id, first_epoch, &first, &[idle(5)]),
+            cache.complete_incremental(id, first_epoch, &first, &[idle(5)], None, 10),
             Err(FetchSessionError::InvalidEpoch { .. })
         ));
     }
@@ -966,7 +1055,7 @@ mod tests {
         let later = EVICTION_MS + 10;
         for id in [small, medium] {
             cache
-                .new_context(request(id, 1), vec![], vec![], later)
+                .new_context(request(id, 1), vec![], vec![], STATE, later)
                 .unwrap();
         }
         // A session no bigger than the smallest cannot evict it.
@@ -982,10 +1071,10 @@ mod tests {
         );
         assert_ne!(bigger, INVALID_SESSION_ID);
         assert!(cache
-            .new_context(request(small, 2), vec![], vec![], later + 2)
+            .new_context(request(small, 2), vec![], vec![], STATE, later + 2)
             .is_err());
         assert!(cache
-            .new_context(request(medium, 2), vec![], vec![], later + 2)
+            .new_context(request(medium, 2), vec![], vec![], STATE, later + 2)
             .is_ok());
     }
 
@@ -1046,5 +1135,62 @@ mod tests {
             0,
         );
         assert_eq!(cache.partitions_cached(), 1);
+    }
+
+    #[test]
+    fn an_idle_session_is_quiet_until_its_shard_changes() {
+        let mut cache = FetchSessionCache::new(0, 1, 10, EVICTION_MS, 1_000);
+        let partitions = vec![partition("a", 0, 5)];
+        let id = cache.create(false, false, partitions, Some(STATE), 0);
+        // Same state, nothing named: no partition needs reading.
+        assert_eq!(
+            cache.new_context(request(id, 1), vec![], vec![], STATE, 100),
+            Ok(FetchContext::Quiet {
+                session_id: id,
+                next_epoch: 2
+            })
+        );
+        // After a wake the session answers as an incremental fetch.
+        let resumed = cache.resume(id, 2).unwrap().unwrap();
+        assert_eq!(resumed.len(), 1);
+        assert!(matches!(
+            cache.resume(id, 1),
+            Err(FetchSessionError::InvalidEpoch { .. })
+        ));
+        // A log of the shard changed: read again.
+        let changed = LogState {
+            log_generation: 2,
+            ..STATE
+        };
+        assert!(matches!(
+            cache.new_context(request(id, 2), vec![], vec![], changed, 200),
+            Ok(FetchContext::Incremental { .. })
+        ));
+    }
+
+    #[test]
+    fn a_quiet_mark_ends_with_a_named_partition_or_after_the_reread_time() {
+        let mut cache = FetchSessionCache::new(0, 1, 10, EVICTION_MS, 1_000);
+        let id = cache.create(false, false, vec![partition("a", 0, 5)], Some(STATE), 0);
+        assert!(matches!(
+            cache.new_context(
+                request(id, 1),
+                vec![partition("a", 0, 6)],
+                vec![],
+                STATE,
+                10
+            ),
+            Ok(FetchContext::Incremental { .. })
+        ));
+        // The mark was cleared by the named partition.
+        assert!(matches!(
+            cache.new_context(request(id, 2), vec![], vec![], STATE, 20),
+            Ok(FetchContext::Incremental { .. })
+        ));
+        let other = cache.create(false, false, vec![partition("b", 0, 5)], Some(STATE), 0);
+        assert!(matches!(
+            cache.new_context(request(other, 1), vec![], vec![], STATE, QUIET_REREAD_MS),
+            Ok(FetchContext::Incremental { .. })
+        ));
     }
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
-use skein_engine::{owner_shard, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan};
+use skein_engine::{
+    owner_shard, LogChanges, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan,
+};
 
 use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
@@ -63,6 +65,8 @@ pub struct ShardState {
     pub metrics: LocalMetrics,
     /// The fetch sessions of this shard's connections.
     pub fetch_sessions: RefCell<FetchSessionCache>,
+    /// The change signal of the logs this shard owns.
+    pub log_changes: Rc<LogChanges>,
 }
 
 impl ShardState {
@@ -106,6 +110,9 @@ impl ShardState {
             stopping: Cell::new(false),
             metrics: LocalMetrics::new(shard.0),
             fetch_sessions: RefCell::new(fetch_sessions),
+            // Built on the shard's own thread, like the metrics: the signal
+            // is that thread's.
+            log_changes: skein_engine::shard_log_changes(),
         }
     }
 
@@ -192,6 +199,32 @@ impl ShardState {
             Ok(reply) => reply,
             Err(_) => unavailable_reply(),
         }
+    }
+
+    /// Waits until the partition's high watermark passes `offset`, or at
+    /// once if the partition is not there. A partition owned here is waited
+    /// on directly, with no timer of its own: the caller bounds the wait
+    /// (one timer for a whole long-poll instead of one per partition). One
+    /// owned elsewhere waits on its owner for at most `timeout_ms`.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the wait (a remote wait ends at its
+    /// timeout).
+    pub async fn wait_for_append(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        offset: i64,
+        timeout_ms: u64,
+    ) {
+        if self.owner(&topic_id, partition) == self.shard {
+            if let Ok(log) = self.local_log(&topic_id, partition) {
+                log.wait_for_append(offset).await;
+            }
+            return;
+        }
+        let op = PartitionOp::WaitForAppend { offset, timeout_ms };
+        self.partition_op(topic_id, partition, op).await;
     }
 
     /// Reads whole batches of a partition. A partition owned here is read
