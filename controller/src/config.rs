@@ -155,9 +155,11 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "share.coordinator.state.topic.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __share_group_state (KIP-932).", support: Support::NoEffect("Skein has no share groups") },
     PropertyDef { name: "share.coordinator.state.topic.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __share_group_state (KIP-932).", support: Support::NoEffect("Skein has no share groups") },
     PropertyDef { name: "fetch.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "57671680", unit: "bytes", doc: "Most record bytes in one Fetch response, whatever the request's max_bytes asks for (the first batch of the first non-empty partition is returned whole even if larger, so a consumer is never stuck).", support: Support::Implemented },
+    PropertyDef { name: "max.incremental.fetch.session.cache.slots", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1000", unit: "sessions", doc: "Most incremental fetch sessions (KIP-227) the broker keeps, split evenly over the data shards (at least one each); 0 disables sessions, and every fetch is then a full fetch.", support: Support::Implemented },
+    PropertyDef { name: "min.incremental.fetch.session.eviction.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "120000", unit: "ms", doc: "A fetch session idle longer than this may be evicted by any new session. A session created less than this long ago cannot be evicted by a consumer's new session (a follower's may still evict a consumer's); an older one gives way to a new session with more partitions.", support: Support::Implemented },
     PropertyDef { name: "log.message.format.version", topic_name: Some("message.format.version"), kind: ValueKind::Text, default: "3.0-IV1", unit: "", doc: "Kafka 3.x's on-disk message format version.", support: Support::NoEffect("Skein stores only the v2 record-batch format (Kafka 3.0 and later); Kafka 4 removed this property") },
     PropertyDef { name: "log.message.downconversion.enable", topic_name: Some("message.downconversion.enable"), kind: ValueKind::Bool, default: "true", unit: "", doc: "Kafka 3.x's down-conversion of batches for old Fetch versions.", support: Support::NoEffect("Skein serves Fetch v4 and later only, which read the v2 format as stored, so nothing is ever down-converted") },
-    PropertyDef { name: "log.message.timestamp.difference.max.ms", topic_name: Some("message.timestamp.difference.max.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "Kafka's deprecated bound on a batch's timestamp against the broker's clock.", support: Support::NoEffect("deprecated in Kafka 3.6 for message.timestamp.before.max.ms / after.max.ms; Skein does not bound timestamps yet") },
+    PropertyDef { name: "log.message.timestamp.difference.max.ms", topic_name: Some("message.timestamp.difference.max.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "Kafka's deprecated bound on a batch's timestamp against the broker's clock.", support: Support::NoEffect("deprecated in Kafka 3.6 (removed in 4.0) for message.timestamp.before.max.ms and after.max.ms, which Skein implements") },
     PropertyDef { name: "log.preallocate", topic_name: Some("preallocate"), kind: ValueKind::Bool, default: "false", unit: "", doc: "Preallocate the file of a new segment.", support: Support::NoEffect("Skein always extends the active segment ahead of its direct-IO writes") },
     PropertyDef { name: "log.flush.interval.messages", topic_name: Some("flush.messages"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "messages", doc: "Kafka's fsync after this many records.", support: Support::NoEffect("Skein's durability is set with flush.policy (batch, interval:<ms>, none)") },
     PropertyDef { name: "log.flush.interval.ms", topic_name: Some("flush.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "Kafka's fsync after this much time.", support: Support::NoEffect("Skein's durability is set with flush.policy (batch, interval:<ms>, none)") },
@@ -566,6 +568,16 @@ impl BrokerConfig {
     /// `fetch.max.bytes`: the most record bytes of one Fetch response.
     pub fn fetch_max_bytes(&self) -> usize {
         self.int("fetch.max.bytes") as usize
+    }
+    /// `max.incremental.fetch.session.cache.slots`: the most fetch sessions
+    /// of the broker, over all its data shards (0: no sessions).
+    pub fn max_incremental_fetch_session_cache_slots(&self) -> usize {
+        self.int("max.incremental.fetch.session.cache.slots") as usize
+    }
+    /// `min.incremental.fetch.session.eviction.ms`: how long a fetch session
+    /// is protected from eviction by bigger sessions, in ms.
+    pub fn min_incremental_fetch_session_eviction_ms(&self) -> u64 {
+        self.int("min.incremental.fetch.session.eviction.ms") as u64
     }
     /// `listeners`, as validated by [`BrokerConfig::set`].
     pub fn listeners(&self) -> Vec<Listener> {
@@ -1043,6 +1055,8 @@ mod tests {
             "PLAINTEXT://0.0.0.0:9092"
         );
         assert_eq!(config.fetch_max_bytes(), 57_671_680);
+        assert_eq!(config.max_incremental_fetch_session_cache_slots(), 1_000);
+        assert_eq!(config.min_incremental_fetch_session_eviction_ms(), 120_000);
         assert!(config.advertised_listeners().is_empty());
         config
             .set("advertised.listeners", "plaintext://broker1:19092")

@@ -18,6 +18,7 @@ mod config;
 mod error;
 mod latency_histogram;
 mod log;
+mod log_changes;
 mod log_chunk;
 mod log_stats;
 mod mesh;
@@ -54,6 +55,7 @@ pub use crate::latency_histogram::{
     HistogramSnapshot, LatencyHistogram, LATENCY_BUCKETS, LATENCY_BUCKETS_US,
 };
 pub use crate::log::{AppendInfo, CompactionReport, LogTuning, PartitionLog, ReadInfo};
+pub use crate::log_changes::{shard_log_changes, LogChanges};
 pub use crate::log_chunk::LogChunk;
 pub use crate::log_stats::{shard_log_stats, LogStats};
 pub use crate::mesh_stats::MeshStats;

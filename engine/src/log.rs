@@ -813,6 +813,9 @@ impl PartitionLog {
             (state.log_start_offset, changed)
         };
         if changed {
+            crate::log_changes::log_changed();
+        }
+        if changed {
             write_i64_file(&self.inner.dir, LOG_START_OFFSET_FILE, target)?;
         }
         self.inner.delete_segments_below(target)?;
@@ -858,6 +861,7 @@ impl PartitionLog {
             let mut state = self.inner.state.borrow_mut();
             state.log_start_offset = state.log_start_offset.max(new_start);
         }
+        crate::log_changes::log_changed();
         write_i64_file(
             &self.inner.dir,
             LOG_START_OFFSET_FILE,
@@ -1080,6 +1084,7 @@ impl Inner {
     fn wake_background(&self) {
         self.flusher_wake.notify_all();
         self.hw_waiters.notify_all();
+        crate::log_changes::log_changed();
         self.read_ahead.wake_task();
     }
 
@@ -1220,6 +1225,7 @@ impl Inner {
         state.advance_high_watermark(policy);
         drop(state);
         self.hw_waiters.notify_all();
+        crate::log_changes::log_changed();
         Ok(())
     }
 
@@ -1414,6 +1420,7 @@ impl Inner {
         self.flusher_wake.notify_all();
         if advanced {
             self.hw_waiters.notify_all();
+            crate::log_changes::log_changed();
         }
         self.hw_waiters_if_idle();
         Ok(())
@@ -1484,6 +1491,7 @@ impl Inner {
         state.advance_high_watermark(policy);
         drop(state);
         self.hw_waiters.notify_all();
+        crate::log_changes::log_changed();
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use skein_controller::group_coordinator::GroupError;
 use skein_controller::{ConfigError, ControllerError, TopicNameError};
 use skein_engine::{AppendError, CompressionError, LogError, ReadError};
 
+use crate::fetch_session::FetchSessionError;
 use crate::shard_message::ControlError;
 
 /// Kafka's name of an error code as its documentation spells it
@@ -73,6 +74,8 @@ pub enum ErrorCode {
     LogDirNotFound = 57,
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,
+    FetchSessionIdNotFound = 70,
+    InvalidFetchSessionEpoch = 71,
     TopicDeletionDisabled = 73,
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
@@ -89,6 +92,8 @@ pub enum ErrorCode {
     UnknownTopicId = 100,
     DuplicateBrokerRegistration = 101,
     BrokerIdNotRegistered = 102,
+    InconsistentTopicId = 103,
+    FetchSessionTopicIdError = 106,
     IneligibleReplica = 107,
 }
 
@@ -122,6 +127,18 @@ pub fn compression_error(error: &CompressionError) -> ErrorCode {
         | CompressionError::Records(_) => ErrorCode::CorruptMessage,
         CompressionError::DecompressedTooLarge { .. } => ErrorCode::MessageTooLarge,
         CompressionError::Compress { .. } => ErrorCode::UnknownServerError,
+    }
+}
+
+/// The top-level code of a fetch that cannot use the session it names.
+pub fn fetch_session_error(error: &FetchSessionError) -> ErrorCode {
+    match error {
+        FetchSessionError::SessionIdNotFound { .. } => ErrorCode::FetchSessionIdNotFound,
+        FetchSessionError::InvalidEpoch { .. } => ErrorCode::InvalidFetchSessionEpoch,
+        FetchSessionError::TopicIdUsageChanged { .. } => ErrorCode::FetchSessionTopicIdError,
+        // The session was closed for growing too big: the fetcher must open
+        // a new one, which is what it does on FETCH_SESSION_ID_NOT_FOUND.
+        FetchSessionError::Outgrown { .. } => ErrorCode::FetchSessionIdNotFound,
     }
 }
 

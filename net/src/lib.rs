@@ -19,6 +19,7 @@ mod control_shard;
 mod dispatch;
 mod error_code;
 pub mod fetch_response;
+mod fetch_session;
 pub mod frame;
 mod group_driver;
 mod handlers;

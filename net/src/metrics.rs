@@ -189,6 +189,8 @@ pub struct ShardMetrics {
     connections_open: AtomicU64,
     connections_accepted: AtomicU64,
     partitions: AtomicU64,
+    fetch_sessions: AtomicU64,
+    fetch_session_partitions: AtomicU64,
     topics: Mutex<Vec<(String, Arc<TopicCounters>)>>,
     /// The shard's log statistics (fdatasync latency), written by its logs.
     log_stats: Arc<LogStats>,
@@ -212,6 +214,8 @@ impl ShardMetrics {
             connections_open: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             partitions: AtomicU64::new(0),
+            fetch_sessions: AtomicU64::new(0),
+            fetch_session_partitions: AtomicU64::new(0),
             topics: Mutex::new(Vec::new()),
             log_stats,
             gauges: Mutex::new(Published::default()),
@@ -304,6 +308,17 @@ impl LocalMetrics {
         self.published
             .partitions
             .store(count as u64, Ordering::Relaxed);
+    }
+
+    /// How many fetch sessions the shard holds and how many partitions they
+    /// cache in all.
+    pub fn set_fetch_sessions(&self, sessions: usize, partitions: usize) {
+        self.published
+            .fetch_sessions
+            .store(sessions as u64, Ordering::Relaxed);
+        self.published
+            .fetch_session_partitions
+            .store(partitions as u64, Ordering::Relaxed);
     }
 
     /// Publishes the shard's partition gauges for scrape `generation`
@@ -721,7 +736,7 @@ impl Snapshot {
         encoder: &mut prometheus_client::encoding::DescriptorEncoder,
     ) -> Result<(), std::fmt::Error> {
         use prometheus_client::metrics::counter::ConstCounter;
-        let per_shard: [PerShardFamily; 6] = [
+        let per_shard: [PerShardFamily; 8] = [
             (
                 "connections_open",
                 "Client connections open, by shard.",
@@ -739,6 +754,18 @@ impl Snapshot {
                 "Partition logs owned, by shard.",
                 MetricType::Gauge,
                 |s| read(&s.partitions),
+            ),
+            (
+                "fetch_sessions",
+                "Incremental fetch sessions (KIP-227) held, by shard.",
+                MetricType::Gauge,
+                |s| read(&s.fetch_sessions),
+            ),
+            (
+                "fetch_session_partitions",
+                "Partitions cached by the shard's fetch sessions, by shard.",
+                MetricType::Gauge,
+                |s| read(&s.fetch_session_partitions),
             ),
             (
                 "shard_requests",

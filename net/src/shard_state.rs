@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
-use skein_engine::{owner_shard, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan};
+use skein_engine::{
+    owner_shard, LogChanges, LogChunk, Mesh, PartitionLog, ReadInfo, ShardId, ShardPlan,
+};
 
+use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
 use crate::producer_state::{batch_identity, Admission, PartitionProducers};
 use crate::shard_message::{
@@ -60,6 +63,10 @@ pub struct ShardState {
     stopping: Cell<bool>,
     /// This shard's counters (written here only; read by the admin listener).
     pub metrics: LocalMetrics,
+    /// The fetch sessions of this shard's connections.
+    pub fetch_sessions: RefCell<FetchSessionCache>,
+    /// The change signal of the logs this shard owns.
+    pub log_changes: Rc<LogChanges>,
 }
 
 impl ShardState {
@@ -73,6 +80,22 @@ impl ShardState {
         mesh: Mesh<ShardRequest, ShardReply>,
     ) -> ShardState {
         assert!(shard.0 < plan.data_shards(), "data shards only");
+        let data_shards = plan.data_shards();
+        // Kafka's slots are the broker's; each shard keeps its share, and at
+        // least one unless sessions are disabled.
+        let slots = config.max_incremental_fetch_session_cache_slots();
+        let shard_slots = if slots == 0 {
+            0
+        } else {
+            (slots / data_shards).max(1)
+        };
+        let fetch_sessions = FetchSessionCache::new(
+            shard.0 as u32,
+            data_shards as u32,
+            shard_slots,
+            config.min_incremental_fetch_session_eviction_ms(),
+            CACHED_PARTITIONS_MAX,
+        );
         ShardState {
             shard,
             plan,
@@ -86,6 +109,10 @@ impl ShardState {
             in_flight_requests: Cell::new(0),
             stopping: Cell::new(false),
             metrics: LocalMetrics::new(shard.0),
+            fetch_sessions: RefCell::new(fetch_sessions),
+            // Built on the shard's own thread, like the metrics: the signal
+            // is that thread's.
+            log_changes: skein_engine::shard_log_changes(),
         }
     }
 
@@ -172,6 +199,32 @@ impl ShardState {
             Ok(reply) => reply,
             Err(_) => unavailable_reply(),
         }
+    }
+
+    /// Waits until the partition's high watermark passes `offset`, or at
+    /// once if the partition is not there. A partition owned here is waited
+    /// on directly, with no timer of its own: the caller bounds the wait
+    /// (one timer for a whole long-poll instead of one per partition). One
+    /// owned elsewhere waits on its owner for at most `timeout_ms`.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the wait (a remote wait ends at its
+    /// timeout).
+    pub async fn wait_for_append(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        offset: i64,
+        timeout_ms: u64,
+    ) {
+        if self.owner(&topic_id, partition) == self.shard {
+            if let Ok(log) = self.local_log(&topic_id, partition) {
+                log.wait_for_append(offset).await;
+            }
+            return;
+        }
+        let op = PartitionOp::WaitForAppend { offset, timeout_ms };
+        self.partition_op(topic_id, partition, op).await;
     }
 
     /// Reads whole batches of a partition. A partition owned here is read

@@ -48,6 +48,8 @@ UNKNOWN_MEMBER_ID = 25
 INVALID_TOPIC_EXCEPTION = 17
 UNSUPPORTED_VERSION = 35
 TOPIC_ALREADY_EXISTS = 36
+FETCH_SESSION_ID_NOT_FOUND = 70
+INVALID_FETCH_SESSION_EPOCH = 71
 
 CLIENT_ID = b"skein-e2e-raw"
 
@@ -254,6 +256,47 @@ def fetch_v4_body(topic: str, partition: int, fetch_offset: int,
         + i32(1) + string(topic)
         + i32(1) + i32(partition) + i64(fetch_offset) + i32(max_bytes)
     )
+
+
+def fetch_v7_body(session_id: int, session_epoch: int,
+                  partitions: list[tuple[str, int, int]],
+                  forgotten: list[tuple[str, int]] = (),
+                  max_wait_ms: int = 0, min_bytes: int = 0,
+                  max_bytes: int = 1 << 20) -> bytes:
+    """Fetch v7 body (the first with fetch sessions, KIP-227):
+    replica_id INT32 (-1, a consumer) | max_wait_ms INT32 | min_bytes INT32 |
+    max_bytes INT32 | isolation_level INT8 (0) | session_id INT32 |
+    session_epoch INT32 | topics ARRAY[ topic STRING | partitions ARRAY[
+    partition INT32 | fetch_offset INT64 | log_start_offset INT64 (-1) |
+    partition_max_bytes INT32 ] ] | forgotten_topics_data ARRAY[
+    topic STRING | partitions ARRAY[INT32] ]
+
+    `partitions` is [(topic, partition, fetch_offset)], grouped by topic in
+    the order given; `forgotten` is [(topic, partition)]."""
+    def grouped(items):
+        out: list[tuple[str, list]] = []
+        for topic, *rest in items:
+            if not out or out[-1][0] != topic:
+                out.append((topic, []))
+            out[-1][1].append(rest)
+        return out
+    body = (
+        i32(-1) + i32(max_wait_ms) + i32(min_bytes) + i32(max_bytes) + i8(0)
+        + i32(session_id) + i32(session_epoch)
+    )
+    topics = grouped(partitions)
+    body += i32(len(topics))
+    for topic, parts in topics:
+        body += string(topic) + i32(len(parts))
+        for partition, fetch_offset in parts:
+            body += i32(partition) + i64(fetch_offset) + i64(-1) + i32(max_bytes)
+    forgotten_topics = grouped(forgotten)
+    body += i32(len(forgotten_topics))
+    for topic, parts in forgotten_topics:
+        body += string(topic) + i32(len(parts))
+        for (partition,) in parts:
+            body += i32(partition)
+    return body
 
 
 def metadata_v1_body(topics: list[str] | None) -> bytes:
@@ -467,6 +510,40 @@ def parse_fetch_v4(body: bytes) -> list[tuple[str, int, int, int, bytes]]:
     if r.remaining() != 0:
         raise ValueError(f"{r.remaining()} trailing bytes after Fetch v4 body")
     return out
+
+
+def parse_fetch_v7(body: bytes) -> tuple[int, int, list[tuple[str, int, int, int, int, bytes]]]:
+    """Fetch v7 response body: throttle_time_ms INT32 | error_code INT16 |
+    session_id INT32 | responses ARRAY[ topic STRING | partitions ARRAY[
+    partition INT32 | error_code INT16 | high_watermark INT64 |
+    last_stable_offset INT64 | log_start_offset INT64 |
+    aborted_transactions ARRAY (-1 = null)[ producer_id INT64 |
+    first_offset INT64 ] | records BYTES (INT32 length, -1 = null) ] ]
+
+    Returns (error_code, session_id, [(topic, partition, error_code,
+    high_watermark, log_start_offset, records)])."""
+    r = Reader(body)
+    r.i32()  # throttle_time_ms
+    error_code = r.i16()
+    session_id = r.i32()
+    out = []
+    for _ in range(r.i32()):
+        name = r.string()
+        for _ in range(r.i32()):
+            index = r.i32()
+            partition_error = r.i16()
+            high_watermark = r.i64()
+            r.i64()  # last_stable_offset
+            log_start_offset = r.i64()
+            for _ in range(max(r.i32(), 0)):
+                r.i64()
+                r.i64()
+            length = r.i32()
+            records = r.take(length) if length > 0 else b""
+            out.append((name, index, partition_error, high_watermark, log_start_offset, records))
+    if r.remaining() != 0:
+        raise ValueError(f"{r.remaining()} trailing bytes after Fetch v7 body")
+    return error_code, session_id, out
 
 
 def batch_headers(records: bytes) -> list[tuple[int, int, int, int, int]]:

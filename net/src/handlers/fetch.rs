@@ -1,34 +1,57 @@
 //! Fetch: reads whole batches from each partition's owner shard and answers
 //! with the zero-copy writer. A long-poll (`min_bytes` not yet reached) waits
 //! until an append wakes one of the partitions or `max_wait_ms` passes:
-//! woken by appends, never by polling. Sessionless: every fetch is a full
-//! fetch, and `session_id` 0 tells clients no session was created (KIP-227).
+//! woken by appends, never by polling.
+//!
+//! Fetch sessions (KIP-227, see `fetch_session.rs`) decide which partitions
+//! are read and which are answered: a full fetch reads and answers the
+//! request's partitions and may open a session; an incremental fetch reads
+//! the session's partitions and answers only those with records, an error,
+//! or offsets the fetcher has not been told. Sessions live on the shard of
+//! the connection that opened them; a fetch naming a session of another
+//! shard gets FETCH_SESSION_ID_NOT_FOUND and the client opens a new one.
+//!
+//! What an idle poll costs: an incremental fetch of a session whose last
+//! answer was empty, while no log of the shard changed, reads nothing and
+//! registers one waiter on the shard's log change signal; otherwise the
+//! partitions are read once, and a long-poll that finds nothing waits on
+//! each partition under one timer and answers at its deadline without
+//! reading them again. `benches/scripts/fetch_session_bench.py` measures it.
 
 use std::time::{Duration, Instant};
 
 use futures::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchRequest;
+use kafka_protocol::messages::TopicName;
+use skein_controller::{MetadataImage, TopicId};
 use skein_engine::LogChunk;
+use uuid::Uuid;
 
-use super::resolve_topic;
-use crate::error_code::ErrorCode;
+use crate::error_code::{fetch_session_error, ErrorCode};
 use crate::fetch_response::{write_fetch_response, FetchedPartition, FetchedTopic};
+use crate::fetch_session::{
+    CachedPartition, FetchContext, FetchSessionError, LogState, PartitionOutcome, PartitionRequest,
+    SessionRequest, TopicRef, FINAL_EPOCH, INVALID_SESSION_ID,
+};
 use crate::frame::RequestHeader;
 use crate::response::{EncodeError, Response};
 use crate::shard_message::{PartitionOp, ShardReply};
-use crate::shard_state::ShardState;
+use crate::shard_state::{now_ms, ShardState};
 
 /// Fetch v13 names topics by id.
 const TOPIC_IDS_FROM_VERSION: i16 = 13;
-/// The error for a fetch session the broker does not have.
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// Fetch v7 carries a session id and epoch.
+const SESSIONS_FROM_VERSION: i16 = 7;
+/// Fetch v15 moves the replica id into `replica_state`.
+const REPLICA_STATE_FROM_VERSION: i16 = 15;
 /// The longest a fetch may wait, whatever it asks for.
 const MAX_WAIT_MS_CAP: u64 = 30_000;
 
 /// Where a partition of the request stands.
 struct Wanted {
-    topic_index: usize,
-    topic_id: [u8; 16],
+    /// The topic as the request (or session) names it.
+    topic: TopicRef,
+    topic_id: TopicId,
     partition: i32,
     fetch_offset: i64,
     partition_max_bytes: usize,
@@ -46,55 +69,329 @@ pub async fn handle(
     request: FetchRequest,
 ) -> Result<Response, EncodeError> {
     let version = header.api_version;
-    if request.session_id != 0 || request.session_epoch > 0 {
-        return write_fetch_response(header, FETCH_SESSION_ID_NOT_FOUND, 0, Vec::new());
-    }
     let by_id = version >= TOPIC_IDS_FROM_VERSION;
-    // isolation_level does not change the bound: with no transactions the
-    // last stable offset is the high watermark.
     let image = ctx.image();
-    let mut topics: Vec<FetchedTopic> = Vec::with_capacity(request.topics.len());
-    let mut wanted: Vec<Wanted> = Vec::new();
-    for (topic_index, topic) in request.topics.into_iter().enumerate() {
-        let resolved = resolve_topic(&image, &topic.topic, &topic.topic_id, by_id);
-        for partition in &topic.partitions {
-            let error = match &resolved {
-                Err(code) => Some(*code),
-                Ok(found) if !(0..found.partitions).contains(&partition.partition) => {
-                    Some(ErrorCode::UnknownTopicOrPartition)
-                }
-                Ok(_) if partition.current_leader_epoch > 0 => Some(ErrorCode::UnknownLeaderEpoch),
-                Ok(_) => None,
-            };
-            wanted.push(Wanted {
-                topic_index,
-                topic_id: resolved.as_ref().map(|t| t.topic_id).unwrap_or_default(),
-                partition: partition.partition,
-                fetch_offset: partition.fetch_offset,
-                partition_max_bytes: usize::try_from(partition.partition_max_bytes).unwrap_or(0),
-                error,
-            });
-        }
-        topics.push(FetchedTopic {
-            name: topic.topic,
-            topic_id: topic.topic_id,
-            partitions: Vec::new(),
-        });
-    }
     let max_wait = Duration::from_millis(
         u64::try_from(request.max_wait_ms)
             .unwrap_or(0)
             .min(MAX_WAIT_MS_CAP),
     );
     let deadline = Instant::now() + max_wait;
+    let (session_id, epoch) = if version >= SESSIONS_FROM_VERSION {
+        (request.session_id, request.session_epoch)
+    } else {
+        (INVALID_SESSION_ID, FINAL_EPOCH)
+    };
+    let replica_id = if version >= REPLICA_STATE_FROM_VERSION {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let session_request = SessionRequest {
+        session_id,
+        epoch,
+        privileged: replica_id >= 0,
+        uses_topic_ids: by_id,
+    };
+    let named = named_partitions(&image, &request, by_id);
+    let forgotten = request.forgotten_topics_data.iter().flat_map(|topic| {
+        let name = topic_ref(&topic.topic, &topic.topic_id, by_id);
+        topic
+            .partitions
+            .iter()
+            .map(move |partition| (name.clone(), *partition))
+    });
+    let state = log_state(ctx, &image);
+    let context = ctx.fetch_sessions.borrow_mut().new_context(
+        session_request,
+        named.iter().cloned(),
+        forgotten,
+        state,
+        now_ms_u64(),
+    );
+    let mut context = match context {
+        Ok(context) => context,
+        Err(error) => {
+            if !ctx.fetch_sessions.borrow().is_ours(session_id) {
+                tracing::debug!(session_id, "fetch names a session of another shard");
+            }
+            return session_error(ctx, header, &error, INVALID_SESSION_ID);
+        }
+    };
+    if let FetchContext::Quiet {
+        session_id,
+        next_epoch,
+    } = context
+    {
+        // Nothing this session fetches changed since its last, empty,
+        // answer: wait for any log of the shard to change, touching none.
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let changed = glommio::timer::timeout(remaining, async {
+            ctx.log_changes.wait_past(state.log_generation).await;
+            Ok(())
+        })
+        .await
+        .is_ok();
+        if !changed {
+            publish_session_gauges(ctx);
+            return write_fetch_response(header, 0, session_id, Vec::new());
+        }
+        let resumed = ctx.fetch_sessions.borrow().resume(session_id, next_epoch);
+        context = match resumed {
+            Ok(Some(partitions)) => FetchContext::Incremental {
+                session_id,
+                next_epoch,
+                partitions,
+            },
+            Ok(None) => return write_fetch_response(header, 0, session_id, Vec::new()),
+            Err(error) => return session_error(ctx, header, &error, session_id),
+        };
+    }
+    let answered = match &context {
+        FetchContext::Incremental { partitions, .. } => partitions.as_slice(),
+        FetchContext::Sessionless | FetchContext::Full | FetchContext::Quiet { .. } => {
+            named.as_slice()
+        }
+    };
+    let wanted = plan_reads(&image, answered, by_id);
+    let (results, read_state) = long_poll(ctx, &request, &wanted, deadline).await;
+    let outcomes: Vec<PartitionOutcome> = results.iter().map(outcome).collect();
+    // An answer that read only this shard's partitions and found nothing
+    // lets the session skip the reads until the shard changes.
+    let quiet = outcomes
+        .iter()
+        .all(|outcome| outcome.error_code == 0 && !outcome.has_records)
+        .then_some(read_state)
+        .filter(|_| {
+            wanted
+                .iter()
+                .all(|want| ctx.owner(&want.topic_id, want.partition) == ctx.shard)
+        });
+    let (selected, response_session_id) = match context {
+        FetchContext::Sessionless | FetchContext::Quiet { .. } => (None, INVALID_SESSION_ID),
+        FetchContext::Full => {
+            let mut partitions = named;
+            for (cached, outcome) in partitions.iter_mut().zip(&outcomes) {
+                cached.remember(outcome);
+            }
+            let id = ctx.fetch_sessions.borrow_mut().create(
+                session_request.privileged,
+                by_id,
+                partitions,
+                quiet,
+                now_ms_u64(),
+            );
+            (None, id)
+        }
+        FetchContext::Incremental {
+            session_id,
+            next_epoch,
+            partitions,
+        } => {
+            let completed = ctx.fetch_sessions.borrow_mut().complete_incremental(
+                session_id,
+                next_epoch,
+                &partitions,
+                &outcomes,
+                quiet,
+                now_ms_u64(),
+            );
+            match completed {
+                Ok(selected) => (Some(selected), session_id),
+                Err(error) => return session_error(ctx, header, &error, session_id),
+            }
+        }
+    };
+    publish_session_gauges(ctx);
+    let mut topics: Vec<FetchedTopic> = Vec::new();
+    for (index, (want, result)) in wanted.iter().zip(results).enumerate() {
+        let answer = selected
+            .as_ref()
+            .is_none_or(|selected| selected.get(index).copied().unwrap_or(true));
+        if !answer {
+            continue;
+        }
+        count_fetched(ctx, &image, want, &result);
+        let same_topic = topics.last().is_some_and(|last| match &want.topic {
+            TopicRef::Id(id) => last.topic_id == *id,
+            TopicRef::Name(name) => last.name == *name,
+        });
+        if !same_topic {
+            let (name, topic_id) = match &want.topic {
+                TopicRef::Id(id) => (TopicName::default(), *id),
+                TopicRef::Name(name) => (name.clone(), Uuid::nil()),
+            };
+            topics.push(FetchedTopic {
+                name,
+                topic_id,
+                partitions: Vec::new(),
+            });
+        }
+        if let Some(topic) = topics.last_mut() {
+            topic.partitions.push(result);
+        }
+    }
+    write_fetch_response(header, 0, response_session_id, topics)
+}
+
+/// The response to a fetch that cannot use its session: the error, no
+/// partitions.
+fn session_error(
+    ctx: &ShardState,
+    header: &RequestHeader,
+    error: &FetchSessionError,
+    session_id: i32,
+) -> Result<Response, EncodeError> {
+    let code = fetch_session_error(error);
+    ctx.metrics
+        .record_error(kafka_protocol::messages::ApiKey::Fetch, code.code());
+    write_fetch_response(header, code.code(), session_id, Vec::new())
+}
+
+/// The shard's logs and metadata now.
+fn log_state(ctx: &ShardState, image: &MetadataImage) -> LogState {
+    LogState {
+        log_generation: ctx.log_changes.generation(),
+        image_version: image.version,
+    }
+}
+
+/// Publishes the shard's session counts (two relaxed stores).
+fn publish_session_gauges(ctx: &ShardState) {
+    let sessions = ctx.fetch_sessions.borrow();
+    ctx.metrics
+        .set_fetch_sessions(sessions.len(), sessions.partitions_cached());
+}
+
+/// The wall clock in ms for the session cache (0 before 1970).
+fn now_ms_u64() -> u64 {
+    u64::try_from(now_ms()).unwrap_or(0)
+}
+
+/// How a request names a topic.
+fn topic_ref(name: &TopicName, topic_id: &Uuid, by_id: bool) -> TopicRef {
+    if by_id {
+        TopicRef::Id(*topic_id)
+    } else {
+        TopicRef::Name(name.clone())
+    }
+}
+
+/// The request's partitions as a session caches them, with the topic id
+/// each resolves to now (all zero for an unknown topic).
+fn named_partitions(
+    image: &MetadataImage,
+    request: &FetchRequest,
+    by_id: bool,
+) -> Vec<CachedPartition> {
+    let count = request.topics.iter().map(|t| t.partitions.len()).sum();
+    let mut named = Vec::with_capacity(count);
+    for topic in &request.topics {
+        let name = topic_ref(&topic.topic, &topic.topic_id, by_id);
+        let topic_id = super::resolve_topic(image, &topic.topic, &topic.topic_id, by_id)
+            .map(|found| found.topic_id)
+            .unwrap_or_default();
+        for partition in &topic.partitions {
+            named.push(CachedPartition::new(
+                name.clone(),
+                partition.partition,
+                topic_id,
+                PartitionRequest {
+                    fetch_offset: partition.fetch_offset,
+                    partition_max_bytes: partition.partition_max_bytes,
+                    current_leader_epoch: partition.current_leader_epoch,
+                },
+            ));
+        }
+    }
+    named
+}
+
+/// Resolves each partition to answer against the image, once per run of
+/// partitions of the same topic.
+fn plan_reads(image: &MetadataImage, partitions: &[CachedPartition], by_id: bool) -> Vec<Wanted> {
+    let mut wanted = Vec::with_capacity(partitions.len());
+    let mut resolved: Option<(&TopicRef, Resolution)> = None;
+    for cached in partitions {
+        let topic = match &resolved {
+            Some((topic, found)) if *topic == &cached.topic => *found,
+            _ => {
+                let found = resolve(image, cached, by_id);
+                resolved = Some((&cached.topic, found));
+                found
+            }
+        };
+        let error = match topic {
+            Err(code) => Some(code),
+            // A topic deleted and created again under the same name while a
+            // session named it: the fetch offset belongs to the old topic.
+            Ok((topic_id, _))
+                if !by_id && cached.topic_id != [0; 16] && cached.topic_id != topic_id =>
+            {
+                Some(ErrorCode::InconsistentTopicId)
+            }
+            Ok((_, count)) if !(0..count).contains(&cached.partition) => {
+                Some(ErrorCode::UnknownTopicOrPartition)
+            }
+            Ok(_) if cached.request.current_leader_epoch > 0 => Some(ErrorCode::UnknownLeaderEpoch),
+            Ok(_) => None,
+        };
+        wanted.push(Wanted {
+            topic: cached.topic.clone(),
+            topic_id: topic.map(|(topic_id, _)| topic_id).unwrap_or_default(),
+            partition: cached.partition,
+            fetch_offset: cached.request.fetch_offset,
+            partition_max_bytes: usize::try_from(cached.request.partition_max_bytes).unwrap_or(0),
+            error,
+        });
+    }
+    wanted
+}
+
+/// A topic's id and partition count, or why it cannot be fetched.
+type Resolution = Result<(TopicId, i32), ErrorCode>;
+
+/// A cached partition's topic in the image: its id and partition count.
+fn resolve(image: &MetadataImage, cached: &CachedPartition, by_id: bool) -> Resolution {
+    let found = match &cached.topic {
+        TopicRef::Id(id) => super::resolve_topic(image, &TopicName::default(), id, by_id),
+        TopicRef::Name(name) => super::resolve_topic(image, name, &Uuid::nil(), by_id),
+    };
+    found.map(|topic| (topic.topic_id, topic.partitions))
+}
+
+/// What the session needs to know of a read.
+fn outcome(result: &FetchedPartition) -> PartitionOutcome {
+    PartitionOutcome {
+        error_code: result.error_code,
+        high_watermark: result.high_watermark,
+        last_stable_offset: result.last_stable_offset,
+        log_start_offset: result.log_start_offset,
+        has_records: !result.chunks.is_empty(),
+    }
+}
+
+/// Reads `wanted` until `min_bytes` are there, a partition fails, or the
+/// deadline passes. Returns the reads and the shard's state from just
+/// before them.
+async fn long_poll(
+    ctx: &ShardState,
+    request: &FetchRequest,
+    wanted: &[Wanted],
+    deadline: Instant,
+) -> (Vec<FetchedPartition>, LogState) {
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    // isolation_level does not change the bound: with no transactions the
+    // last stable offset is the high watermark.
     // Kafka caps the response by the request's `max_bytes` and the broker's
     // `fetch.max.bytes`, whichever is smaller.
     let max_bytes = usize::try_from(request.max_bytes)
         .unwrap_or(0)
         .min(ctx.config.fetch_max_bytes());
     loop {
-        let results = read_all(ctx, &wanted, max_bytes).await;
+        let image = ctx.image();
+        let state = log_state(ctx, &image);
+        let results = read_all(ctx, wanted, max_bytes).await;
         let total: usize = results
             .iter()
             .map(|p| p.chunks.iter().map(LogChunk::len).sum::<usize>())
@@ -102,23 +399,29 @@ pub async fn handle(
         let any_error = results.iter().any(|p| p.error_code != 0);
         let now = Instant::now();
         if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
-            for (want, result) in wanted.iter().zip(results) {
-                count_fetched(ctx, &image, want, &result);
-                if let Some(topic) = topics.get_mut(want.topic_index) {
-                    topic.partitions.push(result);
-                }
-            }
-            return write_fetch_response(header, 0, 0, topics);
+            return (results, state);
         }
-        drop(results);
-        wait_for_any_append(ctx, &wanted, deadline - now).await;
+        if total > 0 {
+            // Records below min_bytes: let go of the log's buffers while
+            // waiting and read again.
+            drop(results);
+            wait_for_any_append(ctx, wanted, deadline - now).await;
+            continue;
+        }
+        // Nothing to read: unless an append (or a deleted partition) wakes
+        // the wait, this answer still holds at the deadline, so an idle
+        // long-poll reads its partitions once, not twice. Only a log start
+        // offset moved by retention meanwhile is reported a poll late.
+        if !wait_for_any_append(ctx, wanted, deadline - now).await {
+            return (results, state);
+        }
     }
 }
 
 /// Adds a fetched partition to the shard's counters.
 fn count_fetched(
     ctx: &ShardState,
-    image: &skein_controller::MetadataImage,
+    image: &MetadataImage,
     want: &Wanted,
     result: &FetchedPartition,
 ) {
@@ -241,8 +544,10 @@ async fn offsets_only(ctx: &ShardState, want: &Wanted) -> FetchedPartition {
 }
 
 /// Waits until one of the partitions gets an append past its fetch offset,
-/// or `timeout` passes.
-async fn wait_for_any_append(ctx: &ShardState, wanted: &[Wanted], timeout: Duration) {
+/// or `timeout` passes. Returns whether an append (or a partition going
+/// away) ended the wait. One timer bounds the whole wait; partitions owned
+/// by this shard wait without timers of their own.
+async fn wait_for_any_append(ctx: &ShardState, wanted: &[Wanted], timeout: Duration) -> bool {
     let timeout_ms = u64::try_from(timeout.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
@@ -250,21 +555,24 @@ async fn wait_for_any_append(ctx: &ShardState, wanted: &[Wanted], timeout: Durat
         .iter()
         .filter(|want| want.error.is_none())
         .map(|want| {
-            Box::pin(ctx.partition_op(
+            Box::pin(ctx.wait_for_append(
                 want.topic_id,
                 want.partition,
-                PartitionOp::WaitForAppend {
-                    offset: want.fetch_offset,
-                    timeout_ms,
-                },
+                want.fetch_offset,
+                timeout_ms,
             ))
         })
         .collect();
     if waits.is_empty() {
         glommio::timer::sleep(timeout).await;
-        return;
+        return false;
     }
-    let (_first, _, _rest) = select_all(waits).await;
+    glommio::timer::timeout(timeout, async {
+        select_all(waits).await;
+        Ok(())
+    })
+    .await
+    .is_ok()
 }
 
 fn failed(partition: i32, code: ErrorCode, bounds: Option<(i64, i64)>) -> FetchedPartition {
