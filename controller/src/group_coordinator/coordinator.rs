@@ -1718,6 +1718,10 @@ impl GroupCoordinator {
                 .get_mut(&rejoin.new_member_id)
                 .expect("checked");
             member.awaiting_join = None;
+            // Its session runs again from this answer, as after any join
+            // (Kafka's completeAndScheduleNextHeartbeatExpiration): a session
+            // deadline that passed while the join was parked was dropped.
+            member.heartbeat_deadline_ms = Some(now_ms + i64::from(member.session_timeout_ms));
             match result {
                 Ok(()) => {
                     let response = if rejoin.supports_skip_assignment {
