@@ -493,40 +493,33 @@ impl Reader<'_> {
             _ => Err(corrupt("bad presence flag")),
         }
     }
-    fn broker_id(&mut self) -> Result<i32, MetadataError> {
-        let id = self.i32()?;
-        if id < 0 {
-            return Err(corrupt("negative broker id"));
+    /// An `i32` within `valid`, else a corrupt record saying `why`.
+    fn i32_in(
+        &mut self,
+        valid: std::ops::RangeInclusive<i32>,
+        why: &'static str,
+    ) -> Result<i32, MetadataError> {
+        let value = self.i32()?;
+        if valid.contains(&value) {
+            Ok(value)
+        } else {
+            Err(corrupt(why))
         }
-        Ok(id)
+    }
+    fn broker_id(&mut self) -> Result<i32, MetadataError> {
+        self.i32_in(0..=i32::MAX, "negative broker id")
     }
     fn leader(&mut self) -> Result<i32, MetadataError> {
-        let leader = self.i32()?;
-        if leader < NO_LEADER {
-            return Err(corrupt("leader below -1"));
-        }
-        Ok(leader)
+        self.i32_in(NO_LEADER..=i32::MAX, "leader below -1")
     }
     fn partition(&mut self) -> Result<i32, MetadataError> {
-        let partition = self.i32()?;
-        if partition < 0 {
-            return Err(corrupt("negative partition"));
-        }
-        Ok(partition)
+        self.i32_in(0..=i32::MAX, "negative partition")
     }
     fn partition_count(&mut self) -> Result<i32, MetadataError> {
-        let count = self.i32()?;
-        if !(1..=PARTITIONS_MAX).contains(&count) {
-            return Err(corrupt("partition count out of range"));
-        }
-        Ok(count)
+        self.i32_in(1..=PARTITIONS_MAX, "partition count out of range")
     }
     fn epoch(&mut self) -> Result<i32, MetadataError> {
-        let epoch = self.i32()?;
-        if epoch < 0 {
-            return Err(corrupt("negative epoch"));
-        }
-        Ok(epoch)
+        self.i32_in(0..=i32::MAX, "negative epoch")
     }
     fn broker_epoch(&mut self) -> Result<i64, MetadataError> {
         let epoch = self.i64()?;
