@@ -718,13 +718,19 @@ impl BrokerConfig {
             .collect()
     }
 
+    /// The broker's default of topic config `topic_name` (the value of the
+    /// broker property beside it), or `None` if Skein has no such topic
+    /// config.
+    pub fn topic_default(&self, topic_name: &str) -> Option<String> {
+        topic_config_def(topic_name).map(|def| self.value_text(def.name))
+    }
+
     /// The log config of a topic with `overrides`, which must have passed
     /// [`validate_topic_config`].
     pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
         let value = |topic_name: &str| -> String {
             overrides.get(topic_name).cloned().unwrap_or_else(|| {
-                self.topic_defaults()
-                    .remove(topic_name)
+                self.topic_default(topic_name)
                     .expect("every topic config has a broker default")
             })
         };

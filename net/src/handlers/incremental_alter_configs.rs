@@ -55,12 +55,8 @@ pub async fn handle(
                             .topic(resource.resource_name.as_str())
                             .and_then(|topic| topic.configs.get(&name).cloned()),
                     };
-                    let current = override_value.unwrap_or_else(|| {
-                        ctx.config
-                            .topic_defaults()
-                            .remove(name.as_str())
-                            .unwrap_or_default()
-                    });
+                    let current = override_value
+                        .unwrap_or_else(|| ctx.config.topic_default(&name).unwrap_or_default());
                     match change_list_config(&name, &current, change, &items) {
                         Ok(new_value) => ops.push((name, Some(new_value))),
                         Err(error) => refusal = Some(error.to_string()),
