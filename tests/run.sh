@@ -197,7 +197,7 @@ cargo_unit_tests() {
   fi
 }
 
-# The request decoder's fuzz target (fuzz/), run briefly: a decode that
+# The request decoders' fuzz targets (fuzz/), run briefly: a decode that
 # panics or aborts fails the phase. cargo-fuzz is installed if missing; it
 # needs nightly-only flags, which RUSTC_BOOTSTRAP lets the stable toolchain
 # accept. No sanitizer: the decoder is safe Rust, and ASan would double the
@@ -209,6 +209,9 @@ fuzz_decoder() {
   local seconds="${SKEIN_FUZZ_SECONDS:-60}"
   (cd "$REPO/fuzz" && RUSTC_BOOTSTRAP=1 cargo fuzz run request_decode -s none \
     "$REPO/fuzz/corpus/request_decode" -- -max_total_time="$seconds" -rss_limit_mb=2048)
+  # The controller listener's decoder (inter-node frames), a third as long.
+  (cd "$REPO/fuzz" && RUSTC_BOOTSTRAP=1 cargo fuzz run controller_frame_decode -s none \
+    "$REPO/fuzz/corpus/controller_frame_decode" -- -max_total_time="$((seconds / 3 + 1))" -rss_limit_mb=2048)
 }
 
 e2e() {

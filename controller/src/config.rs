@@ -137,10 +137,11 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.retention.hours", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "168", unit: "hours", doc: "Retention in hours, used when neither log.retention.ms nor log.retention.minutes is set (Kafka's precedence); -1 keeps segments forever.", support: Support::Implemented },
     PropertyDef { name: "log.retention.minutes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "10080", unit: "minutes", doc: "Retention in minutes, used when it is set and log.retention.ms is not (Kafka's precedence; its default there is unset).", support: Support::Implemented },
     PropertyDef { name: "log.roll.hours", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "168", unit: "hours", doc: "Segment age at which to roll, used when log.roll.ms is not set.", support: Support::Implemented },
-    PropertyDef { name: "process.roles", topic_name: None, kind: ValueKind::List(Some(&["broker", "controller"])), default: "broker,controller", unit: "", doc: "The roles of this node in a KRaft cluster. Skein runs combined `broker,controller` nodes only for now.", support: Support::Implemented },
-    PropertyDef { name: "controller.quorum.voters", topic_name: None, kind: ValueKind::Voters, default: "", unit: "", doc: "The metadata quorum's voters as `ID@HOST:PORT,…`. Empty, or this node alone, for now: the quorum is this node.", support: Support::Implemented },
-    PropertyDef { name: "controller.quorum.bootstrap.servers", topic_name: None, kind: ValueKind::HostPorts, default: "", unit: "", doc: "Controllers to find the quorum through (KIP-853), `HOST:PORT,…`. At most one (this node) for now.", support: Support::Implemented },
-    PropertyDef { name: "controller.listener.names", topic_name: None, kind: ValueKind::List(None), default: "", unit: "", doc: "Names of the listeners the metadata quorum uses; every other listener is for clients. With one voter nothing connects to them and they are not opened.", support: Support::Implemented },
+    PropertyDef { name: "process.roles", topic_name: None, kind: ValueKind::List(Some(&["broker", "controller"])), default: "broker,controller", unit: "", doc: "The roles of this node in a KRaft cluster: `broker` serves clients and holds partitions, `controller` is a voter of the metadata quorum (it must be in controller.quorum.voters), or both.", support: Support::Implemented },
+    PropertyDef { name: "controller.quorum.voters", topic_name: None, kind: ValueKind::Voters, default: "", unit: "", doc: "The metadata quorum's voters as `ID@HOST:PORT,…` (each voter's controller listener). Empty, or this node alone: a single-node cluster whose quorum is this node.", support: Support::Implemented },
+    PropertyDef { name: "cluster.id", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The cluster's id (Kafka sets it with `kafka-storage format`). Empty: a new cluster's first active controller draws one and every node adopts it; a node whose stored or configured id differs from the quorum's refuses to join.", support: Support::Implemented },
+    PropertyDef { name: "controller.quorum.bootstrap.servers", topic_name: None, kind: ValueKind::HostPorts, default: "", unit: "", doc: "Controllers to find the quorum through (KIP-853), `HOST:PORT,…`. Skein's quorum membership is static: use controller.quorum.voters for a cluster; this is accepted for a single node (at most one entry).", support: Support::Implemented },
+    PropertyDef { name: "controller.listener.names", topic_name: None, kind: ValueKind::List(None), default: "", unit: "", doc: "Names of the listeners the metadata quorum uses (the first one is opened by a controller and used to reach the voters); every other listener is for clients. A single node with no other voters does not open it.", support: Support::Implemented },
     PropertyDef { name: "metadata.log.max.record.bytes.between.snapshots", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "20971520", unit: "bytes", doc: "Bytes of metadata records committed after the latest snapshot of the metadata image before the controller takes a new one and drops the quorum log before it, so a restart (or a lagging voter) loads the snapshot and replays only what follows.", support: Support::Implemented },
     PropertyDef { name: "listener.security.protocol.map", topic_name: None, kind: ValueKind::ProtocolMap, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", unit: "", doc: "The security protocol of each listener name, `NAME:PROTOCOL,…`. Skein serves PLAINTEXT listeners only for now.", support: Support::Implemented },
     PropertyDef { name: "inter.broker.listener.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The listener brokers use between themselves; empty: the client listener.", support: Support::Implemented },
@@ -301,6 +302,15 @@ fn parse(def: &PropertyDef, name: &str, text: &str) -> Result<Value, ConfigError
     }
 }
 
+/// What a node does in the cluster (`process.roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRoles {
+    /// It serves clients and holds partitions.
+    pub broker: bool,
+    /// It is a voter of the metadata quorum.
+    pub controller: bool,
+}
+
 /// The broker's configuration: every property of [`PROPERTIES`], validated.
 /// Each shard gets its own immutable copy at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,10 +383,13 @@ impl BrokerConfig {
     }
 
     /// Checks what no single property can: that the properties together
-    /// describe a node this Skein can run. Today that is a single node that
-    /// is both broker and its own one-voter controller, with one PLAINTEXT
-    /// client listener (a `controller.listener.names` listener is for the
-    /// quorum: with one voter nothing connects to it, and it is not opened).
+    /// describe a node this Skein can run. A single node (no voters, or this
+    /// node alone) is both broker and its own one-voter controller. In a
+    /// cluster, a `controller` is one of `controller.quorum.voters` and opens
+    /// the first `controller.listener.names` listener; a `broker` is not a
+    /// voter unless it is a controller too; every node knows the voters.
+    /// A broker serves exactly one PLAINTEXT client listener; a
+    /// controller-only node serves none.
     ///
     /// # Errors
     /// [`ConfigError::Unsupported`] naming the property and why.
@@ -385,20 +398,32 @@ impl BrokerConfig {
             name: name.to_string(),
             reason,
         };
-        let roles = self.text("process.roles");
-        if roles != "broker,controller" && roles != "controller,broker" {
-            return Err(unsupported(
-                "process.roles",
-                format!("{roles:?}: Skein runs combined broker,controller nodes only for now"),
-            ));
+        let roles = self.roles();
+        if !roles.broker && !roles.controller {
+            return Err(unsupported("process.roles", "no role given".into()));
         }
-        let voters = parse_voters(self.text("controller.quorum.voters")).expect("validated");
-        let own = |voter: &Voter| voter.node_id == self.node_id();
-        if !(voters.is_empty() || (voters.len() == 1 && voters.iter().all(own))) {
+        let voters = self.quorum_voters();
+        let is_voter = voters.iter().any(|voter| voter.node_id == self.node_id());
+        if self.is_single_node() {
+            if !(roles.broker && roles.controller) {
+                return Err(unsupported(
+                    "process.roles",
+                    "a node with no other voters in controller.quorum.voters is its own controller and broker: use broker,controller".into(),
+                ));
+            }
+        } else if roles.controller && !is_voter {
             return Err(unsupported(
                 "controller.quorum.voters",
                 format!(
-                    "a quorum of other nodes than this one (node.id {}) needs multi-node Skein, which is not built yet",
+                    "this node (node.id {}) is a controller but not one of the voters",
+                    self.node_id()
+                ),
+            ));
+        } else if !roles.controller && is_voter {
+            return Err(unsupported(
+                "process.roles",
+                format!(
+                    "node.id {} is a voter in controller.quorum.voters, so it must have the controller role",
                     self.node_id()
                 ),
             ));
@@ -409,23 +434,40 @@ impl BrokerConfig {
         {
             return Err(unsupported(
                 "controller.quorum.bootstrap.servers",
-                "several controllers need multi-node Skein, which is not built yet".into(),
+                "Skein's quorum membership is static: list the voters in controller.quorum.voters"
+                    .into(),
             ));
         }
         let controller_names = self.controller_listener_names();
         let listeners = self.listeners();
         for name in &controller_names {
-            if !listeners.iter().any(|l| l.name == *name) {
+            if roles.controller && !listeners.iter().any(|l| l.name == *name) {
                 return Err(unsupported(
                     "controller.listener.names",
                     format!("{name} is not one of the listeners"),
                 ));
             }
         }
+        if !self.is_single_node() && controller_names.is_empty() {
+            return Err(unsupported(
+                "controller.listener.names",
+                "a cluster needs the name of the controllers' listener".into(),
+            ));
+        }
         let clients: Vec<&Listener> = listeners
             .iter()
             .filter(|l| !controller_names.contains(&l.name))
             .collect();
+        if !roles.broker {
+            if !clients.is_empty() {
+                return Err(unsupported(
+                    "listeners",
+                    "a controller-only node serves no clients: list its controller listener only"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        }
         let [client] = clients.as_slice() else {
             return Err(unsupported(
                 "listeners",
@@ -458,6 +500,40 @@ impl BrokerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// `process.roles`.
+    pub fn roles(&self) -> NodeRoles {
+        let roles = self.text("process.roles");
+        NodeRoles {
+            broker: roles.split(',').any(|role| role == "broker"),
+            controller: roles.split(',').any(|role| role == "controller"),
+        }
+    }
+
+    /// `controller.quorum.voters`.
+    pub fn quorum_voters(&self) -> Vec<Voter> {
+        parse_voters(self.text("controller.quorum.voters")).expect("validated")
+    }
+
+    /// Whether this node is a whole cluster on its own: no voters, or this
+    /// node the only one.
+    pub fn is_single_node(&self) -> bool {
+        let voters = self.quorum_voters();
+        voters.is_empty()
+            || (voters.len() == 1 && voters.iter().all(|v| v.node_id == self.node_id()))
+    }
+
+    /// The listener a controller opens for the quorum and the brokers: the
+    /// first of `controller.listener.names` among `listeners`.
+    pub fn controller_listener(&self) -> Option<Listener> {
+        let name = self.controller_listener_names().into_iter().next()?;
+        self.listeners().into_iter().find(|l| l.name == name)
+    }
+
+    /// `cluster.id`, if set.
+    pub fn cluster_id(&self) -> Option<&str> {
+        Some(self.text("cluster.id")).filter(|id| !id.is_empty())
     }
 
     /// `controller.listener.names`.
@@ -1096,7 +1172,7 @@ mod tests {
     }
 
     #[test]
-    fn validate_accepts_a_single_kraft_node_and_refuses_a_cluster() {
+    fn validate_accepts_single_kraft_nodes_and_cluster_members() {
         let mut config = BrokerConfig::default();
         assert_eq!(config.validate(), Ok(()));
         config.set("node.id", "1").unwrap();
@@ -1119,10 +1195,33 @@ mod tests {
                 other => panic!("{name}={value}: {other:?}"),
             }
         };
-        assert_eq!(
-            refused("controller.quorum.voters", "1@a:9093,2@b:9093,3@c:9093"),
-            "controller.quorum.voters"
-        );
+        let mut member = config.clone();
+        member
+            .set("controller.quorum.voters", "1@a:9093,2@b:9093,3@c:9093")
+            .unwrap();
+        assert_eq!(member.validate(), Ok(()));
+        assert!(!member.is_single_node());
+        assert_eq!(member.controller_listener().unwrap().port, 9093);
+        let mut broker_only = member.clone();
+        broker_only.set("process.roles", "broker").unwrap();
+        assert!(matches!(
+            broker_only.validate(),
+            Err(ConfigError::Unsupported { name, .. }) if name == "process.roles"
+        ));
+        broker_only.set("node.id", "4").unwrap();
+        broker_only.set("listeners", "PLAINTEXT://:9092").unwrap();
+        assert_eq!(broker_only.validate(), Ok(()));
+        assert!(broker_only.controller_listener().is_none());
+        let mut controller_only = member.clone();
+        controller_only.set("process.roles", "controller").unwrap();
+        assert!(matches!(
+            controller_only.validate(),
+            Err(ConfigError::Unsupported { name, .. }) if name == "listeners"
+        ));
+        controller_only
+            .set("listeners", "CONTROLLER://:9093")
+            .unwrap();
+        assert_eq!(controller_only.validate(), Ok(()));
         assert_eq!(
             refused("controller.quorum.voters", "2@b:9093"),
             "controller.quorum.voters"

@@ -61,6 +61,8 @@ pub struct MetadataImage {
     brokers: BTreeMap<i32, BrokerRegistration>,
     /// The replica of partitions created without a partition record.
     local_broker_id: i32,
+    /// The cluster's id, once the first active controller recorded it.
+    pub cluster_id: Option<String>,
 }
 
 impl MetadataImage {
@@ -151,6 +153,10 @@ impl MetadataImage {
                 if let Some(name) = self.names_by_id.remove(topic_id) {
                     self.topics.remove(&name);
                 }
+            }
+            MetadataRecord::ClusterId { cluster_id } => {
+                // Written once; a second one (a bug) does not change it.
+                self.cluster_id.get_or_insert_with(|| cluster_id.clone());
             }
             MetadataRecord::ProducerIdBlock { next_block_start } => {
                 // Blocks only move forward: one that does not is ignored.

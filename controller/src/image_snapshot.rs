@@ -74,6 +74,11 @@ impl MetadataImage {
                 });
             }
         }
+        if let Some(cluster_id) = &self.cluster_id {
+            records.push(MetadataRecord::ClusterId {
+                cluster_id: cluster_id.clone(),
+            });
+        }
         if self.next_producer_id_block != 0 {
             records.push(MetadataRecord::ProducerIdBlock {
                 next_block_start: self.next_producer_id_block,

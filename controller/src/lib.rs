@@ -34,7 +34,7 @@ mod topic_name;
 pub use broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 pub use config::{
     change_list_config, is_list_config, is_topic_config, topic_config_def, validate_topic_config,
-    BrokerConfig, ConfigError, ListChange, PropertyDef, Support, ValueKind, PROPERTIES,
+    BrokerConfig, ConfigError, ListChange, NodeRoles, PropertyDef, Support, ValueKind, PROPERTIES,
 };
 pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
@@ -43,7 +43,7 @@ pub use kafka_properties::{
     kafka_support, KafkaProperty, KafkaSupport, KafkaType, KAFKA_BROKER_PROPERTIES,
     KAFKA_TOPIC_PROPERTIES,
 };
-pub use listener::{parse_listeners, Listener};
+pub use listener::{parse_listeners, parse_voters, Listener, Voter};
 pub use metadata_controller::{
     AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult, ControllerSettings,
     CreatedTopic, ElectionResult, ElectionType, MetadataController, NewBrokerRegistration,

@@ -114,6 +114,10 @@ pub enum MetadataRecord {
         leader: Option<i32>,
         replicas: Option<Vec<i32>>,
     },
+    /// The cluster's id, written once by the first active controller of a
+    /// quorum whose image has none: every node then serves (and checks its
+    /// own stored id against) this one.
+    ClusterId { cluster_id: String },
 }
 
 const KIND_TOPIC: u8 = 1;
@@ -127,6 +131,7 @@ const KIND_BROKER_UNFENCED: u8 = 8;
 const KIND_BROKER_UNREGISTERED: u8 = 9;
 const KIND_PARTITION: u8 = 10;
 const KIND_PARTITION_CHANGE: u8 = 11;
+const KIND_CLUSTER_ID: u8 = 12;
 
 /// The version written after the kind of the cluster records; the decoder
 /// refuses any other.
@@ -252,6 +257,10 @@ impl MetadataRecord {
                 put_optional(out, replicas.as_ref(), |out, replicas| {
                     put_brokers(out, replicas)
                 });
+            }
+            MetadataRecord::ClusterId { cluster_id } => {
+                out.extend_from_slice(&[KIND_CLUSTER_ID, CLUSTER_RECORD_VERSION]);
+                put_string(out, cluster_id);
             }
         }
     }
@@ -380,6 +389,14 @@ impl MetadataRecord {
                     leader,
                     replicas,
                 }
+            }
+            KIND_CLUSTER_ID => {
+                reader.version()?;
+                let cluster_id = reader.string()?;
+                if cluster_id.is_empty() {
+                    return Err(corrupt("empty cluster id"));
+                }
+                MetadataRecord::ClusterId { cluster_id }
             }
             _ => return Err(corrupt("unknown record kind")),
         };

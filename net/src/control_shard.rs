@@ -21,7 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::sync::Semaphore;
-use skein_controller::quorum::{FileLogStore, QuorumConfig, TICK_MS};
+use kafka_protocol::messages::{
+    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
+    BrokerRegistrationResponse,
+};
+use skein_controller::quorum::{FileLogStore, QuorumConfig, QuorumInput, TICK_MS};
 use skein_controller::{
     BrokerConfig, BrokerEndpoint, BrokerHeartbeat, ControllerError, ControllerResult,
     ControllerSettings, MetadataImage, MetadataRecord, NewBrokerRegistration, ProducerIdBlock,
@@ -29,6 +33,9 @@ use skein_controller::{
 };
 use skein_engine::{Mesh, ShardId};
 
+use crate::controller_client::QuorumPeers;
+use crate::controller_rpc::RaftFrame;
+use crate::error_code::{controller_error, ErrorCode};
 use crate::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade};
 use crate::quorum_driver::{commit, quorum_node_id, QuorumDriver, QuorumDriverError};
 use crate::shard_message::{ControlError, ControlReply, ControlRequest, ShardReply, ShardRequest};
@@ -45,6 +52,15 @@ pub struct ControlShard {
     /// out. Empty at start: the rest of the block in hand before a restart
     /// is skipped, never reused.
     producer_ids: Cell<ProducerIdBlock>,
+    /// The quorum's voters by `node.id`, with their controller addresses;
+    /// empty for a single node.
+    voters: Vec<skein_controller::Voter>,
+    /// One publish at a time: data shards apply images in order.
+    publish_lock: Semaphore,
+    /// The version of the image data shards have last applied.
+    published_version: Cell<Option<u64>>,
+    /// Raft frames dropped for another cluster id (logged once).
+    foreign_frames: Cell<u64>,
 }
 
 impl ControlShard {
@@ -61,7 +77,19 @@ impl ControlShard {
     ) -> Result<ControlShard, QuorumDriverError> {
         let dir = metadata_dir(&config.data_dir());
         let node_id = quorum_node_id(config.node_id());
-        let voters = vec![node_id];
+        let cluster_voters = if config.is_single_node() {
+            Vec::new()
+        } else {
+            config.quorum_voters()
+        };
+        let voters = if cluster_voters.is_empty() {
+            vec![node_id]
+        } else {
+            cluster_voters
+                .iter()
+                .map(|voter| quorum_node_id(voter.node_id))
+                .collect()
+        };
         let upgrade = upgrade_pre_quorum_log(&dir, &voters, config.node_id())?;
         let store =
             FileLogStore::open(&dir).map_err(skein_controller::quorum::QuorumError::from)?;
@@ -85,7 +113,285 @@ impl ControlShard {
             data_shards,
             change_lock: Semaphore::new(1),
             producer_ids: Cell::new(ProducerIdBlock::default()),
+            voters: cluster_voters,
+            publish_lock: Semaphore::new(1),
+            published_version: Cell::new(None),
+            foreign_frames: Cell::new(0),
         })
+    }
+
+    /// Whether this node is one of several voters.
+    pub fn is_cluster(&self) -> bool {
+        !self.voters.is_empty()
+    }
+
+    /// Starts the raft links to the other voters; `local_cluster_id` (the
+    /// stored or configured one) travels with this node's messages until
+    /// the image records the quorum's.
+    pub fn connect_peers(&self, local_node_id: i32, local_cluster_id: Option<String>) {
+        let peers = self
+            .voters
+            .iter()
+            .filter(|voter| voter.node_id != local_node_id)
+            .map(|voter| {
+                (
+                    quorum_node_id(voter.node_id),
+                    format!("{}:{}", voter.host, voter.port),
+                )
+            })
+            .collect();
+        self.quorum
+            .borrow_mut()
+            .connect_peers(QuorumPeers::start(peers), local_cluster_id);
+    }
+
+    /// The voters with their controller addresses (empty for one node).
+    pub fn voters(&self) -> &[skein_controller::Voter] {
+        &self.voters
+    }
+
+    /// The active controller's `node.id`, if known.
+    pub fn active_controller(&self) -> Option<i32> {
+        self.quorum.borrow().leader_node_id()
+    }
+
+    /// Whether this node is the active controller.
+    pub fn is_active(&self) -> bool {
+        self.quorum.borrow().is_leader()
+    }
+
+    /// Steps a raft message from a peer into the quorum. Frames from a
+    /// node that is not a voter, or that serves another cluster, are
+    /// dropped.
+    pub fn raft_message(&self, frame: RaftFrame) {
+        if !self.voters.iter().any(|voter| voter.node_id == frame.from) {
+            tracing::debug!(from = frame.from, "raft message from a non-voter dropped");
+            return;
+        }
+        let mut quorum = self.quorum.borrow_mut();
+        if let (Some(theirs), Some(ours)) = (frame.cluster_id.as_deref(), quorum.cluster_id()) {
+            if theirs != ours {
+                let dropped = self.foreign_frames.get();
+                self.foreign_frames.set(dropped + 1);
+                if dropped.is_multiple_of(1000) {
+                    tracing::error!(
+                        from = frame.from,
+                        their_cluster_id = theirs,
+                        our_cluster_id = ours,
+                        "raft message from a node of another cluster dropped"
+                    );
+                }
+                return;
+            }
+        }
+        let input = QuorumInput::Message {
+            from: quorum_node_id(frame.from),
+            bytes: frame.message,
+        };
+        if let Err(error) = quorum.step(input) {
+            tracing::error!(error = %crate::quorum_driver::error_chain(&error), "metadata quorum message failed");
+        }
+    }
+
+    /// BrokerRegistration from a broker: refused unless this node is the
+    /// active controller and the broker's cluster id is the quorum's.
+    pub async fn broker_registration(
+        &self,
+        request: BrokerRegistrationRequest,
+    ) -> BrokerRegistrationResponse {
+        let refuse = |code: ErrorCode| {
+            BrokerRegistrationResponse::default()
+                .with_error_code(code.code())
+                .with_broker_epoch(-1)
+        };
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return refuse(ErrorCode::NotController);
+        };
+        if let Err(code) = self.check_broker_request(Some(request.cluster_id.as_str())) {
+            return refuse(code);
+        }
+        let listeners = request
+            .listeners
+            .iter()
+            .map(|listener| BrokerEndpoint {
+                name: listener.name.to_string(),
+                host: listener.host.to_string(),
+                port: listener.port,
+            })
+            .collect();
+        let registration = self.quorum.borrow_mut().controller_mut().register_broker(
+            NewBrokerRegistration {
+                broker_id: request.broker_id.0,
+                incarnation_id: *request.incarnation_id.as_bytes(),
+                listeners,
+                rack: request.rack.map(|rack| rack.to_string()),
+            },
+            unix_now_ms(),
+        );
+        if let Err(code) = self.commit_broker_change(&registration.records).await {
+            return refuse(code);
+        }
+        match registration.response {
+            Ok(broker_epoch) => {
+                BrokerRegistrationResponse::default().with_broker_epoch(broker_epoch)
+            }
+            Err(error) => refuse(controller_error(&error)),
+        }
+    }
+
+    /// BrokerHeartbeat from a broker: renews its session, unfences it once
+    /// caught up, runs its controlled shutdown.
+    pub async fn broker_heartbeat(
+        &self,
+        request: BrokerHeartbeatRequest,
+    ) -> BrokerHeartbeatResponse {
+        let refuse = |code: ErrorCode| {
+            BrokerHeartbeatResponse::default()
+                .with_error_code(code.code())
+                .with_is_fenced(true)
+        };
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return refuse(ErrorCode::NotController);
+        };
+        if let Err(code) = self.check_broker_request(None) {
+            return refuse(code);
+        }
+        let heartbeat = self.quorum.borrow_mut().controller_mut().broker_heartbeat(
+            BrokerHeartbeat {
+                broker_id: request.broker_id.0,
+                broker_epoch: request.broker_epoch,
+                caught_up_offset: request.current_metadata_offset,
+                want_fence: request.want_fence,
+                want_shutdown: request.want_shut_down,
+            },
+            unix_now_ms(),
+        );
+        if let Err(code) = self.commit_broker_change(&heartbeat.records).await {
+            return refuse(code);
+        }
+        match heartbeat.response {
+            Ok(reply) => BrokerHeartbeatResponse::default()
+                .with_is_caught_up(reply.is_caught_up)
+                .with_is_fenced(reply.is_fenced)
+                .with_should_shut_down(reply.should_shut_down),
+            Err(error) => refuse(controller_error(&error)),
+        }
+    }
+
+    /// NOT_CONTROLLER unless this node is the active controller;
+    /// INCONSISTENT_CLUSTER_ID for a broker of another cluster.
+    fn check_broker_request(&self, cluster_id: Option<&str>) -> Result<(), ErrorCode> {
+        let quorum = self.quorum.borrow();
+        if !quorum.is_leader() {
+            return Err(ErrorCode::NotController);
+        }
+        match (
+            cluster_id,
+            quorum.controller().image().cluster_id.as_deref(),
+        ) {
+            (Some(theirs), Some(ours)) if theirs != ours => Err(ErrorCode::InconsistentClusterId),
+            // The quorum records its id before it takes registrations.
+            (Some(_), None) => Err(ErrorCode::NotController),
+            _ => Ok(()),
+        }
+    }
+
+    /// Commits a broker rule's records (none: nothing to wait for).
+    async fn commit_broker_change(&self, records: &[MetadataRecord]) -> Result<(), ErrorCode> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        commit(&self.quorum, records).await.map_err(|error| match error {
+            QuorumDriverError::NotLeader { .. } | QuorumDriverError::NotCommitted => {
+                ErrorCode::NotController
+            }
+            other => {
+                tracing::error!(error = %crate::quorum_driver::error_chain(&other), "broker change not committed");
+                ErrorCode::UnknownServerError
+            }
+        })
+    }
+
+    /// Publishes every image the quorum applies (on a follower, entries
+    /// arrive with messages and ticks, not through [`ControlShard::handle`]),
+    /// looking every few milliseconds, forever (cancel the task to stop).
+    pub async fn run_publisher(self: Rc<Self>) {
+        loop {
+            glommio::timer::sleep(Duration::from_millis(PUBLISH_POLL_MS)).await;
+            if self.published_version.get() != Some(self.image().version) {
+                self.publish().await;
+            }
+        }
+    }
+
+    /// The active controller's periodic duties, every [`TICK_MS`] while this
+    /// node leads: record the cluster id in a new quorum, fence brokers
+    /// whose session expired, create `__consumer_offsets` once enough
+    /// brokers can hold it.
+    pub async fn run_controller_duties(
+        self: Rc<Self>,
+        local_cluster_id: Option<String>,
+        offsets_topic: skein_controller::NewTopic,
+    ) {
+        let mut proposed_cluster_id = local_cluster_id;
+        loop {
+            glommio::timer::sleep(Duration::from_millis(TICK_MS)).await;
+            if !self.is_active() {
+                continue;
+            }
+            if self.image().cluster_id.is_none() {
+                let cluster_id = proposed_cluster_id
+                    .get_or_insert_with(crate::node::new_cluster_id)
+                    .clone();
+                self.commit_duty(vec![MetadataRecord::ClusterId { cluster_id }])
+                    .await;
+                continue;
+            }
+            let Ok(permit) = self.change_lock.acquire_permit(1).await else {
+                return;
+            };
+            let expired = self
+                .quorum
+                .borrow_mut()
+                .controller_mut()
+                .tick(unix_now_ms());
+            if let Err(error) = self.commit_locked(&expired.records).await {
+                tracing::warn!(%error, "fencing expired brokers not committed");
+            }
+            drop(permit);
+            let offsets_name = offsets_topic.name.as_str();
+            let image = self.image();
+            let wanted = usize::try_from(offsets_topic.replication_factor).unwrap_or(1);
+            if image.topic(offsets_name).is_none() && image.live_brokers().count() >= wanted {
+                let request = ControlRequest::CreateTopics {
+                    topics: vec![offsets_topic.clone()],
+                    validate_only: false,
+                };
+                self.handle(request).await;
+            }
+        }
+    }
+
+    /// Commits records of a duty under the change lock and publishes them.
+    async fn commit_duty(&self, records: Vec<MetadataRecord>) {
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return;
+        };
+        if let Err(error) = self.commit_locked(&records).await {
+            tracing::warn!(%error, "controller duty not committed");
+        }
+    }
+
+    /// Commits `records` (the change lock held) and publishes the image.
+    async fn commit_locked(&self, records: &[MetadataRecord]) -> Result<(), ControlError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        commit(&self.quorum, records)
+            .await
+            .map_err(|error| control_error(&error))?;
+        self.publish().await;
+        Ok(())
     }
 
     /// The current metadata image.
@@ -105,6 +411,9 @@ impl ControlShard {
     /// Sends the current image to every data shard and waits until each has
     /// applied it.
     pub async fn publish(&self) {
+        let Ok(_permit) = self.publish_lock.acquire_permit(1).await else {
+            return;
+        };
         let image = self.image();
         let calls = (0..self.data_shards).map(|shard| {
             let image = Arc::clone(&image);
@@ -120,6 +429,7 @@ impl ControlShard {
             }
         });
         futures::future::join_all(calls).await;
+        self.published_version.set(Some(image.version));
     }
 
     /// Handles one metadata change.
@@ -127,6 +437,13 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return unavailable(&request);
         };
+        if self.is_cluster() && !self.is_active() {
+            // Kafka's pre-KRaft answer: clients find the active controller
+            // in Metadata and send the change there.
+            return fail_all(&request, || {
+                ControlError::Refused(ControllerError::NotController)
+            });
+        }
         // Each proposal is made against the image under a borrow that ends
         // with its statement, before the commit waits.
         let (records, reply) = match request {
@@ -253,6 +570,9 @@ impl ControlShard {
         }
     }
 }
+
+/// How often the publisher looks for an image the data shards lack.
+const PUBLISH_POLL_MS: u64 = 5;
 
 /// A seed for the quorum's election timeouts: only their spread matters.
 fn rand_seed() -> u64 {

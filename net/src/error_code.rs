@@ -93,6 +93,7 @@ pub enum ErrorCode {
     DuplicateBrokerRegistration = 101,
     BrokerIdNotRegistered = 102,
     InconsistentTopicId = 103,
+    InconsistentClusterId = 104,
     FetchSessionTopicIdError = 106,
     IneligibleReplica = 107,
 }

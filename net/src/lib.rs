@@ -13,9 +13,13 @@
 )]
 
 mod admin_http;
+mod broker_lifecycle;
 mod connection;
 mod connection_quota;
 mod control_shard;
+mod controller_client;
+pub mod controller_rpc;
+mod controller_server;
 mod dispatch;
 mod error_code;
 pub mod fetch_response;

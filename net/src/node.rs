@@ -96,10 +96,37 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
     // Held until the node stops: a second broker on this data dir refuses to
     // start instead of sharing (and corrupting) its logs.
     let _data_dir_lock = lock_data_dir(&data_dir)?;
-    let listen = claim_listen_address(listen)?;
-    let cluster_id = load_or_create_cluster_id(&data_dir).map_err(|error| {
-        NodeError::Startup(format!("cannot read or write the cluster id: {error}"))
-    })?;
+    let roles = config.roles();
+    let listen = if roles.broker {
+        claim_listen_address(listen)?
+    } else {
+        listen
+    };
+    let cluster_id = std::sync::OnceLock::new();
+    let local_cluster_id = if config.is_single_node() {
+        let id = load_or_create_cluster_id(&data_dir).map_err(|error| {
+            NodeError::Startup(format!("cannot read or write the cluster id: {error}"))
+        })?;
+        if let Some(configured) = config.cluster_id().filter(|c| *c != id) {
+            return Err(NodeError::Startup(format!(
+                "cluster.id is {configured} but this node's data dir belongs to cluster {id}: it refuses to start"
+            )));
+        }
+        // A single node serves its stored id from the start.
+        drop(cluster_id.set(id.clone()));
+        Some(id)
+    } else {
+        let stored = read_cluster_id(&data_dir);
+        match (config.cluster_id(), stored) {
+            (Some(configured), Some(stored)) if configured != stored => {
+                return Err(NodeError::Startup(format!(
+                    "cluster.id is {configured} but this node's data dir belongs to cluster {stored}: it refuses to start"
+                )));
+            }
+            (Some(configured), _) => Some(configured.to_string()),
+            (None, stored) => stored,
+        }
+    };
     let plan = ShardPlan::for_cores(&cores);
     let per_ip_overrides = parse_per_ip_overrides(config.max_connections_per_ip_overrides())
         .map_err(|reason| {
@@ -137,6 +164,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         listen,
         advertised,
         cluster_id,
+        local_cluster_id,
         shutdown,
         fatal: Mutex::new(None),
         drained: AtomicUsize::new(0),
@@ -178,7 +206,11 @@ struct Shared {
     plan: ShardPlan,
     listen: SocketAddr,
     advertised: AdvertisedAddress,
-    cluster_id: String,
+    /// The cluster id data shards serve: set before they start (a single
+    /// node), or once the quorum's image records it (a cluster).
+    cluster_id: std::sync::OnceLock<String>,
+    /// The id this node brings: stored in its data dir or configured.
+    local_cluster_id: Option<String>,
     shutdown: Arc<AtomicBool>,
     fatal: Mutex<Option<String>>,
     drained: AtomicUsize,
@@ -253,19 +285,37 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         }
     }))
     .detach();
+    let offsets_segment_bytes = shared.config.offsets_topic_segment_bytes();
+    let registration_config = Rc::clone(&group_config);
+    let mut cluster_tasks = Vec::new();
+    if control.is_cluster() {
+        match start_cluster(&shared, &control, offsets_partitions, offsets_segment_bytes) {
+            Ok(tasks) => cluster_tasks = tasks,
+            Err(reason) => {
+                shared.fail(reason);
+                drop(ticking.cancel());
+                return;
+            }
+        }
+    }
     // __consumer_offsets exists in the first image data shards serve.
     // Start-up races the shutdown flag: a data shard that stops before the
     // first image never answers, and the control shard must still stop.
-    let offsets_segment_bytes = shared.config.offsets_topic_segment_bytes();
-    let registration_config = Rc::clone(&group_config);
     let startup = async {
-        if let Err(error) = control.register_local_broker(&registration_config).await {
-            tracing::error!(%error, "this broker could not register with its controller");
-        }
-        if !create_offsets_topic(&control, offsets_partitions, offsets_segment_bytes).await
-            && !update_offsets_topic_configs(&control, offsets_segment_bytes).await
-        {
+        if control.is_cluster() {
+            if !join_cluster(&shared, &control, &registration_config).await {
+                return;
+            }
             control.publish().await;
+        } else {
+            if let Err(error) = control.register_local_broker(&registration_config).await {
+                tracing::error!(%error, "this broker could not register with its controller");
+            }
+            if !create_offsets_topic(&control, offsets_partitions, offsets_segment_bytes).await
+                && !update_offsets_topic_configs(&control, offsets_segment_bytes).await
+            {
+                control.publish().await;
+            }
         }
         start_group_coordinator(&control, &groups);
     };
@@ -279,12 +329,110 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     shared.wait_for_shutdown().await;
     drop(refreshing.cancel());
     drop(ticking.cancel());
+    for task in cluster_tasks {
+        drop(task.cancel());
+    }
     groups.shutdown();
     // Stay up until the data shards have drained: they may still create
     // topics for their last requests.
     while shared.drained.load(Ordering::SeqCst) < shared.plan.data_shards() {
         glommio::timer::sleep(SHUTDOWN_POLL).await;
     }
+}
+
+/// Starts this node's part in a cluster: the raft links to the other
+/// voters, the controller listener (a controller), the publisher of the
+/// images the quorum applies, and the active controller's duties.
+///
+/// # Errors
+/// When the controller listener cannot be opened.
+fn start_cluster(
+    shared: &Shared,
+    control: &Rc<ControlShard>,
+    offsets_partitions: u32,
+    offsets_segment_bytes: u64,
+) -> Result<Vec<glommio::Task<()>>, String> {
+    let config = &shared.config;
+    control.connect_peers(config.node_id(), shared.local_cluster_id.clone());
+    let mut tasks = Vec::new();
+    if let Some(listener) = config.controller_listener() {
+        let host = if listener.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            listener.host.as_str()
+        };
+        let address = crate::controller_client::resolve(&format!("{host}:{}", listener.port))
+            .map_err(|error| format!("controller listener {listener}: {error}"))?;
+        let socket = glommio::net::TcpListener::bind(address).map_err(|error| {
+            format!("cannot open the controller listener on {address}: {error}")
+        })?;
+        tracing::info!(%address, "controller listener open");
+        tasks.push(glommio::spawn_local(crate::controller_server::serve(
+            socket,
+            Rc::clone(control),
+        )));
+    }
+    tasks.push(glommio::spawn_local(Rc::clone(control).run_publisher()));
+    let mut offsets = offsets_topic(offsets_partitions, offsets_segment_bytes);
+    offsets.replication_factor = i16::try_from(
+        config
+            .value_text("offsets.topic.replication.factor")
+            .parse::<i64>()
+            .unwrap_or(3),
+    )
+    .unwrap_or(i16::MAX);
+    tasks.push(glommio::spawn_local(
+        Rc::clone(control).run_controller_duties(shared.local_cluster_id.clone(), offsets),
+    ));
+    Ok(tasks)
+}
+
+/// Waits until the quorum's image records the cluster id, checks it
+/// against this node's own (a node of another cluster stops, naming both),
+/// stores it, lets the data shards start, and (a broker) starts the
+/// registration with the active controller. Returns false when the node
+/// must stop.
+async fn join_cluster(
+    shared: &Arc<Shared>,
+    control: &Rc<ControlShard>,
+    config: &Rc<BrokerConfig>,
+) -> bool {
+    let quorum_id = loop {
+        if let Some(id) = control.image().cluster_id.clone() {
+            break id;
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    };
+    if let Some(own) = shared
+        .local_cluster_id
+        .as_deref()
+        .filter(|own| *own != quorum_id)
+    {
+        shared.fail(format!(
+            "this node's cluster id {own} differs from the quorum's cluster id {quorum_id}: it refuses to join"
+        ));
+        return false;
+    }
+    if read_cluster_id(&shared.config.data_dir()).as_deref() != Some(quorum_id.as_str()) {
+        if let Err(error) = write_cluster_id(&shared.config.data_dir(), &quorum_id) {
+            shared.fail(format!("cannot store the cluster id: {error}"));
+            return false;
+        }
+    }
+    tracing::info!(cluster_id = %quorum_id, "joined the cluster");
+    drop(shared.cluster_id.set(quorum_id.clone()));
+    if shared.config.roles().broker {
+        let lifecycle =
+            crate::broker_lifecycle::run(Rc::clone(control), Rc::clone(config), quorum_id);
+        let failing = Arc::clone(shared);
+        glommio::spawn_local(async move {
+            if let Err(error) = lifecycle.await {
+                failing.fail(error.to_string());
+            }
+        })
+        .detach();
+    }
+    true
 }
 
 /// Creates `__consumer_offsets` if it is absent. Returns whether it did
@@ -367,12 +515,23 @@ fn start_group_coordinator(control: &ControlShard, groups: &Rc<GroupDriver>) {
 
 async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     let (mesh, inbox) = port.connect().await;
+    // A cluster's id is the quorum's: known once its image records it.
+    let cluster_id = loop {
+        if let Some(id) = shared.cluster_id.get() {
+            break id.clone();
+        }
+        if shared.shutdown.load(Ordering::SeqCst) {
+            shared.drained.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    };
     let ctx = Rc::new(ShardState::new(
         shard,
         shared.plan.clone(),
         Rc::new(shared.config.clone()),
         shared.advertised.clone(),
-        shared.cluster_id.clone(),
+        cluster_id,
         mesh,
     ));
     shared.metrics.register(ctx.metrics.published());
@@ -426,6 +585,13 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
             return;
         }
         glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
+    if !shared.config.roles().broker {
+        // A controller-only node holds no partitions and serves no clients.
+        shared.wait_for_shutdown().await;
+        drop(refreshing.cancel());
+        shared.drained.fetch_add(1, Ordering::SeqCst);
+        return;
     }
     let listener = match listener::bind(shared.listen) {
         Ok(listener) => listener,
@@ -647,22 +813,36 @@ async fn cleaner_loop(ctx: Rc<ShardState>) {
 /// The cluster id: 22 characters of URL-safe base64 of 16 random bytes, as
 /// Kafka's, made on first start and kept in the metadata directory.
 fn load_or_create_cluster_id(data_dir: &Path) -> std::io::Result<String> {
+    if let Some(id) = read_cluster_id(data_dir) {
+        return Ok(id);
+    }
+    let id = new_cluster_id();
+    write_cluster_id(data_dir, &id)?;
+    Ok(id)
+}
+
+/// The cluster id stored in the metadata directory, if any.
+fn read_cluster_id(data_dir: &Path) -> Option<String> {
+    let path = data_dir.join("__skein_metadata").join("cluster.id");
+    let id = std::fs::read_to_string(path).ok()?.trim().to_string();
+    (!id.is_empty()).then_some(id)
+}
+
+/// Stores `id` as this node's cluster id, durably (write, fsync, rename).
+fn write_cluster_id(data_dir: &Path, id: &str) -> std::io::Result<()> {
     let dir = data_dir.join("__skein_metadata");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("cluster.id");
-    if let Ok(id) = std::fs::read_to_string(&path) {
-        let id = id.trim().to_string();
-        if !id.is_empty() {
-            return Ok(id);
-        }
-    }
-    let id = base64_url(uuid::Uuid::new_v4().as_bytes());
     let temporary = dir.join("cluster.id.tmp");
-    std::fs::write(&temporary, &id)?;
+    std::fs::write(&temporary, id)?;
     std::fs::File::open(&temporary)?.sync_all()?;
-    std::fs::rename(&temporary, &path)?;
+    std::fs::rename(&temporary, dir.join("cluster.id"))?;
     std::fs::File::open(&dir)?.sync_all()?;
-    Ok(id)
+    Ok(())
+}
+
+/// A fresh cluster id: 22 characters of URL-safe base64 of 16 random bytes.
+pub(crate) fn new_cluster_id() -> String {
+    base64_url(uuid::Uuid::new_v4().as_bytes())
 }
 
 /// The digit of the low six bits of `bits`.

@@ -48,6 +48,8 @@ use skein_controller::{
     MetadataRecord,
 };
 
+use crate::controller_client::QuorumPeers;
+use crate::controller_rpc::{encode_raft_frame, RaftFrame};
 use crate::metadata_upgrade::UpgradeError;
 
 /// Why a metadata change was not committed, or the quorum could not start.
@@ -108,6 +110,11 @@ pub struct QuorumDriver<S: RaftLogStore> {
     waiting: BTreeMap<u64, Waiter>,
     /// Why the driver stopped, once it has.
     stopped: Option<String>,
+    /// The links to the other voters; none for a single voter.
+    peers: Option<QuorumPeers>,
+    /// The cluster id this node knows before the image records one (its
+    /// stored or configured id), sent with its raft messages.
+    local_cluster_id: Option<String>,
 }
 
 impl<S: RaftLogStore> QuorumDriver<S> {
@@ -138,6 +145,8 @@ impl<S: RaftLogStore> QuorumDriver<S> {
             controller: MetadataController::new(settings, MetadataImage::default()),
             waiting: BTreeMap::new(),
             stopped: None,
+            peers: None,
+            local_cluster_id: None,
         };
         // The first step returns the stored snapshot and the committed
         // entries after it; a single voter need not wait for an election
@@ -160,6 +169,34 @@ impl<S: RaftLogStore> QuorumDriver<S> {
     /// (broker sessions: registration, heartbeats).
     pub fn controller_mut(&mut self) -> &mut MetadataController {
         &mut self.controller
+    }
+
+    /// Sends this node's raft messages to the other voters through
+    /// `peers`, with `local_cluster_id` until the image records one.
+    pub fn connect_peers(&mut self, peers: QuorumPeers, local_cluster_id: Option<String>) {
+        self.peers = Some(peers);
+        self.local_cluster_id = local_cluster_id;
+    }
+
+    /// The cluster id this node serves: the image's, else its own.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.controller
+            .image()
+            .cluster_id
+            .as_deref()
+            .or(self.local_cluster_id.as_deref())
+    }
+
+    /// Whether this node is the active controller.
+    pub fn is_leader(&self) -> bool {
+        self.node.role() == skein_controller::quorum::QuorumRole::Leader && self.stopped.is_none()
+    }
+
+    /// The active controller's `node.id`, if this node knows one.
+    pub fn leader_node_id(&self) -> Option<i32> {
+        self.node
+            .leader_id()
+            .and_then(|id| i32::try_from(id.checked_sub(1)?).ok())
     }
 
     /// The node (for inspection).
@@ -246,15 +283,7 @@ impl<S: RaftLogStore> QuorumDriver<S> {
     ) -> Result<(), QuorumDriverError> {
         for action in actions {
             match action {
-                QuorumAction::Send { to, bytes } => {
-                    // The controller listener is not built yet: a single
-                    // voter sends nothing, so nothing is lost here.
-                    tracing::debug!(
-                        to,
-                        bytes = bytes.len(),
-                        "no transport to a quorum peer: message dropped"
-                    );
-                }
+                QuorumAction::Send { to, bytes } => self.send(to, bytes),
                 QuorumAction::Proposed { index, term } => {
                     if let Some(done) = proposal.take() {
                         self.waiting.insert(index, Waiter { term, done });
@@ -294,6 +323,7 @@ impl<S: RaftLogStore> QuorumDriver<S> {
                 } => self.snapshot(applied_index, bytes_since_snapshot)?,
                 QuorumAction::BecameLeader { term } => {
                     tracing::info!(term, "this node is the active controller");
+                    self.controller.reset_broker_sessions();
                 }
                 QuorumAction::SteppedDown { term } => {
                     tracing::info!(term, "this node is no longer the active controller");
@@ -312,6 +342,23 @@ impl<S: RaftLogStore> QuorumDriver<S> {
             drop(done.send(Err(QuorumDriverError::NotCommitted)));
         }
         Ok(())
+    }
+
+    /// Sends raft message `bytes` to voter `to`; a message that cannot be
+    /// queued is lost, which raft recovers from.
+    fn send(&mut self, to: QuorumNodeId, bytes: Bytes) {
+        let Some(peers) = &self.peers else {
+            tracing::debug!(to, "no link to a quorum peer: message dropped");
+            return;
+        };
+        let frame = RaftFrame {
+            from: i32::try_from(self.node.node_id().saturating_sub(1)).unwrap_or(i32::MAX),
+            cluster_id: self.cluster_id().map(str::to_string),
+            message: bytes,
+        };
+        if !peers.send(to, encode_raft_frame(&frame)) {
+            tracing::trace!(to, "quorum peer queue full: message dropped");
+        }
     }
 
     /// Applies committed entries to the controller, in order, and completes

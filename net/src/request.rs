@@ -155,7 +155,11 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
 /// Decodes a body. The frame and header were checked already and the
 /// decoder's allocations are bounded (see third_party/kafka-protocol); a
 /// panic inside it is still contained here and closes only the connection.
-fn decode<M: Decodable>(api_key: ApiKey, mut body: Bytes, version: i16) -> Result<M, RequestError> {
+pub(crate) fn decode<M: Decodable>(
+    api_key: ApiKey,
+    mut body: Bytes,
+    version: i16,
+) -> Result<M, RequestError> {
     let malformed = |reason: String| RequestError::Malformed {
         api_key,
         version,

@@ -181,6 +181,16 @@ fn resolve(address: impl ToSocketAddrs) -> anyhow::Result<SocketAddr> {
 /// ([`BrokerConfig::validate`]), or the listener's host does not resolve.
 fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, AdvertisedAddress)> {
     config.validate()?;
+    if !config.roles().broker {
+        // A controller-only node serves no clients; its one listener is the
+        // controller's, which the node opens itself.
+        let listener = config
+            .controller_listener()
+            .context("a controller needs its controller listener")?;
+        let listen = resolve((listener.host.as_str(), listener.port))
+            .with_context(|| format!("listeners: cannot resolve {listener}"))?;
+        return Ok((listen, advertised_address(listen)));
+    }
     let (listener, advertised) = config.client_listener();
     let host = if listener.host.is_empty() {
         "0.0.0.0"
@@ -196,8 +206,10 @@ fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, Adverti
         },
         _ => advertised_address(listen),
     };
-    for name in config.controller_listener_names() {
-        tracing::info!(listener = %name, "controller listener not opened: this node is the quorum's only voter");
+    if config.is_single_node() {
+        for name in config.controller_listener_names() {
+            tracing::info!(listener = %name, "controller listener not opened: this node is the quorum's only voter");
+        }
     }
     Ok((listen, advertised))
 }

@@ -251,6 +251,15 @@ impl MetadataController {
         }
     }
 
+    /// Forgets every broker session: a controller that just became active
+    /// gives each live broker a fresh session at its next tick (Kafka's
+    /// `BrokerHeartbeatManager` is rebuilt on activation), so sessions from
+    /// an earlier term of its never fence a broker that heartbeated to
+    /// another controller meanwhile.
+    pub fn reset_broker_sessions(&mut self) {
+        self.sessions.clear();
+    }
+
     /// UnregisterBroker: the broker loses its leaderships and ISR places
     /// and its registration is removed.
     ///

@@ -247,6 +247,9 @@ fn log_record(record: &MetadataRecord, image: &MetadataImage) {
             tracing::info!(broker_id, "broker unregistered")
         }
         MetadataRecord::Partition { .. } => {}
+        MetadataRecord::ClusterId { cluster_id } => {
+            tracing::info!(%cluster_id, "cluster id recorded")
+        }
         MetadataRecord::PartitionChange {
             partition,
             isr,

@@ -1,0 +1,218 @@
+//! A broker's side of its registration with the active controller, as a
+//! KRaft broker's `BrokerLifecycleManager`: register with a new incarnation
+//! (getting a broker epoch), then heartbeat every
+//! `broker.heartbeat.interval.ms` with the offset of the last metadata
+//! record this node has applied, so the controller unfences it once it has
+//! caught up and fences it when the heartbeats stop. The controller is
+//! found by trying the voters (the quorum's leader first, when this node
+//! knows it); NOT_CONTROLLER or a lost connection moves on to the next.
+//! A controller of another cluster (INCONSISTENT_CLUSTER_ID) is fatal.
+//!
+//! Lives on: the control shard, in cluster mode, on a node with the
+//! `broker` role.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
+use kafka_protocol::messages::{
+    ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest,
+    BrokerRegistrationResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use skein_controller::BrokerConfig;
+
+use crate::control_shard::ControlShard;
+use crate::controller_client::{resolve, ControllerCallError, ControllerConnection};
+use crate::controller_rpc::{BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSION};
+use crate::error_code::ErrorCode;
+
+/// Kafka's `broker.heartbeat.interval.ms` default.
+const HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 2000;
+/// Pause before the next attempt when no controller answered.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// Kafka's security protocol id of PLAINTEXT.
+const PLAINTEXT: i16 = 0;
+
+/// Why the broker must stop.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// The quorum serves another cluster.
+    #[error("this node's cluster id {ours} differs from the quorum's; it refuses to join (controller {controller} answered INCONSISTENT_CLUSTER_ID)")]
+    InconsistentClusterId { ours: String, controller: i32 },
+}
+
+/// `broker.heartbeat.interval.ms`.
+fn heartbeat_interval(config: &BrokerConfig) -> Duration {
+    let ms = config
+        .value_text("broker.heartbeat.interval.ms")
+        .parse()
+        .unwrap_or(HEARTBEAT_INTERVAL_MS_DEFAULT);
+    Duration::from_millis(ms.max(1))
+}
+
+/// The registration of this broker: its client listener as advertised.
+fn registration(
+    config: &BrokerConfig,
+    cluster_id: &str,
+    incarnation: uuid::Uuid,
+) -> BrokerRegistrationRequest {
+    let (client, advertised) = config.client_listener();
+    let endpoint = advertised.unwrap_or(client);
+    let rack = config.value_text("broker.rack");
+    BrokerRegistrationRequest::default()
+        .with_broker_id(BrokerId(config.node_id()))
+        .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
+        .with_incarnation_id(incarnation)
+        .with_listeners(vec![RegistrationListener::default()
+            .with_name(StrBytes::from_string(endpoint.name))
+            .with_host(StrBytes::from_string(endpoint.host))
+            .with_port(endpoint.port)
+            .with_security_protocol(PLAINTEXT)])
+        .with_rack((!rack.is_empty()).then(|| StrBytes::from_string(rack)))
+}
+
+/// Keeps this broker registered and heartbeating until the task is
+/// cancelled, or until the quorum turns out to serve another cluster.
+///
+/// # Errors
+/// [`LifecycleError`]: the node must stop.
+pub async fn run(
+    control: Rc<ControlShard>,
+    config: Rc<BrokerConfig>,
+    cluster_id: String,
+) -> Result<(), LifecycleError> {
+    let incarnation = uuid::Uuid::new_v4();
+    let interval = heartbeat_interval(&config);
+    let broker_id = config.node_id();
+    let mut next_voter = 0usize;
+    let mut connection: Option<(i32, ControllerConnection)> = None;
+    let mut broker_epoch: Option<i64> = None;
+    let mut fenced = true;
+    loop {
+        let target = control.active_controller().unwrap_or_else(|| {
+            let voters = control.voters();
+            next_voter = next_voter.wrapping_add(1);
+            voters
+                .get(next_voter % voters.len().max(1))
+                .map_or(broker_id, |voter| voter.node_id)
+        });
+        if connection.as_ref().is_none_or(|(id, _)| *id != target) {
+            connection = connect(&control, target).await.map(|c| (target, c));
+        }
+        let Some((_, link)) = connection.as_mut() else {
+            glommio::timer::sleep(RETRY_BACKOFF).await;
+            continue;
+        };
+        let Some(epoch) = broker_epoch else {
+            let request = registration(&config, &cluster_id, incarnation);
+            let response: Result<BrokerRegistrationResponse, _> = link
+                .call(
+                    ApiKey::BrokerRegistration,
+                    BROKER_REGISTRATION_VERSION,
+                    &request,
+                )
+                .await;
+            match response {
+                Ok(response) if response.error_code == 0 => {
+                    tracing::info!(
+                        broker_id,
+                        broker_epoch = response.broker_epoch,
+                        controller = target,
+                        "broker registered"
+                    );
+                    broker_epoch = Some(response.broker_epoch);
+                    continue;
+                }
+                Ok(response) if response.error_code == ErrorCode::InconsistentClusterId.code() => {
+                    return Err(LifecycleError::InconsistentClusterId {
+                        ours: cluster_id,
+                        controller: target,
+                    });
+                }
+                Ok(response) => {
+                    tracing::debug!(
+                        code = response.error_code,
+                        controller = target,
+                        "broker registration refused; retrying"
+                    );
+                    drop_if_not_controller(&mut connection, response.error_code);
+                }
+                Err(error) => lost(&mut connection, target, &error),
+            }
+            glommio::timer::sleep(RETRY_BACKOFF).await;
+            continue;
+        };
+        let request = BrokerHeartbeatRequest::default()
+            .with_broker_id(BrokerId(broker_id))
+            .with_broker_epoch(epoch)
+            .with_current_metadata_offset(applied_offset(&control));
+        let response: Result<BrokerHeartbeatResponse, _> = link
+            .call(ApiKey::BrokerHeartbeat, BROKER_HEARTBEAT_VERSION, &request)
+            .await;
+        match response {
+            Ok(response) if response.error_code == 0 => {
+                if response.is_fenced != fenced {
+                    fenced = response.is_fenced;
+                    tracing::info!(broker_id, fenced, "broker fencing changed");
+                }
+                glommio::timer::sleep(interval).await;
+            }
+            Ok(response) => {
+                let code = response.error_code;
+                if code == ErrorCode::StaleBrokerEpoch.code()
+                    || code == ErrorCode::BrokerIdNotRegistered.code()
+                {
+                    tracing::warn!(
+                        broker_id,
+                        code,
+                        "broker registration lost; registering again"
+                    );
+                    broker_epoch = None;
+                }
+                drop_if_not_controller(&mut connection, code);
+                glommio::timer::sleep(RETRY_BACKOFF).await;
+            }
+            Err(error) => {
+                lost(&mut connection, target, &error);
+                glommio::timer::sleep(RETRY_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// The offset of the last metadata record this node has applied.
+fn applied_offset(control: &ControlShard) -> i64 {
+    i64::try_from(control.image().version).unwrap_or(i64::MAX) - 1
+}
+
+async fn connect(control: &ControlShard, target: i32) -> Option<ControllerConnection> {
+    let voter = control.voters().iter().find(|v| v.node_id == target)?;
+    let address = format!("{}:{}", voter.host, voter.port);
+    let connected = match resolve(&address) {
+        Ok(socket) => ControllerConnection::connect(socket).await,
+        Err(error) => Err(error),
+    };
+    match connected {
+        Ok(connection) => Some(connection),
+        Err(error) => {
+            tracing::debug!(controller = target, %address, %error, "controller unreachable");
+            None
+        }
+    }
+}
+
+fn drop_if_not_controller(connection: &mut Option<(i32, ControllerConnection)>, code: i16) {
+    if code == ErrorCode::NotController.code() {
+        *connection = None;
+    }
+}
+
+fn lost(
+    connection: &mut Option<(i32, ControllerConnection)>,
+    target: i32,
+    error: &ControllerCallError,
+) {
+    tracing::debug!(controller = target, %error, "controller call failed");
+    *connection = None;
+}
