@@ -12,7 +12,9 @@
 //! `broker` role.
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
 use kafka_protocol::messages::{
@@ -31,6 +33,11 @@ use crate::error_code::ErrorCode;
 const HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 2000;
 /// Pause before the next attempt when no controller answered.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest a controlled shutdown waits for the controller to move this
+/// broker's leaderships before the broker stops anyway.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Heartbeat interval while shutting down.
+const SHUTDOWN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(50);
 /// Kafka's security protocol id of PLAINTEXT.
 const PLAINTEXT: i16 = 0;
 
@@ -72,8 +79,10 @@ fn registration(
         .with_rack((!rack.is_empty()).then(|| StrBytes::from_string(rack)))
 }
 
-/// Keeps this broker registered and heartbeating until the task is
-/// cancelled, or until the quorum turns out to serve another cluster.
+/// Keeps this broker registered and heartbeating until `shutdown` is set;
+/// then runs the controlled shutdown (heartbeats asking for it until the
+/// controller has moved this broker's leaderships away and says it may
+/// stop, at most [`CONTROLLED_SHUTDOWN_TIMEOUT`]) and returns.
 ///
 /// # Errors
 /// [`LifecycleError`]: the node must stop.
@@ -81,7 +90,9 @@ pub async fn run(
     control: Rc<ControlShard>,
     config: Rc<BrokerConfig>,
     cluster_id: String,
+    shutdown: Arc<AtomicBool>,
 ) -> Result<(), LifecycleError> {
+    let mut shutdown_started: Option<Instant> = None;
     let incarnation = uuid::Uuid::new_v4();
     let interval = heartbeat_interval(&config);
     let broker_id = config.node_id();
@@ -90,6 +101,12 @@ pub async fn run(
     let mut broker_epoch: Option<i64> = None;
     let mut fenced = true;
     loop {
+        if shutdown.load(Ordering::SeqCst) {
+            let started = *shutdown_started.get_or_insert_with(Instant::now);
+            if broker_epoch.is_none() || started.elapsed() > CONTROLLED_SHUTDOWN_TIMEOUT {
+                return Ok(());
+            }
+        }
         let target = control.active_controller().unwrap_or_else(|| {
             let voters = control.voters();
             next_voter = next_voter.wrapping_add(1);
@@ -146,7 +163,8 @@ pub async fn run(
         let request = BrokerHeartbeatRequest::default()
             .with_broker_id(BrokerId(broker_id))
             .with_broker_epoch(epoch)
-            .with_current_metadata_offset(applied_offset(&control));
+            .with_current_metadata_offset(applied_offset(&control))
+            .with_want_shut_down(shutdown_started.is_some());
         let response: Result<BrokerHeartbeatResponse, _> = link
             .call(ApiKey::BrokerHeartbeat, BROKER_HEARTBEAT_VERSION, &request)
             .await;
@@ -156,7 +174,15 @@ pub async fn run(
                     fenced = response.is_fenced;
                     tracing::info!(broker_id, fenced, "broker fencing changed");
                 }
-                glommio::timer::sleep(interval).await;
+                if shutdown_started.is_some() {
+                    if response.should_shut_down {
+                        tracing::info!(broker_id, "controlled shutdown done: leaderships moved");
+                        return Ok(());
+                    }
+                    glommio::timer::sleep(SHUTDOWN_HEARTBEAT_INTERVAL).await;
+                } else {
+                    sleep_unless_shutdown(interval, &shutdown).await;
+                }
             }
             Ok(response) => {
                 let code = response.error_code;
@@ -178,6 +204,14 @@ pub async fn run(
                 glommio::timer::sleep(RETRY_BACKOFF).await;
             }
         }
+    }
+}
+
+/// Sleeps `duration`, waking early when `shutdown` is set.
+async fn sleep_unless_shutdown(duration: Duration, shutdown: &AtomicBool) {
+    let started = Instant::now();
+    while started.elapsed() < duration && !shutdown.load(Ordering::SeqCst) {
+        glommio::timer::sleep(duration.min(Duration::from_millis(50))).await;
     }
 }
 

@@ -332,8 +332,10 @@ impl ControlShard {
         self: Rc<Self>,
         local_cluster_id: Option<String>,
         offsets_topic: skein_controller::NewTopic,
+        rebalance: Option<LeaderRebalance>,
     ) {
         let mut proposed_cluster_id = local_cluster_id;
+        let mut last_rebalance = std::time::Instant::now();
         loop {
             glommio::timer::sleep(Duration::from_millis(TICK_MS)).await;
             if !self.is_active() {
@@ -369,6 +371,36 @@ impl ControlShard {
                 };
                 self.handle(request).await;
             }
+            if let Some(rebalance) = rebalance {
+                if last_rebalance.elapsed() >= rebalance.interval {
+                    last_rebalance = std::time::Instant::now();
+                    self.rebalance_leaders(rebalance.percentage).await;
+                }
+            }
+        }
+    }
+
+    /// Moves leadership back to preferred replicas where a broker's share
+    /// of partitions led elsewhere is above `percentage` %.
+    async fn rebalance_leaders(&self, percentage: u32) {
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return;
+        };
+        let election = {
+            let quorum = self.quorum.borrow();
+            let controller = quorum.controller();
+            let partitions = controller.partitions_to_rebalance(percentage);
+            if partitions.is_empty() {
+                return;
+            }
+            tracing::info!(
+                partitions = partitions.len(),
+                "auto leader rebalance: electing preferred leaders"
+            );
+            controller.elect_leaders(skein_controller::ElectionType::Preferred, Some(partitions))
+        };
+        if let Err(error) = self.commit_locked(&election.records).await {
+            tracing::warn!(%error, "auto leader rebalance not committed");
         }
     }
 
@@ -569,6 +601,15 @@ impl ControlShard {
             self.producer_ids.set(proposal.response);
         }
     }
+}
+
+/// `auto.leader.rebalance.enable`'s settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaderRebalance {
+    /// `leader.imbalance.check.interval.seconds`.
+    pub interval: Duration,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub percentage: u32,
 }
 
 /// How often the publisher looks for an image the data shards lack.

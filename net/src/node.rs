@@ -97,6 +97,11 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
     // start instead of sharing (and corrupting) its logs.
     let _data_dir_lock = lock_data_dir(&data_dir)?;
     let roles = config.roles();
+    if roles.broker && !roles.controller {
+        return Err(NodeError::Startup(
+            "process.roles=broker: a broker-only node must follow the metadata log from the controllers, which Skein does not do yet; run broker,controller nodes (every voter is then a broker)".into(),
+        ));
+    }
     let listen = if roles.broker {
         claim_listen_address(listen)?
     } else {
@@ -288,6 +293,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     let offsets_segment_bytes = shared.config.offsets_topic_segment_bytes();
     let registration_config = Rc::clone(&group_config);
     let mut cluster_tasks = Vec::new();
+    let lifecycle_task = std::cell::RefCell::new(None);
     if control.is_cluster() {
         match start_cluster(&shared, &control, offsets_partitions, offsets_segment_bytes) {
             Ok(tasks) => cluster_tasks = tasks,
@@ -303,7 +309,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     // first image never answers, and the control shard must still stop.
     let startup = async {
         if control.is_cluster() {
-            if !join_cluster(&shared, &control, &registration_config).await {
+            if !join_cluster(&shared, &control, &registration_config, &lifecycle_task).await {
                 return;
             }
             control.publish().await;
@@ -327,6 +333,11 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         Arc::clone(&shared.metrics),
     ));
     shared.wait_for_shutdown().await;
+    let lifecycle = lifecycle_task.borrow_mut().take();
+    if let Some(lifecycle) = lifecycle {
+        // The controlled shutdown: leaderships move before the broker stops.
+        lifecycle.await;
+    }
     drop(refreshing.cancel());
     drop(ticking.cancel());
     for task in cluster_tasks {
@@ -381,8 +392,20 @@ fn start_cluster(
             .unwrap_or(3),
     )
     .unwrap_or(i16::MAX);
+    let setting = |name: &str, default: u64| config.value_text(name).parse().unwrap_or(default);
+    let rebalance = (config.value_text("auto.leader.rebalance.enable") != "false").then(|| {
+        crate::control_shard::LeaderRebalance {
+            interval: Duration::from_secs(setting("leader.imbalance.check.interval.seconds", 300)),
+            percentage: u32::try_from(setting("leader.imbalance.per.broker.percentage", 10))
+                .unwrap_or(10),
+        }
+    });
     tasks.push(glommio::spawn_local(
-        Rc::clone(control).run_controller_duties(shared.local_cluster_id.clone(), offsets),
+        Rc::clone(control).run_controller_duties(
+            shared.local_cluster_id.clone(),
+            offsets,
+            rebalance,
+        ),
     ));
     Ok(tasks)
 }
@@ -396,6 +419,7 @@ async fn join_cluster(
     shared: &Arc<Shared>,
     control: &Rc<ControlShard>,
     config: &Rc<BrokerConfig>,
+    lifecycle_task: &std::cell::RefCell<Option<glommio::Task<()>>>,
 ) -> bool {
     let quorum_id = loop {
         if let Some(id) = control.image().cluster_id.clone() {
@@ -422,15 +446,18 @@ async fn join_cluster(
     tracing::info!(cluster_id = %quorum_id, "joined the cluster");
     drop(shared.cluster_id.set(quorum_id.clone()));
     if shared.config.roles().broker {
-        let lifecycle =
-            crate::broker_lifecycle::run(Rc::clone(control), Rc::clone(config), quorum_id);
+        let lifecycle = crate::broker_lifecycle::run(
+            Rc::clone(control),
+            Rc::clone(config),
+            quorum_id,
+            Arc::clone(&shared.shutdown),
+        );
         let failing = Arc::clone(shared);
-        glommio::spawn_local(async move {
+        *lifecycle_task.borrow_mut() = Some(glommio::spawn_local(async move {
             if let Err(error) = lifecycle.await {
                 failing.fail(error.to_string());
             }
-        })
-        .detach();
+        }));
     }
     true
 }

@@ -149,6 +149,46 @@ impl MetadataController {
             .collect()
     }
 
+    /// The imbalanced partitions (see
+    /// [`MetadataController::imbalanced_partitions`]) of the preferred
+    /// leaders whose share of imbalanced partitions is above
+    /// `percentage` % of the partitions they prefer, as Kafka's
+    /// `leader.imbalance.per.broker.percentage` check does.
+    pub fn partitions_to_rebalance(&self, percentage: u32) -> Vec<(String, i32)> {
+        let image = &self.image;
+        let mut preferred_counts: std::collections::BTreeMap<i32, usize> = Default::default();
+        for topic in image.topics() {
+            for (_, state) in topic.partition_states() {
+                if let Some(preferred) = state.preferred_leader() {
+                    *preferred_counts.entry(preferred).or_default() += 1;
+                }
+            }
+        }
+        let imbalanced = self.imbalanced_partitions();
+        let mut imbalanced_counts: std::collections::BTreeMap<i32, usize> = Default::default();
+        let preferred_of = |name: &str, partition: i32| {
+            image
+                .topic(name)
+                .and_then(|topic| topic.partition(partition))
+                .and_then(|state| state.preferred_leader())
+        };
+        for (name, partition) in &imbalanced {
+            if let Some(preferred) = preferred_of(name, *partition) {
+                *imbalanced_counts.entry(preferred).or_default() += 1;
+            }
+        }
+        let over = |broker: i32| {
+            let total = preferred_counts.get(&broker).copied().unwrap_or(0);
+            let off = imbalanced_counts.get(&broker).copied().unwrap_or(0);
+            // off / total > percentage / 100, in integers.
+            total > 0 && off * 100 > total * percentage as usize
+        };
+        imbalanced
+            .into_iter()
+            .filter(|(name, partition)| preferred_of(name, *partition).is_some_and(over))
+            .collect()
+    }
+
     /// AlterPartition for one partition: the leader sets its ISR. Checked
     /// as Kafka does, in this order: the sender's broker epoch
     /// ([`ControllerError::StaleBrokerEpoch`]); the topic and partition;

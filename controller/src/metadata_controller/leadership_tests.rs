@@ -122,6 +122,13 @@ fn preferred_election_restores_the_first_replica_once_it_is_back_in_the_isr() {
     assert_eq!(expanded, cluster.state(&topic, partition));
     let imbalanced = cluster.controller.imbalanced_partitions();
     assert!(imbalanced.contains(&name));
+    // Broker 1's share of partitions led elsewhere is above 0 % but not
+    // above 100 %: only the first threshold triggers a rebalance.
+    assert!(cluster
+        .controller
+        .partitions_to_rebalance(0)
+        .contains(&name));
+    assert!(cluster.controller.partitions_to_rebalance(100).is_empty());
     let elect = cluster
         .controller
         .elect_leaders(ElectionType::Preferred, None);
