@@ -472,9 +472,8 @@ impl ControlShard {
         if self.is_cluster() && !self.is_active() {
             // Kafka's pre-KRaft answer: clients find the active controller
             // in Metadata and send the change there.
-            return fail_all(&request, || {
-                ControlError::Refused(ControllerError::NotController)
-            });
+            let active = self.active_controller();
+            return fail_all(&request, || ControlError::NotController { active });
         }
         // Each proposal is made against the image under a borrow that ends
         // with its statement, before the commit waits.

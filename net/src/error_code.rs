@@ -219,6 +219,7 @@ pub fn control_error(error: &ControlError) -> ErrorCode {
         ControlError::Refused(error) => controller_error(error),
         ControlError::Storage(_) => ErrorCode::KafkaStorageError,
         ControlError::Unavailable => ErrorCode::RequestTimedOut,
+        ControlError::NotController { .. } => ErrorCode::NotController,
     }
 }
 

@@ -179,6 +179,9 @@ pub enum ControlError {
     /// The control shard is unreachable.
     #[error("controller unavailable")]
     Unavailable,
+    /// This node is not the cluster's active controller.
+    #[error("this node is not the active controller (the active controller is node {active:?})")]
+    NotController { active: Option<i32> },
 }
 
 impl From<MetadataError> for ControlError {
