@@ -28,6 +28,7 @@ use crate::control_shard::ControlShard;
 use crate::controller_client::{resolve, ControllerCallError, ControllerConnection};
 use crate::controller_rpc::{BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSION};
 use crate::error_code::ErrorCode;
+use crate::shard_state::AdvertisedAddress;
 
 /// Kafka's `broker.heartbeat.interval.ms` default.
 const HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 2000;
@@ -58,23 +59,23 @@ fn heartbeat_interval(config: &BrokerConfig) -> Duration {
     Duration::from_millis(ms.max(1))
 }
 
-/// The registration of this broker: its client listener as advertised.
+/// The registration of this broker: its client listener's name with the
+/// address it advertises.
 fn registration(
     config: &BrokerConfig,
+    advertised: &AdvertisedAddress,
     cluster_id: &str,
     incarnation: uuid::Uuid,
 ) -> BrokerRegistrationRequest {
-    let (client, advertised) = config.client_listener();
-    let endpoint = advertised.unwrap_or(client);
     let rack = config.value_text("broker.rack");
     BrokerRegistrationRequest::default()
         .with_broker_id(BrokerId(config.node_id()))
         .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
         .with_incarnation_id(incarnation)
         .with_listeners(vec![RegistrationListener::default()
-            .with_name(StrBytes::from_string(endpoint.name))
-            .with_host(StrBytes::from_string(endpoint.host))
-            .with_port(endpoint.port)
+            .with_name(StrBytes::from_string(config.client_listener().0.name))
+            .with_host(StrBytes::from_string(advertised.host.clone()))
+            .with_port(advertised.port)
             .with_security_protocol(PLAINTEXT)])
         .with_rack((!rack.is_empty()).then(|| StrBytes::from_string(rack)))
 }
@@ -89,6 +90,7 @@ fn registration(
 pub async fn run(
     control: Rc<ControlShard>,
     config: Rc<BrokerConfig>,
+    advertised: AdvertisedAddress,
     cluster_id: String,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), LifecycleError> {
@@ -122,7 +124,7 @@ pub async fn run(
             continue;
         };
         let Some(epoch) = broker_epoch else {
-            let request = registration(&config, &cluster_id, incarnation);
+            let request = registration(&config, &advertised, &cluster_id, incarnation);
             let response: Result<BrokerRegistrationResponse, _> = link
                 .call(
                     ApiKey::BrokerRegistration,

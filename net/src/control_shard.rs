@@ -29,7 +29,7 @@ use skein_controller::quorum::{FileLogStore, QuorumConfig, QuorumInput, TICK_MS}
 use skein_controller::{
     BrokerConfig, BrokerEndpoint, BrokerHeartbeat, ControllerError, ControllerResult,
     ControllerSettings, MetadataImage, MetadataRecord, NewBrokerRegistration, ProducerIdBlock,
-    TopicId, LISTENERS_MAX,
+    TopicId,
 };
 use skein_engine::{Mesh, ShardId};
 
@@ -39,6 +39,7 @@ use crate::error_code::{controller_error, ErrorCode};
 use crate::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade};
 use crate::quorum_driver::{commit, quorum_node_id, QuorumDriver, QuorumDriverError};
 use crate::shard_message::{ControlError, ControlReply, ControlRequest, ShardReply, ShardRequest};
+use crate::shard_state::AdvertisedAddress;
 
 /// The control shard. Lives on: the control shard only.
 pub struct ControlShard {
@@ -59,6 +60,9 @@ pub struct ControlShard {
     publish_lock: Semaphore,
     /// The version of the image data shards have last applied.
     published_version: Cell<Option<u64>>,
+    /// The image data shards have last applied: what may be served (its
+    /// partitions' logs are open).
+    published: RefCell<Option<Arc<MetadataImage>>>,
     /// Raft frames dropped for another cluster id (logged once).
     foreign_frames: Cell<u64>,
 }
@@ -116,6 +120,7 @@ impl ControlShard {
             voters: cluster_voters,
             publish_lock: Semaphore::new(1),
             published_version: Cell::new(None),
+            published: RefCell::new(None),
             foreign_frames: Cell::new(0),
         })
     }
@@ -462,6 +467,12 @@ impl ControlShard {
         });
         futures::future::join_all(calls).await;
         self.published_version.set(Some(image.version));
+        *self.published.borrow_mut() = Some(image);
+    }
+
+    /// The image every data shard has applied last, if one was published.
+    pub fn published_image(&self) -> Option<Arc<MetadataImage>> {
+        self.published.borrow().clone()
     }
 
     /// Handles one metadata change.
@@ -539,21 +550,20 @@ impl ControlShard {
     /// # Errors
     /// If the quorum does not commit a record, or the registration is
     /// refused (a bug: a fresh incarnation is always accepted).
-    pub async fn register_local_broker(&self, config: &BrokerConfig) -> Result<(), ControlError> {
+    pub async fn register_local_broker(
+        &self,
+        config: &BrokerConfig,
+        advertised: &AdvertisedAddress,
+    ) -> Result<(), ControlError> {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return Err(ControlError::Unavailable);
         };
         let broker_id = config.node_id();
-        let (client, advertised) = config.client_listener();
-        let endpoint = advertised.unwrap_or(client);
-        let listeners = std::iter::once(endpoint)
-            .take(LISTENERS_MAX)
-            .map(|listener| BrokerEndpoint {
-                name: listener.name,
-                host: listener.host,
-                port: listener.port,
-            })
-            .collect();
+        let listeners = vec![BrokerEndpoint {
+            name: config.client_listener().0.name,
+            host: advertised.host.clone(),
+            port: advertised.port,
+        }];
         let registration = self.quorum.borrow_mut().controller_mut().register_broker(
             NewBrokerRegistration {
                 broker_id,

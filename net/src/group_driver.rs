@@ -81,6 +81,11 @@ pub struct GroupDriver {
     /// Set at shutdown: requests are refused rather than parked, so data
     /// shards can drain.
     stopped: Cell<bool>,
+    /// Per `__consumer_offsets` partition: whether this broker leads it
+    /// (and so the coordinator owns it), as of the last image applied, and
+    /// how many times it was gained: a replay applies only if the partition
+    /// was not lost (or lost and gained again) while its log was read.
+    owned: RefCell<std::collections::BTreeMap<u32, (bool, u64)>>,
 }
 
 impl GroupDriver {
@@ -119,6 +124,7 @@ impl GroupDriver {
             timer_wake: RefCell::new(timer_wake),
             timer_woken: RefCell::new(Some(timer_woken)),
             stopped: Cell::new(false),
+            owned: RefCell::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -365,25 +371,64 @@ impl GroupDriver {
             .unwrap_or(ShardReply::Unavailable)
     }
 
-    /// Replays every `__consumer_offsets` partition of `image` into the
-    /// coordinator; each starts serving its groups once replayed. A
-    /// partition that cannot be read stays loading (its groups get
-    /// COORDINATOR_LOAD_IN_PROGRESS) and the failure is logged.
-    pub async fn load(self: &Rc<Self>, image: Arc<MetadataImage>) {
+    /// Makes the coordinator own exactly the `__consumer_offsets`
+    /// partitions this broker leads in `image` (Kafka's `onElection` and
+    /// `onResignation`): a partition newly led here is replayed from its
+    /// log, and serves its groups once replayed (until then they get
+    /// COORDINATOR_LOAD_IN_PROGRESS); one led elsewhere now is dropped, its
+    /// parked requests answered NOT_COORDINATOR, as are later ones. Call
+    /// with every new image. A partition that cannot be read stays loading
+    /// and the failure is logged.
+    pub async fn apply_image(self: &Rc<Self>, image: Arc<MetadataImage>) {
         let Some(topic) = image.topic(CONSUMER_OFFSETS_TOPIC).cloned() else {
-            tracing::error!("__consumer_offsets does not exist; groups stay unavailable");
             return;
         };
         self.offsets_topic_id.set(Some(topic.topic_id));
-        let started = std::time::Instant::now();
-        let mut total = 0_usize;
+        let local = image.local_broker_id();
         let partitions = self
             .coordinator
             .borrow()
             .config()
             .offsets_topic_num_partitions;
+        let mut gained = Vec::new();
         for partition in 0..partitions {
-            match self.read_partition(topic.topic_id, partition).await {
+            let index = i32::try_from(partition).unwrap_or(i32::MAX);
+            let leads = image.leader(&topic.topic_id, index) == Some(local);
+            let (owned, gains) = self
+                .owned
+                .borrow()
+                .get(&partition)
+                .map_or((None, 0), |(owned, gains)| (Some(*owned), *gains));
+            let actions = match (leads, owned) {
+                (true, Some(true)) | (false, Some(false)) => continue,
+                (true, _) => {
+                    gained.push((partition, gains + 1));
+                    self.coordinator.borrow_mut().begin_load(partition)
+                }
+                (false, _) => self.coordinator.borrow_mut().unload_partition(partition),
+            };
+            let gains = if leads { gains + 1 } else { gains };
+            self.owned.borrow_mut().insert(partition, (leads, gains));
+            match actions {
+                Ok(actions) => self.execute(actions),
+                Err(error) => {
+                    tracing::error!(partition, %error, "__consumer_offsets partition out of range")
+                }
+            }
+        }
+        if gained.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mut total = 0_usize;
+        for (partition, gain) in &gained {
+            let partition = *partition;
+            let read = self.read_partition(topic.topic_id, partition).await;
+            // Leadership may have moved while the log was read.
+            if self.owned.borrow().get(&partition) != Some(&(true, *gain)) {
+                continue;
+            }
+            match read {
                 Ok(records) => {
                     total += records.len();
                     let loaded =
@@ -400,10 +445,10 @@ impl GroupDriver {
             }
         }
         tracing::info!(
-            partitions,
+            partitions = gained.len(),
             records = total,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "group coordinator loaded"
+            "group coordinator loaded __consumer_offsets partitions led here"
         );
         self.wake_timer();
     }

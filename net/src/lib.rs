@@ -14,6 +14,7 @@
 
 mod admin_http;
 mod broker_lifecycle;
+mod cluster_view;
 mod connection;
 mod connection_quota;
 mod control_shard;
@@ -32,6 +33,7 @@ mod metadata_upgrade;
 mod metrics;
 mod node;
 mod offsets_topic;
+mod partition_leadership;
 mod producer_state;
 mod quorum_driver;
 pub mod request;

@@ -32,6 +32,10 @@ const MESH_CHANNEL_CAPACITY: usize = 1024;
 /// How long start-up waits for a just-killed predecessor to let go of the
 /// data-dir lock.
 const PREDECESSOR_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the group coordinator looks for a new image.
+const GROUP_IMAGE_POLL_MS: u64 = 10;
+/// How often the control shard republishes the active controller's id.
+const CONTROLLER_WATCH_MS: u64 = 20;
 /// How often a shard looks at the shutdown flag.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 /// The longest a shard waits for in-flight requests at shutdown.
@@ -97,6 +101,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
     // start instead of sharing (and corrupting) its logs.
     let _data_dir_lock = lock_data_dir(&data_dir)?;
     let roles = config.roles();
+    let node_id = config.node_id();
     if roles.broker && !roles.controller {
         return Err(NodeError::Startup(
             "process.roles=broker: a broker-only node must follow the metadata log from the controllers, which Skein does not do yet; run broker,controller nodes (every voter is then a broker)".into(),
@@ -170,6 +175,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         advertised,
         cluster_id,
         local_cluster_id,
+        controller_id: Arc::new(std::sync::atomic::AtomicI32::new(node_id)),
         shutdown,
         fatal: Mutex::new(None),
         drained: AtomicUsize::new(0),
@@ -216,6 +222,9 @@ struct Shared {
     cluster_id: std::sync::OnceLock<String>,
     /// The id this node brings: stored in its data dir or configured.
     local_cluster_id: Option<String>,
+    /// The active controller's `node.id` (-1: unknown): written by the
+    /// control shard, read by data shards for Metadata.
+    controller_id: Arc<std::sync::atomic::AtomicI32>,
     shutdown: Arc<AtomicBool>,
     fatal: Mutex<Option<String>>,
     drained: AtomicUsize,
@@ -314,7 +323,10 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             }
             control.publish().await;
         } else {
-            if let Err(error) = control.register_local_broker(&registration_config).await {
+            if let Err(error) = control
+                .register_local_broker(&registration_config, &shared.advertised)
+                .await
+            {
                 tracing::error!(%error, "this broker could not register with its controller");
             }
             if !create_offsets_topic(&control, offsets_partitions, offsets_segment_bytes).await
@@ -384,6 +396,15 @@ fn start_cluster(
         )));
     }
     tasks.push(glommio::spawn_local(Rc::clone(control).run_publisher()));
+    let watched = Rc::clone(control);
+    let controller_id = Arc::clone(&shared.controller_id);
+    tasks.push(glommio::spawn_local(async move {
+        loop {
+            let active = watched.active_controller().unwrap_or(-1);
+            controller_id.store(active, Ordering::Relaxed);
+            glommio::timer::sleep(Duration::from_millis(CONTROLLER_WATCH_MS)).await;
+        }
+    }));
     let mut offsets = offsets_topic(offsets_partitions, offsets_segment_bytes);
     offsets.replication_factor = i16::try_from(
         config
@@ -449,6 +470,7 @@ async fn join_cluster(
         let lifecycle = crate::broker_lifecycle::run(
             Rc::clone(control),
             Rc::clone(config),
+            shared.advertised.clone(),
             quorum_id,
             Arc::clone(&shared.shutdown),
         );
@@ -533,11 +555,26 @@ async fn update_offsets_topic_configs(control: &ControlShard, segment_bytes: u64
 
 /// Replays `__consumer_offsets` into the group coordinator in the
 /// background and starts the coordinator's timer.
-fn start_group_coordinator(control: &ControlShard, groups: &Rc<GroupDriver>) {
+fn start_group_coordinator(control: &Rc<ControlShard>, groups: &Rc<GroupDriver>) {
     glommio::spawn_local(Rc::clone(groups).run_timer()).detach();
+    // The coordinator follows the leadership of __consumer_offsets in
+    // every image the control shard has.
     let loader = Rc::clone(groups);
-    let image = control.image();
-    glommio::spawn_local(async move { loader.load(image).await }).detach();
+    let images = Rc::clone(control);
+    glommio::spawn_local(async move {
+        let mut applied = None;
+        loop {
+            // Only an image the data shards have applied: its logs are open.
+            if let Some(image) = images.published_image() {
+                if applied != Some(image.version) {
+                    applied = Some(image.version);
+                    loader.apply_image(image).await;
+                }
+            }
+            glommio::timer::sleep(Duration::from_millis(GROUP_IMAGE_POLL_MS)).await;
+        }
+    })
+    .detach();
 }
 
 async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
@@ -559,6 +596,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         Rc::new(shared.config.clone()),
         shared.advertised.clone(),
         cluster_id,
+        Arc::clone(&shared.controller_id),
         mesh,
     ));
     shared.metrics.register(ctx.metrics.published());

@@ -142,7 +142,7 @@ impl<S: RaftLogStore> QuorumDriver<S> {
         let mut driver = QuorumDriver {
             node,
             settings,
-            controller: MetadataController::new(settings, MetadataImage::default()),
+            controller: MetadataController::new(settings, MetadataImage::new(settings.node_id)),
             waiting: BTreeMap::new(),
             stopped: None,
             peers: None,

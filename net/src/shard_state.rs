@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::AtomicI32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +53,9 @@ pub struct ShardState {
     pub advertised: AdvertisedAddress,
     /// The cluster id reported to clients.
     pub cluster_id: String,
+    /// The active controller's `node.id` (-1: unknown), kept by the control
+    /// shard; Metadata and DescribeCluster report it.
+    pub controller_id: Arc<AtomicI32>,
     /// This shard's end of the mesh.
     pub mesh: Mesh<ShardRequest, ShardReply>,
     image: RefCell<Arc<MetadataImage>>,
@@ -77,9 +81,11 @@ impl ShardState {
         config: Rc<BrokerConfig>,
         advertised: AdvertisedAddress,
         cluster_id: String,
+        controller_id: Arc<AtomicI32>,
         mesh: Mesh<ShardRequest, ShardReply>,
     ) -> ShardState {
         assert!(shard.0 < plan.data_shards(), "data shards only");
+        let local_broker_id = config.node_id();
         let data_shards = plan.data_shards();
         // Kafka's slots are the broker's; each shard keeps its share, and at
         // least one unless sessions are disabled.
@@ -102,8 +108,9 @@ impl ShardState {
             config,
             advertised,
             cluster_id,
+            controller_id,
             mesh,
-            image: RefCell::new(Arc::new(MetadataImage::default())),
+            image: RefCell::new(Arc::new(MetadataImage::new(local_broker_id))),
             partitions: RefCell::new(HashMap::new()),
             producers: RefCell::new(HashMap::new()),
             in_flight_requests: Cell::new(0),
@@ -343,9 +350,16 @@ impl ShardState {
     pub async fn apply_image(&self, image: Arc<MetadataImage>) {
         let data_dir = self.config.data_dir();
         let mut wanted: HashMap<PartitionKey, Arc<TopicImage>> = HashMap::new();
+        let local = image.local_broker_id();
         for topic in image.topics() {
             for partition in 0..topic.partitions {
-                if self.owner(&topic.topic_id, partition) == self.shard {
+                // A replica lives here only if this broker is one of the
+                // partition's replicas (a partition with no replica state
+                // is a single-node one, held here).
+                let hosted = topic
+                    .partition(partition)
+                    .is_none_or(|state| state.replicas.contains(&local));
+                if hosted && self.owner(&topic.topic_id, partition) == self.shard {
                     wanted.insert((topic.topic_id, partition), Arc::clone(topic));
                 }
             }

@@ -8,6 +8,7 @@ use kafka_protocol::messages::delete_records_response::{
 
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
+use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
 use crate::shard_message::{PartitionOp, ShardReply};
 use crate::shard_state::ShardState;
 
@@ -24,6 +25,9 @@ pub async fn handle(ctx: &ShardState, request: DeleteRecordsRequest) -> DeleteRe
                 Err(code) => failed(index, *code),
                 Ok(found) if !(0..found.partitions).contains(&index) => {
                     failed(index, ErrorCode::UnknownTopicOrPartition)
+                }
+                Ok(found) if check_leader(&image, found, index, NO_LEADER_EPOCH).is_err() => {
+                    failed(index, ErrorCode::NotLeaderOrFollower)
                 }
                 Ok(found) => {
                     let op = PartitionOp::DeleteRecords {

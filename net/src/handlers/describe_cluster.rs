@@ -1,4 +1,5 @@
-//! DescribeCluster: this one broker, which is also the controller.
+//! DescribeCluster: the live brokers and the broker named as controller
+//! (see [`crate::cluster_view`]).
 
 use kafka_protocol::messages::describe_cluster_request::DescribeClusterRequest;
 use kafka_protocol::messages::describe_cluster_response::{
@@ -7,18 +8,26 @@ use kafka_protocol::messages::describe_cluster_response::{
 use kafka_protocol::messages::BrokerId;
 
 use super::str_bytes;
+use crate::cluster_view;
 use crate::shard_state::ShardState;
 
 /// Answers a DescribeCluster request.
 pub fn handle(ctx: &ShardState, request: DescribeClusterRequest) -> DescribeClusterResponse {
-    let node = ctx.config.node_id();
+    let image = ctx.image();
+    let brokers = cluster_view::live_brokers(ctx, &image)
+        .into_iter()
+        .map(|broker| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(broker.broker_id))
+                .with_host(str_bytes(&broker.host))
+                .with_port(i32::from(broker.port))
+                .with_rack(broker.rack.as_deref().map(str_bytes))
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(str_bytes(&ctx.cluster_id))
-        .with_controller_id(BrokerId(node))
+        .with_controller_id(BrokerId(cluster_view::controller_id(ctx, &image)))
         .with_cluster_authorized_operations(i32::MIN)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(node))
-            .with_host(str_bytes(&ctx.advertised.host))
-            .with_port(i32::from(ctx.advertised.port))])
+        .with_brokers(brokers)
 }

@@ -34,6 +34,7 @@ use crate::fetch_session::{
     SessionRequest, TopicRef, FINAL_EPOCH, INVALID_SESSION_ID,
 };
 use crate::frame::RequestHeader;
+use crate::partition_leadership::check_leader;
 use crate::response::{EncodeError, Response};
 use crate::shard_message::{PartitionOp, ShardReply};
 use crate::shard_state::{now_ms, ShardState};
@@ -333,8 +334,15 @@ fn plan_reads(image: &MetadataImage, partitions: &[CachedPartition], by_id: bool
             Ok((_, count)) if !(0..count).contains(&cached.partition) => {
                 Some(ErrorCode::UnknownTopicOrPartition)
             }
-            Ok(_) if cached.request.current_leader_epoch > 0 => Some(ErrorCode::UnknownLeaderEpoch),
-            Ok(_) => None,
+            Ok((topic_id, _)) => image.topic_by_id(&topic_id).and_then(|topic| {
+                check_leader(
+                    image,
+                    topic,
+                    cached.partition,
+                    cached.request.current_leader_epoch,
+                )
+                .err()
+            }),
         };
         wanted.push(Wanted {
             topic: cached.topic.clone(),

@@ -1,13 +1,18 @@
-//! FindCoordinator: this single node coordinates every group, so the answer
-//! is always this broker's advertised address (v0–v3 one key, v4+ a batch of
-//! keys). Transaction coordinators are not built: key type 1 is refused.
+//! FindCoordinator: a group's coordinator is the leader of its
+//! `__consumer_offsets` partition, as in Kafka (v0–v3 one key, v4+ a batch
+//! of keys); COORDINATOR_NOT_AVAILABLE while that partition has no live
+//! leader. Transaction coordinators are not built: key type 1 is refused.
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 use kafka_protocol::messages::BrokerId;
 use kafka_protocol::protocol::StrBytes;
 
+use skein_controller::group_coordinator::{partition_for_group, CONSUMER_OFFSETS_TOPIC};
+use skein_controller::MetadataImage;
+
 use super::str_bytes;
+use crate::cluster_view::{self, BrokerAddress};
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 
@@ -20,44 +25,59 @@ pub fn handle(
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let node = BrokerId(ctx.config.node_id());
-    let host = str_bytes(&ctx.advertised.host);
-    let port = i32::from(ctx.advertised.port);
-    let refusal = (request.key_type != KEY_TYPE_GROUP).then_some((
-        ErrorCode::InvalidRequest,
-        "only group coordinators exist (transactions are not supported)",
-    ));
+    let image = ctx.image();
+    let locate = |key: &str| -> Result<BrokerAddress, (ErrorCode, &'static str)> {
+        if request.key_type != KEY_TYPE_GROUP {
+            return Err((
+                ErrorCode::InvalidRequest,
+                "only group coordinators exist (transactions are not supported)",
+            ));
+        }
+        coordinator(ctx, &image, key).ok_or((
+            ErrorCode::CoordinatorNotAvailable,
+            "the group's __consumer_offsets partition has no live leader",
+        ))
+    };
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
-            .into_iter()
-            .map(|key| match refusal {
-                Some((code, reason)) => Coordinator::default()
-                    .with_key(key)
+            .iter()
+            .map(|key| match locate(key.as_str()) {
+                Err((code, reason)) => Coordinator::default()
+                    .with_key(key.clone())
                     .with_node_id(BrokerId(-1))
                     .with_host(StrBytes::default())
                     .with_port(-1)
                     .with_error_code(code.code())
                     .with_error_message(Some(str_bytes(reason))),
-                None => Coordinator::default()
-                    .with_key(key)
-                    .with_node_id(node)
-                    .with_host(host.clone())
-                    .with_port(port),
+                Ok(broker) => Coordinator::default()
+                    .with_key(key.clone())
+                    .with_node_id(BrokerId(broker.broker_id))
+                    .with_host(str_bytes(&broker.host))
+                    .with_port(i32::from(broker.port)),
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match refusal {
-        Some((code, reason)) => FindCoordinatorResponse::default()
+    match locate(request.key.as_str()) {
+        Err((code, reason)) => FindCoordinatorResponse::default()
             .with_error_code(code.code())
             .with_error_message((version >= 1).then(|| str_bytes(reason)))
             .with_node_id(BrokerId(-1))
             .with_host(StrBytes::default())
             .with_port(-1),
-        None => FindCoordinatorResponse::default()
-            .with_node_id(node)
-            .with_host(host)
-            .with_port(port),
+        Ok(broker) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(broker.broker_id))
+            .with_host(str_bytes(&broker.host))
+            .with_port(i32::from(broker.port)),
     }
+}
+
+/// The live broker leading `group_id`'s `__consumer_offsets` partition.
+fn coordinator(ctx: &ShardState, image: &MetadataImage, group_id: &str) -> Option<BrokerAddress> {
+    let topic = image.topic(CONSUMER_OFFSETS_TOPIC)?;
+    let count = u32::try_from(topic.partitions).ok()?;
+    let partition = i32::try_from(partition_for_group(group_id, count)).ok()?;
+    let leader = image.leader(&topic.topic_id, partition)?;
+    cluster_view::broker_address(ctx, image, leader)
 }

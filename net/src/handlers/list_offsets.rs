@@ -9,6 +9,7 @@ use kafka_protocol::messages::list_offsets_response::{
 
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
+use crate::partition_leadership::check_leader;
 use crate::shard_message::{PartitionOp, ShardReply};
 use crate::shard_state::ShardState;
 
@@ -32,23 +33,25 @@ pub async fn handle(
                 Ok(found) if !(0..found.partitions).contains(&index) => {
                     failed(index, ErrorCode::UnknownTopicOrPartition)
                 }
-                Ok(_) if partition.current_leader_epoch > 0 => {
-                    failed(index, ErrorCode::UnknownLeaderEpoch)
-                }
                 Ok(found) => {
-                    let op = PartitionOp::ListOffset {
-                        timestamp: partition.timestamp,
-                    };
-                    match ctx.partition_op(found.topic_id, index, op).await {
-                        ShardReply::ListedOffset(Ok((offset, timestamp))) => {
-                            ListOffsetsPartitionResponse::default()
-                                .with_partition_index(index)
-                                .with_offset(offset)
-                                .with_timestamp(timestamp)
-                                .with_leader_epoch(epoch_of(offset))
+                    match check_leader(&image, found, index, partition.current_leader_epoch) {
+                        Err(code) => failed(index, code),
+                        Ok(()) => {
+                            let op = PartitionOp::ListOffset {
+                                timestamp: partition.timestamp,
+                            };
+                            match ctx.partition_op(found.topic_id, index, op).await {
+                                ShardReply::ListedOffset(Ok((offset, timestamp))) => {
+                                    ListOffsetsPartitionResponse::default()
+                                        .with_partition_index(index)
+                                        .with_offset(offset)
+                                        .with_timestamp(timestamp)
+                                        .with_leader_epoch(epoch_of(offset))
+                                }
+                                ShardReply::ListedOffset(Err(error)) => failed(index, error.code()),
+                                _ => failed(index, ErrorCode::NotLeaderOrFollower),
+                            }
                         }
-                        ShardReply::ListedOffset(Err(error)) => failed(index, error.code()),
-                        _ => failed(index, ErrorCode::NotLeaderOrFollower),
                     }
                 }
             };

@@ -6,17 +6,17 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::BrokerId;
-use skein_controller::{validate_topic_name, TopicImage};
+use skein_controller::{validate_topic_name, MetadataImage, TopicImage};
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
+use crate::cluster_view;
 use crate::error_code::ErrorCode;
 use crate::shard_message::{ControlReply, ControlRequest, NewTopic, ShardReply, ShardRequest};
 use crate::shard_state::ShardState;
 
 /// Answers a Metadata request of `version`.
 pub async fn handle(ctx: &ShardState, request: MetadataRequest, version: i16) -> MetadataResponse {
-    let node = BrokerId(ctx.config.node_id());
     let all_topics = match &request.topics {
         None => true,
         Some(topics) => version == 0 && topics.is_empty(),
@@ -24,7 +24,7 @@ pub async fn handle(ctx: &ShardState, request: MetadataRequest, version: i16) ->
     let mut topics = Vec::new();
     if all_topics {
         let image = ctx.image();
-        topics.extend(image.topics().map(|topic| describe(topic, node)));
+        topics.extend(image.topics().map(|topic| describe(&image, topic)));
     } else {
         let requested = request.topics.unwrap_or_default();
         let auto_create =
@@ -40,7 +40,7 @@ pub async fn handle(ctx: &ShardState, request: MetadataRequest, version: i16) ->
                             ErrorCode::InvalidTopicException,
                         ));
                     } else if let Some(topic) = image.topic(name) {
-                        topics.push(describe(topic, node));
+                        topics.push(describe(&image, topic));
                     } else if auto_create {
                         missing.push(name.to_string());
                     } else {
@@ -51,7 +51,7 @@ pub async fn handle(ctx: &ShardState, request: MetadataRequest, version: i16) ->
                     }
                 }
                 None => match image.topic_by_id(wanted.topic_id.as_bytes()) {
-                    Some(topic) => topics.push(describe(topic, node)),
+                    Some(topic) => topics.push(describe(&image, topic)),
                     None => {
                         let mut unknown = error_topic(None, ErrorCode::UnknownTopicId);
                         unknown.topic_id = wanted.topic_id;
@@ -65,19 +65,27 @@ pub async fn handle(ctx: &ShardState, request: MetadataRequest, version: i16) ->
             let image = ctx.image();
             for name in missing {
                 topics.push(match image.topic(&name) {
-                    Some(topic) => describe(topic, node),
+                    Some(topic) => describe(&image, topic),
                     None => error_topic(Some(&name), ErrorCode::LeaderNotAvailable),
                 });
             }
         }
     }
+    let image = ctx.image();
+    let brokers = cluster_view::live_brokers(ctx, &image)
+        .into_iter()
+        .map(|broker| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(broker.broker_id))
+                .with_host(str_bytes(&broker.host))
+                .with_port(i32::from(broker.port))
+                .with_rack(broker.rack.as_deref().map(str_bytes))
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(node)
-            .with_host(str_bytes(&ctx.advertised.host))
-            .with_port(i32::from(ctx.advertised.port))])
+        .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(&ctx.cluster_id)))
-        .with_controller_id(node)
+        .with_controller_id(BrokerId(cluster_view::controller_id(ctx, &image)))
         .with_topics(topics)
         .with_cluster_authorized_operations(i32::MIN)
 }
@@ -110,15 +118,33 @@ async fn auto_create_topics(ctx: &ShardState, names: &[String]) {
     }
 }
 
-fn describe(topic: &TopicImage, node: BrokerId) -> MetadataResponseTopic {
-    let partitions = (0..topic.partitions)
-        .map(|index| {
+/// A topic's partitions as the image has them: leader (none: error
+/// LEADER_NOT_AVAILABLE), leader epoch, replicas, ISR, and the replicas on
+/// brokers that are not live.
+fn describe(image: &MetadataImage, topic: &TopicImage) -> MetadataResponseTopic {
+    let partitions = topic
+        .partition_states()
+        .map(|(index, state)| {
+            let brokers = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
+            let offline: Vec<i32> = state
+                .replicas
+                .iter()
+                .copied()
+                .filter(|replica| !image.is_live(*replica) && *replica != image.local_broker_id())
+                .collect();
+            let error = if state.is_online() {
+                0
+            } else {
+                ErrorCode::LeaderNotAvailable.code()
+            };
             MetadataResponsePartition::default()
+                .with_error_code(error)
                 .with_partition_index(index)
-                .with_leader_id(node)
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+                .with_leader_id(BrokerId(state.leader))
+                .with_leader_epoch(state.leader_epoch)
+                .with_replica_nodes(brokers(&state.replicas))
+                .with_isr_nodes(brokers(&state.isr))
+                .with_offline_replicas(brokers(&offline))
         })
         .collect();
     MetadataResponseTopic::default()

@@ -9,10 +9,13 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
+use crate::partition_leadership::check_leader;
 use crate::shard_message::{PartitionOp, ShardReply};
 use crate::shard_state::ShardState;
 
-/// The only leader epoch a single-node partition has.
+/// The leader epoch every batch is stamped with until replication records
+/// epochs in the log: whatever the partition's current leader epoch, its
+/// log holds epoch 0 only.
 const LEADER_EPOCH: i32 = 0;
 
 /// Answers an OffsetForLeaderEpoch request.
@@ -32,24 +35,28 @@ pub async fn handle(
                 Ok(found) if !(0..found.partitions).contains(&index) => {
                     failed(index, ErrorCode::UnknownTopicOrPartition)
                 }
-                Ok(_) if partition.current_leader_epoch > LEADER_EPOCH => {
-                    failed(index, ErrorCode::UnknownLeaderEpoch)
+                Ok(found) => {
+                    match check_leader(&image, found, index, partition.current_leader_epoch) {
+                        Err(code) => failed(index, code),
+                        Ok(()) if partition.leader_epoch != LEADER_EPOCH => {
+                            EpochEndOffset::default()
+                                .with_partition(index)
+                                .with_leader_epoch(-1)
+                                .with_end_offset(-1)
+                        }
+                        Ok(()) => match ctx
+                            .partition_op(found.topic_id, index, PartitionOp::Offsets)
+                            .await
+                        {
+                            ShardReply::Offsets(Ok(offsets)) => EpochEndOffset::default()
+                                .with_partition(index)
+                                .with_leader_epoch(LEADER_EPOCH)
+                                .with_end_offset(offsets.log_end_offset),
+                            ShardReply::Offsets(Err(error)) => failed(index, error.code()),
+                            _ => failed(index, ErrorCode::NotLeaderOrFollower),
+                        },
+                    }
                 }
-                Ok(_) if partition.leader_epoch != LEADER_EPOCH => EpochEndOffset::default()
-                    .with_partition(index)
-                    .with_leader_epoch(-1)
-                    .with_end_offset(-1),
-                Ok(found) => match ctx
-                    .partition_op(found.topic_id, index, PartitionOp::Offsets)
-                    .await
-                {
-                    ShardReply::Offsets(Ok(offsets)) => EpochEndOffset::default()
-                        .with_partition(index)
-                        .with_leader_epoch(LEADER_EPOCH)
-                        .with_end_offset(offsets.log_end_offset),
-                    ShardReply::Offsets(Err(error)) => failed(index, error.code()),
-                    _ => failed(index, ErrorCode::NotLeaderOrFollower),
-                },
             };
             partitions.push(result);
         }

@@ -11,6 +11,7 @@ use kafka_protocol::messages::produce_response::{
 
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
+use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
 use crate::shard_message::{PartitionError, PartitionOp, ShardReply};
 use crate::shard_state::ShardState;
 
@@ -28,6 +29,9 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
         let resolved = resolve_topic(&image, &topic.name, &topic.topic_id, by_id);
         let appends = topic.partition_data.into_iter().map(|data| {
             let resolved = resolved.clone();
+            let leadership = resolved
+                .as_ref()
+                .map_or(Ok(()), |topic| check_leader(&image, topic, data.index, NO_LEADER_EPOCH));
             async move {
                 let index = data.index;
                 if !matches!(acks, -1..=1) {
@@ -39,6 +43,9 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
                 };
                 if !(0..topic.partitions).contains(&index) {
                     return failed(index, ErrorCode::UnknownTopicOrPartition);
+                }
+                if let Err(code) = leadership {
+                    return failed(index, code);
                 }
                 // Kafka: "Cannot append to internal topic"; only the group
                 // coordinator writes __consumer_offsets.

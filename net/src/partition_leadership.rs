@@ -1,0 +1,102 @@
+//! Whether this broker may serve a partition: only its leader answers
+//! Produce, consumer Fetch, ListOffsets, OffsetForLeaderEpoch and
+//! DeleteRecords, and a request that names a leader epoch must name the
+//! current one. Kafka's `Partition.checkCurrentLeaderEpoch` and
+//! `ReplicaManager.getPartitionOrError`, from the metadata image.
+
+use skein_controller::{MetadataImage, TopicImage};
+
+use crate::error_code::ErrorCode;
+
+/// A request's `current_leader_epoch` that asks for no check.
+pub const NO_LEADER_EPOCH: i32 = -1;
+
+/// `Ok` if this broker leads `partition` of `topic` in `image` and
+/// `current_leader_epoch` (unless [`NO_LEADER_EPOCH`] or lower) is the
+/// partition's leader epoch: NOT_LEADER_OR_FOLLOWER when another broker (or
+/// none) leads, FENCED_LEADER_EPOCH for an older epoch, UNKNOWN_LEADER_EPOCH
+/// for a newer one. A partition with no replica state (a single-node log
+/// from before replicas were recorded) is led here at epoch 0.
+///
+/// # Errors
+/// The error code to answer for the partition.
+pub fn check_leader(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    partition: i32,
+    current_leader_epoch: i32,
+) -> Result<(), ErrorCode> {
+    let (leader, leader_epoch) = match topic.partition(partition) {
+        Some(state) => (state.leader, state.leader_epoch),
+        None => (image.local_broker_id(), 0),
+    };
+    if leader != image.local_broker_id() {
+        return Err(ErrorCode::NotLeaderOrFollower);
+    }
+    match current_leader_epoch {
+        epoch if epoch <= NO_LEADER_EPOCH => Ok(()),
+        epoch if epoch < leader_epoch => Err(ErrorCode::FencedLeaderEpoch),
+        epoch if epoch > leader_epoch => Err(ErrorCode::UnknownLeaderEpoch),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use skein_controller::MetadataRecord;
+
+    use super::*;
+
+    const TOPIC: [u8; 16] = [7; 16];
+
+    /// Topic "t" with partition 0 led by `leader` at epoch 3 and partition
+    /// 1 without replica state, seen from broker `local`.
+    fn image(local: i32, leader: i32) -> MetadataImage {
+        let mut image = MetadataImage::new(local);
+        image.apply(&MetadataRecord::Topic {
+            topic_id: TOPIC,
+            name: "t".into(),
+            partitions: 2,
+            configs: Vec::new(),
+        });
+        image.apply(&MetadataRecord::Partition {
+            topic_id: TOPIC,
+            partition: 0,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader,
+            leader_epoch: 3,
+            partition_epoch: 5,
+        });
+        image
+    }
+
+    fn check(image: &MetadataImage, partition: i32, epoch: i32) -> Result<(), ErrorCode> {
+        let topic = image.topic("t").unwrap();
+        check_leader(image, topic, partition, epoch)
+    }
+
+    #[test]
+    fn only_the_leader_serves_at_its_epoch() {
+        let leader = image(2, 2);
+        assert_eq!(check(&leader, 0, NO_LEADER_EPOCH), Ok(()));
+        assert_eq!(check(&leader, 0, 3), Ok(()));
+        assert_eq!(check(&leader, 0, 2), Err(ErrorCode::FencedLeaderEpoch));
+        assert_eq!(check(&leader, 0, 4), Err(ErrorCode::UnknownLeaderEpoch));
+        let follower = image(1, 2);
+        assert_eq!(
+            check(&follower, 0, NO_LEADER_EPOCH),
+            Err(ErrorCode::NotLeaderOrFollower)
+        );
+        let offline = image(2, -1);
+        assert_eq!(check(&offline, 0, 3), Err(ErrorCode::NotLeaderOrFollower));
+    }
+
+    #[test]
+    fn a_partition_without_replica_state_is_led_here_at_epoch_zero() {
+        let image = image(1, 2);
+        assert_eq!(check(&image, 1, 0), Ok(()));
+        assert_eq!(check(&image, 1, 1), Err(ErrorCode::UnknownLeaderEpoch));
+    }
+}
