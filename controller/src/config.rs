@@ -91,7 +91,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "node.id", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "0", unit: "", doc: "This broker's node id.", support: Support::Implemented },
     PropertyDef { name: "log.dirs", topic_name: None, kind: ValueKind::Path, default: "./skein-data", unit: "", doc: "Directory holding every partition log and the metadata log (one directory; `--data-dir`).", support: Support::Implemented },
     PropertyDef { name: "num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 100_000 }, default: "1", unit: "partitions", doc: "Partition count of auto-created topics and of CreateTopics requests that leave it to the broker (-1).", support: Support::Implemented },
-    PropertyDef { name: "default.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 1 }, default: "1", unit: "replicas", doc: "Replication factor of auto-created topics. Skein runs single-node, so 1.", support: Support::Implemented },
+    PropertyDef { name: "default.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "1", unit: "replicas", doc: "Replication factor of auto-created topics and of CreateTopics requests that leave it to the broker (-1). A topic needs at least this many unfenced brokers; with fewer, its creation is refused with INVALID_REPLICATION_FACTOR.", support: Support::Implemented },
     PropertyDef { name: "auto.create.topics.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Create a topic when a Metadata request names an unknown one.", support: Support::Implemented },
     PropertyDef { name: "delete.topic.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Allow DeleteTopics.", support: Support::Implemented },
     PropertyDef { name: "message.max.bytes", topic_name: Some("max.message.bytes"), kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1048588", unit: "bytes", doc: "Largest record batch accepted by a Produce.", support: Support::Implemented },
@@ -145,14 +145,20 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "metadata.log.max.record.bytes.between.snapshots", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "20971520", unit: "bytes", doc: "Bytes of metadata records committed after the latest snapshot of the metadata image before the controller takes a new one and drops the quorum log before it, so a restart (or a lagging voter) loads the snapshot and replays only what follows.", support: Support::Implemented },
     PropertyDef { name: "listener.security.protocol.map", topic_name: None, kind: ValueKind::ProtocolMap, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", unit: "", doc: "The security protocol of each listener name, `NAME:PROTOCOL,…`. Skein serves PLAINTEXT listeners only for now.", support: Support::Implemented },
     PropertyDef { name: "inter.broker.listener.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The listener brokers use between themselves; empty: the client listener.", support: Support::Implemented },
+    PropertyDef { name: "broker.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2000", unit: "ms", doc: "How often a broker heartbeats to the active controller (BrokerHeartbeat), renewing its session. Keep it well below broker.session.timeout.ms.", support: Support::Implemented },
+    PropertyDef { name: "broker.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "9000", unit: "ms", doc: "A broker whose last heartbeat is older than this is fenced by the active controller: it leaves every ISR and its leaderships move to other in-sync replicas.", support: Support::Implemented },
+    PropertyDef { name: "broker.rack", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "This broker's rack, sent with its registration to the active controller; when any broker has one, new replicas are spread over racks first (Kafka's rack-aware placement). Empty: no rack.", support: Support::Implemented },
+    PropertyDef { name: "auto.leader.rebalance.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Move leadership back to each partition's preferred replica (the first in its replica list) when it is in the ISR: every leader.imbalance.check.interval.seconds, the active controller elects the preferred leaders of the brokers whose share of partitions led elsewhere is above leader.imbalance.per.broker.percentage.", support: Support::Implemented },
+    PropertyDef { name: "leader.imbalance.check.interval.seconds", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300", unit: "seconds", doc: "How often the active controller looks for partitions not led by their preferred replica (with auto.leader.rebalance.enable).", support: Support::Implemented },
+    PropertyDef { name: "leader.imbalance.per.broker.percentage", topic_name: None, kind: ValueKind::Int { min: 0, max: 100 }, default: "10", unit: "percent", doc: "The share of a broker's preferred partitions that may be led by another replica before an automatic rebalance moves them back (with auto.leader.rebalance.enable). Kafka 3.x's property: Kafka 4's controller moves every imbalanced partition back, which 0 does here.", support: Support::Implemented },
     PropertyDef { name: "num.network.threads", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "3", unit: "threads", doc: "Kafka's socket-serving threads.", support: Support::NoEffect("every Skein shard serves its own connections on its own core; --cores picks them") },
     PropertyDef { name: "num.io.threads", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "8", unit: "threads", doc: "Kafka's request-handling threads.", support: Support::NoEffect("every Skein shard handles its own requests on its own core; --cores picks them") },
     PropertyDef { name: "num.recovery.threads.per.data.dir", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "threads", doc: "Kafka's log recovery threads.", support: Support::NoEffect("each Skein shard recovers its own partitions at start") },
     PropertyDef { name: "socket.send.buffer.bytes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "102400", unit: "bytes", doc: "SO_SNDBUF of client sockets (-1: the OS default).", support: Support::NoEffect("Skein leaves socket buffers to the kernel's autotuning") },
     PropertyDef { name: "socket.receive.buffer.bytes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "102400", unit: "bytes", doc: "SO_RCVBUF of client sockets (-1: the OS default).", support: Support::NoEffect("Skein leaves socket buffers to the kernel's autotuning") },
-    PropertyDef { name: "offsets.topic.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __consumer_offsets.", support: Support::NoEffect("single-node Skein keeps one replica of every partition") },
-    PropertyDef { name: "transaction.state.log.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __transaction_state.", support: Support::NoEffect("Skein has no transaction coordinator yet") },
-    PropertyDef { name: "transaction.state.log.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __transaction_state.", support: Support::NoEffect("Skein has no transaction coordinator yet") },
+    PropertyDef { name: "offsets.topic.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __consumer_offsets: the active controller creates the topic once this many brokers are unfenced (until then FindCoordinator answers COORDINATOR_NOT_AVAILABLE). A single-node cluster (no other voters in controller.quorum.voters) uses 1 whatever is set.", support: Support::Implemented },
+    PropertyDef { name: "transaction.state.log.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __transaction_state (Kafka 4 default 3).", support: Support::NoEffect("Skein has no transaction coordinator yet") },
+    PropertyDef { name: "transaction.state.log.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __transaction_state (Kafka 4 default 2).", support: Support::NoEffect("Skein has no transaction coordinator yet") },
     PropertyDef { name: "share.coordinator.state.topic.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __share_group_state (KIP-932).", support: Support::NoEffect("Skein has no share groups") },
     PropertyDef { name: "share.coordinator.state.topic.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __share_group_state (KIP-932).", support: Support::NoEffect("Skein has no share groups") },
     PropertyDef { name: "fetch.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "57671680", unit: "bytes", doc: "Most record bytes in one Fetch response, whatever the request's max_bytes asks for (the first batch of the first non-empty partition is returned whole even if larger, so a consumer is never stuck).", support: Support::Implemented },
@@ -167,7 +173,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.index.size.max.bytes", topic_name: Some("segment.index.bytes"), kind: ValueKind::Int { min: 8, max: I32_MAX }, default: "10485760", unit: "bytes", doc: "Kafka's preallocated offset-index size per segment.", support: Support::NoEffect("Skein's indexes grow with their segment; none is preallocated") },
     PropertyDef { name: "log.roll.jitter.ms", topic_name: Some("segment.jitter.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "Random jitter subtracted from segment.ms.", support: Support::NoEffect("Skein rolls segments at segment.ms without jitter") },
     PropertyDef { name: "log.segment.delete.delay.ms", topic_name: Some("file.delete.delay.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "60000", unit: "ms", doc: "How long a deleted segment's files are kept before they are removed.", support: Support::NoEffect("Skein unlinks a deleted segment's files at once; readers that hold them open keep reading, so no delay is needed") },
-    PropertyDef { name: "unclean.leader.election.enable", topic_name: Some("unclean.leader.election.enable"), kind: ValueKind::Bool, default: "false", unit: "", doc: "Allow a replica outside the ISR to become leader.", support: Support::NoEffect("Skein runs one replica per partition until replication lands") },
+    PropertyDef { name: "unclean.leader.election.enable", topic_name: Some("unclean.leader.election.enable"), kind: ValueKind::Bool, default: "false", unit: "", doc: "Allow a replica outside the ISR to become leader of a partition whose ISR has no live replica left (records acknowledged by the lost ISR may be lost). ElectLeaders with the UNCLEAN type does it for the partitions it names whatever this says.", support: Support::Implemented },
 ];
 
 /// A property that could not be set.
@@ -691,6 +697,61 @@ impl BrokerConfig {
             })
             .collect()
     }
+    /// `broker.heartbeat.interval.ms`: how often this broker heartbeats to
+    /// the active controller, in ms (at least 1).
+    pub fn broker_heartbeat_interval_ms(&self) -> u64 {
+        self.int("broker.heartbeat.interval.ms") as u64
+    }
+    /// `broker.session.timeout.ms`: how long the active controller waits
+    /// for a broker's heartbeat before fencing it, in ms (at least 1).
+    pub fn broker_session_timeout_ms(&self) -> u64 {
+        self.int("broker.session.timeout.ms") as u64
+    }
+    /// `broker.rack`, if set.
+    pub fn broker_rack(&self) -> Option<&str> {
+        Some(self.text("broker.rack")).filter(|rack| !rack.is_empty())
+    }
+    /// `default.replication.factor`: a new topic's replication factor when
+    /// it leaves it to the broker, in 1..=32767.
+    pub fn default_replication_factor(&self) -> i16 {
+        i16::try_from(self.int("default.replication.factor")).expect("validated range")
+    }
+    /// The replication factor `__consumer_offsets` is created with:
+    /// `offsets.topic.replication.factor`, or 1 on a single-node cluster
+    /// ([`BrokerConfig::is_single_node`]), which has one broker to hold it.
+    pub fn offsets_topic_replication_factor(&self) -> i16 {
+        if self.is_single_node() {
+            return 1;
+        }
+        i16::try_from(self.int("offsets.topic.replication.factor")).expect("validated range")
+    }
+    /// `transaction.state.log.replication.factor`, in 1..=32767.
+    pub fn transaction_state_log_replication_factor(&self) -> i16 {
+        i16::try_from(self.int("transaction.state.log.replication.factor"))
+            .expect("validated range")
+    }
+    /// `transaction.state.log.min.isr`, at least 1.
+    pub fn transaction_state_log_min_isr(&self) -> i32 {
+        self.int("transaction.state.log.min.isr") as i32
+    }
+    /// `auto.leader.rebalance.enable`.
+    pub fn auto_leader_rebalance_enable(&self) -> bool {
+        self.flag("auto.leader.rebalance.enable")
+    }
+    /// `leader.imbalance.check.interval.seconds`: how often the active
+    /// controller looks for imbalanced leaders, in seconds (at least 1).
+    pub fn leader_imbalance_check_interval_seconds(&self) -> u64 {
+        self.int("leader.imbalance.check.interval.seconds") as u64
+    }
+    /// `leader.imbalance.per.broker.percentage`, in 0..=100.
+    pub fn leader_imbalance_per_broker_percentage(&self) -> u32 {
+        self.int("leader.imbalance.per.broker.percentage") as u32
+    }
+    /// `unclean.leader.election.enable`: the broker default of the topic
+    /// config of the same name.
+    pub fn unclean_leader_election_enable(&self) -> bool {
+        self.flag("unclean.leader.election.enable")
+    }
     /// `socket.request.max.bytes`.
     pub fn socket_request_max_bytes(&self) -> usize {
         self.int("socket.request.max.bytes") as usize
@@ -1006,6 +1067,55 @@ mod tests {
         assert_eq!(log.retention_bytes, -1);
         assert_eq!(log.max_message_bytes, 1_048_588);
         assert_eq!(log.flush_policy, FlushPolicy::Batch);
+    }
+
+    #[test]
+    fn cluster_properties_default_to_kafkas_and_are_range_checked() {
+        let config = BrokerConfig::default();
+        assert_eq!(config.broker_heartbeat_interval_ms(), 2000);
+        assert_eq!(config.broker_session_timeout_ms(), 9000);
+        assert_eq!(config.broker_rack(), None);
+        assert_eq!(config.default_replication_factor(), 1);
+        assert_eq!(config.transaction_state_log_replication_factor(), 3);
+        assert_eq!(config.transaction_state_log_min_isr(), 2);
+        assert!(config.auto_leader_rebalance_enable());
+        assert_eq!(config.leader_imbalance_check_interval_seconds(), 300);
+        assert_eq!(config.leader_imbalance_per_broker_percentage(), 10);
+        assert!(!config.unclean_leader_election_enable());
+        // One node holds __consumer_offsets alone; a cluster takes Kafka's 3.
+        assert_eq!(config.offsets_topic_replication_factor(), 1);
+        assert_eq!(config.value_text("offsets.topic.replication.factor"), "3");
+        let mut cluster = BrokerConfig::default();
+        cluster
+            .set(
+                "controller.quorum.voters",
+                "0@127.0.0.1:9093,1@127.0.0.1:9094,2@127.0.0.1:9095",
+            )
+            .unwrap();
+        assert_eq!(cluster.offsets_topic_replication_factor(), 3);
+        cluster.set("default.replication.factor", "3").unwrap();
+        cluster.set("broker.rack", " rack-a ").unwrap();
+        cluster
+            .set("unclean.leader.election.enable", "true")
+            .unwrap();
+        assert_eq!(cluster.default_replication_factor(), 3);
+        assert_eq!(cluster.broker_rack(), Some("rack-a"));
+        assert!(cluster.unclean_leader_election_enable());
+        for (name, bad) in [
+            ("default.replication.factor", "32768"),
+            ("broker.session.timeout.ms", "0"),
+            ("leader.imbalance.per.broker.percentage", "101"),
+            ("leader.imbalance.check.interval.seconds", "0"),
+        ] {
+            assert!(
+                matches!(
+                    cluster.set(name, bad),
+                    Err(ConfigError::InvalidValue { .. })
+                ),
+                "{name}={bad}"
+            );
+        }
+        assert!(cluster.no_effect_settings().is_empty());
     }
 
     #[test]

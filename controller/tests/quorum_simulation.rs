@@ -719,3 +719,93 @@ fn a_lagging_follower_is_caught_up_from_a_snapshot() {
     );
     sim.check_converged();
 }
+
+#[test]
+fn quorum_status_shows_the_leader_its_term_and_every_voters_log_end() {
+    let mut sim = quiet_sim(3);
+    assert!(
+        run_until(&mut sim, 40, |s| s.leader().is_some()),
+        "no leader elected"
+    );
+    let leader = sim.leader().unwrap();
+    let payload = sim.new_payload();
+    let (index, _) = sim.propose(leader, payload).expect("the leader accepts");
+    // Every node applied the entry and the leader heard every follower's
+    // acknowledgement of it (a heartbeat round later).
+    assert!(
+        run_until(&mut sim, 40, |s| s
+            .nodes
+            .iter()
+            .all(|n| n.app_last_index >= index)),
+        "the entry did not reach every node"
+    );
+    run_until(&mut sim, 2, |_| false);
+    let leader_node = sim.nodes[leader].node.as_ref().unwrap();
+    let status = leader_node.status();
+    let leader_id = leader_node.node_id();
+    assert_eq!(status.node_id, leader_id);
+    assert_eq!(status.leader_id, Some(leader_id));
+    assert_eq!(status.term, leader_node.term());
+    assert_eq!(status.high_watermark, leader_node.commit_index());
+    assert!(status.high_watermark >= index);
+    let ids: Vec<u64> = status.voters.iter().map(|v| v.id).collect();
+    assert_eq!(ids, (1..=sim.nodes.len() as u64).collect::<Vec<_>>());
+    assert!(status.observers.is_empty());
+    assert_eq!(
+        status.leader_log_end_offset(),
+        Some(leader_node.last_index())
+    );
+    for voter in &status.voters {
+        assert_eq!(
+            voter.log_end_offset,
+            Some(leader_node.last_index()),
+            "{voter:?}"
+        );
+        assert_eq!(status.lag(voter), Some(0), "{voter:?}");
+    }
+
+    // A follower knows the leader, the term and its own log end only.
+    let follower = (leader + 1) % sim.nodes.len();
+    let follower_node = sim.nodes[follower].node.as_ref().unwrap();
+    let status = follower_node.status();
+    assert_eq!(status.leader_id, Some(leader_id));
+    assert_eq!(status.term, leader_node.term());
+    for voter in &status.voters {
+        if voter.id == follower_node.node_id() {
+            assert_eq!(voter.log_end_offset, Some(follower_node.last_index()));
+        } else {
+            assert_eq!(voter.log_end_offset, None, "{voter:?}");
+            assert_eq!(status.lag(voter), None);
+        }
+    }
+}
+
+#[test]
+fn quorum_status_counts_a_crashed_voters_lag() {
+    let mut sim = quiet_sim(4);
+    assert!(
+        run_until(&mut sim, 40, |s| s.leader().is_some()),
+        "no leader elected"
+    );
+    let leader = sim.leader().unwrap();
+    let down = (leader + 1) % sim.nodes.len();
+    run_until(&mut sim, 2, |_| false);
+    let before = sim.nodes[leader].node.as_ref().unwrap().status();
+    let down_id = sim.nodes[down].id;
+    let down_end = before
+        .voters
+        .iter()
+        .find(|v| v.id == down_id)
+        .and_then(|v| v.log_end_offset)
+        .unwrap();
+    sim.crash(down);
+    for _ in 0..3 {
+        let payload = sim.new_payload();
+        sim.propose(leader, payload);
+        run_until(&mut sim, 1, |_| false);
+    }
+    let status = sim.nodes[leader].node.as_ref().unwrap().status();
+    let voter = status.voters.iter().find(|v| v.id == down_id).unwrap();
+    assert_eq!(voter.log_end_offset, Some(down_end));
+    assert_eq!(status.lag(voter), Some(3));
+}

@@ -82,3 +82,22 @@ fn seeded_quorum_installs_its_snapshot_then_continues_after_it() {
     ));
     assert_eq!(applied(&actions), entries);
 }
+
+#[test]
+fn a_single_voter_reports_itself_as_leader_with_no_lag() {
+    let store = MemoryLogStore::new();
+    let mut node = open(&store);
+    node.step(QuorumInput::Campaign).unwrap();
+    node.step(QuorumInput::Propose(Bytes::from_static(b"a")))
+        .unwrap();
+    let status = node.status();
+    assert_eq!(status.leader_id, Some(1));
+    assert_eq!(status.term, 1);
+    // The leader's empty entry of term 1, then the proposal.
+    assert_eq!(status.high_watermark, 2);
+    let [voter] = status.voters.as_slice() else {
+        panic!("one voter: {status:?}");
+    };
+    assert_eq!((voter.id, voter.log_end_offset), (1, Some(2)));
+    assert_eq!(status.lag(voter), Some(0));
+}

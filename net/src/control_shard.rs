@@ -492,6 +492,32 @@ impl ControlShard {
             ControlRequest::AllocateProducerId => {
                 return ControlReply::ProducerId(self.allocate_producer_id().await);
             }
+            ControlRequest::DescribeQuorum => {
+                return ControlReply::Quorum(Ok(self.quorum.borrow().status()));
+            }
+            ControlRequest::ElectLeaders {
+                election_type,
+                partitions,
+            } => {
+                let partitions = partitions.map(|topics| {
+                    topics
+                        .into_iter()
+                        .flat_map(|(name, indexes)| {
+                            indexes.into_iter().map(move |index| (name.clone(), index))
+                        })
+                        .collect()
+                });
+                let ControllerResult { records, response } = self
+                    .quorum
+                    .borrow()
+                    .controller()
+                    .elect_leaders(election_type, partitions);
+                let outcomes = response
+                    .into_iter()
+                    .map(|(name, index, result)| (name, index, result.map_err(ControlError::from)))
+                    .collect();
+                (records, ControlReply::ElectedLeaders(Ok(outcomes)))
+            }
             ControlRequest::CreateTopics {
                 topics,
                 validate_only,
@@ -703,6 +729,8 @@ fn fail_all(request: &ControlRequest, error: impl Fn() -> ControlError) -> Contr
             ControlReply::AlteredConfigs(changes.iter().map(|_| Err(error())).collect())
         }
         ControlRequest::AllocateProducerId => ControlReply::ProducerId(Err(error())),
+        ControlRequest::ElectLeaders { .. } => ControlReply::ElectedLeaders(Err(error())),
+        ControlRequest::DescribeQuorum => ControlReply::Quorum(Err(error())),
     }
 }
 
@@ -738,6 +766,15 @@ fn not_committed(reply: ControlReply, error: &QuorumDriverError) -> ControlReply
         ControlReply::ProducerId(result) => {
             ControlReply::ProducerId(result.and_then(|_| Err(failed())))
         }
+        ControlReply::ElectedLeaders(results) => {
+            ControlReply::ElectedLeaders(results.map(|outcomes| {
+                outcomes
+                    .into_iter()
+                    .map(|(name, index, r)| (name, index, r.and_then(|()| Err(failed()))))
+                    .collect()
+            }))
+        }
+        ControlReply::Quorum(status) => ControlReply::Quorum(status),
     }
 }
 

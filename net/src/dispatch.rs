@@ -220,6 +220,18 @@ pub async fn dispatch(
             ApiKey::InitProducerId,
             &handlers::init_producer_id::handle(ctx, r).await,
         ),
+        Request::ElectLeaders(r) => respond(
+            ctx,
+            h,
+            ApiKey::ElectLeaders,
+            &handlers::elect_leaders::handle(ctx, r, version).await,
+        ),
+        Request::DescribeQuorum(r) => respond(
+            ctx,
+            h,
+            ApiKey::DescribeQuorum,
+            &handlers::describe_quorum::handle(ctx, r, version).await,
+        ),
     }
 }
 

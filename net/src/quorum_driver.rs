@@ -199,6 +199,11 @@ impl<S: RaftLogStore> QuorumDriver<S> {
             .and_then(|id| i32::try_from(id.checked_sub(1)?).ok())
     }
 
+    /// The quorum as this node sees it (DescribeQuorum), in quorum ids.
+    pub fn status(&self) -> skein_controller::quorum::QuorumStatus {
+        self.node.status()
+    }
+
     /// The node (for inspection).
     pub fn node(&self) -> &QuorumNode<S> {
         &self.node

@@ -5,7 +5,6 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
-use kafka_protocol::messages::InitProducerIdRequest;
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterReplicaLogDirsRequest, ApiKey, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
@@ -17,6 +16,7 @@ use kafka_protocol::messages::{
     JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, SyncGroupRequest,
 };
+use kafka_protocol::messages::{DescribeQuorumRequest, ElectLeadersRequest, InitProducerIdRequest};
 use kafka_protocol::protocol::Decodable;
 
 use crate::frame::{parse_request_header, FrameError, RequestHeader};
@@ -52,6 +52,8 @@ pub enum Request {
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
     InitProducerId(InitProducerIdRequest),
+    ElectLeaders(ElectLeadersRequest),
+    DescribeQuorum(DescribeQuorumRequest),
 }
 
 /// Why a request could not be decoded.
@@ -143,6 +145,8 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::DeleteGroups => Request::DeleteGroups(decode(api_key, body, version)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(decode(api_key, body, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(decode(api_key, body, version)?),
+        ApiKey::ElectLeaders => Request::ElectLeaders(decode(api_key, body, version)?),
+        ApiKey::DescribeQuorum => Request::DescribeQuorum(decode(api_key, body, version)?),
         other => {
             return Err(RequestError::Unsupported {
                 api_key: other,

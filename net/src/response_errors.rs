@@ -9,11 +9,11 @@ use kafka_protocol::messages::{
     AlterConfigsResponse, AlterReplicaLogDirsResponse, ApiVersionsResponse,
     CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
     DeleteTopicsResponse, DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
-    DescribeLogDirsResponse, FindCoordinatorResponse, HeartbeatResponse,
-    IncrementalAlterConfigsResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
-    ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
-    OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse,
-    SyncGroupResponse,
+    DescribeLogDirsResponse, DescribeQuorumResponse, ElectLeadersResponse, FindCoordinatorResponse,
+    HeartbeatResponse, IncrementalAlterConfigsResponse, InitProducerIdResponse, JoinGroupResponse,
+    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, MetadataResponse,
+    OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse,
+    ProduceResponse, SyncGroupResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -255,6 +255,28 @@ impl ErrorCodes for OffsetDeleteResponse {
 impl ErrorCodes for InitProducerIdResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for ElectLeadersResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+        for topic in &self.replica_election_results {
+            for partition in &topic.partition_result {
+                visit(partition.error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for DescribeQuorumResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+        for topic in &self.topics {
+            for partition in &topic.partitions {
+                visit(partition.error_code);
+            }
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use skein_controller::group_coordinator;
 use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 // The metadata change's parts are the controller's types; handlers name them
 // from here, with the rest of the control shard's messages.
-pub use skein_controller::{CreatedTopic, NewTopic, TopicConfigChange, TopicRef};
+pub use skein_controller::quorum::QuorumStatus;
+pub use skein_controller::{CreatedTopic, ElectionType, NewTopic, TopicConfigChange, TopicRef};
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError, ReadInfo};
 
 use crate::error_code::{self, ErrorCode};
@@ -149,6 +150,15 @@ pub enum ControlRequest {
     },
     /// InitProducerId: a producer id never handed out before.
     AllocateProducerId,
+    /// ElectLeaders of `election_type` (preferred or unclean) for the
+    /// partitions of each named topic, or for every partition when `None`.
+    ElectLeaders {
+        election_type: ElectionType,
+        partitions: Option<Vec<(String, Vec<i32>)>>,
+    },
+    /// DescribeQuorum: the metadata quorum as the active controller sees it.
+    /// Changes nothing.
+    DescribeQuorum,
 }
 
 /// The outcome of each item of a [`ControlRequest`], in request order.
@@ -163,7 +173,16 @@ pub enum ControlReply {
     AlteredConfigs(Vec<Result<(), ControlError>>),
     /// A fresh producer id.
     ProducerId(Result<i64, ControlError>),
+    /// Per partition asked for, in request order (with every partition asked
+    /// for, only those that needed an election): `(topic, partition,
+    /// outcome)`; or why none was tried.
+    ElectedLeaders(Result<Vec<ElectionOutcome>, ControlError>),
+    /// The metadata quorum's status, in the quorum's node ids.
+    Quorum(Result<QuorumStatus, ControlError>),
 }
+
+/// One partition's outcome of an ElectLeaders: `(topic, partition, result)`.
+pub type ElectionOutcome = (String, i32, Result<(), ControlError>);
 
 /// Why a metadata change was not made: the controller's rules refused it,
 /// the metadata log failed, or the control shard could not be reached.

@@ -57,6 +57,8 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::ElectLeaders, 0, 2),
+    api(ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The served range of `api_key`, if it is served at all.

@@ -82,24 +82,15 @@ pub struct ControllerSettings {
 pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 9000;
 
 impl ControllerSettings {
-    /// The settings of `config`. `broker.session.timeout.ms` takes Kafka's
-    /// default until the config knows the property.
+    /// The settings of `config`.
     pub fn from_broker_config(config: &BrokerConfig) -> ControllerSettings {
-        let default_replication_factor = config
-            .value_text("default.replication.factor")
-            .parse()
-            .unwrap_or(1);
         ControllerSettings {
             num_partitions: config.num_partitions(),
             delete_topic_enable: config.delete_topic_enable(),
             node_id: config.node_id(),
-            default_replication_factor,
-            unclean_leader_election_enable: config.value_text("unclean.leader.election.enable")
-                == "true",
-            broker_session_timeout_ms: config
-                .value_text("broker.session.timeout.ms")
-                .parse()
-                .unwrap_or(BROKER_SESSION_TIMEOUT_MS_DEFAULT),
+            default_replication_factor: config.default_replication_factor(),
+            unclean_leader_election_enable: config.unclean_leader_election_enable(),
+            broker_session_timeout_ms: config.broker_session_timeout_ms(),
         }
     }
 

@@ -21,6 +21,7 @@ mod log_store;
 mod message_codec;
 mod node;
 mod raft_log_drain;
+mod status;
 mod storage;
 
 pub use error::{QuorumError, QuorumStoreError};
@@ -31,4 +32,5 @@ pub use node::{
     CommittedEntry, ProposalRejection, QuorumAction, QuorumConfig, QuorumInput, QuorumNode,
     QuorumNodeId, QuorumRole, TICK_MS,
 };
+pub use status::{QuorumStatus, ReplicaState};
 pub use storage::QuorumStorage;

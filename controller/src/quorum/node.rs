@@ -29,6 +29,7 @@ use rand::{Rng, SeedableRng};
 use super::log_store::RaftLogStore;
 use super::message_codec::{decode_message, encode_message};
 use super::raft_log_drain::raft_logger;
+use super::status::{QuorumStatus, ReplicaState};
 use super::storage::QuorumStorage;
 use super::QuorumError;
 
@@ -329,6 +330,37 @@ impl<S: RaftLogStore> QuorumNode<S> {
     /// The index of the last entry in this node's log.
     pub fn last_index(&self) -> u64 {
         self.raw.store().last_index()
+    }
+
+    /// The quorum as this node sees it now: the leader tracks every voter's
+    /// acknowledged index (raft's progress `matched`); a follower knows only
+    /// its own log end.
+    pub fn status(&self) -> QuorumStatus {
+        let own = self.config.node_id;
+        let is_leader = self.raw.raft.state == StateRole::Leader;
+        let prs = self.raw.raft.prs();
+        let replica = |id: QuorumNodeId| ReplicaState {
+            id,
+            log_end_offset: if id == own {
+                Some(self.last_index())
+            } else if is_leader {
+                prs.get(id).map(|progress| progress.matched)
+            } else {
+                None
+            },
+        };
+        let mut voters = self.config.voters.clone();
+        voters.sort_unstable();
+        let mut observers: Vec<QuorumNodeId> = prs.conf().learners().iter().copied().collect();
+        observers.sort_unstable();
+        QuorumStatus {
+            node_id: own,
+            leader_id: self.leader_id,
+            term: self.term,
+            high_watermark: self.commit_index(),
+            voters: voters.into_iter().map(replica).collect(),
+            observers: observers.into_iter().map(replica).collect(),
+        }
     }
 
     /// Inbound messages dropped as hostile or misaddressed.

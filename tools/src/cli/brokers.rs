@@ -14,6 +14,8 @@ pub struct ConnectOptions {
     #[arg(
         short = 'b',
         long = "bootstrap-servers",
+        visible_alias = "bootstrap-server",
+        alias = "bootstrap",
         env = "SKEIN_BROKERS",
         default_value = "localhost:9092",
         value_name = "HOST:PORT,…",

@@ -1,11 +1,15 @@
-//! `skein cluster info`: the cluster id, controller, brokers and the API
-//! versions the bootstrap broker speaks.
+//! `skein cluster`: the cluster id, the controller, each broker and the
+//! metadata quorum (leader, epoch, high watermark, each voter's log end and
+//! lag); `skein cluster info`: the same brokers and the API versions the
+//! bootstrap broker speaks.
 use kafka_protocol::messages::ApiKey;
 use serde::Serialize;
 
 use super::brokers::{Brokers, ConnectOptions};
-use super::output::{print_json, print_table, OutputFormat};
-use crate::client::{ClientError, ClusterBroker, ClusterDescription};
+use super::output::{format_table, print_json, print_table, OutputFormat};
+use crate::client::{
+    ClientError, ClusterBroker, ClusterDescription, Connection, QuorumDescription,
+};
 
 /// Options of `skein cluster`.
 #[derive(Debug, clap::Args)]
@@ -16,13 +20,24 @@ pub struct ClusterArgs {
     #[arg(long, value_enum, default_value = "table", global = true)]
     format: OutputFormat,
     #[command(subcommand)]
-    command: ClusterCommand,
+    command: Option<ClusterCommand>,
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum ClusterCommand {
     /// Cluster id, controller, brokers, and the API versions the broker serves.
     Info,
+    /// Cluster id, controller, brokers and the metadata quorum (the default).
+    Status,
+}
+
+#[derive(Serialize)]
+struct ClusterStatus {
+    #[serde(flatten)]
+    cluster: ClusterDescription,
+    /// The metadata quorum; `None` when the broker does not serve
+    /// DescribeQuorum (ZooKeeper-era Kafka).
+    quorum: Option<QuorumDescription>,
 }
 
 #[derive(Serialize)]
@@ -52,9 +67,101 @@ struct ClusterInfo {
 /// Connection and Kafka errors.
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     let mut brokers = Brokers::connect(&args.connect)?;
-    let ClusterCommand::Info = args.command;
     let connection = brokers.bootstrap();
-    let cluster = match connection.describe_cluster() {
+    match args.command.unwrap_or(ClusterCommand::Status) {
+        ClusterCommand::Info => info(connection, args.format),
+        ClusterCommand::Status => status(connection, args.format),
+    }
+}
+
+/// `skein cluster [status]`.
+fn status(connection: &mut Connection, format: OutputFormat) -> anyhow::Result<()> {
+    let cluster = describe_cluster(connection)?;
+    let quorum = match connection.describe_quorum() {
+        Ok(quorum) => Some(quorum),
+        Err(ClientError::UnsupportedApi { .. }) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let status = ClusterStatus { cluster, quorum };
+    match format {
+        OutputFormat::Json => print_json(&status)?,
+        OutputFormat::Table => print!("{}", status_text(&status)),
+    }
+    Ok(())
+}
+
+/// The table form of `skein cluster`.
+fn status_text(status: &ClusterStatus) -> String {
+    let mut out = format!(
+        "Cluster id:  {}\nController:  {}\n\n",
+        status.cluster.cluster_id, status.cluster.controller_id
+    );
+    out.push_str(&brokers_table(&status.cluster.brokers));
+    out.push('\n');
+    let Some(quorum) = &status.quorum else {
+        out.push_str("Quorum: not described (the broker does not serve DescribeQuorum)\n");
+        return out;
+    };
+    out.push_str(&format!(
+        "Quorum leader:   {}\nLeader epoch:    {}\nHigh watermark:  {}\n\n",
+        quorum.leader_id, quorum.leader_epoch, quorum.high_watermark
+    ));
+    let known = |value: i64| {
+        if value < 0 {
+            "unknown".to_owned()
+        } else {
+            value.to_string()
+        }
+    };
+    let rows: Vec<Vec<String>> = quorum
+        .voters
+        .iter()
+        .map(|replica| (replica, "voter"))
+        .chain(quorum.observers.iter().map(|replica| (replica, "observer")))
+        .map(|(replica, role)| {
+            let role = if replica.id == quorum.leader_id {
+                "leader"
+            } else {
+                role
+            };
+            vec![
+                replica.id.to_string(),
+                role.to_owned(),
+                known(replica.log_end_offset),
+                quorum
+                    .lag(replica)
+                    .map_or_else(|| "unknown".to_owned(), |lag| lag.to_string()),
+            ]
+        })
+        .collect();
+    out.push_str(&format_table(
+        &["NODE", "ROLE", "LOG-END-OFFSET", "LAG"],
+        &rows,
+    ));
+    out
+}
+
+/// The brokers as a table.
+fn brokers_table(brokers: &[ClusterBroker]) -> String {
+    format_table(
+        &["BROKER", "HOST", "PORT", "RACK"],
+        &brokers
+            .iter()
+            .map(|broker| {
+                vec![
+                    broker.id.to_string(),
+                    broker.host.clone(),
+                    broker.port.to_string(),
+                    broker.rack.clone().unwrap_or_default(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// DescribeCluster, or Metadata from brokers without it.
+fn describe_cluster(connection: &mut Connection) -> anyhow::Result<ClusterDescription> {
+    Ok(match connection.describe_cluster() {
         Ok(cluster) => cluster,
         // Brokers before Kafka 2.8 lack DescribeCluster: Metadata has the same.
         Err(ClientError::UnsupportedApi { .. }) => {
@@ -75,7 +182,12 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
             }
         }
         Err(other) => return Err(other.into()),
-    };
+    })
+}
+
+/// `skein cluster info`.
+fn info(connection: &mut Connection, format: OutputFormat) -> anyhow::Result<()> {
+    let cluster = describe_cluster(connection)?;
     let api_versions = (0..=i16::MAX)
         .take(200)
         .filter_map(|key| {
@@ -95,7 +207,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         cli_version: env!("CARGO_PKG_VERSION"),
         api_versions,
     };
-    match args.format {
+    match format {
         OutputFormat::Json => print_json(&info)?,
         OutputFormat::Table => {
             println!("Cluster id:  {}", info.cluster.cluster_id);
@@ -103,22 +215,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
             println!("Bootstrap:   {}", info.bootstrap);
             println!("CLI version: {}", info.cli_version);
             println!();
-            print_table(
-                &["BROKER", "HOST", "PORT", "RACK"],
-                &info
-                    .cluster
-                    .brokers
-                    .iter()
-                    .map(|broker| {
-                        vec![
-                            broker.id.to_string(),
-                            broker.host.clone(),
-                            broker.port.to_string(),
-                            broker.rack.clone().unwrap_or_default(),
-                        ]
-                    })
-                    .collect::<Vec<_>>(),
-            );
+            print!("{}", brokers_table(&info.cluster.brokers));
             println!();
             print_table(
                 &["API", "KEY", "VERSIONS"],
@@ -137,4 +234,83 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::QuorumReplica;
+
+    fn replica(id: i32, log_end_offset: i64) -> QuorumReplica {
+        QuorumReplica {
+            id,
+            log_end_offset,
+            last_fetch_timestamp: -1,
+            last_caught_up_timestamp: -1,
+        }
+    }
+
+    fn cluster() -> ClusterDescription {
+        ClusterDescription {
+            cluster_id: "q1Sh-9_ISia_zwGINzRvyQ".into(),
+            controller_id: 1,
+            brokers: vec![
+                ClusterBroker {
+                    id: 0,
+                    host: "10.0.0.1".into(),
+                    port: 9092,
+                    rack: Some("rack-a".into()),
+                },
+                ClusterBroker {
+                    id: 1,
+                    host: "10.0.0.2".into(),
+                    port: 9092,
+                    rack: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn status_shows_brokers_and_each_voters_lag_behind_the_leader() {
+        let status = ClusterStatus {
+            cluster: cluster(),
+            quorum: Some(QuorumDescription {
+                leader_id: 1,
+                leader_epoch: 7,
+                high_watermark: 120,
+                voters: vec![replica(0, 118), replica(1, 121), replica(2, -1)],
+                observers: vec![replica(5, 121)],
+            }),
+        };
+        assert_eq!(
+            status_text(&status),
+            "Cluster id:  q1Sh-9_ISia_zwGINzRvyQ\n\
+             Controller:  1\n\
+             \n\
+             BROKER  HOST      PORT  RACK\n\
+             0       10.0.0.1  9092  rack-a\n\
+             1       10.0.0.2  9092\n\
+             \n\
+             Quorum leader:   1\n\
+             Leader epoch:    7\n\
+             High watermark:  120\n\
+             \n\
+             NODE  ROLE      LOG-END-OFFSET  LAG\n\
+             0     voter     118             3\n\
+             1     leader    121             0\n\
+             2     voter     unknown         unknown\n\
+             5     observer  121             0\n"
+        );
+    }
+
+    #[test]
+    fn status_without_describe_quorum_says_so() {
+        let status = ClusterStatus {
+            cluster: cluster(),
+            quorum: None,
+        };
+        assert!(status_text(&status)
+            .ends_with("Quorum: not described (the broker does not serve DescribeQuorum)\n"));
+    }
 }

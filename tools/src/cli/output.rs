@@ -13,13 +13,20 @@ pub enum OutputFormat {
 
 /// Prints rows under `headers`, each column as wide as its widest cell.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    // A closed stdout (`| head`) ends the output; nothing to report.
+    write!(std::io::stdout().lock(), "{}", format_table(headers, rows)).ok();
+}
+
+/// Rows under `headers`, each column as wide as its widest cell, one line
+/// each (trailing spaces trimmed).
+pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|header| header.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
         let mut text = String::new();
         for (index, (cell, width)) in cells.zip(&widths).enumerate() {
@@ -28,13 +35,14 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
             }
             text.push_str(&format!("{cell:<width$}"));
         }
-        // A closed stdout (`| head`) ends the output; nothing to report.
-        writeln!(out, "{}", text.trim_end()).ok();
+        out.push_str(text.trim_end());
+        out.push('\n');
     };
     line(&mut headers.iter().copied());
     for row in rows {
         line(&mut row.iter().map(String::as_str));
     }
+    out
 }
 
 /// Prints `value` as pretty JSON.

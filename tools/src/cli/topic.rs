@@ -51,8 +51,9 @@ enum TopicCommand {
         #[arg(long)]
         internal: bool,
     },
-    /// Show a topic's partitions (leader, replicas, ISR, offsets) and the
-    /// configs that differ from the defaults.
+    /// Show a topic's partitions (leader, leader epoch, replicas, ISR,
+    /// offsets) and the configs that differ from the defaults, laid out as
+    /// Kafka's `kafka-topics --describe`.
     Describe {
         /// Topic name.
         topic: String,
@@ -191,48 +192,7 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
             let description = describe(&mut brokers, &topic, all_configs)?;
             match format {
                 OutputFormat::Json => print_json(&description)?,
-                OutputFormat::Table => {
-                    println!("Topic: {}", description.name);
-                    print_table(
-                        &[
-                            "PARTITION",
-                            "LEADER",
-                            "EPOCH",
-                            "REPLICAS",
-                            "ISR",
-                            "LOG-START",
-                            "HIGH-WATERMARK",
-                        ],
-                        &description
-                            .partitions
-                            .iter()
-                            .map(|row| {
-                                vec![
-                                    row.partition.to_string(),
-                                    row.leader.to_string(),
-                                    row.leader_epoch.to_string(),
-                                    id_list(&row.replicas),
-                                    id_list(&row.isr),
-                                    row.log_start_offset.to_string(),
-                                    row.high_watermark.to_string(),
-                                ]
-                            })
-                            .collect::<Vec<_>>(),
-                    );
-                    if !description.configs.is_empty() {
-                        println!();
-                        print_table(
-                            &["CONFIG", "VALUE"],
-                            &description
-                                .configs
-                                .iter()
-                                .map(|(name, value)| {
-                                    vec![name.clone(), value.clone().unwrap_or_default()]
-                                })
-                                .collect::<Vec<_>>(),
-                        );
-                    }
-                }
+                OutputFormat::Table => print!("{}", describe_text(&description)),
             }
         }
         TopicCommand::AlterConfig { topic, set, delete } => {
@@ -277,6 +237,47 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `description` as Kafka's `kafka-topics --describe` lays it out: a line
+/// for the topic, then a tab-indented line per partition, fields separated
+/// by tabs (with the leader epoch and offsets besides Kafka's fields).
+fn describe_text(description: &TopicDescription) -> String {
+    let replication_factor = description
+        .partitions
+        .first()
+        .map_or(0, |partition| partition.replicas.len());
+    let configs: Vec<String> = description
+        .configs
+        .iter()
+        .map(|(name, value)| format!("{name}={}", value.as_deref().unwrap_or("")))
+        .collect();
+    let mut out = format!(
+        "Topic: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}\n",
+        description.name,
+        description.partitions.len(),
+        replication_factor,
+        configs.join(",")
+    );
+    for row in &description.partitions {
+        let leader = if row.leader < 0 {
+            "none".to_owned()
+        } else {
+            row.leader.to_string()
+        };
+        out.push_str(&format!(
+            "\tTopic: {}\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tHighWatermark: {}\n",
+            description.name,
+            row.partition,
+            leader,
+            row.leader_epoch,
+            id_list(&row.replicas),
+            id_list(&row.isr),
+            row.log_start_offset,
+            row.high_watermark,
+        ));
+    }
+    out
 }
 
 fn describe(
@@ -327,4 +328,51 @@ fn describe(
         partitions,
         configs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_lays_partitions_out_as_kafka_topics_does() {
+        let description = TopicDescription {
+            name: "orders".into(),
+            partitions: vec![
+                PartitionRow {
+                    partition: 0,
+                    leader: 2,
+                    leader_epoch: 5,
+                    replicas: vec![2, 0, 1],
+                    isr: vec![2, 0],
+                    log_start_offset: 0,
+                    high_watermark: 42,
+                },
+                PartitionRow {
+                    partition: 1,
+                    leader: -1,
+                    leader_epoch: 3,
+                    replicas: vec![0, 1, 2],
+                    isr: vec![],
+                    log_start_offset: 7,
+                    high_watermark: 7,
+                },
+            ],
+            configs: [
+                ("retention.ms".to_owned(), Some("60000".to_owned())),
+                ("cleanup.policy".to_owned(), Some("compact".to_owned())),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        assert_eq!(
+            describe_text(&description),
+            "Topic: orders\tPartitionCount: 2\tReplicationFactor: 3\t\
+             Configs: cleanup.policy=compact,retention.ms=60000\n\
+             \tTopic: orders\tPartition: 0\tLeader: 2\tLeaderEpoch: 5\t\
+             Replicas: 2,0,1\tIsr: 2,0\tLogStartOffset: 0\tHighWatermark: 42\n\
+             \tTopic: orders\tPartition: 1\tLeader: none\tLeaderEpoch: 3\t\
+             Replicas: 0,1,2\tIsr: \tLogStartOffset: 7\tHighWatermark: 7\n"
+        );
+    }
 }
