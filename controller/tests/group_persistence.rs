@@ -309,3 +309,94 @@ fn reloading_a_partition_serves_load_in_progress_then_the_replayed_groups() {
     assert_eq!(h.state("g"), Some(GroupState::Stable));
     assert_eq!(h.heartbeat("g", generation, &ids[0]), Ok(()));
 }
+
+/// The groups ListGroups returns, by id, and its error.
+fn listed(h: &mut Harness) -> (Result<(), GroupError>, Vec<String>) {
+    let t = h.send(Request::ListGroups(ListGroups::default()));
+    let Some(Response::ListGroups { result, groups }) = h.take(t) else {
+        panic!("expected ListGroups");
+    };
+    (result, groups.into_iter().map(|g| g.group_id).collect())
+}
+
+fn fetch_result(h: &mut Harness, group: &str) -> Result<Vec<FetchedOffset>, GroupError> {
+    let t = h.send(Request::OffsetFetch(OffsetFetch {
+        group_id: group.into(),
+        partitions: None,
+    }));
+    match h.take(t) {
+        Some(Response::OffsetFetch(result)) => result,
+        other => panic!("expected an OffsetFetch response, got {other:?}"),
+    }
+}
+
+#[test]
+fn partition_lost_then_regained_reloads_its_committed_offsets_from_the_log() {
+    // "my-group" lives in partition 12, "a" in 47.
+    let mut h = Harness::new();
+    let lost = partition_for_group("my-group", 50);
+    assert_ne!(lost, partition_for_group("a", 50));
+    h.commit_ok("my-group", -1, "", &[("t", 0, 17), ("t", 1, 4)]);
+    h.commit_ok("a", -1, "", &[("t", 0, 3)]);
+    let before = h.fetch("my-group", None);
+
+    let actions = h.coordinator.unload_partition(lost).unwrap();
+    h.apply(actions);
+    assert_eq!(
+        fetch_result(&mut h, "my-group"),
+        Err(GroupError::NotCoordinator)
+    );
+    assert_eq!(h.state("my-group"), None);
+    assert_eq!(h.fetch("a", None).len(), 1);
+
+    let actions = h.coordinator.begin_load(lost).unwrap();
+    h.apply(actions);
+    assert_eq!(
+        fetch_result(&mut h, "my-group"),
+        Err(GroupError::CoordinatorLoadInProgress)
+    );
+    let records = h.records_of(lost);
+    let now = h.now_ms;
+    h.coordinator.load_partition(lost, records, now).unwrap();
+    assert_eq!(h.fetch("my-group", None), before);
+    assert_eq!(before.len(), 2);
+}
+
+#[test]
+fn list_groups_lists_only_the_groups_of_partitions_held_here() {
+    let mut h = Harness::new();
+    h.commit_ok("my-group", -1, "", &[("t", 0, 1)]);
+    h.commit_ok("a", -1, "", &[("t", 0, 1)]);
+    let actions = h
+        .coordinator
+        .unload_partition(partition_for_group("my-group", 50))
+        .unwrap();
+    h.apply(actions);
+    // A partition led elsewhere is not loading: the listing is complete.
+    assert_eq!(listed(&mut h), (Ok(()), vec!["a".to_owned()]));
+    let described = h.describe("my-group");
+    assert_eq!(described.result, Err(GroupError::NotCoordinator));
+}
+
+#[test]
+fn resignation_answers_a_parked_sync_group_with_not_coordinator() {
+    let mut h = Harness::new();
+    let first = h.join("g", "", "c0", &["range"]);
+    let second = h.join("g", "", "c1", &["range"]);
+    h.advance(6_000);
+    let leader = h.joined(first);
+    let follower = h.joined(second);
+    let follower_id = if leader.leader == leader.member_id {
+        follower.member_id
+    } else {
+        leader.member_id
+    };
+    let parked = h.sync("g", leader.generation_id, &follower_id, &[]);
+    assert!(h.is_pending(parked));
+    let actions = h
+        .coordinator
+        .unload_partition(partition_for_group("g", 50))
+        .unwrap();
+    h.apply(actions);
+    assert_eq!(h.sync_result(parked), Err(GroupError::NotCoordinator));
+}

@@ -4,13 +4,19 @@
 //! when the coordinator answers the token (JoinGroup and SyncGroup may be
 //! answered many steps later); appends `__consumer_offsets` records through
 //! the partition's owner shard and reports the outcome back; ticks the
-//! coordinator at its next deadline; and replays `__consumer_offsets` at
-//! start-up.
+//! coordinator at its next deadline; and follows the leadership of
+//! `__consumer_offsets` in each published image ([`GroupDriver::apply_image`]):
+//! as in Kafka, a group is coordinated by the leader of its partition, so
+//! this broker replays the partitions it is elected to and unloads those it
+//! resigns.
 //!
 //! Invariants: every token handed to the coordinator has exactly one waiter
 //! until it is answered; appends to one `__consumer_offsets` partition are
 //! issued one at a time, in the order the coordinator emitted them (queued
-//! persists of one partition are sent as one append, a group commit).
+//! persists of one partition are sent as one append, a group commit); a
+//! partition is replayed only after its earlier appends settled, and its
+//! replay is installed only if its tenure (leader epoch) did not change
+//! during the read.
 //!
 //! [`ask`] is the data-shard side: it sends a request over the mesh.
 
@@ -27,7 +33,7 @@ use skein_controller::group_coordinator::{
     Action, AppendError, GroupCoordinator, GroupError, OffsetsRecord, PersistId, Request,
     RequestToken, Response, CONSUMER_OFFSETS_TOPIC,
 };
-use skein_controller::{BrokerConfig, MetadataImage, TopicId};
+use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, Mesh, ShardId};
 
 use crate::offsets_topic::{self, decode_batches, encode_batch, REPLAY_READ_BYTES};
@@ -39,6 +45,11 @@ const TICK_INTERVAL_MAX_MS: i64 = 1_000;
 /// Bytes of queued persists of one partition sent as one append; the rest
 /// waits for the next append.
 const GROUP_COMMIT_BYTES_MAX: usize = 512 << 10;
+/// The first wait before a failed `__consumer_offsets` read is retried; it
+/// doubles up to [`LOAD_RETRY_MAX_MS`].
+const LOAD_RETRY_MIN_MS: u64 = 100;
+/// The longest wait between retries of a failed `__consumer_offsets` read.
+const LOAD_RETRY_MAX_MS: u64 = 5_000;
 
 /// Sends a group or offset request to the coordinator on the control shard
 /// and waits for its answer. Lives on: a data shard.
@@ -81,11 +92,75 @@ pub struct GroupDriver {
     /// Set at shutdown: requests are refused rather than parked, so data
     /// shards can drain.
     stopped: Cell<bool>,
-    /// Per `__consumer_offsets` partition: whether this broker leads it
-    /// (and so the coordinator owns it), as of the last image applied, and
-    /// how many times it was gained: a replay applies only if the partition
-    /// was not lost (or lost and gained again) while its log was read.
-    owned: RefCell<std::collections::BTreeMap<u32, (bool, u64)>>,
+    /// `node.id`: the broker whose leaderships this coordinator serves.
+    local_broker_id: i32,
+    /// This broker's tenure of each `__consumer_offsets` partition.
+    tenures: RefCell<Vec<Tenure>>,
+    /// The id of the next replay started by an election.
+    next_load: Cell<u64>,
+    /// Whether a partition count differing from the image's was reported.
+    count_mismatch_logged: Cell<bool>,
+}
+
+/// What this broker does with one `__consumer_offsets` partition (Kafka's
+/// coordinator epoch per partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tenure {
+    /// No image applied yet: the coordinator holds the partition as loading.
+    Unknown,
+    /// Led elsewhere or by nobody: its groups are not in memory.
+    Resigned,
+    /// Led here at `leader_epoch`; replay `load` runs, its groups get
+    /// COORDINATOR_LOAD_IN_PROGRESS.
+    Loading { leader_epoch: i32, load: u64 },
+    /// Led here at `leader_epoch`, replayed and served.
+    Serving { leader_epoch: i32 },
+}
+
+/// What an image asks of one partition's tenure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TenureChange {
+    /// Nothing: still led here at the same epoch, or still not led here.
+    Keep,
+    /// Led here at a new epoch: replay it (Kafka's `onElection`).
+    Elect { leader_epoch: i32 },
+    /// No longer led here: unload it (Kafka's `onResignation`).
+    Resign,
+}
+
+/// For each of the first `partitions` partitions of `__consumer_offsets`
+/// (`topic`, `None` if it does not exist), its leader epoch if `broker`
+/// leads it, else `None`.
+fn leader_epochs_of(topic: Option<&TopicImage>, broker: i32, partitions: u32) -> Vec<Option<i32>> {
+    (0..partitions)
+        .map(|partition| {
+            let state = topic?.partition(i32::try_from(partition).ok()?)?;
+            (state.leader == broker).then_some(state.leader_epoch)
+        })
+        .collect()
+}
+
+/// The change each partition's tenure needs: `current[p]` is partition `p`'s
+/// tenure, `leader_epochs[p]` its leader epoch in the image if this broker
+/// leads it there (`None` if another broker or nobody leads it). A
+/// partition led here at a new leader epoch is replayed again even if it was
+/// served: another leader may have written to it in between.
+fn tenure_changes(current: &[Tenure], leader_epochs: &[Option<i32>]) -> Vec<TenureChange> {
+    current
+        .iter()
+        .zip(leader_epochs)
+        .map(|(tenure, led)| match (led, tenure) {
+            (
+                Some(epoch),
+                Tenure::Loading { leader_epoch, .. } | Tenure::Serving { leader_epoch },
+            ) if epoch == leader_epoch => TenureChange::Keep,
+            (Some(epoch), _) => TenureChange::Elect {
+                leader_epoch: *epoch,
+            },
+            (None, Tenure::Resigned) => TenureChange::Keep,
+            (None, _) => TenureChange::Resign,
+        })
+        .collect()
 }
 
 impl GroupDriver {
@@ -112,7 +187,8 @@ impl GroupDriver {
                 .unwrap_or([7; 8]),
         );
         let (timer_wake, timer_woken) = mpsc::channel(1);
-        let queues = (0..partitions).map(|_| PersistQueue::default()).collect();
+        let queues: Vec<PersistQueue> = (0..partitions).map(|_| PersistQueue::default()).collect();
+        let queue_count = queues.len();
         GroupDriver {
             coordinator: RefCell::new(GroupCoordinator::new(coordinator_config, seed)),
             waiters: RefCell::new(HashMap::new()),
@@ -124,7 +200,10 @@ impl GroupDriver {
             timer_wake: RefCell::new(timer_wake),
             timer_woken: RefCell::new(Some(timer_woken)),
             stopped: Cell::new(false),
-            owned: RefCell::new(std::collections::BTreeMap::new()),
+            local_broker_id: config.node_id(),
+            tenures: RefCell::new(vec![Tenure::Unknown; queue_count]),
+            next_load: Cell::new(0),
+            count_mismatch_logged: Cell::new(false),
         }
     }
 
@@ -371,86 +450,231 @@ impl GroupDriver {
             .unwrap_or(ShardReply::Unavailable)
     }
 
-    /// Makes the coordinator own exactly the `__consumer_offsets`
-    /// partitions this broker leads in `image` (Kafka's `onElection` and
-    /// `onResignation`): a partition newly led here is replayed from its
-    /// log, and serves its groups once replayed (until then they get
-    /// COORDINATOR_LOAD_IN_PROGRESS); one led elsewhere now is dropped, its
-    /// parked requests answered NOT_COORDINATOR, as are later ones. Call
-    /// with every new image. A partition that cannot be read stays loading
-    /// and the failure is logged.
-    pub async fn apply_image(self: &Rc<Self>, image: Arc<MetadataImage>) {
-        let Some(topic) = image.topic(CONSUMER_OFFSETS_TOPIC).cloned() else {
+    /// Makes the coordinator hold exactly the groups whose
+    /// `__consumer_offsets` partition this broker leads in `image` (Kafka's
+    /// `onElection`/`onResignation`). A partition newly led here, or led here
+    /// at a new leader epoch, is replayed from its log in the background and
+    /// served once replayed (its groups get COORDINATOR_LOAD_IN_PROGRESS
+    /// meanwhile); a partition no longer led here has its groups and offsets
+    /// dropped from memory, its parked JoinGroup/SyncGroup requests answered
+    /// NOT_COORDINATOR, and later requests for its groups get
+    /// NOT_COORDINATOR. A partition led here at the epoch already loaded or
+    /// loading is left alone, so calling this with every published image is
+    /// cheap (O(partitions)).
+    ///
+    /// Call it on the control shard with each image the data shards have
+    /// applied (they must have opened a partition before it is read):
+    /// `node.rs` hands it every published image. It returns at once; the
+    /// replays run in a task of their own. A read that fails (the
+    /// owner shard has not opened the partition yet) is retried with a
+    /// backoff while the partition is still led here at the same epoch; a
+    /// partition whose records cannot be decoded stays loading and the
+    /// failure is logged.
+    pub fn apply_image(self: &Rc<Self>, image: Arc<MetadataImage>) {
+        if self.stopped.get() {
             return;
-        };
-        self.offsets_topic_id.set(Some(topic.topic_id));
-        let local = image.local_broker_id();
+        }
+        let topic = image.topic(CONSUMER_OFFSETS_TOPIC).cloned();
+        let topic_id = topic.as_ref().map(|topic| topic.topic_id);
         let partitions = self
             .coordinator
             .borrow()
             .config()
             .offsets_topic_num_partitions;
-        let mut gained = Vec::new();
-        for partition in 0..partitions {
-            let index = i32::try_from(partition).unwrap_or(i32::MAX);
-            let leads = image.leader(&topic.topic_id, index) == Some(local);
-            let (owned, gains) = self
-                .owned
-                .borrow()
-                .get(&partition)
-                .map_or((None, 0), |(owned, gains)| (Some(*owned), *gains));
-            let actions = match (leads, owned) {
-                (true, Some(true)) | (false, Some(false)) => continue,
-                (true, _) => {
-                    gained.push((partition, gains + 1));
-                    self.coordinator.borrow_mut().begin_load(partition)
-                }
-                (false, _) => self.coordinator.borrow_mut().unload_partition(partition),
-            };
-            let gains = if leads { gains + 1 } else { gains };
-            self.owned.borrow_mut().insert(partition, (leads, gains));
-            match actions {
-                Ok(actions) => self.execute(actions),
-                Err(error) => {
-                    tracing::error!(partition, %error, "__consumer_offsets partition out of range")
-                }
+        if let Some(topic) = &topic {
+            if i64::from(topic.partitions) != i64::from(partitions)
+                && !self.count_mismatch_logged.replace(true)
+            {
+                tracing::error!(
+                    image = topic.partitions,
+                    coordinator = partitions,
+                    "__consumer_offsets changed its partition count; groups of partitions beyond the coordinator's count are not served"
+                );
             }
         }
-        if gained.is_empty() {
-            return;
-        }
-        let started = std::time::Instant::now();
-        let mut total = 0_usize;
-        for (partition, gain) in &gained {
-            let partition = *partition;
-            let read = self.read_partition(topic.topic_id, partition).await;
-            // Leadership may have moved while the log was read.
-            if self.owned.borrow().get(&partition) != Some(&(true, *gain)) {
-                continue;
+        if self.offsets_topic_id.get().is_some() && self.offsets_topic_id.get() != topic_id {
+            // A re-created topic is a new log: every tenure ends.
+            for partition in 0..partitions {
+                self.resign(partition);
             }
-            match read {
-                Ok(records) => {
-                    total += records.len();
-                    let loaded =
-                        self.coordinator
-                            .borrow_mut()
-                            .load_partition(partition, records, now_ms());
-                    if let Err(error) = loaded {
-                        tracing::error!(partition, %error, "cannot load a __consumer_offsets partition; its groups stay unavailable");
+        }
+        self.offsets_topic_id.set(topic_id);
+        let leaders = leader_epochs_of(topic.as_deref(), self.local_broker_id, partitions);
+        let current: Vec<Tenure> = self.tenures.borrow().clone();
+        let mut elected = Vec::new();
+        for (partition, change) in (0..partitions).zip(tenure_changes(&current, &leaders)) {
+            match change {
+                TenureChange::Keep => {}
+                TenureChange::Resign => self.resign(partition),
+                TenureChange::Elect { leader_epoch } => {
+                    if let Some(load) = self.elect(partition, leader_epoch) {
+                        elected.push((partition, load));
                     }
                 }
-                Err(error) => {
-                    tracing::error!(partition, %error, "cannot read a __consumer_offsets partition; its groups stay unavailable");
-                }
             }
         }
+        if let (Some(topic_id), false) = (topic_id, elected.is_empty()) {
+            let driver = Rc::clone(self);
+            glommio::spawn_local(async move { driver.load_partitions(topic_id, elected).await })
+                .detach();
+        }
+        self.wake_timer();
+    }
+
+    /// Starts a new tenure of `partition` at `leader_epoch`: its groups are
+    /// dropped (parked requests get COORDINATOR_LOAD_IN_PROGRESS) until the
+    /// replay. Returns the load's id, or `None` for a partition out of range.
+    fn elect(self: &Rc<Self>, partition: u32, leader_epoch: i32) -> Option<u64> {
+        let load = self.next_load.get();
+        self.next_load.set(load.wrapping_add(1));
+        self.set_tenure(partition, Tenure::Loading { leader_epoch, load });
+        let began = self.coordinator.borrow_mut().begin_load(partition);
+        match began {
+            Ok(actions) => self.execute(actions),
+            Err(error) => {
+                tracing::error!(%error, "elected to a __consumer_offsets partition out of range");
+                return None;
+            }
+        }
+        // Debug: a single node elects all 50 partitions at every start; the
+        // load task logs one summary line.
+        tracing::debug!(
+            partition,
+            leader_epoch,
+            "leading a __consumer_offsets partition; loading its groups"
+        );
+        Some(load)
+    }
+
+    /// Ends this broker's tenure of `partition`, if it had one: its groups
+    /// leave memory and their parked requests get NOT_COORDINATOR.
+    fn resign(self: &Rc<Self>, partition: u32) {
+        {
+            let mut tenures = self.tenures.borrow_mut();
+            let Some(tenure) = usize::try_from(partition)
+                .ok()
+                .and_then(|index| tenures.get_mut(index))
+            else {
+                return;
+            };
+            if *tenure == Tenure::Resigned {
+                return;
+            }
+            if *tenure != Tenure::Unknown {
+                tracing::info!(
+                    partition,
+                    "no longer leading a __consumer_offsets partition; its groups are unloaded"
+                );
+            }
+            *tenure = Tenure::Resigned;
+        }
+        let unloaded = self.coordinator.borrow_mut().unload_partition(partition);
+        match unloaded {
+            Ok(actions) => self.execute(actions),
+            Err(error) => {
+                tracing::error!(%error, "resigned a __consumer_offsets partition out of range")
+            }
+        }
+    }
+
+    fn set_tenure(&self, partition: u32, tenure: Tenure) {
+        let mut tenures = self.tenures.borrow_mut();
+        if let Some(slot) = usize::try_from(partition)
+            .ok()
+            .and_then(|index| tenures.get_mut(index))
+        {
+            *slot = tenure;
+        }
+    }
+
+    /// The leader epoch of load `load` of `partition` if it is still the
+    /// partition's current tenure.
+    fn current_load(&self, partition: u32, load: u64) -> Option<i32> {
+        let tenures = self.tenures.borrow();
+        match usize::try_from(partition)
+            .ok()
+            .and_then(|index| tenures.get(index))
+        {
+            Some(Tenure::Loading {
+                leader_epoch,
+                load: current,
+            }) if *current == load => Some(*leader_epoch),
+            _ => None,
+        }
+    }
+
+    /// Replays the elected partitions (`(partition, load id)`) one at a time
+    /// and starts serving each; a partition whose tenure changed meanwhile is
+    /// skipped. Failed reads are retried with a backoff.
+    async fn load_partitions(self: Rc<Self>, topic_id: TopicId, mut pending: Vec<(u32, u64)>) {
+        let started = std::time::Instant::now();
+        let mut loaded = 0_usize;
+        let mut total = 0_usize;
+        let mut backoff_ms = LOAD_RETRY_MIN_MS;
+        loop {
+            let mut retry = Vec::new();
+            for (partition, load) in pending {
+                if self.stopped.get() || self.current_load(partition, load).is_none() {
+                    continue;
+                }
+                // An append of an earlier tenure still in flight would land
+                // after the read and be missing from memory.
+                self.appends_settled(partition).await;
+                let read = self.read_partition(topic_id, partition).await;
+                let Some(leader_epoch) = self.current_load(partition, load) else {
+                    continue;
+                };
+                let records = match read {
+                    Ok(records) => records,
+                    Err(error) => {
+                        tracing::warn!(partition, %error, retry_ms = backoff_ms, "cannot read a __consumer_offsets partition yet; retrying");
+                        retry.push((partition, load));
+                        continue;
+                    }
+                };
+                total += records.len();
+                let replayed =
+                    self.coordinator
+                        .borrow_mut()
+                        .load_partition(partition, records, now_ms());
+                match replayed {
+                    Ok(()) => {
+                        loaded += 1;
+                        self.set_tenure(partition, Tenure::Serving { leader_epoch });
+                    }
+                    Err(error) => {
+                        tracing::error!(partition, %error, "cannot load a __consumer_offsets partition; its groups stay unavailable")
+                    }
+                }
+            }
+            if retry.is_empty() || self.stopped.get() {
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
+            backoff_ms = (backoff_ms * 2).min(LOAD_RETRY_MAX_MS);
+            pending = retry;
+        }
         tracing::info!(
-            partitions = gained.len(),
+            partitions = loaded,
             records = total,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "group coordinator loaded __consumer_offsets partitions led here"
+            "group coordinator loaded the __consumer_offsets partitions elected here"
         );
         self.wake_timer();
+    }
+
+    /// Waits until no append to `partition` is queued or in flight.
+    async fn appends_settled(&self, partition: u32) {
+        loop {
+            let busy = usize::try_from(partition)
+                .ok()
+                .and_then(|index| self.queues.borrow().get(index).map(|queue| queue.busy))
+                .unwrap_or(false);
+            if !busy {
+                return;
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// Every record of one `__consumer_offsets` partition, in log order.
@@ -562,5 +786,177 @@ pub fn offsets_topic(partitions: u32, segment_bytes: u64) -> crate::shard_messag
         partitions: i32::try_from(partitions).unwrap_or(i32::MAX),
         replication_factor: -1,
         configs: offsets_topic::topic_configs(segment_bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use skein_controller::group_coordinator::{
+        partition_for_group, GroupCoordinatorConfig, OffsetFetch,
+    };
+    use skein_controller::MetadataRecord;
+
+    use super::*;
+
+    const OFFSETS_ID: TopicId = [7; 16];
+
+    /// `__consumer_offsets` (50 partitions) with partition `p` led by
+    /// `leader(p)` at leader epoch `epoch(p)`, as the controller records it.
+    fn image(leader: impl Fn(u32) -> i32, epoch: impl Fn(u32) -> i32) -> MetadataImage {
+        let mut records = vec![MetadataRecord::Topic {
+            topic_id: OFFSETS_ID,
+            name: CONSUMER_OFFSETS_TOPIC.into(),
+            partitions: 50,
+            configs: Vec::new(),
+        }];
+        records.extend((0..50).map(|partition: u32| MetadataRecord::Partition {
+            topic_id: OFFSETS_ID,
+            partition: i32::try_from(partition).unwrap_or(0),
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            leader: leader(partition),
+            leader_epoch: epoch(partition),
+            partition_epoch: epoch(partition),
+        }));
+        MetadataImage::replay(1, &records)
+    }
+
+    /// Carries out `changes` on a sans-IO coordinator the way the driver
+    /// does (with empty logs) and returns the new tenures.
+    fn apply(
+        coordinator: &mut GroupCoordinator,
+        current: &[Tenure],
+        leaders: &[Option<i32>],
+    ) -> Vec<Tenure> {
+        let changes = tenure_changes(current, leaders);
+        (0..)
+            .zip(current.iter().zip(changes))
+            .map(|(partition, (tenure, change))| match change {
+                TenureChange::Keep => *tenure,
+                TenureChange::Resign => {
+                    assert!(coordinator.unload_partition(partition).is_ok());
+                    Tenure::Resigned
+                }
+                TenureChange::Elect { leader_epoch } => {
+                    assert!(coordinator.begin_load(partition).is_ok());
+                    assert!(coordinator.load_partition(partition, Vec::new(), 0).is_ok());
+                    Tenure::Serving { leader_epoch }
+                }
+            })
+            .collect()
+    }
+
+    fn fetch(coordinator: &mut GroupCoordinator, group: &str) -> Response {
+        let request = Request::OffsetFetch(OffsetFetch {
+            group_id: group.into(),
+            partitions: None,
+        });
+        match coordinator.request(0, RequestToken(1), request).pop() {
+            Some(Action::Respond { response, .. }) => response,
+            other => unreachable!("OffsetFetch answers at once, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn groups_of_partitions_led_elsewhere_get_not_coordinator() {
+        // "my-group" lives in partition 12, "a" in 47.
+        let lost = partition_for_group("my-group", 50);
+        assert_eq!(lost, 12);
+        let mut coordinator = GroupCoordinator::new(GroupCoordinatorConfig::default(), 1);
+        let first = image(|p| if p == lost { 2 } else { 1 }, |_| 3);
+        let offsets = first.topic(CONSUMER_OFFSETS_TOPIC).map(|t| t.as_ref());
+        let tenures = apply(
+            &mut coordinator,
+            &[Tenure::Unknown; 50],
+            &leader_epochs_of(offsets, 1, 50),
+        );
+        assert_eq!(tenures.get(12), Some(&Tenure::Resigned));
+        assert_eq!(
+            fetch(&mut coordinator, "my-group"),
+            Response::OffsetFetch(Err(GroupError::NotCoordinator))
+        );
+        assert_eq!(
+            fetch(&mut coordinator, "a"),
+            Response::OffsetFetch(Ok(Vec::new()))
+        );
+        // Broker 2 fails over to this broker at epoch 4: partition 12 is
+        // elected (and replayed), the others keep their tenure.
+        let second = image(|_| 1, |p| if p == lost { 4 } else { 3 });
+        let offsets = second.topic(CONSUMER_OFFSETS_TOPIC).map(|t| t.as_ref());
+        let leaders = leader_epochs_of(offsets, 1, 50);
+        let changes = tenure_changes(&tenures, &leaders);
+        assert_eq!(
+            changes.get(12),
+            Some(&TenureChange::Elect { leader_epoch: 4 })
+        );
+        let kept = changes.iter().filter(|c| **c == TenureChange::Keep).count();
+        assert_eq!(kept, 49);
+        apply(&mut coordinator, &tenures, &leaders);
+        assert_eq!(
+            fetch(&mut coordinator, "my-group"),
+            Response::OffsetFetch(Ok(Vec::new()))
+        );
+    }
+
+    #[test]
+    fn missing_offsets_topic_leads_nothing() {
+        assert_eq!(leader_epochs_of(None, 1, 3), vec![None; 3]);
+    }
+
+    #[test]
+    fn first_image_elects_the_partitions_led_here_and_resigns_the_rest() {
+        let current = [Tenure::Unknown; 3];
+        assert_eq!(
+            tenure_changes(&current, &[Some(4), None, Some(0)]),
+            vec![
+                TenureChange::Elect { leader_epoch: 4 },
+                TenureChange::Resign,
+                TenureChange::Elect { leader_epoch: 0 },
+            ]
+        );
+    }
+
+    #[test]
+    fn same_leader_epoch_keeps_a_loading_or_served_partition() {
+        let current = [
+            Tenure::Loading {
+                leader_epoch: 4,
+                load: 9,
+            },
+            Tenure::Serving { leader_epoch: 4 },
+            Tenure::Resigned,
+        ];
+        assert_eq!(
+            tenure_changes(&current, &[Some(4), Some(4), None]),
+            vec![TenureChange::Keep; 3]
+        );
+    }
+
+    #[test]
+    fn leadership_lost_resigns_and_regained_at_a_new_epoch_reloads() {
+        let served = [Tenure::Serving { leader_epoch: 4 }];
+        assert_eq!(tenure_changes(&served, &[None]), vec![TenureChange::Resign]);
+        assert_eq!(
+            tenure_changes(&[Tenure::Resigned], &[Some(6)]),
+            vec![TenureChange::Elect { leader_epoch: 6 }]
+        );
+        // Led here again at a later epoch without an image in between that
+        // showed another leader: another broker may have written, reload.
+        assert_eq!(
+            tenure_changes(&served, &[Some(6)]),
+            vec![TenureChange::Elect { leader_epoch: 6 }]
+        );
+        let loading = [Tenure::Loading {
+            leader_epoch: 4,
+            load: 1,
+        }];
+        assert_eq!(
+            tenure_changes(&loading, &[Some(5)]),
+            vec![TenureChange::Elect { leader_epoch: 5 }]
+        );
+        assert_eq!(
+            tenure_changes(&loading, &[None]),
+            vec![TenureChange::Resign]
+        );
     }
 }

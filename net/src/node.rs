@@ -553,8 +553,10 @@ async fn update_offsets_topic_configs(control: &ControlShard, segment_bytes: u64
     }
 }
 
-/// Replays `__consumer_offsets` into the group coordinator in the
-/// background and starts the coordinator's timer.
+/// Starts the group coordinator's timer and hands it every image the data
+/// shards have applied ([`GroupDriver::apply_image`]): it replays, in the
+/// background, the `__consumer_offsets` partitions this broker is elected
+/// to lead and unloads those it resigns.
 fn start_group_coordinator(control: &Rc<ControlShard>, groups: &Rc<GroupDriver>) {
     glommio::spawn_local(Rc::clone(groups).run_timer()).detach();
     // The coordinator follows the leadership of __consumer_offsets in
@@ -568,7 +570,7 @@ fn start_group_coordinator(control: &Rc<ControlShard>, groups: &Rc<GroupDriver>)
             if let Some(image) = images.published_image() {
                 if applied != Some(image.version) {
                     applied = Some(image.version);
-                    loader.apply_image(image).await;
+                    loader.apply_image(image);
                 }
             }
             glommio::timer::sleep(Duration::from_millis(GROUP_IMAGE_POLL_MS)).await;

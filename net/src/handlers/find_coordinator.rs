@@ -9,7 +9,7 @@ use kafka_protocol::messages::BrokerId;
 use kafka_protocol::protocol::StrBytes;
 
 use skein_controller::group_coordinator::{partition_for_group, CONSUMER_OFFSETS_TOPIC};
-use skein_controller::MetadataImage;
+use skein_controller::{MetadataImage, NO_LEADER};
 
 use super::str_bytes;
 use crate::cluster_view::{self, BrokerAddress};
@@ -75,9 +75,88 @@ pub fn handle(
 
 /// The live broker leading `group_id`'s `__consumer_offsets` partition.
 fn coordinator(ctx: &ShardState, image: &MetadataImage, group_id: &str) -> Option<BrokerAddress> {
+    cluster_view::broker_address(ctx, image, coordinator_id(image, group_id)?)
+}
+
+/// The leader of `group_id`'s `__consumer_offsets` partition (Kafka's
+/// `abs(hashCode(group)) % partitions`), or `None` while the topic does not
+/// exist or the partition has no leader.
+fn coordinator_id(image: &MetadataImage, group_id: &str) -> Option<i32> {
     let topic = image.topic(CONSUMER_OFFSETS_TOPIC)?;
-    let count = u32::try_from(topic.partitions).ok()?;
+    let count = u32::try_from(topic.partitions)
+        .ok()
+        .filter(|count| *count > 0)?;
     let partition = i32::try_from(partition_for_group(group_id, count)).ok()?;
-    let leader = image.leader(&topic.topic_id, partition)?;
-    cluster_view::broker_address(ctx, image, leader)
+    topic
+        .partition(partition)
+        .map(|state| state.leader)
+        .filter(|leader| *leader != NO_LEADER)
+}
+
+#[cfg(test)]
+mod tests {
+    use skein_controller::{MetadataRecord, TopicId};
+
+    use super::*;
+
+    const OFFSETS_ID: TopicId = [7; 16];
+    const PARTITIONS: i32 = 50;
+
+    fn offsets_topic() -> MetadataRecord {
+        MetadataRecord::Topic {
+            topic_id: OFFSETS_ID,
+            name: CONSUMER_OFFSETS_TOPIC.into(),
+            partitions: PARTITIONS,
+            configs: Vec::new(),
+        }
+    }
+
+    /// `__consumer_offsets` whose partition `p` is led by `leader(p)`, as
+    /// the controller records a three-broker placement.
+    fn image(leader: impl Fn(i32) -> i32) -> MetadataImage {
+        let mut records = vec![offsets_topic()];
+        records.extend((0..PARTITIONS).map(|partition| MetadataRecord::Partition {
+            topic_id: OFFSETS_ID,
+            partition,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader: leader(partition),
+            leader_epoch: 4,
+            partition_epoch: 4,
+        }));
+        MetadataImage::replay(1, &records)
+    }
+
+    #[test]
+    fn group_is_coordinated_by_the_leader_of_its_offsets_partition() {
+        // Kafka's hash puts "my-group" in partition 12 and "a" in 47.
+        let image = image(|p| match p {
+            12 => 2,
+            47 => 3,
+            _ => 1,
+        });
+        assert_eq!(coordinator_id(&image, "my-group"), Some(2));
+        assert_eq!(coordinator_id(&image, "a"), Some(3));
+        assert_eq!(coordinator_id(&image, "test-group"), Some(2));
+    }
+
+    #[test]
+    fn leaderless_partition_has_no_coordinator() {
+        let image = image(|p| if p == 12 { NO_LEADER } else { 1 });
+        assert_eq!(coordinator_id(&image, "my-group"), None);
+        assert_eq!(coordinator_id(&image, "a"), Some(1));
+    }
+
+    #[test]
+    fn missing_offsets_topic_has_no_coordinator() {
+        assert_eq!(coordinator_id(&MetadataImage::new(1), "my-group"), None);
+    }
+
+    #[test]
+    fn single_node_log_without_partition_records_is_coordinated_here() {
+        // Partitions created before replicas were recorded read as led by
+        // the image's local broker.
+        let image = MetadataImage::replay(5, &[offsets_topic()]);
+        assert_eq!(coordinator_id(&image, "my-group"), Some(5));
+    }
 }
