@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-from cluster import Cluster, describe_cluster, metadata  # noqa: E402
+from cluster import Cluster, describe_cluster, metadata, wait_port_closed  # noqa: E402
 
 POLL_S = 0.05
 SETTLE_TIMEOUT_S = 60.0
@@ -105,6 +105,8 @@ def elect(cluster: Cluster, runs: int) -> None:
         elected_at = first_time(f"run {run}: a new controller after kill -9 of {old}", new_controller)
         samples.append(elected_at - killed_at)
         print(f"  run {run}: controller {old} killed, another active after {ms(samples[-1])}", flush=True)
+        wait_port_closed(victim.client_port, 10)
+        wait_port_closed(victim.controller_port, 10)
         victim.start()
     settle(cluster)
     summary("elect (kill -9 of the active controller -> DescribeCluster names another)", samples)

@@ -41,7 +41,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
@@ -508,13 +508,17 @@ class Cluster:
         return problems
 
     def check_alive(self) -> None:
-        """Fails at once if a node exited that the test did not stop."""
-        for n in self.nodes.values():
-            if n.proc is not None and not n.exit_expected and n.proc.poll() is not None:
-                n.exit_expected = True  # reported here, not again at close()
-                raise AssertionError(
-                    f"node {n.node_id} ({n.roles}) exited with code {n.proc.returncode} "
-                    f"(log below):\n{n.log_of_last_start()[-3000:]}")
+        """Fails at once if nodes exited that the test did not stop,
+        naming every one of them with the end of its output."""
+        dead = [n for n in self.nodes.values()
+                if n.proc is not None and not n.exit_expected and n.proc.poll() is not None]
+        if not dead:
+            return
+        for n in dead:
+            n.exit_expected = True  # reported here, not again at close()
+        raise AssertionError("\n".join(
+            f"node {n.node_id} ({n.roles}) exited with code {n.proc.returncode}; its last lines:\n"
+            + "\n".join(n.output_of_last_start()[-8:]) for n in dead) + "\n(node logs below)")
 
     # ---- waiting
 
