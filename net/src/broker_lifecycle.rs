@@ -30,8 +30,6 @@ use crate::controller_rpc::{BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSIO
 use crate::error_code::ErrorCode;
 use crate::shard_state::AdvertisedAddress;
 
-/// Kafka's `broker.heartbeat.interval.ms` default.
-const HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 2000;
 /// Pause before the next attempt when no controller answered.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest a controlled shutdown waits for the controller to move this
@@ -52,11 +50,7 @@ pub enum LifecycleError {
 
 /// `broker.heartbeat.interval.ms`.
 fn heartbeat_interval(config: &BrokerConfig) -> Duration {
-    let ms = config
-        .value_text("broker.heartbeat.interval.ms")
-        .parse()
-        .unwrap_or(HEARTBEAT_INTERVAL_MS_DEFAULT);
-    Duration::from_millis(ms.max(1))
+    Duration::from_millis(config.broker_heartbeat_interval_ms().max(1))
 }
 
 /// The registration of this broker: its client listener's name with the
@@ -67,7 +61,6 @@ fn registration(
     cluster_id: &str,
     incarnation: uuid::Uuid,
 ) -> BrokerRegistrationRequest {
-    let rack = config.value_text("broker.rack");
     BrokerRegistrationRequest::default()
         .with_broker_id(BrokerId(config.node_id()))
         .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
@@ -77,7 +70,11 @@ fn registration(
             .with_host(StrBytes::from_string(advertised.host.clone()))
             .with_port(advertised.port)
             .with_security_protocol(PLAINTEXT)])
-        .with_rack((!rack.is_empty()).then(|| StrBytes::from_string(rack)))
+        .with_rack(
+            config
+                .broker_rack()
+                .map(|rack| StrBytes::from_string(rack.to_string())),
+        )
 }
 
 /// Keeps this broker registered and heartbeating until `shutdown` is set;

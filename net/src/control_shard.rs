@@ -65,6 +65,9 @@ pub struct ControlShard {
     published: RefCell<Option<Arc<MetadataImage>>>,
     /// Raft frames dropped for another cluster id (logged once).
     foreign_frames: Cell<u64>,
+    /// Set when a voter of another cluster answers a node that has not
+    /// joined yet: the node must stop (the reason names both ids).
+    foreign_cluster: RefCell<Option<String>>,
 }
 
 impl ControlShard {
@@ -122,6 +125,7 @@ impl ControlShard {
             published_version: Cell::new(None),
             published: RefCell::new(None),
             foreign_frames: Cell::new(0),
+            foreign_cluster: RefCell::new(None),
         })
     }
 
@@ -150,6 +154,11 @@ impl ControlShard {
             .connect_peers(QuorumPeers::start(peers), local_cluster_id);
     }
 
+    /// Why this node must not join the quorum it reached, if it must not.
+    pub fn foreign_cluster(&self) -> Option<String> {
+        self.foreign_cluster.borrow().clone()
+    }
+
     /// The voters with their controller addresses (empty for one node).
     pub fn voters(&self) -> &[skein_controller::Voter] {
         &self.voters
@@ -176,6 +185,15 @@ impl ControlShard {
         let mut quorum = self.quorum.borrow_mut();
         if let (Some(theirs), Some(ours)) = (frame.cluster_id.as_deref(), quorum.cluster_id()) {
             if theirs != ours {
+                if quorum.controller().image().cluster_id.is_none() {
+                    // Not joined yet, and the quorum serves another cluster.
+                    self.foreign_cluster.borrow_mut().get_or_insert_with(|| {
+                        format!(
+                            "this node's cluster id {ours} differs from the quorum's cluster id {theirs} (voter {} sent it): it refuses to join",
+                            frame.from
+                        )
+                    });
+                }
                 let dropped = self.foreign_frames.get();
                 self.foreign_frames.set(dropped + 1);
                 if dropped.is_multiple_of(1000) {
@@ -480,7 +498,8 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return unavailable(&request);
         };
-        if self.is_cluster() && !self.is_active() {
+        let read_only = matches!(request, ControlRequest::DescribeQuorum);
+        if self.is_cluster() && !self.is_active() && !read_only {
             // Kafka's pre-KRaft answer: clients find the active controller
             // in Metadata and send the change there.
             let active = self.active_controller();
@@ -595,7 +614,7 @@ impl ControlShard {
                 broker_id,
                 incarnation_id: *uuid::Uuid::new_v4().as_bytes(),
                 listeners,
-                rack: None,
+                rack: config.broker_rack().map(str::to_string),
             },
             unix_now_ms(),
         );

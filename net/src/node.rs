@@ -406,21 +406,14 @@ fn start_cluster(
         }
     }));
     let mut offsets = offsets_topic(offsets_partitions, offsets_segment_bytes);
-    offsets.replication_factor = i16::try_from(
+    offsets.replication_factor = config.offsets_topic_replication_factor();
+    let rebalance =
         config
-            .value_text("offsets.topic.replication.factor")
-            .parse::<i64>()
-            .unwrap_or(3),
-    )
-    .unwrap_or(i16::MAX);
-    let setting = |name: &str, default: u64| config.value_text(name).parse().unwrap_or(default);
-    let rebalance = (config.value_text("auto.leader.rebalance.enable") != "false").then(|| {
-        crate::control_shard::LeaderRebalance {
-            interval: Duration::from_secs(setting("leader.imbalance.check.interval.seconds", 300)),
-            percentage: u32::try_from(setting("leader.imbalance.per.broker.percentage", 10))
-                .unwrap_or(10),
-        }
-    });
+            .auto_leader_rebalance_enable()
+            .then(|| crate::control_shard::LeaderRebalance {
+                interval: Duration::from_secs(config.leader_imbalance_check_interval_seconds()),
+                percentage: config.leader_imbalance_per_broker_percentage(),
+            });
     tasks.push(glommio::spawn_local(
         Rc::clone(control).run_controller_duties(
             shared.local_cluster_id.clone(),
@@ -445,6 +438,10 @@ async fn join_cluster(
     let quorum_id = loop {
         if let Some(id) = control.image().cluster_id.clone() {
             break id;
+        }
+        if let Some(reason) = control.foreign_cluster() {
+            shared.fail(reason);
+            return false;
         }
         glommio::timer::sleep(Duration::from_millis(10)).await;
     };

@@ -367,6 +367,9 @@ def test_a_node_with_another_cluster_id_is_refused_naming_both_ids(cluster_facto
 # e) Controller-only and broker-only nodes.
 
 @pytest.mark.timeout(120)
+@pytest.mark.xfail(strict=True, reason="issue 13 open: broker-only nodes (following the metadata "
+                   "log from the controllers, forwarding changes to them) are not built; "
+                   "skein refuses process.roles=broker at start")
 def test_three_controllers_and_two_brokers_serve_replication_factor_two(cluster_factory):
     cluster = cluster_factory(controllers=3, brokers=2)
     assert [n.roles for n in cluster.nodes.values()] == ["controller"] * 3 + ["broker"] * 2

@@ -257,6 +257,7 @@ def test_starts_from_kafkas_kraft_server_properties_and_docker_style_environment
 
 
 @pytest.mark.parametrize("setting, message", [
+    # A controller (node.id 0) that is not one of the voters.
     ({"controller.quorum.voters": "1@localhost:9093,2@localhost:9094,3@localhost:9095"},
      "controller.quorum.voters"),
     ({"process.roles": "broker"}, "process.roles"),
@@ -264,7 +265,7 @@ def test_starts_from_kafkas_kraft_server_properties_and_docker_style_environment
     ({"ssl.keystore.location": "/etc/kafka/broker.pem"}, "TLS, SASL and ACLs are not built"),
     ({"num.partition": "3"}, "did you mean num.partitions"),
 ])
-def test_a_cluster_configuration_is_refused_at_start_naming_the_property(
+def test_a_configuration_skein_cannot_run_is_refused_at_start_naming_the_property(
         broker_factory, tmp_path, setting, message):
     with pytest.raises(AssertionError, match="exited with code 1"):
         broker_factory(setting)
