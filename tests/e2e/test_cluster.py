@@ -18,6 +18,7 @@ Every wait polls against a deadline and fails saying what it last saw.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections import Counter
 
@@ -438,3 +439,71 @@ def test_a_one_voter_properties_file_forms_a_one_node_cluster(cluster_factory):
     assert again[1].cluster_id == views[1].cluster_id
     got = consume_partition(cluster.bootstrap(), topic, 0, 0, expect_count=5)
     assert len(got) == 5
+
+
+# --------------------------------------------------------------------------
+# g) The controller listener takes hostile bytes as a client port does.
+
+RAFT_API_KEY = 32000
+BROKER_REGISTRATION = 62
+INCONSISTENT_CLUSTER_ID = 104
+NOT_CONTROLLER = 41
+
+
+def _broker_registration_v0(broker_id: int, cluster_id: str) -> bytes:
+    listener = (kw.compact_string("PLAINTEXT") + kw.compact_string("127.0.0.1")
+                + struct.pack(">Hh", 1, 0) + kw.uvarint(0))
+    return (kw.i32(broker_id) + kw.compact_string(cluster_id) + bytes(range(16))
+            + kw.uvarint(2) + listener      # one listener
+            + kw.uvarint(1)                 # no features
+            + kw.compact_string(None)       # no rack
+            + kw.uvarint(0))
+
+
+@pytest.mark.timeout(120)
+def test_the_controller_listener_survives_hostile_frames_and_refuses_strangers(cluster_factory):
+    """Broken frames on a controller port close that connection only; raft
+    frames from a non-voter or with garbage are dropped; a registration with
+    another cluster id gets INCONSISTENT_CLUSTER_ID from the active
+    controller and NOT_CONTROLLER from the others. The cluster then still
+    serves."""
+    cluster = cluster_factory(combined=3)
+    cluster.start()
+    cluster.wait_ready({1, 2, 3})
+    controller, _ = cluster.agreed_controller(cluster.broker_nodes(), {1, 2, 3}, TOPIC_TIMEOUT_S)
+    for n in cluster.broker_nodes():
+        port = n.controller_port
+        # A size far above the limit, a frame cut short, an API not served
+        # on this port: each closes its connection, nothing else.
+        with kw.connect(port, 5.0) as s:
+            kw.send_all(s, struct.pack(">i", 0x7FFFFFFF))
+            kw.expect_closed(s)
+        with kw.connect(port, 5.0) as s:
+            kw.send_all(s, struct.pack(">i", 100) + b"\x00" * 10)
+        with kw.connect(port, 5.0) as s:
+            kw.send_all(s, kw.frame(kw.header_v1(0, 3, 1) + b"\x00" * 8))
+            kw.expect_closed(s)
+        # Raft frames: from a node that is not a voter, and from a voter
+        # with a message that does not decode; dropped, no answer.
+        with kw.connect(port, 5.0) as s:
+            for sender in (99, 1 if n.node_id != 1 else 2):
+                body = kw.i32(sender) + kw.i16(-1) + b"\xff\x00garbage raft message"
+                kw.send_all(s, kw.frame(kw.header_v1(RAFT_API_KEY, 0, 0) + body))
+            # A raft frame whose cluster-id length runs past the frame.
+            kw.send_all(s, kw.frame(kw.header_v1(RAFT_API_KEY, 0, 0) + kw.i32(2) + kw.i16(500) + b"x"))
+            kw.expect_closed(s)
+        # A broker of another cluster.
+        response = kw.request(port, kw.header_v2(BROKER_REGISTRATION, 0, 7) + _broker_registration_v0(9, kafka_cluster_id()))
+        r = kw.Reader(response)
+        assert r.i32() == 7
+        r.tagged_fields()
+        r.i32()  # throttle
+        expected_code = INCONSISTENT_CLUSTER_ID if n.node_id == controller else NOT_CONTROLLER
+        assert r.i16() == expected_code, (n.node_id, controller)
+    cluster.check_alive()
+    views = cluster.wait_ready({1, 2, 3})
+    assert 9 not in next(iter(views.values())).brokers
+    topic = unique_topic("hostile")
+    create_topic(cluster.bootstrap(), topic, partitions=3, replication_factor=3)
+    wait_topic_placed(cluster, topic, 3, {1, 2, 3}, 3)
+    produce_and_read_back(cluster.bootstrap(), topic, 3, 5, "g")
