@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use glommio::sync::Semaphore;
 use kafka_protocol::messages::{
-    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
-    BrokerRegistrationResponse,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
+    ProducerId,
 };
 use skein_controller::quorum::{FileLogStore, QuorumConfig, QuorumInput, TICK_MS};
 use skein_controller::{
@@ -33,8 +34,8 @@ use skein_controller::{
 };
 use skein_engine::{Mesh, ShardId};
 
-use crate::controller_client::QuorumPeers;
-use crate::controller_rpc::RaftFrame;
+use crate::controller_client::{ControllerConnection, QuorumPeers};
+use crate::controller_rpc::{RaftFrame, ALLOCATE_PRODUCER_IDS_VERSION};
 use crate::error_code::{controller_error, ErrorCode};
 use crate::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade};
 use crate::quorum_driver::{commit, quorum_node_id, QuorumDriver, QuorumDriverError};
@@ -498,7 +499,12 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return unavailable(&request);
         };
-        let read_only = matches!(request, ControlRequest::DescribeQuorum);
+        // Reads, and producer ids (fetched from the active controller in
+        // blocks), are served by any voter.
+        let read_only = matches!(
+            request,
+            ControlRequest::DescribeQuorum | ControlRequest::AllocateProducerId
+        );
         if self.is_cluster() && !self.is_active() && !read_only {
             // Kafka's pre-KRaft answer: clients find the active controller
             // in Metadata and send the change there.
@@ -648,12 +654,73 @@ impl ControlShard {
                 self.producer_ids.set(block);
                 return Ok(id);
             }
+            if self.is_cluster() && !self.is_active() {
+                self.producer_ids.set(self.remote_producer_ids().await?);
+                continue;
+            }
             let proposal = self.quorum.borrow().controller().reserve_producer_ids();
             commit(&self.quorum, &proposal.records)
                 .await
                 .map_err(|error| control_error(&error))?;
             self.producer_ids.set(proposal.response);
         }
+    }
+
+    /// A block of producer ids from the active controller
+    /// (AllocateProducerIds), as a KRaft broker gets them.
+    async fn remote_producer_ids(&self) -> Result<ProducerIdBlock, ControlError> {
+        let active = self.active_controller();
+        let not_controller = || ControlError::NotController { active };
+        let voter = active
+            .and_then(|id| self.voters.iter().find(|voter| voter.node_id == id))
+            .ok_or_else(not_controller)?;
+        let address = crate::controller_client::resolve(&format!("{}:{}", voter.host, voter.port))
+            .map_err(|_| not_controller())?;
+        let mut connection = ControllerConnection::connect(address)
+            .await
+            .map_err(|_| not_controller())?;
+        let request = AllocateProducerIdsRequest::default().with_broker_id(BrokerId(
+            self.quorum.borrow().controller().image().local_broker_id(),
+        ));
+        let response: AllocateProducerIdsResponse = connection
+            .call(
+                ApiKey::AllocateProducerIds,
+                ALLOCATE_PRODUCER_IDS_VERSION,
+                &request,
+            )
+            .await
+            .map_err(|_| not_controller())?;
+        if response.error_code != 0 {
+            return Err(not_controller());
+        }
+        ProducerIdBlock::reserved(response.producer_id_start.0, response.producer_id_len)
+            .ok_or_else(|| {
+                ControlError::Storage("the controller sent an empty producer id block".into())
+            })
+    }
+
+    /// AllocateProducerIds from another node: a block reserved through the
+    /// quorum. NOT_CONTROLLER unless this node is the active controller.
+    pub async fn allocate_producer_ids(
+        &self,
+        _request: AllocateProducerIdsRequest,
+    ) -> AllocateProducerIdsResponse {
+        let refuse =
+            |code: ErrorCode| AllocateProducerIdsResponse::default().with_error_code(code.code());
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return refuse(ErrorCode::NotController);
+        };
+        if let Err(code) = self.check_broker_request(None) {
+            return refuse(code);
+        }
+        let proposal = self.quorum.borrow().controller().reserve_producer_ids();
+        if let Err(code) = self.commit_broker_change(&proposal.records).await {
+            return refuse(code);
+        }
+        let block = proposal.response;
+        AllocateProducerIdsResponse::default()
+            .with_producer_id_start(ProducerId(block.start()))
+            .with_producer_id_len(i32::try_from(block.remaining()).unwrap_or(i32::MAX))
     }
 }
 

@@ -2,7 +2,7 @@
 //! named by `controller.listener.names`. Every frame is a Kafka request
 //! frame (`size: i32`, request header, body), read with the same bounded
 //! framing as a client's. Where Kafka has a message for the exchange it is
-//! used as is (BrokerRegistration, BrokerHeartbeat); raft-rs's messages
+//! used as is (BrokerRegistration, BrokerHeartbeat, AllocateProducerIds); raft-rs's messages
 //! travel under a private API key, [`RAFT_API_KEY`], with a body of ours:
 //! `from: i32` (the sender's `node.id`), `cluster_id: i16 length + UTF-8`
 //! (-1 while the sender knows none), then the raft message's bytes. A raft
@@ -16,8 +16,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, BrokerHeartbeatRequest, BrokerRegistrationRequest, RequestHeader as KafkaHeader,
-    ResponseHeader,
+    AllocateProducerIdsRequest, ApiKey, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+    RequestHeader as KafkaHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -30,6 +30,8 @@ pub const RAFT_API_KEY: i16 = 32_000;
 pub const RAFT_API_VERSION: i16 = 0;
 /// BrokerRegistration version used between Skein nodes (rack, listeners).
 pub const BROKER_REGISTRATION_VERSION: i16 = 3;
+/// AllocateProducerIds version used between Skein nodes.
+pub const ALLOCATE_PRODUCER_IDS_VERSION: i16 = 0;
 /// BrokerHeartbeat version used between Skein nodes.
 pub const BROKER_HEARTBEAT_VERSION: i16 = 1;
 /// The largest frame the controller listener accepts: a raft snapshot
@@ -57,6 +59,9 @@ pub enum ControllerRequest {
     BrokerRegistration(BrokerRegistrationRequest),
     /// A broker heartbeats (Kafka's BrokerHeartbeat).
     BrokerHeartbeat(BrokerHeartbeatRequest),
+    /// A node asks for a block of producer ids (Kafka's
+    /// AllocateProducerIds).
+    AllocateProducerIds(AllocateProducerIdsRequest),
 }
 
 /// Why a controller frame could not be decoded. Every variant closes the
@@ -118,6 +123,13 @@ pub fn decode_controller_frame(
         }
         key if key == ApiKey::BrokerHeartbeat as i16 && (0..=1).contains(&version) => {
             ControllerRequest::BrokerHeartbeat(decode(ApiKey::BrokerHeartbeat, body, version)?)
+        }
+        key if key == ApiKey::AllocateProducerIds as i16 && version == 0 => {
+            ControllerRequest::AllocateProducerIds(decode(
+                ApiKey::AllocateProducerIds,
+                body,
+                version,
+            )?)
         }
         _ => return Err(unsupported),
     };

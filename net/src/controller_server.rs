@@ -2,7 +2,8 @@
 //! named by `controller.listener.names` and serves their requests (see
 //! [`crate::controller_rpc`] for the wire) on the control shard: raft
 //! messages go to the quorum, BrokerRegistration and BrokerHeartbeat to the
-//! controller's broker rules. Requests of one connection are answered in
+//! controller's broker rules, AllocateProducerIds to its producer-id
+//! blocks. Requests of one connection are answered in
 //! order; a broken frame closes that connection only.
 //!
 //! Lives on: the control shard.
@@ -69,6 +70,11 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
                 &header,
                 ApiKey::BrokerRegistration,
                 &control.broker_registration(request).await,
+            ),
+            ControllerRequest::AllocateProducerIds(request) => encode(
+                &header,
+                ApiKey::AllocateProducerIds,
+                &control.allocate_producer_ids(request).await,
             ),
             ControllerRequest::BrokerHeartbeat(request) => encode(
                 &header,

@@ -217,6 +217,21 @@ def test_three_combined_nodes_agree_and_spread_partition_leaders(cluster_factory
     # ~100 messages over the 6 partitions, each read back from its leader.
     produce_and_read_back(cluster.bootstrap(), topic, 6, 17, "a")
 
+    # InitProducerId on every node, the active controller or not: each
+    # hands out producer ids from a block the controller reserved, and no
+    # id is handed out twice.
+    producer_ids = []
+    for n in cluster.broker_nodes():
+        for _ in range(2):
+            response = kw.request(n.client_port, kw.header_v1(22, 0, 5) + kw.string(None) + kw.i32(60000))
+            r = kw.Reader(response)
+            assert r.i32() == 5
+            r.i32()  # throttle
+            assert r.i16() == 0, f"InitProducerId on node {n.node_id}"
+            producer_ids.append(r.i64())
+            assert r.i16() == 0  # epoch
+    assert len(set(producer_ids)) == len(producer_ids) == 6, producer_ids
+
 
 # --------------------------------------------------------------------------
 # b) kill -9 of the active controller.

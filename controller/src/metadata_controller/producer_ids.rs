@@ -41,6 +41,22 @@ impl ProducerIdBlock {
         Some(id)
     }
 
+    /// The block `start..start + len` that an active controller reserved
+    /// for this node (AllocateProducerIds); `None` for an empty, negative
+    /// or overflowing range, which no controller hands out.
+    pub fn reserved(start: i64, len: i32) -> Option<ProducerIdBlock> {
+        if start < 0 || len <= 0 {
+            return None;
+        }
+        let end = start.checked_add(i64::from(len))?;
+        Some(ProducerIdBlock { next: start, end })
+    }
+
+    /// The first id of the block.
+    pub fn start(&self) -> i64 {
+        self.next
+    }
+
     /// How many ids are left.
     pub fn remaining(&self) -> i64 {
         self.end - self.next
