@@ -25,7 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use skein_controller::BrokerConfig;
 
 use crate::control_shard::ControlShard;
-use crate::controller_client::{resolve, ControllerCallError, ControllerConnection};
+use crate::controller_client::{ControllerCallError, ControllerConnection};
 use crate::controller_rpc::{BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSION};
 use crate::error_code::ErrorCode;
 use crate::shard_state::AdvertisedAddress;
@@ -222,11 +222,7 @@ fn applied_offset(control: &ControlShard) -> i64 {
 async fn connect(control: &ControlShard, target: i32) -> Option<ControllerConnection> {
     let voter = control.voters().iter().find(|v| v.node_id == target)?;
     let address = format!("{}:{}", voter.host, voter.port);
-    let connected = match resolve(&address) {
-        Ok(socket) => ControllerConnection::connect(socket).await,
-        Err(error) => Err(error),
-    };
-    match connected {
+    match ControllerConnection::connect_to(&address).await {
         Ok(connection) => Some(connection),
         Err(error) => {
             tracing::debug!(controller = target, %address, %error, "controller unreachable");

@@ -674,11 +674,10 @@ impl ControlShard {
         let voter = active
             .and_then(|id| self.voters.iter().find(|voter| voter.node_id == id))
             .ok_or_else(not_controller)?;
-        let address = crate::controller_client::resolve(&format!("{}:{}", voter.host, voter.port))
-            .map_err(|_| not_controller())?;
-        let mut connection = ControllerConnection::connect(address)
-            .await
-            .map_err(|_| not_controller())?;
+        let mut connection =
+            ControllerConnection::connect_to(&format!("{}:{}", voter.host, voter.port))
+                .await
+                .map_err(|_| not_controller())?;
         let request = AllocateProducerIdsRequest::default().with_broker_id(BrokerId(
             self.quorum.borrow().controller().image().local_broker_id(),
         ));

@@ -71,6 +71,15 @@ pub struct ControllerConnection {
 }
 
 impl ControllerConnection {
+    /// Connects to `address`, given as `HOST:PORT` (a voter's controller
+    /// listener).
+    ///
+    /// # Errors
+    /// When it does not resolve or accept within the call timeout.
+    pub async fn connect_to(address: &str) -> Result<Self, ControllerCallError> {
+        ControllerConnection::connect(resolve(address)?).await
+    }
+
     /// Connects to `address`.
     ///
     /// # Errors
@@ -173,11 +182,7 @@ impl QuorumPeers {
 async fn run_link(peer: QuorumNodeId, address: String, mut queue: mpsc::Receiver<Bytes>) {
     let mut warned = false;
     loop {
-        let connected = match resolve(&address) {
-            Ok(socket) => ControllerConnection::connect(socket).await,
-            Err(error) => Err(error),
-        };
-        let mut connection = match connected {
+        let mut connection = match ControllerConnection::connect_to(&address).await {
             Ok(connection) => {
                 tracing::info!(peer_node_id = peer.saturating_sub(1), %address, "connected to metadata quorum peer");
                 warned = false;

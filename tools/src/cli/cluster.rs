@@ -239,16 +239,7 @@ fn info(connection: &mut Connection, format: OutputFormat) -> anyhow::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::QuorumReplica;
-
-    fn replica(id: i32, log_end_offset: i64) -> QuorumReplica {
-        QuorumReplica {
-            id,
-            log_end_offset,
-            last_fetch_timestamp: -1,
-            last_caught_up_timestamp: -1,
-        }
-    }
+    use crate::client::quorum::tests::replica;
 
     fn cluster() -> ClusterDescription {
         ClusterDescription {

@@ -27,7 +27,7 @@ mod metadata;
 mod offsets_for_times;
 pub mod partitioner;
 mod produce;
-mod quorum;
+pub(crate) mod quorum;
 mod record_set;
 mod response_error;
 mod topic;

@@ -115,10 +115,11 @@ impl Connection {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn replica(id: i32, log_end_offset: i64) -> QuorumReplica {
+    /// A replica with unknown fetch times (tests of the quorum's display).
+    pub(crate) fn replica(id: i32, log_end_offset: i64) -> QuorumReplica {
         QuorumReplica {
             id,
             log_end_offset,
