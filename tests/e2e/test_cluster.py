@@ -19,6 +19,7 @@ Every wait polls against a deadline and fails saying what it last saw.
 from __future__ import annotations
 
 import struct
+import subprocess
 import time
 from collections import Counter
 
@@ -231,6 +232,20 @@ def test_three_combined_nodes_agree_and_spread_partition_leaders(cluster_factory
             producer_ids.append(r.i64())
             assert r.i16() == 0  # epoch
     assert len(set(producer_ids)) == len(producer_ids) == 6, producer_ids
+
+    # The CLI against a node that is not the active controller: it finds
+    # the controller for DescribeQuorum and for topic changes.
+    follower = next(n for n in cluster.broker_nodes() if n.node_id != controller)
+    shown = subprocess.run([SKEIN_BIN, "cluster", "-b", follower.bootstrap],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert f"Quorum leader:   {controller}" in shown.stdout, shown.stdout
+    cli_topic = unique_topic("cli")
+    made = subprocess.run([SKEIN_BIN, "topic", "create", cli_topic, "--partitions", "2",
+                           "--replication-factor", "3", "-b", follower.bootstrap],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    wait_topic_placed(cluster, cli_topic, 2, {1, 2, 3}, 3)
 
 
 # --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::client::{ClientError, ClusterMetadata, Connection, ConnectionConfig};
+use crate::client::{BrokerAddress, ClientError, ClusterMetadata, Connection, ConnectionConfig};
 
 /// How to reach the cluster; shared by every subcommand that talks to it.
 #[derive(Debug, Clone, clap::Args)]
@@ -63,6 +63,25 @@ impl Brokers {
     /// The bootstrap connection (any broker can answer metadata and admin requests).
     pub fn bootstrap(&mut self) -> &mut Connection {
         &mut self.bootstrap
+    }
+
+    /// A connection to the broker Metadata names as controller: the one
+    /// that takes metadata changes (CreateTopics, DeleteTopics) and answers
+    /// DescribeQuorum. The bootstrap broker when it is that broker or the
+    /// controller is not among the listed brokers.
+    ///
+    /// # Errors
+    /// If Metadata fails or the controller cannot be reached.
+    pub fn controller(&mut self) -> anyhow::Result<&mut Connection> {
+        let metadata = self.bootstrap.metadata(Some(&[]))?;
+        let address = metadata
+            .brokers
+            .get(&metadata.controller_id)
+            .map(BrokerAddress::to_address);
+        match address {
+            Some(address) if address != self.bootstrap.address() => self.to(&address),
+            _ => Ok(&mut self.bootstrap),
+        }
     }
 
     /// A connection to `address`, opened if need be.

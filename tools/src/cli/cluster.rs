@@ -67,16 +67,22 @@ struct ClusterInfo {
 /// Connection and Kafka errors.
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     let mut brokers = Brokers::connect(&args.connect)?;
-    let connection = brokers.bootstrap();
     match args.command.unwrap_or(ClusterCommand::Status) {
-        ClusterCommand::Info => info(connection, args.format),
-        ClusterCommand::Status => status(connection, args.format),
+        ClusterCommand::Info => info(brokers.bootstrap(), args.format),
+        ClusterCommand::Status => {
+            let cluster = describe_cluster(brokers.bootstrap())?;
+            // The quorum's leader answers DescribeQuorum; Metadata names it.
+            status(cluster, brokers.controller()?, args.format)
+        }
     }
 }
 
 /// `skein cluster [status]`.
-fn status(connection: &mut Connection, format: OutputFormat) -> anyhow::Result<()> {
-    let cluster = describe_cluster(connection)?;
+fn status(
+    cluster: ClusterDescription,
+    connection: &mut Connection,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
     let quorum = match connection.describe_quorum() {
         Ok(quorum) => Some(quorum),
         Err(ClientError::UnsupportedApi { .. }) => None,

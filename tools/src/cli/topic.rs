@@ -141,7 +141,7 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
                     .map(|text| key_value(text))
                     .collect::<anyhow::Result<_>>()?,
             };
-            let created = match brokers.bootstrap().create_topic(&spec, timeout)? {
+            let created = match brokers.controller()?.create_topic(&spec, timeout)? {
                 TopicCreation::Created => true,
                 TopicCreation::AlreadyExisted if if_not_exists => false,
                 TopicCreation::AlreadyExisted => {
@@ -227,7 +227,7 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
             }
         }
         TopicCommand::Delete { topic } => {
-            brokers.bootstrap().delete_topic(&topic, timeout)?;
+            brokers.controller()?.delete_topic(&topic, timeout)?;
             match format {
                 OutputFormat::Json => {
                     print_json(&serde_json::json!({"topic": topic, "deleted": true}))?
