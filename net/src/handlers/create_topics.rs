@@ -81,7 +81,11 @@ pub async fn handle(ctx: &ShardState, request: CreateTopicsRequest) -> CreateTop
                     .with_name(super::topic_name(&topic.name))
                     .with_topic_id(Uuid::from_bytes(created.topic_id))
                     .with_num_partitions(created.partitions)
-                    .with_replication_factor(1)
+                    .with_replication_factor(if topic.replication_factor > 0 {
+                        topic.replication_factor
+                    } else {
+                        ctx.config.default_replication_factor()
+                    })
                     .with_configs(Some(described_configs(&ctx.config, &topic.configs))),
                 Some((topic, Err(error))) => failed(&topic.name, error.code(), &error.to_string()),
                 None => failed(
