@@ -29,8 +29,8 @@ use kafka_protocol::messages::{
 use skein_controller::quorum::{FileLogStore, QuorumConfig, QuorumInput, TICK_MS};
 use skein_controller::{
     BrokerConfig, BrokerEndpoint, BrokerHeartbeat, ControllerError, ControllerResult,
-    ControllerSettings, MetadataImage, MetadataRecord, NewBrokerRegistration, ProducerIdBlock,
-    TopicId,
+    ControllerSettings, MetadataController, MetadataImage, MetadataRecord, NewBrokerRegistration,
+    ProducerIdBlock, TopicId,
 };
 use skein_engine::{Mesh, ShardId};
 
@@ -369,22 +369,19 @@ impl ControlShard {
                 let cluster_id = proposed_cluster_id
                     .get_or_insert_with(crate::node::new_cluster_id)
                     .clone();
-                self.commit_duty(vec![MetadataRecord::ClusterId { cluster_id }])
-                    .await;
+                self.run_duty("recording the cluster id", |controller| {
+                    if controller.image().cluster_id.is_some() {
+                        return Vec::new();
+                    }
+                    vec![MetadataRecord::ClusterId { cluster_id }]
+                })
+                .await;
                 continue;
             }
-            let Ok(permit) = self.change_lock.acquire_permit(1).await else {
-                return;
-            };
-            let expired = self
-                .quorum
-                .borrow_mut()
-                .controller_mut()
-                .tick(unix_now_ms());
-            if let Err(error) = self.commit_locked(&expired.records).await {
-                tracing::warn!(%error, "fencing expired brokers not committed");
-            }
-            drop(permit);
+            self.run_duty("fencing expired brokers", |controller| {
+                controller.tick(unix_now_ms()).records
+            })
+            .await;
             let offsets_name = offsets_topic.name.as_str();
             let image = self.image();
             let wanted = usize::try_from(offsets_topic.replication_factor).unwrap_or(1);
@@ -398,43 +395,32 @@ impl ControlShard {
             if let Some(rebalance) = rebalance {
                 if last_rebalance.elapsed() >= rebalance.interval {
                     last_rebalance = std::time::Instant::now();
-                    self.rebalance_leaders(rebalance.percentage).await;
+                    self.run_duty("auto leader rebalance", |controller| {
+                        rebalance_leaders(controller, rebalance.percentage)
+                    })
+                    .await;
                 }
             }
         }
     }
 
-    /// Moves leadership back to preferred replicas where a broker's share
-    /// of partitions led elsewhere is above `percentage` %.
-    async fn rebalance_leaders(&self, percentage: u32) {
+    /// One duty of the active controller: proposes its change under the
+    /// change lock (so it is checked against the image its records apply
+    /// to), commits it and publishes the image; a failure is logged.
+    async fn run_duty(
+        &self,
+        duty: &str,
+        propose: impl FnOnce(&mut MetadataController) -> Vec<MetadataRecord>,
+    ) {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return;
         };
-        let election = {
-            let quorum = self.quorum.borrow();
-            let controller = quorum.controller();
-            let partitions = controller.partitions_to_rebalance(percentage);
-            if partitions.is_empty() {
-                return;
-            }
-            tracing::info!(
-                partitions = partitions.len(),
-                "auto leader rebalance: electing preferred leaders"
-            );
-            controller.elect_leaders(skein_controller::ElectionType::Preferred, Some(partitions))
-        };
-        if let Err(error) = self.commit_locked(&election.records).await {
-            tracing::warn!(%error, "auto leader rebalance not committed");
-        }
-    }
-
-    /// Commits records of a duty under the change lock and publishes them.
-    async fn commit_duty(&self, records: Vec<MetadataRecord>) {
-        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
-            return;
+        let records = {
+            let mut quorum = self.quorum.borrow_mut();
+            propose(quorum.controller_mut())
         };
         if let Err(error) = self.commit_locked(&records).await {
-            tracing::warn!(%error, "controller duty not committed");
+            tracing::warn!(%error, "controller duty not committed: {duty}");
         }
     }
 
@@ -721,6 +707,22 @@ impl ControlShard {
             .with_producer_id_start(ProducerId(block.start()))
             .with_producer_id_len(i32::try_from(block.remaining()).unwrap_or(i32::MAX))
     }
+}
+
+/// The records that move leadership back to preferred replicas where a
+/// broker's share of partitions led elsewhere is above `percentage` %.
+fn rebalance_leaders(controller: &MetadataController, percentage: u32) -> Vec<MetadataRecord> {
+    let partitions = controller.partitions_to_rebalance(percentage);
+    if partitions.is_empty() {
+        return Vec::new();
+    }
+    tracing::info!(
+        partitions = partitions.len(),
+        "auto leader rebalance: electing preferred leaders"
+    );
+    controller
+        .elect_leaders(skein_controller::ElectionType::Preferred, Some(partitions))
+        .records
 }
 
 /// `auto.leader.rebalance.enable`'s settings.
