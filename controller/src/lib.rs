@@ -25,6 +25,7 @@ mod kafka_properties;
 mod listener;
 mod metadata_controller;
 mod metadata_entry;
+mod metadata_follower;
 mod metadata_log;
 mod metadata_record;
 mod metadata_storage;
@@ -51,6 +52,7 @@ pub use metadata_controller::{
     PRODUCER_ID_BLOCK_SIZE,
 };
 pub use metadata_entry::{decode_metadata_entry, encode_metadata_entry};
+pub use metadata_follower::{checked_entry, FollowError, MetadataFollower};
 pub use metadata_log::MetadataLog;
 pub use metadata_record::{
     BrokerEndpoint, IncarnationId, MetadataRecord, TopicId, LISTENERS_MAX, NO_LEADER,

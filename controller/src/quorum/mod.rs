@@ -11,10 +11,13 @@
 //!   directory, [`MemoryLogStore`] for tests and simulation.
 //! - [`encode_message`] / [`decode_message`]: raft messages on the wire,
 //!   decoded as hostile bytes.
+//! - [`CommittedTail`]: the committed log as a node that follows it without
+//!   voting reads it (`QuorumStorage::committed_after`).
 //!
 //! Membership is static (`controller.quorum.voters`): every node of a new
 //! quorum starts from the same voter set at index 0.
 
+mod committed_tail;
 mod error;
 mod file_log_store;
 mod log_store;
@@ -24,6 +27,7 @@ mod raft_log_drain;
 mod status;
 mod storage;
 
+pub use committed_tail::{CommittedSnapshot, CommittedTail};
 pub use error::{QuorumError, QuorumStoreError};
 pub use file_log_store::FileLogStore;
 pub use log_store::{MemoryLogStore, RaftLogStore, StoredLog};

@@ -180,6 +180,13 @@ impl<S: RaftLogStore> QuorumStorage<S> {
         Ok(())
     }
 
+    /// The stored entries after index `after`, in order.
+    pub(crate) fn entries_after(&self, after: u64) -> &[Entry] {
+        let skip = after.saturating_sub(self.log.snapshot.get_metadata().index);
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        self.log.entries.get(skip..).unwrap_or_default()
+    }
+
     fn first_index(&self) -> u64 {
         self.log.snapshot.get_metadata().index + 1
     }
