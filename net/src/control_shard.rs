@@ -26,25 +26,41 @@ use kafka_protocol::messages::{
     BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
     ProducerId,
 };
-use skein_controller::quorum::{FileLogStore, QuorumConfig, QuorumInput, TICK_MS};
+use skein_controller::quorum::{
+    CommittedTail, FileLogStore, QuorumConfig, QuorumInput, ReplicaState, TICK_MS,
+};
 use skein_controller::{
     BrokerConfig, BrokerEndpoint, BrokerHeartbeat, ControllerError, ControllerResult,
-    ControllerSettings, MetadataController, MetadataImage, MetadataRecord, NewBrokerRegistration,
-    ProducerIdBlock, TopicId,
+    ControllerSettings, FollowError, MetadataController, MetadataFollower, MetadataImage,
+    MetadataRecord, NewBrokerRegistration, ProducerIdBlock, TopicId,
 };
 use skein_engine::{Mesh, ShardId};
 
 use crate::controller_client::{ControllerConnection, QuorumPeers};
-use crate::controller_rpc::{RaftFrame, ALLOCATE_PRODUCER_IDS_VERSION};
+use crate::controller_rpc::{
+    MetadataFetch, MetadataFetchAnswer, RaftFrame, ALLOCATE_PRODUCER_IDS_VERSION,
+};
 use crate::error_code::{controller_error, ErrorCode};
 use crate::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade};
 use crate::quorum_driver::{commit, quorum_node_id, QuorumDriver, QuorumDriverError};
 use crate::shard_message::{ControlError, ControlReply, ControlRequest, ShardReply, ShardRequest};
 use crate::shard_state::AdvertisedAddress;
 
+/// Where this node's metadata image comes from.
+enum MetadataSource {
+    /// A voter of the metadata quorum (every controller; a single node).
+    Quorum(Box<RefCell<QuorumDriver<FileLogStore>>>),
+    /// A broker-only node: the committed log read from the voters.
+    Follower {
+        log: RefCell<MetadataFollower>,
+        /// The active controller the voters last named.
+        leader: Cell<Option<i32>>,
+    },
+}
+
 /// The control shard. Lives on: the control shard only.
 pub struct ControlShard {
-    quorum: RefCell<QuorumDriver<FileLogStore>>,
+    metadata: MetadataSource,
     mesh: Mesh<ShardRequest, ShardReply>,
     data_shards: usize,
     /// One metadata change at a time: a proposal must be checked against
@@ -69,6 +85,9 @@ pub struct ControlShard {
     /// Set when a voter of another cluster answers a node that has not
     /// joined yet: the node must stop (the reason names both ids).
     foreign_cluster: RefCell<Option<String>>,
+    /// The broker-only nodes that fetched the committed log from this
+    /// voter, with the index each had applied.
+    observers: RefCell<std::collections::BTreeMap<i32, u64>>,
 }
 
 impl ControlShard {
@@ -83,6 +102,20 @@ impl ControlShard {
         mesh: Mesh<ShardRequest, ShardReply>,
         data_shards: usize,
     ) -> Result<ControlShard, QuorumDriverError> {
+        if !config.roles().controller {
+            // A broker-only node keeps no metadata log: it reads the
+            // committed one from the voters from the start.
+            let follower = MetadataFollower::new(config.node_id());
+            return Ok(ControlShard::new(
+                MetadataSource::Follower {
+                    log: RefCell::new(follower),
+                    leader: Cell::new(None),
+                },
+                mesh,
+                data_shards,
+                config.quorum_voters(),
+            ));
+        }
         let dir = metadata_dir(&config.data_dir());
         let node_id = quorum_node_id(config.node_id());
         let cluster_voters = if config.is_single_node() {
@@ -115,19 +148,145 @@ impl ControlShard {
             upgraded = matches!(upgrade, Upgrade::Upgraded { .. }),
             "metadata quorum log replayed"
         );
-        Ok(ControlShard {
-            quorum: RefCell::new(quorum),
+        Ok(ControlShard::new(
+            MetadataSource::Quorum(Box::new(RefCell::new(quorum))),
+            mesh,
+            data_shards,
+            cluster_voters,
+        ))
+    }
+
+    fn new(
+        metadata: MetadataSource,
+        mesh: Mesh<ShardRequest, ShardReply>,
+        data_shards: usize,
+        voters: Vec<skein_controller::Voter>,
+    ) -> ControlShard {
+        ControlShard {
+            metadata,
             mesh,
             data_shards,
             change_lock: Semaphore::new(1),
             producer_ids: Cell::new(ProducerIdBlock::default()),
-            voters: cluster_voters,
+            voters,
             publish_lock: Semaphore::new(1),
             published_version: Cell::new(None),
             published: RefCell::new(None),
             foreign_frames: Cell::new(0),
             foreign_cluster: RefCell::new(None),
-        })
+            observers: RefCell::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    /// The quorum driver, on a voter.
+    fn quorum(&self) -> Option<&RefCell<QuorumDriver<FileLogStore>>> {
+        match &self.metadata {
+            MetadataSource::Quorum(quorum) => Some(quorum),
+            MetadataSource::Follower { .. } => None,
+        }
+    }
+
+    /// Whether this node votes in the metadata quorum (else it follows the
+    /// committed log from the voters).
+    pub fn is_voter(&self) -> bool {
+        self.quorum().is_some()
+    }
+
+    /// A broker-only node's metadata fetch: the committed log after the
+    /// index it has applied, once there is an entry after it or its wait
+    /// (at most [`METADATA_FETCH_WAIT_MAX`]) is over. INCONSISTENT_CLUSTER_ID
+    /// for a node of another cluster; NOT_CONTROLLER on a node that does
+    /// not vote.
+    pub async fn metadata_fetch(&self, fetch: MetadataFetch) -> MetadataFetchAnswer {
+        let answer = |code: ErrorCode, tail: CommittedTail| MetadataFetchAnswer {
+            error_code: code.code(),
+            leader_id: self.active_controller(),
+            tail,
+        };
+        let Some(quorum) = self.quorum() else {
+            return answer(ErrorCode::NotController, CommittedTail::default());
+        };
+        let image = self.image();
+        if let (Some(theirs), Some(ours)) =
+            (fetch.cluster_id.as_deref(), image.cluster_id.as_deref())
+        {
+            if theirs != ours {
+                return answer(ErrorCode::InconsistentClusterId, CommittedTail::default());
+            }
+        }
+        {
+            // Bounded: node ids come off the wire.
+            let mut observers = self.observers.borrow_mut();
+            if observers.len() < OBSERVERS_MAX || observers.contains_key(&fetch.from) {
+                observers.insert(fetch.from, fetch.after_index);
+            }
+        }
+        let wait = Duration::from_millis(u64::from(fetch.max_wait_ms)).min(METADATA_FETCH_WAIT_MAX);
+        let deadline = std::time::Instant::now() + wait;
+        let committed = || quorum.borrow().node().storage().hard_state().commit;
+        while committed() <= fetch.after_index && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(METADATA_FETCH_POLL).await;
+        }
+        let max_bytes = usize::try_from(fetch.max_bytes)
+            .unwrap_or(usize::MAX)
+            .min(METADATA_FETCH_BYTES_MAX);
+        let tail = quorum
+            .borrow()
+            .node()
+            .storage()
+            .committed_after(fetch.after_index, max_bytes);
+        answer(ErrorCode::None, tail)
+    }
+
+    /// On a broker-only node: voter `node_id` could not be reached, so it
+    /// is no longer taken for the active controller until a voter names it
+    /// again.
+    pub fn voter_unreachable(&self, node_id: i32) {
+        if let MetadataSource::Follower { leader, .. } = &self.metadata {
+            if leader.get() == Some(node_id) {
+                leader.set(None);
+            }
+        }
+    }
+
+    /// On a broker-only node: the last metadata log index applied (`None`
+    /// on a voter).
+    pub fn applied_metadata_index(&self) -> Option<u64> {
+        match &self.metadata {
+            MetadataSource::Quorum(_) => None,
+            MetadataSource::Follower { log, .. } => Some(log.borrow().applied_index()),
+        }
+    }
+
+    /// On a broker-only node: applies a voter's answer to its metadata
+    /// fetch (the publisher then sends a changed image to the data shards)
+    /// and remembers the active controller it names. A voter of another
+    /// cluster stops a node that has not joined yet.
+    ///
+    /// # Errors
+    /// [`FollowError`] for an entry or snapshot that does not apply; the
+    /// image holds everything before it.
+    pub fn follow(&self, from: i32, answer: MetadataFetchAnswer) -> Result<(), FollowError> {
+        let MetadataSource::Follower { log, leader } = &self.metadata else {
+            return Ok(());
+        };
+        if answer.error_code == ErrorCode::InconsistentClusterId.code() {
+            if self.image().cluster_id.is_none() {
+                self.foreign_cluster.borrow_mut().get_or_insert_with(|| {
+                    format!(
+                        "this node's cluster id differs from the quorum's (voter {from} refused it): it refuses to join"
+                    )
+                });
+            }
+            return Ok(());
+        }
+        if answer.leader_id.is_some() {
+            leader.set(answer.leader_id);
+        }
+        if answer.error_code == ErrorCode::None.code() {
+            log.borrow_mut().apply(answer.tail)?;
+        }
+        Ok(())
     }
 
     /// Whether this node is one of several voters.
@@ -150,9 +309,11 @@ impl ControlShard {
                 )
             })
             .collect();
-        self.quorum
-            .borrow_mut()
-            .connect_peers(QuorumPeers::start(peers), local_cluster_id);
+        if let Some(quorum) = self.quorum() {
+            quorum
+                .borrow_mut()
+                .connect_peers(QuorumPeers::start(peers), local_cluster_id);
+        }
     }
 
     /// Why this node must not join the quorum it reached, if it must not.
@@ -167,12 +328,16 @@ impl ControlShard {
 
     /// The active controller's `node.id`, if known.
     pub fn active_controller(&self) -> Option<i32> {
-        self.quorum.borrow().leader_node_id()
+        match &self.metadata {
+            MetadataSource::Quorum(quorum) => quorum.borrow().leader_node_id(),
+            MetadataSource::Follower { leader, .. } => leader.get(),
+        }
     }
 
     /// Whether this node is the active controller.
     pub fn is_active(&self) -> bool {
-        self.quorum.borrow().is_leader()
+        self.quorum()
+            .is_some_and(|quorum| quorum.borrow().is_leader())
     }
 
     /// Steps a raft message from a peer into the quorum. Frames from a
@@ -183,7 +348,10 @@ impl ControlShard {
             tracing::debug!(from = frame.from, "raft message from a non-voter dropped");
             return;
         }
-        let mut quorum = self.quorum.borrow_mut();
+        let Some(quorum) = self.quorum() else {
+            return;
+        };
+        let mut quorum = quorum.borrow_mut();
         if let (Some(theirs), Some(ours)) = (frame.cluster_id.as_deref(), quorum.cluster_id()) {
             if theirs != ours {
                 if quorum.controller().image().cluster_id.is_none() {
@@ -231,9 +399,10 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return refuse(ErrorCode::NotController);
         };
-        if let Err(code) = self.check_broker_request(Some(request.cluster_id.as_str())) {
-            return refuse(code);
-        }
+        let quorum = match self.check_broker_request(Some(request.cluster_id.as_str())) {
+            Ok(quorum) => quorum,
+            Err(code) => return refuse(code),
+        };
         let listeners = request
             .listeners
             .iter()
@@ -243,7 +412,7 @@ impl ControlShard {
                 port: listener.port,
             })
             .collect();
-        let registration = self.quorum.borrow_mut().controller_mut().register_broker(
+        let registration = quorum.borrow_mut().controller_mut().register_broker(
             NewBrokerRegistration {
                 broker_id: request.broker_id.0,
                 incarnation_id: *request.incarnation_id.as_bytes(),
@@ -252,7 +421,7 @@ impl ControlShard {
             },
             unix_now_ms(),
         );
-        if let Err(code) = self.commit_broker_change(&registration.records).await {
+        if let Err(code) = commit_broker_change(quorum, &registration.records).await {
             return refuse(code);
         }
         match registration.response {
@@ -277,10 +446,11 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return refuse(ErrorCode::NotController);
         };
-        if let Err(code) = self.check_broker_request(None) {
-            return refuse(code);
-        }
-        let heartbeat = self.quorum.borrow_mut().controller_mut().broker_heartbeat(
+        let quorum = match self.check_broker_request(None) {
+            Ok(quorum) => quorum,
+            Err(code) => return refuse(code),
+        };
+        let heartbeat = quorum.borrow_mut().controller_mut().broker_heartbeat(
             BrokerHeartbeat {
                 broker_id: request.broker_id.0,
                 broker_epoch: request.broker_epoch,
@@ -290,7 +460,7 @@ impl ControlShard {
             },
             unix_now_ms(),
         );
-        if let Err(code) = self.commit_broker_change(&heartbeat.records).await {
+        if let Err(code) = commit_broker_change(quorum, &heartbeat.records).await {
             return refuse(code);
         }
         match heartbeat.response {
@@ -302,10 +472,15 @@ impl ControlShard {
         }
     }
 
-    /// NOT_CONTROLLER unless this node is the active controller;
-    /// INCONSISTENT_CLUSTER_ID for a broker of another cluster.
-    fn check_broker_request(&self, cluster_id: Option<&str>) -> Result<(), ErrorCode> {
-        let quorum = self.quorum.borrow();
+    /// The quorum, when this node is the active controller: else
+    /// NOT_CONTROLLER; INCONSISTENT_CLUSTER_ID for a broker of another
+    /// cluster.
+    fn check_broker_request(
+        &self,
+        cluster_id: Option<&str>,
+    ) -> Result<&RefCell<QuorumDriver<FileLogStore>>, ErrorCode> {
+        let quorum_cell = self.quorum().ok_or(ErrorCode::NotController)?;
+        let quorum = quorum_cell.borrow();
         if !quorum.is_leader() {
             return Err(ErrorCode::NotController);
         }
@@ -316,24 +491,8 @@ impl ControlShard {
             (Some(theirs), Some(ours)) if theirs != ours => Err(ErrorCode::InconsistentClusterId),
             // The quorum records its id before it takes registrations.
             (Some(_), None) => Err(ErrorCode::NotController),
-            _ => Ok(()),
+            _ => Ok(quorum_cell),
         }
-    }
-
-    /// Commits a broker rule's records (none: nothing to wait for).
-    async fn commit_broker_change(&self, records: &[MetadataRecord]) -> Result<(), ErrorCode> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        commit(&self.quorum, records).await.map_err(|error| match error {
-            QuorumDriverError::NotLeader { .. } | QuorumDriverError::NotCommitted => {
-                ErrorCode::NotController
-            }
-            other => {
-                tracing::error!(error = %crate::quorum_driver::error_chain(&other), "broker change not committed");
-                ErrorCode::UnknownServerError
-            }
-        })
     }
 
     /// Publishes every image the quorum applies (on a follower, entries
@@ -415,10 +574,10 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return;
         };
-        let records = {
-            let mut quorum = self.quorum.borrow_mut();
-            propose(quorum.controller_mut())
+        let Some(quorum) = self.quorum() else {
+            return;
         };
+        let records = propose(quorum.borrow_mut().controller_mut());
         if let Err(error) = self.commit_locked(&records).await {
             tracing::warn!(%error, "controller duty not committed: {duty}");
         }
@@ -429,7 +588,10 @@ impl ControlShard {
         if records.is_empty() {
             return Ok(());
         }
-        commit(&self.quorum, records)
+        let quorum = self.quorum().ok_or(ControlError::NotController {
+            active: self.active_controller(),
+        })?;
+        commit(quorum, records)
             .await
             .map_err(|error| control_error(&error))?;
         self.publish().await;
@@ -438,15 +600,21 @@ impl ControlShard {
 
     /// The current metadata image.
     pub fn image(&self) -> Arc<MetadataImage> {
-        Arc::clone(self.quorum.borrow().controller().image())
+        match &self.metadata {
+            MetadataSource::Quorum(quorum) => Arc::clone(quorum.borrow().controller().image()),
+            MetadataSource::Follower { log, .. } => Arc::clone(log.borrow().image()),
+        }
     }
 
     /// Ticks the metadata quorum every [`TICK_MS`], forever (cancel the
     /// task to stop it).
     pub async fn run_quorum_ticks(self: Rc<Self>) {
+        let Some(quorum) = self.quorum() else {
+            return;
+        };
         loop {
             glommio::timer::sleep(Duration::from_millis(TICK_MS)).await;
-            self.quorum.borrow_mut().tick();
+            quorum.borrow_mut().tick();
         }
     }
 
@@ -480,8 +648,76 @@ impl ControlShard {
         self.published.borrow().clone()
     }
 
-    /// Handles one metadata change.
+    /// Handles one metadata change: here when this node is the active
+    /// controller (or a single node), else forwarded to the active
+    /// controller ([`crate::control_forwarding`]), as a KRaft broker
+    /// forwards its clients' admin requests.
     pub async fn handle(&self, request: ControlRequest) -> ControlReply {
+        // Producer ids come from the active controller in blocks
+        // (AllocateProducerIds), through the local block in hand.
+        let forwards = self.is_cluster()
+            && !self.is_active()
+            && !matches!(request, ControlRequest::AllocateProducerId);
+        if forwards {
+            return self.forward(request).await;
+        }
+        self.handle_local(request).await
+    }
+
+    /// Handles a metadata change another node forwarded here: never
+    /// forwarded again (NOT_CONTROLLER unless this node is active).
+    pub async fn handle_forwarded(&self, request: ControlRequest) -> ControlReply {
+        self.handle_local(request).await
+    }
+
+    /// Sends `request` to the active controller, retrying while none is
+    /// known or it cannot be reached (an election in progress), for up to
+    /// [`FORWARD_RETRY`]; then every item fails with NOT_CONTROLLER, which
+    /// clients retry.
+    async fn forward(&self, request: ControlRequest) -> ControlReply {
+        let deadline = std::time::Instant::now() + FORWARD_RETRY;
+        loop {
+            if self.is_active() {
+                return self.handle_local(request).await;
+            }
+            let active = self.active_controller();
+            let error = match self.connect_to_active().await {
+                Ok(mut connection) => {
+                    match crate::control_forwarding::forward(&mut connection, &request).await {
+                        Ok(reply) => return reply,
+                        Err(error) => error.to_string(),
+                    }
+                }
+                Err(error) => error.to_string(),
+            };
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(?active, %error, "metadata change not forwarded to the active controller");
+                return fail_all(&request, || ControlError::NotController { active });
+            }
+            tracing::debug!(?active, %error, "forwarding to the active controller: retrying");
+            glommio::timer::sleep(FORWARD_BACKOFF).await;
+        }
+    }
+
+    /// A connection to the active controller's controller listener.
+    ///
+    /// # Errors
+    /// NOT_CONTROLLER when no active controller is known or it cannot be
+    /// reached.
+    async fn connect_to_active(&self) -> Result<ControllerConnection, ControlError> {
+        let active = self.active_controller();
+        let not_controller = || ControlError::NotController { active };
+        let voter = active
+            .and_then(|id| self.voters.iter().find(|voter| voter.node_id == id))
+            .ok_or_else(not_controller)?;
+        ControllerConnection::connect_to(&format!("{}:{}", voter.host, voter.port))
+            .await
+            .map_err(|_| not_controller())
+    }
+
+    /// Makes one metadata change on this node, which must be the active
+    /// controller (or a single node); reads are answered by any voter.
+    async fn handle_local(&self, request: ControlRequest) -> ControlReply {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return unavailable(&request);
         };
@@ -491,12 +727,11 @@ impl ControlShard {
             request,
             ControlRequest::DescribeQuorum | ControlRequest::AllocateProducerId
         );
-        if self.is_cluster() && !self.is_active() && !read_only {
-            // Kafka's pre-KRaft answer: clients find the active controller
-            // in Metadata and send the change there.
-            let active = self.active_controller();
-            return fail_all(&request, || ControlError::NotController { active });
-        }
+        let active = self.active_controller();
+        let quorum = match self.quorum() {
+            Some(quorum) if !self.is_cluster() || self.is_active() || read_only => quorum,
+            _ => return fail_all(&request, || ControlError::NotController { active }),
+        };
         // Each proposal is made against the image under a borrow that ends
         // with its statement, before the commit waits.
         let (records, reply) = match request {
@@ -504,7 +739,19 @@ impl ControlShard {
                 return ControlReply::ProducerId(self.allocate_producer_id().await);
             }
             ControlRequest::DescribeQuorum => {
-                return ControlReply::Quorum(Ok(self.quorum.borrow().status()));
+                let mut status = quorum.borrow().status();
+                // Brokers that follow the log without voting: KRaft's
+                // observers, with the index each last fetched after.
+                status.observers = self
+                    .observers
+                    .borrow()
+                    .iter()
+                    .map(|(&node_id, &applied)| ReplicaState {
+                        id: quorum_node_id(node_id),
+                        log_end_offset: Some(applied),
+                    })
+                    .collect();
+                return ControlReply::Quorum(Ok(status));
             }
             ControlRequest::ElectLeaders {
                 election_type,
@@ -518,8 +765,7 @@ impl ControlShard {
                         })
                         .collect()
                 });
-                let ControllerResult { records, response } = self
-                    .quorum
+                let ControllerResult { records, response } = quorum
                     .borrow()
                     .controller()
                     .elect_leaders(election_type, partitions);
@@ -533,40 +779,35 @@ impl ControlShard {
                 topics,
                 validate_only,
             } => {
-                let proposal = self
-                    .quorum
+                let proposal = quorum
                     .borrow()
                     .controller()
                     .create_topics(topics, &mut new_topic_id);
                 proposed(proposal, validate_only, ControlReply::CreatedTopics)
             }
             ControlRequest::DeleteTopics { topics } => {
-                let proposal = self.quorum.borrow().controller().delete_topics(topics);
+                let proposal = quorum.borrow().controller().delete_topics(topics);
                 proposed(proposal, false, ControlReply::DeletedTopics)
             }
             ControlRequest::CreatePartitions {
                 topics,
                 validate_only,
             } => {
-                let proposal = self.quorum.borrow().controller().create_partitions(topics);
+                let proposal = quorum.borrow().controller().create_partitions(topics);
                 proposed(proposal, validate_only, ControlReply::CreatedPartitions)
             }
             ControlRequest::AlterTopicConfigs {
                 changes,
                 validate_only,
             } => {
-                let proposal = self
-                    .quorum
-                    .borrow()
-                    .controller()
-                    .alter_topic_configs(changes);
+                let proposal = quorum.borrow().controller().alter_topic_configs(changes);
                 proposed(proposal, validate_only, ControlReply::AlteredConfigs)
             }
         };
         if records.is_empty() {
             return reply;
         }
-        if let Err(error) = commit(&self.quorum, &records).await {
+        if let Err(error) = commit(quorum, &records).await {
             tracing::error!(error = %crate::quorum_driver::error_chain(&error), "metadata change not committed; refused");
             return not_committed(reply, &error);
         }
@@ -574,11 +815,6 @@ impl ControlShard {
         reply
     }
 
-    /// Hands out the next producer id, first reserving a new block through
-    /// the metadata quorum when the one in hand is used up, so an id is
-    /// never handed out twice, even across restarts. A new block changes
-    /// only the producer id counter, which data shards do not read: it is
-    /// not published.
     /// Registers this node as a broker with a new incarnation and unfences
     /// it, both committed through the quorum: the control shard is this
     /// broker's controller, so it has caught up with its own registration.
@@ -595,13 +831,14 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return Err(ControlError::Unavailable);
         };
+        let quorum = self.quorum().ok_or(ControlError::Unavailable)?;
         let broker_id = config.node_id();
         let listeners = vec![BrokerEndpoint {
             name: config.client_listener().0.name,
             host: advertised.host.clone(),
             port: advertised.port,
         }];
-        let registration = self.quorum.borrow_mut().controller_mut().register_broker(
+        let registration = quorum.borrow_mut().controller_mut().register_broker(
             NewBrokerRegistration {
                 broker_id,
                 incarnation_id: *uuid::Uuid::new_v4().as_bytes(),
@@ -610,11 +847,11 @@ impl ControlShard {
             },
             unix_now_ms(),
         );
-        commit(&self.quorum, &registration.records)
+        commit(quorum, &registration.records)
             .await
             .map_err(|error| control_error(&error))?;
         let broker_epoch = registration.response?;
-        let heartbeat = self.quorum.borrow_mut().controller_mut().broker_heartbeat(
+        let heartbeat = quorum.borrow_mut().controller_mut().broker_heartbeat(
             BrokerHeartbeat {
                 broker_id,
                 broker_epoch,
@@ -624,7 +861,7 @@ impl ControlShard {
             },
             unix_now_ms(),
         );
-        commit(&self.quorum, &heartbeat.records)
+        commit(quorum, &heartbeat.records)
             .await
             .map_err(|error| control_error(&error))?;
         heartbeat.response?;
@@ -632,6 +869,11 @@ impl ControlShard {
         Ok(())
     }
 
+    /// Hands out the next producer id, first reserving a new block through
+    /// the metadata quorum (or, not being the active controller, from it)
+    /// when the one in hand is used up, so an id is never handed out twice,
+    /// even across restarts. A new block changes only the producer id
+    /// counter, which data shards do not read: it is not published.
     async fn allocate_producer_id(&self) -> Result<i64, ControlError> {
         // Twice at most: a freshly reserved block is never empty.
         loop {
@@ -644,8 +886,11 @@ impl ControlShard {
                 self.producer_ids.set(self.remote_producer_ids().await?);
                 continue;
             }
-            let proposal = self.quorum.borrow().controller().reserve_producer_ids();
-            commit(&self.quorum, &proposal.records)
+            let quorum = self.quorum().ok_or(ControlError::NotController {
+                active: self.active_controller(),
+            })?;
+            let proposal = quorum.borrow().controller().reserve_producer_ids();
+            commit(quorum, &proposal.records)
                 .await
                 .map_err(|error| control_error(&error))?;
             self.producer_ids.set(proposal.response);
@@ -657,16 +902,9 @@ impl ControlShard {
     async fn remote_producer_ids(&self) -> Result<ProducerIdBlock, ControlError> {
         let active = self.active_controller();
         let not_controller = || ControlError::NotController { active };
-        let voter = active
-            .and_then(|id| self.voters.iter().find(|voter| voter.node_id == id))
-            .ok_or_else(not_controller)?;
-        let mut connection =
-            ControllerConnection::connect_to(&format!("{}:{}", voter.host, voter.port))
-                .await
-                .map_err(|_| not_controller())?;
-        let request = AllocateProducerIdsRequest::default().with_broker_id(BrokerId(
-            self.quorum.borrow().controller().image().local_broker_id(),
-        ));
+        let mut connection = self.connect_to_active().await?;
+        let request = AllocateProducerIdsRequest::default()
+            .with_broker_id(BrokerId(self.image().local_broker_id()));
         let response: AllocateProducerIdsResponse = connection
             .call(
                 ApiKey::AllocateProducerIds,
@@ -695,11 +933,12 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return refuse(ErrorCode::NotController);
         };
-        if let Err(code) = self.check_broker_request(None) {
-            return refuse(code);
-        }
-        let proposal = self.quorum.borrow().controller().reserve_producer_ids();
-        if let Err(code) = self.commit_broker_change(&proposal.records).await {
+        let quorum = match self.check_broker_request(None) {
+            Ok(quorum) => quorum,
+            Err(code) => return refuse(code),
+        };
+        let proposal = quorum.borrow().controller().reserve_producer_ids();
+        if let Err(code) = commit_broker_change(quorum, &proposal.records).await {
             return refuse(code);
         }
         let block = proposal.response;
@@ -707,6 +946,25 @@ impl ControlShard {
             .with_producer_id_start(ProducerId(block.start()))
             .with_producer_id_len(i32::try_from(block.remaining()).unwrap_or(i32::MAX))
     }
+}
+
+/// Commits a broker rule's records (none: nothing to wait for).
+async fn commit_broker_change(
+    quorum: &RefCell<QuorumDriver<FileLogStore>>,
+    records: &[MetadataRecord],
+) -> Result<(), ErrorCode> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    commit(quorum, records).await.map_err(|error| match error {
+        QuorumDriverError::NotLeader { .. } | QuorumDriverError::NotCommitted => {
+            ErrorCode::NotController
+        }
+        other => {
+            tracing::error!(error = %crate::quorum_driver::error_chain(&other), "broker change not committed");
+            ErrorCode::UnknownServerError
+        }
+    })
 }
 
 /// The records that move leadership back to preferred replicas where a
@@ -733,6 +991,21 @@ pub struct LeaderRebalance {
     /// `leader.imbalance.per.broker.percentage`.
     pub percentage: u32,
 }
+
+/// How long a forwarded change is retried while no active controller can
+/// be reached (an election takes one to two seconds).
+const FORWARD_RETRY: Duration = Duration::from_secs(5);
+/// The pause between forwarding attempts.
+const FORWARD_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The most broker-only nodes DescribeQuorum lists as observers.
+const OBSERVERS_MAX: usize = 1024;
+/// The longest a metadata fetch waits for a new entry.
+const METADATA_FETCH_WAIT_MAX: Duration = Duration::from_secs(1);
+/// How often a waiting metadata fetch looks at the commit index.
+const METADATA_FETCH_POLL: Duration = Duration::from_millis(5);
+/// The most payload one metadata fetch answers with (a snapshot is whole).
+const METADATA_FETCH_BYTES_MAX: usize = 8 << 20;
 
 /// How often the publisher looks for an image the data shards lack.
 const PUBLISH_POLL_MS: u64 = 5;

@@ -18,7 +18,10 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use skein_controller::quorum::QuorumNodeId;
 
-use crate::controller_rpc::{decode_response, encode_request, ControllerRpcError};
+use crate::controller_rpc::{
+    decode_metadata_fetch_answer, decode_response, encode_metadata_fetch, encode_request,
+    ControllerRpcError, MetadataFetch, MetadataFetchAnswer, CONTROLLER_FRAME_BYTES_MAX,
+};
 use crate::frame::{read_frame_body, FrameError};
 
 /// How long a connection attempt or a request may take.
@@ -116,36 +119,70 @@ impl ControllerConnection {
         version: i16,
         request: &Req,
     ) -> Result<Resp, ControllerCallError> {
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let correlation_id = self.next_correlation_id();
         let frame = encode_request(api_key, version, correlation_id, request)
             .map_err(|error| ControllerCallError::Encode(error.to_string()))?;
+        let body = self.exchange(&frame, RESPONSE_BYTES_MAX).await?;
+        Ok(decode_response(body, api_key, version, correlation_id)?)
+    }
+
+    /// Sends metadata fetch `fetch` and reads the voter's answer (a
+    /// snapshot travels whole, so up to the controller listener's frame
+    /// bound).
+    ///
+    /// # Errors
+    /// Any failure leaves the connection unusable: drop it.
+    pub async fn fetch_metadata(
+        &mut self,
+        fetch: &MetadataFetch,
+    ) -> Result<MetadataFetchAnswer, ControllerCallError> {
+        let correlation_id = self.next_correlation_id();
+        let frame = encode_metadata_fetch(fetch, correlation_id);
+        let body = self.exchange(&frame, CONTROLLER_FRAME_BYTES_MAX).await?;
+        Ok(decode_metadata_fetch_answer(body, correlation_id)?)
+    }
+
+    fn next_correlation_id(&mut self) -> i32 {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        correlation_id
+    }
+
+    /// Writes request frame `frame` and reads the response frame (without
+    /// its size prefix, at most `max_bytes`), within the call timeout.
+    async fn exchange(
+        &mut self,
+        frame: &[u8],
+        max_bytes: usize,
+    ) -> Result<Bytes, ControllerCallError> {
         let stream = &mut self.stream;
         let exchange = async move {
-            stream.write_all(&frame).await?;
-            let size = read_response_size(stream).await?;
+            stream.write_all(frame).await?;
+            let size = read_response_size(stream, max_bytes).await?;
             let body = read_frame_body(stream, size).await?;
             Ok::<Bytes, ControllerCallError>(body)
         };
-        let body = match glommio::timer::timeout(CALL_TIMEOUT, async { Ok(exchange.await) }).await {
-            Ok(result) => result?,
-            Err(_) => return Err(ControllerCallError::TimedOut),
-        };
-        Ok(decode_response(body, api_key, version, correlation_id)?)
+        match glommio::timer::timeout(CALL_TIMEOUT, async { Ok(exchange.await) }).await {
+            Ok(result) => result,
+            Err(_) => Err(ControllerCallError::TimedOut),
+        }
     }
 }
 
-/// Reads a response's size prefix, bounded by [`RESPONSE_BYTES_MAX`].
-async fn read_response_size(stream: &mut TcpStream) -> Result<usize, ControllerCallError> {
+/// Reads a response's size prefix, bounded by `max_bytes`.
+async fn read_response_size(
+    stream: &mut TcpStream,
+    max_bytes: usize,
+) -> Result<usize, ControllerCallError> {
     use futures_lite::AsyncReadExt;
     let mut size = [0u8; 4];
     stream.read_exact(&mut size).await?;
     let size = i32::from_be_bytes(size);
     match usize::try_from(size) {
-        Ok(size) if (4..=RESPONSE_BYTES_MAX).contains(&size) => Ok(size),
+        Ok(size) if (4..=max_bytes).contains(&size) => Ok(size),
         _ => Err(ControllerCallError::Frame(FrameError::BadSize {
             size,
-            max: RESPONSE_BYTES_MAX,
+            max: max_bytes,
         })),
     }
 }

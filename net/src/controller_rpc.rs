@@ -2,7 +2,9 @@
 //! named by `controller.listener.names`. Every frame is a Kafka request
 //! frame (`size: i32`, request header, body), read with the same bounded
 //! framing as a client's. Where Kafka has a message for the exchange it is
-//! used as is (BrokerRegistration, BrokerHeartbeat, AllocateProducerIds); raft-rs's messages
+//! used as is (BrokerRegistration, BrokerHeartbeat, AllocateProducerIds,
+//! and the admin requests a node forwards to the active controller: see
+//! `control_forwarding`); raft-rs's messages
 //! travel under a private API key, [`RAFT_API_KEY`], with a body of ours:
 //! `from: i32` (the sender's `node.id`), `cluster_id: i16 length + UTF-8`
 //! (-1 while the sender knows none), then the raft message's bytes. A raft
@@ -21,6 +23,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use skein_controller::quorum::{CommittedEntry, CommittedSnapshot, CommittedTail};
+
+use crate::control_forwarding::{forwarded_version, ForwardedRequest};
 use crate::frame::{parse_request_header, FrameError, RequestHeader};
 use crate::request::{decode, RequestError};
 
@@ -28,6 +33,13 @@ use crate::request::{decode, RequestError};
 pub const RAFT_API_KEY: i16 = 32_000;
 /// The version of [`RAFT_API_KEY`] frames this Skein writes and reads.
 pub const RAFT_API_VERSION: i16 = 0;
+/// The private API key of a metadata fetch: a broker-only node reading the
+/// committed metadata log from a voter (where a KRaft observer sends
+/// Fetch for `__cluster_metadata`; ours carries raft-rs entries).
+pub const METADATA_FETCH_API_KEY: i16 = 32_001;
+/// The version of [`METADATA_FETCH_API_KEY`] frames this Skein writes and
+/// reads.
+pub const METADATA_FETCH_API_VERSION: i16 = 0;
 /// BrokerRegistration version used between Skein nodes (rack, listeners).
 pub const BROKER_REGISTRATION_VERSION: i16 = 3;
 /// AllocateProducerIds version used between Skein nodes.
@@ -50,6 +62,38 @@ pub struct RaftFrame {
     pub message: Bytes,
 }
 
+/// A broker-only node asks a voter for the committed metadata log after
+/// the index it has applied. Body: `from: i32`, `cluster_id` (as in a raft
+/// frame), `after_index: i64`, `max_wait_ms: i32`, `max_bytes: i32`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataFetch {
+    /// The asker's `node.id`.
+    pub from: i32,
+    /// The cluster id the asker serves, if it knows one.
+    pub cluster_id: Option<String>,
+    /// The last quorum log index it has applied.
+    pub after_index: u64,
+    /// How long the voter may wait for an entry after `after_index`.
+    pub max_wait_ms: u32,
+    /// About how many payload bytes to answer with.
+    pub max_bytes: u32,
+}
+
+/// A voter's answer to a [`MetadataFetch`]. Body: `error_code: i16`,
+/// `leader_id: i32` (-1: unknown), `last_index: i64`, the snapshot
+/// (`index: i64`, -1 for none, then `length: i32` and its bytes), then
+/// `count: i32` entries of `index: i64`, `term: i64`, `length: i32` and
+/// their bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataFetchAnswer {
+    /// 0, or why nothing is served (INCONSISTENT_CLUSTER_ID).
+    pub error_code: i16,
+    /// The active controller's `node.id`, if the voter knows it.
+    pub leader_id: Option<i32>,
+    /// The committed log after the asker's index.
+    pub tail: CommittedTail,
+}
+
 /// A request on the controller listener.
 #[derive(Debug)]
 pub enum ControllerRequest {
@@ -62,6 +106,11 @@ pub enum ControllerRequest {
     /// A node asks for a block of producer ids (Kafka's
     /// AllocateProducerIds).
     AllocateProducerIds(AllocateProducerIdsRequest),
+    /// A node forwards a metadata change (CreateTopics and the like) to the
+    /// active controller.
+    Forwarded(ForwardedRequest),
+    /// A broker-only node reads the committed metadata log.
+    MetadataFetch(MetadataFetch),
 }
 
 /// Why a controller frame could not be decoded. Every variant closes the
@@ -80,6 +129,9 @@ pub enum ControllerRpcError {
     /// A raft frame's own fields are broken.
     #[error("malformed raft frame: {0}")]
     MalformedRaft(&'static str),
+    /// A metadata fetch's (or its answer's) own fields are broken.
+    #[error("malformed metadata fetch: {0}")]
+    MalformedFetch(&'static str),
     /// A response that does not answer the request it was read for.
     #[error("malformed response: {0}")]
     MalformedResponse(String),
@@ -87,7 +139,7 @@ pub enum ControllerRpcError {
 
 /// The header version of `api_key` at `version` on this listener.
 fn header_version(api_key: i16, version: i16) -> Option<i16> {
-    if api_key == RAFT_API_KEY {
+    if api_key == RAFT_API_KEY || api_key == METADATA_FETCH_API_KEY {
         return Some(1);
     }
     ApiKey::try_from(api_key)
@@ -114,6 +166,9 @@ pub fn decode_controller_frame(
         RAFT_API_KEY if version == RAFT_API_VERSION => {
             ControllerRequest::Raft(decode_raft_body(body)?)
         }
+        METADATA_FETCH_API_KEY if version == METADATA_FETCH_API_VERSION => {
+            ControllerRequest::MetadataFetch(decode_metadata_fetch(body)?)
+        }
         key if key == ApiKey::BrokerRegistration as i16 && (0..=4).contains(&version) => {
             ControllerRequest::BrokerRegistration(decode(
                 ApiKey::BrokerRegistration,
@@ -131,47 +186,241 @@ pub fn decode_controller_frame(
                 version,
             )?)
         }
-        _ => return Err(unsupported),
+        key => {
+            let Ok(api_key) = ApiKey::try_from(key) else {
+                return Err(unsupported);
+            };
+            if forwarded_version(api_key) != Some(version) {
+                return Err(unsupported);
+            }
+            ControllerRequest::Forwarded(decode_forwarded(api_key, body, version)?)
+        }
     };
     Ok((header, request))
 }
 
+/// A forwarded admin request's body.
+fn decode_forwarded(
+    api_key: ApiKey,
+    body: Bytes,
+    version: i16,
+) -> Result<ForwardedRequest, ControllerRpcError> {
+    Ok(match api_key {
+        ApiKey::CreateTopics => ForwardedRequest::CreateTopics(decode(api_key, body, version)?),
+        ApiKey::DeleteTopics => ForwardedRequest::DeleteTopics(decode(api_key, body, version)?),
+        ApiKey::CreatePartitions => {
+            ForwardedRequest::CreatePartitions(decode(api_key, body, version)?)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            ForwardedRequest::IncrementalAlterConfigs(decode(api_key, body, version)?)
+        }
+        ApiKey::AlterConfigs => ForwardedRequest::AlterConfigs(decode(api_key, body, version)?),
+        ApiKey::ElectLeaders => ForwardedRequest::ElectLeaders(decode(api_key, body, version)?),
+        ApiKey::DescribeQuorum => ForwardedRequest::DescribeQuorum(decode(api_key, body, version)?),
+        _ => {
+            return Err(ControllerRpcError::Unsupported {
+                api_key: api_key as i16,
+                version,
+            })
+        }
+    })
+}
+
 fn decode_raft_body(mut body: Bytes) -> Result<RaftFrame, ControllerRpcError> {
+    let malformed = ControllerRpcError::MalformedRaft;
     if body.len() < 6 {
-        return Err(ControllerRpcError::MalformedRaft(
-            "shorter than its fixed fields",
-        ));
+        return Err(malformed("shorter than its fixed fields"));
     }
     let from = body.get_i32();
     if from < 0 {
-        return Err(ControllerRpcError::MalformedRaft("negative sender id"));
+        return Err(malformed("negative sender id"));
     }
-    let len = body.get_i16();
-    let cluster_id = match usize::try_from(len) {
-        Ok(len) => {
-            if body.len() < len {
-                return Err(ControllerRpcError::MalformedRaft(
-                    "cluster id longer than the frame",
-                ));
-            }
-            let id = body.split_to(len);
-            Some(
-                String::from_utf8(id.to_vec())
-                    .map_err(|_| ControllerRpcError::MalformedRaft("cluster id is not UTF-8"))?,
-            )
-        }
-        Err(_) if len == -1 => None,
-        Err(_) => {
-            return Err(ControllerRpcError::MalformedRaft(
-                "negative cluster id length",
-            ))
-        }
-    };
+    let cluster_id = get_cluster_id(&mut body).map_err(malformed)?;
     Ok(RaftFrame {
         from,
         cluster_id,
         message: body,
     })
+}
+
+/// A cluster id: `i16` length (-1: none) and UTF-8.
+fn get_cluster_id(body: &mut Bytes) -> Result<Option<String>, &'static str> {
+    if body.len() < 2 {
+        return Err("no cluster id");
+    }
+    let len = body.get_i16();
+    match usize::try_from(len) {
+        Ok(len) => {
+            if body.len() < len {
+                return Err("cluster id longer than the frame");
+            }
+            let id = body.split_to(len);
+            String::from_utf8(id.to_vec())
+                .map(Some)
+                .map_err(|_| "cluster id is not UTF-8")
+        }
+        Err(_) if len == -1 => Ok(None),
+        Err(_) => Err("negative cluster id length"),
+    }
+}
+
+/// Writes a cluster id as [`get_cluster_id`] reads it.
+fn put_cluster_id(buf: &mut BytesMut, cluster_id: Option<&str>) {
+    match cluster_id {
+        Some(id) => {
+            let len = i16::try_from(id.len()).unwrap_or(i16::MAX);
+            buf.put_i16(len);
+            buf.put_slice(id.as_bytes().get(..len as usize).unwrap_or_default());
+        }
+        None => buf.put_i16(-1),
+    }
+}
+
+fn decode_metadata_fetch(mut body: Bytes) -> Result<MetadataFetch, ControllerRpcError> {
+    let malformed = ControllerRpcError::MalformedFetch;
+    if body.len() < 4 {
+        return Err(malformed("shorter than its fixed fields"));
+    }
+    let from = body.get_i32();
+    let cluster_id = get_cluster_id(&mut body).map_err(malformed)?;
+    if body.len() != 16 {
+        return Err(malformed("wrong length after the cluster id"));
+    }
+    let after_index = u64::try_from(body.get_i64()).map_err(|_| malformed("negative index"))?;
+    let max_wait_ms = u32::try_from(body.get_i32()).map_err(|_| malformed("negative wait"))?;
+    let max_bytes = u32::try_from(body.get_i32()).map_err(|_| malformed("negative size"))?;
+    if from < 0 {
+        return Err(malformed("negative sender id"));
+    }
+    Ok(MetadataFetch {
+        from,
+        cluster_id,
+        after_index,
+        max_wait_ms,
+        max_bytes,
+    })
+}
+
+/// The whole frame (size prefix included) of metadata fetch `fetch`.
+pub fn encode_metadata_fetch(fetch: &MetadataFetch, correlation_id: i32) -> Bytes {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    buf.put_i16(METADATA_FETCH_API_KEY);
+    buf.put_i16(METADATA_FETCH_API_VERSION);
+    buf.put_i32(correlation_id);
+    buf.put_i16(-1);
+    buf.put_i32(fetch.from);
+    put_cluster_id(&mut buf, fetch.cluster_id.as_deref());
+    buf.put_i64(i64::try_from(fetch.after_index).unwrap_or(i64::MAX));
+    buf.put_i32(i32::try_from(fetch.max_wait_ms).unwrap_or(i32::MAX));
+    buf.put_i32(i32::try_from(fetch.max_bytes).unwrap_or(i32::MAX));
+    patch_size(&mut buf);
+    buf.freeze()
+}
+
+/// The body (after the response header) of `answer`.
+pub fn encode_metadata_fetch_answer(answer: &MetadataFetchAnswer) -> BytesMut {
+    let tail = &answer.tail;
+    let payload: usize = tail.entries.iter().map(|e| e.payload.len() + 20).sum();
+    let snapshot = tail.snapshot.as_ref().map_or(0, |s| s.data.len());
+    let mut buf = BytesMut::with_capacity(32 + payload + snapshot);
+    let index = |index: u64| i64::try_from(index).unwrap_or(i64::MAX);
+    let len = |len: usize| i32::try_from(len).unwrap_or(i32::MAX);
+    buf.put_i16(answer.error_code);
+    buf.put_i32(answer.leader_id.unwrap_or(-1));
+    buf.put_i64(index(tail.last_index));
+    match &tail.snapshot {
+        Some(snapshot) => {
+            buf.put_i64(index(snapshot.index));
+            buf.put_i32(len(snapshot.data.len()));
+            buf.put_slice(&snapshot.data);
+        }
+        None => buf.put_i64(-1),
+    }
+    buf.put_i32(len(tail.entries.len()));
+    for entry in &tail.entries {
+        buf.put_i64(index(entry.index));
+        buf.put_i64(index(entry.term));
+        buf.put_i32(len(entry.payload.len()));
+        buf.put_slice(&entry.payload);
+    }
+    buf
+}
+
+/// Decodes a metadata fetch answer frame (without its size prefix) sent for
+/// `correlation_id`. Every length is checked against the bytes present.
+///
+/// # Errors
+/// [`ControllerRpcError::MalformedFetch`] for anything broken.
+pub fn decode_metadata_fetch_answer(
+    mut frame: Bytes,
+    correlation_id: i32,
+) -> Result<MetadataFetchAnswer, ControllerRpcError> {
+    let malformed = ControllerRpcError::MalformedFetch;
+    if frame.len() < 4 + 2 + 4 + 8 + 8 {
+        return Err(malformed("shorter than its fixed fields"));
+    }
+    if frame.get_i32() != correlation_id {
+        return Err(malformed("answers another request"));
+    }
+    let error_code = frame.get_i16();
+    let leader_id = frame.get_i32();
+    let index = |value: i64| u64::try_from(value).map_err(|_| malformed("negative index"));
+    let last_index = index(frame.get_i64())?;
+    let snapshot_index = frame.get_i64();
+    let snapshot = if snapshot_index == -1 {
+        None
+    } else {
+        let data = take_bytes(&mut frame).ok_or(malformed("snapshot longer than the frame"))?;
+        Some(CommittedSnapshot {
+            index: index(snapshot_index)?,
+            data,
+        })
+    };
+    if frame.len() < 4 {
+        return Err(malformed("no entry count"));
+    }
+    let count = usize::try_from(frame.get_i32()).map_err(|_| malformed("negative count"))?;
+    // Each entry takes at least 20 bytes: a count above that is a lie, and
+    // nothing is reserved for it.
+    if count > frame.len() / 20 {
+        return Err(malformed("more entries than bytes"));
+    }
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        if frame.len() < 16 {
+            return Err(malformed("entry shorter than its fixed fields"));
+        }
+        let entry_index = index(frame.get_i64())?;
+        let term = index(frame.get_i64())?;
+        let payload = take_bytes(&mut frame).ok_or(malformed("entry longer than the frame"))?;
+        entries.push(CommittedEntry {
+            index: entry_index,
+            term,
+            payload,
+        });
+    }
+    if !frame.is_empty() {
+        return Err(malformed("trailing bytes"));
+    }
+    Ok(MetadataFetchAnswer {
+        error_code,
+        leader_id: (leader_id >= 0).then_some(leader_id),
+        tail: CommittedTail {
+            snapshot,
+            entries,
+            last_index,
+        },
+    })
+}
+
+/// An `i32` length and that many bytes, if present.
+fn take_bytes(frame: &mut Bytes) -> Option<Bytes> {
+    if frame.len() < 4 {
+        return None;
+    }
+    let len = usize::try_from(frame.get_i32()).ok()?;
+    (frame.len() >= len).then(|| frame.split_to(len))
 }
 
 /// The whole frame (size prefix included) carrying `raft`.
@@ -184,14 +433,7 @@ pub fn encode_raft_frame(raft: &RaftFrame) -> Bytes {
     buf.put_i32(0);
     buf.put_i16(-1);
     buf.put_i32(raft.from);
-    match &raft.cluster_id {
-        Some(id) => {
-            let len = i16::try_from(id.len()).unwrap_or(i16::MAX);
-            buf.put_i16(len);
-            buf.put_slice(id.as_bytes().get(..len as usize).unwrap_or_default());
-        }
-        None => buf.put_i16(-1),
-    }
+    put_cluster_id(&mut buf, raft.cluster_id.as_deref());
     buf.put_slice(&raft.message);
     patch_size(&mut buf);
     buf.freeze()
@@ -348,6 +590,76 @@ mod tests {
         registration.put_slice(&[0; 16]);
         registration.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x07]);
         assert!(decode_controller_frame(registration.freeze()).is_err());
+    }
+
+    #[test]
+    fn metadata_fetches_and_answers_round_trip() {
+        let fetch = MetadataFetch {
+            from: 4,
+            cluster_id: Some("abc".into()),
+            after_index: 17,
+            max_wait_ms: 500,
+            max_bytes: 1 << 20,
+        };
+        let (header, decoded) =
+            decode_controller_frame(body(encode_metadata_fetch(&fetch, 3))).unwrap();
+        assert_eq!(header.correlation_id, 3);
+        match decoded {
+            ControllerRequest::MetadataFetch(decoded) => assert_eq!(decoded, fetch),
+            other => panic!("{other:?}"),
+        }
+        let answer = MetadataFetchAnswer {
+            error_code: 0,
+            leader_id: Some(1),
+            tail: CommittedTail {
+                snapshot: Some(CommittedSnapshot {
+                    index: 20,
+                    data: Bytes::from_static(b"image"),
+                }),
+                entries: vec![CommittedEntry {
+                    index: 22,
+                    term: 3,
+                    payload: Bytes::from_static(b"records"),
+                }],
+                last_index: 23,
+            },
+        };
+        let mut frame = BytesMut::new();
+        frame.put_i32(3);
+        frame.extend_from_slice(&encode_metadata_fetch_answer(&answer));
+        let frame = frame.freeze();
+        assert_eq!(
+            decode_metadata_fetch_answer(frame.clone(), 3).unwrap(),
+            answer
+        );
+        assert!(decode_metadata_fetch_answer(frame.clone(), 4).is_err());
+        // Every truncation is an error, never a panic.
+        for cut in 0..frame.len() {
+            assert!(
+                decode_metadata_fetch_answer(frame.slice(..cut), 3).is_err(),
+                "{cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn lying_metadata_answers_are_errors_without_allocating() {
+        let mut frame = BytesMut::new();
+        frame.put_i32(0);
+        frame.put_i16(0);
+        frame.put_i32(1);
+        frame.put_i64(5);
+        frame.put_i64(-1);
+        frame.put_i32(i32::MAX);
+        assert!(decode_metadata_fetch_answer(frame.clone().freeze(), 0).is_err());
+        let mut snapshot = BytesMut::new();
+        snapshot.put_i32(0);
+        snapshot.put_i16(0);
+        snapshot.put_i32(1);
+        snapshot.put_i64(5);
+        snapshot.put_i64(4);
+        snapshot.put_i32(i32::MAX);
+        assert!(decode_metadata_fetch_answer(snapshot.freeze(), 0).is_err());
     }
 
     #[test]

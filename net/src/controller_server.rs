@@ -3,7 +3,8 @@
 //! [`crate::controller_rpc`] for the wire) on the control shard: raft
 //! messages go to the quorum, BrokerRegistration and BrokerHeartbeat to the
 //! controller's broker rules, AllocateProducerIds to its producer-id
-//! blocks. Requests of one connection are answered in
+//! blocks, forwarded admin requests to its rules, metadata fetches to the
+//! committed log. Requests of one connection are answered in
 //! order; a broken frame closes that connection only.
 //!
 //! Lives on: the control shard.
@@ -11,15 +12,17 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
+use crate::control_forwarding::{control_request, forwarded_response, ForwardedResponse};
 use crate::control_shard::ControlShard;
 use crate::controller_rpc::{
-    decode_controller_frame, ControllerRequest, CONTROLLER_FRAME_BYTES_MAX,
+    decode_controller_frame, encode_metadata_fetch_answer, ControllerRequest,
+    CONTROLLER_FRAME_BYTES_MAX,
 };
 use crate::frame::{read_frame, FrameError, RequestHeader};
 use crate::response::write_response_header;
@@ -81,6 +84,32 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
                 ApiKey::BrokerHeartbeat,
                 &control.broker_heartbeat(request).await,
             ),
+            ControllerRequest::MetadataFetch(fetch) => {
+                let answer = control.metadata_fetch(fetch).await;
+                let mut buf = BytesMut::with_capacity(8);
+                buf.put_i32(0);
+                buf.put_i32(header.correlation_id);
+                buf.extend_from_slice(&encode_metadata_fetch_answer(&answer));
+                patch_size(&mut buf)
+            }
+            ControllerRequest::Forwarded(request) => {
+                let reply = control.handle_forwarded(control_request(&request)).await;
+                match forwarded_response(&request, reply) {
+                    ForwardedResponse::CreateTopics(r) => encode(&header, ApiKey::CreateTopics, &r),
+                    ForwardedResponse::DeleteTopics(r) => encode(&header, ApiKey::DeleteTopics, &r),
+                    ForwardedResponse::CreatePartitions(r) => {
+                        encode(&header, ApiKey::CreatePartitions, &r)
+                    }
+                    ForwardedResponse::IncrementalAlterConfigs(r) => {
+                        encode(&header, ApiKey::IncrementalAlterConfigs, &r)
+                    }
+                    ForwardedResponse::AlterConfigs(r) => encode(&header, ApiKey::AlterConfigs, &r),
+                    ForwardedResponse::ElectLeaders(r) => encode(&header, ApiKey::ElectLeaders, &r),
+                    ForwardedResponse::DescribeQuorum(r) => {
+                        encode(&header, ApiKey::DescribeQuorum, &r)
+                    }
+                }
+            }
         };
         let Some(response) = response else {
             return;
@@ -94,7 +123,7 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
 
 /// The response frame of `message` to `header`; `None` (and the
 /// connection closes) if it cannot be encoded, a bug of ours.
-fn encode<M: Encodable>(header: &RequestHeader, api_key: ApiKey, message: &M) -> Option<Vec<u8>> {
+fn encode<M: Encodable>(header: &RequestHeader, api_key: ApiKey, message: &M) -> Option<Bytes> {
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0);
     let encoded = write_response_header(&mut buf, header, api_key)
@@ -103,7 +132,13 @@ fn encode<M: Encodable>(header: &RequestHeader, api_key: ApiKey, message: &M) ->
         tracing::error!(%error, ?api_key, "cannot encode a controller response");
         return None;
     }
+    patch_size(&mut buf)
+}
+
+/// The frame `buf` (size field first) with its size set; `None` for one
+/// too large to frame.
+fn patch_size(buf: &mut BytesMut) -> Option<Bytes> {
     let size = i32::try_from(buf.len() - 4).ok()?;
     buf.get_mut(0..4)?.copy_from_slice(&size.to_be_bytes());
-    Some(buf.to_vec())
+    Some(std::mem::take(buf).freeze())
 }

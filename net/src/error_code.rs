@@ -32,10 +32,34 @@ pub fn error_code_name(code: i16) -> String {
     }
 }
 
-/// A Kafka protocol error code (see Kafka's `Errors.java`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i16)]
-pub enum ErrorCode {
+/// Declares [`ErrorCode`] and its conversion from the wire from one list.
+macro_rules! error_codes {
+    ($($name:ident = $code:literal,)*) => {
+        /// A Kafka protocol error code (see Kafka's `Errors.java`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(i16)]
+        pub enum ErrorCode {
+            $($name = $code,)*
+        }
+
+        impl ErrorCode {
+            /// The code as sent on the wire.
+            pub fn code(self) -> i16 {
+                self as i16
+            }
+
+            /// The error of wire code `code`, if Skein knows it.
+            pub fn from_code(code: i16) -> Option<ErrorCode> {
+                match code {
+                    $($code => Some(ErrorCode::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     UnknownServerError = -1,
     None = 0,
     OffsetOutOfRange = 1,
@@ -96,13 +120,6 @@ pub enum ErrorCode {
     InconsistentClusterId = 104,
     FetchSessionTopicIdError = 106,
     IneligibleReplica = 107,
-}
-
-impl ErrorCode {
-    /// The code as sent on the wire.
-    pub fn code(self) -> i16 {
-        self as i16
-    }
 }
 
 /// The code for a refused append.
@@ -220,6 +237,7 @@ pub fn control_error(error: &ControlError) -> ErrorCode {
         ControlError::Storage(_) => ErrorCode::KafkaStorageError,
         ControlError::Unavailable => ErrorCode::RequestTimedOut,
         ControlError::NotController { .. } => ErrorCode::NotController,
+        ControlError::Remote { code, .. } => *code,
     }
 }
 

@@ -102,11 +102,6 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
     let _data_dir_lock = lock_data_dir(&data_dir)?;
     let roles = config.roles();
     let node_id = config.node_id();
-    if roles.broker && !roles.controller {
-        return Err(NodeError::Startup(
-            "process.roles=broker: a broker-only node must follow the metadata log from the controllers, which Skein does not do yet; run broker,controller nodes (every voter is then a broker)".into(),
-        ));
-    }
     let listen = if roles.broker {
         claim_listen_address(listen)?
     } else {
@@ -363,9 +358,11 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     }
 }
 
-/// Starts this node's part in a cluster: the raft links to the other
-/// voters, the controller listener (a controller), the publisher of the
-/// images the quorum applies, and the active controller's duties.
+/// Starts this node's part in a cluster: on a voter, the raft links to the
+/// other voters and the controller listener; on a broker-only node, the
+/// reader of the committed metadata log; on both, the publisher of each new
+/// image and the active controller's duties (which run only while this
+/// node is the active controller).
 ///
 /// # Errors
 /// When the controller listener cannot be opened.
@@ -376,9 +373,18 @@ fn start_cluster(
     offsets_segment_bytes: u64,
 ) -> Result<Vec<glommio::Task<()>>, String> {
     let config = &shared.config;
-    control.connect_peers(config.node_id(), shared.local_cluster_id.clone());
     let mut tasks = Vec::new();
-    if let Some(listener) = config.controller_listener() {
+    if !control.is_voter() {
+        // A broker-only node: it reads the committed log from the voters.
+        tasks.push(glommio::spawn_local(crate::metadata_fetcher::run(
+            Rc::clone(control),
+            config.node_id(),
+            shared.local_cluster_id.clone(),
+        )));
+    } else {
+        control.connect_peers(config.node_id(), shared.local_cluster_id.clone());
+    }
+    if let Some(listener) = config.controller_listener().filter(|_| control.is_voter()) {
         let host = if listener.host.is_empty() {
             "0.0.0.0"
         } else {

@@ -43,9 +43,8 @@ use skein_controller::quorum::{
     QuorumNode, QuorumNodeId, RaftLogStore,
 };
 use skein_controller::{
-    check_applicable, decode_image_snapshot, decode_metadata_entry, encode_image_snapshot,
-    encode_metadata_entry, ControllerSettings, MetadataController, MetadataError, MetadataImage,
-    MetadataRecord,
+    checked_entry, decode_image_snapshot, encode_image_snapshot, encode_metadata_entry,
+    ControllerSettings, MetadataController, MetadataError, MetadataImage, MetadataRecord,
 };
 
 use crate::controller_client::QuorumPeers;
@@ -370,24 +369,15 @@ impl<S: RaftLogStore> QuorumDriver<S> {
     /// the proposals they commit.
     fn apply(&mut self, entries: Vec<CommittedEntry>) -> Result<(), QuorumDriverError> {
         for entry in entries {
-            let records = decode_metadata_entry(&entry.payload).map_err(|source| {
-                QuorumDriverError::CorruptEntry {
-                    index: entry.index,
-                    source,
-                }
-            })?;
             // Checked against the image each record is applied to: a record
             // the image would assert on is corruption, not a crash.
-            let mut image = MetadataImage::clone(self.controller.image());
-            for record in &records {
-                check_applicable(&image, record).map_err(|source| {
+            let (records, _) =
+                checked_entry(self.controller.image(), &entry.payload).map_err(|source| {
                     QuorumDriverError::CorruptEntry {
                         index: entry.index,
                         source,
                     }
                 })?;
-                image.apply(record);
-            }
             self.controller.apply_committed(&records);
             self.fail_waiting_up_to(entry.index.saturating_sub(1));
             if let Some(waiter) = self.waiting.remove(&entry.index) {

@@ -201,6 +201,10 @@ pub enum ControlError {
     /// This node is not the cluster's active controller.
     #[error("this node is not the active controller (the active controller is node {active:?})")]
     NotController { active: Option<i32> },
+    /// The active controller refused the change this node forwarded to
+    /// it, with `code` and its message.
+    #[error("{message}")]
+    Remote { code: ErrorCode, message: String },
 }
 
 impl From<MetadataError> for ControlError {

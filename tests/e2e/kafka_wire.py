@@ -326,13 +326,14 @@ def metadata_v9_body(topics: list[str] | None, allow_auto_topic_creation: bool =
 
 
 def create_topics_v2_body(names: list[bytes | str], num_partitions: int = 1,
-                          timeout_ms: int = 10000, validate_only: bool = False) -> bytes:
+                          timeout_ms: int = 10000, validate_only: bool = False,
+                          replication_factor: int = 1) -> bytes:
     """CreateTopics v2 body: topics ARRAY[ name STRING | num_partitions INT32 |
     replication_factor INT16 | assignments ARRAY (empty) | configs ARRAY (empty) ] |
     timeout_ms INT32 | validate_only BOOLEAN"""
     body = i32(len(names))
     for name in names:
-        body += string(name) + i32(num_partitions) + i16(1) + i32(0) + i32(0)
+        body += string(name) + i32(num_partitions) + i16(replication_factor) + i32(0) + i32(0)
     return body + i32(timeout_ms) + i8(1 if validate_only else 0)
 
 

@@ -18,6 +18,7 @@ Every wait polls against a deadline and fails saying what it last saw.
 
 from __future__ import annotations
 
+import json
 import struct
 import subprocess
 import time
@@ -247,6 +248,19 @@ def test_three_combined_nodes_agree_and_spread_partition_leaders(cluster_factory
     assert made.returncode == 0, made.stderr
     wait_topic_placed(cluster, cli_topic, 2, {1, 2, 3}, 3)
 
+    # CreateTopics sent straight to a node that is not the active
+    # controller is forwarded to it, as a KRaft broker forwards: the topic
+    # is created, and the controller's refusal of the same name again comes
+    # back with its code.
+    forwarded = unique_topic("forwarded")
+    create = kw.header_v1(19, 2, 7) + kw.create_topics_v2_body(
+        [forwarded], num_partitions=3, replication_factor=3)
+    response = kw.request(follower.client_port, create)
+    assert kw.parse_create_topics_v2(response[4:]) == {forwarded: 0}
+    wait_topic_placed(cluster, forwarded, 3, {1, 2, 3}, 3)
+    response = kw.request(follower.client_port, create)
+    assert kw.parse_create_topics_v2(response[4:]) == {forwarded: TOPIC_ALREADY_EXISTS}
+
 
 # --------------------------------------------------------------------------
 # b) kill -9 of the active controller.
@@ -398,9 +412,6 @@ def test_a_node_with_another_cluster_id_is_refused_naming_both_ids(cluster_facto
 # e) Controller-only and broker-only nodes.
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason="issue 13 open: broker-only nodes (following the metadata "
-                   "log from the controllers, forwarding changes to them) are not built; "
-                   "skein refuses process.roles=broker at start")
 def test_three_controllers_and_two_brokers_serve_replication_factor_two(cluster_factory):
     cluster = cluster_factory(controllers=3, brokers=2)
     assert [n.roles for n in cluster.nodes.values()] == ["controller"] * 3 + ["broker"] * 2
@@ -423,6 +434,30 @@ def test_three_controllers_and_two_brokers_serve_replication_factor_two(cluster_
         create_topic(cluster.bootstrap(), refused, partitions=1, replication_factor=3)
     assert kafka_error_code(e.value) == INVALID_REPLICATION_FACTOR, e.value
     assert refused not in metadata(cluster.node(4).client_port, 4).topics
+
+    # DescribeQuorum sent to a broker is forwarded to the active
+    # controller, which lists both brokers as observers of its log.
+    def quorum_seen_from(node):
+        shown = subprocess.run([SKEIN_BIN, "cluster", "--format", "json", "-b", node.bootstrap],
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        return json.loads(shown.stdout)["quorum"]
+
+    quorum = quorum_seen_from(cluster.node(4))
+    leader = quorum["leader_id"]
+    assert leader in {1, 2, 3}, quorum
+    assert sorted(v["id"] for v in quorum["voters"]) == [1, 2, 3], quorum
+    assert sorted(o["id"] for o in quorum["observers"]) == [4, 5], quorum
+
+    # kill -9 of the active controller: the brokers follow the log from the
+    # new one, and a topic created through them is placed and served.
+    cluster.node(leader).kill()
+    after = unique_topic("split-after-kill")
+    create_topic(cluster.bootstrap(), after, partitions=2, replication_factor=2)
+    wait_topic_placed(cluster, after, 2, {4, 5}, 2)
+    produce_and_read_back(cluster.bootstrap(), after, 2, 5, "k")
+    new_leader = quorum_seen_from(cluster.node(5))["leader_id"]
+    assert new_leader in {1, 2, 3} - {leader}, new_leader
 
 
 # --------------------------------------------------------------------------
@@ -478,6 +513,7 @@ RAFT_API_KEY = 32000
 BROKER_REGISTRATION = 62
 INCONSISTENT_CLUSTER_ID = 104
 NOT_CONTROLLER = 41
+TOPIC_ALREADY_EXISTS = 36
 
 
 def _broker_registration_v0(broker_id: int, cluster_id: str) -> bytes:
