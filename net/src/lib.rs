@@ -1,7 +1,10 @@
 //! The Kafka protocol server: framing, request header and version
 //! negotiation, one handler module per API key, error-code mapping and the
-//! zero-copy fetch response writer; plus the node that runs the data shards
-//! and the control shard.
+//! zero-copy fetch response writer; the controller listener's wire (raft
+//! frames, Kafka's broker-controller messages, forwarded admin requests,
+//! metadata fetches) and its client; the data shard's state and the group
+//! coordinator's driver. The process that runs the shards is composed by
+//! the `skein` binary (`tools/src/node`).
 //!
 //! Owns: connections and the wire. Must not: hold partition state (that is
 //! the engine's, on the partition's owner shard).
@@ -12,40 +15,31 @@
     clippy::panic
 )]
 
-mod admin_http;
-mod broker_lifecycle;
+pub mod admin_http;
 mod cluster_view;
 mod connection;
-mod connection_quota;
-mod control_forwarding;
-mod control_shard;
-mod controller_client;
+pub mod connection_quota;
+pub mod control_forwarding;
+pub mod controller_client;
 pub mod controller_rpc;
-mod controller_server;
 mod dispatch;
-mod error_code;
+pub mod error_code;
 pub mod fetch_response;
 mod fetch_session;
 pub mod frame;
-mod group_driver;
+pub mod group_driver;
 mod handlers;
-mod listener;
-mod metadata_fetcher;
-mod metadata_upgrade;
-mod metrics;
-mod node;
-mod offsets_topic;
+pub mod listener;
+pub mod metrics;
+pub mod offsets_topic;
 mod partition_leadership;
 mod producer_state;
-mod quorum_driver;
 pub mod request;
 pub mod response;
 mod response_errors;
-mod shard_message;
-mod shard_state;
+pub mod shard_message;
+pub mod shard_state;
 mod supported_apis;
 
 pub use error_code::error_code_name;
-pub use node::{run_node, NodeError, NodeOptions};
-pub use shard_state::AdvertisedAddress;
 pub use supported_apis::{SupportedApi, SUPPORTED_APIS};

@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod client;
 mod config_file;
+mod node;
 mod serve;
 
 use std::process::ExitCode;

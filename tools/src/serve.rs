@@ -12,7 +12,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use skein_controller::{BrokerConfig, ConfigError};
 use skein_engine::CoreSet;
-use skein_net::{run_node, AdvertisedAddress, NodeOptions};
+use skein_net::shard_state::AdvertisedAddress;
+
+use crate::node::{run_node, NodeOptions};
 
 use crate::config_file::{env_property_name, read_config_file};
 

@@ -47,9 +47,9 @@ use skein_controller::{
     ControllerSettings, MetadataController, MetadataError, MetadataImage, MetadataRecord,
 };
 
-use crate::controller_client::QuorumPeers;
-use crate::controller_rpc::{encode_raft_frame, RaftFrame};
-use crate::metadata_upgrade::UpgradeError;
+use crate::node::metadata_upgrade::UpgradeError;
+use skein_net::controller_client::QuorumPeers;
+use skein_net::controller_rpc::{encode_raft_frame, RaftFrame};
 
 /// Why a metadata change was not committed, or the quorum could not start.
 #[derive(Debug, thiserror::Error)]
@@ -471,7 +471,7 @@ mod tests {
     use skein_controller::{MetadataLog, MetadataStorage};
 
     use super::*;
-    use crate::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade, PRE_QUORUM_LOG_KEPT};
+    use crate::node::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade, PRE_QUORUM_LOG_KEPT};
 
     const SETTINGS: ControllerSettings = ControllerSettings {
         num_partitions: 1,

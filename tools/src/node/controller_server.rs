@@ -1,6 +1,6 @@
 //! The controller listener: accepts other nodes' connections on the port
 //! named by `controller.listener.names` and serves their requests (see
-//! [`crate::controller_rpc`] for the wire) on the control shard: raft
+//! [`skein_net::controller_rpc`] for the wire) on the control shard: raft
 //! messages go to the quorum, BrokerRegistration and BrokerHeartbeat to the
 //! controller's broker rules, AllocateProducerIds to its producer-id
 //! blocks, forwarded admin requests to its rules, metadata fetches to the
@@ -18,14 +18,14 @@ use glommio::net::{TcpListener, TcpStream};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
-use crate::control_forwarding::{control_request, forwarded_response, ForwardedResponse};
-use crate::control_shard::ControlShard;
-use crate::controller_rpc::{
+use crate::node::control_shard::ControlShard;
+use skein_net::control_forwarding::{control_request, forwarded_response, ForwardedResponse};
+use skein_net::controller_rpc::{
     decode_controller_frame, encode_metadata_fetch_answer, ControllerRequest,
     CONTROLLER_FRAME_BYTES_MAX,
 };
-use crate::frame::{read_frame, FrameError, RequestHeader};
-use crate::response::write_response_header;
+use skein_net::frame::{read_frame, FrameError, RequestHeader};
+use skein_net::response::write_response_header;
 
 /// Serves `listener` until the task is cancelled.
 pub async fn serve(listener: TcpListener, control: Rc<ControlShard>) {

@@ -12,9 +12,9 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::control_shard::ControlShard;
-use crate::controller_client::ControllerConnection;
-use crate::controller_rpc::MetadataFetch;
+use crate::node::control_shard::ControlShard;
+use skein_net::controller_client::ControllerConnection;
+use skein_net::controller_rpc::MetadataFetch;
 
 /// How long a voter may hold a fetch waiting for a new entry.
 const FETCH_WAIT_MS: u32 = 500;

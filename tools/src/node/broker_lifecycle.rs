@@ -24,11 +24,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use skein_controller::BrokerConfig;
 
-use crate::control_shard::ControlShard;
-use crate::controller_client::{ControllerCallError, ControllerConnection};
-use crate::controller_rpc::{BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSION};
-use crate::error_code::ErrorCode;
-use crate::shard_state::AdvertisedAddress;
+use crate::node::control_shard::ControlShard;
+use skein_net::controller_client::{ControllerCallError, ControllerConnection};
+use skein_net::controller_rpc::{BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSION};
+use skein_net::error_code::ErrorCode;
+use skein_net::shard_state::AdvertisedAddress;
 
 /// Pause before the next attempt when no controller answered.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);

@@ -36,15 +36,17 @@ use skein_controller::{
 };
 use skein_engine::{Mesh, ShardId};
 
-use crate::controller_client::{ControllerConnection, QuorumPeers};
-use crate::controller_rpc::{
+use crate::node::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade};
+use crate::node::quorum_driver::{commit, quorum_node_id, QuorumDriver, QuorumDriverError};
+use skein_net::controller_client::{ControllerConnection, QuorumPeers};
+use skein_net::controller_rpc::{
     MetadataFetch, MetadataFetchAnswer, RaftFrame, ALLOCATE_PRODUCER_IDS_VERSION,
 };
-use crate::error_code::{controller_error, ErrorCode};
-use crate::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade};
-use crate::quorum_driver::{commit, quorum_node_id, QuorumDriver, QuorumDriverError};
-use crate::shard_message::{ControlError, ControlReply, ControlRequest, ShardReply, ShardRequest};
-use crate::shard_state::AdvertisedAddress;
+use skein_net::error_code::{controller_error, ErrorCode};
+use skein_net::shard_message::{
+    ControlError, ControlReply, ControlRequest, ShardReply, ShardRequest,
+};
+use skein_net::shard_state::AdvertisedAddress;
 
 /// Where this node's metadata image comes from.
 enum MetadataSource {
@@ -381,7 +383,7 @@ impl ControlShard {
             bytes: frame.message,
         };
         if let Err(error) = quorum.step(input) {
-            tracing::error!(error = %crate::quorum_driver::error_chain(&error), "metadata quorum message failed");
+            tracing::error!(error = %crate::node::quorum_driver::error_chain(&error), "metadata quorum message failed");
         }
     }
 
@@ -650,7 +652,7 @@ impl ControlShard {
 
     /// Handles one metadata change: here when this node is the active
     /// controller (or a single node), else forwarded to the active
-    /// controller ([`crate::control_forwarding`]), as a KRaft broker
+    /// controller ([`skein_net::control_forwarding`]), as a KRaft broker
     /// forwards its clients' admin requests.
     pub async fn handle(&self, request: ControlRequest) -> ControlReply {
         // Producer ids come from the active controller in blocks
@@ -683,7 +685,7 @@ impl ControlShard {
             let active = self.active_controller();
             let error = match self.connect_to_active().await {
                 Ok(mut connection) => {
-                    match crate::control_forwarding::forward(&mut connection, &request).await {
+                    match skein_net::control_forwarding::forward(&mut connection, &request).await {
                         Ok(reply) => return reply,
                         Err(error) => error.to_string(),
                     }
@@ -808,7 +810,7 @@ impl ControlShard {
             return reply;
         }
         if let Err(error) = commit(quorum, &records).await {
-            tracing::error!(error = %crate::quorum_driver::error_chain(&error), "metadata change not committed; refused");
+            tracing::error!(error = %crate::node::quorum_driver::error_chain(&error), "metadata change not committed; refused");
             return not_committed(reply, &error);
         }
         self.publish().await;
@@ -961,7 +963,7 @@ async fn commit_broker_change(
             ErrorCode::NotController
         }
         other => {
-            tracing::error!(error = %crate::quorum_driver::error_chain(&other), "broker change not committed");
+            tracing::error!(error = %crate::node::quorum_driver::error_chain(&other), "broker change not committed");
             ErrorCode::UnknownServerError
         }
     })
@@ -1033,7 +1035,7 @@ fn control_error(error: &QuorumDriverError) -> ControlError {
         | QuorumDriverError::Upgrade(_)
         | QuorumDriverError::NotAVoter { .. }
         | QuorumDriverError::Stopped(_) => {
-            ControlError::Storage(crate::quorum_driver::error_chain(error))
+            ControlError::Storage(crate::node::quorum_driver::error_chain(error))
         }
     }
 }

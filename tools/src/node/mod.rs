@@ -8,6 +8,25 @@
 //! for the others to drain (they may still need it for cross-shard
 //! requests), then flushes and closes its logs, writing clean-shutdown
 //! markers.
+//!
+//! This is the process wiring that composes the crates (the engine's
+//! shards, the controller's quorum, the protocol server of `skein_net`):
+//! the control shard's driver and its quorum, the broker's registration,
+//! the controller listener and, on a broker-only node, the reader of the
+//! committed metadata log live here beside it.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod broker_lifecycle;
+pub(crate) mod control_shard;
+mod controller_server;
+mod metadata_fetcher;
+mod metadata_upgrade;
+mod quorum_driver;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,13 +38,13 @@ use std::time::Duration;
 use skein_controller::BrokerConfig;
 use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPlan};
 
-use crate::connection_quota::{parse_per_ip_overrides, ConnectionLimits, ConnectionQuotas};
-use crate::control_shard::ControlShard;
-use crate::group_driver::{offsets_topic, GroupDriver};
-use crate::listener;
-use crate::metrics::MetricsRegistry;
-use crate::shard_message::{ShardReply, ShardRequest};
-use crate::shard_state::{AdvertisedAddress, ShardState};
+use crate::node::control_shard::ControlShard;
+use skein_net::connection_quota::{parse_per_ip_overrides, ConnectionLimits, ConnectionQuotas};
+use skein_net::group_driver::{offsets_topic, GroupDriver};
+use skein_net::listener;
+use skein_net::metrics::MetricsRegistry;
+use skein_net::shard_message::{ShardReply, ShardRequest};
+use skein_net::shard_state::{AdvertisedAddress, ShardState};
 
 /// Requests a mesh channel holds before senders wait.
 const MESH_CHANNEL_CAPACITY: usize = 1024;
@@ -145,7 +164,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
     let metrics = Arc::new(MetricsRegistry::default());
     let admin_thread = admin_listen.and_then(|address| {
         // Metrics are not worth refusing to serve Kafka clients for.
-        match crate::admin_http::spawn(
+        match skein_net::admin_http::spawn(
             address,
             Arc::clone(&metrics),
             plan.data_shards(),
@@ -262,7 +281,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         Err(error) => {
             shared.fail(format!(
                 "cannot open the metadata log: {}",
-                crate::quorum_driver::error_chain(&error)
+                crate::node::quorum_driver::error_chain(&error)
             ));
             return;
         }
@@ -376,7 +395,7 @@ fn start_cluster(
     let mut tasks = Vec::new();
     if !control.is_voter() {
         // A broker-only node: it reads the committed log from the voters.
-        tasks.push(glommio::spawn_local(crate::metadata_fetcher::run(
+        tasks.push(glommio::spawn_local(crate::node::metadata_fetcher::run(
             Rc::clone(control),
             config.node_id(),
             shared.local_cluster_id.clone(),
@@ -390,13 +409,13 @@ fn start_cluster(
         } else {
             listener.host.as_str()
         };
-        let address = crate::controller_client::resolve(&format!("{host}:{}", listener.port))
+        let address = skein_net::controller_client::resolve(&format!("{host}:{}", listener.port))
             .map_err(|error| format!("controller listener {listener}: {error}"))?;
         let socket = glommio::net::TcpListener::bind(address).map_err(|error| {
             format!("cannot open the controller listener on {address}: {error}")
         })?;
         tracing::info!(%address, "controller listener open");
-        tasks.push(glommio::spawn_local(crate::controller_server::serve(
+        tasks.push(glommio::spawn_local(crate::node::controller_server::serve(
             socket,
             Rc::clone(control),
         )));
@@ -413,13 +432,12 @@ fn start_cluster(
     }));
     let mut offsets = offsets_topic(offsets_partitions, offsets_segment_bytes);
     offsets.replication_factor = config.offsets_topic_replication_factor();
-    let rebalance =
-        config
-            .auto_leader_rebalance_enable()
-            .then(|| crate::control_shard::LeaderRebalance {
-                interval: Duration::from_secs(config.leader_imbalance_check_interval_seconds()),
-                percentage: config.leader_imbalance_per_broker_percentage(),
-            });
+    let rebalance = config.auto_leader_rebalance_enable().then(|| {
+        crate::node::control_shard::LeaderRebalance {
+            interval: Duration::from_secs(config.leader_imbalance_check_interval_seconds()),
+            percentage: config.leader_imbalance_per_broker_percentage(),
+        }
+    });
     tasks.push(glommio::spawn_local(
         Rc::clone(control).run_controller_duties(
             shared.local_cluster_id.clone(),
@@ -470,7 +488,7 @@ async fn join_cluster(
     tracing::info!(cluster_id = %quorum_id, "joined the cluster");
     drop(shared.cluster_id.set(quorum_id.clone()));
     if shared.config.roles().broker {
-        let lifecycle = crate::broker_lifecycle::run(
+        let lifecycle = crate::node::broker_lifecycle::run(
             Rc::clone(control),
             Rc::clone(config),
             shared.advertised.clone(),
@@ -494,12 +512,12 @@ async fn create_offsets_topic(control: &ControlShard, partitions: u32, segment_b
     if control.image().topic(name).is_some() {
         return false;
     }
-    let request = crate::shard_message::ControlRequest::CreateTopics {
+    let request = skein_net::shard_message::ControlRequest::CreateTopics {
         topics: vec![offsets_topic(partitions, segment_bytes)],
         validate_only: false,
     };
     match control.handle(request).await {
-        crate::shard_message::ControlReply::CreatedTopics(results) => {
+        skein_net::shard_message::ControlReply::CreatedTopics(results) => {
             for result in results {
                 if let Err(error) = result {
                     tracing::error!(%error, "cannot create __consumer_offsets");
@@ -522,7 +540,7 @@ async fn update_offsets_topic_configs(control: &ControlShard, segment_bytes: u64
     let Some(topic) = control.image().topic(name).cloned() else {
         return false;
     };
-    let ops: Vec<(String, Option<String>)> = crate::offsets_topic::topic_configs(segment_bytes)
+    let ops: Vec<(String, Option<String>)> = skein_net::offsets_topic::topic_configs(segment_bytes)
         .into_iter()
         .filter(|(key, value)| topic.configs.get(key) != Some(value))
         .map(|(key, value)| (key, Some(value)))
@@ -531,8 +549,8 @@ async fn update_offsets_topic_configs(control: &ControlShard, segment_bytes: u64
         return false;
     }
     tracing::info!(?ops, "updating the configs of __consumer_offsets");
-    let request = crate::shard_message::ControlRequest::AlterTopicConfigs {
-        changes: vec![crate::shard_message::TopicConfigChange {
+    let request = skein_net::shard_message::ControlRequest::AlterTopicConfigs {
+        changes: vec![skein_net::shard_message::TopicConfigChange {
             topic: name.to_string(),
             replace_all: false,
             ops,
@@ -540,7 +558,7 @@ async fn update_offsets_topic_configs(control: &ControlShard, segment_bytes: u64
         validate_only: false,
     };
     match control.handle(request).await {
-        crate::shard_message::ControlReply::AlteredConfigs(results) => {
+        skein_net::shard_message::ControlReply::AlteredConfigs(results) => {
             results.iter().all(|result| match result {
                 Ok(()) => true,
                 Err(error) => {
@@ -842,7 +860,7 @@ async fn refresh_on_scrape(metrics: &MetricsRegistry, publish: impl Fn(u64)) {
             publish(generation);
             published = Some(generation);
         }
-        glommio::timer::sleep(crate::metrics::REFRESH_POLL).await;
+        glommio::timer::sleep(skein_net::metrics::REFRESH_POLL).await;
     }
 }
 
