@@ -4,7 +4,8 @@
 //! and the control shard.
 //!
 //! Owns: connections and the wire. Must not: hold partition state (that is
-//! the engine's, on the partition's owner shard).
+//! `skein_replication`'s, on the partition's owner shard: handlers call its
+//! typed operations, here or across the mesh).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -34,7 +35,6 @@ mod metrics;
 mod node;
 mod offsets_topic;
 mod partition_leadership;
-mod producer_state;
 mod quorum_driver;
 pub mod request;
 pub mod response;
