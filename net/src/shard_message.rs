@@ -11,9 +11,9 @@ use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 // from here, with the rest of the control shard's messages.
 pub use skein_controller::quorum::QuorumStatus;
 pub use skein_controller::{CreatedTopic, ElectionType, NewTopic, TopicConfigChange, TopicRef};
-use skein_engine::{AppendError, AppendInfo, LogError, ReadError, ReadInfo};
+use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
 use skein_replication::{BrokerId, ProducerError};
-pub use skein_replication::{EpochEndOffset, ListedOffset, PartitionOffsets};
+pub use skein_replication::{EpochEndOffset, ListedOffset, PartitionOffsets, ReadInfo};
 
 use crate::error_code::{self, ErrorCode};
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId};
 use skein_engine::{
-    owner_shard, AppendInfo, LogChanges, LogChunk, LogTuning, Mesh, ReadInfo, ShardId, ShardPlan,
+    owner_shard, AppendInfo, LogChanges, LogChunk, LogTuning, Mesh, ShardId, ShardPlan,
 };
 use skein_replication::{Partition, PartitionKey, PartitionTable, ReplicaSpec};
 
@@ -26,8 +26,8 @@ use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
 use crate::partition_leadership::replica_role;
 use crate::shard_message::{
-    EpochEndOffset, ListedOffset, PartitionError, PartitionOffsets, PartitionOp, ShardReply,
-    ShardRequest,
+    EpochEndOffset, ListedOffset, PartitionError, PartitionOffsets, PartitionOp, ReadInfo,
+    ShardReply, ShardRequest,
 };
 
 /// Where clients reach this broker (what Metadata returns).

@@ -26,7 +26,7 @@ pub use leader_epoch_cache::{
     EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };
 pub use leader_epoch_checkpoint::{CheckpointError, CHECKPOINT_FILE};
-pub use partition::{EpochEndOffset, ListedOffset, Partition, PartitionOffsets};
+pub use partition::{EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ReadInfo};
 pub use partition_table::{PartitionKey, PartitionTable, ReplicaSpec, TopicId};
 pub use producer_state::ProducerError;
 pub use role::{BrokerId, Role};

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use skein_engine::{
     AppendInfo, BatchHeader, CompactionReport, LogChunk, LogConfig, LogTuning, PartitionLog,
-    ReadInfo, BATCH_HEADER_BYTES,
+    BATCH_HEADER_BYTES,
 };
 
 use crate::error::PartitionError;
@@ -45,6 +45,19 @@ pub struct PartitionOffsets {
     /// What consumers may read up to (exclusive).
     pub high_watermark: i64,
     /// Next offset to assign.
+    pub log_end_offset: i64,
+}
+
+/// What a read returned, and the partition's offsets at the read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Bytes appended to the caller's chunks.
+    pub bytes: usize,
+    /// The log start offset at the read.
+    pub log_start_offset: i64,
+    /// The high watermark at the read (the read stops before it).
+    pub high_watermark: i64,
+    /// The log end offset at the read.
     pub log_end_offset: i64,
 }
 
@@ -218,7 +231,13 @@ impl Partition {
     ) -> Result<ReadInfo, PartitionError> {
         self.leader_epoch()?;
         let bound = self.high_watermark();
-        Ok(self.log.read(offset, max_bytes, bound, chunks).await?)
+        let read = self.log.read(offset, max_bytes, bound, chunks).await?;
+        Ok(ReadInfo {
+            bytes: read.bytes,
+            log_start_offset: read.log_start_offset,
+            high_watermark: read.durable_end_offset.min(bound),
+            log_end_offset: read.log_end_offset,
+        })
     }
 
     /// Resolves once the high watermark passes `offset` (or the log is
@@ -236,7 +255,7 @@ impl Partition {
     /// the minimum log end offset over the ISR (never above the leader's
     /// durable end offset); that rule goes here.
     pub fn high_watermark(&self) -> i64 {
-        self.log.high_watermark()
+        self.log.durable_end_offset()
     }
 
     /// The partition's offsets now. Answered by any replica.
