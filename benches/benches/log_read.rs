@@ -76,7 +76,7 @@ async fn cold_read(log_dir: &Path, config: LogConfig, pause: Duration) -> (f64, 
     let warm_up_reads = 16;
     let mut measured_from = None;
     let start = Instant::now();
-    while offset < log.high_watermark() {
+    while offset < log.durable_end_offset() {
         chunks.clear();
         let info = log
             .read(offset, READ_BYTES, i64::MAX, &mut chunks)

@@ -122,15 +122,15 @@ pub enum LogError {
         fault: crate::record::RecordFault,
     },
     /// An offset argument outside what the log holds (e.g. DeleteRecords
-    /// beyond the high watermark).
-    #[error("offset {requested} outside [{log_start_offset}, {high_watermark}]")]
+    /// beyond the durable end offset).
+    #[error("offset {requested} outside [{log_start_offset}, {durable_end_offset}]")]
     OffsetOutOfRange {
         /// The offset asked for.
         requested: i64,
         /// The current log start offset.
         log_start_offset: i64,
-        /// The current high watermark.
-        high_watermark: i64,
+        /// The current durable end offset.
+        durable_end_offset: i64,
     },
     /// The configuration is invalid.
     #[error(transparent)]

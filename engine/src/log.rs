@@ -15,9 +15,14 @@
 //!   the bytes are in the device, not the page cache). Survives kill -9, not
 //!   a power loss. Segments are still fdatasynced when sealed and at close.
 //!
-//! The high watermark (`high_watermark()`) advances only when an append's
-//! promise holds, and readers never see past it, so a reader never sees
-//! data a crash could take back (under the promise of the policy).
+//! The *durable end offset* (`durable_end_offset()`) is the end of the
+//! appends whose promise holds: the offset after the last batch that is as
+//! durable as the flush policy promises (fdatasynced under `batch`, written
+//! under `interval`/`none`). An append is acknowledged once the mark passes
+//! it, and readers never see past it, so a reader never sees data a crash
+//! could take back (under the promise of the policy). It is this replica's
+//! own mark; the partition's *high watermark* (what consumers may read) is
+//! replication's, the minimum over the in-sync replicas, and never above it.
 //!
 //! # Concurrency
 //!
@@ -201,8 +206,8 @@ pub struct ReadInfo {
     pub bytes: usize,
     /// The log start offset at the read.
     pub log_start_offset: i64,
-    /// The high watermark at the read.
-    pub high_watermark: i64,
+    /// The durable end offset at the read.
+    pub durable_end_offset: i64,
     /// The log end offset at the read.
     pub log_end_offset: i64,
 }
@@ -219,9 +224,9 @@ struct Inner {
     config: Cell<LogConfig>,
     tuning: LogTuning,
     state: RefCell<State>,
-    /// Woken when the high watermark moves, the flusher goes idle, or the
+    /// Woken when the durable end offset moves, the flusher goes idle, or the
     /// log is poisoned.
-    hw_waiters: WaitList,
+    durable_waiters: WaitList,
     /// Woken when the admission queue, the buffer space or a roll changes.
     admission_waiters: WaitList,
     /// Woken when the flusher has work (pending bytes, close).
@@ -246,7 +251,9 @@ struct State {
     written_offset: i64,
     /// End offset of the bytes covered by an fdatasync.
     synced_offset: i64,
-    high_watermark: i64,
+    /// What the flush policy has made durable: `synced_offset` under
+    /// `batch`, `written_offset` otherwise (see the module doc).
+    durable_end_offset: i64,
     max_timestamp: Option<(i64, i64)>,
     poisoned: bool,
     closed: bool,
@@ -338,14 +345,14 @@ impl State {
             .expect("a log always has an active segment")
     }
 
-    fn advance_high_watermark(&mut self, policy: FlushPolicy) {
+    fn advance_durable_end_offset(&mut self, policy: FlushPolicy) {
         assert!(self.synced_offset <= self.written_offset);
         assert!(self.written_offset <= self.log_end_offset);
         let promised = match policy {
             FlushPolicy::Batch => self.synced_offset,
             FlushPolicy::Interval { .. } | FlushPolicy::None => self.written_offset,
         };
-        self.high_watermark = self.high_watermark.max(promised);
+        self.durable_end_offset = self.durable_end_offset.max(promised);
     }
 }
 
@@ -428,7 +435,7 @@ impl PartitionLog {
                 log_end_offset,
                 written_offset: log_end_offset,
                 synced_offset: log_end_offset,
-                high_watermark: log_end_offset,
+                durable_end_offset: log_end_offset,
                 max_timestamp,
                 poisoned: false,
                 closed: false,
@@ -444,7 +451,7 @@ impl PartitionLog {
                 admission: VecDeque::with_capacity(64),
                 next_ticket: 0,
             }),
-            hw_waiters: WaitList::default(),
+            durable_waiters: WaitList::default(),
             admission_waiters: WaitList::default(),
             flusher_wake: WaitList::default(),
             cleaning: Cell::new(false),
@@ -565,14 +572,14 @@ impl PartitionLog {
         self.inner.flusher_wake.notify_all();
         let last_offset = info.last_offset;
         self.inner
-            .hw_waiters
+            .durable_waiters
             .wait_until(|| {
                 let state = self.inner.state.borrow();
-                state.poisoned || state.high_watermark > last_offset
+                state.poisoned || state.durable_end_offset > last_offset
             })
             .await;
         let state = self.inner.state.borrow();
-        if state.high_watermark <= last_offset {
+        if state.durable_end_offset <= last_offset {
             assert!(state.poisoned);
             return Err(AppendError::Poisoned);
         }
@@ -585,7 +592,7 @@ impl PartitionLog {
     /// Appends to `out` whole batches starting at the batch containing
     /// `offset`, ending before any batch whose last offset >= `max_offset`
     /// (exclusive bound, e.g. the replication high watermark) or >= this
-    /// log's `high_watermark()`; at most `max_bytes` in total except that the
+    /// log's `durable_end_offset()`; at most `max_bytes` in total except that the
     /// first batch is returned whole even if larger. Reads from a single
     /// segment; the caller reads again from the next offset for more.
     ///
@@ -607,7 +614,7 @@ impl PartitionLog {
             let mut info = ReadInfo {
                 bytes: 0,
                 log_start_offset: state.log_start_offset,
-                high_watermark: state.high_watermark,
+                durable_end_offset: state.durable_end_offset,
                 log_end_offset: state.log_end_offset,
             };
             if offset < state.log_start_offset || offset > state.log_end_offset {
@@ -622,7 +629,7 @@ impl PartitionLog {
             if offset >= state.active().base_offset() {
                 state.tail_read_until = Some(Instant::now() + TAIL_READ_INTEREST);
             }
-            let bound = max_offset.min(state.high_watermark);
+            let bound = max_offset.min(state.durable_end_offset);
             if offset >= bound {
                 return Ok(info);
             }
@@ -682,10 +689,11 @@ impl PartitionLog {
         self.inner.state.borrow().log_end_offset
     }
 
-    /// End of the acknowledged appends (durable per the flush policy);
-    /// readers are bounded by it.
-    pub fn high_watermark(&self) -> i64 {
-        self.inner.state.borrow().high_watermark
+    /// The durable end offset: the end of the acknowledged appends (durable
+    /// as the flush policy promises); readers are bounded by it. Never above
+    /// the log end offset, never moves backwards.
+    pub fn durable_end_offset(&self) -> i64 {
+        self.inner.state.borrow().durable_end_offset
     }
 
     /// Bytes appended to the log's segments (written or still buffered),
@@ -712,23 +720,23 @@ impl PartitionLog {
         self.inner.is_poisoned()
     }
 
-    /// Resolves once `high_watermark() > offset` (or the log is poisoned or
+    /// Resolves once `durable_end_offset() > offset` (or the log is poisoned or
     /// closed).
     ///
     /// # Cancel safety
     /// Cancel-safe: dropping the future unregisters it.
     pub async fn wait_for_append(&self, offset: i64) {
         self.inner
-            .hw_waiters
+            .durable_waiters
             .wait_until(|| {
                 let state = self.inner.state.borrow();
-                state.high_watermark > offset || state.poisoned || state.closed
+                state.durable_end_offset > offset || state.poisoned || state.closed
             })
             .await;
     }
 
     /// `(offset, timestamp)` of the first record at or after the log start
-    /// and below the high watermark with timestamp >= `timestamp_ms`, or
+    /// and below the durable end offset with timestamp >= `timestamp_ms`, or
     /// `None`. Exact for uncompressed CreateTime batches; for compressed
     /// batches it answers with the batch (its base offset and its max
     /// timestamp); under LogAppendTime every record carries the batch's
@@ -740,7 +748,7 @@ impl PartitionLog {
         &self,
         timestamp_ms: i64,
     ) -> Result<Option<(i64, i64)>, ReadError> {
-        let (segments, log_start_offset, high_watermark) = {
+        let (segments, log_start_offset, durable_end_offset) = {
             let state = self.inner.state.borrow();
             let candidates: Vec<Rc<Segment>> = state
                 .segments
@@ -751,7 +759,7 @@ impl PartitionLog {
                 })
                 .cloned()
                 .collect();
-            (candidates, state.log_start_offset, state.high_watermark)
+            (candidates, state.log_start_offset, state.durable_end_offset)
         };
         for segment in segments {
             let start = segment.time_scan_start(timestamp_ms).max(log_start_offset);
@@ -760,7 +768,7 @@ impl PartitionLog {
             segment
                 .scan_from(position, false, |_, bytes| {
                     let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
-                    if header.base_offset.get() >= high_watermark {
+                    if header.base_offset.get() >= durable_end_offset {
                         return segment::Visit::Stop;
                     }
                     if header.last_offset() < start || header.max_timestamp.get() < timestamp_ms {
@@ -787,25 +795,25 @@ impl PartitionLog {
     }
 
     /// Advances the log start offset to `before_offset` (DeleteRecords; -1
-    /// means the high watermark) and deletes whole segments below it.
+    /// means the durable end offset) and deletes whole segments below it.
     /// Returns the new log start offset (never moves backwards).
     ///
     /// # Errors
-    /// `OffsetOutOfRange` if `before_offset` is above the high watermark or
+    /// `OffsetOutOfRange` if `before_offset` is above the durable end offset or
     /// below -1; IO failures.
     pub async fn delete_records(&self, before_offset: i64) -> Result<i64, LogError> {
         let (target, changed) = {
             let mut state = self.inner.state.borrow_mut();
             let target = if before_offset == -1 {
-                state.high_watermark
+                state.durable_end_offset
             } else {
                 before_offset
             };
-            if target < 0 || target > state.high_watermark {
+            if target < 0 || target > state.durable_end_offset {
                 return Err(LogError::OffsetOutOfRange {
                     requested: before_offset,
                     log_start_offset: state.log_start_offset,
-                    high_watermark: state.high_watermark,
+                    durable_end_offset: state.durable_end_offset,
                 });
             }
             let changed = target > state.log_start_offset;
@@ -1003,7 +1011,7 @@ impl PartitionLog {
         self.inner.wake_background();
         // Let an in-flight write finish before the files go.
         self.inner
-            .hw_waiters
+            .durable_waiters
             .wait_until(|| self.inner.state.borrow().in_flight.is_empty())
             .await;
         std::fs::remove_dir_all(&self.inner.dir).map_err(|e| LogError::io(&self.inner.dir, e))
@@ -1083,7 +1091,7 @@ impl Inner {
     /// watermark so they see a stop (close, drop, poison).
     fn wake_background(&self) {
         self.flusher_wake.notify_all();
-        self.hw_waiters.notify_all();
+        self.durable_waiters.notify_all();
         crate::log_changes::log_changed();
         self.read_ahead.wake_task();
     }
@@ -1186,7 +1194,7 @@ impl Inner {
     /// (callers fdatasync themselves: roll and close seal the segment).
     async fn drain(&self) -> Result<(), LogError> {
         self.flusher_wake.notify_all();
-        self.hw_waiters
+        self.durable_waiters
             .wait_until(|| {
                 let state = self.state.borrow();
                 let idle = state.is_flushed();
@@ -1222,9 +1230,9 @@ impl Inner {
         state.synced_offset = state.written_offset;
         state.unsynced_since = None;
         let policy = self.config.get().flush_policy;
-        state.advance_high_watermark(policy);
+        state.advance_durable_end_offset(policy);
         drop(state);
-        self.hw_waiters.notify_all();
+        self.durable_waiters.notify_all();
         crate::log_changes::log_changed();
         Ok(())
     }
@@ -1325,7 +1333,7 @@ impl Inner {
     /// appends wait for room, so another flusher can issue the next write
     /// while this one is in flight — and, once it and every earlier write
     /// are done, advances the written offset and, for `none`/`interval`,
-    /// the high watermark.
+    /// the durable end offset.
     async fn write_once(&self) -> Result<(), LogError> {
         self.preallocate().await;
         let (write, segment, id) = {
@@ -1409,9 +1417,9 @@ impl Inner {
             );
             state.written_offset = next_offset;
             state.unsynced_since.get_or_insert_with(Instant::now);
-            let before = state.high_watermark;
-            state.advance_high_watermark(policy);
-            state.high_watermark > before
+            let before = state.durable_end_offset;
+            state.advance_durable_end_offset(policy);
+            state.durable_end_offset > before
         } else {
             false
         };
@@ -1419,10 +1427,10 @@ impl Inner {
         // The syncer and the other flusher wait on the same list.
         self.flusher_wake.notify_all();
         if advanced {
-            self.hw_waiters.notify_all();
+            self.durable_waiters.notify_all();
             crate::log_changes::log_changed();
         }
-        self.hw_waiters_if_idle();
+        self.durable_waiters_if_idle();
         Ok(())
     }
 
@@ -1454,22 +1462,22 @@ impl Inner {
         drop(state);
         // The other flusher may be waiting for the extension to end.
         self.flusher_wake.notify_all();
-        self.hw_waiters_if_idle();
+        self.durable_waiters_if_idle();
     }
 
     /// Wakes `drain` when nothing is pending or in flight.
-    fn hw_waiters_if_idle(&self) {
+    fn durable_waiters_if_idle(&self) {
         let idle = {
             let state = self.state.borrow();
             state.is_flushed()
         };
         if idle {
-            self.hw_waiters.notify_all();
+            self.durable_waiters.notify_all();
         }
     }
 
     /// fdatasyncs the active segment, covering every write completed before
-    /// it starts (group commit), and advances the high watermark.
+    /// it starts (group commit), and advances the durable end offset.
     async fn sync_once(&self) -> Result<(), LogError> {
         let (segment, target) = {
             let state = self.state.borrow();
@@ -1488,9 +1496,9 @@ impl Inner {
         if state.synced_offset == state.written_offset {
             state.unsynced_since = None;
         }
-        state.advance_high_watermark(policy);
+        state.advance_durable_end_offset(policy);
         drop(state);
-        self.hw_waiters.notify_all();
+        self.durable_waiters.notify_all();
         crate::log_changes::log_changed();
         Ok(())
     }

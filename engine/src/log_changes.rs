@@ -1,11 +1,11 @@
 //! A shard-wide signal that some partition log of this shard changed what a
-//! fetch of it would answer: its high watermark moved, its log start offset
+//! fetch of it would answer: its durable end offset moved, its log start offset
 //! moved, or it stopped (closed, removed, poisoned). A generation counter
 //! goes up by one at each change, so a reader that saw generation `g` knows
 //! nothing changed while the counter still reads `g`. Fetch sessions use it
 //! to answer an idle poll without touching any of its partitions.
 //!
-//! Invariant: every change of a log's high watermark or log start offset
+//! Invariant: every change of a log's durable end offset or log start offset
 //! bumps the generation after the new value is visible. Lives on: one shard
 //! (a thread-local, like the log statistics).
 

@@ -25,7 +25,7 @@ fn append_then_read_returns_identical_patched_batches() {
         assert_eq!(info.log_append_time_ms, -1);
         let info = log.append(&second, 7, 1_000).await.expect("append");
         assert_eq!((info.base_offset, info.last_offset), (3, 4));
-        assert_eq!(log.high_watermark(), 5);
+        assert_eq!(log.durable_end_offset(), 5);
         let all = read_all(&log, 0).await;
         assert_eq!(
             all,
@@ -215,7 +215,10 @@ fn retention_and_delete_records_remove_whole_segments() {
         assert!(matches!(error, ReadError::OffsetOutOfRange { .. }));
         let new_start = log.delete_records(start + 10).await.expect("delete");
         assert_eq!(new_start, start + 10);
-        assert!(log.delete_records(log.high_watermark() + 1).await.is_err());
+        assert!(log
+            .delete_records(log.durable_end_offset() + 1)
+            .await
+            .is_err());
         assert_eq!(
             read_all(&log, new_start)
                 .await
@@ -351,7 +354,7 @@ fn flush_policies_acknowledge_and_survive_reopen() {
             }
             bases.sort_unstable();
             assert_eq!(bases, (0..32).map(|i| i * 4).collect::<Vec<_>>());
-            assert_eq!(log.high_watermark(), 128);
+            assert_eq!(log.durable_end_offset(), 128);
             glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
             drop(log);
             let log = PartitionLog::open(path, config).await.expect("reopen");
@@ -392,8 +395,8 @@ fn overlapping_writes_from_a_full_buffer_keep_every_batch_in_order() {
                         let bytes =
                             batch(1 + (i % 3) as usize, 300 + (i * 13) as usize, i * 8 + round);
                         let info = log.append(&bytes, 0, 0).await.expect("append");
-                        // Acknowledged means readable up to the high watermark.
-                        assert!(log.high_watermark() > info.last_offset);
+                        // Acknowledged means readable up to the durable end offset.
+                        assert!(log.durable_end_offset() > info.last_offset);
                         acked.push((info.base_offset, bytes));
                     }
                     acked
@@ -423,7 +426,7 @@ fn overlapping_writes_from_a_full_buffer_keep_every_batch_in_order() {
 }
 
 #[test]
-fn wait_for_append_resolves_when_high_watermark_passes() {
+fn wait_for_append_resolves_when_durable_end_offset_passes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t-0");
     run(move || async move {
@@ -436,7 +439,7 @@ fn wait_for_append_resolves_when_high_watermark_passes() {
             let log = log.clone();
             glommio::spawn_local(async move {
                 log.wait_for_append(0).await;
-                log.high_watermark()
+                log.durable_end_offset()
             })
         };
         // A cancelled wait leaves nothing behind.

@@ -28,7 +28,7 @@ enum Op {
     Read { at: f64, max_bytes: usize },
     /// Retention by bytes (keeps at least `keep` bytes).
     RetainBytes { keep: i64 },
-    /// DeleteRecords at a fraction of the high watermark.
+    /// DeleteRecords at a fraction of the durable end offset.
     DeleteRecords { at: f64 },
     /// Reopen, closing cleanly or not.
     Reopen { clean: bool },
@@ -230,7 +230,7 @@ fn run_ops(ops: Vec<Op>) {
                         offset = last + 1;
                     }
                     assert_eq!(info.last_offset, offset - 1);
-                    assert_eq!(log.high_watermark(), model.end());
+                    assert_eq!(log.durable_end_offset(), model.end());
                 }
                 Op::Read { at, max_bytes } => {
                     let span = (model.end() - model.log_start_offset + 2) as f64;

@@ -111,7 +111,7 @@ fn read_ahead_of_the_active_segment_never_serves_bytes_appended_after_it() {
             // Two small reads per round: the reader trails the appends, so
             // windows land, the segment grows, and the reader takes them.
             for _ in 0..2 {
-                if offset >= log.high_watermark() {
+                if offset >= log.durable_end_offset() {
                     break;
                 }
                 chunks.clear();

@@ -5,9 +5,10 @@
 use skein_controller::group_coordinator::GroupError;
 use skein_controller::{ConfigError, ControllerError, TopicNameError};
 use skein_engine::{AppendError, CompressionError, LogError, ReadError};
+use skein_replication::ProducerError;
 
 use crate::fetch_session::FetchSessionError;
-use crate::shard_message::ControlError;
+use crate::shard_message::{ControlError, PartitionError};
 
 /// Kafka's name of an error code as its documentation spells it
 /// (`TOPIC_ALREADY_EXISTS` for 36, `NONE` for 0); `UNKNOWN_<code>` for a
@@ -120,6 +121,30 @@ error_codes! {
     InconsistentClusterId = 104,
     FetchSessionTopicIdError = 106,
     IneligibleReplica = 107,
+}
+
+/// The code for a failed partition operation.
+pub fn partition_error(error: &PartitionError) -> ErrorCode {
+    match error {
+        PartitionError::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
+        PartitionError::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
+        PartitionError::Append(error) => append_error(error),
+        PartitionError::Read(error) => read_error(error),
+        PartitionError::Log(error) => log_error(error),
+        // The owner shard is shutting down: the client retries, and finds
+        // the partition's new leader in its next metadata.
+        PartitionError::OwnerUnavailable => ErrorCode::NotLeaderOrFollower,
+        PartitionError::Producer(error) => producer_error(error),
+        PartitionError::UnexpectedReply => ErrorCode::UnknownServerError,
+    }
+}
+
+/// The code for a refused idempotent batch.
+pub fn producer_error(error: &ProducerError) -> ErrorCode {
+    match error {
+        ProducerError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+        ProducerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+    }
 }
 
 /// The code for a refused append.

@@ -774,7 +774,9 @@ fn append_error(error: &PartitionError) -> AppendError {
         | PartitionError::UnknownTopicOrPartition
         | PartitionError::Read(_)
         | PartitionError::Log(_)
-        | PartitionError::OwnerUnavailable => AppendError::NotLeader,
+        | PartitionError::OwnerUnavailable
+        | PartitionError::NotLeader { .. }
+        | PartitionError::UnexpectedReply => AppendError::NotLeader,
     }
 }
 

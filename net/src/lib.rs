@@ -7,7 +7,8 @@
 //! the `skein` binary (`tools/src/node`).
 //!
 //! Owns: connections and the wire. Must not: hold partition state (that is
-//! the engine's, on the partition's owner shard).
+//! `skein_replication`'s, on the partition's owner shard: handlers call its
+//! typed operations, here or across the mesh).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -33,7 +34,6 @@ pub mod listener;
 pub mod metrics;
 pub mod offsets_topic;
 mod partition_leadership;
-mod producer_state;
 pub mod request;
 pub mod response;
 mod response_errors;

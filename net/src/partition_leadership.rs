@@ -2,9 +2,11 @@
 //! Produce, consumer Fetch, ListOffsets, OffsetForLeaderEpoch and
 //! DeleteRecords, and a request that names a leader epoch must name the
 //! current one. Kafka's `Partition.checkCurrentLeaderEpoch` and
-//! `ReplicaManager.getPartitionOrError`, from the metadata image.
+//! `ReplicaManager.getPartitionOrError`, from the metadata image; and the
+//! role the image gives this broker's replica.
 
 use skein_controller::{MetadataImage, TopicImage};
+use skein_replication::Role;
 
 use crate::error_code::ErrorCode;
 
@@ -38,6 +40,24 @@ pub fn check_leader(
         epoch if epoch < leader_epoch => Err(ErrorCode::FencedLeaderEpoch),
         epoch if epoch > leader_epoch => Err(ErrorCode::UnknownLeaderEpoch),
         _ => Ok(()),
+    }
+}
+
+/// The role `image` gives this broker's replica of `partition` of `topic`:
+/// leader at the partition's leader epoch when the image names this broker
+/// its leader, else a follower of the named leader (-1: none). A partition
+/// with no replica state (a single-node log from before replicas were
+/// recorded) is led here at epoch 0.
+pub fn replica_role(image: &MetadataImage, topic: &TopicImage, partition: i32) -> Role {
+    match topic.partition(partition) {
+        None => Role::Leader { leader_epoch: 0 },
+        Some(state) if state.leader == image.local_broker_id() => Role::Leader {
+            leader_epoch: state.leader_epoch,
+        },
+        Some(state) => Role::Follower {
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+        },
     }
 }
 
@@ -98,5 +118,29 @@ mod tests {
         let image = image(1, 2);
         assert_eq!(check(&image, 1, 0), Ok(()));
         assert_eq!(check(&image, 1, 1), Err(ErrorCode::UnknownLeaderEpoch));
+        let topic = image.topic("t").unwrap();
+        assert_eq!(
+            replica_role(&image, topic, 1),
+            Role::Leader { leader_epoch: 0 }
+        );
+    }
+
+    #[test]
+    fn the_replica_role_follows_the_images_leader_and_epoch() {
+        let leader = image(2, 2);
+        let topic = leader.topic("t").unwrap();
+        assert_eq!(
+            replica_role(&leader, topic, 0),
+            Role::Leader { leader_epoch: 3 }
+        );
+        let follower = image(1, 2);
+        let topic = follower.topic("t").unwrap();
+        assert_eq!(
+            replica_role(&follower, topic, 0),
+            Role::Follower {
+                leader: 2,
+                leader_epoch: 3
+            }
+        );
     }
 }

@@ -11,7 +11,9 @@ use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 // from here, with the rest of the control shard's messages.
 pub use skein_controller::quorum::QuorumStatus;
 pub use skein_controller::{CreatedTopic, ElectionType, NewTopic, TopicConfigChange, TopicRef};
-use skein_engine::{AppendError, AppendInfo, LogError, ReadError, ReadInfo};
+use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
+use skein_replication::{BrokerId, ProducerError};
+pub use skein_replication::{EpochEndOffset, ListedOffset, PartitionOffsets, ReadInfo};
 
 use crate::error_code::{self, ErrorCode};
 
@@ -47,8 +49,10 @@ pub enum PartitionOp {
     ListOffset { timestamp: i64 },
     /// DeleteRecords up to `offset` (-1: the high watermark).
     DeleteRecords { offset: i64 },
-    /// The current log end offset and bounds, for OffsetForLeaderEpoch.
+    /// The current log start offset, high watermark and log end offset.
     Offsets,
+    /// OffsetForLeaderEpoch: where `leader_epoch` ends in the log.
+    EndOffsetForEpoch { leader_epoch: i32 },
     /// The bytes of the partition's segments, for DescribeLogDirs.
     Size,
 }
@@ -62,12 +66,14 @@ pub enum ShardReply {
     Read(Result<(Vec<Bytes>, ReadInfo), PartitionError>),
     /// To [`PartitionOp::WaitForAppend`].
     Waited,
-    /// To [`PartitionOp::ListOffset`]: (offset, timestamp), -1 for none.
-    ListedOffset(Result<(i64, i64), PartitionError>),
+    /// To [`PartitionOp::ListOffset`].
+    ListedOffset(Result<ListedOffset, PartitionError>),
     /// To [`PartitionOp::DeleteRecords`]: the new log start offset.
     DeletedRecords(Result<i64, PartitionError>),
     /// To [`PartitionOp::Offsets`].
     Offsets(Result<PartitionOffsets, PartitionError>),
+    /// To [`PartitionOp::EndOffsetForEpoch`].
+    EpochEndOffset(Result<EpochEndOffset, PartitionError>),
     /// To [`PartitionOp::Size`]: bytes.
     Size(Result<u64, PartitionError>),
     /// To [`ShardRequest::ApplyImage`].
@@ -81,23 +87,17 @@ pub enum ShardReply {
     Unavailable,
 }
 
-/// A partition's offsets at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionOffsets {
-    /// First offset held.
-    pub log_start_offset: i64,
-    /// End of acknowledged data.
-    pub high_watermark: i64,
-    /// Next offset to assign.
-    pub log_end_offset: i64,
-}
-
-/// Why an operation on a partition failed.
+/// Why an operation on a partition failed, as a connection's shard sees it:
+/// the owner's typed outcome (flattened from
+/// [`skein_replication::PartitionError`]) or a failure of the mesh between.
 #[derive(Debug, thiserror::Error)]
 pub enum PartitionError {
     /// The topic or partition does not exist (or is not open on its owner).
     #[error("unknown topic or partition")]
     UnknownTopicOrPartition,
+    /// This broker's replica is a follower.
+    #[error("not the leader: broker {leader} leads at leader epoch {leader_epoch}")]
+    NotLeader { leader: BrokerId, leader_epoch: i32 },
     /// The append was refused.
     #[error(transparent)]
     Append(#[from] AppendError),
@@ -111,21 +111,38 @@ pub enum PartitionError {
     #[error("partition owner unavailable")]
     OwnerUnavailable,
     /// An idempotent producer's batch is out of sequence or fenced.
-    #[error("idempotent produce refused: {0:?}")]
-    Producer(ErrorCode),
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+    /// The owner answered with the reply of another operation: our bug,
+    /// reported as such rather than as a retriable error.
+    #[error("the owner shard answered with the reply of another operation")]
+    UnexpectedReply,
+}
+
+impl From<skein_replication::PartitionError> for PartitionError {
+    fn from(error: skein_replication::PartitionError) -> PartitionError {
+        use skein_replication::PartitionError as Owner;
+        match error {
+            Owner::UnknownTopicOrPartition => PartitionError::UnknownTopicOrPartition,
+            Owner::NotLeader {
+                leader,
+                leader_epoch,
+            } => PartitionError::NotLeader {
+                leader,
+                leader_epoch,
+            },
+            Owner::Append(error) => PartitionError::Append(error),
+            Owner::Read(error) => PartitionError::Read(error),
+            Owner::Log(error) => PartitionError::Log(error),
+            Owner::Producer(error) => PartitionError::Producer(error),
+        }
+    }
 }
 
 impl PartitionError {
     /// The Kafka error code for this failure.
     pub fn code(&self) -> ErrorCode {
-        match self {
-            PartitionError::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
-            PartitionError::Append(error) => error_code::append_error(error),
-            PartitionError::Read(error) => error_code::read_error(error),
-            PartitionError::Log(error) => error_code::log_error(error),
-            PartitionError::OwnerUnavailable => ErrorCode::NotLeaderOrFollower,
-            PartitionError::Producer(code) => *code,
-        }
+        error_code::partition_error(self)
     }
 }
 

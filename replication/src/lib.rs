@@ -1,6 +1,32 @@
-//! Replication: leader/follower state per partition (ISR, high watermark,
-//! follower fetchers, delayed produce). Skein runs single-node today, so a
-//! partition's only replica is its leader and the high watermark is the log's
-//! acknowledged end; this crate holds the place the multi-node work will fill.
+//! Replication: the partitions a data shard owns. Each [`Partition`] holds
+//! its log, its replica role (leader at a leader epoch, or follower of
+//! another broker), its idempotent producers and its leader-epoch cache
+//! (checkpointed beside the log); a shard's [`PartitionTable`] is reconciled
+//! with the replicas each metadata image assigns it. Every operation is a
+//! typed method with a typed error ([`PartitionError`]).
 //!
-//! Owns: per-partition replica state. Must not: talk to sockets directly.
+//! Skein does not replicate data yet: a follower replica is represented
+//! and refuses to serve, and the high watermark is the leader's durable end
+//! offset. ISR tracking, follower fetchers and delayed produce come next.
+//!
+//! Owns: per-partition replica state. Must not: talk to sockets, read the
+//! metadata image (it is handed typed [`ReplicaSpec`]s), or know Kafka's
+//! error codes.
+
+mod error;
+mod leader_epoch_cache;
+mod leader_epoch_checkpoint;
+mod partition;
+mod partition_table;
+mod producer_state;
+mod role;
+
+pub use error::PartitionError;
+pub use leader_epoch_cache::{
+    EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
+};
+pub use leader_epoch_checkpoint::{CheckpointError, CHECKPOINT_FILE};
+pub use partition::{EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ReadInfo};
+pub use partition_table::{PartitionKey, PartitionTable, ReplicaSpec, TopicId};
+pub use producer_state::ProducerError;
+pub use role::{BrokerId, Role};

@@ -69,12 +69,12 @@ pub fn split_batches(bytes: &[u8]) -> Vec<(i64, Vec<u8>)> {
     out
 }
 
-/// Reads every batch from `from` to the high watermark.
+/// Reads every batch from `from` to the durable end offset.
 pub async fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, Vec<u8>)> {
     let mut batches = Vec::new();
     let mut offset = from;
     let mut chunks: Vec<LogChunk> = Vec::new();
-    while offset < log.high_watermark() {
+    while offset < log.durable_end_offset() {
         chunks.clear();
         let info = log
             .read(offset, 64 * 1024, i64::MAX, &mut chunks)
@@ -82,8 +82,8 @@ pub async fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, Vec<u8>)> {
             .expect("read");
         assert!(
             info.bytes > 0,
-            "read at {offset} below hw {} returned nothing",
-            log.high_watermark()
+            "read at {offset} below the durable end offset {} returned nothing",
+            log.durable_end_offset()
         );
         for chunk in &chunks {
             for (base, bytes) in split_batches(chunk.as_slice()) {

@@ -9,7 +9,6 @@ use kafka_protocol::messages::delete_records_response::{
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
-use crate::shard_message::{PartitionOp, ShardReply};
 use crate::shard_state::ShardState;
 
 /// Answers a DeleteRecords request.
@@ -30,17 +29,14 @@ pub async fn handle(ctx: &ShardState, request: DeleteRecordsRequest) -> DeleteRe
                     failed(index, ErrorCode::NotLeaderOrFollower)
                 }
                 Ok(found) => {
-                    let op = PartitionOp::DeleteRecords {
-                        offset: partition.offset,
-                    };
-                    match ctx.partition_op(found.topic_id, index, op).await {
-                        ShardReply::DeletedRecords(Ok(low_watermark)) => {
-                            DeleteRecordsPartitionResult::default()
-                                .with_partition_index(index)
-                                .with_low_watermark(low_watermark)
-                        }
-                        ShardReply::DeletedRecords(Err(error)) => failed(index, error.code()),
-                        _ => failed(index, ErrorCode::NotLeaderOrFollower),
+                    match ctx
+                        .delete_records(found.topic_id, index, partition.offset)
+                        .await
+                    {
+                        Ok(low_watermark) => DeleteRecordsPartitionResult::default()
+                            .with_partition_index(index)
+                            .with_low_watermark(low_watermark),
+                        Err(error) => failed(index, error.code()),
                     }
                 }
             };

@@ -10,7 +10,6 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 
 use super::{str_bytes, topic_name};
-use crate::shard_message::{PartitionOp, ShardReply};
 use crate::shard_state::ShardState;
 
 /// Answers a DescribeLogDirs request.
@@ -43,17 +42,12 @@ pub async fn handle(ctx: &ShardState, request: DescribeLogDirsRequest) -> Descri
     };
     let mut topics = Vec::with_capacity(wanted.len());
     for (topic, partitions) in wanted {
-        let sizes = join_all(
-            partitions
-                .iter()
-                .map(|&p| ctx.partition_op(topic.topic_id, p, PartitionOp::Size)),
-        )
-        .await;
+        let sizes = join_all(partitions.iter().map(|&p| ctx.size(topic.topic_id, p))).await;
         let described: Vec<DescribeLogDirsPartition> = partitions
             .iter()
             .zip(sizes)
-            .filter_map(|(&partition, reply)| match reply {
-                ShardReply::Size(Ok(bytes)) => Some(
+            .filter_map(|(&partition, size)| match size {
+                Ok(bytes) => Some(
                     DescribeLogDirsPartition::default()
                         .with_partition_index(partition)
                         .with_partition_size(i64::try_from(bytes).unwrap_or(i64::MAX))
@@ -61,7 +55,9 @@ pub async fn handle(ctx: &ShardState, request: DescribeLogDirsRequest) -> Descri
                         .with_offset_lag(0)
                         .with_is_future_key(false),
                 ),
-                _ => None,
+                // Not held here (or the owner is shutting down): not
+                // described, as Kafka leaves out partitions it has no log of.
+                Err(_) => None,
             })
             .collect();
         if !described.is_empty() {

@@ -36,7 +36,6 @@ use crate::fetch_session::{
 use crate::frame::RequestHeader;
 use crate::partition_leadership::check_leader;
 use crate::response::{EncodeError, Response};
-use crate::shard_message::{PartitionOp, ShardReply};
 use crate::shard_state::{now_ms, ShardState};
 
 /// Fetch v13 names topics by id.
@@ -534,11 +533,8 @@ async fn read_all(ctx: &ShardState, wanted: &[Wanted], max_bytes: usize) -> Vec<
 
 /// A partition with no records but its current offsets.
 async fn offsets_only(ctx: &ShardState, want: &Wanted) -> FetchedPartition {
-    match ctx
-        .partition_op(want.topic_id, want.partition, PartitionOp::Offsets)
-        .await
-    {
-        ShardReply::Offsets(Ok(offsets)) => FetchedPartition {
+    match ctx.offsets(want.topic_id, want.partition).await {
+        Ok(offsets) => FetchedPartition {
             partition_index: want.partition,
             error_code: 0,
             high_watermark: offsets.high_watermark,
@@ -546,8 +542,7 @@ async fn offsets_only(ctx: &ShardState, want: &Wanted) -> FetchedPartition {
             log_start_offset: offsets.log_start_offset,
             chunks: Vec::new(),
         },
-        ShardReply::Offsets(Err(error)) => failed(want.partition, error.code(), None),
-        _ => failed(want.partition, ErrorCode::NotLeaderOrFollower, None),
+        Err(error) => failed(want.partition, error.code(), None),
     }
 }
 

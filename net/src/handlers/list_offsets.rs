@@ -1,6 +1,7 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest
 //! local (-4), latest tiered (-5), or the first offset at or after a
-//! timestamp; answered by each partition's owner shard.
+//! timestamp; answered by each partition's owner shard, with the leader
+//! epoch that appended the offset found (the current one for latest).
 
 use kafka_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use kafka_protocol::messages::list_offsets_response::{
@@ -10,7 +11,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::check_leader;
-use crate::shard_message::{PartitionOp, ShardReply};
+use crate::shard_message::ListedOffset;
 use crate::shard_state::ShardState;
 
 /// Answers a ListOffsets request.
@@ -20,7 +21,13 @@ pub async fn handle(
     version: i16,
 ) -> ListOffsetsResponse {
     // leader_epoch exists from v4; before it the field must stay at its default.
-    let epoch_of = |offset: i64| if version >= 4 && offset >= 0 { 0 } else { -1 };
+    let epoch_of = |listed: &ListedOffset| {
+        if version >= 4 && listed.offset >= 0 {
+            listed.leader_epoch
+        } else {
+            -1
+        }
+    };
     let image = ctx.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -36,22 +43,17 @@ pub async fn handle(
                 Ok(found) => {
                     match check_leader(&image, found, index, partition.current_leader_epoch) {
                         Err(code) => failed(index, code),
-                        Ok(()) => {
-                            let op = PartitionOp::ListOffset {
-                                timestamp: partition.timestamp,
-                            };
-                            match ctx.partition_op(found.topic_id, index, op).await {
-                                ShardReply::ListedOffset(Ok((offset, timestamp))) => {
-                                    ListOffsetsPartitionResponse::default()
-                                        .with_partition_index(index)
-                                        .with_offset(offset)
-                                        .with_timestamp(timestamp)
-                                        .with_leader_epoch(epoch_of(offset))
-                                }
-                                ShardReply::ListedOffset(Err(error)) => failed(index, error.code()),
-                                _ => failed(index, ErrorCode::NotLeaderOrFollower),
-                            }
-                        }
+                        Ok(()) => match ctx
+                            .list_offset(found.topic_id, index, partition.timestamp)
+                            .await
+                        {
+                            Ok(listed) => ListOffsetsPartitionResponse::default()
+                                .with_partition_index(index)
+                                .with_offset(listed.offset)
+                                .with_timestamp(listed.timestamp)
+                                .with_leader_epoch(epoch_of(&listed)),
+                            Err(error) => failed(index, error.code()),
+                        },
                     }
                 }
             };

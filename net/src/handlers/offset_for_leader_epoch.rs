@@ -1,6 +1,8 @@
-//! OffsetForLeaderEpoch. A single-node broker has led every partition since
-//! its creation in epoch 0, so the end offset of epoch 0 is the log end
-//! offset, and any later epoch is undefined (-1, -1).
+//! OffsetForLeaderEpoch: where a leader epoch ends in a partition's log,
+//! answered by its leader from the partition's leader-epoch cache with
+//! Kafka's rules — the latest epoch ends at the log end offset, an older one
+//! where the next higher epoch starts, an epoch newer than any known is
+//! undefined (-1, -1).
 
 use kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -10,13 +12,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::check_leader;
-use crate::shard_message::{PartitionOp, ShardReply};
 use crate::shard_state::ShardState;
-
-/// The leader epoch every batch is stamped with until replication records
-/// epochs in the log: whatever the partition's current leader epoch, its
-/// log holds epoch 0 only.
-const LEADER_EPOCH: i32 = 0;
 
 /// Answers an OffsetForLeaderEpoch request.
 pub async fn handle(
@@ -38,22 +34,15 @@ pub async fn handle(
                 Ok(found) => {
                     match check_leader(&image, found, index, partition.current_leader_epoch) {
                         Err(code) => failed(index, code),
-                        Ok(()) if partition.leader_epoch != LEADER_EPOCH => {
-                            EpochEndOffset::default()
-                                .with_partition(index)
-                                .with_leader_epoch(-1)
-                                .with_end_offset(-1)
-                        }
                         Ok(()) => match ctx
-                            .partition_op(found.topic_id, index, PartitionOp::Offsets)
+                            .end_offset_for_epoch(found.topic_id, index, partition.leader_epoch)
                             .await
                         {
-                            ShardReply::Offsets(Ok(offsets)) => EpochEndOffset::default()
+                            Ok(end) => EpochEndOffset::default()
                                 .with_partition(index)
-                                .with_leader_epoch(LEADER_EPOCH)
-                                .with_end_offset(offsets.log_end_offset),
-                            ShardReply::Offsets(Err(error)) => failed(index, error.code()),
-                            _ => failed(index, ErrorCode::NotLeaderOrFollower),
+                                .with_leader_epoch(end.leader_epoch)
+                                .with_end_offset(end.end_offset),
+                            Err(error) => failed(index, error.code()),
                         },
                     }
                 }

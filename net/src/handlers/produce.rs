@@ -12,7 +12,7 @@ use kafka_protocol::messages::produce_response::{
 use super::resolve_topic;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
-use crate::shard_message::{PartitionError, PartitionOp, ShardReply};
+use crate::shard_message::PartitionError;
 use crate::shard_state::ShardState;
 
 /// Produce v13 names topics by id.
@@ -76,11 +76,8 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
                 // Counted now (a walk over batch headers), added once appended.
                 let (counted_bytes, counted_records) =
                     (records.len(), crate::metrics::record_count(&records));
-                let reply = ctx
-                    .partition_op(topic.topic_id, index, PartitionOp::Append { records })
-                    .await;
-                match reply {
-                    ShardReply::Appended(Ok(info)) => {
+                match ctx.append(topic.topic_id, index, records).await {
+                    Ok(info) => {
                         ctx.metrics.produced(
                             &topic.topic_id,
                             &topic.name,
@@ -93,11 +90,10 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
                             .with_log_append_time_ms(info.log_append_time_ms)
                             .with_log_start_offset(info.log_start_offset)
                     }
-                    ShardReply::Appended(Err(error)) => {
+                    Err(error) => {
                         tracing::debug!(%error, partition = index, "produce refused");
                         failed_with(index, &error)
                     }
-                    _ => failed(index, ErrorCode::NotLeaderOrFollower),
                 }
             }
         });

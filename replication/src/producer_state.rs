@@ -10,9 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use skein_engine::AppendInfo;
-
-use crate::error_code::ErrorCode;
+use skein_engine::{AppendInfo, BatchHeader};
 
 /// How many of a producer's last batches are remembered for duplicate
 /// detection: Kafka's limit of in-flight requests per idempotent producer.
@@ -31,44 +29,53 @@ pub struct BatchIdentity {
     pub last_sequence: i32,
 }
 
-/// Byte offsets in the v2 batch header.
-const LAST_OFFSET_DELTA_AT: usize = 23;
-const PRODUCER_ID_AT: usize = 43;
-const PRODUCER_EPOCH_AT: usize = 51;
-const BASE_SEQUENCE_AT: usize = 53;
-const HEADER_BYTES: usize = 61;
-const BATCH_LENGTH_AT: usize = 8;
-
 /// Reads the identity of an idempotent batch, when `records` is exactly one
 /// batch of a producer with an id. Anything else (several batches, no
 /// producer id, too short) is appended without idempotence checks; the
 /// engine validates the bytes either way.
 pub fn batch_identity(records: &[u8]) -> Option<BatchIdentity> {
-    let header = records.get(..HEADER_BYTES)?;
-    let batch_length = i32::from_be_bytes(array(header, BATCH_LENGTH_AT)?);
-    let whole = usize::try_from(batch_length).ok()?.checked_add(12)?;
-    if whole != records.len() {
+    let header = BatchHeader::read(records)?;
+    if usize::try_from(header.total_bytes()).ok()? != records.len() {
         return None;
     }
-    let producer_id = i64::from_be_bytes(array(header, PRODUCER_ID_AT)?);
+    let producer_id = header.producer_id.get();
     if producer_id < 0 {
         return None;
     }
-    let base_sequence = i32::from_be_bytes(array(header, BASE_SEQUENCE_AT)?);
-    let last_offset_delta = i32::from_be_bytes(array(header, LAST_OFFSET_DELTA_AT)?);
+    let base_sequence = header.base_sequence.get();
+    let last_offset_delta = header.last_offset_delta.get();
     if base_sequence < 0 || last_offset_delta < 0 {
         return None;
     }
     Some(BatchIdentity {
         producer_id,
-        producer_epoch: i16::from_be_bytes(array(header, PRODUCER_EPOCH_AT)?),
+        producer_epoch: header.producer_epoch.get(),
         base_sequence,
         last_sequence: base_sequence.wrapping_add(last_offset_delta) & i32::MAX,
     })
 }
 
-fn array<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
-    bytes.get(at..at.checked_add(N)?)?.try_into().ok()
+/// Why an idempotent producer's batch is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProducerError {
+    /// The batch's producer epoch is older than the producer's current one
+    /// (a zombie producer instance).
+    #[error("producer epoch {requested} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        /// The batch's epoch.
+        requested: i16,
+        /// The producer's current epoch.
+        current: i16,
+    },
+    /// The batch does not start at the producer's next sequence.
+    #[error("batch starts at sequence {base_sequence}, expected {expected}")]
+    OutOfOrderSequence {
+        /// The batch's first sequence.
+        base_sequence: i32,
+        /// The sequence the producer's next batch must start at (0 for a
+        /// new epoch).
+        expected: i32,
+    },
 }
 
 /// What to do with an idempotent batch.
@@ -78,8 +85,8 @@ pub enum Admission {
     Append,
     /// A retry of a batch already appended: answer with its outcome.
     Duplicate(AppendInfo),
-    /// Refuse it with this code.
-    Refuse(ErrorCode),
+    /// Refuse it.
+    Refuse(ProducerError),
 }
 
 #[derive(Debug, Default)]
@@ -113,11 +120,17 @@ impl PartitionProducers {
             return Admission::Append;
         };
         if batch.producer_epoch < producer.epoch {
-            return Admission::Refuse(ErrorCode::InvalidProducerEpoch);
+            return Admission::Refuse(ProducerError::InvalidProducerEpoch {
+                requested: batch.producer_epoch,
+                current: producer.epoch,
+            });
         }
         if batch.producer_epoch > producer.epoch {
             if batch.base_sequence != 0 {
-                return Admission::Refuse(ErrorCode::OutOfOrderSequenceNumber);
+                return Admission::Refuse(ProducerError::OutOfOrderSequence {
+                    base_sequence: batch.base_sequence,
+                    expected: 0,
+                });
             }
             *producer = Producer {
                 epoch: batch.producer_epoch,
@@ -134,7 +147,10 @@ impl PartitionProducers {
             return Admission::Duplicate(*info);
         }
         if batch.base_sequence != producer.next_sequence {
-            return Admission::Refuse(ErrorCode::OutOfOrderSequenceNumber);
+            return Admission::Refuse(ProducerError::OutOfOrderSequence {
+                base_sequence: batch.base_sequence,
+                expected: producer.next_sequence,
+            });
         }
         producer.next_sequence = next(batch.last_sequence);
         Admission::Append
@@ -175,7 +191,6 @@ fn next(sequence: i32) -> i32 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -216,15 +231,24 @@ mod tests {
         state.appended(&batch(1, 0, 0), Some(info(0)));
         assert_eq!(
             state.admit(&batch(1, 5, 5)),
-            Admission::Refuse(ErrorCode::OutOfOrderSequenceNumber)
+            Admission::Refuse(ProducerError::OutOfOrderSequence {
+                base_sequence: 5,
+                expected: 1
+            })
         );
         assert_eq!(
             state.admit(&batch(0, 1, 1)),
-            Admission::Refuse(ErrorCode::InvalidProducerEpoch)
+            Admission::Refuse(ProducerError::InvalidProducerEpoch {
+                requested: 0,
+                current: 1
+            })
         );
         assert_eq!(
             state.admit(&batch(2, 3, 3)),
-            Admission::Refuse(ErrorCode::OutOfOrderSequenceNumber)
+            Admission::Refuse(ProducerError::OutOfOrderSequence {
+                base_sequence: 3,
+                expected: 0
+            })
         );
         assert_eq!(
             state.admit(&batch(2, 0, 0)),

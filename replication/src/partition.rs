@@ -1,0 +1,531 @@
+//! `Partition`: one replica of a partition on its owner shard — its log,
+//! its role (leader at a leader epoch, or follower), its idempotent
+//! producers and its leader-epoch cache — with one typed method per
+//! operation the protocol layer asks of it.
+//!
+//! Invariants: the leader stamps every batch it appends with its current
+//! leader epoch (the v2 header's `partitionLeaderEpoch`, outside the CRC);
+//! the leader-epoch cache holds, for every epoch that appended, the offset
+//! of its first batch, and its checkpoint file is rewritten (durably) when
+//! an epoch's first append completes. A follower refuses produces and
+//! consumer reads with [`PartitionError::NotLeader`].
+//!
+//! Hot paths: `append` and `read` take no lock and allocate nothing beyond
+//! what the log does; the checkpoint is written once per new epoch.
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+
+use skein_engine::{
+    AppendInfo, BatchHeader, CompactionReport, LogChunk, LogConfig, LogTuning, PartitionLog,
+    BATCH_HEADER_BYTES,
+};
+
+use crate::error::PartitionError;
+use crate::leader_epoch_cache::{EpochEntry, LeaderEpochCache};
+use crate::leader_epoch_checkpoint as checkpoint;
+use crate::producer_state::{batch_identity, Admission, PartitionProducers};
+use crate::role::Role;
+
+/// ListOffsets' special timestamps.
+const LATEST_TIMESTAMP: i64 = -1;
+const EARLIEST_TIMESTAMP: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+const LATEST_TIERED_TIMESTAMP: i64 = -5;
+
+/// Bytes read at a time while rebuilding the leader-epoch cache from the log.
+const EPOCH_SCAN_READ_BYTES: usize = 1 << 20;
+
+/// A partition's offsets at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// First offset held.
+    pub log_start_offset: i64,
+    /// What consumers may read up to (exclusive).
+    pub high_watermark: i64,
+    /// Next offset to assign.
+    pub log_end_offset: i64,
+}
+
+/// What a read returned, and the partition's offsets at the read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Bytes appended to the caller's chunks.
+    pub bytes: usize,
+    /// The log start offset at the read.
+    pub log_start_offset: i64,
+    /// The high watermark at the read (the read stops before it).
+    pub high_watermark: i64,
+    /// The log end offset at the read.
+    pub log_end_offset: i64,
+}
+
+/// ListOffsets' answer for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedOffset {
+    /// The offset found, -1 for none.
+    pub offset: i64,
+    /// Its record's timestamp, -1 when the lookup was not by timestamp.
+    pub timestamp: i64,
+    /// The leader epoch that appended `offset` (the current epoch for the
+    /// latest offset), -1 when unknown.
+    pub leader_epoch: i32,
+}
+
+/// OffsetForLeaderEpoch's answer for one partition: where `leader_epoch`
+/// ends, both -1 when it is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochEndOffset {
+    /// The newest epoch at or below the requested one that this log holds.
+    pub leader_epoch: i32,
+    /// The first offset after that epoch.
+    pub end_offset: i64,
+}
+
+/// One replica of a partition. Lives on: the partition's owner shard.
+#[derive(Debug)]
+pub struct Partition {
+    log: PartitionLog,
+    role: Cell<Role>,
+    producers: RefCell<PartitionProducers>,
+    epochs: RefCell<LeaderEpochCache>,
+    /// One checkpoint write at a time: each writes the cache as it is then,
+    /// so the last one to finish holds every epoch.
+    checkpoint_writes: glommio::sync::Semaphore,
+}
+
+impl Partition {
+    /// Opens (recovering) the log in `dir` and restores its leader epochs:
+    /// from the checkpoint when it agrees with the log, else rebuilt from
+    /// the batches' headers (from the newest trusted epoch on, or from the
+    /// log start when the checkpoint is missing or corrupt).
+    ///
+    /// # Errors
+    /// What opening or reading the log failed with.
+    pub async fn open(
+        dir: PathBuf,
+        config: LogConfig,
+        tuning: LogTuning,
+        role: Role,
+    ) -> Result<Partition, PartitionError> {
+        let log = PartitionLog::open_with(dir, config, tuning).await?;
+        let (epochs, changed) = restore_epochs(&log).await?;
+        let partition = Partition {
+            log,
+            role: Cell::new(role),
+            producers: RefCell::new(PartitionProducers::default()),
+            epochs: RefCell::new(epochs),
+            checkpoint_writes: glommio::sync::Semaphore::new(1),
+        };
+        if changed {
+            partition.persist_epochs().await;
+        }
+        Ok(partition)
+    }
+
+    /// This replica's role.
+    pub fn role(&self) -> Role {
+        self.role.get()
+    }
+
+    /// Takes the role the metadata image gives this replica. The leader
+    /// epoch never goes backwards.
+    pub fn set_role(&self, role: Role) {
+        let current = self.role.get();
+        if role.leader_epoch() < current.leader_epoch() {
+            tracing::warn!(
+                dir = %self.log.dir().display(),
+                current = current.leader_epoch(),
+                offered = role.leader_epoch(),
+                "ignoring an older leader epoch"
+            );
+            return;
+        }
+        self.role.set(role);
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        self.log.dir()
+    }
+
+    /// The log's config.
+    pub fn config(&self) -> LogConfig {
+        self.log.config()
+    }
+
+    /// Applies a changed topic config.
+    pub fn set_config(&self, config: LogConfig) {
+        self.log.set_config(config);
+    }
+
+    /// The leader epoch of this replica as leader, or `NotLeader`.
+    fn leader_epoch(&self) -> Result<i32, PartitionError> {
+        match self.role.get() {
+            Role::Leader { leader_epoch } => Ok(leader_epoch),
+            Role::Follower {
+                leader,
+                leader_epoch,
+            } => Err(PartitionError::NotLeader {
+                leader,
+                leader_epoch,
+            }),
+        }
+    }
+
+    /// Appends one Produce partition's batches as leader: idempotent
+    /// producers' sequences are checked first (a retry of a batch already
+    /// appended is answered with its first outcome), the batches are stamped
+    /// with the current leader epoch, and the answer comes once the flush
+    /// policy's promise holds.
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower; `Producer` for a fenced or out-of-order
+    /// idempotent batch; `Append` for what the log refused.
+    ///
+    /// # Cancel safety
+    /// As the log's append: the batches may or may not have been appended.
+    pub async fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
+        let leader_epoch = self.leader_epoch()?;
+        let identity = batch_identity(records);
+        if let Some(batch) = &identity {
+            match self.producers.borrow_mut().admit(batch) {
+                Admission::Append => {}
+                Admission::Duplicate(info) => return Ok(info),
+                Admission::Refuse(error) => return Err(error.into()),
+            }
+        }
+        let result = self.log.append(records, leader_epoch, now_ms).await;
+        if let Some(batch) = &identity {
+            self.producers
+                .borrow_mut()
+                .appended(batch, result.as_ref().ok().copied());
+        }
+        let info = result?;
+        assert!(info.base_offset <= info.last_offset);
+        let new_epoch = self
+            .epochs
+            .borrow_mut()
+            .assign(leader_epoch, info.base_offset);
+        if new_epoch {
+            self.persist_epochs().await;
+        }
+        Ok(info)
+    }
+
+    /// Reads whole batches from `offset` up to the high watermark, at most
+    /// about `max_bytes` (the first batch whole), into `chunks` (zero-copy).
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower; `Read` for an offset out of range or a
+    /// failed read.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: nothing is added to `chunks` until the read completes.
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        chunks: &mut Vec<LogChunk>,
+    ) -> Result<ReadInfo, PartitionError> {
+        self.leader_epoch()?;
+        let bound = self.high_watermark();
+        let read = self.log.read(offset, max_bytes, bound, chunks).await?;
+        Ok(ReadInfo {
+            bytes: read.bytes,
+            log_start_offset: read.log_start_offset,
+            high_watermark: read.durable_end_offset.min(bound),
+            log_end_offset: read.log_end_offset,
+        })
+    }
+
+    /// Resolves once the high watermark passes `offset` (or the log is
+    /// closed or poisoned).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe.
+    pub async fn wait_for_append(&self, offset: i64) {
+        self.log.wait_for_append(offset).await;
+    }
+
+    /// The high watermark: what consumers may read up to (exclusive). With a
+    /// single replica it is the log's durable end offset — what the flush
+    /// policy has made as durable as it promises. Replication will make it
+    /// the minimum log end offset over the ISR (never above the leader's
+    /// durable end offset); that rule goes here.
+    pub fn high_watermark(&self) -> i64 {
+        self.log.durable_end_offset()
+    }
+
+    /// The partition's offsets now. Answered by any replica.
+    pub fn offsets(&self) -> PartitionOffsets {
+        PartitionOffsets {
+            log_start_offset: self.log.log_start_offset(),
+            high_watermark: self.high_watermark(),
+            log_end_offset: self.log.log_end_offset(),
+        }
+    }
+
+    /// ListOffsets for `timestamp`: the latest offset (-1, the high
+    /// watermark, at the current leader epoch), the earliest (-2, -4), the
+    /// record with the largest timestamp (-3), nothing for tiered storage
+    /// (-5), or the first offset whose record has a timestamp at or after
+    /// `timestamp`. Each answer names the epoch that appended its offset.
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower; `Log` for a failed index read.
+    pub async fn list_offset(&self, timestamp: i64) -> Result<ListedOffset, PartitionError> {
+        let current_epoch = self.leader_epoch()?;
+        let (offset, found_timestamp) = match timestamp {
+            LATEST_TIMESTAMP => {
+                return Ok(ListedOffset {
+                    offset: self.high_watermark(),
+                    timestamp: -1,
+                    leader_epoch: current_epoch,
+                })
+            }
+            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => (self.log.log_start_offset(), -1),
+            LATEST_TIERED_TIMESTAMP => (-1, -1),
+            MAX_TIMESTAMP => self.log.max_timestamp().unwrap_or((-1, -1)),
+            _ => self
+                .log
+                .offset_for_timestamp(timestamp)
+                .await?
+                .unwrap_or((-1, -1)),
+        };
+        let leader_epoch = if offset < 0 {
+            -1
+        } else {
+            self.epochs.borrow().epoch_for_offset(offset).unwrap_or(-1)
+        };
+        Ok(ListedOffset {
+            offset,
+            timestamp: found_timestamp,
+            leader_epoch,
+        })
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high
+    /// watermark). Returns the new log start offset.
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower; `Log` for an offset above the high
+    /// watermark or a failed deletion.
+    pub async fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
+        self.leader_epoch()?;
+        let log_start_offset = self.log.delete_records(offset).await?;
+        self.epochs_start_at(log_start_offset).await;
+        Ok(log_start_offset)
+    }
+
+    /// OffsetForLeaderEpoch: where `leader_epoch` ends in this log, by
+    /// Kafka's rules (see [`LeaderEpochCache::end_offset_for`]).
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower.
+    pub fn end_offset_for_epoch(
+        &self,
+        leader_epoch: i32,
+    ) -> Result<EpochEndOffset, PartitionError> {
+        self.leader_epoch()?;
+        let (leader_epoch, end_offset) = self
+            .epochs
+            .borrow()
+            .end_offset_for(leader_epoch, self.log.log_end_offset());
+        Ok(EpochEndOffset {
+            leader_epoch,
+            end_offset,
+        })
+    }
+
+    /// The leader epochs this log holds, oldest first.
+    pub fn leader_epochs(&self) -> Vec<EpochEntry> {
+        self.epochs.borrow().entries().to_vec()
+    }
+
+    /// The bytes of the partition's segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
+    /// How many segments the log has.
+    pub fn segment_count(&self) -> usize {
+        self.log.segment_count()
+    }
+
+    /// Deletes the segments retention no longer keeps.
+    ///
+    /// # Errors
+    /// What the log's retention failed with.
+    pub async fn enforce_retention(&self, now_ms: i64) -> Result<(), PartitionError> {
+        self.log.enforce_retention(now_ms).await?;
+        self.epochs_start_at(self.log.log_start_offset()).await;
+        Ok(())
+    }
+
+    /// Runs one compaction pass if one is due.
+    ///
+    /// # Errors
+    /// What the pass failed with (the log is left as it was).
+    pub async fn compact(&self, now_ms: i64) -> Result<Option<CompactionReport>, PartitionError> {
+        Ok(self.log.compact(now_ms).await?)
+    }
+
+    /// Flushes and closes the log (writing its clean-shutdown marker).
+    ///
+    /// # Errors
+    /// What the final flush failed with.
+    pub async fn close(self) -> Result<(), PartitionError> {
+        Ok(self.log.close().await?)
+    }
+
+    /// Removes the partition's files.
+    ///
+    /// # Errors
+    /// What the removal failed with.
+    pub async fn remove(self) -> Result<(), PartitionError> {
+        Ok(self.log.remove().await?)
+    }
+
+    /// Drops the epochs below a new log start offset.
+    async fn epochs_start_at(&self, log_start_offset: i64) {
+        let changed = self
+            .epochs
+            .borrow_mut()
+            .truncate_from_start(log_start_offset);
+        if changed {
+            self.persist_epochs().await;
+        }
+    }
+
+    /// Writes the leader-epoch checkpoint. A failure is logged, not
+    /// returned: the checkpoint is a cache of what the batches' headers say
+    /// (the appended data is safe either way), and recovery rebuilds it from
+    /// them when it disagrees with the log.
+    async fn persist_epochs(&self) {
+        let Ok(_permit) = self.checkpoint_writes.acquire_permit(1).await else {
+            return;
+        };
+        let entries = self.leader_epochs();
+        if let Err(error) = checkpoint::write(self.log.dir(), &entries).await {
+            tracing::error!(%error, "could not write the leader-epoch checkpoint; recovery will rebuild it from the log");
+        }
+    }
+}
+
+/// The leader epochs of a just-opened log, and whether they differ from its
+/// checkpoint (and must be written).
+async fn restore_epochs(log: &PartitionLog) -> Result<(LeaderEpochCache, bool), PartitionError> {
+    let dir = log.dir();
+    let loaded = match checkpoint::read(dir).await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::warn!(%error, "rebuilding the leader epochs from the log");
+            None
+        }
+    };
+    let log_end_offset = log.log_end_offset();
+    let log_start_offset = log.log_start_offset();
+    let Some(entries) = loaded else {
+        let mut cache = LeaderEpochCache::default();
+        scan_epochs(log, log_start_offset, &mut cache).await?;
+        return Ok((cache, true));
+    };
+    let mut cache = LeaderEpochCache::from_entries(entries);
+    let mut changed = cache.truncate_from_end(log_end_offset);
+    // The checkpoint is rewritten after an epoch's first append completes:
+    // a crash in between leaves the log's last batch in an epoch the
+    // checkpoint does not know. The last batch's epoch tells.
+    let last = last_batch_epoch(log).await?;
+    let latest = cache.latest();
+    match (last, latest) {
+        (None, _) => {}
+        (Some(last), Some(latest)) if last == latest.leader_epoch => {}
+        (Some(last), Some(latest)) if last > latest.leader_epoch => {
+            tracing::info!(
+                dir = %dir.display(),
+                "the leader-epoch checkpoint misses the newest epochs; scanning from the last one it knows"
+            );
+            scan_epochs(log, latest.start_offset, &mut cache).await?;
+            changed = true;
+        }
+        _ => {
+            tracing::warn!(
+                dir = %dir.display(),
+                "the leader-epoch checkpoint disagrees with the log; rebuilding it"
+            );
+            cache = LeaderEpochCache::default();
+            scan_epochs(log, log_start_offset, &mut cache).await?;
+            changed = true;
+        }
+    }
+    Ok((cache, changed))
+}
+
+/// Assigns the epoch of every batch from `from` to the log end offset.
+async fn scan_epochs(
+    log: &PartitionLog,
+    from: i64,
+    cache: &mut LeaderEpochCache,
+) -> Result<(), PartitionError> {
+    let end = log.log_end_offset();
+    let mut offset = from.max(log.log_start_offset());
+    let mut chunks = Vec::new();
+    while offset < end {
+        chunks.clear();
+        log.read(offset, EPOCH_SCAN_READ_BYTES, end, &mut chunks)
+            .await?;
+        let mut next = None;
+        for chunk in &chunks {
+            for header in batch_headers(chunk.as_slice()) {
+                cache.assign(
+                    header.partition_leader_epoch.get(),
+                    header.base_offset.get().max(0),
+                );
+                next = Some(header.last_offset().saturating_add(1));
+            }
+        }
+        match next {
+            Some(next) if next > offset => offset = next,
+            // No progress: the log's bytes are not whole batches; what was
+            // read is what can be known.
+            _ => break,
+        }
+        glommio::yield_if_needed().await;
+    }
+    Ok(())
+}
+
+/// The leader epoch of the log's last batch, `None` for an empty log or a
+/// batch without one.
+async fn last_batch_epoch(log: &PartitionLog) -> Result<Option<i32>, PartitionError> {
+    let end = log.log_end_offset();
+    if end <= log.log_start_offset() {
+        return Ok(None);
+    }
+    let mut chunks = Vec::new();
+    // One byte asked for: the batch holding the last offset comes back whole.
+    log.read(end - 1, 1, end, &mut chunks).await?;
+    let epoch = chunks
+        .iter()
+        .flat_map(|chunk| batch_headers(chunk.as_slice()))
+        .last()
+        .map(|header| header.partition_leader_epoch.get());
+    Ok(epoch.filter(|epoch| *epoch >= 0))
+}
+
+/// The headers of the whole batches in `bytes`, stopping at the first that
+/// does not fit (the log hands out whole batches; the check is for bytes
+/// that are not what they claim).
+fn batch_headers(mut bytes: &[u8]) -> impl Iterator<Item = BatchHeader> + '_ {
+    std::iter::from_fn(move || {
+        let header = *BatchHeader::read(bytes)?;
+        let total = usize::try_from(header.total_bytes()).ok()?;
+        if total < BATCH_HEADER_BYTES || total > bytes.len() {
+            return None;
+        }
+        bytes = bytes.get(total..)?;
+        Some(header)
+    })
+}
