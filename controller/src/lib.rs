@@ -23,6 +23,7 @@ mod image;
 mod image_snapshot;
 mod kafka_properties;
 mod listener;
+mod listener_security;
 mod metadata_controller;
 mod metadata_entry;
 mod metadata_log;
@@ -44,6 +45,9 @@ pub use kafka_properties::{
     KAFKA_TOPIC_PROPERTIES,
 };
 pub use listener::{parse_listeners, parse_voters, Listener, Voter};
+pub use listener_security::{
+    ClientAuth, KeySource, SslSettings, TlsVersion, TrustSource, SSL_LISTENER_PROPERTIES,
+};
 pub use metadata_controller::{
     AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult, ControllerSettings,
     CreatedTopic, ElectionResult, ElectionType, MetadataController, NewBrokerRegistration,
