@@ -41,8 +41,8 @@ pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
 pub use image_snapshot::{check_applicable, decode_image_snapshot, encode_image_snapshot};
 pub use kafka_properties::{
-    kafka_support, KafkaProperty, KafkaSupport, KafkaType, KAFKA_BROKER_PROPERTIES,
-    KAFKA_TOPIC_PROPERTIES,
+    kafka_broker_property, kafka_support, KafkaProperty, KafkaSupport, KafkaType,
+    KAFKA_BROKER_PROPERTIES, KAFKA_TOPIC_PROPERTIES,
 };
 pub use listener::{parse_listeners, parse_voters, Listener, Voter};
 pub use listener_security::{

@@ -42,8 +42,11 @@ mod response_errors;
 mod shard_message;
 mod shard_state;
 mod supported_apis;
+mod tls;
+mod tls_stream;
 
 pub use error_code::error_code_name;
+pub use listener::ListenerEndpoint;
 pub use node::{run_node, NodeError, NodeOptions};
 pub use shard_state::AdvertisedAddress;
 pub use supported_apis::{SupportedApi, SUPPORTED_APIS};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use skein_controller::{BrokerConfig, ConfigError};
 use skein_engine::CoreSet;
-use skein_net::{run_node, AdvertisedAddress, NodeOptions};
+use skein_net::{run_node, AdvertisedAddress, ListenerEndpoint, NodeOptions};
 
 use crate::config_file::{env_property_name, read_config_file};
 
@@ -102,6 +102,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (listen, advertised) = client_listener(&config)?;
+    let client_listeners = client_listeners(&config)?;
     let cores = match &args.cores {
         Some(list) => list
             .parse::<CoreSet>()
@@ -122,6 +123,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cores,
         listen,
         advertised,
+        client_listeners,
         shutdown,
         admin_listen,
     })?;
@@ -192,6 +194,40 @@ fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, Adverti
         return Ok((listen, advertised_address(listen)));
     }
     let (listener, advertised) = config.client_listener();
+    let endpoint = listener_endpoint(listener, advertised)?;
+    let (listen, advertised) = (endpoint.listen, endpoint.advertised);
+    if config.is_single_node() {
+        for name in config.controller_listener_names() {
+            tracing::info!(listener = %name, "controller listener not opened: this node is the quorum's only voter");
+        }
+    }
+    Ok((listen, advertised))
+}
+
+/// Every client listener of a broker ([`BrokerConfig::client_listeners`]),
+/// resolved as [`client_listener`] resolves the registered one; none for a
+/// controller-only node.
+///
+/// # Errors
+/// A listener's host does not resolve.
+fn client_listeners(config: &BrokerConfig) -> anyhow::Result<Vec<ListenerEndpoint>> {
+    if !config.roles().broker {
+        return Ok(Vec::new());
+    }
+    config
+        .client_listeners()
+        .into_iter()
+        .map(|(listener, advertised)| listener_endpoint(listener, advertised))
+        .collect()
+}
+
+/// `listener`'s address and what Metadata advertises for it: its
+/// `advertised.listeners` entry, else the listen address, else (listening
+/// on every interface) the host name, as Kafka does.
+fn listener_endpoint(
+    listener: skein_controller::Listener,
+    advertised: Option<skein_controller::Listener>,
+) -> anyhow::Result<ListenerEndpoint> {
     let host = if listener.host.is_empty() {
         "0.0.0.0"
     } else {
@@ -206,12 +242,11 @@ fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, Adverti
         },
         _ => advertised_address(listen),
     };
-    if config.is_single_node() {
-        for name in config.controller_listener_names() {
-            tracing::info!(listener = %name, "controller listener not opened: this node is the quorum's only voter");
-        }
-    }
-    Ok((listen, advertised))
+    Ok(ListenerEndpoint {
+        name: listener.name,
+        listen,
+        advertised,
+    })
 }
 
 /// What Metadata advertises with no `advertised.listeners`: the listen
