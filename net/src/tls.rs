@@ -372,7 +372,7 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn testdata(name: &str) -> PathBuf {
@@ -381,21 +381,13 @@ mod tests {
             .join(name)
     }
 
+    /// Kafka's defaults with the test key store, PEM trust stores.
     pub(crate) fn settings() -> SslSettings {
-        SslSettings {
-            listener: "SSL".into(),
-            keystore_type: "PEM".into(),
-            keystore_location: testdata("server.pem").display().to_string(),
-            keystore_certificate_chain: String::new(),
-            keystore_key: String::new(),
-            key_password: String::new(),
-            truststore_type: "PEM".into(),
-            truststore_location: String::new(),
-            truststore_certificates: String::new(),
-            client_auth: "none".into(),
-            enabled_protocols: "TLSv1.2,TLSv1.3".into(),
-            cipher_suites: String::new(),
-        }
+        let mut settings = skein_controller::BrokerConfig::default().listener_ssl("SSL");
+        settings.keystore_type = "PEM".into();
+        settings.keystore_location = testdata("server.pem").display().to_string();
+        settings.truststore_type = "PEM".into();
+        settings
     }
 
     #[test]

@@ -228,17 +228,10 @@ mod tests {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, ServerName};
 
-    fn testdata(name: &str) -> std::path::PathBuf {
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata/tls")
-            .join(name)
-    }
+    use crate::tls::tests::{settings, testdata};
 
     fn server_config() -> Arc<ServerConfig> {
-        let mut settings = skein_controller::BrokerConfig::default().listener_ssl("SSL");
-        settings.keystore_type = "PEM".into();
-        settings.keystore_location = testdata("server.pem").display().to_string();
-        Arc::new(crate::tls::build_server_config(&settings).unwrap())
+        Arc::new(crate::tls::build_server_config(&settings()).unwrap())
     }
 
     fn client_config() -> Arc<rustls::ClientConfig> {
