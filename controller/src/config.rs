@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listener, Voter};
+use crate::listener_security::{SslSettings, SSL_LISTENER_PROPERTIES};
 use skein_engine::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, TimestampType};
 
 use crate::group_coordinator::GroupCoordinatorConfig;
@@ -132,7 +133,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "offset.metadata.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Longest metadata string of a committed offset; longer ones get OFFSET_METADATA_TOO_LARGE.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start.", support: Support::Implemented },
-    PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. One listener until the cluster work adds named listeners.", support: Support::Implemented },
+    PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT,…` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. Every client listener is opened on every data shard, with the security protocol listener.security.protocol.map gives its name (PLAINTEXT or SSL); a client is told the advertised address of the listener it connected to.", support: Support::Implemented },
     PropertyDef { name: "advertised.listeners", topic_name: None, kind: ValueKind::Listeners, default: "", unit: "", doc: "What Metadata tells clients to connect to, as `NAME://HOST:PORT` (`--advertise HOST:PORT` is a shorthand); empty: the listener's address, or this machine's host name when it listens on every interface.", support: Support::Implemented },
     PropertyDef { name: "log.retention.hours", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "168", unit: "hours", doc: "Retention in hours, used when neither log.retention.ms nor log.retention.minutes is set (Kafka's precedence); -1 keeps segments forever.", support: Support::Implemented },
     PropertyDef { name: "log.retention.minutes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "10080", unit: "minutes", doc: "Retention in minutes, used when it is set and log.retention.ms is not (Kafka's precedence; its default there is unset).", support: Support::Implemented },
@@ -143,8 +144,19 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "controller.quorum.bootstrap.servers", topic_name: None, kind: ValueKind::HostPorts, default: "", unit: "", doc: "Controllers to find the quorum through (KIP-853), `HOST:PORT,…`. Skein's quorum membership is static: use controller.quorum.voters for a cluster; this is accepted for a single node (at most one entry).", support: Support::Implemented },
     PropertyDef { name: "controller.listener.names", topic_name: None, kind: ValueKind::List(None), default: "", unit: "", doc: "Names of the listeners the metadata quorum uses (the first one is opened by a controller and used to reach the voters); every other listener is for clients. A single node with no other voters does not open it.", support: Support::Implemented },
     PropertyDef { name: "metadata.log.max.record.bytes.between.snapshots", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "20971520", unit: "bytes", doc: "Bytes of metadata records committed after the latest snapshot of the metadata image before the controller takes a new one and drops the quorum log before it, so a restart (or a lagging voter) loads the snapshot and replays only what follows.", support: Support::Implemented },
-    PropertyDef { name: "listener.security.protocol.map", topic_name: None, kind: ValueKind::ProtocolMap, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", unit: "", doc: "The security protocol of each listener name, `NAME:PROTOCOL,…`. Skein serves PLAINTEXT listeners only for now.", support: Support::Implemented },
-    PropertyDef { name: "inter.broker.listener.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The listener brokers use between themselves; empty: the client listener.", support: Support::Implemented },
+    PropertyDef { name: "listener.security.protocol.map", topic_name: None, kind: ValueKind::ProtocolMap, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", unit: "", doc: "The security protocol of each listener name, `NAME:PROTOCOL,…`. Skein serves PLAINTEXT and SSL client listeners (SASL_PLAINTEXT and SASL_SSL are refused for now); the controller listener and the inter-broker listener of a cluster are PLAINTEXT.", support: Support::Implemented },
+    PropertyDef { name: "inter.broker.listener.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The listener brokers use between themselves, registered with the controllers; empty: the first client listener. In a cluster it must be PLAINTEXT.", support: Support::Implemented },
+    PropertyDef { name: "ssl.keystore.type", topic_name: None, kind: ValueKind::OneOf(&["JKS", "PKCS12", "PEM"]), default: "JKS", unit: "", doc: "Format of the key store of SSL listeners: Skein serves `PEM` only (Kafka's default, JKS, is refused at start for an SSL listener). Per listener: `listener.name.<name>.ssl.keystore.type`.", support: Support::Implemented },
+    PropertyDef { name: "ssl.keystore.location", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "PEM file holding an SSL listener's private key (unencrypted PKCS#8, PKCS#1 or SEC1) and certificate chain, leaf first. Reloaded without a restart when the file changes (checked every few seconds; new connections get the new certificate). Per listener: `listener.name.<name>.ssl.keystore.location`.", support: Support::Implemented },
+    PropertyDef { name: "ssl.keystore.certificate.chain", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "An SSL listener's certificate chain as PEM text, with ssl.keystore.key, instead of ssl.keystore.location.", support: Support::Implemented },
+    PropertyDef { name: "ssl.keystore.key", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "An SSL listener's private key as PEM text (unencrypted), with ssl.keystore.certificate.chain. Sensitive: never shown by DescribeConfigs.", support: Support::Implemented },
+    PropertyDef { name: "ssl.key.password", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Password of an encrypted private key: Skein reads unencrypted keys only and refuses to start when it is set for an SSL listener.", support: Support::Implemented },
+    PropertyDef { name: "ssl.truststore.type", topic_name: None, kind: ValueKind::OneOf(&["JKS", "PKCS12", "PEM"]), default: "JKS", unit: "", doc: "Format of the trust store: Skein reads `PEM` only.", support: Support::Implemented },
+    PropertyDef { name: "ssl.truststore.location", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "PEM file of the CA certificates that client certificates must chain to (ssl.client.auth). Reloaded with the key store.", support: Support::Implemented },
+    PropertyDef { name: "ssl.truststore.certificates", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The trusted CA certificates as PEM text, instead of ssl.truststore.location.", support: Support::Implemented },
+    PropertyDef { name: "ssl.client.auth", topic_name: None, kind: ValueKind::OneOf(&["none", "requested", "required"]), default: "none", unit: "", doc: "Whether SSL clients present a certificate: `none`; `requested` (verified when given); `required` (a client without a valid certificate fails the handshake).", support: Support::Implemented },
+    PropertyDef { name: "ssl.enabled.protocols", topic_name: None, kind: ValueKind::Text, default: "TLSv1.2,TLSv1.3", unit: "", doc: "TLS versions SSL listeners accept: TLSv1.2 and/or TLSv1.3 (older versions are refused at start).", support: Support::Implemented },
+    PropertyDef { name: "ssl.cipher.suites", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Cipher suites SSL listeners accept, by IANA name (`TLS_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`, …); empty: every suite of rustls' ring provider. A name rustls does not offer is refused at start.", support: Support::Implemented },
     PropertyDef { name: "broker.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2000", unit: "ms", doc: "How often a broker heartbeats to the active controller (BrokerHeartbeat), renewing its session. Keep it well below broker.session.timeout.ms.", support: Support::Implemented },
     PropertyDef { name: "broker.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "9000", unit: "ms", doc: "A broker whose last heartbeat is older than this is fenced by the active controller: it leaves every ISR and its leaderships move to other in-sync replicas.", support: Support::Implemented },
     PropertyDef { name: "broker.rack", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "This broker's rack, sent with its registration to the active controller; when any broker has one, new replicas are spread over racks first (Kafka's rack-aware placement). Empty: no rack.", support: Support::Implemented },
@@ -328,6 +340,9 @@ pub struct BrokerConfig {
     /// Kafka properties Skein accepts without effect that were set: value
     /// and why Skein does not need it.
     kafka_settings: BTreeMap<&'static str, (String, &'static str)>,
+    /// Per-listener overrides, `listener.name.<name>.<property>`: the
+    /// listener name (upper-cased) and property, with its value.
+    listener_overrides: BTreeMap<(String, &'static str), Value>,
 }
 
 impl Default for BrokerConfig {
@@ -343,6 +358,7 @@ impl Default for BrokerConfig {
             values,
             explicit: std::collections::BTreeSet::new(),
             kafka_settings: BTreeMap::new(),
+            listener_overrides: BTreeMap::new(),
         }
     }
 }
@@ -353,6 +369,9 @@ impl BrokerConfig {
     /// # Errors
     /// Unknown property, or a value of the wrong type or range.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        if let Some(prefixed) = name.strip_prefix("listener.name.") {
+            return self.set_listener_override(name, prefixed, value);
+        }
         let Some(def) = PROPERTIES.iter().find(|def| def.name == name) else {
             let (kafka_name, why) = check_kafka_only(name, value, kafka_broker_property)?;
             self.kafka_settings
@@ -364,6 +383,75 @@ impl BrokerConfig {
         self.explicit.insert(def.name);
         self.derive_time_properties();
         Ok(())
+    }
+
+    /// Sets `listener.name.<listener>.<property>` (`prefixed` is what follows
+    /// `listener.name.`): a per-listener value of one of
+    /// [`SSL_LISTENER_PROPERTIES`], which wins over the unprefixed one.
+    fn set_listener_override(
+        &mut self,
+        name: &str,
+        prefixed: &str,
+        value: &str,
+    ) -> Result<(), ConfigError> {
+        let property = SSL_LISTENER_PROPERTIES
+            .iter()
+            .find(|p| {
+                prefixed
+                    .strip_suffix(**p)
+                    .and_then(|listener| listener.strip_suffix('.'))
+                    .is_some_and(|listener| !listener.is_empty() && !listener.contains('.'))
+            })
+            .ok_or_else(|| ConfigError::Unsupported {
+                name: name.to_string(),
+                reason: format!(
+                    "per-listener properties are served for {} only",
+                    SSL_LISTENER_PROPERTIES.join(", ")
+                ),
+            })?;
+        let listener = prefixed
+            .strip_suffix(property)
+            .and_then(|l| l.strip_suffix('.'))
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let def = PROPERTIES
+            .iter()
+            .find(|def| def.name == *property)
+            .expect("every SSL listener property is in the table");
+        let parsed = parse(def, name, value)?;
+        self.listener_overrides.insert((listener, def.name), parsed);
+        Ok(())
+    }
+
+    /// The TLS settings of listener `name` (upper-cased): each of Kafka's
+    /// `ssl.*` properties from `listener.name.<name>.` if set there, else
+    /// the broker-wide one (Kafka's precedence). Unchecked: see
+    /// [`SslSettings::check`].
+    pub fn listener_ssl(&self, name: &str) -> SslSettings {
+        let get = |property: &'static str| -> String {
+            match self
+                .listener_overrides
+                .get(&(name.to_string(), property))
+                .or_else(|| self.values.get(property))
+            {
+                Some(Value::Text(text)) => text.clone(),
+                other => unreachable!("{property} is a text property, found {other:?}"),
+            }
+        };
+        SslSettings {
+            listener: name.to_string(),
+            keystore_type: get("ssl.keystore.type"),
+            keystore_location: get("ssl.keystore.location"),
+            keystore_certificate_chain: get("ssl.keystore.certificate.chain"),
+            keystore_key: get("ssl.keystore.key"),
+            key_password: get("ssl.key.password"),
+            truststore_type: get("ssl.truststore.type"),
+            truststore_location: get("ssl.truststore.location"),
+            truststore_certificates: get("ssl.truststore.certificates"),
+            client_auth: get("ssl.client.auth"),
+            enabled_protocols: get("ssl.enabled.protocols"),
+            cipher_suites: get("ssl.cipher.suites"),
+        }
     }
 
     /// Kafka's precedence for the time properties given in several units:
@@ -394,8 +482,10 @@ impl BrokerConfig {
     /// cluster, a `controller` is one of `controller.quorum.voters` and opens
     /// the first `controller.listener.names` listener; a `broker` is not a
     /// voter unless it is a controller too; every node knows the voters.
-    /// A broker serves exactly one PLAINTEXT client listener; a
-    /// controller-only node serves none.
+    /// A broker serves one or more client listeners, each PLAINTEXT or SSL
+    /// (with servable TLS settings); the controller listener, and in a
+    /// cluster the inter-broker listener, are PLAINTEXT; a controller-only
+    /// node serves no clients.
     ///
     /// # Errors
     /// [`ConfigError::Unsupported`] naming the property and why.
@@ -474,36 +564,66 @@ impl BrokerConfig {
             }
             return Ok(());
         }
-        let [client] = clients.as_slice() else {
+        if clients.is_empty() {
             return Err(unsupported(
                 "listeners",
-                format!(
-                    "Skein serves exactly one client listener for now, got {}",
-                    clients.len()
-                ),
-            ));
-        };
-        let protocol = self.security_protocol(&client.name).ok_or_else(|| {
-            unsupported(
-                "listener.security.protocol.map",
-                format!("listener {} has no security protocol", client.name),
-            )
-        })?;
-        if protocol != "PLAINTEXT" {
-            return Err(unsupported(
-                "listener.security.protocol.map",
-                format!(
-                    "listener {} is {protocol}: Skein serves PLAINTEXT only for now",
-                    client.name
-                ),
+                "a broker needs a client listener (every listener is a controller listener)".into(),
             ));
         }
+        for client in &clients {
+            let protocol = self.security_protocol(&client.name).ok_or_else(|| {
+                unsupported(
+                    "listener.security.protocol.map",
+                    format!("listener {} has no security protocol", client.name),
+                )
+            })?;
+            match protocol.as_str() {
+                "PLAINTEXT" => {}
+                "SSL" => self
+                    .listener_ssl(&client.name)
+                    .check()
+                    .map_err(|reason| unsupported("listeners", reason))?,
+                _ => {
+                    return Err(unsupported(
+                        "listener.security.protocol.map",
+                        format!(
+                            "listener {} is {protocol}: Skein serves PLAINTEXT and SSL listeners only for now",
+                            client.name
+                        ),
+                    ))
+                }
+            }
+        }
+        if let Some(controller) = self.controller_listener() {
+            let protocol = self.security_protocol(&controller.name);
+            if roles.controller && protocol.as_deref() != Some("PLAINTEXT") {
+                return Err(unsupported(
+                    "listener.security.protocol.map",
+                    format!(
+                        "the controller listener {} must be PLAINTEXT for now",
+                        controller.name
+                    ),
+                ));
+            }
+        }
         let inter_broker = self.text("inter.broker.listener.name");
-        if !inter_broker.is_empty() && inter_broker != client.name {
+        if !inter_broker.is_empty() && !clients.iter().any(|c| c.name == inter_broker) {
             return Err(unsupported(
                 "inter.broker.listener.name",
                 format!("{inter_broker} is not a client listener"),
             ));
+        }
+        if !self.is_single_node() {
+            let registered = self.client_listener().0;
+            if self.security_protocol(&registered.name).as_deref() != Some("PLAINTEXT") {
+                return Err(unsupported(
+                    "inter.broker.listener.name",
+                    format!(
+                        "brokers replicate over {} (the inter-broker listener), which must be PLAINTEXT for now",
+                        registered.name
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -553,13 +673,18 @@ impl BrokerConfig {
 
     /// The security protocol of listener `name`: its entry in
     /// `listener.security.protocol.map`, else the protocol of that name
-    /// (`PLAINTEXT://…` needs no entry), as Kafka resolves it.
+    /// (`PLAINTEXT://…` needs no entry), as Kafka resolves it. With the map
+    /// left at its default, a controller listener name is PLAINTEXT
+    /// (Kafka's effective map in KRaft mode, `CONTROLLER:PLAINTEXT`).
     pub fn security_protocol(&self, name: &str) -> Option<String> {
         let map =
             parse_protocol_map(self.text("listener.security.protocol.map")).expect("validated");
+        let implicit_controller = !self.explicit.contains("listener.security.protocol.map")
+            && self.controller_listener_names().iter().any(|c| c == name);
         map.into_iter()
             .find(|(listener, _)| listener == name)
             .map(|(_, protocol)| protocol)
+            .or_else(|| implicit_controller.then(|| "PLAINTEXT".to_string()))
             .or_else(|| {
                 crate::listener::SECURITY_PROTOCOLS
                     .contains(&name)
@@ -567,21 +692,38 @@ impl BrokerConfig {
             })
     }
 
-    /// The one listener clients connect to (see [`BrokerConfig::validate`],
-    /// which must have passed), and what Metadata advertises for it: the
+    /// The client listener this broker registers with the controllers and
+    /// other brokers replicate from (see [`BrokerConfig::validate`], which
+    /// must have passed): `inter.broker.listener.name`, else the first
+    /// client listener; and what Metadata advertises for it: the
     /// `advertised.listeners` entry of the same name, if any.
     pub fn client_listener(&self) -> (Listener, Option<Listener>) {
+        let inter_broker = self.text("inter.broker.listener.name");
+        let clients = self.client_listeners();
+        let index = clients
+            .iter()
+            .position(|(l, _)| l.name == inter_broker)
+            .unwrap_or(0);
+        clients
+            .into_iter()
+            .nth(index)
+            .expect("validate() found a client listener")
+    }
+
+    /// Every client listener (those not named in
+    /// `controller.listener.names`), in the order of `listeners`, each with
+    /// its `advertised.listeners` entry of the same name, if any.
+    pub fn client_listeners(&self) -> Vec<(Listener, Option<Listener>)> {
         let controller_names = self.controller_listener_names();
-        let client = self
-            .listeners()
+        let advertised = self.advertised_listeners();
+        self.listeners()
             .into_iter()
-            .find(|l| !controller_names.contains(&l.name))
-            .expect("validate() found one client listener");
-        let advertised = self
-            .advertised_listeners()
-            .into_iter()
-            .find(|a| a.name == client.name);
-        (client, advertised)
+            .filter(|l| !controller_names.contains(&l.name))
+            .map(|client| {
+                let entry = advertised.iter().find(|a| a.name == client.name).cloned();
+                (client, entry)
+            })
+            .collect()
     }
 
     fn int(&self, name: &str) -> i64 {
@@ -1344,7 +1486,7 @@ mod tests {
         assert_eq!(
             refused(
                 "listener.security.protocol.map",
-                "PLAINTEXT:SSL,CONTROLLER:PLAINTEXT"
+                "PLAINTEXT:SASL_SSL,CONTROLLER:PLAINTEXT"
             ),
             "listener.security.protocol.map"
         );
@@ -1357,7 +1499,21 @@ mod tests {
                 "listeners",
                 "PLAINTEXT://:9092,EXTERNAL://:9094,CONTROLLER://:9093"
             ),
+            "listener.security.protocol.map"
+        );
+        assert_eq!(
+            refused(
+                "listeners",
+                "PLAINTEXT://:9092,SSL://:9094,CONTROLLER://:9093"
+            ),
             "listeners"
+        );
+        assert_eq!(
+            refused(
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
+            ),
+            "listener.security.protocol.map"
         );
         assert!(config.set("process.roles", "broker,broker").is_err());
         assert!(config.set("process.roles", "observer").is_err());
@@ -1469,7 +1625,7 @@ mod tests {
             Err(ConfigError::Unsupported { reason, .. }) if reason.contains("no ZooKeeper")
         ));
         assert!(matches!(
-            config.set("ssl.keystore.location", "/etc/kafka/keystore.pem"),
+            config.set("ssl.keystore.password", "secret"),
             Err(ConfigError::Unsupported { .. })
         ));
         assert!(matches!(
@@ -1531,5 +1687,79 @@ mod tests {
             validate_topic_config("flush.policy", "interval:50").unwrap(),
             "interval:50"
         );
+    }
+
+    #[test]
+    fn ssl_and_plaintext_client_listeners_serve_together_with_prefixed_settings() {
+        let mut config = BrokerConfig::default();
+        config
+            .set(
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,SSL://:9093,INTERNAL://:9094",
+            )
+            .unwrap();
+        config
+            .set(
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,SSL:SSL,INTERNAL:SSL",
+            )
+            .unwrap();
+        config
+            .set("advertised.listeners", "SSL://broker.example:19093")
+            .unwrap();
+        config.set("ssl.keystore.type", "PEM").unwrap();
+        config
+            .set("ssl.keystore.location", "/etc/skein/all.pem")
+            .unwrap();
+        // No key for INTERNAL yet: the broker-wide one serves it.
+        assert_eq!(config.validate(), Ok(()));
+        config
+            .set(
+                "listener.name.internal.ssl.keystore.location",
+                "/etc/skein/internal.pem",
+            )
+            .unwrap();
+        config
+            .set("listener.name.internal.ssl.client.auth", "required")
+            .unwrap();
+        // Required client certificates need a trust store.
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Unsupported { reason, .. }) if reason.contains("INTERNAL")
+        ));
+        config
+            .set("listener.name.internal.ssl.truststore.type", "PEM")
+            .unwrap();
+        config
+            .set(
+                "listener.name.internal.ssl.truststore.location",
+                "/etc/skein/ca.pem",
+            )
+            .unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        let internal = config.listener_ssl("INTERNAL");
+        assert_eq!(internal.keystore_location, "/etc/skein/internal.pem");
+        assert_eq!(internal.client_auth, "required");
+        let ssl = config.listener_ssl("SSL");
+        assert_eq!(ssl.keystore_location, "/etc/skein/all.pem");
+        assert_eq!(ssl.client_auth, "none");
+        let clients = config.client_listeners();
+        assert_eq!(clients.len(), 3);
+        assert_eq!(clients[1].1.as_ref().map(|a| a.port), Some(19093));
+        assert_eq!(config.client_listener().0.name, "PLAINTEXT");
+        config
+            .set("inter.broker.listener.name", "INTERNAL")
+            .unwrap();
+        assert_eq!(config.client_listener().0.name, "INTERNAL");
+        for bad in [
+            "listener.name.ssl.ssl.keystore.password",
+            "listener.name.ssl.sasl.enabled.mechanisms",
+            "listener.name..ssl.client.auth",
+        ] {
+            assert!(config.set(bad, "x").is_err(), "{bad}");
+        }
+        assert!(config
+            .set("listener.name.ssl.ssl.client.auth", "sometimes")
+            .is_err());
     }
 }

@@ -23,6 +23,7 @@ mod image;
 mod image_snapshot;
 mod kafka_properties;
 mod listener;
+mod listener_security;
 mod metadata_controller;
 mod metadata_entry;
 mod metadata_follower;
@@ -41,10 +42,13 @@ pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
 pub use image_snapshot::{check_applicable, decode_image_snapshot, encode_image_snapshot};
 pub use kafka_properties::{
-    kafka_support, KafkaProperty, KafkaSupport, KafkaType, KAFKA_BROKER_PROPERTIES,
-    KAFKA_TOPIC_PROPERTIES,
+    kafka_broker_property, kafka_support, KafkaProperty, KafkaSupport, KafkaType,
+    KAFKA_BROKER_PROPERTIES, KAFKA_TOPIC_PROPERTIES,
 };
 pub use listener::{parse_listeners, parse_voters, Listener, Voter};
+pub use listener_security::{
+    ClientAuth, KeySource, SslSettings, TlsVersion, TrustSource, SSL_LISTENER_PROPERTIES,
+};
 pub use metadata_controller::{
     AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult, ControllerSettings,
     CreatedTopic, ElectionResult, ElectionType, MetadataController, NewBrokerRegistration,

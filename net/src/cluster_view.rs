@@ -1,10 +1,12 @@
 //! The cluster as clients see it, from the metadata image: the live
-//! brokers with the address of the listener clients use, and the broker
-//! named as controller. Metadata, DescribeCluster and FindCoordinator
-//! answer from here.
+//! brokers with the address of the listener the asking client connected
+//! to (Kafka answers each client with the endpoints of its own listener),
+//! and the broker named as controller. Metadata, DescribeCluster and
+//! FindCoordinator answer from here.
 
 use skein_controller::MetadataImage;
 
+use crate::listener::ListenerEndpoint;
 use crate::shard_state::ShardState;
 
 /// A broker as Metadata lists it.
@@ -20,21 +22,27 @@ pub struct BrokerAddress {
     pub rack: Option<String>,
 }
 
-/// The live (registered, unfenced) brokers, each with the endpoint of the
-/// client listener name this broker serves (else its first listener); this
-/// broker with the address it advertises. While the image has no live
-/// broker yet (start-up), this broker alone.
-pub fn live_brokers(ctx: &ShardState, image: &MetadataImage) -> Vec<BrokerAddress> {
+/// The live (registered, unfenced) brokers as a client of `listener` sees
+/// them: each with its endpoint of that listener's name (else of the
+/// registered inter-broker listener, else its first one); this broker with
+/// the address `listener` advertises. While the image has no live broker
+/// yet (start-up), this broker alone.
+pub fn live_brokers(
+    ctx: &ShardState,
+    image: &MetadataImage,
+    listener: &ListenerEndpoint,
+) -> Vec<BrokerAddress> {
     let local = ctx.config.node_id();
-    let listener_name = ctx.config.client_listener().0.name;
+    let registered_name = ctx.config.client_listener().0.name;
     let mut brokers: Vec<BrokerAddress> = image
         .live_brokers()
         .filter_map(|broker| {
             if broker.broker_id == local {
-                return Some(local_address(ctx, broker.rack.clone()));
+                return Some(local_address(ctx, listener, broker.rack.clone()));
             }
             let endpoint = broker
-                .listener(&listener_name)
+                .listener(&listener.name)
+                .or_else(|| broker.listener(&registered_name))
                 .or_else(|| broker.listeners.first())?;
             Some(BrokerAddress {
                 broker_id: broker.broker_id,
@@ -45,7 +53,7 @@ pub fn live_brokers(ctx: &ShardState, image: &MetadataImage) -> Vec<BrokerAddres
         })
         .collect();
     if brokers.is_empty() {
-        brokers.push(local_address(ctx, None));
+        brokers.push(local_address(ctx, listener, None));
     }
     brokers
 }
@@ -54,9 +62,10 @@ pub fn live_brokers(ctx: &ShardState, image: &MetadataImage) -> Vec<BrokerAddres
 pub fn broker_address(
     ctx: &ShardState,
     image: &MetadataImage,
+    listener: &ListenerEndpoint,
     broker_id: i32,
 ) -> Option<BrokerAddress> {
-    live_brokers(ctx, image)
+    live_brokers(ctx, image, listener)
         .into_iter()
         .find(|broker| broker.broker_id == broker_id)
 }
@@ -72,11 +81,15 @@ pub fn controller_id(ctx: &ShardState, image: &MetadataImage) -> i32 {
     }
 }
 
-fn local_address(ctx: &ShardState, rack: Option<String>) -> BrokerAddress {
+fn local_address(
+    ctx: &ShardState,
+    listener: &ListenerEndpoint,
+    rack: Option<String>,
+) -> BrokerAddress {
     BrokerAddress {
         broker_id: ctx.config.node_id(),
-        host: ctx.advertised.host.clone(),
-        port: ctx.advertised.port,
+        host: listener.advertised.host.clone(),
+        port: listener.advertised.port,
         rack,
     }
 }

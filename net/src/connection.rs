@@ -8,12 +8,18 @@
 //! requests to finish); a connection that sends nothing — or only part of a
 //! frame — for `connections.max.idle.ms` is closed; at most the in-flight
 //! limit of responses are held per connection.
+//!
+//! On an SSL listener the TLS handshake comes first (within
+//! `connections.max.idle.ms`); a failed one closes this connection only.
+//! The same loop then serves the decrypted stream, the responses' parts
+//! written one by one into TLS without being joined first.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
@@ -21,12 +27,14 @@ use glommio::task::JoinHandle;
 
 use crate::dispatch::{dispatch, Outcome};
 use crate::frame::{parse_request_header, read_frame_body, read_frame_size, FrameError};
+use crate::listener::{ClientListener, ListenerEndpoint};
 use crate::request::request_header_version;
 use crate::shard_state::ShardState;
+use crate::tls_stream;
 
-/// Serves `stream` until the peer closes it, a frame is broken, or the shard
-/// stops.
-pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
+/// Serves `stream`, accepted by `listener`, until the peer closes it, a
+/// frame is broken, the TLS handshake fails, or the shard stops.
+pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientListener>) {
     let peer = stream
         .peer_addr()
         .map(|addr| addr.to_string())
@@ -41,9 +49,53 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
         tracing::debug!(%error, "TCP_NODELAY not set");
     }
     let fd = stream.as_raw_fd();
+    let endpoint = Rc::new(listener.endpoint.clone());
+    ctx.metrics.connection(true);
+    match &listener.tls {
+        None => serve_stream(&ctx, stream, fd, &peer, client_host, endpoint).await,
+        Some(tls) => {
+            let idle = Duration::from_millis(ctx.config.connections_max_idle_ms());
+            let config = tls.server_config();
+            let handshake = glommio::timer::timeout(idle, async {
+                Ok(tls_stream::accept(stream, config).await)
+            });
+            match handshake.await {
+                Ok(Ok(stream)) => {
+                    let tls = stream.connection();
+                    tracing::debug!(
+                        %peer,
+                        listener = %endpoint.name,
+                        version = ?tls.protocol_version(),
+                        cipher_suite = ?tls.negotiated_cipher_suite().map(|s| s.suite()),
+                        client_certificate = tls.peer_certificates().is_some(),
+                        "TLS handshake done"
+                    );
+                    serve_stream(&ctx, stream, fd, &peer, client_host, endpoint).await;
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, listener = %endpoint.name, %error, "TLS handshake failed; connection closed");
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, listener = %endpoint.name, "TLS handshake timed out; connection closed");
+                }
+            }
+        }
+    }
+    ctx.metrics.connection(false);
+}
+
+/// The request loop of one connection over `stream` (the socket `fd`, or
+/// TLS over it).
+async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
+    ctx: &Rc<ShardState>,
+    stream: S,
+    fd: RawFd,
+    peer: &str,
+    client_host: Rc<str>,
+    endpoint: Rc<ListenerEndpoint>,
+) {
     // Reading and writing run as two tasks; `split` shares the stream between
     // them (an uncontended lock: both halves live on this one thread).
-    ctx.metrics.connection(true);
     let (mut reader, mut writer) = stream.split();
     let max_inflight = ctx.config.connection_max_inflight_requests();
     let (queue, pending) = local_channel::new_bounded::<JoinHandle<Outcome>>(max_inflight);
@@ -60,6 +112,12 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
                             shut_down(fd);
                             return;
                         }
+                    }
+                    // TLS holds the last record until flushed (a socket
+                    // has nothing to flush).
+                    if writer.flush().await.is_err() {
+                        shut_down(fd);
+                        return;
                     }
                 }
                 Outcome::Silent => {}
@@ -112,13 +170,22 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
                 break;
             }
         };
-        let request_ctx = Rc::clone(&ctx);
+        let request_ctx = Rc::clone(ctx);
         let request_host = Rc::clone(&client_host);
+        let request_listener = Rc::clone(&endpoint);
         ctx.in_flight_requests.set(ctx.in_flight_requests.get() + 1);
         let handle = glommio::spawn_local(async move {
             let started = std::time::Instant::now();
             let api_key = header.api_key;
-            let outcome = dispatch(&request_ctx, header, body, &request_host, started).await;
+            let outcome = dispatch(
+                &request_ctx,
+                header,
+                body,
+                &request_host,
+                &request_listener,
+                started,
+            )
+            .await;
             let failed = matches!(outcome, Outcome::Close(_));
             request_ctx
                 .metrics
@@ -136,7 +203,6 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream) {
     }
     drop(queue);
     writer_task.await;
-    ctx.metrics.connection(false);
 }
 
 /// Shuts both directions of the connection down: the peer sees it closed at

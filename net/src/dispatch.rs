@@ -8,6 +8,7 @@ use kafka_protocol::protocol::Encodable;
 use crate::error_code::ErrorCode;
 use crate::frame::RequestHeader;
 use crate::handlers;
+use crate::listener::ListenerEndpoint;
 use crate::request::{decode_request, Request, RequestError};
 use crate::response::{encode_response, EncodeError, Response};
 use crate::response_errors::ErrorCodes;
@@ -24,13 +25,14 @@ pub enum Outcome {
 }
 
 /// Handles one decoded request from `client_host` (the peer's address as
-/// Kafka shows it, `/ip`) that arrived at `arrived`. Counts the error codes
-/// of the response it makes.
+/// Kafka shows it, `/ip`), a client of `listener`, that arrived at
+/// `arrived`. Counts the error codes of the response it makes.
 pub async fn dispatch(
     ctx: &ShardState,
     header: RequestHeader,
     body: Bytes,
     client_host: &str,
+    listener: &ListenerEndpoint,
     arrived: std::time::Instant,
 ) -> Outcome {
     let request = match decode_request(&header, body) {
@@ -61,7 +63,7 @@ pub async fn dispatch(
             ctx,
             h,
             ApiKey::Metadata,
-            &handlers::metadata::handle(ctx, r, version).await,
+            &handlers::metadata::handle(ctx, listener, r, version).await,
         ),
         Request::Produce(r) => {
             let acks = r.acks;
@@ -128,7 +130,7 @@ pub async fn dispatch(
             ctx,
             h,
             ApiKey::DescribeCluster,
-            &handlers::describe_cluster::handle(ctx, r),
+            &handlers::describe_cluster::handle(ctx, listener, r),
         ),
         Request::DescribeLogDirs(r) => respond(
             ctx,
@@ -152,7 +154,7 @@ pub async fn dispatch(
             ctx,
             h,
             ApiKey::FindCoordinator,
-            &handlers::find_coordinator::handle(ctx, r, version),
+            &handlers::find_coordinator::handle(ctx, listener, r, version),
         ),
         Request::JoinGroup(r) => {
             let client_id = h.client_id.as_deref().unwrap_or_default();

@@ -40,6 +40,9 @@ mod response_errors;
 pub mod shard_message;
 pub mod shard_state;
 mod supported_apis;
+pub mod tls;
+mod tls_stream;
 
 pub use error_code::error_code_name;
+pub use listener::ListenerEndpoint;
 pub use supported_apis::{SupportedApi, SUPPORTED_APIS};

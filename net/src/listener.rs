@@ -1,6 +1,9 @@
-//! The listener of one data shard. Every data shard binds the same address
-//! with SO_REUSEPORT (glommio sets it), so the kernel spreads new connections
-//! over the shards; a connection lives on the shard that accepted it.
+//! The client listeners of a broker and their accept loops. Every data
+//! shard binds every client listener's address with SO_REUSEPORT (glommio
+//! sets it), so the kernel spreads new connections over the shards; a
+//! connection lives on the shard that accepted it. A listener is PLAINTEXT
+//! or SSL (`listener.security.protocol.map`); an SSL listener runs the TLS
+//! handshake before the first Kafka frame is read.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -8,13 +11,74 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::net::TcpListener;
+use skein_controller::BrokerConfig;
 
 use crate::connection;
 use crate::connection_quota::{ConnectionQuotas, Refusal};
-use crate::shard_state::ShardState;
+use crate::shard_state::{AdvertisedAddress, ShardState};
+use crate::tls::ListenerTls;
 
 /// How often a listener at `max.connections` looks for a free slot.
 const FULL_RECHECK: Duration = Duration::from_millis(10);
+
+/// Where one named client listener listens and what it advertises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerEndpoint {
+    /// The listener name, upper-cased (`PLAINTEXT`, `SSL`, `EXTERNAL`).
+    pub name: String,
+    /// The address bound on every data shard.
+    pub listen: SocketAddr,
+    /// What Metadata tells this listener's clients to connect to.
+    pub advertised: AdvertisedAddress,
+}
+
+/// A client listener ready to be opened: its endpoint and, for an SSL
+/// listener, its TLS configuration. Shared by every data shard.
+pub struct ClientListener {
+    /// Where it listens and what it advertises.
+    pub endpoint: ListenerEndpoint,
+    /// `Some` for an SSL listener.
+    pub tls: Option<Arc<ListenerTls>>,
+}
+
+impl ClientListener {
+    /// Prepares `endpoint` with the security protocol `config` gives its
+    /// name, reading an SSL listener's key and certificates.
+    ///
+    /// # Errors
+    /// A reason naming the listener: a protocol Skein does not serve, or TLS
+    /// settings or files that do not make a TLS configuration.
+    pub fn prepare(
+        config: &BrokerConfig,
+        endpoint: ListenerEndpoint,
+    ) -> Result<ClientListener, String> {
+        let protocol = config.security_protocol(&endpoint.name);
+        let tls = match protocol.as_deref() {
+            Some("PLAINTEXT") => None,
+            Some("SSL") => Some(Arc::new(
+                ListenerTls::load(config.listener_ssl(&endpoint.name))
+                    .map_err(|error| format!("listener {}: {error}", endpoint.name))?,
+            )),
+            other => {
+                return Err(format!(
+                    "listener {} is {}: Skein serves PLAINTEXT and SSL listeners only",
+                    endpoint.name,
+                    other.unwrap_or("unmapped")
+                ))
+            }
+        };
+        Ok(ClientListener { endpoint, tls })
+    }
+
+    /// `PLAINTEXT` or `SSL`.
+    pub fn security_protocol(&self) -> &'static str {
+        if self.tls.is_some() {
+            "SSL"
+        } else {
+            "PLAINTEXT"
+        }
+    }
+}
 
 /// Binds `addr` on this shard.
 ///
@@ -24,14 +88,16 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).map_err(std::io::Error::from)
 }
 
-/// Accepts connections until the shard stops, serving each in its own task
-/// within the broker's connection `quotas`, as Kafka's acceptor does: a
-/// connection accepted while the broker is at `max.connections` is held,
-/// and no other accepted, until a slot frees (new ones wait in the kernel's
-/// backlog); a connection past its address's limit is closed at once.
+/// Accepts connections of `client_listener` until the shard stops, serving
+/// each in its own task within the broker's connection `quotas`, as Kafka's
+/// acceptor does: a connection accepted while the broker is at
+/// `max.connections` is held, and no other accepted, until a slot frees
+/// (new ones wait in the kernel's backlog); a connection past its address's
+/// limit is closed at once.
 pub async fn accept_loop(
     ctx: Rc<ShardState>,
     listener: TcpListener,
+    client_listener: Arc<ClientListener>,
     quotas: Arc<ConnectionQuotas>,
 ) {
     while !ctx.is_stopping() {
@@ -56,7 +122,8 @@ pub async fn accept_loop(
         };
         match slot {
             Ok(slot) => {
-                let serving = connection::serve(Rc::clone(&ctx), stream);
+                let serving =
+                    connection::serve(Rc::clone(&ctx), stream, Arc::clone(&client_listener));
                 glommio::spawn_local(async move {
                     serving.await;
                     drop(slot);

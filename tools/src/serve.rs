@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use skein_controller::{BrokerConfig, ConfigError};
 use skein_engine::CoreSet;
 use skein_net::shard_state::AdvertisedAddress;
+use skein_net::ListenerEndpoint;
 
 use crate::node::{run_node, NodeOptions};
 
@@ -104,6 +105,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (listen, advertised) = client_listener(&config)?;
+    let client_listeners = client_listeners(&config)?;
     let cores = match &args.cores {
         Some(list) => list
             .parse::<CoreSet>()
@@ -124,6 +126,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cores,
         listen,
         advertised,
+        client_listeners,
         shutdown,
         admin_listen,
     })?;
@@ -194,6 +197,40 @@ fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, Adverti
         return Ok((listen, advertised_address(listen)));
     }
     let (listener, advertised) = config.client_listener();
+    let endpoint = listener_endpoint(listener, advertised)?;
+    let (listen, advertised) = (endpoint.listen, endpoint.advertised);
+    if config.is_single_node() {
+        for name in config.controller_listener_names() {
+            tracing::info!(listener = %name, "controller listener not opened: this node is the quorum's only voter");
+        }
+    }
+    Ok((listen, advertised))
+}
+
+/// Every client listener of a broker ([`BrokerConfig::client_listeners`]),
+/// resolved as [`client_listener`] resolves the registered one; none for a
+/// controller-only node.
+///
+/// # Errors
+/// A listener's host does not resolve.
+fn client_listeners(config: &BrokerConfig) -> anyhow::Result<Vec<ListenerEndpoint>> {
+    if !config.roles().broker {
+        return Ok(Vec::new());
+    }
+    config
+        .client_listeners()
+        .into_iter()
+        .map(|(listener, advertised)| listener_endpoint(listener, advertised))
+        .collect()
+}
+
+/// `listener`'s address and what Metadata advertises for it: its
+/// `advertised.listeners` entry, else the listen address, else (listening
+/// on every interface) the host name, as Kafka does.
+fn listener_endpoint(
+    listener: skein_controller::Listener,
+    advertised: Option<skein_controller::Listener>,
+) -> anyhow::Result<ListenerEndpoint> {
     let host = if listener.host.is_empty() {
         "0.0.0.0"
     } else {
@@ -208,12 +245,11 @@ fn client_listener(config: &BrokerConfig) -> anyhow::Result<(SocketAddr, Adverti
         },
         _ => advertised_address(listen),
     };
-    if config.is_single_node() {
-        for name in config.controller_listener_names() {
-            tracing::info!(listener = %name, "controller listener not opened: this node is the quorum's only voter");
-        }
-    }
-    Ok((listen, advertised))
+    Ok(ListenerEndpoint {
+        name: listener.name,
+        listen,
+        advertised,
+    })
 }
 
 /// What Metadata advertises with no `advertised.listeners`: the listen

@@ -9,12 +9,17 @@ use kafka_protocol::messages::BrokerId;
 
 use super::str_bytes;
 use crate::cluster_view;
+use crate::listener::ListenerEndpoint;
 use crate::shard_state::ShardState;
 
-/// Answers a DescribeCluster request.
-pub fn handle(ctx: &ShardState, request: DescribeClusterRequest) -> DescribeClusterResponse {
+/// Answers a DescribeCluster request from a client of `listener`.
+pub fn handle(
+    ctx: &ShardState,
+    listener: &ListenerEndpoint,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let image = ctx.image();
-    let brokers = cluster_view::live_brokers(ctx, &image)
+    let brokers = cluster_view::live_brokers(ctx, &image, listener)
         .into_iter()
         .map(|broker| {
             DescribeClusterBroker::default()

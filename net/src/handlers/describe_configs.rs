@@ -7,7 +7,7 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsSynonym,
 };
 use kafka_protocol::protocol::StrBytes;
-use skein_controller::{KafkaType, PropertyDef, ValueKind, PROPERTIES};
+use skein_controller::{kafka_broker_property, KafkaType, PropertyDef, ValueKind, PROPERTIES};
 
 use super::create_topics::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER};
 use super::str_bytes;
@@ -131,9 +131,13 @@ fn entry(
     source: i8,
     request: &DescribeConfigsRequest,
 ) -> DescribeConfigsResourceResult {
+    // Kafka's PASSWORD properties (a private key, its password) are never
+    // shown, only flagged, as Kafka does.
+    let sensitive = kafka_broker_property(def.name).is_some_and(|k| k.kind == KafkaType::Password);
     DescribeConfigsResourceResult::default()
         .with_name(str_bytes(name))
-        .with_value(Some(str_bytes(value)))
+        .with_value((!sensitive).then(|| str_bytes(value)))
+        .with_is_sensitive(sensitive)
         .with_config_source(source)
         .with_config_type(config_type(def.kind))
         .with_documentation(

@@ -14,14 +14,17 @@ use skein_controller::{MetadataImage, NO_LEADER};
 use super::str_bytes;
 use crate::cluster_view::{self, BrokerAddress};
 use crate::error_code::ErrorCode;
+use crate::listener::ListenerEndpoint;
 use crate::shard_state::ShardState;
 
 /// `key_type` of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
 
-/// Answers a FindCoordinator request of `version`.
+/// Answers a FindCoordinator request of `version` from a client of
+/// `listener`.
 pub fn handle(
     ctx: &ShardState,
+    listener: &ListenerEndpoint,
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
@@ -33,7 +36,7 @@ pub fn handle(
                 "only group coordinators exist (transactions are not supported)",
             ));
         }
-        coordinator(ctx, &image, key).ok_or((
+        coordinator(ctx, &image, listener, key).ok_or((
             ErrorCode::CoordinatorNotAvailable,
             "the group's __consumer_offsets partition has no live leader",
         ))
@@ -74,8 +77,13 @@ pub fn handle(
 }
 
 /// The live broker leading `group_id`'s `__consumer_offsets` partition.
-fn coordinator(ctx: &ShardState, image: &MetadataImage, group_id: &str) -> Option<BrokerAddress> {
-    cluster_view::broker_address(ctx, image, coordinator_id(image, group_id)?)
+fn coordinator(
+    ctx: &ShardState,
+    image: &MetadataImage,
+    listener: &ListenerEndpoint,
+    group_id: &str,
+) -> Option<BrokerAddress> {
+    cluster_view::broker_address(ctx, image, listener, coordinator_id(image, group_id)?)
 }
 
 /// The leader of `group_id`'s `__consumer_offsets` partition (Kafka's

@@ -12,11 +12,17 @@ use uuid::Uuid;
 use super::{str_bytes, topic_name};
 use crate::cluster_view;
 use crate::error_code::ErrorCode;
+use crate::listener::ListenerEndpoint;
 use crate::shard_message::{ControlReply, ControlRequest, NewTopic, ShardReply, ShardRequest};
 use crate::shard_state::ShardState;
 
-/// Answers a Metadata request of `version`.
-pub async fn handle(ctx: &ShardState, request: MetadataRequest, version: i16) -> MetadataResponse {
+/// Answers a Metadata request of `version` from a client of `listener`.
+pub async fn handle(
+    ctx: &ShardState,
+    listener: &ListenerEndpoint,
+    request: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let all_topics = match &request.topics {
         None => true,
         Some(topics) => version == 0 && topics.is_empty(),
@@ -72,7 +78,7 @@ pub async fn handle(ctx: &ShardState, request: MetadataRequest, version: i16) ->
         }
     }
     let image = ctx.image();
-    let brokers = cluster_view::live_brokers(ctx, &image)
+    let brokers = cluster_view::live_brokers(ctx, &image, listener)
         .into_iter()
         .map(|broker| {
             MetadataResponseBroker::default()

@@ -41,7 +41,7 @@ use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPla
 use crate::node::control_shard::ControlShard;
 use skein_net::connection_quota::{parse_per_ip_overrides, ConnectionLimits, ConnectionQuotas};
 use skein_net::group_driver::{offsets_topic, GroupDriver};
-use skein_net::listener;
+use skein_net::listener::{self, ClientListener, ListenerEndpoint};
 use skein_net::metrics::MetricsRegistry;
 use skein_net::shard_message::{ShardReply, ShardRequest};
 use skein_net::shard_state::{AdvertisedAddress, ShardState};
@@ -70,6 +70,9 @@ pub struct NodeOptions {
     pub listen: SocketAddr,
     /// Address advertised in Metadata.
     pub advertised: AdvertisedAddress,
+    /// Every client listener (`listen` and `advertised` are the one the
+    /// broker registers), each opened on every data shard.
+    pub client_listeners: Vec<ListenerEndpoint>,
     /// Set to stop the node gracefully.
     pub shutdown: Arc<AtomicBool>,
     /// Where to serve `/metrics` and `/health` over HTTP; `None` for nowhere.
@@ -100,6 +103,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         cores,
         listen,
         advertised,
+        client_listeners,
         shutdown,
         admin_listen,
     } = options;
@@ -121,11 +125,23 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
     let _data_dir_lock = lock_data_dir(&data_dir)?;
     let roles = config.roles();
     let node_id = config.node_id();
-    let listen = if roles.broker {
-        claim_listen_address(listen)?
+    let client_listeners = if roles.broker {
+        prepare_client_listeners(&config, client_listeners)?
     } else {
-        listen
+        Vec::new()
     };
+    let listen = client_listeners
+        .iter()
+        .find(|l| l.endpoint.name == config.client_listener().0.name)
+        .map_or(listen, |l| l.endpoint.listen);
+    let tls_reloader = skein_net::tls::spawn_reloader(
+        client_listeners
+            .iter()
+            .filter_map(|l| l.tls.clone())
+            .collect(),
+        Arc::clone(&shutdown),
+    )
+    .map_err(|error| NodeError::Startup(format!("cannot start the TLS reloader: {error}")))?;
     let cluster_id = std::sync::OnceLock::new();
     let local_cluster_id = if config.is_single_node() {
         let id = load_or_create_cluster_id(&data_dir).map_err(|error| {
@@ -197,6 +213,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         metrics,
         orphans_removed: AtomicBool::new(false),
         connection_quotas,
+        client_listeners,
     });
     let for_shards = Arc::clone(&shared);
     run_shards(&plan, move |shard| {
@@ -216,6 +233,11 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
     if let Some(thread) = admin_thread {
         if thread.join().is_err() {
             tracing::error!("the admin HTTP thread panicked");
+        }
+    }
+    if let Some(thread) = tls_reloader {
+        if thread.join().is_err() {
+            tracing::error!("the TLS reload thread panicked");
         }
     }
     match shared.fatal.lock().ok().and_then(|mut fatal| fatal.take()) {
@@ -248,6 +270,8 @@ struct Shared {
     orphans_removed: AtomicBool,
     /// The broker's connection counts and limits, shared by every listener.
     connection_quotas: Arc<ConnectionQuotas>,
+    /// The client listeners every data shard opens.
+    client_listeners: Vec<Arc<ClientListener>>,
 }
 
 impl Shared {
@@ -681,18 +705,49 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         shared.drained.fetch_add(1, Ordering::SeqCst);
         return;
     }
-    let listener = match listener::bind(shared.listen) {
-        Ok(listener) => listener,
-        Err(error) => {
-            shared.fail(format!("cannot listen on {}: {error}", shared.listen));
-            shared.drained.fetch_add(1, Ordering::SeqCst);
-            return;
-        }
-    };
+    let mut accepting: Vec<glommio::Task<()>> = Vec::new();
+    for client_listener in &shared.client_listeners {
+        let address = client_listener.endpoint.listen;
+        let socket = match listener::bind(address) {
+            Ok(socket) => socket,
+            Err(error) => {
+                shared.fail(format!(
+                    "cannot listen on {address} (listener {}): {error}",
+                    client_listener.endpoint.name
+                ));
+                for task in accepting {
+                    drop(task.cancel());
+                }
+                shared.drained.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        };
+        accepting.push(glommio::spawn_local(listener::accept_loop(
+            Rc::clone(&ctx),
+            socket,
+            Arc::clone(client_listener),
+            Arc::clone(&shared.connection_quotas),
+        )));
+    }
     if shard.0 == 0 {
+        let listeners: Vec<String> = shared
+            .client_listeners
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}://{} ({}, advertised {}:{})",
+                    l.endpoint.name,
+                    l.endpoint.listen,
+                    l.security_protocol(),
+                    l.endpoint.advertised.host,
+                    l.endpoint.advertised.port
+                )
+            })
+            .collect();
         tracing::info!(
             listen = %shared.listen,
-            advertised = %format!("{}:{}", shared.advertised.host, shared.advertised.port),
+            advertised = %format!("{}:{}", ctx.advertised.host, ctx.advertised.port),
+            listeners = %listeners.join(", "),
             cores = %shared.cores,
             data_shards = shared.plan.data_shards(),
             data_dir = %shared.config.data_dir().display(),
@@ -700,11 +755,6 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         );
     }
     shared.metrics.shard_listening();
-    let accepting = glommio::spawn_local(listener::accept_loop(
-        Rc::clone(&ctx),
-        listener,
-        Arc::clone(&shared.connection_quotas),
-    ));
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
     let cleaner = ctx
         .config
@@ -713,7 +763,9 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     shared.wait_for_shutdown().await;
     shared.metrics.stopping();
     ctx.stop();
-    drop(accepting.cancel());
+    for task in accepting {
+        drop(task.cancel());
+    }
     drop(retention.cancel());
     drop(refreshing.cancel());
     if let Some(cleaner) = cleaner {
@@ -731,6 +783,29 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     if shard.0 == 0 {
         tracing::info!("skein stopped");
     }
+}
+
+/// Claims every client listener's address (see [`claim_listen_address`];
+/// port 0 becomes the port picked, advertised too unless given) and
+/// prepares each with its security protocol (an SSL listener reads its key
+/// and certificates here, so a bad one stops the start).
+fn prepare_client_listeners(
+    config: &BrokerConfig,
+    endpoints: Vec<ListenerEndpoint>,
+) -> Result<Vec<Arc<ClientListener>>, NodeError> {
+    endpoints
+        .into_iter()
+        .map(|mut endpoint| {
+            let asked = endpoint.listen;
+            endpoint.listen = claim_listen_address(asked)?;
+            if asked.port() == 0 && endpoint.advertised.port == 0 {
+                endpoint.advertised.port = endpoint.listen.port();
+            }
+            ClientListener::prepare(config, endpoint)
+                .map(Arc::new)
+                .map_err(NodeError::Startup)
+        })
+        .collect()
 }
 
 /// Takes an exclusive lock on `data_dir/.lock` (Kafka's name), held as long
