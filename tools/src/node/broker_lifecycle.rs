@@ -25,10 +25,10 @@ use kafka_protocol::protocol::StrBytes;
 use skein_controller::BrokerConfig;
 
 use crate::node::control_shard::ControlShard;
+use skein_controller::BrokerEndpoint;
 use skein_net::controller_client::{ControllerCallError, ControllerConnection};
 use skein_net::controller_rpc::{BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSION};
 use skein_net::error_code::ErrorCode;
-use skein_net::shard_state::AdvertisedAddress;
 
 /// Pause before the next attempt when no controller answered.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
@@ -53,28 +53,46 @@ fn heartbeat_interval(config: &BrokerConfig) -> Duration {
     Duration::from_millis(config.broker_heartbeat_interval_ms().max(1))
 }
 
-/// The registration of this broker: its client listener's name with the
-/// address it advertises.
+/// The registration of this broker: every client listener's name with the
+/// address it advertises and its security protocol, as a KRaft broker
+/// registers them.
 fn registration(
     config: &BrokerConfig,
-    advertised: &AdvertisedAddress,
+    listeners: &[BrokerEndpoint],
     cluster_id: &str,
     incarnation: uuid::Uuid,
 ) -> BrokerRegistrationRequest {
+    let listeners = listeners
+        .iter()
+        .map(|listener| {
+            RegistrationListener::default()
+                .with_name(StrBytes::from_string(listener.name.clone()))
+                .with_host(StrBytes::from_string(listener.host.clone()))
+                .with_port(listener.port)
+                .with_security_protocol(security_protocol_id(config, &listener.name))
+        })
+        .collect();
     BrokerRegistrationRequest::default()
         .with_broker_id(BrokerId(config.node_id()))
         .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
         .with_incarnation_id(incarnation)
-        .with_listeners(vec![RegistrationListener::default()
-            .with_name(StrBytes::from_string(config.client_listener().0.name))
-            .with_host(StrBytes::from_string(advertised.host.clone()))
-            .with_port(advertised.port)
-            .with_security_protocol(PLAINTEXT)])
+        .with_listeners(listeners)
         .with_rack(
             config
                 .broker_rack()
                 .map(|rack| StrBytes::from_string(rack.to_string())),
         )
+}
+
+/// Kafka's `SecurityProtocol` id of listener `name` (PLAINTEXT when the
+/// map does not name it).
+fn security_protocol_id(config: &BrokerConfig, name: &str) -> i16 {
+    match config.security_protocol(name).as_deref() {
+        Some("SSL") => 1,
+        Some("SASL_PLAINTEXT") => 2,
+        Some("SASL_SSL") => 3,
+        _ => PLAINTEXT,
+    }
 }
 
 /// Keeps this broker registered and heartbeating until `shutdown` is set;
@@ -87,7 +105,7 @@ fn registration(
 pub async fn run(
     control: Rc<ControlShard>,
     config: Rc<BrokerConfig>,
-    advertised: AdvertisedAddress,
+    listeners: Vec<BrokerEndpoint>,
     cluster_id: String,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), LifecycleError> {
@@ -121,7 +139,7 @@ pub async fn run(
             continue;
         };
         let Some(epoch) = broker_epoch else {
-            let request = registration(&config, &advertised, &cluster_id, incarnation);
+            let request = registration(&config, &listeners, &cluster_id, incarnation);
             let response: Result<BrokerRegistrationResponse, _> = link
                 .call(
                     ApiKey::BrokerRegistration,

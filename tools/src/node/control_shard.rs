@@ -46,7 +46,6 @@ use skein_net::error_code::{controller_error, ErrorCode};
 use skein_net::shard_message::{
     ControlError, ControlReply, ControlRequest, ShardReply, ShardRequest,
 };
-use skein_net::shard_state::AdvertisedAddress;
 
 /// Where this node's metadata image comes from.
 enum MetadataSource {
@@ -828,18 +827,13 @@ impl ControlShard {
     pub async fn register_local_broker(
         &self,
         config: &BrokerConfig,
-        advertised: &AdvertisedAddress,
+        listeners: Vec<BrokerEndpoint>,
     ) -> Result<(), ControlError> {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return Err(ControlError::Unavailable);
         };
         let quorum = self.quorum().ok_or(ControlError::Unavailable)?;
         let broker_id = config.node_id();
-        let listeners = vec![BrokerEndpoint {
-            name: config.client_listener().0.name,
-            host: advertised.host.clone(),
-            port: advertised.port,
-        }];
         let registration = quorum.borrow_mut().controller_mut().register_broker(
             NewBrokerRegistration {
                 broker_id,

@@ -275,6 +275,26 @@ struct Shared {
 }
 
 impl Shared {
+    /// The listeners this broker registers with its controller: every
+    /// client listener with the address it advertises, the one brokers use
+    /// (`inter.broker.listener.name`, the first advertised) first.
+    fn registered_listeners(&self) -> Vec<skein_controller::BrokerEndpoint> {
+        let mut listeners: Vec<skein_controller::BrokerEndpoint> = self
+            .client_listeners
+            .iter()
+            .map(|listener| skein_controller::BrokerEndpoint {
+                name: listener.endpoint.name.clone(),
+                host: listener.endpoint.advertised.host.clone(),
+                port: listener.endpoint.advertised.port,
+            })
+            .collect();
+        let inter_broker = self.config.client_listener().0.name;
+        if let Some(index) = listeners.iter().position(|l| l.name == inter_broker) {
+            listeners.swap(0, index);
+        }
+        listeners
+    }
+
     fn take_port(&self, shard: ShardId) -> Option<Port> {
         self.ports.lock().ok()?.get_mut(shard.0)?.take()
     }
@@ -362,7 +382,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             control.publish().await;
         } else {
             if let Err(error) = control
-                .register_local_broker(&registration_config, &shared.advertised)
+                .register_local_broker(&registration_config, shared.registered_listeners())
                 .await
             {
                 tracing::error!(%error, "this broker could not register with its controller");
@@ -515,7 +535,7 @@ async fn join_cluster(
         let lifecycle = crate::node::broker_lifecycle::run(
             Rc::clone(control),
             Rc::clone(config),
-            shared.advertised.clone(),
+            shared.registered_listeners(),
             quorum_id,
             Arc::clone(&shared.shutdown),
         );
