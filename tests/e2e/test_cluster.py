@@ -51,7 +51,7 @@ from clients import (
     produce,
     unique_topic,
 )
-from conftest import SKEIN_BIN
+from conftest import SKEIN_BIN, free_port
 
 # A new active controller after kill -9 of the old one: the issue asks for
 # "a few seconds"; this is the bound a test holds it to.
@@ -260,6 +260,28 @@ def test_three_combined_nodes_agree_and_spread_partition_leaders(cluster_factory
     wait_topic_placed(cluster, forwarded, 3, {1, 2, 3}, 3)
     response = kw.request(follower.client_port, create)
     assert kw.parse_create_topics_v2(response[4:]) == {forwarded: TOPIC_ALREADY_EXISTS}
+
+
+@pytest.mark.timeout(120)
+def test_each_client_listener_advertises_every_broker_on_that_listener(cluster_factory):
+    """A docker-style deployment: an internal and an external listener per
+    broker. Each broker registers both, and a client gets every broker's
+    address on the listener it connected to."""
+    cluster = cluster_factory(combined=3)
+    external = {}
+    for n in cluster.nodes.values():
+        external[n.node_id] = free_port()
+        n.properties["listeners"] += f",EXTERNAL://127.0.0.1:{external[n.node_id]}"
+        n.properties["listener.security.protocol.map"] = \
+            "PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        n.properties["inter.broker.listener.name"] = "PLAINTEXT"
+    cluster.start()
+    cluster.wait_ready({1, 2, 3})
+    for n in cluster.broker_nodes():
+        inside = describe_cluster(n.client_port, n.node_id)
+        assert inside.brokers == {i: ("127.0.0.1", cluster.node(i).client_port) for i in (1, 2, 3)}, inside
+        outside = describe_cluster(external[n.node_id], n.node_id)
+        assert outside.brokers == {i: ("127.0.0.1", external[i]) for i in (1, 2, 3)}, outside
 
 
 # --------------------------------------------------------------------------
