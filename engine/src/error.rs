@@ -64,6 +64,35 @@ pub enum AppendError {
     Poisoned,
 }
 
+/// Why a follower's append of replicated batches was refused
+/// ([`crate::PartitionLog::append_replicated`]). Nothing was written, except
+/// for `Append(Storage | Poisoned)` where the log is now offline.
+///
+/// A type of its own rather than a variant of [`AppendError`]: the protocol
+/// edge maps every `AppendError` to a Kafka error code for producers, and an
+/// offset mismatch is never a producer's error (the follower fetcher acts on
+/// it: it truncates or resets its fetch offset).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaAppendError {
+    /// A batch does not start where the log (for the first batch) or the
+    /// previous batch (for the others) ends: a gap or an overlap. Kafka's
+    /// follower raises `UnexpectedAppendOffsetException` for an overlap.
+    #[error("replicated batch at byte {position} starts at offset {found}, expected {expected}")]
+    OffsetMismatch {
+        /// Byte position of the offending batch within `records`.
+        position: usize,
+        /// The offset it had to start at: the log end offset for the first
+        /// batch, the previous batch's last offset + 1 for the others.
+        expected: i64,
+        /// Its base offset.
+        found: i64,
+    },
+    /// Refused as an ordinary append would be (corrupt batch, empty,
+    /// storage failure, poisoned log).
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
 /// Why a read was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

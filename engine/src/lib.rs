@@ -50,7 +50,7 @@ pub use crate::compression::{
     CompressionType,
 };
 pub use crate::config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig, TimestampType};
-pub use crate::error::{AppendError, LogError, ReadError};
+pub use crate::error::{AppendError, LogError, ReadError, ReplicaAppendError};
 pub use crate::latency_histogram::{
     HistogramSnapshot, LatencyHistogram, LATENCY_BUCKETS, LATENCY_BUCKETS_US,
 };

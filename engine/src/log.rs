@@ -104,7 +104,7 @@ use crate::batch::{self, BatchFault, BatchHeader};
 use crate::compaction::{self, OffsetMap, Retention, SegmentOutcome};
 use crate::compression;
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
-use crate::error::{AppendError, LogError, ReadError};
+use crate::error::{AppendError, LogError, ReadError, ReplicaAppendError};
 use crate::log_chunk::LogChunk;
 use crate::offset_index::{read_optional, write_synced};
 use crate::read_ahead::ReadAhead;
@@ -275,6 +275,11 @@ struct State {
     preallocating: bool,
     /// A roll is in progress: no append is admitted.
     rolling: bool,
+    /// A truncation is in progress: no append is admitted.
+    truncating: bool,
+    /// Truncations so far: an fdatasync that started before one does not
+    /// advance the synced offset (its target is gone).
+    truncations: u64,
     /// Until when appends are copied into the tail cache: set by reads of
     /// the active segment.
     tail_read_until: Option<Instant>,
@@ -395,6 +400,7 @@ impl PartitionLog {
             &bases,
             clean,
             recovery_point,
+            cleaner_checkpoint,
             config.index_interval_bytes,
         )
         .await?;
@@ -447,6 +453,8 @@ impl PartitionLog {
                 preallocating: false,
                 unsynced_since: None,
                 rolling: false,
+                truncating: false,
+                truncations: 0,
                 tail_read_until: None,
                 admission: VecDeque::with_capacity(64),
                 next_ticket: 0,
@@ -513,6 +521,90 @@ impl PartitionLog {
                 rebuilt
             }
         };
+        let ticket = self
+            .admit(records.len(), i64::from(record_count), now_ms)
+            .await?;
+        let stamp = Stamp::Leader {
+            leader_epoch,
+            log_append_time: config.message_timestamp_type == TimestampType::LogAppendTime,
+        };
+        let info = self
+            .inner
+            .copy_in(records, stamp, now_ms, &config, record_count);
+        drop(ticket);
+        self.finish_append(info).await
+    }
+
+    /// A follower's append: `records` (one or more v2 batches fetched from
+    /// the leader) are appended as they are — base offsets, leader epochs,
+    /// timestamps, producer fields and CRCs are the leader's and are never
+    /// patched — and the call resolves once the flush policy's promise
+    /// holds, like [`append`](Self::append) (same write buffer, group
+    /// commit, roll rules and durable end offset).
+    ///
+    /// Every batch is validated before any is written (CRC, lengths, magic 2,
+    /// record count; a batch compacted on the leader may hold fewer records
+    /// than its offset range, as in a stored segment). As Kafka's
+    /// `appendAsFollower` (`validateAndAssignOffsets = false`,
+    /// `ignoreRecordSize = true`), `max.message.bytes`, timestamp bounds and
+    /// `compression.type` do not apply: the leader applied them. The
+    /// batches must be contiguous, the first starting at the log end offset
+    /// and each next one right after the last offset of the previous (Kafka
+    /// only requires monotonic offsets at or past the log end; gaps, which a
+    /// leader's compacted segments produce, are refused here — the engine
+    /// keeps the active segment dense).
+    ///
+    /// The returned `AppendInfo` gives the first and last offsets appended
+    /// (the batches' own), `log_append_time_ms` -1 and the record count.
+    ///
+    /// Lives on: the partition's owner shard.
+    ///
+    /// # Errors
+    /// `OffsetMismatch` for a gap or an overlap, `Append(CorruptBatch | Empty)`
+    /// for a bad batch (nothing written); `Append(Storage | Poisoned)` when the
+    /// disk failed (the log is now poisoned).
+    ///
+    /// # Cancel safety
+    /// As `append`: dropping the future is safe for the log, but the batches
+    /// may or may not have been appended.
+    pub async fn append_replicated(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, ReplicaAppendError> {
+        let config = self.inner.config.get();
+        let shape = validate_replicated(records)?;
+        assert!(shape.last_offset >= shape.base_offset);
+        let span = shape.last_offset - shape.base_offset + 1;
+        let ticket = self.admit(records.len(), span, now_ms).await?;
+        // Checked once admitted: only then is the log end offset settled.
+        let expected = self.log_end_offset();
+        if shape.base_offset != expected {
+            return Err(ReplicaAppendError::OffsetMismatch {
+                position: 0,
+                expected,
+                found: shape.base_offset,
+            });
+        }
+        let info = self
+            .inner
+            .copy_in(records, Stamp::AsIs, now_ms, &config, shape.record_count);
+        assert_eq!(info.last_offset, shape.last_offset);
+        drop(ticket);
+        Ok(self.finish_append(info).await?)
+    }
+
+    /// Waits for this append's turn in the admission queue, rolling the
+    /// segment or waiting for buffer room as needed, and returns the ticket
+    /// holding the turn: the caller copies its `bytes` (spanning `offsets`
+    /// offsets) into the buffer before dropping it.
+    async fn admit(
+        &self,
+        bytes: usize,
+        offsets: i64,
+        now_ms: i64,
+    ) -> Result<Ticket<'_>, AppendError> {
+        assert!(offsets > 0);
         let mut ticket = Ticket {
             inner: &self.inner,
             id: None,
@@ -529,7 +621,7 @@ impl PartitionLog {
                     .await;
                 continue;
             }
-            if self.inner.needs_roll(records.len(), record_count, now_ms) {
+            if self.inner.needs_roll(bytes, offsets, now_ms) {
                 // The roll runs as its own task so that dropping this append
                 // cannot leave a segment half sealed; `rolling` holds every
                 // append back until it is done.
@@ -553,22 +645,23 @@ impl PartitionLog {
                     None => return Err(AppendError::Poisoned),
                 }
             }
-            if !self.inner.reserve(records.len()) {
+            if !self.inner.reserve(bytes) {
                 ticket.enqueue();
                 self.inner.state.borrow_mut().room_wanted = true;
                 self.inner.flusher_wake.notify_all();
                 self.inner
                     .admission_waiters
-                    .wait_until(|| self.inner.is_poisoned() || self.inner.has_room(records.len()))
+                    .wait_until(|| self.inner.is_poisoned() || self.inner.has_room(bytes))
                     .await;
                 continue;
             }
-            break;
+            return Ok(ticket);
         }
-        let info = self
-            .inner
-            .copy_in(records, leader_epoch, now_ms, &config, record_count);
-        drop(ticket);
+    }
+
+    /// Wakes the flushers for an append copied in (its ticket dropped) and
+    /// waits until the durable end offset passes it.
+    async fn finish_append(&self, info: AppendInfo) -> Result<AppendInfo, AppendError> {
         self.inner.flusher_wake.notify_all();
         let last_offset = info.last_offset;
         self.inner
@@ -691,7 +784,7 @@ impl PartitionLog {
 
     /// The durable end offset: the end of the acknowledged appends (durable
     /// as the flush policy promises); readers are bounded by it. Never above
-    /// the log end offset, never moves backwards.
+    /// the log end offset; moves backwards only with `truncate_to`.
     pub fn durable_end_offset(&self) -> i64 {
         self.inner.state.borrow().durable_end_offset
     }
@@ -830,6 +923,92 @@ impl PartitionLog {
         Ok(target)
     }
 
+    /// Truncates the log to `offset`: every batch holding an offset at or
+    /// after it goes (a follower's divergent tail; Kafka's `truncateTo`).
+    /// Later segments are deleted and the segment holding `offset` is cut at
+    /// a batch boundary and becomes the active segment; its indexes, the log
+    /// end offset, the durable end offset, the tail cache, read-ahead and
+    /// write buffer follow. Returns once the cut is on disk.
+    ///
+    /// If `offset` falls inside a batch, that whole batch goes too (as
+    /// Kafka's `LogSegment.truncateTo` cuts at the batch containing the
+    /// target): the log end offset becomes the batch's base offset, not
+    /// `offset` (Kafka sets it to `offset`; here it always agrees with the
+    /// bytes on disk, and the follower fetches that batch again). An
+    /// `offset` at or past the log end offset changes nothing (as Kafka).
+    /// If the log start offset lay inside the removed batch, it moves back
+    /// to the new log end offset (Kafka's `min(target, logStartOffset)`).
+    ///
+    /// Waits for its turn behind the appends already admitted and for every
+    /// one of them to be durable (each resolves before its bytes can be cut),
+    /// and holds new appends back until it is done.
+    ///
+    /// Crash safety: the segments after the cut are unlinked newest first
+    /// (the directory synced after each), then the cut segment's file is
+    /// truncated and fdatasynced. A crash at any point leaves a prefix of the
+    /// old segments, whole batches only, which recovery opens as it does any
+    /// unclean stop (the last one verified batch by batch): it may still
+    /// hold part of the tail that was being cut, never a torn or corrupt
+    /// batch and never a hole; the caller truncates again.
+    ///
+    /// Lives on: the partition's owner shard.
+    ///
+    /// # Errors
+    /// `OffsetOutOfRange` if `offset` is below the log start offset;
+    /// `Poisoned`/IO failures (the log is then poisoned).
+    ///
+    /// # Cancel safety
+    /// Dropping the future while it waits for its turn changes nothing.
+    /// Once its turn came, the truncation runs to the end as its own task
+    /// (like a roll): dropping the future does not stop it.
+    pub async fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let mut ticket = Ticket {
+            inner: &self.inner,
+            id: None,
+        };
+        while !ticket.is_turn() {
+            if self.inner.is_stopped() {
+                return Err(LogError::Poisoned);
+            }
+            ticket.enqueue();
+            self.inner
+                .admission_waiters
+                .wait_until(|| ticket.is_turn() || self.inner.is_stopped())
+                .await;
+        }
+        {
+            let mut state = self.inner.state.borrow_mut();
+            if state.poisoned || state.closed {
+                return Err(LogError::Poisoned);
+            }
+            if offset < state.log_start_offset {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start_offset: state.log_start_offset,
+                    durable_end_offset: state.durable_end_offset,
+                });
+            }
+            if offset >= state.log_end_offset {
+                return Ok(());
+            }
+            state.truncating = true;
+        }
+        let inner = self.inner.clone();
+        let truncated = glommio::spawn_local(async move {
+            let result = inner.truncate_to(offset).await;
+            inner.state.borrow_mut().truncating = false;
+            if result.is_err() {
+                inner.poison();
+            }
+            inner.admission_waiters.notify_all();
+            result
+        })
+        .detach()
+        .await;
+        drop(ticket);
+        truncated.unwrap_or(Err(LogError::Poisoned))
+    }
+
     /// Deletes sealed segments (never the active one), oldest first, whose
     /// largest timestamp is older than `now_ms - retention.ms`, then while
     /// the log is larger than `retention.bytes`; advances the log start.
@@ -955,7 +1134,8 @@ impl PartitionLog {
             self.inner.swap_in(segment, outcome).await?;
         }
         // Everything below the next segment's base has been compacted.
-        let new_checkpoint = next_bases[end - 1];
+        // (A truncation meanwhile may have moved the log end below it.)
+        let new_checkpoint = next_bases[end - 1].min(self.log_end_offset());
         self.inner.cleaner_checkpoint.set(new_checkpoint);
         write_i64_file(&self.inner.dir, CLEANER_CHECKPOINT_FILE, new_checkpoint)?;
         Ok(Some(report))
@@ -1026,6 +1206,19 @@ impl Drop for PartitionLog {
     }
 }
 
+/// How `copy_in` treats the headers of the batches it copies.
+#[derive(Debug, Clone, Copy)]
+enum Stamp {
+    /// A leader's append: assign offsets from the log end and stamp the
+    /// leader epoch (and the broker time under LogAppendTime).
+    Leader {
+        leader_epoch: i32,
+        log_append_time: bool,
+    },
+    /// A follower's append: the headers are the leader's, kept byte for byte.
+    AsIs,
+}
+
 /// An append's place in the admission queue; leaves the queue when dropped.
 struct Ticket<'a> {
     inner: &'a Inner,
@@ -1035,7 +1228,7 @@ struct Ticket<'a> {
 impl Ticket<'_> {
     fn is_turn(&self) -> bool {
         let state = self.inner.state.borrow();
-        if state.rolling {
+        if state.rolling || state.truncating {
             return false;
         }
         match (state.admission.front(), self.id) {
@@ -1096,7 +1289,9 @@ impl Inner {
         self.read_ahead.wake_task();
     }
 
-    fn needs_roll(&self, bytes: usize, record_count: u32, now_ms: i64) -> bool {
+    /// Whether an append of `bytes` spanning `offsets` offsets must roll
+    /// the active segment first.
+    fn needs_roll(&self, bytes: usize, offsets: i64, now_ms: i64) -> bool {
         let config = self.config.get();
         let state = self.state.borrow();
         let active = state.active();
@@ -1107,7 +1302,7 @@ impl Inner {
         let too_old = active
             .roll_clock_ms()
             .is_some_and(|start| now_ms.saturating_sub(start) > config.segment_ms);
-        let relative_end = state.log_end_offset + i64::from(record_count) - active.base_offset();
+        let relative_end = state.log_end_offset + offsets - active.base_offset();
         too_big || too_old || relative_end > i64::from(u32::MAX)
     }
 
@@ -1121,12 +1316,13 @@ impl Inner {
         state.buffer.reserve(active.file(), bytes)
     }
 
-    /// Copies the validated `records` into the write buffer, patching each
-    /// header, and records them in the segment, indexes and tail cache.
+    /// Copies the validated `records` into the write buffer — patching each
+    /// header for a leader's append, as they are for a follower's — and
+    /// records them in the segment, indexes and tail cache.
     fn copy_in(
         &self,
         records: &[u8],
-        leader_epoch: i32,
+        stamp: Stamp,
         now_ms: i64,
         config: &LogConfig,
         record_count: u32,
@@ -1136,7 +1332,6 @@ impl Inner {
         let active = state.segments.last().expect("active segment").clone();
         active.start_roll_clock(now_ms);
         let base_offset = state.log_end_offset;
-        let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
         // Copy into the tail cache only while someone reads the tail: a
         // producer-only partition saves the copy (and its memory).
         let cache = state
@@ -1153,14 +1348,28 @@ impl Inner {
             let position = state.buffer.end_position();
             let slot = state.buffer.append_slot(total);
             slot.copy_from_slice(&rest[..total]);
-            batch::patch_offset_and_epoch(slot, offset, leader_epoch);
-            if log_append_time {
-                batch::patch_log_append_time(slot, now_ms);
+            match stamp {
+                Stamp::Leader {
+                    leader_epoch,
+                    log_append_time,
+                } => {
+                    batch::patch_offset_and_epoch(slot, offset, leader_epoch);
+                    if log_append_time {
+                        batch::patch_log_append_time(slot, now_ms);
+                    }
+                    debug_assert!(
+                        batch::validate(slot, usize::MAX).is_ok(),
+                        "patched batch must stay valid"
+                    );
+                }
+                Stamp::AsIs => {
+                    assert_eq!(
+                        header.base_offset.get(),
+                        offset,
+                        "replicated batches were checked contiguous"
+                    );
+                }
             }
-            debug_assert!(
-                batch::validate(slot, usize::MAX).is_ok(),
-                "patched batch must stay valid"
-            );
             let patched = BatchHeader::read(slot).expect("whole batch");
             let last_offset = patched.last_offset();
             active.on_append(position, patched, total as u64, config.index_interval_bytes);
@@ -1172,15 +1381,24 @@ impl Inner {
             offset = last_offset + 1;
             rest = &rest[total..];
         }
-        assert_eq!(
-            offset - base_offset,
-            i64::from(record_count),
-            "offsets assigned match the records"
-        );
+        if let Stamp::Leader { .. } = stamp {
+            assert_eq!(
+                offset - base_offset,
+                i64::from(record_count),
+                "offsets assigned match the records"
+            );
+        }
         assert_eq!(active.size(), state.buffer.end_position());
         state.log_end_offset = offset;
         let end_position = state.buffer.end_position();
         state.append_ends.push_back((end_position, offset));
+        let log_append_time = matches!(
+            stamp,
+            Stamp::Leader {
+                log_append_time: true,
+                ..
+            }
+        );
         AppendInfo {
             base_offset,
             last_offset: offset - 1,
@@ -1237,6 +1455,123 @@ impl Inner {
         Ok(())
     }
 
+    /// The body of `PartitionLog::truncate_to` (`log_start_offset <= offset
+    /// < log_end_offset` when it was admitted); the caller set `truncating`.
+    async fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        assert!(self.state.borrow().truncating);
+        // Every admitted append written and durable: none waits on bytes
+        // this cuts, and no write is in flight.
+        self.flusher_wake.notify_all();
+        self.durable_waiters
+            .wait_until(|| {
+                let state = self.state.borrow();
+                let settled =
+                    state.is_flushed() && state.durable_end_offset == state.log_end_offset;
+                state.poisoned || state.closed || settled
+            })
+            .await;
+        if self.is_stopped() {
+            return Err(LogError::Poisoned);
+        }
+        let (segment, cut, partial_page, doomed) = loop {
+            let segment = {
+                let state = self.state.borrow();
+                if offset < state.log_start_offset {
+                    // Retention moved the log start while we waited.
+                    return Err(LogError::OffsetOutOfRange {
+                        requested: offset,
+                        log_start_offset: state.log_start_offset,
+                        durable_end_offset: state.durable_end_offset,
+                    });
+                }
+                segment_for(&state.segments, offset).clone()
+            };
+            let cut = segment.plan_cut(offset).await?;
+            let partial_page = read_partial_page(&segment, cut.position()).await?;
+            // No await from here to the end of the in-memory change.
+            let mut state = self.state.borrow_mut();
+            let Some(slot) = state.segments.iter().position(|s| Rc::ptr_eq(s, &segment)) else {
+                // Compaction swapped the segment for a cleaned copy: again.
+                continue;
+            };
+            let doomed = state.segments.split_off(slot + 1);
+            break (segment, cut, partial_page, doomed);
+        };
+        let end = {
+            let mut guard = self.state.borrow_mut();
+            let state = &mut *guard;
+            assert!(state.is_flushed(), "a settled log has nothing to write");
+            assert!(state.append_ends.is_empty());
+            let position = cut.position();
+            segment.apply_cut(cut);
+            let end = segment.next_offset();
+            assert!(end <= offset, "truncated past the target");
+            assert_eq!(segment.size(), position);
+            state.buffer =
+                WriteBuffer::new(self.tuning.write_buffer_bytes, position, &partial_page);
+            state.preallocated_end = 0;
+            state.room_wanted = false;
+            state.log_end_offset = end;
+            state.written_offset = end;
+            state.synced_offset = state.synced_offset.min(end);
+            state.durable_end_offset = end;
+            state.truncations += 1;
+            state.tail.truncate_from(end);
+            state.max_timestamp = state
+                .segments
+                .iter()
+                .filter_map(|s| s.max_timestamp())
+                .fold(None, newer_max);
+            state.log_start_offset = state.log_start_offset.min(end);
+            end
+        };
+        self.read_ahead.forget();
+        let cleaner_moved = self.cleaner_checkpoint.get() > end;
+        if cleaner_moved {
+            self.cleaner_checkpoint.set(end);
+        }
+        self.durable_waiters.notify_all();
+        crate::log_changes::log_changed();
+        // On disk, in crash order: a prefix of the segments at every step.
+        let recovery_point = read_i64_file(&self.dir.join(RECOVERY_POINT_FILE))?.unwrap_or(0);
+        if segment.base_offset() < recovery_point {
+            write_i64_file(&self.dir, RECOVERY_POINT_FILE, segment.base_offset())?;
+        }
+        for later in doomed.iter().rev() {
+            remove_segment_files(&self.dir, later.base_offset())?;
+            sync_dir(&self.dir)?;
+        }
+        let file = segment.file();
+        file.truncate(segment.size())
+            .await
+            .map_err(|e| LogError::glommio(segment.path(), e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| LogError::glommio(segment.path(), e))?;
+        {
+            let mut state = self.state.borrow_mut();
+            if state.log_end_offset == end {
+                // The fdatasync covered the whole active segment.
+                state.synced_offset = end;
+                state.unsynced_since = None;
+            }
+        }
+        if self.log_start_offset_below_checkpoint(end)? {
+            write_i64_file(&self.dir, LOG_START_OFFSET_FILE, end)?;
+        }
+        if cleaner_moved {
+            write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the persisted log start offset lies above `end` (a truncation
+    /// moved the log start back to it).
+    fn log_start_offset_below_checkpoint(&self, end: i64) -> Result<bool, LogError> {
+        let persisted = read_i64_file(&self.dir.join(LOG_START_OFFSET_FILE))?;
+        Ok(persisted.is_some_and(|start| start > end))
+    }
+
     /// Puts the outcome of cleaning `old` in its place: swaps a cleaned copy
     /// in, deletes an emptied segment (keeps the first one, empty, so the
     /// log start stays put). If `old` left the log meanwhile (retention,
@@ -1259,8 +1594,11 @@ impl Inner {
             }
             other => other,
         };
-        // No await from here on: the check and the swap are one step.
-        let Some(slot) = self.slot_of(old) else {
+        // No await from here on: the check and the swap are one step. A
+        // segment a truncation made active again (cut, appended to) is no
+        // longer the one cleaned.
+        let sealed = |slot: &usize| slot + 1 < self.state.borrow().segments.len();
+        let Some(slot) = self.slot_of(old).filter(sealed) else {
             compaction::recover_swaps(&self.dir)?;
             return Ok(());
         };
@@ -1479,9 +1817,13 @@ impl Inner {
     /// fdatasyncs the active segment, covering every write completed before
     /// it starts (group commit), and advances the durable end offset.
     async fn sync_once(&self) -> Result<(), LogError> {
-        let (segment, target) = {
+        let (segment, target, truncations) = {
             let state = self.state.borrow();
-            (state.active().clone(), state.written_offset)
+            (
+                state.active().clone(),
+                state.written_offset,
+                state.truncations,
+            )
         };
         let started = Instant::now();
         segment
@@ -1492,6 +1834,11 @@ impl Inner {
         crate::log_stats::record_fsync(started.elapsed());
         let policy = self.config.get().flush_policy;
         let mut state = self.state.borrow_mut();
+        if state.truncations != truncations {
+            // A truncation cut what this fdatasync was for (and synced what
+            // it kept): nothing to account.
+            return Ok(());
+        }
         state.synced_offset = state.synced_offset.max(target);
         if state.synced_offset == state.written_offset {
             state.unsynced_since = None;
@@ -1656,6 +2003,80 @@ fn validate_records(records: &[u8], max_message_bytes: u32) -> Result<(usize, u3
     Ok((batches, record_count))
 }
 
+/// The offsets and records of a validated replicated record set.
+#[derive(Debug, Clone, Copy)]
+struct ReplicatedShape {
+    base_offset: i64,
+    last_offset: i64,
+    record_count: u32,
+}
+
+/// Validates every batch of a follower's record set (see
+/// `PartitionLog::append_replicated`): whole v2 batches with good CRCs, no
+/// size limit, a compacted batch's short record count allowed, offsets
+/// contiguous from batch to batch and within the relative range a segment
+/// can index.
+fn validate_replicated(records: &[u8]) -> Result<ReplicatedShape, ReplicaAppendError> {
+    if records.is_empty() {
+        return Err(AppendError::Empty.into());
+    }
+    let mut position = 0;
+    let mut shape: Option<ReplicatedShape> = None;
+    while position < records.len() {
+        let rest = &records[position..];
+        let total = batch::validate_stored(rest, usize::MAX).map_err(|fault| {
+            let reason = match fault {
+                BatchFault::Truncated => "batch shorter than its batchLength",
+                BatchFault::Corrupt(reason) => reason,
+                BatchFault::TooLarge { .. } => "bad batch length",
+            };
+            AppendError::CorruptBatch { position, reason }
+        })?;
+        let header = BatchHeader::read(rest).expect("validated");
+        let base_offset = header.base_offset.get();
+        let last_offset = header.last_offset();
+        if base_offset < 0 || last_offset < base_offset {
+            return Err(AppendError::CorruptBatch {
+                position,
+                reason: "base offset negative or past the last offset",
+            }
+            .into());
+        }
+        let count = u32::try_from(header.records_count.get()).expect("validated positive");
+        shape =
+            Some(match shape {
+                None => ReplicatedShape {
+                    base_offset,
+                    last_offset,
+                    record_count: count,
+                },
+                Some(previous) => {
+                    if base_offset != previous.last_offset + 1 {
+                        return Err(ReplicaAppendError::OffsetMismatch {
+                            position,
+                            expected: previous.last_offset + 1,
+                            found: base_offset,
+                        });
+                    }
+                    let record_count = previous.record_count.checked_add(count).ok_or(
+                        AppendError::CorruptBatch {
+                            position,
+                            reason: "record count overflows",
+                        },
+                    )?;
+                    ReplicatedShape {
+                        last_offset,
+                        record_count,
+                        ..previous
+                    }
+                }
+            });
+        position += total;
+    }
+    assert_eq!(position, records.len());
+    Ok(shape.expect("records not empty"))
+}
+
 /// Within the batch `bytes` (max timestamp >= target), the answer to a
 /// timestamp lookup, never below `start`.
 fn match_in_batch(bytes: &[u8], header: &BatchHeader, target_ms: i64, start: i64) -> (i64, i64) {
@@ -1780,12 +2201,16 @@ async fn seal(segment: &Segment) -> Result<(), LogError> {
 }
 
 /// Opens the segments named by `bases`, recovering those that need it, and
-/// deleting any that follow a segment cut short by recovery.
+/// deleting any that follow a segment cut short by recovery. The last
+/// segment must be dense unless it lies below `cleaner_checkpoint`: a
+/// truncation (or a recovery that cut a later segment short) can make a
+/// compacted segment, with gaps between its batches, the active one.
 async fn open_segments(
     dir: &Path,
     bases: &[i64],
     clean: bool,
     recovery_point: i64,
+    cleaner_checkpoint: i64,
     index_interval_bytes: u32,
 ) -> Result<Vec<Rc<Segment>>, LogError> {
     let mut segments: Vec<Rc<Segment>> = Vec::with_capacity(bases.len());
@@ -1798,7 +2223,12 @@ async fn open_segments(
                 segment.load_tail(index_interval_bytes).await?;
             }
             None => {
-                segment.recover(index_interval_bytes).await?;
+                let order = if base < cleaner_checkpoint {
+                    OffsetOrder::Increasing
+                } else {
+                    OffsetOrder::Dense
+                };
+                segment.recover_with(index_interval_bytes, order).await?;
                 // The recovered bytes were written but maybe not synced.
                 segment
                     .file()

@@ -67,6 +67,15 @@ impl OffsetIndex {
         }
     }
 
+    /// Drops the entries pointing at or after file position `position` (a
+    /// truncation cut the segment there).
+    pub fn truncate_from_position(&mut self, position: u64) {
+        let keep = self
+            .entries
+            .partition_point(|&(_, entry)| u64::from(entry) < position);
+        self.entries.truncate(keep);
+    }
+
     /// Writes the index to `path` and fsyncs it. Not on the append hot path:
     /// called when a segment is sealed or the log closes.
     ///

@@ -239,6 +239,13 @@ impl ReadAhead {
         }
     }
 
+    /// Forgets the last read and drops the chain: a truncation cut bytes a
+    /// window may hold, and the positions after the cut will hold others.
+    pub fn forget(&self) {
+        *self.last_end.borrow_mut() = None;
+        self.drop_chain();
+    }
+
     /// Wakes the read-ahead task so it sees the log stop.
     pub fn wake_task(&self) {
         self.task_wake.notify_all();

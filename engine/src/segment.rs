@@ -173,6 +173,27 @@ pub enum OffsetOrder {
     Increasing,
 }
 
+/// Where and how a truncation cuts a segment: computed by
+/// [`Segment::plan_cut`] (reads only), applied by [`Segment::apply_cut`].
+#[derive(Debug)]
+pub struct SegmentCut {
+    /// File position of the first batch removed (the new size).
+    position: u64,
+    /// Offset after the last batch kept.
+    next_offset: i64,
+    max_timestamp: Option<(i64, i64)>,
+    bytes_since_index_entry: u64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+}
+
+impl SegmentCut {
+    /// File position of the first batch removed: the segment's new size.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+}
+
 /// What a scan visitor wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visit {
@@ -377,6 +398,113 @@ impl Segment {
             .set(self.bytes_since_index_entry.get() + batch_bytes);
         self.size.set(position + batch_bytes);
         self.next_offset.set(last_offset + 1);
+    }
+
+    /// Plans cutting this segment before the first batch whose last offset
+    /// is at or after `offset` (the batch holding it, or the first after a
+    /// gap): its position, and the bookkeeping of the batches kept — found
+    /// by scanning at most from the index entry before the cut, not the
+    /// whole segment. Reads only; every byte is written (the log drained).
+    ///
+    /// # Errors
+    /// IO failures; `CorruptSegment` if the written bytes are not batches.
+    pub async fn plan_cut(&self, offset: i64) -> Result<SegmentCut, LogError> {
+        assert!(offset >= self.base_offset, "cut below the segment");
+        assert_eq!(
+            self.written_bytes(),
+            self.size(),
+            "cut of an undrained segment"
+        );
+        let corrupt = |position, reason| LogError::CorruptSegment {
+            path: self.path.clone(),
+            position,
+            reason,
+        };
+        let (_, start) = self.lookup(offset);
+        let mut position = self.written_bytes();
+        let end = self
+            .scan_from(start, false, |at, bytes| {
+                let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
+                if header.last_offset() >= offset {
+                    position = at;
+                    return Visit::Stop;
+                }
+                Visit::Continue
+            })
+            .await?;
+        match end {
+            ScanEnd::Complete | ScanEnd::Stopped { .. } => {}
+            ScanEnd::Zeroed { position } => {
+                return Err(corrupt(position, "zeroes in written bytes"))
+            }
+            ScanEnd::Invalid { position, reason } => return Err(corrupt(position, reason)),
+        }
+        let mut offset_index = self.offset_index.borrow().clone();
+        offset_index.truncate_from_position(position);
+        let (indexed_offset, indexed_position) = offset_index.lookup(i64::MAX);
+        // Scan the kept batches after the last index entry for the
+        // segment's next offset and their largest timestamp.
+        let mut next_offset = indexed_offset;
+        let mut tail_max: Option<(i64, i64)> = None;
+        let tail = scan(
+            &self.file,
+            &self.path,
+            indexed_position,
+            position,
+            false,
+            |_, bytes| {
+                let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
+                next_offset = header.last_offset() + 1;
+                let timestamp = header.max_timestamp.get();
+                if tail_max.is_none_or(|(max, _)| timestamp > max) {
+                    tail_max = Some((timestamp, header.last_offset()));
+                }
+                Visit::Continue
+            },
+        )
+        .await?;
+        match tail {
+            ScanEnd::Complete => {}
+            ScanEnd::Stopped { position } | ScanEnd::Zeroed { position } => {
+                return Err(corrupt(position, "kept batches end early"))
+            }
+            ScanEnd::Invalid { position, reason } => return Err(corrupt(position, reason)),
+        }
+        if position == 0 {
+            next_offset = self.base_offset;
+        }
+        assert!(next_offset <= offset.max(self.base_offset));
+        let mut time_index = self.time_index.borrow().clone();
+        time_index.truncate_from_offset(next_offset);
+        let max_timestamp = match (time_index.last_entry(), tail_max) {
+            (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        Ok(SegmentCut {
+            position,
+            next_offset,
+            max_timestamp,
+            bytes_since_index_entry: position - indexed_position,
+            offset_index,
+            time_index,
+        })
+    }
+
+    /// Applies a cut planned by [`plan_cut`](Self::plan_cut) to the
+    /// bookkeeping (the caller truncates the file): the segment then ends
+    /// at the cut and takes appends from its next offset.
+    pub fn apply_cut(&self, cut: SegmentCut) {
+        assert!(cut.position <= self.size.get(), "a cut only shortens");
+        assert!(cut.next_offset <= self.next_offset.get());
+        assert!(cut.next_offset >= self.base_offset);
+        self.size.set(cut.position);
+        self.written_bytes.set(cut.position);
+        self.next_offset.set(cut.next_offset);
+        self.max_timestamp.set(cut.max_timestamp);
+        self.bytes_since_index_entry
+            .set(cut.bytes_since_index_entry);
+        *self.offset_index.borrow_mut() = cut.offset_index;
+        *self.time_index.borrow_mut() = cut.time_index;
     }
 
     /// The greatest indexed (offset, position) at or below `offset`.

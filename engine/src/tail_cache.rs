@@ -111,6 +111,19 @@ impl TailCache {
         self.cached_bytes = 0;
     }
 
+    /// Drops the cached batches at or after `offset` (a truncation; the
+    /// cut is at a batch boundary, so no cached batch straddles it).
+    pub fn truncate_from(&mut self, offset: i64) {
+        while let Some(newest) = self.entries.back() {
+            if newest.last_offset < offset {
+                break;
+            }
+            assert!(newest.base_offset >= offset, "cut inside a cached batch");
+            let newest = self.entries.pop_back().expect("checked");
+            self.cached_bytes -= newest.bytes.len();
+        }
+    }
+
     /// Appends to `out` the cached batches starting with the one holding
     /// `offset`, stopping before a batch whose last offset is >= `max_offset`
     /// or that would exceed `max_bytes` (the first batch is always whole).

@@ -71,6 +71,16 @@ impl TimeIndex {
         }
     }
 
+    /// Drops the entries for offsets at or after `offset` (a truncation cut
+    /// the segment there); the last kept one still bounds what is kept.
+    pub fn truncate_from_offset(&mut self, offset: i64) {
+        let relative = offset - self.base_offset;
+        let keep = self
+            .entries
+            .partition_point(|&(_, entry)| i64::from(entry) < relative);
+        self.entries.truncate(keep);
+    }
+
     /// Writes the index to `path` and fsyncs it (seal and close only).
     ///
     /// # Errors
