@@ -96,6 +96,11 @@ pub enum ErrorCode {
     InconsistentClusterId = 104,
     FetchSessionTopicIdError = 106,
     IneligibleReplica = 107,
+    FencedMemberEpoch = 110,
+    UnreleasedInstanceId = 111,
+    UnsupportedAssignor = 112,
+    StaleMemberEpoch = 113,
+    InvalidRegularExpression = 128,
 }
 
 impl ErrorCode {
@@ -246,6 +251,13 @@ pub fn group_error(error: &GroupError) -> ErrorCode {
         GroupError::GroupMaxSizeReached => ErrorCode::GroupMaxSizeReached,
         GroupError::FencedInstanceId => ErrorCode::FencedInstanceId,
         GroupError::GroupSubscribedToTopic => ErrorCode::GroupSubscribedToTopic,
+        GroupError::InvalidRequest { .. } => ErrorCode::InvalidRequest,
+        GroupError::UnsupportedVersion => ErrorCode::UnsupportedVersion,
+        GroupError::FencedMemberEpoch => ErrorCode::FencedMemberEpoch,
+        GroupError::UnreleasedInstanceId => ErrorCode::UnreleasedInstanceId,
+        GroupError::UnsupportedAssignor { .. } => ErrorCode::UnsupportedAssignor,
+        GroupError::StaleMemberEpoch => ErrorCode::StaleMemberEpoch,
+        GroupError::InvalidRegularExpression { .. } => ErrorCode::InvalidRegularExpression,
     }
 }
 
@@ -280,6 +292,8 @@ mod tests {
                 "ELIGIBLE_LEADERS_NOT_AVAILABLE",
             ),
             (ErrorCode::ElectionNotNeeded, "ELECTION_NOT_NEEDED"),
+            (ErrorCode::FencedMemberEpoch, "FENCED_MEMBER_EPOCH"),
+            (ErrorCode::StaleMemberEpoch, "STALE_MEMBER_EPOCH"),
             (ErrorCode::InvalidUpdateVersion, "INVALID_UPDATE_VERSION"),
             (
                 ErrorCode::DuplicateBrokerRegistration,
