@@ -31,7 +31,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use skein_controller::group_coordinator::{
     Action, AppendError, GroupCoordinator, GroupError, OffsetsRecord, PersistId, Request,
-    RequestToken, Response, CONSUMER_OFFSETS_TOPIC,
+    RequestToken, Response, TopicMetadata, CONSUMER_OFFSETS_TOPIC,
 };
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, Mesh, ShardId};
@@ -474,6 +474,18 @@ impl GroupDriver {
         if self.stopped.get() {
             return;
         }
+        // Consumer groups (KIP-848) assign from the image's topics.
+        self.coordinator
+            .borrow_mut()
+            .set_topics(image.topics().map(|topic| {
+                (
+                    topic.name.clone(),
+                    TopicMetadata {
+                        topic_id: topic.topic_id,
+                        partitions: topic.partitions,
+                    },
+                )
+            }));
         let topic = image.topic(CONSUMER_OFFSETS_TOPIC).cloned();
         let topic_id = topic.as_ref().map(|topic| topic.topic_id);
         let partitions = self
@@ -848,6 +860,7 @@ mod tests {
 
     fn fetch(coordinator: &mut GroupCoordinator, group: &str) -> Response {
         let request = Request::OffsetFetch(OffsetFetch {
+            member: None,
             group_id: group.into(),
             partitions: None,
         });
