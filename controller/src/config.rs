@@ -1540,6 +1540,35 @@ mod tests {
     }
 
     #[test]
+    fn consumer_group_settings_reach_the_coordinator_and_are_bounded() {
+        let mut config = BrokerConfig::default();
+        config.set("group.consumer.assignors", "range").unwrap();
+        config
+            .set("group.coordinator.rebalance.protocols", "classic")
+            .unwrap();
+        config
+            .set("group.consumer.heartbeat.interval.ms", "6000")
+            .unwrap();
+        let coordinator = config.group_coordinator_config(50);
+        assert_eq!(
+            coordinator.consumer_assignors,
+            vec![ConsumerAssignor::Range]
+        );
+        assert!(!coordinator.consumer_protocol_enabled);
+        assert_eq!(coordinator.consumer_heartbeat_interval_ms, 6000);
+        assert_eq!(coordinator.validate(), Ok(()));
+        config
+            .set("group.consumer.session.timeout.ms", "1000")
+            .unwrap();
+        assert!(config.group_coordinator_config(50).validate().is_err());
+        let mut no_classic = BrokerConfig::default();
+        no_classic
+            .set("group.coordinator.rebalance.protocols", "consumer")
+            .unwrap();
+        assert!(no_classic.group_coordinator_config(50).validate().is_err());
+    }
+
+    #[test]
     fn topic_overrides_beat_broker_defaults() {
         let mut config = BrokerConfig::default();
         config.set("log.retention.ms", "1000").unwrap();

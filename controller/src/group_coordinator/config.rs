@@ -211,6 +211,13 @@ impl GroupCoordinatorConfig {
                 });
             }
         }
+        if !self.classic_protocol_enabled {
+            return Err(ConfigError::OutOfRange {
+                name: "group.coordinator.rebalance.protocols",
+                value: 0,
+                reason: "must contain classic",
+            });
+        }
         if self.consumer_assignors.is_empty() {
             return Err(ConfigError::OutOfRange {
                 name: "group.consumer.assignors",
