@@ -17,7 +17,6 @@ from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from clients import (
-    TopicPartition,
     common_conf,
     create_topic,
     produce,
@@ -28,13 +27,13 @@ TIMEOUT_S = 60.0
 
 
 class Ownership:
-    """partition → member, as the members' callbacks report it."""
+    """(topic, partition) → member, as the members' callbacks report it."""
 
     def __init__(self) -> None:
-        self.owner: dict[int, str] = {}
-        self.events: list[tuple[float, str, str, list[int]]] = []
+        self.owner: dict[tuple[str, int], str] = {}
+        self.events: list[tuple[float, str, str, list[tuple[str, int]]]] = []
 
-    def assign(self, member: str, partitions: list[int]) -> None:
+    def assign(self, member: str, partitions: list[tuple[str, int]]) -> None:
         self.events.append((time.monotonic(), member, "assign", partitions))
         for p in partitions:
             holder = self.owner.get(p)
@@ -44,7 +43,7 @@ class Ownership:
             )
             self.owner[p] = member
 
-    def release(self, member: str, partitions: list[int], how: str) -> None:
+    def release(self, member: str, partitions: list[tuple[str, int]], how: str) -> None:
         self.events.append((time.monotonic(), member, how, partitions))
         for p in partitions:
             assert self.owner.get(p) == member, (
@@ -52,7 +51,7 @@ class Ownership:
             )
             del self.owner[p]
 
-    def of(self, member: str) -> set[int]:
+    def of(self, member: str) -> set[tuple[str, int]]:
         return {p for p, m in self.owner.items() if m == member}
 
 
@@ -82,13 +81,13 @@ class Member:
         )
 
     def _on_assign(self, _consumer, partitions) -> None:
-        self.ownership.assign(self.name, [tp.partition for tp in partitions])
+        self.ownership.assign(self.name, [(tp.topic, tp.partition) for tp in partitions])
 
     def _on_revoke(self, consumer, partitions) -> None:
         # As applications do: commit what was consumed before letting go, so
         # the next owner resumes exactly there.
         self._commit(consumer, partitions)
-        self.ownership.release(self.name, [tp.partition for tp in partitions], "revoke")
+        self.ownership.release(self.name, [(tp.topic, tp.partition) for tp in partitions], "revoke")
 
     @staticmethod
     def _commit(consumer, partitions) -> None:
@@ -97,7 +96,7 @@ class Member:
             consumer.commit(offsets=positions, asynchronous=False)
 
     def _on_lost(self, _consumer, partitions) -> None:
-        self.ownership.release(self.name, [tp.partition for tp in partitions], "lost")
+        self.ownership.release(self.name, [(tp.topic, tp.partition) for tp in partitions], "lost")
 
     def poll(self, timeout_s: float = 0.05) -> None:
         msg = self.consumer.poll(timeout_s)
@@ -225,20 +224,89 @@ def test_group_resumes_from_committed_offsets_after_a_broker_restart(broker):
     a = Member("member-a", broker.bootstrap, group, topic, ownership)
     poll_until([a], lambda: len(a.seen) >= 12, "the first 12 records")
     a.commit()
-    a.close()
+    events_before = len(ownership.events)
     broker.restart()
+    # The coordinator reloads the group from __consumer_offsets: a goes on
+    # heartbeating at its epoch, keeps its partitions and is never fenced
+    # (no revoke, lost or assign callback).
     produce_round(broker.bootstrap, topic, partitions, 2, "r2")
+    poll_until([a], lambda: len(a.seen) >= 18, "6 more records after the restart")
+    for _ in range(20):
+        a.poll(0.1)
+    assert ownership.events[events_before:] == []
+    assert sorted(a.seen) == [(p, o) for p in range(partitions) for o in range(6)]
+    a.commit()
+    a.close()
+    # A new member resumes exactly from a's commits.
+    produce_round(broker.bootstrap, topic, partitions, 1, "r3")
     b = Member("member-b", broker.bootstrap, group, topic, ownership)
-    poll_until([b], lambda: len(b.seen) >= 6, "the 6 records after the restart")
-    time.sleep(0.5)
-    for _ in range(5):
+    poll_until([b], lambda: len(b.seen) >= 3, "the 3 newest records")
+    for _ in range(10):
         b.poll(0.1)
-    assert sorted(b.seen) == [(p, o) for p in range(partitions) for o in (4, 5)]
-    # The group itself was reloaded: b joined it at a later group epoch.
+    assert sorted(b.seen) == [(p, 6) for p in range(partitions)]
     admin = AdminClient(common_conf(broker.bootstrap))
     described = admin.describe_consumer_groups([group])[group].result(timeout=20)
     assert [m.client_id for m in described.members] == ["member-b"]
-    committed = b.consumer.committed(
-        [TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-    assert [tp.offset for tp in committed] == [4, 4, 4]
     b.close()
+
+
+def test_list_groups_shows_types_and_a_classic_member_cannot_join_a_consumer_group(broker):
+    from confluent_kafka import ConsumerGroupType, KafkaError
+
+    topic, partitions = unique_topic(), 2
+    create_topic(broker.bootstrap, topic, partitions)
+    new_group, classic_group = unique_topic("g848"), unique_topic("gclassic")
+    ownership = Ownership()
+    a = Member("member-a", broker.bootstrap, new_group, topic, ownership)
+    poll_until([a], lambda: len(ownership.of("member-a")) == partitions, "an assignment")
+    classic = Consumer({**common_conf(broker.bootstrap), "group.id": classic_group,
+                        "group.protocol": "classic"})
+    classic.subscribe([topic])
+    # A classic member asking to join the consumer group is refused with
+    # INCONSISTENT_GROUP_PROTOCOL, as Kafka 4 answers without migration.
+    intruder = Consumer({**common_conf(broker.bootstrap), "group.id": new_group,
+                         "group.protocol": "classic"})
+    intruder.subscribe([topic])
+    errors = []
+    deadline = time.monotonic() + TIMEOUT_S
+    while not errors and time.monotonic() < deadline:
+        msg = intruder.poll(0.1)
+        if msg is not None and msg.error():
+            errors.append(msg.error().code())
+        classic.poll(0.05)
+        a.poll()
+    assert errors == [KafkaError.INCONSISTENT_GROUP_PROTOCOL]
+    intruder.close()
+    poll_until([a], lambda: classic.assignment() or classic.poll(0.1) or classic.assignment(),
+               "the classic group to form")
+    admin = AdminClient(common_conf(broker.bootstrap))
+
+    def listed(**kwargs):
+        result = admin.list_consumer_groups(**kwargs).result(timeout=20)
+        return {g.group_id: g for g in result.valid}
+
+    both = listed()
+    assert both[new_group].type == ConsumerGroupType.CONSUMER
+    assert both[classic_group].type == ConsumerGroupType.CLASSIC
+    assert set(listed(types={ConsumerGroupType.CONSUMER})) == {new_group}
+    assert classic_group in listed(types={ConsumerGroupType.CLASSIC})
+    assert new_group not in listed(types={ConsumerGroupType.CLASSIC})
+    # The member's own group stays untouched by the intruder.
+    assert len(ownership.of("member-a")) == partitions
+    a.close()
+    classic.close()
+
+
+def test_regex_subscription_picks_up_topics_created_later(broker):
+    prefix = unique_topic("rx")
+    first = f"{prefix}-one"
+    create_topic(broker.bootstrap, first, 2)
+    ownership = Ownership()
+    a = Member("member-a", broker.bootstrap, unique_topic("g848"), f"^{prefix}-.*", ownership)
+    poll_until([a], lambda: len(a.consumer.assignment()) == 2, "the first topic's partitions")
+    second = f"{prefix}-two"
+    create_topic(broker.bootstrap, second, 3)
+    poll_until([a], lambda: len(a.consumer.assignment()) == 5,
+               "the new matching topic's partitions too")
+    assert {tp.topic for tp in a.consumer.assignment()} == {first, second}
+    a.close()
