@@ -342,3 +342,155 @@ fn classic_and_consumer_groups_keep_to_their_own_protocol() {
     };
     assert!(groups.is_empty());
 }
+
+mod replay {
+    use super::*;
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    fn key(kind: u8, member: u8) -> Bytes {
+        let group_id = GROUP.to_string();
+        let member_id = format!("m{}", member % 3);
+        match kind % 7 {
+            0 => RecordKey::ConsumerGroupMetadata { group_id },
+            1 => RecordKey::ConsumerGroupPartitionMetadata { group_id },
+            2 => RecordKey::ConsumerGroupMemberMetadata {
+                group_id,
+                member_id,
+            },
+            3 => RecordKey::ConsumerGroupTargetAssignmentMetadata { group_id },
+            4 => RecordKey::ConsumerGroupTargetAssignmentMember {
+                group_id,
+                member_id,
+            },
+            5 => RecordKey::ConsumerGroupCurrentMemberAssignment {
+                group_id,
+                member_id,
+            },
+            _ => RecordKey::GroupMetadata { group_id },
+        }
+        .encode()
+    }
+
+    proptest! {
+        /// Whatever the log holds, a replay loads or is refused with an
+        /// error, and a loaded group then serves heartbeats: bytes from the
+        /// disk never panic the coordinator.
+        #[test]
+        fn replay_of_arbitrary_values_never_panics(
+            records in proptest::collection::vec(
+                (any::<u8>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..48)),
+                0..24,
+            )
+        ) {
+            let partition = partition_for_group(GROUP, 50);
+            let records: Vec<OffsetsRecord> = records
+                .into_iter()
+                .map(|(kind, member, value)| OffsetsRecord {
+                    key: key(kind, member),
+                    value: (!value.is_empty()).then(|| Bytes::from(value)),
+                })
+                .collect();
+            let mut h = harness(3);
+            if h.coordinator.begin_load(partition).is_ok()
+                && h.coordinator.load_partition(partition, records, T0).is_ok()
+            {
+                for m in ["m0", "m1", "new"] {
+                    let _ = send(&mut h, hb(m, 0));
+                }
+                h.advance(120_000);
+            }
+        }
+    }
+}
+
+mod schedules {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Heartbeat(usize),
+        Join,
+        Leave(usize),
+        Wait,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0..6usize).prop_map(Step::Heartbeat),
+            1 => Just(Step::Join),
+            1 => (0..6usize).prop_map(Step::Leave),
+            1 => Just(Step::Wait),
+        ]
+    }
+
+    /// A client that behaves as KIP-848 asks: it reports what it owns,
+    /// drops revoked partitions before its next heartbeat, and on
+    /// FENCED_MEMBER_EPOCH / UNKNOWN_MEMBER_ID drops everything and rejoins.
+    fn heartbeat(h: &mut Harness, c: &mut Client) {
+        let mut req = hb(&c.member_id, c.epoch);
+        req.owned_partitions = Some(vec![(TOPIC, c.owned.iter().copied().collect())]);
+        match send(h, req) {
+            Ok(r) => c.apply(&r),
+            Err(GroupError::FencedMemberEpoch | GroupError::UnknownMemberId) => {
+                c.owned.clear();
+                let r = send(h, hb(&c.member_id, 0)).unwrap();
+                c.apply(&r);
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+
+    proptest! {
+        /// Under any interleaving of heartbeats, joins and leaves, no two
+        /// clients ever own the same partition, and once everyone
+        /// heartbeats a few times every partition is owned, balanced.
+        #[test]
+        fn no_partition_is_ever_owned_twice(steps in proptest::collection::vec(step(), 1..80)) {
+            let mut h = harness(7);
+            let mut clients: Vec<Client> = vec![Client::join(&mut h, "c0")];
+            let mut next = 1;
+            for s in steps {
+                match s {
+                    Step::Heartbeat(i) => {
+                        let n = clients.len();
+                        if n > 0 {
+                            heartbeat(&mut h, &mut clients[i % n]);
+                        }
+                    }
+                    Step::Join if clients.len() < 6 => {
+                        clients.push(Client::join(&mut h, &format!("c{next}")));
+                        next += 1;
+                    }
+                    Step::Join => {}
+                    Step::Leave(i) if !clients.is_empty() => {
+                        let n = clients.len();
+                        let c = clients.remove(i % n);
+                        send(&mut h, hb(&c.member_id, LEAVE_GROUP_MEMBER_EPOCH)).unwrap();
+                    }
+                    Step::Leave(_) => {}
+                    Step::Wait => h.advance(1_000),
+                }
+                let view: Vec<&Client> = clients.iter().collect();
+                assert_owned_once(&view);
+            }
+            if !clients.is_empty() {
+                for _ in 0..4 {
+                    for c in clients.iter_mut() {
+                        heartbeat(&mut h, c);
+                    }
+                    let view: Vec<&Client> = clients.iter().collect();
+                    assert_owned_once(&view);
+                }
+                let counts: Vec<usize> = clients.iter().map(|c| c.owned.len()).collect();
+                prop_assert_eq!(counts.iter().sum::<usize>(), 7);
+                prop_assert!(counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1);
+                prop_assert_eq!(
+                    h.coordinator.consumer_group_state(GROUP),
+                    Some(ConsumerGroupState::Stable)
+                );
+            }
+        }
+    }
+}

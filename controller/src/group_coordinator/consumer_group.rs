@@ -100,12 +100,10 @@ impl ConsumerGroup {
         }
     }
 
-    /// The epoch of the member owning `topic`/`partition`, -1 if free.
-    pub(crate) fn owner_epoch(&self, topic: &TopicId, partition: i32) -> i32 {
-        self.partition_epochs
-            .get(&(*topic, partition))
-            .copied()
-            .unwrap_or(-1)
+    /// Whether a member owns `topic`/`partition` (assigned or still to be
+    /// revoked).
+    pub(crate) fn is_owned(&self, topic: &TopicId, partition: i32) -> bool {
+        self.partition_epochs.contains_key(&(*topic, partition))
     }
 
     /// Inserts or replaces a member, keeping the ownership map and the
@@ -114,6 +112,13 @@ impl ConsumerGroup {
         if let Some(old) = self.members.get(&member.member_id) {
             for tp in old.owned().collect::<Vec<_>>() {
                 self.partition_epochs.remove(&tp);
+            }
+            // A member that rejoined without its instance id gives it up.
+            if let Some(instance_id) = old.instance_id.clone() {
+                let holds = self.static_members.get(&instance_id) == Some(&member.member_id);
+                if holds && member.instance_id.as_ref() != Some(&instance_id) {
+                    self.static_members.remove(&instance_id);
+                }
             }
         }
         for tp in member.owned() {

@@ -128,9 +128,9 @@ impl ConsumerMember {
     }
 
     /// Reconciles towards `target` at `target_epoch` (Kafka's
-    /// `CurrentAssignmentBuilder.build`). `owner_epoch(t, p)` is the epoch
-    /// of the member currently owning the partition, -1 if free (this
-    /// member's own partitions count as its own). `owned` is what the
+    /// `CurrentAssignmentBuilder.build`). `is_owned(t, p)` says whether some
+    /// member owns the partition now (Kafka's partition epoch is not -1;
+    /// this member's own partitions count). `owned` is what the
     /// client reported owning (`None` if it did not say).
     ///
     /// # Errors
@@ -141,18 +141,14 @@ impl ConsumerMember {
         &self,
         target_epoch: i32,
         target: &Assignment,
-        owner_epoch: impl Fn(&TopicId, i32) -> i32,
+        is_owned: impl Fn(&TopicId, i32) -> bool,
         owned: Option<&Assignment>,
     ) -> Result<ConsumerMember, ()> {
         match self.state {
             MemberState::Stable if self.member_epoch == target_epoch => Ok(self.clone()),
-            MemberState::Stable | MemberState::UnreleasedPartitions => Ok(self.next_assignment(
-                self.member_epoch,
-                target_epoch,
-                target,
-                &owner_epoch,
-                owned,
-            )),
+            MemberState::Stable | MemberState::UnreleasedPartitions => {
+                Ok(self.next_assignment(self.member_epoch, target_epoch, target, &is_owned, owned))
+            }
             MemberState::UnrevokedPartitions => {
                 if owns_any(owned, &self.pending_revocation) {
                     Ok(self.clone())
@@ -161,7 +157,7 @@ impl ConsumerMember {
                         self.member_epoch + 1,
                         target_epoch,
                         target,
-                        &owner_epoch,
+                        &is_owned,
                         owned,
                     ))
                 }
@@ -170,13 +166,7 @@ impl ConsumerMember {
                 if owned.is_none_or(|o| !o.is_empty()) {
                     Err(())
                 } else {
-                    Ok(self.next_assignment(
-                        target_epoch,
-                        target_epoch,
-                        target,
-                        &owner_epoch,
-                        owned,
-                    ))
+                    Ok(self.next_assignment(target_epoch, target_epoch, target, &is_owned, owned))
                 }
             }
         }
@@ -188,7 +178,7 @@ impl ConsumerMember {
         member_epoch: i32,
         target_epoch: i32,
         target: &Assignment,
-        owner_epoch: &impl Fn(&TopicId, i32) -> i32,
+        is_owned: &impl Fn(&TopicId, i32) -> bool,
         owned: Option<&Assignment>,
     ) -> ConsumerMember {
         let mut has_unreleased = false;
@@ -204,7 +194,7 @@ impl ConsumerMember {
             let revoking: BTreeSet<i32> = current.difference(&kept).copied().collect();
             let mut pending: BTreeSet<i32> = wanted.difference(&kept).copied().collect();
             let before = pending.len();
-            pending.retain(|p| owner_epoch(topic, *p) == -1);
+            pending.retain(|p| !is_owned(topic, *p));
             has_unreleased |= pending.len() != before;
             if !kept.is_empty() {
                 new_assigned.insert(*topic, kept);
@@ -296,7 +286,7 @@ mod tests {
     fn partitions_to_revoke_keep_the_epoch_until_the_member_acknowledges() {
         let m = stable(3, &[0, 1, 2]);
         let next = m
-            .reconcile(4, &a(&[0]), |_, _| -1, Some(&a(&[0, 1, 2])))
+            .reconcile(4, &a(&[0]), |_, _| false, Some(&a(&[0, 1, 2])))
             .unwrap();
         assert_eq!(next.state, MemberState::UnrevokedPartitions);
         assert_eq!(next.member_epoch, 3);
@@ -304,12 +294,12 @@ mod tests {
         assert_eq!(next.pending_revocation, a(&[1, 2]));
         // Still owning 1: no progress.
         let same = next
-            .reconcile(4, &a(&[0]), |_, _| -1, Some(&a(&[0, 1])))
+            .reconcile(4, &a(&[0]), |_, _| false, Some(&a(&[0, 1])))
             .unwrap();
         assert_eq!(same, next);
         // Acknowledged: the target epoch.
         let done = next
-            .reconcile(4, &a(&[0]), |_, _| -1, Some(&a(&[0])))
+            .reconcile(4, &a(&[0]), |_, _| false, Some(&a(&[0])))
             .unwrap();
         assert_eq!(done.state, MemberState::Stable);
         assert_eq!(done.member_epoch, 4);
@@ -320,7 +310,7 @@ mod tests {
     #[test]
     fn a_partition_still_owned_elsewhere_is_not_assigned_yet() {
         let m = stable(3, &[0]);
-        let owner = |_: &TopicId, p: i32| if p == 1 { 3 } else { -1 };
+        let owner = |_: &TopicId, p: i32| p == 1;
         let next = m
             .reconcile(4, &a(&[0, 1, 2]), owner, Some(&a(&[0])))
             .unwrap();
@@ -328,7 +318,7 @@ mod tests {
         assert_eq!(next.member_epoch, 4);
         assert_eq!(next.assigned, a(&[0, 2]));
         let released = next
-            .reconcile(4, &a(&[0, 1, 2]), |_, _| -1, Some(&a(&[0, 2])))
+            .reconcile(4, &a(&[0, 1, 2]), |_, _| false, Some(&a(&[0, 2])))
             .unwrap();
         assert_eq!(released.state, MemberState::Stable);
         assert_eq!(released.assigned, a(&[0, 1, 2]));

@@ -351,7 +351,7 @@ fn assignment(r: &mut Reader<'_>) -> Result<Assignment, RecordError> {
         }
         skip_tagged_fields(r)?;
         if !ps.is_empty() {
-            a.entry(topic).or_insert_with(BTreeSet::new).extend(ps);
+            a.entry(topic).or_default().extend(ps);
         }
     }
     Ok(a)

@@ -410,7 +410,7 @@ impl GroupCoordinator {
                 .reconcile(
                     group.assignment_epoch,
                     target,
-                    |t, p| group.owner_epoch(t, p),
+                    |t, p| group.is_owned(t, p),
                     owned.as_ref(),
                 )
                 .map_err(|()| GroupError::FencedMemberEpoch)?;
@@ -1023,5 +1023,138 @@ fn group_epoch_record(group_id: &str, epoch: i32) -> OffsetsRecord {
         }
         .encode(),
         value: Some(encode_epoch(epoch)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group_coordinator::action::RequestToken;
+    use crate::group_coordinator::config::GroupCoordinatorConfig;
+    use crate::group_coordinator::partitioning::partition_for_group;
+    use crate::group_coordinator::request::Request;
+    use proptest::prelude::*;
+
+    const TOPIC: TopicId = [1; 16];
+
+    fn partitions() -> impl Strategy<Value = Assignment> {
+        proptest::collection::btree_set(0..4i32, 0..4).prop_map(|ps| {
+            let mut a = Assignment::new();
+            if !ps.is_empty() {
+                a.insert(TOPIC, ps);
+            }
+            a
+        })
+    }
+
+    /// One well-formed record of the consumer group `g` with arbitrary
+    /// contents: epochs out of order, partitions claimed twice, instance
+    /// ids shared, states a newer coordinator wrote.
+    fn record() -> impl Strategy<Value = OffsetsRecord> {
+        let member = (0..3u8).prop_map(|m| format!("m{m}"));
+        prop_oneof![
+            (-3..6i32).prop_map(|e| OffsetsRecord {
+                key: RecordKey::ConsumerGroupMetadata {
+                    group_id: "g".into()
+                }
+                .encode(),
+                value: Some(encode_epoch(e)),
+            }),
+            (-3..6i32).prop_map(|e| OffsetsRecord {
+                key: RecordKey::ConsumerGroupTargetAssignmentMetadata {
+                    group_id: "g".into()
+                }
+                .encode(),
+                value: Some(encode_epoch(e)),
+            }),
+            (member.clone(), proptest::option::of(0..2u8)).prop_map(|(m, instance)| {
+                let mut member = ConsumerMember::new(m.clone());
+                member.instance_id = instance.map(|i| format!("i{i}"));
+                member.subscribed_topic_names = vec!["t".into()];
+                OffsetsRecord {
+                    key: RecordKey::ConsumerGroupMemberMetadata {
+                        group_id: "g".into(),
+                        member_id: m,
+                    }
+                    .encode(),
+                    value: Some(MemberMetadataValue::of(&member).encode()),
+                }
+            }),
+            (member.clone(), partitions()).prop_map(|(m, a)| OffsetsRecord {
+                key: RecordKey::ConsumerGroupTargetAssignmentMember {
+                    group_id: "g".into(),
+                    member_id: m,
+                }
+                .encode(),
+                value: Some(encode_target_assignment(&a)),
+            }),
+            (member, -3..6i32, 0..4i8, partitions(), partitions()).prop_map(
+                |(m, epoch, state, assigned, revoking)| {
+                    let mut member = ConsumerMember::new(m.clone());
+                    member.member_epoch = epoch;
+                    member.state = MemberState::from_value(state);
+                    member.assigned = assigned;
+                    member.pending_revocation = revoking;
+                    OffsetsRecord {
+                        key: RecordKey::ConsumerGroupCurrentMemberAssignment {
+                            group_id: "g".into(),
+                            member_id: m,
+                        }
+                        .encode(),
+                        value: Some(CurrentAssignmentValue::of(&member).encode()),
+                    }
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        /// Whatever consistent-looking or contradictory records the log
+        /// holds, the group loads and its members heartbeat, leave and time
+        /// out without breaking an invariant (each partition one owner).
+        #[test]
+        fn any_stored_consumer_group_loads_and_keeps_its_invariants(
+            records in proptest::collection::vec(record(), 0..16),
+            epochs in proptest::collection::vec(-2..6i32, 3),
+        ) {
+            let config = GroupCoordinatorConfig {
+                offsets_topic_num_partitions: 1,
+                ..GroupCoordinatorConfig::default()
+            };
+            prop_assert_eq!(partition_for_group("g", 1), 0);
+            let mut c = GroupCoordinator::new(config, 3);
+            let now = 1_700_000_000_000;
+            c.load_partition(0, records, now).unwrap();
+            c.set_topics([("t".to_string(), TopicMetadata { topic_id: TOPIC, partitions: 4 })]);
+            if let Some(group) = c.consumer_groups.get("g") {
+                group.check_invariants();
+            }
+            for (i, epoch) in epochs.into_iter().enumerate() {
+                let member_id = format!("m{i}");
+                let request = ConsumerGroupHeartbeat {
+                    group_id: "g".into(),
+                    member_id,
+                    member_epoch: epoch,
+                    instance_id: None,
+                    rack_id: None,
+                    rebalance_timeout_ms: 1000,
+                    subscribed_topic_names: Some(vec!["t".into()]),
+                    subscribed_topic_regex: None,
+                    server_assignor: None,
+                    owned_partitions: Some(Vec::new()),
+                    client_id: "c".into(),
+                    client_host: "/h".into(),
+                };
+                c.request(now, RequestToken(i as u64), Request::ConsumerGroupHeartbeat(request));
+                if let Some(group) = c.consumer_groups.get("g") {
+                    group.check_invariants();
+                }
+            }
+            c.tick(now + 100_000);
+            if let Some(group) = c.consumer_groups.get("g") {
+                group.check_invariants();
+                prop_assert!(group.members.is_empty());
+            }
+        }
     }
 }
