@@ -517,7 +517,7 @@ impl GroupCoordinator {
             Request::DescribeGroups(r) => self.describe_groups(token, r),
             Request::ListGroups(r) => self.list_groups(token, r),
             Request::DeleteGroups(r) => self.delete_groups(now_ms, token, r),
-            Request::OffsetDelete(r) => self.offset_delete(token, r),
+            Request::OffsetDelete(r) => self.offset_delete(now_ms, token, r),
             Request::ConsumerGroupHeartbeat(r) => self.consumer_group_heartbeat(now_ms, token, r),
             Request::ConsumerGroupDescribe(r) => self.consumer_group_describe(token, r),
         }
@@ -1424,11 +1424,15 @@ impl GroupCoordinator {
         self.respond(token, Response::OffsetFetch(Ok(offsets)));
     }
 
-    fn offset_delete(&mut self, token: RequestToken, req: OffsetDelete) {
+    fn offset_delete(&mut self, now_ms: i64, token: RequestToken, req: OffsetDelete) {
         if let Err(e) = self.validate_group_status(&req.group_id, false) {
             return self.respond(token, Response::OffsetDelete(Err(e)));
         }
-        let Some(mut group) = self.groups.remove(&req.group_id) else {
+        let holder = self
+            .consumer_groups
+            .contains_key(&req.group_id)
+            .then(|| self.offsets_holder(&req.group_id, now_ms));
+        let Some(mut group) = holder.or_else(|| self.groups.remove(&req.group_id)) else {
             return self.respond(
                 token,
                 Response::OffsetDelete(Err(GroupError::GroupIdNotFound)),
