@@ -229,12 +229,16 @@ impl GroupDriver {
     /// Every group the coordinator holds, with its state and committed
     /// offsets, for a scrape (run by the refresh task, not per request).
     pub fn group_gauges(&self) -> Vec<crate::metrics::GroupGauge> {
-        self.coordinator
-            .borrow()
+        let coordinator = self.coordinator.borrow();
+        coordinator
             .groups()
             .map(|(group_id, state, offsets)| crate::metrics::GroupGauge {
                 group_id: group_id.to_owned(),
-                state: state.kafka_name(),
+                // A consumer group's offsets live in a classic group of its
+                // id: report the consumer group's state.
+                state: coordinator
+                    .consumer_group_state(group_id)
+                    .map_or(state.kafka_name(), |s| s.kafka_name()),
                 committed: offsets
                     .map(|(topic, partition, offset)| (topic.to_owned(), partition, offset))
                     .collect(),
