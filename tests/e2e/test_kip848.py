@@ -16,6 +16,7 @@ import time
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient
 
+import kafka_wire as w
 from clients import (
     common_conf,
     create_topic,
@@ -310,3 +311,21 @@ def test_regex_subscription_picks_up_topics_created_later(broker):
                "the new matching topic's partitions too")
     assert {tp.topic for tp in a.consumer.assignment()} == {first, second}
     a.close()
+
+
+def api_version_ranges(broker) -> dict[int, tuple[int, int]]:
+    resp = w.request(broker.port, w.header_v1(w.API_VERSIONS, 0, 7) + b"")
+    assert resp[:4] == w.i32(7)
+    _, ranges = w.parse_api_versions_v0(resp[4:])
+    return ranges
+
+
+def test_api_versions_advertises_the_consumer_protocol_only_when_enabled(broker_factory):
+    enabled = broker_factory()
+    ranges = api_version_ranges(enabled)
+    assert ranges[68] == (0, 1)  # ConsumerGroupHeartbeat
+    assert ranges[69] == (0, 1)  # ConsumerGroupDescribe
+    classic_only = broker_factory({"group.coordinator.rebalance.protocols": "classic"})
+    ranges = api_version_ranges(classic_only)
+    assert 68 not in ranges and 69 not in ranges
+    assert ranges[11] == (0, 9)  # JoinGroup still served
