@@ -464,7 +464,8 @@ impl GroupDriver {
     /// NOT_COORDINATOR, and later requests for its groups get
     /// NOT_COORDINATOR. A partition led here at the epoch already loaded or
     /// loading is left alone, so calling this with every published image is
-    /// cheap (O(partitions)).
+    /// cheap (O(partitions)). It also hands the coordinator the image's
+    /// topics, which consumer groups (KIP-848) assign from (O(topics)).
     ///
     /// Call it on the control shard with each image the data shards have
     /// applied (they must have opened a partition before it is read):
