@@ -12,7 +12,7 @@ use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listene
 use crate::listener_security::{SslSettings, SSL_LISTENER_PROPERTIES};
 use skein_engine::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, TimestampType};
 
-use crate::group_coordinator::GroupCoordinatorConfig;
+use crate::group_coordinator::{ConsumerAssignor, GroupCoordinatorConfig};
 use crate::kafka_properties::{
     check_kafka_value, closest_names, kafka_broker_property, kafka_support, kafka_topic_property,
     KafkaProperty, KafkaSupport, KAFKA_BROKER_PROPERTIES, KAFKA_TOPIC_PROPERTIES,
@@ -128,6 +128,15 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "group.min.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "6000", unit: "ms", doc: "Shortest session timeout a JoinGroup may ask for; shorter ones get INVALID_SESSION_TIMEOUT. Must not exceed group.max.session.timeout.ms.", support: Support::Implemented },
     PropertyDef { name: "group.max.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1800000", unit: "ms", doc: "Longest session timeout a JoinGroup may ask for; longer ones get INVALID_SESSION_TIMEOUT.", support: Support::Implemented },
     PropertyDef { name: "group.max.size", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2147483647", unit: "members", doc: "Most members of one consumer group; a JoinGroup past it gets GROUP_MAX_SIZE_REACHED.", support: Support::Implemented },
+    PropertyDef { name: "group.coordinator.rebalance.protocols", topic_name: None, kind: ValueKind::List(Some(&["classic", "consumer"])), default: "classic,consumer", unit: "", doc: "The group protocols the coordinator serves: `classic` (JoinGroup/SyncGroup/Heartbeat) and `consumer` (KIP-848's ConsumerGroupHeartbeat, advertised in ApiVersions only when listed). `classic` must be listed, as in Kafka.", support: Support::Implemented },
+    PropertyDef { name: "group.consumer.assignors", topic_name: None, kind: ValueKind::List(Some(&["uniform", "range", "org.apache.kafka.coordinator.group.assignor.uniformassignor", "org.apache.kafka.coordinator.group.assignor.rangeassignor"])), default: "uniform,range", unit: "", doc: "Server-side assignors of consumer groups (KIP-848), by name or Kafka class name; the first is used when no member asks for one (ConsumerGroupHeartbeat.ServerAssignor), others get UNSUPPORTED_ASSIGNOR.", support: Support::Implemented },
+    PropertyDef { name: "group.consumer.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "45000", unit: "ms", doc: "A consumer group member (KIP-848) that sends no ConsumerGroupHeartbeat for this long is removed and its partitions reassigned. Within group.consumer.min/max.session.timeout.ms.", support: Support::Implemented },
+    PropertyDef { name: "group.consumer.min.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "45000", unit: "ms", doc: "Lower bound of group.consumer.session.timeout.ms.", support: Support::Implemented },
+    PropertyDef { name: "group.consumer.max.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "60000", unit: "ms", doc: "Upper bound of group.consumer.session.timeout.ms.", support: Support::Implemented },
+    PropertyDef { name: "group.consumer.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "5000", unit: "ms", doc: "How often consumer group members (KIP-848) are told to heartbeat. Within group.consumer.min/max.heartbeat.interval.ms and below the session timeout.", support: Support::Implemented },
+    PropertyDef { name: "group.consumer.min.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "5000", unit: "ms", doc: "Lower bound of group.consumer.heartbeat.interval.ms.", support: Support::Implemented },
+    PropertyDef { name: "group.consumer.max.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "15000", unit: "ms", doc: "Upper bound of group.consumer.heartbeat.interval.ms.", support: Support::Implemented },
+    PropertyDef { name: "group.consumer.max.size", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2147483647", unit: "members", doc: "Most members of one consumer group (KIP-848); a heartbeat from one more gets GROUP_MAX_SIZE_REACHED.", support: Support::Implemented },
     PropertyDef { name: "offsets.retention.minutes", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "10080", unit: "minutes", doc: "Committed offsets of a group that is empty (or of a partition it no longer consumes) are removed this long after the group emptied or the commit, as in Kafka.", support: Support::Implemented },
     PropertyDef { name: "offsets.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "600000", unit: "ms", doc: "How often expired committed offsets are looked for.", support: Support::Implemented },
     PropertyDef { name: "offset.metadata.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Longest metadata string of a committed offset; longer ones get OFFSET_METADATA_TOO_LARGE.", support: Support::Implemented },
@@ -954,7 +963,27 @@ impl BrokerConfig {
             offsets_retention_check_interval_ms: self.int("offsets.retention.check.interval.ms"),
             offset_metadata_max_bytes: ms("offset.metadata.max.bytes"),
             offsets_topic_num_partitions,
+            classic_protocol_enabled: self.rebalance_protocol_enabled("classic"),
+            consumer_protocol_enabled: self.rebalance_protocol_enabled("consumer"),
+            consumer_session_timeout_ms: ms("group.consumer.session.timeout.ms"),
+            consumer_min_session_timeout_ms: ms("group.consumer.min.session.timeout.ms"),
+            consumer_max_session_timeout_ms: ms("group.consumer.max.session.timeout.ms"),
+            consumer_heartbeat_interval_ms: ms("group.consumer.heartbeat.interval.ms"),
+            consumer_min_heartbeat_interval_ms: ms("group.consumer.min.heartbeat.interval.ms"),
+            consumer_max_heartbeat_interval_ms: ms("group.consumer.max.heartbeat.interval.ms"),
+            consumer_max_size: ms("group.consumer.max.size"),
+            consumer_assignors: self
+                .text("group.consumer.assignors")
+                .split(',')
+                .filter_map(ConsumerAssignor::from_name)
+                .collect(),
         }
+    }
+    /// Whether `group.coordinator.rebalance.protocols` lists `protocol`.
+    pub fn rebalance_protocol_enabled(&self, protocol: &str) -> bool {
+        self.text("group.coordinator.rebalance.protocols")
+            .split(',')
+            .any(|p| p.eq_ignore_ascii_case(protocol))
     }
     /// `offsets.topic.num.partitions`.
     pub fn offsets_topic_partitions(&self) -> i32 {
@@ -1664,6 +1693,35 @@ mod tests {
         assert_eq!(coordinator.group_max_size, 3);
         assert_eq!(coordinator.offsets_retention_ms(), 300_000);
         assert_eq!(coordinator.offset_metadata_max_bytes, 10);
+    }
+
+    #[test]
+    fn consumer_group_settings_reach_the_coordinator_and_are_bounded() {
+        let mut config = BrokerConfig::default();
+        config.set("group.consumer.assignors", "range").unwrap();
+        config
+            .set("group.coordinator.rebalance.protocols", "classic")
+            .unwrap();
+        config
+            .set("group.consumer.heartbeat.interval.ms", "6000")
+            .unwrap();
+        let coordinator = config.group_coordinator_config(50);
+        assert_eq!(
+            coordinator.consumer_assignors,
+            vec![ConsumerAssignor::Range]
+        );
+        assert!(!coordinator.consumer_protocol_enabled);
+        assert_eq!(coordinator.consumer_heartbeat_interval_ms, 6000);
+        assert_eq!(coordinator.validate(), Ok(()));
+        config
+            .set("group.consumer.session.timeout.ms", "1000")
+            .unwrap();
+        assert!(config.group_coordinator_config(50).validate().is_err());
+        let mut no_classic = BrokerConfig::default();
+        no_classic
+            .set("group.coordinator.rebalance.protocols", "consumer")
+            .unwrap();
+        assert!(no_classic.group_coordinator_config(50).validate().is_err());
     }
 
     #[test]

@@ -397,7 +397,7 @@ const SINGLE_NODE: &str =
     "Skein runs single-node for now: there are no replicas, follower fetchers or other controllers to tune";
 const NO_TRANSACTIONS: &str = "Skein has no transaction coordinator yet";
 const NO_NEW_GROUPS: &str =
-    "Skein serves the classic consumer group protocol only for now (no KIP-848 or share groups)";
+    "Skein serves classic and consumer (KIP-848) groups but not share groups, online migration of classic members into consumer groups, or this tuning";
 const NO_QUOTAS: &str = "Skein does not throttle clients yet";
 const NOT_NEEDED: &str = "Skein does not implement this Kafka setting; it is accepted so that Kafka configurations start";
 

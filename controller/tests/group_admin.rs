@@ -17,7 +17,8 @@ fn delete(h: &mut Harness, groups: &[&str]) -> Vec<(String, Result<(), GroupErro
 
 fn list(h: &mut Harness, states: &[GroupState]) -> Vec<(String, GroupState)> {
     let t = h.send(Request::ListGroups(ListGroups {
-        states_filter: states.to_vec(),
+        states_filter: states.iter().map(|s| s.kafka_name().to_owned()).collect(),
+        types_filter: Vec::new(),
     }));
     match h.take(t) {
         Some(Response::ListGroups {

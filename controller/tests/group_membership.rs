@@ -474,6 +474,7 @@ fn old_member_id_of_a_replaced_static_member_is_fenced() {
     let t = h.send(Request::JoinGroup(static_join(&m2, "i2")));
     assert_eq!(h.join_result(t), Err(GroupError::FencedInstanceId));
     let c = h.send(Request::OffsetCommit(OffsetCommit {
+        api_version: 9,
         group_id: "g".into(),
         generation_id: 1,
         member_id: m2.clone(),

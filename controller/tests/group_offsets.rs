@@ -117,6 +117,7 @@ fn commit_during_preparing_rebalance_is_accepted() {
 fn oversized_metadata_is_rejected_per_partition() {
     let mut h = Harness::new();
     let t = h.send(Request::OffsetCommit(OffsetCommit {
+        api_version: 9,
         group_id: "simple".into(),
         generation_id: -1,
         member_id: String::new(),
@@ -248,6 +249,7 @@ fn explicit_retention_time_expires_unsubscribed_offsets_early() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 1);
     let t = h.send(Request::OffsetCommit(OffsetCommit {
+        api_version: 9,
         group_id: "g".into(),
         generation_id: generation,
         member_id: ids[0].clone(),
@@ -273,6 +275,7 @@ fn explicit_retention_time_expires_unsubscribed_offsets_early() {
 
 fn standalone_commit_stamped(h: &mut Harness, partition: i32, commit_timestamp_ms: i64) {
     let t = h.send(Request::OffsetCommit(OffsetCommit {
+        api_version: 9,
         group_id: "simple".into(),
         generation_id: -1,
         member_id: String::new(),

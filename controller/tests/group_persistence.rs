@@ -321,6 +321,7 @@ fn listed(h: &mut Harness) -> (Result<(), GroupError>, Vec<String>) {
 
 fn fetch_result(h: &mut Harness, group: &str) -> Result<Vec<FetchedOffset>, GroupError> {
     let t = h.send(Request::OffsetFetch(OffsetFetch {
+        member: None,
         group_id: group.into(),
         partitions: None,
     }));

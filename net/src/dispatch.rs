@@ -45,7 +45,7 @@ pub async fn dispatch(
                 api_version: 0,
                 ..header
             };
-            let response = handlers::api_versions::response(ErrorCode::UnsupportedVersion);
+            let response = handlers::api_versions::response(ErrorCode::UnsupportedVersion, ctx);
             return respond(ctx, &v0, ApiKey::ApiVersions, &response);
         }
         Err(error) => return Outcome::Close(error.to_string()),
@@ -57,7 +57,7 @@ pub async fn dispatch(
             ctx,
             h,
             ApiKey::ApiVersions,
-            &handlers::api_versions::response(ErrorCode::None),
+            &handlers::api_versions::response(ErrorCode::None, ctx),
         ),
         Request::Metadata(r) => respond(
             ctx,
@@ -197,6 +197,18 @@ pub async fn dispatch(
             h,
             ApiKey::DescribeGroups,
             &handlers::describe_groups::handle(ctx, r, version).await,
+        ),
+        Request::ConsumerGroupHeartbeat(r) => {
+            let client_id = h.client_id.as_deref().unwrap_or_default();
+            let response =
+                handlers::consumer_group_heartbeat::handle(ctx, r, client_id, client_host).await;
+            respond(ctx, h, ApiKey::ConsumerGroupHeartbeat, &response)
+        }
+        Request::ConsumerGroupDescribe(r) => respond(
+            ctx,
+            h,
+            ApiKey::ConsumerGroupDescribe,
+            &handlers::consumer_group_describe::handle(ctx, r).await,
         ),
         Request::ListGroups(r) => respond(
             ctx,

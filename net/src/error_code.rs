@@ -121,6 +121,11 @@ error_codes! {
     InconsistentClusterId = 104,
     FetchSessionTopicIdError = 106,
     IneligibleReplica = 107,
+    FencedMemberEpoch = 110,
+    UnreleasedInstanceId = 111,
+    UnsupportedAssignor = 112,
+    StaleMemberEpoch = 113,
+    InvalidRegularExpression = 128,
 }
 
 /// The code for a failed partition operation.
@@ -289,6 +294,13 @@ pub fn group_error(error: &GroupError) -> ErrorCode {
         GroupError::GroupMaxSizeReached => ErrorCode::GroupMaxSizeReached,
         GroupError::FencedInstanceId => ErrorCode::FencedInstanceId,
         GroupError::GroupSubscribedToTopic => ErrorCode::GroupSubscribedToTopic,
+        GroupError::InvalidRequest { .. } => ErrorCode::InvalidRequest,
+        GroupError::UnsupportedVersion => ErrorCode::UnsupportedVersion,
+        GroupError::FencedMemberEpoch => ErrorCode::FencedMemberEpoch,
+        GroupError::UnreleasedInstanceId => ErrorCode::UnreleasedInstanceId,
+        GroupError::UnsupportedAssignor { .. } => ErrorCode::UnsupportedAssignor,
+        GroupError::StaleMemberEpoch => ErrorCode::StaleMemberEpoch,
+        GroupError::InvalidRegularExpression { .. } => ErrorCode::InvalidRegularExpression,
     }
 }
 
@@ -323,6 +335,8 @@ mod tests {
                 "ELIGIBLE_LEADERS_NOT_AVAILABLE",
             ),
             (ErrorCode::ElectionNotNeeded, "ELECTION_NOT_NEEDED"),
+            (ErrorCode::FencedMemberEpoch, "FENCED_MEMBER_EPOCH"),
+            (ErrorCode::StaleMemberEpoch, "STALE_MEMBER_EPOCH"),
             (ErrorCode::InvalidUpdateVersion, "INVALID_UPDATE_VERSION"),
             (
                 ErrorCode::DuplicateBrokerRegistration,

@@ -31,7 +31,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use skein_controller::group_coordinator::{
     Action, AppendError, GroupCoordinator, GroupError, OffsetsRecord, PersistId, Request,
-    RequestToken, Response, CONSUMER_OFFSETS_TOPIC,
+    RequestToken, Response, TopicMetadata, CONSUMER_OFFSETS_TOPIC,
 };
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, Mesh, ShardId};
@@ -229,12 +229,16 @@ impl GroupDriver {
     /// Every group the coordinator holds, with its state and committed
     /// offsets, for a scrape (run by the refresh task, not per request).
     pub fn group_gauges(&self) -> Vec<crate::metrics::GroupGauge> {
-        self.coordinator
-            .borrow()
+        let coordinator = self.coordinator.borrow();
+        coordinator
             .groups()
             .map(|(group_id, state, offsets)| crate::metrics::GroupGauge {
                 group_id: group_id.to_owned(),
-                state: state.kafka_name(),
+                // A consumer group's offsets live in a classic group of its
+                // id: report the consumer group's state.
+                state: coordinator
+                    .consumer_group_state(group_id)
+                    .map_or(state.kafka_name(), |s| s.kafka_name()),
                 committed: offsets
                     .map(|(topic, partition, offset)| (topic.to_owned(), partition, offset))
                     .collect(),
@@ -460,7 +464,8 @@ impl GroupDriver {
     /// NOT_COORDINATOR, and later requests for its groups get
     /// NOT_COORDINATOR. A partition led here at the epoch already loaded or
     /// loading is left alone, so calling this with every published image is
-    /// cheap (O(partitions)).
+    /// cheap (O(partitions)). It also hands the coordinator the image's
+    /// topics, which consumer groups (KIP-848) assign from (O(topics)).
     ///
     /// Call it on the control shard with each image the data shards have
     /// applied (they must have opened a partition before it is read):
@@ -474,6 +479,18 @@ impl GroupDriver {
         if self.stopped.get() {
             return;
         }
+        // Consumer groups (KIP-848) assign from the image's topics.
+        self.coordinator
+            .borrow_mut()
+            .set_topics(image.topics().map(|topic| {
+                (
+                    topic.name.clone(),
+                    TopicMetadata {
+                        topic_id: topic.topic_id,
+                        partitions: topic.partitions,
+                    },
+                )
+            }));
         let topic = image.topic(CONSUMER_OFFSETS_TOPIC).cloned();
         let topic_id = topic.as_ref().map(|topic| topic.topic_id);
         let partitions = self
@@ -850,6 +867,7 @@ mod tests {
 
     fn fetch(coordinator: &mut GroupCoordinator, group: &str) -> Response {
         let request = Request::OffsetFetch(OffsetFetch {
+            member: None,
             group_id: group.into(),
             partitions: None,
         });

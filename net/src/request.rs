@@ -12,11 +12,14 @@ use kafka_protocol::messages::{
     ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
 };
 use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DescribeQuorumRequest,
+    ElectLeadersRequest, InitProducerIdRequest,
+};
+use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
     JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, SyncGroupRequest,
 };
-use kafka_protocol::messages::{DescribeQuorumRequest, ElectLeadersRequest, InitProducerIdRequest};
 use kafka_protocol::protocol::Decodable;
 
 use crate::frame::{parse_request_header, FrameError, RequestHeader};
@@ -54,6 +57,8 @@ pub enum Request {
     InitProducerId(InitProducerIdRequest),
     ElectLeaders(ElectLeadersRequest),
     DescribeQuorum(DescribeQuorumRequest),
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
 }
 
 /// Why a request could not be decoded.
@@ -147,6 +152,12 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::InitProducerId => Request::InitProducerId(decode(api_key, body, version)?),
         ApiKey::ElectLeaders => Request::ElectLeaders(decode(api_key, body, version)?),
         ApiKey::DescribeQuorum => Request::DescribeQuorum(decode(api_key, body, version)?),
+        ApiKey::ConsumerGroupHeartbeat => {
+            Request::ConsumerGroupHeartbeat(decode(api_key, body, version)?)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            Request::ConsumerGroupDescribe(decode(api_key, body, version)?)
+        }
         other => {
             return Err(RequestError::Unsupported {
                 api_key: other,

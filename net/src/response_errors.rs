@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
     OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse,
     ProduceResponse, SyncGroupResponse,
 };
+use kafka_protocol::messages::{ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse};
 
 /// A response whose error codes can be listed.
 pub trait ErrorCodes {
@@ -220,6 +221,20 @@ impl ErrorCodes for OffsetFetchResponse {
 }
 
 impl ErrorCodes for DescribeGroupsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for group in &self.groups {
+            visit(group.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for ConsumerGroupHeartbeatResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for ConsumerGroupDescribeResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         for group in &self.groups {
             visit(group.error_code);

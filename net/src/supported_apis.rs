@@ -59,6 +59,10 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::ElectLeaders, 0, 2),
     api(ApiKey::DescribeQuorum, 0, 2),
+    // KIP-848; advertised only while group.coordinator.rebalance.protocols
+    // lists `consumer` (handlers/api_versions.rs).
+    api(ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    api(ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The served range of `api_key`, if it is served at all.

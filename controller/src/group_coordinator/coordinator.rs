@@ -9,6 +9,8 @@
 //! rebalance, a commit, a static member's new id) wait for
 //! [`GroupCoordinator::persisted`].
 
+mod consumer;
+
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -16,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::action::{Action, OffsetsRecord, PersistId, RequestToken};
 use super::config::GroupCoordinatorConfig;
+use super::consumer_group::{ConsumerGroup, TopicMetadata};
 use super::error::{AppendError, GroupError, LoadError, PartitionOutOfRange};
 use super::group::{Group, GroupState, JoinTimer};
 use super::member::{Member, MemberIdGenerator, NEW_MEMBER_JOIN_TIMEOUT_MS};
@@ -26,9 +29,10 @@ use super::request::{
     OffsetCommit, OffsetDelete, OffsetFetch, Request, SyncGroup, TopicPartition,
 };
 use super::response::{
-    DescribedGroup, DescribedMember, FetchedOffset, JoinGroupResponse, LeaveGroupMemberResult,
-    ListedGroup, Response, SyncGroupResponse,
+    ConsumerGroupHeartbeatResponse, DescribedGroup, DescribedMember, FetchedOffset,
+    JoinGroupResponse, LeaveGroupMemberResult, ListedGroup, Response, SyncGroupResponse,
 };
+use crate::TopicId;
 
 /// One input to [`GroupCoordinator::step`].
 // Inputs are moved into `step` once and never stored, so the size of the
@@ -85,6 +89,11 @@ enum PendingPersist {
     },
     /// A known static member rejoined a Stable group with a new member id.
     StaticRejoin(Box<StaticRejoin>),
+    /// A ConsumerGroupHeartbeat whose changes are being made durable.
+    ConsumerHeartbeat {
+        token: RequestToken,
+        response: ConsumerGroupHeartbeatResponse,
+    },
     /// Nothing waits on it (empty-group metadata, tombstones).
     Unobserved,
 }
@@ -143,6 +152,17 @@ pub struct GroupCoordinator {
     member_ids: MemberIdGenerator,
     next_offsets_cleanup_ms: Option<i64>,
     out: Vec<Action>,
+    /// Consumer groups (KIP-848); their offsets live in `groups` under the
+    /// same id, in a classic group with no members.
+    consumer_groups: BTreeMap<String, ConsumerGroup>,
+    /// The metadata image's topics, by name, and names by id.
+    topics: BTreeMap<String, TopicMetadata>,
+    topic_names: BTreeMap<TopicId, String>,
+    /// Bumped whenever `topics` changes.
+    topics_version: u64,
+    /// The `topics_version` each consumer group's subscription metadata
+    /// was last computed at.
+    consumer_metadata_seen: BTreeMap<String, u64>,
 }
 
 impl GroupCoordinator {
@@ -168,6 +188,11 @@ impl GroupCoordinator {
             member_ids: MemberIdGenerator::new(member_id_seed),
             next_offsets_cleanup_ms: None,
             out: Vec::new(),
+            consumer_groups: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            topic_names: BTreeMap::new(),
+            topics_version: 0,
+            consumer_metadata_seen: BTreeMap::new(),
         }
     }
 
@@ -218,7 +243,10 @@ impl GroupCoordinator {
             let join = g.join_timer.map(JoinTimer::deadline_ms);
             members.chain(pending).chain(join).chain(g.sync_deadline_ms)
         });
-        groups.chain(self.next_offsets_cleanup_ms).min()
+        groups
+            .chain(self.next_offsets_cleanup_ms)
+            .chain(self.consumer_next_deadline())
+            .min()
     }
 
     /// The state of `group_id`, if this node holds it.
@@ -286,8 +314,18 @@ impl GroupCoordinator {
         }
         let mut loaded: BTreeMap<String, Group> = BTreeMap::new();
         let mut offsets = Vec::new();
+        let mut consumer: BTreeMap<String, consumer::LoadedConsumerGroup> = BTreeMap::new();
         for (key, (index, value)) in latest {
             let Some(value) = value else { continue };
+            let group_id = key.group_id().unwrap_or_default().to_owned();
+            let is_consumer = consumer
+                .entry(group_id.clone())
+                .or_default()
+                .apply(&key, &value)
+                .map_err(|source| LoadError::Record { index, source })?;
+            if is_consumer {
+                continue;
+            }
             match key {
                 RecordKey::GroupMetadata { group_id } => {
                     let value = GroupMetadataValue::decode(&value)
@@ -304,7 +342,13 @@ impl GroupCoordinator {
                         .map_err(|source| LoadError::Record { index, source })?;
                     offsets.push((group_id, TopicPartition { topic, partition }, value));
                 }
-                RecordKey::Unknown { .. } => {}
+                RecordKey::Unknown { .. }
+                | RecordKey::ConsumerGroupMetadata { .. }
+                | RecordKey::ConsumerGroupPartitionMetadata { .. }
+                | RecordKey::ConsumerGroupMemberMetadata { .. }
+                | RecordKey::ConsumerGroupTargetAssignmentMetadata { .. }
+                | RecordKey::ConsumerGroupTargetAssignmentMember { .. }
+                | RecordKey::ConsumerGroupCurrentMemberAssignment { .. } => {}
             }
         }
         for (group_id, tp, value) in offsets {
@@ -317,6 +361,28 @@ impl GroupCoordinator {
         let count = self.config.offsets_topic_num_partitions;
         self.groups
             .retain(|id, _| partition_for_group(id, count) != partition);
+        self.consumer_groups
+            .retain(|id, _| partition_for_group(id, count) != partition);
+        let session_timeout_ms = self.config.consumer_session_timeout_ms;
+        for (id, records) in consumer {
+            if partition_for_group(&id, count) != partition {
+                continue;
+            }
+            if let Some(group) = records.build(id.clone(), now_ms, session_timeout_ms) {
+                if loaded.get(&id).is_some_and(|g| g.generation_id > 0) {
+                    warn!(group_id = %id, "both a classic and a consumer group stored; keeping the consumer group");
+                    if let Some(g) = loaded.get_mut(&id) {
+                        *g = {
+                            let mut holder = Group::new(id.clone(), now_ms);
+                            holder.offsets = std::mem::take(&mut g.offsets);
+                            holder
+                        };
+                    }
+                }
+                self.consumer_metadata_seen.remove(&id);
+                self.consumer_groups.insert(id, group);
+            }
+        }
         for (id, group) in loaded {
             if partition_for_group(&id, count) == partition {
                 self.groups.insert(id, group);
@@ -369,6 +435,8 @@ impl GroupCoordinator {
             }
             debug!(group_id = %id, partition, "dropped group");
         }
+        self.consumer_groups
+            .retain(|id, _| partition_for_group(id, count) != partition);
     }
 
     fn partition_status_mut(
@@ -449,7 +517,9 @@ impl GroupCoordinator {
             Request::DescribeGroups(r) => self.describe_groups(token, r),
             Request::ListGroups(r) => self.list_groups(token, r),
             Request::DeleteGroups(r) => self.delete_groups(now_ms, token, r),
-            Request::OffsetDelete(r) => self.offset_delete(token, r),
+            Request::OffsetDelete(r) => self.offset_delete(now_ms, token, r),
+            Request::ConsumerGroupHeartbeat(r) => self.consumer_group_heartbeat(now_ms, token, r),
+            Request::ConsumerGroupDescribe(r) => self.consumer_group_describe(token, r),
         }
     }
 
@@ -466,6 +536,19 @@ impl GroupCoordinator {
                 token,
                 Response::JoinGroup(Err(GroupError::InvalidSessionTimeout)),
             );
+        }
+        if self.consumer_group_in_use(&req.group_id) {
+            // Kafka 4 lets classic members into a consumer group only with
+            // its online migration, which Skein does not do.
+            return self.respond(
+                token,
+                Response::JoinGroup(Err(GroupError::InconsistentGroupProtocol)),
+            );
+        }
+        if self.consumer_groups.contains_key(&req.group_id) {
+            // An empty consumer group becomes a classic group.
+            let records = self.delete_consumer_group(&req.group_id);
+            self.persist(&req.group_id, records, PendingPersist::Unobserved);
         }
         let is_unknown_member = req.member_id.is_empty();
         let mut group = match self.groups.remove(&req.group_id) {
@@ -1180,6 +1263,19 @@ impl GroupCoordinator {
         if let Err(e) = self.validate_group_status(&req.group_id, false) {
             return self.respond(token, Response::OffsetCommit(fail_all(&req.offsets, e)));
         }
+        if let Some(check) = self.validate_consumer_offset_commit(
+            &req.group_id,
+            &req.member_id,
+            req.generation_id,
+            req.api_version,
+        ) {
+            if let Err(e) = check {
+                return self.respond(token, Response::OffsetCommit(fail_all(&req.offsets, e)));
+            }
+            let mut holder = self.offsets_holder(&req.group_id, now_ms);
+            self.store_offsets(now_ms, &mut holder, token, req);
+            return self.put_group(holder);
+        }
         let mut group = match self.groups.remove(&req.group_id) {
             Some(group) => group,
             // Not using Kafka's group management: a simple consumer may
@@ -1298,7 +1394,10 @@ impl GroupCoordinator {
     }
 
     fn offset_fetch(&mut self, token: RequestToken, req: OffsetFetch) {
-        if let Err(e) = self.validate_group_status(&req.group_id, false) {
+        if let Err(e) = self
+            .validate_group_status(&req.group_id, false)
+            .and_then(|()| self.validate_consumer_offset_fetch(&req.group_id, req.member.as_ref()))
+        {
             return self.respond(token, Response::OffsetFetch(Err(e)));
         }
         let group = self.groups.get(&req.group_id);
@@ -1325,11 +1424,15 @@ impl GroupCoordinator {
         self.respond(token, Response::OffsetFetch(Ok(offsets)));
     }
 
-    fn offset_delete(&mut self, token: RequestToken, req: OffsetDelete) {
+    fn offset_delete(&mut self, now_ms: i64, token: RequestToken, req: OffsetDelete) {
         if let Err(e) = self.validate_group_status(&req.group_id, false) {
             return self.respond(token, Response::OffsetDelete(Err(e)));
         }
-        let Some(mut group) = self.groups.remove(&req.group_id) else {
+        let holder = self
+            .consumer_groups
+            .contains_key(&req.group_id)
+            .then(|| self.offsets_holder(&req.group_id, now_ms));
+        let Some(mut group) = holder.or_else(|| self.groups.remove(&req.group_id)) else {
             return self.respond(
                 token,
                 Response::OffsetDelete(Err(GroupError::GroupIdNotFound)),
@@ -1337,7 +1440,23 @@ impl GroupCoordinator {
         };
         let mut results = Vec::with_capacity(req.partitions.len());
         let mut eligible = Vec::new();
+        let consumer_topics = self
+            .consumer_groups
+            .get(&req.group_id)
+            .filter(|g| !g.members.is_empty())
+            .map(|g| self.subscribed_topics(g, None, None));
         let group_error = match group.state {
+            GroupState::Empty if consumer_topics.is_some() => {
+                let topics = consumer_topics.unwrap_or_default();
+                for tp in &req.partitions {
+                    if topics.contains(&tp.topic) {
+                        results.push((tp.clone(), Err(GroupError::GroupSubscribedToTopic)));
+                    } else {
+                        eligible.push(tp.clone());
+                    }
+                }
+                None
+            }
             GroupState::Dead => Some(GroupError::GroupIdNotFound),
             GroupState::Empty => {
                 eligible = req.partitions.clone();
@@ -1395,7 +1514,12 @@ impl GroupCoordinator {
             .into_iter()
             .map(|group_id| {
                 let status = self.validate_group_status(&group_id, false);
-                let group = status.is_ok().then(|| self.groups.get(&group_id)).flatten();
+                // A consumer group is not a classic group: Kafka describes
+                // it as missing.
+                let classic = !self.consumer_groups.contains_key(&group_id);
+                let group = (status.is_ok() && classic)
+                    .then(|| self.groups.get(&group_id))
+                    .flatten();
                 describe(group_id, status, group)
             })
             .collect();
@@ -1404,16 +1528,31 @@ impl GroupCoordinator {
 
     fn list_groups(&mut self, token: RequestToken, req: ListGroups) {
         let loading = self.partitions.contains(&PartitionStatus::Loading);
-        let groups = self
+        let classic = self
             .groups
             .values()
-            .filter(|g| req.states_filter.is_empty() || req.states_filter.contains(&g.state))
+            .filter(|g| !self.consumer_groups.contains_key(&g.group_id))
             .map(|g| ListedGroup {
                 group_id: g.group_id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 state: g.state,
-            })
+                consumer_state: None,
+            });
+        let consumer = self.consumer_groups.values().map(|g| ListedGroup {
+            group_id: g.group_id.clone(),
+            protocol_type: super::group::CONSUMER_PROTOCOL_TYPE.to_owned(),
+            state: GroupState::Empty,
+            consumer_state: Some(g.state()),
+        });
+        let matches = |filter: &[String], value: &str| {
+            filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
+        };
+        let mut groups: Vec<ListedGroup> = classic
+            .chain(consumer)
+            .filter(|g| matches(&req.states_filter, g.state_name()))
+            .filter(|g| matches(&req.types_filter, g.group_type()))
             .collect();
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         let result = if loading {
             Err(GroupError::CoordinatorLoadInProgress)
         } else {
@@ -1426,6 +1565,13 @@ impl GroupCoordinator {
         let mut results = Vec::with_capacity(req.group_ids.len());
         for group_id in req.group_ids {
             let result = self.validate_group_status(&group_id, false).and_then(|()| {
+                if let Some(consumer) = self.consumer_groups.get(&group_id) {
+                    return if consumer.members.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(GroupError::NonEmptyGroup)
+                    };
+                }
                 let group = self
                     .groups
                     .get(&group_id)
@@ -1436,7 +1582,13 @@ impl GroupCoordinator {
                     _ => Err(GroupError::NonEmptyGroup),
                 }
             });
-            if result.is_ok() {
+            if result.is_ok() && self.consumer_groups.contains_key(&group_id) {
+                let records = self.delete_consumer_group(&group_id);
+                self.persist(&group_id, records, PendingPersist::Unobserved);
+                let mut holder = self.offsets_holder(&group_id, now_ms);
+                holder.transition_to(GroupState::Dead, now_ms);
+                self.tombstone_group(&mut holder, true);
+            } else if result.is_ok() {
                 let mut group = self.groups.remove(&group_id).expect("checked");
                 group.transition_to(GroupState::Dead, now_ms);
                 self.tombstone_group(&mut group, true);
@@ -1505,6 +1657,7 @@ impl GroupCoordinator {
             }
             self.put_group(group);
         }
+        self.consumer_tick(now_ms);
         if self.next_offsets_cleanup_ms.is_some_and(|t| t <= now_ms) {
             self.cleanup_offsets(now_ms);
             self.next_offsets_cleanup_ms =
@@ -1574,7 +1727,9 @@ impl GroupCoordinator {
         let retention_ms = self.config.offsets_retention_ms();
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for group_id in ids {
-            if self.validate_group_status(&group_id, false).is_err() {
+            if self.validate_group_status(&group_id, false).is_err()
+                || self.consumer_group_in_use(&group_id)
+            {
                 continue;
             }
             let Some(mut group) = self.groups.remove(&group_id) else {
@@ -1621,6 +1776,13 @@ impl GroupCoordinator {
                 if let Err(e) = result {
                     warn!(?id, error = %e, "failed to append group metadata or tombstones");
                 }
+            }
+            PendingPersist::ConsumerHeartbeat { token, response } => {
+                // Like Kafka, the member learns its new state only once it
+                // is durable; on failure it retries (the in-memory state is
+                // kept, and rewritten by the next change).
+                let response = result.map(|()| response).map_err(AppendError::for_group);
+                self.respond(token, Response::ConsumerGroupHeartbeat(response));
             }
             PendingPersist::OffsetCommit {
                 token,

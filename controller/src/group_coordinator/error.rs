@@ -89,6 +89,45 @@ pub enum GroupError {
     /// the (consumer) group is subscribed to.
     #[error("the group is subscribed to the topic")]
     GroupSubscribedToTopic,
+    /// `INVALID_REQUEST` (42): a ConsumerGroupHeartbeat whose fields do not
+    /// fit together (Kafka's message is sent along).
+    #[error("{reason}")]
+    InvalidRequest {
+        /// What is wrong, in Kafka's words.
+        reason: String,
+    },
+    /// `UNSUPPORTED_VERSION` (35): an OffsetCommit below v9 from a member of
+    /// a consumer group (it must send its member epoch).
+    #[error(
+        "OffsetCommit version 9 or above must be used by members using the modern group protocol"
+    )]
+    UnsupportedVersion,
+    /// `FENCED_MEMBER_EPOCH` (110): the member's epoch is not the one the
+    /// coordinator knows; it must drop its partitions and rejoin with epoch 0.
+    #[error("the member epoch is fenced by the group coordinator; the member must abandon all its partitions and rejoin")]
+    FencedMemberEpoch,
+    /// `UNRELEASED_INSTANCE_ID` (111): a static member joins with an
+    /// instance id another member still holds (it has not left with epoch -2).
+    #[error("the instance id is still used by another member of the consumer group")]
+    UnreleasedInstanceId,
+    /// `UNSUPPORTED_ASSIGNOR` (112): the requested server assignor is not in
+    /// `group.consumer.assignors`.
+    #[error("{reason}")]
+    UnsupportedAssignor {
+        /// Which assignor, and the supported ones.
+        reason: String,
+    },
+    /// `STALE_MEMBER_EPOCH` (113): an OffsetCommit or OffsetFetch with a member
+    /// epoch that is not the member's current one.
+    #[error("the member epoch is stale")]
+    StaleMemberEpoch,
+    /// `INVALID_REGULAR_EXPRESSION` (128): a subscription regex that does not
+    /// compile.
+    #[error("{reason}")]
+    InvalidRegularExpression {
+        /// The compiler's complaint.
+        reason: String,
+    },
 }
 
 /// Why the driver failed to append a [`super::Action::Persist`] batch to

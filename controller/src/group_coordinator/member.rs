@@ -85,6 +85,28 @@ impl MemberIdGenerator {
         Self { seed, counter: 0 }
     }
 
+    /// The next id of a consumer group member: 22 characters of URL-safe
+    /// base64 over 128 random bits, the form of Kafka's `Uuid.toString()`.
+    pub(crate) fn next_uuid(&mut self) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        self.counter += 1;
+        let hi = splitmix64(self.seed ^ self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let lo = splitmix64(hi ^ self.counter);
+        let bits = (u128::from(hi) << 64) | u128::from(lo);
+        (0..22)
+            .map(|i| {
+                let shift = 128i32 - 6 * (i + 1);
+                let index = if shift >= 0 {
+                    (bits >> shift) & 0x3f
+                } else {
+                    (bits << -shift) & 0x3f
+                };
+                char::from(ALPHABET[index as usize])
+            })
+            .collect()
+    }
+
     /// The next id for `prefix`.
     pub(crate) fn next(&mut self, prefix: &str) -> String {
         self.counter += 1;

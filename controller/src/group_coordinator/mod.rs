@@ -1,7 +1,10 @@
 //! The group coordinator: Kafka's classic consumer-group protocol
-//! (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, static membership) and
-//! committed offsets (OffsetCommit/Fetch/Delete), with Describe/List/Delete
-//! groups, stored in the compacted `__consumer_offsets` topic.
+//! (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, static membership), the
+//! consumer group protocol of KIP-848 (ConsumerGroupHeartbeat with
+//! server-side assignment and incremental reconciliation,
+//! ConsumerGroupDescribe) and committed offsets (OffsetCommit/Fetch/Delete),
+//! with Describe/List/Delete groups, stored in the compacted
+//! `__consumer_offsets` topic.
 //!
 //! The core is sans-IO: [`GroupCoordinator::step`] takes an [`Input`] (a
 //! request with its [`RequestToken`], a tick, or an append completion) and
@@ -56,7 +59,11 @@
 //! ```
 
 mod action;
+mod assignor;
 mod config;
+mod consumer_group;
+mod consumer_member;
+mod consumer_record;
 mod coordinator;
 mod error;
 mod group;
@@ -67,10 +74,13 @@ mod request;
 mod response;
 
 pub use action::{Action, OffsetsRecord, PersistId, RequestToken};
+pub use assignor::{Assignment, ConsumerAssignor};
 pub use config::{
     GroupCoordinatorConfig, DEFAULT_GROUP_INITIAL_REBALANCE_DELAY_MS,
     DEFAULT_OFFSETS_TOPIC_NUM_PARTITIONS,
 };
+pub use consumer_group::{ConsumerGroupState, TopicMetadata};
+pub use consumer_member::{MemberState, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH};
 pub use coordinator::{GroupCoordinator, Input};
 pub use error::{
     AppendError, ConfigError, GroupError, LoadError, PartitionOutOfRange, RecordError,
@@ -81,11 +91,12 @@ pub use partitioning::{
 };
 pub use record::{GroupMetadataValue, MemberRecord, OffsetCommitValue, RecordKey};
 pub use request::{
-    DeleteGroups, DescribeGroups, Heartbeat, JoinGroup, JoinGroupProtocol, LeaveGroup, ListGroups,
-    MemberIdentity, OffsetCommit, OffsetCommitPartition, OffsetDelete, OffsetFetch, Request,
-    SyncGroup, TopicPartition,
+    ConsumerGroupDescribe, ConsumerGroupHeartbeat, DeleteGroups, DescribeGroups, Heartbeat,
+    JoinGroup, JoinGroupProtocol, LeaveGroup, ListGroups, MemberIdentity, OffsetCommit,
+    OffsetCommitPartition, OffsetDelete, OffsetFetch, Request, SyncGroup, TopicPartition,
 };
 pub use response::{
+    ConsumerGroupHeartbeatResponse, DescribedConsumerGroup, DescribedConsumerMember,
     DescribedGroup, DescribedMember, FetchedOffset, JoinGroupMember, JoinGroupResponse,
     LeaveGroupMemberResult, ListedGroup, PartitionResults, Response, SyncGroupResponse,
 };

@@ -24,8 +24,11 @@
 //!
 //! Values are written at the versions above; values v0–v3 are read (v1's
 //! `expire_timestamp` is honoured by offset expiry). A null value is a
-//! tombstone. Keys with versions above 2 (Kafka's newer coordinator records)
-//! decode to [`RecordKey::Unknown`] and are skipped on load.
+//! tombstone. Key versions 3–8 are the consumer group protocol's records
+//! (`ConsumerGroupMetadataKey` … `ConsumerGroupCurrentMemberAssignmentKey`),
+//! whose values `consumer_record` encodes; keys with versions above 8
+//! (share groups and later) decode to [`RecordKey::Unknown`] and are skipped
+//! on load.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -47,6 +50,47 @@ pub enum RecordKey {
     GroupMetadata {
         /// The group id.
         group_id: String,
+    },
+    /// Key version 3: a consumer group's epoch (`ConsumerGroupMetadataKey`).
+    ConsumerGroupMetadata {
+        /// The group id.
+        group_id: String,
+    },
+    /// Key version 4: a consumer group's subscribed topics' metadata
+    /// (`ConsumerGroupPartitionMetadataKey`).
+    ConsumerGroupPartitionMetadata {
+        /// The group id.
+        group_id: String,
+    },
+    /// Key version 5: a consumer group member's subscription
+    /// (`ConsumerGroupMemberMetadataKey`).
+    ConsumerGroupMemberMetadata {
+        /// The group id.
+        group_id: String,
+        /// The member id.
+        member_id: String,
+    },
+    /// Key version 6: a consumer group's target assignment epoch
+    /// (`ConsumerGroupTargetAssignmentMetadataKey`).
+    ConsumerGroupTargetAssignmentMetadata {
+        /// The group id.
+        group_id: String,
+    },
+    /// Key version 7: a member's target assignment
+    /// (`ConsumerGroupTargetAssignmentMemberKey`).
+    ConsumerGroupTargetAssignmentMember {
+        /// The group id.
+        group_id: String,
+        /// The member id.
+        member_id: String,
+    },
+    /// Key version 8: a member's current assignment and epoch
+    /// (`ConsumerGroupCurrentMemberAssignmentKey`).
+    ConsumerGroupCurrentMemberAssignment {
+        /// The group id.
+        group_id: String,
+        /// The member id.
+        member_id: String,
     },
     /// A key version this coordinator does not know; skipped on load.
     Unknown {
@@ -143,6 +187,28 @@ impl RecordKey {
                 buf.put_i16(GROUP_METADATA_KEY_VERSION);
                 put_string(&mut buf, group_id);
             }
+            RecordKey::ConsumerGroupMetadata { group_id }
+            | RecordKey::ConsumerGroupPartitionMetadata { group_id }
+            | RecordKey::ConsumerGroupTargetAssignmentMetadata { group_id } => {
+                buf.put_i16(self.version());
+                put_string(&mut buf, group_id);
+            }
+            RecordKey::ConsumerGroupMemberMetadata {
+                group_id,
+                member_id,
+            }
+            | RecordKey::ConsumerGroupTargetAssignmentMember {
+                group_id,
+                member_id,
+            }
+            | RecordKey::ConsumerGroupCurrentMemberAssignment {
+                group_id,
+                member_id,
+            } => {
+                buf.put_i16(self.version());
+                put_string(&mut buf, group_id);
+                put_string(&mut buf, member_id);
+            }
             RecordKey::Unknown { version } => panic!("cannot encode unknown key version {version}"),
         }
         buf.freeze()
@@ -164,6 +230,27 @@ impl RecordKey {
             2 => RecordKey::GroupMetadata {
                 group_id: r.string("group")?,
             },
+            3 => RecordKey::ConsumerGroupMetadata {
+                group_id: r.string("group")?,
+            },
+            4 => RecordKey::ConsumerGroupPartitionMetadata {
+                group_id: r.string("group")?,
+            },
+            5 => RecordKey::ConsumerGroupMemberMetadata {
+                group_id: r.string("group")?,
+                member_id: r.string("member")?,
+            },
+            6 => RecordKey::ConsumerGroupTargetAssignmentMetadata {
+                group_id: r.string("group")?,
+            },
+            7 => RecordKey::ConsumerGroupTargetAssignmentMember {
+                group_id: r.string("group")?,
+                member_id: r.string("member")?,
+            },
+            8 => RecordKey::ConsumerGroupCurrentMemberAssignment {
+                group_id: r.string("group")?,
+                member_id: r.string("member")?,
+            },
             version => return Ok(RecordKey::Unknown { version }),
         };
         r.finish("key")?;
@@ -173,10 +260,30 @@ impl RecordKey {
     /// The group this record belongs to, if the key is known.
     pub fn group_id(&self) -> Option<&str> {
         match self {
-            RecordKey::OffsetCommit { group_id, .. } | RecordKey::GroupMetadata { group_id } => {
-                Some(group_id)
-            }
+            RecordKey::OffsetCommit { group_id, .. }
+            | RecordKey::GroupMetadata { group_id }
+            | RecordKey::ConsumerGroupMetadata { group_id }
+            | RecordKey::ConsumerGroupPartitionMetadata { group_id }
+            | RecordKey::ConsumerGroupMemberMetadata { group_id, .. }
+            | RecordKey::ConsumerGroupTargetAssignmentMetadata { group_id }
+            | RecordKey::ConsumerGroupTargetAssignmentMember { group_id, .. }
+            | RecordKey::ConsumerGroupCurrentMemberAssignment { group_id, .. } => Some(group_id),
             RecordKey::Unknown { .. } => None,
+        }
+    }
+
+    /// The key's schema version (Kafka's record type id).
+    pub fn version(&self) -> i16 {
+        match self {
+            RecordKey::OffsetCommit { .. } => OFFSET_COMMIT_KEY_VERSION,
+            RecordKey::GroupMetadata { .. } => GROUP_METADATA_KEY_VERSION,
+            RecordKey::ConsumerGroupMetadata { .. } => 3,
+            RecordKey::ConsumerGroupPartitionMetadata { .. } => 4,
+            RecordKey::ConsumerGroupMemberMetadata { .. } => 5,
+            RecordKey::ConsumerGroupTargetAssignmentMetadata { .. } => 6,
+            RecordKey::ConsumerGroupTargetAssignmentMember { .. } => 7,
+            RecordKey::ConsumerGroupCurrentMemberAssignment { .. } => 8,
+            RecordKey::Unknown { version } => *version,
         }
     }
 }
@@ -349,7 +456,7 @@ impl GroupMetadataValue {
     }
 }
 
-fn put_string(buf: &mut BytesMut, s: &str) {
+pub(super) fn put_string(buf: &mut BytesMut, s: &str) {
     buf.put_i16(i16::try_from(s.len()).expect("string length fits i16"));
     buf.put_slice(s.as_bytes());
 }
@@ -368,12 +475,12 @@ fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
 
 /// A bounds-checked big-endian reader: bytes from disk are validated, never
 /// trusted.
-struct Reader<'a> {
-    bytes: &'a [u8],
+pub(super) struct Reader<'a> {
+    pub(super) bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], RecordError> {
+    pub(super) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], RecordError> {
         if self.bytes.len() < n {
             return Err(RecordError::Truncated { field });
         }
@@ -382,25 +489,31 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], RecordError> {
+    pub(super) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], RecordError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N, field)?);
         Ok(out)
     }
 
-    fn i16(&mut self, field: &'static str) -> Result<i16, RecordError> {
+    pub(super) fn i16(&mut self, field: &'static str) -> Result<i16, RecordError> {
         Ok(i16::from_be_bytes(self.array(field)?))
     }
 
-    fn i32(&mut self, field: &'static str) -> Result<i32, RecordError> {
+    pub(super) fn i32(&mut self, field: &'static str) -> Result<i32, RecordError> {
         Ok(i32::from_be_bytes(self.array(field)?))
     }
 
-    fn i64(&mut self, field: &'static str) -> Result<i64, RecordError> {
+    pub(super) fn i64(&mut self, field: &'static str) -> Result<i64, RecordError> {
         Ok(i64::from_be_bytes(self.array(field)?))
     }
 
-    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
+    pub(super) fn nullable_string(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<String>, RecordError> {
         let len = self.i16(field)?;
         if len < 0 {
             return Ok(None);
@@ -411,14 +524,14 @@ impl<'a> Reader<'a> {
             .map_err(|_| RecordError::InvalidUtf8 { field })
     }
 
-    fn string(&mut self, field: &'static str) -> Result<String, RecordError> {
+    pub(super) fn string(&mut self, field: &'static str) -> Result<String, RecordError> {
         match self.nullable_string(field)? {
             Some(s) => Ok(s),
             None => Err(RecordError::NegativeLength { field, length: -1 }),
         }
     }
 
-    fn bytes(&mut self, field: &'static str) -> Result<Bytes, RecordError> {
+    pub(super) fn bytes(&mut self, field: &'static str) -> Result<Bytes, RecordError> {
         let len = self.i32(field)?;
         let Ok(len) = usize::try_from(len) else {
             return Err(RecordError::NegativeLength { field, length: len });
@@ -426,7 +539,7 @@ impl<'a> Reader<'a> {
         Ok(Bytes::copy_from_slice(self.take(len, field)?))
     }
 
-    fn finish(&self, kind: &'static str) -> Result<(), RecordError> {
+    pub(super) fn finish(&self, kind: &'static str) -> Result<(), RecordError> {
         if self.bytes.is_empty() {
             Ok(())
         } else {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::group::GroupState;
+use crate::TopicId;
 
 /// A topic partition, named the way Kafka names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,6 +148,10 @@ pub struct OffsetCommit {
     /// The offsets; the network layer has already answered partitions of
     /// unknown topics with `UnknownTopicOrPartition` and left them out.
     pub offsets: Vec<OffsetCommitPartition>,
+    /// The request's OffsetCommit version: members of consumer groups must
+    /// use v9+ (UNSUPPORTED_VERSION otherwise), where `generation_id`
+    /// carries the member epoch.
+    pub api_version: i16,
 }
 
 /// OffsetFetch (API key 9) for one group.
@@ -157,6 +161,10 @@ pub struct OffsetFetch {
     pub group_id: String,
     /// The partitions to fetch, or `None` for all the group has.
     pub partitions: Option<Vec<TopicPartition>>,
+    /// OffsetFetch v9+: the member id and epoch of a consumer group member,
+    /// checked as Kafka does (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH);
+    /// `None` for admin clients and older versions.
+    pub member: Option<(String, i32)>,
 }
 
 /// DescribeGroups (API key 15).
@@ -169,9 +177,51 @@ pub struct DescribeGroups {
 /// ListGroups (API key 16).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListGroups {
-    /// Only groups in these states (v4+); empty for all. Parse names with
-    /// [`GroupState::from_kafka_name`].
-    pub states_filter: Vec<GroupState>,
+    /// Only groups in these states (v4+), Kafka's names matched
+    /// case-insensitively (classic: `Stable`, `PreparingRebalance`, …;
+    /// consumer: `Assigning`, `Reconciling`, …); empty for all.
+    pub states_filter: Vec<String>,
+    /// Only groups of these types (v5+): `classic`, `consumer`,
+    /// case-insensitive; empty for all.
+    pub types_filter: Vec<String>,
+}
+
+/// ConsumerGroupHeartbeat (API key 68): join, heartbeat, reconcile or
+/// leave a consumer group (KIP-848).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupHeartbeat {
+    /// The group id.
+    pub group_id: String,
+    /// The member id: `""` to have one generated (v0), else the client's.
+    pub member_id: String,
+    /// 0 to join, the current epoch to heartbeat, -1 to leave, -2 for a
+    /// static member leaving temporarily.
+    pub member_epoch: i32,
+    /// `group.instance.id` of a static member.
+    pub instance_id: Option<String>,
+    /// The client's rack.
+    pub rack_id: Option<String>,
+    /// Rebalance timeout in ms, -1 if unchanged.
+    pub rebalance_timeout_ms: i32,
+    /// Subscribed topic names, `None` if unchanged.
+    pub subscribed_topic_names: Option<Vec<String>>,
+    /// Subscription regex (v1), `None` if unchanged.
+    pub subscribed_topic_regex: Option<String>,
+    /// The server assignor to use, `None` if unchanged.
+    pub server_assignor: Option<String>,
+    /// The partitions the member owns, `None` if unchanged.
+    pub owned_partitions: Option<Vec<(TopicId, Vec<i32>)>>,
+    /// The request header's client id.
+    pub client_id: String,
+    /// The client's address (`/ip`).
+    pub client_host: String,
+}
+
+/// ConsumerGroupDescribe (API key 69).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupDescribe {
+    /// The groups to describe.
+    pub group_ids: Vec<String>,
 }
 
 /// DeleteGroups (API key 42).
@@ -213,4 +263,8 @@ pub enum Request {
     DeleteGroups(DeleteGroups),
     /// OffsetDelete; immediate response (tombstones are emitted as persists).
     OffsetDelete(OffsetDelete),
+    /// ConsumerGroupHeartbeat; response once its records are durable.
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeat),
+    /// ConsumerGroupDescribe; immediate response.
+    ConsumerGroupDescribe(ConsumerGroupDescribe),
 }

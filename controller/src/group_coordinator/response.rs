@@ -4,9 +4,11 @@
 
 use bytes::Bytes;
 
+use super::consumer_group::ConsumerGroupState;
 use super::error::GroupError;
 use super::group::GroupState;
 use super::request::TopicPartition;
+use crate::TopicId;
 
 /// A member as the leader sees it in its JoinGroup response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,8 +127,87 @@ pub struct ListedGroup {
     pub group_id: String,
     /// The protocol type, `""` if none.
     pub protocol_type: String,
-    /// The state.
+    /// The state of a classic group.
     pub state: GroupState,
+    /// `Some` for a consumer group: its state (`state` is then `Empty`).
+    pub consumer_state: Option<ConsumerGroupState>,
+}
+
+impl ListedGroup {
+    /// The group type ListGroups v5 sends: `classic` or `consumer`.
+    pub fn group_type(&self) -> &'static str {
+        match self.consumer_state {
+            Some(_) => "consumer",
+            None => "classic",
+        }
+    }
+
+    /// Kafka's name of the group's state.
+    pub fn state_name(&self) -> &'static str {
+        match self.consumer_state {
+            Some(state) => state.kafka_name(),
+            None => self.state.kafka_name(),
+        }
+    }
+}
+
+/// A successful ConsumerGroupHeartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupHeartbeatResponse {
+    /// The member id (generated on a first join without one).
+    pub member_id: String,
+    /// The member's epoch (-1 after leaving, -2 after a static leave).
+    pub member_epoch: i32,
+    /// How often to heartbeat, ms (0 when leaving).
+    pub heartbeat_interval_ms: i32,
+    /// The member's assignment, when the request was a full one or the
+    /// assignment changed; `None` otherwise.
+    pub assignment: Option<Vec<(TopicId, Vec<i32>)>>,
+}
+
+/// A member in a ConsumerGroupDescribe response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedConsumerMember {
+    /// The member id.
+    pub member_id: String,
+    /// `group.instance.id`.
+    pub instance_id: Option<String>,
+    /// Its rack.
+    pub rack_id: Option<String>,
+    /// Its epoch.
+    pub member_epoch: i32,
+    /// Its client id.
+    pub client_id: String,
+    /// Its client host.
+    pub client_host: String,
+    /// The topic names it subscribes to.
+    pub subscribed_topic_names: Vec<String>,
+    /// Its subscription regex.
+    pub subscribed_topic_regex: Option<String>,
+    /// What it owns now: topic id, topic name (`""` if deleted), partitions.
+    pub assignment: Vec<(TopicId, String, Vec<i32>)>,
+    /// What it should own once reconciled.
+    pub target_assignment: Vec<(TopicId, String, Vec<i32>)>,
+}
+
+/// One group in a ConsumerGroupDescribe response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedConsumerGroup {
+    /// The group id.
+    pub group_id: String,
+    /// `Err(GroupIdNotFound)` for a missing or classic group; load and
+    /// coordinator errors.
+    pub result: Result<(), GroupError>,
+    /// The state.
+    pub state: ConsumerGroupState,
+    /// The group epoch.
+    pub group_epoch: i32,
+    /// The target assignment's epoch.
+    pub assignment_epoch: i32,
+    /// The assignor the group uses.
+    pub assignor_name: String,
+    /// The members.
+    pub members: Vec<DescribedConsumerMember>,
 }
 
 /// Per-partition outcomes of OffsetCommit and OffsetDelete, in request
@@ -164,4 +245,8 @@ pub enum Response {
     DeleteGroups(Vec<(String, Result<(), GroupError>)>),
     /// OffsetDelete: a group-level error, or one result per partition.
     OffsetDelete(Result<PartitionResults, GroupError>),
+    /// ConsumerGroupHeartbeat.
+    ConsumerGroupHeartbeat(Result<ConsumerGroupHeartbeatResponse, GroupError>),
+    /// ConsumerGroupDescribe, in request order.
+    ConsumerGroupDescribe(Vec<DescribedConsumerGroup>),
 }

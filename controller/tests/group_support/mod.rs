@@ -233,6 +233,7 @@ impl Harness {
         offsets: &[(&str, i32, i64)],
     ) -> RequestToken {
         self.send(Request::OffsetCommit(OffsetCommit {
+            api_version: 9,
             group_id: group.into(),
             generation_id,
             member_id: member_id.into(),
@@ -281,6 +282,7 @@ impl Harness {
         partitions: Option<Vec<TopicPartition>>,
     ) -> Vec<FetchedOffset> {
         let t = self.send(Request::OffsetFetch(OffsetFetch {
+            member: None,
             group_id: group.into(),
             partitions,
         }));

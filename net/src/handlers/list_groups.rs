@@ -1,44 +1,27 @@
 //! ListGroups: every group this node coordinates, optionally filtered by
-//! state (v4+) and type (v5+; all groups here are "classic").
+//! state (v4+) and type (v5+: `classic` or `consumer`).
 
 use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
 use kafka_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
 use kafka_protocol::messages::GroupId;
-use skein_controller::group_coordinator::{
-    self as groups, GroupError, GroupState, Request, Response,
-};
+use skein_controller::group_coordinator::{self as groups, GroupError, Request, Response};
 
 use super::str_bytes;
 use crate::error_code::{group_error, group_result};
 use crate::group_driver::ask;
 use crate::shard_state::ShardState;
 
-/// The type of every group of the classic protocol.
-const CLASSIC_GROUP_TYPE: &str = "classic";
-
 /// Answers a ListGroups request.
 pub async fn handle(ctx: &ShardState, request: ListGroupsRequest) -> ListGroupsResponse {
-    let types_match = request.types_filter.is_empty()
-        || request
-            .types_filter
+    let list = groups::ListGroups {
+        states_filter: request
+            .states_filter
             .iter()
-            .any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC_GROUP_TYPE));
-    let states_filter: Vec<GroupState> = request
-        .states_filter
-        .iter()
-        .filter_map(|name| GroupState::from_kafka_name(name.as_str()))
-        .collect();
-    // A filter naming only unknown states matches nothing.
-    let states_match = request.states_filter.is_empty() || !states_filter.is_empty();
-    if !types_match || !states_match {
-        return ListGroupsResponse::default();
-    }
-    match ask(
-        ctx,
-        Request::ListGroups(groups::ListGroups { states_filter }),
-    )
-    .await
-    {
+            .map(|s| s.to_string())
+            .collect(),
+        types_filter: request.types_filter.iter().map(|t| t.to_string()).collect(),
+    };
+    match ask(ctx, Request::ListGroups(list)).await {
         Ok(Response::ListGroups { result, groups }) => ListGroupsResponse::default()
             .with_error_code(group_result(&result).code())
             .with_groups(
@@ -48,8 +31,8 @@ pub async fn handle(ctx: &ShardState, request: ListGroupsRequest) -> ListGroupsR
                         ListedGroup::default()
                             .with_group_id(GroupId(str_bytes(&group.group_id)))
                             .with_protocol_type(str_bytes(&group.protocol_type))
-                            .with_group_state(str_bytes(group.state.kafka_name()))
-                            .with_group_type(str_bytes(CLASSIC_GROUP_TYPE))
+                            .with_group_state(str_bytes(group.state_name()))
+                            .with_group_type(str_bytes(group.group_type()))
                     })
                     .collect(),
             ),

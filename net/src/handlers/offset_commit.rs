@@ -71,6 +71,7 @@ pub async fn handle(
             retention_time_ms: ((2..=4).contains(&version) && request.retention_time_ms != -1)
                 .then_some(request.retention_time_ms),
             offsets,
+            api_version: version,
         };
         match ask(ctx, Request::OffsetCommit(commit)).await {
             Ok(Response::OffsetCommit(results)) if results.len() == expected => {

@@ -31,7 +31,12 @@ pub async fn handle(
                     .map(|topic| (topic.name, topic.partition_indexes))
                     .collect()
             });
-            let result = fetch(ctx, &group.group_id, wanted).await;
+            // v9: a consumer group member's id and epoch, checked by the
+            // coordinator (admin clients send none and epoch -1).
+            let member = group
+                .member_id
+                .map(|id| (id.to_string(), group.member_epoch));
+            let result = fetch(ctx, &group.group_id, wanted, member).await;
             answers.push(multi_group_answer(group.group_id, result));
         }
         return OffsetFetchResponse::default().with_groups(answers);
@@ -42,7 +47,7 @@ pub async fn handle(
             .map(|topic| (topic.name, topic.partition_indexes))
             .collect::<Vec<_>>()
     });
-    let result = fetch(ctx, &request.group_id, wanted.clone()).await;
+    let result = fetch(ctx, &request.group_id, wanted.clone(), None).await;
     match result {
         Ok(fetched) => OffsetFetchResponse::default().with_topics(
             by_topic(fetched, |p| {
@@ -98,6 +103,7 @@ async fn fetch(
     ctx: &ShardState,
     group_id: &GroupId,
     wanted: Option<Vec<(TopicName, Vec<i32>)>>,
+    member: Option<(String, i32)>,
 ) -> Result<Vec<FetchedOffset>, GroupError> {
     let partitions = wanted.map(|topics| {
         topics
@@ -114,6 +120,7 @@ async fn fetch(
     let fetch = groups::OffsetFetch {
         group_id: group_id.0.to_string(),
         partitions,
+        member,
     };
     match ask(ctx, Request::OffsetFetch(fetch)).await {
         Ok(Response::OffsetFetch(result)) => result,
