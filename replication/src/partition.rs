@@ -208,6 +208,20 @@ impl Partition {
         self.min_insync_replicas.get()
     }
 
+    /// Records the high watermark a follower learned from its leader's
+    /// fetch response (Kafka's follower keeps `min(leader's high
+    /// watermark, own log end offset)`): where its high watermark starts if
+    /// it becomes leader. Ignored while leading.
+    pub fn learn_high_watermark(&self, leader_high_watermark: i64) {
+        if self.role.get().is_leader() {
+            return;
+        }
+        let known = leader_high_watermark
+            .min(self.log.log_end_offset())
+            .max(self.log.log_start_offset());
+        self.known_high_watermark.set(known);
+    }
+
     /// Where a new leader's high watermark starts: the current one while
     /// leading (a partition gaining followers keeps its mark), else the
     /// one this replica last knew.
@@ -243,9 +257,10 @@ impl Partition {
                 }
             },
             _ => {
-                if let Some(set) = slot.take() {
-                    self.known_high_watermark.set(set.last_high_watermark());
-                }
+                // Leading alone or following: the mark known before the
+                // change is where a later leadership starts.
+                *slot = None;
+                self.known_high_watermark.set(seed_high_watermark);
             }
         }
         self.replicated.set(slot.is_some());

@@ -263,3 +263,27 @@ fn a_leader_that_gains_followers_keeps_its_high_watermark() {
         assert_eq!(partition.high_watermark(), 4);
     });
 }
+
+#[test]
+fn a_new_leader_starts_from_the_high_watermark_it_knew_as_a_follower() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("t-0");
+    run(move || async move {
+        let partition = open(&dir, leader(1)).await;
+        partition.append(&batch(3), 0).await.expect("append");
+        partition.set_role(Role::Follower {
+            leader: 2,
+            leader_epoch: 2,
+        });
+        // The new leader has replicated only 2 of the 3 offsets.
+        partition.learn_high_watermark(2);
+        partition.set_replicas(assignment(&[1, 2, 3], &[1, 2, 3], 7), 1_000);
+        partition.set_role(leader(3));
+        assert_eq!(partition.high_watermark(), 2);
+        let set = partition.replica_set().expect("leading followers");
+        assert_eq!((set.leader_epoch(), set.partition_epoch()), (3, 7));
+        // A leader alone again reports its durable end offset.
+        partition.set_replicas(assignment(&[1], &[1], 8), 1_100);
+        assert_eq!(partition.high_watermark(), 3);
+    });
+}
