@@ -8,6 +8,7 @@ mod support;
 
 use std::cell::Cell;
 use std::future::Future;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -34,6 +35,24 @@ async fn leading(dir: &std::path::Path, isr: &[BrokerId], records: usize) -> Rc<
     Rc::new(partition)
 }
 
+/// Runs `test` on a fresh executor, with a partition directory of its own.
+fn in_partition_dir<F, G>(test: G)
+where
+    G: FnOnce(PathBuf) -> F + Send + 'static,
+    F: Future<Output = ()> + 'static,
+{
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("t-0");
+    run(move || test(dir));
+}
+
+/// What an acks=all produce meets with `min.insync.replicas=2` and the
+/// leader alone in the ISR.
+const LEADER_ALONE_BELOW_TWO: ReplicationError = ReplicationError::NotEnoughReplicas {
+    isr_size: 1,
+    min_insync_replicas: 2,
+};
+
 /// Spawns `work` and a flag set once it has finished.
 fn spawn_watched<T: 'static>(
     work: impl Future<Output = T> + 'static,
@@ -55,10 +74,8 @@ async fn settle() {
 
 #[test]
 fn an_acks_all_wait_is_woken_by_the_follower_fetch_that_moves_the_high_watermark() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = leading(&dir, &[1, 2, 3], 3).await;
+    in_partition_dir(|dir| async move {
+        let partition = leading(dir.as_path(), &[1, 2, 3], 3).await;
         assert_eq!(partition.offsets().log_end_offset, 3);
         assert_eq!(partition.high_watermark(), 0, "no follower has fetched");
         let waiter = Rc::clone(&partition);
@@ -81,10 +98,8 @@ fn an_acks_all_wait_is_woken_by_the_follower_fetch_that_moves_the_high_watermark
 
 #[test]
 fn consumers_read_up_to_the_high_watermark_only() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = leading(&dir, &[1, 2], 2).await;
+    in_partition_dir(|dir| async move {
+        let partition = leading(dir.as_path(), &[1, 2], 2).await;
         partition.append(&batch(3), 0).await.expect("append");
         let mut chunks = Vec::new();
         let read = partition.read(0, 1 << 20, &mut chunks).await.expect("read");
@@ -107,10 +122,8 @@ fn consumers_read_up_to_the_high_watermark_only() {
 
 #[test]
 fn a_long_poll_is_woken_by_a_follower_fetch() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = leading(&dir, &[1, 2], 1).await;
+    in_partition_dir(|dir| async move {
+        let partition = leading(dir.as_path(), &[1, 2], 1).await;
         let waiter = Rc::clone(&partition);
         let (waited, finished) = spawn_watched(async move {
             waiter.wait_for_append(0).await;
@@ -127,10 +140,8 @@ fn a_long_poll_is_woken_by_a_follower_fetch() {
 
 #[test]
 fn an_acks_all_wait_ends_with_not_leader_when_leadership_is_lost() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = leading(&dir, &[1, 2, 3], 1).await;
+    in_partition_dir(|dir| async move {
+        let partition = leading(dir.as_path(), &[1, 2, 3], 1).await;
         let waiter = Rc::clone(&partition);
         let (waited, finished) =
             spawn_watched(async move { waiter.wait_for_high_watermark(0).await });
@@ -159,10 +170,8 @@ fn an_acks_all_wait_ends_with_not_leader_when_leadership_is_lost() {
 
 #[test]
 fn an_isr_shrunk_below_min_insync_replicas_while_waiting_fails_after_the_append() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = leading(&dir, &[1, 2], 1).await;
+    in_partition_dir(|dir| async move {
+        let partition = leading(dir.as_path(), &[1, 2], 1).await;
         partition.set_min_insync_replicas(2);
         assert_eq!(partition.check_enough_replicas(), Ok(()));
         let waiter = Rc::clone(&partition);
@@ -185,20 +194,15 @@ fn an_isr_shrunk_below_min_insync_replicas_while_waiting_fails_after_the_append(
         assert_eq!(partition.high_watermark(), 1, "the leader alone is the ISR");
         assert_eq!(
             partition.check_enough_replicas(),
-            Err(ReplicationError::NotEnoughReplicas {
-                isr_size: 1,
-                min_insync_replicas: 2
-            })
+            Err(LEADER_ALONE_BELOW_TWO)
         );
     });
 }
 
 #[test]
 fn a_caught_up_follower_is_proposed_for_the_isr() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = leading(&dir, &[1, 2], 4).await;
+    in_partition_dir(|dir| async move {
+        let partition = leading(dir.as_path(), &[1, 2], 4).await;
         partition
             .record_follower_fetch(2, 4, 4, 1_100)
             .expect("fetch");
@@ -215,10 +219,8 @@ fn a_caught_up_follower_is_proposed_for_the_isr() {
 
 #[test]
 fn a_partition_with_one_replica_keeps_the_durable_end_offset_as_high_watermark() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = open(&dir, leader(0)).await;
+    in_partition_dir(|dir| async move {
+        let partition = open(dir.as_path(), leader(0)).await;
         partition.set_replicas(ReplicaAssignment::single(1), 0);
         let info = partition.append(&batch(2), 0).await.expect("append");
         assert_eq!(partition.high_watermark(), 2);
@@ -235,20 +237,15 @@ fn a_partition_with_one_replica_keeps_the_durable_end_offset_as_high_watermark()
         partition.set_min_insync_replicas(2);
         assert_eq!(
             partition.check_enough_replicas(),
-            Err(ReplicationError::NotEnoughReplicas {
-                isr_size: 1,
-                min_insync_replicas: 2
-            })
+            Err(LEADER_ALONE_BELOW_TWO)
         );
     });
 }
 
 #[test]
 fn a_leader_that_gains_followers_keeps_its_high_watermark() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = open(&dir, leader(0)).await;
+    in_partition_dir(|dir| async move {
+        let partition = open(dir.as_path(), leader(0)).await;
         partition.append(&batch(3), 0).await.expect("append");
         assert_eq!(partition.high_watermark(), 3);
         // A reassignment adds two replicas, not yet in sync.
@@ -266,10 +263,8 @@ fn a_leader_that_gains_followers_keeps_its_high_watermark() {
 
 #[test]
 fn a_new_leader_starts_from_the_high_watermark_it_knew_as_a_follower() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("t-0");
-    run(move || async move {
-        let partition = open(&dir, leader(1)).await;
+    in_partition_dir(|dir| async move {
+        let partition = open(dir.as_path(), leader(1)).await;
         partition.append(&batch(3), 0).await.expect("append");
         partition.set_role(Role::Follower {
             leader: 2,
