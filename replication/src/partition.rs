@@ -114,6 +114,11 @@ pub struct Partition {
     /// with followers (or that a follower learned from its leader): where a
     /// new leader's high watermark starts.
     known_high_watermark: Cell<i64>,
+    /// From open until the first assignment is applied: the high watermark
+    /// of a reopened log is not known (there is no high-watermark
+    /// checkpoint yet), so a leader with followers starts from the log
+    /// start rather than expose a tail its followers may not have.
+    reopened: Cell<bool>,
     /// Bumped when the high watermark of a leader with followers, or the
     /// role, may have changed.
     watermark_signal: WatermarkSignal,
@@ -146,6 +151,7 @@ impl Partition {
             replica_set: RefCell::new(None),
             replicated: Cell::new(false),
             known_high_watermark: Cell::new(0),
+            reopened: Cell::new(true),
             watermark_signal: WatermarkSignal::default(),
         };
         partition
@@ -222,10 +228,14 @@ impl Partition {
         self.known_high_watermark.set(known);
     }
 
-    /// Where a new leader's high watermark starts: the current one while
-    /// leading (a partition gaining followers keeps its mark), else the
-    /// one this replica last knew.
+    /// Where a new leader's high watermark starts: the log start for a
+    /// just-reopened log, the current one while leading (a partition
+    /// gaining followers keeps its mark), else the one this replica last
+    /// knew.
     fn seed_high_watermark(&self) -> i64 {
+        if self.reopened.replace(false) {
+            return self.known_high_watermark.get();
+        }
         if self.role.get().is_leader() {
             self.high_watermark()
         } else {

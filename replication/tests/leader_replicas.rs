@@ -282,3 +282,23 @@ fn a_new_leader_starts_from_the_high_watermark_it_knew_as_a_follower() {
         assert_eq!(partition.high_watermark(), 3);
     });
 }
+
+#[test]
+fn a_reopened_leader_with_followers_starts_from_its_log_start() {
+    in_partition_dir(|dir| async move {
+        let partition = open(dir.as_path(), leader(1)).await;
+        partition.append(&batch(3), 0).await.expect("append");
+        partition.close().await.expect("close");
+        // No high-watermark checkpoint: the tail may not be on the
+        // followers, so it is not shown until they fetch it.
+        let partition = leading(dir.as_path(), &[1, 2, 3], 0).await;
+        assert_eq!(partition.high_watermark(), 0);
+        partition
+            .record_follower_fetch(2, 3, 3, 1_100)
+            .expect("fetch");
+        partition
+            .record_follower_fetch(3, 3, 3, 1_100)
+            .expect("fetch");
+        assert_eq!(partition.high_watermark(), 3);
+    });
+}
