@@ -617,4 +617,92 @@ mod tests {
         assert_eq!((followers[1].broker, followers[1].log_end_offset), (4, -1));
         assert_eq!(followers[1].last_caught_up_ms, 0);
     }
+
+    /// One step of a leader's life: an append made durable up to a point,
+    /// a follower fetch, or an image changing the ISR.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Append { records: i64, durable_lag: i64 },
+        Fetch { follower: usize, advance: i64 },
+        Isr { with_2: bool, with_3: bool },
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1..5i64, 0..5i64).prop_map(|(records, durable_lag)| Step::Append {
+                records,
+                durable_lag
+            }),
+            (0..2usize, 0..6i64).prop_map(|(follower, advance)| Step::Fetch { follower, advance }),
+            (any::<bool>(), any::<bool>())
+                .prop_map(|(with_2, with_3)| Step::Isr { with_2, with_3 }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Against a model: the high watermark never moves backwards,
+        /// never passes the leader's durable end offset, and once every
+        /// ISR follower has fetched it is exactly the larger of its last
+        /// value and the ISR minimum.
+        #[test]
+        fn the_high_watermark_follows_the_isr_minimum_and_never_moves_backwards(
+            steps in proptest::collection::vec(step(), 1..60),
+        ) {
+            let mut set = three_replicas();
+            let (mut log_end, mut durable) = (10i64, 10i64);
+            let mut follower_ends = [UNKNOWN_OFFSET; 2];
+            let mut isr = vec![1, 2, 3];
+            let mut partition_epoch = 5;
+            let mut now = 1_000;
+            let mut last_hw = set.high_watermark(durable);
+            for step in steps {
+                now += 10;
+                match step {
+                    Step::Append { records, durable_lag } => {
+                        log_end += records;
+                        durable = durable.max(log_end - durable_lag);
+                    }
+                    Step::Fetch { follower, advance } => {
+                        let from = follower_ends[follower].max(10);
+                        let offset = (from + advance).min(log_end);
+                        let broker = follower as BrokerId + 2;
+                        set.record_fetch(broker, offset, log_end, now).unwrap();
+                        follower_ends[follower] = offset;
+                    }
+                    Step::Isr { with_2, with_3 } => {
+                        isr = std::iter::once(1)
+                            .chain(with_2.then_some(2))
+                            .chain(with_3.then_some(3))
+                            .collect();
+                        partition_epoch += 1;
+                        let mut next = assignment(&[1, 2, 3], &isr);
+                        next.partition_epoch = partition_epoch;
+                        set.apply(&next, now);
+                    }
+                }
+                let hw = set.high_watermark(durable);
+                proptest::prop_assert!(hw >= last_hw);
+                proptest::prop_assert!(hw <= durable);
+                let isr_ends: Vec<i64> = isr
+                    .iter()
+                    .filter(|b| **b != 1)
+                    .map(|b| follower_ends[(*b - 2) as usize])
+                    .collect();
+                if isr_ends.iter().all(|end| *end >= 0) {
+                    let floor = isr_ends.iter().copied().min().unwrap_or(i64::MAX);
+                    proptest::prop_assert_eq!(hw, last_hw.max(durable.min(floor)));
+                }
+                if let Some(shrunk) = set.isr_to_shrink(log_end, now, LAG_MAX_MS) {
+                    proptest::prop_assert!(shrunk.contains(&1));
+                    proptest::prop_assert!(shrunk.len() < isr.len());
+                }
+                if let Some(expanded) = set.isr_to_expand(hw) {
+                    proptest::prop_assert!(isr.iter().all(|b| expanded.contains(b)));
+                    proptest::prop_assert!(expanded.len() > isr.len());
+                }
+                last_hw = hw;
+            }
+        }
+    }
 }
