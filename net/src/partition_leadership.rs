@@ -6,7 +6,7 @@
 //! role the image gives this broker's replica.
 
 use skein_controller::{MetadataImage, TopicImage};
-use skein_replication::Role;
+use skein_replication::{ReplicaAssignment, Role};
 
 use crate::error_code::ErrorCode;
 
@@ -59,6 +59,39 @@ pub fn replica_role(image: &MetadataImage, topic: &TopicImage, partition: i32) -
             leader_epoch: state.leader_epoch,
         },
     }
+}
+
+/// The replicas and ISR `image` records for `partition` of `topic`, seen
+/// from this broker. A partition with no replica state (a single-node log
+/// from before replicas were recorded) is held by this broker alone.
+pub fn replica_assignment(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    partition: i32,
+) -> ReplicaAssignment {
+    let local_broker = image.local_broker_id();
+    match topic.partition(partition) {
+        None => ReplicaAssignment::single(local_broker),
+        Some(state) => ReplicaAssignment {
+            local_broker,
+            replicas: state.replicas.clone(),
+            isr: state.isr.clone(),
+            partition_epoch: state.partition_epoch,
+        },
+    }
+}
+
+/// A topic's `min.insync.replicas`: its override, else the broker default,
+/// else Kafka's default of 1.
+pub fn min_insync_replicas(config: &skein_controller::BrokerConfig, topic: &TopicImage) -> i32 {
+    const NAME: &str = "min.insync.replicas";
+    topic
+        .configs
+        .get(NAME)
+        .cloned()
+        .or_else(|| config.topic_default(NAME))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -122,6 +155,25 @@ mod tests {
         assert_eq!(
             replica_role(&image, topic, 1),
             Role::Leader { leader_epoch: 0 }
+        );
+    }
+
+    #[test]
+    fn the_replica_assignment_is_the_images_replicas_and_isr() {
+        let image = image(2, 2);
+        let topic = image.topic("t").unwrap();
+        assert_eq!(
+            replica_assignment(&image, topic, 0),
+            ReplicaAssignment {
+                local_broker: 2,
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 2, 3],
+                partition_epoch: 5,
+            }
+        );
+        assert_eq!(
+            replica_assignment(&image, topic, 1),
+            ReplicaAssignment::single(2)
         );
     }
 

@@ -20,15 +20,22 @@ use skein_controller::{BrokerConfig, MetadataImage, TopicId};
 use skein_engine::{
     owner_shard, AppendInfo, LogChanges, LogChunk, LogTuning, Mesh, ShardId, ShardPlan,
 };
-use skein_replication::{Partition, PartitionKey, PartitionTable, ReplicaSpec};
+use skein_replication::{Partition, PartitionKey, PartitionTable, ReplicaAssignment, ReplicaSpec};
 
 use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
-use crate::partition_leadership::replica_role;
+use crate::partition_leadership::{min_insync_replicas, replica_assignment, replica_role};
 use crate::shard_message::{
     EpochEndOffset, ListedOffset, PartitionError, PartitionOffsets, PartitionOp, ReadInfo,
     ShardReply, ShardRequest,
 };
+
+/// Whether followers fetch from their leaders. Not yet (issue 14's follower
+/// fetcher is built on the leader state): a leader that tracked followers
+/// which never fetch would hold its high watermark at its log start, so
+/// until then every leader is given itself alone as its replica set (as
+/// before replication existed). The fetcher change sets this.
+const FOLLOWER_FETCHERS: bool = false;
 
 /// Where clients reach this broker (what Metadata returns).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -479,11 +486,17 @@ impl ShardState {
                         LogTuning::default()
                     },
                     role: replica_role(&image, topic, partition),
+                    replicas: if FOLLOWER_FETCHERS {
+                        replica_assignment(&image, topic, partition)
+                    } else {
+                        ReplicaAssignment::single(local)
+                    },
+                    min_insync_replicas: min_insync_replicas(&self.config, topic),
                 };
                 wanted.insert((topic.topic_id, partition), spec);
             }
         }
-        self.partitions.reconcile(wanted).await;
+        self.partitions.reconcile(wanted, now_ms()).await;
         *self.image.borrow_mut() = image;
     }
 

@@ -37,3 +37,55 @@ pub enum PartitionError {
     #[error(transparent)]
     Producer(#[from] ProducerError),
 }
+
+/// Why a replication step on a leader failed: the acks=all rules
+/// (`min.insync.replicas`, losing leadership while a produce waits) and
+/// follower fetches the leader cannot record. Kept apart from
+/// [`PartitionError`] so each caller matches only what its operation can
+/// return.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplicationError {
+    /// An acks=all produce found fewer in-sync replicas than the topic's
+    /// `min.insync.replicas` before appending (nothing was appended).
+    #[error("{isr_size} in-sync replicas, min.insync.replicas is {min_insync_replicas}")]
+    NotEnoughReplicas {
+        /// The size of the committed ISR.
+        isr_size: usize,
+        /// The topic's `min.insync.replicas`.
+        min_insync_replicas: i32,
+    },
+    /// An acks=all produce was appended and replicated, but the ISR shrank
+    /// below `min.insync.replicas` while it waited.
+    #[error("the ISR shrank to {isr_size} after the append, min.insync.replicas is {min_insync_replicas}")]
+    NotEnoughReplicasAfterAppend {
+        /// The size of the committed ISR.
+        isr_size: usize,
+        /// The topic's `min.insync.replicas`.
+        min_insync_replicas: i32,
+    },
+    /// This replica is not (or no longer) the leader.
+    #[error("not the leader: broker {leader} leads at leader epoch {leader_epoch}")]
+    NotLeader {
+        /// The leader's broker id (-1: none, or unknown to this replica).
+        leader: BrokerId,
+        /// The partition's leader epoch as this replica knows it.
+        leader_epoch: i32,
+    },
+    /// A fetch claimed to come from a broker that holds no replica.
+    #[error("broker {broker} holds no replica of the partition")]
+    NotAReplica {
+        /// The fetching broker.
+        broker: BrokerId,
+    },
+    /// A follower's fetch offset is past the leader's log end.
+    #[error("fetch offset {fetch_offset} past the leader's log end offset {log_end_offset}")]
+    FetchOffsetBeyondLogEnd {
+        /// The follower's fetch offset.
+        fetch_offset: i64,
+        /// The leader's log end offset.
+        log_end_offset: i64,
+    },
+    /// The log was closed or poisoned while a produce waited.
+    #[error("the log was closed or poisoned")]
+    LogUnavailable,
+}

@@ -5,9 +5,12 @@
 //! with the replicas each metadata image assigns it. Every operation is a
 //! typed method with a typed error ([`PartitionError`]).
 //!
-//! Skein does not replicate data yet: a follower replica is represented
-//! and refuses to serve, and the high watermark is the leader's durable end
-//! offset. ISR tracking, follower fetchers and delayed produce come next.
+//! A leader tracks its followers in a sans-IO [`ReplicaSet`] (their log end
+//! offsets and caught-up times, the ISR, the high watermark as the minimum
+//! over the ISR, the ISR changes to propose, `min.insync.replicas`); a
+//! partition held by one replica keeps the log's durable end offset as its
+//! high watermark with no extra work. Follower fetchers and truncation come
+//! next: a follower replica is represented and refuses to serve.
 //!
 //! Owns: per-partition replica state. Must not: talk to sockets, read the
 //! metadata image (it is handed typed [`ReplicaSpec`]s), or know Kafka's
@@ -19,9 +22,11 @@ mod leader_epoch_checkpoint;
 mod partition;
 mod partition_table;
 mod producer_state;
+mod replica_set;
 mod role;
+mod watermark_signal;
 
-pub use error::PartitionError;
+pub use error::{PartitionError, ReplicationError};
 pub use leader_epoch_cache::{
     EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };
@@ -29,4 +34,5 @@ pub use leader_epoch_checkpoint::{CheckpointError, CHECKPOINT_FILE};
 pub use partition::{EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ReadInfo};
 pub use partition_table::{PartitionKey, PartitionTable, ReplicaSpec, TopicId};
 pub use producer_state::ProducerError;
+pub use replica_set::{FollowerState, ReplicaAssignment, ReplicaSet};
 pub use role::{BrokerId, Role};

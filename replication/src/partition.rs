@@ -8,10 +8,15 @@
 //! the leader-epoch cache holds, for every epoch that appended, the offset
 //! of its first batch, and its checkpoint file is rewritten (durably) when
 //! an epoch's first append completes. A follower refuses produces and
-//! consumer reads with [`PartitionError::NotLeader`].
+//! consumer reads with [`PartitionError::NotLeader`]. A leader with
+//! followers keeps a [`ReplicaSet`]: its high watermark is the minimum log
+//! end offset over the ISR (never backwards in a leader epoch), consumers
+//! read up to it, and acks=all produces wait for it; a leader alone has
+//! the log's durable end offset as high watermark.
 //!
 //! Hot paths: `append` and `read` take no lock and allocate nothing beyond
-//! what the log does; the checkpoint is written once per new epoch.
+//! what the log does (a partition with one replica checks one flag to find
+//! its high watermark); the checkpoint is written once per new epoch.
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -21,11 +26,13 @@ use skein_engine::{
     BATCH_HEADER_BYTES,
 };
 
-use crate::error::PartitionError;
+use crate::error::{PartitionError, ReplicationError};
 use crate::leader_epoch_cache::{EpochEntry, LeaderEpochCache};
 use crate::leader_epoch_checkpoint as checkpoint;
 use crate::producer_state::{batch_identity, Admission, PartitionProducers};
-use crate::role::Role;
+use crate::replica_set::{ReplicaAssignment, ReplicaSet};
+use crate::role::{BrokerId, Role};
+use crate::watermark_signal::WatermarkSignal;
 
 /// ListOffsets' special timestamps.
 const LATEST_TIMESTAMP: i64 = -1;
@@ -93,6 +100,28 @@ pub struct Partition {
     /// One checkpoint write at a time: each writes the cache as it is then,
     /// so the last one to finish holds every epoch.
     checkpoint_writes: glommio::sync::Semaphore,
+    /// The replicas and ISR the metadata image records.
+    assignment: RefCell<ReplicaAssignment>,
+    /// The topic's `min.insync.replicas` (>= 1).
+    min_insync_replicas: Cell<i32>,
+    /// The leader's view of its followers: `Some` exactly while this
+    /// replica leads and other brokers hold replicas.
+    replica_set: RefCell<Option<ReplicaSet>>,
+    /// `replica_set.is_some()`, readable without a borrow: the fast path
+    /// of a partition with one replica.
+    replicated: Cell<bool>,
+    /// The high watermark this replica knew when it last stopped leading
+    /// with followers (or that a follower learned from its leader): where a
+    /// new leader's high watermark starts.
+    known_high_watermark: Cell<i64>,
+    /// From open until the first assignment is applied: the high watermark
+    /// of a reopened log is not known (there is no high-watermark
+    /// checkpoint yet), so a leader with followers starts from the log
+    /// start rather than expose a tail its followers may not have.
+    reopened: Cell<bool>,
+    /// Bumped when the high watermark of a leader with followers, or the
+    /// role, may have changed.
+    watermark_signal: WatermarkSignal,
 }
 
 impl Partition {
@@ -117,7 +146,17 @@ impl Partition {
             producers: RefCell::new(PartitionProducers::default()),
             epochs: RefCell::new(epochs),
             checkpoint_writes: glommio::sync::Semaphore::new(1),
+            assignment: RefCell::new(ReplicaAssignment::default()),
+            min_insync_replicas: Cell::new(1),
+            replica_set: RefCell::new(None),
+            replicated: Cell::new(false),
+            known_high_watermark: Cell::new(0),
+            reopened: Cell::new(true),
+            watermark_signal: WatermarkSignal::default(),
         };
+        partition
+            .known_high_watermark
+            .set(partition.log.log_start_offset());
         if changed {
             partition.persist_epochs().await;
         }
@@ -130,7 +169,9 @@ impl Partition {
     }
 
     /// Takes the role the metadata image gives this replica. The leader
-    /// epoch never goes backwards.
+    /// epoch never goes backwards. A leader with followers starts tracking
+    /// them (at a new leader epoch, from scratch: Kafka's `makeLeader`);
+    /// waits for the high watermark wake up to re-check.
     pub fn set_role(&self, role: Role) {
         let current = self.role.get();
         if role.leader_epoch() < current.leader_epoch() {
@@ -142,7 +183,100 @@ impl Partition {
             );
             return;
         }
+        let seed = self.seed_high_watermark();
         self.role.set(role);
+        self.refresh_replica_set(seed, wall_clock_ms());
+    }
+
+    /// Takes the replicas and ISR the metadata image records (an
+    /// AlterPartition committed, a reassignment, or a new leader's set).
+    pub fn set_replicas(&self, assignment: ReplicaAssignment, now_ms: i64) {
+        if *self.assignment.borrow() == assignment {
+            return;
+        }
+        let seed = self.seed_high_watermark();
+        *self.assignment.borrow_mut() = assignment;
+        self.refresh_replica_set(seed, now_ms);
+    }
+
+    /// The replicas and ISR as the metadata image last recorded them.
+    pub fn replicas(&self) -> ReplicaAssignment {
+        self.assignment.borrow().clone()
+    }
+
+    /// Sets the topic's `min.insync.replicas` (a value below 1 counts as 1).
+    pub fn set_min_insync_replicas(&self, min_insync_replicas: i32) {
+        self.min_insync_replicas.set(min_insync_replicas.max(1));
+    }
+
+    /// The topic's `min.insync.replicas`.
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.min_insync_replicas.get()
+    }
+
+    /// Records the high watermark a follower learned from its leader's
+    /// fetch response (Kafka's follower keeps `min(leader's high
+    /// watermark, own log end offset)`): where its high watermark starts if
+    /// it becomes leader. Ignored while leading.
+    pub fn learn_high_watermark(&self, leader_high_watermark: i64) {
+        if self.role.get().is_leader() {
+            return;
+        }
+        let known = leader_high_watermark
+            .min(self.log.log_end_offset())
+            .max(self.log.log_start_offset());
+        self.known_high_watermark.set(known);
+    }
+
+    /// Where a new leader's high watermark starts: the log start for a
+    /// just-reopened log, the current one while leading (a partition
+    /// gaining followers keeps its mark), else the one this replica last
+    /// knew.
+    fn seed_high_watermark(&self) -> i64 {
+        if self.reopened.replace(false) {
+            return self.known_high_watermark.get();
+        }
+        if self.role.get().is_leader() {
+            self.high_watermark()
+        } else {
+            self.known_high_watermark.get()
+        }
+    }
+
+    /// Makes `replica_set` match the role and the assignment: kept (with
+    /// the new ISR) within a leader epoch, started afresh at a new one,
+    /// dropped when this replica stops leading or has no followers.
+    fn refresh_replica_set(&self, seed_high_watermark: i64, now_ms: i64) {
+        let assignment = self.assignment.borrow();
+        let mut slot = self.replica_set.borrow_mut();
+        match self.role.get() {
+            Role::Leader { leader_epoch } if assignment.has_followers() => match slot.as_mut() {
+                Some(set) if set.leader_epoch() == leader_epoch => set.apply(&assignment, now_ms),
+                _ => {
+                    let log_end_offset = self.log.log_end_offset();
+                    let high_watermark = seed_high_watermark
+                        .min(log_end_offset)
+                        .max(self.log.log_start_offset());
+                    *slot = Some(ReplicaSet::new(
+                        &assignment,
+                        leader_epoch,
+                        log_end_offset,
+                        high_watermark,
+                        now_ms,
+                    ));
+                }
+            },
+            _ => {
+                // Leading alone or following: the mark known before the
+                // change is where a later leadership starts.
+                *slot = None;
+                self.known_high_watermark.set(seed_high_watermark);
+            }
+        }
+        self.replicated.set(slot.is_some());
+        drop(slot);
+        drop(assignment);
+        self.watermark_signal.notify();
     }
 
     /// The partition directory.
@@ -240,22 +374,235 @@ impl Partition {
         })
     }
 
-    /// Resolves once the high watermark passes `offset` (or the log is
-    /// closed or poisoned).
+    /// Resolves once the high watermark passes `offset`, or this replica
+    /// stops leading (with followers), or the log is closed or poisoned:
+    /// the long-poll of a consumer fetch, which then reads again.
     ///
     /// # Cancel safety
     /// Cancel-safe.
     pub async fn wait_for_append(&self, offset: i64) {
-        self.log.wait_for_append(offset).await;
+        if !self.replicated.get() {
+            self.log.wait_for_append(offset).await;
+            return;
+        }
+        if let Err(error) = self.wait_past(offset).await {
+            tracing::trace!(%error, "a long-poll ends without the high watermark");
+        }
     }
 
-    /// The high watermark: what consumers may read up to (exclusive). With a
-    /// single replica it is the log's durable end offset — what the flush
-    /// policy has made as durable as it promises. Replication will make it
-    /// the minimum log end offset over the ISR (never above the leader's
-    /// durable end offset); that rule goes here.
+    /// `min.insync.replicas` for an acks=all produce, checked before the
+    /// append (Kafka's `appendRecordsToLeader`).
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower; `NotEnoughReplicas` when the ISR is
+    /// smaller than the topic's `min.insync.replicas`.
+    pub fn check_enough_replicas(&self) -> Result<(), ReplicationError> {
+        self.replication_leader()?;
+        let min_insync_replicas = self.min_insync_replicas.get();
+        if !self.replicated.get() {
+            // The leader alone is the ISR.
+            return if min_insync_replicas > 1 {
+                Err(ReplicationError::NotEnoughReplicas {
+                    isr_size: 1,
+                    min_insync_replicas,
+                })
+            } else {
+                Ok(())
+            };
+        }
+        match self.replica_set.borrow().as_ref() {
+            Some(set) => set.check_enough_replicas(min_insync_replicas),
+            None => Ok(()),
+        }
+    }
+
+    /// An acks=all produce's wait (Kafka's delayed produce): resolves once
+    /// the high watermark passes `last_offset` (the produce's last offset),
+    /// woken by follower fetches that move it and by the leader's own
+    /// flushes. With one replica the append's own durability is enough.
+    ///
+    /// # Errors
+    /// `NotLeader` when this replica is or becomes a follower while
+    /// waiting; `NotEnoughReplicasAfterAppend` when the ISR shrank below
+    /// `min.insync.replicas` meanwhile; `LogUnavailable` when the log is
+    /// poisoned.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future drops the wait (the records stay
+    /// appended, as in Kafka when a delayed produce times out).
+    pub async fn wait_for_high_watermark(&self, last_offset: i64) -> Result<(), ReplicationError> {
+        self.wait_past(last_offset).await?;
+        let min_insync_replicas = self.min_insync_replicas.get();
+        match self.replica_set.borrow().as_ref() {
+            Some(set) => set.check_enough_replicas_after_append(min_insync_replicas),
+            None if min_insync_replicas > 1 => {
+                Err(ReplicationError::NotEnoughReplicasAfterAppend {
+                    isr_size: 1,
+                    min_insync_replicas,
+                })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves once the high watermark passes `offset` while leading.
+    async fn wait_past(&self, offset: i64) -> Result<(), ReplicationError> {
+        loop {
+            let generation = self.watermark_signal.generation();
+            self.replication_leader()?;
+            if self.high_watermark() > offset {
+                return Ok(());
+            }
+            if self.log.is_poisoned() {
+                return Err(ReplicationError::LogUnavailable);
+            }
+            if !self.replicated.get() {
+                // One replica: the durable end offset is the high watermark;
+                // a role or assignment change also ends this wait.
+                futures_lite::future::or(
+                    self.log.wait_for_append(offset),
+                    self.watermark_signal.changed_since(generation),
+                )
+                .await;
+                if self.watermark_signal.generation() == generation
+                    && self.log.durable_end_offset() <= offset
+                {
+                    return Err(ReplicationError::LogUnavailable);
+                }
+                continue;
+            }
+            // The followers or the leader's own flush may be last: wake on
+            // either. The log's wait resolves once the leader's durable end
+            // offset passes `offset`; after that only fetches move the mark.
+            if self.log.durable_end_offset() > offset {
+                self.watermark_signal.changed_since(generation).await;
+            } else {
+                futures_lite::future::or(
+                    self.log.wait_for_append(offset),
+                    self.watermark_signal.changed_since(generation),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// `Ok` while this replica leads, else `NotLeader`.
+    fn replication_leader(&self) -> Result<(), ReplicationError> {
+        match self.role.get() {
+            Role::Leader { .. } => Ok(()),
+            Role::Follower {
+                leader,
+                leader_epoch,
+            } => Err(ReplicationError::NotLeader {
+                leader,
+                leader_epoch,
+            }),
+        }
+    }
+
+    /// Records a follower's fetch at `fetch_offset` (the next offset it
+    /// needs: its log end offset under its flush policy), read when this
+    /// leader's log end offset was `leader_log_end_offset`, at `now_ms`.
+    /// Returns whether the high watermark moved (waiting acks=all produces
+    /// and long-polls are woken when it did).
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower; `NotAReplica` for a broker that holds no
+    /// replica (or a partition with one replica); `FetchOffsetBeyondLogEnd`
+    /// for an offset past `leader_log_end_offset`.
+    pub fn record_follower_fetch(
+        &self,
+        broker: BrokerId,
+        fetch_offset: i64,
+        leader_log_end_offset: i64,
+        now_ms: i64,
+    ) -> Result<bool, ReplicationError> {
+        self.replication_leader()?;
+        let durable_end_offset = self.log.durable_end_offset();
+        let mut slot = self.replica_set.borrow_mut();
+        let set = slot
+            .as_mut()
+            .ok_or(ReplicationError::NotAReplica { broker })?;
+        let before = set.high_watermark(durable_end_offset);
+        set.record_fetch(broker, fetch_offset, leader_log_end_offset, now_ms)?;
+        let after = set.high_watermark(durable_end_offset);
+        assert!(after >= before, "the high watermark never moves backwards");
+        drop(slot);
+        let moved = after > before;
+        if moved {
+            self.watermark_signal.notify();
+        }
+        Ok(moved)
+    }
+
+    /// The ISR without the followers that have not caught up for more than
+    /// `replica_lag_time_max_ms`, to propose in an AlterPartition; `None`
+    /// when nothing changes, a change is in flight, or this replica leads
+    /// no followers.
+    pub fn isr_to_shrink(
+        &self,
+        now_ms: i64,
+        replica_lag_time_max_ms: i64,
+    ) -> Option<Vec<BrokerId>> {
+        let log_end_offset = self.log.log_end_offset();
+        self.replica_set.borrow().as_ref()?.isr_to_shrink(
+            log_end_offset,
+            now_ms,
+            replica_lag_time_max_ms,
+        )
+    }
+
+    /// The ISR with the followers that have caught up (their log reaches
+    /// the high watermark and this leader epoch's start), to propose in an
+    /// AlterPartition; `None` when nothing changes, a change is in flight,
+    /// or this replica leads no followers.
+    pub fn isr_to_expand(&self) -> Option<Vec<BrokerId>> {
+        let high_watermark = self.high_watermark();
+        self.replica_set
+            .borrow()
+            .as_ref()?
+            .isr_to_expand(high_watermark)
+    }
+
+    /// Marks `isr` as sent to the controller in an AlterPartition: no
+    /// other change is proposed until an image commits it or
+    /// [`Partition::abandon_proposed_isr`]; the high watermark waits for
+    /// the members it adds. Ignored when this replica leads no followers.
+    pub fn propose_isr(&self, isr: Vec<BrokerId>) {
+        if let Some(set) = self.replica_set.borrow_mut().as_mut() {
+            set.propose_isr(isr);
+        }
+    }
+
+    /// Forgets the ISR change in flight (the controller refused it).
+    pub fn abandon_proposed_isr(&self) {
+        if let Some(set) = self.replica_set.borrow_mut().as_mut() {
+            set.abandon_proposed_isr();
+        }
+        self.watermark_signal.notify();
+    }
+
+    /// A copy of the leader's view of its followers (for gauges and the
+    /// ISR driver), `None` unless this replica leads followers.
+    pub fn replica_set(&self) -> Option<ReplicaSet> {
+        self.replica_set.borrow().clone()
+    }
+
+    /// The high watermark: what consumers may read up to (exclusive). A
+    /// replica alone (or a follower, until it fetches) has the log's
+    /// durable end offset — what the flush policy has made as durable as it
+    /// promises. A leader with followers has the minimum log end offset
+    /// over the ISR, counting its own durable end offset, never lower than
+    /// before in its leader epoch.
     pub fn high_watermark(&self) -> i64 {
-        self.log.durable_end_offset()
+        let durable_end_offset = self.log.durable_end_offset();
+        if !self.replicated.get() {
+            return durable_end_offset;
+        }
+        match self.replica_set.borrow_mut().as_mut() {
+            Some(set) => set.high_watermark(durable_end_offset),
+            None => durable_end_offset,
+        }
     }
 
     /// The partition's offsets now. Answered by any replica.
@@ -412,6 +759,16 @@ impl Partition {
             tracing::error!(%error, "could not write the leader-epoch checkpoint; recovery will rebuild it from the log");
         }
     }
+}
+
+/// Milliseconds since the Unix epoch, by the wall clock (role changes
+/// only; the data path is handed its time).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 /// The leader epochs of a just-opened log, and whether they differ from its

@@ -17,6 +17,7 @@ use skein_engine::{LogConfig, LogTuning};
 
 use crate::error::PartitionError;
 use crate::partition::Partition;
+use crate::replica_set::ReplicaAssignment;
 use crate::role::Role;
 
 /// A topic's 16-byte id.
@@ -41,6 +42,10 @@ pub struct ReplicaSpec {
     pub tuning: LogTuning,
     /// The replica's role.
     pub role: Role,
+    /// The partition's replicas and ISR, and this broker's id.
+    pub replicas: ReplicaAssignment,
+    /// The topic's `min.insync.replicas` (a topic property, default 1).
+    pub min_insync_replicas: i32,
 }
 
 /// The partitions one data shard owns. Lives on: that shard.
@@ -92,10 +97,12 @@ impl PartitionTable {
 
     /// Makes the table hold exactly `wanted`: removes (with their files) the
     /// partitions not in it first — so a re-created topic of the same name
-    /// finds its directory gone — then updates the roles and configs of the
-    /// partitions kept and opens (recovering) the new ones. A partition whose
-    /// directory or log cannot be opened is logged and left out (offline).
-    pub async fn reconcile(&self, wanted: HashMap<PartitionKey, ReplicaSpec>) {
+    /// finds its directory gone — then updates the roles, replica sets and
+    /// configs of the partitions kept and opens (recovering) the new ones. A
+    /// partition whose directory or log cannot be opened is logged and left
+    /// out (offline). `now_ms` starts the lag clock of a new leader's
+    /// followers.
+    pub async fn reconcile(&self, wanted: HashMap<PartitionKey, ReplicaSpec>, now_ms: i64) {
         let removed: Vec<Rc<Partition>> = {
             let mut partitions = self.partitions.borrow_mut();
             let gone: Vec<PartitionKey> = partitions
@@ -116,6 +123,10 @@ impl PartitionTable {
                 if partition.config() != spec.log_config {
                     partition.set_config(spec.log_config);
                 }
+                // The replicas first: a new leader starts its follower state
+                // from the image that made it leader.
+                partition.set_replicas(spec.replicas, now_ms);
+                partition.set_min_insync_replicas(spec.min_insync_replicas);
                 if partition.role() != spec.role {
                     partition.set_role(spec.role);
                 }
@@ -128,6 +139,8 @@ impl PartitionTable {
             }
             match Partition::open(dir.clone(), spec.log_config, spec.tuning, spec.role).await {
                 Ok(partition) => {
+                    partition.set_replicas(spec.replicas, now_ms);
+                    partition.set_min_insync_replicas(spec.min_insync_replicas);
                     self.partitions.borrow_mut().insert(key, Rc::new(partition));
                 }
                 Err(error) => {

@@ -4,56 +4,18 @@
 //! and the recovery of leader epochs from a missing, corrupt, truncated or
 //! stale checkpoint.
 
+mod support;
+
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use skein_engine::test_batch::BatchBuilder;
-use skein_engine::{BatchHeader, LogChunk, LogConfig, LogTuning};
+use skein_engine::{BatchHeader, LogChunk, LogConfig};
 use skein_replication::{
     EpochEndOffset, EpochEntry, ListedOffset, Partition, PartitionError, PartitionTable,
-    ProducerError, ReplicaSpec, Role, CHECKPOINT_FILE,
+    ProducerError, ReplicaAssignment, ReplicaSpec, Role, CHECKPOINT_FILE,
 };
-
-/// Runs `make()` on a fresh glommio executor with a small io_memory (the
-/// sandbox's RLIMIT_MEMLOCK is 8 MiB).
-fn run<T: Send + 'static, F, G>(make: G) -> T
-where
-    G: FnOnce() -> F + Send + 'static,
-    F: Future<Output = T> + 'static,
-{
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .io_memory(1 << 20)
-        .spawn(move || async move { make().await })
-        .expect("spawn executor")
-        .join()
-        .expect("executor thread")
-}
-
-fn tuning() -> LogTuning {
-    LogTuning {
-        write_buffer_bytes: 64 * 1024,
-        tail_cache_bytes: 64 * 1024,
-        preallocate_bytes: 0,
-    }
-}
-
-fn leader(leader_epoch: i32) -> Role {
-    Role::Leader { leader_epoch }
-}
-
-async fn open(dir: &Path, role: Role) -> Partition {
-    Partition::open(dir.to_path_buf(), LogConfig::default(), tuning(), role)
-        .await
-        .expect("open")
-}
-
-/// A batch of `count` records.
-fn batch(count: usize) -> Vec<u8> {
-    BatchBuilder::new(1_700_000_000_000)
-        .records(count, 16, 7)
-        .build()
-}
+use support::{batch, leader, open, run, tuning};
 
 /// Every batch header of the partition, read as its leader would serve it.
 async fn headers(partition: &Partition) -> Vec<BatchHeader> {
@@ -382,9 +344,11 @@ fn the_table_opens_updates_and_removes_replicas_as_declared() {
             log_config: LogConfig::default(),
             tuning: tuning(),
             role,
+            replicas: ReplicaAssignment::single(2),
+            min_insync_replicas: 1,
         };
         table
-            .reconcile(HashMap::from([(key, spec(leader(2)))]))
+            .reconcile(HashMap::from([(key, spec(leader(2)))]), 0)
             .await;
         assert_eq!(table.len(), 1);
         let partition = table.get(&key).expect("held");
@@ -396,14 +360,14 @@ fn the_table_opens_updates_and_removes_replicas_as_declared() {
             leader_epoch: 3,
         };
         table
-            .reconcile(HashMap::from([(key, spec(follower))]))
+            .reconcile(HashMap::from([(key, spec(follower))]), 0)
             .await;
         assert_eq!(table.get(&key).expect("held").role(), follower);
         assert!(matches!(
             table.get(&([2; 16], 0)),
             Err(PartitionError::UnknownTopicOrPartition)
         ));
-        table.reconcile(HashMap::new()).await;
+        table.reconcile(HashMap::new(), 0).await;
         assert!(table.is_empty());
         assert!(
             !data_dir.join("t-0").exists(),

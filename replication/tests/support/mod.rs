@@ -1,0 +1,51 @@
+//! Fixtures shared by the replication crate's integration tests: a glommio
+//! executor sized for the sandbox, small log tunings, partitions opened in a
+//! role, and real v2 batches.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::Path;
+
+use skein_engine::test_batch::BatchBuilder;
+use skein_engine::{LogConfig, LogTuning};
+use skein_replication::{Partition, Role};
+
+/// Runs `make()` on a fresh glommio executor with a small io_memory (the
+/// sandbox's RLIMIT_MEMLOCK is 8 MiB).
+pub fn run<T: Send + 'static, F, G>(make: G) -> T
+where
+    G: FnOnce() -> F + Send + 'static,
+    F: Future<Output = T> + 'static,
+{
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(1 << 20)
+        .spawn(move || async move { make().await })
+        .expect("spawn executor")
+        .join()
+        .expect("executor thread")
+}
+
+pub fn tuning() -> LogTuning {
+    LogTuning {
+        write_buffer_bytes: 64 * 1024,
+        tail_cache_bytes: 64 * 1024,
+        preallocate_bytes: 0,
+    }
+}
+
+pub fn leader(leader_epoch: i32) -> Role {
+    Role::Leader { leader_epoch }
+}
+
+pub async fn open(dir: &Path, role: Role) -> Partition {
+    Partition::open(dir.to_path_buf(), LogConfig::default(), tuning(), role)
+        .await
+        .expect("open")
+}
+
+/// A batch of `count` records.
+pub fn batch(count: usize) -> Vec<u8> {
+    BatchBuilder::new(1_700_000_000_000)
+        .records(count, 16, 7)
+        .build()
+}
