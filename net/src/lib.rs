@@ -2,9 +2,10 @@
 //! negotiation, one handler module per API key, error-code mapping and the
 //! zero-copy fetch response writer; the controller listener's wire (raft
 //! frames, Kafka's broker-controller messages, forwarded admin requests,
-//! metadata fetches) and its client; the data shard's state and the group
-//! coordinator's driver. The process that runs the shards is composed by
-//! the `skein` binary (`tools/src/node`).
+//! metadata fetches) and its client; the data shard's state. The process
+//! that runs the shards (and the drivers of the control shard's metadata
+//! quorum and group coordinator) is composed by the `skein` binary
+//! (`tools/src/node`).
 //!
 //! Owns: connections and the wire. Must not: hold partition state (that is
 //! `skein_replication`'s, on the partition's owner shard: handlers call its
@@ -28,7 +29,7 @@ pub mod error_code;
 pub mod fetch_response;
 mod fetch_session;
 pub mod frame;
-pub mod group_driver;
+mod group_request;
 mod handlers;
 pub mod listener;
 pub mod metrics;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
 use crate::error_code::{group_error, group_result};
-use crate::group_driver::ask;
+use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// `MemberType` of a member that uses the consumer protocol (v1).

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::str_bytes;
 use crate::error_code::{group_error, ErrorCode};
-use crate::group_driver::ask;
+use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers a ConsumerGroupHeartbeat from `client_id` at `client_host`.

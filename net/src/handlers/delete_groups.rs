@@ -8,7 +8,7 @@ use kafka_protocol::messages::GroupId;
 use skein_controller::group_coordinator::{self as groups, GroupError, Request, Response};
 
 use crate::error_code::{group_error, group_result};
-use crate::group_driver::ask;
+use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers a DeleteGroups request.

@@ -5,7 +5,7 @@ use kafka_protocol::messages::heartbeat_response::HeartbeatResponse;
 use skein_controller::group_coordinator::{self as groups, GroupError, Request, Response};
 
 use crate::error_code::group_result;
-use crate::group_driver::ask;
+use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers a Heartbeat request.

@@ -10,7 +10,7 @@ use skein_controller::group_coordinator::{
 
 use super::str_bytes;
 use crate::error_code::group_error;
-use crate::group_driver::ask;
+use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers a JoinGroup request of `version` from `client_id` at `client_host`.

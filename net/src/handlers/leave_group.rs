@@ -9,7 +9,7 @@ use skein_controller::group_coordinator::{
 
 use super::str_bytes;
 use crate::error_code::{group_error, group_result};
-use crate::group_driver::ask;
+use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers a LeaveGroup request of `version`.

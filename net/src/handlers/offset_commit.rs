@@ -20,7 +20,7 @@ use skein_controller::group_coordinator::{
 };
 
 use crate::error_code::{group_result, ErrorCode};
-use crate::group_driver::ask;
+use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers an OffsetCommit request of `version`.

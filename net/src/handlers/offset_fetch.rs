@@ -13,7 +13,7 @@ use skein_controller::group_coordinator::{
 
 use super::{str_bytes, topic_name};
 use crate::error_code::group_error;
-use crate::group_driver::ask;
+use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers an OffsetFetch request of `version`.

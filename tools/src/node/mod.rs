@@ -24,6 +24,7 @@
 mod broker_lifecycle;
 pub(crate) mod control_shard;
 mod controller_server;
+mod group_driver;
 mod metadata_fetcher;
 mod metadata_upgrade;
 mod quorum_driver;
@@ -39,8 +40,8 @@ use skein_controller::BrokerConfig;
 use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPlan};
 
 use crate::node::control_shard::ControlShard;
+use crate::node::group_driver::{offsets_topic, GroupDriver};
 use skein_net::connection_quota::{parse_per_ip_overrides, ConnectionLimits, ConnectionQuotas};
-use skein_net::group_driver::{offsets_topic, GroupDriver};
 use skein_net::listener::{self, ClientListener, ListenerEndpoint};
 use skein_net::metrics::MetricsRegistry;
 use skein_net::shard_message::{ShardReply, ShardRequest};

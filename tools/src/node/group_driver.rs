@@ -36,9 +36,9 @@ use skein_controller::group_coordinator::{
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, Mesh, ShardId};
 
-use crate::offsets_topic::{self, decode_batches, encode_batch, REPLAY_READ_BYTES};
-use crate::shard_message::{PartitionError, PartitionOp, ShardReply, ShardRequest};
-use crate::shard_state::{now_ms, ShardState};
+use skein_net::offsets_topic::{self, decode_batches, encode_batch, REPLAY_READ_BYTES};
+use skein_net::shard_message::{PartitionError, PartitionOp, ShardReply, ShardRequest};
+use skein_net::shard_state::now_ms;
 
 /// The longest the timer task sleeps without looking at the deadline again.
 const TICK_INTERVAL_MAX_MS: i64 = 1_000;
@@ -50,23 +50,6 @@ const GROUP_COMMIT_BYTES_MAX: usize = 512 << 10;
 const LOAD_RETRY_MIN_MS: u64 = 100;
 /// The longest wait between retries of a failed `__consumer_offsets` read.
 const LOAD_RETRY_MAX_MS: u64 = 5_000;
-
-/// Sends a group or offset request to the coordinator on the control shard
-/// and waits for its answer. Lives on: a data shard.
-///
-/// # Errors
-/// [`GroupError::CoordinatorNotAvailable`] if the control shard cannot be
-/// reached or drops the request (shutting down).
-pub async fn ask(ctx: &ShardState, request: Request) -> Result<Response, GroupError> {
-    match ctx
-        .mesh
-        .call(ctx.plan.control_shard(), ShardRequest::Group(request))
-        .await
-    {
-        Ok(ShardReply::Group(result)) => result,
-        _ => Err(GroupError::CoordinatorNotAvailable),
-    }
-}
 
 /// Persists waiting for their partition's append.
 #[derive(Default)]
@@ -228,21 +211,23 @@ impl GroupDriver {
 
     /// Every group the coordinator holds, with its state and committed
     /// offsets, for a scrape (run by the refresh task, not per request).
-    pub fn group_gauges(&self) -> Vec<crate::metrics::GroupGauge> {
+    pub fn group_gauges(&self) -> Vec<skein_net::metrics::GroupGauge> {
         let coordinator = self.coordinator.borrow();
         coordinator
             .groups()
-            .map(|(group_id, state, offsets)| crate::metrics::GroupGauge {
-                group_id: group_id.to_owned(),
-                // A consumer group's offsets live in a classic group of its
-                // id: report the consumer group's state.
-                state: coordinator
-                    .consumer_group_state(group_id)
-                    .map_or(state.kafka_name(), |s| s.kafka_name()),
-                committed: offsets
-                    .map(|(topic, partition, offset)| (topic.to_owned(), partition, offset))
-                    .collect(),
-            })
+            .map(
+                |(group_id, state, offsets)| skein_net::metrics::GroupGauge {
+                    group_id: group_id.to_owned(),
+                    // A consumer group's offsets live in a classic group of its
+                    // id: report the consumer group's state.
+                    state: coordinator
+                        .consumer_group_state(group_id)
+                        .map_or(state.kafka_name(), |s| s.kafka_name()),
+                    committed: offsets
+                        .map(|(topic, partition, offset)| (topic.to_owned(), partition, offset))
+                        .collect(),
+                },
+            )
             .collect()
     }
 
@@ -799,8 +784,8 @@ fn append_error(error: &PartitionError) -> AppendError {
 
 /// The `__consumer_offsets` topic to create at start-up if it is absent;
 /// `segment_bytes` is `offsets.topic.segment.bytes`.
-pub fn offsets_topic(partitions: u32, segment_bytes: u64) -> crate::shard_message::NewTopic {
-    crate::shard_message::NewTopic {
+pub fn offsets_topic(partitions: u32, segment_bytes: u64) -> skein_net::shard_message::NewTopic {
+    skein_net::shard_message::NewTopic {
         name: CONSUMER_OFFSETS_TOPIC.to_string(),
         partitions: i32::try_from(partitions).unwrap_or(i32::MAX),
         replication_factor: -1,
