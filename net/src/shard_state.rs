@@ -37,7 +37,7 @@ use crate::shard_message::{
 /// which never fetch would hold its high watermark at its log start, so
 /// until then every leader is given itself alone as its replica set (as
 /// before replication existed). The fetcher change sets this.
-const FOLLOWER_FETCHERS: bool = false;
+pub(crate) const FOLLOWER_FETCHERS: bool = false;
 
 /// Where clients reach this broker (what Metadata returns).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +177,14 @@ impl ShardState {
     /// The shard owning `partition` of `topic`.
     pub fn owner(&self, topic_id: &TopicId, partition: i32) -> ShardId {
         owner_shard(*topic_id, partition, self.plan.data_shards())
+    }
+
+    /// The partitions this shard holds a follower replica of, for the
+    /// replica fetchers: O(partitions), once per fetch round.
+    pub(crate) fn follower_partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
+        let mut partitions = self.partitions.partitions();
+        partitions.retain(|(_, partition)| !partition.role().is_leader());
+        partitions
     }
 
     /// The partition `partition` of `topic_id`, which this shard must own.
