@@ -179,8 +179,17 @@ pub async fn supervise(ctx: Rc<ShardState>) {
     // The fetchers' tasks: dropping the supervisor (the shard stopping)
     // drops them, which cancels them and lets go of their partitions.
     let mut tasks: HashMap<FetcherKey, glommio::Task<()>> = HashMap::new();
+    // Roles change only with a new image, and a fetcher ends only when it
+    // has no partitions: between those the partitions are not scanned.
+    let mut scanned: Option<(u64, usize)> = None;
     while !ctx.is_stopping() {
         tasks.retain(|fetcher, _| running.borrow().contains(fetcher));
+        let state = (ctx.image().version, tasks.len());
+        if scanned == Some(state) {
+            glommio::timer::sleep(SUPERVISE_INTERVAL).await;
+            continue;
+        }
+        scanned = Some(state);
         let local = ctx.config.node_id();
         for (key, partition) in ctx.follower_partitions() {
             let Role::Follower { leader, .. } = partition.role() else {

@@ -32,12 +32,12 @@ use crate::shard_message::{
     ShardReply, ShardRequest,
 };
 
-/// Whether followers fetch from their leaders. Not yet (issue 14's follower
-/// fetcher is built on the leader state): a leader that tracked followers
-/// which never fetch would hold its high watermark at its log start, so
-/// until then every leader is given itself alone as its replica set (as
-/// before replication existed). The fetcher change sets this.
-pub(crate) const FOLLOWER_FETCHERS: bool = false;
+/// Whether followers fetch from their leaders (`replica_fetcher.rs`) and
+/// leaders track them. Off, every leader is given itself alone as its
+/// replica set (as before replication existed) and no fetcher runs: a
+/// leader that tracked followers which never fetch would hold its high
+/// watermark at its log start.
+pub(crate) const FOLLOWER_FETCHERS: bool = true;
 
 /// Where clients reach this broker (what Metadata returns).
 #[derive(Debug, Clone, PartialEq, Eq)]
