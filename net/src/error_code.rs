@@ -5,7 +5,7 @@
 use skein_controller::group_coordinator::GroupError;
 use skein_controller::{ConfigError, ControllerError, TopicNameError};
 use skein_engine::{AppendError, CompressionError, LogError, ReadError};
-use skein_replication::ProducerError;
+use skein_replication::{ProducerError, ReplicationError};
 
 use crate::fetch_session::FetchSessionError;
 use crate::shard_message::{ControlError, PartitionError};
@@ -75,6 +75,8 @@ error_codes! {
     CoordinatorNotAvailable = 15,
     NotCoordinator = 16,
     InvalidTopicException = 17,
+    NotEnoughReplicas = 19,
+    NotEnoughReplicasAfterAppend = 20,
     InvalidRequiredAcks = 21,
     IllegalGeneration = 22,
     InconsistentGroupProtocol = 23,
@@ -141,6 +143,25 @@ pub fn partition_error(error: &PartitionError) -> ErrorCode {
         PartitionError::OwnerUnavailable => ErrorCode::NotLeaderOrFollower,
         PartitionError::Producer(error) => producer_error(error),
         PartitionError::UnexpectedReply => ErrorCode::UnknownServerError,
+        PartitionError::Replication(error) => replication_error(error),
+        // Kafka's delayed produce expiring: the records stay appended.
+        PartitionError::ReplicationTimedOut => ErrorCode::RequestTimedOut,
+    }
+}
+
+/// The code for a refused replication step.
+pub fn replication_error(error: &ReplicationError) -> ErrorCode {
+    match error {
+        ReplicationError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
+        ReplicationError::NotEnoughReplicasAfterAppend { .. } => {
+            ErrorCode::NotEnoughReplicasAfterAppend
+        }
+        ReplicationError::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
+        // Kafka: the leader "failed to record follower's position since the
+        // replica is not recognized to be one of the assigned replicas".
+        ReplicationError::NotAReplica { .. } => ErrorCode::NotLeaderOrFollower,
+        ReplicationError::FetchOffsetBeyondLogEnd { .. } => ErrorCode::OffsetOutOfRange,
+        ReplicationError::LogUnavailable => ErrorCode::KafkaStorageError,
     }
 }
 

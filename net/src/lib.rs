@@ -35,6 +35,7 @@ pub mod listener;
 pub mod metrics;
 pub mod offsets_topic;
 mod partition_leadership;
+pub mod replica_fetcher;
 pub mod request;
 pub mod response;
 mod response_errors;

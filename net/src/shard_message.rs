@@ -12,7 +12,7 @@ use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 pub use skein_controller::quorum::QuorumStatus;
 pub use skein_controller::{CreatedTopic, ElectionType, NewTopic, TopicConfigChange, TopicRef};
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
-use skein_replication::{BrokerId, ProducerError};
+use skein_replication::{BrokerId, ProducerError, ReplicationError};
 pub use skein_replication::{EpochEndOffset, ListedOffset, PartitionOffsets, ReadInfo};
 
 use crate::error_code::{self, ErrorCode};
@@ -38,13 +38,28 @@ pub enum ShardRequest {
 
 /// What to do to a partition.
 pub enum PartitionOp {
-    /// Append one Produce partition's record batches.
-    Append { records: Bytes },
+    /// Append one Produce partition's record batches; with `acks_all_timeout_ms`
+    /// (acks=all) check `min.insync.replicas` first and answer once the
+    /// high watermark passes the batches, or time out.
+    Append {
+        records: Bytes,
+        acks_all_timeout_ms: Option<u64>,
+    },
     /// Read whole batches from `offset`, up to the high watermark (which is
-    /// also the last stable offset: there are no transactions yet).
-    Read { offset: i64, max_bytes: usize },
-    /// Resolve once the high watermark passes `offset`, or after `timeout_ms`.
-    WaitForAppend { offset: i64, timeout_ms: u64 },
+    /// also the last stable offset: there are no transactions yet); for a
+    /// follower `replica`, up to the log end, recording its fetch.
+    Read {
+        offset: i64,
+        max_bytes: usize,
+        replica: Option<BrokerId>,
+    },
+    /// Resolve once the high watermark (for a follower's fetch, the log
+    /// end) passes `offset`, or after `timeout_ms`.
+    WaitForAppend {
+        offset: i64,
+        timeout_ms: u64,
+        replica: bool,
+    },
     /// ListOffsets for one timestamp (or the special values -1..-5).
     ListOffset { timestamp: i64 },
     /// DeleteRecords up to `offset` (-1: the high watermark).
@@ -117,6 +132,14 @@ pub enum PartitionError {
     /// reported as such rather than as a retriable error.
     #[error("the owner shard answered with the reply of another operation")]
     UnexpectedReply,
+    /// A replication step refused (acks=all rules, a fetch from a broker
+    /// that holds no replica).
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
+    /// An acks=all produce's high watermark did not pass its batches within
+    /// the request's timeout (the records stay appended).
+    #[error("the high watermark did not reach the produce in time")]
+    ReplicationTimedOut,
 }
 
 impl From<skein_replication::PartitionError> for PartitionError {
@@ -135,6 +158,7 @@ impl From<skein_replication::PartitionError> for PartitionError {
             Owner::Read(error) => PartitionError::Read(error),
             Owner::Log(error) => PartitionError::Log(error),
             Owner::Producer(error) => PartitionError::Producer(error),
+            Owner::Replication(error) => PartitionError::Replication(error),
         }
     }
 }

@@ -20,7 +20,9 @@ use skein_controller::{BrokerConfig, MetadataImage, TopicId};
 use skein_engine::{
     owner_shard, AppendInfo, LogChanges, LogChunk, LogTuning, Mesh, ShardId, ShardPlan,
 };
-use skein_replication::{Partition, PartitionKey, PartitionTable, ReplicaAssignment, ReplicaSpec};
+use skein_replication::{
+    BrokerId, Partition, PartitionKey, PartitionTable, ReplicaAssignment, ReplicaSpec,
+};
 
 use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
@@ -30,12 +32,12 @@ use crate::shard_message::{
     ShardReply, ShardRequest,
 };
 
-/// Whether followers fetch from their leaders. Not yet (issue 14's follower
-/// fetcher is built on the leader state): a leader that tracked followers
-/// which never fetch would hold its high watermark at its log start, so
-/// until then every leader is given itself alone as its replica set (as
-/// before replication existed). The fetcher change sets this.
-const FOLLOWER_FETCHERS: bool = false;
+/// Whether followers fetch from their leaders (`replica_fetcher.rs`) and
+/// leaders track them. Off, every leader is given itself alone as its
+/// replica set (as before replication existed) and no fetcher runs: a
+/// leader that tracked followers which never fetch would hold its high
+/// watermark at its log start.
+pub(crate) const FOLLOWER_FETCHERS: bool = true;
 
 /// Where clients reach this broker (what Metadata returns).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +179,14 @@ impl ShardState {
         owner_shard(*topic_id, partition, self.plan.data_shards())
     }
 
+    /// The partitions this shard holds a follower replica of, for the
+    /// replica fetchers: O(partitions), once per fetch round.
+    pub(crate) fn follower_partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
+        let mut partitions = self.partitions.partitions();
+        partitions.retain(|(_, partition)| !partition.role().is_leader());
+        partitions
+    }
+
     /// The partition `partition` of `topic_id`, which this shard must own.
     fn local(&self, topic_id: &TopicId, partition: i32) -> Result<Rc<Partition>, PartitionError> {
         Ok(self.partitions.get(&(*topic_id, partition))?)
@@ -202,20 +212,30 @@ impl ShardState {
     }
 
     /// Appends one Produce partition's batches on the partition's leader.
+    /// With `acks_all_timeout_ms` (acks=all), `min.insync.replicas` is
+    /// checked before the append and the answer waits until the high
+    /// watermark passes the batches (at most that long).
     ///
     /// # Errors
-    /// What the owner's partition refused, or `OwnerUnavailable`.
+    /// What the owner's partition refused, `Replication` for the acks=all
+    /// rules, `ReplicationTimedOut`, or `OwnerUnavailable`.
     pub async fn append(
         &self,
         topic_id: TopicId,
         partition: i32,
         records: Bytes,
+        acks_all_timeout_ms: Option<u64>,
     ) -> Result<AppendInfo, PartitionError> {
         let owner = self.owner(&topic_id, partition);
         if owner == self.shard {
-            return self.local_append(topic_id, partition, &records).await;
+            return self
+                .local_append(topic_id, partition, &records, acks_all_timeout_ms)
+                .await;
         }
-        let op = PartitionOp::Append { records };
+        let op = PartitionOp::Append {
+            records,
+            acks_all_timeout_ms,
+        };
         match self.remote(owner, topic_id, partition, op).await? {
             ShardReply::Appended(result) => result,
             other => Err(unexpected(other)),
@@ -227,9 +247,25 @@ impl ShardState {
         topic_id: TopicId,
         partition: i32,
         records: &[u8],
+        acks_all_timeout_ms: Option<u64>,
     ) -> Result<AppendInfo, PartitionError> {
         let replica = self.local(&topic_id, partition)?;
-        Ok(replica.append(records, now_ms()).await?)
+        // A partition without followers (replication factor 1) appends as
+        // before: its own durability is acks=all's promise.
+        let Some(timeout_ms) = acks_all_timeout_ms.filter(|_| replica.leads_followers()) else {
+            return Ok(replica.append(records, now_ms()).await?);
+        };
+        replica.check_enough_replicas()?;
+        let info = replica.append(records, now_ms()).await?;
+        let waited = glommio::timer::timeout(Duration::from_millis(timeout_ms), async {
+            Ok(replica.wait_for_high_watermark(info.last_offset).await)
+        })
+        .await;
+        match waited {
+            Ok(Ok(())) => Ok(info),
+            Ok(Err(error)) => Err(error.into()),
+            Err(_) => Err(PartitionError::ReplicationTimedOut),
+        }
     }
 
     /// Waits until the partition's high watermark passes `offset`, or at
@@ -247,15 +283,20 @@ impl ShardState {
         partition: i32,
         offset: i64,
         timeout_ms: u64,
+        replica: bool,
     ) {
         let owner = self.owner(&topic_id, partition);
         if owner == self.shard {
-            if let Ok(replica) = self.local(&topic_id, partition) {
-                replica.wait_for_append(offset).await;
+            if let Ok(partition) = self.local(&topic_id, partition) {
+                wait_for_append(&partition, offset, replica).await;
             }
             return;
         }
-        let op = PartitionOp::WaitForAppend { offset, timeout_ms };
+        let op = PartitionOp::WaitForAppend {
+            offset,
+            timeout_ms,
+            replica,
+        };
         match self.remote(owner, topic_id, partition, op).await {
             Ok(ShardReply::Waited) => {}
             Ok(other) => {
@@ -266,9 +307,11 @@ impl ShardState {
         }
     }
 
-    /// Reads whole batches of a partition. A partition owned here is read
-    /// zero-copy (its chunks point into the log's buffers); one owned
-    /// elsewhere comes back over the mesh.
+    /// Reads whole batches of a partition: up to the high watermark for a
+    /// consumer, up to the log end for follower `replica` (whose fetch is
+    /// recorded first). A partition owned here is read zero-copy (its chunks
+    /// point into the log's buffers); one owned elsewhere comes back over
+    /// the mesh.
     ///
     /// # Errors
     /// What the owner's partition refused, or `OwnerUnavailable`.
@@ -278,14 +321,19 @@ impl ShardState {
         partition: i32,
         offset: i64,
         max_bytes: usize,
+        replica: Option<BrokerId>,
         chunks: &mut Vec<LogChunk>,
     ) -> Result<ReadInfo, PartitionError> {
         let owner = self.owner(&topic_id, partition);
         if owner == self.shard {
-            let replica = self.local(&topic_id, partition)?;
-            return Ok(replica.read(offset, max_bytes, chunks).await?);
+            let local = self.local(&topic_id, partition)?;
+            return Ok(local_read(&local, offset, max_bytes, replica, chunks).await?);
         }
-        let op = PartitionOp::Read { offset, max_bytes };
+        let op = PartitionOp::Read {
+            offset,
+            max_bytes,
+            replica,
+        };
         match self.remote(owner, topic_id, partition, op).await? {
             ShardReply::Read(Ok((remote, info))) => {
                 chunks.extend(remote.into_iter().map(LogChunk::Memory));
@@ -303,10 +351,11 @@ impl ShardState {
         partition: i32,
         offset: i64,
         max_bytes: usize,
+        replica: Option<BrokerId>,
     ) -> Result<(Vec<Bytes>, ReadInfo), PartitionError> {
-        let replica = self.local(&topic_id, partition)?;
+        let local = self.local(&topic_id, partition)?;
         let mut chunks = Vec::new();
-        let info = replica.read(offset, max_bytes, &mut chunks).await?;
+        let info = local_read(&local, offset, max_bytes, replica, &mut chunks).await?;
         let bytes = chunks.into_iter().map(LogChunk::into_bytes).collect();
         Ok((bytes, info))
     }
@@ -424,18 +473,30 @@ impl ShardState {
     /// with its own reply variant.
     pub async fn execute(&self, topic_id: TopicId, partition: i32, op: PartitionOp) -> ShardReply {
         match op {
-            PartitionOp::Append { records } => {
-                ShardReply::Appended(self.local_append(topic_id, partition, &records).await)
-            }
-            PartitionOp::Read { offset, max_bytes } => ShardReply::Read(
-                self.local_read_for_mesh(topic_id, partition, offset, max_bytes)
+            PartitionOp::Append {
+                records,
+                acks_all_timeout_ms,
+            } => ShardReply::Appended(
+                self.local_append(topic_id, partition, &records, acks_all_timeout_ms)
                     .await,
             ),
-            PartitionOp::WaitForAppend { offset, timeout_ms } => {
-                if let Ok(replica) = self.local(&topic_id, partition) {
+            PartitionOp::Read {
+                offset,
+                max_bytes,
+                replica,
+            } => ShardReply::Read(
+                self.local_read_for_mesh(topic_id, partition, offset, max_bytes, replica)
+                    .await,
+            ),
+            PartitionOp::WaitForAppend {
+                offset,
+                timeout_ms,
+                replica,
+            } => {
+                if let Ok(local) = self.local(&topic_id, partition) {
                     // Timing out is the normal end of a long-poll, not an error.
                     if glommio::timer::timeout(Duration::from_millis(timeout_ms), async {
-                        replica.wait_for_append(offset).await;
+                        wait_for_append(&local, offset, replica).await;
                         Ok(())
                     })
                     .await
@@ -523,6 +584,35 @@ impl ShardState {
         self.partitions.remove_orphan_dirs(|topic, partition| {
             image.topic(topic).is_some_and(|t| partition < t.partitions)
         });
+    }
+}
+
+/// Reads `partition` for a consumer (up to the high watermark) or for
+/// follower `replica` (up to the log end, recording its fetch).
+async fn local_read(
+    partition: &Partition,
+    offset: i64,
+    max_bytes: usize,
+    replica: Option<BrokerId>,
+    chunks: &mut Vec<LogChunk>,
+) -> Result<ReadInfo, skein_replication::PartitionError> {
+    match replica {
+        Some(broker) => {
+            partition
+                .read_for_follower(broker, offset, max_bytes, chunks, now_ms())
+                .await
+        }
+        None => partition.read(offset, max_bytes, chunks).await,
+    }
+}
+
+/// A long-poll's wait on a local partition: for the high watermark, or for
+/// a follower's fetch the log end.
+async fn wait_for_append(partition: &Partition, offset: i64, replica: bool) {
+    if replica {
+        partition.wait_for_log_end(offset).await;
+    } else {
+        partition.wait_for_append(offset).await;
     }
 }
 

@@ -2,7 +2,7 @@
 //! carrying what the caller needs to answer (the protocol layer maps each to
 //! a Kafka error code, in one place).
 
-use skein_engine::{AppendError, LogError, ReadError};
+use skein_engine::{AppendError, LogError, ReadError, ReplicaAppendError};
 
 use crate::producer_state::ProducerError;
 use crate::role::BrokerId;
@@ -36,6 +36,44 @@ pub enum PartitionError {
     /// An idempotent producer's batch is out of sequence or fenced.
     #[error(transparent)]
     Producer(#[from] ProducerError),
+    /// A replication step refused (a follower fetch from a broker that
+    /// holds no replica, an acks=all rule).
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
+}
+
+/// Why a follower could not append the batches fetched from its leader.
+/// Nothing was written, except for `Append(Storage | Poisoned)` where the
+/// log is now offline.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerAppendError {
+    /// This replica leads (or is no longer a follower of that leader).
+    #[error("not a follower")]
+    NotFollower,
+    /// The fetched batches do not start at this log's end (or leave a gap):
+    /// the fetcher reads its log end again and refetches from there.
+    #[error("fetched batch starts at offset {found}, the log needed {expected}")]
+    OffsetMismatch {
+        /// Where the batch had to start.
+        expected: i64,
+        /// Where it started.
+        found: i64,
+    },
+    /// The batches were refused as an ordinary append would be (corrupt,
+    /// empty) or the disk failed.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
+impl From<ReplicaAppendError> for FollowerAppendError {
+    fn from(error: ReplicaAppendError) -> FollowerAppendError {
+        match error {
+            ReplicaAppendError::OffsetMismatch {
+                expected, found, ..
+            } => FollowerAppendError::OffsetMismatch { expected, found },
+            ReplicaAppendError::Append(error) => FollowerAppendError::Append(error),
+        }
+    }
 }
 
 /// Why a replication step on a leader failed: the acks=all rules

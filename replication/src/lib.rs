@@ -9,8 +9,11 @@
 //! offsets and caught-up times, the ISR, the high watermark as the minimum
 //! over the ISR, the ISR changes to propose, `min.insync.replicas`); a
 //! partition held by one replica keeps the log's durable end offset as its
-//! high watermark with no extra work. Follower fetchers and truncation come
-//! next: a follower replica is represented and refuses to serve.
+//! high watermark with no extra work. A follower appends the batches its fetcher brings
+//! ([`Partition::append_as_follower`]), learns its leader's high watermark,
+//! and truncates its divergent tail after a leader change; the leader
+//! serves its followers' fetches up to its log end
+//! ([`Partition::read_for_follower`]).
 //!
 //! Owns: per-partition replica state. Must not: talk to sockets, read the
 //! metadata image (it is handed typed [`ReplicaSpec`]s), or know Kafka's
@@ -26,7 +29,7 @@ mod replica_set;
 mod role;
 mod watermark_signal;
 
-pub use error::{PartitionError, ReplicationError};
+pub use error::{FollowerAppendError, PartitionError, ReplicationError};
 pub use leader_epoch_cache::{
     EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };

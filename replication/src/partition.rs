@@ -26,7 +26,7 @@ use skein_engine::{
     BATCH_HEADER_BYTES,
 };
 
-use crate::error::{PartitionError, ReplicationError};
+use crate::error::{FollowerAppendError, PartitionError, ReplicationError};
 use crate::leader_epoch_cache::{EpochEntry, LeaderEpochCache};
 use crate::leader_epoch_checkpoint as checkpoint;
 use crate::producer_state::{batch_identity, Admission, PartitionProducers};
@@ -197,6 +197,12 @@ impl Partition {
         let seed = self.seed_high_watermark();
         *self.assignment.borrow_mut() = assignment;
         self.refresh_replica_set(seed, now_ms);
+    }
+
+    /// Whether this replica leads followers (so acks=all waits for them):
+    /// one flag, no borrow.
+    pub fn leads_followers(&self) -> bool {
+        self.replicated.get()
     }
 
     /// The replicas and ISR as the metadata image last recorded them.
@@ -372,6 +378,128 @@ impl Partition {
             high_watermark: read.durable_end_offset.min(bound),
             log_end_offset: read.log_end_offset,
         })
+    }
+
+    /// Reads whole batches from `offset` up to the log end (as far as the
+    /// flush policy has made durable, not the high watermark) for follower
+    /// `broker`, after recording its fetch at `offset` (its log end offset):
+    /// Kafka's follower read. The answer's high watermark is this leader's,
+    /// as the fetch moved it.
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower; `Replication(NotAReplica)` for a broker
+    /// that holds no replica; `Replication(FetchOffsetBeyondLogEnd)` for an
+    /// offset past the log end; `Read` for a failed read.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the fetch is recorded before the read, as in Kafka.
+    pub async fn read_for_follower(
+        &self,
+        broker: BrokerId,
+        offset: i64,
+        max_bytes: usize,
+        chunks: &mut Vec<LogChunk>,
+        now_ms: i64,
+    ) -> Result<ReadInfo, PartitionError> {
+        self.leader_epoch()?;
+        let log_end_offset = self.log.log_end_offset();
+        self.record_follower_fetch(broker, offset, log_end_offset, now_ms)?;
+        let read = self
+            .log
+            .read(offset, max_bytes, log_end_offset, chunks)
+            .await?;
+        Ok(ReadInfo {
+            bytes: read.bytes,
+            log_start_offset: read.log_start_offset,
+            high_watermark: self.high_watermark(),
+            log_end_offset: read.log_end_offset,
+        })
+    }
+
+    /// Resolves once the log's durable end offset passes `offset` (or the
+    /// log is closed or poisoned): the long-poll of a follower's fetch,
+    /// which reads up to the log end rather than the high watermark.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe.
+    pub async fn wait_for_log_end(&self, offset: i64) {
+        self.log.wait_for_append(offset).await;
+    }
+
+    /// The offset a follower fetches from next: its log end as its flush
+    /// policy has made it durable (under `flush.policy=batch`, fsynced), so
+    /// that the leader counts only what this replica would keep.
+    pub fn follower_fetch_offset(&self) -> i64 {
+        self.log.durable_end_offset()
+    }
+
+    /// Appends batches fetched from the leader as they are (offsets, leader
+    /// epochs and CRCs already set; validated before they touch the log),
+    /// and records each new leader epoch they carry in the leader-epoch
+    /// cache (checkpointed).
+    ///
+    /// # Errors
+    /// `NotFollower` while this replica leads; `OffsetMismatch` when the
+    /// batches do not start at the log end; `Append` for corrupt batches or
+    /// a failed disk.
+    ///
+    /// # Cancel safety
+    /// As the log's append: the batches may or may not have been appended.
+    pub async fn append_as_follower(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, FollowerAppendError> {
+        if self.role.get().is_leader() {
+            return Err(FollowerAppendError::NotFollower);
+        }
+        let info = self.log.append_replicated(records, now_ms).await?;
+        assert!(info.base_offset <= info.last_offset);
+        let mut new_epoch = false;
+        {
+            let mut epochs = self.epochs.borrow_mut();
+            for header in batch_headers(records) {
+                let leader_epoch = header.partition_leader_epoch.get();
+                if leader_epoch >= 0 {
+                    new_epoch |= epochs.assign(leader_epoch, header.base_offset.get().max(0));
+                }
+            }
+        }
+        if new_epoch {
+            self.persist_epochs().await;
+        }
+        Ok(info)
+    }
+
+    /// Before a follower fetches from a new leader: cuts its log back to the
+    /// high watermark it last knew, dropping a tail the new leader may not
+    /// have (Kafka's rule before KIP-101; the OffsetForLeaderEpoch exchange
+    /// that keeps more of a tail is not done yet). Returns the log end
+    /// offset after the cut.
+    ///
+    /// # Errors
+    /// `Log` when the truncation failed (the log is then
+    /// poisoned).
+    pub async fn truncate_to_high_watermark(&self) -> Result<i64, PartitionError> {
+        let target = self
+            .known_high_watermark
+            .get()
+            .max(self.log.log_start_offset());
+        if self.log.log_end_offset() > target {
+            tracing::info!(
+                dir = %self.log.dir().display(),
+                from = self.log.log_end_offset(),
+                to = target,
+                "truncating a follower's log to its high watermark before fetching from a new leader"
+            );
+            self.log.truncate_to(target).await?;
+            let changed = self.epochs.borrow_mut().truncate_from_end(target);
+            if changed {
+                self.persist_epochs().await;
+            }
+        }
+        assert!(self.log.log_end_offset() <= target.max(self.log.log_start_offset()));
+        Ok(self.log.log_end_offset())
     }
 
     /// Resolves once the high watermark passes `offset`, or this replica

@@ -1,7 +1,7 @@
 //! A replica's role in its partition, as the metadata image assigns it:
 //! the leader at a leader epoch, or a follower of another broker. Only the
 //! leader serves produces and consumer fetches; a follower refuses them
-//! (it will fetch from its leader once replication is built).
+//! (its shard's replica fetcher pulls the leader's log into it).
 
 /// A broker's `node.id` (-1: none).
 pub type BrokerId = i32;

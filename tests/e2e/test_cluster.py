@@ -9,8 +9,8 @@ Each node is its own `skein serve` process (tests/e2e/cluster.py writes its
 properties file and gives it its own ports and log). Cluster facts are read
 from each node with hand-encoded Metadata v9 and DescribeCluster v0, so
 "node 3 says" means exactly that; topics are created, produced to and read
-with confluent-kafka. Data replication between brokers is not built yet:
-produce uses acks=1 and reads come from the leader.
+with confluent-kafka. Produce here uses acks=1 and reads come from the
+leader; data replication itself is tested in test_replication.py.
 
 Timing: broker.heartbeat.interval.ms=500, broker.session.timeout.ms=3000.
 Every wait polls against a deadline and fails saying what it last saw.

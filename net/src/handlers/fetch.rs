@@ -25,6 +25,7 @@ use kafka_protocol::messages::fetch_request::FetchRequest;
 use kafka_protocol::messages::TopicName;
 use skein_controller::{MetadataImage, TopicId};
 use skein_engine::LogChunk;
+use skein_replication::BrokerId;
 use uuid::Uuid;
 
 use crate::error_code::{fetch_session_error, ErrorCode};
@@ -154,7 +155,11 @@ pub async fn handle(
         }
     };
     let wanted = plan_reads(&image, answered, by_id);
-    let (results, read_state) = long_poll(ctx, &request, &wanted, deadline).await;
+    // A fetch from a broker (replica id >= 0) is a follower's: it reads up
+    // to the log end and is recorded by the leader; the partition refuses a
+    // broker that holds no replica.
+    let replica = (replica_id >= 0).then_some(replica_id);
+    let (results, read_state) = long_poll(ctx, &request, &wanted, deadline, replica).await;
     let outcomes: Vec<PartitionOutcome> = results.iter().map(outcome).collect();
     // An answer that read only this shard's partitions and found nothing
     // lets the session skip the reads until the shard changes.
@@ -386,6 +391,7 @@ async fn long_poll(
     request: &FetchRequest,
     wanted: &[Wanted],
     deadline: Instant,
+    replica: Option<BrokerId>,
 ) -> (Vec<FetchedPartition>, LogState) {
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     // isolation_level does not change the bound: with no transactions the
@@ -398,7 +404,7 @@ async fn long_poll(
     loop {
         let image = ctx.image();
         let state = log_state(ctx, &image);
-        let results = read_all(ctx, wanted, max_bytes).await;
+        let results = read_all(ctx, wanted, max_bytes, replica).await;
         let total: usize = results
             .iter()
             .map(|p| p.chunks.iter().map(LogChunk::len).sum::<usize>())
@@ -412,14 +418,14 @@ async fn long_poll(
             // Records below min_bytes: let go of the log's buffers while
             // waiting and read again.
             drop(results);
-            wait_for_any_append(ctx, wanted, deadline - now).await;
+            wait_for_any_append(ctx, wanted, deadline - now, replica.is_some()).await;
             continue;
         }
         // Nothing to read: unless an append (or a deleted partition) wakes
         // the wait, this answer still holds at the deadline, so an idle
         // long-poll reads its partitions once, not twice. Only a log start
         // offset moved by retention meanwhile is reported a poll late.
-        if !wait_for_any_append(ctx, wanted, deadline - now).await {
+        if !wait_for_any_append(ctx, wanted, deadline - now, replica.is_some()).await {
             return (results, state);
         }
     }
@@ -465,7 +471,12 @@ fn partition_read_limit(partition_max_bytes: usize, budget: usize, any_data: boo
 }
 
 /// Reads every wanted partition in request order within the response budget.
-async fn read_all(ctx: &ShardState, wanted: &[Wanted], max_bytes: usize) -> Vec<FetchedPartition> {
+async fn read_all(
+    ctx: &ShardState,
+    wanted: &[Wanted],
+    max_bytes: usize,
+    replica: Option<BrokerId>,
+) -> Vec<FetchedPartition> {
     let mut budget = max_bytes;
     let mut any_data = false;
     let mut results = Vec::with_capacity(wanted.len());
@@ -486,6 +497,7 @@ async fn read_all(ctx: &ShardState, wanted: &[Wanted], max_bytes: usize) -> Vec<
                 want.partition,
                 want.fetch_offset,
                 limit,
+                replica,
                 &mut chunks,
             )
             .await
@@ -550,7 +562,12 @@ async fn offsets_only(ctx: &ShardState, want: &Wanted) -> FetchedPartition {
 /// or `timeout` passes. Returns whether an append (or a partition going
 /// away) ended the wait. One timer bounds the whole wait; partitions owned
 /// by this shard wait without timers of their own.
-async fn wait_for_any_append(ctx: &ShardState, wanted: &[Wanted], timeout: Duration) -> bool {
+async fn wait_for_any_append(
+    ctx: &ShardState,
+    wanted: &[Wanted],
+    timeout: Duration,
+    replica: bool,
+) -> bool {
     let timeout_ms = u64::try_from(timeout.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
@@ -563,6 +580,7 @@ async fn wait_for_any_append(ctx: &ShardState, wanted: &[Wanted], timeout: Durat
                 want.partition,
                 want.fetch_offset,
                 timeout_ms,
+                replica,
             ))
         })
         .collect();

@@ -22,6 +22,8 @@ const TOPIC_IDS_FROM_VERSION: i16 = 13;
 /// acks=0).
 pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> ProduceResponse {
     let acks = request.acks;
+    // acks=all waits for the high watermark at most the request's timeout.
+    let acks_all_timeout_ms = (acks == -1).then(|| u64::try_from(request.timeout_ms).unwrap_or(0));
     let by_id = version >= TOPIC_IDS_FROM_VERSION;
     let image = ctx.image();
     let mut responses = Vec::with_capacity(request.topic_data.len());
@@ -76,7 +78,7 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
                 // Counted now (a walk over batch headers), added once appended.
                 let (counted_bytes, counted_records) =
                     (records.len(), crate::metrics::record_count(&records));
-                match ctx.append(topic.topic_id, index, records).await {
+                match ctx.append(topic.topic_id, index, records, acks_all_timeout_ms).await {
                     Ok(info) => {
                         ctx.metrics.produced(
                             &topic.topic_id,

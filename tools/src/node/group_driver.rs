@@ -393,8 +393,11 @@ impl GroupDriver {
         let result = match self.offsets_topic_id.get() {
             None => Err(AppendError::Unavailable),
             Some(topic_id) => {
+                // The offsets topic's own replication (acks=all through its
+                // ISR) is not wired yet: the leader's durability answers.
                 let op = PartitionOp::Append {
                     records: batches.freeze(),
+                    acks_all_timeout_ms: None,
                 };
                 match self.partition_call(topic_id, partition, op).await {
                     ShardReply::Appended(Ok(_)) => Ok(()),
@@ -698,6 +701,7 @@ impl GroupDriver {
             let op = PartitionOp::Read {
                 offset,
                 max_bytes: REPLAY_READ_BYTES,
+                replica: None,
             };
             let chunks = match self.partition_call(topic_id, partition, op).await {
                 ShardReply::Read(Ok((chunks, _))) => chunks,
@@ -778,6 +782,8 @@ fn append_error(error: &PartitionError) -> AppendError {
         | PartitionError::Log(_)
         | PartitionError::OwnerUnavailable
         | PartitionError::NotLeader { .. }
+        | PartitionError::Replication(_)
+        | PartitionError::ReplicationTimedOut
         | PartitionError::UnexpectedReply => AppendError::NotLeader,
     }
 }
