@@ -65,3 +65,4 @@ pub use crate::segment::prime_iopoll_probe;
 pub use mesh::{mesh_ports, Inbox, Mesh, MeshError, MeshPorts};
 pub use placement::{owner_shard, ShardId};
 pub use shard::{run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan};
+pub use wait_list::{WaitList, WaitUntil};
