@@ -37,6 +37,8 @@ mod write_buffer;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_batch;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_executor;
 
 /// The compaction swap's file renames, for crash tests.
 #[cfg(any(test, feature = "test-support"))]

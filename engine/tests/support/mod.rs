@@ -4,27 +4,13 @@
 
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::path::Path;
 
 use skein_engine::{FlushPolicy, LogChunk, LogConfig, PartitionLog};
 
 pub use skein_engine::test_batch::BatchBuilder;
 
-/// Runs `future` to completion on a fresh glommio executor with a small
-/// io_memory (the sandbox's RLIMIT_MEMLOCK is 8 MiB).
-pub fn run<T: Send + 'static, F, G>(make: G) -> T
-where
-    G: FnOnce() -> F + Send + 'static,
-    F: Future<Output = T> + 'static,
-{
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .io_memory(1 << 20)
-        .spawn(move || async move { make().await })
-        .expect("spawn executor")
-        .join()
-        .expect("executor thread")
-}
+pub use skein_engine::test_executor::run;
 
 /// A config with small segments for tests.
 pub fn small_config(segment_bytes: u64) -> LogConfig {

@@ -1,29 +1,15 @@
 //! Fixtures shared by the replication crate's integration tests: a glommio
-//! executor sized for the sandbox, small log tunings, partitions opened in a
+//! executor sized for the sandbox (the engine's), small log tunings, partitions opened in a
 //! role, and real v2 batches.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::path::Path;
 
 use skein_engine::test_batch::BatchBuilder;
 use skein_engine::{LogConfig, LogTuning};
 use skein_replication::{Partition, Role};
 
-/// Runs `make()` on a fresh glommio executor with a small io_memory (the
-/// sandbox's RLIMIT_MEMLOCK is 8 MiB).
-pub fn run<T: Send + 'static, F, G>(make: G) -> T
-where
-    G: FnOnce() -> F + Send + 'static,
-    F: Future<Output = T> + 'static,
-{
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .io_memory(1 << 20)
-        .spawn(move || async move { make().await })
-        .expect("spawn executor")
-        .join()
-        .expect("executor thread")
-}
+pub use skein_engine::test_executor::run;
 
 pub fn tuning() -> LogTuning {
     LogTuning {
