@@ -12,8 +12,10 @@ use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 pub use skein_controller::quorum::QuorumStatus;
 pub use skein_controller::{CreatedTopic, ElectionType, NewTopic, TopicConfigChange, TopicRef};
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
-use skein_replication::{BrokerId, ProducerError, ReplicationError};
-pub use skein_replication::{EpochEndOffset, ListedOffset, PartitionOffsets, ReadInfo};
+use skein_replication::{BrokerId, ProducerError};
+pub use skein_replication::{
+    EpochEndOffset, ListedOffset, PartitionOffsets, ReadInfo, ReplicationError,
+};
 
 use crate::error_code::{self, ErrorCode};
 
