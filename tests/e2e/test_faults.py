@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
@@ -81,6 +83,9 @@ RECOVERY_TIMEOUT_S = 40.0
 # The final read: every partition's high watermark past its highest
 # acknowledged offset, and read to it.
 FINAL_READ_TIMEOUT_S = 40.0
+# The node log lines a failing run lists (the whole logs are in the node
+# directories; the report's tails miss the start of a long run).
+NODE_EVENTS = re.compile(r"truncat|fenced|registered|recovery|ERROR|WARN|panick|skein started|stopped")
 # Producer errors (error_cb) only counted, not spelled out: a node down.
 QUIET_ERRORS = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
 # Per round, plus start-up and the end.
@@ -267,7 +272,10 @@ class Faults:
         return time.monotonic() - self.workload.started
 
     def note(self, line: str) -> None:
-        self.timeline.append(f"{self.now():7.2f}s acks={self.workload.history.acks():6d} {line}")
+        """A timeline line: test clock, wall clock (UTC, as the node logs
+        write it), acknowledgements so far, what happened."""
+        wall = datetime.now(timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        self.timeline.append(f"{self.now():7.2f}s {wall} acks={self.workload.history.acks():6d} {line}")
 
     def reachable(self) -> list[Node]:
         return [n for n in self.cluster.running_brokers() if n.node_id != self.cluster.isolated]
@@ -510,5 +518,21 @@ def test_no_acknowledged_record_is_lost_while_leaders_are_killed_paused_and_cut_
         *faults.timeline,
     ])
     print(report)
+    if not verdict.ok or problems:
+        print(node_events(cluster, topic))
     assert verdict.acked > 0, report
     assert verdict.ok and not problems, report
+
+
+def node_events(cluster: Cluster, topic: str) -> str:
+    """Each node's log lines about this topic's replicas or the cluster's
+    membership (NODE_EVENTS), with the harness's start lines."""
+    out = []
+    for node in cluster.nodes.values():
+        out.append(f"----- node {node.node_id} events ({node.log_path}) -----")
+        for line in node.log_text().splitlines():
+            if line.startswith("[cluster.py] start #") or (
+                    NODE_EVENTS.search(line) and "__consumer_offsets" not in line
+                    and ("dir=" not in line or topic in line)):
+                out.append(line[:300])
+    return "\n".join(out)
