@@ -46,6 +46,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Iterable
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
@@ -365,14 +366,16 @@ def wait_recovered(workload: Workload, faults: Faults, since: float) -> list[str
         time.sleep(0.2)
 
 
-def read_back(bootstrap: str, topic: str, acked: dict[bytes, tuple[int, int]]
+def read_back(bootstrap: str, topic: str, seen: Iterable[tuple[int, int]]
               ) -> tuple[dict[int, list[tuple[int, bytes]]], list[str]]:
     """Every partition from the beginning up to its high watermark, once
-    the high watermark is past the highest acknowledged offset (or
-    FINAL_READ_TIMEOUT_S ran out: then what is there). Returns the records
+    the high watermark is past the highest offset in `seen` (acknowledged
+    or read by the running consumer: committed, so a new leader's high
+    watermark, which may lag for a moment, must get there) or
+    FINAL_READ_TIMEOUT_S ran out (then what is there). Returns the records
     and notes on partitions that did not get there."""
     highest: dict[int, int] = {}
-    for p, o in acked.values():
+    for p, o in seen:
         highest[p] = max(highest.get(p, -1), o)
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
@@ -402,7 +405,8 @@ def read_back(bootstrap: str, topic: str, acked: dict[bytes, tuple[int, int]]
                 time.sleep(0.2)
             if high <= highest.get(p, -1):
                 notes.append(f"p{p}: high watermark {high} (error {error}) not past the highest "
-                             f"acknowledged offset {highest.get(p)} within {FINAL_READ_TIMEOUT_S:.0f}s")
+                             f"acknowledged or read offset {highest.get(p)} within "
+                             f"{FINAL_READ_TIMEOUT_S:.0f}s")
             ends[p] = max(high, 0)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
         final = {p: [] for p in range(PARTITIONS)}
@@ -487,7 +491,8 @@ def test_no_acknowledged_record_is_lost_while_leaders_are_killed_paused_and_cut_
     problems += workload.failure
 
     history = workload.history
-    final, notes = read_back(bootstrap, topic, history.acked)
+    final, notes = read_back(bootstrap, topic, [*history.acked.values(),
+                                                *((p, o) for p, o, _ in history.observed)])
     problems += notes
     faults.note(f"read back {sum(len(r) for r in final.values())} records")
     verdict = fault_checker.check(history.sent, history.acked, history.failed, final, history.observed)
