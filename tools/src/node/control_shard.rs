@@ -81,6 +81,13 @@ pub struct ControlShard {
     /// The image data shards have last applied: what may be served (its
     /// partitions' logs are open).
     published: RefCell<Option<Arc<MetadataImage>>>,
+    /// Whether images may be published to the data shards: at once on a
+    /// single node; in a cluster once the active controller has said this
+    /// broker caught up with the metadata log (Kafka's initial catch-up).
+    /// Until then the image is what this node replayed from its own disk,
+    /// possibly long stale, and acting on it (following a dead leader,
+    /// truncating to it) would undo what the cluster did meanwhile.
+    caught_up: Cell<bool>,
     /// Raft frames dropped for another cluster id (logged once).
     foreign_frames: Cell<u64>,
     /// Set when a voter of another cluster answers a node that has not
@@ -163,6 +170,7 @@ impl ControlShard {
         data_shards: usize,
         voters: Vec<skein_controller::Voter>,
     ) -> ControlShard {
+        let single_node = voters.is_empty();
         ControlShard {
             metadata,
             mesh,
@@ -173,6 +181,7 @@ impl ControlShard {
             publish_lock: Semaphore::new(1),
             published_version: Cell::new(None),
             published: RefCell::new(None),
+            caught_up: Cell::new(single_node),
             foreign_frames: Cell::new(0),
             foreign_cluster: RefCell::new(None),
             observers: RefCell::new(std::collections::BTreeMap::new()),
@@ -619,9 +628,29 @@ impl ControlShard {
         }
     }
 
+    /// Records that the active controller found this broker caught up with
+    /// the metadata log: from now on images are published.
+    pub fn mark_caught_up(&self) {
+        if !self.caught_up.replace(true) {
+            tracing::info!(
+                version = self.image().version,
+                "caught up with the metadata log; publishing images to the data shards"
+            );
+        }
+    }
+
+    /// Whether images are published (see [`ControlShard::mark_caught_up`]).
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up.get()
+    }
+
     /// Sends the current image to every data shard and waits until each has
-    /// applied it.
+    /// applied it; nothing before this broker caught up with the metadata
+    /// log.
     pub async fn publish(&self) {
+        if !self.caught_up.get() {
+            return;
+        }
         let Ok(_permit) = self.publish_lock.acquire_permit(1).await else {
             return;
         };

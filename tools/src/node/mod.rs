@@ -54,6 +54,9 @@ const MESH_CHANNEL_CAPACITY: usize = 1024;
 const PREDECESSOR_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the group coordinator looks for a new image.
 const GROUP_IMAGE_POLL_MS: u64 = 10;
+/// How often start-up looks whether the controller found this broker caught
+/// up with the metadata log.
+const CATCH_UP_POLL_MS: u64 = 10;
 /// How often the control shard republishes the active controller's id.
 const CONTROLLER_WATCH_MS: u64 = 20;
 /// How often a shard looks at the shutdown flag.
@@ -380,6 +383,13 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             if !join_cluster(&shared, &control, &registration_config, &lifecycle_task).await {
                 return;
             }
+            // A broker serves nothing it replayed from its own disk until the
+            // controller says it caught up (a controller-only node has no
+            // data shards to publish to).
+            while shared.config.roles().broker && !control.is_caught_up() {
+                glommio::timer::sleep(Duration::from_millis(CATCH_UP_POLL_MS)).await;
+            }
+            control.mark_caught_up();
             control.publish().await;
         } else {
             if let Err(error) = control
