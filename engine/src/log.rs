@@ -632,16 +632,14 @@ impl PartitionLog {
                 found: shape.base_offset,
             });
         }
-        let info = self
-            .inner
-            .copy_in(
-                records,
-                Stamp::AsIs,
-                now_ms,
-                &config,
-                shape.record_count,
-                observer,
-            );
+        let info = self.inner.copy_in(
+            records,
+            Stamp::AsIs,
+            now_ms,
+            &config,
+            shape.record_count,
+            observer,
+        );
         assert_eq!(info.last_offset, shape.last_offset);
         drop(ticket);
         Ok(self.finish_append(info).await?)

@@ -22,9 +22,7 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use skein_engine::{
-    AppendInfo, CompactionReport, LogChunk, LogConfig, LogTuning, PartitionLog,
-};
+use skein_engine::{AppendInfo, CompactionReport, LogChunk, LogConfig, LogTuning, PartitionLog};
 
 use crate::error::{FollowerAppendError, PartitionError, ReplicationError};
 use crate::leader_epoch_cache::{EpochEntry, LeaderEpochCache};

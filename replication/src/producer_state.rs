@@ -496,7 +496,10 @@ mod tests {
     fn each_of_the_last_five_batches_is_answered_as_a_duplicate_with_its_offsets() {
         let mut state = ProducerStates::default();
         for i in 0..6 {
-            assert_eq!(produce(&mut state, &batch_at(0, i * 2, 2, 10 + i64::from(i) * 2)), APPEND);
+            assert_eq!(
+                produce(&mut state, &batch_at(0, i * 2, 2, 10 + i64::from(i) * 2)),
+                APPEND
+            );
         }
         for i in 1..6 {
             let Admission::Duplicate(found) = state.admit(&batch_at(0, i * 2, 2, 0)) else {
@@ -577,7 +580,10 @@ mod tests {
     #[test]
     fn sequences_wrap_after_i32_max() {
         let mut state = ProducerStates::default();
-        assert_eq!(produce(&mut state, &batch_at(0, i32::MAX - 1, 2, 0)), APPEND);
+        assert_eq!(
+            produce(&mut state, &batch_at(0, i32::MAX - 1, 2, 0)),
+            APPEND
+        );
         assert_eq!(produce(&mut state, &batch_at(0, 0, 1, 2)), APPEND);
     }
 
@@ -587,7 +593,11 @@ mod tests {
         let first = batch_at(0, 0, 5, 0);
         let second = batch_at(0, 5, 5, 5);
         assert_eq!(state.admit(&first), APPEND);
-        assert_eq!(state.admit(&second), APPEND, "checked against the reservation");
+        assert_eq!(
+            state.admit(&second),
+            APPEND,
+            "checked against the reservation"
+        );
         // The second fails before it is copied in; the first is applied.
         state.release(&second);
         for header in batch_headers(&first) {
@@ -653,7 +663,10 @@ mod tests {
     fn control_and_non_idempotent_batches_are_not_tracked() {
         let mut state = ProducerStates::default();
         let plain = BatchBuilder::new(0).record(b"", b"x", 0).build();
-        assert_eq!(produce(&mut state, &plain), Admission::Append { reserved: false });
+        assert_eq!(
+            produce(&mut state, &plain),
+            Admission::Append { reserved: false }
+        );
         assert_eq!(state.len(), 0);
     }
 }

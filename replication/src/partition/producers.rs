@@ -59,6 +59,9 @@ pub(super) struct SnapshotFiles {
     writes: glommio::sync::Semaphore,
     /// Bumped by each truncation: a write encoded before it is dropped.
     generation: Cell<u64>,
+    /// The active segment's base offset at the last snapshot (or open or
+    /// truncation): a roll moves it, and a snapshot follows.
+    active_base_offset: Cell<i64>,
 }
 
 impl SnapshotFiles {
@@ -103,6 +106,7 @@ pub(super) async fn restore(
         offsets: RefCell::new(offsets.into_iter().collect()),
         writes: glommio::sync::Semaphore::new(1),
         generation: Cell::new(0),
+        active_base_offset: Cell::new(log.active_segment_base_offset()),
     });
     let states = load(log, &files, log.log_end_offset()).await?;
     Ok((states, files))
@@ -117,7 +121,12 @@ async fn load(
     offset: i64,
 ) -> Result<ProducerStates, PartitionError> {
     let dir = log.dir();
-    let above: Vec<i64> = files.offsets.borrow().range(offset + 1..).copied().collect();
+    let above: Vec<i64> = files
+        .offsets
+        .borrow()
+        .range(offset + 1..)
+        .copied()
+        .collect();
     for stale in above {
         tracing::info!(dir = %dir.display(), offset = stale, "deleting a producer-state snapshot past the log end");
         delete_snapshot(dir, files, stale).await;
@@ -304,12 +313,13 @@ impl Partition {
     /// background task (the append does not wait for it).
     fn maybe_snapshot(&self) {
         let files = &self.producer_snapshots;
-        if self.log.active_segment_base_offset() <= files.newest() {
+        let active_base_offset = self.log.active_segment_base_offset();
+        if active_base_offset == files.active_base_offset.get() {
             return;
         }
+        files.active_base_offset.set(active_base_offset);
         let offset = self.log.log_end_offset();
         let bytes = snapshot::encode(offset, &self.producers.borrow());
-        // Recorded now so the next append does not start a second write.
         files.offsets.borrow_mut().insert(offset);
         let task = write_snapshot(
             self.log.dir().to_path_buf(),
@@ -348,6 +358,9 @@ impl Partition {
         };
         let states = load(&self.log, files, offset).await?;
         *self.producers.borrow_mut() = states;
+        files
+            .active_base_offset
+            .set(self.log.active_segment_base_offset());
         Ok(())
     }
 
