@@ -256,7 +256,9 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, PartitionError> {
         use crate::producer_state::Admission;
-        let reserved = match self.producers.borrow_mut().admit(records) {
+        // Decided (and the borrow ended) before any await.
+        let admission = self.producers.borrow_mut().admit(records);
+        let reserved = match admission {
             Admission::Append { reserved } => reserved,
             Admission::Duplicate(batch) => return self.answer_duplicate(batch).await,
             Admission::Refuse(error) => return Err(error.into()),
