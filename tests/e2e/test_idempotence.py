@@ -45,8 +45,22 @@ def idempotent_batch(tag: str, count: int, base_sequence: int, epoch: int = 0) -
                           producer_epoch=epoch, base_sequence=base_sequence)
 
 
-def produce(port: int, topic: str, batch: bytes) -> tuple[int, int]:
-    """Produce v3, acks=all, partition 0: (error_code, base_offset)."""
+NOT_READY = {w.UNKNOWN_TOPIC_OR_PARTITION, w.LEADER_NOT_AVAILABLE, 6}  # 6: NOT_LEADER_OR_FOLLOWER
+
+
+def produce(port: int, topic: str, batch: bytes, ready_timeout_s: float = 30.0) -> tuple[int, int]:
+    """Produce v3, acks=all, partition 0: (error_code, base_offset). Retried,
+    as a client would, while the partition is not open yet (after a
+    restart) or its leader not known."""
+    deadline = time.monotonic() + ready_timeout_s
+    while True:
+        answer = produce_once(port, topic, batch)
+        if answer[0] not in NOT_READY or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.2)
+
+
+def produce_once(port: int, topic: str, batch: bytes) -> tuple[int, int]:
     correlation_id = next(_correlation)
     frame = w.request(port, w.header_v1(w.PRODUCE, 3, correlation_id)
                       + w.produce_v3_body(topic, 0, batch))
@@ -106,7 +120,7 @@ def stored_values(port: int, topic: str) -> list[bytes]:
 
 def test_a_retry_after_kill_9_is_a_duplicate_with_its_original_offset(broker):
     topic = unique_topic("idem")
-    create_topic(broker.bootstrap(), topic, partitions=1)
+    create_topic(broker.bootstrap, topic, partitions=1)
     first = idempotent_batch("a", 3, 0)
     second = idempotent_batch("b", 2, 3)
     assert produce(broker.port, topic, first) == (w.NONE, 0)
@@ -138,7 +152,7 @@ def test_a_retry_after_kill_9_is_a_duplicate_with_its_original_offset(broker):
         INVALID_PRODUCER_EPOCH
     assert len(stored_values(broker.port, topic)) == 8
 
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap())
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
         described = admin.describe_producers([TopicPartition(topic, 0)])
     finally:
