@@ -118,6 +118,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "compression.lz4.level", topic_name: Some("compression.lz4.level"), kind: ValueKind::Int { min: 1, max: 17 }, default: "9", unit: "", doc: "lz4 level when compression.type is `lz4`: 1 and 2 are lz4's fast mode, 3 and up LZ4HC (levels past 12 compress as 12).", support: Support::Implemented },
     PropertyDef { name: "compression.zstd.level", topic_name: Some("compression.zstd.level"), kind: ValueKind::Int { min: -131_072, max: 22 }, default: "3", unit: "", doc: "zstd level when compression.type is `zstd`: negative levels are faster, 22 the smallest.", support: Support::Implemented },
     PropertyDef { name: "log.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300000", unit: "ms", doc: "How often retention runs.", support: Support::Implemented },
+    PropertyDef { name: "producer.id.expiration.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "86400000", unit: "ms", doc: "A partition forgets an idempotent producer whose last batch's timestamp is this old (its next batch is then accepted at any sequence, as from a new producer).", support: Support::Implemented },
+    PropertyDef { name: "producer.id.expiration.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "600000", unit: "ms", doc: "How often partitions look for idempotent producers past producer.id.expiration.ms (Kafka's internal setting of the same name).", support: Support::Implemented },
     PropertyDef { name: "socket.request.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "Largest request frame accepted; a larger size closes the connection before anything is read.", support: Support::Implemented },
     PropertyDef { name: "max.connections", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "2147483647", unit: "connections", doc: "Most client connections of the broker; at the limit it stops accepting until one closes (new ones wait in the kernel's backlog), as Kafka does.", support: Support::Implemented },
     PropertyDef { name: "max.connections.per.ip", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "2147483647", unit: "connections", doc: "Most connections from one address; one past it is closed at once.", support: Support::Implemented },
@@ -931,6 +933,15 @@ impl BrokerConfig {
     /// `log.retention.check.interval.ms`.
     pub fn retention_check_interval_ms(&self) -> u64 {
         self.int("log.retention.check.interval.ms") as u64
+    }
+    /// `producer.id.expiration.ms`: how long a partition keeps an idle
+    /// idempotent producer.
+    pub fn producer_id_expiration_ms(&self) -> i64 {
+        self.int("producer.id.expiration.ms")
+    }
+    /// `producer.id.expiration.check.interval.ms`.
+    pub fn producer_id_expiration_check_interval_ms(&self) -> u64 {
+        self.int("producer.id.expiration.check.interval.ms") as u64
     }
     /// `group.initial.rebalance.delay.ms`.
     pub fn group_initial_rebalance_delay_ms(&self) -> i64 {

@@ -438,12 +438,7 @@ pub fn kafka_support(name: &str) -> KafkaSupport {
     ]) {
         return KafkaSupport::NoEffect(METRICS);
     }
-    if starts(&[
-        "transaction",
-        "add.partitions.to.txn.",
-        "producer.id.expiration",
-        "transactional.",
-    ]) {
+    if starts(&["transaction", "add.partitions.to.txn.", "transactional."]) {
         return KafkaSupport::NoEffect(NO_TRANSACTIONS);
     }
     if starts(&[

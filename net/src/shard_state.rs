@@ -21,7 +21,8 @@ use skein_engine::{
     owner_shard, AppendInfo, LogChanges, LogChunk, LogTuning, Mesh, ShardId, ShardPlan,
 };
 use skein_replication::{
-    BrokerId, Partition, PartitionKey, PartitionTable, ReplicaAssignment, ReplicaSpec,
+    BrokerId, Partition, PartitionKey, PartitionTable, ProducerDescription, ReplicaAssignment,
+    ReplicaSpec,
 };
 
 use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
@@ -468,6 +469,37 @@ impl ShardState {
         }
     }
 
+    /// DescribeProducers: the partition's idempotent producers, by id.
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower, `UnknownTopicOrPartition`, or
+    /// `OwnerUnavailable`.
+    pub async fn describe_producers(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+    ) -> Result<Vec<ProducerDescription>, PartitionError> {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            return Ok(self.local(&topic_id, partition)?.describe_producers()?);
+        }
+        match self
+            .remote(owner, topic_id, partition, PartitionOp::DescribeProducers)
+            .await?
+        {
+            ShardReply::Producers(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Forgets, on every partition this shard owns, the idempotent
+    /// producers idle for `producer_id_expiration_ms` (Kafka's
+    /// `producer.id.expiration.ms`). Returns how many were removed.
+    pub fn expire_producers(&self, producer_id_expiration_ms: i64) -> usize {
+        self.partitions
+            .expire_producers(now_ms(), producer_id_expiration_ms)
+    }
+
     /// Executes a partition operation for another shard (or the control
     /// shard); this shard must own the partition. Each operation is answered
     /// with its own reply variant.
@@ -519,6 +551,9 @@ impl ShardState {
                     .await,
             ),
             PartitionOp::Size => ShardReply::Size(self.size(topic_id, partition).await),
+            PartitionOp::DescribeProducers => {
+                ShardReply::Producers(self.describe_producers(topic_id, partition).await)
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 //! Replication: the partitions a data shard owns. Each [`Partition`] holds
 //! its log, its replica role (leader at a leader epoch, or follower of
-//! another broker), its idempotent producers and its leader-epoch cache
-//! (checkpointed beside the log); a shard's [`PartitionTable`] is reconciled
+//! another broker), its idempotent producers (following the log batch by
+//! batch on leaders and followers, snapshotted beside the segments at roll
+//! and clean shutdown, rebuilt on recovery and truncation) and its
+//! leader-epoch cache (checkpointed beside the log); a shard's [`PartitionTable`] is reconciled
 //! with the replicas each metadata image assigns it. Every operation is a
 //! typed method with a typed error ([`PartitionError`]).
 //!
@@ -24,6 +26,7 @@ mod leader_epoch_cache;
 mod leader_epoch_checkpoint;
 mod partition;
 mod partition_table;
+mod producer_snapshot;
 mod producer_state;
 mod replica_set;
 mod role;
@@ -34,8 +37,11 @@ pub use leader_epoch_cache::{
     EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };
 pub use leader_epoch_checkpoint::{CheckpointError, CHECKPOINT_FILE};
-pub use partition::{EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ReadInfo};
+pub use partition::{
+    EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ProducerDescription, ReadInfo,
+};
 pub use partition_table::{PartitionKey, PartitionTable, ReplicaSpec, TopicId};
-pub use producer_state::ProducerError;
+pub use producer_snapshot::SNAPSHOT_SUFFIX;
+pub use producer_state::{ProducerError, REMEMBERED_BATCHES};
 pub use replica_set::{FollowerState, ReplicaAssignment, ReplicaSet};
 pub use role::{BrokerId, Role};

@@ -20,16 +20,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use skein_engine::{
-    AppendInfo, BatchHeader, CompactionReport, LogChunk, LogConfig, LogTuning, PartitionLog,
-    BATCH_HEADER_BYTES,
-};
+use skein_engine::{AppendInfo, CompactionReport, LogChunk, LogConfig, LogTuning, PartitionLog};
 
 use crate::error::{FollowerAppendError, PartitionError, ReplicationError};
 use crate::leader_epoch_cache::{EpochEntry, LeaderEpochCache};
 use crate::leader_epoch_checkpoint as checkpoint;
-use crate::producer_state::{batch_identity, Admission, PartitionProducers};
+use crate::producer_state::{batch_headers, ProducerStates};
 use crate::replica_set::{ReplicaAssignment, ReplicaSet};
 use crate::role::{BrokerId, Role};
 use crate::watermark_signal::WatermarkSignal;
@@ -41,7 +39,12 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 const LATEST_TIERED_TIMESTAMP: i64 = -5;
 
-/// Bytes read at a time while rebuilding the leader-epoch cache from the log.
+mod producers;
+
+pub use producers::ProducerDescription;
+
+/// Bytes read at a time while rebuilding the leader-epoch cache (or the
+/// producer state) from the log.
 const EPOCH_SCAN_READ_BYTES: usize = 1 << 20;
 
 /// A partition's offsets at one moment.
@@ -95,7 +98,10 @@ pub struct EpochEndOffset {
 pub struct Partition {
     log: PartitionLog,
     role: Cell<Role>,
-    producers: RefCell<PartitionProducers>,
+    /// The idempotent producers, following the log batch by batch.
+    producers: RefCell<ProducerStates>,
+    /// Their snapshots beside the segments.
+    producer_snapshots: Rc<producers::SnapshotFiles>,
     epochs: RefCell<LeaderEpochCache>,
     /// One checkpoint write at a time: each writes the cache as it is then,
     /// so the last one to finish holds every epoch.
@@ -140,10 +146,12 @@ impl Partition {
     ) -> Result<Partition, PartitionError> {
         let log = PartitionLog::open_with(dir, config, tuning).await?;
         let (epochs, changed) = restore_epochs(&log).await?;
+        let (producer_states, producer_snapshots) = producers::restore(&log).await?;
         let partition = Partition {
             log,
             role: Cell::new(role),
-            producers: RefCell::new(PartitionProducers::default()),
+            producers: RefCell::new(producer_states),
+            producer_snapshots,
             epochs: RefCell::new(epochs),
             checkpoint_writes: glommio::sync::Semaphore::new(1),
             assignment: RefCell::new(ReplicaAssignment::default()),
@@ -328,21 +336,7 @@ impl Partition {
     /// As the log's append: the batches may or may not have been appended.
     pub async fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let leader_epoch = self.leader_epoch()?;
-        let identity = batch_identity(records);
-        if let Some(batch) = &identity {
-            match self.producers.borrow_mut().admit(batch) {
-                Admission::Append => {}
-                Admission::Duplicate(info) => return Ok(info),
-                Admission::Refuse(error) => return Err(error.into()),
-            }
-        }
-        let result = self.log.append(records, leader_epoch, now_ms).await;
-        if let Some(batch) = &identity {
-            self.producers
-                .borrow_mut()
-                .appended(batch, result.as_ref().ok().copied());
-        }
-        let info = result?;
+        let info = self.append_checked(records, leader_epoch, now_ms).await?;
         assert!(info.base_offset <= info.last_offset);
         let new_epoch = self
             .epochs
@@ -453,7 +447,7 @@ impl Partition {
         if self.role.get().is_leader() {
             return Err(FollowerAppendError::NotFollower);
         }
-        let info = self.log.append_replicated(records, now_ms).await?;
+        let info = self.append_replicated_checked(records, now_ms).await?;
         assert!(info.base_offset <= info.last_offset);
         let mut new_epoch = false;
         {
@@ -492,6 +486,7 @@ impl Partition {
                 to = target,
                 "truncating a follower's log to its high watermark before fetching from a new leader"
             );
+            self.truncate_producer_state_to(target).await?;
             self.log.truncate_to(target).await?;
             let changed = self.epochs.borrow_mut().truncate_from_end(target);
             if changed {
@@ -791,6 +786,7 @@ impl Partition {
         self.leader_epoch()?;
         let log_start_offset = self.log.delete_records(offset).await?;
         self.epochs_start_at(log_start_offset).await;
+        self.remove_old_snapshots().await;
         Ok(log_start_offset)
     }
 
@@ -836,6 +832,7 @@ impl Partition {
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<(), PartitionError> {
         self.log.enforce_retention(now_ms).await?;
         self.epochs_start_at(self.log.log_start_offset()).await;
+        self.remove_old_snapshots().await;
         Ok(())
     }
 
@@ -847,12 +844,16 @@ impl Partition {
         Ok(self.log.compact(now_ms).await?)
     }
 
-    /// Flushes and closes the log (writing its clean-shutdown marker).
+    /// Flushes and closes the log (writing its clean-shutdown marker), then
+    /// writes a producer-state snapshot at its end.
     ///
     /// # Errors
     /// What the final flush failed with.
     pub async fn close(self) -> Result<(), PartitionError> {
-        Ok(self.log.close().await?)
+        let (dir, offset, bytes) = self.snapshot_for_close();
+        self.log.close().await?;
+        producers::write_close_snapshot(dir, offset, bytes).await;
+        Ok(())
     }
 
     /// Removes the partition's files.
@@ -998,19 +999,4 @@ async fn last_batch_epoch(log: &PartitionLog) -> Result<Option<i32>, PartitionEr
         .last()
         .map(|header| header.partition_leader_epoch.get());
     Ok(epoch.filter(|epoch| *epoch >= 0))
-}
-
-/// The headers of the whole batches in `bytes`, stopping at the first that
-/// does not fit (the log hands out whole batches; the check is for bytes
-/// that are not what they claim).
-fn batch_headers(mut bytes: &[u8]) -> impl Iterator<Item = BatchHeader> + '_ {
-    std::iter::from_fn(move || {
-        let header = *BatchHeader::read(bytes)?;
-        let total = usize::try_from(header.total_bytes()).ok()?;
-        if total < BATCH_HEADER_BYTES || total > bytes.len() {
-            return None;
-        }
-        bytes = bytes.get(total..)?;
-        Some(header)
-    })
 }

@@ -787,6 +787,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     }
     shared.metrics.shard_listening();
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
+    let producer_expiration = glommio::spawn_local(producer_expiration_loop(Rc::clone(&ctx)));
     let fetching = glommio::spawn_local(skein_net::replica_fetcher::supervise(Rc::clone(&ctx)));
     let cleaner = ctx
         .config
@@ -799,6 +800,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         drop(task.cancel());
     }
     drop(retention.cancel());
+    drop(producer_expiration.cancel());
     drop(fetching.cancel());
     drop(refreshing.cancel());
     if let Some(cleaner) = cleaner {
@@ -937,6 +939,21 @@ async fn retention_loop(ctx: Rc<ShardState>) {
     loop {
         glommio::timer::sleep(interval).await;
         ctx.enforce_retention().await;
+    }
+}
+
+/// Forgets idle idempotent producers every
+/// `producer.id.expiration.check.interval.ms` (Kafka's
+/// `ProducerStateManager.removeExpiredProducers`).
+async fn producer_expiration_loop(ctx: Rc<ShardState>) {
+    let interval = Duration::from_millis(ctx.config.producer_id_expiration_check_interval_ms());
+    let expiration_ms = ctx.config.producer_id_expiration_ms();
+    loop {
+        glommio::timer::sleep(interval).await;
+        let expired = ctx.expire_producers(expiration_ms);
+        if expired > 0 {
+            tracing::debug!(expired, "expired idle idempotent producers");
+        }
     }
 }
 
