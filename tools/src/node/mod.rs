@@ -778,6 +778,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     shared.metrics.shard_listening();
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
     let fetching = glommio::spawn_local(skein_net::replica_fetcher::supervise(Rc::clone(&ctx)));
+    let isr_changes = glommio::spawn_local(skein_net::isr_driver::run(Rc::clone(&ctx)));
     let cleaner = ctx
         .config
         .log_cleaner_enable()
@@ -790,6 +791,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     }
     drop(retention.cancel());
     drop(fetching.cancel());
+    drop(isr_changes.cancel());
     drop(refreshing.cancel());
     if let Some(cleaner) = cleaner {
         drop(cleaner.cancel());
