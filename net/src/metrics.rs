@@ -947,7 +947,6 @@ impl Snapshot {
             let labels: Labels = vec![("shard", shard.to_string())];
             gauge_value(count).encode(under_replicated.encode_family(&labels)?)?;
         }
-        drop(under_replicated);
         let mut replicas = encoder.encode_descriptor(
             "partition_replicas",
             "Replicas assigned to each partition this broker leads (Kafka's ReplicasCount).",
@@ -958,7 +957,6 @@ impl Snapshot {
             gauge_value(u64::from(partition.replicas))
                 .encode(replicas.encode_family(&partition_labels(partition))?)?;
         }
-        drop(replicas);
         let mut isr = encoder.encode_descriptor(
             "partition_isr",
             "In-sync replicas, the leader included, of each partition this broker leads (Kafka's InSyncReplicasCount).",
@@ -969,7 +967,6 @@ impl Snapshot {
             gauge_value(u64::from(partition.isr))
                 .encode(isr.encode_family(&partition_labels(partition))?)?;
         }
-        drop(isr);
         let mut lag_records = encoder.encode_descriptor(
             "follower_lag_records",
             "Records each follower is behind the leader's log end, as the leader sees it.",
@@ -982,7 +979,6 @@ impl Snapshot {
                     .encode(lag_records.encode_family(&follower_labels(partition, follower))?)?;
             }
         }
-        drop(lag_records);
         let mut lag_ms = encoder.encode_descriptor(
             "follower_lag_ms",
             "Milliseconds since each follower was last caught up with the leader's log end (0: caught up); past replica.lag.time.max.ms it leaves the ISR.",
