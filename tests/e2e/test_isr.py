@@ -14,6 +14,7 @@ fenced the broker.
 
 from __future__ import annotations
 
+import subprocess
 import time
 import urllib.request
 
@@ -22,6 +23,7 @@ from confluent_kafka.admin import NewTopic
 
 import kafka_wire as kw
 from cluster import Cluster, Node
+from conftest import SKEIN_BIN
 from clients import admin, consume_partition, expected, keyed_messages, produce, unique_topic
 from test_cluster import cluster_factory, wait_topic_placed  # noqa: F401  (a fixture)
 
@@ -63,6 +65,14 @@ def metric_lines(node: Node, name: str) -> list[str]:
 
 def metric_sum(node: Node, name: str) -> int:
     return sum(int(float(line.rsplit(" ", 1)[1])) for line in metric_lines(node, name))
+
+
+def skein_cli(node: Node, *args: str) -> str:
+    """`skein ARGS` against `node`; returns its standard output."""
+    run = subprocess.run([str(SKEIN_BIN), *args, "--bootstrap-servers", node.bootstrap,
+                          "--timeout-ms", "3000"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
 
 
 def produce_acks_all_raw(node: Node, topic: str, partition: int) -> int:
@@ -121,11 +131,25 @@ def test_isr_shrinks_and_expands_through_the_controller_and_gates_acks_all(clust
     lag = [line for line in metric_lines(leader, "skein_follower_lag_records")
            if f'topic="{topic}",partition="{p}"' in line and f'replica="{paused.node_id}"' in line]
     assert len(lag) == 1 and int(lag[0].rsplit(" ", 1)[1]) > 0, lag
+    # The CLI: `skein cluster` lists the partition, `skein topic describe`
+    # shows the ISR and each follower's lag (the paused one does not answer).
+    others = ",".join(str(b) for b in sorted({leader.node_id, followers[1].node_id}))
+    shown = skein_cli(leader, "cluster")
+    assert "Under-replicated partitions: 1\n" in shown, shown
+    row = next(line.split() for line in shown.splitlines() if line.startswith(topic))
+    assert row == [topic, str(p), str(leader.node_id), ",".join(map(str, state.replicas)),
+                   ",".join(str(b) for b in state.replicas if b != paused.node_id)], shown
+    described = skein_cli(leader, "topic", "describe", topic)
+    fields = dict(f.split(": ", 1) for f in described.splitlines()[1].strip().split("\t"))
+    assert sorted(map(int, fields["Isr"].split(","))) == sorted(map(int, others.split(","))), described
+    assert fields["Lag"] == ",".join(
+        f"{b}:?" if b == paused.node_id else f"{b}:0" for b in state.replicas if b != leader.node_id), described
 
     # Resumed, it catches up and joins again.
     paused.resume()
     wait_isr(cluster, topic, p, BROKERS, everyone)
     assert metric_sum(leader, "skein_under_replicated_partitions") == 0
+    assert "Under-replicated partitions: none\n" in skein_cli(leader, "cluster")
     third = keyed_messages(20, partition=p, tag="back")
     delivered = produce(leader.bootstrap, topic, third, acks="all")
     assert [m.offset() for m in delivered] == list(range(70, 90))
