@@ -81,7 +81,7 @@ pub async fn run(ctx: Rc<ShardState>) {
             if pending.contains_key(key) {
                 continue;
             }
-            let wanted = partition.isr_to_expand().or_else(|| {
+            let wanted = eligible_expansion(&image, partition).or_else(|| {
                 shrink_due
                     .then(|| partition.isr_to_shrink(now, lag_max_ms))
                     .flatten()
@@ -182,6 +182,22 @@ pub async fn run(ctx: Rc<ShardState>) {
             }
         }
     }
+}
+
+/// The expansion of `partition`'s ISR to propose, without the followers
+/// the image says may not join (fenced or unregistered: the controller
+/// would answer INELIGIBLE_REPLICA, as Kafka's `isReplicaIsrEligible`
+/// foresees); `None` when no eligible follower joins.
+fn eligible_expansion(image: &MetadataImage, partition: &Partition) -> Option<Vec<BrokerId>> {
+    let mut expanded = partition.isr_to_expand()?;
+    let committed = partition.replica_set()?.isr().len();
+    let mut index = 0;
+    expanded.retain(|broker| {
+        let keep = index < committed || image.broker(*broker).is_some_and(|b| !b.fenced);
+        index += 1;
+        keep
+    });
+    (expanded.len() > committed).then_some(expanded)
 }
 
 /// Forgets the proposals that are over: the partition is gone, no longer
