@@ -171,6 +171,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "ssl.cipher.suites", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Cipher suites SSL listeners accept, by IANA name (`TLS_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`, …); empty: every suite of rustls' ring provider. A name rustls does not offer is refused at start.", support: Support::Implemented },
     PropertyDef { name: "broker.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2000", unit: "ms", doc: "How often a broker heartbeats to the active controller (BrokerHeartbeat), renewing its session. Keep it well below broker.session.timeout.ms.", support: Support::Implemented },
     PropertyDef { name: "broker.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "9000", unit: "ms", doc: "A broker whose last heartbeat is older than this is fenced by the active controller: it leaves every ISR and its leaderships move to other in-sync replicas.", support: Support::Implemented },
+    PropertyDef { name: "replica.lag.time.max.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "30000", unit: "ms", doc: "A follower that has not caught up with its leader's log end for this long leaves the ISR; one whose log reaches the high watermark (and the start of the leader's epoch) joins it again. The leader checks every half of this and asks the active controller (AlterPartition); it never changes the ISR alone.", support: Support::Implemented },
     PropertyDef { name: "broker.rack", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "This broker's rack, sent with its registration to the active controller; when any broker has one, new replicas are spread over racks first (Kafka's rack-aware placement). Empty: no rack.", support: Support::Implemented },
     PropertyDef { name: "auto.leader.rebalance.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Move leadership back to each partition's preferred replica (the first in its replica list) when it is in the ISR: every leader.imbalance.check.interval.seconds, the active controller elects the preferred leaders of the brokers whose share of partitions led elsewhere is above leader.imbalance.per.broker.percentage.", support: Support::Implemented },
     PropertyDef { name: "leader.imbalance.check.interval.seconds", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300", unit: "seconds", doc: "How often the active controller looks for partitions not led by their preferred replica (with auto.leader.rebalance.enable).", support: Support::Implemented },
@@ -855,6 +856,12 @@ impl BrokerConfig {
     /// the active controller, in ms (at least 1).
     pub fn broker_heartbeat_interval_ms(&self) -> u64 {
         self.int("broker.heartbeat.interval.ms") as u64
+    }
+    /// `replica.lag.time.max.ms`: how long a follower may stay behind its
+    /// leader's log end before the leader proposes to drop it from the
+    /// ISR, in ms (at least 1).
+    pub fn replica_lag_time_max_ms(&self) -> i64 {
+        self.int("replica.lag.time.max.ms")
     }
     /// `broker.session.timeout.ms`: how long the active controller waits
     /// for a broker's heartbeat before fencing it, in ms (at least 1).

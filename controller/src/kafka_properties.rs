@@ -589,7 +589,7 @@ mod tests {
             KafkaSupport::NoEffect(SINGLE_NODE)
         );
         assert_eq!(
-            kafka_support("replica.lag.time.max.ms"),
+            kafka_support("replica.socket.timeout.ms"),
             KafkaSupport::NoEffect(SINGLE_NODE)
         );
     }

@@ -11,7 +11,12 @@
 //! offsets and caught-up times, the ISR, the high watermark as the minimum
 //! over the ISR, the ISR changes to propose, `min.insync.replicas`); a
 //! partition held by one replica keeps the log's durable end offset as its
-//! high watermark with no extra work. A follower appends the batches its fetcher brings
+//! high watermark with no extra work. The ISR changes only through the
+//! controller: the protocol layer's ISR driver takes the proposals
+//! ([`Partition::isr_to_shrink`], [`Partition::isr_to_expand`]), marks
+//! them pending ([`Partition::propose_isr`]) and applies what the
+//! controller committed ([`Partition::commit_isr`]) or forgets what it
+//! refused ([`Partition::abandon_proposed_isr`]); the next image confirms. A follower appends the batches its fetcher brings
 //! ([`Partition::append_as_follower`]), learns its leader's high watermark,
 //! and truncates its divergent tail after a leader change; the leader
 //! serves its followers' fetches up to its log end

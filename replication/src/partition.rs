@@ -199,8 +199,13 @@ impl Partition {
     /// Takes the replicas and ISR the metadata image records (an
     /// AlterPartition committed, a reassignment, or a new leader's set).
     pub fn set_replicas(&self, assignment: ReplicaAssignment, now_ms: i64) {
-        if *self.assignment.borrow() == assignment {
-            return;
+        {
+            let current = self.assignment.borrow();
+            // Partition epochs only grow: an image older than an
+            // AlterPartition answer already applied changes nothing.
+            if *current == assignment || assignment.partition_epoch < current.partition_epoch {
+                return;
+            }
         }
         let seed = self.seed_high_watermark();
         *self.assignment.borrow_mut() = assignment;
@@ -695,6 +700,31 @@ impl Partition {
         if let Some(set) = self.replica_set.borrow_mut().as_mut() {
             set.propose_isr(isr);
         }
+    }
+
+    /// Applies the ISR the controller committed in answer to this leader's
+    /// AlterPartition (Kafka's `handleAlterPartitionUpdate`), before the
+    /// image that records it arrives: ignored unless this replica still
+    /// leads at `leader_epoch` and `partition_epoch` is newer than the one
+    /// it has. Returns whether it applied.
+    pub fn commit_isr(
+        &self,
+        isr: Vec<BrokerId>,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        now_ms: i64,
+    ) -> bool {
+        if self.role.get() != (Role::Leader { leader_epoch }) {
+            return false;
+        }
+        let mut assignment = self.replicas();
+        if partition_epoch <= assignment.partition_epoch {
+            return false;
+        }
+        assignment.isr = isr;
+        assignment.partition_epoch = partition_epoch;
+        self.set_replicas(assignment, now_ms);
+        true
     }
 
     /// Forgets the ISR change in flight (the controller refused it).

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use glommio::sync::Semaphore;
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    ProducerId,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId,
+    BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId,
 };
 use skein_controller::quorum::{
     CommittedTail, FileLogStore, QuorumConfig, QuorumInput, ReplicaState, TICK_MS,
@@ -480,6 +480,49 @@ impl ControlShard {
                 .with_should_shut_down(reply.should_shut_down),
             Err(error) => refuse(controller_error(&error)),
         }
+    }
+
+    /// AlterPartition (read at `version`) from a partition leader: each
+    /// partition's ISR change checked by the controller's rules
+    /// ([`MetadataController::alter_partition`]), the accepted ones
+    /// committed together, each answered with its partition's state.
+    pub async fn alter_partition(
+        &self,
+        request: AlterPartitionRequest,
+        version: i16,
+    ) -> AlterPartitionResponse {
+        let refuse =
+            |code: ErrorCode| AlterPartitionResponse::default().with_error_code(code.code());
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return refuse(ErrorCode::NotController);
+        };
+        let quorum = match self.check_broker_request(None) {
+            Ok(quorum) => quorum,
+            Err(code) => return refuse(code),
+        };
+        let mut records = Vec::new();
+        let mut results = Vec::new();
+        {
+            let driver = quorum.borrow();
+            let controller = driver.controller();
+            let mut seen = std::collections::HashSet::new();
+            for change in skein_net::alter_partition::changes(&request, version) {
+                // Each change is checked against the committed image: a
+                // second one for the same partition would race the first.
+                let result = if seen.insert((change.topic_id, change.partition)) {
+                    let decided = controller.alter_partition(change.clone());
+                    records.extend(decided.records);
+                    decided.response
+                } else {
+                    Err(ControllerError::InvalidRequest("a partition named twice"))
+                };
+                results.push((change, result));
+            }
+        }
+        if let Err(code) = commit_broker_change(quorum, &records).await {
+            return refuse(code);
+        }
+        skein_net::alter_partition::build_response(&results)
     }
 
     /// The quorum, when this node is the active controller: else

@@ -789,6 +789,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
     let producer_expiration = glommio::spawn_local(producer_expiration_loop(Rc::clone(&ctx)));
     let fetching = glommio::spawn_local(skein_net::replica_fetcher::supervise(Rc::clone(&ctx)));
+    let isr_changes = glommio::spawn_local(skein_net::isr_driver::run(Rc::clone(&ctx)));
     let cleaner = ctx
         .config
         .log_cleaner_enable()
@@ -802,6 +803,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     drop(retention.cancel());
     drop(producer_expiration.cancel());
     drop(fetching.cancel());
+    drop(isr_changes.cancel());
     drop(refreshing.cancel());
     if let Some(cleaner) = cleaner {
         drop(cleaner.cancel());
