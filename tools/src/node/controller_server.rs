@@ -108,6 +108,9 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
                     ForwardedResponse::DescribeQuorum(r) => {
                         encode(&header, ApiKey::DescribeQuorum, &r)
                     }
+                    ForwardedResponse::AlterUserScramCredentials(r) => {
+                        encode(&header, ApiKey::AlterUserScramCredentials, &r)
+                    }
                 }
             }
         };
