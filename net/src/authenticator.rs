@@ -24,8 +24,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
 use kafka_protocol::messages::ApiKey;
 use skein_controller::{KafkaPrincipal, ListenerSasl, SaslMechanism, ScramCredential};
 
@@ -305,10 +303,13 @@ impl Authenticator {
     }
 }
 
-/// A random server nonce: 18 random bytes in base64 (printable, no `,`).
+/// A random server nonce: 20 random bytes as 40 lowercase hex digits.
+/// Alphanumeric, as Kafka's (`BigInteger.toString(36)`): librdkafka 2.0
+/// fails to echo a nonce with `+` or `/` back correctly.
 fn server_nonce() -> String {
     use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 18];
+    use std::fmt::Write as _;
+    let mut bytes = [0u8; 20];
     if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
         // The OS random source failing is not recoverable for SCRAM; a
         // nonce from the clock still differs per exchange, and the proof
@@ -316,9 +317,16 @@ fn server_nonce() -> String {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        bytes[..16].copy_from_slice(&nanos.to_be_bytes());
+        for (byte, nano) in bytes.iter_mut().zip(nanos.to_be_bytes()) {
+            *byte = nano;
+        }
     }
-    BASE64.encode(bytes)
+    let mut nonce = String::with_capacity(40);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        write!(nonce, "{byte:02x}").ok();
+    }
+    nonce
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ pub fn handle(
     match token(ctx, auth, &request.auth_bytes) {
         Ok(reply) => (
             SaslAuthenticateResponse::default()
+                .with_error_message(None)
                 .with_auth_bytes(Bytes::from(reply.token))
                 .with_session_lifetime_ms(reply.session_lifetime_ms),
             None,
