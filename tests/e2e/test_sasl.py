@@ -524,3 +524,59 @@ def test_a_gssapi_or_unset_mechanism_list_stops_the_start_with_the_reason(tmp_pa
                            text=True, timeout=TIMEOUT_S)
         assert r.returncode != 0
         assert reason in r.stderr + r.stdout, r.stderr + r.stdout
+
+
+def test_sasl_ssl_serves_plain_and_scram_over_tls(broker_factory, tmp_path):
+    from test_tls import Pki
+    pki = Pki(tmp_path)
+    server_pem = tmp_path / "server.pem"
+    pki.write_server(server_pem)
+    b = start_sasl_broker(broker_factory, tmp_path, protocol="SASL_SSL",
+                          extra=f"ssl.keystore.type=PEM\nssl.keystore.location={server_pem}\n")
+    add_scram_user({"bootstrap.servers": b.plaintext}, "tls-user", "tls-pw", "SCRAM-SHA-256")
+    topic = unique_topic("sasl-ssl")
+    create_topic(b.plaintext, topic, partitions=1)
+    tls = {"ssl.ca.location": str(pki.ca)}
+    messages = keyed_messages(20, partition=0)
+    delivered = produce(b.sasl, topic, messages,
+                        **{k: v for k, v in sasl_conf(b, "SCRAM-SHA-256", "tls-user", "tls-pw",
+                                                      **tls).items() if k != "bootstrap.servers"})
+    assert [m.offset() for m in delivered] == list(range(20))
+    want = [(i, m.get("key"), m.get("value")) for i, m in enumerate(messages)]
+    assert read_partition(sasl_conf(b, "PLAIN", "alice", ALICE_PASSWORD, **tls), topic, 20) == want
+    kcat = which_or_fail("kcat")
+    out = subprocess.run([kcat, "-b", b.sasl, "-X", "security.protocol=sasl_ssl",
+                          "-X", f"ssl.ca.location={pki.ca}", "-X", "sasl.mechanisms=SCRAM-SHA-256",
+                          "-X", "sasl.username=tls-user", "-X", "sasl.password=tls-pw",
+                          "-C", "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q", "-f", "%o\n"],
+                         capture_output=True, text=True, check=True, timeout=TIMEOUT_S)
+    assert out.stdout.splitlines() == [str(i) for i in range(20)]
+    from confluent_kafka import KafkaError
+    error = authentication_error(sasl_conf(b, "SCRAM-SHA-256", "tls-user", "wrong", **tls))
+    assert error.code() == KafkaError._AUTHENTICATION
+
+
+def test_client_certificate_principal_follows_ssl_principal_mapping_rules(broker_factory, tmp_path):
+    from test_tls import Pki, tls_socket, api_versions_over
+    pki = Pki(tmp_path)
+    port, ssl_port = free_port(), free_port()
+    server_pem = tmp_path / "server.pem"
+    pki.write_server(server_pem)
+    path = tmp_path / "server.properties"
+    # Only certificates whose subject is exactly CN=admin map to a principal
+    # (User:admin): no rule applies to CN=alice, so Kafka fails its
+    # authentication and closes the connection.
+    path.write_text(
+        f"listeners=PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port}\n"
+        f"log.dirs={tmp_path / 'data'}\n"
+        f"ssl.keystore.type=PEM\nssl.keystore.location={server_pem}\n"
+        f"ssl.client.auth=required\nssl.truststore.type=PEM\nssl.truststore.location={pki.ca}\n"
+        "ssl.principal.mapping.rules=RULE:^CN=(admin)$/$1/L\n")
+    broker_factory(config_file=path, port=port)
+    wait_port(ssl_port)
+    with tls_socket(pki, ssl_port, cert=pki.write_client("admin")) as s:
+        error, apis = api_versions_over(s)
+    assert error == 0 and kw.PRODUCE in apis
+    with pytest.raises((kw.Closed, ConnectionError, OSError)):
+        with tls_socket(pki, ssl_port, cert=pki.write_client("alice")) as s:
+            api_versions_over(s)
