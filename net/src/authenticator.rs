@@ -47,7 +47,8 @@ enum State {
         mechanism: SaslMechanism,
         /// After a v0 handshake: tokens come as raw frames.
         raw: bool,
-        scram: Option<ScramServer>,
+        /// Boxed: the SCRAM state is large and lives only for the exchange.
+        scram: Option<Box<ScramServer>>,
     },
     /// An authentication failed: the connection is closing.
     Failed,
@@ -215,7 +216,7 @@ impl Authenticator {
         };
         let scram = match chosen {
             SaslMechanism::Plain => None,
-            SaslMechanism::Scram(scram) => Some(ScramServer::new(scram, server_nonce())),
+            SaslMechanism::Scram(scram) => Some(Box::new(ScramServer::new(scram, server_nonce()))),
         };
         self.state = State::Authenticating {
             mechanism: chosen,

@@ -98,7 +98,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The value of attribute `key` (`r`, `s`, …) of a `k=v` field.
-fn attribute<'a>(field: Option<&'a str>, key: char) -> Result<&'a str, ScramError> {
+fn attribute(field: Option<&str>, key: char) -> Result<&str, ScramError> {
     field
         .and_then(|f| f.strip_prefix(key))
         .and_then(|f| f.strip_prefix('='))

@@ -29,14 +29,24 @@ pub struct ConnectOptions {
     pub timeout_ms: u64,
     /// Log in with SASL (a SASL_PLAINTEXT listener): PLAIN, SCRAM-SHA-256
     /// or SCRAM-SHA-512 (Kafka's client property `sasl.mechanism`).
-    #[arg(long, value_name = "MECHANISM", global = true, requires = "sasl_username")]
+    #[arg(
+        long,
+        value_name = "MECHANISM",
+        global = true,
+        requires = "sasl_username"
+    )]
     pub sasl_mechanism: Option<String>,
     /// The SASL user name.
     #[arg(long, value_name = "USER", global = true, requires = "sasl_mechanism")]
     pub sasl_username: Option<String>,
     /// The SASL password (better given in the environment).
-    #[arg(long, env = "SKEIN_SASL_PASSWORD", value_name = "PASSWORD", global = true,
-          hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SKEIN_SASL_PASSWORD",
+        value_name = "PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
     pub sasl_password: Option<String>,
 }
 

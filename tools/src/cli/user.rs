@@ -53,7 +53,10 @@ enum UserCommand {
 
 fn mechanism(name: &str) -> anyhow::Result<ScramMechanism> {
     ScramMechanism::from_mechanism_name(&name.to_ascii_uppercase()).ok_or_else(|| {
-        UsageError(format!("unknown mechanism {name}: use SCRAM-SHA-256 or SCRAM-SHA-512")).into()
+        UsageError(format!(
+            "unknown mechanism {name}: use SCRAM-SHA-256 or SCRAM-SHA-512"
+        ))
+        .into()
     })
 }
 
@@ -74,10 +77,7 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
             connection.upsert_scram_user(&name, mechanism(&m)?, &password, iterations)?;
             eprintln!("user {name}: {} credential set", m.to_ascii_uppercase());
         }
-        UserCommand::Remove {
-            name,
-            mechanism: m,
-        } => {
+        UserCommand::Remove { name, mechanism: m } => {
             let mechanisms = match m {
                 Some(m) => vec![mechanism(&m)?],
                 None => connection

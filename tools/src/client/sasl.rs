@@ -74,10 +74,15 @@ impl Connection {
             refused(
                 ApiKey::SaslHandshake,
                 33,
-                Some(format!("{} is not a mechanism this client speaks", login.mechanism)),
+                Some(format!(
+                    "{} is not a mechanism this client speaks",
+                    login.mechanism
+                )),
             )
         })?;
-        let nonce: String = (0..24).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+        let nonce: String = (0..24)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
         let mut client = ScramClient::new(mechanism, &login.username, &login.password, nonce);
         let scram_failed = |error: skein_net::scram::ScramError| {
             refused(
@@ -89,6 +94,8 @@ impl Connection {
         let server_first = exchange(client.client_first())?;
         let client_final = client.client_final(&server_first).map_err(scram_failed)?;
         let server_final = exchange(client_final)?;
-        client.verify_server_final(&server_final).map_err(scram_failed)
+        client
+            .verify_server_final(&server_final)
+            .map_err(scram_failed)
     }
 }

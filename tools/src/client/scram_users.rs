@@ -99,7 +99,10 @@ impl Connection {
     /// # Errors
     /// The broker's error for a user (RESOURCE_NOT_FOUND for one without
     /// credentials).
-    pub fn describe_scram_users(&mut self, users: &[String]) -> Result<Vec<ScramUser>, ClientError> {
+    pub fn describe_scram_users(
+        &mut self,
+        users: &[String],
+    ) -> Result<Vec<ScramUser>, ClientError> {
         let request = DescribeUserScramCredentialsRequest::default().with_users(Some(
             users
                 .iter()
@@ -133,10 +136,10 @@ impl Connection {
                         .credential_infos
                         .iter()
                         .map(|info| {
-                            let name = ScramMechanism::from_type_code(info.mechanism)
-                                .map_or_else(|| format!("UNKNOWN({})", info.mechanism), |m| {
-                                    m.mechanism_name().to_owned()
-                                });
+                            let name = ScramMechanism::from_type_code(info.mechanism).map_or_else(
+                                || format!("UNKNOWN({})", info.mechanism),
+                                |m| m.mechanism_name().to_owned(),
+                            );
                             (name, info.iterations)
                         })
                         .collect(),
