@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 import kafka_wire as kw
+from test_cluster import cluster_factory  # noqa: F401 (the fixture)
 from clients import create_topic, keyed_messages, produce, unique_topic
 from conftest import SKEIN_BIN, free_port, which_or_fail
 
@@ -580,3 +581,27 @@ def test_client_certificate_principal_follows_ssl_principal_mapping_rules(broker
     with pytest.raises((kw.Closed, ConnectionError, OSError)):
         with tls_socket(pki, ssl_port, cert=pki.write_client("alice")) as s:
             api_versions_over(s)
+
+
+@pytest.mark.timeout(180)
+def test_scram_users_created_on_any_node_reach_every_node(cluster_factory):
+    """AlterUserScramCredentials sent to a node that is not the active
+    controller is forwarded to it; every node then describes the user."""
+    from confluent_kafka.admin import AdminClient
+    cluster = cluster_factory(combined=3)
+    cluster.start()
+    cluster.wait_ready({1, 2, 3})
+    controller, _ = cluster.agreed_controller(cluster.broker_nodes(), {1, 2, 3}, TIMEOUT_S)
+    follower = next(n for n in cluster.broker_nodes() if n.node_id != controller)
+    add_scram_user({"bootstrap.servers": f"127.0.0.1:{follower.client_port}"}, "fwd", "fwd-pw",
+                   "SCRAM-SHA-512", iterations=4096)
+    for node in cluster.broker_nodes():
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{node.client_port}"})
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            users = admin.describe_user_scram_credentials().result(timeout=TIMEOUT_S)
+            if "fwd" in users or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        infos = [(i.mechanism.name, i.iterations) for i in users["fwd"].scram_credential_infos]
+        assert infos == [("SCRAM_SHA_512", 4096)], (node.node_id, infos)
