@@ -29,8 +29,8 @@ fuzz_target!(|data: &[u8]| {
         plain_users: BTreeMap::from([("u".to_string(), "p".to_string())]),
         reauth_ms: 0,
     });
-    let credential = |_: &str, m: ScramMechanism| {
-        Some(ScramCredential::from_password(m, "p", vec![1; 16], 4096))
+    let credential = |user: &str, m: ScramMechanism| {
+        (user == "u").then(|| ScramCredential::from_password(m, "p", vec![1; 16], 4096))
     };
     let mut auth = Authenticator::new(Some(sasl), KafkaPrincipal::anonymous());
     let mechanism = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", ""]
