@@ -9,7 +9,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listener, Voter};
+use crate::listener_sasl::SaslSettings;
 use crate::listener_security::{SslSettings, SSL_LISTENER_PROPERTIES};
+
+/// The SASL and principal properties a listener may override with Kafka's
+/// `listener.name.<lowercase name>.` prefix.
+pub const SASL_LISTENER_PROPERTIES: [&str; 3] = [
+    "sasl.enabled.mechanisms",
+    "connections.max.reauth.ms",
+    "ssl.principal.mapping.rules",
+];
 use skein_engine::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, TimestampType};
 
 use crate::group_coordinator::{ConsumerAssignor, GroupCoordinatorConfig};
@@ -169,6 +178,11 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "ssl.client.auth", topic_name: None, kind: ValueKind::OneOf(&["none", "requested", "required"]), default: "none", unit: "", doc: "Whether SSL clients present a certificate: `none`; `requested` (verified when given); `required` (a client without a valid certificate fails the handshake).", support: Support::Implemented },
     PropertyDef { name: "ssl.enabled.protocols", topic_name: None, kind: ValueKind::Text, default: "TLSv1.2,TLSv1.3", unit: "", doc: "TLS versions SSL listeners accept: TLSv1.2 and/or TLSv1.3 (older versions are refused at start).", support: Support::Implemented },
     PropertyDef { name: "ssl.cipher.suites", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Cipher suites SSL listeners accept, by IANA name (`TLS_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`, …); empty: every suite of rustls' ring provider. A name rustls does not offer is refused at start.", support: Support::Implemented },
+    PropertyDef { name: "ssl.principal.mapping.rules", topic_name: None, kind: ValueKind::Text, default: "DEFAULT", unit: "", doc: "How the subject of a client certificate (mutual TLS, ssl.client.auth) becomes the principal's name: Kafka's rules, `RULE:<regex>/<replacement>/[LU]` tried in order, then `DEFAULT` (the whole subject as RFC 2253 writes it, `CN=alice,OU=eng,O=acme`).", support: Support::Implemented },
+    PropertyDef { name: "sasl.enabled.mechanisms", topic_name: None, kind: ValueKind::List(None), default: "GSSAPI", unit: "", doc: "SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners: `PLAIN` (users from `listener.name.<listener>.plain.sasl.jaas.config`, Kafka's PlainLoginModule syntax), `SCRAM-SHA-256`, `SCRAM-SHA-512` (users created with AlterUserScramCredentials or `skein user add`). Kafka's default, GSSAPI (Kerberos), is not served: a SASL listener refuses to start until this is set, as it does when GSSAPI or OAUTHBEARER is listed. Per listener: `listener.name.<name>.sasl.enabled.mechanisms`.", support: Support::Implemented },
+    PropertyDef { name: "sasl.mechanism.inter.broker.protocol", topic_name: None, kind: ValueKind::Text, default: "GSSAPI", unit: "", doc: "SASL mechanism brokers authenticate with to each other: brokers of a cluster replicate over a PLAINTEXT or SSL inter-broker listener for now, so a SASL inter-broker listener is refused at start.", support: Support::Implemented },
+    PropertyDef { name: "connections.max.reauth.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "Lifetime of a SASL session (KIP-368): told to the client in SaslAuthenticate (v1 and later), which re-authenticates before it ends; a connection that sends anything but a new SaslHandshake after its session expired is closed. 0: sessions never expire. Per listener: `listener.name.<name>.connections.max.reauth.ms`.", support: Support::Implemented },
+    PropertyDef { name: "connection.failed.authentication.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "100", unit: "ms", doc: "How long the answer to a failed SASL authentication is held before it is sent and the connection closed, which slows password guessing.", support: Support::Implemented },
     PropertyDef { name: "broker.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2000", unit: "ms", doc: "How often a broker heartbeats to the active controller (BrokerHeartbeat), renewing its session. Keep it well below broker.session.timeout.ms.", support: Support::Implemented },
     PropertyDef { name: "broker.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "9000", unit: "ms", doc: "A broker whose last heartbeat is older than this is fenced by the active controller: it leaves every ISR and its leaderships move to other in-sync replicas.", support: Support::Implemented },
     PropertyDef { name: "replica.lag.time.max.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "30000", unit: "ms", doc: "A follower that has not caught up with its leader's log end for this long leaves the ISR; one whose log reaches the high watermark (and the start of the leader's epoch) joins it again. The leader checks every half of this and asks the active controller (AlterPartition); it never changes the ISR alone.", support: Support::Implemented },
@@ -356,6 +370,9 @@ pub struct BrokerConfig {
     /// Per-listener overrides, `listener.name.<name>.<property>`: the
     /// listener name (upper-cased) and property, with its value.
     listener_overrides: BTreeMap<(String, &'static str), Value>,
+    /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`: the JAAS
+    /// entry of each (listener, mechanism), both upper-cased, as given.
+    jaas_configs: BTreeMap<(String, String), String>,
 }
 
 impl Default for BrokerConfig {
@@ -372,6 +389,7 @@ impl Default for BrokerConfig {
             explicit: std::collections::BTreeSet::new(),
             kafka_settings: BTreeMap::new(),
             listener_overrides: BTreeMap::new(),
+            jaas_configs: BTreeMap::new(),
         }
     }
 }
@@ -400,15 +418,41 @@ impl BrokerConfig {
 
     /// Sets `listener.name.<listener>.<property>` (`prefixed` is what follows
     /// `listener.name.`): a per-listener value of one of
-    /// [`SSL_LISTENER_PROPERTIES`], which wins over the unprefixed one.
+    /// [`SSL_LISTENER_PROPERTIES`] or [`SASL_LISTENER_PROPERTIES`], which
+    /// wins over the unprefixed one, or a mechanism's JAAS entry,
+    /// `<listener>.<mechanism>.sasl.jaas.config` (parsed here, so a
+    /// malformed one is refused at once).
     fn set_listener_override(
         &mut self,
         name: &str,
         prefixed: &str,
         value: &str,
     ) -> Result<(), ConfigError> {
+        if let Some((listener, mechanism)) = prefixed
+            .strip_suffix(".sasl.jaas.config")
+            .and_then(|rest| rest.split_once('.'))
+            .filter(|(l, m)| !l.is_empty() && !m.is_empty() && !m.contains('.'))
+        {
+            crate::jaas_config::JaasConfig::parse(value).map_err(|error| {
+                ConfigError::InvalidValue {
+                    name: name.to_string(),
+                    // The value holds passwords: never echoed.
+                    value: "(hidden)".into(),
+                    reason: error.to_string(),
+                }
+            })?;
+            self.jaas_configs.insert(
+                (
+                    listener.to_ascii_uppercase(),
+                    mechanism.to_ascii_uppercase(),
+                ),
+                value.trim().to_string(),
+            );
+            return Ok(());
+        }
         let property = SSL_LISTENER_PROPERTIES
             .iter()
+            .chain(SASL_LISTENER_PROPERTIES.iter())
             .find(|p| {
                 prefixed
                     .strip_suffix(**p)
@@ -418,8 +462,9 @@ impl BrokerConfig {
             .ok_or_else(|| ConfigError::Unsupported {
                 name: name.to_string(),
                 reason: format!(
-                    "per-listener properties are served for {} only",
-                    SSL_LISTENER_PROPERTIES.join(", ")
+                    "per-listener properties are served for {}, {} and <mechanism>.sasl.jaas.config only",
+                    SSL_LISTENER_PROPERTIES.join(", "),
+                    SASL_LISTENER_PROPERTIES.join(", ")
                 ),
             })?;
         let listener = prefixed
@@ -430,10 +475,69 @@ impl BrokerConfig {
         let def = PROPERTIES
             .iter()
             .find(|def| def.name == *property)
-            .expect("every SSL listener property is in the table");
+            .expect("every listener property is in the table");
         let parsed = parse(def, name, value)?;
         self.listener_overrides.insert((listener, def.name), parsed);
         Ok(())
+    }
+
+    /// The SASL settings of listener `name` (upper-cased), each property
+    /// from `listener.name.<name>.` if set there, else the broker-wide
+    /// one. Unchecked: see [`SaslSettings::resolve`].
+    pub fn listener_sasl(&self, name: &str) -> SaslSettings {
+        let key = (name.to_string(), "sasl.enabled.mechanisms");
+        let mechanisms_set = self.listener_overrides.contains_key(&key)
+            || self.explicit.contains("sasl.enabled.mechanisms");
+        let mechanisms = match self
+            .listener_overrides
+            .get(&key)
+            .or_else(|| self.values.get("sasl.enabled.mechanisms"))
+        {
+            Some(Value::Text(text)) => text
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect(),
+            other => unreachable!("sasl.enabled.mechanisms is a list, found {other:?}"),
+        };
+        let reauth_ms = match self
+            .listener_overrides
+            .get(&(name.to_string(), "connections.max.reauth.ms"))
+            .or_else(|| self.values.get("connections.max.reauth.ms"))
+        {
+            Some(Value::Int(ms)) => u64::try_from(*ms).unwrap_or(0),
+            other => unreachable!("connections.max.reauth.ms is an integer, found {other:?}"),
+        };
+        SaslSettings {
+            listener: name.to_string(),
+            enabled_mechanisms: mechanisms,
+            mechanisms_set,
+            jaas_configs: self
+                .jaas_configs
+                .iter()
+                .filter(|((listener, _), _)| listener == name)
+                .map(|((_, mechanism), text)| (mechanism.clone(), text.clone()))
+                .collect(),
+            reauth_ms,
+        }
+    }
+
+    /// `connection.failed.authentication.delay.ms`.
+    pub fn connection_failed_authentication_delay_ms(&self) -> u64 {
+        u64::try_from(self.int("connection.failed.authentication.delay.ms")).unwrap_or(0)
+    }
+
+    /// `ssl.principal.mapping.rules` of listener `name` (per-listener
+    /// override first).
+    pub fn ssl_principal_mapping_rules(&self, name: &str) -> String {
+        match self
+            .listener_overrides
+            .get(&(name.to_string(), "ssl.principal.mapping.rules"))
+            .or_else(|| self.values.get("ssl.principal.mapping.rules"))
+        {
+            Some(Value::Text(text)) => text.clone(),
+            other => unreachable!("ssl.principal.mapping.rules is text, found {other:?}"),
+        }
     }
 
     /// The TLS settings of listener `name` (upper-cased): each of Kafka's
@@ -495,8 +599,9 @@ impl BrokerConfig {
     /// cluster, a `controller` is one of `controller.quorum.voters` and opens
     /// the first `controller.listener.names` listener; a `broker` is not a
     /// voter unless it is a controller too; every node knows the voters.
-    /// A broker serves one or more client listeners, each PLAINTEXT or SSL
-    /// (with servable TLS settings); the controller listener, and in a
+    /// A broker serves one or more client listeners, each PLAINTEXT, SSL,
+    /// SASL_PLAINTEXT or SASL_SSL (with servable TLS and SASL settings and
+    /// principal mapping rules); the controller listener, and in a
     /// cluster the inter-broker listener, are PLAINTEXT; a controller-only
     /// node serves no clients.
     ///
@@ -590,22 +695,20 @@ impl BrokerConfig {
                     format!("listener {} has no security protocol", client.name),
                 )
             })?;
-            match protocol.as_str() {
-                "PLAINTEXT" => {}
-                "SSL" => self
-                    .listener_ssl(&client.name)
+            if matches!(protocol.as_str(), "SSL" | "SASL_SSL") {
+                self.listener_ssl(&client.name)
                     .check()
-                    .map_err(|reason| unsupported("listeners", reason))?,
-                _ => {
-                    return Err(unsupported(
-                        "listener.security.protocol.map",
-                        format!(
-                            "listener {} is {protocol}: Skein serves PLAINTEXT and SSL listeners only for now",
-                            client.name
-                        ),
-                    ))
-                }
+                    .map_err(|reason| unsupported("listeners", reason))?;
             }
+            if matches!(protocol.as_str(), "SASL_PLAINTEXT" | "SASL_SSL") {
+                self.listener_sasl(&client.name)
+                    .resolve()
+                    .map_err(|reason| unsupported("sasl.enabled.mechanisms", reason))?;
+            }
+            crate::ssl_principal_mapping::SslPrincipalMapper::parse(
+                &self.ssl_principal_mapping_rules(&client.name),
+            )
+            .map_err(|reason| unsupported("ssl.principal.mapping.rules", reason))?;
         }
         if let Some(controller) = self.controller_listener() {
             let protocol = self.security_protocol(&controller.name);
@@ -632,7 +735,7 @@ impl BrokerConfig {
                 return Err(unsupported(
                     "inter.broker.listener.name",
                     format!(
-                        "brokers replicate over {} (the inter-broker listener), which must be PLAINTEXT for now",
+                        "brokers replicate over {} (the inter-broker listener), which must be PLAINTEXT for now: the replica fetcher does not authenticate with SASL (sasl.mechanism.inter.broker.protocol) or TLS yet; give the brokers a PLAINTEXT listener of their own and name it here",
                         registered.name
                     ),
                 ));
@@ -1538,9 +1641,9 @@ mod tests {
         assert_eq!(
             refused(
                 "listener.security.protocol.map",
-                "PLAINTEXT:SASL_SSL,CONTROLLER:PLAINTEXT"
+                "PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"
             ),
-            "listener.security.protocol.map"
+            "sasl.enabled.mechanisms"
         );
         assert_eq!(
             refused("inter.broker.listener.name", "CONTROLLER"),
@@ -1834,13 +1937,64 @@ mod tests {
         assert_eq!(config.client_listener().0.name, "INTERNAL");
         for bad in [
             "listener.name.ssl.ssl.keystore.password",
-            "listener.name.ssl.sasl.enabled.mechanisms",
+            "listener.name.ssl.sasl.kerberos.service.name",
             "listener.name..ssl.client.auth",
+            "listener.name.ssl.plain.sasl.jaas.config",
         ] {
             assert!(config.set(bad, "x").is_err(), "{bad}");
         }
         assert!(config
             .set("listener.name.ssl.ssl.client.auth", "sometimes")
             .is_err());
+    }
+
+    #[test]
+    fn sasl_listeners_take_mechanisms_and_jaas_entries_per_listener() {
+        let mut config = BrokerConfig::default();
+        config
+            .set("listeners", "PLAINTEXT://:9092,SASL_PLAINTEXT://:9094")
+            .unwrap();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Unsupported { name, reason }) if name == "sasl.enabled.mechanisms" && reason.contains("GSSAPI")
+        ));
+        config
+            .set(
+                "listener.name.sasl_plaintext.sasl.enabled.mechanisms",
+                "PLAIN,SCRAM-SHA-256",
+            )
+            .unwrap();
+        assert!(config.validate().is_err(), "PLAIN without users");
+        config
+            .set(
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+                r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="secret";"#,
+            )
+            .unwrap();
+        config.set("connections.max.reauth.ms", "60000").unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        let sasl = config.listener_sasl("SASL_PLAINTEXT").resolve().unwrap();
+        assert_eq!(sasl.plain_users["alice"], "secret");
+        assert_eq!(sasl.reauth_ms, 60_000);
+        assert_eq!(sasl.mechanisms.len(), 2);
+        let bad_jaas = config.set(
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+            "org.Example required user_bob=\"unterminated",
+        );
+        assert!(
+            matches!(bad_jaas, Err(ConfigError::InvalidValue { value, .. }) if value == "(hidden)")
+        );
+        config.set("sasl.enabled.mechanisms", "GSSAPI").unwrap();
+        config
+            .set(
+                "listener.name.sasl_plaintext.sasl.enabled.mechanisms",
+                "GSSAPI",
+            )
+            .unwrap();
+        assert!(config.validate().is_err());
+        config
+            .set("ssl.principal.mapping.rules", "RULE:nope")
+            .unwrap();
+        assert!(config.validate().is_err());
     }
 }

@@ -133,4 +133,19 @@ pub enum ControllerError {
     /// An unclean election that found no live replica.
     #[error("no eligible leader is available")]
     EligibleLeadersNotAvailable,
+    /// An AlterUserScramCredentials naming the same user and mechanism
+    /// twice (Kafka's message).
+    #[error("A user credential cannot be altered twice in the same request")]
+    DuplicateScramCredential,
+    /// A SCRAM mechanism type other than SCRAM-SHA-256 (1) or SCRAM-SHA-512
+    /// (2).
+    #[error("Unknown SCRAM mechanism")]
+    UnknownScramMechanism,
+    /// A SCRAM credential Kafka would not store: an empty user name, too
+    /// few or too many iterations, an empty salt or salted password.
+    #[error("{0}")]
+    UnacceptableCredential(&'static str),
+    /// Deleting (or describing) a SCRAM credential that does not exist.
+    #[error("Attempt to {0} a user credential that does not exist")]
+    ScramCredentialNotFound(&'static str),
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 use crate::metadata_record::{MetadataRecord, TopicId, NO_LEADER};
 use crate::partition_state::PartitionState;
+use crate::scram_credential::{ScramCredential, ScramMechanism};
 
 /// One topic as the image knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub struct MetadataImage {
     local_broker_id: i32,
     /// The cluster's id, once the first active controller recorded it.
     pub cluster_id: Option<String>,
+    /// SCRAM credentials by user, then mechanism.
+    scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 impl MetadataImage {
@@ -87,6 +90,31 @@ impl MetadataImage {
             image.apply(record);
         }
         image
+    }
+
+    /// `user`'s SCRAM credential for `mechanism`, if it has one.
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<&ScramCredential> {
+        self.scram_credentials.get(user)?.get(&mechanism)
+    }
+
+    /// Every user with a SCRAM credential, in name order, with each
+    /// mechanism's credential.
+    pub fn scram_users(
+        &self,
+    ) -> impl Iterator<Item = (&String, &BTreeMap<ScramMechanism, ScramCredential>)> {
+        self.scram_credentials.iter()
+    }
+
+    /// `user`'s SCRAM credentials by mechanism, if any.
+    pub fn scram_credentials_of(
+        &self,
+        user: &str,
+    ) -> Option<&BTreeMap<ScramMechanism, ScramCredential>> {
+        self.scram_credentials.get(user)
     }
 
     /// Applies one committed record. Records that name a topic, partition
@@ -152,6 +180,24 @@ impl MetadataImage {
             MetadataRecord::RemoveTopic { topic_id } => {
                 if let Some(name) = self.names_by_id.remove(topic_id) {
                     self.topics.remove(&name);
+                }
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => {
+                self.scram_credentials
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(*mechanism, credential.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if let Some(credentials) = self.scram_credentials.get_mut(name) {
+                    credentials.remove(mechanism);
+                    if credentials.is_empty() {
+                        self.scram_credentials.remove(name);
+                    }
                 }
             }
             MetadataRecord::ClusterId { cluster_id } => {

@@ -10,7 +10,8 @@
 //! not fenced), one `Topic` per topic (by name, with its partition count and
 //! every config override) followed by one `Partition` per partition
 //! (replicas, ISR, leader and epochs), and, when any producer id was ever
-//! reserved, one `ProducerIdBlock`. A broker's retired incarnations are not
+//! reserved, one `ProducerIdBlock`; one `UserScramCredential` per user and
+//! mechanism. A broker's retired incarnations are not
 //! kept: after a snapshot, a registration with an incarnation retired before
 //! it is not recognised as stale (it is then treated as a new one).
 //!
@@ -71,6 +72,15 @@ impl MetadataImage {
                     leader: state.leader,
                     leader_epoch: state.leader_epoch,
                     partition_epoch: state.partition_epoch,
+                });
+            }
+        }
+        for (name, credentials) in self.scram_users() {
+            for (mechanism, credential) in credentials {
+                records.push(MetadataRecord::UserScramCredential {
+                    name: name.clone(),
+                    mechanism: *mechanism,
+                    credential: credential.clone(),
                 });
             }
         }

@@ -21,8 +21,10 @@ mod config;
 mod error;
 mod image;
 mod image_snapshot;
+mod jaas_config;
 mod kafka_properties;
 mod listener;
+mod listener_sasl;
 mod listener_security;
 mod metadata_controller;
 mod metadata_entry;
@@ -31,29 +33,35 @@ mod metadata_log;
 mod metadata_record;
 mod metadata_storage;
 mod partition_state;
+mod principal;
+mod scram_credential;
+mod ssl_principal_mapping;
 mod topic_name;
 
 pub use broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 pub use config::{
     change_list_config, is_list_config, is_topic_config, topic_config_def, validate_topic_config,
     BrokerConfig, ConfigError, ListChange, NodeRoles, PropertyDef, Support, ValueKind, PROPERTIES,
+    SASL_LISTENER_PROPERTIES,
 };
 pub use error::{ControllerError, MetadataError};
 pub use image::{MetadataImage, TopicImage};
 pub use image_snapshot::{check_applicable, decode_image_snapshot, encode_image_snapshot};
+pub use jaas_config::{ControlFlag, JaasConfig, JaasError, PLAIN_LOGIN_MODULE, SCRAM_LOGIN_MODULE};
 pub use kafka_properties::{
     kafka_broker_property, kafka_support, KafkaProperty, KafkaSupport, KafkaType,
     KAFKA_BROKER_PROPERTIES, KAFKA_TOPIC_PROPERTIES,
 };
 pub use listener::{parse_listeners, parse_voters, Listener, Voter};
+pub use listener_sasl::{ListenerSasl, SaslMechanism, SaslSettings};
 pub use listener_security::{
     ClientAuth, KeySource, SslSettings, TlsVersion, TrustSource, SSL_LISTENER_PROPERTIES,
 };
 pub use metadata_controller::{
     AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult, ControllerSettings,
     CreatedTopic, ElectionResult, ElectionType, MetadataController, NewBrokerRegistration,
-    NewTopic, ProducerIdBlock, TopicConfigChange, TopicRef, BROKER_SESSION_TIMEOUT_MS_DEFAULT,
-    PRODUCER_ID_BLOCK_SIZE,
+    NewTopic, ProducerIdBlock, ScramDeletion, ScramUpsertion, TopicConfigChange, TopicRef,
+    BROKER_SESSION_TIMEOUT_MS_DEFAULT, PRODUCER_ID_BLOCK_SIZE,
 };
 pub use metadata_entry::{decode_metadata_entry, encode_metadata_entry};
 pub use metadata_follower::{checked_entry, FollowError, MetadataFollower};
@@ -64,6 +72,11 @@ pub use metadata_record::{
 };
 pub use metadata_storage::{MemoryMetadataStorage, MetadataStorage};
 pub use partition_state::PartitionState;
+pub use principal::{KafkaPrincipal, ANONYMOUS_NAME, USER_TYPE};
+pub use scram_credential::{
+    ScramCredential, ScramMechanism, SCRAM_BYTES_MAX, SCRAM_ITERATIONS_MAX, SCRAM_ITERATIONS_MIN,
+};
+pub use ssl_principal_mapping::SslPrincipalMapper;
 pub use topic_name::{is_internal_topic, validate_topic_name, TopicNameError};
 
 pub mod group_coordinator;

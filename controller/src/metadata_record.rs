@@ -16,6 +16,7 @@
 //! panics.
 
 use crate::error::MetadataError;
+use crate::scram_credential::{ScramCredential, ScramMechanism, SCRAM_BYTES_MAX};
 
 /// A topic's identifier: 16 random bytes (Kafka's topic UUID).
 pub type TopicId = [u8; 16];
@@ -118,6 +119,19 @@ pub enum MetadataRecord {
     /// quorum whose image has none: every node then serves (and checks its
     /// own stored id against) this one.
     ClusterId { cluster_id: String },
+    /// A user's SCRAM credential for one mechanism was created or replaced
+    /// (Kafka's `UserScramCredentialRecord`): salted, never the password.
+    UserScramCredential {
+        name: String,
+        mechanism: ScramMechanism,
+        credential: ScramCredential,
+    },
+    /// A user's SCRAM credential for one mechanism was removed (Kafka's
+    /// `RemoveUserScramCredentialRecord`).
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: ScramMechanism,
+    },
 }
 
 const KIND_TOPIC: u8 = 1;
@@ -132,6 +146,8 @@ const KIND_BROKER_UNREGISTERED: u8 = 9;
 const KIND_PARTITION: u8 = 10;
 const KIND_PARTITION_CHANGE: u8 = 11;
 const KIND_CLUSTER_ID: u8 = 12;
+const KIND_USER_SCRAM_CREDENTIAL: u8 = 13;
+const KIND_REMOVE_USER_SCRAM_CREDENTIAL: u8 = 14;
 
 /// The version written after the kind of the cluster records; the decoder
 /// refuses any other.
@@ -261,6 +277,24 @@ impl MetadataRecord {
             MetadataRecord::ClusterId { cluster_id } => {
                 out.extend_from_slice(&[KIND_CLUSTER_ID, CLUSTER_RECORD_VERSION]);
                 put_string(out, cluster_id);
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => {
+                out.extend_from_slice(&[KIND_USER_SCRAM_CREDENTIAL, CLUSTER_RECORD_VERSION]);
+                put_string(out, name);
+                out.push(mechanism.type_code().to_be_bytes()[0]);
+                put_bytes(out, &credential.salt);
+                put_bytes(out, &credential.stored_key);
+                put_bytes(out, &credential.server_key);
+                out.extend_from_slice(&credential.iterations.to_be_bytes());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                out.extend_from_slice(&[KIND_REMOVE_USER_SCRAM_CREDENTIAL, CLUSTER_RECORD_VERSION]);
+                put_string(out, name);
+                out.push(mechanism.type_code().to_be_bytes()[0]);
             }
         }
     }
@@ -398,6 +432,32 @@ impl MetadataRecord {
                 }
                 MetadataRecord::ClusterId { cluster_id }
             }
+            KIND_USER_SCRAM_CREDENTIAL => {
+                reader.version()?;
+                let name = reader.user_name()?;
+                let mechanism = reader.scram_mechanism()?;
+                let salt = reader.bytes_field()?;
+                let stored_key = reader.bytes_field()?;
+                let server_key = reader.bytes_field()?;
+                let iterations = reader.i32_in(1..=i32::MAX, "iterations below 1")?;
+                MetadataRecord::UserScramCredential {
+                    name,
+                    mechanism,
+                    credential: ScramCredential {
+                        salt,
+                        stored_key,
+                        server_key,
+                        iterations,
+                    },
+                }
+            }
+            KIND_REMOVE_USER_SCRAM_CREDENTIAL => {
+                reader.version()?;
+                MetadataRecord::RemoveUserScramCredential {
+                    name: reader.user_name()?,
+                    mechanism: reader.scram_mechanism()?,
+                }
+            }
             _ => return Err(corrupt("unknown record kind")),
         };
         if !reader.bytes.is_empty() {
@@ -411,6 +471,15 @@ fn put_string(out: &mut Vec<u8>, text: &str) {
     let len = u16::try_from(text.len()).expect("metadata strings are validated to fit u16");
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(text.as_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    assert!(
+        bytes.len() <= SCRAM_BYTES_MAX,
+        "credential bytes are bounded"
+    );
+    put_count(out, bytes.len());
+    out.extend_from_slice(bytes);
 }
 
 fn put_count(out: &mut Vec<u8>, count: usize) {
@@ -485,6 +554,23 @@ impl Reader<'_> {
         let len = usize::from(self.u16()?);
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("string is not UTF-8"))
+    }
+    /// A non-empty user name.
+    fn user_name(&mut self) -> Result<String, MetadataError> {
+        let name = self.string()?;
+        if name.is_empty() {
+            return Err(corrupt("empty user name"));
+        }
+        Ok(name)
+    }
+    fn scram_mechanism(&mut self) -> Result<ScramMechanism, MetadataError> {
+        let code = i8::from_be_bytes([self.u8()?]);
+        ScramMechanism::from_type_code(code).ok_or_else(|| corrupt("unknown SCRAM mechanism"))
+    }
+    /// A byte string of at most [`SCRAM_BYTES_MAX`] bytes.
+    fn bytes_field(&mut self) -> Result<Vec<u8>, MetadataError> {
+        let len = self.count(SCRAM_BYTES_MAX)?;
+        Ok(self.take(len)?.to_vec())
     }
     fn version(&mut self) -> Result<(), MetadataError> {
         match self.u8()? {
@@ -657,6 +743,20 @@ mod tests {
                 isr: None,
                 leader: None,
                 replicas: None,
+            },
+            MetadataRecord::UserScramCredential {
+                name: "alice".into(),
+                mechanism: ScramMechanism::Sha512,
+                credential: ScramCredential {
+                    salt: vec![1, 2, 3],
+                    stored_key: vec![4; 64],
+                    server_key: vec![5; 64],
+                    iterations: 4096,
+                },
+            },
+            MetadataRecord::RemoveUserScramCredential {
+                name: "alice".into(),
+                mechanism: ScramMechanism::Sha256,
             },
         ]
     }

@@ -13,7 +13,13 @@
 //! `connections.max.idle.ms`); a failed one closes this connection only.
 //! The same loop then serves the decrypted stream, the responses' parts
 //! written one by one into TLS without being joined first.
+//!
+//! Every request passes the connection's [`Authenticator`] first: on a
+//! SASL listener nothing but ApiVersions and the SASL exchange is served
+//! until it succeeds, frames are bounded by Kafka's pre-authentication
+//! limit, and after a v0 SaslHandshake the raw SASL tokens are read here.
 
+use std::cell::RefCell;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -25,10 +31,19 @@ use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 use glommio::task::JoinHandle;
 
+use bytes::{BufMut, BytesMut};
+use skein_controller::KafkaPrincipal;
+
+use crate::authenticator::{Admission, Authenticator};
 use crate::dispatch::{dispatch, Outcome};
-use crate::frame::{parse_request_header, read_frame_body, read_frame_size, FrameError};
+use crate::frame::{
+    parse_request_header, read_frame_body, read_frame_size_within, FrameError,
+    REQUEST_HEADER_BYTES_MIN,
+};
+use crate::handlers::sasl_authenticate;
 use crate::listener::{ClientListener, ListenerEndpoint};
 use crate::request::request_header_version;
+use crate::response::{Response, ResponsePart};
 use crate::shard_state::ShardState;
 use crate::tls_stream;
 
@@ -51,8 +66,12 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientL
     let fd = stream.as_raw_fd();
     let endpoint = Rc::new(listener.endpoint.clone());
     ctx.metrics.connection(true);
+    let sasl = listener.sasl.clone();
     match &listener.tls {
-        None => serve_stream(&ctx, stream, fd, &peer, client_host, endpoint).await,
+        None => {
+            let auth = Authenticator::new(sasl, KafkaPrincipal::anonymous());
+            serve_stream(&ctx, stream, fd, &peer, client_host, endpoint, auth).await
+        }
         Some(tls) => {
             let idle = Duration::from_millis(ctx.config.connections_max_idle_ms());
             let config = tls.server_config();
@@ -70,7 +89,16 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientL
                         client_certificate = tls.peer_certificates().is_some(),
                         "TLS handshake done"
                     );
-                    serve_stream(&ctx, stream, fd, &peer, client_host, endpoint).await;
+                    let principal = match listener.certificate_principal(tls.peer_certificates()) {
+                        Ok(principal) => principal,
+                        Err(reason) => {
+                            tracing::info!(%peer, listener = %endpoint.name, %reason, "client certificate refused; connection closed");
+                            ctx.metrics.connection(false);
+                            return;
+                        }
+                    };
+                    let auth = Authenticator::new(sasl, principal);
+                    serve_stream(&ctx, stream, fd, &peer, client_host, endpoint, auth).await;
                 }
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, listener = %endpoint.name, %error, "TLS handshake failed; connection closed");
@@ -93,7 +121,9 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
     peer: &str,
     client_host: Rc<str>,
     endpoint: Rc<ListenerEndpoint>,
+    auth: Authenticator,
 ) {
+    let auth = Rc::new(RefCell::new(auth));
     // Reading and writing run as two tasks; `split` shares the stream between
     // them (an uncontended lock: both halves live on this one thread).
     let (mut reader, mut writer) = stream.split();
@@ -121,6 +151,19 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                     }
                 }
                 Outcome::Silent => {}
+                Outcome::RespondThenClose(response, reason) => {
+                    for part in &response.parts {
+                        if writer.write_all(part.as_slice()).await.is_err() {
+                            break;
+                        }
+                    }
+                    if let Err(error) = writer.flush().await {
+                        tracing::debug!(%error, "flush before closing failed");
+                    }
+                    tracing::debug!(%reason, "closing connection");
+                    shut_down(fd);
+                    return;
+                }
                 Outcome::Close(reason) => {
                     tracing::debug!(%reason, "closing connection");
                     shut_down(fd);
@@ -137,8 +180,19 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         if ctx.is_stopping() {
             break;
         }
+        // Before authentication frames are bounded by Kafka's SASL limit,
+        // and after a v0 handshake they are raw tokens, not requests.
+        let (frame_max, raw_token) = {
+            let auth = auth.borrow();
+            (auth.frame_bytes_max(max_frame), auth.expects_raw_token())
+        };
+        let frame_min = if raw_token {
+            0
+        } else {
+            REQUEST_HEADER_BYTES_MIN
+        };
         let frame = match glommio::timer::timeout(idle, async {
-            let size = match read_frame_size(&mut reader, max_frame).await {
+            let size = match read_frame_size_within(&mut reader, frame_min, frame_max).await {
                 Ok(size) => size,
                 Err(error) => return Ok(Err(error)),
             };
@@ -163,6 +217,27 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
             }
         };
         let (frame, permit) = frame;
+        if raw_token {
+            // Checked here, before the next frame is read: the token moves
+            // the exchange on (or ends it).
+            let reply = sasl_authenticate::token(ctx, &auth, &frame);
+            let delay = ctx.config.connection_failed_authentication_delay_ms();
+            let handle = glommio::spawn_local(async move {
+                drop(permit);
+                match reply {
+                    Ok(reply) => Outcome::Respond(raw_token_frame(&reply.token)),
+                    Err(error) => {
+                        glommio::timer::sleep(Duration::from_millis(delay)).await;
+                        Outcome::Close(error.to_string())
+                    }
+                }
+            })
+            .detach();
+            if queue.send(handle).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let (header, _, body) = match parse_request_header(frame, request_header_version) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -170,6 +245,14 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 break;
             }
         };
+        if let Admission::Close(reason) = auth
+            .borrow()
+            .admit(header.api_key, std::time::Instant::now())
+        {
+            tracing::debug!(%peer, %reason, "request refused; closing connection");
+            break;
+        }
+        let request_auth = Rc::clone(&auth);
         let request_ctx = Rc::clone(ctx);
         let request_host = Rc::clone(&client_host);
         let request_listener = Rc::clone(&endpoint);
@@ -183,6 +266,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 body,
                 &request_host,
                 &request_listener,
+                &request_auth,
                 started,
             )
             .await;
@@ -203,6 +287,18 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
     }
     drop(queue);
     writer_task.await;
+}
+
+/// A raw SASL token as the server sends it after a v0 handshake: size
+/// prefix and bytes, no Kafka header.
+fn raw_token_frame(token: &[u8]) -> Response {
+    let mut frame = BytesMut::with_capacity(4 + token.len());
+    // A server token is at most a SCRAM server-first message: tiny.
+    frame.put_u32(u32::try_from(token.len()).unwrap_or(0));
+    frame.extend_from_slice(token);
+    Response {
+        parts: vec![ResponsePart::Encoded(frame.freeze())],
+    }
 }
 
 /// Shuts both directions of the connection down: the peer sees it closed at

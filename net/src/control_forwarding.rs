@@ -3,7 +3,7 @@
 //! each [`ControlRequest`] a client asked it for to the active controller
 //! as the Kafka admin request that carries it (CreateTopics, DeleteTopics,
 //! CreatePartitions, IncrementalAlterConfigs / AlterConfigs, ElectLeaders,
-//! DescribeQuorum), on the controller listener: the requests a KRaft
+//! DescribeQuorum, AlterUserScramCredentials), on the controller listener: the requests a KRaft
 //! controller serves there too. The controller turns it back into the same
 //! [`ControlRequest`], makes the change, and answers with Kafka's response,
 //! which the forwarding node turns back into the [`ControlReply`] its
@@ -18,6 +18,10 @@ use kafka_protocol::messages::alter_configs_request::{
 use kafka_protocol::messages::alter_configs_response::{
     AlterConfigsResourceResponse as ReplacedResource, AlterConfigsResponse,
 };
+use kafka_protocol::messages::alter_user_scram_credentials_request::{
+    AlterUserScramCredentialsRequest, ScramCredentialDeletion, ScramCredentialUpsertion,
+};
+use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsRequest, CreatePartitionsTopic,
 };
@@ -79,6 +83,8 @@ pub const ALTER_CONFIGS_VERSION: i16 = 2;
 pub const ELECT_LEADERS_VERSION: i16 = 2;
 /// DescribeQuorum version used between Skein nodes.
 pub const DESCRIBE_QUORUM_VERSION: i16 = 1;
+/// AlterUserScramCredentials version used between Skein nodes.
+pub const ALTER_USER_SCRAM_CREDENTIALS_VERSION: i16 = 0;
 
 /// Kafka's config resource type of a topic.
 const TOPIC_RESOURCE: i8 = 2;
@@ -103,6 +109,8 @@ pub enum ForwardedRequest {
     ElectLeaders(ElectLeadersRequest),
     /// DescribeQuorum.
     DescribeQuorum(DescribeQuorumRequest),
+    /// AlterUserScramCredentials.
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest),
 }
 
 /// The controller's answer to a [`ForwardedRequest`].
@@ -122,6 +130,8 @@ pub enum ForwardedResponse {
     ElectLeaders(ElectLeadersResponse),
     /// To DescribeQuorum.
     DescribeQuorum(DescribeQuorumResponse),
+    /// To AlterUserScramCredentials.
+    AlterUserScramCredentials(AlterUserScramCredentialsResponse),
 }
 
 /// The API key and version `api_key` is forwarded at, if it is one of the
@@ -135,6 +145,7 @@ pub fn forwarded_version(api_key: ApiKey) -> Option<i16> {
         ApiKey::AlterConfigs => Some(ALTER_CONFIGS_VERSION),
         ApiKey::ElectLeaders => Some(ELECT_LEADERS_VERSION),
         ApiKey::DescribeQuorum => Some(DESCRIBE_QUORUM_VERSION),
+        ApiKey::AlterUserScramCredentials => Some(ALTER_USER_SCRAM_CREDENTIALS_VERSION),
         _ => None,
     }
 }
@@ -266,6 +277,49 @@ pub async fn forward(
                 .await?;
             ControlReply::Quorum(quorum_status(response))
         }
+        ControlRequest::AlterUserScramCredentials {
+            deletions,
+            upsertions,
+        } => {
+            let request = AlterUserScramCredentialsRequest::default()
+                .with_deletions(
+                    deletions
+                        .iter()
+                        .map(|d| {
+                            ScramCredentialDeletion::default()
+                                .with_name(str_bytes(&d.name))
+                                .with_mechanism(d.mechanism)
+                        })
+                        .collect(),
+                )
+                .with_upsertions(
+                    upsertions
+                        .iter()
+                        .map(|u| {
+                            ScramCredentialUpsertion::default()
+                                .with_name(str_bytes(&u.name))
+                                .with_mechanism(u.mechanism)
+                                .with_iterations(u.iterations)
+                                .with_salt(bytes::Bytes::from(u.salt.clone()))
+                                .with_salted_password(bytes::Bytes::from(u.salted_password.clone()))
+                        })
+                        .collect(),
+                );
+            let response: AlterUserScramCredentialsResponse = connection
+                .call(
+                    ApiKey::AlterUserScramCredentials,
+                    ALTER_USER_SCRAM_CREDENTIALS_VERSION,
+                    &request,
+                )
+                .await?;
+            ControlReply::AlteredScramCredentials(
+                response
+                    .results
+                    .into_iter()
+                    .map(|r| (r.user.to_string(), outcome(r.error_code, r.error_message)))
+                    .collect(),
+            )
+        }
         ControlRequest::AllocateProducerId => return Err(ForwardError::NotForwarded),
     })
 }
@@ -366,6 +420,9 @@ pub fn control_request(request: &ForwardedRequest) -> ControlRequest {
             }),
         },
         ForwardedRequest::DescribeQuorum(_) => ControlRequest::DescribeQuorum,
+        ForwardedRequest::AlterUserScramCredentials(request) => {
+            crate::handlers::alter_user_scram_credentials::control_request(request)
+        }
     }
 }
 
@@ -477,6 +534,12 @@ pub fn forwarded_response(request: &ForwardedRequest, reply: ControlReply) -> Fo
         (ForwardedRequest::DescribeQuorum(_), ControlReply::Quorum(status)) => {
             ForwardedResponse::DescribeQuorum(describe_quorum_response(status))
         }
+        (
+            ForwardedRequest::AlterUserScramCredentials(_),
+            reply @ ControlReply::AlteredScramCredentials(_),
+        ) => ForwardedResponse::AlterUserScramCredentials(
+            crate::handlers::alter_user_scram_credentials::response(reply),
+        ),
         (request, _) => {
             // The control shard answers each request with its own reply
             // kind; anything else is a bug, answered as unavailable.
@@ -526,6 +589,9 @@ fn unavailable_response(request: &ForwardedRequest) -> ForwardedResponse {
             ControlReply::ElectedLeaders(Err(ControlError::Unavailable))
         }
         ForwardedRequest::DescribeQuorum(_) => ControlReply::Quorum(Err(ControlError::Unavailable)),
+        ForwardedRequest::AlterUserScramCredentials(_) => {
+            ControlReply::AlteredScramCredentials(Vec::new())
+        }
     };
     forwarded_response(request, reply)
 }

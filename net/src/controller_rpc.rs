@@ -226,6 +226,9 @@ fn decode_forwarded(
         ApiKey::AlterConfigs => ForwardedRequest::AlterConfigs(decode(api_key, body, version)?),
         ApiKey::ElectLeaders => ForwardedRequest::ElectLeaders(decode(api_key, body, version)?),
         ApiKey::DescribeQuorum => ForwardedRequest::DescribeQuorum(decode(api_key, body, version)?),
+        ApiKey::AlterUserScramCredentials => {
+            ForwardedRequest::AlterUserScramCredentials(decode(api_key, body, version)?)
+        }
         _ => {
             return Err(ControllerRpcError::Unsupported {
                 api_key: api_key as i16,

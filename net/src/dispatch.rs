@@ -1,10 +1,14 @@
 //! Dispatch: from a request header and body bytes to a response. Decodes
 //! (`request.rs`), calls the API's handler and encodes its answer.
 
+use std::cell::RefCell;
+use std::time::Duration;
+
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
+use crate::authenticator::{AuthError, Authenticator};
 use crate::error_code::ErrorCode;
 use crate::frame::RequestHeader;
 use crate::handlers;
@@ -22,17 +26,22 @@ pub enum Outcome {
     Silent,
     /// Close the connection, for this reason.
     Close(String),
+    /// Send this response, then close the connection for this reason (a
+    /// failed authentication).
+    RespondThenClose(Response, String),
 }
 
 /// Handles one decoded request from `client_host` (the peer's address as
-/// Kafka shows it, `/ip`), a client of `listener`, that arrived at
-/// `arrived`. Counts the error codes of the response it makes.
+/// Kafka shows it, `/ip`), a client of `listener` authenticated by `auth`,
+/// that arrived at `arrived`. Counts the error codes of the response it
+/// makes.
 pub async fn dispatch(
     ctx: &ShardState,
     header: RequestHeader,
     body: Bytes,
     client_host: &str,
     listener: &ListenerEndpoint,
+    auth: &RefCell<Authenticator>,
     arrived: std::time::Instant,
 ) -> Outcome {
     let request = match decode_request(&header, body) {
@@ -252,6 +261,46 @@ pub async fn dispatch(
             ApiKey::DescribeQuorum,
             &handlers::describe_quorum::handle(ctx, r, version).await,
         ),
+        Request::SaslHandshake(r) => {
+            let (response, refused) = handlers::sasl_handshake::handle(auth, &r, version);
+            let outcome = respond(ctx, h, ApiKey::SaslHandshake, &response);
+            after_refusal(ctx, outcome, refused).await
+        }
+        Request::SaslAuthenticate(r) => {
+            let (response, refused) = handlers::sasl_authenticate::handle(ctx, auth, &r);
+            let outcome = respond(ctx, h, ApiKey::SaslAuthenticate, &response);
+            after_refusal(ctx, outcome, refused).await
+        }
+        Request::DescribeUserScramCredentials(r) => respond(
+            ctx,
+            h,
+            ApiKey::DescribeUserScramCredentials,
+            &handlers::describe_user_scram_credentials::handle(ctx, r),
+        ),
+        Request::AlterUserScramCredentials(r) => respond(
+            ctx,
+            h,
+            ApiKey::AlterUserScramCredentials,
+            &handlers::alter_user_scram_credentials::handle(ctx, r).await,
+        ),
+    }
+}
+
+/// The outcome of a SASL request that `refused` (if anything): Kafka
+/// answers, then closes the connection; a failed authentication is answered
+/// only after `connection.failed.authentication.delay.ms`, which slows
+/// password guessing.
+async fn after_refusal(ctx: &ShardState, outcome: Outcome, refused: Option<AuthError>) -> Outcome {
+    let Some(error) = refused.filter(AuthError::closes) else {
+        return outcome;
+    };
+    if matches!(error, AuthError::Failed(_)) {
+        let delay = ctx.config.connection_failed_authentication_delay_ms();
+        glommio::timer::sleep(Duration::from_millis(delay)).await;
+    }
+    match outcome {
+        Outcome::Respond(response) => Outcome::RespondThenClose(response, error.to_string()),
+        other => other,
     }
 }
 

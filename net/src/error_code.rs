@@ -7,6 +7,7 @@ use skein_controller::{ConfigError, ControllerError, TopicNameError};
 use skein_engine::{AppendError, CompressionError, LogError, ReadError};
 use skein_replication::{ProducerError, ReplicationError};
 
+use crate::authenticator::AuthError;
 use crate::fetch_session::FetchSessionError;
 use crate::shard_message::{ControlError, PartitionError};
 
@@ -86,6 +87,8 @@ error_codes! {
     RebalanceInProgress = 27,
     InvalidCommitOffsetSize = 28,
     InvalidTimestamp = 32,
+    UnsupportedSaslMechanism = 33,
+    IllegalSaslState = 34,
     UnsupportedVersion = 35,
     TopicAlreadyExists = 36,
     InvalidPartitions = 37,
@@ -100,6 +103,7 @@ error_codes! {
     OperationNotAttempted = 55,
     KafkaStorageError = 56,
     LogDirNotFound = 57,
+    SaslAuthenticationFailed = 58,
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,
     FetchSessionIdNotFound = 70,
@@ -116,6 +120,9 @@ error_codes! {
     ElectionNotNeeded = 84,
     GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
+    ResourceNotFound = 91,
+    DuplicateResource = 92,
+    UnacceptableCredential = 93,
     InvalidUpdateVersion = 95,
     UnknownTopicId = 100,
     DuplicateBrokerRegistration = 101,
@@ -280,6 +287,19 @@ pub fn controller_error(error: &ControllerError) -> ErrorCode {
         ControllerError::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
         ControllerError::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,
         ControllerError::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
+        ControllerError::DuplicateScramCredential => ErrorCode::DuplicateResource,
+        ControllerError::UnknownScramMechanism => ErrorCode::UnsupportedSaslMechanism,
+        ControllerError::UnacceptableCredential(_) => ErrorCode::UnacceptableCredential,
+        ControllerError::ScramCredentialNotFound(_) => ErrorCode::ResourceNotFound,
+    }
+}
+
+/// The code for a refused SaslHandshake or SaslAuthenticate.
+pub fn auth_error(error: &AuthError) -> ErrorCode {
+    match error {
+        AuthError::UnsupportedMechanism(_) => ErrorCode::UnsupportedSaslMechanism,
+        AuthError::IllegalState(_) => ErrorCode::IllegalSaslState,
+        AuthError::Failed(_) => ErrorCode::SaslAuthenticationFailed,
     }
 }
 
@@ -367,6 +387,18 @@ mod tests {
             ),
             (ErrorCode::BrokerIdNotRegistered, "BROKER_ID_NOT_REGISTERED"),
             (ErrorCode::IneligibleReplica, "INELIGIBLE_REPLICA"),
+            (
+                ErrorCode::SaslAuthenticationFailed,
+                "SASL_AUTHENTICATION_FAILED",
+            ),
+            (ErrorCode::IllegalSaslState, "ILLEGAL_SASL_STATE"),
+            (
+                ErrorCode::UnsupportedSaslMechanism,
+                "UNSUPPORTED_SASL_MECHANISM",
+            ),
+            (ErrorCode::UnacceptableCredential, "UNACCEPTABLE_CREDENTIAL"),
+            (ErrorCode::ResourceNotFound, "RESOURCE_NOT_FOUND"),
+            (ErrorCode::DuplicateResource, "DUPLICATE_RESOURCE"),
         ] {
             assert_eq!(error_code_name(code.code()), name);
         }

@@ -68,6 +68,23 @@ pub async fn read_frame_size<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_bytes: usize,
 ) -> Result<usize, FrameError> {
+    read_frame_size_within(reader, REQUEST_HEADER_BYTES_MIN, max_bytes).await
+}
+
+/// Reads a frame's size prefix and checks it is within
+/// `min_bytes..=max_bytes`: as [`read_frame_size`], for frames that are
+/// not requests (a raw SASL token may be shorter than a request header).
+///
+/// # Errors
+/// As [`read_frame`].
+///
+/// # Cancel safety
+/// Not cancel safe.
+pub async fn read_frame_size_within<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    min_bytes: usize,
+    max_bytes: usize,
+) -> Result<usize, FrameError> {
     let mut size_bytes = [0u8; 4];
     let mut filled = 0;
     while filled < size_bytes.len() {
@@ -88,7 +105,7 @@ pub async fn read_frame_size<R: AsyncRead + Unpin>(
         max: max_bytes,
     };
     match usize::try_from(size) {
-        Ok(size) if (REQUEST_HEADER_BYTES_MIN..=max_bytes).contains(&size) => Ok(size),
+        Ok(size) if (min_bytes..=max_bytes).contains(&size) => Ok(size),
         _ => Err(bad_size),
     }
 }

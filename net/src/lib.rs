@@ -2,7 +2,8 @@
 //! negotiation, one handler module per API key, error-code mapping and the
 //! zero-copy fetch response writer; the controller listener's wire (raft
 //! frames, Kafka's broker-controller messages, forwarded admin requests,
-//! metadata fetches) and its client; the data shard's state. The process
+//! metadata fetches) and its client; SASL authentication (PLAIN, SCRAM)
+//! of each connection; the data shard's state. The process
 //! that runs the shards (and the drivers of the control shard's metadata
 //! quorum and group coordinator) is composed by the `skein` binary
 //! (`tools/src/node`).
@@ -19,6 +20,8 @@
 
 pub mod admin_http;
 pub mod alter_partition;
+pub mod authenticator;
+mod certificate_subject;
 mod cluster_view;
 mod connection;
 pub mod connection_quota;
@@ -41,6 +44,8 @@ pub mod replica_fetcher;
 pub mod request;
 pub mod response;
 mod response_errors;
+pub mod sasl_plain;
+pub mod scram;
 pub mod shard_message;
 pub mod shard_state;
 mod supported_apis;

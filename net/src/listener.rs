@@ -1,9 +1,10 @@
 //! The client listeners of a broker and their accept loops. Every data
 //! shard binds every client listener's address with SO_REUSEPORT (glommio
 //! sets it), so the kernel spreads new connections over the shards; a
-//! connection lives on the shard that accepted it. A listener is PLAINTEXT
-//! or SSL (`listener.security.protocol.map`); an SSL listener runs the TLS
-//! handshake before the first Kafka frame is read.
+//! connection lives on the shard that accepted it. A listener is PLAINTEXT,
+//! SSL, SASL_PLAINTEXT or SASL_SSL (`listener.security.protocol.map`); an
+//! SSL listener runs the TLS handshake before the first Kafka frame is
+//! read, a SASL listener the SASL exchange before anything else is served.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -11,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::net::TcpListener;
-use skein_controller::BrokerConfig;
+use rustls_pki_types::CertificateDer;
+use skein_controller::{BrokerConfig, KafkaPrincipal, ListenerSasl, SslPrincipalMapper};
+
+use crate::certificate_subject;
 
 use crate::connection;
 use crate::connection_quota::{ConnectionQuotas, Refusal};
@@ -33,12 +37,18 @@ pub struct ListenerEndpoint {
 }
 
 /// A client listener ready to be opened: its endpoint and, for an SSL
-/// listener, its TLS configuration. Shared by every data shard.
+/// listener, its TLS configuration, for a SASL one its SASL settings.
+/// Shared by every data shard.
 pub struct ClientListener {
     /// Where it listens and what it advertises.
     pub endpoint: ListenerEndpoint,
-    /// `Some` for an SSL listener.
+    /// `Some` for an SSL or SASL_SSL listener.
     pub tls: Option<Arc<ListenerTls>>,
+    /// `Some` for a SASL_PLAINTEXT or SASL_SSL listener.
+    pub sasl: Option<Arc<ListenerSasl>>,
+    /// `ssl.principal.mapping.rules`: the principal of a client
+    /// certificate.
+    pub principal_mapper: SslPrincipalMapper,
 }
 
 impl ClientListener {
@@ -53,30 +63,75 @@ impl ClientListener {
         endpoint: ListenerEndpoint,
     ) -> Result<ClientListener, String> {
         let protocol = config.security_protocol(&endpoint.name);
-        let tls = match protocol.as_deref() {
-            Some("PLAINTEXT") => None,
-            Some("SSL") => Some(Arc::new(
-                ListenerTls::load(config.listener_ssl(&endpoint.name))
-                    .map_err(|error| format!("listener {}: {error}", endpoint.name))?,
-            )),
+        let (uses_tls, uses_sasl) = match protocol.as_deref() {
+            Some("PLAINTEXT") => (false, false),
+            Some("SSL") => (true, false),
+            Some("SASL_PLAINTEXT") => (false, true),
+            Some("SASL_SSL") => (true, true),
             other => {
                 return Err(format!(
-                    "listener {} is {}: Skein serves PLAINTEXT and SSL listeners only",
+                    "listener {} is {}: not a security protocol",
                     endpoint.name,
                     other.unwrap_or("unmapped")
                 ))
             }
         };
-        Ok(ClientListener { endpoint, tls })
+        let tls = if uses_tls {
+            Some(Arc::new(
+                ListenerTls::load(config.listener_ssl(&endpoint.name))
+                    .map_err(|error| format!("listener {}: {error}", endpoint.name))?,
+            ))
+        } else {
+            None
+        };
+        let sasl = if uses_sasl {
+            Some(Arc::new(config.listener_sasl(&endpoint.name).resolve()?))
+        } else {
+            None
+        };
+        let principal_mapper =
+            SslPrincipalMapper::parse(&config.ssl_principal_mapping_rules(&endpoint.name))
+                .map_err(|error| format!("listener {}: {error}", endpoint.name))?;
+        Ok(ClientListener {
+            endpoint,
+            tls,
+            sasl,
+            principal_mapper,
+        })
     }
 
-    /// `PLAINTEXT` or `SSL`.
+    /// `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
     pub fn security_protocol(&self) -> &'static str {
-        if self.tls.is_some() {
-            "SSL"
-        } else {
-            "PLAINTEXT"
+        match (self.tls.is_some(), self.sasl.is_some()) {
+            (false, false) => "PLAINTEXT",
+            (true, false) => "SSL",
+            (false, true) => "SASL_PLAINTEXT",
+            (true, true) => "SASL_SSL",
         }
+    }
+
+    /// The principal of a TLS connection that presented `certificates`
+    /// (leaf first): the leaf's subject mapped by
+    /// `ssl.principal.mapping.rules`, or `User:ANONYMOUS` without a
+    /// certificate. On a SASL_SSL listener SASL decides the principal.
+    ///
+    /// # Errors
+    /// A certificate whose subject cannot be read, or to which no rule
+    /// applies (Kafka fails the authentication).
+    pub fn certificate_principal(
+        &self,
+        certificates: Option<&[CertificateDer<'_>]>,
+    ) -> Result<KafkaPrincipal, String> {
+        let leaf = match certificates.and_then(<[CertificateDer<'_>]>::first) {
+            Some(leaf) if self.sasl.is_none() => leaf,
+            _ => return Ok(KafkaPrincipal::anonymous()),
+        };
+        let subject = certificate_subject::subject(leaf.as_ref())
+            .ok_or_else(|| "the certificate's subject cannot be read".to_string())?;
+        self.principal_mapper
+            .name(&subject)
+            .map(KafkaPrincipal::user)
+            .ok_or_else(|| format!("no ssl.principal.mapping.rules apply to {subject}"))
     }
 }
 

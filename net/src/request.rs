@@ -13,6 +13,10 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, ProduceRequest,
 };
 use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
+use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DescribeQuorumRequest,
     ElectLeadersRequest, InitProducerIdRequest,
 };
@@ -61,6 +65,10 @@ pub enum Request {
     DescribeQuorum(DescribeQuorumRequest),
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
+    SaslHandshake(SaslHandshakeRequest),
+    SaslAuthenticate(SaslAuthenticateRequest),
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest),
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest),
 }
 
 /// Why a request could not be decoded.
@@ -160,6 +168,14 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         }
         ApiKey::ConsumerGroupDescribe => {
             Request::ConsumerGroupDescribe(decode(api_key, body, version)?)
+        }
+        ApiKey::SaslHandshake => Request::SaslHandshake(decode(api_key, body, version)?),
+        ApiKey::SaslAuthenticate => Request::SaslAuthenticate(decode(api_key, body, version)?),
+        ApiKey::DescribeUserScramCredentials => {
+            Request::DescribeUserScramCredentials(decode(api_key, body, version)?)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            Request::AlterUserScramCredentials(decode(api_key, body, version)?)
         }
         other => {
             return Err(RequestError::Unsupported {

@@ -15,6 +15,10 @@ use kafka_protocol::messages::{
     OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse,
     ProduceResponse, SyncGroupResponse,
 };
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsResponse, DescribeUserScramCredentialsResponse,
+    SaslAuthenticateResponse, SaslHandshakeResponse,
+};
 use kafka_protocol::messages::{ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse};
 
 /// A response whose error codes can be listed.
@@ -290,6 +294,35 @@ impl ErrorCodes for ElectLeadersResponse {
             for partition in &topic.partition_result {
                 visit(partition.error_code);
             }
+        }
+    }
+}
+
+impl ErrorCodes for SaslHandshakeResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for SaslAuthenticateResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for DescribeUserScramCredentialsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+        for result in &self.results {
+            visit(result.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for AlterUserScramCredentialsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for result in &self.results {
+            visit(result.error_code);
         }
     }
 }

@@ -10,7 +10,10 @@ use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 // The metadata change's parts are the controller's types; handlers name them
 // from here, with the rest of the control shard's messages.
 pub use skein_controller::quorum::QuorumStatus;
-pub use skein_controller::{CreatedTopic, ElectionType, NewTopic, TopicConfigChange, TopicRef};
+pub use skein_controller::{
+    CreatedTopic, ElectionType, NewTopic, ScramDeletion, ScramUpsertion, TopicConfigChange,
+    TopicRef,
+};
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
 use skein_replication::{BrokerId, ProducerDescription, ProducerError};
 pub use skein_replication::{
@@ -206,6 +209,12 @@ pub enum ControlRequest {
     /// DescribeQuorum: the metadata quorum as the active controller sees it.
     /// Changes nothing.
     DescribeQuorum,
+    /// AlterUserScramCredentials: create, replace or remove SCRAM
+    /// credentials.
+    AlterUserScramCredentials {
+        deletions: Vec<ScramDeletion>,
+        upsertions: Vec<ScramUpsertion>,
+    },
 }
 
 /// The outcome of each item of a [`ControlRequest`], in request order.
@@ -226,6 +235,8 @@ pub enum ControlReply {
     ElectedLeaders(Result<Vec<ElectionOutcome>, ControlError>),
     /// The metadata quorum's status, in the quorum's node ids.
     Quorum(Result<QuorumStatus, ControlError>),
+    /// Per user named, in order of first appearance.
+    AlteredScramCredentials(Vec<(String, Result<(), ControlError>)>),
 }
 
 /// One partition's outcome of an ElectLeaders: `(topic, partition, result)`.

@@ -64,6 +64,12 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     // lists `consumer` (handlers/api_versions.rs).
     api(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     api(ApiKey::ConsumerGroupDescribe, 0, 1),
+    // v0 is followed by raw SASL tokens; v1 by SaslAuthenticate (KIP-152).
+    api(ApiKey::SaslHandshake, 0, 1),
+    // v1 carries the session lifetime (KIP-368).
+    api(ApiKey::SaslAuthenticate, 0, 2),
+    api(ApiKey::DescribeUserScramCredentials, 0, 0),
+    api(ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The served range of `api_key`, if it is served at all.

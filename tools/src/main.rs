@@ -66,6 +66,9 @@ enum Command {
     /// The cluster: id, controller, brokers, API versions.
     #[command(after_help = cli::exit_status::EXIT_CODES_HELP)]
     Cluster(cli::cluster::ClusterArgs),
+    /// Add, remove and list SCRAM users (SASL/SCRAM logins).
+    #[command(after_help = cli::exit_status::EXIT_CODES_HELP)]
+    User(cli::user::UserArgs),
     /// Write records from stdin to a topic (kcat -P style).
     Produce(cli::produce::ProduceArgs),
     /// Print a topic's records (kcat -C style).
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Topic(args) => return cli::finish(cli::topic::run(args)),
         Command::Group(args) => return cli::finish(cli::group::run(args)),
         Command::Cluster(args) => return cli::finish(cli::cluster::run(args)),
+        Command::User(args) => return cli::finish(cli::user::run(args)),
         Command::Produce(args) => return cli::finish(cli::produce::run(args)),
         Command::Consume(args) => return cli::finish(cli::consume::run(args)),
         Command::Config(args) => {

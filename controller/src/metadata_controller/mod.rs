@@ -1,5 +1,6 @@
 //! The metadata controller: the rules that turn a metadata change (create or
 //! delete topics, add partitions, change topic configs, reserve producer ids,
+//! create and remove SCRAM credentials,
 //! register, fence and unfence brokers, elect leaders, change an ISR) into
 //! the records that make it, and the committed image those records build.
 //! Sans-IO, in two steps, as Kafka's `QuorumController`:
@@ -32,6 +33,7 @@ mod partition_change;
 mod producer_ids;
 mod proposal;
 mod replica_placement;
+mod scram_credentials;
 mod topic_configs;
 mod topics;
 
@@ -53,6 +55,7 @@ pub use brokers::{BrokerHeartbeat, BrokerHeartbeatReply, NewBrokerRegistration};
 pub use leadership::{AlterPartition, ElectionResult};
 pub use partition_change::ElectionType;
 pub use producer_ids::{ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};
+pub use scram_credentials::{ScramDeletion, ScramUpsertion};
 pub use topic_configs::TopicConfigChange;
 pub use topics::{CreatedTopic, NewTopic, TopicRef};
 
@@ -240,6 +243,14 @@ fn log_record(record: &MetadataRecord, image: &MetadataImage) {
         MetadataRecord::Partition { .. } => {}
         MetadataRecord::ClusterId { cluster_id } => {
             tracing::info!(%cluster_id, "cluster id recorded")
+        }
+        MetadataRecord::UserScramCredential {
+            name, mechanism, ..
+        } => {
+            tracing::info!(user = %name, mechanism = mechanism.mechanism_name(), "SCRAM credential set")
+        }
+        MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+            tracing::info!(user = %name, mechanism = mechanism.mechanism_name(), "SCRAM credential removed")
         }
         MetadataRecord::PartitionChange {
             partition,

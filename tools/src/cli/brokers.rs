@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::client::{BrokerAddress, ClientError, ClusterMetadata, Connection, ConnectionConfig};
+use crate::client::{
+    BrokerAddress, ClientError, ClusterMetadata, Connection, ConnectionConfig, SaslLogin,
+};
 
 /// How to reach the cluster; shared by every subcommand that talks to it.
 #[derive(Debug, Clone, clap::Args)]
@@ -25,9 +27,39 @@ pub struct ConnectOptions {
     /// How long to wait for a broker's answer, in milliseconds.
     #[arg(long, default_value_t = 30_000, value_name = "MS", global = true)]
     pub timeout_ms: u64,
+    /// Log in with SASL (a SASL_PLAINTEXT listener): PLAIN, SCRAM-SHA-256
+    /// or SCRAM-SHA-512 (Kafka's client property `sasl.mechanism`).
+    #[arg(
+        long,
+        value_name = "MECHANISM",
+        global = true,
+        requires = "sasl_username"
+    )]
+    pub sasl_mechanism: Option<String>,
+    /// The SASL user name.
+    #[arg(long, value_name = "USER", global = true, requires = "sasl_mechanism")]
+    pub sasl_username: Option<String>,
+    /// The SASL password (better given in the environment).
+    #[arg(
+        long,
+        env = "SKEIN_SASL_PASSWORD",
+        value_name = "PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub sasl_password: Option<String>,
 }
 
 impl ConnectOptions {
+    /// The SASL login the options ask for, if any.
+    pub fn sasl_login(&self) -> Option<SaslLogin> {
+        Some(SaslLogin {
+            mechanism: self.sasl_mechanism.clone()?.to_ascii_uppercase(),
+            username: self.sasl_username.clone()?,
+            password: self.sasl_password.clone().unwrap_or_default(),
+        })
+    }
+
     /// The request timeout as a duration.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
@@ -51,6 +83,7 @@ impl Brokers {
             client_id: "skein-cli".to_owned(),
             request_timeout: options.timeout(),
             connect_timeout: options.timeout().min(Duration::from_secs(10)),
+            sasl: options.sasl_login(),
         };
         let bootstrap = Connection::connect_bootstrap(&options.bootstrap_servers, &config)?;
         Ok(Self {

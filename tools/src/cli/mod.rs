@@ -1,5 +1,5 @@
 //! The operator's subcommands: `topic`, `group`, `cluster`, `produce`,
-//! `consume` over the Kafka protocol (so they work against any
+//! `consume`, `user` over the Kafka protocol (so they work against any
 //! Kafka-compatible broker), `config docs`, and shell completions.
 //!
 //! Each subcommand returns `anyhow::Result`; [`exit_status::report`] turns
@@ -16,6 +16,7 @@ mod output;
 pub mod produce;
 mod record_template;
 pub mod topic;
+pub mod user;
 
 use std::process::ExitCode;
 

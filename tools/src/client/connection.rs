@@ -40,6 +40,9 @@ pub struct ConnectionConfig {
     pub request_timeout: Duration,
     /// How long to wait for the TCP handshake.
     pub connect_timeout: Duration,
+    /// Log in with SASL after negotiating versions (a SASL_PLAINTEXT
+    /// listener); `None` for a PLAINTEXT one.
+    pub sasl: Option<super::SaslLogin>,
 }
 
 impl Default for ConnectionConfig {
@@ -48,6 +51,7 @@ impl Default for ConnectionConfig {
             client_id: "skein".to_owned(),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            sasl: None,
         }
     }
 }
@@ -149,6 +153,9 @@ impl Connection {
             },
         };
         connection.negotiate()?;
+        if let Some(login) = &config.sasl {
+            connection.authenticate(login)?;
+        }
         Ok(connection)
     }
 

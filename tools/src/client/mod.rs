@@ -30,6 +30,8 @@ mod produce;
 pub(crate) mod quorum;
 mod record_set;
 mod response_error;
+mod sasl;
+mod scram_users;
 mod topic;
 mod topic_admin;
 
@@ -47,4 +49,6 @@ pub use list_offsets::OffsetSpec;
 pub use metadata::{BrokerAddress, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use quorum::{QuorumDescription, QuorumReplica};
 pub use record_set::{plain_record, BatchHeader, BatchHeaders, BATCH_HEADER_BYTES};
+pub use sasl::SaslLogin;
+pub use scram_users::ScramUser;
 pub use topic::{TopicCreation, TopicSpec};

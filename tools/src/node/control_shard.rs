@@ -876,6 +876,20 @@ impl ControlShard {
                 let proposal = quorum.borrow().controller().alter_topic_configs(changes);
                 proposed(proposal, validate_only, ControlReply::AlteredConfigs)
             }
+            ControlRequest::AlterUserScramCredentials {
+                deletions,
+                upsertions,
+            } => {
+                let ControllerResult { records, response } = quorum
+                    .borrow()
+                    .controller()
+                    .alter_user_scram_credentials(deletions, upsertions);
+                let outcomes = response
+                    .into_iter()
+                    .map(|(user, result)| (user, result.map_err(ControlError::from)))
+                    .collect();
+                (records, ControlReply::AlteredScramCredentials(outcomes))
+            }
         };
         if records.is_empty() {
             return reply;
@@ -1159,6 +1173,24 @@ fn fail_all(request: &ControlRequest, error: impl Fn() -> ControlError) -> Contr
         ControlRequest::AllocateProducerId => ControlReply::ProducerId(Err(error())),
         ControlRequest::ElectLeaders { .. } => ControlReply::ElectedLeaders(Err(error())),
         ControlRequest::DescribeQuorum => ControlReply::Quorum(Err(error())),
+        ControlRequest::AlterUserScramCredentials {
+            deletions,
+            upsertions,
+        } => {
+            let mut users: Vec<String> = Vec::new();
+            let named = deletions
+                .iter()
+                .map(|d| &d.name)
+                .chain(upsertions.iter().map(|u| &u.name));
+            for name in named {
+                if !users.contains(name) {
+                    users.push(name.clone());
+                }
+            }
+            ControlReply::AlteredScramCredentials(
+                users.into_iter().map(|user| (user, Err(error()))).collect(),
+            )
+        }
     }
 }
 
@@ -1203,6 +1235,12 @@ fn not_committed(reply: ControlReply, error: &QuorumDriverError) -> ControlReply
             }))
         }
         ControlReply::Quorum(status) => ControlReply::Quorum(status),
+        ControlReply::AlteredScramCredentials(results) => ControlReply::AlteredScramCredentials(
+            results
+                .into_iter()
+                .map(|(user, r)| (user, r.and_then(|()| Err(failed()))))
+                .collect(),
+        ),
     }
 }
 

@@ -113,6 +113,9 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
                     ForwardedResponse::DescribeQuorum(r) => {
                         encode(&header, ApiKey::DescribeQuorum, &r)
                     }
+                    ForwardedResponse::AlterUserScramCredentials(r) => {
+                        encode(&header, ApiKey::AlterUserScramCredentials, &r)
+                    }
                 }
             }
         };

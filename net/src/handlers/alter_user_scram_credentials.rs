@@ -1,0 +1,95 @@
+//! AlterUserScramCredentials: creates, replaces and removes users' SCRAM
+//! credentials through the active controller (forwarded from any node),
+//! which stores them salted in the metadata log. One result per user.
+
+use kafka_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
+use kafka_protocol::messages::alter_user_scram_credentials_response::{
+    AlterUserScramCredentialsResponse, AlterUserScramCredentialsResult,
+};
+
+use super::{message, str_bytes};
+use crate::shard_message::{
+    ControlError, ControlReply, ControlRequest, ScramDeletion, ScramUpsertion,
+};
+use crate::shard_state::ShardState;
+
+/// The control request of an AlterUserScramCredentials.
+pub fn control_request(request: &AlterUserScramCredentialsRequest) -> ControlRequest {
+    ControlRequest::AlterUserScramCredentials {
+        deletions: request
+            .deletions
+            .iter()
+            .map(|d| ScramDeletion {
+                name: d.name.to_string(),
+                mechanism: d.mechanism,
+            })
+            .collect(),
+        upsertions: request
+            .upsertions
+            .iter()
+            .map(|u| ScramUpsertion {
+                name: u.name.to_string(),
+                mechanism: u.mechanism,
+                iterations: u.iterations,
+                salt: u.salt.to_vec(),
+                salted_password: u.salted_password.to_vec(),
+            })
+            .collect(),
+    }
+}
+
+/// The Kafka response of the per-user outcomes in `reply`.
+pub fn response(reply: ControlReply) -> AlterUserScramCredentialsResponse {
+    let results = match reply {
+        ControlReply::AlteredScramCredentials(results) => results,
+        _ => {
+            tracing::error!("control reply of another kind to AlterUserScramCredentials");
+            Vec::new()
+        }
+    };
+    AlterUserScramCredentialsResponse::default().with_results(
+        results
+            .into_iter()
+            .map(|(user, outcome)| {
+                let result = AlterUserScramCredentialsResult::default().with_user(str_bytes(&user));
+                match outcome {
+                    Ok(()) => result,
+                    Err(error) => result
+                        .with_error_code(error.code().code())
+                        .with_error_message(message(&error)),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Answers an AlterUserScramCredentials request.
+pub async fn handle(
+    ctx: &ShardState,
+    request: AlterUserScramCredentialsRequest,
+) -> AlterUserScramCredentialsResponse {
+    let control = control_request(&request);
+    let reply = match ctx.control(control).await {
+        Some(reply) => reply,
+        None => {
+            let mut users: Vec<String> = Vec::new();
+            let named = request
+                .deletions
+                .iter()
+                .map(|d| &d.name)
+                .chain(request.upsertions.iter().map(|u| &u.name));
+            for name in named {
+                if !users.iter().any(|u| u == name.as_str()) {
+                    users.push(name.to_string());
+                }
+            }
+            ControlReply::AlteredScramCredentials(
+                users
+                    .into_iter()
+                    .map(|user| (user, Err(ControlError::Unavailable)))
+                    .collect(),
+            )
+        }
+    };
+    response(reply)
+}
