@@ -70,6 +70,9 @@ pub enum PartitionOp {
     EndOffsetForEpoch { leader_epoch: i32 },
     /// The bytes of the partition's segments, for DescribeLogDirs.
     Size,
+    /// Move the partition to log directory `log_dir` (an index into the
+    /// broker's `LogDirs`), for AlterReplicaLogDirs.
+    MoveToLogDir { log_dir: usize },
 }
 
 /// A reply from another shard.
@@ -91,6 +94,8 @@ pub enum ShardReply {
     EpochEndOffset(Result<EpochEndOffset, PartitionError>),
     /// To [`PartitionOp::Size`]: bytes.
     Size(Result<u64, PartitionError>),
+    /// To [`PartitionOp::MoveToLogDir`].
+    MovedToLogDir(Result<(), PartitionError>),
     /// To [`ShardRequest::ApplyImage`].
     ImageApplied,
     /// To [`ShardRequest::Control`].
@@ -122,6 +127,12 @@ pub enum PartitionError {
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// The partition's log directory has failed.
+    #[error("the partition's log directory is offline")]
+    LogDirOffline,
+    /// The partition is moving between log directories of this broker.
+    #[error("the partition is moving between log directories")]
+    Moving,
     /// The owner shard is gone (shutting down).
     #[error("partition owner unavailable")]
     OwnerUnavailable,
@@ -159,6 +170,8 @@ impl From<skein_replication::PartitionError> for PartitionError {
             Owner::Log(error) => PartitionError::Log(error),
             Owner::Producer(error) => PartitionError::Producer(error),
             Owner::Replication(error) => PartitionError::Replication(error),
+            Owner::LogDirOffline => PartitionError::LogDirOffline,
+            Owner::Moving => PartitionError::Moving,
         }
     }
 }

@@ -784,6 +784,8 @@ fn append_error(error: &PartitionError) -> AppendError {
         | PartitionError::NotLeader { .. }
         | PartitionError::Replication(_)
         | PartitionError::ReplicationTimedOut
+        | PartitionError::LogDirOffline
+        | PartitionError::Moving
         | PartitionError::UnexpectedReply => AppendError::NotLeader,
     }
 }
