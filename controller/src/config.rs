@@ -1282,6 +1282,34 @@ mod tests {
     }
 
     #[test]
+    fn log_dirs_is_a_list_and_log_dir_applies_only_without_it() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.log_dirs(), vec![PathBuf::from("./skein-data")]);
+        config.set("log.dir", "/one").expect("log.dir");
+        assert_eq!(config.log_dirs(), vec![PathBuf::from("/one")]);
+        config.set("log.dirs", "/a, /b,,/c").expect("log.dirs");
+        assert_eq!(
+            config.log_dirs(),
+            ["/a", "/b", "/c"].map(PathBuf::from).to_vec()
+        );
+        assert_eq!(
+            config.data_dir(),
+            PathBuf::from("/a"),
+            "metadata in the first"
+        );
+        assert_eq!(config.queued_max_requests(), 500);
+        assert_eq!(config.queued_max_request_bytes(), None);
+        config
+            .set("queued.max.request.bytes", "209715200")
+            .expect("bytes");
+        assert_eq!(config.queued_max_request_bytes(), Some(209_715_200));
+        assert_eq!(
+            config.log_config(&BTreeMap::new()).file_delete_delay_ms,
+            60_000
+        );
+    }
+
+    #[test]
     fn cluster_properties_default_to_kafkas_and_are_range_checked() {
         let config = BrokerConfig::default();
         assert_eq!(config.broker_heartbeat_interval_ms(), 2000);

@@ -57,7 +57,9 @@ pub use crate::error::{AppendError, LogError, ReadError, ReplicaAppendError};
 pub use crate::latency_histogram::{
     HistogramSnapshot, LatencyHistogram, LATENCY_BUCKETS, LATENCY_BUCKETS_US,
 };
-pub use crate::log::{AppendInfo, CompactionReport, LogTuning, PartitionLog, ReadInfo};
+pub use crate::log::{
+    remove_partition_dir, AppendInfo, CompactionReport, LogTuning, PartitionLog, ReadInfo,
+};
 pub use crate::log_changes::{shard_log_changes, LogChanges};
 pub use crate::log_chunk::LogChunk;
 pub use crate::log_dirs::{LogDir, LogDirs, LogDirsError, META_PROPERTIES_FILE};

@@ -1197,30 +1197,10 @@ impl PartitionLog {
             .durable_waiters
             .wait_until(|| self.inner.state.borrow().in_flight.is_empty())
             .await;
-        let dir = &self.inner.dir;
-        let delay_ms = self.inner.config.get().file_delete_delay_ms;
-        let parent = dir.parent().filter(|_| delay_ms > 0);
-        let (Some(parent), Some(name)) = (parent, dir.file_name()) else {
-            return std::fs::remove_dir_all(dir).map_err(|e| LogError::io(dir, e));
-        };
-        // Kafka's delayed delete: the directory is renamed to
-        // `<topic>-<p>.<uuid>-delete` at once (a re-created topic finds its
-        // name free) and removed after `file.delete.delay.ms`; the log
-        // directories' start-up scan removes one a crash left.
-        let mut doomed = name.to_os_string();
-        doomed.push(format!(".{}-delete", uuid::Uuid::new_v4().simple()));
-        let doomed = parent.join(doomed);
-        std::fs::rename(dir, &doomed).map_err(|e| LogError::io(dir, e))?;
-        sync_dir(parent)?;
-        let delay = std::time::Duration::from_millis(delay_ms.unsigned_abs());
-        glommio::spawn_local(async move {
-            glommio::timer::sleep(delay).await;
-            if let Err(error) = std::fs::remove_dir_all(&doomed) {
-                tracing::warn!(%error, path = %doomed.display(), "could not remove a deleted partition; the next start removes it");
-            }
-        })
-        .detach();
-        Ok(())
+        remove_partition_dir(
+            &self.inner.dir,
+            self.inner.config.get().file_delete_delay_ms,
+        )
     }
 }
 
@@ -2337,6 +2317,36 @@ fn remove_segment_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
     Ok(())
 }
 
+/// Removes a deleted partition's directory `dir`: at once when `delay_ms`
+/// is 0, else Kafka's delayed delete — renamed to
+/// `<topic>-<p>.<uuid>-delete` at once (a re-created topic finds its name
+/// free; readers holding its files keep reading) and removed `delay_ms`
+/// later. The log directories' start-up scan removes one a crash left. Must
+/// run inside a glommio executor (the delayed removal is a task there).
+///
+/// # Errors
+/// IO failures of the removal or the rename.
+pub fn remove_partition_dir(dir: &Path, delay_ms: i64) -> Result<(), LogError> {
+    let parent = dir.parent().filter(|_| delay_ms > 0);
+    let (Some(parent), Some(name)) = (parent, dir.file_name()) else {
+        return std::fs::remove_dir_all(dir).map_err(|e| LogError::io(dir, e));
+    };
+    let mut doomed = name.to_os_string();
+    doomed.push(format!(".{}-delete", uuid::Uuid::new_v4().simple()));
+    let doomed = parent.join(doomed);
+    std::fs::rename(dir, &doomed).map_err(|e| LogError::io(dir, e))?;
+    sync_dir(parent)?;
+    let delay = std::time::Duration::from_millis(delay_ms.unsigned_abs());
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(delay).await;
+        if let Err(error) = std::fs::remove_dir_all(&doomed) {
+            tracing::warn!(%error, path = %doomed.display(), "could not remove a deleted partition; the next start removes it");
+        }
+    })
+    .detach();
+    Ok(())
+}
+
 /// The suffix of a segment file deleted by retention and waiting for
 /// `file.delete.delay.ms` (Kafka's name).
 const DELETED_SUFFIX: &str = ".deleted";
@@ -2365,7 +2375,11 @@ fn remove_deleted_files(dir: &Path) -> Result<bool, LogError> {
     let mut removed = false;
     for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
         let entry = entry.map_err(|e| LogError::io(dir, e))?;
-        if entry.file_name().to_str().is_some_and(|n| n.ends_with(DELETED_SUFFIX)) {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(DELETED_SUFFIX))
+        {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
             removed = true;

@@ -542,8 +542,7 @@ fn sync_dir(dir: &Path) -> Result<(), LogDirsError> {
 /// A fresh directory id: URL-safe base64 (no padding) of a random UUID, as
 /// Kafka's `Uuid.randomUuid().toString()`.
 fn new_directory_id() -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = uuid::Uuid::new_v4().as_u128();
     // 128 bits in 22 six-bit digits, most significant first; the last
     // digit holds the low 2 bits followed by four zero bits.
@@ -584,7 +583,11 @@ mod tests {
         partition_dir(&paths[0], "t-1");
         let dirs = LogDirs::open(&paths, 1).unwrap();
         assert_eq!(dirs.partition_counts(), vec![2, 0]);
-        assert_eq!(dirs.assign("t-0").unwrap(), 0, "an existing partition stays");
+        assert_eq!(
+            dirs.assign("t-0").unwrap(),
+            0,
+            "an existing partition stays"
+        );
         assert_eq!(dirs.assign("u-0").unwrap(), 1);
         assert_eq!(dirs.assign("u-1").unwrap(), 1);
         // 2 and 2: the tie goes to the first configured.
@@ -599,7 +602,10 @@ mod tests {
         let (_root, paths) = two_dirs();
         let dirs = LogDirs::open(&paths, 1).unwrap();
         assert!(dirs.mark_offline(0, "test"));
-        assert!(!dirs.mark_offline(0, "test"), "only the first failure counts");
+        assert!(
+            !dirs.mark_offline(0, "test"),
+            "only the first failure counts"
+        );
         assert_eq!(dirs.assign("t-0").unwrap(), 1);
         assert_eq!(dirs.assign("t-1").unwrap(), 1);
         dirs.mark_offline(1, "test");
@@ -612,7 +618,9 @@ mod tests {
         partition_dir(&paths[0], "t-0");
         partition_dir(&paths[1], "t-0");
         let error = LogDirs::open(&paths, 1).unwrap_err();
-        assert!(matches!(error, LogDirsError::DuplicatePartition { ref name, .. } if name == "t-0"));
+        assert!(
+            matches!(error, LogDirsError::DuplicatePartition { ref name, .. } if name == "t-0")
+        );
     }
 
     #[test]
@@ -674,7 +682,10 @@ mod tests {
         partition_dir(&paths[1], "t-0.0123456789abcdef0123456789abcdef-future");
         let dirs = LogDirs::open(&paths, 1).unwrap();
         assert_eq!(dirs.locate("t-0"), Some(1));
-        assert!(paths[1].join("t-0").join("00000000000000000000.log").exists());
+        assert!(paths[1]
+            .join("t-0")
+            .join("00000000000000000000.log")
+            .exists());
         assert_eq!(std::fs::read_dir(&paths[0]).unwrap().count(), 0);
     }
 
@@ -692,7 +703,10 @@ mod tests {
 
     #[test]
     fn names_are_classified_as_kafka_names_them() {
-        assert_eq!(classify("my-topic-12"), Some(Entry::Live("my-topic-12".into())));
+        assert_eq!(
+            classify("my-topic-12"),
+            Some(Entry::Live("my-topic-12".into()))
+        );
         assert_eq!(classify("__skein_metadata"), None);
         assert_eq!(classify("t-x"), None);
         assert_eq!(

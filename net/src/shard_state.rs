@@ -18,8 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId};
 use skein_engine::{
-    owner_shard, AppendError, AppendInfo, LogChanges, LogChunk, LogDirs, LogError, LogTuning,
-    Mesh, ReadError, ShardId, ShardPlan,
+    owner_shard, AppendError, AppendInfo, LogChanges, LogChunk, LogDirs, LogError, LogTuning, Mesh,
+    ReadError, ShardId, ShardPlan,
 };
 use skein_replication::{
     BrokerId, Partition, PartitionKey, PartitionTable, ReplicaAssignment, ReplicaSpec,
@@ -600,9 +600,9 @@ impl ShardState {
                     .await,
             ),
             PartitionOp::Size => ShardReply::Size(self.size(topic_id, partition).await),
-            PartitionOp::MoveToLogDir { log_dir } => ShardReply::MovedToLogDir(
-                self.move_to_log_dir(topic_id, partition, log_dir).await,
-            ),
+            PartitionOp::MoveToLogDir { log_dir } => {
+                ShardReply::MovedToLogDir(self.move_to_log_dir(topic_id, partition, log_dir).await)
+            }
         }
     }
 

@@ -265,8 +265,15 @@ impl PartitionTable {
     /// `UnknownTopicOrPartition` if not held here; `LogDirOffline` if its
     /// directory or `to` is offline or the copy failed on IO; `Moving` if a
     /// move is under way or the partition stayed busy for too long.
-    pub async fn move_to_log_dir(&self, key: PartitionKey, to: usize) -> Result<(), PartitionError> {
-        assert!(to < self.log_dirs.dirs().len(), "a configured log directory");
+    pub async fn move_to_log_dir(
+        &self,
+        key: PartitionKey,
+        to: usize,
+    ) -> Result<(), PartitionError> {
+        assert!(
+            to < self.log_dirs.dirs().len(),
+            "a configured log directory"
+        );
         let held = {
             let partitions = self.partitions.borrow();
             let Some(held) = partitions.get(&key) else {
@@ -292,7 +299,12 @@ impl PartitionTable {
         result
     }
 
-    async fn move_held(&self, key: PartitionKey, held: Held, to: usize) -> Result<(), PartitionError> {
+    async fn move_held(
+        &self,
+        key: PartitionKey,
+        held: Held,
+        to: usize,
+    ) -> Result<(), PartitionError> {
         let Held {
             partition,
             name,
@@ -473,9 +485,12 @@ async fn remove_partition(partition: Rc<Partition>) {
                 tracing::error!(%error, dir = %dir.display(), "could not remove a deleted partition's log");
             }
         }
-        Err(_) => {
-            // A request still holds the partition; remove the files anyway.
-            if let Err(error) = std::fs::remove_dir_all(&dir) {
+        Err(partition) => {
+            // A request still holds the partition; remove the files anyway
+            // (its open files stay readable until it lets go).
+            let delay_ms = partition.config().file_delete_delay_ms;
+            drop(partition);
+            if let Err(error) = skein_engine::remove_partition_dir(&dir, delay_ms) {
                 tracing::error!(%error, dir = %dir.display(), "could not remove a deleted partition's directory");
             }
         }
@@ -506,7 +521,9 @@ fn claim_partition_dir(dir: &Path, topic_id: &TopicId) -> std::io::Result<()> {
 fn now_ms_wall() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -448,7 +448,10 @@ fn a_moved_partition_keeps_its_records_and_leaves_no_old_copy() {
         let partition = table.get(&key).expect("held after the move");
         assert_eq!(batches(&partition).await, before);
         assert_eq!(partition.offsets().log_end_offset, 6);
-        partition.append(&batch(1), 0).await.expect("append after the move");
+        partition
+            .append(&batch(1), 0)
+            .await
+            .expect("append after the move");
         drop(partition);
         table.move_to_log_dir(key, to).await.expect("already there");
         table.close_all().await;

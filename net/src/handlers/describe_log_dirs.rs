@@ -85,8 +85,8 @@ pub async fn handle(ctx: &ShardState, request: DescribeLogDirsRequest) -> Descri
         .iter()
         .zip(per_dir)
         .map(|(dir, topics)| {
-            let result =
-                DescribeLogDirsResult::default().with_log_dir(str_bytes(&dir.path().to_string_lossy()));
+            let result = DescribeLogDirsResult::default()
+                .with_log_dir(str_bytes(&dir.path().to_string_lossy()));
             if dir.is_offline() {
                 return result
                     .with_error_code(ErrorCode::KafkaStorageError.code())
