@@ -338,7 +338,7 @@ fn the_table_opens_updates_and_removes_replicas_as_declared() {
     let temp = tempfile::tempdir().expect("tempdir");
     let data_dir = temp.path().to_path_buf();
     run(move || async move {
-        let table = PartitionTable::new(log_dirs(&[data_dir.clone()]));
+        let table = PartitionTable::new(log_dirs(std::slice::from_ref(&data_dir)));
         let key = ([1; 16], 0);
         let spec = |role| ReplicaSpec {
             topic: "t".into(),
