@@ -99,7 +99,9 @@ const I32_MAX: i64 = i32::MAX as i64;
 /// Every property Skein understands.
 pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "node.id", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "0", unit: "", doc: "This broker's node id.", support: Support::Implemented },
-    PropertyDef { name: "log.dirs", topic_name: None, kind: ValueKind::Path, default: "./skein-data", unit: "", doc: "Directory holding every partition log and the metadata log (one directory; `--data-dir`).", support: Support::Implemented },
+    PropertyDef { name: "log.dirs", topic_name: None, kind: ValueKind::Path, default: "./skein-data", unit: "", doc: "Comma-separated log directories (JBOD). Every one holds partitions: a new partition goes to the online directory holding the fewest, as Kafka's LogManager picks; each has its own meta.properties; a directory whose IO fails takes only its partitions offline (KAFKA_STORAGE_ERROR) until restart. The metadata log lives in the first. `--data-dir` sets one directory.", support: Support::Implemented },
+    PropertyDef { name: "log.dir", topic_name: None, kind: ValueKind::Path, default: "./skein-data", unit: "", doc: "The log directory when log.dirs is not set (Kafka's precedence).", support: Support::Implemented },
+    PropertyDef { name: "log.dir.probe.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "10000", unit: "ms", doc: "Skein's own: how often each log directory is checked by writing, fsyncing and removing a small file in it; one that fails goes offline. Kafka notices a failed directory when IO on it fails, including its periodic checkpoint writes; Skein also takes a directory offline when a partition's IO on it fails.", support: Support::Implemented },
     PropertyDef { name: "num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 100_000 }, default: "1", unit: "partitions", doc: "Partition count of auto-created topics and of CreateTopics requests that leave it to the broker (-1).", support: Support::Implemented },
     PropertyDef { name: "default.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "1", unit: "replicas", doc: "Replication factor of auto-created topics and of CreateTopics requests that leave it to the broker (-1). A topic needs at least this many unfenced brokers; with fewer, its creation is refused with INVALID_REPLICATION_FACTOR.", support: Support::Implemented },
     PropertyDef { name: "auto.create.topics.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Create a topic when a Metadata request names an unknown one.", support: Support::Implemented },
@@ -134,6 +136,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "max.connections.per.ip", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "2147483647", unit: "connections", doc: "Most connections from one address; one past it is closed at once.", support: Support::Implemented },
     PropertyDef { name: "max.connections.per.ip.overrides", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Per-address exceptions to max.connections.per.ip, `ADDRESS:COUNT,…` (IP addresses; Kafka also takes host names).", support: Support::Implemented },
     PropertyDef { name: "connections.max.idle.ms", topic_name: None, kind: ValueKind::Int { min: 1000, max: i64::MAX }, default: "600000", unit: "ms", doc: "Close a connection that has sent nothing, or only part of a request, for this long.", support: Support::Implemented },
+    PropertyDef { name: "queued.max.requests", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "500", unit: "requests", doc: "Requests read but not yet answered, broker-wide, before reading pauses (Kafka bounds its request queue with it). Skein has no queue between network and request threads: each data shard holds an equal share (at least 1) of requests read from its connections and not yet answered, long-polling fetches included; at the limit the shard reads no further request until one is answered.", support: Support::Implemented },
+    PropertyDef { name: "queued.max.request.bytes", topic_name: None, kind: ValueKind::Int { min: -1, max: i64::MAX }, default: "-1", unit: "bytes", doc: "Bytes of requests read but not yet answered, broker-wide, before reading pauses; -1 for no bound (Kafka's memory pool). Each data shard holds an equal share, at least socket.request.max.bytes so that any request can be read.", support: Support::Implemented },
     PropertyDef { name: "connection.max.inflight.requests", topic_name: None, kind: ValueKind::Int { min: 1, max: 10_000 }, default: "100", unit: "requests", doc: "Requests of one connection processed at once (pipelining); reading pauses beyond it.", support: Support::Implemented },
     PropertyDef { name: "group.initial.rebalance.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "3000", unit: "ms", doc: "Wait this long for more members before the first rebalance of an empty group.", support: Support::Implemented },
     PropertyDef { name: "group.min.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "6000", unit: "ms", doc: "Shortest session timeout a JoinGroup may ask for; shorter ones get INVALID_SESSION_TIMEOUT. Must not exceed group.max.session.timeout.ms.", support: Support::Implemented },
@@ -211,7 +215,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.flush.interval.ms", topic_name: Some("flush.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "Kafka's fsync after this much time.", support: Support::NoEffect("Skein's durability is set with flush.policy (batch, interval:<ms>, none)") },
     PropertyDef { name: "log.index.size.max.bytes", topic_name: Some("segment.index.bytes"), kind: ValueKind::Int { min: 8, max: I32_MAX }, default: "10485760", unit: "bytes", doc: "Kafka's preallocated offset-index size per segment.", support: Support::NoEffect("Skein's indexes grow with their segment; none is preallocated") },
     PropertyDef { name: "log.roll.jitter.ms", topic_name: Some("segment.jitter.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "Random jitter subtracted from segment.ms.", support: Support::NoEffect("Skein rolls segments at segment.ms without jitter") },
-    PropertyDef { name: "log.segment.delete.delay.ms", topic_name: Some("file.delete.delay.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "60000", unit: "ms", doc: "How long a deleted segment's files are kept before they are removed.", support: Support::NoEffect("Skein unlinks a deleted segment's files at once; readers that hold them open keep reading, so no delay is needed") },
+    PropertyDef { name: "log.segment.delete.delay.ms", topic_name: Some("file.delete.delay.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "60000", unit: "ms", doc: "A segment deleted by retention or DeleteRecords is renamed `<file>.deleted` and removed this long after; a deleted partition's directory is renamed `<topic>-<p>.<uuid>-delete` and removed this long after. Files a crash left are removed at start.", support: Support::Implemented },
     PropertyDef { name: "unclean.leader.election.enable", topic_name: Some("unclean.leader.election.enable"), kind: ValueKind::Bool, default: "false", unit: "", doc: "Allow a replica outside the ISR to become leader of a partition whose ISR has no live replica left (records acknowledged by the lost ISR may be lost). ElectLeaders with the UNCLEAN type does it for the partitions it names whatever this says.", support: Support::Implemented },
 ];
 
@@ -889,9 +893,45 @@ impl BrokerConfig {
     pub fn metadata_snapshot_after_bytes(&self) -> u64 {
         self.int("metadata.log.max.record.bytes.between.snapshots") as u64
     }
-    /// `log.dirs`: the data directory.
+    /// The log directories: `log.dirs` (comma-separated), else `log.dir`
+    /// if only that is set (Kafka's precedence). Blank entries are
+    /// dropped; at least one remains.
+    pub fn log_dirs(&self) -> Vec<PathBuf> {
+        let list = if !self.explicit.contains("log.dirs") && self.explicit.contains("log.dir") {
+            self.text("log.dir")
+        } else {
+            self.text("log.dirs")
+        };
+        let dirs: Vec<PathBuf> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if dirs.is_empty() {
+            vec![PathBuf::from(list)]
+        } else {
+            dirs
+        }
+    }
+    /// The first log directory, which also holds the metadata log (Kafka's
+    /// default `metadata.log.dir`).
     pub fn data_dir(&self) -> PathBuf {
-        PathBuf::from(self.text("log.dirs"))
+        self.log_dirs().swap_remove(0)
+    }
+    /// `log.dir.probe.interval.ms`.
+    pub fn log_dir_probe_interval_ms(&self) -> u64 {
+        self.int("log.dir.probe.interval.ms") as u64
+    }
+    /// `queued.max.requests`: requests read and not yet answered,
+    /// broker-wide (at least 1).
+    pub fn queued_max_requests(&self) -> usize {
+        self.int("queued.max.requests") as usize
+    }
+    /// `queued.max.request.bytes`: request bytes read and not yet answered,
+    /// broker-wide; `None` for no bound (-1).
+    pub fn queued_max_request_bytes(&self) -> Option<u64> {
+        u64::try_from(self.int("queued.max.request.bytes")).ok()
     }
     /// `num.partitions`.
     pub fn num_partitions(&self) -> i32 {
@@ -1191,6 +1231,7 @@ impl BrokerConfig {
             max_compaction_lag_ms: int("max.compaction.lag.ms"),
             message_timestamp_before_max_ms: int("message.timestamp.before.max.ms"),
             message_timestamp_after_max_ms: int("message.timestamp.after.max.ms"),
+            file_delete_delay_ms: int("file.delete.delay.ms"),
             compression_type: match value("compression.type").as_str() {
                 "uncompressed" => CompressionType::Uncompressed,
                 "gzip" => CompressionType::Gzip {
@@ -1364,6 +1405,34 @@ mod tests {
         assert_eq!(log.retention_bytes, -1);
         assert_eq!(log.max_message_bytes, 1_048_588);
         assert_eq!(log.flush_policy, FlushPolicy::Batch);
+    }
+
+    #[test]
+    fn log_dirs_is_a_list_and_log_dir_applies_only_without_it() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.log_dirs(), vec![PathBuf::from("./skein-data")]);
+        config.set("log.dir", "/one").expect("log.dir");
+        assert_eq!(config.log_dirs(), vec![PathBuf::from("/one")]);
+        config.set("log.dirs", "/a, /b,,/c").expect("log.dirs");
+        assert_eq!(
+            config.log_dirs(),
+            ["/a", "/b", "/c"].map(PathBuf::from).to_vec()
+        );
+        assert_eq!(
+            config.data_dir(),
+            PathBuf::from("/a"),
+            "metadata in the first"
+        );
+        assert_eq!(config.queued_max_requests(), 500);
+        assert_eq!(config.queued_max_request_bytes(), None);
+        config
+            .set("queued.max.request.bytes", "209715200")
+            .expect("bytes");
+        assert_eq!(config.queued_max_request_bytes(), Some(209_715_200));
+        assert_eq!(
+            config.log_config(&BTreeMap::new()).file_delete_delay_ms,
+            60_000
+        );
     }
 
     #[test]

@@ -65,6 +65,12 @@ pub struct LogConfig {
     /// callers with their own clocks; the broker's default is Kafka 4's,
     /// one hour.
     pub message_timestamp_after_max_ms: i64,
+    /// `file.delete.delay.ms`: a segment deleted by retention or
+    /// DeleteRecords, and a deleted partition's directory, is first renamed
+    /// (`.deleted`, `.<uuid>-delete`) and removed this many ms later, as
+    /// Kafka does. Default here: 0 (removed at once, for callers that check
+    /// the files); the broker's default is Kafka's, 60000. Must be >= 0.
+    pub file_delete_delay_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -86,6 +92,7 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
             compression_type: CompressionType::Producer,
+            file_delete_delay_ms: 0,
         }
     }
 }
@@ -136,6 +143,9 @@ pub enum ConfigError {
     /// `max.compaction.lag.ms` not positive.
     #[error("max.compaction.lag.ms {0} must be > 0")]
     MaxCompactionLagMs(i64),
+    /// `file.delete.delay.ms` negative.
+    #[error("file.delete.delay.ms {0} must be >= 0")]
+    FileDeleteDelayMs(i64),
 }
 
 impl LogConfig {
@@ -186,6 +196,9 @@ impl LogConfig {
         }
         if self.max_compaction_lag_ms <= 0 {
             return Err(ConfigError::MaxCompactionLagMs(self.max_compaction_lag_ms));
+        }
+        if self.file_delete_delay_ms < 0 {
+            return Err(ConfigError::FileDeleteDelayMs(self.file_delete_delay_ms));
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! (segments, offset and time indexes, direct-IO appends, recovery, retention,
 //! key-based compaction).
 //!
-//! Owns: every byte on disk under `data_dir`. Must not: know the Kafka wire
+//! Owns: every byte on disk under the log directories (`log.dirs`). Must not: know the Kafka wire
 //! format beyond the v2 record-batch layout.
 //!
 //! Entry point for the log: [`PartitionLog`]; its durability promises are
@@ -20,6 +20,7 @@ mod latency_histogram;
 mod log;
 mod log_changes;
 mod log_chunk;
+mod log_dirs;
 mod log_stats;
 mod mesh;
 mod mesh_stats;
@@ -56,9 +57,12 @@ pub use crate::error::{AppendError, LogError, ReadError, ReplicaAppendError};
 pub use crate::latency_histogram::{
     HistogramSnapshot, LatencyHistogram, LATENCY_BUCKETS, LATENCY_BUCKETS_US,
 };
-pub use crate::log::{AppendInfo, CompactionReport, LogTuning, PartitionLog, ReadInfo};
+pub use crate::log::{
+    remove_partition_dir, AppendInfo, CompactionReport, LogTuning, PartitionLog, ReadInfo,
+};
 pub use crate::log_changes::{shard_log_changes, LogChanges};
 pub use crate::log_chunk::LogChunk;
+pub use crate::log_dirs::{LogDir, LogDirs, LogDirsError, META_PROPERTIES_FILE};
 pub use crate::log_stats::{shard_log_stats, LogStats};
 pub use crate::mesh_stats::MeshStats;
 pub use crate::offset_index::OffsetIndex;

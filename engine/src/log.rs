@@ -394,6 +394,9 @@ impl PartitionLog {
         let start_checkpoint = read_i64_file(&dir.join(LOG_START_OFFSET_FILE))?.unwrap_or(0);
         let cleaner_checkpoint = read_i64_file(&dir.join(CLEANER_CHECKPOINT_FILE))?.unwrap_or(0);
         compaction::recover_swaps(&dir)?;
+        if remove_deleted_files(&dir)? {
+            sync_dir(&dir)?;
+        }
         let bases = list_segment_bases(&dir)?;
         let segments = open_segments(
             &dir,
@@ -1251,7 +1254,10 @@ impl PartitionLog {
             .durable_waiters
             .wait_until(|| self.inner.state.borrow().in_flight.is_empty())
             .await;
-        std::fs::remove_dir_all(&self.inner.dir).map_err(|e| LogError::io(&self.inner.dir, e))
+        remove_partition_dir(
+            &self.inner.dir,
+            self.inner.config.get().file_delete_delay_ms,
+        )
     }
 }
 
@@ -1717,8 +1723,37 @@ impl Inner {
             }
             doomed
         };
-        for segment in &doomed {
-            remove_segment_files(&self.dir, segment.base_offset())?;
+        let delay_ms = self.config.get().file_delete_delay_ms;
+        if delay_ms == 0 {
+            for segment in &doomed {
+                remove_segment_files(&self.dir, segment.base_offset())?;
+            }
+        } else {
+            // Kafka's asynchronous delete: renamed now (readers holding the
+            // files keep reading them), removed after `file.delete.delay.ms`;
+            // a crash before then leaves `.deleted` files that the next open
+            // removes.
+            let mut renamed = Vec::with_capacity(doomed.len() * 3);
+            for segment in &doomed {
+                renamed.extend(mark_segment_files_deleted(
+                    &self.dir,
+                    segment.base_offset(),
+                )?);
+            }
+            let delay = std::time::Duration::from_millis(delay_ms.unsigned_abs());
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(delay).await;
+                for path in renamed {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(error) => {
+                            tracing::warn!(%error, path = %path.display(), "could not remove a deleted segment file; the next start removes it")
+                        }
+                    }
+                }
+            })
+            .detach();
         }
         if !doomed.is_empty() {
             sync_dir(&self.dir)?;
@@ -2339,6 +2374,77 @@ fn remove_segment_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
         }
     }
     Ok(())
+}
+
+/// Removes a deleted partition's directory `dir`: at once when `delay_ms`
+/// is 0, else Kafka's delayed delete — renamed to
+/// `<topic>-<p>.<uuid>-delete` at once (a re-created topic finds its name
+/// free; readers holding its files keep reading) and removed `delay_ms`
+/// later. The log directories' start-up scan removes one a crash left. Must
+/// run inside a glommio executor (the delayed removal is a task there).
+///
+/// # Errors
+/// IO failures of the removal or the rename.
+pub fn remove_partition_dir(dir: &Path, delay_ms: i64) -> Result<(), LogError> {
+    let parent = dir.parent().filter(|_| delay_ms > 0);
+    let (Some(parent), Some(name)) = (parent, dir.file_name()) else {
+        return std::fs::remove_dir_all(dir).map_err(|e| LogError::io(dir, e));
+    };
+    let mut doomed = name.to_os_string();
+    doomed.push(format!(".{}-delete", uuid::Uuid::new_v4().simple()));
+    let doomed = parent.join(doomed);
+    std::fs::rename(dir, &doomed).map_err(|e| LogError::io(dir, e))?;
+    sync_dir(parent)?;
+    let delay = std::time::Duration::from_millis(delay_ms.unsigned_abs());
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(delay).await;
+        if let Err(error) = std::fs::remove_dir_all(&doomed) {
+            tracing::warn!(%error, path = %doomed.display(), "could not remove a deleted partition; the next start removes it");
+        }
+    })
+    .detach();
+    Ok(())
+}
+
+/// The suffix of a segment file deleted by retention and waiting for
+/// `file.delete.delay.ms` (Kafka's name).
+const DELETED_SUFFIX: &str = ".deleted";
+
+/// Renames a segment's `.log`, `.index` and `.timeindex` files to
+/// `<name>.deleted`, returning the new paths of the files that existed.
+fn mark_segment_files_deleted(dir: &Path, base_offset: i64) -> Result<Vec<PathBuf>, LogError> {
+    let mut renamed = Vec::with_capacity(3);
+    for extension in ["log", "index", "timeindex"] {
+        let path = segment::segment_file_path(dir, base_offset, extension);
+        let mut target = path.clone().into_os_string();
+        target.push(DELETED_SUFFIX);
+        let target = PathBuf::from(target);
+        match std::fs::rename(&path, &target) {
+            Ok(()) => renamed.push(target),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io(&path, e)),
+        }
+    }
+    Ok(renamed)
+}
+
+/// Removes the `.deleted` files a crash left before their delay ran out.
+/// Returns whether any went.
+fn remove_deleted_files(dir: &Path) -> Result<bool, LogError> {
+    let mut removed = false;
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let entry = entry.map_err(|e| LogError::io(dir, e))?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(DELETED_SUFFIX))
+        {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+            removed = true;
+        }
+    }
+    Ok(removed)
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending.

@@ -604,3 +604,50 @@ fn create_time_batches_outside_the_timestamp_bounds_are_refused_whole() {
         assert!(log.append(&at(0), 0, now_ms).await.is_ok());
     });
 }
+
+#[test]
+fn retention_with_a_delete_delay_renames_segments_then_removes_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = LogConfig {
+            retention_bytes: 20_000,
+            retention_ms: -1,
+            file_delete_delay_ms: 200,
+            ..small_config(10_000)
+        };
+        let log = PartitionLog::open(path.clone(), config)
+            .await
+            .expect("open");
+        for i in 0..40u64 {
+            log.append(&batch(3, 700, i), 1, 0).await.expect("append");
+        }
+        let deleted = |path: &std::path::Path| {
+            support::list(path)
+                .into_iter()
+                .filter(|f| f.ends_with(".log.deleted"))
+                .count()
+        };
+        log.enforce_retention(0).await.expect("retention");
+        assert!(log.log_start_offset() > 0);
+        let renamed = deleted(&path);
+        assert!(renamed > 0, "segments are renamed, not removed at once");
+        glommio::timer::sleep(std::time::Duration::from_millis(400)).await;
+        assert_eq!(deleted(&path), 0, "removed after the delay");
+        // A crash before the delay ran out leaves .deleted files: the next
+        // open removes them.
+        for i in 40..80u64 {
+            log.append(&batch(3, 700, i), 1, 0).await.expect("append");
+        }
+        log.enforce_retention(0).await.expect("retention");
+        assert!(deleted(&path) > 0);
+        let start = log.log_start_offset();
+        drop(log);
+        let log = PartitionLog::open(path.clone(), config)
+            .await
+            .expect("reopen");
+        assert_eq!(deleted(&path), 0);
+        assert_eq!(log.log_start_offset(), start);
+        log.close().await.expect("close");
+    });
+}

@@ -7,7 +7,11 @@
 //! never exceed `socket.request.max.bytes` (reading waits for earlier
 //! requests to finish); a connection that sends nothing — or only part of a
 //! frame — for `connections.max.idle.ms` is closed; at most the in-flight
-//! limit of responses are held per connection.
+//! limit of responses are held per connection. Across the shard's
+//! connections, the requests read and not yet answered are bounded by the
+//! shard's share of `queued.max.requests` and their bytes by its share of
+//! `queued.max.request.bytes` (Kafka's bounds on its request queue and
+//! request memory pool): at either limit, reading the next request waits.
 //!
 //! On an SSL listener the TLS handshake comes first (within
 //! `connections.max.idle.ms`); a failed one closes this connection only.
@@ -199,9 +203,21 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
             let Ok(permit) = request_bytes.acquire_static_permit(size as u64).await else {
                 return Ok(Err(FrameError::Closed));
             };
+            // The shard-wide bounds, taken once a request is arriving (an
+            // idle connection holds none).
+            let Ok(slot) = ctx.request_slots.acquire_static_permit(1).await else {
+                return Ok(Err(FrameError::Closed));
+            };
+            let memory = match &ctx.request_memory {
+                Some(pool) => match pool.acquire_static_permit(size as u64).await {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return Ok(Err(FrameError::Closed)),
+                },
+                None => None,
+            };
             Ok(read_frame_body(&mut reader, size)
                 .await
-                .map(|body| (body, permit)))
+                .map(|body| (body, (permit, slot, memory))))
         })
         .await
         {

@@ -157,7 +157,7 @@ pub async fn dispatch(
             ctx,
             h,
             ApiKey::AlterReplicaLogDirs,
-            &handlers::alter_replica_log_dirs::handle(ctx, r),
+            &handlers::alter_replica_log_dirs::handle(ctx, r).await,
         ),
         Request::OffsetForLeaderEpoch(r) => respond(
             ctx,

@@ -144,6 +144,12 @@ pub fn partition_error(error: &PartitionError) -> ErrorCode {
     match error {
         PartitionError::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
         PartitionError::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
+        // Kafka's answer for a partition in a failed log directory.
+        PartitionError::LogDirOffline => ErrorCode::KafkaStorageError,
+        // Retriable: the partition serves again once it is in its new
+        // directory (Kafka keeps serving during a move; Skein stops the
+        // partition for the copy, see skein_engine::LogDirs).
+        PartitionError::Moving => ErrorCode::LeaderNotAvailable,
         PartitionError::Append(error) => append_error(error),
         PartitionError::Read(error) => read_error(error),
         PartitionError::Log(error) => log_error(error),

@@ -77,6 +77,9 @@ pub enum PartitionOp {
     Size,
     /// DescribeProducers: the partition's idempotent producers (leader only).
     DescribeProducers,
+    /// Move the partition to log directory `log_dir` (an index into the
+    /// broker's `LogDirs`), for AlterReplicaLogDirs.
+    MoveToLogDir { log_dir: usize },
 }
 
 /// A reply from another shard.
@@ -100,6 +103,8 @@ pub enum ShardReply {
     Size(Result<u64, PartitionError>),
     /// To [`PartitionOp::DescribeProducers`].
     Producers(Result<Vec<ProducerDescription>, PartitionError>),
+    /// To [`PartitionOp::MoveToLogDir`].
+    MovedToLogDir(Result<(), PartitionError>),
     /// To [`ShardRequest::ApplyImage`].
     ImageApplied,
     /// To [`ShardRequest::Control`].
@@ -131,6 +136,12 @@ pub enum PartitionError {
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// The partition's log directory has failed.
+    #[error("the partition's log directory is offline")]
+    LogDirOffline,
+    /// The partition is moving between log directories of this broker.
+    #[error("the partition is moving between log directories")]
+    Moving,
     /// The owner shard is gone (shutting down).
     #[error("partition owner unavailable")]
     OwnerUnavailable,
@@ -168,6 +179,8 @@ impl From<skein_replication::PartitionError> for PartitionError {
             Owner::Log(error) => PartitionError::Log(error),
             Owner::Producer(error) => PartitionError::Producer(error),
             Owner::Replication(error) => PartitionError::Replication(error),
+            Owner::LogDirOffline => PartitionError::LogDirOffline,
+            Owner::Moving => PartitionError::Moving,
         }
     }
 }

@@ -18,7 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use skein_controller::{BrokerConfig, MetadataImage, TopicId};
 use skein_engine::{
-    owner_shard, AppendInfo, LogChanges, LogChunk, LogTuning, Mesh, ShardId, ShardPlan,
+    owner_shard, AppendError, AppendInfo, LogChanges, LogChunk, LogDirs, LogError, LogTuning, Mesh,
+    ReadError, ShardId, ShardPlan,
 };
 use skein_replication::{
     BrokerId, Partition, PartitionKey, PartitionTable, ProducerDescription, ReplicaAssignment,
@@ -71,6 +72,12 @@ pub struct ShardState {
     partitions: PartitionTable,
     /// Requests being processed on this shard's connections.
     pub in_flight_requests: Cell<usize>,
+    /// This shard's share of `queued.max.requests`: one permit per request
+    /// read from any of its connections and not yet answered.
+    pub request_slots: Rc<glommio::sync::Semaphore>,
+    /// This shard's share of `queued.max.request.bytes` (none: no bound):
+    /// the bytes of the requests read and not yet answered.
+    pub request_memory: Option<Rc<glommio::sync::Semaphore>>,
     stopping: Cell<bool>,
     /// This shard's counters (written here only; read by the admin listener).
     pub metrics: LocalMetrics,
@@ -82,10 +89,14 @@ pub struct ShardState {
 
 impl ShardState {
     /// A shard with no partitions and the empty image.
+    // Each argument is a distinct part of the shard's start state, given
+    // once by the node at start; a builder would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         shard: ShardId,
         plan: ShardPlan,
         config: Rc<BrokerConfig>,
+        log_dirs: Arc<LogDirs>,
         advertised: AdvertisedAddress,
         cluster_id: String,
         controller_id: Arc<AtomicI32>,
@@ -109,15 +120,23 @@ impl ShardState {
             config.min_incremental_fetch_session_eviction_ms(),
             CACHED_PARTITIONS_MAX,
         );
+        // Kafka's bounds are the broker's; each shard keeps an equal share.
+        let request_slots = (config.queued_max_requests() / data_shards).max(1);
+        let request_memory = config.queued_max_request_bytes().map(|bytes| {
+            let share = (bytes / data_shards as u64).max(config.socket_request_max_bytes() as u64);
+            Rc::new(glommio::sync::Semaphore::new(share))
+        });
         ShardState {
             shard,
             plan,
+            request_slots: Rc::new(glommio::sync::Semaphore::new(request_slots as u64)),
+            request_memory,
             advertised,
             cluster_id,
             controller_id,
             mesh,
             image: RefCell::new(Arc::new(MetadataImage::new(local_broker_id))),
-            partitions: PartitionTable::new(config.data_dir()),
+            partitions: PartitionTable::new(log_dirs),
             config,
             in_flight_requests: Cell::new(0),
             stopping: Cell::new(false),
@@ -274,6 +293,38 @@ impl ShardState {
         records: &[u8],
         acks_all_timeout_ms: Option<u64>,
     ) -> Result<AppendInfo, PartitionError> {
+        let result = self
+            .local_append_unchecked(topic_id, partition, records, acks_all_timeout_ms)
+            .await;
+        self.check_storage(topic_id, partition, result)
+    }
+
+    /// Takes the log directory of a partition whose operation failed on
+    /// storage IO offline, as Kafka's log-directory failure handling does:
+    /// its other partitions answer KAFKA_STORAGE_ERROR from now on, the
+    /// other directories keep serving. Returns `result` unchanged.
+    fn check_storage<T>(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        result: Result<T, PartitionError>,
+    ) -> Result<T, PartitionError> {
+        if let Err(error) = &result {
+            if is_storage_failure(error) {
+                self.partitions
+                    .fail_log_dir_of(&(topic_id, partition), &error.to_string());
+            }
+        }
+        result
+    }
+
+    async fn local_append_unchecked(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        records: &[u8],
+        acks_all_timeout_ms: Option<u64>,
+    ) -> Result<AppendInfo, PartitionError> {
         let replica = self.local(&topic_id, partition)?;
         // A partition without followers (replication factor 1) appends as
         // before: its own durability is acks=all's promise.
@@ -352,7 +403,8 @@ impl ShardState {
         let owner = self.owner(&topic_id, partition);
         if owner == self.shard {
             let local = self.local(&topic_id, partition)?;
-            return Ok(local_read(&local, offset, max_bytes, replica, chunks).await?);
+            let result = local_read(&local, offset, max_bytes, replica, chunks).await;
+            return self.check_storage(topic_id, partition, result.map_err(Into::into));
         }
         let op = PartitionOp::Read {
             offset,
@@ -380,7 +432,8 @@ impl ShardState {
     ) -> Result<(Vec<Bytes>, ReadInfo), PartitionError> {
         let local = self.local(&topic_id, partition)?;
         let mut chunks = Vec::new();
-        let info = local_read(&local, offset, max_bytes, replica, &mut chunks).await?;
+        let result = local_read(&local, offset, max_bytes, replica, &mut chunks).await;
+        let info = self.check_storage(topic_id, partition, result.map_err(Into::into))?;
         let bytes = chunks.into_iter().map(LogChunk::into_bytes).collect();
         Ok((bytes, info))
     }
@@ -516,12 +569,43 @@ impl ShardState {
         }
     }
 
+    /// Moves the partition's replica on this broker to log directory
+    /// `log_dir` (an index into [`LogDirs::dirs`]): AlterReplicaLogDirs.
+    ///
+    /// # Errors
+    /// `UnknownTopicOrPartition`, `LogDirOffline`, `Moving`, what reopening
+    /// the log failed with, or `OwnerUnavailable`.
+    pub async fn move_to_log_dir(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        log_dir: usize,
+    ) -> Result<(), PartitionError> {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            return Ok(self
+                .partitions
+                .move_to_log_dir((topic_id, partition), log_dir)
+                .await?);
+        }
+        let op = PartitionOp::MoveToLogDir { log_dir };
+        match self.remote(owner, topic_id, partition, op).await? {
+            ShardReply::MovedToLogDir(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Forgets, on every partition this shard owns, the idempotent
     /// producers idle for `producer_id_expiration_ms` (Kafka's
     /// `producer.id.expiration.ms`). Returns how many were removed.
     pub fn expire_producers(&self, producer_id_expiration_ms: i64) -> usize {
         self.partitions
             .expire_producers(now_ms(), producer_id_expiration_ms)
+    }
+
+    /// The broker's log directories (shared by every shard).
+    pub fn log_dirs(&self) -> &Arc<LogDirs> {
+        self.partitions.log_dirs()
     }
 
     /// Executes a partition operation for another shard (or the control
@@ -577,6 +661,9 @@ impl ShardState {
             PartitionOp::Size => ShardReply::Size(self.size(topic_id, partition).await),
             PartitionOp::DescribeProducers => {
                 ShardReply::Producers(self.describe_producers(topic_id, partition).await)
+            }
+            PartitionOp::MoveToLogDir { log_dir } => {
+                ShardReply::MovedToLogDir(self.move_to_log_dir(topic_id, partition, log_dir).await)
             }
         }
     }
@@ -643,6 +730,19 @@ impl ShardState {
         self.partitions.remove_orphan_dirs(|topic, partition| {
             image.topic(topic).is_some_and(|t| partition < t.partitions)
         });
+    }
+}
+
+/// Whether `error` is an IO failure of the partition's storage (not a
+/// refused request): Kafka takes the log directory offline for those.
+fn is_storage_failure(error: &PartitionError) -> bool {
+    let log = |error: &LogError| matches!(error, LogError::Io { .. } | LogError::Poisoned);
+    match error {
+        PartitionError::Append(AppendError::Storage(error))
+        | PartitionError::Read(ReadError::Storage(error))
+        | PartitionError::Log(error) => log(error),
+        PartitionError::Append(AppendError::Poisoned) => true,
+        _ => false,
     }
 }
 

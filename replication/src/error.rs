@@ -24,6 +24,14 @@ pub enum PartitionError {
         /// The partition's leader epoch.
         leader_epoch: i32,
     },
+    /// The log directory holding the partition has failed (Kafka's
+    /// KAFKA_STORAGE_ERROR): the partition is offline until restart.
+    #[error("the partition's log directory is offline")]
+    LogDirOffline,
+    /// The partition is being moved to another log directory of this
+    /// broker (AlterReplicaLogDirs) and serves again once it is there.
+    #[error("the partition is moving between log directories")]
+    Moving,
     /// The append was refused (bad batches, or the disk failed).
     #[error(transparent)]
     Append(#[from] AppendError),

@@ -5,15 +5,23 @@
 //! by this shard, and each replica's role); the table opens what is new,
 //! updates roles and configs, and removes what is gone.
 //!
-//! Lookups ([`PartitionTable::get`]) are a hash probe and an `Rc` clone: no
-//! lock, no allocation.
+//! Each partition lives in one of the broker's log directories
+//! ([`LogDirs`], shared by the shards): a new one goes where `LogDirs`
+//! assigns it. A partition whose directory has failed answers
+//! `LogDirOffline`; one being moved to another directory
+//! ([`PartitionTable::move_to_log_dir`]) answers `Moving`.
+//!
+//! Lookups ([`PartitionTable::get`]) are a hash probe, an atomic load (is
+//! its directory online) and an `Rc` clone: no lock, no allocation.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
-use skein_engine::{LogConfig, LogTuning};
+use skein_engine::{LogConfig, LogDirs, LogDirsError, LogTuning};
 
 use crate::error::PartitionError;
 use crate::partition::Partition;
@@ -48,32 +56,83 @@ pub struct ReplicaSpec {
     pub min_insync_replicas: i32,
 }
 
+/// How long a move waits for the requests that hold the partition to
+/// finish before it gives up (the partition then stays where it is).
+const MOVE_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A partition held, with where it lives.
+#[derive(Debug)]
+struct Held {
+    partition: Rc<Partition>,
+    /// `<topic>-<partition>`: its name in the log directories.
+    name: String,
+    /// Its log directory, an index into [`LogDirs::dirs`].
+    log_dir: usize,
+    tuning: LogTuning,
+}
+
 /// The partitions one data shard owns. Lives on: that shard.
 #[derive(Debug)]
 pub struct PartitionTable {
-    data_dir: PathBuf,
-    partitions: RefCell<HashMap<PartitionKey, Rc<Partition>>>,
+    log_dirs: Arc<LogDirs>,
+    partitions: RefCell<HashMap<PartitionKey, Held>>,
+    /// Wanted partitions whose log directory is offline (not opened).
+    offline: RefCell<HashSet<PartitionKey>>,
+    /// Partitions being moved to another log directory.
+    moving: RefCell<HashSet<PartitionKey>>,
 }
 
 impl PartitionTable {
-    /// An empty table whose partitions live under `data_dir`.
-    pub fn new(data_dir: PathBuf) -> PartitionTable {
+    /// An empty table whose partitions live in `log_dirs`.
+    pub fn new(log_dirs: Arc<LogDirs>) -> PartitionTable {
         PartitionTable {
-            data_dir,
+            log_dirs,
             partitions: RefCell::new(HashMap::new()),
+            offline: RefCell::new(HashSet::new()),
+            moving: RefCell::new(HashSet::new()),
         }
+    }
+
+    /// The broker's log directories.
+    pub fn log_dirs(&self) -> &Arc<LogDirs> {
+        &self.log_dirs
     }
 
     /// The replica of `key` held here.
     ///
     /// # Errors
-    /// `UnknownTopicOrPartition` when this shard holds none.
+    /// `UnknownTopicOrPartition` when this shard holds none;
+    /// `LogDirOffline` when its log directory has failed; `Moving` while it
+    /// moves to another log directory.
     pub fn get(&self, key: &PartitionKey) -> Result<Rc<Partition>, PartitionError> {
-        self.partitions
-            .borrow()
-            .get(key)
-            .cloned()
-            .ok_or(PartitionError::UnknownTopicOrPartition)
+        if let Some(held) = self.partitions.borrow().get(key) {
+            if self.log_dirs.is_offline(held.log_dir) {
+                return Err(PartitionError::LogDirOffline);
+            }
+            return Ok(Rc::clone(&held.partition));
+        }
+        if self.moving.borrow().contains(key) {
+            Err(PartitionError::Moving)
+        } else if self.offline.borrow().contains(key) {
+            Err(PartitionError::LogDirOffline)
+        } else {
+            Err(PartitionError::UnknownTopicOrPartition)
+        }
+    }
+
+    /// The log directory (an index into [`LogDirs::dirs`]) of the replica
+    /// of `key` held here, online or not.
+    pub fn log_dir_of(&self, key: &PartitionKey) -> Option<usize> {
+        self.partitions.borrow().get(key).map(|held| held.log_dir)
+    }
+
+    /// Takes the log directory of `key` offline after an IO failure on it
+    /// (Kafka's log-directory failure handling: every partition in that
+    /// directory goes offline, the others keep serving). Returns whether
+    /// the directory was online.
+    pub fn fail_log_dir_of(&self, key: &PartitionKey, reason: &str) -> bool {
+        self.log_dir_of(key)
+            .is_some_and(|index| self.log_dirs.mark_offline(index, reason))
     }
 
     /// How many partitions this shard holds.
@@ -86,12 +145,14 @@ impl PartitionTable {
         self.partitions.borrow().is_empty()
     }
 
-    /// Every partition held, for periodic work (gauges, retention): O(n).
+    /// Every partition held in an online log directory, for periodic work
+    /// (gauges, retention): O(n).
     pub fn partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
         self.partitions
             .borrow()
             .iter()
-            .map(|(key, partition)| (*key, Rc::clone(partition)))
+            .filter(|(_, held)| !self.log_dirs.is_offline(held.log_dir))
+            .map(|(key, held)| (*key, Rc::clone(&held.partition)))
             .collect()
     }
 
@@ -103,7 +164,7 @@ impl PartitionTable {
     /// out (offline). `now_ms` starts the lag clock of a new leader's
     /// followers.
     pub async fn reconcile(&self, wanted: HashMap<PartitionKey, ReplicaSpec>, now_ms: i64) {
-        let removed: Vec<Rc<Partition>> = {
+        let removed: Vec<Held> = {
             let mut partitions = self.partitions.borrow_mut();
             let gone: Vec<PartitionKey> = partitions
                 .keys()
@@ -114,11 +175,29 @@ impl PartitionTable {
                 .filter_map(|key| partitions.remove(key))
                 .collect()
         };
-        for partition in removed {
-            remove_partition(partition).await;
+        self.offline
+            .borrow_mut()
+            .retain(|key| wanted.contains_key(key));
+        for held in removed {
+            if self.log_dirs.is_offline(held.log_dir) {
+                // Its files stay in the failed directory; a restart with
+                // the directory back removes them as orphans.
+                continue;
+            }
+            remove_partition(held.partition).await;
+            self.log_dirs.release(&held.name);
         }
         for (key, spec) in wanted {
-            let existing = self.partitions.borrow().get(&key).cloned();
+            if self.moving.borrow().contains(&key) {
+                // The move reopens it with the config it had; a change made
+                // meanwhile applies with the next image.
+                continue;
+            }
+            let existing = self
+                .partitions
+                .borrow()
+                .get(&key)
+                .map(|held| Rc::clone(&held.partition));
             if let Some(partition) = existing {
                 if partition.config() != spec.log_config {
                     partition.set_config(spec.log_config);
@@ -132,16 +211,40 @@ impl PartitionTable {
                 }
                 continue;
             }
-            let dir = self.data_dir.join(format!("{}-{}", spec.topic, key.1));
+            let name = format!("{}-{}", spec.topic, key.1);
+            let log_dir = match self.log_dirs.assign(&name) {
+                Ok(index) if !self.log_dirs.is_offline(index) => index,
+                Ok(_) | Err(LogDirsError::Offline) => {
+                    self.offline.borrow_mut().insert(key);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(%error, partition = %name, "cannot place partition");
+                    continue;
+                }
+            };
+            self.offline.borrow_mut().remove(&key);
+            let dir = self.log_dirs.partition_path(log_dir, &name);
             if let Err(error) = claim_partition_dir(&dir, &key.0) {
                 tracing::error!(%error, dir = %dir.display(), "cannot prepare partition directory");
+                self.log_dirs.mark_offline(log_dir, &error.to_string());
+                self.offline.borrow_mut().insert(key);
                 continue;
             }
+            let tuning = spec.tuning;
             match Partition::open(dir.clone(), spec.log_config, spec.tuning, spec.role).await {
                 Ok(partition) => {
                     partition.set_replicas(spec.replicas, now_ms);
                     partition.set_min_insync_replicas(spec.min_insync_replicas);
-                    self.partitions.borrow_mut().insert(key, Rc::new(partition));
+                    self.partitions.borrow_mut().insert(
+                        key,
+                        Held {
+                            partition: Rc::new(partition),
+                            name,
+                            log_dir,
+                            tuning,
+                        },
+                    );
                 }
                 Err(error) => {
                     tracing::error!(%error, dir = %dir.display(), "cannot open partition log; partition offline");
@@ -150,11 +253,139 @@ impl PartitionTable {
         }
     }
 
+    /// Moves the replica of `key` to log directory `to` (AlterReplicaLogDirs):
+    /// takes it out of service (requests meanwhile get `Moving`), waits for
+    /// the requests holding it to finish, closes it, has [`LogDirs`] copy it
+    /// to `to` and swap the copies (crash-safe, see `LogDirs`), and reopens
+    /// it there with the role, replicas and config it had. Already there:
+    /// nothing to do. On failure the partition is reopened where it was
+    /// (or, if a directory failed, stays offline with it).
+    ///
+    /// # Errors
+    /// `UnknownTopicOrPartition` if not held here; `LogDirOffline` if its
+    /// directory or `to` is offline or the copy failed on IO; `Moving` if a
+    /// move is under way or the partition stayed busy for too long.
+    pub async fn move_to_log_dir(
+        &self,
+        key: PartitionKey,
+        to: usize,
+    ) -> Result<(), PartitionError> {
+        assert!(
+            to < self.log_dirs.dirs().len(),
+            "a configured log directory"
+        );
+        let held = {
+            let partitions = self.partitions.borrow();
+            let Some(held) = partitions.get(&key) else {
+                drop(partitions);
+                // `get` says why (moving, offline, unknown).
+                return self.get(&key).map(|_| ());
+            };
+            if self.log_dirs.is_offline(held.log_dir) || self.log_dirs.is_offline(to) {
+                return Err(PartitionError::LogDirOffline);
+            }
+            if held.log_dir == to {
+                return Ok(());
+            }
+            drop(partitions);
+            self.moving.borrow_mut().insert(key);
+            self.partitions
+                .borrow_mut()
+                .remove(&key)
+                .expect("checked above, on this shard's thread")
+        };
+        let result = self.move_held(key, held, to).await;
+        self.moving.borrow_mut().remove(&key);
+        result
+    }
+
+    async fn move_held(
+        &self,
+        key: PartitionKey,
+        held: Held,
+        to: usize,
+    ) -> Result<(), PartitionError> {
+        let Held {
+            partition,
+            name,
+            log_dir,
+            tuning,
+        } = held;
+        let role = partition.role();
+        let replicas = partition.replicas();
+        let min_insync_replicas = partition.min_insync_replicas();
+        let config = partition.config();
+        let drained = glommio::timer::timeout(MOVE_DRAIN_TIMEOUT, async {
+            while Rc::strong_count(&partition) > 1 {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+            Ok(())
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(partition = %name, "partition stayed busy; not moved");
+            self.partitions.borrow_mut().insert(
+                key,
+                Held {
+                    partition,
+                    name,
+                    log_dir,
+                    tuning,
+                },
+            );
+            return Err(PartitionError::Moving);
+        }
+        let partition = Rc::try_unwrap(partition).expect("the only reference, checked above");
+        partition.close().await?;
+        let log_dirs = Arc::clone(&self.log_dirs);
+        let moved_name = name.clone();
+        let moved = glommio::executor()
+            .spawn_blocking(move || log_dirs.move_partition_files(&moved_name, to))
+            .await;
+        let (dir, now_in, result) = match moved {
+            Ok(dir) => (dir, to, Ok(())),
+            Err(error) => {
+                tracing::error!(%error, partition = %name, "moving a partition between log directories failed");
+                // The swap is the last step that can leave the old copy
+                // live: where the partition is now is what LogDirs says.
+                let now_in = self.log_dirs.locate(&name).unwrap_or(log_dir);
+                let failed = if now_in == log_dir { to } else { log_dir };
+                if matches!(error, LogDirsError::Io { .. }) {
+                    self.log_dirs.mark_offline(failed, &error.to_string());
+                }
+                (
+                    self.log_dirs.partition_path(now_in, &name),
+                    now_in,
+                    Err(PartitionError::LogDirOffline),
+                )
+            }
+        };
+        if self.log_dirs.is_offline(now_in) {
+            self.offline.borrow_mut().insert(key);
+            return Err(PartitionError::LogDirOffline);
+        }
+        let partition = Partition::open(dir, config, tuning, role).await?;
+        partition.set_replicas(replicas, now_ms_wall());
+        partition.set_min_insync_replicas(min_insync_replicas);
+        tracing::info!(partition = %name, log_dir = %self.log_dirs.dir(now_in).path().display(), "partition now in log directory");
+        self.partitions.borrow_mut().insert(
+            key,
+            Held {
+                partition: Rc::new(partition),
+                name,
+                log_dir: now_in,
+                tuning,
+            },
+        );
+        result
+    }
+
     /// Runs retention on every partition held.
     pub async fn enforce_retention(&self, now_ms: i64) {
-        for (_, partition) in self.partitions() {
+        for (key, partition) in self.partitions() {
             if let Err(error) = partition.enforce_retention(now_ms).await {
                 tracing::error!(%error, dir = %partition.dir().display(), "retention failed");
+                self.fail_log_dir_of(&key, &error.to_string());
             }
         }
     }
@@ -202,7 +433,8 @@ impl PartitionTable {
             .partitions
             .borrow_mut()
             .drain()
-            .map(|(_, partition)| partition)
+            .filter(|(_, held)| !self.log_dirs.is_offline(held.log_dir))
+            .map(|(_, held)| held.partition)
             .collect();
         for partition in partitions {
             let dir = partition.dir().to_path_buf();
@@ -219,11 +451,18 @@ impl PartitionTable {
         }
     }
 
-    /// Removes directories under the data dir that hold a partition (they
-    /// have its metadata file) for which `live(topic, partition)` is false:
-    /// left by a deletion that a crash interrupted. Run by one shard.
+    /// Removes directories in the online log directories that hold a
+    /// partition (they have its metadata file) for which
+    /// `live(topic, partition)` is false: left by a deletion that a crash
+    /// interrupted. Run by one shard.
     pub fn remove_orphan_dirs(&self, live: impl Fn(&str, i32) -> bool) {
-        let Ok(entries) = std::fs::read_dir(&self.data_dir) else {
+        for dir in self.log_dirs.dirs().iter().filter(|dir| !dir.is_offline()) {
+            self.remove_orphans_in(dir.path(), &live);
+        }
+    }
+
+    fn remove_orphans_in(&self, log_dir: &Path, live: &impl Fn(&str, i32) -> bool) {
+        let Ok(entries) = std::fs::read_dir(log_dir) else {
             return;
         };
         for entry in entries.flatten() {
@@ -238,6 +477,8 @@ impl PartitionTable {
                 tracing::info!(dir = %entry.path().display(), "removing the directory of a deleted partition");
                 if let Err(error) = std::fs::remove_dir_all(entry.path()) {
                     tracing::error!(%error, "could not remove orphan partition directory");
+                } else {
+                    self.log_dirs.release(&name);
                 }
             }
         }
@@ -253,9 +494,12 @@ async fn remove_partition(partition: Rc<Partition>) {
                 tracing::error!(%error, dir = %dir.display(), "could not remove a deleted partition's log");
             }
         }
-        Err(_) => {
-            // A request still holds the partition; remove the files anyway.
-            if let Err(error) = std::fs::remove_dir_all(&dir) {
+        Err(partition) => {
+            // A request still holds the partition; remove the files anyway
+            // (its open files stay readable until it lets go).
+            let delay_ms = partition.config().file_delete_delay_ms;
+            drop(partition);
+            if let Err(error) = skein_engine::remove_partition_dir(&dir, delay_ms) {
                 tracing::error!(%error, dir = %dir.display(), "could not remove a deleted partition's directory");
             }
         }
@@ -279,6 +523,16 @@ fn claim_partition_dir(dir: &Path, topic_id: &TopicId) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(&marker, expected)?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Milliseconds since the Unix epoch (a moved partition's follower lag
+/// clock starts here).
+fn now_ms_wall() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -8,9 +8,10 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use skein_engine::test_batch::BatchBuilder;
-use skein_engine::{BatchHeader, LogChunk, LogConfig};
+use skein_engine::{BatchHeader, LogChunk, LogConfig, LogDirs};
 use skein_replication::{
     EpochEndOffset, EpochEntry, ListedOffset, Partition, PartitionError, PartitionTable,
     ProducerError, ReplicaAssignment, ReplicaSpec, Role, CHECKPOINT_FILE,
@@ -337,7 +338,7 @@ fn the_table_opens_updates_and_removes_replicas_as_declared() {
     let temp = tempfile::tempdir().expect("tempdir");
     let data_dir = temp.path().to_path_buf();
     run(move || async move {
-        let table = PartitionTable::new(data_dir.clone());
+        let table = PartitionTable::new(log_dirs(std::slice::from_ref(&data_dir)));
         let key = ([1; 16], 0);
         let spec = |role| ReplicaSpec {
             topic: "t".into(),
@@ -373,6 +374,125 @@ fn the_table_opens_updates_and_removes_replicas_as_declared() {
             !data_dir.join("t-0").exists(),
             "a removed replica's files go"
         );
+        table.close_all().await;
+    });
+}
+
+fn log_dirs(paths: &[PathBuf]) -> Arc<LogDirs> {
+    Arc::new(LogDirs::open(paths, 2).expect("log dirs"))
+}
+
+fn single_spec(topic: &str) -> ReplicaSpec {
+    ReplicaSpec {
+        topic: topic.into(),
+        log_config: LogConfig::default(),
+        tuning: tuning(),
+        role: leader(2),
+        replicas: ReplicaAssignment::single(2),
+        min_insync_replicas: 1,
+    }
+}
+
+/// Every batch of the partition as (base offset, CRC, record count): the
+/// CRC covers the records, so equal lists mean equal data.
+async fn batches(partition: &Partition) -> Vec<(i64, u32, i32)> {
+    headers(partition)
+        .await
+        .iter()
+        .map(|h| (h.base_offset.get(), h.crc.get(), h.records_count.get()))
+        .collect()
+}
+
+#[test]
+fn partitions_spread_over_the_log_dirs_with_the_fewest_first() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let paths = vec![temp.path().join("a"), temp.path().join("b")];
+    run(move || async move {
+        let dirs = log_dirs(&paths);
+        let table = PartitionTable::new(Arc::clone(&dirs));
+        let wanted: HashMap<_, _> = (0..4).map(|p| (([3; 16], p), single_spec("t"))).collect();
+        table.reconcile(wanted, 0).await;
+        assert_eq!(dirs.partition_counts(), vec![2, 2]);
+        for p in 0..4 {
+            let in_a = paths[0].join(format!("t-{p}")).exists();
+            let in_b = paths[1].join(format!("t-{p}")).exists();
+            assert!(in_a != in_b, "t-{p} is in exactly one dir");
+        }
+        table.close_all().await;
+    });
+}
+
+#[test]
+fn a_moved_partition_keeps_its_records_and_leaves_no_old_copy() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let paths = vec![temp.path().join("a"), temp.path().join("b")];
+    run(move || async move {
+        let dirs = log_dirs(&paths);
+        let table = PartitionTable::new(Arc::clone(&dirs));
+        let key = ([4; 16], 0);
+        table
+            .reconcile(HashMap::from([(key, single_spec("m"))]), 0)
+            .await;
+        let from = table.log_dir_of(&key).expect("held");
+        let partition = table.get(&key).expect("held");
+        for _ in 0..3 {
+            partition.append(&batch(2), 0).await.expect("append");
+        }
+        let before = batches(&partition).await;
+        drop(partition);
+        let to = 1 - from;
+        table.move_to_log_dir(key, to).await.expect("moved");
+        assert_eq!(table.log_dir_of(&key), Some(to));
+        assert!(!paths[from].join("m-0").exists());
+        assert!(paths[to].join("m-0").join("partition.metadata").exists());
+        let partition = table.get(&key).expect("held after the move");
+        assert_eq!(batches(&partition).await, before);
+        assert_eq!(partition.offsets().log_end_offset, 6);
+        partition
+            .append(&batch(1), 0)
+            .await
+            .expect("append after the move");
+        drop(partition);
+        table.move_to_log_dir(key, to).await.expect("already there");
+        table.close_all().await;
+        // A restart finds it in its new dir only.
+        let reopened = LogDirs::open(&paths, 2).expect("reopen");
+        assert_eq!(reopened.locate("m-0"), Some(to));
+    });
+}
+
+#[test]
+fn a_failed_log_dir_takes_only_its_partitions_offline() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let paths = vec![temp.path().join("a"), temp.path().join("b")];
+    run(move || async move {
+        let dirs = log_dirs(&paths);
+        let table = PartitionTable::new(Arc::clone(&dirs));
+        let keys = [([5; 16], 0), ([5; 16], 1)];
+        let wanted: HashMap<_, _> = keys.iter().map(|&k| (k, single_spec("f"))).collect();
+        table.reconcile(wanted.clone(), 0).await;
+        let failing = table.log_dir_of(&keys[0]).expect("held");
+        assert_ne!(table.log_dir_of(&keys[1]), Some(failing));
+        std::fs::remove_dir_all(&paths[failing]).expect("remove the dir");
+        assert_eq!(dirs.probe(), vec![failing]);
+        assert!(matches!(
+            table.get(&keys[0]),
+            Err(PartitionError::LogDirOffline)
+        ));
+        let healthy = table.get(&keys[1]).expect("the other dir serves");
+        healthy.append(&batch(1), 0).await.expect("append");
+        drop(healthy);
+        assert!(matches!(
+            table.move_to_log_dir(keys[1], failing).await,
+            Err(PartitionError::LogDirOffline)
+        ));
+        // The image again: the offline partition is not reopened elsewhere.
+        table.reconcile(wanted, 0).await;
+        assert!(matches!(
+            table.get(&keys[0]),
+            Err(PartitionError::LogDirOffline)
+        ));
+        assert_eq!(table.partitions().len(), 1);
         table.close_all().await;
     });
 }

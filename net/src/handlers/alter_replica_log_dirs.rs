@@ -1,43 +1,52 @@
 //! AlterReplicaLogDirs: moves replicas between the log directories of this
-//! broker. Skein keeps every partition in its one `log.dirs` directory, so a
-//! request naming that directory succeeds at once (the replica is already
-//! there, or will be created there, as Kafka answers for a replica it does not
-//! hold yet) and any other path is LOG_DIR_NOT_FOUND, Kafka's answer for a
-//! directory that is not in its configuration.
+//! broker. A path that is not one of `log.dirs` is LOG_DIR_NOT_FOUND and an
+//! offline one KAFKA_STORAGE_ERROR, as in Kafka. Each partition is moved by
+//! its owner shard (stop, copy, swap: see `skein_engine::LogDirs`), one
+//! after another; the answer comes once each is in its new directory
+//! (Kafka answers at once and copies in the background).
 
 use kafka_protocol::messages::alter_replica_log_dirs_request::AlterReplicaLogDirsRequest;
 use kafka_protocol::messages::alter_replica_log_dirs_response::{
     AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult, AlterReplicaLogDirsResponse,
 };
 
-use super::describe_log_dirs::log_dir;
-use crate::error_code::ErrorCode;
+use crate::error_code::{partition_error, ErrorCode};
 use crate::shard_state::ShardState;
 
 /// Answers an AlterReplicaLogDirs request.
-pub fn handle(
+pub async fn handle(
     ctx: &ShardState,
     request: AlterReplicaLogDirsRequest,
 ) -> AlterReplicaLogDirsResponse {
-    let ours = log_dir(ctx);
+    let image = ctx.image();
     let mut results = Vec::new();
     for dir in request.dirs {
-        let requested = std::path::Path::new(dir.path.as_str());
-        let code = if requested == ours {
-            ErrorCode::None
-        } else {
-            ErrorCode::LogDirNotFound
-        };
+        let target = ctx
+            .log_dirs()
+            .index_of(std::path::Path::new(dir.path.as_str()));
         for topic in dir.topics {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|&partition| {
+            let known = image.topic(topic.name.as_str());
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for &partition in &topic.partitions {
+                let code = match (target, known) {
+                    (None, _) => ErrorCode::LogDirNotFound,
+                    (Some(index), _) if ctx.log_dirs().is_offline(index) => {
+                        ErrorCode::KafkaStorageError
+                    }
+                    (Some(index), Some(known)) if (0..known.partitions).contains(&partition) => {
+                        match ctx.move_to_log_dir(known.topic_id, partition, index).await {
+                            Ok(()) => ErrorCode::None,
+                            Err(error) => partition_error(&error),
+                        }
+                    }
+                    (Some(_), _) => ErrorCode::UnknownTopicOrPartition,
+                };
+                partitions.push(
                     AlterReplicaLogDirPartitionResult::default()
                         .with_partition_index(partition)
-                        .with_error_code(code.code())
-                })
-                .collect();
+                        .with_error_code(code.code()),
+                );
+            }
             results.push(
                 AlterReplicaLogDirTopicResult::default()
                     .with_topic_name(topic.name)

@@ -1,7 +1,9 @@
-//! DescribeLogDirs: this broker's one log directory (`log.dirs`) with the
-//! size of every partition in it, and the directory's total and usable bytes
-//! (v4). Partitions named in the request that this broker does not hold are
-//! left out, as Kafka does.
+//! DescribeLogDirs: every log directory of this broker (`log.dirs`) with
+//! the partitions in it, their sizes and offset lag, and the directory's
+//! total and usable bytes (v4). A failed directory is listed with
+//! KAFKA_STORAGE_ERROR and nothing else, as Kafka lists it. Partitions
+//! named in the request that this broker does not hold are left out, as
+//! Kafka does.
 
 use futures::future::join_all;
 use kafka_protocol::messages::describe_log_dirs_request::DescribeLogDirsRequest;
@@ -10,11 +12,13 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 
 use super::{str_bytes, topic_name};
+use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 
 /// Answers a DescribeLogDirs request.
 pub async fn handle(ctx: &ShardState, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
     let image = ctx.image();
+    let log_dirs = ctx.log_dirs();
     // (topic, partitions) to describe: the request's, or every topic.
     let wanted: Vec<(std::sync::Arc<skein_controller::TopicImage>, Vec<i32>)> = match request.topics
     {
@@ -40,47 +44,63 @@ pub async fn handle(ctx: &ShardState, request: DescribeLogDirsRequest) -> Descri
             })
             .collect(),
     };
-    let mut topics = Vec::with_capacity(wanted.len());
+    // Per directory, its topics in request order.
+    let mut per_dir: Vec<Vec<DescribeLogDirsTopic>> = vec![Vec::new(); log_dirs.dirs().len()];
     for (topic, partitions) in wanted {
         let sizes = join_all(partitions.iter().map(|&p| ctx.size(topic.topic_id, p))).await;
-        let described: Vec<DescribeLogDirsPartition> = partitions
-            .iter()
-            .zip(sizes)
-            .filter_map(|(&partition, size)| match size {
-                Ok(bytes) => Some(
-                    DescribeLogDirsPartition::default()
-                        .with_partition_index(partition)
-                        .with_partition_size(i64::try_from(bytes).unwrap_or(i64::MAX))
-                        // A single replica never lags.
-                        .with_offset_lag(0)
-                        .with_is_future_key(false),
-                ),
-                // Not held here (or the owner is shutting down): not
-                // described, as Kafka leaves out partitions it has no log of.
-                Err(_) => None,
-            })
-            .collect();
-        if !described.is_empty() {
-            topics.push(
-                DescribeLogDirsTopic::default()
-                    .with_name(topic_name(&topic.name))
-                    .with_partitions(described),
+        let mut by_dir: Vec<Vec<DescribeLogDirsPartition>> = vec![Vec::new(); per_dir.len()];
+        for (&partition, size) in partitions.iter().zip(sizes) {
+            // Not held here, offline or moving (or the owner is shutting
+            // down): not described, as Kafka leaves out partitions it has
+            // no online log of.
+            let Ok(bytes) = size else { continue };
+            let Some(dir) = log_dirs.locate(&format!("{}-{partition}", topic.name)) else {
+                continue;
+            };
+            let Some(slot) = by_dir.get_mut(dir) else {
+                continue;
+            };
+            slot.push(
+                DescribeLogDirsPartition::default()
+                    .with_partition_index(partition)
+                    .with_partition_size(i64::try_from(bytes).unwrap_or(i64::MAX))
+                    // Kafka's lag of a current (not future) replica:
+                    // max(high watermark - log end, 0), always 0.
+                    .with_offset_lag(0)
+                    .with_is_future_key(false),
             );
         }
+        for (described, topics) in by_dir.into_iter().zip(per_dir.iter_mut()) {
+            if !described.is_empty() {
+                topics.push(
+                    DescribeLogDirsTopic::default()
+                        .with_name(topic_name(&topic.name))
+                        .with_partitions(described),
+                );
+            }
+        }
     }
-    let dir = log_dir(ctx);
-    let (total_bytes, usable_bytes) = disk_space(&dir).unwrap_or((-1, -1));
-    DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()
-        .with_log_dir(str_bytes(&dir.to_string_lossy()))
-        .with_topics(topics)
-        .with_total_bytes(total_bytes)
-        .with_usable_bytes(usable_bytes)])
-}
-
-/// The log directory as Kafka names it: an absolute path.
-pub fn log_dir(ctx: &ShardState) -> std::path::PathBuf {
-    let dir = ctx.config.data_dir();
-    std::path::absolute(&dir).unwrap_or(dir)
+    let results = log_dirs
+        .dirs()
+        .iter()
+        .zip(per_dir)
+        .map(|(dir, topics)| {
+            let result = DescribeLogDirsResult::default()
+                .with_log_dir(str_bytes(&dir.path().to_string_lossy()));
+            if dir.is_offline() {
+                return result
+                    .with_error_code(ErrorCode::KafkaStorageError.code())
+                    .with_total_bytes(-1)
+                    .with_usable_bytes(-1);
+            }
+            let (total_bytes, usable_bytes) = disk_space(dir.path()).unwrap_or((-1, -1));
+            result
+                .with_topics(topics)
+                .with_total_bytes(total_bytes)
+                .with_usable_bytes(usable_bytes)
+        })
+        .collect();
+    DescribeLogDirsResponse::default().with_results(results)
 }
 
 /// The file system's total and available bytes under `dir`, or `None` if

@@ -823,6 +823,8 @@ fn append_error(error: &PartitionError) -> AppendError {
         | PartitionError::OwnerUnavailable
         | PartitionError::NotLeader { .. }
         | PartitionError::Replication(_)
+        | PartitionError::LogDirOffline
+        | PartitionError::Moving
         | PartitionError::UnexpectedReply => AppendError::NotLeader,
     }
 }

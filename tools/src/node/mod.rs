@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skein_controller::BrokerConfig;
-use skein_engine::{mesh_ports, run_shards, CoreSet, MeshPorts, ShardId, ShardPlan};
+use skein_engine::{mesh_ports, run_shards, CoreSet, LogDirs, MeshPorts, ShardId, ShardPlan};
 
 use crate::node::control_shard::ControlShard;
 use crate::node::group_driver::{offsets_topic, GroupDriver};
@@ -124,9 +124,19 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
             data_dir.display()
         ))
     })?;
-    // Held until the node stops: a second broker on this data dir refuses to
-    // start instead of sharing (and corrupting) its logs.
-    let _data_dir_lock = lock_data_dir(&data_dir)?;
+    // Held until the node stops: a second broker on one of these log dirs
+    // refuses to start instead of sharing (and corrupting) its logs.
+    let mut _log_dir_locks = Vec::new();
+    for dir in config.log_dirs() {
+        std::fs::create_dir_all(&dir).map_err(|error| {
+            NodeError::Startup(format!("cannot create log dir {}: {error}", dir.display()))
+        })?;
+        _log_dir_locks.push(lock_data_dir(&dir)?);
+    }
+    let log_dirs = Arc::new(
+        LogDirs::open(&config.log_dirs(), config.node_id())
+            .map_err(|error| NodeError::Startup(format!("log.dirs: {error}")))?,
+    );
     let roles = config.roles();
     let node_id = config.node_id();
     let client_listeners = if roles.broker {
@@ -156,6 +166,9 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
                 "cluster.id is {configured} but this node's data dir belongs to cluster {id}: it refuses to start"
             )));
         }
+        log_dirs
+            .claim(&id, node_id)
+            .map_err(|error| NodeError::Startup(format!("log.dirs: {error}")))?;
         // A single node serves its stored id from the start.
         drop(cluster_id.set(id.clone()));
         Some(id)
@@ -218,7 +231,14 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         orphans_removed: AtomicBool::new(false),
         connection_quotas,
         client_listeners,
+        log_dirs: Arc::clone(&log_dirs),
     });
+    let prober = spawn_log_dir_prober(
+        Arc::clone(&log_dirs),
+        Duration::from_millis(shared.config.log_dir_probe_interval_ms()),
+        Arc::clone(&shared.shutdown),
+    )
+    .map_err(|error| NodeError::Startup(format!("cannot start the log dir prober: {error}")))?;
     let for_shards = Arc::clone(&shared);
     run_shards(&plan, move |shard| {
         let shared = Arc::clone(&for_shards);
@@ -238,6 +258,9 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         if thread.join().is_err() {
             tracing::error!("the admin HTTP thread panicked");
         }
+    }
+    if prober.join().is_err() {
+        tracing::error!("the log dir prober thread panicked");
     }
     if let Some(thread) = tls_reloader {
         if thread.join().is_err() {
@@ -276,6 +299,8 @@ struct Shared {
     connection_quotas: Arc<ConnectionQuotas>,
     /// The client listeners every data shard opens.
     client_listeners: Vec<Arc<ClientListener>>,
+    /// The log directories (`log.dirs`) every data shard keeps partitions in.
+    log_dirs: Arc<LogDirs>,
 }
 
 impl Shared {
@@ -540,6 +565,10 @@ async fn join_cluster(
             return false;
         }
     }
+    if let Err(error) = shared.log_dirs.claim(&quorum_id, shared.config.node_id()) {
+        shared.fail(format!("log.dirs: {error}"));
+        return false;
+    }
     tracing::info!(cluster_id = %quorum_id, "joined the cluster");
     drop(shared.cluster_id.set(quorum_id.clone()));
     if shared.config.roles().broker {
@@ -672,6 +701,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         shard,
         shared.plan.clone(),
         Rc::new(shared.config.clone()),
+        Arc::clone(&shared.log_dirs),
         shared.advertised.clone(),
         cluster_id,
         Arc::clone(&shared.controller_id),
@@ -843,6 +873,29 @@ fn prepare_client_listeners(
                 .map_err(NodeError::Startup)
         })
         .collect()
+}
+
+/// Checks every log directory each `interval` (see [`LogDirs::probe`]) on
+/// a thread of its own, so a hung disk stalls no shard, until `shutdown`.
+fn spawn_log_dir_prober(
+    log_dirs: Arc<LogDirs>,
+    interval: Duration,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("skein-log-dir-prober".into())
+        .spawn(move || {
+            let tick = interval.min(SHUTDOWN_POLL.max(Duration::from_millis(50)));
+            let mut waited = Duration::ZERO;
+            while !shutdown.load(Ordering::SeqCst) {
+                std::thread::sleep(tick);
+                waited += tick;
+                if waited >= interval {
+                    waited = Duration::ZERO;
+                    log_dirs.probe();
+                }
+            }
+        })
 }
 
 /// Takes an exclusive lock on `data_dir/.lock` (Kafka's name), held as long
