@@ -1009,6 +1009,76 @@ impl PartitionLog {
         truncated.unwrap_or(Err(LogError::Poisoned))
     }
 
+    /// Empties the log and starts it over at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`: a follower whose log ends below its
+    /// leader's log start): every segment goes, one empty segment based at
+    /// `offset` takes their place, and the log start, log end and durable
+    /// end offsets all become `offset`. Returns once that is on disk.
+    ///
+    /// Waits for its turn and for every admitted append to be durable, as
+    /// [`PartitionLog::truncate_to`] does, and holds new appends back.
+    ///
+    /// Crash safety: the new log start offset is written first, then the
+    /// old segments are unlinked newest first (the directory synced after
+    /// each), then the new segment is created. A crash leaves a prefix of
+    /// the old segments (the log start offset then lies past their end, so
+    /// the log opens with its start at its end and the follower fetches out
+    /// of range again and repeats this) or no segment (the log opens empty
+    /// at the recorded start).
+    ///
+    /// Lives on: the partition's owner shard.
+    ///
+    /// # Errors
+    /// `OffsetOutOfRange` for a negative `offset`; `Poisoned`/IO failures
+    /// (the log is then poisoned).
+    ///
+    /// # Cancel safety
+    /// As [`PartitionLog::truncate_to`].
+    pub async fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        let mut ticket = Ticket {
+            inner: &self.inner,
+            id: None,
+        };
+        while !ticket.is_turn() {
+            if self.inner.is_stopped() {
+                return Err(LogError::Poisoned);
+            }
+            ticket.enqueue();
+            self.inner
+                .admission_waiters
+                .wait_until(|| ticket.is_turn() || self.inner.is_stopped())
+                .await;
+        }
+        {
+            let mut state = self.inner.state.borrow_mut();
+            if state.poisoned || state.closed {
+                return Err(LogError::Poisoned);
+            }
+            if offset < 0 {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start_offset: state.log_start_offset,
+                    durable_end_offset: state.durable_end_offset,
+                });
+            }
+            state.truncating = true;
+        }
+        let inner = self.inner.clone();
+        let reset = glommio::spawn_local(async move {
+            let result = inner.truncate_fully_and_start_at(offset).await;
+            inner.state.borrow_mut().truncating = false;
+            if result.is_err() {
+                inner.poison();
+            }
+            inner.admission_waiters.notify_all();
+            result
+        })
+        .detach()
+        .await;
+        drop(ticket);
+        reset.unwrap_or(Err(LogError::Poisoned))
+    }
+
     /// Deletes sealed segments (never the active one), oldest first, whose
     /// largest timestamp is older than `now_ms - retention.ms`, then while
     /// the log is larger than `retention.bytes`; advances the log start.
@@ -1562,6 +1632,58 @@ impl Inner {
         if cleaner_moved {
             write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
         }
+        Ok(())
+    }
+
+    /// The body of `PartitionLog::truncate_fully_and_start_at`; the caller
+    /// set `truncating`.
+    async fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        assert!(self.state.borrow().truncating);
+        assert!(offset >= 0);
+        self.flusher_wake.notify_all();
+        self.durable_waiters
+            .wait_until(|| {
+                let state = self.state.borrow();
+                let settled =
+                    state.is_flushed() && state.durable_end_offset == state.log_end_offset;
+                state.poisoned || state.closed || settled
+            })
+            .await;
+        if self.is_stopped() {
+            return Err(LogError::Poisoned);
+        }
+        write_i64_file(&self.dir, LOG_START_OFFSET_FILE, offset)?;
+        let doomed: Vec<Rc<Segment>> = self.state.borrow().segments.clone();
+        for old in doomed.iter().rev() {
+            remove_segment_files(&self.dir, old.base_offset())?;
+            sync_dir(&self.dir)?;
+        }
+        let segment = Rc::new(Segment::create(&self.dir, offset).await?);
+        sync_dir(&self.dir)?;
+        write_i64_file(&self.dir, RECOVERY_POINT_FILE, offset)?;
+        {
+            let mut state = self.state.borrow_mut();
+            assert!(state.is_flushed(), "a settled log has nothing to write");
+            assert!(state.append_ends.is_empty());
+            state.segments = vec![segment];
+            state.buffer = WriteBuffer::new(self.tuning.write_buffer_bytes, 0, &[]);
+            state.preallocated_end = 0;
+            state.room_wanted = false;
+            state.log_start_offset = offset;
+            state.log_end_offset = offset;
+            state.written_offset = offset;
+            state.synced_offset = offset;
+            state.durable_end_offset = offset;
+            state.unsynced_since = None;
+            state.truncations += 1;
+            state.tail = TailCache::new(self.tuning.tail_cache_bytes);
+            state.max_timestamp = None;
+        }
+        self.read_ahead.forget();
+        self.cleaner_checkpoint.set(offset);
+        self.durable_waiters.notify_all();
+        crate::log_changes::log_changed();
+        write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, offset)?;
         Ok(())
     }
 

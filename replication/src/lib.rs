@@ -11,7 +11,8 @@
 //! partition held by one replica keeps the log's durable end offset as its
 //! high watermark with no extra work. A follower appends the batches its fetcher brings
 //! ([`Partition::append_as_follower`]), learns its leader's high watermark,
-//! and truncates its divergent tail after a leader change; the leader
+//! and truncates its divergent tail after a leader change by its leader's
+//! epochs ([`offset_truncation`], KIP-101/KIP-279/KIP-595); the leader
 //! serves its followers' fetches up to its log end
 //! ([`Partition::read_for_follower`]).
 //!
@@ -20,6 +21,7 @@
 //! error codes.
 
 mod error;
+mod high_watermark_checkpoint;
 mod leader_epoch_cache;
 mod leader_epoch_checkpoint;
 mod partition;
@@ -27,9 +29,13 @@ mod partition_table;
 mod producer_state;
 mod replica_set;
 mod role;
+mod truncation;
 mod watermark_signal;
 
 pub use error::{FollowerAppendError, PartitionError, ReplicationError};
+pub use high_watermark_checkpoint::{
+    checkpoint_file_name, HighWatermarks, HIGH_WATERMARK_CHECKPOINT_FILE,
+};
 pub use leader_epoch_cache::{
     EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };
@@ -39,3 +45,6 @@ pub use partition_table::{PartitionKey, PartitionTable, ReplicaSpec, TopicId};
 pub use producer_state::ProducerError;
 pub use replica_set::{FollowerState, ReplicaAssignment, ReplicaSet};
 pub use role::{BrokerId, Role};
+pub use truncation::{
+    diverging_epoch, offset_truncation, out_of_range_action, OffsetTruncation, OutOfRangeAction,
+};

@@ -16,6 +16,8 @@ use std::rc::Rc;
 use skein_engine::{LogConfig, LogTuning};
 
 use crate::error::PartitionError;
+use crate::high_watermark_checkpoint::{self, HighWatermarks};
+use crate::leader_epoch_checkpoint::CheckpointError;
 use crate::partition::Partition;
 use crate::replica_set::ReplicaAssignment;
 use crate::role::Role;
@@ -53,15 +55,45 @@ pub struct ReplicaSpec {
 pub struct PartitionTable {
     data_dir: PathBuf,
     partitions: RefCell<HashMap<PartitionKey, Rc<Partition>>>,
+    /// The high watermarks the checkpoints held at start, taken by the
+    /// partitions as they open.
+    restored_high_watermarks: RefCell<HighWatermarks>,
+    /// The names of the partitions held (`<topic>`, index), for the
+    /// high-watermark checkpoint.
+    topics: RefCell<HashMap<PartitionKey, String>>,
 }
 
 impl PartitionTable {
     /// An empty table whose partitions live under `data_dir`.
     pub fn new(data_dir: PathBuf) -> PartitionTable {
         PartitionTable {
+            restored_high_watermarks: RefCell::new(high_watermark_checkpoint::read_all(&data_dir)),
             data_dir,
             partitions: RefCell::new(HashMap::new()),
+            topics: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Writes this shard's high-watermark checkpoint, `file_name` in the
+    /// data dir (Kafka's `replication-offset-checkpoint`, written every
+    /// `replica.high.watermark.checkpoint.interval.ms` and at shutdown).
+    ///
+    /// # Errors
+    /// What the write failed with (the previous checkpoint stays).
+    pub async fn checkpoint_high_watermarks(&self, file_name: &str) -> Result<(), CheckpointError> {
+        let mut entries: Vec<(String, i32, i64)> = {
+            let topics = self.topics.borrow();
+            self.partitions
+                .borrow()
+                .iter()
+                .filter_map(|(key, partition)| {
+                    let topic = topics.get(key)?;
+                    Some((topic.clone(), key.1, partition.checkpoint_high_watermark()))
+                })
+                .collect()
+        };
+        entries.sort();
+        high_watermark_checkpoint::write(&self.data_dir, file_name, &entries).await
     }
 
     /// The replica of `key` held here.
@@ -111,7 +143,10 @@ impl PartitionTable {
                 .copied()
                 .collect();
             gone.iter()
-                .filter_map(|key| partitions.remove(key))
+                .filter_map(|key| {
+                    self.topics.borrow_mut().remove(key);
+                    partitions.remove(key)
+                })
                 .collect()
         };
         for partition in removed {
@@ -139,6 +174,14 @@ impl PartitionTable {
             }
             match Partition::open(dir.clone(), spec.log_config, spec.tuning, spec.role).await {
                 Ok(partition) => {
+                    let restored = self
+                        .restored_high_watermarks
+                        .borrow_mut()
+                        .remove(&(spec.topic.clone(), key.1));
+                    if let Some(high_watermark) = restored {
+                        partition.restore_high_watermark(high_watermark);
+                    }
+                    self.topics.borrow_mut().insert(key, spec.topic.clone());
                     partition.set_replicas(spec.replicas, now_ms);
                     partition.set_min_insync_replicas(spec.min_insync_replicas);
                     self.partitions.borrow_mut().insert(key, Rc::new(partition));
