@@ -61,6 +61,9 @@ pub struct PartitionTable {
     /// The names of the partitions held (`<topic>`, index), for the
     /// high-watermark checkpoint.
     topics: RefCell<HashMap<PartitionKey, String>>,
+    /// What the last high-watermark checkpoint held: an unchanged one is
+    /// not written again.
+    last_checkpoint: RefCell<Option<Vec<(String, i32, i64)>>>,
 }
 
 impl PartitionTable {
@@ -71,12 +74,14 @@ impl PartitionTable {
             data_dir,
             partitions: RefCell::new(HashMap::new()),
             topics: RefCell::new(HashMap::new()),
+            last_checkpoint: RefCell::new(None),
         }
     }
 
     /// Writes this shard's high-watermark checkpoint, `file_name` in the
     /// data dir (Kafka's `replication-offset-checkpoint`, written every
-    /// `replica.high.watermark.checkpoint.interval.ms` and at shutdown).
+    /// `replica.high.watermark.checkpoint.interval.ms` and at shutdown);
+    /// skipped when nothing changed since the last write.
     ///
     /// # Errors
     /// What the write failed with (the previous checkpoint stays).
@@ -93,7 +98,12 @@ impl PartitionTable {
                 .collect()
         };
         entries.sort();
-        high_watermark_checkpoint::write(&self.data_dir, file_name, &entries).await
+        if self.last_checkpoint.borrow().as_ref() == Some(&entries) {
+            return Ok(());
+        }
+        high_watermark_checkpoint::write(&self.data_dir, file_name, &entries).await?;
+        *self.last_checkpoint.borrow_mut() = Some(entries);
+        Ok(())
     }
 
     /// The replica of `key` held here.

@@ -778,6 +778,9 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     shared.metrics.shard_listening();
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
     let fetching = glommio::spawn_local(skein_net::replica_fetcher::supervise(Rc::clone(&ctx)));
+    let checkpointing = glommio::spawn_local(
+        skein_net::shard_state::checkpoint_high_watermarks_periodically(Rc::clone(&ctx)),
+    );
     let cleaner = ctx
         .config
         .log_cleaner_enable()
@@ -790,6 +793,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     }
     drop(retention.cancel());
     drop(fetching.cancel());
+    drop(checkpointing.cancel());
     drop(refreshing.cancel());
     if let Some(cleaner) = cleaner {
         drop(cleaner.cancel());
