@@ -449,7 +449,8 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
         let mut stalled = false;
         if !truncating.is_empty() {
             match truncate(ctx, &image, fetcher.leader, &mut connection, &truncating).await {
-                Ok(done) => {
+                Ok((done, failed)) => {
+                    stalled = failed;
                     for key in done {
                         if let Some(entry) = phases.get_mut(&key) {
                             entry.1 = FetchPhase::Fetching;
@@ -526,7 +527,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
                 continue;
             }
         };
-        let mut failed = stalled;
+        let mut failed = false;
         let mut out_of_range: Vec<&Served> = Vec::new();
         for answer in answers {
             let Some(one) = by_name.get(&(answer.topic.as_str(), answer.partition)) else {
@@ -563,7 +564,8 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
 /// `maybeTruncate`): those without leader epochs cut to their high
 /// watermark; the others ask the leader OffsetForLeaderEpoch about their
 /// latest epoch and cut by its answer. Returns the partitions whose
-/// truncation completed (the others ask again next round).
+/// truncation completed (the others ask again next round), and whether any
+/// failed (refused by the leader, or a failed cut: back off).
 ///
 /// # Errors
 /// The OffsetForLeaderEpoch call failed (nothing was cut for the
@@ -574,8 +576,9 @@ async fn truncate(
     leader: BrokerId,
     connection: &mut Option<ControllerConnection>,
     truncating: &[&Served],
-) -> Result<Vec<PartitionKey>, FetchError> {
+) -> Result<(Vec<PartitionKey>, bool), FetchError> {
     let mut done = Vec::new();
+    let mut failed = false;
     let mut queries = Vec::new();
     let mut asked: HashMap<(String, i32), &Served> = HashMap::new();
     for one in truncating {
@@ -583,6 +586,7 @@ async fn truncate(
             None => match one.partition.truncate_to_high_watermark().await {
                 Ok(_) => done.push(one.key),
                 Err(error) => {
+                    failed = true;
                     tracing::error!(%error, dir = %one.partition.dir().display(), "could not truncate a follower's log");
                 }
             },
@@ -598,7 +602,7 @@ async fn truncate(
         }
     }
     if queries.is_empty() {
-        return Ok(done);
+        return Ok((done, failed));
     }
     let request = build_offset_for_leader_epoch_request(ctx.config.node_id(), &queries);
     let response: OffsetForLeaderEpochResponse = call(
@@ -618,6 +622,7 @@ async fn truncate(
         if answer.error_code != 0 {
             // NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH: the
             // image will move the partition; until then, ask again.
+            failed = true;
             tracing::debug!(
                 dir = %one.partition.dir().display(),
                 code = answer.error_code,
@@ -629,11 +634,12 @@ async fn truncate(
             Ok(cut) if cut.completed => done.push(one.key),
             Ok(_) => {}
             Err(error) => {
+                failed = true;
                 tracing::error!(%error, dir = %one.partition.dir().display(), "could not truncate a follower's log");
             }
         }
     }
-    Ok(done)
+    Ok((done, failed))
 }
 
 /// What became of one partition's fetch answer.

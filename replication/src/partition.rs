@@ -119,10 +119,11 @@ pub struct Partition {
     /// with followers (or that a follower learned from its leader): where a
     /// new leader's high watermark starts.
     known_high_watermark: Cell<i64>,
-    /// From open until the first assignment is applied: the high watermark
-    /// of a reopened log is not known (there is no high-watermark
-    /// checkpoint yet), so a leader with followers starts from the log
-    /// start rather than expose a tail its followers may not have.
+    /// From open until the first assignment is applied: a reopened log's
+    /// high watermark is the one the high-watermark checkpoint restored
+    /// ([`Partition::restore_high_watermark`]), else the log start, so a
+    /// leader with followers never exposes a tail its followers may not
+    /// have.
     reopened: Cell<bool>,
     /// Bumped when the high watermark of a leader with followers, or the
     /// role, may have changed.
