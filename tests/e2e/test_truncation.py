@@ -8,12 +8,12 @@ fetch's diverging epoch) its log is cut back to where its epoch ends on the
 new leader, and it fetches the new leader's records. Every replica ends
 with the same batches, byte for byte.
 
-Three combined nodes and two controller-only voters (tests/e2e/cluster.py),
-so that two brokers down keep the metadata quorum (the third down loses it
-until one comes back). Broker-only nodes are not used: a restarted
-broker-only node can apply a partial first image and remove the partition
-directories it does not list yet (see the issue's notes), which would hide
-what this test checks. The tail is made
+Three brokers and two controller-only voters (tests/e2e/cluster.py), run
+twice: the brokers combined with controllers (two brokers down keep the
+quorum of five, the third down loses it until one comes back), and
+broker-only (stopping brokers never costs the quorum; a restarted
+broker-only node must not take the partition directories its first,
+partial image does not list yet for orphans). The tail is made
 deterministic with the topic's unclean.leader.election.enable: both
 followers are killed (fenced, out of the ISR), the leader takes acks=1
 writes alone and is killed, then a follower without the tail is started and
@@ -42,7 +42,6 @@ from test_cluster import (  # noqa: F401  (cluster_factory is a fixture)
 )
 from test_replication import follower_log_bytes
 
-BROKERS = {1, 2, 3}
 # A log much larger than what a resumed follower fetches afterwards.
 FIRST = 400
 TAIL = 50
@@ -87,7 +86,8 @@ def leader_of(cluster: Cluster, topic: str, asked) -> tuple[int, int]:
         t = view.topics.get(topic)
         pv = t and t.partitions.get(0)
         seen.add((pv.leader, pv.leader_epoch) if pv else None)
-    return seen.pop() if len(seen) == 1 else (-1, -1)
+    only = seen.pop() if len(seen) == 1 else None
+    return only if only is not None else (-1, -1)
 
 
 def wait_leader(cluster: Cluster, topic: str, asked, want: int, above_epoch: int) -> int:
@@ -108,9 +108,18 @@ def wait_identical(cluster: Cluster, topic: str, nodes, what: str) -> bytes:
     return replica_batches(cluster, min(nodes), topic)
 
 
+LAYOUTS = {
+    "combined": ({"combined": 3, "controllers": 2}, {1, 2, 3}),
+    "broker-only": ({"controllers": 2, "brokers": 3}, {3, 4, 5}),
+}
+
+
 @pytest.mark.timeout(300)
-def test_a_dead_leaders_unreplicated_tail_is_truncated_and_replicas_end_identical(cluster_factory):
-    cluster = cluster_factory(combined=3, controllers=2)
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_dead_leaders_unreplicated_tail_is_truncated_and_replicas_end_identical(
+        cluster_factory, layout):
+    nodes, BROKERS = LAYOUTS[layout]  # noqa: N806 (the broker ids, fixed per layout)
+    cluster = cluster_factory(**nodes)
     cluster.start()
     cluster.wait_ready(BROKERS)
     topic = unique_topic("truncation")

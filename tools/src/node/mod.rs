@@ -705,8 +705,16 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         }
         glommio::timer::sleep(Duration::from_millis(2)).await;
     }
-    if shard.0 == 0 {
+    // A broker-only node's first image is whatever prefix of the metadata
+    // log its fetcher had applied once the cluster id was known: partitions
+    // it still holds may not be in it yet, and removing their directories
+    // as orphans would throw a replica away (seen: every partition of a
+    // restarted broker-only node). Only a voter, whose image is its own
+    // committed log, removes orphans at start.
+    if shard.0 == 0 && shared.config.roles().controller {
         ctx.remove_orphan_dirs(&ctx.image());
+    }
+    if shard.0 == 0 {
         shared.orphans_removed.store(true, Ordering::SeqCst);
     }
     // No shard accepts clients, which may create topics, before the orphan
