@@ -962,20 +962,7 @@ impl PartitionLog {
     /// Once its turn came, the truncation runs to the end as its own task
     /// (like a roll): dropping the future does not stop it.
     pub async fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        let mut ticket = Ticket {
-            inner: &self.inner,
-            id: None,
-        };
-        while !ticket.is_turn() {
-            if self.inner.is_stopped() {
-                return Err(LogError::Poisoned);
-            }
-            ticket.enqueue();
-            self.inner
-                .admission_waiters
-                .wait_until(|| ticket.is_turn() || self.inner.is_stopped())
-                .await;
-        }
+        let ticket = self.truncation_turn().await?;
         {
             let mut state = self.inner.state.borrow_mut();
             if state.poisoned || state.closed {
@@ -1009,6 +996,29 @@ impl PartitionLog {
         truncated.unwrap_or(Err(LogError::Poisoned))
     }
 
+    /// Waits for a truncation's turn behind the appends already admitted
+    /// (the returned ticket holds new ones back until dropped).
+    ///
+    /// # Errors
+    /// `Poisoned` when the log stopped meanwhile.
+    async fn truncation_turn(&self) -> Result<Ticket<'_>, LogError> {
+        let mut ticket = Ticket {
+            inner: &self.inner,
+            id: None,
+        };
+        while !ticket.is_turn() {
+            if self.inner.is_stopped() {
+                return Err(LogError::Poisoned);
+            }
+            ticket.enqueue();
+            self.inner
+                .admission_waiters
+                .wait_until(|| ticket.is_turn() || self.inner.is_stopped())
+                .await;
+        }
+        Ok(ticket)
+    }
+
     /// Empties the log and starts it over at `offset` (Kafka's
     /// `truncateFullyAndStartAt`: a follower whose log ends below its
     /// leader's log start): every segment goes, one empty segment based at
@@ -1035,20 +1045,7 @@ impl PartitionLog {
     /// # Cancel safety
     /// As [`PartitionLog::truncate_to`].
     pub async fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
-        let mut ticket = Ticket {
-            inner: &self.inner,
-            id: None,
-        };
-        while !ticket.is_turn() {
-            if self.inner.is_stopped() {
-                return Err(LogError::Poisoned);
-            }
-            ticket.enqueue();
-            self.inner
-                .admission_waiters
-                .wait_until(|| ticket.is_turn() || self.inner.is_stopped())
-                .await;
-        }
+        let ticket = self.truncation_turn().await?;
         {
             let mut state = self.inner.state.borrow_mut();
             if state.poisoned || state.closed {
@@ -1525,12 +1522,12 @@ impl Inner {
         Ok(())
     }
 
-    /// The body of `PartitionLog::truncate_to` (`log_start_offset <= offset
-    /// < log_end_offset` when it was admitted); the caller set `truncating`.
-    async fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        assert!(self.state.borrow().truncating);
-        // Every admitted append written and durable: none waits on bytes
-        // this cuts, and no write is in flight.
+    /// Waits until every admitted append is written and durable (none waits
+    /// on bytes a truncation cuts, and no write is in flight).
+    ///
+    /// # Errors
+    /// `Poisoned` when the log stopped meanwhile.
+    async fn settle(&self) -> Result<(), LogError> {
         self.flusher_wake.notify_all();
         self.durable_waiters
             .wait_until(|| {
@@ -1543,6 +1540,16 @@ impl Inner {
         if self.is_stopped() {
             return Err(LogError::Poisoned);
         }
+        Ok(())
+    }
+
+    /// The body of `PartitionLog::truncate_to` (`log_start_offset <= offset
+    /// < log_end_offset` when it was admitted); the caller set `truncating`.
+    async fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        assert!(self.state.borrow().truncating);
+        // Every admitted append written and durable: none waits on bytes
+        // this cuts, and no write is in flight.
+        self.settle().await?;
         let (segment, cut, partial_page, doomed) = loop {
             let segment = {
                 let state = self.state.borrow();
@@ -1640,18 +1647,7 @@ impl Inner {
     async fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
         assert!(self.state.borrow().truncating);
         assert!(offset >= 0);
-        self.flusher_wake.notify_all();
-        self.durable_waiters
-            .wait_until(|| {
-                let state = self.state.borrow();
-                let settled =
-                    state.is_flushed() && state.durable_end_offset == state.log_end_offset;
-                state.poisoned || state.closed || settled
-            })
-            .await;
-        if self.is_stopped() {
-            return Err(LogError::Poisoned);
-        }
+        self.settle().await?;
         write_i64_file(&self.dir, LOG_START_OFFSET_FILE, offset)?;
         let doomed: Vec<Rc<Segment>> = self.state.borrow().segments.clone();
         for old in doomed.iter().rev() {

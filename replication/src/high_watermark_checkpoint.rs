@@ -23,7 +23,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::leader_epoch_checkpoint::{CheckpointError, CHECKPOINT_BYTES_MAX};
+use crate::leader_epoch_checkpoint::{
+    number, write_durably, CheckpointError, CHECKPOINT_BYTES_MAX,
+};
 
 /// The prefix of each shard's file in the data dir (Kafka's file name).
 pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
@@ -80,14 +82,6 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, i32, i64)>, &'static str> {
         return Err("more entries than the count");
     }
     Ok(entries)
-}
-
-/// A decimal number, exactly.
-fn number<T: std::str::FromStr>(text: &str) -> Result<T, &'static str> {
-    if text.is_empty() || text.starts_with('+') || text.trim() != text {
-        return Err("not a number");
-    }
-    text.parse().map_err(|_| "not a number")
 }
 
 /// The file's bytes for `entries`.
@@ -173,34 +167,8 @@ pub async fn write(
     file_name: &str,
     entries: &[(String, i32, i64)],
 ) -> Result<(), CheckpointError> {
-    let temp = dir.join(format!("{file_name}.tmp"));
-    let path = dir.join(file_name);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |error: glommio::GlommioError<()>| CheckpointError::Io {
-            path,
-            source: error.into(),
-        }
-    };
-    let file = glommio::io::BufferedFile::create(&temp)
-        .await
-        .map_err(io(&temp))?;
-    let bytes = encode(entries);
-    let length = bytes.len();
-    let written = file.write_at(bytes, 0).await.map_err(io(&temp))?;
-    if written != length {
-        return Err(CheckpointError::Io {
-            path: temp,
-            source: std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"),
-        });
-    }
-    file.fdatasync().await.map_err(io(&temp))?;
-    file.close().await.map_err(io(&temp))?;
-    glommio::io::rename(&temp, &path).await.map_err(io(&path))?;
-    let directory = glommio::io::Directory::open(dir).await.map_err(io(dir))?;
-    directory.sync().await.map_err(io(dir))?;
-    directory.close().await.map_err(io(dir))?;
-    Ok(())
+    let temp = format!("{file_name}.tmp");
+    write_durably(dir, &temp, file_name, encode(entries)).await
 }
 
 #[cfg(test)]
