@@ -112,12 +112,14 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.cleaner.delete.retention.ms", topic_name: Some("delete.retention.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "86400000", unit: "ms", doc: "Compaction removes a tombstone (null value) once its timestamp is this far in the past; consumers that read more often see every delete.", support: Support::Implemented },
     PropertyDef { name: "log.cleaner.min.compaction.lag.ms", topic_name: Some("min.compaction.lag.ms"), kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "A segment holding a record younger than this is not compacted yet.", support: Support::Implemented },
     PropertyDef { name: "log.cleaner.max.compaction.lag.ms", topic_name: Some("max.compaction.lag.ms"), kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "ms", doc: "A sealed segment not compacted for this long is compacted even below the dirty ratio.", support: Support::Implemented },
-    PropertyDef { name: "min.insync.replicas", topic_name: Some("min.insync.replicas"), kind: ValueKind::Int { min: 1, max: 1 }, default: "1", unit: "replicas", doc: "Replicas that must have a write for acks=all. Single-node: 1.", support: Support::Implemented },
+    PropertyDef { name: "min.insync.replicas", topic_name: Some("min.insync.replicas"), kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "1", unit: "replicas", doc: "The fewest in-sync replicas (the leader included) with which an acks=all produce is accepted; with fewer the produce gets NOT_ENOUGH_REPLICAS (before the append) or NOT_ENOUGH_REPLICAS_AFTER_APPEND (the ISR shrank while it waited), as in Kafka. Offset commits obey the offsets topic's own value.", support: Support::Implemented },
     PropertyDef { name: "compression.type", topic_name: Some("compression.type"), kind: ValueKind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), default: "producer", unit: "", doc: "Codec batches are stored with. `producer` keeps every batch as the producer compressed it (appended with no copy); `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd` rebuild batches of any other codec in that one on append, at the level of its compression.*.level property (control batches are kept as they are). A batch that does not decompress is refused with CORRUPT_MESSAGE; one whose records decompress to more than 16 × max.message.bytes (within 1-256 MiB) with MESSAGE_TOO_LARGE.", support: Support::Implemented },
     PropertyDef { name: "compression.gzip.level", topic_name: Some("compression.gzip.level"), kind: ValueKind::IntOr { min: 1, max: 9, or: -1 }, default: "-1", unit: "", doc: "gzip level when compression.type is `gzip`: 1 (fastest) to 9 (smallest), or -1 for zlib's default (6).", support: Support::Implemented },
     PropertyDef { name: "compression.lz4.level", topic_name: Some("compression.lz4.level"), kind: ValueKind::Int { min: 1, max: 17 }, default: "9", unit: "", doc: "lz4 level when compression.type is `lz4`: 1 and 2 are lz4's fast mode, 3 and up LZ4HC (levels past 12 compress as 12).", support: Support::Implemented },
     PropertyDef { name: "compression.zstd.level", topic_name: Some("compression.zstd.level"), kind: ValueKind::Int { min: -131_072, max: 22 }, default: "3", unit: "", doc: "zstd level when compression.type is `zstd`: negative levels are faster, 22 the smallest.", support: Support::Implemented },
     PropertyDef { name: "log.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300000", unit: "ms", doc: "How often retention runs.", support: Support::Implemented },
+    PropertyDef { name: "producer.id.expiration.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "86400000", unit: "ms", doc: "A partition forgets an idempotent producer whose last batch's timestamp is this old (its next batch is then accepted at any sequence, as from a new producer).", support: Support::Implemented },
+    PropertyDef { name: "producer.id.expiration.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "600000", unit: "ms", doc: "How often partitions look for idempotent producers past producer.id.expiration.ms (Kafka's internal setting of the same name).", support: Support::Implemented },
     PropertyDef { name: "socket.request.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "Largest request frame accepted; a larger size closes the connection before anything is read.", support: Support::Implemented },
     PropertyDef { name: "max.connections", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "2147483647", unit: "connections", doc: "Most client connections of the broker; at the limit it stops accepting until one closes (new ones wait in the kernel's backlog), as Kafka does.", support: Support::Implemented },
     PropertyDef { name: "max.connections.per.ip", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "2147483647", unit: "connections", doc: "Most connections from one address; one past it is closed at once.", support: Support::Implemented },
@@ -141,6 +143,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "offsets.retention.check.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "600000", unit: "ms", doc: "How often expired committed offsets are looked for.", support: Support::Implemented },
     PropertyDef { name: "offset.metadata.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "4096", unit: "bytes", doc: "Longest metadata string of a committed offset; longer ones get OFFSET_METADATA_TOO_LARGE.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets.", support: Support::Implemented },
+    PropertyDef { name: "offsets.commit.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "5000", unit: "ms", doc: "How long an offset commit (and any other group coordinator write to __consumer_offsets) waits for every in-sync replica of its partition, as Kafka's acks=all commit; past it the client gets COORDINATOR_NOT_AVAILABLE and retries.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start.", support: Support::Implemented },
     PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT,…` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. Every client listener is opened on every data shard, with the security protocol listener.security.protocol.map gives its name (PLAINTEXT or SSL); a client is told the advertised address of the listener it connected to.", support: Support::Implemented },
     PropertyDef { name: "advertised.listeners", topic_name: None, kind: ValueKind::Listeners, default: "", unit: "", doc: "What Metadata tells clients to connect to, as `NAME://HOST:PORT` (`--advertise HOST:PORT` is a shorthand); empty: the listener's address, or this machine's host name when it listens on every interface.", support: Support::Implemented },
@@ -168,6 +171,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "ssl.cipher.suites", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Cipher suites SSL listeners accept, by IANA name (`TLS_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`, …); empty: every suite of rustls' ring provider. A name rustls does not offer is refused at start.", support: Support::Implemented },
     PropertyDef { name: "broker.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2000", unit: "ms", doc: "How often a broker heartbeats to the active controller (BrokerHeartbeat), renewing its session. Keep it well below broker.session.timeout.ms.", support: Support::Implemented },
     PropertyDef { name: "broker.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "9000", unit: "ms", doc: "A broker whose last heartbeat is older than this is fenced by the active controller: it leaves every ISR and its leaderships move to other in-sync replicas.", support: Support::Implemented },
+    PropertyDef { name: "replica.lag.time.max.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "30000", unit: "ms", doc: "A follower that has not caught up with its leader's log end for this long leaves the ISR; one whose log reaches the high watermark (and the start of the leader's epoch) joins it again. The leader checks every half of this and asks the active controller (AlterPartition); it never changes the ISR alone.", support: Support::Implemented },
     PropertyDef { name: "broker.rack", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "This broker's rack, sent with its registration to the active controller; when any broker has one, new replicas are spread over racks first (Kafka's rack-aware placement). Empty: no rack.", support: Support::Implemented },
     PropertyDef { name: "auto.leader.rebalance.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Move leadership back to each partition's preferred replica (the first in its replica list) when it is in the ISR: every leader.imbalance.check.interval.seconds, the active controller elects the preferred leaders of the brokers whose share of partitions led elsewhere is above leader.imbalance.per.broker.percentage.", support: Support::Implemented },
     PropertyDef { name: "leader.imbalance.check.interval.seconds", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300", unit: "seconds", doc: "How often the active controller looks for partitions not led by their preferred replica (with auto.leader.rebalance.enable).", support: Support::Implemented },
@@ -853,6 +857,12 @@ impl BrokerConfig {
     pub fn broker_heartbeat_interval_ms(&self) -> u64 {
         self.int("broker.heartbeat.interval.ms") as u64
     }
+    /// `replica.lag.time.max.ms`: how long a follower may stay behind its
+    /// leader's log end before the leader proposes to drop it from the
+    /// ISR, in ms (at least 1).
+    pub fn replica_lag_time_max_ms(&self) -> i64 {
+        self.int("replica.lag.time.max.ms")
+    }
     /// `broker.session.timeout.ms`: how long the active controller waits
     /// for a broker's heartbeat before fencing it, in ms (at least 1).
     pub fn broker_session_timeout_ms(&self) -> u64 {
@@ -931,6 +941,15 @@ impl BrokerConfig {
     pub fn retention_check_interval_ms(&self) -> u64 {
         self.int("log.retention.check.interval.ms") as u64
     }
+    /// `producer.id.expiration.ms`: how long a partition keeps an idle
+    /// idempotent producer.
+    pub fn producer_id_expiration_ms(&self) -> i64 {
+        self.int("producer.id.expiration.ms")
+    }
+    /// `producer.id.expiration.check.interval.ms`.
+    pub fn producer_id_expiration_check_interval_ms(&self) -> u64 {
+        self.int("producer.id.expiration.check.interval.ms") as u64
+    }
     /// `group.initial.rebalance.delay.ms`.
     pub fn group_initial_rebalance_delay_ms(&self) -> i64 {
         self.int("group.initial.rebalance.delay.ms")
@@ -988,6 +1007,10 @@ impl BrokerConfig {
     /// `offsets.topic.num.partitions`.
     pub fn offsets_topic_partitions(&self) -> i32 {
         self.int("offsets.topic.num.partitions") as i32
+    }
+    /// `offsets.commit.timeout.ms`.
+    pub fn offsets_commit_timeout_ms(&self) -> u64 {
+        self.int("offsets.commit.timeout.ms") as u64
     }
     /// `offsets.topic.segment.bytes`.
     pub fn offsets_topic_segment_bytes(&self) -> u64 {

@@ -438,12 +438,7 @@ pub fn kafka_support(name: &str) -> KafkaSupport {
     ]) {
         return KafkaSupport::NoEffect(METRICS);
     }
-    if starts(&[
-        "transaction",
-        "add.partitions.to.txn.",
-        "producer.id.expiration",
-        "transactional.",
-    ]) {
+    if starts(&["transaction", "add.partitions.to.txn.", "transactional."]) {
         return KafkaSupport::NoEffect(NO_TRANSACTIONS);
     }
     if starts(&[
@@ -594,7 +589,7 @@ mod tests {
             KafkaSupport::NoEffect(SINGLE_NODE)
         );
         assert_eq!(
-            kafka_support("replica.lag.time.max.ms"),
+            kafka_support("replica.socket.timeout.ms"),
             KafkaSupport::NoEffect(SINGLE_NODE)
         );
     }

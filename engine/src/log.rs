@@ -494,6 +494,33 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
+        self.append_observed(records, leader_epoch, now_ms, &mut |_| {})
+            .await
+    }
+
+    /// [`append`](Self::append), calling `observer` with the header of each
+    /// batch as it is stored (its base offset, leader epoch and, under
+    /// LogAppendTime, timestamps patched), in log order, synchronously at the
+    /// moment the batches are copied in — before the append is durable, and
+    /// never for an append refused before that. All batches of one call are
+    /// copied in together, so the observer sees all of them or none. This is
+    /// where a caller keeps state that must follow the log exactly (Kafka's
+    /// producer state is updated under the log's lock at the same point).
+    /// The observer must not block or touch the log.
+    ///
+    /// # Errors
+    /// As `append`.
+    ///
+    /// # Cancel safety
+    /// As `append`; once the observer has run, the batches are in the log
+    /// (unless a later write fails and poisons it).
+    pub async fn append_observed(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        observer: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<AppendInfo, AppendError> {
         let config = self.inner.config.get();
         let (batch_count, record_count) = validate_records(records, config.max_message_bytes)?;
         assert!(batch_count > 0);
@@ -530,7 +557,7 @@ impl PartitionLog {
         };
         let info = self
             .inner
-            .copy_in(records, stamp, now_ms, &config, record_count);
+            .copy_in(records, stamp, now_ms, &config, record_count, observer);
         drop(ticket);
         self.finish_append(info).await
     }
@@ -572,6 +599,25 @@ impl PartitionLog {
         records: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo, ReplicaAppendError> {
+        self.append_replicated_observed(records, now_ms, &mut |_| {})
+            .await
+    }
+
+    /// [`append_replicated`](Self::append_replicated), calling `observer`
+    /// with each batch's header as it is copied in, as
+    /// [`append_observed`](Self::append_observed) does.
+    ///
+    /// # Errors
+    /// As `append_replicated`.
+    ///
+    /// # Cancel safety
+    /// As `append_replicated`.
+    pub async fn append_replicated_observed(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+        observer: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<AppendInfo, ReplicaAppendError> {
         let config = self.inner.config.get();
         let shape = validate_replicated(records)?;
         assert!(shape.last_offset >= shape.base_offset);
@@ -586,9 +632,14 @@ impl PartitionLog {
                 found: shape.base_offset,
             });
         }
-        let info = self
-            .inner
-            .copy_in(records, Stamp::AsIs, now_ms, &config, shape.record_count);
+        let info = self.inner.copy_in(
+            records,
+            Stamp::AsIs,
+            now_ms,
+            &config,
+            shape.record_count,
+            observer,
+        );
         assert_eq!(info.last_offset, shape.last_offset);
         drop(ticket);
         Ok(self.finish_append(info).await?)
@@ -806,6 +857,12 @@ impl PartitionLog {
         let count = self.inner.state.borrow().segments.len();
         assert!(count >= 1, "a log always has an active segment");
         count
+    }
+
+    /// The base offset of the active segment (the newest; it changes when
+    /// the log rolls, and by truncation).
+    pub fn active_segment_base_offset(&self) -> i64 {
+        self.inner.state.borrow().active().base_offset()
     }
 
     /// Whether an earlier write or fdatasync failure poisoned the log.
@@ -1393,6 +1450,7 @@ impl Inner {
         now_ms: i64,
         config: &LogConfig,
         record_count: u32,
+        observer: &mut dyn FnMut(&BatchHeader),
     ) -> AppendInfo {
         let mut guard = self.state.borrow_mut();
         let state = &mut *guard;
@@ -1438,6 +1496,7 @@ impl Inner {
                 }
             }
             let patched = BatchHeader::read(slot).expect("whole batch");
+            observer(patched);
             let last_offset = patched.last_offset();
             active.on_append(position, patched, total as u64, config.index_interval_bytes);
             let timestamp = patched.max_timestamp.get();

@@ -3,7 +3,7 @@
 //! frame (`size: i32`, request header, body), read with the same bounded
 //! framing as a client's. Where Kafka has a message for the exchange it is
 //! used as is (BrokerRegistration, BrokerHeartbeat, AllocateProducerIds,
-//! and the admin requests a node forwards to the active controller: see
+//! AlterPartition, and the admin requests a node forwards to the active controller: see
 //! `control_forwarding`); raft-rs's messages
 //! travel under a private API key, [`RAFT_API_KEY`], with a body of ours:
 //! `from: i32` (the sender's `node.id`), `cluster_id: i16 length + UTF-8`
@@ -18,8 +18,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, ApiKey, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    RequestHeader as KafkaHeader, ResponseHeader,
+    AllocateProducerIdsRequest, AlterPartitionRequest, ApiKey, BrokerHeartbeatRequest,
+    BrokerRegistrationRequest, RequestHeader as KafkaHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -46,6 +46,9 @@ pub const BROKER_REGISTRATION_VERSION: i16 = 3;
 pub const ALLOCATE_PRODUCER_IDS_VERSION: i16 = 0;
 /// BrokerHeartbeat version used between Skein nodes.
 pub const BROKER_HEARTBEAT_VERSION: i16 = 1;
+/// AlterPartition version a leader sends (topic ids, ISR members with
+/// their broker epochs).
+pub const ALTER_PARTITION_VERSION: i16 = 3;
 /// The largest frame the controller listener accepts: a raft snapshot
 /// travels in one message of at most 64 MiB (the quorum's
 /// `message_bytes_max`), plus its header.
@@ -106,6 +109,9 @@ pub enum ControllerRequest {
     /// A node asks for a block of producer ids (Kafka's
     /// AllocateProducerIds).
     AllocateProducerIds(AllocateProducerIdsRequest),
+    /// A partition leader asks to change its ISR (Kafka's AlterPartition,
+    /// v2 or v3: topic ids).
+    AlterPartition(AlterPartitionRequest),
     /// A node forwards a metadata change (CreateTopics and the like) to the
     /// active controller.
     Forwarded(ForwardedRequest),
@@ -178,6 +184,9 @@ pub fn decode_controller_frame(
         }
         key if key == ApiKey::BrokerHeartbeat as i16 && (0..=1).contains(&version) => {
             ControllerRequest::BrokerHeartbeat(decode(ApiKey::BrokerHeartbeat, body, version)?)
+        }
+        key if key == ApiKey::AlterPartition as i16 && (2..=3).contains(&version) => {
+            ControllerRequest::AlterPartition(decode(ApiKey::AlterPartition, body, version)?)
         }
         key if key == ApiKey::AllocateProducerIds as i16 && version == 0 => {
             ControllerRequest::AllocateProducerIds(decode(

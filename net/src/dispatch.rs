@@ -138,6 +138,12 @@ pub async fn dispatch(
             ApiKey::DescribeLogDirs,
             &handlers::describe_log_dirs::handle(ctx, r).await,
         ),
+        Request::DescribeProducers(r) => respond(
+            ctx,
+            h,
+            ApiKey::DescribeProducers,
+            &handlers::describe_producers::handle(ctx, r).await,
+        ),
         Request::AlterReplicaLogDirs(r) => respond(
             ctx,
             h,

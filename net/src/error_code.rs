@@ -97,6 +97,7 @@ error_codes! {
     OutOfOrderSequenceNumber = 45,
     InvalidProducerEpoch = 47,
     TransactionalIdAuthorizationFailed = 53,
+    OperationNotAttempted = 55,
     KafkaStorageError = 56,
     LogDirNotFound = 57,
     NonEmptyGroup = 68,
@@ -127,6 +128,7 @@ error_codes! {
     UnreleasedInstanceId = 111,
     UnsupportedAssignor = 112,
     StaleMemberEpoch = 113,
+    NewLeaderElected = 116,
     InvalidRegularExpression = 128,
 }
 

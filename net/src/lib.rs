@@ -18,6 +18,7 @@
 )]
 
 pub mod admin_http;
+pub mod alter_partition;
 mod cluster_view;
 mod connection;
 pub mod connection_quota;
@@ -31,6 +32,7 @@ mod fetch_session;
 pub mod frame;
 mod group_request;
 mod handlers;
+pub mod isr_driver;
 pub mod listener;
 pub mod metrics;
 pub mod offsets_topic;

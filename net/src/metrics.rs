@@ -142,6 +142,23 @@ pub struct PartitionGauge {
     pub replicas: u32,
     /// Replicas in sync with the leader (the ISR), the leader included.
     pub isr: u32,
+    /// On the leader: how far each follower is behind (empty on a
+    /// follower or a partition with one replica).
+    pub followers: Vec<FollowerLag>,
+}
+
+/// How far one follower is behind its leader, as the leader sees it.
+/// Published by: the leader's owner shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerLag {
+    /// The follower's broker id.
+    pub broker: i32,
+    /// Records between its log end offset and the leader's (the leader's
+    /// log end offset when it has not fetched in this leader epoch).
+    pub records: u64,
+    /// Milliseconds since it was last caught up with the leader's log end
+    /// (0 when it is caught up now).
+    pub ms: u64,
 }
 
 impl PartitionGauge {
@@ -921,7 +938,7 @@ impl Snapshot {
         }
         let mut under_replicated = encoder.encode_descriptor(
             "under_replicated_partitions",
-            "Led partitions whose ISR is smaller than their replica set, by owner shard. Skein is single-node today: every partition has one replica, the leader, which is its own ISR, so this is 0 until replication lands.",
+            "Led partitions whose ISR is smaller than their replica set, by owner shard (Kafka's UnderReplicatedPartitions).",
             None,
             MetricType::Gauge,
         )?;
@@ -929,6 +946,50 @@ impl Snapshot {
             let count = partitions.iter().filter(|p| p.under_replicated()).count() as u64;
             let labels: Labels = vec![("shard", shard.to_string())];
             gauge_value(count).encode(under_replicated.encode_family(&labels)?)?;
+        }
+        let mut replicas = encoder.encode_descriptor(
+            "partition_replicas",
+            "Replicas assigned to each partition this broker leads (Kafka's ReplicasCount).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for partition in published.iter().flat_map(|(_, p)| p).filter(|p| p.leader) {
+            gauge_value(u64::from(partition.replicas))
+                .encode(replicas.encode_family(&partition_labels(partition))?)?;
+        }
+        let mut isr = encoder.encode_descriptor(
+            "partition_isr",
+            "In-sync replicas, the leader included, of each partition this broker leads (Kafka's InSyncReplicasCount).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for partition in published.iter().flat_map(|(_, p)| p).filter(|p| p.leader) {
+            gauge_value(u64::from(partition.isr))
+                .encode(isr.encode_family(&partition_labels(partition))?)?;
+        }
+        let mut lag_records = encoder.encode_descriptor(
+            "follower_lag_records",
+            "Records each follower is behind the leader's log end, as the leader sees it.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for partition in published.iter().flat_map(|(_, p)| p) {
+            for follower in &partition.followers {
+                gauge_value(follower.records)
+                    .encode(lag_records.encode_family(&follower_labels(partition, follower))?)?;
+            }
+        }
+        let mut lag_ms = encoder.encode_descriptor(
+            "follower_lag_ms",
+            "Milliseconds since each follower was last caught up with the leader's log end (0: caught up); past replica.lag.time.max.ms it leaves the ISR.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for partition in published.iter().flat_map(|(_, p)| p) {
+            for follower in &partition.followers {
+                gauge_value(follower.ms)
+                    .encode(lag_ms.encode_family(&follower_labels(partition, follower))?)?;
+            }
         }
         Ok(())
     }
@@ -994,6 +1055,12 @@ impl Snapshot {
     }
 }
 
+fn follower_labels(partition: &PartitionGauge, follower: &FollowerLag) -> Labels {
+    let mut labels = partition_labels(partition);
+    labels.push(("replica", follower.broker.to_string()));
+    labels
+}
+
 fn partition_labels(partition: &PartitionGauge) -> Labels {
     vec![
         ("topic", partition.topic.clone()),
@@ -1054,6 +1121,11 @@ mod tests {
             leader: true,
             replicas: 3,
             isr,
+            followers: vec![FollowerLag {
+                broker: 2,
+                records: 7,
+                ms: 1500,
+            }],
         }
     }
 
@@ -1140,6 +1212,10 @@ mod tests {
             "skein_log_segments{topic=\"t\",partition=\"0\"} 2",
             "skein_partition_leaders{shard=\"0\"} 2",
             "skein_under_replicated_partitions{shard=\"0\"} 1",
+            "skein_partition_replicas{topic=\"t\",partition=\"1\"} 3",
+            "skein_partition_isr{topic=\"t\",partition=\"1\"} 2",
+            "skein_follower_lag_records{topic=\"t\",partition=\"0\",replica=\"2\"} 7",
+            "skein_follower_lag_ms{topic=\"t\",partition=\"0\",replica=\"2\"} 1500",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

@@ -8,8 +8,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterReplicaLogDirsRequest, ApiKey, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeLogDirsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, DescribeProducersRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest,
 };
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DescribeQuorumRequest,
@@ -41,6 +42,7 @@ pub enum Request {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
     DescribeLogDirs(DescribeLogDirsRequest),
+    DescribeProducers(DescribeProducersRequest),
     AlterReplicaLogDirs(AlterReplicaLogDirsRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     FindCoordinator(FindCoordinatorRequest),
@@ -132,6 +134,7 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         }
         ApiKey::DescribeCluster => Request::DescribeCluster(decode(api_key, body, version)?),
         ApiKey::DescribeLogDirs => Request::DescribeLogDirs(decode(api_key, body, version)?),
+        ApiKey::DescribeProducers => Request::DescribeProducers(decode(api_key, body, version)?),
         ApiKey::AlterReplicaLogDirs => {
             Request::AlterReplicaLogDirs(decode(api_key, body, version)?)
         }

@@ -134,6 +134,16 @@ impl ErrorCodes for DescribeLogDirsResponse {
     }
 }
 
+impl ErrorCodes for kafka_protocol::messages::DescribeProducersResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for topic in &self.topics {
+            for partition in &topic.partitions {
+                visit(partition.error_code);
+            }
+        }
+    }
+}
+
 impl ErrorCodes for AlterReplicaLogDirsResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         for topic in &self.results {

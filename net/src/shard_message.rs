@@ -12,8 +12,10 @@ use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 pub use skein_controller::quorum::QuorumStatus;
 pub use skein_controller::{CreatedTopic, ElectionType, NewTopic, TopicConfigChange, TopicRef};
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
-use skein_replication::{BrokerId, ProducerError, ReplicationError};
-pub use skein_replication::{EpochEndOffset, ListedOffset, PartitionOffsets, ReadInfo};
+use skein_replication::{BrokerId, ProducerDescription, ProducerError};
+pub use skein_replication::{
+    EpochEndOffset, ListedOffset, PartitionOffsets, ReadInfo, ReplicationError,
+};
 
 use crate::error_code::{self, ErrorCode};
 
@@ -81,6 +83,8 @@ pub enum PartitionOp {
     EndOffsetForEpoch { leader_epoch: i32 },
     /// The bytes of the partition's segments, for DescribeLogDirs.
     Size,
+    /// DescribeProducers: the partition's idempotent producers (leader only).
+    DescribeProducers,
 }
 
 /// A reply from another shard.
@@ -102,6 +106,8 @@ pub enum ShardReply {
     EpochEndOffset(Result<EpochEndOffset, PartitionError>),
     /// To [`PartitionOp::Size`]: bytes.
     Size(Result<u64, PartitionError>),
+    /// To [`PartitionOp::DescribeProducers`].
+    Producers(Result<Vec<ProducerDescription>, PartitionError>),
     /// To [`ShardRequest::ApplyImage`].
     ImageApplied,
     /// To [`ShardRequest::Control`].

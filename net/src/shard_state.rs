@@ -20,7 +20,9 @@ use skein_controller::{BrokerConfig, MetadataImage, TopicId};
 use skein_engine::{
     owner_shard, AppendInfo, LogChanges, LogChunk, LogTuning, Mesh, ShardId, ShardPlan,
 };
-use skein_replication::{Partition, PartitionKey, PartitionTable, ReplicaAssignment, ReplicaSpec};
+use skein_replication::{
+    Partition, PartitionKey, PartitionTable, ProducerDescription, ReplicaAssignment, ReplicaSpec,
+};
 
 use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
@@ -133,15 +135,30 @@ impl ShardState {
 
     /// The gauges of every partition this shard owns, for a scrape:
     /// O(partitions × segments), run by the refresh task, never per request.
-    /// Data is not replicated yet, so each partition counts one replica, in
-    /// its ISR.
+    /// A leader counts its committed ISR and each follower's lag as it
+    /// sees it; a follower the replicas and ISR its image records.
     pub fn partition_gauges(&self) -> Vec<PartitionGauge> {
         let image = self.image();
         let partitions = self.partitions.partitions();
+        let now = now_ms();
         let mut gauges = Vec::with_capacity(partitions.len());
         for ((topic_id, index), partition) in partitions {
             let Some(topic) = image.topic_by_id(&topic_id) else {
                 continue;
+            };
+            let assignment = partition.replicas();
+            let count = |brokers: usize| u32::try_from(brokers.max(1)).unwrap_or(u32::MAX);
+            let (isr, followers) = match partition.replica_set() {
+                Some(set) => {
+                    let log_end_offset = partition.offsets().log_end_offset;
+                    let followers = set
+                        .followers()
+                        .iter()
+                        .map(|follower| follower_lag(follower, log_end_offset, now))
+                        .collect();
+                    (count(set.isr().len()), followers)
+                }
+                None => (count(assignment.isr.len()), Vec::new()),
             };
             gauges.push(PartitionGauge {
                 topic: topic.name.clone(),
@@ -150,8 +167,9 @@ impl ShardState {
                 segments: partition.segment_count() as u64,
                 high_watermark: partition.high_watermark(),
                 leader: partition.role().is_leader(),
-                replicas: 1,
-                isr: 1,
+                replicas: count(assignment.replicas.len()),
+                isr,
+                followers,
             });
         }
         gauges
@@ -182,6 +200,14 @@ impl ShardState {
     pub(crate) fn follower_partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
         let mut partitions = self.partitions.partitions();
         partitions.retain(|(_, partition)| !partition.role().is_leader());
+        partitions
+    }
+
+    /// The partitions this shard leads with followers, for the ISR
+    /// driver: O(partitions), once per check.
+    pub(crate) fn leader_partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
+        let mut partitions = self.partitions.partitions();
+        partitions.retain(|(_, partition)| partition.leads_followers());
         partitions
     }
 
@@ -466,6 +492,37 @@ impl ShardState {
         }
     }
 
+    /// DescribeProducers: the partition's idempotent producers, by id.
+    ///
+    /// # Errors
+    /// `NotLeader` on a follower, `UnknownTopicOrPartition`, or
+    /// `OwnerUnavailable`.
+    pub async fn describe_producers(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+    ) -> Result<Vec<ProducerDescription>, PartitionError> {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            return Ok(self.local(&topic_id, partition)?.describe_producers()?);
+        }
+        match self
+            .remote(owner, topic_id, partition, PartitionOp::DescribeProducers)
+            .await?
+        {
+            ShardReply::Producers(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Forgets, on every partition this shard owns, the idempotent
+    /// producers idle for `producer_id_expiration_ms` (Kafka's
+    /// `producer.id.expiration.ms`). Returns how many were removed.
+    pub fn expire_producers(&self, producer_id_expiration_ms: i64) -> usize {
+        self.partitions
+            .expire_producers(now_ms(), producer_id_expiration_ms)
+    }
+
     /// Executes a partition operation for another shard (or the control
     /// shard); this shard must own the partition. Each operation is answered
     /// with its own reply variant.
@@ -517,6 +574,9 @@ impl ShardState {
                     .await,
             ),
             PartitionOp::Size => ShardReply::Size(self.size(topic_id, partition).await),
+            PartitionOp::DescribeProducers => {
+                ShardReply::Producers(self.describe_producers(topic_id, partition).await)
+            }
         }
     }
 
@@ -685,5 +745,25 @@ impl ShardState {
             Ok(ShardReply::Control(reply)) => Some(reply),
             _ => None,
         }
+    }
+}
+
+/// How far `follower` is behind a leader whose log ends at
+/// `log_end_offset`, at `now_ms`.
+fn follower_lag(
+    follower: &skein_replication::FollowerState,
+    log_end_offset: i64,
+    now_ms: i64,
+) -> crate::metrics::FollowerLag {
+    let records = log_end_offset - follower.log_end_offset.max(0);
+    let ms = if follower.log_end_offset >= log_end_offset {
+        0
+    } else {
+        now_ms - follower.last_caught_up_ms
+    };
+    crate::metrics::FollowerLag {
+        broker: follower.broker,
+        records: u64::try_from(records).unwrap_or(0),
+        ms: u64::try_from(ms).unwrap_or(0),
     }
 }

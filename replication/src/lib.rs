@@ -1,7 +1,9 @@
 //! Replication: the partitions a data shard owns. Each [`Partition`] holds
 //! its log, its replica role (leader at a leader epoch, or follower of
-//! another broker), its idempotent producers and its leader-epoch cache
-//! (checkpointed beside the log); a shard's [`PartitionTable`] is reconciled
+//! another broker), its idempotent producers (following the log batch by
+//! batch on leaders and followers, snapshotted beside the segments at roll
+//! and clean shutdown, rebuilt on recovery and truncation) and its
+//! leader-epoch cache (checkpointed beside the log); a shard's [`PartitionTable`] is reconciled
 //! with the replicas each metadata image assigns it. Every operation is a
 //! typed method with a typed error ([`PartitionError`]).
 //!
@@ -9,7 +11,12 @@
 //! offsets and caught-up times, the ISR, the high watermark as the minimum
 //! over the ISR, the ISR changes to propose, `min.insync.replicas`); a
 //! partition held by one replica keeps the log's durable end offset as its
-//! high watermark with no extra work. A follower appends the batches its fetcher brings
+//! high watermark with no extra work. The ISR changes only through the
+//! controller: the protocol layer's ISR driver takes the proposals
+//! ([`Partition::isr_to_shrink`], [`Partition::isr_to_expand`]), marks
+//! them pending ([`Partition::propose_isr`]) and applies what the
+//! controller committed ([`Partition::commit_isr`]) or forgets what it
+//! refused ([`Partition::abandon_proposed_isr`]); the next image confirms. A follower appends the batches its fetcher brings
 //! ([`Partition::append_as_follower`]), learns its leader's high watermark,
 //! and truncates its divergent tail after a leader change by its leader's
 //! epochs ([`offset_truncation`], KIP-101/KIP-279/KIP-595); the leader
@@ -26,6 +33,7 @@ mod leader_epoch_cache;
 mod leader_epoch_checkpoint;
 mod partition;
 mod partition_table;
+mod producer_snapshot;
 mod producer_state;
 mod replica_set;
 mod role;
@@ -40,9 +48,12 @@ pub use leader_epoch_cache::{
     EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };
 pub use leader_epoch_checkpoint::{CheckpointError, CHECKPOINT_FILE};
-pub use partition::{EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ReadInfo};
+pub use partition::{
+    EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ProducerDescription, ReadInfo,
+};
 pub use partition_table::{PartitionKey, PartitionTable, ReplicaSpec, TopicId};
-pub use producer_state::ProducerError;
+pub use producer_snapshot::SNAPSHOT_SUFFIX;
+pub use producer_state::{ProducerError, REMEMBERED_BATCHES};
 pub use replica_set::{FollowerState, ReplicaAssignment, ReplicaSet};
 pub use role::{BrokerId, Role};
 pub use truncation::{

@@ -20,16 +20,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use skein_engine::{
-    AppendInfo, BatchHeader, CompactionReport, LogChunk, LogConfig, LogTuning, PartitionLog,
-    BATCH_HEADER_BYTES,
-};
+use skein_engine::{AppendInfo, CompactionReport, LogChunk, LogConfig, LogTuning, PartitionLog};
 
 use crate::error::{FollowerAppendError, PartitionError, ReplicationError};
 use crate::leader_epoch_cache::{EpochEntry, LeaderEpochCache};
 use crate::leader_epoch_checkpoint as checkpoint;
-use crate::producer_state::{batch_identity, Admission, PartitionProducers};
+use crate::producer_state::{batch_headers, ProducerStates};
 use crate::replica_set::{ReplicaAssignment, ReplicaSet};
 use crate::role::{BrokerId, Role};
 use crate::truncation::{offset_truncation, OffsetTruncation};
@@ -42,7 +40,12 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 const LATEST_TIERED_TIMESTAMP: i64 = -5;
 
-/// Bytes read at a time while rebuilding the leader-epoch cache from the log.
+mod producers;
+
+pub use producers::ProducerDescription;
+
+/// Bytes read at a time while rebuilding the leader-epoch cache (or the
+/// producer state) from the log.
 const EPOCH_SCAN_READ_BYTES: usize = 1 << 20;
 
 /// A partition's offsets at one moment.
@@ -100,7 +103,10 @@ pub struct EpochEndOffset {
 pub struct Partition {
     log: PartitionLog,
     role: Cell<Role>,
-    producers: RefCell<PartitionProducers>,
+    /// The idempotent producers, following the log batch by batch.
+    producers: RefCell<ProducerStates>,
+    /// Their snapshots beside the segments.
+    producer_snapshots: Rc<producers::SnapshotFiles>,
     epochs: RefCell<LeaderEpochCache>,
     /// One checkpoint write at a time: each writes the cache as it is then,
     /// so the last one to finish holds every epoch.
@@ -150,10 +156,12 @@ impl Partition {
     ) -> Result<Partition, PartitionError> {
         let log = PartitionLog::open_with(dir, config, tuning).await?;
         let (epochs, changed) = restore_epochs(&log).await?;
+        let (producer_states, producer_snapshots) = producers::restore(&log).await?;
         let partition = Partition {
             log,
             role: Cell::new(role),
-            producers: RefCell::new(PartitionProducers::default()),
+            producers: RefCell::new(producer_states),
+            producer_snapshots,
             epochs: RefCell::new(epochs),
             checkpoint_writes: glommio::sync::Semaphore::new(1),
             assignment: RefCell::new(ReplicaAssignment::default()),
@@ -254,8 +262,13 @@ impl Partition {
     /// Takes the replicas and ISR the metadata image records (an
     /// AlterPartition committed, a reassignment, or a new leader's set).
     pub fn set_replicas(&self, assignment: ReplicaAssignment, now_ms: i64) {
-        if *self.assignment.borrow() == assignment {
-            return;
+        {
+            let current = self.assignment.borrow();
+            // Partition epochs only grow: an image older than an
+            // AlterPartition answer already applied changes nothing.
+            if *current == assignment || assignment.partition_epoch < current.partition_epoch {
+                return;
+            }
         }
         let seed = self.seed_high_watermark();
         *self.assignment.borrow_mut() = assignment;
@@ -391,21 +404,7 @@ impl Partition {
     /// As the log's append: the batches may or may not have been appended.
     pub async fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let leader_epoch = self.leader_epoch()?;
-        let identity = batch_identity(records);
-        if let Some(batch) = &identity {
-            match self.producers.borrow_mut().admit(batch) {
-                Admission::Append => {}
-                Admission::Duplicate(info) => return Ok(info),
-                Admission::Refuse(error) => return Err(error.into()),
-            }
-        }
-        let result = self.log.append(records, leader_epoch, now_ms).await;
-        if let Some(batch) = &identity {
-            self.producers
-                .borrow_mut()
-                .appended(batch, result.as_ref().ok().copied());
-        }
-        let info = result?;
+        let info = self.append_checked(records, leader_epoch, now_ms).await?;
         assert!(info.base_offset <= info.last_offset);
         let new_epoch = self
             .epochs
@@ -537,7 +536,7 @@ impl Partition {
         if self.role.get().is_leader() {
             return Err(FollowerAppendError::NotFollower);
         }
-        let info = self.log.append_replicated(records, now_ms).await?;
+        let info = self.append_replicated_checked(records, now_ms).await?;
         assert!(info.base_offset <= info.last_offset);
         let mut new_epoch = false;
         {
@@ -630,6 +629,9 @@ impl Partition {
         let end = self.log.log_end_offset();
         assert!(end <= offset, "the log ends at or before the cut");
         self.after_truncation(end).await;
+        // After the cut, at the end it made (a cut inside a batch drops the
+        // whole batch): the producers' state is rebuilt from what remains.
+        self.truncate_producer_state_to(end).await?;
         Ok(end)
     }
 
@@ -650,11 +652,14 @@ impl Partition {
         assert_eq!(self.log.log_end_offset(), offset);
         self.epochs_start_at(offset).await;
         self.after_truncation(offset).await;
+        // Nothing remains: no producer state (Kafka's
+        // `truncateFullyAndStartAt` clears it and its snapshots).
+        self.truncate_producer_state_to(0).await?;
         Ok(())
     }
 
-    /// What follows a cut of the log to end at `end`: the epochs and the
-    /// state derived from the removed batches go.
+    /// What follows a cut of the log to end at `end`: the epochs beyond it
+    /// go (checkpointed), and a known high watermark above it.
     async fn after_truncation(&self, end: i64) {
         let changed = self.epochs.borrow_mut().truncate_from_end(end);
         if changed || self.epochs_unpersisted.get() {
@@ -662,10 +667,6 @@ impl Partition {
         }
         self.known_high_watermark
             .set(self.known_high_watermark.get().min(end));
-        // The producers' state describes batches that may be gone; a
-        // follower does not keep it (only the leader admits produces), so
-        // it starts over.
-        *self.producers.borrow_mut() = PartitionProducers::default();
     }
 
     /// Resolves once the high watermark passes `offset`, or this replica
@@ -868,6 +869,31 @@ impl Partition {
         }
     }
 
+    /// Applies the ISR the controller committed in answer to this leader's
+    /// AlterPartition (Kafka's `handleAlterPartitionUpdate`), before the
+    /// image that records it arrives: ignored unless this replica still
+    /// leads at `leader_epoch` and `partition_epoch` is newer than the one
+    /// it has. Returns whether it applied.
+    pub fn commit_isr(
+        &self,
+        isr: Vec<BrokerId>,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        now_ms: i64,
+    ) -> bool {
+        if self.role.get() != (Role::Leader { leader_epoch }) {
+            return false;
+        }
+        let mut assignment = self.replicas();
+        if partition_epoch <= assignment.partition_epoch {
+            return false;
+        }
+        assignment.isr = isr;
+        assignment.partition_epoch = partition_epoch;
+        self.set_replicas(assignment, now_ms);
+        true
+    }
+
     /// Forgets the ISR change in flight (the controller refused it).
     pub fn abandon_proposed_isr(&self) {
         if let Some(set) = self.replica_set.borrow_mut().as_mut() {
@@ -957,6 +983,7 @@ impl Partition {
         self.leader_epoch()?;
         let log_start_offset = self.log.delete_records(offset).await?;
         self.epochs_start_at(log_start_offset).await;
+        self.remove_old_snapshots().await;
         Ok(log_start_offset)
     }
 
@@ -1002,6 +1029,7 @@ impl Partition {
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<(), PartitionError> {
         self.log.enforce_retention(now_ms).await?;
         self.epochs_start_at(self.log.log_start_offset()).await;
+        self.remove_old_snapshots().await;
         Ok(())
     }
 
@@ -1013,12 +1041,16 @@ impl Partition {
         Ok(self.log.compact(now_ms).await?)
     }
 
-    /// Flushes and closes the log (writing its clean-shutdown marker).
+    /// Flushes and closes the log (writing its clean-shutdown marker), then
+    /// writes a producer-state snapshot at its end.
     ///
     /// # Errors
     /// What the final flush failed with.
     pub async fn close(self) -> Result<(), PartitionError> {
-        Ok(self.log.close().await?)
+        let (dir, offset, bytes) = self.snapshot_for_close();
+        self.log.close().await?;
+        producers::write_close_snapshot(dir, offset, bytes).await;
+        Ok(())
     }
 
     /// Removes the partition's files.
@@ -1165,19 +1197,4 @@ async fn last_batch_epoch(log: &PartitionLog) -> Result<Option<i32>, PartitionEr
         .last()
         .map(|header| header.partition_leader_epoch.get());
     Ok(epoch.filter(|epoch| *epoch >= 0))
-}
-
-/// The headers of the whole batches in `bytes`, stopping at the first that
-/// does not fit (the log hands out whole batches; the check is for bytes
-/// that are not what they claim).
-fn batch_headers(mut bytes: &[u8]) -> impl Iterator<Item = BatchHeader> + '_ {
-    std::iter::from_fn(move || {
-        let header = *BatchHeader::read(bytes)?;
-        let total = usize::try_from(header.total_bytes()).ok()?;
-        if total < BATCH_HEADER_BYTES || total > bytes.len() {
-            return None;
-        }
-        bytes = bytes.get(total..)?;
-        Some(header)
-    })
 }

@@ -212,6 +212,15 @@ impl PartitionTable {
         }
     }
 
+    /// Forgets the idempotent producers idle for `producer_id_expiration_ms`
+    /// on every partition held. Returns how many were removed.
+    pub fn expire_producers(&self, now_ms: i64, producer_id_expiration_ms: i64) -> usize {
+        self.partitions()
+            .iter()
+            .map(|(_, partition)| partition.expire_producers(now_ms, producer_id_expiration_ms))
+            .sum()
+    }
+
     /// Runs one compaction pass on every partition that has one due.
     /// Returns whether any pass ran.
     pub async fn compact(&self, now_ms: i64) -> bool {

@@ -557,6 +557,40 @@ mod tests {
     }
 
     #[test]
+    fn a_shrink_in_flight_still_waits_for_the_follower_it_drops() {
+        let mut set = three_replicas();
+        set.record_fetch(2, 20, 20, 1_100).unwrap();
+        set.record_fetch(3, 12, 20, 1_100).unwrap();
+        assert_eq!(set.high_watermark(20), 12);
+        // Follower 3 has not caught up for longer than the lag time.
+        let shrunk = set
+            .isr_to_shrink(20, 1_101 + LAG_MAX_MS, LAG_MAX_MS)
+            .unwrap();
+        assert_eq!(shrunk, vec![1, 2]);
+        set.propose_isr(shrunk);
+        // Until the controller commits it, 3 is in the maximal ISR.
+        set.record_fetch(2, 25, 25, 31_200).unwrap();
+        assert_eq!(set.high_watermark(25), 12);
+        let mut committed = assignment(&[1, 2, 3], &[1, 2]);
+        committed.partition_epoch = 6;
+        set.apply(&committed, 31_300);
+        assert_eq!(set.high_watermark(25), 25);
+        assert!(set.check_enough_replicas(3).is_err());
+    }
+
+    #[test]
+    fn a_follower_joins_once_it_reaches_the_high_watermark_not_the_log_end() {
+        let mut set = ReplicaSet::new(&assignment(&[1, 2, 3], &[1, 2]), 3, 10, 10, 1_000);
+        set.record_fetch(2, 18, 30, 1_100).unwrap();
+        let hw = set.high_watermark(30);
+        assert_eq!(hw, 18);
+        set.record_fetch(3, 17, 30, 1_100).unwrap();
+        assert_eq!(set.isr_to_expand(hw), None);
+        set.record_fetch(3, 18, 30, 1_200).unwrap();
+        assert_eq!(set.isr_to_expand(hw), Some(vec![1, 2, 3]));
+    }
+
+    #[test]
     fn an_abandoned_proposal_allows_the_next_one() {
         let mut set = three_replicas();
         set.propose_isr(vec![1, 2]);

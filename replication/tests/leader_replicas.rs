@@ -302,3 +302,41 @@ fn a_reopened_leader_with_followers_starts_from_its_log_start() {
         assert_eq!(partition.high_watermark(), 3);
     });
 }
+
+#[test]
+fn an_isr_committed_by_the_controller_applies_before_its_image_and_an_older_image_is_ignored() {
+    in_partition_dir(|dir| async move {
+        let partition = leading(dir.as_path(), &[1, 2, 3], 4).await;
+        partition.propose_isr(vec![1, 2]);
+        // The answer names another leader epoch: not this leadership's.
+        assert!(!partition.commit_isr(vec![1, 2], 2, 6, 1_100));
+        // Not newer than the partition epoch held: nothing to apply.
+        assert!(!partition.commit_isr(vec![1, 2], 3, 5, 1_100));
+        assert!(partition.commit_isr(vec![1, 2], 3, 6, 1_100));
+        let set = partition.replica_set().expect("leads followers");
+        assert_eq!((set.isr(), set.partition_epoch()), (&[1, 2][..], 6));
+        assert_eq!(set.proposed_isr(), None);
+        // An image from before the change (partition epoch 5) changes
+        // nothing; the one that records it is already applied.
+        partition.set_replicas(assignment(&[1, 2, 3], &[1, 2, 3], 5), 1_200);
+        assert_eq!(partition.replicas().isr, vec![1, 2]);
+        partition.set_replicas(assignment(&[1, 2, 3], &[1, 2], 6), 1_200);
+        assert_eq!(partition.replicas().partition_epoch, 6);
+    });
+}
+
+#[test]
+fn an_abandoned_proposal_lets_the_next_check_propose_again() {
+    in_partition_dir(|dir| async move {
+        let partition = leading(dir.as_path(), &[1, 2], 4).await;
+        partition
+            .record_follower_fetch(3, 4, 4, 1_100)
+            .expect("fetch");
+        let expanded = partition.isr_to_expand().expect("3 caught up");
+        partition.propose_isr(expanded);
+        assert_eq!(partition.isr_to_expand(), None);
+        // INELIGIBLE_REPLICA: the controller did not apply it.
+        partition.abandon_proposed_isr();
+        assert_eq!(partition.isr_to_expand(), Some(vec![1, 2, 3]));
+    });
+}

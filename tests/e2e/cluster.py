@@ -29,6 +29,19 @@ fixed sleep; a wait that runs out says what it last saw. While waiting, a
 node that exited without the test asking for it fails the wait at once.
 `Cluster.close` stops every process, a paused one included.
 
+With `proxied=True` the nodes talk to each other only through loopback TCP
+proxies (tests/e2e/tcp_proxy.py), one in front of each node's controller
+listener and one in front of its inter-broker listener, so a test can cut
+one node off from the others (`Cluster.isolate`, `Cluster.heal`) while
+clients keep reaching every node directly. Each broker then has a second
+client listener, INTERNAL, for replication, advertised at its proxy:
+
+    listeners=PLAINTEXT://127.0.0.1:P2,INTERNAL://127.0.0.1:I2,CONTROLLER://127.0.0.1:C2
+    advertised.listeners=PLAINTEXT://127.0.0.1:P2,INTERNAL://127.0.0.1:<proxy of I2>
+    listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+    inter.broker.listener.name=INTERNAL
+    controller.quorum.voters=1@127.0.0.1:<proxy of C1>,2@127.0.0.1:<proxy of C2>,...
+
 Environment: SKEIN_BIN (see conftest.py); SKEIN_E2E_CORES, a `--cores` value
 for every node (default: none passed).
 """
@@ -36,6 +49,7 @@ for every node (default: none passed).
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -47,8 +61,11 @@ from typing import Callable, Iterable, TypeVar
 
 import kafka_wire as kw
 from conftest import LOG_TAIL_BYTES, SKEIN_BIN, _die_with_parent, free_port
+from tcp_proxy import TcpProxy
 
 T = TypeVar("T")
+
+INTERNAL_LISTENER = "INTERNAL"
 
 COMBINED = "broker,controller"
 BROKER = "broker"
@@ -245,6 +262,8 @@ class Node:
     config_path: Path
     properties: dict[str, str]
     cores: str | None = None
+    # The inter-broker listener's port (a proxied cluster only).
+    internal_port: int | None = None
     proc: subprocess.Popen | None = None
     starts: int = 0
     paused: bool = False
@@ -398,35 +417,57 @@ class Cluster:
     """Nodes 1..V are the voters (`combined` broker,controller nodes, then
     `controllers` controller-only ones), nodes V+1.. the `brokers`
     broker-only ones. `properties` are added to every node's file;
-    `cluster_id` sets cluster.id on every node (per node: Node.properties)."""
+    `cluster_id` sets cluster.id on every node (per node: Node.properties).
+    `proxied`: node-to-node traffic goes through proxies (module doc)."""
 
     def __init__(self, base_dir: Path, *, combined: int = 0, controllers: int = 0,
                  brokers: int = 0, cluster_id: str | None = None,
-                 properties: dict[str, str] | None = None, cores: str | None = None):
+                 properties: dict[str, str] | None = None, cores: str | None = None,
+                 proxied: bool = False):
         assert combined + controllers >= 1, "a cluster needs at least one voter"
         self.base_dir = base_dir
         taken: set[int] = set()
 
         def port() -> int:
-            # free_port() may hand out the same port twice in a row.
-            while True:
-                p = free_port()
-                if p not in taken:
-                    taken.add(p)
-                    return p
+            p = listen_port(taken)
+            taken.add(p)
+            return p
 
         roles = [COMBINED] * combined + [CONTROLLER] * controllers + [BROKER] * brokers
         plan = []
         for i, role in enumerate(roles, start=1):
             is_broker = BROKER in role.split(",")
             is_controller = CONTROLLER in role.split(",")
-            plan.append((i, role, port() if is_broker else None, port() if is_controller else None))
-        voters = ",".join(f"{i}@127.0.0.1:{c}" for i, _, _, c in plan if c is not None)
+            plan.append((i, role, port() if is_broker else None, port() if is_controller else None,
+                         port() if is_broker and proxied else None))
+        # (destination node id, "controller" | "internal") -> its proxy.
+        self.proxies: dict[tuple[int, str], TcpProxy] = {}
+        if proxied:
+            for i, _, _, controller_port, internal_port in plan:
+                for kind, target in (("controller", controller_port), ("internal", internal_port)):
+                    if target is not None:
+                        self.proxies[(i, kind)] = TcpProxy(
+                            target, name=f"node{i}-{kind}", source_pids=self._node_pids,
+                            port=port())
+        self._isolated: int | None = None
+
+        def peer_port(i: int, kind: str, direct: int) -> int:
+            """What other nodes are told to connect to: the proxy, if any."""
+            proxy = self.proxies.get((i, kind))
+            return proxy.port if proxy is not None else direct
+
+        voters = ",".join(f"{i}@127.0.0.1:{peer_port(i, 'controller', c)}"
+                          for i, _, _, c, _ in plan if c is not None)
         self.nodes: dict[int, Node] = {}
-        for i, role, client_port, controller_port in plan:
+        for i, role, client_port, controller_port, internal_port in plan:
             listeners = []
+            advertised = []
             if client_port is not None:
                 listeners.append(f"PLAINTEXT://127.0.0.1:{client_port}")
+            if internal_port is not None:
+                listeners.append(f"{INTERNAL_LISTENER}://127.0.0.1:{internal_port}")
+                advertised = [f"PLAINTEXT://127.0.0.1:{client_port}",
+                              f"{INTERNAL_LISTENER}://127.0.0.1:{peer_port(i, 'internal', internal_port)}"]
             if controller_port is not None:
                 listeners.append(f"CONTROLLER://127.0.0.1:{controller_port}")
             node_dir = base_dir / f"node{i}"
@@ -441,6 +482,12 @@ class Cluster:
                 "broker.heartbeat.interval.ms": str(HEARTBEAT_INTERVAL_MS),
                 "broker.session.timeout.ms": str(SESSION_TIMEOUT_MS),
             }
+            if proxied:
+                props["listener.security.protocol.map"] = (
+                    f"PLAINTEXT:PLAINTEXT,{INTERNAL_LISTENER}:PLAINTEXT,CONTROLLER:PLAINTEXT")
+                if advertised:
+                    props["advertised.listeners"] = ",".join(advertised)
+                    props["inter.broker.listener.name"] = INTERNAL_LISTENER
             if cluster_id is not None:
                 props["cluster.id"] = cluster_id
             props.update(properties or {})
@@ -449,6 +496,7 @@ class Cluster:
                 admin_port=port(), data_dir=node_dir / "data", log_path=base_dir / f"node{i}.log",
                 config_path=node_dir / f"node{i}.properties", properties=props,
                 cores=cores if cores is not None else os.environ.get("SKEIN_E2E_CORES"),
+                internal_port=internal_port,
             )
 
     # ---- selection
@@ -473,11 +521,56 @@ class Cluster:
         for i in (node_ids if node_ids is not None else self.nodes):
             self.nodes[i].start()
 
+    # ---- network partitions (a proxied cluster)
+
+    def _node_pids(self) -> list[int]:
+        return [n.proc.pid for n in self.nodes.values() if n.alive()]
+
+    def _node_of_pid(self, pid: int | None) -> int | None:
+        for n in self.nodes.values():
+            if pid is not None and n.proc is not None and n.proc.pid == pid:
+                return n.node_id
+        return None
+
+    def isolate(self, node_id: int) -> None:
+        """Cuts node `node_id` off from the other nodes, both ways: every
+        proxy drops (and refuses) the connections that cross the cut, i.e.
+        from the node to another one and from another one to it. Clients
+        still reach every node directly. Until `heal`."""
+        assert self.proxies, "isolate needs a Cluster(proxied=True)"
+        assert self._isolated is None, f"node {self._isolated} is already cut off"
+        self._isolated = node_id
+        for (destination, _), proxy in self.proxies.items():
+            inside = destination == node_id
+
+            def crosses(pid: int | None, inside: bool = inside) -> bool:
+                return (self._node_of_pid(pid) == node_id) != inside
+
+            proxy.block(crosses)
+
+    def heal(self) -> None:
+        """Undoes `isolate`: every proxy forwards everything again."""
+        self._isolated = None
+        for proxy in self.proxies.values():
+            proxy.heal()
+
+    @property
+    def isolated(self) -> int | None:
+        """The node `isolate` cut off, if any."""
+        return self._isolated
+
     def close(self) -> list[str]:
         """Stops every process: SIGTERM to all at once (SIGCONT to a paused
-        one), then waits; kills what is left after SHUTDOWN_TIMEOUT_S.
-        Returns one line per problem: a node that exited non-zero on SIGTERM,
-        ignored it, or had died without the test asking."""
+        one), then waits; kills what is left after SHUTDOWN_TIMEOUT_S; then
+        closes the proxies. Returns one line per problem: a node that exited
+        non-zero on SIGTERM, ignored it, or had died without the test asking."""
+        try:
+            return self._stop_processes()
+        finally:
+            for proxy in self.proxies.values():
+                proxy.close()
+
+    def _stop_processes(self) -> list[str]:
         problems = []
         for n in self.nodes.values():
             if n.proc is None:
@@ -587,6 +680,37 @@ class Cluster:
 
     def log_tails(self) -> str:
         return "\n".join(n.log_tail() for n in self.nodes.values())
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of ports for the local end of outgoing
+    connections (Linux default 32768-60999)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def listen_port(taken: set[int]) -> int:
+    """A port for a node to listen on that nothing listens on now, outside
+    the kernel's ephemeral range where it can: a port from that range, free
+    when chosen, can be the local end of some client's connection by the
+    time a node restarts on it (the restart then fails with "address in
+    use"); one below it cannot. Not one of `taken`."""
+    low, _ = _ephemeral_ports()
+    rng = random.Random()
+    for _ in range(200):
+        candidate = rng.randrange(10000, low) if low > 11000 else free_port()
+        if candidate in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+        return candidate
+    raise AssertionError("no free port to listen on")
 
 
 def kafka_cluster_id() -> str:

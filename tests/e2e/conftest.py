@@ -12,6 +12,11 @@ Environment:
   SKEIN_E2E_BUDGET_S  wall-clock budget of the whole session in seconds
                     (default 1800); tests that would start later fail at
                     once, so a broker that hangs cannot run CI out of time
+  SKEIN_E2E_NODES   3 runs every `broker` as a cluster of three combined
+                    nodes (tests/e2e/cluster.py) with topics replicated 3
+                    times and min.insync.replicas=2: the client suites then
+                    run against a cluster (by hand; CI runs one node). A test
+                    that needs one broker's files skips itself.
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 30.0
 LOG_TAIL_BYTES = 64 * 1024
 SESSION_BUDGET_S = float(os.environ.get("SKEIN_E2E_BUDGET_S", "1800"))
+E2E_NODES = int(os.environ.get("SKEIN_E2E_NODES", "1"))
+# What every topic of a SKEIN_E2E_NODES=3 run gets, so that its records are
+# really replicated and acks=all waits for a follower.
+CLUSTER_MODE_PROPERTIES = {
+    "default.replication.factor": "3",
+    "min.insync.replicas": "2",
+    "offsets.topic.replication.factor": "3",
+}
 _SESSION_START = time.monotonic()
 
 
@@ -175,6 +188,63 @@ def pytest_runtest_makereport(item, call):
             report.sections.append((f"skein broker log (port {broker.port})", broker.log_tail()))
 
 
+class ClusterBroker:
+    """A cluster of three combined nodes behind the `Broker` interface
+    (SKEIN_E2E_NODES=3). `port` is node 1's client port, `bootstrap` lists
+    every node; restart/kill act on all three nodes. Anything that reads one
+    broker's files skips the test."""
+
+    def __init__(self, base_dir: Path, settings: dict[str, str]):
+        from cluster import Cluster  # cluster.py imports this module
+
+        self.settings = settings
+        self.cluster = Cluster(base_dir, combined=3,
+                               properties={**CLUSTER_MODE_PROPERTIES, **settings})
+        self.port = self.cluster.node(1).client_port
+        self.start_failed = False
+        self.proc = self  # the fixture's teardown checks proc.poll()
+        self.returncode = 0
+
+    @property
+    def bootstrap(self) -> str:
+        return self.cluster.bootstrap(self.cluster.broker_nodes())
+
+    @property
+    def data_dir(self) -> Path:
+        pytest.skip("reads one broker's data dir (SKEIN_E2E_NODES=3)")
+
+    def start(self) -> None:
+        self.start_failed = True
+        self.cluster.start()
+        self.cluster.wait_ready({1, 2, 3})
+        self.start_failed = False
+
+    def poll(self) -> int | None:
+        return None if self.alive() else self.returncode
+
+    def alive(self) -> bool:
+        return all(n.alive() for n in self.cluster.nodes.values())
+
+    def stop(self) -> int:
+        problems = self.cluster.close()
+        assert not problems, "; ".join(problems)
+        return 0
+
+    def kill(self) -> None:
+        for n in self.cluster.nodes.values():
+            n.kill()
+
+    def restart(self, kill: bool = False) -> None:
+        if kill:
+            self.kill()
+        else:
+            self.stop()
+        self.start()
+
+    def log_tail(self) -> str:
+        return "\n".join(n.log_tail() for n in self.cluster.nodes.values())
+
+
 @pytest.fixture
 def broker_factory(request, tmp_path):
     """Returns start(settings=None, cores=None, config_file=None, env=None,
@@ -191,6 +261,15 @@ def broker_factory(request, tmp_path):
               config_file=None, env: dict[str, str] | None = None, port: int | None = None,
               binary: Path | None = None) -> Broker:
         n = len(brokers)
+        if E2E_NODES == 3:
+            if config_file is not None or binary is not None or port is not None or cores:
+                pytest.skip("starts a broker with its own config file, binary, port or cores "
+                            "(SKEIN_E2E_NODES=3)")
+            c = ClusterBroker(tmp_path / f"cluster{n}", dict(settings or {}))
+            brokers.append(c)
+            c.start()
+            return c
+        assert E2E_NODES == 1, f"SKEIN_E2E_NODES={E2E_NODES}: only 1 or 3"
         # Nested so that hostile relative names ("../../x") resolved against
         # the data dir still land inside tmp_path, where tests can look.
         data_dir = tmp_path / f"broker{n}" / "a" / "b" / "data"

@@ -194,8 +194,12 @@ def record(offset_delta: int, timestamp_delta: int, key: bytes | None,
 
 
 def record_batch(records: list[tuple[bytes | None, bytes | None, list]],
-                 base_timestamp: int, corrupt_crc: bool = False) -> bytes:
-    """A v2 record batch, uncompressed, non-transactional, no producer id.
+                 base_timestamp: int, corrupt_crc: bool = False,
+                 producer_id: int = -1, producer_epoch: int = -1,
+                 base_sequence: int = -1) -> bytes:
+    """A v2 record batch, uncompressed, non-transactional, no producer id
+    unless one is given (an idempotent producer's batch: producer_id,
+    producer_epoch and the base_sequence of its first record).
 
     baseOffset INT64 (0; the broker assigns) | batchLength INT32 (bytes after
     this field) | partitionLeaderEpoch INT32 (-1) | magic INT8 (2) |
@@ -217,9 +221,9 @@ def record_batch(records: list[tuple[bytes | None, bytes | None, list]],
         + i32(n - 1)                 # lastOffsetDelta
         + i64(base_timestamp)        # baseTimestamp
         + i64(base_timestamp + n - 1)  # maxTimestamp
-        + i64(-1)                    # producerId
-        + i16(-1)                    # producerEpoch
-        + i32(-1)                    # baseSequence
+        + i64(producer_id)           # producerId
+        + i16(producer_epoch)        # producerEpoch
+        + i32(base_sequence)         # baseSequence
         + i32(n)                     # recordCount
         + encoded
     )

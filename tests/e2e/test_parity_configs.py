@@ -135,7 +135,7 @@ def test_describe_broker_configs_lists_listeners_and_log_dirs(broker):
 
 def test_a_property_without_effect_starts_the_broker_with_one_warning(broker_factory):
     b = broker_factory({"log.preallocate": "true", "log.flush.interval.messages": "1",
-                        "replica.lag.time.max.ms": "10000"})
+                        "replica.socket.timeout.ms": "10000"})
     a = admin(b.bootstrap)
     configs = describe(a, ResourceType.BROKER, "0")
     assert configs["log.preallocate"].value == "true"
@@ -143,8 +143,8 @@ def test_a_property_without_effect_starts_the_broker_with_one_warning(broker_fac
     assert log.count("log.preallocate is accepted but has no effect") == 1, log[-4000:]
     assert log.count("log.flush.interval.messages is accepted but has no effect") == 1
     # A Kafka property outside Skein's own table: described as set.
-    assert log.count("replica.lag.time.max.ms is accepted but has no effect") == 1
-    assert configs["replica.lag.time.max.ms"].value == "10000"
+    assert log.count("replica.socket.timeout.ms is accepted but has no effect") == 1
+    assert configs["replica.socket.timeout.ms"].value == "10000"
     assert configs["num.replica.fetchers"].value == "1"  # Kafka's default
 
 

@@ -41,8 +41,12 @@ def follower_log_bytes(cluster: Cluster, node_id: int, topic: str, partition: in
 
 
 @pytest.mark.timeout(180)
-def test_acks_all_records_are_on_every_follower_and_survive_kill_9_of_the_leader(cluster_factory):
-    cluster = cluster_factory(combined=3)
+@pytest.mark.parametrize("flush_policy", ["batch", "none"])
+def test_acks_all_records_are_on_every_follower_and_survive_kill_9_of_the_leader(
+        cluster_factory, flush_policy):
+    # The README's durability table: under either policy an acks=all record
+    # survives kill -9 of its leader (ISR-1 brokers).
+    cluster = cluster_factory(combined=3, properties={"log.flush.policy": flush_policy})
     cluster.start()
     cluster.wait_ready({1, 2, 3})
     topic = unique_topic("replicated")
@@ -90,3 +94,60 @@ def test_acks_all_records_are_on_every_follower_and_survive_kill_9_of_the_leader
     delivered = produce(cluster.bootstrap(survivors), topic, more, acks="all")
     assert [m.offset() for m in delivered] == list(range(MESSAGES, MESSAGES + 10))
     metadata(survivors[0].client_port, survivors[0].node_id, [topic])
+
+
+@pytest.mark.timeout(180)
+def test_a_committed_offset_survives_kill_9_of_its_group_coordinator(cluster_factory):
+    """Offset commits are written to __consumer_offsets with acks=all: once
+    the commit is answered, every in-sync replica of the group's offsets
+    partition holds it, so the broker that becomes coordinator after the
+    old one is killed serves it."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from clients import admin, consumer
+
+    cluster = cluster_factory(combined=3)
+    cluster.start()
+    cluster.wait_ready({1, 2, 3})
+    topic = unique_topic("committed")
+    create_topic(cluster.bootstrap(), topic, partitions=1, replication_factor=3)
+    wait_topic_placed(cluster, topic, 1, {1, 2, 3}, 3)
+    produce(cluster.bootstrap(), topic, keyed_messages(10, partition=0, tag="c"), acks="all")
+    # __consumer_offsets is created with replication factor 3 once three
+    # brokers are unfenced: every replica of the group's partition is then
+    # in its ISR.
+    wait_topic_placed(cluster, "__consumer_offsets", 50, {1, 2, 3}, 3)
+
+    group = unique_topic("group")
+    committer = consumer(cluster.bootstrap(), **{"group.id": group})
+    try:
+        committed = committer.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
+        assert [(tp.topic, tp.partition, tp.offset, tp.error) for tp in committed] == \
+            [(topic, 0, 7, None)]
+    finally:
+        committer.close()
+
+    # The admin client must outlive its futures (a dropped one never
+    # completes them).
+    admin_client = admin(cluster.bootstrap())
+    described = admin_client.describe_consumer_groups([group])[group].result(timeout=30)
+    coordinator = described.coordinator.id
+    cluster.node(coordinator).kill()
+    survivors = [n for n in cluster.broker_nodes() if n.node_id != coordinator]
+
+    reader = consumer(cluster.bootstrap(survivors), **{"group.id": group})
+    try:
+        def fetched():
+            try:
+                got = reader.committed([TopicPartition(topic, 0)], timeout=10)
+            except Exception as error:  # COORDINATOR_NOT_AVAILABLE while moving
+                return False, repr(error)
+            return got[0].offset == 7, [(tp.offset, tp.error) for tp in got]
+
+        cluster.wait_for("the committed offset on the new coordinator", fetched,
+                         FENCE_TIMEOUT_S + TOPIC_TIMEOUT_S)
+    finally:
+        reader.close()
+    admin_client = admin(cluster.bootstrap(survivors))
+    listed = admin_client.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])])[group].result(timeout=30)
+    assert [(tp.partition, tp.offset) for tp in listed.topic_partitions] == [(0, 7)]

@@ -193,8 +193,8 @@ impl MetadataController {
     /// as Kafka does, in this order: the sender's broker epoch
     /// ([`ControllerError::StaleBrokerEpoch`]); the topic and partition;
     /// epochs newer than the controller knows ([`ControllerError::NotController`]);
-    /// the sender leads ([`ControllerError::InvalidRequest`]); its leader epoch
-    /// ([`ControllerError::FencedLeaderEpoch`]) and partition epoch
+    /// its leader epoch ([`ControllerError::FencedLeaderEpoch`]); the sender
+    /// leads ([`ControllerError::InvalidRequest`]); its partition epoch
     /// ([`ControllerError::InvalidUpdateVersion`]); the ISR is distinct
     /// replicas that include the leader ([`ControllerError::InvalidRequest`]);
     /// every member may be in an ISR ([`ControllerError::IneligibleReplica`]).
@@ -257,16 +257,19 @@ impl MetadataController {
         {
             return Err(ControllerError::NotController);
         }
-        if request.broker_id != state.leader {
-            return Err(ControllerError::InvalidRequest(
-                "AlterPartition from a broker that does not lead the partition",
-            ));
-        }
+        // A stale leader epoch first: an old leader learns it was fenced
+        // (and waits for the metadata that says so) rather than that its
+        // request was malformed.
         if request.leader_epoch < state.leader_epoch {
             return Err(ControllerError::FencedLeaderEpoch {
                 requested: request.leader_epoch,
                 current: state.leader_epoch,
             });
+        }
+        if request.broker_id != state.leader {
+            return Err(ControllerError::InvalidRequest(
+                "AlterPartition from a broker that does not lead the partition",
+            ));
         }
         if request.partition_epoch < state.partition_epoch {
             return Err(ControllerError::InvalidUpdateVersion {

@@ -263,3 +263,90 @@ fn alter_partition_is_checked_as_kafka_checks_it() {
     );
     cluster.assert_replay_matches();
 }
+
+/// A leader of partition 0 of a new three-replica topic and its request
+/// to set `new_isr`.
+fn alter_request(
+    cluster: &Cluster,
+    topic: crate::metadata_record::TopicId,
+    new_isr: Vec<i32>,
+) -> AlterPartition {
+    let state = cluster.state(&topic, 0);
+    AlterPartition {
+        broker_id: state.leader,
+        broker_epoch: cluster.epochs[&state.leader],
+        topic_id: topic,
+        partition: 0,
+        leader_epoch: state.leader_epoch,
+        partition_epoch: state.partition_epoch,
+        new_isr,
+    }
+}
+
+#[test]
+fn an_empty_isr_is_an_invalid_request() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    let topic = cluster.create("orders", 1, 3).unwrap();
+    let request = alter_request(&cluster, topic, vec![]);
+    assert!(matches!(
+        cluster.controller.alter_partition(request).response,
+        Err(ControllerError::InvalidRequest(_))
+    ));
+}
+
+#[test]
+fn a_shrink_then_an_expansion_each_bump_the_partition_epoch() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    let topic = cluster.create("orders", 1, 3).unwrap();
+    let state = cluster.state(&topic, 0);
+    let (leader, second, third) = (state.leader, state.replicas[1], state.replicas[2]);
+    let shrunk = cluster
+        .commit(cluster.controller.alter_partition(alter_request(
+            &cluster,
+            topic,
+            vec![leader, second],
+        )))
+        .unwrap();
+    assert_eq!(shrunk.isr, vec![leader, second]);
+    assert_eq!(
+        (shrunk.leader_epoch, shrunk.partition_epoch),
+        (state.leader_epoch, state.partition_epoch + 1)
+    );
+    let expanded = cluster
+        .commit(cluster.controller.alter_partition(alter_request(
+            &cluster,
+            topic,
+            vec![leader, second, third],
+        )))
+        .unwrap();
+    assert_eq!(expanded.isr, vec![leader, second, third]);
+    assert_eq!(expanded.partition_epoch, state.partition_epoch + 2);
+    assert_eq!(cluster.state(&topic, 0), expanded);
+    cluster.assert_replay_matches();
+}
+
+#[test]
+fn a_deposed_leader_is_told_its_leader_epoch_is_fenced() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    let topic = cluster.create("orders", 1, 3).unwrap();
+    let before = alter_request(&cluster, topic, Vec::new());
+    let old_leader = before.broker_id;
+    // The leader is fenced: another replica leads at a new leader epoch.
+    cluster
+        .beat(old_leader, |heartbeat| heartbeat.want_fence = true)
+        .unwrap();
+    let now = cluster.state(&topic, 0);
+    assert_ne!(now.leader, old_leader);
+    // The old leader comes back and asks with its old epochs.
+    cluster.heartbeat(old_leader).unwrap();
+    let mut stale = before;
+    stale.broker_epoch = cluster.epochs[&old_leader];
+    stale.new_isr = now.replicas.clone();
+    assert_eq!(
+        cluster.controller.alter_partition(stale).response.err(),
+        Some(ControllerError::FencedLeaderEpoch {
+            requested: 0,
+            current: now.leader_epoch
+        })
+    );
+}

@@ -2,6 +2,10 @@
 //! local (-4), latest tiered (-5), or the first offset at or after a
 //! timestamp; answered by each partition's owner shard, with the leader
 //! epoch that appended the offset found (the current one for latest).
+//! With Kafka's debugging replica id (-2), earliest and latest are
+//! answered by any replica this broker holds, latest being its log end
+//! offset (as Kafka's `fetchOnlyFromLeader = false`): how an admin tool
+//! measures a follower's lag.
 
 use kafka_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use kafka_protocol::messages::list_offsets_response::{
@@ -13,6 +17,9 @@ use crate::error_code::ErrorCode;
 use crate::partition_leadership::check_leader;
 use crate::shard_message::ListedOffset;
 use crate::shard_state::ShardState;
+
+/// Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`.
+const DEBUGGING_REPLICA_ID: i32 = -2;
 
 /// Answers a ListOffsets request.
 pub async fn handle(
@@ -39,6 +46,23 @@ pub async fn handle(
                 Err(code) => failed(index, *code),
                 Ok(found) if !(0..found.partitions).contains(&index) => {
                     failed(index, ErrorCode::UnknownTopicOrPartition)
+                }
+                Ok(found)
+                    if request.replica_id.0 == DEBUGGING_REPLICA_ID
+                        && matches!(partition.timestamp, -1 | -2) =>
+                {
+                    match ctx.offsets(found.topic_id, index).await {
+                        Ok(offsets) => ListOffsetsPartitionResponse::default()
+                            .with_partition_index(index)
+                            .with_offset(if partition.timestamp == -1 {
+                                offsets.log_end_offset
+                            } else {
+                                offsets.log_start_offset
+                            })
+                            .with_timestamp(-1)
+                            .with_leader_epoch(-1),
+                        Err(error) => failed(index, error.code()),
+                    }
                 }
                 Ok(found) => {
                     match check_leader(&image, found, index, partition.current_leader_epoch) {

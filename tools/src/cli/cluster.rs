@@ -38,6 +38,42 @@ struct ClusterStatus {
     /// The metadata quorum; `None` when the broker does not serve
     /// DescribeQuorum (ZooKeeper-era Kafka).
     quorum: Option<QuorumDescription>,
+    /// The partitions whose ISR is smaller than their replica set, by
+    /// topic and partition.
+    under_replicated: Vec<UnderReplicated>,
+}
+
+/// A partition with fewer in-sync replicas than replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct UnderReplicated {
+    topic: String,
+    partition: i32,
+    leader: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+}
+
+/// The under-replicated partitions of `metadata`, by topic and partition.
+fn under_replicated(metadata: &crate::client::ClusterMetadata) -> Vec<UnderReplicated> {
+    let mut found: Vec<UnderReplicated> = metadata
+        .topics
+        .iter()
+        .flat_map(|(topic, described)| {
+            described
+                .partitions
+                .iter()
+                .filter(|p| p.isr.len() < p.replicas.len())
+                .map(move |p| UnderReplicated {
+                    topic: topic.clone(),
+                    partition: p.partition,
+                    leader: p.leader_id,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                })
+        })
+        .collect();
+    found.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    found
 }
 
 #[derive(Serialize)]
@@ -71,8 +107,9 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         ClusterCommand::Info => info(brokers.bootstrap(), args.format),
         ClusterCommand::Status => {
             let cluster = describe_cluster(brokers.bootstrap())?;
+            let lagging = under_replicated(&brokers.bootstrap().metadata(None)?);
             // The quorum's leader answers DescribeQuorum; Metadata names it.
-            status(cluster, brokers.controller()?, args.format)
+            status(cluster, lagging, brokers.controller()?, args.format)
         }
     }
 }
@@ -80,6 +117,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
 /// `skein cluster [status]`.
 fn status(
     cluster: ClusterDescription,
+    under_replicated: Vec<UnderReplicated>,
     connection: &mut Connection,
     format: OutputFormat,
 ) -> anyhow::Result<()> {
@@ -88,7 +126,11 @@ fn status(
         Err(ClientError::UnsupportedApi { .. }) => None,
         Err(other) => return Err(other.into()),
     };
-    let status = ClusterStatus { cluster, quorum };
+    let status = ClusterStatus {
+        cluster,
+        quorum,
+        under_replicated,
+    };
     match format {
         OutputFormat::Json => print_json(&status)?,
         OutputFormat::Table => print!("{}", status_text(&status)),
@@ -103,6 +145,8 @@ fn status_text(status: &ClusterStatus) -> String {
         status.cluster.cluster_id, status.cluster.controller_id
     );
     out.push_str(&brokers_table(&status.cluster.brokers));
+    out.push('\n');
+    out.push_str(&under_replicated_text(&status.under_replicated));
     out.push('\n');
     let Some(quorum) = &status.quorum else {
         out.push_str("Quorum: not described (the broker does not serve DescribeQuorum)\n");
@@ -145,6 +189,32 @@ fn status_text(status: &ClusterStatus) -> String {
         &rows,
     ));
     out
+}
+
+/// The under-replicated partitions as a table, or a line saying there is
+/// none.
+fn under_replicated_text(partitions: &[UnderReplicated]) -> String {
+    if partitions.is_empty() {
+        return "Under-replicated partitions: none\n".to_owned();
+    }
+    let ids = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let rows: Vec<Vec<String>> = partitions
+        .iter()
+        .map(|p| {
+            vec![
+                p.topic.clone(),
+                p.partition.to_string(),
+                p.leader.to_string(),
+                ids(&p.replicas),
+                ids(&p.isr),
+            ]
+        })
+        .collect();
+    format!(
+        "Under-replicated partitions: {}\n{}",
+        partitions.len(),
+        format_table(&["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], &rows)
+    )
 }
 
 /// The brokers as a table.
@@ -279,6 +349,7 @@ mod tests {
                 voters: vec![replica(0, 118), replica(1, 121), replica(2, -1)],
                 observers: vec![replica(5, 121)],
             }),
+            under_replicated: vec![],
         };
         assert_eq!(
             status_text(&status),
@@ -288,6 +359,8 @@ mod tests {
              BROKER  HOST      PORT  RACK\n\
              0       10.0.0.1  9092  rack-a\n\
              1       10.0.0.2  9092\n\
+             \n\
+             Under-replicated partitions: none\n\
              \n\
              Quorum leader:   1\n\
              Leader epoch:    7\n\
@@ -306,8 +379,44 @@ mod tests {
         let status = ClusterStatus {
             cluster: cluster(),
             quorum: None,
+            under_replicated: vec![],
         };
         assert!(status_text(&status)
             .ends_with("Quorum: not described (the broker does not serve DescribeQuorum)\n"));
+    }
+
+    #[test]
+    fn status_lists_partitions_whose_isr_is_smaller_than_their_replicas() {
+        use crate::client::{ClusterMetadata, PartitionMetadata, TopicMetadata};
+        let partition = |partition: i32, isr: Vec<i32>| PartitionMetadata {
+            partition,
+            error_code: 0,
+            leader_id: 2,
+            leader_epoch: 3,
+            replicas: vec![2, 3, 4],
+            isr,
+        };
+        let mut metadata = ClusterMetadata::default();
+        metadata.topics.insert(
+            "orders".into(),
+            TopicMetadata {
+                error_code: 0,
+                partitions: vec![partition(0, vec![2, 3, 4]), partition(1, vec![2, 4])],
+            },
+        );
+        let status = ClusterStatus {
+            cluster: cluster(),
+            quorum: None,
+            under_replicated: under_replicated(&metadata),
+        };
+        assert!(
+            status_text(&status).contains(
+                "Under-replicated partitions: 1\n\
+                 TOPIC   PARTITION  LEADER  REPLICAS  ISR\n\
+                 orders  1          2       2,3,4     2,4\n"
+            ),
+            "{}",
+            status_text(&status)
+        );
     }
 }

@@ -107,6 +107,9 @@ struct PartitionRow {
     isr: Vec<i32>,
     log_start_offset: i64,
     high_watermark: i64,
+    /// Each follower's lag: the leader's log end offset minus the
+    /// follower's, `None` when its broker did not answer.
+    lag: Vec<(i32, Option<i64>)>,
 }
 
 #[derive(Serialize)]
@@ -239,6 +242,18 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Followers' lag as `BROKER:RECORDS,…` (`?` for a broker that did not
+/// answer).
+fn lag_list(lag: &[(i32, Option<i64>)]) -> String {
+    lag.iter()
+        .map(|(broker, records)| match records {
+            Some(records) => format!("{broker}:{records}"),
+            None => format!("{broker}:?"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `description` as Kafka's `kafka-topics --describe` lays it out: a line
 /// for the topic, then a tab-indented line per partition, fields separated
 /// by tabs (with the leader epoch and offsets besides Kafka's fields).
@@ -266,7 +281,7 @@ fn describe_text(description: &TopicDescription) -> String {
             row.leader.to_string()
         };
         out.push_str(&format!(
-            "\tTopic: {}\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tHighWatermark: {}\n",
+            "\tTopic: {}\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tHighWatermark: {}\tLag: {}\n",
             description.name,
             row.partition,
             leader,
@@ -275,6 +290,7 @@ fn describe_text(description: &TopicDescription) -> String {
             id_list(&row.isr),
             row.log_start_offset,
             row.high_watermark,
+            lag_list(&row.lag),
         ));
     }
     out
@@ -306,6 +322,25 @@ fn describe(
         let first = |pairs: Vec<(i32, i64)>| pairs.first().map_or(-1, |pair| pair.1);
         let log_start_offset = first(leader.list_offsets(topic, &[index], OffsetSpec::Earliest)?);
         let high_watermark = first(leader.list_offsets(topic, &[index], OffsetSpec::Latest)?);
+        let leader_log_end_offset = first(leader.replica_log_end_offsets(topic, &[index])?);
+        let mut lag = Vec::new();
+        for follower in placement
+            .replicas
+            .iter()
+            .filter(|b| **b != placement.leader_id)
+        {
+            // A broker that is down or does not answer leaves its lag unknown.
+            let log_end_offset = metadata
+                .brokers
+                .get(follower)
+                .and_then(|address| brokers.to(&address.to_address()).ok())
+                .and_then(|connection| connection.replica_log_end_offsets(topic, &[index]).ok())
+                .map(first);
+            lag.push((
+                *follower,
+                log_end_offset.map(|end| (leader_log_end_offset - end).max(0)),
+            ));
+        }
         partitions.push(PartitionRow {
             partition: index,
             leader: placement.leader_id,
@@ -314,6 +349,7 @@ fn describe(
             isr: placement.isr.clone(),
             log_start_offset,
             high_watermark,
+            lag,
         });
     }
     let configs = brokers
@@ -347,6 +383,7 @@ mod tests {
                     isr: vec![2, 0],
                     log_start_offset: 0,
                     high_watermark: 42,
+                    lag: vec![(0, Some(0)), (1, Some(17))],
                 },
                 PartitionRow {
                     partition: 1,
@@ -356,6 +393,7 @@ mod tests {
                     isr: vec![],
                     log_start_offset: 7,
                     high_watermark: 7,
+                    lag: vec![(1, None), (2, None)],
                 },
             ],
             configs: [
@@ -370,9 +408,9 @@ mod tests {
             "Topic: orders\tPartitionCount: 2\tReplicationFactor: 3\t\
              Configs: cleanup.policy=compact,retention.ms=60000\n\
              \tTopic: orders\tPartition: 0\tLeader: 2\tLeaderEpoch: 5\t\
-             Replicas: 2,0,1\tIsr: 2,0\tLogStartOffset: 0\tHighWatermark: 42\n\
+             Replicas: 2,0,1\tIsr: 2,0\tLogStartOffset: 0\tHighWatermark: 42\tLag: 0:0,1:17\n\
              \tTopic: orders\tPartition: 1\tLeader: none\tLeaderEpoch: 3\t\
-             Replicas: 0,1,2\tIsr: \tLogStartOffset: 7\tHighWatermark: 7\n"
+             Replicas: 0,1,2\tIsr: \tLogStartOffset: 7\tHighWatermark: 7\tLag: 1:?,2:?\n"
         );
     }
 }

@@ -37,8 +37,32 @@ impl Connection {
         partitions: &[i32],
         spec: OffsetSpec,
     ) -> Result<Vec<(i32, i64)>, ClientError> {
+        self.list_offsets_as(-1, topic, partitions, spec)
+    }
+
+    /// The log end offset of this broker's replica of each of `partitions`
+    /// of `topic`, leader or follower (ListOffsets latest with Kafka's
+    /// debugging replica id, -2): `(partition, offset)` pairs.
+    ///
+    /// # Errors
+    /// As [`Connection::list_offsets`].
+    pub fn replica_log_end_offsets(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, i64)>, ClientError> {
+        self.list_offsets_as(-2, topic, partitions, OffsetSpec::Latest)
+    }
+
+    fn list_offsets_as(
+        &mut self,
+        replica_id: i32,
+        topic: &str,
+        partitions: &[i32],
+        spec: OffsetSpec,
+    ) -> Result<Vec<(i32, i64)>, ClientError> {
         let request = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
+            .with_replica_id(BrokerId(replica_id))
             .with_topics(vec![ListOffsetsTopic::default()
                 .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
                 .with_partitions(

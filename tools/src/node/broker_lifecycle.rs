@@ -187,6 +187,9 @@ pub async fn run(
             .await;
         match response {
             Ok(response) if response.error_code == 0 => {
+                if response.is_caught_up {
+                    control.mark_caught_up();
+                }
                 if response.is_fenced != fenced {
                     fenced = response.is_fenced;
                     tracing::info!(broker_id, fenced, "broker fencing changed");

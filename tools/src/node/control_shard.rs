@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use glommio::sync::Semaphore;
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    ProducerId,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId,
+    BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId,
 };
 use skein_controller::quorum::{
     CommittedTail, FileLogStore, QuorumConfig, QuorumInput, ReplicaState, TICK_MS,
@@ -81,6 +81,13 @@ pub struct ControlShard {
     /// The image data shards have last applied: what may be served (its
     /// partitions' logs are open).
     published: RefCell<Option<Arc<MetadataImage>>>,
+    /// Whether images may be published to the data shards: at once on a
+    /// single node; in a cluster once the active controller has said this
+    /// broker caught up with the metadata log (Kafka's initial catch-up).
+    /// Until then the image is what this node replayed from its own disk,
+    /// possibly long stale, and acting on it (following a dead leader,
+    /// truncating to it) would undo what the cluster did meanwhile.
+    caught_up: Cell<bool>,
     /// Raft frames dropped for another cluster id (logged once).
     foreign_frames: Cell<u64>,
     /// Set when a voter of another cluster answers a node that has not
@@ -163,6 +170,7 @@ impl ControlShard {
         data_shards: usize,
         voters: Vec<skein_controller::Voter>,
     ) -> ControlShard {
+        let single_node = voters.is_empty();
         ControlShard {
             metadata,
             mesh,
@@ -173,6 +181,7 @@ impl ControlShard {
             publish_lock: Semaphore::new(1),
             published_version: Cell::new(None),
             published: RefCell::new(None),
+            caught_up: Cell::new(single_node),
             foreign_frames: Cell::new(0),
             foreign_cluster: RefCell::new(None),
             observers: RefCell::new(std::collections::BTreeMap::new()),
@@ -473,6 +482,49 @@ impl ControlShard {
         }
     }
 
+    /// AlterPartition (read at `version`) from a partition leader: each
+    /// partition's ISR change checked by the controller's rules
+    /// ([`MetadataController::alter_partition`]), the accepted ones
+    /// committed together, each answered with its partition's state.
+    pub async fn alter_partition(
+        &self,
+        request: AlterPartitionRequest,
+        version: i16,
+    ) -> AlterPartitionResponse {
+        let refuse =
+            |code: ErrorCode| AlterPartitionResponse::default().with_error_code(code.code());
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return refuse(ErrorCode::NotController);
+        };
+        let quorum = match self.check_broker_request(None) {
+            Ok(quorum) => quorum,
+            Err(code) => return refuse(code),
+        };
+        let mut records = Vec::new();
+        let mut results = Vec::new();
+        {
+            let driver = quorum.borrow();
+            let controller = driver.controller();
+            let mut seen = std::collections::HashSet::new();
+            for change in skein_net::alter_partition::changes(&request, version) {
+                // Each change is checked against the committed image: a
+                // second one for the same partition would race the first.
+                let result = if seen.insert((change.topic_id, change.partition)) {
+                    let decided = controller.alter_partition(change.clone());
+                    records.extend(decided.records);
+                    decided.response
+                } else {
+                    Err(ControllerError::InvalidRequest("a partition named twice"))
+                };
+                results.push((change, result));
+            }
+        }
+        if let Err(code) = commit_broker_change(quorum, &records).await {
+            return refuse(code);
+        }
+        skein_net::alter_partition::build_response(&results)
+    }
+
     /// The quorum, when this node is the active controller: else
     /// NOT_CONTROLLER; INCONSISTENT_CLUSTER_ID for a broker of another
     /// cluster.
@@ -619,9 +671,29 @@ impl ControlShard {
         }
     }
 
+    /// Records that the active controller found this broker caught up with
+    /// the metadata log: from now on images are published.
+    pub fn mark_caught_up(&self) {
+        if !self.caught_up.replace(true) {
+            tracing::info!(
+                version = self.image().version,
+                "caught up with the metadata log; publishing images to the data shards"
+            );
+        }
+    }
+
+    /// Whether images are published (see [`ControlShard::mark_caught_up`]).
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up.get()
+    }
+
     /// Sends the current image to every data shard and waits until each has
-    /// applied it.
+    /// applied it; nothing before this broker caught up with the metadata
+    /// log.
     pub async fn publish(&self) {
+        if !self.caught_up.get() {
+            return;
+        }
         let Ok(_permit) = self.publish_lock.acquire_permit(1).await else {
             return;
         };

@@ -2,8 +2,8 @@
 //! named by `controller.listener.names` and serves their requests (see
 //! [`skein_net::controller_rpc`] for the wire) on the control shard: raft
 //! messages go to the quorum, BrokerRegistration and BrokerHeartbeat to the
-//! controller's broker rules, AllocateProducerIds to its producer-id
-//! blocks, forwarded admin requests to its rules, metadata fetches to the
+//! controller's broker rules, AlterPartition to its ISR rules,
+//! AllocateProducerIds to its producer-id blocks, forwarded admin requests to its rules, metadata fetches to the
 //! committed log. Requests of one connection are answered in
 //! order; a broken frame closes that connection only.
 //!
@@ -78,6 +78,11 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
                 &header,
                 ApiKey::AllocateProducerIds,
                 &control.allocate_producer_ids(request).await,
+            ),
+            ControllerRequest::AlterPartition(request) => encode(
+                &header,
+                ApiKey::AlterPartition,
+                &control.alter_partition(request, header.api_version).await,
             ),
             ControllerRequest::BrokerHeartbeat(request) => encode(
                 &header,

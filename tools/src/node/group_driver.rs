@@ -37,11 +37,18 @@ use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, Mesh, ShardId};
 
 use skein_net::offsets_topic::{self, decode_batches, encode_batch, REPLAY_READ_BYTES};
-use skein_net::shard_message::{PartitionError, PartitionOp, ShardReply, ShardRequest};
+use skein_net::shard_message::{
+    PartitionError, PartitionOffsets, PartitionOp, ReplicationError, ShardReply, ShardRequest,
+};
 use skein_net::shard_state::now_ms;
 
 /// The longest the timer task sleeps without looking at the deadline again.
 const TICK_INTERVAL_MAX_MS: i64 = 1_000;
+/// How long one wait for a new leader's high watermark to cover its log
+/// end lasts before the partition's offsets are asked again (a lost
+/// leadership then ends the replay).
+const REPLAY_COMMIT_WAIT_MS: u64 = 500;
+
 /// Bytes of queued persists of one partition sent as one append; the rest
 /// waits for the next append.
 const GROUP_COMMIT_BYTES_MAX: usize = 512 << 10;
@@ -83,6 +90,8 @@ pub struct GroupDriver {
     next_load: Cell<u64>,
     /// Whether a partition count differing from the image's was reported.
     count_mismatch_logged: Cell<bool>,
+    /// `offsets.commit.timeout.ms`: how long an append waits for the ISR.
+    commit_timeout_ms: u64,
 }
 
 /// What this broker does with one `__consumer_offsets` partition (Kafka's
@@ -187,6 +196,7 @@ impl GroupDriver {
             tenures: RefCell::new(vec![Tenure::Unknown; queue_count]),
             next_load: Cell::new(0),
             count_mismatch_logged: Cell::new(false),
+            commit_timeout_ms: config.offsets_commit_timeout_ms(),
         }
     }
 
@@ -393,11 +403,12 @@ impl GroupDriver {
         let result = match self.offsets_topic_id.get() {
             None => Err(AppendError::Unavailable),
             Some(topic_id) => {
-                // The offsets topic's own replication (acks=all through its
-                // ISR) is not wired yet: the leader's durability answers.
+                // Written as Kafka writes its coordinator records: acks=all,
+                // so a commit that was answered survives the loss of the
+                // coordinator (its partition's leader).
                 let op = PartitionOp::Append {
                     records: batches.freeze(),
-                    acks_all_timeout_ms: None,
+                    acks_all_timeout_ms: Some(self.commit_timeout_ms),
                 };
                 match self.partition_call(topic_id, partition, op).await {
                     ShardReply::Appended(Ok(_)) => Ok(()),
@@ -682,20 +693,43 @@ impl GroupDriver {
         }
     }
 
-    /// Every record of one `__consumer_offsets` partition, in log order.
+    /// The log start, high watermark and log end of one `__consumer_offsets`
+    /// partition; an error once it is not led here.
+    async fn offsets(&self, topic_id: TopicId, partition: u32) -> Result<PartitionOffsets, String> {
+        match self
+            .partition_call(topic_id, partition, PartitionOp::Offsets)
+            .await
+        {
+            ShardReply::Offsets(Ok(offsets)) => Ok(offsets),
+            ShardReply::Offsets(Err(error)) => Err(error.to_string()),
+            _ => Err("partition owner unavailable".into()),
+        }
+    }
+
+    /// Every record of one `__consumer_offsets` partition, in log order,
+    /// up to the log end it had when asked.
     async fn read_partition(
         &self,
         topic_id: TopicId,
         partition: u32,
     ) -> Result<Vec<OffsetsRecord>, String> {
-        let (mut offset, high_watermark) = match self
-            .partition_call(topic_id, partition, PartitionOp::Offsets)
-            .await
-        {
-            ShardReply::Offsets(Ok(offsets)) => (offsets.log_start_offset, offsets.high_watermark),
-            ShardReply::Offsets(Err(error)) => return Err(error.to_string()),
-            _ => return Err("partition owner unavailable".into()),
-        };
+        let offsets = self.offsets(topic_id, partition).await?;
+        let mut offset = offsets.log_start_offset;
+        // A new leader learnt its predecessor's high watermark one fetch
+        // late, so records that were committed (and answered) may still lie
+        // above its own: like Kafka's loader, which reads to the log end,
+        // replay everything this leader holds, once it is committed here.
+        let high_watermark = offsets.log_end_offset;
+        let mut committed = offsets.high_watermark;
+        while committed < high_watermark {
+            let op = PartitionOp::WaitForAppend {
+                offset: high_watermark - 1,
+                timeout_ms: REPLAY_COMMIT_WAIT_MS,
+                replica: false,
+            };
+            self.partition_call(topic_id, partition, op).await;
+            committed = self.offsets(topic_id, partition).await?.high_watermark;
+        }
         let mut records = Vec::new();
         while offset < high_watermark {
             let op = PartitionOp::Read {
@@ -764,9 +798,15 @@ impl GroupDriver {
 
 /// The coordinator's view of a failed append (Kafka's mapping in
 /// `GroupMetadataManager`: storage and leadership failures are
-/// NOT_COORDINATOR, size failures their own codes).
+/// NOT_COORDINATOR, replication shortfalls and timeouts
+/// COORDINATOR_NOT_AVAILABLE, size failures their own codes).
 fn append_error(error: &PartitionError) -> AppendError {
     match error {
+        PartitionError::Replication(
+            ReplicationError::NotEnoughReplicas { .. }
+            | ReplicationError::NotEnoughReplicasAfterAppend { .. },
+        )
+        | PartitionError::ReplicationTimedOut => AppendError::Unavailable,
         PartitionError::Append(skein_engine::AppendError::BatchTooLarge { .. }) => {
             AppendError::TooLarge
         }
@@ -783,7 +823,6 @@ fn append_error(error: &PartitionError) -> AppendError {
         | PartitionError::OwnerUnavailable
         | PartitionError::NotLeader { .. }
         | PartitionError::Replication(_)
-        | PartitionError::ReplicationTimedOut
         | PartitionError::UnexpectedReply => AppendError::NotLeader,
     }
 }

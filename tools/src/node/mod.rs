@@ -54,6 +54,9 @@ const MESH_CHANNEL_CAPACITY: usize = 1024;
 const PREDECESSOR_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the group coordinator looks for a new image.
 const GROUP_IMAGE_POLL_MS: u64 = 10;
+/// How often start-up looks whether the controller found this broker caught
+/// up with the metadata log.
+const CATCH_UP_POLL_MS: u64 = 10;
 /// How often the control shard republishes the active controller's id.
 const CONTROLLER_WATCH_MS: u64 = 20;
 /// How often a shard looks at the shutdown flag.
@@ -380,6 +383,13 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             if !join_cluster(&shared, &control, &registration_config, &lifecycle_task).await {
                 return;
             }
+            // A broker serves nothing it replayed from its own disk until the
+            // controller says it caught up (a controller-only node has no
+            // data shards to publish to).
+            while shared.config.roles().broker && !control.is_caught_up() {
+                glommio::timer::sleep(Duration::from_millis(CATCH_UP_POLL_MS)).await;
+            }
+            control.mark_caught_up();
             control.publish().await;
         } else {
             if let Err(error) = control
@@ -785,10 +795,12 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     }
     shared.metrics.shard_listening();
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
+    let producer_expiration = glommio::spawn_local(producer_expiration_loop(Rc::clone(&ctx)));
     let fetching = glommio::spawn_local(skein_net::replica_fetcher::supervise(Rc::clone(&ctx)));
     let checkpointing = glommio::spawn_local(
         skein_net::shard_state::checkpoint_high_watermarks_periodically(Rc::clone(&ctx)),
     );
+    let isr_changes = glommio::spawn_local(skein_net::isr_driver::run(Rc::clone(&ctx)));
     let cleaner = ctx
         .config
         .log_cleaner_enable()
@@ -800,8 +812,10 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         drop(task.cancel());
     }
     drop(retention.cancel());
+    drop(producer_expiration.cancel());
     drop(fetching.cancel());
     drop(checkpointing.cancel());
+    drop(isr_changes.cancel());
     drop(refreshing.cancel());
     if let Some(cleaner) = cleaner {
         drop(cleaner.cancel());
@@ -939,6 +953,21 @@ async fn retention_loop(ctx: Rc<ShardState>) {
     loop {
         glommio::timer::sleep(interval).await;
         ctx.enforce_retention().await;
+    }
+}
+
+/// Forgets idle idempotent producers every
+/// `producer.id.expiration.check.interval.ms` (Kafka's
+/// `ProducerStateManager.removeExpiredProducers`).
+async fn producer_expiration_loop(ctx: Rc<ShardState>) {
+    let interval = Duration::from_millis(ctx.config.producer_id_expiration_check_interval_ms());
+    let expiration_ms = ctx.config.producer_id_expiration_ms();
+    loop {
+        glommio::timer::sleep(interval).await;
+        let expired = ctx.expire_producers(expiration_ms);
+        if expired > 0 {
+            tracing::debug!(expired, "expired idle idempotent producers");
+        }
     }
 }
 
