@@ -404,12 +404,20 @@ impl Partition {
     /// As the log's append: the batches may or may not have been appended.
     pub async fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let leader_epoch = self.leader_epoch()?;
+        let log_end_before = self.log.log_end_offset();
         let info = self.append_checked(records, leader_epoch, now_ms).await?;
         assert!(info.base_offset <= info.last_offset);
-        let new_epoch = self
-            .epochs
-            .borrow_mut()
-            .assign(leader_epoch, info.base_offset);
+        // A retried idempotent batch is answered with its first append's
+        // offsets, written in an earlier epoch perhaps: only a new append
+        // (at or past the log end it found) starts this epoch. Assigning a
+        // duplicate's offset would move this epoch's start back over another
+        // epoch's batches, and followers would truncate them again and again.
+        let appended = info.base_offset >= log_end_before;
+        let new_epoch = appended
+            && self
+                .epochs
+                .borrow_mut()
+                .assign(leader_epoch, info.base_offset);
         if new_epoch || self.epochs_unpersisted.get() {
             self.persist_epochs().await;
         }
