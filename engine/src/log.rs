@@ -1022,20 +1022,7 @@ impl PartitionLog {
     /// Once its turn came, the truncation runs to the end as its own task
     /// (like a roll): dropping the future does not stop it.
     pub async fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        let mut ticket = Ticket {
-            inner: &self.inner,
-            id: None,
-        };
-        while !ticket.is_turn() {
-            if self.inner.is_stopped() {
-                return Err(LogError::Poisoned);
-            }
-            ticket.enqueue();
-            self.inner
-                .admission_waiters
-                .wait_until(|| ticket.is_turn() || self.inner.is_stopped())
-                .await;
-        }
+        let ticket = self.truncation_turn().await?;
         {
             let mut state = self.inner.state.borrow_mut();
             if state.poisoned || state.closed {
@@ -1067,6 +1054,86 @@ impl PartitionLog {
         .await;
         drop(ticket);
         truncated.unwrap_or(Err(LogError::Poisoned))
+    }
+
+    /// Waits for a truncation's turn behind the appends already admitted
+    /// (the returned ticket holds new ones back until dropped).
+    ///
+    /// # Errors
+    /// `Poisoned` when the log stopped meanwhile.
+    async fn truncation_turn(&self) -> Result<Ticket<'_>, LogError> {
+        let mut ticket = Ticket {
+            inner: &self.inner,
+            id: None,
+        };
+        while !ticket.is_turn() {
+            if self.inner.is_stopped() {
+                return Err(LogError::Poisoned);
+            }
+            ticket.enqueue();
+            self.inner
+                .admission_waiters
+                .wait_until(|| ticket.is_turn() || self.inner.is_stopped())
+                .await;
+        }
+        Ok(ticket)
+    }
+
+    /// Empties the log and starts it over at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`: a follower whose log ends below its
+    /// leader's log start): every segment goes, one empty segment based at
+    /// `offset` takes their place, and the log start, log end and durable
+    /// end offsets all become `offset`. Returns once that is on disk.
+    ///
+    /// Waits for its turn and for every admitted append to be durable, as
+    /// [`PartitionLog::truncate_to`] does, and holds new appends back.
+    ///
+    /// Crash safety: the new log start offset is written first, then the
+    /// old segments are unlinked newest first (the directory synced after
+    /// each), then the new segment is created. A crash leaves a prefix of
+    /// the old segments (the log start offset then lies past their end, so
+    /// the log opens with its start at its end and the follower fetches out
+    /// of range again and repeats this) or no segment (the log opens empty
+    /// at the recorded start).
+    ///
+    /// Lives on: the partition's owner shard.
+    ///
+    /// # Errors
+    /// `OffsetOutOfRange` for a negative `offset`; `Poisoned`/IO failures
+    /// (the log is then poisoned).
+    ///
+    /// # Cancel safety
+    /// As [`PartitionLog::truncate_to`].
+    pub async fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        let ticket = self.truncation_turn().await?;
+        {
+            let mut state = self.inner.state.borrow_mut();
+            if state.poisoned || state.closed {
+                return Err(LogError::Poisoned);
+            }
+            if offset < 0 {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start_offset: state.log_start_offset,
+                    durable_end_offset: state.durable_end_offset,
+                });
+            }
+            state.truncating = true;
+        }
+        let inner = self.inner.clone();
+        let reset = glommio::spawn_local(async move {
+            let result = inner.truncate_fully_and_start_at(offset).await;
+            inner.state.borrow_mut().truncating = false;
+            if result.is_err() {
+                inner.poison();
+            }
+            inner.admission_waiters.notify_all();
+            result
+        })
+        .detach()
+        .await;
+        drop(ticket);
+        reset.unwrap_or(Err(LogError::Poisoned))
     }
 
     /// Deletes sealed segments (never the active one), oldest first, whose
@@ -1520,12 +1587,12 @@ impl Inner {
         Ok(())
     }
 
-    /// The body of `PartitionLog::truncate_to` (`log_start_offset <= offset
-    /// < log_end_offset` when it was admitted); the caller set `truncating`.
-    async fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        assert!(self.state.borrow().truncating);
-        // Every admitted append written and durable: none waits on bytes
-        // this cuts, and no write is in flight.
+    /// Waits until every admitted append is written and durable (none waits
+    /// on bytes a truncation cuts, and no write is in flight).
+    ///
+    /// # Errors
+    /// `Poisoned` when the log stopped meanwhile.
+    async fn settle(&self) -> Result<(), LogError> {
         self.flusher_wake.notify_all();
         self.durable_waiters
             .wait_until(|| {
@@ -1538,6 +1605,16 @@ impl Inner {
         if self.is_stopped() {
             return Err(LogError::Poisoned);
         }
+        Ok(())
+    }
+
+    /// The body of `PartitionLog::truncate_to` (`log_start_offset <= offset
+    /// < log_end_offset` when it was admitted); the caller set `truncating`.
+    async fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        assert!(self.state.borrow().truncating);
+        // Every admitted append written and durable: none waits on bytes
+        // this cuts, and no write is in flight.
+        self.settle().await?;
         let (segment, cut, partial_page, doomed) = loop {
             let segment = {
                 let state = self.state.borrow();
@@ -1627,6 +1704,47 @@ impl Inner {
         if cleaner_moved {
             write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
         }
+        Ok(())
+    }
+
+    /// The body of `PartitionLog::truncate_fully_and_start_at`; the caller
+    /// set `truncating`.
+    async fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        assert!(self.state.borrow().truncating);
+        assert!(offset >= 0);
+        self.settle().await?;
+        write_i64_file(&self.dir, LOG_START_OFFSET_FILE, offset)?;
+        let doomed: Vec<Rc<Segment>> = self.state.borrow().segments.clone();
+        for old in doomed.iter().rev() {
+            remove_segment_files(&self.dir, old.base_offset())?;
+            sync_dir(&self.dir)?;
+        }
+        let segment = Rc::new(Segment::create(&self.dir, offset).await?);
+        sync_dir(&self.dir)?;
+        write_i64_file(&self.dir, RECOVERY_POINT_FILE, offset)?;
+        {
+            let mut state = self.state.borrow_mut();
+            assert!(state.is_flushed(), "a settled log has nothing to write");
+            assert!(state.append_ends.is_empty());
+            state.segments = vec![segment];
+            state.buffer = WriteBuffer::new(self.tuning.write_buffer_bytes, 0, &[]);
+            state.preallocated_end = 0;
+            state.room_wanted = false;
+            state.log_start_offset = offset;
+            state.log_end_offset = offset;
+            state.written_offset = offset;
+            state.synced_offset = offset;
+            state.durable_end_offset = offset;
+            state.unsynced_since = None;
+            state.truncations += 1;
+            state.tail = TailCache::new(self.tuning.tail_cache_bytes);
+            state.max_timestamp = None;
+        }
+        self.read_ahead.forget();
+        self.cleaner_checkpoint.set(offset);
+        self.durable_waiters.notify_all();
+        crate::log_changes::log_changed();
+        write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, offset)?;
         Ok(())
     }
 

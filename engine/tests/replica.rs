@@ -331,3 +331,39 @@ fn a_crash_during_truncation_leaves_a_dense_prefix_of_valid_batches() {
         );
     });
 }
+
+#[test]
+fn truncate_fully_and_start_at_the_leaders_log_start_then_replicate_from_there() {
+    // A follower holding the first 10 batches whose leader's log now starts
+    // at offset 60 (batch 20): it empties its log, starts at 60 and
+    // replicates the leader's batches from there, also after a restart.
+    let root = tempfile::tempdir().expect("tempdir");
+    let (leader_dir, follower_dir) = (root.path().join("l"), root.path().join("f"));
+    run(move || async move {
+        let batches = leader_batches(leader_dir, 40).await;
+        let follower = PartitionLog::open(follower_dir.clone(), config())
+            .await
+            .expect("open");
+        replicate_one_by_one(&follower, &batches[..10]).await;
+        assert_eq!(follower.log_end_offset(), 30);
+        follower
+            .truncate_fully_and_start_at(60)
+            .await
+            .expect("start over");
+        assert_eq!(follower.log_start_offset(), 60);
+        assert_eq!(follower.log_end_offset(), 60);
+        assert_eq!(follower.durable_end_offset(), 60);
+        assert_eq!(follower.segment_count(), 1);
+        assert!(read_all(&follower, 60).await.is_empty());
+        replicate_one_by_one(&follower, &batches[20..25]).await;
+        assert_eq!(follower.log_end_offset(), 75);
+        assert_eq!(read_all(&follower, 60).await, batches[20..25].to_vec());
+        follower.close().await.expect("close");
+        let reopened = PartitionLog::open(follower_dir, config())
+            .await
+            .expect("reopen");
+        assert_eq!(reopened.log_start_offset(), 60);
+        assert_eq!(reopened.log_end_offset(), 75);
+        assert_eq!(read_all(&reopened, 60).await, batches[20..25].to_vec());
+    });
+}

@@ -26,6 +26,9 @@ pub struct FetchedPartition {
     pub last_stable_offset: i64,
     /// The log start offset, or -1 with an error.
     pub log_start_offset: i64,
+    /// A follower's diverging epoch `(epoch, end offset)` (v12+, tagged
+    /// field 0), `None` when it did not diverge.
+    pub diverging_epoch: Option<(i32, i64)>,
     /// Whole record batches, in offset order.
     pub chunks: Vec<LogChunk>,
 }
@@ -110,7 +113,20 @@ pub fn write_fetch_response(
                 parts.extend(partition.chunks.into_iter().map(ResponsePart::Records));
             }
             if flexible {
-                put_unsigned_varint(&mut buf, 0u32); // partition tags
+                // Partition tags: diverging_epoch is tag 0, an
+                // EpochEndOffset of epoch (4 bytes), end offset (8) and
+                // its own empty tags (1).
+                match partition.diverging_epoch {
+                    Some((epoch, end_offset)) => {
+                        put_unsigned_varint(&mut buf, 1u32);
+                        put_unsigned_varint(&mut buf, 0u32);
+                        put_unsigned_varint(&mut buf, 13u32);
+                        buf.put_i32(epoch);
+                        buf.put_i64(end_offset);
+                        put_unsigned_varint(&mut buf, 0u32);
+                    }
+                    None => put_unsigned_varint(&mut buf, 0u32),
+                }
             }
         }
         if flexible {
@@ -173,7 +189,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use kafka_protocol::messages::fetch_response::{
-        FetchResponse, FetchableTopicResponse, PartitionData,
+        EpochEndOffset, FetchResponse, FetchableTopicResponse, PartitionData,
     };
     use kafka_protocol::protocol::StrBytes;
 
@@ -194,6 +210,7 @@ mod tests {
                     high_watermark: 10,
                     last_stable_offset: 10,
                     log_start_offset: 2,
+                    diverging_epoch: None,
                     chunks: batches.iter().cloned().map(LogChunk::Memory).collect(),
                 },
                 FetchedPartition {
@@ -202,6 +219,7 @@ mod tests {
                     high_watermark: -1,
                     last_stable_offset: -1,
                     log_start_offset: -1,
+                    diverging_epoch: (version >= 12).then_some((3, 7)),
                     chunks: vec![],
                 },
             ],
@@ -234,6 +252,11 @@ mod tests {
                         .with_high_watermark(-1)
                         .with_last_stable_offset(-1)
                         .with_log_start_offset(-1)
+                        .with_diverging_epoch(if version >= 12 {
+                            EpochEndOffset::default().with_epoch(3).with_end_offset(7)
+                        } else {
+                            EpochEndOffset::default()
+                        })
                         .with_aborted_transactions(None)
                         .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
                         .with_records(Some(Bytes::new())),

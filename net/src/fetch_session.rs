@@ -119,6 +119,10 @@ pub struct PartitionRequest {
     pub partition_max_bytes: i32,
     /// The leader epoch the fetcher knows (-1: none).
     pub current_leader_epoch: i32,
+    /// The epoch of the last batch a follower holds (Fetch v12+, -1:
+    /// none): the leader answers a diverging epoch when it is not on its
+    /// log.
+    pub last_fetched_epoch: i32,
 }
 
 /// What a read of one partition found, as far as the session cares.
@@ -740,6 +744,7 @@ mod tests {
                 fetch_offset,
                 partition_max_bytes: 1_048_576,
                 current_leader_epoch: -1,
+                last_fetched_epoch: -1,
             },
         )
     }

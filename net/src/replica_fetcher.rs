@@ -14,10 +14,19 @@
 //! (leader, fetcher id) that has partitions and none running, and a fetcher
 //! with no partitions left ends.
 //!
-//! After a leader change the follower cuts its log back to the high
-//! watermark it last knew before its first fetch at the new leader epoch
-//! (Kafka's rule before KIP-101; the OffsetForLeaderEpoch exchange is not
-//! done yet, see [`Partition::truncate_to_high_watermark`]).
+//! Truncation, as Kafka's `AbstractFetcherThread`: a partition starts each
+//! leader epoch *truncating*. One with leader epochs asks its leader
+//! OffsetForLeaderEpoch (v4, replica id = this node) about its latest epoch
+//! and cuts its log to where that epoch ends on both logs
+//! ([`Partition::truncate_to_leader_epoch`], KIP-101/KIP-279: an answer
+//! naming an epoch the follower does not know cuts to that epoch's floor
+//! and asks again); one without epochs cuts to its high watermark. Then it
+//! *fetches*, naming its latest epoch as `last_fetched_epoch`: a leader
+//! that finds the follower's position off its log answers a diverging epoch
+//! (KIP-595), and the follower truncates by the same rules and fetches
+//! again. OFFSET_OUT_OF_RANGE asks the leader's log end and start
+//! (ListOffsets with the replica id): a follower ahead of the leader cuts to
+//! its end, one behind its log start empties its log and starts there.
 //!
 //! Request building and response splitting are plain functions (tested
 //! below); the loops around them do the IO. Lives on: each data shard.
@@ -30,12 +39,24 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use kafka_protocol::messages::fetch_response::FetchResponse;
+use kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+};
+use kafka_protocol::messages::list_offsets_response::ListOffsetsResponse;
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderEpochRequest, OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::OffsetForLeaderEpochResponse;
 use kafka_protocol::messages::{ApiKey, BrokerId as WireBrokerId, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use skein_controller::MetadataImage;
-use skein_replication::{BrokerId, FollowerAppendError, Partition, PartitionKey, Role};
+use skein_replication::{
+    out_of_range_action, BrokerId, EpochEndOffset, FollowerAppendError, OutOfRangeAction,
+    Partition, PartitionKey, Role,
+};
 
 use crate::controller_client::ControllerConnection;
+use crate::error_code::ErrorCode;
 use crate::shard_state::{now_ms, ShardState};
 
 /// The Fetch version followers send (Kafka's followers send v12 and later:
@@ -51,6 +72,14 @@ pub const REPLICA_FETCH_MIN_BYTES: i32 = 1;
 pub const REPLICA_FETCH_MAX_BYTES: i32 = 1_048_576;
 /// `replica.fetch.response.max.bytes`: bytes asked for per response.
 pub const REPLICA_FETCH_RESPONSE_MAX_BYTES: i32 = 10_485_760;
+/// The OffsetForLeaderEpoch version followers send (v3+ carries the
+/// replica id).
+pub const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
+/// The ListOffsets version followers send after OFFSET_OUT_OF_RANGE.
+pub const LIST_OFFSETS_VERSION: i16 = 4;
+/// ListOffsets' latest and earliest timestamps.
+const LATEST_TIMESTAMP: i64 = -1;
+const EARLIEST_TIMESTAMP: i64 = -2;
 /// `replica.fetch.backoff.ms`: the pause after a failed fetch.
 const REPLICA_FETCH_BACKOFF: Duration = Duration::from_millis(1_000);
 /// How often the supervisor looks for partitions without a fetcher.
@@ -89,6 +118,9 @@ pub struct FollowerFetch {
     pub fetch_offset: i64,
     /// The leader epoch the follower knows (the leader fences older ones).
     pub current_leader_epoch: i32,
+    /// The epoch of the follower's last batch (-1: none), for the leader's
+    /// divergence check.
+    pub last_fetched_epoch: i32,
 }
 
 /// The Fetch a follower with `replica_id` sends for `partitions` (grouped
@@ -101,7 +133,7 @@ pub fn build_fetch_request(replica_id: BrokerId, partitions: &[FollowerFetch]) -
             .with_partition(wanted.partition)
             .with_current_leader_epoch(wanted.current_leader_epoch)
             .with_fetch_offset(wanted.fetch_offset)
-            .with_last_fetched_epoch(-1)
+            .with_last_fetched_epoch(wanted.last_fetched_epoch)
             .with_log_start_offset(-1)
             .with_partition_max_bytes(REPLICA_FETCH_MAX_BYTES);
         match topics.last_mut() {
@@ -139,6 +171,8 @@ pub struct PartitionAnswer {
     pub error_code: i16,
     /// The leader's high watermark.
     pub high_watermark: i64,
+    /// The leader's diverging epoch for this follower, if it diverged.
+    pub diverging_epoch: Option<EpochEndOffset>,
     /// The record batches (possibly empty).
     pub records: Bytes,
 }
@@ -161,11 +195,145 @@ pub fn split_fetch_response(response: FetchResponse) -> Result<Vec<PartitionAnsw
                 partition: partition.partition_index,
                 error_code: partition.error_code,
                 high_watermark: partition.high_watermark,
+                diverging_epoch: (partition.diverging_epoch.epoch >= 0
+                    || partition.diverging_epoch.end_offset >= 0)
+                    .then_some(EpochEndOffset {
+                        leader_epoch: partition.diverging_epoch.epoch,
+                        end_offset: partition.diverging_epoch.end_offset,
+                    }),
                 records: partition.records.unwrap_or_default(),
             });
         }
     }
     Ok(answers)
+}
+
+/// One partition of a follower's OffsetForLeaderEpoch (or ListOffsets)
+/// question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochQuery {
+    /// The topic's name.
+    pub topic: String,
+    /// The partition index.
+    pub partition: i32,
+    /// The leader epoch the follower follows at (the leader fences a
+    /// different one).
+    pub current_leader_epoch: i32,
+    /// The epoch asked about: the follower's latest (ListOffsets: unused).
+    pub leader_epoch: i32,
+}
+
+/// The OffsetForLeaderEpoch a follower with `replica_id` sends (grouped by
+/// topic, as [`build_fetch_request`]).
+pub fn build_offset_for_leader_epoch_request(
+    replica_id: BrokerId,
+    queries: &[EpochQuery],
+) -> OffsetForLeaderEpochRequest {
+    let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
+    for query in queries {
+        let partition = OffsetForLeaderPartition::default()
+            .with_partition(query.partition)
+            .with_current_leader_epoch(query.current_leader_epoch)
+            .with_leader_epoch(query.leader_epoch);
+        match topics.last_mut() {
+            Some(topic) if topic.topic.0.as_str() == query.topic => {
+                topic.partitions.push(partition)
+            }
+            _ => topics.push(
+                OffsetForLeaderTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(query.topic.clone())))
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    OffsetForLeaderEpochRequest::default()
+        .with_replica_id(WireBrokerId(replica_id))
+        .with_topics(topics)
+}
+
+/// The ListOffsets a follower with `replica_id` sends for `timestamp`
+/// (latest: the leader's log end; earliest: its log start).
+pub fn build_list_offsets_request(
+    replica_id: BrokerId,
+    queries: &[EpochQuery],
+    timestamp: i64,
+) -> ListOffsetsRequest {
+    let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+    for query in queries {
+        let partition = ListOffsetsPartition::default()
+            .with_partition_index(query.partition)
+            .with_current_leader_epoch(query.current_leader_epoch)
+            .with_timestamp(timestamp);
+        match topics.last_mut() {
+            Some(topic) if topic.name.0.as_str() == query.topic => topic.partitions.push(partition),
+            _ => topics.push(
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(query.topic.clone())))
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    ListOffsetsRequest::default()
+        .with_replica_id(WireBrokerId(replica_id))
+        .with_isolation_level(0)
+        .with_topics(topics)
+}
+
+/// One partition's answer to an OffsetForLeaderEpoch or ListOffsets: its
+/// error code and what it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAnswer {
+    /// The Kafka error code (0: none).
+    pub error_code: i16,
+    /// The epoch and end offset (ListOffsets: the offset found, epoch as
+    /// answered).
+    pub end: EpochEndOffset,
+}
+
+/// Splits an OffsetForLeaderEpoch response by (topic, partition).
+pub fn split_offset_for_leader_epoch_response(
+    response: OffsetForLeaderEpochResponse,
+) -> HashMap<(String, i32), OffsetAnswer> {
+    let mut answers = HashMap::new();
+    for topic in response.topics {
+        let name = topic.topic.0.to_string();
+        for partition in topic.partitions {
+            answers.insert(
+                (name.clone(), partition.partition),
+                OffsetAnswer {
+                    error_code: partition.error_code,
+                    end: EpochEndOffset {
+                        leader_epoch: partition.leader_epoch,
+                        end_offset: partition.end_offset,
+                    },
+                },
+            );
+        }
+    }
+    answers
+}
+
+/// Splits a ListOffsets response by (topic, partition).
+pub fn split_list_offsets_response(
+    response: ListOffsetsResponse,
+) -> HashMap<(String, i32), OffsetAnswer> {
+    let mut answers = HashMap::new();
+    for topic in response.topics {
+        let name = topic.name.0.to_string();
+        for partition in topic.partitions {
+            answers.insert(
+                (name.clone(), partition.partition_index),
+                OffsetAnswer {
+                    error_code: partition.error_code,
+                    end: EpochEndOffset {
+                        leader_epoch: partition.leader_epoch,
+                        end_offset: partition.offset,
+                    },
+                },
+            );
+        }
+    }
+    answers
 }
 
 /// Runs the shard's replica fetchers until it stops: starts a fetcher for
@@ -216,8 +384,26 @@ pub async fn supervise(ctx: Rc<ShardState>) {
     }
 }
 
-/// One fetcher: fetches its partitions from its leader until it has none
-/// (or the shard stops).
+/// Where a partition stands with its fetcher at a leader epoch (Kafka's
+/// `PartitionFetchState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FetchPhase {
+    /// Its divergent tail is not cut yet: OffsetForLeaderEpoch first.
+    Truncating,
+    /// It fetches.
+    Fetching,
+}
+
+/// A partition a fetcher serves this round.
+struct Served {
+    key: PartitionKey,
+    partition: Rc<Partition>,
+    topic: String,
+    leader_epoch: i32,
+}
+
+/// One fetcher: truncates and fetches its partitions from its leader until
+/// it has none (or the shard stops).
 async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
     tracing::info!(
         leader = fetcher.leader,
@@ -225,43 +411,102 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
         "replica fetcher started"
     );
     let mut connection: Option<ControllerConnection> = None;
-    // The leader epoch each partition was made ready to fetch at (its
-    // divergent tail cut): a new epoch cuts again.
-    let mut ready: HashMap<PartitionKey, i32> = HashMap::new();
+    // Each partition's phase at the leader epoch it was set at: a new epoch
+    // truncates again.
+    let mut phases: HashMap<PartitionKey, (i32, FetchPhase)> = HashMap::new();
+    let local = ctx.config.node_id();
     while !ctx.is_stopping() {
         let image = ctx.image();
         let partitions = fetcher_partitions(ctx, fetcher);
         if partitions.is_empty() {
             break;
         }
-        ready.retain(|key, _| partitions.iter().any(|(k, _, _)| k == key));
-        let mut wanted = Vec::with_capacity(partitions.len());
-        let mut by_name: HashMap<(String, i32), Rc<Partition>> = HashMap::new();
-        for (key, partition, leader_epoch) in &partitions {
-            if ready.get(key) != Some(leader_epoch) {
-                if let Err(error) = partition.truncate_to_high_watermark().await {
-                    tracing::error!(%error, dir = %partition.dir().display(), "could not truncate a follower's log");
-                    continue;
-                }
-                ready.insert(*key, *leader_epoch);
+        phases.retain(|key, _| partitions.iter().any(|(k, _, _)| k == key));
+        let served: Vec<Served> = partitions
+            .into_iter()
+            .filter_map(|(key, partition, leader_epoch)| {
+                let topic = image.topic_by_id(&key.0)?.name.clone();
+                Some(Served {
+                    key,
+                    partition,
+                    topic,
+                    leader_epoch,
+                })
+            })
+            .collect();
+        for one in &served {
+            let current = phases.get(&one.key).map(|(epoch, _)| *epoch);
+            if current != Some(one.leader_epoch) {
+                phases.insert(one.key, (one.leader_epoch, FetchPhase::Truncating));
             }
-            let Some(topic) = image.topic_by_id(&key.0) else {
-                continue;
-            };
-            wanted.push(FollowerFetch {
-                topic: topic.name.clone(),
-                partition: key.1,
-                fetch_offset: partition.follower_fetch_offset(),
-                current_leader_epoch: *leader_epoch,
-            });
-            by_name.insert((topic.name.clone(), key.1), Rc::clone(partition));
         }
-        if wanted.is_empty() {
-            glommio::timer::sleep(REPLICA_FETCH_BACKOFF).await;
+        let truncating: Vec<&Served> = served
+            .iter()
+            .filter(|one| {
+                phases.get(&one.key).map(|(_, phase)| *phase) == Some(FetchPhase::Truncating)
+            })
+            .collect();
+        let mut stalled = false;
+        if !truncating.is_empty() {
+            match truncate(ctx, &image, fetcher.leader, &mut connection, &truncating).await {
+                Ok((done, failed)) => {
+                    stalled = failed;
+                    for key in done {
+                        if let Some(entry) = phases.get_mut(&key) {
+                            entry.1 = FetchPhase::Fetching;
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(leader = fetcher.leader, %error, "OffsetForLeaderEpoch failed; backing off");
+                    connection = None;
+                    stalled = true;
+                }
+            }
+        }
+        let fetching: Vec<&Served> = served
+            .iter()
+            .filter(|one| {
+                phases.get(&one.key).map(|(_, phase)| *phase) == Some(FetchPhase::Fetching)
+            })
+            .collect();
+        if fetching.is_empty() {
+            // Truncation not finished (an error, or another round of
+            // KIP-279): ask again, after a pause if it failed.
+            let pause = if stalled || truncating.is_empty() {
+                REPLICA_FETCH_BACKOFF
+            } else {
+                Duration::ZERO
+            };
+            glommio::timer::sleep(pause).await;
             continue;
         }
-        let request = build_fetch_request(ctx.config.node_id(), &wanted);
-        let response = match fetch(ctx, &image, fetcher.leader, &mut connection, &request).await {
+        let wanted: Vec<FollowerFetch> = fetching
+            .iter()
+            .map(|one| FollowerFetch {
+                topic: one.topic.clone(),
+                partition: one.key.1,
+                fetch_offset: one.partition.follower_fetch_offset(),
+                current_leader_epoch: one.leader_epoch,
+                last_fetched_epoch: one.partition.latest_epoch().unwrap_or(-1),
+            })
+            .collect();
+        let by_name: HashMap<(&str, i32), &Served> = fetching
+            .iter()
+            .map(|one| ((one.topic.as_str(), one.key.1), *one))
+            .collect();
+        let request = build_fetch_request(local, &wanted);
+        let response: FetchResponse = match call(
+            ctx,
+            &image,
+            fetcher.leader,
+            &mut connection,
+            ApiKey::Fetch,
+            REPLICA_FETCH_VERSION,
+            &request,
+        )
+        .await
+        {
             Ok(response) => response,
             Err(error) => {
                 tracing::debug!(leader = fetcher.leader, %error, "replica fetch failed; backing off");
@@ -283,11 +528,26 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             }
         };
         let mut failed = false;
+        let mut out_of_range: Vec<&Served> = Vec::new();
         for answer in answers {
-            let Some(partition) = by_name.get(&(answer.topic.clone(), answer.partition)) else {
+            let Some(one) = by_name.get(&(answer.topic.as_str(), answer.partition)) else {
                 continue;
             };
-            failed |= !apply_answer(partition, &answer).await;
+            match apply_answer(&one.partition, &answer).await {
+                Applied::Done => {}
+                Applied::Failed => failed = true,
+                Applied::OutOfRange => out_of_range.push(one),
+            }
+        }
+        if !out_of_range.is_empty() {
+            if let Err(error) =
+                handle_out_of_range(ctx, &image, fetcher.leader, &mut connection, &out_of_range)
+                    .await
+            {
+                tracing::debug!(leader = fetcher.leader, %error, "ListOffsets after OFFSET_OUT_OF_RANGE failed");
+                connection = None;
+                failed = true;
+            }
         }
         if failed {
             glommio::timer::sleep(REPLICA_FETCH_BACKOFF).await;
@@ -298,6 +558,166 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
         fetcher_id = fetcher.fetcher_id,
         "replica fetcher stopped"
     );
+}
+
+/// One truncation round for `truncating` partitions (Kafka's
+/// `maybeTruncate`): those without leader epochs cut to their high
+/// watermark; the others ask the leader OffsetForLeaderEpoch about their
+/// latest epoch and cut by its answer. Returns the partitions whose
+/// truncation completed (the others ask again next round), and whether any
+/// failed (refused by the leader, or a failed cut: back off).
+///
+/// # Errors
+/// The OffsetForLeaderEpoch call failed (nothing was cut for the
+/// partitions with epochs).
+async fn truncate(
+    ctx: &ShardState,
+    image: &MetadataImage,
+    leader: BrokerId,
+    connection: &mut Option<ControllerConnection>,
+    truncating: &[&Served],
+) -> Result<(Vec<PartitionKey>, bool), FetchError> {
+    let mut done = Vec::new();
+    let mut failed = false;
+    let mut queries = Vec::new();
+    let mut asked: HashMap<(String, i32), &Served> = HashMap::new();
+    for one in truncating {
+        match one.partition.latest_epoch() {
+            None => match one.partition.truncate_to_high_watermark().await {
+                Ok(_) => done.push(one.key),
+                Err(error) => {
+                    failed = true;
+                    tracing::error!(%error, dir = %one.partition.dir().display(), "could not truncate a follower's log");
+                }
+            },
+            Some(latest) => {
+                queries.push(EpochQuery {
+                    topic: one.topic.clone(),
+                    partition: one.key.1,
+                    current_leader_epoch: one.leader_epoch,
+                    leader_epoch: latest,
+                });
+                asked.insert((one.topic.clone(), one.key.1), *one);
+            }
+        }
+    }
+    if queries.is_empty() {
+        return Ok((done, failed));
+    }
+    let request = build_offset_for_leader_epoch_request(ctx.config.node_id(), &queries);
+    let response: OffsetForLeaderEpochResponse = call(
+        ctx,
+        image,
+        leader,
+        connection,
+        ApiKey::OffsetForLeaderEpoch,
+        OFFSET_FOR_LEADER_EPOCH_VERSION,
+        &request,
+    )
+    .await?;
+    for (name, answer) in split_offset_for_leader_epoch_response(response) {
+        let Some(one) = asked.get(&name) else {
+            continue;
+        };
+        if answer.error_code != 0 {
+            // NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH: the
+            // image will move the partition; until then, ask again.
+            failed = true;
+            tracing::debug!(
+                dir = %one.partition.dir().display(),
+                code = answer.error_code,
+                "the leader refused OffsetForLeaderEpoch"
+            );
+            continue;
+        }
+        match one.partition.truncate_to_leader_epoch(answer.end).await {
+            Ok(cut) if cut.completed => done.push(one.key),
+            Ok(_) => {}
+            Err(error) => {
+                failed = true;
+                tracing::error!(%error, dir = %one.partition.dir().display(), "could not truncate a follower's log");
+            }
+        }
+    }
+    Ok((done, failed))
+}
+
+/// What became of one partition's fetch answer.
+enum Applied {
+    /// Appended, truncated by a diverging epoch, or nothing to do.
+    Done,
+    /// The partition should back off (an error from the leader, batches
+    /// this log refused).
+    Failed,
+    /// OFFSET_OUT_OF_RANGE: ask the leader's offsets.
+    OutOfRange,
+}
+
+/// OFFSET_OUT_OF_RANGE for `partitions` (Kafka's `fetchOffsetAndTruncate`):
+/// asks the leader's log end and log start offsets (ListOffsets with the
+/// replica id) and cuts to the leader's end when the follower is ahead, or
+/// empties the log to start at the leader's log start when it is behind.
+///
+/// # Errors
+/// A ListOffsets call failed.
+async fn handle_out_of_range(
+    ctx: &ShardState,
+    image: &MetadataImage,
+    leader: BrokerId,
+    connection: &mut Option<ControllerConnection>,
+    partitions: &[&Served],
+) -> Result<(), FetchError> {
+    let queries: Vec<EpochQuery> = partitions
+        .iter()
+        .map(|one| EpochQuery {
+            topic: one.topic.clone(),
+            partition: one.key.1,
+            current_leader_epoch: one.leader_epoch,
+            leader_epoch: -1,
+        })
+        .collect();
+    let mut bounds = Vec::with_capacity(2);
+    for timestamp in [LATEST_TIMESTAMP, EARLIEST_TIMESTAMP] {
+        let request = build_list_offsets_request(ctx.config.node_id(), &queries, timestamp);
+        let response: ListOffsetsResponse = call(
+            ctx,
+            image,
+            leader,
+            connection,
+            ApiKey::ListOffsets,
+            LIST_OFFSETS_VERSION,
+            &request,
+        )
+        .await?;
+        bounds.push(split_list_offsets_response(response));
+    }
+    let (Some(latest), Some(earliest)) = (bounds.first(), bounds.get(1)) else {
+        return Ok(());
+    };
+    for one in partitions {
+        let name = (one.topic.clone(), one.key.1);
+        let (Some(end), Some(start)) = (latest.get(&name), earliest.get(&name)) else {
+            continue;
+        };
+        if end.error_code != 0 || start.error_code != 0 {
+            continue;
+        }
+        let log_end_offset = one.partition.follower_fetch_offset();
+        let result =
+            match out_of_range_action(log_end_offset, start.end.end_offset, end.end.end_offset) {
+                OutOfRangeAction::TruncateTo(offset) => {
+                    one.partition.truncate_to(offset).await.map(|_| ())
+                }
+                OutOfRangeAction::StartAt(offset) => {
+                    one.partition.truncate_fully_and_start_at(offset).await
+                }
+                OutOfRangeAction::Refetch => Ok(()),
+            };
+        if let Err(error) = result {
+            tracing::error!(%error, dir = %one.partition.dir().display(), "could not truncate a follower's log after OFFSET_OUT_OF_RANGE");
+        }
+    }
+    Ok(())
 }
 
 /// The partitions of this shard that `fetcher` serves now: followers of
@@ -322,20 +742,31 @@ fn fetcher_partitions(
         .collect()
 }
 
-/// Applies one partition's answer: appends its batches and learns the
-/// leader's high watermark. Returns false when the partition should back
-/// off (an error from the leader, or batches this log refused).
-async fn apply_answer(partition: &Partition, answer: &PartitionAnswer) -> bool {
+/// Applies one partition's answer: a diverging epoch cuts the log by it
+/// (the next fetch names the new latest epoch); batches are appended and
+/// the leader's high watermark learned.
+async fn apply_answer(partition: &Partition, answer: &PartitionAnswer) -> Applied {
+    if answer.error_code == ErrorCode::OffsetOutOfRange.code() {
+        return Applied::OutOfRange;
+    }
     if answer.error_code != 0 {
         // NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH: the image
-        // moves the partition; OFFSET_OUT_OF_RANGE: not handled yet (a
-        // follower truncated to its high watermark is never ahead).
+        // moves the partition.
         tracing::debug!(
             dir = %partition.dir().display(),
             code = answer.error_code,
             "the leader refused a partition of a replica fetch"
         );
-        return false;
+        return Applied::Failed;
+    }
+    if let Some(diverging) = answer.diverging_epoch {
+        return match partition.truncate_to_leader_epoch(diverging).await {
+            Ok(_) => Applied::Done,
+            Err(error) => {
+                tracing::error!(%error, dir = %partition.dir().display(), "could not truncate a follower's log to its diverging epoch");
+                Applied::Failed
+            }
+        };
     }
     if !answer.records.is_empty() {
         match partition
@@ -343,7 +774,7 @@ async fn apply_answer(partition: &Partition, answer: &PartitionAnswer) -> bool {
             .await
         {
             Ok(_) => {}
-            Err(FollowerAppendError::NotFollower) => return true,
+            Err(FollowerAppendError::NotFollower) => return Applied::Done,
             Err(FollowerAppendError::OffsetMismatch { expected, found }) => {
                 // An answer to an older fetch offset (or a truncation in
                 // between): the next fetch asks from the log end.
@@ -352,16 +783,16 @@ async fn apply_answer(partition: &Partition, answer: &PartitionAnswer) -> bool {
                     found,
                     "fetched batches do not start at the log end"
                 );
-                return true;
+                return Applied::Done;
             }
             Err(FollowerAppendError::Append(error)) => {
                 tracing::error!(%error, dir = %partition.dir().display(), "a follower could not append fetched batches");
-                return false;
+                return Applied::Failed;
             }
         }
     }
     partition.learn_high_watermark(answer.high_watermark);
-    true
+    Applied::Done
 }
 
 /// Why a fetch from the leader failed.
@@ -375,14 +806,17 @@ enum FetchError {
     Call(#[from] crate::controller_client::ControllerCallError),
 }
 
-/// Sends `request` to `leader`, connecting first if needed.
-async fn fetch(
+/// Sends `request` (`api_key` at `version`) to `leader`, connecting first
+/// if needed.
+async fn call<Req: Encodable, Resp: Decodable>(
     ctx: &ShardState,
     image: &MetadataImage,
     leader: BrokerId,
     connection: &mut Option<ControllerConnection>,
-    request: &FetchRequest,
-) -> Result<FetchResponse, FetchError> {
+    api_key: ApiKey,
+    version: i16,
+    request: &Req,
+) -> Result<Resp, FetchError> {
     if connection.is_none() {
         let address = leader_address(ctx, image, leader).ok_or(FetchError::NoAddress(leader))?;
         *connection = Some(ControllerConnection::connect_to(&address).await?);
@@ -390,9 +824,7 @@ async fn fetch(
     let Some(open) = connection.as_mut() else {
         return Err(FetchError::NoAddress(leader));
     };
-    Ok(open
-        .call(ApiKey::Fetch, REPLICA_FETCH_VERSION, request)
-        .await?)
+    Ok(open.call(api_key, version, request).await?)
 }
 
 /// `HOST:PORT` of `leader`'s inter-broker listener (the listener of this
@@ -418,6 +850,7 @@ mod tests {
             partition,
             fetch_offset,
             current_leader_epoch: 4,
+            last_fetched_epoch: 3,
         }
     }
 
@@ -469,6 +902,123 @@ mod tests {
         assert!(answers[1].records.is_empty());
         let refused = FetchResponse::default().with_error_code(15);
         assert_eq!(split_fetch_response(refused), Err(15));
+    }
+
+    fn query(topic: &str, partition: i32, leader_epoch: i32) -> EpochQuery {
+        EpochQuery {
+            topic: topic.to_string(),
+            partition,
+            current_leader_epoch: 6,
+            leader_epoch,
+        }
+    }
+
+    #[test]
+    fn a_follower_fetch_names_its_last_fetched_epoch() {
+        let request = build_fetch_request(2, &[wanted("a", 0, 10)]);
+        assert_eq!(request.topics[0].partitions[0].last_fetched_epoch, 3);
+        assert_eq!(request.topics[0].partitions[0].log_start_offset, -1);
+    }
+
+    #[test]
+    fn offset_for_leader_epoch_asks_each_partitions_latest_epoch_as_a_replica() {
+        let request = build_offset_for_leader_epoch_request(
+            2,
+            &[query("a", 0, 4), query("a", 1, 5), query("b", 0, 1)],
+        );
+        assert_eq!(request.replica_id.0, 2);
+        assert_eq!(request.topics.len(), 2);
+        assert_eq!(request.topics[0].topic.0.as_str(), "a");
+        assert_eq!(request.topics[0].partitions.len(), 2);
+        assert_eq!(request.topics[0].partitions[1].partition, 1);
+        assert_eq!(request.topics[0].partitions[1].current_leader_epoch, 6);
+        assert_eq!(request.topics[0].partitions[1].leader_epoch, 5);
+        assert_eq!(request.topics[1].partitions[0].leader_epoch, 1);
+        // It encodes at the version sent (replica id from v3).
+        let mut bytes = bytes::BytesMut::new();
+        request
+            .encode(&mut bytes, OFFSET_FOR_LEADER_EPOCH_VERSION)
+            .unwrap();
+        assert!(!bytes.is_empty());
+    }
+
+    #[test]
+    fn offset_for_leader_epoch_answers_split_by_partition() {
+        use kafka_protocol::messages::offset_for_leader_epoch_response::{
+            EpochEndOffset as WireEnd, OffsetForLeaderTopicResult,
+        };
+        let response = OffsetForLeaderEpochResponse::default().with_topics(vec![
+            OffsetForLeaderTopicResult::default()
+                .with_topic(TopicName(StrBytes::from_static_str("a")))
+                .with_partitions(vec![
+                    WireEnd::default()
+                        .with_partition(0)
+                        .with_leader_epoch(3)
+                        .with_end_offset(17),
+                    WireEnd::default()
+                        .with_partition(1)
+                        .with_error_code(74)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1),
+                ]),
+        ]);
+        let answers = split_offset_for_leader_epoch_response(response);
+        let first = answers[&("a".to_string(), 0)];
+        assert_eq!(first.error_code, 0);
+        assert_eq!(
+            first.end,
+            EpochEndOffset {
+                leader_epoch: 3,
+                end_offset: 17
+            }
+        );
+        assert_eq!(answers[&("a".to_string(), 1)].error_code, 74);
+    }
+
+    #[test]
+    fn out_of_range_asks_list_offsets_as_a_replica() {
+        let request = build_list_offsets_request(2, &[query("a", 3, -1)], LATEST_TIMESTAMP);
+        assert_eq!(request.replica_id.0, 2);
+        assert_eq!(request.isolation_level, 0);
+        assert_eq!(request.topics[0].name.0.as_str(), "a");
+        assert_eq!(request.topics[0].partitions[0].partition_index, 3);
+        assert_eq!(request.topics[0].partitions[0].timestamp, -1);
+        assert_eq!(request.topics[0].partitions[0].current_leader_epoch, 6);
+        use kafka_protocol::messages::list_offsets_response::{
+            ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+        };
+        let response =
+            ListOffsetsResponse::default().with_topics(vec![ListOffsetsTopicResponse::default()
+                .with_name(TopicName(StrBytes::from_static_str("a")))
+                .with_partitions(vec![ListOffsetsPartitionResponse::default()
+                    .with_partition_index(3)
+                    .with_offset(40)
+                    .with_leader_epoch(6)])]);
+        let answers = split_list_offsets_response(response);
+        assert_eq!(answers[&("a".to_string(), 3)].end.end_offset, 40);
+    }
+
+    #[test]
+    fn a_diverging_epoch_in_a_fetch_response_is_split_out() {
+        use kafka_protocol::messages::fetch_response::EpochEndOffset as WireEnd;
+        let response =
+            FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+                .with_topic(TopicName(StrBytes::from_static_str("a")))
+                .with_partitions(vec![
+                    PartitionData::default()
+                        .with_partition_index(0)
+                        .with_diverging_epoch(WireEnd::default().with_epoch(2).with_end_offset(9)),
+                    PartitionData::default().with_partition_index(1),
+                ])]);
+        let answers = split_fetch_response(response).unwrap();
+        assert_eq!(
+            answers[0].diverging_epoch,
+            Some(EpochEndOffset {
+                leader_epoch: 2,
+                end_offset: 9
+            })
+        );
+        assert_eq!(answers[1].diverging_epoch, None);
     }
 
     #[test]

@@ -41,6 +41,17 @@ pub enum ShardRequest {
     Group(group_coordinator::Request),
 }
 
+/// A follower's read of its leader's partition: who reads, and the leader
+/// epoch of the last batch it holds (Fetch v12+'s `last_fetched_epoch`, -1:
+/// none), against which the leader checks divergence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerRead {
+    /// The follower's broker id.
+    pub broker: BrokerId,
+    /// Its last fetched epoch (-1: none sent).
+    pub last_fetched_epoch: i32,
+}
+
 /// What to do to a partition.
 pub enum PartitionOp {
     /// Append one Produce partition's record batches; with `acks_all_timeout_ms`
@@ -56,7 +67,7 @@ pub enum PartitionOp {
     Read {
         offset: i64,
         max_bytes: usize,
-        replica: Option<BrokerId>,
+        replica: Option<FollowerRead>,
     },
     /// Resolve once the high watermark (for a follower's fetch, the log
     /// end) passes `offset`, or after `timeout_ms`.

@@ -22,16 +22,15 @@ use skein_engine::{
     ReadError, ShardId, ShardPlan,
 };
 use skein_replication::{
-    BrokerId, Partition, PartitionKey, PartitionTable, ProducerDescription, ReplicaAssignment,
-    ReplicaSpec,
+    Partition, PartitionKey, PartitionTable, ProducerDescription, ReplicaAssignment, ReplicaSpec,
 };
 
 use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
 use crate::partition_leadership::{min_insync_replicas, replica_assignment, replica_role};
 use crate::shard_message::{
-    EpochEndOffset, ListedOffset, PartitionError, PartitionOffsets, PartitionOp, ReadInfo,
-    ShardReply, ShardRequest,
+    EpochEndOffset, FollowerRead, ListedOffset, PartitionError, PartitionOffsets, PartitionOp,
+    ReadInfo, ShardReply, ShardRequest,
 };
 
 /// Whether followers fetch from their leaders (`replica_fetcher.rs`) and
@@ -397,7 +396,7 @@ impl ShardState {
         partition: i32,
         offset: i64,
         max_bytes: usize,
-        replica: Option<BrokerId>,
+        replica: Option<FollowerRead>,
         chunks: &mut Vec<LogChunk>,
     ) -> Result<ReadInfo, PartitionError> {
         let owner = self.owner(&topic_id, partition);
@@ -428,7 +427,7 @@ impl ShardState {
         partition: i32,
         offset: i64,
         max_bytes: usize,
-        replica: Option<BrokerId>,
+        replica: Option<FollowerRead>,
     ) -> Result<(Vec<Bytes>, ReadInfo), PartitionError> {
         let local = self.local(&topic_id, partition)?;
         let mut chunks = Vec::new();
@@ -719,9 +718,21 @@ impl ShardState {
         self.partitions.compact(now_ms()).await
     }
 
-    /// Flushes and closes every log (writing their clean-shutdown markers).
+    /// Writes the high watermark checkpoint, then flushes and closes every
+    /// log (writing their clean-shutdown markers).
     pub async fn close_logs(&self) {
+        self.checkpoint_high_watermarks().await;
         self.partitions.close_all().await;
+    }
+
+    /// Writes this shard's high-watermark checkpoint
+    /// (`replication-offset-checkpoint.<shard>` in the data dir). A failure
+    /// is logged: the partitions then restart from an older mark.
+    pub async fn checkpoint_high_watermarks(&self) {
+        let file_name = skein_replication::checkpoint_file_name(self.shard.0);
+        if let Err(error) = self.partitions.checkpoint_high_watermarks(&file_name).await {
+            tracing::warn!(%error, "could not write the high-watermark checkpoint");
+        }
     }
 
     /// Removes directories under the data dir that belong to no topic of the
@@ -746,19 +757,43 @@ fn is_storage_failure(error: &PartitionError) -> bool {
     }
 }
 
+/// `replica.high.watermark.checkpoint.interval.ms`: how often each shard
+/// writes its high-watermark checkpoint (Kafka's default).
+pub const REPLICA_HIGH_WATERMARK_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5_000);
+
+/// Writes the shard's high-watermark checkpoint every
+/// [`REPLICA_HIGH_WATERMARK_CHECKPOINT_INTERVAL`] until the shard stops
+/// (the last one is written by [`ShardState::close_logs`]).
+pub async fn checkpoint_high_watermarks_periodically(ctx: Rc<ShardState>) {
+    while !ctx.is_stopping() {
+        glommio::timer::sleep(REPLICA_HIGH_WATERMARK_CHECKPOINT_INTERVAL).await;
+        if ctx.is_stopping() {
+            break;
+        }
+        ctx.checkpoint_high_watermarks().await;
+    }
+}
+
 /// Reads `partition` for a consumer (up to the high watermark) or for
 /// follower `replica` (up to the log end, recording its fetch).
 async fn local_read(
     partition: &Partition,
     offset: i64,
     max_bytes: usize,
-    replica: Option<BrokerId>,
+    replica: Option<FollowerRead>,
     chunks: &mut Vec<LogChunk>,
 ) -> Result<ReadInfo, skein_replication::PartitionError> {
     match replica {
-        Some(broker) => {
+        Some(follower) => {
             partition
-                .read_for_follower(broker, offset, max_bytes, chunks, now_ms())
+                .read_for_follower(
+                    follower.broker,
+                    offset,
+                    follower.last_fetched_epoch,
+                    max_bytes,
+                    chunks,
+                    now_ms(),
+                )
                 .await
         }
         None => partition.read(offset, max_bytes, chunks).await,

@@ -102,7 +102,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<EpochEntry>, &'static str> {
 }
 
 /// A decimal number, exactly (no sign other than a leading '-', no spaces).
-fn number<T: std::str::FromStr>(text: &str) -> Result<T, &'static str> {
+pub(crate) fn number<T: std::str::FromStr>(text: &str) -> Result<T, &'static str> {
     if text.is_empty() || text.starts_with('+') || text.trim() != text {
         return Err("not a number");
     }
@@ -187,8 +187,23 @@ async fn read_whole(
 /// Dropping the future may leave the temporary file behind (the next write
 /// replaces it); the checkpoint itself is never half-written.
 pub async fn write(dir: &Path, entries: &[EpochEntry]) -> Result<(), CheckpointError> {
-    let temp = dir.join(CHECKPOINT_TEMP_FILE);
-    let path = dir.join(CHECKPOINT_FILE);
+    write_durably(dir, CHECKPOINT_TEMP_FILE, CHECKPOINT_FILE, encode(entries)).await
+}
+
+/// Replaces `name` in `dir` with `bytes` atomically and durably: written to
+/// `temp_name`, fdatasynced, renamed over `name`, the directory fsynced
+/// (the checkpoints' shared write protocol).
+///
+/// # Errors
+/// `Io` when a step fails; the previous file (or none) stays.
+pub(crate) async fn write_durably(
+    dir: &Path,
+    temp_name: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<(), CheckpointError> {
+    let temp = dir.join(temp_name);
+    let path = dir.join(name);
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |error: glommio::GlommioError<()>| CheckpointError::Io {
@@ -199,7 +214,6 @@ pub async fn write(dir: &Path, entries: &[EpochEntry]) -> Result<(), CheckpointE
     let file = glommio::io::BufferedFile::create(&temp)
         .await
         .map_err(io(&temp))?;
-    let bytes = encode(entries);
     let length = bytes.len();
     let written = file.write_at(bytes, 0).await.map_err(io(&temp))?;
     if written != length {

@@ -18,7 +18,8 @@
 //! controller committed ([`Partition::commit_isr`]) or forgets what it
 //! refused ([`Partition::abandon_proposed_isr`]); the next image confirms. A follower appends the batches its fetcher brings
 //! ([`Partition::append_as_follower`]), learns its leader's high watermark,
-//! and truncates its divergent tail after a leader change; the leader
+//! and truncates its divergent tail after a leader change by its leader's
+//! epochs ([`offset_truncation`], KIP-101/KIP-279/KIP-595); the leader
 //! serves its followers' fetches up to its log end
 //! ([`Partition::read_for_follower`]).
 //!
@@ -27,6 +28,7 @@
 //! error codes.
 
 mod error;
+mod high_watermark_checkpoint;
 mod leader_epoch_cache;
 mod leader_epoch_checkpoint;
 mod partition;
@@ -35,9 +37,13 @@ mod producer_snapshot;
 mod producer_state;
 mod replica_set;
 mod role;
+mod truncation;
 mod watermark_signal;
 
 pub use error::{FollowerAppendError, PartitionError, ReplicationError};
+pub use high_watermark_checkpoint::{
+    checkpoint_file_name, HighWatermarks, HIGH_WATERMARK_CHECKPOINT_FILE,
+};
 pub use leader_epoch_cache::{
     EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };
@@ -50,3 +56,6 @@ pub use producer_snapshot::SNAPSHOT_SUFFIX;
 pub use producer_state::{ProducerError, REMEMBERED_BATCHES};
 pub use replica_set::{FollowerState, ReplicaAssignment, ReplicaSet};
 pub use role::{BrokerId, Role};
+pub use truncation::{
+    diverging_epoch, offset_truncation, out_of_range_action, OffsetTruncation, OutOfRangeAction,
+};

@@ -30,6 +30,7 @@ use crate::leader_epoch_checkpoint as checkpoint;
 use crate::producer_state::{batch_headers, ProducerStates};
 use crate::replica_set::{ReplicaAssignment, ReplicaSet};
 use crate::role::{BrokerId, Role};
+use crate::truncation::{offset_truncation, OffsetTruncation};
 use crate::watermark_signal::WatermarkSignal;
 
 /// ListOffsets' special timestamps.
@@ -69,6 +70,10 @@ pub struct ReadInfo {
     pub high_watermark: i64,
     /// The log end offset at the read.
     pub log_end_offset: i64,
+    /// For a follower's read: where its last fetched epoch ends on this
+    /// leader's log, when the follower's position is not on it (Fetch
+    /// v12+'s diverging epoch; nothing was read). `None` otherwise.
+    pub diverging_epoch: Option<EpochEndOffset>,
 }
 
 /// ListOffsets' answer for one partition.
@@ -120,14 +125,19 @@ pub struct Partition {
     /// with followers (or that a follower learned from its leader): where a
     /// new leader's high watermark starts.
     known_high_watermark: Cell<i64>,
-    /// From open until the first assignment is applied: the high watermark
-    /// of a reopened log is not known (there is no high-watermark
-    /// checkpoint yet), so a leader with followers starts from the log
-    /// start rather than expose a tail its followers may not have.
+    /// From open until the first assignment is applied: a reopened log's
+    /// high watermark is the one the high-watermark checkpoint restored
+    /// ([`Partition::restore_high_watermark`]), else the log start, so a
+    /// leader with followers never exposes a tail its followers may not
+    /// have.
     reopened: Cell<bool>,
     /// Bumped when the high watermark of a leader with followers, or the
     /// role, may have changed.
     watermark_signal: WatermarkSignal,
+    /// A new leader recorded its epoch at its log end (Kafka's
+    /// `makeLeader`) without writing the checkpoint yet: the next append
+    /// writes it.
+    epochs_unpersisted: Cell<bool>,
 }
 
 impl Partition {
@@ -161,12 +171,25 @@ impl Partition {
             known_high_watermark: Cell::new(0),
             reopened: Cell::new(true),
             watermark_signal: WatermarkSignal::default(),
+            epochs_unpersisted: Cell::new(false),
         };
         partition
             .known_high_watermark
             .set(partition.log.log_start_offset());
         if changed {
             partition.persist_epochs().await;
+        }
+        // Kafka's `makeLeader`, for a replica that opens as leader: its
+        // epoch starts at the log end (checkpointed with its first append).
+        if let Role::Leader { leader_epoch } = role {
+            let log_end_offset = partition.log.log_end_offset();
+            if partition
+                .epochs
+                .borrow_mut()
+                .assign(leader_epoch, log_end_offset)
+            {
+                partition.epochs_unpersisted.set(true);
+            }
         }
         Ok(partition)
     }
@@ -193,7 +216,47 @@ impl Partition {
         }
         let seed = self.seed_high_watermark();
         self.role.set(role);
+        if let Role::Leader { leader_epoch } = role {
+            // Kafka's `makeLeader`: the new epoch starts at the log end, so
+            // that OffsetForLeaderEpoch for an older epoch ends here even
+            // before this leader appends.
+            let log_end_offset = self.log.log_end_offset();
+            if self
+                .epochs
+                .borrow_mut()
+                .assign(leader_epoch, log_end_offset)
+            {
+                self.epochs_unpersisted.set(true);
+            }
+        }
         self.refresh_replica_set(seed, wall_clock_ms());
+    }
+
+    /// Restores the high watermark a checkpoint recorded for this replica
+    /// (`replication-offset-checkpoint`), bounded by the log: where a
+    /// reopened leader's high watermark starts and what a reopened follower
+    /// knows. Ignored once the replica has served an assignment.
+    pub fn restore_high_watermark(&self, high_watermark: i64) {
+        if !self.reopened.get() {
+            return;
+        }
+        let restored = high_watermark
+            .min(self.log.log_end_offset())
+            .max(self.log.log_start_offset());
+        self.known_high_watermark.set(restored);
+    }
+
+    /// The high watermark to checkpoint: the leader's, or the one a
+    /// follower last learned from its leader.
+    pub fn checkpoint_high_watermark(&self) -> i64 {
+        if self.role.get().is_leader() {
+            self.high_watermark()
+        } else {
+            self.known_high_watermark
+                .get()
+                .min(self.log.log_end_offset())
+                .max(self.log.log_start_offset())
+        }
     }
 
     /// Takes the replicas and ISR the metadata image records (an
@@ -341,13 +404,21 @@ impl Partition {
     /// As the log's append: the batches may or may not have been appended.
     pub async fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let leader_epoch = self.leader_epoch()?;
+        let log_end_before = self.log.log_end_offset();
         let info = self.append_checked(records, leader_epoch, now_ms).await?;
         assert!(info.base_offset <= info.last_offset);
-        let new_epoch = self
-            .epochs
-            .borrow_mut()
-            .assign(leader_epoch, info.base_offset);
-        if new_epoch {
+        // A retried idempotent batch is answered with its first append's
+        // offsets, written in an earlier epoch perhaps: only a new append
+        // (at or past the log end it found) starts this epoch. Assigning a
+        // duplicate's offset would move this epoch's start back over another
+        // epoch's batches, and followers would truncate them again and again.
+        let appended = info.base_offset >= log_end_before;
+        let new_epoch = appended
+            && self
+                .epochs
+                .borrow_mut()
+                .assign(leader_epoch, info.base_offset);
+        if new_epoch || self.epochs_unpersisted.get() {
             self.persist_epochs().await;
         }
         Ok(info)
@@ -376,6 +447,7 @@ impl Partition {
             log_start_offset: read.log_start_offset,
             high_watermark: read.durable_end_offset.min(bound),
             log_end_offset: read.log_end_offset,
+            diverging_epoch: None,
         })
     }
 
@@ -383,7 +455,10 @@ impl Partition {
     /// flush policy has made durable, not the high watermark) for follower
     /// `broker`, after recording its fetch at `offset` (its log end offset):
     /// Kafka's follower read. The answer's high watermark is this leader's,
-    /// as the fetch moved it.
+    /// as the fetch moved it. A follower that names its `last_fetched_epoch`
+    /// (Fetch v12+; -1: none) whose position is not on this log gets the
+    /// diverging epoch instead, nothing read and its fetch not recorded (its
+    /// offset is not a position on this log).
     ///
     /// # Errors
     /// `NotLeader` on a follower; `Replication(NotAReplica)` for a broker
@@ -396,12 +471,28 @@ impl Partition {
         &self,
         broker: BrokerId,
         offset: i64,
+        last_fetched_epoch: i32,
         max_bytes: usize,
         chunks: &mut Vec<LogChunk>,
         now_ms: i64,
     ) -> Result<ReadInfo, PartitionError> {
         self.leader_epoch()?;
         let log_end_offset = self.log.log_end_offset();
+        let diverging = crate::truncation::diverging_epoch(
+            &self.epochs.borrow(),
+            log_end_offset,
+            offset,
+            last_fetched_epoch,
+        );
+        if let Some(diverging) = diverging {
+            return Ok(ReadInfo {
+                bytes: 0,
+                log_start_offset: self.log.log_start_offset(),
+                high_watermark: self.high_watermark(),
+                log_end_offset,
+                diverging_epoch: Some(diverging),
+            });
+        }
         self.record_follower_fetch(broker, offset, log_end_offset, now_ms)?;
         let read = self
             .log
@@ -412,6 +503,7 @@ impl Partition {
             log_start_offset: read.log_start_offset,
             high_watermark: self.high_watermark(),
             log_end_offset: read.log_end_offset,
+            diverging_epoch: None,
         })
     }
 
@@ -470,36 +562,119 @@ impl Partition {
         Ok(info)
     }
 
-    /// Before a follower fetches from a new leader: cuts its log back to the
-    /// high watermark it last knew, dropping a tail the new leader may not
-    /// have (Kafka's rule before KIP-101; the OffsetForLeaderEpoch exchange
-    /// that keeps more of a tail is not done yet). Returns the log end
+    /// The newest leader epoch this log holds (what a follower asks
+    /// OffsetForLeaderEpoch about and sends as its last fetched epoch),
+    /// `None` for a log without epochs.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs
+            .borrow()
+            .latest()
+            .map(|entry| entry.leader_epoch)
+    }
+
+    /// For a follower without leader epochs (Kafka's
+    /// `truncateToHighWatermark`): cuts its log back to the high watermark
+    /// it last knew before fetching from a new leader. Returns the log end
     /// offset after the cut.
     ///
     /// # Errors
-    /// `Log` when the truncation failed (the log is then
-    /// poisoned).
+    /// `Log` when the truncation failed (the log is then poisoned).
     pub async fn truncate_to_high_watermark(&self) -> Result<i64, PartitionError> {
         let target = self
             .known_high_watermark
             .get()
             .max(self.log.log_start_offset());
-        if self.log.log_end_offset() > target {
-            tracing::info!(
-                dir = %self.log.dir().display(),
-                from = self.log.log_end_offset(),
-                to = target,
-                "truncating a follower's log to its high watermark before fetching from a new leader"
-            );
-            self.truncate_producer_state_to(target).await?;
-            self.log.truncate_to(target).await?;
-            let changed = self.epochs.borrow_mut().truncate_from_end(target);
-            if changed {
-                self.persist_epochs().await;
-            }
+        self.truncate_to(target).await
+    }
+
+    /// Cuts a follower's divergent tail given its leader's answer about an
+    /// epoch (OffsetForLeaderEpoch, or a fetch's diverging epoch), by
+    /// Kafka's rules ([`offset_truncation`]; an undefined answer keeps the
+    /// log). Returns the cut; `completed == false` means: ask again with the
+    /// new latest epoch.
+    ///
+    /// # Errors
+    /// `Log` when the truncation failed (the log is then poisoned).
+    pub async fn truncate_to_leader_epoch(
+        &self,
+        leader: EpochEndOffset,
+    ) -> Result<OffsetTruncation, PartitionError> {
+        let log_end_offset = self.log.log_end_offset();
+        let truncation = offset_truncation(
+            &self.epochs.borrow(),
+            log_end_offset,
+            log_end_offset,
+            leader,
+        );
+        let offset = truncation.offset.max(self.log.log_start_offset());
+        self.truncate_to(offset).await?;
+        Ok(truncation)
+    }
+
+    /// Truncates the log to `offset` (Kafka's `Log.truncateTo`): the
+    /// batches at or after it go, and with them the leader epochs that
+    /// start at or after the new end (checkpointed), the idempotent
+    /// producers' state derived from them, and a known high watermark above
+    /// it. Returns the log end offset after the cut (a cut inside a batch
+    /// drops that whole batch). An offset at or past the log end changes
+    /// nothing.
+    ///
+    /// # Errors
+    /// `Log` for an offset below the log start or a failed truncation (the
+    /// log is then poisoned).
+    pub async fn truncate_to(&self, offset: i64) -> Result<i64, PartitionError> {
+        let before = self.log.log_end_offset();
+        if offset >= before {
+            return Ok(before);
         }
-        assert!(self.log.log_end_offset() <= target.max(self.log.log_start_offset()));
-        Ok(self.log.log_end_offset())
+        tracing::info!(
+            dir = %self.log.dir().display(),
+            from = before,
+            to = offset,
+            "truncating a follower's divergent tail"
+        );
+        self.log.truncate_to(offset).await?;
+        let end = self.log.log_end_offset();
+        assert!(end <= offset, "the log ends at or before the cut");
+        self.after_truncation(end).await;
+        // After the cut, at the end it made (a cut inside a batch drops the
+        // whole batch): the producers' state is rebuilt from what remains.
+        self.truncate_producer_state_to(end).await?;
+        Ok(end)
+    }
+
+    /// Empties the log and starts it at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): a follower whose log ends below its
+    /// leader's log start.
+    ///
+    /// # Errors
+    /// `Log` when the truncation failed (the log is then poisoned).
+    pub async fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), PartitionError> {
+        tracing::info!(
+            dir = %self.log.dir().display(),
+            from = self.log.log_end_offset(),
+            start = offset,
+            "emptying a follower's log to start at its leader's log start"
+        );
+        self.log.truncate_fully_and_start_at(offset).await?;
+        assert_eq!(self.log.log_end_offset(), offset);
+        self.epochs_start_at(offset).await;
+        self.after_truncation(offset).await;
+        // Nothing remains: no producer state (Kafka's
+        // `truncateFullyAndStartAt` clears it and its snapshots).
+        self.truncate_producer_state_to(0).await?;
+        Ok(())
+    }
+
+    /// What follows a cut of the log to end at `end`: the epochs beyond it
+    /// go (checkpointed), and a known high watermark above it.
+    async fn after_truncation(&self, end: i64) {
+        let changed = self.epochs.borrow_mut().truncate_from_end(end);
+        if changed || self.epochs_unpersisted.get() {
+            self.persist_epochs().await;
+        }
+        self.known_high_watermark
+            .set(self.known_high_watermark.get().min(end));
     }
 
     /// Resolves once the high watermark passes `offset`, or this replica
@@ -913,6 +1088,7 @@ impl Partition {
         let Ok(_permit) = self.checkpoint_writes.acquire_permit(1).await else {
             return;
         };
+        self.epochs_unpersisted.set(false);
         let entries = self.leader_epochs();
         if let Err(error) = checkpoint::write(self.log.dir(), &entries).await {
             tracing::error!(%error, "could not write the leader-epoch checkpoint; recovery will rebuild it from the log");

@@ -24,6 +24,8 @@ use std::time::Duration;
 use skein_engine::{LogConfig, LogDirs, LogDirsError, LogTuning};
 
 use crate::error::PartitionError;
+use crate::high_watermark_checkpoint::{self, HighWatermarks};
+use crate::leader_epoch_checkpoint::CheckpointError;
 use crate::partition::Partition;
 use crate::replica_set::ReplicaAssignment;
 use crate::role::Role;
@@ -80,22 +82,89 @@ pub struct PartitionTable {
     offline: RefCell<HashSet<PartitionKey>>,
     /// Partitions being moved to another log directory.
     moving: RefCell<HashSet<PartitionKey>>,
+    /// The high watermarks the checkpoints held at start, taken by the
+    /// partitions as they open.
+    restored_high_watermarks: RefCell<HighWatermarks>,
+    /// The names of the partitions held (`<topic>`, index), for the
+    /// high-watermark checkpoint.
+    topics: RefCell<HashMap<PartitionKey, String>>,
+    /// What the last high-watermark checkpoint held, per log directory: an
+    /// unchanged one is not written again.
+    last_checkpoint: RefCell<Option<Vec<(usize, String, i32, i64)>>>,
+}
+
+/// The high watermarks the checkpoints of every log directory hold. A
+/// partition named in two (moved between directories since) keeps the
+/// larger mark: a high watermark only grows while a replica keeps its log.
+fn restored_high_watermarks(log_dirs: &LogDirs) -> HighWatermarks {
+    let mut marks = HighWatermarks::new();
+    for dir in log_dirs.dirs() {
+        for (key, offset) in high_watermark_checkpoint::read_all(dir.path()) {
+            let mark = marks.entry(key).or_insert(offset);
+            *mark = (*mark).max(offset);
+        }
+    }
+    marks
 }
 
 impl PartitionTable {
     /// An empty table whose partitions live in `log_dirs`.
     pub fn new(log_dirs: Arc<LogDirs>) -> PartitionTable {
         PartitionTable {
+            restored_high_watermarks: RefCell::new(restored_high_watermarks(&log_dirs)),
             log_dirs,
             partitions: RefCell::new(HashMap::new()),
             offline: RefCell::new(HashSet::new()),
             moving: RefCell::new(HashSet::new()),
+            topics: RefCell::new(HashMap::new()),
+            last_checkpoint: RefCell::new(None),
         }
     }
 
     /// The broker's log directories.
     pub fn log_dirs(&self) -> &Arc<LogDirs> {
         &self.log_dirs
+    }
+
+    /// Writes this shard's high-watermark checkpoint, `file_name` in each
+    /// online log directory naming the partitions that live there (Kafka's
+    /// `replication-offset-checkpoint`, written every
+    /// `replica.high.watermark.checkpoint.interval.ms` and at shutdown);
+    /// skipped when nothing changed since the last write.
+    ///
+    /// # Errors
+    /// What a write failed with (that directory's previous checkpoint
+    /// stays).
+    pub async fn checkpoint_high_watermarks(&self, file_name: &str) -> Result<(), CheckpointError> {
+        let mut entries: Vec<(usize, String, i32, i64)> = {
+            let topics = self.topics.borrow();
+            self.partitions
+                .borrow()
+                .iter()
+                .filter_map(|(key, held)| {
+                    let topic = topics.get(key)?;
+                    let high_watermark = held.partition.checkpoint_high_watermark();
+                    Some((held.log_dir, topic.clone(), key.1, high_watermark))
+                })
+                .collect()
+        };
+        entries.sort();
+        if self.last_checkpoint.borrow().as_ref() == Some(&entries) {
+            return Ok(());
+        }
+        for (index, dir) in self.log_dirs.dirs().iter().enumerate() {
+            if dir.is_offline() {
+                continue;
+            }
+            let in_dir: Vec<(String, i32, i64)> = entries
+                .iter()
+                .filter(|(log_dir, ..)| *log_dir == index)
+                .map(|(_, topic, partition, offset)| (topic.clone(), *partition, *offset))
+                .collect();
+            high_watermark_checkpoint::write(dir.path(), file_name, &in_dir).await?;
+        }
+        *self.last_checkpoint.borrow_mut() = Some(entries);
+        Ok(())
     }
 
     /// The replica of `key` held here.
@@ -172,7 +241,10 @@ impl PartitionTable {
                 .copied()
                 .collect();
             gone.iter()
-                .filter_map(|key| partitions.remove(key))
+                .filter_map(|key| {
+                    self.topics.borrow_mut().remove(key);
+                    partitions.remove(key)
+                })
                 .collect()
         };
         self.offline
@@ -234,6 +306,14 @@ impl PartitionTable {
             let tuning = spec.tuning;
             match Partition::open(dir.clone(), spec.log_config, spec.tuning, spec.role).await {
                 Ok(partition) => {
+                    let restored = self
+                        .restored_high_watermarks
+                        .borrow_mut()
+                        .remove(&(spec.topic.clone(), key.1));
+                    if let Some(high_watermark) = restored {
+                        partition.restore_high_watermark(high_watermark);
+                    }
+                    self.topics.borrow_mut().insert(key, spec.topic.clone());
                     partition.set_replicas(spec.replicas, now_ms);
                     partition.set_min_insync_replicas(spec.min_insync_replicas);
                     self.partitions.borrow_mut().insert(

@@ -16,7 +16,7 @@ use skein_replication::{
     EpochEndOffset, EpochEntry, ListedOffset, Partition, PartitionError, PartitionTable,
     ProducerError, ReplicaAssignment, ReplicaSpec, Role, CHECKPOINT_FILE,
 };
-use support::{batch, leader, open, run, tuning};
+use support::{batch, leader, log_dirs, open, run, tuning};
 
 /// Every batch header of the partition, read as its leader would serve it.
 async fn headers(partition: &Partition) -> Vec<BatchHeader> {
@@ -195,7 +195,11 @@ fn offset_for_leader_epoch_follows_kafkas_rules_after_a_restart() {
     run(move || async move {
         two_epochs(dir.clone()).await;
         let partition = open(&dir, leader(6)).await;
-        assert_eq!(partition.leader_epochs(), vec![entry(1, 0), entry(4, 3)]);
+        // Kafka's makeLeader: the new leader's epoch starts at its log end.
+        assert_eq!(
+            partition.leader_epochs(),
+            vec![entry(1, 0), entry(4, 3), entry(6, 5)]
+        );
         let end = |epoch| partition.end_offset_for_epoch(epoch).expect("leader");
         let at = |leader_epoch, end_offset| EpochEndOffset {
             leader_epoch,
@@ -205,7 +209,8 @@ fn offset_for_leader_epoch_follows_kafkas_rules_after_a_restart() {
         assert_eq!(end(2), at(1, 3), "an epoch that never appended");
         assert_eq!(end(4), at(4, 5), "the latest ends at the log end");
         assert_eq!(end(0), at(0, 0), "older than the first");
-        assert_eq!(end(5), at(-1, -1), "newer than any appended");
+        assert_eq!(end(5), at(4, 5), "below the current epoch, never appended");
+        assert_eq!(end(7), at(-1, -1), "newer than the current epoch");
         assert_eq!(end(-1), at(-1, -1));
         partition.append(&batch(1), 0).await.expect("append");
         assert_eq!(end(4), at(4, 5));
@@ -265,7 +270,7 @@ const RESTORED: &str = "0\n2\n1 0\n4 3\n";
 #[test]
 fn leader_epochs_are_restored_from_the_checkpoint() {
     let (epochs, file) = reopened_after(|_| {});
-    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3)]);
+    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3), entry(6, 5)]);
     assert_eq!(file, RESTORED);
 }
 
@@ -274,7 +279,7 @@ fn a_missing_checkpoint_is_rebuilt_from_the_batches() {
     let (epochs, file) = reopened_after(|dir| {
         std::fs::remove_file(dir.join(CHECKPOINT_FILE)).expect("remove");
     });
-    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3)]);
+    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3), entry(6, 5)]);
     assert_eq!(file, RESTORED);
 }
 
@@ -285,7 +290,7 @@ fn a_truncated_checkpoint_is_rebuilt_from_the_batches() {
         let bytes = std::fs::read(&path).expect("read");
         std::fs::write(&path, &bytes[..bytes.len() - 2]).expect("truncate");
     });
-    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3)]);
+    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3), entry(6, 5)]);
     assert_eq!(file, RESTORED);
 }
 
@@ -305,7 +310,7 @@ fn a_corrupt_checkpoint_is_rebuilt_from_the_batches() {
             let partition = open(&dir, leader(6)).await;
             (partition.leader_epochs(), checkpoint(&dir))
         });
-        assert_eq!(epochs, vec![entry(1, 0), entry(4, 3)]);
+        assert_eq!(epochs, vec![entry(1, 0), entry(4, 3), entry(6, 5)]);
         assert_eq!(file, RESTORED);
     }
 }
@@ -316,7 +321,7 @@ fn a_checkpoint_missing_the_newest_epoch_is_completed_from_the_log() {
     let (epochs, file) = reopened_after(|dir| {
         std::fs::write(dir.join(CHECKPOINT_FILE), "0\n1\n1 0\n").expect("write");
     });
-    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3)]);
+    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3), entry(6, 5)]);
     assert_eq!(file, RESTORED);
 }
 
@@ -325,12 +330,16 @@ fn a_checkpoint_claiming_epochs_the_log_does_not_hold_is_rebuilt() {
     let (epochs, file) = reopened_after(|dir| {
         std::fs::write(dir.join(CHECKPOINT_FILE), "0\n3\n1 0\n4 3\n9 4\n").expect("write");
     });
-    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3)]);
+    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3), entry(6, 5)]);
     assert_eq!(file, RESTORED);
     let (epochs, _) = reopened_after(|dir| {
         std::fs::write(dir.join(CHECKPOINT_FILE), "0\n2\n1 0\n8 50\n").expect("write");
     });
-    assert_eq!(epochs, vec![entry(1, 0), entry(4, 3)], "beyond the log end");
+    assert_eq!(
+        epochs,
+        vec![entry(1, 0), entry(4, 3), entry(6, 5)],
+        "beyond the log end"
+    );
 }
 
 #[test]
@@ -376,10 +385,6 @@ fn the_table_opens_updates_and_removes_replicas_as_declared() {
         );
         table.close_all().await;
     });
-}
-
-fn log_dirs(paths: &[PathBuf]) -> Arc<LogDirs> {
-    Arc::new(LogDirs::open(paths, 2).expect("log dirs"))
 }
 
 fn single_spec(topic: &str) -> ReplicaSpec {

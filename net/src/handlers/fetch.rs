@@ -37,6 +37,7 @@ use crate::fetch_session::{
 use crate::frame::RequestHeader;
 use crate::partition_leadership::check_leader;
 use crate::response::{EncodeError, Response};
+use crate::shard_message::FollowerRead;
 use crate::shard_state::{now_ms, ShardState};
 
 /// Fetch v13 names topics by id.
@@ -55,6 +56,8 @@ struct Wanted {
     topic_id: TopicId,
     partition: i32,
     fetch_offset: i64,
+    /// A follower's last fetched epoch (-1: none).
+    last_fetched_epoch: i32,
     partition_max_bytes: usize,
     /// Set when the partition cannot be read at all.
     error: Option<ErrorCode>,
@@ -305,6 +308,8 @@ fn named_partitions(
                     fetch_offset: partition.fetch_offset,
                     partition_max_bytes: partition.partition_max_bytes,
                     current_leader_epoch: partition.current_leader_epoch,
+                    // -1 as decoded before v12, where the field is absent.
+                    last_fetched_epoch: partition.last_fetched_epoch,
                 },
             ));
         }
@@ -353,6 +358,7 @@ fn plan_reads(image: &MetadataImage, partitions: &[CachedPartition], by_id: bool
             topic_id: topic.map(|(topic_id, _)| topic_id).unwrap_or_default(),
             partition: cached.partition,
             fetch_offset: cached.request.fetch_offset,
+            last_fetched_epoch: cached.request.last_fetched_epoch,
             partition_max_bytes: usize::try_from(cached.request.partition_max_bytes).unwrap_or(0),
             error,
         });
@@ -379,7 +385,7 @@ fn outcome(result: &FetchedPartition) -> PartitionOutcome {
         high_watermark: result.high_watermark,
         last_stable_offset: result.last_stable_offset,
         log_start_offset: result.log_start_offset,
-        has_records: !result.chunks.is_empty(),
+        has_records: !result.chunks.is_empty() || result.diverging_epoch.is_some(),
     }
 }
 
@@ -409,7 +415,10 @@ async fn long_poll(
             .iter()
             .map(|p| p.chunks.iter().map(LogChunk::len).sum::<usize>())
             .sum();
-        let any_error = results.iter().any(|p| p.error_code != 0);
+        // A diverging epoch is answered at once, as an error is.
+        let any_error = results
+            .iter()
+            .any(|p| p.error_code != 0 || p.diverging_epoch.is_some());
         let now = Instant::now();
         if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
             return (results, state);
@@ -497,7 +506,10 @@ async fn read_all(
                 want.partition,
                 want.fetch_offset,
                 limit,
-                replica,
+                replica.map(|broker| FollowerRead {
+                    broker,
+                    last_fetched_epoch: want.last_fetched_epoch,
+                }),
                 &mut chunks,
             )
             .await
@@ -522,6 +534,9 @@ async fn read_all(
                     high_watermark: info.high_watermark,
                     last_stable_offset: info.high_watermark,
                     log_start_offset: info.log_start_offset,
+                    diverging_epoch: info
+                        .diverging_epoch
+                        .map(|diverging| (diverging.leader_epoch, diverging.end_offset)),
                     chunks,
                 });
             }
@@ -552,6 +567,7 @@ async fn offsets_only(ctx: &ShardState, want: &Wanted) -> FetchedPartition {
             high_watermark: offsets.high_watermark,
             last_stable_offset: offsets.high_watermark,
             log_start_offset: offsets.log_start_offset,
+            diverging_epoch: None,
             chunks: Vec::new(),
         },
         Err(error) => failed(want.partition, error.code(), None),
@@ -604,6 +620,7 @@ fn failed(partition: i32, code: ErrorCode, bounds: Option<(i64, i64)>) -> Fetche
         high_watermark,
         last_stable_offset: high_watermark,
         log_start_offset,
+        diverging_epoch: None,
         chunks: Vec::new(),
     }
 }

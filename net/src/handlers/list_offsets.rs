@@ -67,9 +67,14 @@ pub async fn handle(
                 Ok(found) => {
                     match check_leader(&image, found, index, partition.current_leader_epoch) {
                         Err(code) => failed(index, code),
-                        Ok(()) => match ctx
-                            .list_offset(found.topic_id, index, partition.timestamp)
-                            .await
+                        Ok(()) => match list_offset(
+                            ctx,
+                            found.topic_id,
+                            index,
+                            partition.timestamp,
+                            request.replica_id.0,
+                        )
+                        .await
                         {
                             Ok(listed) => ListOffsetsPartitionResponse::default()
                                 .with_partition_index(index)
@@ -91,6 +96,27 @@ pub async fn handle(
     }
     ListOffsetsResponse::default().with_topics(topics)
 }
+
+/// One partition's offset for `timestamp`. A follower (`replica_id >= 0`)
+/// asking for the latest offset gets the log end offset, not the high
+/// watermark (Kafka answers replicas without an isolation level): what its
+/// fetcher truncates to after OFFSET_OUT_OF_RANGE.
+async fn list_offset(
+    ctx: &ShardState,
+    topic_id: skein_controller::TopicId,
+    index: i32,
+    timestamp: i64,
+    replica_id: i32,
+) -> Result<ListedOffset, crate::shard_message::PartitionError> {
+    let mut listed = ctx.list_offset(topic_id, index, timestamp).await?;
+    if replica_id >= 0 && timestamp == LATEST_TIMESTAMP {
+        listed.offset = ctx.offsets(topic_id, index).await?.log_end_offset;
+    }
+    Ok(listed)
+}
+
+/// ListOffsets' "latest" timestamp.
+const LATEST_TIMESTAMP: i64 = -1;
 
 fn failed(index: i32, code: ErrorCode) -> ListOffsetsPartitionResponse {
     ListOffsetsPartitionResponse::default()

@@ -3,10 +3,11 @@
 //! role, and real v2 batches.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use skein_engine::test_batch::BatchBuilder;
-use skein_engine::{LogConfig, LogTuning};
+use skein_engine::{LogConfig, LogDirs, LogTuning};
 use skein_replication::{Partition, Role};
 
 pub use skein_engine::test_executor::run;
@@ -34,4 +35,10 @@ pub fn batch(count: usize) -> Vec<u8> {
     BatchBuilder::new(1_700_000_000_000)
         .records(count, 16, 7)
         .build()
+}
+
+/// The broker's log directories `paths` (node id 2), as a partition table
+/// takes them.
+pub fn log_dirs(paths: &[PathBuf]) -> Arc<LogDirs> {
+    Arc::new(LogDirs::open(paths, 2).expect("log dirs"))
 }

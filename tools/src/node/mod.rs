@@ -745,8 +745,16 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         }
         glommio::timer::sleep(Duration::from_millis(2)).await;
     }
-    if shard.0 == 0 {
+    // A broker-only node's first image is whatever prefix of the metadata
+    // log its fetcher had applied once the cluster id was known: partitions
+    // it still holds may not be in it yet, and removing their directories
+    // as orphans would throw a replica away (seen: every partition of a
+    // restarted broker-only node). Only a voter, whose image is its own
+    // committed log, removes orphans at start.
+    if shard.0 == 0 && shared.config.roles().controller {
         ctx.remove_orphan_dirs(&ctx.image());
+    }
+    if shard.0 == 0 {
         shared.orphans_removed.store(true, Ordering::SeqCst);
     }
     // No shard accepts clients, which may create topics, before the orphan
@@ -819,6 +827,9 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     let retention = glommio::spawn_local(retention_loop(Rc::clone(&ctx)));
     let producer_expiration = glommio::spawn_local(producer_expiration_loop(Rc::clone(&ctx)));
     let fetching = glommio::spawn_local(skein_net::replica_fetcher::supervise(Rc::clone(&ctx)));
+    let checkpointing = glommio::spawn_local(
+        skein_net::shard_state::checkpoint_high_watermarks_periodically(Rc::clone(&ctx)),
+    );
     let isr_changes = glommio::spawn_local(skein_net::isr_driver::run(Rc::clone(&ctx)));
     let cleaner = ctx
         .config
@@ -833,6 +844,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     drop(retention.cancel());
     drop(producer_expiration.cancel());
     drop(fetching.cancel());
+    drop(checkpointing.cancel());
     drop(isr_changes.cancel());
     drop(refreshing.cancel());
     if let Some(cleaner) = cleaner {
