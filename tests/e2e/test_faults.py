@@ -33,7 +33,6 @@ Knobs for longer runs by hand (CI runs the defaults, about 3 minutes):
                       isolation), shuffled together (default 1)
   SKEIN_FAULT_MIN_ISR the topic's min.insync.replicas (default 2)
 e.g. SKEIN_FAULT_ROUNDS=5 SKEIN_FAULT_SEED=7 pytest ... test_faults.py -s
-(add --runxfail while the test is marked xfail to see its own verdict).
 """
 
 from __future__ import annotations
@@ -433,14 +432,6 @@ def read_back(bootstrap: str, topic: str, seen: Iterable[tuple[int, int]]
     return final, notes
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "main caps min.insync.replicas at 1 (controller/src/config.rs, range [1, 1]): CreateTopics "
-    "with min.insync.replicas=2 fails with INVALID_CONFIG. With SKEIN_FAULT_MIN_ISR=1 --runxfail "
-    "the faults find: the ISR never grows back (no AlterPartition expansion); batches retried "
-    "across a leader's kill -9 or a failover are written twice (DUPLICATE: producer state is in "
-    "memory only and followers do not build it); and acknowledged records LOST when a restarted "
-    "replica, which truncates to its high watermark of 0 (no high-watermark checkpoint, "
-    "pre-KIP-101 truncation), is elected leader"))
 @pytest.mark.timeout(TIMEOUT_S)
 def test_no_acknowledged_record_is_lost_while_leaders_are_killed_paused_and_cut_off(cluster_factory):
     rng = random.Random(SEED)
