@@ -190,6 +190,13 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "broker.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2000", unit: "ms", doc: "How often a broker heartbeats to the active controller (BrokerHeartbeat), renewing its session. Keep it well below broker.session.timeout.ms.", support: Support::Implemented },
     PropertyDef { name: "broker.session.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "9000", unit: "ms", doc: "A broker whose last heartbeat is older than this is fenced by the active controller: it leaves every ISR and its leaderships move to other in-sync replicas.", support: Support::Implemented },
     PropertyDef { name: "replica.lag.time.max.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "30000", unit: "ms", doc: "A follower that has not caught up with its leader's log end for this long leaves the ISR; one whose log reaches the high watermark (and the start of the leader's epoch) joins it again. The leader checks every half of this and asks the active controller (AlterPartition); it never changes the ISR alone.", support: Support::Implemented },
+    PropertyDef { name: "num.replica.fetchers", topic_name: None, kind: ValueKind::Int { min: 1, max: 64 }, default: "1", unit: "fetchers", doc: "Fetchers per (data shard, leader broker): a follower partition is fetched by fetcher hash(topic, partition) % num.replica.fetchers, each fetcher sending one Fetch for all of its partitions, as Kafka's ReplicaFetcherThreads.", support: Support::Implemented },
+    PropertyDef { name: "replica.fetch.wait.max.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "500", unit: "ms", doc: "How long a leader may hold a follower's Fetch waiting for replica.fetch.min.bytes; at most replica.lag.time.max.ms, as Kafka requires.", support: Support::Implemented },
+    PropertyDef { name: "replica.fetch.min.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1", unit: "bytes", doc: "Bytes a follower's Fetch waits for at the leader (up to replica.fetch.wait.max.ms).", support: Support::Implemented },
+    PropertyDef { name: "replica.fetch.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1048576", unit: "bytes", doc: "Bytes a follower asks for per partition in one Fetch (the first batch is returned whole even if larger).", support: Support::Implemented },
+    PropertyDef { name: "replica.fetch.response.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "10485760", unit: "bytes", doc: "Bytes a follower asks for per Fetch response over all its partitions.", support: Support::Implemented },
+    PropertyDef { name: "replica.fetch.backoff.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1000", unit: "ms", doc: "The pause of a follower's fetcher after a failed Fetch, OffsetForLeaderEpoch or ListOffsets.", support: Support::Implemented },
+    PropertyDef { name: "replica.high.watermark.checkpoint.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "5000", unit: "ms", doc: "How often each data shard writes its partitions' high watermarks to replication-offset-checkpoint.<shard> in each log dir (also at clean shutdown); a restarted replica starts from them.", support: Support::Implemented },
     PropertyDef { name: "broker.rack", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "This broker's rack, sent with its registration to the active controller; when any broker has one, new replicas are spread over racks first (Kafka's rack-aware placement). Empty: no rack.", support: Support::Implemented },
     PropertyDef { name: "auto.leader.rebalance.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Move leadership back to each partition's preferred replica (the first in its replica list) when it is in the ISR: every leader.imbalance.check.interval.seconds, the active controller elects the preferred leaders of the brokers whose share of partitions led elsewhere is above leader.imbalance.per.broker.percentage.", support: Support::Implemented },
     PropertyDef { name: "leader.imbalance.check.interval.seconds", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "300", unit: "seconds", doc: "How often the active controller looks for partitions not led by their preferred replica (with auto.leader.rebalance.enable).", support: Support::Implemented },
@@ -620,6 +627,12 @@ impl BrokerConfig {
         if !roles.broker && !roles.controller {
             return Err(unsupported("process.roles", "no role given".into()));
         }
+        if self.int("replica.fetch.wait.max.ms") > self.int("replica.lag.time.max.ms") {
+            return Err(unsupported(
+                "replica.fetch.wait.max.ms",
+                "must be at most replica.lag.time.max.ms, or followers held that long would leave the ISR (Kafka refuses it too)".into(),
+            ));
+        }
         let voters = self.quorum_voters();
         let is_voter = voters.iter().any(|voter| voter.node_id == self.node_id());
         if self.is_single_node() {
@@ -1005,6 +1018,30 @@ impl BrokerConfig {
     /// ISR, in ms (at least 1).
     pub fn replica_lag_time_max_ms(&self) -> i64 {
         self.int("replica.lag.time.max.ms")
+    }
+    /// `num.replica.fetchers`, in 1..=64.
+    pub fn num_replica_fetchers(&self) -> u32 {
+        u32::try_from(self.int("num.replica.fetchers")).unwrap_or(1)
+    }
+    /// `replica.fetch.wait.max.ms`, `replica.fetch.min.bytes`,
+    /// `replica.fetch.max.bytes` and `replica.fetch.response.max.bytes`, as
+    /// a follower's Fetch carries them.
+    pub fn replica_fetch_limits(&self) -> (i32, i32, i32, i32) {
+        let int = |name: &str| i32::try_from(self.int(name)).unwrap_or(i32::MAX);
+        (
+            int("replica.fetch.wait.max.ms"),
+            int("replica.fetch.min.bytes"),
+            int("replica.fetch.max.bytes"),
+            int("replica.fetch.response.max.bytes"),
+        )
+    }
+    /// `replica.fetch.backoff.ms`, in ms.
+    pub fn replica_fetch_backoff_ms(&self) -> u64 {
+        u64::try_from(self.int("replica.fetch.backoff.ms")).unwrap_or(0)
+    }
+    /// `replica.high.watermark.checkpoint.interval.ms`, in ms (at least 1).
+    pub fn replica_high_watermark_checkpoint_interval_ms(&self) -> u64 {
+        u64::try_from(self.int("replica.high.watermark.checkpoint.interval.ms")).unwrap_or(5_000)
     }
     /// `broker.session.timeout.ms`: how long the active controller waits
     /// for a broker's heartbeat before fencing it, in ms (at least 1).
@@ -1645,6 +1682,30 @@ mod tests {
         assert_eq!(forever.log_config(&BTreeMap::new()).retention_ms, -1);
         forever.set("log.roll.hours", "2").unwrap();
         assert_eq!(forever.log_config(&BTreeMap::new()).segment_ms, 7_200_000);
+    }
+
+    #[test]
+    fn replica_fetch_properties_are_read_and_a_wait_past_the_lag_time_is_refused() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.num_replica_fetchers(), 1);
+        assert_eq!(
+            config.replica_fetch_limits(),
+            (500, 1, 1_048_576, 10_485_760)
+        );
+        assert_eq!(config.replica_fetch_backoff_ms(), 1_000);
+        assert_eq!(
+            config.replica_high_watermark_checkpoint_interval_ms(),
+            5_000
+        );
+        config.set("num.replica.fetchers", "4").unwrap();
+        config.set("replica.fetch.max.bytes", "65536").unwrap();
+        assert_eq!(config.num_replica_fetchers(), 4);
+        assert_eq!(config.replica_fetch_limits().2, 65_536);
+        config.validate().unwrap();
+        config.set("replica.fetch.wait.max.ms", "40000").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("replica.fetch.wait.max.ms"), "{error}");
+        assert!(config.set("num.replica.fetchers", "0").is_err());
     }
 
     #[test]

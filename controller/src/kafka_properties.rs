@@ -394,7 +394,7 @@ const THREAD_PER_CORE: &str =
     "Skein runs one thread per core, each serving its own connections and partitions; --cores picks the cores";
 const METRICS: &str = "Skein exposes its metrics in Prometheus format at /metrics (--admin-listen), not through JMX reporters";
 const SINGLE_NODE: &str =
-    "Skein runs single-node for now: there are no replicas, follower fetchers or other controllers to tune";
+    "Skein does not use this replication, controller or election tuning: the cluster settings it implements are in its own table (docs/configuration.md)";
 const NO_TRANSACTIONS: &str = "Skein has no transaction coordinator yet";
 const NO_NEW_GROUPS: &str =
     "Skein serves classic and consumer (KIP-848) groups but not share groups, online migration of classic members into consumer groups, or this tuning";
@@ -583,10 +583,6 @@ mod tests {
         assert_eq!(
             kafka_support("num.network.threads"),
             KafkaSupport::NoEffect(THREAD_PER_CORE)
-        );
-        assert_eq!(
-            kafka_support("num.replica.fetchers"),
-            KafkaSupport::NoEffect(SINGLE_NODE)
         );
         assert_eq!(
             kafka_support("replica.socket.timeout.ms"),

@@ -62,16 +62,54 @@ use crate::shard_state::{now_ms, ShardState};
 /// The Fetch version followers send (Kafka's followers send v12 and later:
 /// topic names, `replica_id` at the top level).
 pub const REPLICA_FETCH_VERSION: i16 = 12;
-/// `num.replica.fetchers`: fetchers per leader broker and data shard.
-pub const NUM_REPLICA_FETCHERS: u32 = 1;
-/// `replica.fetch.wait.max.ms`: how long the leader may hold a fetch.
-pub const REPLICA_FETCH_WAIT_MAX_MS: i32 = 500;
-/// `replica.fetch.min.bytes`.
-pub const REPLICA_FETCH_MIN_BYTES: i32 = 1;
-/// `replica.fetch.max.bytes`: bytes asked for per partition.
-pub const REPLICA_FETCH_MAX_BYTES: i32 = 1_048_576;
-/// `replica.fetch.response.max.bytes`: bytes asked for per response.
-pub const REPLICA_FETCH_RESPONSE_MAX_BYTES: i32 = 10_485_760;
+/// What a follower's fetchers are told by the broker's properties:
+/// `num.replica.fetchers` and Kafka's `replica.fetch.*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaFetchSettings {
+    /// `num.replica.fetchers`: fetchers per leader broker and data shard.
+    pub fetchers: u32,
+    /// `replica.fetch.wait.max.ms`: how long the leader may hold a fetch.
+    pub wait_max_ms: i32,
+    /// `replica.fetch.min.bytes`.
+    pub min_bytes: i32,
+    /// `replica.fetch.max.bytes`: bytes asked for per partition.
+    pub partition_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`: bytes asked for per response.
+    pub response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`: the pause after a failed request.
+    pub backoff: Duration,
+}
+
+impl ReplicaFetchSettings {
+    /// The settings `config` gives.
+    pub fn from_config(config: &skein_controller::BrokerConfig) -> ReplicaFetchSettings {
+        let (wait_max_ms, min_bytes, partition_max_bytes, response_max_bytes) =
+            config.replica_fetch_limits();
+        ReplicaFetchSettings {
+            fetchers: config.num_replica_fetchers().max(1),
+            wait_max_ms,
+            min_bytes,
+            partition_max_bytes,
+            response_max_bytes,
+            backoff: Duration::from_millis(config.replica_fetch_backoff_ms()),
+        }
+    }
+}
+
+impl Default for ReplicaFetchSettings {
+    /// Kafka's defaults.
+    fn default() -> ReplicaFetchSettings {
+        ReplicaFetchSettings {
+            fetchers: 1,
+            wait_max_ms: 500,
+            min_bytes: 1,
+            partition_max_bytes: 1_048_576,
+            response_max_bytes: 10_485_760,
+            backoff: Duration::from_millis(1_000),
+        }
+    }
+}
+
 /// The OffsetForLeaderEpoch version followers send (v3+ carries the
 /// replica id).
 pub const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
@@ -80,8 +118,6 @@ pub const LIST_OFFSETS_VERSION: i16 = 4;
 /// ListOffsets' latest and earliest timestamps.
 const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
-/// `replica.fetch.backoff.ms`: the pause after a failed fetch.
-const REPLICA_FETCH_BACKOFF: Duration = Duration::from_millis(1_000);
 /// How often the supervisor looks for partitions without a fetcher.
 const SUPERVISE_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -126,7 +162,11 @@ pub struct FollowerFetch {
 /// The Fetch a follower with `replica_id` sends for `partitions` (grouped
 /// by topic in the order given; consecutive partitions of one topic share
 /// an entry).
-pub fn build_fetch_request(replica_id: BrokerId, partitions: &[FollowerFetch]) -> FetchRequest {
+pub fn build_fetch_request(
+    replica_id: BrokerId,
+    partitions: &[FollowerFetch],
+    settings: &ReplicaFetchSettings,
+) -> FetchRequest {
     let mut topics: Vec<FetchTopic> = Vec::new();
     for wanted in partitions {
         let partition = FetchPartition::default()
@@ -135,7 +175,7 @@ pub fn build_fetch_request(replica_id: BrokerId, partitions: &[FollowerFetch]) -
             .with_fetch_offset(wanted.fetch_offset)
             .with_last_fetched_epoch(wanted.last_fetched_epoch)
             .with_log_start_offset(-1)
-            .with_partition_max_bytes(REPLICA_FETCH_MAX_BYTES);
+            .with_partition_max_bytes(settings.partition_max_bytes);
         match topics.last_mut() {
             Some(topic) if topic.topic.0.as_str() == wanted.topic => {
                 topic.partitions.push(partition)
@@ -149,9 +189,9 @@ pub fn build_fetch_request(replica_id: BrokerId, partitions: &[FollowerFetch]) -
     }
     FetchRequest::default()
         .with_replica_id(WireBrokerId(replica_id))
-        .with_max_wait_ms(REPLICA_FETCH_WAIT_MAX_MS)
-        .with_min_bytes(REPLICA_FETCH_MIN_BYTES)
-        .with_max_bytes(REPLICA_FETCH_RESPONSE_MAX_BYTES)
+        .with_max_wait_ms(settings.wait_max_ms)
+        .with_min_bytes(settings.min_bytes)
+        .with_max_bytes(settings.response_max_bytes)
         .with_isolation_level(0)
         // Sessionless: every fetch names every partition, so the leader
         // records every follower's position on every fetch.
@@ -368,7 +408,7 @@ pub async fn supervise(ctx: Rc<ShardState>) {
             }
             let fetcher = FetcherKey {
                 leader,
-                fetcher_id: fetcher_id(&key, NUM_REPLICA_FETCHERS),
+                fetcher_id: fetcher_id(&key, ctx.config.num_replica_fetchers().max(1)),
             };
             if running.borrow_mut().insert(fetcher) {
                 let ctx = Rc::clone(&ctx);
@@ -405,6 +445,7 @@ struct Served {
 /// One fetcher: truncates and fetches its partitions from its leader until
 /// it has none (or the shard stops).
 async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
+    let settings = ReplicaFetchSettings::from_config(&ctx.config);
     tracing::info!(
         leader = fetcher.leader,
         fetcher_id = fetcher.fetcher_id,
@@ -474,7 +515,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             // Truncation not finished (an error, or another round of
             // KIP-279): ask again, after a pause if it failed.
             let pause = if stalled || truncating.is_empty() {
-                REPLICA_FETCH_BACKOFF
+                settings.backoff
             } else {
                 Duration::ZERO
             };
@@ -495,7 +536,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             .iter()
             .map(|one| ((one.topic.as_str(), one.key.1), *one))
             .collect();
-        let request = build_fetch_request(local, &wanted);
+        let request = build_fetch_request(local, &wanted, &settings);
         let response: FetchResponse = match call(
             ctx,
             &image,
@@ -511,7 +552,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             Err(error) => {
                 tracing::debug!(leader = fetcher.leader, %error, "replica fetch failed; backing off");
                 connection = None;
-                glommio::timer::sleep(REPLICA_FETCH_BACKOFF).await;
+                glommio::timer::sleep(settings.backoff).await;
                 continue;
             }
         };
@@ -523,7 +564,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
                     code,
                     "replica fetch refused; backing off"
                 );
-                glommio::timer::sleep(REPLICA_FETCH_BACKOFF).await;
+                glommio::timer::sleep(settings.backoff).await;
                 continue;
             }
         };
@@ -550,7 +591,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             }
         }
         if failed {
-            glommio::timer::sleep(REPLICA_FETCH_BACKOFF).await;
+            glommio::timer::sleep(settings.backoff).await;
         }
     }
     tracing::info!(
@@ -733,7 +774,8 @@ fn fetcher_partitions(
                 leader,
                 leader_epoch,
             } if leader == fetcher.leader
-                && fetcher_id(&key, NUM_REPLICA_FETCHERS) == fetcher.fetcher_id =>
+                && fetcher_id(&key, ctx.config.num_replica_fetchers().max(1))
+                    == fetcher.fetcher_id =>
             {
                 Some((key, partition, leader_epoch))
             }
@@ -859,6 +901,7 @@ mod tests {
         let request = build_fetch_request(
             2,
             &[wanted("a", 0, 10), wanted("a", 1, 0), wanted("b", 0, 7)],
+            &ReplicaFetchSettings::default(),
         );
         assert_eq!(request.replica_id.0, 2);
         assert_eq!(request.max_wait_ms, 500);
@@ -915,7 +958,8 @@ mod tests {
 
     #[test]
     fn a_follower_fetch_names_its_last_fetched_epoch() {
-        let request = build_fetch_request(2, &[wanted("a", 0, 10)]);
+        let request =
+            build_fetch_request(2, &[wanted("a", 0, 10)], &ReplicaFetchSettings::default());
         assert_eq!(request.topics[0].partitions[0].last_fetched_epoch, 3);
         assert_eq!(request.topics[0].partitions[0].log_start_offset, -1);
     }

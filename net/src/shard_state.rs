@@ -757,16 +757,13 @@ fn is_storage_failure(error: &PartitionError) -> bool {
     }
 }
 
-/// `replica.high.watermark.checkpoint.interval.ms`: how often each shard
-/// writes its high-watermark checkpoint (Kafka's default).
-pub const REPLICA_HIGH_WATERMARK_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5_000);
-
 /// Writes the shard's high-watermark checkpoint every
-/// [`REPLICA_HIGH_WATERMARK_CHECKPOINT_INTERVAL`] until the shard stops
+/// `replica.high.watermark.checkpoint.interval.ms` until the shard stops
 /// (the last one is written by [`ShardState::close_logs`]).
 pub async fn checkpoint_high_watermarks_periodically(ctx: Rc<ShardState>) {
     while !ctx.is_stopping() {
-        glommio::timer::sleep(REPLICA_HIGH_WATERMARK_CHECKPOINT_INTERVAL).await;
+        let interval = ctx.config.replica_high_watermark_checkpoint_interval_ms();
+        glommio::timer::sleep(Duration::from_millis(interval)).await;
         if ctx.is_stopping() {
             break;
         }
