@@ -21,6 +21,7 @@
 pub mod admin_http;
 pub mod alter_partition;
 pub mod authenticator;
+pub mod authorized_operations;
 mod certificate_subject;
 mod cluster_view;
 mod connection;

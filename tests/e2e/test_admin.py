@@ -230,3 +230,39 @@ def test_longest_valid_topic_name_is_accepted(broker):
     msgs = keyed_messages(2, partition=0)
     produce(broker.bootstrap, topic, msgs)
     assert consume_partition(broker.bootstrap, topic, 0, 0, expect_count=2) == expected(msgs, 0)
+
+
+def test_authorized_operations_are_every_supported_operation_without_an_authorizer(broker):
+    """KIP-430: asked for, a topic's, the cluster's and a group's authorized
+    operations are, with no authorizer, every operation Kafka supports on
+    that resource type; not asked for, none are listed."""
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AclOperation
+
+    a = admin(broker.bootstrap)
+    topic = unique_topic("authz")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    described = a.describe_topics(TopicCollection([topic]),
+                                  include_authorized_operations=True)[topic].result(30)
+    assert set(described.authorized_operations) == {
+        AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DELETE,
+        AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS,
+        AclOperation.ALTER_CONFIGS}
+    plain = a.describe_topics(TopicCollection([topic]))[topic].result(30)
+    assert not plain.authorized_operations
+
+    cluster = a.describe_cluster(include_authorized_operations=True).result(30)
+    assert set(cluster.authorized_operations) == {
+        AclOperation.CREATE, AclOperation.CLUSTER_ACTION, AclOperation.DESCRIBE_CONFIGS,
+        AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE, AclOperation.ALTER,
+        AclOperation.DESCRIBE}
+
+    group = unique_topic("authz-group")
+    c = consumer(broker.bootstrap, **{"group.id": group})
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    finally:
+        c.close()
+    groups = a.describe_consumer_groups([group], include_authorized_operations=True)
+    assert set(groups[group].result(30).authorized_operations) == {
+        AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE}

@@ -13,6 +13,7 @@ use skein_controller::TopicId;
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
+use crate::authorized_operations;
 use crate::error_code::{group_error, group_result};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
@@ -43,13 +44,18 @@ pub async fn handle(
                     DescribedGroup::default()
                         .with_group_id(GroupId(str_bytes(id)))
                         .with_error_code(group_error(&error).code())
-                        .with_authorized_operations(i32::MIN)
+                        .with_authorized_operations(authorized_operations::OMITTED)
                 })
                 .collect();
             return ConsumerGroupDescribeResponse::default().with_groups(groups);
         }
     };
-    let groups = described.into_iter().map(describe).collect();
+    let mut groups: Vec<DescribedGroup> = described.into_iter().map(describe).collect();
+    if request.include_authorized_operations {
+        for group in groups.iter_mut().filter(|group| group.error_code == 0) {
+            group.authorized_operations = authorized_operations::GROUP;
+        }
+    }
     ConsumerGroupDescribeResponse::default().with_groups(groups)
 }
 
@@ -70,7 +76,7 @@ fn assignment(partitions: Vec<(TopicId, String, Vec<i32>)>) -> Assignment {
 fn describe(group: groups::DescribedConsumerGroup) -> DescribedGroup {
     let described = DescribedGroup::default()
         .with_group_id(GroupId(str_bytes(&group.group_id)))
-        .with_authorized_operations(i32::MIN);
+        .with_authorized_operations(authorized_operations::OMITTED);
     if let Err(error) = &group.result {
         let message = match error {
             GroupError::GroupIdNotFound => {

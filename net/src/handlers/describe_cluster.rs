@@ -8,6 +8,7 @@ use kafka_protocol::messages::describe_cluster_response::{
 use kafka_protocol::messages::BrokerId;
 
 use super::str_bytes;
+use crate::authorized_operations;
 use crate::cluster_view;
 use crate::listener::ListenerEndpoint;
 use crate::shard_state::ShardState;
@@ -33,6 +34,9 @@ pub fn handle(
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(str_bytes(&ctx.cluster_id))
         .with_controller_id(BrokerId(cluster_view::controller_id(ctx, &image)))
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(authorized_operations::if_asked(
+            request.include_cluster_authorized_operations,
+            authorized_operations::CLUSTER,
+        ))
         .with_brokers(brokers)
 }

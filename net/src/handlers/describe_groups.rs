@@ -11,6 +11,7 @@ use skein_controller::group_coordinator::{
 };
 
 use super::str_bytes;
+use crate::authorized_operations;
 use crate::error_code::{group_error, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
@@ -33,7 +34,7 @@ pub async fn handle(
         Ok(_) => Err(GroupError::CoordinatorNotAvailable),
         Err(error) => Err(error),
     };
-    let answers = match described {
+    let mut answers: Vec<DescribedGroup> = match described {
         Ok(described) => described
             .into_iter()
             .map(|group| describe(group, version))
@@ -44,6 +45,11 @@ pub async fn handle(
             .map(|group_id| failed(group_id, group_error(&error), version))
             .collect(),
     };
+    if request.include_authorized_operations {
+        for group in answers.iter_mut().filter(|group| group.error_code == 0) {
+            group.authorized_operations = authorized_operations::GROUP;
+        }
+    }
     DescribeGroupsResponse::default().with_groups(answers)
 }
 
@@ -75,7 +81,7 @@ fn describe(group: groups::DescribedGroup, version: i16) -> DescribedGroup {
                 })
                 .collect(),
         )
-        .with_authorized_operations(i32::MIN)
+        .with_authorized_operations(authorized_operations::OMITTED)
 }
 
 fn failed(group_id: GroupId, code: ErrorCode, version: i16) -> DescribedGroup {
@@ -83,7 +89,7 @@ fn failed(group_id: GroupId, code: ErrorCode, version: i16) -> DescribedGroup {
         .with_group_id(group_id)
         .with_error_code(code.code())
         .with_group_state(str_bytes(GroupState::Dead.kafka_name()))
-        .with_authorized_operations(i32::MIN);
+        .with_authorized_operations(authorized_operations::OMITTED);
     if version >= 6 {
         group.with_error_message(Some(str_bytes(&format!("{code:?}"))))
     } else {

@@ -10,6 +10,7 @@ use skein_controller::{validate_topic_name, MetadataImage, TopicImage};
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
+use crate::authorized_operations;
 use crate::cluster_view;
 use crate::error_code::ErrorCode;
 use crate::listener::ListenerEndpoint;
@@ -77,6 +78,11 @@ pub async fn handle(
             }
         }
     }
+    if request.include_topic_authorized_operations {
+        for topic in topics.iter_mut().filter(|topic| topic.error_code == 0) {
+            topic.topic_authorized_operations = authorized_operations::TOPIC;
+        }
+    }
     let image = ctx.image();
     let brokers = cluster_view::live_brokers(ctx, &image, listener)
         .into_iter()
@@ -93,7 +99,10 @@ pub async fn handle(
         .with_cluster_id(Some(str_bytes(&ctx.cluster_id)))
         .with_controller_id(BrokerId(cluster_view::controller_id(ctx, &image)))
         .with_topics(topics)
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(authorized_operations::if_asked(
+            request.include_cluster_authorized_operations,
+            authorized_operations::CLUSTER,
+        ))
 }
 
 async fn auto_create_topics(ctx: &ShardState, names: &[String]) {
@@ -158,12 +167,12 @@ fn describe(image: &MetadataImage, topic: &TopicImage) -> MetadataResponseTopic 
         .with_topic_id(Uuid::from_bytes(topic.topic_id))
         .with_partitions(partitions)
         .with_is_internal(crate::offsets_topic::is_internal(&topic.name))
-        .with_topic_authorized_operations(i32::MIN)
+        .with_topic_authorized_operations(authorized_operations::OMITTED)
 }
 
 fn error_topic(name: Option<&str>, error: ErrorCode) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_error_code(error.code())
         .with_name(name.map(topic_name))
-        .with_topic_authorized_operations(i32::MIN)
+        .with_topic_authorized_operations(authorized_operations::OMITTED)
 }
