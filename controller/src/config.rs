@@ -1354,12 +1354,22 @@ fn check_kafka_only(
 
 /// "; did you mean …?" with the known names closest to `name`, or nothing.
 fn did_you_mean(name: &str) -> String {
+    if let Some(def) = PROPERTIES
+        .iter()
+        .find(|def| def.topic_name == Some(name) && def.name != name)
+    {
+        return format!(
+            "; {name} is a topic config: the broker's default for it is {}",
+            def.name
+        );
+    }
     let known = PROPERTIES
         .iter()
         .flat_map(|def| [Some(def.name), def.topic_name])
         .flatten()
         .chain(KAFKA_BROKER_PROPERTIES.iter().map(|p| p.name))
-        .chain(KAFKA_TOPIC_PROPERTIES.iter().map(|p| p.name));
+        .chain(KAFKA_TOPIC_PROPERTIES.iter().map(|p| p.name))
+        .filter(|known| *known != name);
     let closest = closest_names(name, known);
     if closest.is_empty() {
         String::new()
@@ -1923,6 +1933,13 @@ mod tests {
         ));
         let unknown = config.set("num.partition", "3").unwrap_err().to_string();
         assert!(unknown.contains("did you mean num.partitions"), "{unknown}");
+        let topic_name = config.set("flush.policy", "none").unwrap_err().to_string();
+        assert!(
+            topic_name.contains(
+                "flush.policy is a topic config: the broker's default for it is log.flush.policy"
+            ),
+            "{topic_name}"
+        );
         assert_eq!(
             validate_topic_config("remote.storage.enable", "false").unwrap(),
             "false"
