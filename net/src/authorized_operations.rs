@@ -20,39 +20,25 @@ const IDEMPOTENT_WRITE: u8 = 12;
 /// The field when the request did not ask for it.
 pub const OMITTED: i32 = i32::MIN;
 
-const fn bits(operations: &[u8]) -> i32 {
-    let mut field = 0;
-    let mut i = 0;
-    while i < operations.len() {
-        field |= 1 << operations[i];
-        i += 1;
-    }
-    field
-}
-
 /// Every operation on a topic (Kafka's `AclEntry.supportedOperations(TOPIC)`).
-pub const TOPIC: i32 = bits(&[
-    READ,
-    WRITE,
-    CREATE,
-    DESCRIBE,
-    DELETE,
-    ALTER,
-    DESCRIBE_CONFIGS,
-    ALTER_CONFIGS,
-]);
+pub const TOPIC: i32 = (1 << READ)
+    | (1 << WRITE)
+    | (1 << CREATE)
+    | (1 << DESCRIBE)
+    | (1 << DELETE)
+    | (1 << ALTER)
+    | (1 << DESCRIBE_CONFIGS)
+    | (1 << ALTER_CONFIGS);
 /// Every operation on a consumer group.
-pub const GROUP: i32 = bits(&[READ, DESCRIBE, DELETE]);
+pub const GROUP: i32 = (1 << READ) | (1 << DESCRIBE) | (1 << DELETE);
 /// Every operation on the cluster.
-pub const CLUSTER: i32 = bits(&[
-    CREATE,
-    CLUSTER_ACTION,
-    DESCRIBE_CONFIGS,
-    ALTER_CONFIGS,
-    IDEMPOTENT_WRITE,
-    ALTER,
-    DESCRIBE,
-]);
+pub const CLUSTER: i32 = (1 << CREATE)
+    | (1 << CLUSTER_ACTION)
+    | (1 << DESCRIBE_CONFIGS)
+    | (1 << ALTER_CONFIGS)
+    | (1 << IDEMPOTENT_WRITE)
+    | (1 << ALTER)
+    | (1 << DESCRIBE);
 
 /// `operations` if the request asked for them, else [`OMITTED`].
 pub fn if_asked(asked: bool, operations: i32) -> i32 {

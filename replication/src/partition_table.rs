@@ -62,6 +62,10 @@ pub struct ReplicaSpec {
 /// finish before it gives up (the partition then stays where it is).
 const MOVE_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// One partition's high watermark as checkpointed: (log directory index,
+/// topic, partition, high watermark).
+type CheckpointEntry = (usize, String, i32, i64);
+
 /// A partition held, with where it lives.
 #[derive(Debug)]
 struct Held {
@@ -90,7 +94,7 @@ pub struct PartitionTable {
     topics: RefCell<HashMap<PartitionKey, String>>,
     /// What the last high-watermark checkpoint held, per log directory: an
     /// unchanged one is not written again.
-    last_checkpoint: RefCell<Option<Vec<(usize, String, i32, i64)>>>,
+    last_checkpoint: RefCell<Option<Vec<CheckpointEntry>>>,
 }
 
 /// The high watermarks the checkpoints of every log directory hold. A
@@ -136,7 +140,7 @@ impl PartitionTable {
     /// What a write failed with (that directory's previous checkpoint
     /// stays).
     pub async fn checkpoint_high_watermarks(&self, file_name: &str) -> Result<(), CheckpointError> {
-        let mut entries: Vec<(usize, String, i32, i64)> = {
+        let mut entries: Vec<CheckpointEntry> = {
             let topics = self.topics.borrow();
             self.partitions
                 .borrow()
