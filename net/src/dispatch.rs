@@ -238,7 +238,37 @@ pub async fn dispatch(
             ctx,
             h,
             ApiKey::InitProducerId,
-            &handlers::init_producer_id::handle(ctx, r).await,
+            &handlers::init_producer_id::handle(ctx, r, version).await,
+        ),
+        Request::AddPartitionsToTxn(r) => respond(
+            ctx,
+            h,
+            ApiKey::AddPartitionsToTxn,
+            &handlers::add_partitions_to_txn::handle(ctx, r, version).await,
+        ),
+        Request::AddOffsetsToTxn(r) => respond(
+            ctx,
+            h,
+            ApiKey::AddOffsetsToTxn,
+            &handlers::add_offsets_to_txn::handle(ctx, r, version).await,
+        ),
+        Request::EndTxn(r) => respond(
+            ctx,
+            h,
+            ApiKey::EndTxn,
+            &handlers::end_txn::handle(ctx, r, version).await,
+        ),
+        Request::DescribeTransactions(r) => respond(
+            ctx,
+            h,
+            ApiKey::DescribeTransactions,
+            &handlers::describe_transactions::handle(ctx, r).await,
+        ),
+        Request::ListTransactions(r) => respond(
+            ctx,
+            h,
+            ApiKey::ListTransactions,
+            &handlers::list_transactions::handle(ctx, r).await,
         ),
         Request::ElectLeaders(r) => respond(
             ctx,

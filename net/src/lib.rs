@@ -30,6 +30,7 @@ pub mod fetch_response;
 mod fetch_session;
 pub mod frame;
 mod group_request;
+mod transaction_request;
 mod handlers;
 pub mod listener;
 pub mod metrics;

@@ -17,6 +17,10 @@ use kafka_protocol::messages::{
     ElectLeadersRequest, InitProducerIdRequest,
 };
 use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
+    ListTransactionsRequest,
+};
+use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
     JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, SyncGroupRequest,
@@ -57,6 +61,11 @@ pub enum Request {
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
     InitProducerId(InitProducerIdRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    DescribeTransactions(DescribeTransactionsRequest),
+    ListTransactions(ListTransactionsRequest),
     ElectLeaders(ElectLeadersRequest),
     DescribeQuorum(DescribeQuorumRequest),
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
@@ -153,6 +162,15 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::DeleteGroups => Request::DeleteGroups(decode(api_key, body, version)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(decode(api_key, body, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(decode(api_key, body, version)?),
+        ApiKey::AddPartitionsToTxn => {
+            Request::AddPartitionsToTxn(decode(api_key, body, version)?)
+        }
+        ApiKey::AddOffsetsToTxn => Request::AddOffsetsToTxn(decode(api_key, body, version)?),
+        ApiKey::EndTxn => Request::EndTxn(decode(api_key, body, version)?),
+        ApiKey::DescribeTransactions => {
+            Request::DescribeTransactions(decode(api_key, body, version)?)
+        }
+        ApiKey::ListTransactions => Request::ListTransactions(decode(api_key, body, version)?),
         ApiKey::ElectLeaders => Request::ElectLeaders(decode(api_key, body, version)?),
         ApiKey::DescribeQuorum => Request::DescribeQuorum(decode(api_key, body, version)?),
         ApiKey::ConsumerGroupHeartbeat => {

@@ -16,6 +16,10 @@ use kafka_protocol::messages::{
     ProduceResponse, SyncGroupResponse,
 };
 use kafka_protocol::messages::{ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, DescribeTransactionsResponse,
+    EndTxnResponse, ListTransactionsResponse,
+};
 
 /// A response whose error codes can be listed.
 pub trait ErrorCodes {
@@ -278,6 +282,44 @@ impl ErrorCodes for OffsetDeleteResponse {
 }
 
 impl ErrorCodes for InitProducerIdResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for AddPartitionsToTxnResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+        let by_transaction = self.results_by_transaction.iter().flat_map(|t| &t.topic_results);
+        for topic in self.results_by_topic_v3_and_below.iter().chain(by_transaction) {
+            for partition in &topic.results_by_partition {
+                visit(partition.partition_error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for AddOffsetsToTxnResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for EndTxnResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for DescribeTransactionsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for state in &self.transaction_states {
+            visit(state.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for ListTransactionsResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         visit(self.error_code);
     }

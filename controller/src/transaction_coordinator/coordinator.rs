@@ -686,6 +686,12 @@ impl TransactionCoordinator {
         vec![Action::SendMarkers { id, markers }]
     }
 
+    /// Whether the send `id` is still awaited (a driver stops retrying a
+    /// send the coordinator dropped, e.g. after losing the partition).
+    pub fn is_sending(&self, id: MarkerId) -> bool {
+        self.marker_sends.contains_key(&id)
+    }
+
     /// Reports that every marker of an [`Action::SendMarkers`] is written:
     /// CompleteCommit/CompleteAbort is written next.
     pub fn markers_written(&mut self, now_ms: i64, id: MarkerId) -> Vec<Action> {
