@@ -30,7 +30,6 @@ pub mod fetch_response;
 mod fetch_session;
 pub mod frame;
 mod group_request;
-mod transaction_request;
 mod handlers;
 pub mod listener;
 pub mod metrics;
@@ -45,6 +44,7 @@ pub mod shard_state;
 mod supported_apis;
 pub mod tls;
 mod tls_stream;
+mod transaction_request;
 
 pub use error_code::error_code_name;
 pub use listener::ListenerEndpoint;

@@ -6,6 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
+    ListTransactionsRequest,
+};
+use kafka_protocol::messages::{
     AlterConfigsRequest, AlterReplicaLogDirsRequest, ApiKey, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeLogDirsRequest, DescribeProducersRequest, FetchRequest,
@@ -15,10 +19,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DescribeQuorumRequest,
     ElectLeadersRequest, InitProducerIdRequest,
-};
-use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
-    ListTransactionsRequest,
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
@@ -162,9 +162,7 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::DeleteGroups => Request::DeleteGroups(decode(api_key, body, version)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(decode(api_key, body, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(decode(api_key, body, version)?),
-        ApiKey::AddPartitionsToTxn => {
-            Request::AddPartitionsToTxn(decode(api_key, body, version)?)
-        }
+        ApiKey::AddPartitionsToTxn => Request::AddPartitionsToTxn(decode(api_key, body, version)?),
         ApiKey::AddOffsetsToTxn => Request::AddOffsetsToTxn(decode(api_key, body, version)?),
         ApiKey::EndTxn => Request::EndTxn(decode(api_key, body, version)?),
         ApiKey::DescribeTransactions => {

@@ -6,6 +6,10 @@
 //! Zero (`NONE`) is reported too; the caller skips it. A visit reads fields
 //! and allocates nothing.
 use kafka_protocol::messages::{
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, DescribeTransactionsResponse,
+    EndTxnResponse, ListTransactionsResponse,
+};
+use kafka_protocol::messages::{
     AlterConfigsResponse, AlterReplicaLogDirsResponse, ApiVersionsResponse,
     CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
     DeleteTopicsResponse, DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
@@ -16,10 +20,6 @@ use kafka_protocol::messages::{
     ProduceResponse, SyncGroupResponse,
 };
 use kafka_protocol::messages::{ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse};
-use kafka_protocol::messages::{
-    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, DescribeTransactionsResponse,
-    EndTxnResponse, ListTransactionsResponse,
-};
 
 /// A response whose error codes can be listed.
 pub trait ErrorCodes {
@@ -290,8 +290,15 @@ impl ErrorCodes for InitProducerIdResponse {
 impl ErrorCodes for AddPartitionsToTxnResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         visit(self.error_code);
-        let by_transaction = self.results_by_transaction.iter().flat_map(|t| &t.topic_results);
-        for topic in self.results_by_topic_v3_and_below.iter().chain(by_transaction) {
+        let by_transaction = self
+            .results_by_transaction
+            .iter()
+            .flat_map(|t| &t.topic_results);
+        for topic in self
+            .results_by_topic_v3_and_below
+            .iter()
+            .chain(by_transaction)
+        {
             for partition in &topic.results_by_partition {
                 visit(partition.partition_error_code);
             }

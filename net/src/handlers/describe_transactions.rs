@@ -24,18 +24,17 @@ pub async fn handle(
         .iter()
         .map(|id| id.to_string())
         .collect();
-    let answered = match transaction_request::ask(ctx, Request::DescribeTransactions(ids.clone()))
-        .await
-    {
-        Ok(Response::DescribeTransactions(described)) => described,
-        Ok(_) => answer_all(&ids, TransactionError::UnknownServerError),
-        Err(error) => answer_all(&ids, error),
-    };
+    let answered =
+        match transaction_request::ask(ctx, Request::DescribeTransactions(ids.clone())).await {
+            Ok(Response::DescribeTransactions(described)) => described,
+            Ok(_) => answer_all(&ids, TransactionError::UnknownServerError),
+            Err(error) => answer_all(&ids, error),
+        };
     let states = answered
         .into_iter()
         .map(|(id, result)| {
-            let state = TransactionState::default()
-                .with_transactional_id(TransactionalId(str_bytes(&id)));
+            let state =
+                TransactionState::default().with_transactional_id(TransactionalId(str_bytes(&id)));
             match result {
                 Err(error) => state
                     .with_error_code(error_code::transaction_error(&error).code())

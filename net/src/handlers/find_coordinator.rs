@@ -148,15 +148,24 @@ mod tests {
             47 => 3,
             _ => 1,
         });
-        assert_eq!(coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"), Some(2));
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"),
+            Some(2)
+        );
         assert_eq!(coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "a"), Some(3));
-        assert_eq!(coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "test-group"), Some(2));
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "test-group"),
+            Some(2)
+        );
     }
 
     #[test]
     fn leaderless_partition_has_no_coordinator() {
         let image = image(|p| if p == 12 { NO_LEADER } else { 1 });
-        assert_eq!(coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"), None);
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"),
+            None
+        );
         assert_eq!(coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "a"), Some(1));
     }
 
@@ -170,6 +179,9 @@ mod tests {
         // Partitions created before replicas were recorded read as led by
         // the image's local broker.
         let image = MetadataImage::replay(5, &[offsets_topic()]);
-        assert_eq!(coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"), Some(5));
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"),
+            Some(5)
+        );
     }
 }

@@ -18,7 +18,11 @@ pub async fn handle(
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
     let list = ListTransactions {
-        state_filters: request.state_filters.iter().map(|s| s.to_string()).collect(),
+        state_filters: request
+            .state_filters
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         producer_id_filters: request.producer_id_filters.iter().map(|p| p.0).collect(),
         duration_filter_ms: (request.duration_filter >= 0).then_some(request.duration_filter),
     };

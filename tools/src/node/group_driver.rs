@@ -123,7 +123,11 @@ pub(crate) enum TenureChange {
 /// For each of the first `partitions` partitions of `__consumer_offsets`
 /// (`topic`, `None` if it does not exist), its leader epoch if `broker`
 /// leads it, else `None`.
-pub(crate) fn leader_epochs_of(topic: Option<&TopicImage>, broker: i32, partitions: u32) -> Vec<Option<i32>> {
+pub(crate) fn leader_epochs_of(
+    topic: Option<&TopicImage>,
+    broker: i32,
+    partitions: u32,
+) -> Vec<Option<i32>> {
     (0..partitions)
         .map(|partition| {
             let state = topic?.partition(i32::try_from(partition).ok()?)?;
@@ -137,7 +141,10 @@ pub(crate) fn leader_epochs_of(topic: Option<&TopicImage>, broker: i32, partitio
 /// leads it there (`None` if another broker or nobody leads it). A
 /// partition led here at a new leader epoch is replayed again even if it was
 /// served: another leader may have written to it in between.
-pub(crate) fn tenure_changes(current: &[Tenure], leader_epochs: &[Option<i32>]) -> Vec<TenureChange> {
+pub(crate) fn tenure_changes(
+    current: &[Tenure],
+    leader_epochs: &[Option<i32>],
+) -> Vec<TenureChange> {
     current
         .iter()
         .zip(leader_epochs)
@@ -741,8 +748,7 @@ pub(crate) async fn partition_call(
         partition,
         op,
     };
-    mesh
-        .call(owner, request)
+    mesh.call(owner, request)
         .await
         .unwrap_or(ShardReply::Unavailable)
 }
@@ -755,8 +761,7 @@ async fn partition_offsets(
     topic_id: TopicId,
     partition: u32,
 ) -> Result<PartitionOffsets, String> {
-    match partition_call(mesh, data_shards, topic_id, partition, PartitionOp::Offsets).await
-    {
+    match partition_call(mesh, data_shards, topic_id, partition, PartitionOp::Offsets).await {
         ShardReply::Offsets(Ok(offsets)) => Ok(offsets),
         ShardReply::Offsets(Err(error)) => Err(error.to_string()),
         _ => Err("partition owner unavailable".into()),
@@ -787,7 +792,9 @@ pub(crate) async fn read_partition(
             replica: false,
         };
         partition_call(mesh, data_shards, topic_id, partition, op).await;
-        committed = partition_offsets(mesh, data_shards, topic_id, partition).await?.high_watermark;
+        committed = partition_offsets(mesh, data_shards, topic_id, partition)
+            .await?
+            .high_watermark;
     }
     let mut records = Vec::new();
     while offset < high_watermark {

@@ -25,10 +25,10 @@ mod broker_lifecycle;
 pub(crate) mod control_shard;
 mod controller_server;
 mod group_driver;
-mod transaction_driver;
 mod metadata_fetcher;
 mod metadata_upgrade;
 mod quorum_driver;
+mod transaction_driver;
 
 use std::net::SocketAddr;
 use std::path::Path;

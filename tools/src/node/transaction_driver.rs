@@ -105,7 +105,8 @@ impl TransactionDriver {
     ) -> TransactionDriver {
         assert!(partitions > 0);
         assert!(data_shards > 0);
-        let coordinator_config = config.transaction_coordinator_config(partitions, offsets_partitions);
+        let coordinator_config =
+            config.transaction_coordinator_config(partitions, offsets_partitions);
         let (timer_wake, timer_woken) = mpsc::channel(1);
         TransactionDriver {
             coordinator: RefCell::new(TransactionCoordinator::new(coordinator_config)),
@@ -133,7 +134,9 @@ impl TransactionDriver {
     pub fn partition_count(config: &BrokerConfig, image: &MetadataImage) -> u32 {
         let count = image
             .topic(TRANSACTION_STATE_TOPIC)
-            .map_or(config.transaction_state_log_partitions(), |topic| topic.partitions);
+            .map_or(config.transaction_state_log_partitions(), |topic| {
+                topic.partitions
+            });
         u32::try_from(count).unwrap_or(1).max(1)
     }
 
@@ -150,7 +153,10 @@ impl TransactionDriver {
         self.next_token.set(token.0.wrapping_add(1));
         let (answer, answered) = oneshot::channel();
         self.waiters.borrow_mut().insert(token, answer);
-        let actions = self.coordinator.borrow_mut().request(now_ms(), token, request);
+        let actions = self
+            .coordinator
+            .borrow_mut()
+            .request(now_ms(), token, request);
         self.execute(actions);
         answered
             .await
@@ -170,7 +176,10 @@ impl TransactionDriver {
                     let waiter = self.waiters.borrow_mut().remove(&token);
                     if let Some(waiter) = waiter {
                         if waiter.send(response).is_err() {
-                            tracing::debug!(token = token.0, "transaction request's caller is gone");
+                            tracing::debug!(
+                                token = token.0,
+                                "transaction request's caller is gone"
+                            );
                         }
                     }
                 }
@@ -264,7 +273,10 @@ impl TransactionDriver {
 
     fn report(self: &Rc<Self>, outcomes: Vec<(PersistId, Result<(), AppendError>)>) {
         for (id, result) in outcomes {
-            let actions = self.coordinator.borrow_mut().persisted(now_ms(), id, result);
+            let actions = self
+                .coordinator
+                .borrow_mut()
+                .persisted(now_ms(), id, result);
             self.execute(actions);
         }
     }
@@ -296,11 +308,19 @@ impl TransactionDriver {
             }
             if let Some(image) = &image {
                 // A deleted topic needs no marker.
-                gone.extend(pending.iter().filter(|tp| image.topic(&tp.topic).is_none()).cloned());
+                gone.extend(
+                    pending
+                        .iter()
+                        .filter(|tp| image.topic(&tp.topic).is_none())
+                        .cloned(),
+                );
             }
             let mut written = gone;
             for (leader, partitions) in by_leader {
-                match self.write_markers(leader, &markers, &partitions, image.as_deref()).await {
+                match self
+                    .write_markers(leader, &markers, &partitions, image.as_deref())
+                    .await
+                {
                     Ok(done) => written.extend(done),
                     Err(error) => {
                         tracing::debug!(leader, %error, transactional_id = %markers.transactional_id, "WriteTxnMarkers failed; retrying")
@@ -337,12 +357,13 @@ impl TransactionDriver {
                 ),
             }
         }
-        let request = WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
-            .with_producer_id(ProducerId(markers.producer_id))
-            .with_producer_epoch(markers.producer_epoch)
-            .with_transaction_result(markers.committed)
-            .with_coordinator_epoch(markers.coordinator_epoch)
-            .with_topics(topics)]);
+        let request =
+            WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+                .with_producer_id(ProducerId(markers.producer_id))
+                .with_producer_epoch(markers.producer_epoch)
+                .with_transaction_result(markers.committed)
+                .with_coordinator_epoch(markers.coordinator_epoch)
+                .with_topics(topics)]);
         let existing = self.connections.borrow_mut().remove(&leader);
         let mut connection = match existing {
             Some(connection) => connection,
@@ -367,10 +388,16 @@ impl TransactionDriver {
             .map_err(|error| error.to_string())?;
         self.connections.borrow_mut().insert(leader, connection);
         let mut done = Vec::new();
-        for result in response.markers.iter().filter(|m| m.producer_id.0 == markers.producer_id) {
+        for result in response
+            .markers
+            .iter()
+            .filter(|m| m.producer_id.0 == markers.producer_id)
+        {
             for topic in &result.topics {
                 for partition in &topic.partitions {
-                    if partition.error_code == 0 || partition.error_code == UNKNOWN_TOPIC_OR_PARTITION {
+                    if partition.error_code == 0
+                        || partition.error_code == UNKNOWN_TOPIC_OR_PARTITION
+                    {
                         done.push(TopicPartition {
                             topic: topic.name.to_string(),
                             partition: partition.partition_index,
@@ -396,7 +423,11 @@ impl TransactionDriver {
         *self.image.borrow_mut() = Some(Arc::clone(&image));
         let topic = image.topic(TRANSACTION_STATE_TOPIC).cloned();
         let topic_id = topic.as_ref().map(|topic| topic.topic_id);
-        let partitions = self.coordinator.borrow().config().transaction_state_num_partitions;
+        let partitions = self
+            .coordinator
+            .borrow()
+            .config()
+            .transaction_state_num_partitions;
         if self.state_topic_id.get().is_some() && self.state_topic_id.get() != topic_id {
             for partition in 0..partitions {
                 self.resign(partition);
@@ -417,7 +448,9 @@ impl TransactionDriver {
                     let began = self.coordinator.borrow_mut().begin_load(partition);
                     match began {
                         Ok(actions) => self.execute(actions),
-                        Err(error) => tracing::error!(%error, "elected to a __transaction_state partition out of range"),
+                        Err(error) => {
+                            tracing::error!(%error, "elected to a __transaction_state partition out of range")
+                        }
                     }
                     elected.push((partition, load));
                 }
@@ -439,7 +472,9 @@ impl TransactionDriver {
         let unloaded = self.coordinator.borrow_mut().unload_partition(partition);
         match unloaded {
             Ok(actions) => self.execute(actions),
-            Err(error) => tracing::error!(%error, "resigned a __transaction_state partition out of range"),
+            Err(error) => {
+                tracing::error!(%error, "resigned a __transaction_state partition out of range")
+            }
         }
     }
 
@@ -513,7 +548,9 @@ impl TransactionDriver {
                         self.set_tenure(partition, Tenure::Serving { leader_epoch });
                         self.execute(actions);
                     }
-                    Err(error) => tracing::error!(partition, %error, "cannot load a __transaction_state partition; its transactional ids stay unavailable"),
+                    Err(error) => {
+                        tracing::error!(partition, %error, "cannot load a __transaction_state partition; its transactional ids stay unavailable")
+                    }
                 }
             }
             if retry.is_empty() || self.stopped.get() {
@@ -523,7 +560,10 @@ impl TransactionDriver {
             backoff_ms = (backoff_ms * 2).min(RETRY_MAX_MS);
             pending = retry;
         }
-        tracing::info!(partitions = loaded, "transaction coordinator loaded the __transaction_state partitions elected here");
+        tracing::info!(
+            partitions = loaded,
+            "transaction coordinator loaded the __transaction_state partitions elected here"
+        );
     }
 
     /// Ticks the coordinator at its deadlines until the node stops. Call
