@@ -171,7 +171,40 @@ mod tests {
 
     #[test]
     fn missing_offsets_topic_has_no_coordinator() {
-        assert_eq!(coordinator_id(&MetadataImage::new(1), "my-group"), None);
+        assert_eq!(
+            coordinator_id(&MetadataImage::new(1), CONSUMER_OFFSETS_TOPIC, "my-group"),
+            None
+        );
+    }
+
+    #[test]
+    fn transactional_id_is_coordinated_by_the_leader_of_its_transaction_state_partition() {
+        // Same hash as groups: "my-group" lives in partition 12.
+        let topic_id: TopicId = [9; 16];
+        let mut records = vec![MetadataRecord::Topic {
+            topic_id,
+            name: TRANSACTION_STATE_TOPIC.into(),
+            partitions: PARTITIONS,
+            configs: Vec::new(),
+        }];
+        records.extend((0..PARTITIONS).map(|partition| MetadataRecord::Partition {
+            topic_id,
+            partition,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader: if partition == 12 { 3 } else { 1 },
+            leader_epoch: 4,
+            partition_epoch: 4,
+        }));
+        let image = MetadataImage::replay(1, &records);
+        assert_eq!(
+            coordinator_id(&image, TRANSACTION_STATE_TOPIC, "my-group"),
+            Some(3)
+        );
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"),
+            None
+        );
     }
 
     #[test]
