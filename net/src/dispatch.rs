@@ -270,6 +270,12 @@ pub async fn dispatch(
             ApiKey::ListTransactions,
             &handlers::list_transactions::handle(ctx, r).await,
         ),
+        Request::TxnOffsetCommit(r) => respond(
+            ctx,
+            h,
+            ApiKey::TxnOffsetCommit,
+            &handlers::txn_offset_commit::handle(ctx, r, version).await,
+        ),
         Request::ElectLeaders(r) => respond(
             ctx,
             h,

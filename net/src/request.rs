@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
-    ListTransactionsRequest,
+    ListTransactionsRequest, TxnOffsetCommitRequest,
 };
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterReplicaLogDirsRequest, ApiKey, CreatePartitionsRequest,
@@ -66,6 +66,7 @@ pub enum Request {
     EndTxn(EndTxnRequest),
     DescribeTransactions(DescribeTransactionsRequest),
     ListTransactions(ListTransactionsRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     ElectLeaders(ElectLeadersRequest),
     DescribeQuorum(DescribeQuorumRequest),
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
@@ -169,6 +170,7 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
             Request::DescribeTransactions(decode(api_key, body, version)?)
         }
         ApiKey::ListTransactions => Request::ListTransactions(decode(api_key, body, version)?),
+        ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(decode(api_key, body, version)?),
         ApiKey::ElectLeaders => Request::ElectLeaders(decode(api_key, body, version)?),
         ApiKey::DescribeQuorum => Request::DescribeQuorum(decode(api_key, body, version)?),
         ApiKey::ConsumerGroupHeartbeat => {

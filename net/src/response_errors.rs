@@ -7,7 +7,7 @@
 //! and allocates nothing.
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, DescribeTransactionsResponse,
-    EndTxnResponse, ListTransactionsResponse,
+    EndTxnResponse, ListTransactionsResponse, TxnOffsetCommitResponse,
 };
 use kafka_protocol::messages::{
     AlterConfigsResponse, AlterReplicaLogDirsResponse, ApiVersionsResponse,
@@ -301,6 +301,16 @@ impl ErrorCodes for AddPartitionsToTxnResponse {
         {
             for partition in &topic.results_by_partition {
                 visit(partition.partition_error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for TxnOffsetCommitResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for topic in &self.topics {
+            for partition in &topic.partitions {
+                visit(partition.error_code);
             }
         }
     }

@@ -66,6 +66,7 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::EndTxn, 0, 3),
     api(ApiKey::DescribeTransactions, 0, 0),
     api(ApiKey::ListTransactions, 0, 1),
+    api(ApiKey::TxnOffsetCommit, 0, 3),
     api(ApiKey::ElectLeaders, 0, 2),
     api(ApiKey::DescribeQuorum, 0, 2),
     // KIP-848; advertised only while group.coordinator.rebalance.protocols

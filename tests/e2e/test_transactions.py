@@ -17,7 +17,11 @@ import time
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from kafka.admin import KafkaAdminClient
-from kafka.errors import CoordinatorLoadInProgressError, TransactionalIdNotFoundError
+from kafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    TransactionalIdNotFoundError,
+)
 
 from clients import (
     TIMEOUT_S,
@@ -32,9 +36,6 @@ from clients import (
 
 NEEDS_PARTITION_SIDE = pytest.mark.xfail(
     strict=True, reason="needs txn-partition: LSO/aborted transactions"
-)
-NEEDS_TXN_OFFSET_COMMIT = pytest.mark.xfail(
-    strict=True, reason="TxnOffsetCommit is not served yet (pending offsets in the group coordinator)"
 )
 
 # Short enough for the timeout tests, long enough for a slow CI machine.
@@ -62,15 +63,16 @@ def kafka_admin(bootstrap: str) -> KafkaAdminClient:
 
 
 def describe(bootstrap: str, transactional_id: str):
-    """DescribeTransactions, retried while the coordinator is loading
-    (kafka-python does not retry COORDINATOR_LOAD_IN_PROGRESS itself)."""
+    """DescribeTransactions, retried while the coordinator is loading or
+    __transaction_state is being created at start (kafka-python does not
+    retry COORDINATOR_LOAD_IN_PROGRESS or COORDINATOR_NOT_AVAILABLE)."""
     deadline = time.monotonic() + TIMEOUT_S
     client = kafka_admin(bootstrap)
     try:
         while True:
             try:
                 return client.describe_transactions([transactional_id])[transactional_id]
-            except CoordinatorLoadInProgressError:
+            except (CoordinatorLoadInProgressError, CoordinatorNotAvailableError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
@@ -286,7 +288,7 @@ def test_timed_out_transaction_is_invisible_to_read_committed_after_a_crash(brok
     assert seen == [b"visible"]
 
 
-@NEEDS_TXN_OFFSET_COMMIT
+@NEEDS_PARTITION_SIDE
 def test_send_offsets_to_transaction_commits_offsets_only_on_commit(broker_factory):
     from confluent_kafka import ConsumerGroupTopicPartitions
 

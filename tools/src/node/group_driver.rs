@@ -36,7 +36,10 @@ use skein_controller::group_coordinator::{
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, Mesh, ShardId};
 
-use skein_net::offsets_topic::{self, decode_batches, encode_batch, REPLAY_READ_BYTES};
+use skein_net::offsets_topic::{
+    self, decode_transactional_batches, encode_batch, encode_transactional_batch, OpenTransactions,
+    REPLAY_READ_BYTES,
+};
 use skein_net::shard_message::{
     PartitionError, PartitionOffsets, PartitionOp, ReplicationError, ShardReply, ShardRequest,
 };
@@ -58,10 +61,14 @@ const LOAD_RETRY_MIN_MS: u64 = 100;
 /// The longest wait between retries of a failed `__consumer_offsets` read.
 const LOAD_RETRY_MAX_MS: u64 = 5_000;
 
+/// One persist waiting for its append: its id, records and, for a
+/// TxnOffsetCommit, the producer whose transactional batch it is.
+type QueuedPersist = (PersistId, Vec<OffsetsRecord>, Option<(i64, i16)>);
+
 /// Persists waiting for their partition's append.
 #[derive(Default)]
 struct PersistQueue {
-    queued: VecDeque<(PersistId, Vec<OffsetsRecord>)>,
+    queued: VecDeque<QueuedPersist>,
     /// Whether a task is appending this partition's queue.
     busy: bool,
 }
@@ -301,7 +308,8 @@ impl GroupDriver {
                     id,
                     partition,
                     records,
-                } => self.enqueue_persist(id, partition, records),
+                    transactional,
+                } => self.enqueue_persist(id, partition, records, transactional),
             }
         }
         self.wake_timer();
@@ -321,6 +329,7 @@ impl GroupDriver {
         id: PersistId,
         partition: u32,
         records: Vec<OffsetsRecord>,
+        transactional: Option<(i64, i16)>,
     ) {
         let start = {
             let mut queues = self.queues.borrow_mut();
@@ -336,7 +345,7 @@ impl GroupDriver {
                 self.report(vec![(id, Err(AppendError::NotLeader))]);
                 return;
             };
-            queue.queued.push_back((id, records));
+            queue.queued.push_back((id, records, transactional));
             !std::mem::replace(&mut queue.busy, true)
         };
         if start {
@@ -356,12 +365,12 @@ impl GroupDriver {
                 };
                 let mut taken = Vec::new();
                 let mut bytes = 0;
-                while let Some((id, records)) = queue.queued.pop_front() {
+                while let Some((id, records, transactional)) = queue.queued.pop_front() {
                     bytes += records
                         .iter()
                         .map(|r| r.key.len() + r.value.as_ref().map_or(0, Bytes::len))
                         .sum::<usize>();
-                    taken.push((id, records));
+                    taken.push((id, records, transactional));
                     if bytes >= GROUP_COMMIT_BYTES_MAX {
                         break;
                     }
@@ -382,18 +391,22 @@ impl GroupDriver {
     async fn append(
         &self,
         partition: u32,
-        persists: Vec<(PersistId, Vec<OffsetsRecord>)>,
+        persists: Vec<QueuedPersist>,
     ) -> Vec<(PersistId, Result<(), AppendError>)> {
         let now = now_ms();
         let mut outcomes = Vec::with_capacity(persists.len());
         let mut ids = Vec::with_capacity(persists.len());
         let mut batches = BytesMut::new();
-        for (id, records) in persists {
+        for (id, records, transactional) in persists {
             if records.is_empty() {
                 outcomes.push((id, Ok(())));
                 continue;
             }
-            match encode_batch(&records, now) {
+            let encoded = match transactional {
+                Some(producer) => encode_transactional_batch(&records, now, producer),
+                None => encode_batch(&records, now),
+            };
+            match encoded {
                 Ok(batch) => {
                     batches.extend_from_slice(&batch);
                     ids.push(id);
@@ -797,6 +810,9 @@ pub(crate) async fn read_partition(
             .high_watermark;
     }
     let mut records = Vec::new();
+    // Transactional offset commits wait for their marker; a transaction
+    // still open at the log end is left out (its completion applies it).
+    let mut open = OpenTransactions::new();
     while offset < high_watermark {
         let op = PartitionOp::Read {
             offset,
@@ -810,8 +826,8 @@ pub(crate) async fn read_partition(
         };
         let mut next = None;
         for chunk in &chunks {
-            if let Some(after) =
-                decode_batches(chunk, &mut records).map_err(|error| error.to_string())?
+            if let Some(after) = decode_transactional_batches(chunk, &mut records, &mut open)
+                .map_err(|error| error.to_string())?
             {
                 next = Some(after);
             }

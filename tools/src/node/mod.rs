@@ -351,6 +351,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         offsets_partitions,
         group_mesh.clone(),
         shared.plan.data_shards(),
+        Rc::clone(&groups),
     ));
     let server = Rc::clone(&control);
     let group_server = Rc::clone(&groups);
@@ -412,14 +413,14 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             {
                 tracing::error!(%error, "this broker could not register with its controller");
             }
-            let created_state_topic =
-                create_transaction_state_topic(&control, &registration_config).await;
+            // __consumer_offsets first: data shards serve from the first
+            // image published, and groups are the older, busier path.
             if !create_offsets_topic(&control, offsets_partitions, offsets_segment_bytes).await
                 && !update_offsets_topic_configs(&control, offsets_segment_bytes).await
-                && !created_state_topic
             {
                 control.publish().await;
             }
+            create_transaction_state_topic(&control, &registration_config).await;
         }
         start_group_coordinator(&control, &groups);
         start_transaction_coordinator(&control, &transactions);
