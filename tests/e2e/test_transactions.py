@@ -191,6 +191,32 @@ def test_kill_mid_transaction_then_restart_aborts_it_on_timeout(broker_factory):
     assert [t for t in ongoing_now if t.transactional_id == tid] == []
 
 
+def test_send_offsets_to_transaction_is_invisible_before_the_commit(broker_factory):
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    broker = broker_factory(BROKER_SETTINGS)
+    topic = unique_topic("txn")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    group = unique_topic("group")
+    tid = unique_topic("tid")
+    p = txn_producer(broker.bootstrap, tid)
+    p.init_transactions(TIMEOUT_S)
+    c = consumer(broker.bootstrap, **{"group.id": group, "enable.auto.commit": False})
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(topic, 0, 5)], c.consumer_group_metadata(),
+                                  TIMEOUT_S)
+    # AddOffsetsToTxn put the group's __consumer_offsets partition in the
+    # transaction; TxnOffsetCommit wrote the offset, still pending.
+    d = describe(broker.bootstrap, tid)
+    assert state_name(d) == "Ongoing"
+    assert {tp.topic for tp in d.topic_partitions} == {"__consumer_offsets"}
+    a = admin(broker.bootstrap)
+    result = a.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])])[group].result(TIMEOUT_S)
+    assert [tp.offset for tp in result.topic_partitions] == [-1001]
+    c.close()
+
+
 # ---------------------------------------------------------------------------
 # Everything below needs the transaction markers written to the partitions.
 
