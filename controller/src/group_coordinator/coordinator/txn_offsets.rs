@@ -40,12 +40,10 @@ impl GroupCoordinator {
             Some(group) if group.is(GroupState::Dead) => Err(GroupError::CoordinatorNotAvailable),
             Some(group) if member_commit => group
                 .validate_current_member(&req.member_id, req.group_instance_id.as_deref())
-                .and_then(|()| {
-                    if req.generation_id == group.generation_id {
-                        Ok(())
-                    } else {
-                        Err(GroupError::IllegalGeneration)
-                    }
+                .and(if req.generation_id == group.generation_id {
+                    Ok(())
+                } else {
+                    Err(GroupError::IllegalGeneration)
                 }),
             // A member of a group that is gone.
             None if member_commit && !self.consumer_groups.contains_key(&req.group_id) => {
