@@ -130,7 +130,13 @@ impl TransactionDriver {
             tenures: RefCell::new(vec![Tenure::Unknown; partitions as usize]),
             next_load: Cell::new(0),
             commit_timeout_ms: config.offsets_commit_timeout_ms(),
-            inter_broker_listener: config.client_listener().0.name,
+            // A controller-only node has no client listener (and leads no
+            // __transaction_state partition, so sends no markers).
+            inter_broker_listener: if config.client_listeners().is_empty() {
+                String::new()
+            } else {
+                config.client_listener().0.name
+            },
             image: RefCell::new(None),
             connections: RefCell::new(HashMap::new()),
             groups,
