@@ -158,6 +158,12 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "offsets.topic.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __consumer_offsets.", support: Support::Implemented },
     PropertyDef { name: "offsets.commit.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "5000", unit: "ms", doc: "How long an offset commit (and any other group coordinator write to __consumer_offsets) waits for every in-sync replica of its partition, as Kafka's acks=all commit; past it the client gets COORDINATOR_NOT_AVAILABLE and retries.", support: Support::Implemented },
     PropertyDef { name: "offsets.topic.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of __consumer_offsets (compacted: only sealed segments are compacted, so smaller segments bound it more tightly). Applied to the topic at every start.", support: Support::Implemented },
+    PropertyDef { name: "transaction.state.log.num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 1000 }, default: "50", unit: "partitions", doc: "Partitions of __transaction_state; a transactional id is coordinated by the leader of partition abs(hash(id)) % this.", support: Support::Implemented },
+    PropertyDef { name: "transaction.state.log.segment.bytes", topic_name: None, kind: ValueKind::Int { min: 14, max: I32_MAX }, default: "104857600", unit: "bytes", doc: "segment.bytes of the compacted __transaction_state.", support: Support::Implemented },
+    PropertyDef { name: "transaction.max.timeout.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "900000", unit: "ms", doc: "The longest transaction.timeout.ms a producer may ask for; a longer one gets INVALID_TRANSACTION_TIMEOUT.", support: Support::Implemented },
+    PropertyDef { name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "10000", unit: "ms", doc: "How often the transaction coordinator aborts transactions past their timeout (bumping the producer epoch, which fences the producer).", support: Support::Implemented },
+    PropertyDef { name: "transactional.id.expiration.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "604800000", unit: "ms", doc: "A transactional id with no transaction running and no update for this long is removed.", support: Support::Implemented },
+    PropertyDef { name: "transaction.remove.expired.transaction.cleanup.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "3600000", unit: "ms", doc: "How often expired transactional ids are looked for.", support: Support::Implemented },
     PropertyDef { name: "listeners", topic_name: None, kind: ValueKind::Listeners, default: "PLAINTEXT://0.0.0.0:9092", unit: "", doc: "Where to accept clients, as `NAME://HOST:PORT,…` (`--listen HOST:PORT` is a shorthand for `PLAINTEXT://HOST:PORT`); an empty or 0.0.0.0 host listens on every interface. Every client listener is opened on every data shard, with the security protocol listener.security.protocol.map gives its name (PLAINTEXT or SSL); a client is told the advertised address of the listener it connected to.", support: Support::Implemented },
     PropertyDef { name: "advertised.listeners", topic_name: None, kind: ValueKind::Listeners, default: "", unit: "", doc: "What Metadata tells clients to connect to, as `NAME://HOST:PORT` (`--advertise HOST:PORT` is a shorthand); empty: the listener's address, or this machine's host name when it listens on every interface.", support: Support::Implemented },
     PropertyDef { name: "log.retention.hours", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "168", unit: "hours", doc: "Retention in hours, used when neither log.retention.ms nor log.retention.minutes is set (Kafka's precedence); -1 keeps segments forever.", support: Support::Implemented },
@@ -207,8 +213,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "socket.send.buffer.bytes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "102400", unit: "bytes", doc: "SO_SNDBUF of client sockets (-1: the OS default).", support: Support::NoEffect("Skein leaves socket buffers to the kernel's autotuning") },
     PropertyDef { name: "socket.receive.buffer.bytes", topic_name: None, kind: ValueKind::Int { min: -1, max: I32_MAX }, default: "102400", unit: "bytes", doc: "SO_RCVBUF of client sockets (-1: the OS default).", support: Support::NoEffect("Skein leaves socket buffers to the kernel's autotuning") },
     PropertyDef { name: "offsets.topic.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __consumer_offsets: the active controller creates the topic once this many brokers are unfenced (until then FindCoordinator answers COORDINATOR_NOT_AVAILABLE). A single-node cluster (no other voters in controller.quorum.voters) uses 1 whatever is set.", support: Support::Implemented },
-    PropertyDef { name: "transaction.state.log.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __transaction_state (Kafka 4 default 3).", support: Support::NoEffect("Skein has no transaction coordinator yet") },
-    PropertyDef { name: "transaction.state.log.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __transaction_state (Kafka 4 default 2).", support: Support::NoEffect("Skein has no transaction coordinator yet") },
+    PropertyDef { name: "transaction.state.log.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __transaction_state, created with the first transactional request once this many brokers are unfenced. A single-node cluster uses 1 whatever is set.", support: Support::Implemented },
+    PropertyDef { name: "transaction.state.log.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __transaction_state (capped at its replication factor), so a transaction state change is acknowledged only once this many replicas hold it.", support: Support::Implemented },
     PropertyDef { name: "share.coordinator.state.topic.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "3", unit: "replicas", doc: "Replication factor of __share_group_state (KIP-932).", support: Support::NoEffect("Skein has no share groups") },
     PropertyDef { name: "share.coordinator.state.topic.min.isr", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2", unit: "replicas", doc: "min.insync.replicas of __share_group_state (KIP-932).", support: Support::NoEffect("Skein has no share groups") },
     PropertyDef { name: "fetch.max.bytes", topic_name: None, kind: ValueKind::Int { min: 1024, max: I32_MAX }, default: "57671680", unit: "bytes", doc: "Most record bytes in one Fetch response, whatever the request's max_bytes asks for (the first batch of the first non-empty partition is returned whole even if larger, so a consumer is never stuck).", support: Support::Implemented },
@@ -1065,6 +1071,43 @@ impl BrokerConfig {
             return 1;
         }
         i16::try_from(self.int("offsets.topic.replication.factor")).expect("validated range")
+    }
+    /// The transaction coordinator's settings, for a `__transaction_state`
+    /// of `partitions` partitions and a `__consumer_offsets` of
+    /// `offsets_partitions`.
+    pub fn transaction_coordinator_config(
+        &self,
+        partitions: u32,
+        offsets_partitions: u32,
+    ) -> crate::transaction_coordinator::TransactionCoordinatorConfig {
+        crate::transaction_coordinator::TransactionCoordinatorConfig {
+            transaction_state_num_partitions: partitions,
+            offsets_topic_num_partitions: offsets_partitions,
+            transaction_max_timeout_ms: i32::try_from(self.int("transaction.max.timeout.ms"))
+                .unwrap_or(i32::MAX),
+            abort_timed_out_transaction_cleanup_interval_ms: self
+                .int("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+            transactional_id_expiration_ms: self.int("transactional.id.expiration.ms"),
+            remove_expired_transaction_cleanup_interval_ms: self
+                .int("transaction.remove.expired.transaction.cleanup.interval.ms"),
+        }
+    }
+    /// `transaction.state.log.num.partitions`.
+    pub fn transaction_state_log_partitions(&self) -> i32 {
+        self.int("transaction.state.log.num.partitions") as i32
+    }
+    /// `transaction.state.log.segment.bytes`.
+    pub fn transaction_state_log_segment_bytes(&self) -> u64 {
+        self.int("transaction.state.log.segment.bytes") as u64
+    }
+    /// The replication factor `__transaction_state` is created with:
+    /// `transaction.state.log.replication.factor`, or 1 on a single-node
+    /// cluster, like `__consumer_offsets`.
+    pub fn transaction_state_topic_replication_factor(&self) -> i16 {
+        if self.is_single_node() {
+            return 1;
+        }
+        self.transaction_state_log_replication_factor()
     }
     /// `transaction.state.log.replication.factor`, in 1..=32767.
     pub fn transaction_state_log_replication_factor(&self) -> i16 {

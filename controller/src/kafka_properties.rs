@@ -395,7 +395,8 @@ const THREAD_PER_CORE: &str =
 const METRICS: &str = "Skein exposes its metrics in Prometheus format at /metrics (--admin-listen), not through JMX reporters";
 const SINGLE_NODE: &str =
     "Skein does not use this replication, controller or election tuning: the cluster settings it implements are in its own table (docs/configuration.md)";
-const NO_TRANSACTIONS: &str = "Skein has no transaction coordinator yet";
+const NO_TRANSACTIONS: &str =
+    "Skein's transaction coordinator does not use this setting (partition verification and the load buffer are not tunable)";
 const NO_NEW_GROUPS: &str =
     "Skein serves classic and consumer (KIP-848) groups but not share groups, online migration of classic members into consumer groups, or this tuning";
 const NO_QUOTAS: &str = "Skein does not throttle clients yet";

@@ -81,3 +81,4 @@ pub use topic_name::{is_internal_topic, validate_topic_name, TopicNameError};
 
 pub mod group_coordinator;
 pub mod quorum;
+pub mod transaction_coordinator;

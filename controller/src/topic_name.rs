@@ -51,6 +51,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
 /// cannot delete or repartition it, nor produce to it.
 pub fn is_internal_topic(name: &str) -> bool {
     name == CONSUMER_OFFSETS_TOPIC
+        || name == crate::transaction_coordinator::TRANSACTION_STATE_TOPIC
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! a decision here.
 
 use skein_controller::group_coordinator::GroupError;
+use skein_controller::transaction_coordinator::TransactionError;
 use skein_controller::{ConfigError, ControllerError, TopicNameError};
 use skein_engine::{AppendError, CompressionError, LogError, ReadError};
 use skein_replication::{ProducerError, ReplicationError};
@@ -99,6 +100,10 @@ error_codes! {
     InvalidRequest = 42,
     OutOfOrderSequenceNumber = 45,
     InvalidProducerEpoch = 47,
+    InvalidTxnState = 48,
+    InvalidProducerIdMapping = 49,
+    InvalidTransactionTimeout = 50,
+    ConcurrentTransactions = 51,
     TransactionalIdAuthorizationFailed = 53,
     OperationNotAttempted = 55,
     KafkaStorageError = 56,
@@ -120,6 +125,7 @@ error_codes! {
     ElectionNotNeeded = 84,
     GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
+    ProducerFenced = 90,
     ResourceNotFound = 91,
     DuplicateResource = 92,
     UnacceptableCredential = 93,
@@ -129,6 +135,7 @@ error_codes! {
     BrokerIdNotRegistered = 102,
     InconsistentTopicId = 103,
     InconsistentClusterId = 104,
+    TransactionalIdNotFound = 105,
     FetchSessionTopicIdError = 106,
     IneligibleReplica = 107,
     FencedMemberEpoch = 110,
@@ -317,6 +324,24 @@ pub fn control_error(error: &ControlError) -> ErrorCode {
         ControlError::Unavailable => ErrorCode::RequestTimedOut,
         ControlError::NotController { .. } => ErrorCode::NotController,
         ControlError::Remote { code, .. } => *code,
+    }
+}
+
+/// The code for a transaction coordinator outcome (1:1; see each
+/// [`TransactionError`] variant).
+pub fn transaction_error(error: &TransactionError) -> ErrorCode {
+    match error {
+        TransactionError::UnknownServerError => ErrorCode::UnknownServerError,
+        TransactionError::CoordinatorLoadInProgress => ErrorCode::CoordinatorLoadInProgress,
+        TransactionError::CoordinatorNotAvailable => ErrorCode::CoordinatorNotAvailable,
+        TransactionError::NotCoordinator => ErrorCode::NotCoordinator,
+        TransactionError::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,
+        TransactionError::InvalidTxnState => ErrorCode::InvalidTxnState,
+        TransactionError::InvalidProducerIdMapping => ErrorCode::InvalidProducerIdMapping,
+        TransactionError::InvalidTransactionTimeout => ErrorCode::InvalidTransactionTimeout,
+        TransactionError::ConcurrentTransactions => ErrorCode::ConcurrentTransactions,
+        TransactionError::TransactionalIdNotFound => ErrorCode::TransactionalIdNotFound,
+        TransactionError::ProducerFenced => ErrorCode::ProducerFenced,
     }
 }
 

@@ -23,3 +23,31 @@ pub async fn ask(ctx: &ShardState, request: Request) -> Result<Response, GroupEr
         _ => Err(GroupError::CoordinatorNotAvailable),
     }
 }
+
+/// Tells the group coordinator that the markers of producer `producer_id`'s
+/// transaction reached `__consumer_offsets` partition `partition`: its
+/// pending transactional offsets become committed (`committed`) or are
+/// dropped. Call it where markers are written to a `__consumer_offsets`
+/// partition led here (Kafka's `scheduleHandleTxnCompletion`). Lives on: a
+/// data shard.
+///
+/// # Errors
+/// [`GroupError::CoordinatorNotAvailable`] if the control shard cannot be
+/// reached.
+// The WriteTxnMarkers handler (the partition side of transactions, built
+// separately) is its caller.
+#[allow(dead_code)]
+pub async fn complete_transaction(
+    ctx: &ShardState,
+    partition: u32,
+    producer_id: i64,
+    committed: bool,
+) -> Result<(), GroupError> {
+    let request =
+        Request::CompleteTransaction(skein_controller::group_coordinator::CompleteTransaction {
+            partition,
+            producer_id,
+            committed,
+        });
+    ask(ctx, request).await.map(|_| ())
+}

@@ -76,16 +76,38 @@ pub enum OffsetsLogError {
 /// # Errors
 /// [`OffsetsLogError::Encode`] if the encoder fails.
 pub fn encode_batch(records: &[OffsetsRecord], now_ms: i64) -> Result<Bytes, OffsetsLogError> {
+    encode(records, now_ms, None)
+}
+
+/// Encodes `records` as one uncompressed transactional batch of producer
+/// `(producer_id, producer_epoch)` (TxnOffsetCommit), without a sequence
+/// (as Kafka's coordinator writes them), stamped `now_ms`.
+///
+/// # Errors
+/// [`OffsetsLogError::Encode`] if the encoder fails.
+pub fn encode_transactional_batch(
+    records: &[OffsetsRecord],
+    now_ms: i64,
+    producer: (i64, i16),
+) -> Result<Bytes, OffsetsLogError> {
+    encode(records, now_ms, Some(producer))
+}
+
+fn encode(
+    records: &[OffsetsRecord],
+    now_ms: i64,
+    producer: Option<(i64, i16)>,
+) -> Result<Bytes, OffsetsLogError> {
     let records: Vec<Record> = records
         .iter()
         .zip(0_i64..)
         .map(|(record, offset)| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id: producer.map_or(-1, |(id, _)| id),
+            producer_epoch: producer.map_or(-1, |(_, epoch)| epoch),
             timestamp_type: TimestampType::Creation,
             offset,
             sequence: -1,
@@ -105,9 +127,14 @@ pub fn encode_batch(records: &[OffsetsRecord], now_ms: i64) -> Result<Bytes, Off
     Ok(buf.freeze())
 }
 
+/// Records of transactions whose marker a replay has not reached yet, by
+/// producer id.
+pub type OpenTransactions = std::collections::HashMap<i64, Vec<OffsetsRecord>>;
+
 /// Decodes the whole batches in `chunk`, appending their records (control
-/// records skipped) to `out`. Returns the offset after the last record
-/// decoded, or `None` if the chunk held no record.
+/// records skipped) to `out`, as [`decode_transactional_batches`] with no
+/// transaction open before the chunk. Returns the offset after the last
+/// record decoded, or `None` if the chunk held no record.
 ///
 /// # Errors
 /// [`OffsetsLogError::Decode`] for a batch that does not decode; the
@@ -115,6 +142,28 @@ pub fn encode_batch(records: &[OffsetsRecord], now_ms: i64) -> Result<Bytes, Off
 pub fn decode_batches(
     chunk: &Bytes,
     out: &mut Vec<OffsetsRecord>,
+) -> Result<Option<i64>, OffsetsLogError> {
+    decode_transactional_batches(chunk, out, &mut OpenTransactions::new())
+}
+
+/// Control record type of a commit marker (the key is `version i16 |
+/// type i16`; 0 is abort).
+const CONTROL_COMMIT: i16 = 1;
+
+/// Decodes the whole batches in `chunk` as a replay sees them: records of
+/// plain batches go to `out` in log order; records of a transactional batch
+/// are held in `open` under their producer until its marker, where a commit
+/// appends them to `out` and an abort drops them (Kafka's loader applies a
+/// transaction's offsets at its commit marker). Returns the offset after
+/// the last record decoded, or `None` if the chunk held no record.
+///
+/// # Errors
+/// [`OffsetsLogError::Decode`] for a batch that does not decode or a
+/// control record without its type; the decoder's panics are contained.
+pub fn decode_transactional_batches(
+    chunk: &Bytes,
+    out: &mut Vec<OffsetsRecord>,
+    open: &mut OpenTransactions,
 ) -> Result<Option<i64>, OffsetsLogError> {
     let mut buf = chunk.clone();
     let decoded = catch_unwind(AssertUnwindSafe(|| {
@@ -131,6 +180,22 @@ pub fn decode_batches(
             let after = record.offset.saturating_add(1);
             next_offset = Some(next_offset.map_or(after, |next| next.max(after)));
             if record.control {
+                let kind = record
+                    .key
+                    .as_ref()
+                    .and_then(|key| key.get(2..4))
+                    .and_then(|kind| <[u8; 2]>::try_from(kind).ok())
+                    .map(i16::from_be_bytes)
+                    .ok_or_else(|| {
+                        OffsetsLogError::Decode(format!(
+                            "control record at offset {} has no type",
+                            record.offset
+                        ))
+                    })?;
+                let held = open.remove(&record.producer_id).unwrap_or_default();
+                if kind == CONTROL_COMMIT {
+                    out.extend(held);
+                }
                 continue;
             }
             let Some(key) = record.key else {
@@ -139,10 +204,15 @@ pub fn decode_batches(
                     record.offset
                 )));
             };
-            out.push(OffsetsRecord {
+            let decoded = OffsetsRecord {
                 key,
                 value: record.value,
-            });
+            };
+            if record.transactional {
+                open.entry(record.producer_id).or_default().push(decoded);
+            } else {
+                out.push(decoded);
+            }
         }
     }
     Ok(next_offset)
@@ -188,6 +258,51 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(decode_batches(&batch, &mut out).unwrap(), Some(2));
         assert_eq!(out, records);
+    }
+
+    #[test]
+    fn transactional_records_appear_at_their_commit_marker_and_aborted_ones_never() {
+        let record = |key: &'static [u8]| OffsetsRecord {
+            key: Bytes::from_static(key),
+            value: Some(Bytes::from_static(b"v")),
+        };
+        let marker = |producer_id: i64, kind: i16, offset: i64| {
+            let mut key = BytesMut::new();
+            key.extend_from_slice(&0i16.to_be_bytes());
+            key.extend_from_slice(&kind.to_be_bytes());
+            let marker = Record {
+                transactional: true,
+                control: true,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset,
+                sequence: -1,
+                timestamp: 0,
+                key: Some(key.freeze()),
+                value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+                headers: Default::default(),
+            };
+            let mut buf = BytesMut::new();
+            let options = RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            };
+            RecordBatchEncoder::encode(&mut buf, &[marker], &options).unwrap();
+            buf.freeze()
+        };
+        let mut open = OpenTransactions::new();
+        let mut out = Vec::new();
+        let committed = encode_transactional_batch(&[record(b"t7")], 0, (7, 0)).unwrap();
+        let aborted = encode_transactional_batch(&[record(b"t8")], 0, (8, 0)).unwrap();
+        let plain = encode_batch(&[record(b"plain")], 0).unwrap();
+        for chunk in [committed, aborted, plain, marker(8, 0, 3), marker(7, 1, 4)] {
+            decode_transactional_batches(&chunk, &mut out, &mut open).unwrap();
+        }
+        assert_eq!(out, vec![record(b"plain"), record(b"t7")]);
+        assert!(open.is_empty());
     }
 
     #[test]

@@ -6,6 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
+    ListTransactionsRequest, TxnOffsetCommitRequest,
+};
+use kafka_protocol::messages::{
     AlterConfigsRequest, AlterReplicaLogDirsRequest, ApiKey, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeLogDirsRequest, DescribeProducersRequest, FetchRequest,
@@ -61,6 +65,12 @@ pub enum Request {
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
     InitProducerId(InitProducerIdRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    DescribeTransactions(DescribeTransactionsRequest),
+    ListTransactions(ListTransactionsRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     ElectLeaders(ElectLeadersRequest),
     DescribeQuorum(DescribeQuorumRequest),
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
@@ -161,6 +171,14 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::DeleteGroups => Request::DeleteGroups(decode(api_key, body, version)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(decode(api_key, body, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(decode(api_key, body, version)?),
+        ApiKey::AddPartitionsToTxn => Request::AddPartitionsToTxn(decode(api_key, body, version)?),
+        ApiKey::AddOffsetsToTxn => Request::AddOffsetsToTxn(decode(api_key, body, version)?),
+        ApiKey::EndTxn => Request::EndTxn(decode(api_key, body, version)?),
+        ApiKey::DescribeTransactions => {
+            Request::DescribeTransactions(decode(api_key, body, version)?)
+        }
+        ApiKey::ListTransactions => Request::ListTransactions(decode(api_key, body, version)?),
+        ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(decode(api_key, body, version)?),
         ApiKey::ElectLeaders => Request::ElectLeaders(decode(api_key, body, version)?),
         ApiKey::DescribeQuorum => Request::DescribeQuorum(decode(api_key, body, version)?),
         ApiKey::ConsumerGroupHeartbeat => {

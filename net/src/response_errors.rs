@@ -6,6 +6,10 @@
 //! Zero (`NONE`) is reported too; the caller skips it. A visit reads fields
 //! and allocates nothing.
 use kafka_protocol::messages::{
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, DescribeTransactionsResponse,
+    EndTxnResponse, ListTransactionsResponse, TxnOffsetCommitResponse,
+};
+use kafka_protocol::messages::{
     AlterConfigsResponse, AlterReplicaLogDirsResponse, ApiVersionsResponse,
     CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
     DeleteTopicsResponse, DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
@@ -282,6 +286,61 @@ impl ErrorCodes for OffsetDeleteResponse {
 }
 
 impl ErrorCodes for InitProducerIdResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for AddPartitionsToTxnResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+        let by_transaction = self
+            .results_by_transaction
+            .iter()
+            .flat_map(|t| &t.topic_results);
+        for topic in self
+            .results_by_topic_v3_and_below
+            .iter()
+            .chain(by_transaction)
+        {
+            for partition in &topic.results_by_partition {
+                visit(partition.partition_error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for TxnOffsetCommitResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for topic in &self.topics {
+            for partition in &topic.partitions {
+                visit(partition.error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for AddOffsetsToTxnResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for EndTxnResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for DescribeTransactionsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for state in &self.transaction_states {
+            visit(state.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for ListTransactionsResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         visit(self.error_code);
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use skein_controller::group_coordinator;
+use skein_controller::transaction_coordinator;
 use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 // The metadata change's parts are the controller's types; handlers name them
 // from here, with the rest of the control shard's messages.
@@ -39,6 +40,10 @@ pub enum ShardRequest {
     /// shard; answered with [`ShardReply::Group`], possibly much later
     /// (JoinGroup and SyncGroup wait for the rebalance).
     Group(group_coordinator::Request),
+    /// A transactional request, for the transaction coordinator on the
+    /// control shard; answered with [`ShardReply::Transaction`] once its
+    /// state change is durable.
+    Transaction(transaction_coordinator::Request),
 }
 
 /// A follower's read of its leader's partition: who reads, and the leader
@@ -123,6 +128,11 @@ pub enum ShardReply {
     /// To [`ShardRequest::Group`]: the coordinator's answer, or
     /// COORDINATOR_NOT_AVAILABLE if it dropped the request (shutdown).
     Group(Result<group_coordinator::Response, group_coordinator::GroupError>),
+    /// To [`ShardRequest::Transaction`]: the coordinator's answer, or
+    /// COORDINATOR_NOT_AVAILABLE if it dropped the request (shutdown).
+    Transaction(
+        Result<transaction_coordinator::Response, transaction_coordinator::TransactionError>,
+    ),
     /// The target shard could not be reached (shutting down).
     Unavailable,
 }

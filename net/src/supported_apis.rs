@@ -58,6 +58,15 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::InitProducerId, 0, 5),
+    // Transactions (KIP-98); AddPartitionsToTxn v4 is the brokers' batched
+    // verification (KIP-890), v5 and EndTxn v4+ belong to transaction
+    // version 2, which is not served.
+    api(ApiKey::AddPartitionsToTxn, 0, 4),
+    api(ApiKey::AddOffsetsToTxn, 0, 3),
+    api(ApiKey::EndTxn, 0, 3),
+    api(ApiKey::DescribeTransactions, 0, 0),
+    api(ApiKey::ListTransactions, 0, 1),
+    api(ApiKey::TxnOffsetCommit, 0, 3),
     api(ApiKey::ElectLeaders, 0, 2),
     api(ApiKey::DescribeQuorum, 0, 2),
     // KIP-848; advertised only while group.coordinator.rebalance.protocols

@@ -249,10 +249,12 @@ def test_starts_from_kafkas_kraft_server_properties_and_docker_style_environment
     assert md.brokers[1].port == port
     assert (log_dirs / f"{topic}-0").is_dir()
     log = b.log_path.read_text()
-    for name in ["num.network.threads", "num.io.threads", "transaction.state.log.replication.factor"]:
+    for name in ["num.network.threads", "num.io.threads"]:
         assert f"{name} is accepted but has no effect" in log, name
-    # Implemented now that a cluster places __consumer_offsets' replicas.
-    assert "offsets.topic.replication.factor is accepted but has no effect" not in log
+    # Implemented now that a cluster places __consumer_offsets' replicas and
+    # the transaction coordinator creates __transaction_state.
+    for name in ["offsets.topic.replication.factor", "transaction.state.log.replication.factor"]:
+        assert f"{name} is accepted but has no effect" not in log, name
     assert "controller listener not opened" in log
 
 

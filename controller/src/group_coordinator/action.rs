@@ -51,5 +51,9 @@ pub enum Action {
         partition: u32,
         /// The records, in order.
         records: Vec<OffsetsRecord>,
+        /// `Some((producer_id, producer_epoch))`: write them as a
+        /// transactional batch of that producer (TxnOffsetCommit), visible
+        /// once its commit marker follows; `None` for every other append.
+        transactional: Option<(i64, i16)>,
     },
 }

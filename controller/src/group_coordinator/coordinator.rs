@@ -10,6 +10,7 @@
 //! [`GroupCoordinator::persisted`].
 
 mod consumer;
+mod txn_offsets;
 
 use std::collections::BTreeMap;
 
@@ -73,6 +74,14 @@ enum PartitionStatus {
 /// What to do when an append resolves.
 #[derive(Debug, Clone)]
 enum PendingPersist {
+    /// A TxnOffsetCommit: respond per partition, and on success hold the
+    /// offsets as pending for the producer's transaction.
+    TxnOffsetCommit {
+        token: RequestToken,
+        group_id: String,
+        producer_id: i64,
+        results: Vec<(TopicPartition, Result<OffsetCommitValue, GroupError>)>,
+    },
     /// An OffsetCommit: respond per partition, and on success cache the
     /// offsets. `rejected` partitions were answered with their error.
     OffsetCommit {
@@ -163,6 +172,9 @@ pub struct GroupCoordinator {
     /// The `topics_version` each consumer group's subscription metadata
     /// was last computed at.
     consumer_metadata_seen: BTreeMap<String, u64>,
+    /// Offsets of open transactions (TxnOffsetCommit), durable but not yet
+    /// visible: (producer id, group id) → partition → offset.
+    pending_txn_offsets: BTreeMap<(i64, String), BTreeMap<TopicPartition, OffsetCommitValue>>,
 }
 
 impl GroupCoordinator {
@@ -193,6 +205,7 @@ impl GroupCoordinator {
             topic_names: BTreeMap::new(),
             topics_version: 0,
             consumer_metadata_seen: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
         }
     }
 
@@ -415,6 +428,8 @@ impl GroupCoordinator {
     /// with `error`.
     fn drop_partition_groups(&mut self, partition: u32, error: GroupError) {
         let count = self.config.offsets_topic_num_partitions;
+        self.pending_txn_offsets
+            .retain(|(_, group_id), _| partition_for_group(group_id, count) != partition);
         let ids: Vec<String> = self
             .groups
             .keys()
@@ -483,6 +498,7 @@ impl GroupCoordinator {
             id,
             partition,
             records,
+            transactional: None,
         });
     }
 
@@ -520,6 +536,8 @@ impl GroupCoordinator {
             Request::OffsetDelete(r) => self.offset_delete(now_ms, token, r),
             Request::ConsumerGroupHeartbeat(r) => self.consumer_group_heartbeat(now_ms, token, r),
             Request::ConsumerGroupDescribe(r) => self.consumer_group_describe(token, r),
+            Request::TxnOffsetCommit(r) => self.txn_offset_commit(now_ms, token, r),
+            Request::CompleteTransaction(r) => self.complete_transaction(now_ms, token, r),
         }
     }
 
@@ -1772,6 +1790,12 @@ impl GroupCoordinator {
             return;
         };
         match pending {
+            PendingPersist::TxnOffsetCommit {
+                token,
+                group_id,
+                producer_id,
+                results,
+            } => self.txn_offsets_persisted(token, group_id, producer_id, results, result),
             PendingPersist::Unobserved => {
                 if let Err(e) = result {
                     warn!(?id, error = %e, "failed to append group metadata or tombstones");

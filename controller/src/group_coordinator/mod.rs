@@ -91,9 +91,10 @@ pub use partitioning::{
 };
 pub use record::{GroupMetadataValue, MemberRecord, OffsetCommitValue, RecordKey};
 pub use request::{
-    ConsumerGroupDescribe, ConsumerGroupHeartbeat, DeleteGroups, DescribeGroups, Heartbeat,
-    JoinGroup, JoinGroupProtocol, LeaveGroup, ListGroups, MemberIdentity, OffsetCommit,
-    OffsetCommitPartition, OffsetDelete, OffsetFetch, Request, SyncGroup, TopicPartition,
+    CompleteTransaction, ConsumerGroupDescribe, ConsumerGroupHeartbeat, DeleteGroups,
+    DescribeGroups, Heartbeat, JoinGroup, JoinGroupProtocol, LeaveGroup, ListGroups,
+    MemberIdentity, OffsetCommit, OffsetCommitPartition, OffsetDelete, OffsetFetch, Request,
+    SyncGroup, TopicPartition, TxnOffsetCommit,
 };
 pub use response::{
     ConsumerGroupHeartbeatResponse, DescribedConsumerGroup, DescribedConsumerMember,

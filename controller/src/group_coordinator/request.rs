@@ -240,6 +240,43 @@ pub struct OffsetDelete {
     pub partitions: Vec<TopicPartition>,
 }
 
+/// TxnOffsetCommit (API key 28): offsets committed inside a producer's
+/// transaction. They are written at once, as a transactional batch of the
+/// producer, and become visible (OffsetFetch) only when the transaction
+/// commits ([`Request::CompleteTransaction`]); an abort drops them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnOffsetCommit {
+    /// The producer's transactional id (for logs).
+    pub transactional_id: String,
+    /// The group id.
+    pub group_id: String,
+    /// The producer id.
+    pub producer_id: i64,
+    /// The producer epoch.
+    pub producer_epoch: i16,
+    /// The consumer's generation (v3+), -1 if not a member.
+    pub generation_id: i32,
+    /// The consumer's member id (v3+), `""` if not a member.
+    pub member_id: String,
+    /// The consumer's `group.instance.id` (v3+).
+    pub group_instance_id: Option<String>,
+    /// The offsets (commit timestamps are ignored).
+    pub offsets: Vec<OffsetCommitPartition>,
+}
+
+/// A transaction that wrote offsets to `__consumer_offsets` partition
+/// `partition` ended: its markers are written there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteTransaction {
+    /// The `__consumer_offsets` partition.
+    pub partition: u32,
+    /// The producer whose transaction ended.
+    pub producer_id: i64,
+    /// Commit (the pending offsets become the committed ones) or abort
+    /// (they are dropped).
+    pub committed: bool,
+}
+
 /// A request to the group coordinator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -267,4 +304,9 @@ pub enum Request {
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeat),
     /// ConsumerGroupDescribe; immediate response.
     ConsumerGroupDescribe(ConsumerGroupDescribe),
+    /// TxnOffsetCommit; response once the offsets are durable (pending).
+    TxnOffsetCommit(TxnOffsetCommit),
+    /// A transaction's markers reached a `__consumer_offsets` partition;
+    /// immediate response.
+    CompleteTransaction(CompleteTransaction),
 }

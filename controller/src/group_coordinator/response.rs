@@ -249,4 +249,8 @@ pub enum Response {
     ConsumerGroupHeartbeat(Result<ConsumerGroupHeartbeatResponse, GroupError>),
     /// ConsumerGroupDescribe, in request order.
     ConsumerGroupDescribe(Vec<DescribedConsumerGroup>),
+    /// Per partition, in request order.
+    TxnOffsetCommit(PartitionResults),
+    /// How many pending offsets the completion applied or dropped.
+    CompleteTransaction(usize),
 }

@@ -69,6 +69,7 @@ impl Harness {
                     id,
                     partition,
                     records,
+                    ..
                 } => {
                     if self.auto_persist {
                         self.log.extend(records.into_iter().map(|r| (partition, r)));

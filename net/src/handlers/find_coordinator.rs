@@ -1,7 +1,8 @@
 //! FindCoordinator: a group's coordinator is the leader of its
 //! `__consumer_offsets` partition, as in Kafka (v0–v3 one key, v4+ a batch
-//! of keys); COORDINATOR_NOT_AVAILABLE while that partition has no live
-//! leader. Transaction coordinators are not built: key type 1 is refused.
+//! of keys); a transactional id's is the leader of its `__transaction_state`
+//! partition; COORDINATOR_NOT_AVAILABLE while that partition has no live
+//! leader.
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
@@ -9,6 +10,7 @@ use kafka_protocol::messages::BrokerId;
 use kafka_protocol::protocol::StrBytes;
 
 use skein_controller::group_coordinator::{partition_for_group, CONSUMER_OFFSETS_TOPIC};
+use skein_controller::transaction_coordinator::TRANSACTION_STATE_TOPIC;
 use skein_controller::{MetadataImage, NO_LEADER};
 
 use super::str_bytes;
@@ -19,6 +21,8 @@ use crate::shard_state::ShardState;
 
 /// `key_type` of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
+/// `key_type` of a transactional id.
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// Answers a FindCoordinator request of `version` from a client of
 /// `listener`.
@@ -30,15 +34,14 @@ pub fn handle(
 ) -> FindCoordinatorResponse {
     let image = ctx.image();
     let locate = |key: &str| -> Result<BrokerAddress, (ErrorCode, &'static str)> {
-        if request.key_type != KEY_TYPE_GROUP {
-            return Err((
-                ErrorCode::InvalidRequest,
-                "only group coordinators exist (transactions are not supported)",
-            ));
-        }
-        coordinator(ctx, &image, listener, key).ok_or((
+        let topic = match request.key_type {
+            KEY_TYPE_GROUP => CONSUMER_OFFSETS_TOPIC,
+            KEY_TYPE_TRANSACTION => TRANSACTION_STATE_TOPIC,
+            _ => return Err((ErrorCode::InvalidRequest, "unknown coordinator key type")),
+        };
+        coordinator(ctx, &image, listener, topic, key).ok_or((
             ErrorCode::CoordinatorNotAvailable,
-            "the group's __consumer_offsets partition has no live leader",
+            "the key's coordinator partition has no live leader",
         ))
     };
     if version >= 4 {
@@ -76,21 +79,23 @@ pub fn handle(
     }
 }
 
-/// The live broker leading `group_id`'s `__consumer_offsets` partition.
+/// The live broker leading `key`'s partition of `topic`.
 fn coordinator(
     ctx: &ShardState,
     image: &MetadataImage,
     listener: &ListenerEndpoint,
-    group_id: &str,
+    topic: &str,
+    key: &str,
 ) -> Option<BrokerAddress> {
-    cluster_view::broker_address(ctx, image, listener, coordinator_id(image, group_id)?)
+    cluster_view::broker_address(ctx, image, listener, coordinator_id(image, topic, key)?)
 }
 
-/// The leader of `group_id`'s `__consumer_offsets` partition (Kafka's
-/// `abs(hashCode(group)) % partitions`), or `None` while the topic does not
-/// exist or the partition has no leader.
-fn coordinator_id(image: &MetadataImage, group_id: &str) -> Option<i32> {
-    let topic = image.topic(CONSUMER_OFFSETS_TOPIC)?;
+/// The leader of `key`'s partition of the coordinator topic `topic`
+/// (Kafka's `abs(hashCode(key)) % partitions`, the same rule for groups and
+/// transactional ids), or `None` while the topic does not exist or the
+/// partition has no leader.
+fn coordinator_id(image: &MetadataImage, topic: &str, group_id: &str) -> Option<i32> {
+    let topic = image.topic(topic)?;
     let count = u32::try_from(topic.partitions)
         .ok()
         .filter(|count| *count > 0)?;
@@ -143,21 +148,63 @@ mod tests {
             47 => 3,
             _ => 1,
         });
-        assert_eq!(coordinator_id(&image, "my-group"), Some(2));
-        assert_eq!(coordinator_id(&image, "a"), Some(3));
-        assert_eq!(coordinator_id(&image, "test-group"), Some(2));
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"),
+            Some(2)
+        );
+        assert_eq!(coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "a"), Some(3));
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "test-group"),
+            Some(2)
+        );
     }
 
     #[test]
     fn leaderless_partition_has_no_coordinator() {
         let image = image(|p| if p == 12 { NO_LEADER } else { 1 });
-        assert_eq!(coordinator_id(&image, "my-group"), None);
-        assert_eq!(coordinator_id(&image, "a"), Some(1));
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"),
+            None
+        );
+        assert_eq!(coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "a"), Some(1));
     }
 
     #[test]
     fn missing_offsets_topic_has_no_coordinator() {
-        assert_eq!(coordinator_id(&MetadataImage::new(1), "my-group"), None);
+        assert_eq!(
+            coordinator_id(&MetadataImage::new(1), CONSUMER_OFFSETS_TOPIC, "my-group"),
+            None
+        );
+    }
+
+    #[test]
+    fn transactional_id_is_coordinated_by_the_leader_of_its_transaction_state_partition() {
+        // Same hash as groups: "my-group" lives in partition 12.
+        let topic_id: TopicId = [9; 16];
+        let mut records = vec![MetadataRecord::Topic {
+            topic_id,
+            name: TRANSACTION_STATE_TOPIC.into(),
+            partitions: PARTITIONS,
+            configs: Vec::new(),
+        }];
+        records.extend((0..PARTITIONS).map(|partition| MetadataRecord::Partition {
+            topic_id,
+            partition,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader: if partition == 12 { 3 } else { 1 },
+            leader_epoch: 4,
+            partition_epoch: 4,
+        }));
+        let image = MetadataImage::replay(1, &records);
+        assert_eq!(
+            coordinator_id(&image, TRANSACTION_STATE_TOPIC, "my-group"),
+            Some(3)
+        );
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"),
+            None
+        );
     }
 
     #[test]
@@ -165,6 +212,9 @@ mod tests {
         // Partitions created before replicas were recorded read as led by
         // the image's local broker.
         let image = MetadataImage::replay(5, &[offsets_topic()]);
-        assert_eq!(coordinator_id(&image, "my-group"), Some(5));
+        assert_eq!(
+            coordinator_id(&image, CONSUMER_OFFSETS_TOPIC, "my-group"),
+            Some(5)
+        );
     }
 }

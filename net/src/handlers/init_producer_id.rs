@@ -1,21 +1,54 @@
-//! InitProducerId for idempotent producers: a new producer id with epoch 0,
-//! or, for a producer re-initialising itself (v3+), its id with the next
-//! epoch. Transactions are not supported: a transactional id is refused.
+//! InitProducerId: for an idempotent producer, a new producer id with epoch
+//! 0, or, for a producer re-initialising itself (v3+), its id with the next
+//! epoch; for a transactional producer, the transaction coordinator's
+//! answer (a fresh id or the next epoch of the transactional id's, which
+//! fences older instances).
 
 use kafka_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use kafka_protocol::messages::ProducerId;
+use skein_controller::transaction_coordinator::{InitProducerId, Request, Response};
 
 use crate::error_code::ErrorCode;
 use crate::shard_message::{ControlReply, ControlRequest};
 use crate::shard_state::ShardState;
+use crate::transaction_request;
 
-/// Answers an InitProducerId request.
-pub async fn handle(ctx: &ShardState, request: InitProducerIdRequest) -> InitProducerIdResponse {
+/// The first version whose clients know PRODUCER_FENCED (KIP-588).
+const PRODUCER_FENCED_VERSION: i16 = 4;
+
+/// Answers an InitProducerId request of `version`.
+pub async fn handle(
+    ctx: &ShardState,
+    request: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default();
-    if request.transactional_id.is_some() {
-        tracing::debug!("transactional producer refused: transactions are not supported");
-        return failed(response, ErrorCode::TransactionalIdAuthorizationFailed);
+    if let Some(transactional_id) = &request.transactional_id {
+        if transactional_id.is_empty() {
+            return failed(response, ErrorCode::InvalidRequest);
+        }
+        let fresh_producer_id = match allocate(ctx).await {
+            Ok(id) => id,
+            Err(code) => return failed(response, code),
+        };
+        let init = InitProducerId {
+            transactional_id: transactional_id.to_string(),
+            transaction_timeout_ms: request.transaction_timeout_ms,
+            producer_id_and_epoch: (request.producer_id.0 >= 0)
+                .then_some((request.producer_id.0, request.producer_epoch)),
+            fresh_producer_id,
+        };
+        return match transaction_request::ask(ctx, Request::InitProducerId(init)).await {
+            Ok(Response::InitProducerId(Ok((producer_id, producer_epoch)))) => response
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(producer_epoch),
+            Ok(Response::InitProducerId(Err(error))) | Err(error) => failed(
+                response,
+                transaction_request::code(&error, version >= PRODUCER_FENCED_VERSION),
+            ),
+            Ok(_) => failed(response, ErrorCode::UnknownServerError),
+        };
     }
     if request.producer_id.0 >= 0 {
         if request.producer_epoch < 0 || request.producer_epoch == i16::MAX {
@@ -25,12 +58,20 @@ pub async fn handle(ctx: &ShardState, request: InitProducerIdRequest) -> InitPro
             .with_producer_id(request.producer_id)
             .with_producer_epoch(request.producer_epoch + 1);
     }
-    match ctx.control(ControlRequest::AllocateProducerId).await {
-        Some(ControlReply::ProducerId(Ok(id))) => response
+    match allocate(ctx).await {
+        Ok(id) => response
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
-        Some(ControlReply::ProducerId(Err(error))) => failed(response, error.code()),
-        _ => failed(response, ErrorCode::CoordinatorNotAvailable),
+        Err(code) => failed(response, code),
+    }
+}
+
+/// A producer id never handed out before, from the controller's blocks.
+async fn allocate(ctx: &ShardState) -> Result<i64, ErrorCode> {
+    match ctx.control(ControlRequest::AllocateProducerId).await {
+        Some(ControlReply::ProducerId(Ok(id))) => Ok(id),
+        Some(ControlReply::ProducerId(Err(error))) => Err(error.code()),
+        _ => Err(ErrorCode::CoordinatorNotAvailable),
     }
 }
 

@@ -562,12 +562,13 @@ impl ControlShard {
 
     /// The active controller's periodic duties, every [`TICK_MS`] while this
     /// node leads: record the cluster id in a new quorum, fence brokers
-    /// whose session expired, create `__consumer_offsets` once enough
-    /// brokers can hold it.
+    /// whose session expired, create the internal topics
+    /// (`__consumer_offsets`, `__transaction_state`) once enough brokers can
+    /// hold each.
     pub async fn run_controller_duties(
         self: Rc<Self>,
         local_cluster_id: Option<String>,
-        offsets_topic: skein_controller::NewTopic,
+        internal_topics: Vec<skein_controller::NewTopic>,
         rebalance: Option<LeaderRebalance>,
     ) {
         let mut proposed_cluster_id = local_cluster_id;
@@ -594,15 +595,16 @@ impl ControlShard {
                 controller.tick(unix_now_ms()).records
             })
             .await;
-            let offsets_name = offsets_topic.name.as_str();
-            let image = self.image();
-            let wanted = usize::try_from(offsets_topic.replication_factor).unwrap_or(1);
-            if image.topic(offsets_name).is_none() && image.live_brokers().count() >= wanted {
-                let request = ControlRequest::CreateTopics {
-                    topics: vec![offsets_topic.clone()],
-                    validate_only: false,
-                };
-                self.handle(request).await;
+            for topic in &internal_topics {
+                let image = self.image();
+                let wanted = usize::try_from(topic.replication_factor).unwrap_or(1);
+                if image.topic(&topic.name).is_none() && image.live_brokers().count() >= wanted {
+                    let request = ControlRequest::CreateTopics {
+                        topics: vec![topic.clone()],
+                        validate_only: false,
+                    };
+                    self.handle(request).await;
+                }
             }
             if let Some(rebalance) = rebalance {
                 if last_rebalance.elapsed() >= rebalance.interval {

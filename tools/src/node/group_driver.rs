@@ -36,7 +36,10 @@ use skein_controller::group_coordinator::{
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, Mesh, ShardId};
 
-use skein_net::offsets_topic::{self, decode_batches, encode_batch, REPLAY_READ_BYTES};
+use skein_net::offsets_topic::{
+    self, decode_transactional_batches, encode_batch, encode_transactional_batch, OpenTransactions,
+    REPLAY_READ_BYTES,
+};
 use skein_net::shard_message::{
     PartitionError, PartitionOffsets, PartitionOp, ReplicationError, ShardReply, ShardRequest,
 };
@@ -58,10 +61,14 @@ const LOAD_RETRY_MIN_MS: u64 = 100;
 /// The longest wait between retries of a failed `__consumer_offsets` read.
 const LOAD_RETRY_MAX_MS: u64 = 5_000;
 
+/// One persist waiting for its append: its id, records and, for a
+/// TxnOffsetCommit, the producer whose transactional batch it is.
+type QueuedPersist = (PersistId, Vec<OffsetsRecord>, Option<(i64, i16)>);
+
 /// Persists waiting for their partition's append.
 #[derive(Default)]
 struct PersistQueue {
-    queued: VecDeque<(PersistId, Vec<OffsetsRecord>)>,
+    queued: VecDeque<QueuedPersist>,
     /// Whether a task is appending this partition's queue.
     busy: bool,
 }
@@ -97,7 +104,7 @@ pub struct GroupDriver {
 /// What this broker does with one `__consumer_offsets` partition (Kafka's
 /// coordinator epoch per partition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tenure {
+pub(crate) enum Tenure {
     /// No image applied yet: the coordinator holds the partition as loading.
     Unknown,
     /// Led elsewhere or by nobody: its groups are not in memory.
@@ -111,7 +118,7 @@ enum Tenure {
 
 /// What an image asks of one partition's tenure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TenureChange {
+pub(crate) enum TenureChange {
     /// Nothing: still led here at the same epoch, or still not led here.
     Keep,
     /// Led here at a new epoch: replay it (Kafka's `onElection`).
@@ -123,7 +130,11 @@ enum TenureChange {
 /// For each of the first `partitions` partitions of `__consumer_offsets`
 /// (`topic`, `None` if it does not exist), its leader epoch if `broker`
 /// leads it, else `None`.
-fn leader_epochs_of(topic: Option<&TopicImage>, broker: i32, partitions: u32) -> Vec<Option<i32>> {
+pub(crate) fn leader_epochs_of(
+    topic: Option<&TopicImage>,
+    broker: i32,
+    partitions: u32,
+) -> Vec<Option<i32>> {
     (0..partitions)
         .map(|partition| {
             let state = topic?.partition(i32::try_from(partition).ok()?)?;
@@ -137,7 +148,10 @@ fn leader_epochs_of(topic: Option<&TopicImage>, broker: i32, partitions: u32) ->
 /// leads it there (`None` if another broker or nobody leads it). A
 /// partition led here at a new leader epoch is replayed again even if it was
 /// served: another leader may have written to it in between.
-fn tenure_changes(current: &[Tenure], leader_epochs: &[Option<i32>]) -> Vec<TenureChange> {
+pub(crate) fn tenure_changes(
+    current: &[Tenure],
+    leader_epochs: &[Option<i32>],
+) -> Vec<TenureChange> {
     current
         .iter()
         .zip(leader_epochs)
@@ -294,7 +308,8 @@ impl GroupDriver {
                     id,
                     partition,
                     records,
-                } => self.enqueue_persist(id, partition, records),
+                    transactional,
+                } => self.enqueue_persist(id, partition, records, transactional),
             }
         }
         self.wake_timer();
@@ -314,6 +329,7 @@ impl GroupDriver {
         id: PersistId,
         partition: u32,
         records: Vec<OffsetsRecord>,
+        transactional: Option<(i64, i16)>,
     ) {
         let start = {
             let mut queues = self.queues.borrow_mut();
@@ -329,7 +345,7 @@ impl GroupDriver {
                 self.report(vec![(id, Err(AppendError::NotLeader))]);
                 return;
             };
-            queue.queued.push_back((id, records));
+            queue.queued.push_back((id, records, transactional));
             !std::mem::replace(&mut queue.busy, true)
         };
         if start {
@@ -349,12 +365,12 @@ impl GroupDriver {
                 };
                 let mut taken = Vec::new();
                 let mut bytes = 0;
-                while let Some((id, records)) = queue.queued.pop_front() {
+                while let Some((id, records, transactional)) = queue.queued.pop_front() {
                     bytes += records
                         .iter()
                         .map(|r| r.key.len() + r.value.as_ref().map_or(0, Bytes::len))
                         .sum::<usize>();
-                    taken.push((id, records));
+                    taken.push((id, records, transactional));
                     if bytes >= GROUP_COMMIT_BYTES_MAX {
                         break;
                     }
@@ -375,18 +391,22 @@ impl GroupDriver {
     async fn append(
         &self,
         partition: u32,
-        persists: Vec<(PersistId, Vec<OffsetsRecord>)>,
+        persists: Vec<QueuedPersist>,
     ) -> Vec<(PersistId, Result<(), AppendError>)> {
         let now = now_ms();
         let mut outcomes = Vec::with_capacity(persists.len());
         let mut ids = Vec::with_capacity(persists.len());
         let mut batches = BytesMut::new();
-        for (id, records) in persists {
+        for (id, records, transactional) in persists {
             if records.is_empty() {
                 outcomes.push((id, Ok(())));
                 continue;
             }
-            match encode_batch(&records, now) {
+            let encoded = match transactional {
+                Some(producer) => encode_transactional_batch(&records, now, producer),
+                None => encode_batch(&records, now),
+            };
+            match encoded {
                 Ok(batch) => {
                     batches.extend_from_slice(&batch);
                     ids.push(id);
@@ -440,17 +460,7 @@ impl GroupDriver {
         partition: u32,
         op: PartitionOp,
     ) -> ShardReply {
-        let partition = i32::try_from(partition).unwrap_or(i32::MAX);
-        let owner: ShardId = owner_shard(topic_id, partition, self.data_shards);
-        let request = ShardRequest::Partition {
-            topic_id,
-            partition,
-            op,
-        };
-        self.mesh
-            .call(owner, request)
-            .await
-            .unwrap_or(ShardReply::Unavailable)
+        partition_call(&self.mesh, self.data_shards, topic_id, partition, op).await
     }
 
     /// Makes the coordinator hold exactly the groups whose
@@ -693,73 +703,13 @@ impl GroupDriver {
         }
     }
 
-    /// The log start, high watermark and log end of one `__consumer_offsets`
-    /// partition; an error once it is not led here.
-    async fn offsets(&self, topic_id: TopicId, partition: u32) -> Result<PartitionOffsets, String> {
-        match self
-            .partition_call(topic_id, partition, PartitionOp::Offsets)
-            .await
-        {
-            ShardReply::Offsets(Ok(offsets)) => Ok(offsets),
-            ShardReply::Offsets(Err(error)) => Err(error.to_string()),
-            _ => Err("partition owner unavailable".into()),
-        }
-    }
-
-    /// Every record of one `__consumer_offsets` partition, in log order,
-    /// up to the log end it had when asked.
+    /// Every record of one `__consumer_offsets` partition ([`read_partition`]).
     async fn read_partition(
         &self,
         topic_id: TopicId,
         partition: u32,
     ) -> Result<Vec<OffsetsRecord>, String> {
-        let offsets = self.offsets(topic_id, partition).await?;
-        let mut offset = offsets.log_start_offset;
-        // A new leader learnt its predecessor's high watermark one fetch
-        // late, so records that were committed (and answered) may still lie
-        // above its own: like Kafka's loader, which reads to the log end,
-        // replay everything this leader holds, once it is committed here.
-        let high_watermark = offsets.log_end_offset;
-        let mut committed = offsets.high_watermark;
-        while committed < high_watermark {
-            let op = PartitionOp::WaitForAppend {
-                offset: high_watermark - 1,
-                timeout_ms: REPLAY_COMMIT_WAIT_MS,
-                replica: false,
-            };
-            self.partition_call(topic_id, partition, op).await;
-            committed = self.offsets(topic_id, partition).await?.high_watermark;
-        }
-        let mut records = Vec::new();
-        while offset < high_watermark {
-            let op = PartitionOp::Read {
-                offset,
-                max_bytes: REPLAY_READ_BYTES,
-                replica: None,
-            };
-            let chunks = match self.partition_call(topic_id, partition, op).await {
-                ShardReply::Read(Ok((chunks, _))) => chunks,
-                ShardReply::Read(Err(error)) => return Err(error.to_string()),
-                _ => return Err("partition owner unavailable".into()),
-            };
-            let mut next = None;
-            for chunk in &chunks {
-                if let Some(after) =
-                    decode_batches(chunk, &mut records).map_err(|error| error.to_string())?
-                {
-                    next = Some(after);
-                }
-            }
-            match next {
-                Some(after) if after > offset => offset = after,
-                _ => {
-                    return Err(format!(
-                        "read at offset {offset} (high watermark {high_watermark}) made no progress"
-                    ))
-                }
-            }
-        }
-        Ok(records)
+        read_partition(&self.mesh, self.data_shards, topic_id, partition).await
     }
 
     /// Ticks the coordinator at its deadlines until the node stops. Call
@@ -796,11 +746,109 @@ impl GroupDriver {
     }
 }
 
+/// One operation on an internal-topic partition, on its owner shard.
+pub(crate) async fn partition_call(
+    mesh: &Mesh<ShardRequest, ShardReply>,
+    data_shards: usize,
+    topic_id: TopicId,
+    partition: u32,
+    op: PartitionOp,
+) -> ShardReply {
+    let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+    let owner: ShardId = owner_shard(topic_id, partition, data_shards);
+    let request = ShardRequest::Partition {
+        topic_id,
+        partition,
+        op,
+    };
+    mesh.call(owner, request)
+        .await
+        .unwrap_or(ShardReply::Unavailable)
+}
+
+/// The log start, high watermark and log end of one `__consumer_offsets`
+/// partition; an error once it is not led here.
+async fn partition_offsets(
+    mesh: &Mesh<ShardRequest, ShardReply>,
+    data_shards: usize,
+    topic_id: TopicId,
+    partition: u32,
+) -> Result<PartitionOffsets, String> {
+    match partition_call(mesh, data_shards, topic_id, partition, PartitionOp::Offsets).await {
+        ShardReply::Offsets(Ok(offsets)) => Ok(offsets),
+        ShardReply::Offsets(Err(error)) => Err(error.to_string()),
+        _ => Err("partition owner unavailable".into()),
+    }
+}
+
+/// Every record of one internal-topic partition (`__consumer_offsets`,
+/// `__transaction_state`) led here, in log order, up to the log end it had
+/// when asked, once that log end is committed.
+pub(crate) async fn read_partition(
+    mesh: &Mesh<ShardRequest, ShardReply>,
+    data_shards: usize,
+    topic_id: TopicId,
+    partition: u32,
+) -> Result<Vec<OffsetsRecord>, String> {
+    let offsets = partition_offsets(mesh, data_shards, topic_id, partition).await?;
+    let mut offset = offsets.log_start_offset;
+    // A new leader learnt its predecessor's high watermark one fetch
+    // late, so records that were committed (and answered) may still lie
+    // above its own: like Kafka's loader, which reads to the log end,
+    // replay everything this leader holds, once it is committed here.
+    let high_watermark = offsets.log_end_offset;
+    let mut committed = offsets.high_watermark;
+    while committed < high_watermark {
+        let op = PartitionOp::WaitForAppend {
+            offset: high_watermark - 1,
+            timeout_ms: REPLAY_COMMIT_WAIT_MS,
+            replica: false,
+        };
+        partition_call(mesh, data_shards, topic_id, partition, op).await;
+        committed = partition_offsets(mesh, data_shards, topic_id, partition)
+            .await?
+            .high_watermark;
+    }
+    let mut records = Vec::new();
+    // Transactional offset commits wait for their marker; a transaction
+    // still open at the log end is left out (its completion applies it).
+    let mut open = OpenTransactions::new();
+    while offset < high_watermark {
+        let op = PartitionOp::Read {
+            offset,
+            max_bytes: REPLAY_READ_BYTES,
+            replica: None,
+        };
+        let chunks = match partition_call(mesh, data_shards, topic_id, partition, op).await {
+            ShardReply::Read(Ok((chunks, _))) => chunks,
+            ShardReply::Read(Err(error)) => return Err(error.to_string()),
+            _ => return Err("partition owner unavailable".into()),
+        };
+        let mut next = None;
+        for chunk in &chunks {
+            if let Some(after) = decode_transactional_batches(chunk, &mut records, &mut open)
+                .map_err(|error| error.to_string())?
+            {
+                next = Some(after);
+            }
+        }
+        match next {
+            Some(after) if after > offset => offset = after,
+            _ => {
+                return Err(format!(
+                    "read at offset {offset} (high watermark {high_watermark}) made no progress"
+                ))
+            }
+        }
+    }
+    Ok(records)
+}
+
 /// The coordinator's view of a failed append (Kafka's mapping in
 /// `GroupMetadataManager`: storage and leadership failures are
 /// NOT_COORDINATOR, replication shortfalls and timeouts
 /// COORDINATOR_NOT_AVAILABLE, size failures their own codes).
-fn append_error(error: &PartitionError) -> AppendError {
+pub(crate) fn append_error(error: &PartitionError) -> AppendError {
     match error {
         PartitionError::Replication(
             ReplicationError::NotEnoughReplicas { .. }

@@ -28,6 +28,7 @@ mod group_driver;
 mod metadata_fetcher;
 mod metadata_upgrade;
 mod quorum_driver;
+mod transaction_driver;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -41,6 +42,7 @@ use skein_engine::{mesh_ports, run_shards, CoreSet, LogDirs, MeshPorts, ShardId,
 
 use crate::node::control_shard::ControlShard;
 use crate::node::group_driver::{offsets_topic, GroupDriver};
+use crate::node::transaction_driver::{transaction_state_topic, TransactionDriver};
 use skein_net::connection_quota::{parse_per_ip_overrides, ConnectionLimits, ConnectionQuotas};
 use skein_net::listener::{self, ClientListener, ListenerEndpoint};
 use skein_net::metrics::MetricsRegistry;
@@ -365,20 +367,33 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     let groups = Rc::new(GroupDriver::new(
         &group_config,
         offsets_partitions,
-        group_mesh,
+        group_mesh.clone(),
         shared.plan.data_shards(),
+    ));
+    let transactions = Rc::new(TransactionDriver::new(
+        &group_config,
+        TransactionDriver::partition_count(&group_config, &control.image()),
+        offsets_partitions,
+        group_mesh.clone(),
+        shared.plan.data_shards(),
+        Rc::clone(&groups),
     ));
     let server = Rc::clone(&control);
     let group_server = Rc::clone(&groups);
+    let transaction_server = Rc::clone(&transactions);
     glommio::spawn_local(inbox.serve(move |request| {
         let control = Rc::clone(&server);
         let groups = Rc::clone(&group_server);
+        let transactions = Rc::clone(&transaction_server);
         async move {
             match request {
                 ShardRequest::Control(request) => {
                     ShardReply::Control(control.handle(request).await)
                 }
                 ShardRequest::Group(request) => ShardReply::Group(groups.handle(request).await),
+                ShardRequest::Transaction(request) => {
+                    ShardReply::Transaction(transactions.handle(request).await)
+                }
                 ShardRequest::Partition { .. } | ShardRequest::ApplyImage(_) => {
                     ShardReply::Unavailable
                 }
@@ -423,13 +438,17 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
             {
                 tracing::error!(%error, "this broker could not register with its controller");
             }
+            // __consumer_offsets first: data shards serve from the first
+            // image published, and groups are the older, busier path.
             if !create_offsets_topic(&control, offsets_partitions, offsets_segment_bytes).await
                 && !update_offsets_topic_configs(&control, offsets_segment_bytes).await
             {
                 control.publish().await;
             }
+            create_transaction_state_topic(&control, &registration_config).await;
         }
         start_group_coordinator(&control, &groups);
+        start_transaction_coordinator(&control, &transactions);
     };
     let stopping = shared.wait_for_shutdown();
     futures::pin_mut!(startup, stopping);
@@ -450,6 +469,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         drop(task.cancel());
     }
     groups.shutdown();
+    transactions.shutdown();
     // Stay up until the data shards have drained: they may still create
     // topics for their last requests.
     while shared.drained.load(Ordering::SeqCst) < shared.plan.data_shards() {
@@ -521,7 +541,7 @@ fn start_cluster(
     tasks.push(glommio::spawn_local(
         Rc::clone(control).run_controller_duties(
             shared.local_cluster_id.clone(),
-            offsets,
+            vec![offsets, transaction_state_topic(config)],
             rebalance,
         ),
     ));
@@ -658,6 +678,51 @@ async fn update_offsets_topic_configs(control: &ControlShard, segment_bytes: u64
     }
 }
 
+/// Creates `__transaction_state` if it is absent. Returns whether it did
+/// (and so published the new image to every data shard).
+async fn create_transaction_state_topic(control: &ControlShard, config: &BrokerConfig) -> bool {
+    let name = skein_controller::transaction_coordinator::TRANSACTION_STATE_TOPIC;
+    if control.image().topic(name).is_some() {
+        return false;
+    }
+    let request = skein_net::shard_message::ControlRequest::CreateTopics {
+        topics: vec![transaction_state_topic(config)],
+        validate_only: false,
+    };
+    match control.handle(request).await {
+        skein_net::shard_message::ControlReply::CreatedTopics(results) => {
+            for result in results {
+                if let Err(error) = result {
+                    tracing::error!(%error, "cannot create __transaction_state");
+                }
+            }
+        }
+        _ => tracing::error!("unexpected reply creating __transaction_state"),
+    }
+    control.image().topic(name).is_some()
+}
+
+/// Starts the transaction coordinator's timer and hands it every image the
+/// data shards have applied ([`TransactionDriver::apply_image`]).
+fn start_transaction_coordinator(control: &Rc<ControlShard>, transactions: &Rc<TransactionDriver>) {
+    glommio::spawn_local(Rc::clone(transactions).run_timer()).detach();
+    let loader = Rc::clone(transactions);
+    let images = Rc::clone(control);
+    glommio::spawn_local(async move {
+        let mut applied = None;
+        loop {
+            if let Some(image) = images.published_image() {
+                if applied != Some(image.version) {
+                    applied = Some(image.version);
+                    loader.apply_image(image);
+                }
+            }
+            glommio::timer::sleep(Duration::from_millis(GROUP_IMAGE_POLL_MS)).await;
+        }
+    })
+    .detach();
+}
+
 /// Starts the group coordinator's timer and hands it every image the data
 /// shards have applied ([`GroupDriver::apply_image`]): it replays, in the
 /// background, the `__consumer_offsets` partitions this broker is elected
@@ -732,7 +797,9 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
                     image_applied.set(true);
                     ShardReply::ImageApplied
                 }
-                ShardRequest::Control(_) | ShardRequest::Group(_) => ShardReply::Unavailable,
+                ShardRequest::Control(_)
+                | ShardRequest::Group(_)
+                | ShardRequest::Transaction(_) => ShardReply::Unavailable,
             }
         }
     }))

@@ -1,0 +1,111 @@
+//! TxnOffsetCommit (v0–v3): offsets a transactional producer commits for a
+//! consumer group inside its transaction (`send_offsets_to_transaction`).
+//! Partitions of unknown topics get UNKNOWN_TOPIC_OR_PARTITION here; the
+//! rest go to the group coordinator, which writes them as a transactional
+//! batch of the producer and answers once they are durable. They become
+//! visible to OffsetFetch only when the transaction commits.
+
+use kafka_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use skein_controller::group_coordinator::{
+    self as groups, GroupError, OffsetCommitPartition, Request, Response, TopicPartition,
+};
+
+use crate::error_code::{group_result, ErrorCode};
+use crate::group_request::ask;
+use crate::shard_state::ShardState;
+
+/// Answers a TxnOffsetCommit request of `version`.
+pub async fn handle(
+    ctx: &ShardState,
+    request: TxnOffsetCommitRequest,
+    version: i16,
+) -> TxnOffsetCommitResponse {
+    let image = ctx.image();
+    let mut answered: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(request.topics.len());
+    let mut offsets = Vec::new();
+    for topic in &request.topics {
+        let known = image.topic(topic.name.as_str());
+        let mut codes = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let exists =
+                known.is_some_and(|t| (0..t.partitions).contains(&partition.partition_index));
+            if !exists {
+                codes.push(Some(ErrorCode::UnknownTopicOrPartition));
+                continue;
+            }
+            codes.push(None);
+            offsets.push(OffsetCommitPartition {
+                topic_partition: TopicPartition {
+                    topic: topic.name.to_string(),
+                    partition: partition.partition_index,
+                },
+                offset: partition.committed_offset,
+                leader_epoch: (version >= 2 && partition.committed_leader_epoch >= 0)
+                    .then_some(partition.committed_leader_epoch),
+                metadata: partition.committed_metadata.as_ref().map(|m| m.to_string()),
+                commit_timestamp_ms: None,
+            });
+        }
+        answered.push(codes);
+    }
+    let expected = offsets.len();
+    let results: Vec<Result<(), GroupError>> = if offsets.is_empty() {
+        Vec::new()
+    } else {
+        let commit = groups::TxnOffsetCommit {
+            transactional_id: request.transactional_id.to_string(),
+            group_id: request.group_id.to_string(),
+            producer_id: request.producer_id.0,
+            producer_epoch: request.producer_epoch,
+            generation_id: if version >= 3 {
+                request.generation_id
+            } else {
+                -1
+            },
+            member_id: if version >= 3 {
+                request.member_id.to_string()
+            } else {
+                String::new()
+            },
+            group_instance_id: request.group_instance_id.map(|id| id.to_string()),
+            offsets,
+        };
+        match ask(ctx, Request::TxnOffsetCommit(commit)).await {
+            Ok(Response::TxnOffsetCommit(results)) if results.len() == expected => {
+                results.into_iter().map(|(_, result)| result).collect()
+            }
+            Ok(_) | Err(_) => (0..expected)
+                .map(|_| Err(GroupError::CoordinatorNotAvailable))
+                .collect(),
+        }
+    };
+    let mut results = results.into_iter();
+    let topics = request
+        .topics
+        .into_iter()
+        .zip(answered)
+        .map(|(topic, codes)| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(codes)
+                .map(|(partition, code)| {
+                    let code = code.unwrap_or_else(|| match results.next() {
+                        Some(result) => group_result(&result),
+                        None => ErrorCode::CoordinatorNotAvailable,
+                    });
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(partition.partition_index)
+                        .with_error_code(code.code())
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
