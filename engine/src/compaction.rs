@@ -21,9 +21,10 @@
 //!    range is rewritten, keeping a record unless its key maps to a larger
 //!    offset, or it is a tombstone (null value) whose timestamp is more than
 //!    `delete.retention.ms` in the past. Records without a key are kept
-//!    (Kafka refuses them at produce time on compacted topics). Compressed
-//!    and control batches are copied untouched: the engine does not
-//!    decompress, so their keys neither enter the map nor lose records —
+//!    (Kafka refuses them at produce time on compacted topics). Compressed,
+//!    control and transactional batches are copied untouched: the engine
+//!    does not decompress, and does not know which transactions aborted,
+//!    so their keys neither enter the map nor lose records —
 //!    a newer compressed value still wins for a reader, older ones stay.
 //!    A batch that loses every record disappears; one that loses some is
 //!    re-encoded with the retained records' bytes, `recordsCount`, a
@@ -224,9 +225,14 @@ fn checked_scan(
     })
 }
 
-/// Whether the batch's records are decoded by the cleaner.
+/// Whether the batch's records are decoded by the cleaner. Transactional
+/// batches are not: whether their transaction aborted is producer state
+/// the engine does not know, so they are kept whole and their keys do not
+/// enter the map (an aborted value must not shadow a committed one) —
+/// correct, only not compacted (Kafka's cleaner removes aborted data and
+/// old markers; this one keeps them).
 fn is_cleanable(header: &BatchHeader) -> bool {
-    !header.is_compressed() && !header.is_control()
+    !header.is_compressed() && !header.is_control() && !header.is_transactional()
 }
 
 /// Scans `segments` in order into `map`. Returns how many segments went in

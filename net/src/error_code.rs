@@ -96,6 +96,8 @@ error_codes! {
     InvalidRequest = 42,
     OutOfOrderSequenceNumber = 45,
     InvalidProducerEpoch = 47,
+    InvalidTxnState = 48,
+    TransactionCoordinatorFenced = 52,
     TransactionalIdAuthorizationFailed = 53,
     KafkaStorageError = 56,
     LogDirNotFound = 57,
@@ -170,6 +172,11 @@ pub fn producer_error(error: &ProducerError) -> ErrorCode {
     match error {
         ProducerError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
         ProducerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+        ProducerError::InvalidTxnState { .. } => ErrorCode::InvalidTxnState,
+        ProducerError::TransactionCoordinatorFenced { .. } => {
+            ErrorCode::TransactionCoordinatorFenced
+        }
+        ProducerError::InvalidRecord { .. } => ErrorCode::InvalidRecord,
     }
 }
 

@@ -376,7 +376,7 @@ mod tests {
                     .build();
                 let base = producer_id * 100 + i * 2;
                 batch[0..8].copy_from_slice(&base.to_be_bytes());
-                states.apply(skein_engine::BatchHeader::read(&batch).unwrap());
+                states.apply(skein_engine::BatchHeader::read(&batch).unwrap(), None);
             }
         }
         states

@@ -1,7 +1,9 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest
 //! local (-4), latest tiered (-5), or the first offset at or after a
 //! timestamp; answered by each partition's owner shard, with the leader
-//! epoch that appended the offset found (the current one for latest).
+//! epoch that appended the offset found (the current one for latest). A
+//! read_committed request (isolation level 1) gets the last stable offset
+//! as latest, and timestamp lookups below it (Kafka's `lastFetchableOffset`).
 
 use kafka_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use kafka_protocol::messages::list_offsets_response::{
@@ -28,6 +30,8 @@ pub async fn handle(
             -1
         }
     };
+    // isolation_level exists from v2: 1 is READ_COMMITTED.
+    let read_committed = version >= 2 && request.isolation_level == 1;
     let image = ctx.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -44,7 +48,12 @@ pub async fn handle(
                     match check_leader(&image, found, index, partition.current_leader_epoch) {
                         Err(code) => failed(index, code),
                         Ok(()) => match ctx
-                            .list_offset(found.topic_id, index, partition.timestamp)
+                            .list_offset(
+                                found.topic_id,
+                                index,
+                                partition.timestamp,
+                                read_committed,
+                            )
                             .await
                         {
                             Ok(listed) => ListOffsetsPartitionResponse::default()
