@@ -70,7 +70,10 @@ pub enum PartitionOp {
     WaitForStable { offset: i64, timeout_ms: u64 },
     /// ListOffsets for one timestamp (or the special values -1..-5), for
     /// a read_committed consumer bounded by the last stable offset.
-    ListOffset { timestamp: i64, read_committed: bool },
+    ListOffset {
+        timestamp: i64,
+        read_committed: bool,
+    },
     /// WriteTxnMarkers: write a coordinator's marker as leader and answer
     /// once the high watermark passes it (at most `timeout_ms`).
     WriteTxnMarker {

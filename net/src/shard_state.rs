@@ -21,16 +21,16 @@ use skein_engine::{
     owner_shard, AppendInfo, LogChanges, LogChunk, LogTuning, Mesh, ShardId, ShardPlan,
 };
 use skein_replication::{
-    AbortedTxn, BrokerId, Partition, PartitionKey, PartitionTable, ProducerDescription, ReplicaAssignment,
-    ReplicaSpec,
+    AbortedTxn, BrokerId, Partition, PartitionKey, PartitionTable, ProducerDescription,
+    ReplicaAssignment, ReplicaSpec,
 };
 
 use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
 use crate::partition_leadership::{min_insync_replicas, replica_assignment, replica_role};
 use crate::shard_message::{
-    EpochEndOffset, MarkerWrite, ListedOffset, PartitionError, PartitionOffsets, PartitionOp, ReadInfo,
-    ShardReply, ShardRequest,
+    EpochEndOffset, ListedOffset, MarkerWrite, PartitionError, PartitionOffsets, PartitionOp,
+    ReadInfo, ShardReply, ShardRequest,
 };
 
 /// Whether followers fetch from their leaders (`replica_fetcher.rs`) and
@@ -454,7 +454,9 @@ impl ShardState {
     ) -> Result<AppendInfo, PartitionError> {
         let owner = self.owner(&topic_id, partition);
         if owner == self.shard {
-            return self.local_write_txn_marker(topic_id, partition, marker).await;
+            return self
+                .local_write_txn_marker(topic_id, partition, marker)
+                .await;
         }
         let op = PartitionOp::WriteTxnMarker {
             producer_id: marker.producer_id,

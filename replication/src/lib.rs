@@ -53,5 +53,5 @@ pub use producer_snapshot::SNAPSHOT_SUFFIX;
 pub use producer_state::{ProducerError, REMEMBERED_BATCHES};
 pub use replica_set::{FollowerState, ReplicaAssignment, ReplicaSet};
 pub use role::{BrokerId, Role};
-pub use txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
-pub use txn_marker::{TxnMarker, TxnResult};
+pub use txn_index::{decode as decode_txn_index, AbortedTxn, TXN_INDEX_SUFFIX};
+pub use txn_marker::{decode as decode_txn_marker, TxnMarker, TxnResult};

@@ -512,7 +512,6 @@ impl Partition {
             );
             self.truncate_producer_state_to(target).await?;
             self.log.truncate_to(target).await?;
-            self.reconcile_txn_index().await;
             let changed = self.epochs.borrow_mut().truncate_from_end(target);
             if changed {
                 self.persist_epochs().await;

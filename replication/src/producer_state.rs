@@ -156,7 +156,9 @@ pub enum ProducerError {
     },
     /// A non-transactional batch from a producer whose transaction is open
     /// (Kafka's `InvalidTxnStateException`).
-    #[error("producer {producer_id} has an open transaction: a non-transactional batch is refused")]
+    #[error(
+        "producer {producer_id} has an open transaction: a non-transactional batch is refused"
+    )]
     InvalidTxnState {
         /// The producer.
         producer_id: i64,
@@ -409,7 +411,11 @@ impl ProducerStates {
     /// producer's is ignored (a leader refuses those; Kafka's replication
     /// path only warns). A marker ends the producer's open transaction and
     /// returns it.
-    pub fn apply(&mut self, header: &BatchHeader, marker: Option<TxnMarker>) -> Option<CompletedTxn> {
+    pub fn apply(
+        &mut self,
+        header: &BatchHeader,
+        marker: Option<TxnMarker>,
+    ) -> Option<CompletedTxn> {
         if header.is_control() {
             return marker.and_then(|marker| self.apply_marker(header, marker));
         }
@@ -576,7 +582,10 @@ impl ProducerStates {
     /// how many were removed.
     pub fn expire(&mut self, now_ms: i64, producer_id_expiration_ms: i64) -> usize {
         let before = self.applied.len();
-        assert!(self.ongoing.len() <= before, "every open transaction has a producer");
+        assert!(
+            self.ongoing.len() <= before,
+            "every open transaction has a producer"
+        );
         let reservations = &self.reservations;
         self.applied.retain(|producer_id, entry| {
             entry.current_txn_first_offset.is_some()
@@ -911,7 +920,8 @@ mod tests {
     /// A transactional batch of producer 7.
     fn txn_batch(epoch: i16, base_sequence: i32, count: i32, base_offset: i64) -> Vec<u8> {
         let mut batch = batch_at(epoch, base_sequence, count, base_offset);
-        let attributes = i16::from_be_bytes([batch[21], batch[22]]) | txn_marker::ATTR_TRANSACTIONAL;
+        let attributes =
+            i16::from_be_bytes([batch[21], batch[22]]) | txn_marker::ATTR_TRANSACTIONAL;
         batch[21..23].copy_from_slice(&attributes.to_be_bytes());
         skein_engine::test_batch::reseal(&mut batch);
         batch
@@ -936,7 +946,9 @@ mod tests {
         let markers = markers_of(records);
         batch_headers(records)
             .enumerate()
-            .filter_map(|(index, header)| state.apply(&header, markers.get(index).copied().flatten()))
+            .filter_map(|(index, header)| {
+                state.apply(&header, markers.get(index).copied().flatten())
+            })
             .collect()
     }
 
@@ -947,7 +959,10 @@ mod tests {
         apply_all(&mut state, &txn_batch(0, 0, 2, 10));
         assert_eq!(state.admit(&txn_batch(0, 2, 1, 12)), APPEND);
         apply_all(&mut state, &txn_batch(0, 2, 1, 12));
-        assert_eq!(state.entry(7).and_then(|e| e.current_txn_first_offset), Some(10));
+        assert_eq!(
+            state.entry(7).and_then(|e| e.current_txn_first_offset),
+            Some(10)
+        );
         assert_eq!(state.first_unstable_offset(100), Some(10));
         let completed = apply_all(&mut state, &marker_at(0, 3, TxnResult::Abort, 13));
         let expected = CompletedTxn {
@@ -959,7 +974,10 @@ mod tests {
         assert_eq!(completed, vec![expected]);
         assert_eq!(state.stable_offset_after(&expected), 14);
         assert_eq!(state.entry(7).map(|e| e.coordinator_epoch), Some(3));
-        assert_eq!(state.entry(7).and_then(|e| e.current_txn_first_offset), None);
+        assert_eq!(
+            state.entry(7).and_then(|e| e.current_txn_first_offset),
+            None
+        );
         assert_eq!(
             state.first_unstable_offset(13),
             Some(10),

@@ -180,7 +180,9 @@ pub fn decode(bytes: &[u8], base_offset: i64, end: i64) -> Result<Vec<AbortedTxn
     for chunk in bytes.chunks_exact(ENTRY_BYTES) {
         let i64_at = |at: usize| -> Result<i64, &'static str> {
             let field = chunk.get(at..at + 8).ok_or("truncated")?;
-            Ok(i64::from_be_bytes(field.try_into().map_err(|_| "truncated")?))
+            Ok(i64::from_be_bytes(
+                field.try_into().map_err(|_| "truncated")?,
+            ))
         };
         let version = i16::from_be_bytes([chunk[0], chunk[1]]);
         if version != VERSION {
@@ -344,7 +346,10 @@ mod tests {
         let bytes = encode(&entries);
         assert_eq!(bytes.len(), 2 * ENTRY_BYTES);
         assert_eq!(decode(&bytes, 0, 10), Ok(entries.clone()));
-        assert_eq!(decode(&bytes[..40], 0, 10), Err("not a whole number of entries"));
+        assert_eq!(
+            decode(&bytes[..40], 0, 10),
+            Err("not a whole number of entries")
+        );
         assert_eq!(decode(&bytes, 6, 10), Err("entry offsets out of range"));
         let mut swapped = encode(&[entries[1], entries[0]]);
         assert_eq!(decode(&swapped, 0, 10), Err("entries out of order"));
@@ -383,7 +388,11 @@ mod tests {
         index.insert(aborted(3, 20, 22, 23));
         let ids = |found: Vec<AbortedTxn>| found.iter().map(|a| a.producer_id).collect::<Vec<_>>();
         assert_eq!(ids(index.overlapping(0, 4)), vec![1, 2]);
-        assert_eq!(ids(index.overlapping(0, 3)), vec![1], "producer 2 starts at 3");
+        assert_eq!(
+            ids(index.overlapping(0, 3)),
+            vec![1],
+            "producer 2 starts at 3"
+        );
         assert_eq!(ids(index.overlapping(6, 12)), vec![2]);
         assert_eq!(ids(index.overlapping(10, 20)), Vec::<i64>::new());
         assert_eq!(ids(index.overlapping(10, 21)), vec![3]);

@@ -147,7 +147,10 @@ mod tests {
                 coordinator_epoch: 7,
             };
             let batch = encode(42, 3, marker, 1_000);
-            assert_eq!(skein_engine::validate_batch(&batch, 1 << 20), Ok(batch.len()));
+            assert_eq!(
+                skein_engine::validate_batch(&batch, 1 << 20),
+                Ok(batch.len())
+            );
             let header = BatchHeader::read(&batch).expect("header");
             assert!(header.is_control());
             assert!(is_transactional(header));

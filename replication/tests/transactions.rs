@@ -12,8 +12,7 @@ use std::path::Path;
 use skein_engine::test_batch::{reseal, BatchBuilder};
 use skein_engine::LogChunk;
 use skein_replication::{
-    AbortedTxn, Partition, PartitionError, ProducerError, Role, TxnResult,
-    TXN_INDEX_SUFFIX,
+    AbortedTxn, Partition, PartitionError, ProducerError, Role, TxnResult, TXN_INDEX_SUFFIX,
 };
 use support::{batch, leader, open, run};
 
@@ -189,7 +188,10 @@ fn a_follower_applies_the_markers_it_replicates_and_leads_with_the_same_lso() {
         for chunk in &chunks {
             bytes.extend_from_slice(chunk.as_slice());
         }
-        follower.append_as_follower(&bytes, 0).await.expect("replicate");
+        follower
+            .append_as_follower(&bytes, 0)
+            .await
+            .expect("replicate");
         follower.set_role(leader(1));
         assert_one_aborted_one_open(&follower).await;
         assert_eq!(
@@ -214,7 +216,9 @@ fn clients_may_not_write_control_batches_and_stale_markers_are_fenced() {
             .await
             .expect("marker");
         assert!(matches!(
-            partition.write_txn_marker(1, 0, 4, TxnResult::Commit, 0).await,
+            partition
+                .write_txn_marker(1, 0, 4, TxnResult::Commit, 0)
+                .await,
             Err(PartitionError::Producer(
                 ProducerError::TransactionCoordinatorFenced { .. }
             ))
@@ -225,7 +229,9 @@ fn clients_may_not_write_control_batches_and_stale_markers_are_fenced() {
         let marker: Vec<u8> = chunks[0].as_slice().to_vec();
         assert!(matches!(
             partition.append(&marker, 0).await,
-            Err(PartitionError::Producer(ProducerError::InvalidRecord { .. }))
+            Err(PartitionError::Producer(
+                ProducerError::InvalidRecord { .. }
+            ))
         ));
         // A marker for a producer this partition never saw is written.
         let unknown = partition
@@ -234,6 +240,9 @@ fn clients_may_not_write_control_batches_and_stale_markers_are_fenced() {
             .expect("unknown producer");
         assert_eq!(unknown.base_offset, 2);
         assert_eq!(partition.last_stable_offset(), 3);
-        assert!(index_files(&dir).is_empty(), "an empty transaction aborts nothing");
+        assert!(
+            index_files(&dir).is_empty(),
+            "an empty transaction aborts nothing"
+        );
     });
 }

@@ -497,7 +497,13 @@ async fn read_one(
 ) -> Result<(ReadInfo, Option<Vec<AbortedTxn>>), PartitionError> {
     if reads.read_committed {
         let (info, aborted) = ctx
-            .read_committed(want.topic_id, want.partition, want.fetch_offset, limit, chunks)
+            .read_committed(
+                want.topic_id,
+                want.partition,
+                want.fetch_offset,
+                limit,
+                chunks,
+            )
             .await?;
         return Ok((info, Some(aborted)));
     }
@@ -613,24 +619,26 @@ async fn wait_for_any_append(
     let waits: Vec<_> = wanted
         .iter()
         .filter(|want| want.error.is_none())
-        .map(|want| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
-            if reads.read_committed {
-                Box::pin(ctx.wait_for_stable(
-                    want.topic_id,
-                    want.partition,
-                    want.fetch_offset,
-                    timeout_ms,
-                ))
-            } else {
-                Box::pin(ctx.wait_for_append(
-                    want.topic_id,
-                    want.partition,
-                    want.fetch_offset,
-                    timeout_ms,
-                    reads.replica.is_some(),
-                ))
-            }
-        })
+        .map(
+            |want| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+                if reads.read_committed {
+                    Box::pin(ctx.wait_for_stable(
+                        want.topic_id,
+                        want.partition,
+                        want.fetch_offset,
+                        timeout_ms,
+                    ))
+                } else {
+                    Box::pin(ctx.wait_for_append(
+                        want.topic_id,
+                        want.partition,
+                        want.fetch_offset,
+                        timeout_ms,
+                        reads.replica.is_some(),
+                    ))
+                }
+            },
+        )
         .collect();
     if waits.is_empty() {
         glommio::timer::sleep(timeout).await;

@@ -48,12 +48,7 @@ pub async fn handle(
                     match check_leader(&image, found, index, partition.current_leader_epoch) {
                         Err(code) => failed(index, code),
                         Ok(()) => match ctx
-                            .list_offset(
-                                found.topic_id,
-                                index,
-                                partition.timestamp,
-                                read_committed,
-                            )
+                            .list_offset(found.topic_id, index, partition.timestamp, read_committed)
                             .await
                         {
                             Ok(listed) => ListOffsetsPartitionResponse::default()

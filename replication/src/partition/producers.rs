@@ -281,7 +281,11 @@ impl Partition {
     /// marker of a control batch), recording an aborted transaction in the
     /// aborted index (its file is written after the append, see
     /// `persist_txn_index`). Runs synchronously at copy-in.
-    fn observe(&self, header: &skein_engine::BatchHeader, marker: Option<crate::txn_marker::TxnMarker>) {
+    fn observe(
+        &self,
+        header: &skein_engine::BatchHeader,
+        marker: Option<crate::txn_marker::TxnMarker>,
+    ) {
         let mut producers = self.producers.borrow_mut();
         if let Some(completed) = producers.apply(header, marker) {
             if completed.aborted {
@@ -417,9 +421,11 @@ impl Partition {
     /// Rebuilds the producer state for a log cut back to `offset` (a
     /// follower's truncation): deletes the snapshots above `offset`, then
     /// loads the newest valid one at or below it and replays the log up to
-    /// `offset`. Call it right before cutting the log (safest: no snapshot
-    /// past the new end survives a crash in between) or right after; only
-    /// the batches below `offset` are read either way.
+    /// `offset`; the aborted-transaction index forgets the aborts at or past
+    /// `offset` (their index files rewritten). Call it right before cutting
+    /// the log (safest: no snapshot or index entry past the new end survives
+    /// a crash in between) or right after; only the batches below `offset`
+    /// are read either way.
     ///
     /// # Errors
     /// `Read` when the log cannot be read (the state is then left as it
@@ -438,6 +444,11 @@ impl Partition {
             aborted.truncate_to(offset);
             aborted.merge(&replayed);
         }
+        // The aborts past `offset` leave their index files now, before the
+        // log is cut (a file naming a marker past the log end would make
+        // recovery rebuild every index).
+        self.txn_index.note_pending();
+        self.reconcile_txn_index().await;
         files
             .active_base_offset
             .set(self.log.active_segment_base_offset());

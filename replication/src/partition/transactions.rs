@@ -317,7 +317,9 @@ impl Partition {
                 on_disk.insert(base, entries);
             }
         }
-        files.pending.set(files.pending.get().saturating_sub(counted));
+        files
+            .pending
+            .set(files.pending.get().saturating_sub(counted));
     }
 
     /// After the log start moved (retention, DeleteRecords) or a compaction
