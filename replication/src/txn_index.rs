@@ -173,7 +173,7 @@ pub fn encode(entries: &[AbortedTxn]) -> Vec<u8> {
 /// # Errors
 /// The first thing wrong, as a static reason.
 pub fn decode(bytes: &[u8], base_offset: i64, end: i64) -> Result<Vec<AbortedTxn>, &'static str> {
-    if bytes.len() % ENTRY_BYTES != 0 {
+    if !bytes.len().is_multiple_of(ENTRY_BYTES) {
         return Err("not a whole number of entries");
     }
     let mut entries: Vec<AbortedTxn> = Vec::with_capacity(bytes.len() / ENTRY_BYTES);
