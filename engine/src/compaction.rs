@@ -778,6 +778,27 @@ mod tests {
     }
 
     #[test]
+    fn transactional_and_control_batches_are_kept_whole() {
+        let retention = Retention {
+            tombstone_horizon_ms: 0,
+        };
+        let mut map = OffsetMap::with_capacity(8);
+        map.insert(b"a", 10);
+        for attributes in [crate::batch::ATTR_TRANSACTIONAL, crate::batch::ATTR_CONTROL] {
+            let mut batch = at(5, BatchBuilder::new(0).record(b"a", b"old", 0));
+            batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+            crate::test_batch::reseal(&mut batch);
+            let mut out = Vec::new();
+            assert_eq!(
+                clean_batch(&batch, &map, retention, &mut out),
+                Ok(BatchOutcome::Kept),
+                "attributes {attributes:#x}"
+            );
+            assert_eq!(out, batch);
+        }
+    }
+
+    #[test]
     fn tombstones_go_only_after_delete_retention() {
         let batch = at(7, BatchBuilder::new(5_000).tombstone(b"a", 0));
         let mut map = OffsetMap::with_capacity(8);
