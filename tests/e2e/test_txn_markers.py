@@ -9,7 +9,8 @@ records (aborted ones and the control batches dropped by the client from
 the aborted-transactions list), a read_uncommitted one sees all; a
 read_committed consumer waits at an open transaction (the last stable
 offset) until its marker; kill -9 keeps the last stable offset and the
-aborted list. Hostile input gets Kafka's codes.
+aborted list, and so does a follower that becomes leader (it applied the
+markers it replicated). Hostile input gets Kafka's codes.
 
 Raw protocol, encoded here from the Kafka protocol specification with the
 primitives of kafka_wire.py (bytes documented next to each encoder).
@@ -20,10 +21,18 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
 import kafka_wire as w
 from clients import consumer, create_topic, unique_topic
+from test_cluster import (  # noqa: F401  (cluster_factory is a fixture)
+    FENCE_TIMEOUT_S,
+    TOPIC_TIMEOUT_S,
+    cluster_factory,
+    wait_topic_placed,
+)
+from test_cluster import create_topic as create_cluster_topic
 
 INIT_PRODUCER_ID = 22
 WRITE_TXN_MARKERS = 27
@@ -353,3 +362,57 @@ def test_hostile_transactional_input_gets_kafkas_error_codes(broker):
     assert list_latest(port, topic, 0, read_committed=True) \
         == list_latest(port, topic, 0, read_committed=False) == 4
     assert broker.alive()
+
+
+@pytest.mark.timeout(180)
+def test_a_new_leader_has_the_same_last_stable_offset_and_aborted_list(cluster_factory):
+    cluster = cluster_factory(combined=3)
+    cluster.start()
+    cluster.wait_ready({1, 2, 3})
+    topic = unique_topic("txn-rf3")
+    create_cluster_topic(cluster.bootstrap(), topic, partitions=1, replication_factor=3)
+    views = wait_topic_placed(cluster, topic, 1, {1, 2, 3}, 3)
+    before = next(iter(views.values())).topics[topic].partitions[0]
+    leader = cluster.node(before.leader)
+    followers = [b for b in before.replicas if b != before.leader]
+    port = leader.client_port
+    aborter, aborter_epoch = init_producer_id(port)
+    committer, committer_epoch = init_producer_id(port)
+    assert produce(port, topic, 0, txn_batch([b"x0", b"x1"], aborter, aborter_epoch, 0)) \
+        == (w.NONE, 0)
+    assert write_txn_markers(port, aborter, aborter_epoch, False, {topic: [0]}) \
+        == {(topic, 0): w.NONE}
+    assert produce(port, topic, 0, txn_batch([b"k0"], committer, committer_epoch, 0)) \
+        == (w.NONE, 3)
+    assert produce(port, topic, 0, batch([b"plain"]), transactional_id=None) == (w.NONE, 4)
+    assert fetch_committed(port, topic, 0, 0)[:3] == (5, 3, [(aborter, 0)])
+
+    # Everything was acknowledged with acks=all: the followers hold the
+    # markers. The leader dies; a follower takes over.
+    leader.kill()
+    survivors = [n for n in cluster.broker_nodes() if n is not leader]
+
+    def new_leader():
+        views = cluster.metadata_from(survivors, [topic])
+        seen = {i: v.topics.get(topic) and v.topics[topic].partitions.get(0)
+                for i, v in views.items()}
+        leaders = {pv.leader for pv in seen.values() if pv}
+        ok = (len(leaders) == 1 and next(iter(leaders)) in followers
+              and all(pv and pv.leader_epoch > before.leader_epoch for pv in seen.values()))
+        return ok, seen
+
+    seen, _ = cluster.wait_for(f"a new leader of {topic}/0 among {followers}", new_leader,
+                               FENCE_TIMEOUT_S + TOPIC_TIMEOUT_S)
+    new = cluster.node(next(iter(seen.values())).leader)
+
+    def same_state():
+        try:
+            answer = fetch_committed(new.client_port, topic, 0, 0)[:3]
+        except (AssertionError, w.Closed, OSError) as error:
+            return False, repr(error)
+        return answer == (5, 3, [(aborter, 0)]), answer
+
+    cluster.wait_for("the new leader's LSO 3 and aborted list", same_state, 30)
+    assert write_txn_markers(new.client_port, committer, committer_epoch, True, {topic: [0]}) \
+        == {(topic, 0): w.NONE}
+    assert values(new.bootstrap, topic, 0, "read_committed", 2) == [b"k0", b"plain"]
