@@ -311,12 +311,15 @@ def test_kill_9_keeps_the_last_stable_offset_and_the_aborted_list(broker):
     assert fetch_committed(port, topic, 0, 0)[:3] == (5, 3, [(aborter, 0)])
 
     broker.restart(kill=True)
+    # Retried as a client would while the partition opens (a connection
+    # reset right after the restart is a known flake of main's broker too:
+    # see test_idempotence).
     deadline = time.monotonic() + 30
     while True:
         try:
             answer = fetch_committed(port, topic, 0, 0)
             break
-        except AssertionError:
+        except (AssertionError, w.Closed, OSError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
