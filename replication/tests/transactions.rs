@@ -246,3 +246,66 @@ fn clients_may_not_write_control_batches_and_stale_markers_are_fenced() {
         );
     });
 }
+
+#[test]
+fn index_files_follow_their_segments_and_go_with_them() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("t-0");
+    run(move || async move {
+        let config = skein_engine::LogConfig {
+            segment_bytes: 2048,
+            ..skein_engine::LogConfig::default()
+        };
+        let partition = Partition::open(dir.clone(), config, support::tuning(), leader(0))
+            .await
+            .expect("open");
+        partition
+            .append(&transactional(1, 0, 2), 0)
+            .await
+            .expect("append");
+        partition
+            .write_txn_marker(1, 0, 0, TxnResult::Abort, 0)
+            .await
+            .expect("abort");
+        for _ in 0..40 {
+            partition.append(&batch(3), 0).await.expect("append");
+        }
+        partition
+            .append(&transactional(1, 2, 1), 0)
+            .await
+            .expect("append");
+        let second = partition
+            .write_txn_marker(1, 0, 0, TxnResult::Abort, 0)
+            .await
+            .expect("abort");
+        assert!(partition.segment_count() > 2, "the log rolled");
+        let files = index_files(&dir);
+        assert_eq!(
+            files.len(),
+            2,
+            "one file per segment with an abort: {files:?}"
+        );
+        assert_eq!(files[0], "00000000000000000000.txnindex");
+        let (_, aborted, _) = read_committed(&partition, 0).await;
+        assert_eq!(
+            aborted,
+            vec![(1, 0)],
+            "the first read stops within its segment"
+        );
+        let (_, aborted, _) = read_committed(&partition, second.base_offset - 1).await;
+        assert_eq!(aborted, vec![(1, second.base_offset - 1)]);
+        // DeleteRecords to the second transaction: the first segments go,
+        // and with them the first file.
+        partition
+            .delete_records(second.base_offset - 1)
+            .await
+            .expect("delete");
+        let files = index_files(&dir);
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_ne!(files[0], "00000000000000000000.txnindex");
+        drop(partition);
+        let partition = open(&dir, leader(1)).await;
+        let (_, aborted, _) = read_committed(&partition, second.base_offset - 1).await;
+        assert_eq!(aborted, vec![(1, second.base_offset - 1)]);
+    });
+}

@@ -35,8 +35,10 @@ use crate::txn_marker::{self, TxnMarker, TxnResult};
 /// The aborted-transaction index files of one partition.
 #[derive(Debug)]
 pub(super) struct TxnIndexFiles {
-    /// What each file holds, by segment base offset, as last written.
-    on_disk: RefCell<BTreeMap<i64, Vec<AbortedTxn>>>,
+    /// What each file holds, by segment base offset, as last written
+    /// (`None`: unknown — a stale or corrupt file, rewritten or deleted by
+    /// the next reconciliation).
+    on_disk: RefCell<BTreeMap<i64, Option<Vec<AbortedTxn>>>>,
     /// One reconciliation at a time (a later one sees every earlier entry).
     writes: glommio::sync::Semaphore,
     /// Aborts indexed in memory whose file is not written yet.
@@ -68,15 +70,17 @@ pub(super) async fn restore(
     let mut index = AbortedTxns::default();
     let mut on_disk = BTreeMap::new();
     let mut trusted = true;
+    let mut listed = Vec::new();
     match txn_index::list(dir) {
         Ok(found) => {
-            for base in found {
-                if !bases.contains(&base) {
+            for base in &found {
+                if !bases.contains(base) {
                     // Its segment is gone (retention or a truncation a crash
                     // interrupted): the next reconciliation deletes it.
-                    on_disk.insert(base, Vec::new());
+                    on_disk.insert(*base, None);
                 }
             }
+            listed = found;
         }
         Err(error) => {
             tracing::warn!(%error, "cannot list the transaction indexes; rebuilding them");
@@ -94,20 +98,22 @@ pub(super) async fn restore(
                     index.insert(*entry);
                 }
                 if !entries.is_empty() {
-                    on_disk.insert(*base, entries);
+                    on_disk.insert(*base, Some(entries));
                 }
             }
             Err(error) => {
                 tracing::warn!(%error, "rebuilding the transaction indexes from the log");
                 trusted = false;
-                // Rewritten by the first reconciliation.
-                on_disk.insert(*base, Vec::new());
             }
         }
     }
     if trusted {
         index.merge(&replayed);
     } else {
+        // Every file is rewritten (or deleted) from the rebuilt index.
+        for base in listed {
+            on_disk.insert(base, None);
+        }
         index = AbortedTxns::default();
         let mut states = ProducerStates::default();
         replay(log, 0, log_end_offset, &mut states, &mut index).await?;
@@ -294,7 +300,8 @@ impl Partition {
         {
             let on_disk = files.on_disk.borrow();
             for (base, entries) in &desired {
-                if on_disk.get(base) != Some(entries) {
+                let written = on_disk.get(base).and_then(Option::as_ref);
+                if written != Some(entries) {
                     writes.push((*base, entries.clone()));
                 }
             }
@@ -314,7 +321,7 @@ impl Partition {
             if entries.is_empty() {
                 on_disk.remove(&base);
             } else {
-                on_disk.insert(base, entries);
+                on_disk.insert(base, Some(entries));
             }
         }
         files
