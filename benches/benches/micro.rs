@@ -127,6 +127,7 @@ fn response_encode(c: &mut Criterion) {
                         high_watermark: 1000,
                         last_stable_offset: 1000,
                         log_start_offset: 0,
+                        aborted_transactions: None,
                         chunks: vec![LogChunk::Memory(chunk.clone())],
                     })
                     .collect(),
