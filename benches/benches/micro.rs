@@ -128,6 +128,7 @@ fn response_encode(c: &mut Criterion) {
                         last_stable_offset: 1000,
                         log_start_offset: 0,
                         diverging_epoch: None,
+                        aborted_transactions: None,
                         chunks: vec![LogChunk::Memory(chunk.clone())],
                     })
                     .collect(),

@@ -31,6 +31,8 @@ pub const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
 pub const ATTR_COMPRESSION_MASK: i16 = 0x7;
 /// `attributes` bit 5: a control batch (transaction marker).
 pub const ATTR_CONTROL: i16 = 1 << 5;
+/// `attributes` bit 4: a transactional batch.
+pub const ATTR_TRANSACTIONAL: i16 = 1 << 4;
 /// First byte position covered by the CRC, for writers of new batches.
 pub const CRC_COVERAGE_START: usize = CRC_START;
 
@@ -98,6 +100,12 @@ impl BatchHeader {
     /// Whether this is a control batch (transaction markers).
     pub fn is_control(&self) -> bool {
         self.attributes.get() & ATTR_CONTROL != 0
+    }
+
+    /// Whether the batch belongs to a transaction (its records are dropped
+    /// by read_committed consumers if the transaction aborts).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes.get() & ATTR_TRANSACTIONAL != 0
     }
 
     /// Whether the timestamps are LogAppendTime.

@@ -21,9 +21,10 @@
 //!    range is rewritten, keeping a record unless its key maps to a larger
 //!    offset, or it is a tombstone (null value) whose timestamp is more than
 //!    `delete.retention.ms` in the past. Records without a key are kept
-//!    (Kafka refuses them at produce time on compacted topics). Compressed
-//!    and control batches are copied untouched: the engine does not
-//!    decompress, so their keys neither enter the map nor lose records —
+//!    (Kafka refuses them at produce time on compacted topics). Compressed,
+//!    control and transactional batches are copied untouched: the engine
+//!    does not decompress, and does not know which transactions aborted,
+//!    so their keys neither enter the map nor lose records —
 //!    a newer compressed value still wins for a reader, older ones stay.
 //!    A batch that loses every record disappears; one that loses some is
 //!    re-encoded with the retained records' bytes, `recordsCount`, a
@@ -224,9 +225,14 @@ fn checked_scan(
     })
 }
 
-/// Whether the batch's records are decoded by the cleaner.
+/// Whether the batch's records are decoded by the cleaner. Transactional
+/// batches are not: whether their transaction aborted is producer state
+/// the engine does not know, so they are kept whole and their keys do not
+/// enter the map (an aborted value must not shadow a committed one) —
+/// correct, only not compacted (Kafka's cleaner removes aborted data and
+/// old markers; this one keeps them).
 fn is_cleanable(header: &BatchHeader) -> bool {
-    !header.is_compressed() && !header.is_control()
+    !header.is_compressed() && !header.is_control() && !header.is_transactional()
 }
 
 /// Scans `segments` in order into `map`. Returns how many segments went in
@@ -769,6 +775,27 @@ mod tests {
             Ok(BatchOutcome::Kept)
         );
         assert_eq!(out, compressed);
+    }
+
+    #[test]
+    fn transactional_and_control_batches_are_kept_whole() {
+        let retention = Retention {
+            tombstone_horizon_ms: 0,
+        };
+        let mut map = OffsetMap::with_capacity(8);
+        map.insert(b"a", 10);
+        for attributes in [crate::batch::ATTR_TRANSACTIONAL, crate::batch::ATTR_CONTROL] {
+            let mut batch = at(5, BatchBuilder::new(0).record(b"a", b"old", 0));
+            batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+            crate::test_batch::reseal(&mut batch);
+            let mut out = Vec::new();
+            assert_eq!(
+                clean_batch(&batch, &map, retention, &mut out),
+                Ok(BatchOutcome::Kept),
+                "attributes {attributes:#x}"
+            );
+            assert_eq!(out, batch);
+        }
     }
 
     #[test]

@@ -868,6 +868,15 @@ impl PartitionLog {
         self.inner.state.borrow().active().base_offset()
     }
 
+    /// The base offsets of the segments, ascending (the last is the active
+    /// segment's): where files kept beside each segment belong. O(segments).
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        let state = self.inner.state.borrow();
+        let bases: Vec<i64> = state.segments.iter().map(|s| s.base_offset()).collect();
+        debug_assert!(bases.windows(2).all(|pair| pair[0] < pair[1]));
+        bases
+    }
+
     /// Whether an earlier write or fdatasync failure poisoned the log.
     pub fn is_poisoned(&self) -> bool {
         self.inner.is_poisoned()

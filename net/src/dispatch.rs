@@ -147,6 +147,12 @@ pub async fn dispatch(
             ApiKey::DescribeLogDirs,
             &handlers::describe_log_dirs::handle(ctx, r).await,
         ),
+        Request::WriteTxnMarkers(r) => respond(
+            ctx,
+            h,
+            ApiKey::WriteTxnMarkers,
+            &handlers::write_txn_markers::handle(ctx, r).await,
+        ),
         Request::DescribeProducers(r) => respond(
             ctx,
             h,

@@ -104,6 +104,7 @@ error_codes! {
     InvalidProducerIdMapping = 49,
     InvalidTransactionTimeout = 50,
     ConcurrentTransactions = 51,
+    TransactionCoordinatorFenced = 52,
     TransactionalIdAuthorizationFailed = 53,
     OperationNotAttempted = 55,
     KafkaStorageError = 56,
@@ -192,6 +193,11 @@ pub fn producer_error(error: &ProducerError) -> ErrorCode {
     match error {
         ProducerError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
         ProducerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+        ProducerError::InvalidTxnState { .. } => ErrorCode::InvalidTxnState,
+        ProducerError::TransactionCoordinatorFenced { .. } => {
+            ErrorCode::TransactionCoordinatorFenced
+        }
+        ProducerError::InvalidRecord { .. } => ErrorCode::InvalidRecord,
     }
 }
 

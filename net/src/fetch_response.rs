@@ -9,6 +9,7 @@
 use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::{ApiKey, TopicName};
 use skein_engine::LogChunk;
+use skein_replication::AbortedTxn;
 use uuid::Uuid;
 
 use crate::frame::RequestHeader;
@@ -29,6 +30,9 @@ pub struct FetchedPartition {
     /// A follower's diverging epoch `(epoch, end offset)` (v12+, tagged
     /// field 0), `None` when it did not diverge.
     pub diverging_epoch: Option<(i32, i64)>,
+    /// For a read_committed fetch, the aborted transactions overlapping
+    /// the records (`None`: a read_uncommitted fetch, encoded as null).
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
     /// Whole record batches, in offset order.
     pub chunks: Vec<LogChunk>,
 }
@@ -91,11 +95,19 @@ pub fn write_fetch_response(
             if version >= 5 {
                 buf.put_i64(partition.log_start_offset);
             }
-            // aborted_transactions: null (no transactions).
-            if flexible {
-                put_unsigned_varint(&mut buf, 0u32);
-            } else {
-                buf.put_i32(-1i32);
+            match &partition.aborted_transactions {
+                None if flexible => put_unsigned_varint(&mut buf, 0u32),
+                None => buf.put_i32(-1i32),
+                Some(aborted) => {
+                    write_array_len(&mut buf, aborted.len(), flexible).map_err(fail)?;
+                    for txn in aborted {
+                        buf.put_i64(txn.producer_id);
+                        buf.put_i64(txn.first_offset);
+                        if flexible {
+                            put_unsigned_varint(&mut buf, 0u32); // tags
+                        }
+                    }
+                }
             }
             if version >= 11 {
                 buf.put_i32(-1i32); // preferred_read_replica
@@ -211,6 +223,12 @@ mod tests {
                     last_stable_offset: 10,
                     log_start_offset: 2,
                     diverging_epoch: None,
+                    aborted_transactions: Some(vec![AbortedTxn {
+                        producer_id: 4,
+                        first_offset: 3,
+                        last_offset: 6,
+                        last_stable_offset: 7,
+                    }]),
                     chunks: batches.iter().cloned().map(LogChunk::Memory).collect(),
                 },
                 FetchedPartition {
@@ -220,6 +238,7 @@ mod tests {
                     last_stable_offset: -1,
                     log_start_offset: -1,
                     diverging_epoch: (version >= 12).then_some((3, 7)),
+                    aborted_transactions: None,
                     chunks: vec![],
                 },
             ],
@@ -243,7 +262,11 @@ mod tests {
                         .with_high_watermark(10)
                         .with_last_stable_offset(10)
                         .with_log_start_offset(2)
-                        .with_aborted_transactions(None)
+                        .with_aborted_transactions(Some(vec![
+                            kafka_protocol::messages::fetch_response::AbortedTransaction::default()
+                                .with_producer_id(kafka_protocol::messages::ProducerId(4))
+                                .with_first_offset(3),
+                        ]))
                         .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
                         .with_records(Some(Bytes::from(joined))),
                     PartitionData::default()

@@ -51,6 +51,7 @@ pub enum Request {
     DescribeCluster(DescribeClusterRequest),
     DescribeLogDirs(DescribeLogDirsRequest),
     DescribeProducers(DescribeProducersRequest),
+    WriteTxnMarkers(kafka_protocol::messages::WriteTxnMarkersRequest),
     AlterReplicaLogDirs(AlterReplicaLogDirsRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     FindCoordinator(FindCoordinatorRequest),
@@ -153,6 +154,7 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::DescribeCluster => Request::DescribeCluster(decode(api_key, body, version)?),
         ApiKey::DescribeLogDirs => Request::DescribeLogDirs(decode(api_key, body, version)?),
         ApiKey::DescribeProducers => Request::DescribeProducers(decode(api_key, body, version)?),
+        ApiKey::WriteTxnMarkers => Request::WriteTxnMarkers(decode(api_key, body, version)?),
         ApiKey::AlterReplicaLogDirs => {
             Request::AlterReplicaLogDirs(decode(api_key, body, version)?)
         }

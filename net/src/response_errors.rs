@@ -142,6 +142,18 @@ impl ErrorCodes for DescribeLogDirsResponse {
     }
 }
 
+impl ErrorCodes for kafka_protocol::messages::WriteTxnMarkersResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for marker in &self.markers {
+            for topic in &marker.topics {
+                for partition in &topic.partitions {
+                    visit(partition.error_code);
+                }
+            }
+        }
+    }
+}
+
 impl ErrorCodes for kafka_protocol::messages::DescribeProducersResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         for topic in &self.topics {

@@ -16,7 +16,7 @@ pub use skein_controller::{
     TopicRef,
 };
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
-use skein_replication::{BrokerId, ProducerDescription, ProducerError};
+use skein_replication::{AbortedTxn, BrokerId, ProducerDescription, ProducerError, TxnResult};
 pub use skein_replication::{
     EpochEndOffset, ListedOffset, PartitionOffsets, ReadInfo, ReplicationError,
 };
@@ -66,9 +66,9 @@ pub enum PartitionOp {
         records: Bytes,
         acks_all_timeout_ms: Option<u64>,
     },
-    /// Read whole batches from `offset`, up to the high watermark (which is
-    /// also the last stable offset: there are no transactions yet); for a
-    /// follower `replica`, up to the log end, recording its fetch.
+    /// Read whole batches from `offset`, up to the high watermark (a
+    /// read_uncommitted consumer); for a follower `replica`, up to the log
+    /// end, recording its fetch.
     Read {
         offset: i64,
         max_bytes: usize,
@@ -81,8 +81,27 @@ pub enum PartitionOp {
         timeout_ms: u64,
         replica: bool,
     },
-    /// ListOffsets for one timestamp (or the special values -1..-5).
-    ListOffset { timestamp: i64 },
+    /// A read_committed consumer's read: whole batches from `offset` up to
+    /// the last stable offset, with the aborted transactions they overlap.
+    ReadCommitted { offset: i64, max_bytes: usize },
+    /// Resolve once the last stable offset passes `offset`, or after
+    /// `timeout_ms` (a read_committed long-poll).
+    WaitForStable { offset: i64, timeout_ms: u64 },
+    /// ListOffsets for one timestamp (or the special values -1..-5), for
+    /// a read_committed consumer bounded by the last stable offset.
+    ListOffset {
+        timestamp: i64,
+        read_committed: bool,
+    },
+    /// WriteTxnMarkers: write a coordinator's marker as leader and answer
+    /// once the high watermark passes it (at most `timeout_ms`).
+    WriteTxnMarker {
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        result: TxnResult,
+        timeout_ms: u64,
+    },
     /// DeleteRecords up to `offset` (-1: the high watermark).
     DeleteRecords { offset: i64 },
     /// The current log start offset, high watermark and log end offset.
@@ -98,6 +117,22 @@ pub enum PartitionOp {
     MoveToLogDir { log_dir: usize },
 }
 
+/// One WriteTxnMarkers partition's marker, as the handler asks the
+/// partition's owner to write it.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkerWrite {
+    /// The producer whose transaction ends.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub producer_epoch: i16,
+    /// The coordinator epoch of the writer.
+    pub coordinator_epoch: i32,
+    /// Commit or abort.
+    pub result: TxnResult,
+    /// How long the acks=all wait may take (ms).
+    pub timeout_ms: u64,
+}
+
 /// A reply from another shard.
 pub enum ShardReply {
     /// To [`PartitionOp::Append`].
@@ -105,6 +140,9 @@ pub enum ShardReply {
     /// To [`PartitionOp::Read`]: whole batches, copied out of the owner's
     /// buffers only where they came from a disk read.
     Read(Result<(Vec<Bytes>, ReadInfo), PartitionError>),
+    /// To [`PartitionOp::ReadCommitted`]: as `Read`, with the aborted
+    /// transactions.
+    ReadCommitted(Result<(Vec<Bytes>, ReadInfo, Vec<AbortedTxn>), PartitionError>),
     /// To [`PartitionOp::WaitForAppend`].
     Waited,
     /// To [`PartitionOp::ListOffset`].

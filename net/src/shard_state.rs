@@ -22,15 +22,16 @@ use skein_engine::{
     ReadError, ShardId, ShardPlan,
 };
 use skein_replication::{
-    Partition, PartitionKey, PartitionTable, ProducerDescription, ReplicaAssignment, ReplicaSpec,
+    AbortedTxn, Partition, PartitionKey, PartitionTable, ProducerDescription, ReplicaAssignment,
+    ReplicaSpec,
 };
 
 use crate::fetch_session::{FetchSessionCache, CACHED_PARTITIONS_MAX};
 use crate::metrics::{LocalMetrics, PartitionGauge};
 use crate::partition_leadership::{min_insync_replicas, replica_assignment, replica_role};
 use crate::shard_message::{
-    EpochEndOffset, FollowerRead, ListedOffset, PartitionError, PartitionOffsets, PartitionOp,
-    ReadInfo, ShardReply, ShardRequest,
+    EpochEndOffset, FollowerRead, ListedOffset, MarkerWrite, PartitionError, PartitionOffsets,
+    PartitionOp, ReadInfo, ShardReply, ShardRequest,
 };
 
 /// Whether followers fetch from their leaders (`replica_fetcher.rs`) and
@@ -437,7 +438,150 @@ impl ShardState {
         Ok((bytes, info))
     }
 
-    /// ListOffsets for one timestamp (or the special values -1..-5).
+    /// A read_committed consumer's read: whole batches up to the last
+    /// stable offset and the aborted transactions that overlap them
+    /// (zero-copy for a partition owned here, as [`ShardState::read`]).
+    ///
+    /// # Errors
+    /// What the owner's partition refused, or `OwnerUnavailable`.
+    pub async fn read_committed(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+        chunks: &mut Vec<LogChunk>,
+    ) -> Result<(ReadInfo, Vec<AbortedTxn>), PartitionError> {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            let local = self.local(&topic_id, partition)?;
+            return Ok(local.read_committed(offset, max_bytes, chunks).await?);
+        }
+        let op = PartitionOp::ReadCommitted { offset, max_bytes };
+        match self.remote(owner, topic_id, partition, op).await? {
+            ShardReply::ReadCommitted(Ok((remote, info, aborted))) => {
+                chunks.extend(remote.into_iter().map(LogChunk::Memory));
+                Ok((info, aborted))
+            }
+            ShardReply::ReadCommitted(Err(error)) => Err(error),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A read_committed read for another shard.
+    async fn local_read_committed_for_mesh(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<(Vec<Bytes>, ReadInfo, Vec<AbortedTxn>), PartitionError> {
+        let local = self.local(&topic_id, partition)?;
+        let mut chunks = Vec::new();
+        let (info, aborted) = local.read_committed(offset, max_bytes, &mut chunks).await?;
+        let bytes = chunks.into_iter().map(LogChunk::into_bytes).collect();
+        Ok((bytes, info, aborted))
+    }
+
+    /// Waits until the partition's last stable offset passes `offset` (a
+    /// read_committed long-poll), as [`ShardState::wait_for_append`] does
+    /// for the high watermark.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the wait.
+    pub async fn wait_for_stable(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        offset: i64,
+        timeout_ms: u64,
+    ) {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            if let Ok(partition) = self.local(&topic_id, partition) {
+                partition.wait_for_stable(offset).await;
+            }
+            return;
+        }
+        let op = PartitionOp::WaitForStable { offset, timeout_ms };
+        match self.remote(owner, topic_id, partition, op).await {
+            Ok(ShardReply::Waited) => {}
+            Ok(other) => {
+                unexpected(other);
+            }
+            // A gone owner ends the wait; the next read reports it.
+            Err(_) => {}
+        }
+    }
+
+    /// WriteTxnMarkers for one partition: writes the coordinator's marker
+    /// on the partition's leader with acks=all (`min.insync.replicas`
+    /// checked first; answered once the high watermark passes the marker,
+    /// at most `timeout_ms`), as Kafka appends markers.
+    ///
+    /// # Errors
+    /// What the owner's partition refused (`NotLeader`, the producer's
+    /// epoch or coordinator epoch fenced, the log), `Replication` for the
+    /// acks=all rules, `ReplicationTimedOut`, or `OwnerUnavailable`.
+    pub async fn write_txn_marker(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        marker: MarkerWrite,
+    ) -> Result<AppendInfo, PartitionError> {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            return self
+                .local_write_txn_marker(topic_id, partition, marker)
+                .await;
+        }
+        let op = PartitionOp::WriteTxnMarker {
+            producer_id: marker.producer_id,
+            producer_epoch: marker.producer_epoch,
+            coordinator_epoch: marker.coordinator_epoch,
+            result: marker.result,
+            timeout_ms: marker.timeout_ms,
+        };
+        match self.remote(owner, topic_id, partition, op).await? {
+            ShardReply::Appended(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn local_write_txn_marker(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        marker: MarkerWrite,
+    ) -> Result<AppendInfo, PartitionError> {
+        let replica = self.local(&topic_id, partition)?;
+        let write = || {
+            replica.write_txn_marker(
+                marker.producer_id,
+                marker.producer_epoch,
+                marker.coordinator_epoch,
+                marker.result,
+                now_ms(),
+            )
+        };
+        if !replica.leads_followers() {
+            return Ok(write().await?);
+        }
+        replica.check_enough_replicas()?;
+        let info = write().await?;
+        let waited = glommio::timer::timeout(Duration::from_millis(marker.timeout_ms), async {
+            Ok(replica.wait_for_high_watermark(info.last_offset).await)
+        })
+        .await;
+        match waited {
+            Ok(Ok(())) => Ok(info),
+            Ok(Err(error)) => Err(error.into()),
+            Err(_) => Err(PartitionError::ReplicationTimedOut),
+        }
+    }
+
+    /// ListOffsets for one timestamp (or the special values -1..-5); with
+    /// `read_committed` the latest offset is the last stable offset.
     ///
     /// # Errors
     /// What the owner's partition refused, or `OwnerUnavailable`.
@@ -446,13 +590,19 @@ impl ShardState {
         topic_id: TopicId,
         partition: i32,
         timestamp: i64,
+        read_committed: bool,
     ) -> Result<ListedOffset, PartitionError> {
         let owner = self.owner(&topic_id, partition);
         if owner == self.shard {
             let replica = self.local(&topic_id, partition)?;
-            return Ok(replica.list_offset(timestamp).await?);
+            return Ok(replica
+                .list_offset_isolated(timestamp, read_committed)
+                .await?);
         }
-        let op = PartitionOp::ListOffset { timestamp };
+        let op = PartitionOp::ListOffset {
+            timestamp,
+            read_committed,
+        };
         match self.remote(owner, topic_id, partition, op).await? {
             ShardReply::ListedOffset(result) => result,
             other => Err(unexpected(other)),
@@ -646,8 +796,49 @@ impl ShardState {
                 }
                 ShardReply::Waited
             }
-            PartitionOp::ListOffset { timestamp } => {
-                ShardReply::ListedOffset(self.list_offset(topic_id, partition, timestamp).await)
+            PartitionOp::ListOffset {
+                timestamp,
+                read_committed,
+            } => ShardReply::ListedOffset(
+                self.list_offset(topic_id, partition, timestamp, read_committed)
+                    .await,
+            ),
+            PartitionOp::ReadCommitted { offset, max_bytes } => ShardReply::ReadCommitted(
+                self.local_read_committed_for_mesh(topic_id, partition, offset, max_bytes)
+                    .await,
+            ),
+            PartitionOp::WaitForStable { offset, timeout_ms } => {
+                if let Ok(local) = self.local(&topic_id, partition) {
+                    if glommio::timer::timeout(Duration::from_millis(timeout_ms), async {
+                        local.wait_for_stable(offset).await;
+                        Ok(())
+                    })
+                    .await
+                    .is_err()
+                    {
+                        tracing::trace!("read_committed long-poll wait timed out");
+                    }
+                }
+                ShardReply::Waited
+            }
+            PartitionOp::WriteTxnMarker {
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                result,
+                timeout_ms,
+            } => {
+                let marker = MarkerWrite {
+                    producer_id,
+                    producer_epoch,
+                    coordinator_epoch,
+                    result,
+                    timeout_ms,
+                };
+                ShardReply::Appended(
+                    self.local_write_txn_marker(topic_id, partition, marker)
+                        .await,
+                )
             }
             PartitionOp::DeleteRecords { offset } => {
                 ShardReply::DeletedRecords(self.delete_records(topic_id, partition, offset).await)

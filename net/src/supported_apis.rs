@@ -44,6 +44,8 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::DescribeLogDirs, 1, 4),
     api(ApiKey::AlterReplicaLogDirs, 1, 2),
     api(ApiKey::DescribeProducers, 0, 0),
+    // Inter-broker, from a transaction coordinator (v1: flexible).
+    api(ApiKey::WriteTxnMarkers, 1, 1),
     api(ApiKey::FindCoordinator, 0, 6),
     api(ApiKey::JoinGroup, 0, 9),
     api(ApiKey::SyncGroup, 0, 5),

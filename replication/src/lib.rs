@@ -23,6 +23,11 @@
 //! serves its followers' fetches up to its log end
 //! ([`Partition::read_for_follower`]).
 //!
+//! Transactions on the partition side: producers' open transactions,
+//! coordinators' markers ([`Partition::write_txn_marker`]), the last stable
+//! offset, read_committed reads with the aborted transactions they overlap
+//! (an aborted-transaction index kept beside the segments).
+//!
 //! Owns: per-partition replica state. Must not: talk to sockets, read the
 //! metadata image (it is handed typed [`ReplicaSpec`]s), or know Kafka's
 //! error codes.
@@ -38,6 +43,8 @@ mod producer_state;
 mod replica_set;
 mod role;
 mod truncation;
+mod txn_index;
+mod txn_marker;
 mod watermark_signal;
 
 pub use error::{FollowerAppendError, PartitionError, ReplicationError};
@@ -49,7 +56,8 @@ pub use leader_epoch_cache::{
 };
 pub use leader_epoch_checkpoint::{CheckpointError, CHECKPOINT_FILE};
 pub use partition::{
-    EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ProducerDescription, ReadInfo,
+    txn_result, EpochEndOffset, ListedOffset, Partition, PartitionOffsets, ProducerDescription,
+    ReadInfo,
 };
 pub use partition_table::{PartitionKey, PartitionTable, ReplicaSpec, TopicId};
 pub use producer_snapshot::SNAPSHOT_SUFFIX;
@@ -59,3 +67,5 @@ pub use role::{BrokerId, Role};
 pub use truncation::{
     diverging_epoch, offset_truncation, out_of_range_action, OffsetTruncation, OutOfRangeAction,
 };
+pub use txn_index::{decode as decode_txn_index, AbortedTxn, TXN_INDEX_SUFFIX};
+pub use txn_marker::{decode as decode_txn_marker, TxnMarker, TxnResult};

@@ -41,8 +41,10 @@ const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 const LATEST_TIERED_TIMESTAMP: i64 = -5;
 
 mod producers;
+mod transactions;
 
 pub use producers::ProducerDescription;
+pub use transactions::txn_result;
 
 /// Bytes read at a time while rebuilding the leader-epoch cache (or the
 /// producer state) from the log.
@@ -55,6 +57,8 @@ pub struct PartitionOffsets {
     pub log_start_offset: i64,
     /// What consumers may read up to (exclusive).
     pub high_watermark: i64,
+    /// What read_committed consumers may read up to (exclusive).
+    pub last_stable_offset: i64,
     /// Next offset to assign.
     pub log_end_offset: i64,
 }
@@ -66,8 +70,12 @@ pub struct ReadInfo {
     pub bytes: usize,
     /// The log start offset at the read.
     pub log_start_offset: i64,
-    /// The high watermark at the read (the read stops before it).
+    /// The high watermark at the read (a read_uncommitted read stops
+    /// before it).
     pub high_watermark: i64,
+    /// The last stable offset at the read (a read_committed read stops
+    /// before it).
+    pub last_stable_offset: i64,
     /// The log end offset at the read.
     pub log_end_offset: i64,
     /// For a follower's read: where its last fetched epoch ends on this
@@ -107,6 +115,10 @@ pub struct Partition {
     producers: RefCell<ProducerStates>,
     /// Their snapshots beside the segments.
     producer_snapshots: Rc<producers::SnapshotFiles>,
+    /// The aborted transactions, by marker offset.
+    aborted: RefCell<crate::txn_index::AbortedTxns>,
+    /// Their index files beside the segments.
+    txn_index: Rc<transactions::TxnIndexFiles>,
     epochs: RefCell<LeaderEpochCache>,
     /// One checkpoint write at a time: each writes the cache as it is then,
     /// so the last one to finish holds every epoch.
@@ -156,12 +168,15 @@ impl Partition {
     ) -> Result<Partition, PartitionError> {
         let log = PartitionLog::open_with(dir, config, tuning).await?;
         let (epochs, changed) = restore_epochs(&log).await?;
-        let (producer_states, producer_snapshots) = producers::restore(&log).await?;
+        let (producer_states, producer_snapshots, replayed) = producers::restore(&log).await?;
+        let (aborted, txn_index) = transactions::restore(&log, replayed).await?;
         let partition = Partition {
             log,
             role: Cell::new(role),
             producers: RefCell::new(producer_states),
             producer_snapshots,
+            aborted: RefCell::new(aborted),
+            txn_index,
             epochs: RefCell::new(epochs),
             checkpoint_writes: glommio::sync::Semaphore::new(1),
             assignment: RefCell::new(ReplicaAssignment::default()),
@@ -191,6 +206,7 @@ impl Partition {
                 partition.epochs_unpersisted.set(true);
             }
         }
+        partition.reconcile_txn_index().await;
         Ok(partition)
     }
 
@@ -405,23 +421,31 @@ impl Partition {
     pub async fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let leader_epoch = self.leader_epoch()?;
         let log_end_before = self.log.log_end_offset();
-        let info = self.append_checked(records, leader_epoch, now_ms).await?;
+        let info = self
+            .append_checked(records, leader_epoch, now_ms, producers::Origin::Client)
+            .await?;
         assert!(info.base_offset <= info.last_offset);
         // A retried idempotent batch is answered with its first append's
         // offsets, written in an earlier epoch perhaps: only a new append
         // (at or past the log end it found) starts this epoch. Assigning a
         // duplicate's offset would move this epoch's start back over another
         // epoch's batches, and followers would truncate them again and again.
-        let appended = info.base_offset >= log_end_before;
-        let new_epoch = appended
-            && self
-                .epochs
-                .borrow_mut()
-                .assign(leader_epoch, info.base_offset);
-        if new_epoch || self.epochs_unpersisted.get() {
+        if info.base_offset >= log_end_before {
+            self.assign_epoch(leader_epoch, info.base_offset).await;
+        } else if self.epochs_unpersisted.get() {
             self.persist_epochs().await;
         }
         Ok(info)
+    }
+
+    /// Records that `leader_epoch` appended at `base_offset` (checkpointed
+    /// when it is the epoch's first append, or when an epoch recorded at
+    /// the log end is not yet durable).
+    async fn assign_epoch(&self, leader_epoch: i32, base_offset: i64) {
+        let new_epoch = self.epochs.borrow_mut().assign(leader_epoch, base_offset);
+        if new_epoch || self.epochs_unpersisted.get() {
+            self.persist_epochs().await;
+        }
     }
 
     /// Reads whole batches from `offset` up to the high watermark, at most
@@ -441,11 +465,13 @@ impl Partition {
     ) -> Result<ReadInfo, PartitionError> {
         self.leader_epoch()?;
         let bound = self.high_watermark();
+        let last_stable_offset = self.last_stable_offset();
         let read = self.log.read(offset, max_bytes, bound, chunks).await?;
         Ok(ReadInfo {
             bytes: read.bytes,
             log_start_offset: read.log_start_offset,
             high_watermark: read.durable_end_offset.min(bound),
+            last_stable_offset,
             log_end_offset: read.log_end_offset,
             diverging_epoch: None,
         })
@@ -489,6 +515,7 @@ impl Partition {
                 bytes: 0,
                 log_start_offset: self.log.log_start_offset(),
                 high_watermark: self.high_watermark(),
+                last_stable_offset: self.last_stable_offset(),
                 log_end_offset,
                 diverging_epoch: Some(diverging),
             });
@@ -502,6 +529,7 @@ impl Partition {
             bytes: read.bytes,
             log_start_offset: read.log_start_offset,
             high_watermark: self.high_watermark(),
+            last_stable_offset: self.last_stable_offset(),
             log_end_offset: read.log_end_offset,
             diverging_epoch: None,
         })
@@ -938,6 +966,7 @@ impl Partition {
         PartitionOffsets {
             log_start_offset: self.log.log_start_offset(),
             high_watermark: self.high_watermark(),
+            last_stable_offset: self.last_stable_offset(),
             log_end_offset: self.log.log_end_offset(),
         }
     }
@@ -951,11 +980,31 @@ impl Partition {
     /// # Errors
     /// `NotLeader` on a follower; `Log` for a failed index read.
     pub async fn list_offset(&self, timestamp: i64) -> Result<ListedOffset, PartitionError> {
+        self.list_offset_isolated(timestamp, false).await
+    }
+
+    /// [`Partition::list_offset`] for a consumer's isolation level: with
+    /// `read_committed`, the latest offset is the last stable offset and a
+    /// lookup by timestamp finds only offsets below it (Kafka's
+    /// `lastFetchableOffset`); otherwise the high watermark bounds both.
+    ///
+    /// # Errors
+    /// As [`Partition::list_offset`].
+    pub async fn list_offset_isolated(
+        &self,
+        timestamp: i64,
+        read_committed: bool,
+    ) -> Result<ListedOffset, PartitionError> {
         let current_epoch = self.leader_epoch()?;
+        let last_fetchable_offset = if read_committed {
+            self.last_stable_offset()
+        } else {
+            self.high_watermark()
+        };
         let (offset, found_timestamp) = match timestamp {
             LATEST_TIMESTAMP => {
                 return Ok(ListedOffset {
-                    offset: self.high_watermark(),
+                    offset: last_fetchable_offset,
                     timestamp: -1,
                     leader_epoch: current_epoch,
                 })
@@ -967,6 +1016,7 @@ impl Partition {
                 .log
                 .offset_for_timestamp(timestamp)
                 .await?
+                .filter(|(offset, _)| !read_committed || *offset < last_fetchable_offset)
                 .unwrap_or((-1, -1)),
         };
         let leader_epoch = if offset < 0 {
@@ -992,6 +1042,7 @@ impl Partition {
         let log_start_offset = self.log.delete_records(offset).await?;
         self.epochs_start_at(log_start_offset).await;
         self.remove_old_snapshots().await;
+        self.txn_index_follow_segments().await;
         Ok(log_start_offset)
     }
 
@@ -1035,9 +1086,13 @@ impl Partition {
     /// # Errors
     /// What the log's retention failed with.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<(), PartitionError> {
+        let segments = self.log.segment_count();
         self.log.enforce_retention(now_ms).await?;
         self.epochs_start_at(self.log.log_start_offset()).await;
         self.remove_old_snapshots().await;
+        if self.log.segment_count() != segments {
+            self.txn_index_follow_segments().await;
+        }
         Ok(())
     }
 
@@ -1046,7 +1101,11 @@ impl Partition {
     /// # Errors
     /// What the pass failed with (the log is left as it was).
     pub async fn compact(&self, now_ms: i64) -> Result<Option<CompactionReport>, PartitionError> {
-        Ok(self.log.compact(now_ms).await?)
+        let report = self.log.compact(now_ms).await?;
+        if report.is_some() {
+            self.txn_index_follow_segments().await;
+        }
+        Ok(report)
     }
 
     /// Flushes and closes the log (writing its clean-shutdown marker), then

@@ -171,6 +171,9 @@ pub fn decode(bytes: &[u8]) -> Result<(i64, ProducerStates), &'static str> {
         let last_timestamp = cursor.i64()?;
         let coordinator_epoch = cursor.i32()?;
         let txn = cursor.i64()?;
+        if txn >= offset {
+            return Err("open transaction past the snapshot");
+        }
         let [batch_count] = cursor.take::<1>()?;
         let batch_count = usize::from(batch_count);
         if batch_count > REMEMBERED_BATCHES {
@@ -376,7 +379,7 @@ mod tests {
                     .build();
                 let base = producer_id * 100 + i * 2;
                 batch[0..8].copy_from_slice(&base.to_be_bytes());
-                states.apply(skein_engine::BatchHeader::read(&batch).unwrap());
+                states.apply(skein_engine::BatchHeader::read(&batch).unwrap(), None);
             }
         }
         states

@@ -27,11 +27,29 @@
 //!   records were all removed) is accepted at any sequence: since KIP-360
 //!   Kafka's broker no longer answers a produce with UNKNOWN_PRODUCER_ID.
 //!
+//! Transactions, as Kafka's `ProducerAppendInfo`:
+//! * a transactional batch of a producer with no open transaction opens
+//!   one at its first offset; a non-transactional batch of a producer with
+//!   an open transaction is `InvalidTxnState`;
+//! * a marker (control batch) from an epoch older than the producer's is
+//!   `InvalidProducerEpoch`, from an older coordinator epoch
+//!   `TransactionCoordinatorFenced`; applied, it ends the open transaction
+//!   (a [`CompletedTxn`], aborted or committed), takes the marker's epoch
+//!   (a bump forgets the remembered batches) and coordinator epoch;
+//! * clients may not write control batches (`InvalidRecord`).
+//!
+//! The *first unstable offset* is the first offset of the oldest open
+//! transaction, or of a completed one whose marker the high watermark has
+//! not passed yet (Kafka's `unreplicatedTxns`): the last stable offset is
+//! the smaller of it and the high watermark.
+//!
 //! Lives on: the partition's owner shard.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use skein_engine::{AppendInfo, BatchHeader, BATCH_HEADER_BYTES};
+
+use crate::txn_marker::{self, TxnMarker, TxnResult};
 
 /// How many of a producer's last batches are remembered for duplicate
 /// detection: Kafka's limit of in-flight requests per idempotent producer.
@@ -48,6 +66,8 @@ pub struct BatchIdentity {
     pub base_sequence: i32,
     /// Sequence of the last record.
     pub last_sequence: i32,
+    /// Whether the batch is part of a transaction.
+    pub transactional: bool,
 }
 
 impl BatchIdentity {
@@ -66,6 +86,7 @@ impl BatchIdentity {
             producer_epoch: header.producer_epoch.get(),
             base_sequence,
             last_sequence: base_sequence.wrapping_add(last_offset_delta) & i32::MAX,
+            transactional: txn_marker::is_transactional(header),
         })
     }
 }
@@ -83,6 +104,33 @@ pub fn batch_headers(mut bytes: &[u8]) -> impl Iterator<Item = BatchHeader> + '_
         bytes = bytes.get(total..)?;
         Some(header)
     })
+}
+
+/// The whole batches in `bytes` with their headers, stopping as
+/// [`batch_headers`] does.
+pub fn batches(mut bytes: &[u8]) -> impl Iterator<Item = (BatchHeader, &[u8])> + '_ {
+    std::iter::from_fn(move || {
+        let header = *BatchHeader::read(bytes)?;
+        let total = usize::try_from(header.total_bytes()).ok()?;
+        if total < BATCH_HEADER_BYTES || total > bytes.len() {
+            return None;
+        }
+        let (batch, rest) = bytes.split_at(total);
+        bytes = rest;
+        Some((header, batch))
+    })
+}
+
+/// The markers of the control batches in `records`, one slot per batch in
+/// order (`None` for data batches); empty when there is no control batch
+/// (the common case costs one pass over the headers).
+pub fn markers_of(records: &[u8]) -> Vec<Option<TxnMarker>> {
+    if !batch_headers(records).any(|header| header.is_control()) {
+        return Vec::new();
+    }
+    batches(records)
+        .map(|(_, batch)| txn_marker::decode(batch))
+        .collect()
 }
 
 /// Why an idempotent producer's batch is refused.
@@ -106,6 +154,44 @@ pub enum ProducerError {
         /// new epoch).
         expected: i32,
     },
+    /// A non-transactional batch from a producer whose transaction is open
+    /// (Kafka's `InvalidTxnStateException`).
+    #[error(
+        "producer {producer_id} has an open transaction: a non-transactional batch is refused"
+    )]
+    InvalidTxnState {
+        /// The producer.
+        producer_id: i64,
+    },
+    /// A marker from an older transaction coordinator epoch than the last
+    /// marker's.
+    #[error("coordinator epoch {requested} is older than the current {current}")]
+    TransactionCoordinatorFenced {
+        /// The marker's coordinator epoch.
+        requested: i32,
+        /// The coordinator epoch of the producer's last marker.
+        current: i32,
+    },
+    /// A batch a client may not write (a control batch, a transactional
+    /// batch without a producer id): Kafka's `InvalidRecordException`.
+    #[error("invalid record batch: {reason}")]
+    InvalidRecord {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// A transaction a marker ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    /// The producer.
+    pub producer_id: i64,
+    /// The offset of its first record.
+    pub first_offset: i64,
+    /// The offset of its marker.
+    pub last_offset: i64,
+    /// Whether it was aborted.
+    pub aborted: bool,
 }
 
 /// What to do with a Produce partition's batches.
@@ -207,6 +293,11 @@ struct Reservation {
 pub struct ProducerStates {
     applied: HashMap<i64, ProducerEntry>,
     reservations: HashMap<i64, Reservation>,
+    /// The open transactions: first offset -> producer id.
+    ongoing: BTreeMap<i64, i64>,
+    /// Completed transactions whose marker the high watermark may not have
+    /// passed yet, in marker order.
+    unreplicated: VecDeque<CompletedTxn>,
 }
 
 impl ProducerStates {
@@ -217,6 +308,16 @@ impl ProducerStates {
     pub fn admit(&mut self, records: &[u8]) -> Admission {
         let mut idempotent = false;
         for (index, header) in batch_headers(records).enumerate() {
+            if header.is_control() {
+                return Admission::Refuse(ProducerError::InvalidRecord {
+                    reason: "clients are not allowed to write control batches",
+                });
+            }
+            if txn_marker::is_transactional(&header) && header.producer_id.get() < 0 {
+                return Admission::Refuse(ProducerError::InvalidRecord {
+                    reason: "a transactional batch must carry a producer id",
+                });
+            }
             let Some(batch) = BatchIdentity::of(&header) else {
                 continue;
             };
@@ -240,6 +341,18 @@ impl ProducerStates {
             };
             if let Err(error) = check(expected, &batch) {
                 return Admission::Refuse(error);
+            }
+            let in_txn = match earlier {
+                Some(earlier) => earlier.transactional,
+                None => self
+                    .applied
+                    .get(&batch.producer_id)
+                    .is_some_and(|entry| entry.current_txn_first_offset.is_some()),
+            };
+            if in_txn && !batch.transactional {
+                return Admission::Refuse(ProducerError::InvalidTxnState {
+                    producer_id: batch.producer_id,
+                });
             }
         }
         if !idempotent {
@@ -292,14 +405,21 @@ impl ProducerStates {
     }
 
     /// Applies a batch as the log stores it (the header has its final base
-    /// offset). Non-idempotent batches and batches the state already holds
-    /// (a replay over an overlap) change nothing; an older epoch than the
+    /// offset; `marker` is the decoded marker of a control batch).
+    /// Non-idempotent data batches and batches the state already holds (a
+    /// replay over an overlap) change nothing; an older epoch than the
     /// producer's is ignored (a leader refuses those; Kafka's replication
-    /// path only warns).
-    pub fn apply(&mut self, header: &BatchHeader) {
-        let Some(batch) = BatchIdentity::of(header) else {
-            return;
-        };
+    /// path only warns). A marker ends the producer's open transaction and
+    /// returns it.
+    pub fn apply(
+        &mut self,
+        header: &BatchHeader,
+        marker: Option<TxnMarker>,
+    ) -> Option<CompletedTxn> {
+        if header.is_control() {
+            return marker.and_then(|marker| self.apply_marker(header, marker));
+        }
+        let batch = BatchIdentity::of(header)?;
         if let Some(reservation) = self.reservations.get_mut(&batch.producer_id) {
             reservation.batches = reservation.batches.saturating_sub(1);
             if reservation.batches == 0 {
@@ -325,7 +445,7 @@ impl ProducerStates {
                 current_txn_first_offset: None,
             });
         if metadata.last_offset <= entry.last_offset() || batch.producer_epoch < entry.epoch {
-            return;
+            return None;
         }
         if batch.producer_epoch > entry.epoch {
             entry.epoch = batch.producer_epoch;
@@ -336,7 +456,124 @@ impl ProducerStates {
         }
         entry.batches.push_back(metadata);
         entry.last_timestamp = metadata.timestamp;
+        if batch.transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(metadata.first_offset);
+            self.ongoing
+                .insert(metadata.first_offset, batch.producer_id);
+        }
         assert!(entry.batches.len() <= REMEMBERED_BATCHES);
+        None
+    }
+
+    /// Kafka's `appendEndTxnMarker` on the state: ends the open transaction.
+    fn apply_marker(&mut self, header: &BatchHeader, marker: TxnMarker) -> Option<CompletedTxn> {
+        let producer_id = header.producer_id.get();
+        if producer_id < 0 {
+            return None;
+        }
+        let offset = header.base_offset.get();
+        let epoch = header.producer_epoch.get();
+        let entry = self
+            .applied
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::with_capacity(REMEMBERED_BATCHES),
+                last_timestamp: header.max_timestamp.get(),
+                coordinator_epoch: -1,
+                current_txn_first_offset: None,
+            });
+        let completed = entry
+            .current_txn_first_offset
+            .filter(|first_offset| *first_offset < offset)
+            .map(|first_offset| CompletedTxn {
+                producer_id,
+                first_offset,
+                last_offset: offset,
+                aborted: marker.result == TxnResult::Abort,
+            });
+        if entry.current_txn_first_offset.is_some() && completed.is_none() {
+            // A replay of a marker already applied.
+            return None;
+        }
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        entry.current_txn_first_offset = None;
+        entry.last_timestamp = header.max_timestamp.get();
+        if let Some(completed) = completed {
+            self.ongoing.remove(&completed.first_offset);
+            self.unreplicated.push_back(completed);
+        }
+        completed
+    }
+
+    /// Kafka's checks of a coordinator's marker before it is written: an
+    /// older producer epoch is `InvalidProducerEpoch`, an older coordinator
+    /// epoch than the last marker's `TransactionCoordinatorFenced`. A
+    /// producer this partition does not know is accepted (the marker is
+    /// written and ends nothing).
+    ///
+    /// # Errors
+    /// As above.
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<(), ProducerError> {
+        let Some(entry) = self.applied.get(&producer_id) else {
+            return Ok(());
+        };
+        if producer_epoch < entry.epoch {
+            return Err(ProducerError::InvalidProducerEpoch {
+                requested: producer_epoch,
+                current: entry.epoch,
+            });
+        }
+        if coordinator_epoch < entry.coordinator_epoch {
+            return Err(ProducerError::TransactionCoordinatorFenced {
+                requested: coordinator_epoch,
+                current: entry.coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// The first offset of the oldest transaction a read_committed
+    /// consumer must not read past: an open one, or a completed one whose
+    /// marker is at or above `high_watermark`. Completed transactions the
+    /// high watermark passed are forgotten.
+    pub fn first_unstable_offset(&mut self, high_watermark: i64) -> Option<i64> {
+        while self
+            .unreplicated
+            .front()
+            .is_some_and(|completed| completed.last_offset < high_watermark)
+        {
+            self.unreplicated.pop_front();
+        }
+        let open = self.ongoing.keys().next().copied();
+        let unreplicated = self
+            .unreplicated
+            .iter()
+            .map(|completed| completed.first_offset)
+            .min();
+        match (open, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The last stable offset right after `completed` (Kafka's
+    /// `lastStableOffset(completedTxn)`): the first offset of the oldest
+    /// transaction still open, or the marker's offset + 1.
+    pub fn stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
+        self.ongoing
+            .iter()
+            .find(|(_, producer_id)| **producer_id != completed.producer_id)
+            .map_or(completed.last_offset + 1, |(first_offset, _)| *first_offset)
     }
 
     /// Removes the producers whose last batch is `producer_id_expiration_ms`
@@ -345,6 +582,10 @@ impl ProducerStates {
     /// how many were removed.
     pub fn expire(&mut self, now_ms: i64, producer_id_expiration_ms: i64) -> usize {
         let before = self.applied.len();
+        assert!(
+            self.ongoing.len() <= before,
+            "every open transaction has a producer"
+        );
         let reservations = &self.reservations;
         self.applied.retain(|producer_id, entry| {
             entry.current_txn_first_offset.is_some()
@@ -372,9 +613,16 @@ impl ProducerStates {
 
     /// The state holding exactly `entries` (a loaded snapshot).
     pub fn from_entries(entries: impl IntoIterator<Item = (i64, ProducerEntry)>) -> ProducerStates {
+        let applied: HashMap<i64, ProducerEntry> = entries.into_iter().collect();
+        let ongoing = applied
+            .iter()
+            .filter_map(|(id, entry)| Some((entry.current_txn_first_offset?, *id)))
+            .collect();
         ProducerStates {
-            applied: entries.into_iter().collect(),
+            applied,
             reservations: HashMap::new(),
+            ongoing,
+            unreplicated: VecDeque::new(),
         }
     }
 
@@ -484,7 +732,7 @@ mod tests {
         let admission = state.admit(records);
         if let Admission::Append { .. } = admission {
             for header in batch_headers(records) {
-                state.apply(&header);
+                state.apply(&header, None);
             }
         }
         admission
@@ -601,7 +849,7 @@ mod tests {
         // The second fails before it is copied in; the first is applied.
         state.release(&second);
         for header in batch_headers(&first) {
-            state.apply(&header);
+            state.apply(&header, None);
         }
         assert_eq!(state.admit(&second), APPEND, "its retry is accepted");
         state.release(&second);
@@ -642,7 +890,7 @@ mod tests {
         produce(&mut state, &records);
         let before = state.entry(7).cloned();
         for header in batch_headers(&records) {
-            state.apply(&header);
+            state.apply(&header, None);
         }
         assert_eq!(state.entry(7).cloned(), before);
     }
@@ -668,5 +916,172 @@ mod tests {
             Admission::Append { reserved: false }
         );
         assert_eq!(state.len(), 0);
+    }
+    /// A transactional batch of producer 7.
+    fn txn_batch(epoch: i16, base_sequence: i32, count: i32, base_offset: i64) -> Vec<u8> {
+        let mut batch = batch_at(epoch, base_sequence, count, base_offset);
+        let attributes =
+            i16::from_be_bytes([batch[21], batch[22]]) | txn_marker::ATTR_TRANSACTIONAL;
+        batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+        skein_engine::test_batch::reseal(&mut batch);
+        batch
+    }
+
+    /// A marker of producer 7 at `offset`.
+    fn marker_at(epoch: i16, coordinator_epoch: i32, result: TxnResult, offset: i64) -> Vec<u8> {
+        let mut batch = txn_marker::encode(
+            7,
+            epoch,
+            TxnMarker {
+                result,
+                coordinator_epoch,
+            },
+            2_000,
+        );
+        batch[0..8].copy_from_slice(&offset.to_be_bytes());
+        batch
+    }
+
+    fn apply_all(state: &mut ProducerStates, records: &[u8]) -> Vec<CompletedTxn> {
+        let markers = markers_of(records);
+        batch_headers(records)
+            .enumerate()
+            .filter_map(|(index, header)| {
+                state.apply(&header, markers.get(index).copied().flatten())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_transaction_opens_at_its_first_batch_and_a_marker_completes_it() {
+        let mut state = ProducerStates::default();
+        assert_eq!(state.admit(&txn_batch(0, 0, 2, 10)), APPEND);
+        apply_all(&mut state, &txn_batch(0, 0, 2, 10));
+        assert_eq!(state.admit(&txn_batch(0, 2, 1, 12)), APPEND);
+        apply_all(&mut state, &txn_batch(0, 2, 1, 12));
+        assert_eq!(
+            state.entry(7).and_then(|e| e.current_txn_first_offset),
+            Some(10)
+        );
+        assert_eq!(state.first_unstable_offset(100), Some(10));
+        let completed = apply_all(&mut state, &marker_at(0, 3, TxnResult::Abort, 13));
+        let expected = CompletedTxn {
+            producer_id: 7,
+            first_offset: 10,
+            last_offset: 13,
+            aborted: true,
+        };
+        assert_eq!(completed, vec![expected]);
+        assert_eq!(state.stable_offset_after(&expected), 14);
+        assert_eq!(state.entry(7).map(|e| e.coordinator_epoch), Some(3));
+        assert_eq!(
+            state.entry(7).and_then(|e| e.current_txn_first_offset),
+            None
+        );
+        assert_eq!(
+            state.first_unstable_offset(13),
+            Some(10),
+            "unstable until the high watermark passes the marker"
+        );
+        assert_eq!(state.first_unstable_offset(14), None);
+        // The sequence goes on after the marker within the epoch.
+        assert_eq!(state.admit(&txn_batch(0, 3, 1, 14)), APPEND);
+    }
+
+    #[test]
+    fn a_non_transactional_batch_during_a_transaction_is_invalid_txn_state() {
+        let mut state = ProducerStates::default();
+        produce(&mut state, &txn_batch(0, 0, 1, 0));
+        assert_eq!(
+            state.admit(&batch_at(0, 1, 1, 0)),
+            Admission::Refuse(ProducerError::InvalidTxnState { producer_id: 7 })
+        );
+        let mut mixed = txn_batch(0, 1, 1, 0);
+        mixed.extend(batch_at(0, 2, 1, 0));
+        assert_eq!(
+            state.admit(&mixed),
+            Admission::Refuse(ProducerError::InvalidTxnState { producer_id: 7 }),
+            "checked against the earlier batch of the same request"
+        );
+    }
+
+    #[test]
+    fn clients_may_not_write_control_batches_or_transactional_batches_without_a_producer() {
+        let mut state = ProducerStates::default();
+        assert!(matches!(
+            state.admit(&marker_at(0, 0, TxnResult::Commit, 0)),
+            Admission::Refuse(ProducerError::InvalidRecord { .. })
+        ));
+        let mut anonymous = BatchBuilder::new(0).record(b"", b"x", 0).build();
+        anonymous[21..23].copy_from_slice(&txn_marker::ATTR_TRANSACTIONAL.to_be_bytes());
+        skein_engine::test_batch::reseal(&mut anonymous);
+        assert!(matches!(
+            state.admit(&anonymous),
+            Admission::Refuse(ProducerError::InvalidRecord { .. })
+        ));
+    }
+
+    #[test]
+    fn markers_from_an_old_producer_epoch_or_coordinator_epoch_are_fenced() {
+        let mut state = ProducerStates::default();
+        assert_eq!(state.check_marker(7, 0, 0), Ok(()), "an unknown producer");
+        produce(&mut state, &txn_batch(2, 0, 1, 0));
+        apply_all(&mut state, &marker_at(2, 5, TxnResult::Commit, 1));
+        assert_eq!(
+            state.check_marker(7, 1, 5),
+            Err(ProducerError::InvalidProducerEpoch {
+                requested: 1,
+                current: 2
+            })
+        );
+        assert_eq!(
+            state.check_marker(7, 2, 4),
+            Err(ProducerError::TransactionCoordinatorFenced {
+                requested: 4,
+                current: 5
+            })
+        );
+        assert_eq!(state.check_marker(7, 3, 5), Ok(()), "a bumped epoch");
+        apply_all(&mut state, &marker_at(3, 5, TxnResult::Abort, 2));
+        assert_eq!(state.entry(7).map(|e| e.epoch), Some(3));
+        assert_eq!(
+            state.entry(7).map(|e| e.batches.len()),
+            Some(0),
+            "an epoch bump forgets the old epoch's batches"
+        );
+    }
+
+    #[test]
+    fn the_first_unstable_offset_is_the_oldest_open_transaction() {
+        let mut state = ProducerStates::default();
+        produce(&mut state, &txn_batch(0, 0, 1, 5));
+        produce(&mut state, &batch_of(8, 0, 0, 1, 6));
+        let mut other = batch_of(9, 0, 0, 1, 7);
+        other[21..23].copy_from_slice(&txn_marker::ATTR_TRANSACTIONAL.to_be_bytes());
+        skein_engine::test_batch::reseal(&mut other);
+        produce(&mut state, &other);
+        assert_eq!(state.first_unstable_offset(8), Some(5));
+        let completed = apply_all(&mut state, &marker_at(0, 0, TxnResult::Commit, 8));
+        assert_eq!(completed.len(), 1);
+        assert_eq!(
+            state.stable_offset_after(&completed[0]),
+            7,
+            "producer 9's transaction is still open"
+        );
+        assert_eq!(state.first_unstable_offset(9), Some(7));
+        // A snapshot round trip keeps the open transaction.
+        let entries: Vec<(i64, ProducerEntry)> =
+            state.entries().map(|(id, e)| (id, e.clone())).collect();
+        let mut restored = ProducerStates::from_entries(entries);
+        assert_eq!(restored.first_unstable_offset(9), Some(7));
+    }
+
+    #[test]
+    fn a_replayed_marker_completes_nothing_twice() {
+        let mut state = ProducerStates::default();
+        produce(&mut state, &txn_batch(0, 0, 1, 0));
+        let marker = marker_at(0, 0, TxnResult::Abort, 1);
+        assert_eq!(apply_all(&mut state, &marker).len(), 1);
+        assert!(apply_all(&mut state, &marker).is_empty());
     }
 }

@@ -25,7 +25,7 @@ use kafka_protocol::messages::fetch_request::FetchRequest;
 use kafka_protocol::messages::TopicName;
 use skein_controller::{MetadataImage, TopicId};
 use skein_engine::LogChunk;
-use skein_replication::BrokerId;
+use skein_replication::{AbortedTxn, BrokerId};
 use uuid::Uuid;
 
 use crate::error_code::{fetch_session_error, ErrorCode};
@@ -37,7 +37,7 @@ use crate::fetch_session::{
 use crate::frame::RequestHeader;
 use crate::partition_leadership::check_leader;
 use crate::response::{EncodeError, Response};
-use crate::shard_message::FollowerRead;
+use crate::shard_message::{FollowerRead, PartitionError, ReadInfo};
 use crate::shard_state::{now_ms, ShardState};
 
 /// Fetch v13 names topics by id.
@@ -400,8 +400,14 @@ async fn long_poll(
     replica: Option<BrokerId>,
 ) -> (Vec<FetchedPartition>, LogState) {
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    // isolation_level does not change the bound: with no transactions the
-    // last stable offset is the high watermark.
+    // A consumer's read_committed fetch (isolation level 1) reads up to the
+    // last stable offset and gets the aborted transactions; a follower
+    // reads up to the log end whatever it asks.
+    let read_committed = replica.is_none() && request.isolation_level == 1;
+    let reads = Reads {
+        replica,
+        read_committed,
+    };
     // Kafka caps the response by the request's `max_bytes` and the broker's
     // `fetch.max.bytes`, whichever is smaller.
     let max_bytes = usize::try_from(request.max_bytes)
@@ -410,7 +416,7 @@ async fn long_poll(
     loop {
         let image = ctx.image();
         let state = log_state(ctx, &image);
-        let results = read_all(ctx, wanted, max_bytes, replica).await;
+        let results = read_all(ctx, wanted, max_bytes, reads).await;
         let total: usize = results
             .iter()
             .map(|p| p.chunks.iter().map(LogChunk::len).sum::<usize>())
@@ -427,14 +433,14 @@ async fn long_poll(
             // Records below min_bytes: let go of the log's buffers while
             // waiting and read again.
             drop(results);
-            wait_for_any_append(ctx, wanted, deadline - now, replica.is_some()).await;
+            wait_for_any_append(ctx, wanted, deadline - now, reads).await;
             continue;
         }
         // Nothing to read: unless an append (or a deleted partition) wakes
         // the wait, this answer still holds at the deadline, so an idle
         // long-poll reads its partitions once, not twice. Only a log start
         // offset moved by retention meanwhile is reported a poll late.
-        if !wait_for_any_append(ctx, wanted, deadline - now, replica.is_some()).await {
+        if !wait_for_any_append(ctx, wanted, deadline - now, reads).await {
             return (results, state);
         }
     }
@@ -479,12 +485,58 @@ fn partition_read_limit(partition_max_bytes: usize, budget: usize, any_data: boo
     }
 }
 
+/// Who reads, and how far.
+#[derive(Debug, Clone, Copy)]
+struct Reads {
+    /// A follower's fetch: up to the log end.
+    replica: Option<BrokerId>,
+    /// A read_committed consumer: up to the last stable offset.
+    read_committed: bool,
+}
+
+/// Reads one partition as `reads` asks: the aborted transactions are
+/// `Some` for a read_committed read.
+async fn read_one(
+    ctx: &ShardState,
+    want: &Wanted,
+    limit: usize,
+    reads: Reads,
+    chunks: &mut Vec<LogChunk>,
+) -> Result<(ReadInfo, Option<Vec<AbortedTxn>>), PartitionError> {
+    if reads.read_committed {
+        let (info, aborted) = ctx
+            .read_committed(
+                want.topic_id,
+                want.partition,
+                want.fetch_offset,
+                limit,
+                chunks,
+            )
+            .await?;
+        return Ok((info, Some(aborted)));
+    }
+    let info = ctx
+        .read(
+            want.topic_id,
+            want.partition,
+            want.fetch_offset,
+            limit,
+            reads.replica.map(|broker| FollowerRead {
+                broker,
+                last_fetched_epoch: want.last_fetched_epoch,
+            }),
+            chunks,
+        )
+        .await?;
+    Ok((info, None))
+}
+
 /// Reads every wanted partition in request order within the response budget.
 async fn read_all(
     ctx: &ShardState,
     wanted: &[Wanted],
     max_bytes: usize,
-    replica: Option<BrokerId>,
+    reads: Reads,
 ) -> Vec<FetchedPartition> {
     let mut budget = max_bytes;
     let mut any_data = false;
@@ -500,21 +552,8 @@ async fn read_all(
             continue;
         }
         let mut chunks = Vec::new();
-        match ctx
-            .read(
-                want.topic_id,
-                want.partition,
-                want.fetch_offset,
-                limit,
-                replica.map(|broker| FollowerRead {
-                    broker,
-                    last_fetched_epoch: want.last_fetched_epoch,
-                }),
-                &mut chunks,
-            )
-            .await
-        {
-            Ok(mut info) => {
+        match read_one(ctx, want, limit, reads, &mut chunks).await {
+            Ok((mut info, mut aborted_transactions)) => {
                 // The log returns the first batch of a read whole even past
                 // the limit; only the response's first data may do that.
                 // Once a batch does not fit, the response is full: later
@@ -525,6 +564,9 @@ async fn read_all(
                     chunks.clear();
                     info.bytes = 0;
                     budget = 0;
+                    if let Some(aborted) = aborted_transactions.as_mut() {
+                        aborted.clear();
+                    }
                 }
                 any_data |= info.bytes > 0;
                 budget = budget.saturating_sub(info.bytes);
@@ -532,11 +574,12 @@ async fn read_all(
                     partition_index: want.partition,
                     error_code: 0,
                     high_watermark: info.high_watermark,
-                    last_stable_offset: info.high_watermark,
+                    last_stable_offset: info.last_stable_offset,
                     log_start_offset: info.log_start_offset,
                     diverging_epoch: info
                         .diverging_epoch
                         .map(|diverging| (diverging.leader_epoch, diverging.end_offset)),
+                    aborted_transactions,
                     chunks,
                 });
             }
@@ -565,9 +608,10 @@ async fn offsets_only(ctx: &ShardState, want: &Wanted) -> FetchedPartition {
             partition_index: want.partition,
             error_code: 0,
             high_watermark: offsets.high_watermark,
-            last_stable_offset: offsets.high_watermark,
+            last_stable_offset: offsets.last_stable_offset,
             log_start_offset: offsets.log_start_offset,
             diverging_epoch: None,
+            aborted_transactions: None,
             chunks: Vec::new(),
         },
         Err(error) => failed(want.partition, error.code(), None),
@@ -582,7 +626,7 @@ async fn wait_for_any_append(
     ctx: &ShardState,
     wanted: &[Wanted],
     timeout: Duration,
-    replica: bool,
+    reads: Reads,
 ) -> bool {
     let timeout_ms = u64::try_from(timeout.as_millis())
         .unwrap_or(u64::MAX)
@@ -590,15 +634,26 @@ async fn wait_for_any_append(
     let waits: Vec<_> = wanted
         .iter()
         .filter(|want| want.error.is_none())
-        .map(|want| {
-            Box::pin(ctx.wait_for_append(
-                want.topic_id,
-                want.partition,
-                want.fetch_offset,
-                timeout_ms,
-                replica,
-            ))
-        })
+        .map(
+            |want| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+                if reads.read_committed {
+                    Box::pin(ctx.wait_for_stable(
+                        want.topic_id,
+                        want.partition,
+                        want.fetch_offset,
+                        timeout_ms,
+                    ))
+                } else {
+                    Box::pin(ctx.wait_for_append(
+                        want.topic_id,
+                        want.partition,
+                        want.fetch_offset,
+                        timeout_ms,
+                        reads.replica.is_some(),
+                    ))
+                }
+            },
+        )
         .collect();
     if waits.is_empty() {
         glommio::timer::sleep(timeout).await;
@@ -621,6 +676,7 @@ fn failed(partition: i32, code: ErrorCode, bounds: Option<(i64, i64)>) -> Fetche
         last_stable_offset: high_watermark,
         log_start_offset,
         diverging_epoch: None,
+        aborted_transactions: None,
         chunks: Vec::new(),
     }
 }

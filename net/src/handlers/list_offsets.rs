@@ -6,6 +6,9 @@
 //! answered by any replica this broker holds, latest being its log end
 //! offset (as Kafka's `fetchOnlyFromLeader = false`): how an admin tool
 //! measures a follower's lag.
+//! A read_committed request (isolation level 1) gets the last stable
+//! offset as latest, and timestamp lookups below it (Kafka's
+//! `lastFetchableOffset`).
 
 use kafka_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use kafka_protocol::messages::list_offsets_response::{
@@ -35,6 +38,8 @@ pub async fn handle(
             -1
         }
     };
+    // isolation_level exists from v2: 1 is READ_COMMITTED.
+    let read_committed = version >= 2 && request.isolation_level == 1;
     let image = ctx.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -73,6 +78,7 @@ pub async fn handle(
                             index,
                             partition.timestamp,
                             request.replica_id.0,
+                            read_committed,
                         )
                         .await
                         {
@@ -107,8 +113,11 @@ async fn list_offset(
     index: i32,
     timestamp: i64,
     replica_id: i32,
+    read_committed: bool,
 ) -> Result<ListedOffset, crate::shard_message::PartitionError> {
-    let mut listed = ctx.list_offset(topic_id, index, timestamp).await?;
+    let mut listed = ctx
+        .list_offset(topic_id, index, timestamp, read_committed)
+        .await?;
     if replica_id >= 0 && timestamp == LATEST_TIMESTAMP {
         listed.offset = ctx.offsets(topic_id, index).await?.log_end_offset;
     }

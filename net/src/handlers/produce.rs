@@ -25,6 +25,10 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
     // acks=all waits for the high watermark at most the request's timeout.
     let acks_all_timeout_ms = (acks == -1).then(|| u64::try_from(request.timeout_ms).unwrap_or(0));
     let by_id = version >= TOPIC_IDS_FROM_VERSION;
+    // Kafka: transactional records need the request's transactional id
+    // (authorized for WRITE), else the whole request is refused.
+    let unauthorized_transactional =
+        request.transactional_id.is_none() && has_transactional_records(&request);
     let image = ctx.image();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
@@ -38,6 +42,9 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
                 let index = data.index;
                 if !matches!(acks, -1..=1) {
                     return failed(index, ErrorCode::InvalidRequiredAcks);
+                }
+                if unauthorized_transactional {
+                    return failed(index, ErrorCode::TransactionalIdAuthorizationFailed);
                 }
                 let topic = match resolved {
                     Ok(topic) => topic,
@@ -108,6 +115,32 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
         );
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// Whether any partition's records hold a transactional batch (a walk
+/// over the batch headers; bytes too short for a header hold none).
+fn has_transactional_records(request: &ProduceRequest) -> bool {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|topic| &topic.partition_data)
+        .filter_map(|data| data.records.as_ref())
+        .any(|records| {
+            let mut rest: &[u8] = records;
+            while let Some(header) = skein_engine::BatchHeader::read(rest) {
+                if header.is_transactional() {
+                    return true;
+                }
+                let Ok(total) = usize::try_from(header.total_bytes()) else {
+                    return false;
+                };
+                match rest.get(total.max(1)..) {
+                    Some(next) => rest = next,
+                    None => return false,
+                }
+            }
+            false
+        })
 }
 
 /// What `keyless_record` found.

@@ -31,7 +31,8 @@ use skein_engine::{AppendInfo, PartitionLog};
 use super::{Partition, EPOCH_SCAN_READ_BYTES};
 use crate::error::PartitionError;
 use crate::producer_snapshot as snapshot;
-use crate::producer_state::{batch_headers, BatchMetadata, ProducerStates};
+use crate::producer_state::{batches, markers_of, BatchMetadata, CompletedTxn, ProducerStates};
+use crate::txn_index::{AbortedTxn, AbortedTxns};
 
 /// A producer as DescribeProducers reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,7 @@ impl Drop for Reservation<'_> {
 /// the log's tail) and corrupt ones are deleted.
 pub(super) async fn restore(
     log: &PartitionLog,
-) -> Result<(ProducerStates, Rc<SnapshotFiles>), PartitionError> {
+) -> Result<(ProducerStates, Rc<SnapshotFiles>, AbortedTxns), PartitionError> {
     let dir = log.dir();
     let offsets = match snapshot::list(dir) {
         Ok(offsets) => offsets,
@@ -108,18 +109,19 @@ pub(super) async fn restore(
         generation: Cell::new(0),
         active_base_offset: Cell::new(log.active_segment_base_offset()),
     });
-    let states = load(log, &files, log.log_end_offset()).await?;
-    Ok((states, files))
+    let (states, replayed) = load(log, &files, log.log_end_offset()).await?;
+    Ok((states, files, replayed))
 }
 
 /// Deletes the snapshots above `offset` (durably), then rebuilds the state
 /// of the batches below `offset` from the newest valid snapshot at or below
-/// it and the log between the two.
+/// it and the log between the two. Also returns the transactions the
+/// replayed part of the log aborted.
 async fn load(
     log: &PartitionLog,
     files: &SnapshotFiles,
     offset: i64,
-) -> Result<ProducerStates, PartitionError> {
+) -> Result<(ProducerStates, AbortedTxns), PartitionError> {
     let dir = log.dir();
     let above: Vec<i64> = files
         .offsets
@@ -151,16 +153,19 @@ async fn load(
         tracing::warn!(%error, "could not sync the partition directory after deleting snapshots");
     }
     let (from, mut states) = loaded.unwrap_or((0, ProducerStates::default()));
-    replay(log, from, offset, &mut states).await?;
-    Ok(states)
+    let mut aborted = AbortedTxns::default();
+    replay(log, from, offset, &mut states, &mut aborted).await?;
+    Ok((states, aborted))
 }
 
-/// Applies every batch of `log` from `from` (or its log start) up to `to`.
-async fn replay(
+/// Applies every batch of `log` from `from` (or its log start) up to `to`,
+/// recording the transactions its markers abort in `aborted`.
+pub(super) async fn replay(
     log: &PartitionLog,
     from: i64,
     to: i64,
     states: &mut ProducerStates,
+    aborted: &mut AbortedTxns,
 ) -> Result<(), PartitionError> {
     let end = to.min(log.log_end_offset());
     let mut offset = from.max(log.log_start_offset());
@@ -171,9 +176,14 @@ async fn replay(
             .await?;
         let mut next = None;
         for chunk in &chunks {
-            for header in batch_headers(chunk.as_slice()) {
+            for (header, batch) in batches(chunk.as_slice()) {
                 if header.base_offset.get() >= offset {
-                    states.apply(&header);
+                    let marker = crate::txn_marker::decode(batch);
+                    if let Some(completed) = states.apply(&header, marker) {
+                        if completed.aborted {
+                            aborted.insert(aborted_entry(states, &completed));
+                        }
+                    }
                 }
                 next = Some(header.last_offset().saturating_add(1));
             }
@@ -244,25 +254,73 @@ async fn remove_below(dir: &Path, files: &SnapshotFiles, log_start_offset: i64) 
     }
 }
 
+/// The index entry of an aborted transaction, with the last stable offset
+/// right after it.
+fn aborted_entry(states: &ProducerStates, completed: &CompletedTxn) -> AbortedTxn {
+    assert!(completed.aborted);
+    AbortedTxn {
+        producer_id: completed.producer_id,
+        first_offset: completed.first_offset,
+        last_offset: completed.last_offset,
+        last_stable_offset: states.stable_offset_after(completed),
+    }
+}
+
+/// Who writes a leader's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A producer's Produce: checked for idempotence and transactions,
+    /// control batches refused.
+    Client,
+    /// A transaction coordinator's marker (checked by the caller).
+    Coordinator,
+}
+
 impl Partition {
-    /// Appends a leader's batches, keeping the producer state: idempotent
-    /// batches are checked (a duplicate of one of a producer's last five
-    /// batches is answered with its offsets once they are durable), their
-    /// sequences reserved, and applied as they are copied in.
+    /// Applies one stored batch header to the producer state (with the
+    /// marker of a control batch), recording an aborted transaction in the
+    /// aborted index (its file is written after the append, see
+    /// `persist_txn_index`). Runs synchronously at copy-in.
+    fn observe(
+        &self,
+        header: &skein_engine::BatchHeader,
+        marker: Option<crate::txn_marker::TxnMarker>,
+    ) {
+        let mut producers = self.producers.borrow_mut();
+        if let Some(completed) = producers.apply(header, marker) {
+            if completed.aborted {
+                let entry = aborted_entry(&producers, &completed);
+                self.aborted.borrow_mut().insert(entry);
+                self.txn_index.note_pending();
+            }
+        }
+    }
+
+    /// Appends a leader's batches, keeping the producer state: a client's
+    /// idempotent batches are checked (a duplicate of one of a producer's
+    /// last five batches is answered with its offsets once they are
+    /// durable), their sequences reserved, and applied as they are copied
+    /// in; a coordinator's marker ends its producer's transaction.
     pub(super) async fn append_checked(
         &self,
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
+        origin: Origin,
     ) -> Result<AppendInfo, PartitionError> {
         use crate::producer_state::Admission;
         // Decided (and the borrow ended) before any await.
-        let admission = self.producers.borrow_mut().admit(records);
+        let admission = match origin {
+            Origin::Client => self.producers.borrow_mut().admit(records),
+            Origin::Coordinator => Admission::Append { reserved: false },
+        };
         let reserved = match admission {
             Admission::Append { reserved } => reserved,
             Admission::Duplicate(batch) => return self.answer_duplicate(batch).await,
             Admission::Refuse(error) => return Err(error.into()),
         };
+        let markers = markers_of(records);
+        let mut index = 0;
         let copied_in = Cell::new(!reserved);
         let reservation = Reservation {
             producers: &self.producers,
@@ -273,11 +331,14 @@ impl Partition {
             .log
             .append_observed(records, leader_epoch, now_ms, &mut |header| {
                 copied_in.set(true);
-                self.producers.borrow_mut().apply(header);
+                let marker = markers.get(index).copied().flatten();
+                index += 1;
+                self.observe(header, marker);
             })
             .await;
         drop(reservation);
         let info = result?;
+        self.persist_txn_index().await;
         self.maybe_snapshot();
         Ok(info)
     }
@@ -289,12 +350,17 @@ impl Partition {
         records: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo, skein_engine::ReplicaAppendError> {
+        let markers = markers_of(records);
+        let mut index = 0;
         let info = self
             .log
             .append_replicated_observed(records, now_ms, &mut |header| {
-                self.producers.borrow_mut().apply(header);
+                let marker = markers.get(index).copied().flatten();
+                index += 1;
+                self.observe(header, marker);
             })
             .await?;
+        self.persist_txn_index().await;
         self.maybe_snapshot();
         Ok(info)
     }
@@ -314,6 +380,12 @@ impl Partition {
     /// the state is encoded now, at the log end offset, and written by a
     /// background task (the append does not wait for it).
     fn maybe_snapshot(&self) {
+        if self.txn_index.has_pending() {
+            // An abort's index entry is not durable yet: a snapshot past it
+            // would keep recovery from replaying (and re-indexing) it. The
+            // next append tries again.
+            return;
+        }
         let files = &self.producer_snapshots;
         let active_base_offset = self.log.active_segment_base_offset();
         if active_base_offset == files.active_base_offset.get() {
@@ -336,7 +408,12 @@ impl Partition {
 
     /// The snapshot written at close, encoded before the log closes.
     pub(super) fn snapshot_for_close(&self) -> (PathBuf, i64, Vec<u8>) {
-        let offset = self.log.log_end_offset();
+        let offset = if self.txn_index.has_pending() {
+            // See `maybe_snapshot`: no snapshot (offset 0 writes none).
+            0
+        } else {
+            self.log.log_end_offset()
+        };
         let bytes = snapshot::encode(offset, &self.producers.borrow());
         (self.log.dir().to_path_buf(), offset, bytes)
     }
@@ -344,9 +421,11 @@ impl Partition {
     /// Rebuilds the producer state for a log cut back to `offset` (a
     /// follower's truncation): deletes the snapshots above `offset`, then
     /// loads the newest valid one at or below it and replays the log up to
-    /// `offset`. Call it right before cutting the log (safest: no snapshot
-    /// past the new end survives a crash in between) or right after; only
-    /// the batches below `offset` are read either way.
+    /// `offset`; the aborted-transaction index forgets the aborts at or past
+    /// `offset` (their index files rewritten). Call it right before cutting
+    /// the log (safest: no snapshot or index entry past the new end survives
+    /// a crash in between) or right after; only the batches below `offset`
+    /// are read either way.
     ///
     /// # Errors
     /// `Read` when the log cannot be read (the state is then left as it
@@ -358,8 +437,18 @@ impl Partition {
         let Ok(_permit) = files.writes.acquire_permit(1).await else {
             return Ok(());
         };
-        let states = load(&self.log, files, offset).await?;
+        let (states, replayed) = load(&self.log, files, offset).await?;
         *self.producers.borrow_mut() = states;
+        {
+            let mut aborted = self.aborted.borrow_mut();
+            aborted.truncate_to(offset);
+            aborted.merge(&replayed);
+        }
+        // The aborts past `offset` leave their index files now, before the
+        // log is cut (a file naming a marker past the log end would make
+        // recovery rebuild every index).
+        self.txn_index.note_pending();
+        self.reconcile_txn_index().await;
         files
             .active_base_offset
             .set(self.log.active_segment_base_offset());
