@@ -40,7 +40,7 @@ mod ssl_principal_mapping;
 mod topic_name;
 
 pub use acl::{
-    AclBinding, AclBindingFilter, AclError, AclId, AclOperation, AclPermission,
+    AclBinding, AclBindingFilter, AclError, AclId, AclOperation, AclPermission, AclTable,
     AuthorizationResult, Authorizer, AuthorizerError, AuthorizerSettings, PatternType,
     ResourceType, ACL_AUTHORIZER_CLASS_NAME, STANDARD_AUTHORIZER_CLASS_NAME, WILDCARD_HOST,
     WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,

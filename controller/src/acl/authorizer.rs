@@ -101,13 +101,27 @@ struct ResourceAcls {
     prefixed: HashMap<String, Vec<AclBinding>>,
 }
 
-/// Kafka's `StandardAuthorizer`: the settings and every ACL binding, by id
-/// (for DescribeAcls and DeleteAcls) and indexed for checks.
+/// Every ACL binding, by id (for DescribeAcls and DeleteAcls) and indexed by
+/// resource type, pattern type and name for checks. The metadata image holds
+/// it; equal when the bindings are.
 #[derive(Debug, Clone, Default)]
-pub struct Authorizer {
-    settings: AuthorizerSettings,
+pub struct AclTable {
     bindings: BTreeMap<AclId, AclBinding>,
     index: HashMap<ResourceType, ResourceAcls>,
+}
+
+impl PartialEq for AclTable {
+    fn eq(&self, other: &AclTable) -> bool {
+        self.bindings == other.bindings
+    }
+}
+
+impl Eq for AclTable {}
+
+/// Kafka's `StandardAuthorizer`: its settings, deciding over an [`AclTable`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorizer {
+    settings: AuthorizerSettings,
 }
 
 /// What the bindings that apply to one check say.
@@ -118,21 +132,7 @@ struct MatchingAcls {
     denied: bool,
 }
 
-impl Authorizer {
-    /// An authorizer with `settings` and no ACL.
-    pub fn new(settings: AuthorizerSettings) -> Authorizer {
-        Authorizer {
-            settings,
-            bindings: BTreeMap::new(),
-            index: HashMap::new(),
-        }
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &AuthorizerSettings {
-        &self.settings
-    }
-
+impl AclTable {
     /// Adds (or replaces) the binding `id`.
     pub fn add(&mut self, id: AclId, binding: AclBinding) {
         self.remove(&id);
@@ -181,10 +181,29 @@ impl Authorizer {
         self.bindings.iter().filter(|(_, b)| filter.matches(b))
     }
 
+    /// Whether the table has no binding.
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
+    }
+}
+
+impl Authorizer {
+    /// An authorizer with `settings`.
+    pub fn new(settings: AuthorizerSettings) -> Authorizer {
+        Authorizer { settings }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AuthorizerSettings {
+        &self.settings
+    }
+
     /// Whether `principal` connected from `host` may do `operation` on the
-    /// resource `resource_type`/`resource_name`. Allocates nothing.
+    /// resource `resource_type`/`resource_name` under the bindings of `acls`.
+    /// Allocates nothing.
     pub fn authorize(
         &self,
+        acls: &AclTable,
         principal: &KafkaPrincipal,
         host: &str,
         operation: AclOperation,
@@ -195,7 +214,7 @@ impl Authorizer {
             return AuthorizationResult::Allowed;
         }
         let mut matching = MatchingAcls::default();
-        if let Some(acls) = self.index.get(&resource_type) {
+        if let Some(acls) = acls.index.get(&resource_type) {
             let mut check = |list: Option<&Vec<AclBinding>>| {
                 for binding in list.into_iter().flatten() {
                     matching.any_for_resource = true;
@@ -228,11 +247,9 @@ impl Authorizer {
             }
             check(acls.prefixed.get(resource_name));
         }
-        if matching.denied {
-            AuthorizationResult::Denied
-        } else if matching.allowed {
-            AuthorizationResult::Allowed
-        } else if !matching.any_for_resource && self.settings.allow_everyone_if_no_acl_found {
+        let open_by_default =
+            !matching.any_for_resource && self.settings.allow_everyone_if_no_acl_found;
+        if !matching.denied && (matching.allowed || open_by_default) {
             AuthorizationResult::Allowed
         } else {
             AuthorizationResult::Denied
@@ -242,14 +259,21 @@ impl Authorizer {
     /// [`Authorizer::authorize`] as a boolean.
     pub fn is_allowed(
         &self,
+        acls: &AclTable,
         principal: &KafkaPrincipal,
         host: &str,
         operation: AclOperation,
         resource_type: ResourceType,
         resource_name: &str,
     ) -> bool {
-        self.authorize(principal, host, operation, resource_type, resource_name)
-            == AuthorizationResult::Allowed
+        self.authorize(
+            acls,
+            principal,
+            host,
+            operation,
+            resource_type,
+            resource_name,
+        ) == AuthorizationResult::Allowed
     }
 }
 
@@ -296,18 +320,56 @@ mod tests {
         }
     }
 
-    fn authorizer_with(acls: Vec<AclBinding>) -> Authorizer {
+    /// An authorizer with its table.
+    struct Checker {
+        authorizer: Authorizer,
+        acls: AclTable,
+    }
+
+    impl Checker {
+        fn authorize(
+            &self,
+            principal: &KafkaPrincipal,
+            host: &str,
+            operation: AclOperation,
+            resource_type: ResourceType,
+            resource_name: &str,
+        ) -> AuthorizationResult {
+            self.authorizer.authorize(
+                &self.acls,
+                principal,
+                host,
+                operation,
+                resource_type,
+                resource_name,
+            )
+        }
+        fn remove(&mut self, id: &AclId) -> Option<AclBinding> {
+            self.acls.remove(id)
+        }
+        fn bindings(&self) -> &BTreeMap<AclId, AclBinding> {
+            self.acls.bindings()
+        }
+    }
+
+    fn authorizer_with(acls: Vec<AclBinding>) -> Checker {
         authorizer_with_settings(AuthorizerSettings::default(), acls)
     }
 
-    fn authorizer_with_settings(settings: AuthorizerSettings, acls: Vec<AclBinding>) -> Authorizer {
-        let mut authorizer = Authorizer::new(settings);
-        for (n, binding) in acls.into_iter().enumerate() {
+    fn authorizer_with_settings(
+        settings: AuthorizerSettings,
+        bindings: Vec<AclBinding>,
+    ) -> Checker {
+        let mut acls = AclTable::default();
+        for (n, binding) in bindings.into_iter().enumerate() {
             let mut id = [0u8; 16];
             id[0] = u8::try_from(n).unwrap();
-            authorizer.add(id, binding);
+            acls.add(id, binding);
         }
-        authorizer
+        Checker {
+            authorizer: Authorizer::new(settings),
+            acls,
+        }
     }
 
     fn alice() -> KafkaPrincipal {

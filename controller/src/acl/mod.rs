@@ -10,7 +10,7 @@ mod authorizer;
 mod binding;
 
 pub use authorizer::{
-    AuthorizationResult, Authorizer, AuthorizerError, AuthorizerSettings,
+    AclTable, AuthorizationResult, Authorizer, AuthorizerError, AuthorizerSettings,
     ACL_AUTHORIZER_CLASS_NAME, STANDARD_AUTHORIZER_CLASS_NAME,
 };
 pub use binding::{
