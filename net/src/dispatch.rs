@@ -283,6 +283,24 @@ pub async fn dispatch(
             ApiKey::AlterUserScramCredentials,
             &handlers::alter_user_scram_credentials::handle(ctx, r).await,
         ),
+        Request::DescribeAcls(r) => respond(
+            ctx,
+            h,
+            ApiKey::DescribeAcls,
+            &handlers::describe_acls::handle(ctx, r),
+        ),
+        Request::CreateAcls(r) => respond(
+            ctx,
+            h,
+            ApiKey::CreateAcls,
+            &handlers::create_acls::handle(ctx, r).await,
+        ),
+        Request::DeleteAcls(r) => respond(
+            ctx,
+            h,
+            ApiKey::DeleteAcls,
+            &handlers::delete_acls::handle(ctx, r).await,
+        ),
     }
 }
 

@@ -84,6 +84,8 @@ pub struct ShardState {
     pub fetch_sessions: RefCell<FetchSessionCache>,
     /// The change signal of the logs this shard owns.
     pub log_changes: Rc<LogChanges>,
+    /// The authorizer (`authorizer.class.name`), if one is configured.
+    pub authorizer: Option<skein_controller::Authorizer>,
 }
 
 impl ShardState {
@@ -125,7 +127,14 @@ impl ShardState {
             let share = (bytes / data_shards as u64).max(config.socket_request_max_bytes() as u64);
             Rc::new(glommio::sync::Semaphore::new(share))
         });
+        // Validated at start (BrokerConfig::validate).
+        let authorizer = config
+            .authorizer_settings()
+            .ok()
+            .flatten()
+            .map(skein_controller::Authorizer::new);
         ShardState {
+            authorizer,
             shard,
             plan,
             request_slots: Rc::new(glommio::sync::Semaphore::new(request_slots as u64)),
