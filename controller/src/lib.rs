@@ -42,8 +42,8 @@ mod topic_name;
 pub use acl::{
     AclBinding, AclBindingFilter, AclError, AclId, AclOperation, AclPermission, AclTable,
     AuthorizationResult, Authorizer, AuthorizerError, AuthorizerSettings, PatternType,
-    ResourceType, ACL_AUTHORIZER_CLASS_NAME, STANDARD_AUTHORIZER_CLASS_NAME, WILDCARD_HOST,
-    WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
+    ResourceType, ACL_AUTHORIZER_CLASS_NAME, CLUSTER_RESOURCE_NAME, STANDARD_AUTHORIZER_CLASS_NAME,
+    WILDCARD_HOST, WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
 };
 pub use broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 pub use config::{

@@ -89,6 +89,29 @@ pub struct ShardState {
 }
 
 impl ShardState {
+    /// Whether `principal` from `host` may do `operation` on the resource
+    /// (always, without an authorizer). Allocates nothing.
+    pub fn is_authorized(
+        &self,
+        principal: &skein_controller::KafkaPrincipal,
+        host: &str,
+        operation: skein_controller::AclOperation,
+        resource_type: skein_controller::ResourceType,
+        resource_name: &str,
+    ) -> bool {
+        match &self.authorizer {
+            None => true,
+            Some(authorizer) => authorizer.is_allowed(
+                self.image.borrow().acls(),
+                principal,
+                host,
+                operation,
+                resource_type,
+                resource_name,
+            ),
+        }
+    }
+
     /// A shard with no partitions and the empty image.
     // Each argument is a distinct part of the shard's start state, given
     // once by the node at start; a builder would only rename them.

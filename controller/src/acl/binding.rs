@@ -12,6 +12,9 @@ pub const WILDCARD_HOST: &str = "*";
 /// The literal resource name that matches every resource of its type.
 pub const WILDCARD_RESOURCE: &str = "*";
 
+/// The name of the single CLUSTER resource.
+pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
+
 /// An ACL's identity in the metadata log (Kafka's `AccessControlEntryRecord.id`).
 pub type AclId = [u8; 16];
 
@@ -203,7 +206,7 @@ impl AclBinding {
     pub fn validate(&self) -> Result<(), AclError> {
         match self.resource_type {
             ResourceType::Any => return Err(AclError::ResourceType(self.resource_type.code())),
-            ResourceType::Cluster if self.resource_name != "kafka-cluster" => {
+            ResourceType::Cluster if self.resource_name != CLUSTER_RESOURCE_NAME => {
                 return Err(AclError::ClusterResourceName)
             }
             _ => {}

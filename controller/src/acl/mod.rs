@@ -15,5 +15,5 @@ pub use authorizer::{
 };
 pub use binding::{
     AclBinding, AclBindingFilter, AclError, AclId, AclOperation, AclPermission, PatternType,
-    ResourceType, WILDCARD_HOST, WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
+    ResourceType, CLUSTER_RESOURCE_NAME, WILDCARD_HOST, WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
 };

@@ -17,6 +17,9 @@ use crate::shard_state::ShardState;
 /// Kafka's message when no authorizer is configured.
 pub const NO_AUTHORIZER: &str = "No Authorizer is configured.";
 
+/// Kafka's message when the principal may not act on the cluster.
+pub const CLUSTER_DENIED: &str = "Cluster authorization failed.";
+
 /// The binding a creation asks for, or why its codes are not Kafka's.
 pub fn binding(creation: &AclCreation) -> Result<AclBinding, AclError> {
     Ok(AclBinding {
@@ -64,7 +67,25 @@ pub fn response(reply: ControlReply) -> CreateAclsResponse {
 }
 
 /// Answers a CreateAcls request.
-pub async fn handle(ctx: &ShardState, request: CreateAclsRequest) -> CreateAclsResponse {
+/// `authorized`: whether the principal may ALTER the cluster.
+pub async fn handle(
+    ctx: &ShardState,
+    request: CreateAclsRequest,
+    authorized: bool,
+) -> CreateAclsResponse {
+    if !authorized {
+        return CreateAclsResponse::default().with_results(
+            request
+                .creations
+                .iter()
+                .map(|_| {
+                    AclCreationResult::default()
+                        .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+                        .with_error_message(message(&CLUSTER_DENIED))
+                })
+                .collect(),
+        );
+    }
     if ctx.authorizer.is_none() {
         return CreateAclsResponse::default().with_results(
             request

@@ -9,7 +9,7 @@ use kafka_protocol::messages::delete_acls_response::{
 };
 use skein_controller::{AclBinding, AclBindingFilter, AclError};
 
-use super::create_acls::NO_AUTHORIZER;
+use super::create_acls::{CLUSTER_DENIED, NO_AUTHORIZER};
 use super::describe_acls::{binding_filter, WireFilter};
 use super::{message, str_bytes};
 use crate::error_code::ErrorCode;
@@ -86,7 +86,25 @@ pub fn response(reply: ControlReply) -> DeleteAclsResponse {
 }
 
 /// Answers a DeleteAcls request.
-pub async fn handle(ctx: &ShardState, request: DeleteAclsRequest) -> DeleteAclsResponse {
+/// `authorized`: whether the principal may ALTER the cluster.
+pub async fn handle(
+    ctx: &ShardState,
+    request: DeleteAclsRequest,
+    authorized: bool,
+) -> DeleteAclsResponse {
+    if !authorized {
+        return DeleteAclsResponse::default().with_filter_results(
+            request
+                .filters
+                .iter()
+                .map(|_| {
+                    DeleteAclsFilterResult::default()
+                        .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+                        .with_error_message(message(&CLUSTER_DENIED))
+                })
+                .collect(),
+        );
+    }
     if ctx.authorizer.is_none() {
         return DeleteAclsResponse::default().with_filter_results(
             request

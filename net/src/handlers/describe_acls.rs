@@ -11,7 +11,7 @@ use skein_controller::{
     AclBindingFilter, AclError, AclOperation, AclPermission, PatternType, ResourceType,
 };
 
-use super::create_acls::NO_AUTHORIZER;
+use super::create_acls::{CLUSTER_DENIED, NO_AUTHORIZER};
 use super::{message, str_bytes};
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
@@ -53,7 +53,17 @@ pub fn binding_filter(wire: WireFilter<'_>) -> Result<AclBindingFilter, AclError
 }
 
 /// Answers a DescribeAcls request.
-pub fn handle(ctx: &ShardState, request: DescribeAclsRequest) -> DescribeAclsResponse {
+/// `authorized`: whether the principal may DESCRIBE the cluster.
+pub fn handle(
+    ctx: &ShardState,
+    request: DescribeAclsRequest,
+    authorized: bool,
+) -> DescribeAclsResponse {
+    if !authorized {
+        return DescribeAclsResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+            .with_error_message(message(&CLUSTER_DENIED));
+    }
     if ctx.authorizer.is_none() {
         return DescribeAclsResponse::default()
             .with_error_code(ErrorCode::SecurityDisabled.code())
