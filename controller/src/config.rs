@@ -5,6 +5,7 @@
 //! A topic config (`retention.ms`) takes its default from the broker property
 //! named beside it (`log.retention.ms`), as Kafka does.
 
+use crate::acl::{AuthorizerError, AuthorizerSettings};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -189,6 +190,9 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "ssl.enabled.protocols", topic_name: None, kind: ValueKind::Text, default: "TLSv1.2,TLSv1.3", unit: "", doc: "TLS versions SSL listeners accept: TLSv1.2 and/or TLSv1.3 (older versions are refused at start).", support: Support::Implemented },
     PropertyDef { name: "ssl.cipher.suites", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Cipher suites SSL listeners accept, by IANA name (`TLS_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`, …); empty: every suite of rustls' ring provider. A name rustls does not offer is refused at start.", support: Support::Implemented },
     PropertyDef { name: "ssl.principal.mapping.rules", topic_name: None, kind: ValueKind::Text, default: "DEFAULT", unit: "", doc: "How the subject of a client certificate (mutual TLS, ssl.client.auth) becomes the principal's name: Kafka's rules, `RULE:<regex>/<replacement>/[LU]` tried in order, then `DEFAULT` (the whole subject as RFC 2253 writes it, `CN=alice,OU=eng,O=acme`).", support: Support::Implemented },
+    PropertyDef { name: "authorizer.class.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The authorizer: Kafka's `org.apache.kafka.metadata.authorizer.StandardAuthorizer` (or the older `kafka.security.authorizer.AclAuthorizer` name) turns on ACLs (CreateAcls, DescribeAcls, DeleteAcls, stored in the metadata log); empty: no authorization and the ACL APIs answer SECURITY_DISABLED. Any other class is refused at start.", support: Support::Implemented },
+    PropertyDef { name: "super.users", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Principals allowed everything whatever the ACLs say, separated by semicolons: `User:admin;User:ops`.", support: Support::Implemented },
+    PropertyDef { name: "allow.everyone.if.no.acl.found", topic_name: None, kind: ValueKind::Bool, default: "false", unit: "", doc: "Whether a resource that no ACL names at all is open to every principal (with an authorizer).", support: Support::Implemented },
     PropertyDef { name: "sasl.enabled.mechanisms", topic_name: None, kind: ValueKind::List(None), default: "GSSAPI", unit: "", doc: "SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners: `PLAIN` (users from `listener.name.<listener>.plain.sasl.jaas.config`, Kafka's PlainLoginModule syntax), `SCRAM-SHA-256`, `SCRAM-SHA-512` (users created with AlterUserScramCredentials or `skein user add`). Kafka's default, GSSAPI (Kerberos), is not served: a SASL listener refuses to start until this is set, as it does when GSSAPI or OAUTHBEARER is listed. Per listener: `listener.name.<name>.sasl.enabled.mechanisms`.", support: Support::Implemented },
     PropertyDef { name: "sasl.mechanism.inter.broker.protocol", topic_name: None, kind: ValueKind::Text, default: "GSSAPI", unit: "", doc: "SASL mechanism brokers authenticate with to each other: brokers of a cluster replicate over a PLAINTEXT or SSL inter-broker listener for now, so a SASL inter-broker listener is refused at start.", support: Support::Implemented },
     PropertyDef { name: "connections.max.reauth.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "Lifetime of a SASL session (KIP-368): told to the client in SaslAuthenticate (v1 and later), which re-authenticates before it ends; a connection that sends anything but a new SaslHandshake after its session expired is closed. 0: sessions never expire. Per listener: `listener.name.<name>.connections.max.reauth.ms`.", support: Support::Implemented },
@@ -629,6 +633,8 @@ impl BrokerConfig {
             name: name.to_string(),
             reason,
         };
+        self.authorizer_settings()
+            .map_err(|error| unsupported("authorizer.class.name", error.to_string()))?;
         let roles = self.roles();
         if !roles.broker && !roles.controller {
             return Err(unsupported("process.roles", "no role given".into()));
@@ -960,6 +966,16 @@ impl BrokerConfig {
     pub fn auto_create_topics(&self) -> bool {
         self.flag("auto.create.topics.enable")
     }
+    /// The authorizer's settings (`authorizer.class.name`, `super.users`,
+    /// `allow.everyone.if.no.acl.found`); `None` without an authorizer.
+    pub fn authorizer_settings(&self) -> Result<Option<AuthorizerSettings>, AuthorizerError> {
+        AuthorizerSettings::from_properties(
+            self.text("authorizer.class.name"),
+            self.text("super.users"),
+            self.flag("allow.everyone.if.no.acl.found"),
+        )
+    }
+
     /// `delete.topic.enable`.
     pub fn delete_topic_enable(&self) -> bool {
         self.flag("delete.topic.enable")

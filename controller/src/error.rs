@@ -2,6 +2,7 @@
 //! cannot be read or written, [`ControllerError`] for a metadata change the
 //! controller's rules refuse. Kafka error codes are chosen for them only in
 //! `net`'s `error_code` module.
+use crate::acl::AclError;
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
@@ -119,6 +120,9 @@ pub enum ControllerError {
     /// A request that breaks the protocol's rules (Kafka's INVALID_REQUEST).
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
+    /// An ACL binding Kafka's controller refuses (INVALID_REQUEST).
+    #[error(transparent)]
+    InvalidAcl(#[from] AclError),
     /// An AlterPartition that puts a fenced or shutting-down broker in the ISR.
     #[error("broker {0} is fenced or shutting down; it cannot join the ISR")]
     IneligibleReplica(i32),

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::acl::AclTable;
 use crate::broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 use crate::metadata_record::{MetadataRecord, TopicId, NO_LEADER};
 use crate::partition_state::PartitionState;
@@ -66,6 +67,9 @@ pub struct MetadataImage {
     pub cluster_id: Option<String>,
     /// SCRAM credentials by user, then mechanism.
     scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// ACL bindings by id, indexed for the authorizer; shared with the
+    /// images before a change that does not touch them.
+    acls: Arc<AclTable>,
 }
 
 impl MetadataImage {
@@ -90,6 +94,11 @@ impl MetadataImage {
             image.apply(record);
         }
         image
+    }
+
+    /// Every ACL binding, indexed for [`Authorizer`](crate::Authorizer) checks.
+    pub fn acls(&self) -> &AclTable {
+        &self.acls
     }
 
     /// `user`'s SCRAM credential for `mechanism`, if it has one.
@@ -198,6 +207,14 @@ impl MetadataImage {
                     if credentials.is_empty() {
                         self.scram_credentials.remove(name);
                     }
+                }
+            }
+            MetadataRecord::AccessControlEntry { id, binding } => {
+                Arc::make_mut(&mut self.acls).add(*id, binding.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                if self.acls.bindings().contains_key(id) {
+                    Arc::make_mut(&mut self.acls).remove(id);
                 }
             }
             MetadataRecord::ClusterId { cluster_id } => {

@@ -11,7 +11,7 @@
 //! every config override) followed by one `Partition` per partition
 //! (replicas, ISR, leader and epochs), and, when any producer id was ever
 //! reserved, one `ProducerIdBlock`; one `UserScramCredential` per user and
-//! mechanism. A broker's retired incarnations are not
+//! mechanism; one `AccessControlEntry` per ACL binding. A broker's retired incarnations are not
 //! kept: after a snapshot, a registration with an incarnation retired before
 //! it is not recognised as stale (it is then treated as a new one).
 //!
@@ -83,6 +83,12 @@ impl MetadataImage {
                     credential: credential.clone(),
                 });
             }
+        }
+        for (id, binding) in self.acls().bindings() {
+            records.push(MetadataRecord::AccessControlEntry {
+                id: *id,
+                binding: binding.clone(),
+            });
         }
         if let Some(cluster_id) = &self.cluster_id {
             records.push(MetadataRecord::ClusterId {
@@ -217,7 +223,33 @@ mod tests {
             MetadataRecord::ProducerIdBlock {
                 next_block_start: 2000,
             },
+            acl(7, "orders"),
+            acl(8, "payments-"),
+            MetadataRecord::RemoveAccessControlEntry { id: [7; 16] },
         ]
+    }
+
+    fn acl(id: u8, name: &str) -> MetadataRecord {
+        MetadataRecord::AccessControlEntry {
+            id: [id; 16],
+            binding: crate::acl::AclBinding {
+                resource_type: crate::acl::ResourceType::Topic,
+                resource_name: name.into(),
+                pattern_type: crate::acl::PatternType::Prefixed,
+                principal: "User:alice".into(),
+                host: "*".into(),
+                operation: crate::acl::AclOperation::Read,
+                permission: crate::acl::AclPermission::Allow,
+            },
+        }
+    }
+
+    #[test]
+    fn acls_survive_a_snapshot() {
+        let image = MetadataImage::replay(0, &history());
+        let restored = decode_image_snapshot(&encode_image_snapshot(&image), 0).unwrap();
+        assert_eq!(restored.acls().bindings().len(), 1);
+        assert_eq!(restored.acls(), image.acls());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! leader and epochs), group state.
 //! Must not: block a data shard; choose Kafka error codes (`net` does).
 
+mod acl;
 mod broker_registration;
 mod config;
 mod error;
@@ -38,6 +39,12 @@ mod scram_credential;
 mod ssl_principal_mapping;
 mod topic_name;
 
+pub use acl::{
+    AclBinding, AclBindingFilter, AclError, AclId, AclOperation, AclPermission, AclTable,
+    AuthorizationResult, Authorizer, AuthorizerError, AuthorizerSettings, PatternType,
+    ResourceType, ACL_AUTHORIZER_CLASS_NAME, CLUSTER_RESOURCE_NAME, STANDARD_AUTHORIZER_CLASS_NAME,
+    WILDCARD_HOST, WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
+};
 pub use broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 pub use config::{
     change_list_config, is_list_config, is_topic_config, topic_config_def, validate_topic_config,

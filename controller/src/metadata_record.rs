@@ -15,6 +15,7 @@
 //! (negative partitions, broker ids below -1, duplicate replicas), and never
 //! panics.
 
+use crate::acl::{AclBinding, AclId, AclOperation, AclPermission, PatternType, ResourceType};
 use crate::error::MetadataError;
 use crate::scram_credential::{ScramCredential, ScramMechanism, SCRAM_BYTES_MAX};
 
@@ -132,6 +133,10 @@ pub enum MetadataRecord {
         name: String,
         mechanism: ScramMechanism,
     },
+    /// An ACL binding was created (Kafka's `AccessControlEntryRecord`).
+    AccessControlEntry { id: AclId, binding: AclBinding },
+    /// An ACL binding was removed (Kafka's `RemoveAccessControlEntryRecord`).
+    RemoveAccessControlEntry { id: AclId },
 }
 
 const KIND_TOPIC: u8 = 1;
@@ -148,6 +153,8 @@ const KIND_PARTITION_CHANGE: u8 = 11;
 const KIND_CLUSTER_ID: u8 = 12;
 const KIND_USER_SCRAM_CREDENTIAL: u8 = 13;
 const KIND_REMOVE_USER_SCRAM_CREDENTIAL: u8 = 14;
+const KIND_ACCESS_CONTROL_ENTRY: u8 = 15;
+const KIND_REMOVE_ACCESS_CONTROL_ENTRY: u8 = 16;
 
 /// The version written after the kind of the cluster records; the decoder
 /// refuses any other.
@@ -295,6 +302,21 @@ impl MetadataRecord {
                 out.extend_from_slice(&[KIND_REMOVE_USER_SCRAM_CREDENTIAL, CLUSTER_RECORD_VERSION]);
                 put_string(out, name);
                 out.push(mechanism.type_code().to_be_bytes()[0]);
+            }
+            MetadataRecord::AccessControlEntry { id, binding } => {
+                out.extend_from_slice(&[KIND_ACCESS_CONTROL_ENTRY, CLUSTER_RECORD_VERSION]);
+                out.extend_from_slice(id);
+                out.push(binding.resource_type.code().to_be_bytes()[0]);
+                put_string(out, &binding.resource_name);
+                out.push(binding.pattern_type.code().to_be_bytes()[0]);
+                put_string(out, &binding.principal);
+                put_string(out, &binding.host);
+                out.push(binding.operation.code().to_be_bytes()[0]);
+                out.push(binding.permission.code().to_be_bytes()[0]);
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                out.extend_from_slice(&[KIND_REMOVE_ACCESS_CONTROL_ENTRY, CLUSTER_RECORD_VERSION]);
+                out.extend_from_slice(id);
             }
         }
     }
@@ -458,6 +480,40 @@ impl MetadataRecord {
                     mechanism: reader.scram_mechanism()?,
                 }
             }
+            KIND_ACCESS_CONTROL_ENTRY => {
+                reader.version()?;
+                let id = reader.topic_id()?;
+                let resource_type = ResourceType::from_code(reader.i8()?)
+                    .ok_or_else(|| corrupt("unknown ACL resource type"))?;
+                let resource_name = reader.string()?;
+                let pattern_type = PatternType::from_code(reader.i8()?)
+                    .ok_or_else(|| corrupt("unknown ACL pattern type"))?;
+                let principal = reader.string()?;
+                let host = reader.string()?;
+                let operation = AclOperation::from_code(reader.i8()?)
+                    .ok_or_else(|| corrupt("unknown ACL operation"))?;
+                let permission = AclPermission::from_code(reader.i8()?)
+                    .ok_or_else(|| corrupt("unknown ACL permission"))?;
+                let binding = AclBinding {
+                    resource_type,
+                    resource_name,
+                    pattern_type,
+                    principal,
+                    host,
+                    operation,
+                    permission,
+                };
+                binding
+                    .validate()
+                    .map_err(|_| corrupt("invalid ACL binding"))?;
+                MetadataRecord::AccessControlEntry { id, binding }
+            }
+            KIND_REMOVE_ACCESS_CONTROL_ENTRY => {
+                reader.version()?;
+                MetadataRecord::RemoveAccessControlEntry {
+                    id: reader.topic_id()?,
+                }
+            }
             _ => return Err(corrupt("unknown record kind")),
         };
         if !reader.bytes.is_empty() {
@@ -562,6 +618,9 @@ impl Reader<'_> {
             return Err(corrupt("empty user name"));
         }
         Ok(name)
+    }
+    fn i8(&mut self) -> Result<i8, MetadataError> {
+        Ok(i8::from_be_bytes([self.u8()?]))
     }
     fn scram_mechanism(&mut self) -> Result<ScramMechanism, MetadataError> {
         let code = i8::from_be_bytes([self.u8()?]);
@@ -758,6 +817,19 @@ mod tests {
                 name: "alice".into(),
                 mechanism: ScramMechanism::Sha256,
             },
+            MetadataRecord::AccessControlEntry {
+                id: [7; 16],
+                binding: AclBinding {
+                    resource_type: ResourceType::Topic,
+                    resource_name: "orders-".into(),
+                    pattern_type: PatternType::Prefixed,
+                    principal: "User:alice".into(),
+                    host: "*".into(),
+                    operation: AclOperation::Write,
+                    permission: AclPermission::Deny,
+                },
+            },
+            MetadataRecord::RemoveAccessControlEntry { id: [7; 16] },
         ]
     }
 

@@ -3,7 +3,7 @@
 //! each [`ControlRequest`] a client asked it for to the active controller
 //! as the Kafka admin request that carries it (CreateTopics, DeleteTopics,
 //! CreatePartitions, IncrementalAlterConfigs / AlterConfigs, ElectLeaders,
-//! DescribeQuorum, AlterUserScramCredentials), on the controller listener: the requests a KRaft
+//! DescribeQuorum, AlterUserScramCredentials, CreateAcls, DeleteAcls), on the controller listener: the requests a KRaft
 //! controller serves there too. The controller turns it back into the same
 //! [`ControlRequest`], makes the change, and answers with Kafka's response,
 //! which the forwarding node turns back into the [`ControlReply`] its
@@ -22,6 +22,8 @@ use kafka_protocol::messages::alter_user_scram_credentials_request::{
     AlterUserScramCredentialsRequest, ScramCredentialDeletion, ScramCredentialUpsertion,
 };
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
+use kafka_protocol::messages::create_acls_request::{AclCreation, CreateAclsRequest};
+use kafka_protocol::messages::create_acls_response::CreateAclsResponse;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsRequest, CreatePartitionsTopic,
 };
@@ -34,6 +36,8 @@ use kafka_protocol::messages::create_topics_request::{
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicResult, CreateTopicsResponse,
 };
+use kafka_protocol::messages::delete_acls_request::{DeleteAclsFilter, DeleteAclsRequest};
+use kafka_protocol::messages::delete_acls_response::DeleteAclsResponse;
 use kafka_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
 use kafka_protocol::messages::delete_topics_response::{
     DeletableTopicResult, DeleteTopicsResponse,
@@ -85,6 +89,10 @@ pub const ELECT_LEADERS_VERSION: i16 = 2;
 pub const DESCRIBE_QUORUM_VERSION: i16 = 1;
 /// AlterUserScramCredentials version used between Skein nodes.
 pub const ALTER_USER_SCRAM_CREDENTIALS_VERSION: i16 = 0;
+/// CreateAcls version used between Skein nodes.
+pub const CREATE_ACLS_VERSION: i16 = 3;
+/// DeleteAcls version used between Skein nodes.
+pub const DELETE_ACLS_VERSION: i16 = 3;
 
 /// Kafka's config resource type of a topic.
 const TOPIC_RESOURCE: i8 = 2;
@@ -111,6 +119,10 @@ pub enum ForwardedRequest {
     DescribeQuorum(DescribeQuorumRequest),
     /// AlterUserScramCredentials.
     AlterUserScramCredentials(AlterUserScramCredentialsRequest),
+    /// CreateAcls.
+    CreateAcls(CreateAclsRequest),
+    /// DeleteAcls.
+    DeleteAcls(DeleteAclsRequest),
 }
 
 /// The controller's answer to a [`ForwardedRequest`].
@@ -132,6 +144,10 @@ pub enum ForwardedResponse {
     DescribeQuorum(DescribeQuorumResponse),
     /// To AlterUserScramCredentials.
     AlterUserScramCredentials(AlterUserScramCredentialsResponse),
+    /// To CreateAcls.
+    CreateAcls(CreateAclsResponse),
+    /// To DeleteAcls.
+    DeleteAcls(DeleteAclsResponse),
 }
 
 /// The API key and version `api_key` is forwarded at, if it is one of the
@@ -146,6 +162,8 @@ pub fn forwarded_version(api_key: ApiKey) -> Option<i16> {
         ApiKey::ElectLeaders => Some(ELECT_LEADERS_VERSION),
         ApiKey::DescribeQuorum => Some(DESCRIBE_QUORUM_VERSION),
         ApiKey::AlterUserScramCredentials => Some(ALTER_USER_SCRAM_CREDENTIALS_VERSION),
+        ApiKey::CreateAcls => Some(CREATE_ACLS_VERSION),
+        ApiKey::DeleteAcls => Some(DELETE_ACLS_VERSION),
         _ => None,
     }
 }
@@ -320,6 +338,80 @@ pub async fn forward(
                     .collect(),
             )
         }
+        ControlRequest::CreateAcls { creations } => {
+            // Only valid codes are forwarded; refusals stay here, in order.
+            let request = CreateAclsRequest::default().with_creations(
+                creations
+                    .iter()
+                    .filter_map(|c| c.as_ref().ok())
+                    .map(|b| {
+                        AclCreation::default()
+                            .with_resource_type(b.resource_type.code())
+                            .with_resource_name(str_bytes(&b.resource_name))
+                            .with_resource_pattern_type(b.pattern_type.code())
+                            .with_principal(str_bytes(&b.principal))
+                            .with_host(str_bytes(&b.host))
+                            .with_operation(b.operation.code())
+                            .with_permission_type(b.permission.code())
+                    })
+                    .collect(),
+            );
+            let response: CreateAclsResponse = connection
+                .call(ApiKey::CreateAcls, CREATE_ACLS_VERSION, &request)
+                .await?;
+            let mut remote = response.results.into_iter();
+            ControlReply::CreatedAcls(
+                creations
+                    .iter()
+                    .map(|c| match c {
+                        Err(error) => Err(crate::handlers::create_acls::refused(error.clone())),
+                        Ok(_) => match remote.next() {
+                            Some(r) => outcome(r.error_code, r.error_message),
+                            None => Err(ControlError::Unavailable),
+                        },
+                    })
+                    .collect(),
+            )
+        }
+        ControlRequest::DeleteAcls { filters } => {
+            let request = DeleteAclsRequest::default().with_filters(
+                filters
+                    .iter()
+                    .filter_map(|f| f.as_ref().ok())
+                    .map(|f| {
+                        DeleteAclsFilter::default()
+                            .with_resource_type_filter(f.resource_type.code())
+                            .with_resource_name_filter(f.resource_name.as_deref().map(str_bytes))
+                            .with_pattern_type_filter(f.pattern_type.code())
+                            .with_principal_filter(f.principal.as_deref().map(str_bytes))
+                            .with_host_filter(f.host.as_deref().map(str_bytes))
+                            .with_operation(f.operation.code())
+                            .with_permission_type(f.permission.code())
+                    })
+                    .collect(),
+            );
+            let response: DeleteAclsResponse = connection
+                .call(ApiKey::DeleteAcls, DELETE_ACLS_VERSION, &request)
+                .await?;
+            let mut remote = response.filter_results.into_iter();
+            ControlReply::DeletedAcls(
+                filters
+                    .iter()
+                    .map(|f| match f {
+                        Err(error) => Err(crate::handlers::create_acls::refused(error.clone())),
+                        Ok(_) => match remote.next() {
+                            Some(r) => outcome(r.error_code, r.error_message).map(|()| {
+                                r.matching_acls
+                                    .iter()
+                                    .filter_map(crate::handlers::delete_acls::removed_binding)
+                                    .collect()
+                            }),
+                            None => Err(ControlError::Unavailable),
+                        },
+                    })
+                    .collect(),
+            )
+        }
         ControlRequest::AllocateProducerId => return Err(ForwardError::NotForwarded),
     })
 }
@@ -422,6 +514,12 @@ pub fn control_request(request: &ForwardedRequest) -> ControlRequest {
         ForwardedRequest::DescribeQuorum(_) => ControlRequest::DescribeQuorum,
         ForwardedRequest::AlterUserScramCredentials(request) => {
             crate::handlers::alter_user_scram_credentials::control_request(request)
+        }
+        ForwardedRequest::CreateAcls(request) => {
+            crate::handlers::create_acls::control_request(request)
+        }
+        ForwardedRequest::DeleteAcls(request) => {
+            crate::handlers::delete_acls::control_request(request)
         }
     }
 }
@@ -540,6 +638,12 @@ pub fn forwarded_response(request: &ForwardedRequest, reply: ControlReply) -> Fo
         ) => ForwardedResponse::AlterUserScramCredentials(
             crate::handlers::alter_user_scram_credentials::response(reply),
         ),
+        (ForwardedRequest::CreateAcls(_), reply @ ControlReply::CreatedAcls(_)) => {
+            ForwardedResponse::CreateAcls(crate::handlers::create_acls::response(reply))
+        }
+        (ForwardedRequest::DeleteAcls(_), reply @ ControlReply::DeletedAcls(_)) => {
+            ForwardedResponse::DeleteAcls(crate::handlers::delete_acls::response(reply))
+        }
         (request, _) => {
             // The control shard answers each request with its own reply
             // kind; anything else is a bug, answered as unavailable.
@@ -592,6 +696,18 @@ fn unavailable_response(request: &ForwardedRequest) -> ForwardedResponse {
         ForwardedRequest::AlterUserScramCredentials(_) => {
             ControlReply::AlteredScramCredentials(Vec::new())
         }
+        ForwardedRequest::CreateAcls(r) => ControlReply::CreatedAcls(
+            r.creations
+                .iter()
+                .map(|_| Err(ControlError::Unavailable))
+                .collect(),
+        ),
+        ForwardedRequest::DeleteAcls(r) => ControlReply::DeletedAcls(
+            r.filters
+                .iter()
+                .map(|_| Err(ControlError::Unavailable))
+                .collect(),
+        ),
     };
     forwarded_response(request, reply)
 }

@@ -229,6 +229,8 @@ fn decode_forwarded(
         ApiKey::AlterUserScramCredentials => {
             ForwardedRequest::AlterUserScramCredentials(decode(api_key, body, version)?)
         }
+        ApiKey::CreateAcls => ForwardedRequest::CreateAcls(decode(api_key, body, version)?),
+        ApiKey::DeleteAcls => ForwardedRequest::DeleteAcls(decode(api_key, body, version)?),
         _ => {
             return Err(ControllerRpcError::Unsupported {
                 api_key: api_key as i16,

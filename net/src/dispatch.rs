@@ -1,6 +1,7 @@
 //! Dispatch: from a request header and body bytes to a response. Decodes
 //! (`request.rs`), calls the API's handler and encodes its answer.
 
+use skein_controller::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -325,7 +326,52 @@ pub async fn dispatch(
             ApiKey::AlterUserScramCredentials,
             &handlers::alter_user_scram_credentials::handle(ctx, r).await,
         ),
+        Request::DescribeAcls(r) => {
+            // Kafka: DescribeAcls needs DESCRIBE on the cluster, CreateAcls
+            // and DeleteAcls ALTER.
+            let authorized = cluster_authorized(ctx, auth, client_host, AclOperation::Describe);
+            respond(
+                ctx,
+                h,
+                ApiKey::DescribeAcls,
+                &handlers::describe_acls::handle(ctx, r, authorized),
+            )
+        }
+        Request::CreateAcls(r) => {
+            let authorized = cluster_authorized(ctx, auth, client_host, AclOperation::Alter);
+            respond(
+                ctx,
+                h,
+                ApiKey::CreateAcls,
+                &handlers::create_acls::handle(ctx, r, authorized).await,
+            )
+        }
+        Request::DeleteAcls(r) => {
+            let authorized = cluster_authorized(ctx, auth, client_host, AclOperation::Alter);
+            respond(
+                ctx,
+                h,
+                ApiKey::DeleteAcls,
+                &handlers::delete_acls::handle(ctx, r, authorized).await,
+            )
+        }
     }
+}
+
+/// Whether the connection's principal may do `operation` on the cluster.
+fn cluster_authorized(
+    ctx: &ShardState,
+    auth: &RefCell<Authenticator>,
+    client_host: &str,
+    operation: AclOperation,
+) -> bool {
+    ctx.is_authorized(
+        auth.borrow().principal(),
+        client_host,
+        operation,
+        ResourceType::Cluster,
+        CLUSTER_RESOURCE_NAME,
+    )
 }
 
 /// The outcome of a SASL request that `refused` (if anything): Kafka

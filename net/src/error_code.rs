@@ -87,6 +87,9 @@ error_codes! {
     InvalidSessionTimeout = 26,
     RebalanceInProgress = 27,
     InvalidCommitOffsetSize = 28,
+    TopicAuthorizationFailed = 29,
+    GroupAuthorizationFailed = 30,
+    ClusterAuthorizationFailed = 31,
     InvalidTimestamp = 32,
     UnsupportedSaslMechanism = 33,
     IllegalSaslState = 34,
@@ -106,6 +109,7 @@ error_codes! {
     ConcurrentTransactions = 51,
     TransactionCoordinatorFenced = 52,
     TransactionalIdAuthorizationFailed = 53,
+    SecurityDisabled = 54,
     OperationNotAttempted = 55,
     KafkaStorageError = 56,
     LogDirNotFound = 57,
@@ -301,7 +305,9 @@ pub fn controller_error(error: &ControllerError) -> ErrorCode {
         ControllerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
         ControllerError::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
         ControllerError::NotController => ErrorCode::NotController,
-        ControllerError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+        ControllerError::InvalidRequest(_) | ControllerError::InvalidAcl(_) => {
+            ErrorCode::InvalidRequest
+        }
         ControllerError::IneligibleReplica(_) => ErrorCode::IneligibleReplica,
         ControllerError::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
         ControllerError::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,

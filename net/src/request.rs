@@ -24,6 +24,7 @@ use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DescribeQuorumRequest,
     ElectLeadersRequest, InitProducerIdRequest,
 };
+use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
     JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
@@ -80,6 +81,9 @@ pub enum Request {
     SaslAuthenticate(SaslAuthenticateRequest),
     DescribeUserScramCredentials(DescribeUserScramCredentialsRequest),
     AlterUserScramCredentials(AlterUserScramCredentialsRequest),
+    DescribeAcls(DescribeAclsRequest),
+    CreateAcls(CreateAclsRequest),
+    DeleteAcls(DeleteAclsRequest),
 }
 
 /// Why a request could not be decoded.
@@ -197,6 +201,9 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::AlterUserScramCredentials => {
             Request::AlterUserScramCredentials(decode(api_key, body, version)?)
         }
+        ApiKey::DescribeAcls => Request::DescribeAcls(decode(api_key, body, version)?),
+        ApiKey::CreateAcls => Request::CreateAcls(decode(api_key, body, version)?),
+        ApiKey::DeleteAcls => Request::DeleteAcls(decode(api_key, body, version)?),
         other => {
             return Err(RequestError::Unsupported {
                 api_key: other,

@@ -24,6 +24,7 @@ use kafka_protocol::messages::{
     SaslAuthenticateResponse, SaslHandshakeResponse,
 };
 use kafka_protocol::messages::{ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse};
+use kafka_protocol::messages::{CreateAclsResponse, DeleteAclsResponse, DescribeAclsResponse};
 
 /// A response whose error codes can be listed.
 pub trait ErrorCodes {
@@ -393,6 +394,28 @@ impl ErrorCodes for DescribeUserScramCredentialsResponse {
 impl ErrorCodes for AlterUserScramCredentialsResponse {
     fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
         for result in &self.results {
+            visit(result.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for DescribeAclsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+    }
+}
+
+impl ErrorCodes for CreateAclsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for result in &self.results {
+            visit(result.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for DeleteAclsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        for result in &self.filter_results {
             visit(result.error_code);
         }
     }

@@ -2,6 +2,7 @@
 //! to its owner shard; metadata images, published by the control shard; and
 //! metadata changes, sent to the control shard. Everything here is `Send`.
 
+use skein_controller::{AclBinding, AclBindingFilter, AclError};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -287,6 +288,15 @@ pub enum ControlRequest {
         deletions: Vec<ScramDeletion>,
         upsertions: Vec<ScramUpsertion>,
     },
+    /// CreateAcls: one binding per creation, or why its codes are not
+    /// Kafka's.
+    CreateAcls {
+        creations: Vec<Result<AclBinding, AclError>>,
+    },
+    /// DeleteAcls: one filter per deletion, or why its codes are not Kafka's.
+    DeleteAcls {
+        filters: Vec<Result<AclBindingFilter, AclError>>,
+    },
 }
 
 /// The outcome of each item of a [`ControlRequest`], in request order.
@@ -309,6 +319,10 @@ pub enum ControlReply {
     Quorum(Result<QuorumStatus, ControlError>),
     /// Per user named, in order of first appearance.
     AlteredScramCredentials(Vec<(String, Result<(), ControlError>)>),
+    /// Per creation.
+    CreatedAcls(Vec<Result<(), ControlError>>),
+    /// Per filter: the bindings it removed.
+    DeletedAcls(Vec<Result<Vec<AclBinding>, ControlError>>),
 }
 
 /// One partition's outcome of an ElectLeaders: `(topic, partition, result)`.

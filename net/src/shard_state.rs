@@ -85,9 +85,34 @@ pub struct ShardState {
     pub fetch_sessions: RefCell<FetchSessionCache>,
     /// The change signal of the logs this shard owns.
     pub log_changes: Rc<LogChanges>,
+    /// The authorizer (`authorizer.class.name`), if one is configured.
+    pub authorizer: Option<skein_controller::Authorizer>,
 }
 
 impl ShardState {
+    /// Whether `principal` from `host` may do `operation` on the resource
+    /// (always, without an authorizer). Allocates nothing.
+    pub fn is_authorized(
+        &self,
+        principal: &skein_controller::KafkaPrincipal,
+        host: &str,
+        operation: skein_controller::AclOperation,
+        resource_type: skein_controller::ResourceType,
+        resource_name: &str,
+    ) -> bool {
+        match &self.authorizer {
+            None => true,
+            Some(authorizer) => authorizer.is_allowed(
+                self.image.borrow().acls(),
+                principal,
+                host,
+                operation,
+                resource_type,
+                resource_name,
+            ),
+        }
+    }
+
     /// A shard with no partitions and the empty image.
     // Each argument is a distinct part of the shard's start state, given
     // once by the node at start; a builder would only rename them.
@@ -126,7 +151,14 @@ impl ShardState {
             let share = (bytes / data_shards as u64).max(config.socket_request_max_bytes() as u64);
             Rc::new(glommio::sync::Semaphore::new(share))
         });
+        // Validated at start (BrokerConfig::validate).
+        let authorizer = config
+            .authorizer_settings()
+            .ok()
+            .flatten()
+            .map(skein_controller::Authorizer::new);
         ShardState {
+            authorizer,
             shard,
             plan,
             request_slots: Rc::new(glommio::sync::Semaphore::new(request_slots as u64)),

@@ -69,6 +69,9 @@ enum Command {
     /// Add, remove and list SCRAM users (SASL/SCRAM logins).
     #[command(after_help = cli::exit_status::EXIT_CODES_HELP)]
     User(cli::user::UserArgs),
+    /// Add, remove and list ACL bindings (needs authorizer.class.name on the broker).
+    #[command(after_help = cli::exit_status::EXIT_CODES_HELP)]
+    Acl(cli::acl::AclArgs),
     /// Write records from stdin to a topic (kcat -P style).
     Produce(cli::produce::ProduceArgs),
     /// Print a topic's records (kcat -C style).
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Group(args) => return cli::finish(cli::group::run(args)),
         Command::Cluster(args) => return cli::finish(cli::cluster::run(args)),
         Command::User(args) => return cli::finish(cli::user::run(args)),
+        Command::Acl(args) => return cli::finish(cli::acl::run(args)),
         Command::Produce(args) => return cli::finish(cli::produce::run(args)),
         Command::Consume(args) => return cli::finish(cli::consume::run(args)),
         Command::Config(args) => {

@@ -27,6 +27,7 @@
 //! whether it is shutting down. Time is whatever the driver passes as
 //! `now_ms`; a new active controller starts every session afresh.
 
+mod acls;
 mod brokers;
 mod leadership;
 mod partition_change;
@@ -252,6 +253,10 @@ fn log_record(record: &MetadataRecord, image: &MetadataImage) {
         MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
             tracing::info!(user = %name, mechanism = mechanism.mechanism_name(), "SCRAM credential removed")
         }
+        MetadataRecord::AccessControlEntry { binding, .. } => {
+            tracing::info!(?binding, "ACL created")
+        }
+        MetadataRecord::RemoveAccessControlEntry { .. } => tracing::info!("ACL removed"),
         MetadataRecord::PartitionChange {
             partition,
             isr,

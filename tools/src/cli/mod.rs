@@ -1,11 +1,12 @@
 //! The operator's subcommands: `topic`, `group`, `cluster`, `produce`,
-//! `consume`, `user` over the Kafka protocol (so they work against any
+//! `consume`, `user`, `acl` over the Kafka protocol (so they work against any
 //! Kafka-compatible broker), `config docs`, and shell completions.
 //!
 //! Each subcommand returns `anyhow::Result`; [`exit_status::report`] turns
 //! an error into a message that names the Kafka error code and an exit code
 //! scripts can trust (0 ok, 1 Kafka error, 2 usage, 3 unreachable).
 
+pub mod acl;
 mod brokers;
 pub mod cluster;
 pub mod config_docs;

@@ -14,6 +14,7 @@
 // whole API; until they land, `bench` uses only part of it.
 #![allow(dead_code, unused_imports)]
 
+mod acls;
 mod api_versions;
 mod cluster;
 mod configs;

@@ -892,6 +892,47 @@ impl ControlShard {
                     .collect();
                 (records, ControlReply::AlteredScramCredentials(outcomes))
             }
+            ControlRequest::CreateAcls { creations } => {
+                let valid = creations
+                    .iter()
+                    .filter_map(|c| c.as_ref().ok())
+                    .map(|binding| (new_topic_id(), binding.clone()))
+                    .collect();
+                let ControllerResult { records, response } =
+                    quorum.borrow().controller().create_acls(valid);
+                let mut outcomes = response.into_iter();
+                let reply = creations
+                    .into_iter()
+                    .map(|c| match c {
+                        Err(error) => Err(ControlError::Refused(error.into())),
+                        Ok(_) => outcomes
+                            .next()
+                            .unwrap_or(Err(skein_controller::ControllerError::InvalidRequest(
+                                "missing outcome",
+                            )))
+                            .map_err(ControlError::from),
+                    })
+                    .collect();
+                (records, ControlReply::CreatedAcls(reply))
+            }
+            ControlRequest::DeleteAcls { filters } => {
+                let valid: Vec<_> = filters
+                    .iter()
+                    .filter_map(|f| f.as_ref().ok())
+                    .cloned()
+                    .collect();
+                let ControllerResult { records, response } =
+                    quorum.borrow().controller().delete_acls(&valid);
+                let mut outcomes = response.into_iter();
+                let reply = filters
+                    .into_iter()
+                    .map(|f| match f {
+                        Err(error) => Err(ControlError::Refused(error.into())),
+                        Ok(_) => Ok(outcomes.next().unwrap_or_default()),
+                    })
+                    .collect();
+                (records, ControlReply::DeletedAcls(reply))
+            }
         };
         if records.is_empty() {
             return reply;
@@ -1193,6 +1234,12 @@ fn fail_all(request: &ControlRequest, error: impl Fn() -> ControlError) -> Contr
                 users.into_iter().map(|user| (user, Err(error()))).collect(),
             )
         }
+        ControlRequest::CreateAcls { creations } => {
+            ControlReply::CreatedAcls(creations.iter().map(|_| Err(error())).collect())
+        }
+        ControlRequest::DeleteAcls { filters } => {
+            ControlReply::DeletedAcls(filters.iter().map(|_| Err(error())).collect())
+        }
     }
 }
 
@@ -1241,6 +1288,18 @@ fn not_committed(reply: ControlReply, error: &QuorumDriverError) -> ControlReply
             results
                 .into_iter()
                 .map(|(user, r)| (user, r.and_then(|()| Err(failed()))))
+                .collect(),
+        ),
+        ControlReply::CreatedAcls(results) => ControlReply::CreatedAcls(
+            results
+                .into_iter()
+                .map(|r| r.and_then(|()| Err(failed())))
+                .collect(),
+        ),
+        ControlReply::DeletedAcls(results) => ControlReply::DeletedAcls(
+            results
+                .into_iter()
+                .map(|r| r.and_then(|_| Err(failed())))
                 .collect(),
         ),
     }

@@ -116,6 +116,8 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
                     ForwardedResponse::AlterUserScramCredentials(r) => {
                         encode(&header, ApiKey::AlterUserScramCredentials, &r)
                     }
+                    ForwardedResponse::CreateAcls(r) => encode(&header, ApiKey::CreateAcls, &r),
+                    ForwardedResponse::DeleteAcls(r) => encode(&header, ApiKey::DeleteAcls, &r),
                 }
             }
         };
