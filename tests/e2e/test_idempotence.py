@@ -54,7 +54,15 @@ def produce(port: int, topic: str, batch: bytes, ready_timeout_s: float = 30.0) 
     restart) or its leader not known."""
     deadline = time.monotonic() + ready_timeout_s
     while True:
-        answer = produce_once(port, topic, batch)
+        try:
+            answer = produce_once(port, topic, batch)
+        except (ConnectionError, w.Closed):
+            # A broker just restarted may reset a connection accepted while
+            # it was still starting; a client reconnects and retries.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
         if answer[0] not in NOT_READY or time.monotonic() > deadline:
             return answer
         time.sleep(0.2)
