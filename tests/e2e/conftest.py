@@ -220,6 +220,18 @@ class ClusterBroker:
         self.start_failed = True
         self.cluster.start()
         self.cluster.wait_ready({1, 2, 3})
+
+        # The active controller creates __consumer_offsets once every broker
+        # is unfenced: a single broker has it from its first answer, and the
+        # group tests assume so.
+        def offsets_topic_led():
+            views = self.cluster.metadata_from(self.cluster.broker_nodes(), ["__consumer_offsets"])
+            topics = [v.topics.get("__consumer_offsets") for v in views.values()]
+            ok = all(t is not None and t.error_code == 0 and t.partitions
+                     and all(p.leader >= 0 for p in t.partitions.values()) for t in topics)
+            return ok, topics
+
+        self.cluster.wait_for("__consumer_offsets led on every node", offsets_topic_led, 60)
         self.start_failed = False
 
     def poll(self) -> int | None:
