@@ -388,7 +388,7 @@ pub enum KafkaSupport {
 const NO_ZOOKEEPER: &str =
     "Skein has no ZooKeeper: its metadata lives in its own Raft quorum, as in KRaft";
 const NO_SECURITY: &str =
-    "SASL and ACLs are not built into Skein yet; its listeners are PLAINTEXT or SSL (the ssl.* properties of its table)";
+    "Skein does not implement this security setting: its TLS, SASL (PLAIN, SCRAM) and ACL settings are the ones in its own table (docs/configuration.md)";
 const NO_TIERED_STORAGE: &str = "Skein has no tiered storage";
 const THREAD_PER_CORE: &str =
     "Skein runs one thread per core, each serving its own connections and partitions; --cores picks the cores";

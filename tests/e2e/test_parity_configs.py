@@ -264,7 +264,7 @@ def test_starts_from_kafkas_kraft_server_properties_and_docker_style_environment
      "controller.quorum.voters"),
     ({"process.roles": "broker"}, "process.roles"),
     ({"zookeeper.connect": "localhost:2181"}, "Skein has no ZooKeeper"),
-    ({"sasl.enabled.mechanisms": "PLAIN"}, "SASL and ACLs are not built"),
+    ({"delegation.token.secret.key": "secret"}, "Skein does not implement this security setting"),
     ({"num.partition": "3"}, "did you mean num.partitions"),
 ])
 def test_a_configuration_skein_cannot_run_is_refused_at_start_naming_the_property(
