@@ -10,7 +10,9 @@ Skein does not implement stops the start with the reason.
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -59,6 +61,18 @@ def describe(client, flt):
     return sorted(key(b) for b in client.describe_acls(flt).result(timeout=TIMEOUT_S))
 
 
+def eventually(read, want):
+    """`read()` once it equals `want` (a change made through a node that is
+    not the active controller reaches that node's image shortly after the
+    answer, as in Kafka), else the last value read."""
+    deadline = time.monotonic() + TIMEOUT_S
+    got = read()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.1)
+        got = read()
+    return got
+
+
 def describe_error(broker) -> str:
     """The error DescribeAcls answers, through kafka-python (confluent-kafka
     2.x returns an empty list for a DescribeAcls error)."""
@@ -80,6 +94,14 @@ def describe_error(broker) -> str:
         client.close()
 
 
+def keys(*bindings):
+    return sorted(key(b) for b in bindings)
+
+
+def settled(client, flt, want):
+    return eventually(lambda: describe(client, flt), want)
+
+
 def test_acls_round_trip_through_the_admin_client(broker_factory):
     broker = broker_factory(WITH_AUTHORIZER)
     client = admin(broker)
@@ -89,25 +111,23 @@ def test_acls_round_trip_through_the_admin_client(broker_factory):
     for future in client.create_acls([BINDINGS[0]]).values():
         future.result(timeout=TIMEOUT_S)
 
-    assert describe(client, ANY) == sorted(key(b) for b in BINDINGS)
+    assert settled(client, ANY, keys(*BINDINGS)) == keys(*BINDINGS)
     topics = AclBindingFilter(ResourceType.TOPIC, None, ResourcePatternType.ANY, None, None,
                               AclOperation.ANY, AclPermissionType.ANY)
-    assert describe(client, topics) == sorted(key(b) for b in BINDINGS[:3])
+    assert describe(client, topics) == keys(*BINDINGS[:3])
     # MATCH: every pattern that applies to the topic orders-eu.
     match = AclBindingFilter(ResourceType.TOPIC, "orders-eu", ResourcePatternType.MATCH, None,
                              None, AclOperation.ANY, AclPermissionType.ANY)
-    assert describe(client, match) == sorted(key(b) for b in [BINDINGS[1], BINDINGS[2]])
+    assert describe(client, match) == keys(BINDINGS[1], BINDINGS[2])
     alice = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, "User:alice",
                              None, AclOperation.ANY, AclPermissionType.ANY)
-    assert describe(client, alice) == sorted(key(b) for b in [BINDINGS[0], BINDINGS[3]])
+    assert describe(client, alice) == keys(BINDINGS[0], BINDINGS[3])
 
     # Delete alice's bindings: exactly those come back, and are gone.
-    deleted = client.delete_acls([alice])
-    (future,) = deleted.values()
-    assert sorted(key(b) for b in future.result(timeout=TIMEOUT_S)) == \
-        sorted(key(b) for b in [BINDINGS[0], BINDINGS[3]])
-    assert describe(client, ANY) == sorted(key(b) for b in [BINDINGS[1], BINDINGS[2],
-                                                           BINDINGS[4]])
+    (future,) = client.delete_acls([alice]).values()
+    assert keys(*future.result(timeout=TIMEOUT_S)) == keys(BINDINGS[0], BINDINGS[3])
+    left = keys(BINDINGS[1], BINDINGS[2], BINDINGS[4])
+    assert settled(client, ANY, left) == left
     # A filter that matches nothing removes nothing.
     (future,) = client.delete_acls([alice]).values()
     assert future.result(timeout=TIMEOUT_S) == []
@@ -115,11 +135,10 @@ def test_acls_round_trip_through_the_admin_client(broker_factory):
     # They survive a restart (metadata log replay).
     broker.restart()
     client = admin(broker)
-    assert describe(client, ANY) == sorted(key(b) for b in [BINDINGS[1], BINDINGS[2],
-                                                           BINDINGS[4]])
+    assert settled(client, ANY, left) == left
     (future,) = client.delete_acls([ANY]).values()
     assert len(future.result(timeout=TIMEOUT_S)) == 3
-    assert describe(client, ANY) == []
+    assert settled(client, ANY, []) == []
 
 
 def test_a_cluster_binding_on_another_name_is_an_invalid_request(broker_factory):
@@ -181,15 +200,24 @@ def skein(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return r
 
 
+def cli_list(bootstrap: str, count: int) -> list:
+    """`skein acl list` once it shows `count` bindings (or the last listing)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        listed = json.loads(skein("acl", "list", "--format", "json", "-b", bootstrap).stdout)
+        if len(listed) == count or time.monotonic() > deadline:
+            return listed
+        time.sleep(0.1)
+
+
 def test_the_acl_cli_adds_lists_and_removes_bindings(broker_factory):
-    import json
     broker = broker_factory(WITH_AUTHORIZER)
     b = broker.bootstrap
     skein("acl", "add", "--topic", "orders-", "--resource-pattern-type", "prefixed",
           "--principal", "User:alice", "--operation", "READ", "--operation", "DESCRIBE", "-b", b)
     skein("acl", "add", "--cluster", "--principal", "User:ops", "--operation", "ALTER_CONFIGS",
           "--deny", "-b", b)
-    listed = json.loads(skein("acl", "list", "--format", "json", "-b", b).stdout)
+    listed = cli_list(b, 3)
     assert sorted((r["resource_type"], r["resource_name"], r["pattern_type"], r["principal"],
                    r["host"], r["operation"], r["permission"]) for r in listed) == [
         ("CLUSTER", "kafka-cluster", "LITERAL", "User:ops", "*", "ALTER_CONFIGS", "DENY"),
@@ -204,11 +232,11 @@ def test_the_acl_cli_adds_lists_and_removes_bindings(broker_factory):
     removed = json.loads(skein("acl", "remove", "--principal", "User:alice",
                                "--operation", "READ", "--format", "json", "-b", b).stdout)
     assert [(r["principal"], r["operation"]) for r in removed] == [("User:alice", "READ")]
-    assert len(json.loads(skein("acl", "list", "--format", "json", "-b", b).stdout)) == 2
+    assert len(cli_list(b, 2)) == 2
     # Removing without any selection is a usage error.
     assert skein("acl", "remove", "-b", b, check=False).returncode == 2
     skein("acl", "remove", "--all", "-b", b)
-    assert json.loads(skein("acl", "list", "--format", "json", "-b", b).stdout) == []
+    assert cli_list(b, 0) == []
 
 
 def test_the_acl_cli_names_security_disabled_without_an_authorizer(broker):
