@@ -81,9 +81,10 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::SaslAuthenticate, 0, 2),
     api(ApiKey::DescribeUserScramCredentials, 0, 0),
     api(ApiKey::AlterUserScramCredentials, 0, 0),
-    api(ApiKey::DescribeAcls, 0, 3),
-    api(ApiKey::CreateAcls, 0, 3),
-    api(ApiKey::DeleteAcls, 0, 3),
+    // v1 and later, as Kafka 4 (KIP-896 removed v0).
+    api(ApiKey::DescribeAcls, 1, 3),
+    api(ApiKey::CreateAcls, 1, 3),
+    api(ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The served range of `api_key`, if it is served at all.

@@ -113,3 +113,41 @@ pub fn handle(
     }
     DescribeAclsResponse::default().with_resources(resources)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn wire(resource_type: i8, pattern_type: i8, operation: i8) -> WireFilter<'static> {
+        WireFilter {
+            resource_type,
+            resource_name: None,
+            pattern_type,
+            principal: None,
+            host: None,
+            operation,
+            permission: 1,
+        }
+    }
+
+    #[test]
+    fn unknown_codes_in_a_filter_are_refused() {
+        assert_eq!(
+            binding_filter(wire(0, 1, 1)),
+            Err(AclError::ResourceType(0))
+        );
+        assert_eq!(binding_filter(wire(2, 9, 1)), Err(AclError::PatternType(9)));
+        assert_eq!(binding_filter(wire(2, 2, 0)), Err(AclError::Operation(0)));
+    }
+
+    #[test]
+    fn any_and_match_filters_are_accepted() {
+        let filter = binding_filter(wire(1, 2, 3)).unwrap();
+        assert_eq!(filter.resource_type, ResourceType::Any);
+        assert_eq!(filter.pattern_type, PatternType::Match);
+        assert_eq!(filter.operation, AclOperation::Read);
+        assert_eq!(filter.permission, AclPermission::Any);
+        assert_eq!(filter.resource_name, None);
+    }
+}
