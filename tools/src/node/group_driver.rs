@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::{mpsc, oneshot};
-use futures::StreamExt;
 use skein_controller::group_coordinator::{
     Action, AppendError, GroupCoordinator, GroupError, OffsetsRecord, PersistId, Request,
     RequestToken, Response, TopicMetadata, CONSUMER_OFFSETS_TOPIC,
@@ -45,8 +44,6 @@ use skein_net::shard_message::{
 };
 use skein_net::shard_state::now_ms;
 
-/// The longest the timer task sleeps without looking at the deadline again.
-const TICK_INTERVAL_MAX_MS: i64 = 1_000;
 /// How long one wait for a new leader's high watermark to cover its log
 /// end lasts before the partition's offsets are asked again (a lost
 /// leadership then ends the replay).
@@ -715,34 +712,18 @@ impl GroupDriver {
     /// Ticks the coordinator at its deadlines until the node stops. Call
     /// once; spawn it on the control shard.
     pub async fn run_timer(self: Rc<Self>) {
-        let Some(mut woken) = self.timer_woken.borrow_mut().take() else {
+        let Some(woken) = self.timer_woken.borrow_mut().take() else {
             return;
         };
-        loop {
-            let now = now_ms();
-            let due = self.coordinator.borrow().next_deadline();
-            if due.is_some_and(|due| due <= now) {
+        crate::node::coordinator_timer::run(
+            woken,
+            || self.coordinator.borrow().next_deadline(),
+            |now| {
                 let actions = self.coordinator.borrow_mut().tick(now);
                 self.execute(actions);
-            }
-            // At least 1 ms: a deadline the tick did not clear must not
-            // spin the control shard.
-            let now = now_ms();
-            let wait_ms = self
-                .coordinator
-                .borrow()
-                .next_deadline()
-                .map_or(TICK_INTERVAL_MAX_MS, |deadline| {
-                    (deadline - now).clamp(1, TICK_INTERVAL_MAX_MS)
-                });
-            let sleep = glommio::timer::sleep(Duration::from_millis(wait_ms as u64));
-            futures::pin_mut!(sleep);
-            if let futures::future::Either::Right((None, _)) =
-                futures::future::select(sleep, woken.next()).await
-            {
-                return;
-            }
-        }
+            },
+        )
+        .await;
     }
 }
 

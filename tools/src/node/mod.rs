@@ -24,6 +24,7 @@
 mod broker_lifecycle;
 pub(crate) mod control_shard;
 mod controller_server;
+mod coordinator_timer;
 mod group_driver;
 mod metadata_fetcher;
 mod metadata_upgrade;

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::channel::{mpsc, oneshot};
-use futures::StreamExt;
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic, WriteTxnMarkersRequest,
 };
@@ -51,8 +50,6 @@ use crate::node::group_driver::{
     Tenure, TenureChange,
 };
 
-/// The longest the timer task sleeps without looking at the deadline again.
-const TICK_INTERVAL_MAX_MS: i64 = 1_000;
 /// The first wait before a failed marker send or replay is retried; it
 /// doubles up to [`RETRY_MAX_MS`].
 const RETRY_MIN_MS: u64 = 50;
@@ -612,32 +609,18 @@ impl TransactionDriver {
     /// Ticks the coordinator at its deadlines until the node stops. Call
     /// once; spawn it on the control shard.
     pub async fn run_timer(self: Rc<Self>) {
-        let Some(mut woken) = self.timer_woken.borrow_mut().take() else {
+        let Some(woken) = self.timer_woken.borrow_mut().take() else {
             return;
         };
-        loop {
-            let now = now_ms();
-            let due = self.coordinator.borrow().next_deadline();
-            if due.is_some_and(|due| due <= now) {
+        crate::node::coordinator_timer::run(
+            woken,
+            || self.coordinator.borrow().next_deadline(),
+            |now| {
                 let actions = self.coordinator.borrow_mut().tick(now);
                 self.execute(actions);
-            }
-            let now = now_ms();
-            let wait_ms = self
-                .coordinator
-                .borrow()
-                .next_deadline()
-                .map_or(TICK_INTERVAL_MAX_MS, |deadline| {
-                    (deadline - now).clamp(1, TICK_INTERVAL_MAX_MS)
-                });
-            let sleep = glommio::timer::sleep(Duration::from_millis(wait_ms as u64));
-            futures::pin_mut!(sleep);
-            if let futures::future::Either::Right((None, _)) =
-                futures::future::select(sleep, woken.next()).await
-            {
-                return;
-            }
-        }
+            },
+        )
+        .await;
     }
 }
 
