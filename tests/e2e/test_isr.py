@@ -91,10 +91,11 @@ def test_isr_shrinks_and_expands_through_the_controller_and_gates_acks_all(clust
     cluster = cluster_factory(controllers=3, brokers=3, properties={
         "replica.lag.time.max.ms": str(LAG_MAX_MS),
         "broker.session.timeout.ms": "30000",
-        # __consumer_offsets without followers: a partition created just
+        # The internal topics without followers: a partition created just
         # before a pause would (rightly) lose the paused follower too and
         # blur the exact under-replicated counts below.
         "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
     })
     cluster.start()
     cluster.wait_ready(BROKERS)
