@@ -782,6 +782,13 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
     ));
     let (image_applied, first_image) = local_first_image();
     let server = Rc::clone(&ctx);
+    // A broker-only node's first image is whatever prefix of the metadata
+    // log its fetcher had applied once the cluster id was known: partitions
+    // it still holds may not be in it yet, and removing their directories
+    // as orphans would throw a replica away (seen: every partition of a
+    // restarted broker-only node). Only a voter, whose image is its own
+    // committed log, removes orphans at start.
+    let sweeps_orphans = shard.0 == 0 && shared.config.roles().controller;
     glommio::spawn_local(inbox.serve(move |request| {
         let ctx = Rc::clone(&server);
         let image_applied = Rc::clone(&image_applied);
@@ -793,6 +800,16 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
                     op,
                 } => ctx.execute(topic_id, partition, op).await,
                 ShardRequest::ApplyImage(image) => {
+                    // The sweep runs against the first image before this
+                    // shard answers it: the control shard publishes the
+                    // next image (which may add a topic whose directories
+                    // another shard then makes) only once every shard
+                    // answered, so no live directory is taken for an orphan
+                    // (seen: __transaction_state created right after the
+                    // first image lost its directories on a single node).
+                    if sweeps_orphans && !image_applied.get() {
+                        ctx.remove_orphan_dirs(&image);
+                    }
                     ctx.apply_image(image).await;
                     ctx.metrics.set_partitions(ctx.partition_count());
                     image_applied.set(true);
@@ -812,15 +829,6 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
             return;
         }
         glommio::timer::sleep(Duration::from_millis(2)).await;
-    }
-    // A broker-only node's first image is whatever prefix of the metadata
-    // log its fetcher had applied once the cluster id was known: partitions
-    // it still holds may not be in it yet, and removing their directories
-    // as orphans would throw a replica away (seen: every partition of a
-    // restarted broker-only node). Only a voter, whose image is its own
-    // committed log, removes orphans at start.
-    if shard.0 == 0 && shared.config.roles().controller {
-        ctx.remove_orphan_dirs(&ctx.image());
     }
     if shard.0 == 0 {
         shared.orphans_removed.store(true, Ordering::SeqCst);
