@@ -23,9 +23,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::leader_epoch_checkpoint::{
-    number, write_durably, CheckpointError, CHECKPOINT_BYTES_MAX,
-};
+use crate::leader_epoch_checkpoint::{number, CheckpointError, CHECKPOINT_BYTES_MAX};
 
 /// The prefix of each shard's file in the data dir (Kafka's file name).
 pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
@@ -168,7 +166,8 @@ pub async fn write(
     entries: &[(String, i32, i64)],
 ) -> Result<(), CheckpointError> {
     let temp = format!("{file_name}.tmp");
-    write_durably(dir, &temp, file_name, encode(entries)).await
+    crate::durable_file::replace(dir, &temp, file_name, encode(entries)).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -52,6 +52,15 @@ pub enum CheckpointError {
     },
 }
 
+impl From<crate::durable_file::DurableWriteError> for CheckpointError {
+    fn from(error: crate::durable_file::DurableWriteError) -> CheckpointError {
+        CheckpointError::Io {
+            path: error.path,
+            source: error.source,
+        }
+    }
+}
+
 /// Parses checkpoint bytes into ordered entries.
 ///
 /// # Errors
@@ -187,47 +196,8 @@ async fn read_whole(
 /// Dropping the future may leave the temporary file behind (the next write
 /// replaces it); the checkpoint itself is never half-written.
 pub async fn write(dir: &Path, entries: &[EpochEntry]) -> Result<(), CheckpointError> {
-    write_durably(dir, CHECKPOINT_TEMP_FILE, CHECKPOINT_FILE, encode(entries)).await
-}
-
-/// Replaces `name` in `dir` with `bytes` atomically and durably: written to
-/// `temp_name`, fdatasynced, renamed over `name`, the directory fsynced
-/// (the checkpoints' shared write protocol).
-///
-/// # Errors
-/// `Io` when a step fails; the previous file (or none) stays.
-pub(crate) async fn write_durably(
-    dir: &Path,
-    temp_name: &str,
-    name: &str,
-    bytes: Vec<u8>,
-) -> Result<(), CheckpointError> {
-    let temp = dir.join(temp_name);
-    let path = dir.join(name);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |error: glommio::GlommioError<()>| CheckpointError::Io {
-            path,
-            source: error.into(),
-        }
-    };
-    let file = glommio::io::BufferedFile::create(&temp)
-        .await
-        .map_err(io(&temp))?;
-    let length = bytes.len();
-    let written = file.write_at(bytes, 0).await.map_err(io(&temp))?;
-    if written != length {
-        return Err(CheckpointError::Io {
-            path: temp,
-            source: std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"),
-        });
-    }
-    file.fdatasync().await.map_err(io(&temp))?;
-    file.close().await.map_err(io(&temp))?;
-    glommio::io::rename(&temp, &path).await.map_err(io(&path))?;
-    let directory = glommio::io::Directory::open(dir).await.map_err(io(dir))?;
-    directory.sync().await.map_err(io(dir))?;
-    directory.close().await.map_err(io(dir))?;
+    crate::durable_file::replace(dir, CHECKPOINT_TEMP_FILE, CHECKPOINT_FILE, encode(entries))
+        .await?;
     Ok(())
 }
 

@@ -32,6 +32,7 @@
 //! metadata image (it is handed typed [`ReplicaSpec`]s), or know Kafka's
 //! error codes.
 
+mod durable_file;
 mod error;
 mod high_watermark_checkpoint;
 mod leader_epoch_cache;

@@ -65,6 +65,15 @@ pub enum SnapshotError {
     },
 }
 
+impl From<crate::durable_file::DurableWriteError> for SnapshotError {
+    fn from(error: crate::durable_file::DurableWriteError) -> SnapshotError {
+        SnapshotError::Io {
+            path: error.path,
+            source: error.source,
+        }
+    }
+}
+
 /// The file name of the snapshot at `offset`.
 pub fn file_name(offset: i64) -> String {
     assert!(offset >= 0, "snapshots are named by a log offset");
@@ -298,30 +307,9 @@ pub async fn read(dir: &Path, offset: i64) -> Result<ProducerStates, SnapshotErr
 /// Dropping the future may leave the temporary file behind (removed at the
 /// next open).
 pub async fn write(dir: &Path, offset: i64, bytes: Vec<u8>) -> Result<(), SnapshotError> {
-    let path = dir.join(file_name(offset));
-    let temp = dir.join(format!("{offset:020}{TEMP_SUFFIX}"));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |error: glommio::GlommioError<()>| SnapshotError::Io {
-            path,
-            source: error.into(),
-        }
-    };
-    let file = glommio::io::BufferedFile::create(&temp)
-        .await
-        .map_err(io(&temp))?;
-    let length = bytes.len();
-    let written = file.write_at(bytes, 0).await.map_err(io(&temp))?;
-    if written != length {
-        return Err(SnapshotError::Io {
-            path: temp,
-            source: std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"),
-        });
-    }
-    file.fdatasync().await.map_err(io(&temp))?;
-    file.close().await.map_err(io(&temp))?;
-    glommio::io::rename(&temp, &path).await.map_err(io(&path))?;
-    sync_dir(dir).await
+    let temp = format!("{offset:020}{TEMP_SUFFIX}");
+    crate::durable_file::replace(dir, &temp, &file_name(offset), bytes).await?;
+    Ok(())
 }
 
 /// Deletes the snapshot at `offset` in `dir` (absent is fine); the caller
@@ -353,13 +341,7 @@ pub async fn delete(dir: &Path, offset: i64) -> Result<(), SnapshotError> {
 /// # Errors
 /// `Io` when the directory cannot be synced.
 pub async fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
-    let io = |error: glommio::GlommioError<()>| SnapshotError::Io {
-        path: dir.to_path_buf(),
-        source: error.into(),
-    };
-    let directory = glommio::io::Directory::open(dir).await.map_err(io)?;
-    directory.sync().await.map_err(io)?;
-    directory.close().await.map_err(io)?;
+    crate::durable_file::sync_dir(dir).await?;
     Ok(())
 }
 

@@ -69,6 +69,15 @@ pub enum TxnIndexError {
     },
 }
 
+impl From<crate::durable_file::DurableWriteError> for TxnIndexError {
+    fn from(error: crate::durable_file::DurableWriteError) -> TxnIndexError {
+        TxnIndexError::Io {
+            path: error.path,
+            source: error.source,
+        }
+    }
+}
+
 /// The aborted transactions of a partition, by marker offset.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AbortedTxns {
@@ -254,22 +263,11 @@ pub async fn write_file(
     base_offset: i64,
     entries: &[AbortedTxn],
 ) -> Result<(), TxnIndexError> {
-    let path = dir.join(file_name(base_offset));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |error: glommio::GlommioError<()>| TxnIndexError::Io {
-            path,
-            source: error.into(),
-        }
-    };
+    let name = file_name(base_offset);
     if entries.is_empty() {
+        let path = dir.join(&name);
         return match glommio::io::remove(&path).await {
-            Ok(()) => crate::producer_snapshot::sync_dir(dir)
-                .await
-                .map_err(|error| TxnIndexError::Io {
-                    path: dir.to_path_buf(),
-                    source: std::io::Error::other(error.to_string()),
-                }),
+            Ok(()) => Ok(crate::durable_file::sync_dir(dir).await?),
             Err(error) => {
                 let error = std::io::Error::from(error);
                 if error.kind() == std::io::ErrorKind::NotFound {
@@ -283,28 +281,9 @@ pub async fn write_file(
             }
         };
     }
-    let temp = dir.join(format!("{}.tmp", file_name(base_offset)));
-    let bytes = encode(entries);
-    let length = bytes.len();
-    let file = glommio::io::BufferedFile::create(&temp)
-        .await
-        .map_err(io(&temp))?;
-    let written = file.write_at(bytes, 0).await.map_err(io(&temp))?;
-    if written != length {
-        return Err(TxnIndexError::Io {
-            path: temp,
-            source: std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"),
-        });
-    }
-    file.fdatasync().await.map_err(io(&temp))?;
-    file.close().await.map_err(io(&temp))?;
-    glommio::io::rename(&temp, &path).await.map_err(io(&path))?;
-    crate::producer_snapshot::sync_dir(dir)
-        .await
-        .map_err(|error| TxnIndexError::Io {
-            path: dir.to_path_buf(),
-            source: std::io::Error::other(error.to_string()),
-        })
+    let temp = format!("{name}.tmp");
+    crate::durable_file::replace(dir, &temp, &name, encode(entries)).await?;
+    Ok(())
 }
 
 /// The segment base offsets that have an index file in `dir`.
