@@ -1076,14 +1076,42 @@ fn follower_lag(
     now_ms: i64,
 ) -> crate::metrics::FollowerLag {
     let records = log_end_offset - follower.log_end_offset.max(0);
+    // A follower that never caught up in this leader epoch has lagged
+    // since the leader started tracking it (not since 1970).
     let ms = if follower.log_end_offset >= log_end_offset {
         0
     } else {
-        now_ms - follower.last_caught_up_ms
+        now_ms - follower.last_caught_up_ms.max(follower.tracked_since_ms)
     };
     crate::metrics::FollowerLag {
         broker: follower.broker,
         records: u64::try_from(records).unwrap_or(0),
         ms: u64::try_from(ms).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn follower(log_end_offset: i64, last_caught_up_ms: i64) -> skein_replication::FollowerState {
+        skein_replication::FollowerState {
+            broker: 2,
+            log_end_offset,
+            last_fetch_ms: 0,
+            last_fetch_leader_log_end_offset: -1,
+            last_caught_up_ms,
+            tracked_since_ms: 10_000,
+        }
+    }
+
+    #[test]
+    fn a_follower_that_never_caught_up_lags_since_the_leader_tracked_it() {
+        let lag = follower_lag(&follower(-1, 0), 50, 12_500);
+        assert_eq!((lag.records, lag.ms), (50, 2_500));
+        let lag = follower_lag(&follower(40, 11_000), 50, 12_500);
+        assert_eq!((lag.records, lag.ms), (10, 1_500));
+        let lag = follower_lag(&follower(50, 0), 50, 12_500);
+        assert_eq!((lag.records, lag.ms), (0, 0));
     }
 }

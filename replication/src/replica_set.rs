@@ -73,6 +73,9 @@ pub struct FollowerState {
     /// The last time it was known to have everything the leader had (ms; 0:
     /// never in this leader epoch).
     pub last_caught_up_ms: i64,
+    /// When this leader started tracking it (ms): what its lag counts from
+    /// while it has never caught up.
+    pub tracked_since_ms: i64,
 }
 
 impl FollowerState {
@@ -86,6 +89,7 @@ impl FollowerState {
             // (Kafka's `resetReplicaState`): an in-sync follower counts as
             // caught up now, the others never.
             last_caught_up_ms: if in_sync { now_ms } else { 0 },
+            tracked_since_ms: now_ms,
         }
     }
 }
