@@ -287,6 +287,25 @@ impl ShardState {
             .map_err(|_| PartitionError::OwnerUnavailable)
     }
 
+    /// Runs one operation on the partition's owner shard: `local` on the
+    /// partition when this shard owns it, else `op` through the mesh, the
+    /// answer taken out of its reply by `answer`.
+    async fn on_owner<T>(
+        &self,
+        topic_id: TopicId,
+        partition: i32,
+        op: PartitionOp,
+        local: impl AsyncFnOnce(Rc<Partition>) -> Result<T, PartitionError>,
+        answer: fn(ShardReply) -> Result<T, PartitionError>,
+    ) -> Result<T, PartitionError> {
+        let owner = self.owner(&topic_id, partition);
+        if owner == self.shard {
+            return local(self.local(&topic_id, partition)?).await;
+        }
+        let reply = self.remote(owner, topic_id, partition, op).await?;
+        answer(reply)
+    }
+
     /// Appends one Produce partition's batches on the partition's leader.
     /// With `acks_all_timeout_ms` (acks=all), `min.insync.replicas` is
     /// checked before the append and the answer waits until the high
@@ -561,12 +580,6 @@ impl ShardState {
         partition: i32,
         marker: MarkerWrite,
     ) -> Result<AppendInfo, PartitionError> {
-        let owner = self.owner(&topic_id, partition);
-        if owner == self.shard {
-            return self
-                .local_write_txn_marker(topic_id, partition, marker)
-                .await;
-        }
         let op = PartitionOp::WriteTxnMarker {
             producer_id: marker.producer_id,
             producer_epoch: marker.producer_epoch,
@@ -574,42 +587,12 @@ impl ShardState {
             result: marker.result,
             timeout_ms: marker.timeout_ms,
         };
-        match self.remote(owner, topic_id, partition, op).await? {
+        let local = async |replica| local_write_txn_marker(replica, marker).await;
+        let answer = |reply| match reply {
             ShardReply::Appended(result) => result,
             other => Err(unexpected(other)),
-        }
-    }
-
-    async fn local_write_txn_marker(
-        &self,
-        topic_id: TopicId,
-        partition: i32,
-        marker: MarkerWrite,
-    ) -> Result<AppendInfo, PartitionError> {
-        let replica = self.local(&topic_id, partition)?;
-        let write = || {
-            replica.write_txn_marker(
-                marker.producer_id,
-                marker.producer_epoch,
-                marker.coordinator_epoch,
-                marker.result,
-                now_ms(),
-            )
         };
-        if !replica.leads_followers() {
-            return Ok(write().await?);
-        }
-        replica.check_enough_replicas()?;
-        let info = write().await?;
-        let waited = glommio::timer::timeout(Duration::from_millis(marker.timeout_ms), async {
-            Ok(replica.wait_for_high_watermark(info.last_offset).await)
-        })
-        .await;
-        match waited {
-            Ok(Ok(())) => Ok(info),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => Err(PartitionError::ReplicationTimedOut),
-        }
+        self.on_owner(topic_id, partition, op, local, answer).await
     }
 
     /// ListOffsets for one timestamp (or the special values -1..-5); with
@@ -624,21 +607,20 @@ impl ShardState {
         timestamp: i64,
         read_committed: bool,
     ) -> Result<ListedOffset, PartitionError> {
-        let owner = self.owner(&topic_id, partition);
-        if owner == self.shard {
-            let replica = self.local(&topic_id, partition)?;
-            return Ok(replica
-                .list_offset_isolated(timestamp, read_committed)
-                .await?);
-        }
         let op = PartitionOp::ListOffset {
             timestamp,
             read_committed,
         };
-        match self.remote(owner, topic_id, partition, op).await? {
+        let local = async |replica: Rc<Partition>| {
+            Ok(replica
+                .list_offset_isolated(timestamp, read_committed)
+                .await?)
+        };
+        let answer = |reply| match reply {
             ShardReply::ListedOffset(result) => result,
             other => Err(unexpected(other)),
-        }
+        };
+        self.on_owner(topic_id, partition, op, local, answer).await
     }
 
     /// DeleteRecords up to `offset` (-1: the high watermark); the new log
@@ -652,16 +634,13 @@ impl ShardState {
         partition: i32,
         offset: i64,
     ) -> Result<i64, PartitionError> {
-        let owner = self.owner(&topic_id, partition);
-        if owner == self.shard {
-            let replica = self.local(&topic_id, partition)?;
-            return Ok(replica.delete_records(offset).await?);
-        }
         let op = PartitionOp::DeleteRecords { offset };
-        match self.remote(owner, topic_id, partition, op).await? {
+        let local = async |replica: Rc<Partition>| Ok(replica.delete_records(offset).await?);
+        let answer = |reply| match reply {
             ShardReply::DeletedRecords(result) => result,
             other => Err(unexpected(other)),
-        }
+        };
+        self.on_owner(topic_id, partition, op, local, answer).await
     }
 
     /// The partition's log start offset, high watermark and log end offset.
@@ -673,17 +652,13 @@ impl ShardState {
         topic_id: TopicId,
         partition: i32,
     ) -> Result<PartitionOffsets, PartitionError> {
-        let owner = self.owner(&topic_id, partition);
-        if owner == self.shard {
-            return Ok(self.local(&topic_id, partition)?.offsets());
-        }
-        match self
-            .remote(owner, topic_id, partition, PartitionOp::Offsets)
-            .await?
-        {
+        let local = async |replica: Rc<Partition>| Ok(replica.offsets());
+        let answer = |reply| match reply {
             ShardReply::Offsets(result) => result,
             other => Err(unexpected(other)),
-        }
+        };
+        let op = PartitionOp::Offsets;
+        self.on_owner(topic_id, partition, op, local, answer).await
     }
 
     /// OffsetForLeaderEpoch: where `leader_epoch` ends in the partition's
@@ -697,16 +672,13 @@ impl ShardState {
         partition: i32,
         leader_epoch: i32,
     ) -> Result<EpochEndOffset, PartitionError> {
-        let owner = self.owner(&topic_id, partition);
-        if owner == self.shard {
-            let replica = self.local(&topic_id, partition)?;
-            return Ok(replica.end_offset_for_epoch(leader_epoch)?);
-        }
         let op = PartitionOp::EndOffsetForEpoch { leader_epoch };
-        match self.remote(owner, topic_id, partition, op).await? {
+        let local = async |replica: Rc<Partition>| Ok(replica.end_offset_for_epoch(leader_epoch)?);
+        let answer = |reply| match reply {
             ShardReply::EpochEndOffset(result) => result,
             other => Err(unexpected(other)),
-        }
+        };
+        self.on_owner(topic_id, partition, op, local, answer).await
     }
 
     /// The bytes of the partition's segments (any replica answers).
@@ -714,17 +686,13 @@ impl ShardState {
     /// # Errors
     /// `UnknownTopicOrPartition`, or `OwnerUnavailable`.
     pub async fn size(&self, topic_id: TopicId, partition: i32) -> Result<u64, PartitionError> {
-        let owner = self.owner(&topic_id, partition);
-        if owner == self.shard {
-            return Ok(self.local(&topic_id, partition)?.size_bytes());
-        }
-        match self
-            .remote(owner, topic_id, partition, PartitionOp::Size)
-            .await?
-        {
+        let local = async |replica: Rc<Partition>| Ok(replica.size_bytes());
+        let answer = |reply| match reply {
             ShardReply::Size(result) => result,
             other => Err(unexpected(other)),
-        }
+        };
+        let op = PartitionOp::Size;
+        self.on_owner(topic_id, partition, op, local, answer).await
     }
 
     /// DescribeProducers: the partition's idempotent producers, by id.
@@ -737,17 +705,13 @@ impl ShardState {
         topic_id: TopicId,
         partition: i32,
     ) -> Result<Vec<ProducerDescription>, PartitionError> {
-        let owner = self.owner(&topic_id, partition);
-        if owner == self.shard {
-            return Ok(self.local(&topic_id, partition)?.describe_producers()?);
-        }
-        match self
-            .remote(owner, topic_id, partition, PartitionOp::DescribeProducers)
-            .await?
-        {
+        let local = async |replica: Rc<Partition>| Ok(replica.describe_producers()?);
+        let answer = |reply| match reply {
             ShardReply::Producers(result) => result,
             other => Err(unexpected(other)),
-        }
+        };
+        let op = PartitionOp::DescribeProducers;
+        self.on_owner(topic_id, partition, op, local, answer).await
     }
 
     /// Moves the partition's replica on this broker to log directory
@@ -762,18 +726,18 @@ impl ShardState {
         partition: i32,
         log_dir: usize,
     ) -> Result<(), PartitionError> {
-        let owner = self.owner(&topic_id, partition);
-        if owner == self.shard {
-            return Ok(self
-                .partitions
-                .move_to_log_dir((topic_id, partition), log_dir)
-                .await?);
-        }
         let op = PartitionOp::MoveToLogDir { log_dir };
-        match self.remote(owner, topic_id, partition, op).await? {
+        let partitions = &self.partitions;
+        let local = async |_: Rc<Partition>| {
+            Ok(partitions
+                .move_to_log_dir((topic_id, partition), log_dir)
+                .await?)
+        };
+        let answer = |reply| match reply {
             ShardReply::MovedToLogDir(result) => result,
             other => Err(unexpected(other)),
-        }
+        };
+        self.on_owner(topic_id, partition, op, local, answer).await
     }
 
     /// Forgets, on every partition this shard owns, the idempotent
@@ -867,10 +831,7 @@ impl ShardState {
                     result,
                     timeout_ms,
                 };
-                ShardReply::Appended(
-                    self.local_write_txn_marker(topic_id, partition, marker)
-                        .await,
-                )
+                ShardReply::Appended(self.write_txn_marker(topic_id, partition, marker).await)
             }
             PartitionOp::DeleteRecords { offset } => {
                 ShardReply::DeletedRecords(self.delete_records(topic_id, partition, offset).await)
@@ -964,6 +925,37 @@ impl ShardState {
         self.partitions.remove_orphan_dirs(|topic, partition| {
             image.topic(topic).is_some_and(|t| partition < t.partitions)
         });
+    }
+}
+
+/// Writes a transaction marker on `replica` (this shard owns it); on a
+/// leader with followers, acks=all as in [`ShardState::write_txn_marker`].
+async fn local_write_txn_marker(
+    replica: Rc<Partition>,
+    marker: MarkerWrite,
+) -> Result<AppendInfo, PartitionError> {
+    let write = || {
+        replica.write_txn_marker(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+            marker.result,
+            now_ms(),
+        )
+    };
+    if !replica.leads_followers() {
+        return Ok(write().await?);
+    }
+    replica.check_enough_replicas()?;
+    let info = write().await?;
+    let waited = glommio::timer::timeout(Duration::from_millis(marker.timeout_ms), async {
+        Ok(replica.wait_for_high_watermark(info.last_offset).await)
+    })
+    .await;
+    match waited {
+        Ok(Ok(())) => Ok(info),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err(PartitionError::ReplicationTimedOut),
     }
 }
 
