@@ -110,7 +110,7 @@ use crate::offset_index::{read_optional, write_synced};
 use crate::read_ahead::ReadAhead;
 use crate::read_run::{find_run, ReadRun};
 use crate::segment::{
-    self, align_down, align_up, parse_log_file_name, OffsetOrder, Segment, SegmentWindow, ALIGNMENT,
+    self, align_down, align_up, parse_log_file_name, Segment, SegmentWindow, ALIGNMENT,
 };
 use crate::tail_cache::TailCache;
 use crate::wait_list::WaitList;
@@ -403,7 +403,6 @@ impl PartitionLog {
             &bases,
             clean,
             recovery_point,
-            cleaner_checkpoint,
             config.index_interval_bytes,
         )
         .await?;
@@ -577,12 +576,13 @@ impl PartitionLog {
     /// than its offset range, as in a stored segment). As Kafka's
     /// `appendAsFollower` (`validateAndAssignOffsets = false`,
     /// `ignoreRecordSize = true`), `max.message.bytes`, timestamp bounds and
-    /// `compression.type` do not apply: the leader applied them. The
-    /// batches must be contiguous, the first starting at the log end offset
-    /// and each next one right after the last offset of the previous (Kafka
-    /// only requires monotonic offsets at or past the log end; gaps, which a
-    /// leader's compacted segments produce, are refused here — the engine
-    /// keeps the active segment dense).
+    /// `compression.type` do not apply: the leader applied them. The first
+    /// batch must start at the log end offset and each next one past the
+    /// last offset of the previous; gaps between batches (a leader's
+    /// compacted segments have them) are kept, as Kafka keeps them. A fetch
+    /// that may start past the log end goes through
+    /// [`append_replicated_observed`](Self::append_replicated_observed) with
+    /// the offset it fetched from.
     ///
     /// The returned `AppendInfo` gives the first and last offsets appended
     /// (the batches' own), `log_append_time_ms` -1 and the record count.
@@ -590,7 +590,8 @@ impl PartitionLog {
     /// Lives on: the partition's owner shard.
     ///
     /// # Errors
-    /// `OffsetMismatch` for a gap or an overlap, `Append(CorruptBatch | Empty)`
+    /// `OffsetMismatch` for an overlap or a first batch not at the log end,
+    /// `Append(CorruptBatch | Empty)`
     /// for a bad batch (nothing written); `Append(Storage | Poisoned)` when the
     /// disk failed (the log is now poisoned).
     ///
@@ -602,33 +603,47 @@ impl PartitionLog {
         records: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo, ReplicaAppendError> {
-        self.append_replicated_observed(records, now_ms, &mut |_| {})
+        self.append_replicated_observed(records, None, now_ms, &mut |_| {})
             .await
     }
 
     /// [`append_replicated`](Self::append_replicated), calling `observer`
     /// with each batch's header as it is copied in, as
-    /// [`append_observed`](Self::append_observed) does.
+    /// [`append_observed`](Self::append_observed) does. With
+    /// `fetched_from`, the batches are a leader's answer to a fetch from
+    /// that offset: it must be this log's end, and the first batch may
+    /// start past it (the batches between were compacted away on the
+    /// leader). A fetch from another offset (an answer that a truncation
+    /// overtook) is refused: taking it would leave a hole in this log.
     ///
     /// # Errors
-    /// As `append_replicated`.
+    /// As `append_replicated`; `OffsetMismatch` also when `fetched_from` is
+    /// not the log end.
     ///
     /// # Cancel safety
     /// As `append_replicated`.
     pub async fn append_replicated_observed(
         &self,
         records: &[u8],
+        fetched_from: Option<i64>,
         now_ms: i64,
         observer: &mut dyn FnMut(&BatchHeader),
     ) -> Result<AppendInfo, ReplicaAppendError> {
         let config = self.inner.config.get();
         let shape = validate_replicated(records)?;
         assert!(shape.last_offset >= shape.base_offset);
-        let span = shape.last_offset - shape.base_offset + 1;
+        // The offsets the append moves the log end over, from where it was
+        // fetched (a refused `fetched_from` only makes a needless roll).
+        let first = fetched_from.map_or(shape.base_offset, |from| from.min(shape.base_offset));
+        let span = shape.last_offset - first + 1;
         let ticket = self.admit(records.len(), span, now_ms).await?;
         // Checked once admitted: only then is the log end offset settled.
         let expected = self.log_end_offset();
-        if shape.base_offset != expected {
+        let starts_right = match fetched_from {
+            None => shape.base_offset == expected,
+            Some(from) => from == expected && shape.base_offset >= expected,
+        };
+        if !starts_right {
             return Err(ReplicaAppendError::OffsetMismatch {
                 position: 0,
                 expected,
@@ -1481,6 +1496,9 @@ impl Inner {
             state.tail.clear();
         }
         let mut offset = base_offset;
+        // The first offset appended: past `base_offset` when a follower's
+        // first batch follows a compacted gap.
+        let mut first_offset = None;
         let mut rest = records;
         while !rest.is_empty() {
             let header = BatchHeader::read(rest).expect("validated");
@@ -1503,17 +1521,26 @@ impl Inner {
                     );
                 }
                 Stamp::AsIs => {
-                    assert_eq!(
-                        header.base_offset.get(),
-                        offset,
-                        "replicated batches were checked contiguous"
+                    assert!(
+                        header.base_offset.get() >= offset,
+                        "replicated batches were checked increasing"
                     );
+                    offset = header.base_offset.get();
+                    first_offset.get_or_insert(offset);
                 }
             }
             let patched = BatchHeader::read(slot).expect("whole batch");
             observer(patched);
             let last_offset = patched.last_offset();
-            active.on_append(position, patched, total as u64, config.index_interval_bytes);
+            match stamp {
+                Stamp::Leader { .. } => {
+                    active.on_append(position, patched, total as u64, config.index_interval_bytes);
+                }
+                // A follower's batches may have gaps (compacted on the leader).
+                Stamp::AsIs => {
+                    active.on_batch(position, patched, total as u64, config.index_interval_bytes);
+                }
+            }
             let timestamp = patched.max_timestamp.get();
             state.max_timestamp = newer_max(state.max_timestamp, (timestamp, last_offset));
             if cache {
@@ -1541,7 +1568,7 @@ impl Inner {
             }
         );
         AppendInfo {
-            base_offset,
+            base_offset: first_offset.unwrap_or(base_offset),
             last_offset: offset - 1,
             log_append_time_ms: if log_append_time { now_ms } else { -1 },
             log_start_offset: state.log_start_offset,
@@ -2235,8 +2262,8 @@ struct ReplicatedShape {
 /// Validates every batch of a follower's record set (see
 /// `PartitionLog::append_replicated`): whole v2 batches with good CRCs, no
 /// size limit, a compacted batch's short record count allowed, offsets
-/// contiguous from batch to batch and within the relative range a segment
-/// can index.
+/// increasing from batch to batch (gaps allowed: compacted on the leader)
+/// and within the relative range a segment can index.
 fn validate_replicated(records: &[u8]) -> Result<ReplicatedShape, ReplicaAppendError> {
     if records.is_empty() {
         return Err(AppendError::Empty.into());
@@ -2272,7 +2299,7 @@ fn validate_replicated(records: &[u8]) -> Result<ReplicatedShape, ReplicaAppendE
                     record_count: count,
                 },
                 Some(previous) => {
-                    if base_offset != previous.last_offset + 1 {
+                    if base_offset <= previous.last_offset {
                         return Err(ReplicaAppendError::OffsetMismatch {
                             position,
                             expected: previous.last_offset + 1,
@@ -2295,7 +2322,15 @@ fn validate_replicated(records: &[u8]) -> Result<ReplicatedShape, ReplicaAppendE
         position += total;
     }
     assert_eq!(position, records.len());
-    Ok(shape.expect("records not empty"))
+    let shape = shape.expect("records not empty");
+    if shape.last_offset - shape.base_offset > i64::from(u32::MAX) {
+        return Err(AppendError::CorruptBatch {
+            position: 0,
+            reason: "offsets span more than one segment can index",
+        }
+        .into());
+    }
+    Ok(shape)
 }
 
 /// Within the batch `bytes` (max timestamp >= target), the answer to a
@@ -2422,16 +2457,14 @@ async fn seal(segment: &Segment) -> Result<(), LogError> {
 }
 
 /// Opens the segments named by `bases`, recovering those that need it, and
-/// deleting any that follow a segment cut short by recovery. The last
-/// segment must be dense unless it lies below `cleaner_checkpoint`: a
-/// truncation (or a recovery that cut a later segment short) can make a
-/// compacted segment, with gaps between its batches, the active one.
+/// deleting any that follow a segment cut short by recovery. Any segment,
+/// the active one too, may have gaps between its batches: compaction makes
+/// them, and a follower copies its leader's.
 async fn open_segments(
     dir: &Path,
     bases: &[i64],
     clean: bool,
     recovery_point: i64,
-    cleaner_checkpoint: i64,
     index_interval_bytes: u32,
 ) -> Result<Vec<Rc<Segment>>, LogError> {
     let mut segments: Vec<Rc<Segment>> = Vec::with_capacity(bases.len());
@@ -2444,12 +2477,7 @@ async fn open_segments(
                 segment.load_tail(index_interval_bytes).await?;
             }
             None => {
-                let order = if base < cleaner_checkpoint {
-                    OffsetOrder::Increasing
-                } else {
-                    OffsetOrder::Dense
-                };
-                segment.recover_with(index_interval_bytes, order).await?;
+                segment.recover(index_interval_bytes).await?;
                 // The recovered bytes were written but maybe not synced.
                 segment
                     .file()
@@ -2460,9 +2488,7 @@ async fn open_segments(
             Some(next) => {
                 let trusted = (clean || base < recovery_point) && segment.load_indexes(next)?;
                 if !trusted {
-                    let truncated_bytes = segment
-                        .recover_with(index_interval_bytes, OffsetOrder::Increasing)
-                        .await?;
+                    let truncated_bytes = segment.recover(index_interval_bytes).await?;
                     segment.write_indexes()?;
                     cut = truncated_bytes > 0;
                 }

@@ -164,15 +164,6 @@ pub enum ScanEnd {
     },
 }
 
-/// The offsets a recovering segment's batches must follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetOrder {
-    /// Each batch starts right after the previous one (as appended).
-    Dense,
-    /// Each batch starts after the previous one; gaps allowed (compacted).
-    Increasing,
-}
-
 /// Where and how a truncation cuts a segment: computed by
 /// [`Segment::plan_cut`] (reads only), applied by [`Segment::apply_cut`].
 #[derive(Debug)]
@@ -588,27 +579,14 @@ impl Segment {
     }
 
     /// Rebuilds all bookkeeping by scanning the file from the start,
-    /// verifying every batch (CRC, dense offsets), and truncates the file at
-    /// the first invalid byte. Returns the number of bytes cut off.
+    /// verifying every batch (CRC; offsets increasing — gaps are allowed, as
+    /// compaction and a follower of a compacted leader leave them), and
+    /// truncates the file at the first invalid byte. Returns the number of
+    /// bytes cut off.
     ///
     /// # Errors
     /// IO failures.
     pub async fn recover(&self, index_interval_bytes: u32) -> Result<u64, LogError> {
-        self.recover_with(index_interval_bytes, OffsetOrder::Dense)
-            .await
-    }
-
-    /// `recover` with the offset order the segment must have: `Dense` for
-    /// the active segment, `Increasing` for a sealed one (compaction leaves
-    /// gaps between batches).
-    ///
-    /// # Errors
-    /// IO failures.
-    pub async fn recover_with(
-        &self,
-        index_interval_bytes: u32,
-        order: OffsetOrder,
-    ) -> Result<u64, LogError> {
         let file_bytes = self.size.get();
         self.size.set(0);
         self.written_bytes.set(0);
@@ -626,11 +604,7 @@ impl Segment {
             |position, bytes| {
                 let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
                 let base_offset = header.base_offset.get();
-                let in_order = match order {
-                    OffsetOrder::Dense => base_offset == self.next_offset.get(),
-                    OffsetOrder::Increasing => base_offset >= self.next_offset.get(),
-                };
-                if !in_order || header.last_offset() < base_offset {
+                if base_offset < self.next_offset.get() || header.last_offset() < base_offset {
                     return Visit::Stop;
                 }
                 if header.last_offset() - self.base_offset > i64::from(u32::MAX) {
@@ -709,7 +683,8 @@ impl Segment {
             true,
             |position, bytes| {
                 let header = BatchHeader::read(bytes).expect("scan hands out whole batches");
-                if header.base_offset.get() != expected {
+                // Increasing, with gaps (compacted on this log or its leader).
+                if header.base_offset.get() < expected {
                     return Visit::Stop;
                 }
                 expected = header.last_offset() + 1;

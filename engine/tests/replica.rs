@@ -1,6 +1,7 @@
 //! A follower's side of the log: `append_replicated` keeps the leader's
-//! batches byte for byte and refuses gaps, overlaps and corrupt batches with
-//! nothing written; `truncate_to` cuts a divergent tail at a batch boundary
+//! batches byte for byte, keeps the gaps a leader's compaction left between
+//! them (also across a crash), and refuses overlaps, a start away from the
+//! log end and corrupt batches with nothing written; `truncate_to` cuts a divergent tail at a batch boundary
 //! (inside the active segment, at a segment boundary, across segments, to
 //! the log start), appends go on from the new end, and the truncated state
 //! survives a restart and a crash part-way through.
@@ -75,7 +76,7 @@ fn replicated_batches_are_stored_byte_for_byte() {
 }
 
 #[test]
-fn replicated_gap_overlap_or_corrupt_batch_writes_nothing() {
+fn replicated_overlap_stale_start_or_corrupt_batch_writes_nothing() {
     let root = tempfile::tempdir().expect("tempdir");
     let (leader_dir, follower_dir) = (root.path().join("l"), root.path().join("f"));
     run(move || async move {
@@ -107,13 +108,26 @@ fn replicated_gap_overlap_or_corrupt_batch_writes_nothing() {
                 ..
             })
         ));
-        // A gap inside the fetch: batches 1 and 3.
-        let inner_gap = [batches[1].1.clone(), batches[3].1.clone()].concat();
-        let refused = follower.append_replicated(&inner_gap, 0).await;
+        // An overlap inside the fetch: batch 1 twice.
+        let inner_overlap = [batches[1].1.clone(), batches[1].1.clone()].concat();
+        let refused = follower.append_replicated(&inner_overlap, 0).await;
         assert!(matches!(
             refused,
-            Err(ReplicaAppendError::OffsetMismatch { expected: 6, found: 9, position, .. })
+            Err(ReplicaAppendError::OffsetMismatch { expected: 6, found: 3, position, .. })
                 if position == batches[1].1.len()
+        ));
+        // A fetch from an offset this log no longer ends at (an answer a
+        // truncation overtook) would leave a hole: refused.
+        let stale = follower
+            .append_replicated_observed(&batches[2].1, Some(6), 0, &mut |_| {})
+            .await;
+        assert!(matches!(
+            stale,
+            Err(ReplicaAppendError::OffsetMismatch {
+                expected: 3,
+                found: 6,
+                ..
+            })
         ));
         // Corrupt: a flipped byte in the second batch of a good pair.
         let mut corrupt = concat(&batches[1..3]);
@@ -365,5 +379,53 @@ fn truncate_fully_and_start_at_the_leaders_log_start_then_replicate_from_there()
         assert_eq!(reopened.log_start_offset(), 60);
         assert_eq!(reopened.log_end_offset(), 75);
         assert_eq!(read_all(&reopened, 60).await, batches[20..25].to_vec());
+    });
+}
+
+/// A leader whose compaction removed whole batches serves a follower
+/// batches with gaps between them, and a first batch past the fetch
+/// offset: the follower keeps them as they are, reads step over the gaps,
+/// and a crash (no clean shutdown) recovers the gapped active segment
+/// whole instead of cutting it at the first gap.
+#[test]
+fn a_compacted_leaders_gaps_are_kept_by_the_follower_and_survive_a_crash() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (leader_dir, dir) = (root.path().join("l"), root.path().join("f"));
+    run(move || async move {
+        let batches = leader_batches(leader_dir, 8).await;
+        // As compacted on the leader: batches 0, 3, 4 and 6 are gone.
+        let kept: Vec<(i64, Vec<u8>)> = [1, 2, 5, 7].iter().map(|&i| batches[i].clone()).collect();
+        let follower = PartitionLog::open(dir.clone(), small_config(1 << 20))
+            .await
+            .expect("open");
+        // A fetch from 0 whose answer starts at 3, then a gap inside one fetch.
+        let info = follower
+            .append_replicated_observed(&concat(&kept[..2]), Some(0), 0, &mut |_| {})
+            .await
+            .expect("gap before the first batch");
+        assert_eq!((info.base_offset, info.last_offset), (3, 8));
+        let info = follower
+            .append_replicated_observed(&concat(&kept[2..]), Some(9), 0, &mut |_| {})
+            .await
+            .expect("gaps between batches");
+        assert_eq!((info.base_offset, info.last_offset), (15, 23));
+        assert_eq!(follower.log_end_offset(), 24);
+        assert_eq!(read_all(&follower, 0).await, kept);
+        assert_eq!(
+            read_all(&follower, 10).await,
+            kept[2..].to_vec(),
+            "a read in a gap starts after it"
+        );
+        // Crash: dropped, not closed.
+        drop(follower);
+        let log = PartitionLog::open(dir, small_config(1 << 20))
+            .await
+            .expect("recover");
+        assert_eq!(log.log_end_offset(), 24);
+        assert_eq!(read_all(&log, 0).await, kept);
+        // Appends go on from the end.
+        log.append_replicated(&batches[7].1, 0)
+            .await
+            .expect_err("an overlap is still refused");
     });
 }

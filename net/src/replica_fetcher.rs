@@ -532,9 +532,12 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
                 last_fetched_epoch: one.partition.latest_epoch().unwrap_or(-1),
             })
             .collect();
-        let by_name: HashMap<(&str, i32), &Served> = fetching
+        // Each partition's answer is applied against the offset it was
+        // fetched from (see `apply_answer`).
+        let by_name: HashMap<(&str, i32), (&Served, i64)> = fetching
             .iter()
-            .map(|one| ((one.topic.as_str(), one.key.1), *one))
+            .zip(&wanted)
+            .map(|(one, wanted)| ((one.topic.as_str(), one.key.1), (*one, wanted.fetch_offset)))
             .collect();
         let request = build_fetch_request(local, &wanted, &settings);
         let response: FetchResponse = match call(
@@ -571,10 +574,12 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
         let mut failed = false;
         let mut out_of_range: Vec<&Served> = Vec::new();
         for answer in answers {
-            let Some(one) = by_name.get(&(answer.topic.as_str(), answer.partition)) else {
+            let Some(&(one, fetched_from)) =
+                by_name.get(&(answer.topic.as_str(), answer.partition))
+            else {
                 continue;
             };
-            match apply_answer(&one.partition, &answer).await {
+            match apply_answer(&one.partition, &answer, fetched_from).await {
                 Applied::Done => {}
                 Applied::Failed => failed = true,
                 Applied::OutOfRange => out_of_range.push(one),
@@ -784,10 +789,16 @@ fn fetcher_partitions(
         .collect()
 }
 
-/// Applies one partition's answer: a diverging epoch cuts the log by it
-/// (the next fetch names the new latest epoch); batches are appended and
-/// the leader's high watermark learned.
-async fn apply_answer(partition: &Partition, answer: &PartitionAnswer) -> Applied {
+/// Applies one partition's answer to a fetch from `fetched_from`: a
+/// diverging epoch cuts the log by it (the next fetch names the new latest
+/// epoch); batches are appended (past a gap the leader compacted away, if
+/// the log still ends at `fetched_from`) and the leader's high watermark
+/// learned.
+async fn apply_answer(
+    partition: &Partition,
+    answer: &PartitionAnswer,
+    fetched_from: i64,
+) -> Applied {
     if answer.error_code == ErrorCode::OffsetOutOfRange.code() {
         return Applied::OutOfRange;
     }
@@ -812,7 +823,7 @@ async fn apply_answer(partition: &Partition, answer: &PartitionAnswer) -> Applie
     }
     if !answer.records.is_empty() {
         match partition
-            .append_as_follower(&answer.records, now_ms())
+            .append_as_follower(&answer.records, fetched_from, now_ms())
             .await
         {
             Ok(_) => {}

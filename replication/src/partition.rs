@@ -559,20 +559,25 @@ impl Partition {
     ///
     /// # Errors
     /// `NotFollower` while this replica leads; `OffsetMismatch` when the
-    /// batches do not start at the log end; `Append` for corrupt batches or
-    /// a failed disk.
+    /// log no longer ends at `fetched_from` (the offset the batches were
+    /// fetched from; the first may start past it, after batches compacted
+    /// away on the leader) or the batches overlap; `Append` for corrupt
+    /// batches or a failed disk.
     ///
     /// # Cancel safety
     /// As the log's append: the batches may or may not have been appended.
     pub async fn append_as_follower(
         &self,
         records: &[u8],
+        fetched_from: i64,
         now_ms: i64,
     ) -> Result<AppendInfo, FollowerAppendError> {
         if self.role.get().is_leader() {
             return Err(FollowerAppendError::NotFollower);
         }
-        let info = self.append_replicated_checked(records, now_ms).await?;
+        let info = self
+            .append_replicated_checked(records, fetched_from, now_ms)
+            .await?;
         assert!(info.base_offset <= info.last_offset);
         let mut new_epoch = false;
         {

@@ -48,7 +48,7 @@ fn a_follower_appends_what_the_leader_serves_it_and_keeps_its_epochs() {
         let fetched: Vec<u8> = chunks.iter().flat_map(|c| c.as_slice().to_vec()).collect();
         assert!(!fetched.is_empty());
         let appended = following
-            .append_as_follower(&fetched, 1_200)
+            .append_as_follower(&fetched, 0, 1_200)
             .await
             .expect("follower append");
         assert_eq!((appended.base_offset, appended.last_offset), (0, 4));
@@ -56,7 +56,7 @@ fn a_follower_appends_what_the_leader_serves_it_and_keeps_its_epochs() {
         assert_eq!(following.leader_epochs(), leading.leader_epochs());
 
         // The same batches again overlap the log: refused, nothing written.
-        match following.append_as_follower(&fetched, 1_300).await {
+        match following.append_as_follower(&fetched, 5, 1_300).await {
             Err(FollowerAppendError::OffsetMismatch { expected, found }) => {
                 assert_eq!((expected, found), (5, 0));
             }
@@ -78,7 +78,7 @@ fn a_follower_appends_what_the_leader_serves_it_and_keeps_its_epochs() {
 
         // A leader refuses appends as a follower.
         assert!(matches!(
-            leading.append_as_follower(&fetched, 1_500).await,
+            leading.append_as_follower(&fetched, 5, 1_500).await,
             Err(FollowerAppendError::NotFollower)
         ));
     });
@@ -130,7 +130,7 @@ fn a_follower_truncates_to_its_high_watermark_before_fetching_from_a_new_leader(
         let following = open(&temp.path().join("follower"), FOLLOWING_1).await;
         following.set_replicas(replicas(2), 1_000);
         following
-            .append_as_follower(&fetched, 1_200)
+            .append_as_follower(&fetched, 0, 1_200)
             .await
             .expect("follower append");
         // The leader said its high watermark was 3 (the first batch).

@@ -67,8 +67,9 @@ async fn fetch_all(
             return None;
         }
         let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.as_slice().to_vec()).collect();
+        let fetched_from = follower.follower_fetch_offset();
         follower
-            .append_as_follower(&bytes, 2_000)
+            .append_as_follower(&bytes, fetched_from, 2_000)
             .await
             .expect("follower append");
     }
@@ -89,7 +90,9 @@ async fn leader_died_with_a_tail(dir: &std::path::Path) -> (Partition, Partition
         .await
         .expect("read");
     let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.as_slice().to_vec()).collect();
-    new.append_as_follower(&bytes, 1_100).await.expect("append");
+    new.append_as_follower(&bytes, 0, 1_100)
+        .await
+        .expect("append");
     assert_eq!(new.follower_fetch_offset(), 3, "only the first batch");
     new.set_role(leader(2));
     new.append(&batch(2), 0).await.expect("append");

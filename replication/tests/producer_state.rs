@@ -239,7 +239,7 @@ fn a_follower_that_becomes_leader_deduplicates_what_the_old_leader_wrote() {
                 .expect("read");
             for chunk in &chunks {
                 let info = following
-                    .append_as_follower(chunk.as_slice(), 0)
+                    .append_as_follower(chunk.as_slice(), offset, 0)
                     .await
                     .expect("follower append");
                 offset = info.last_offset + 1;

@@ -189,7 +189,7 @@ fn a_follower_applies_the_markers_it_replicates_and_leads_with_the_same_lso() {
             bytes.extend_from_slice(chunk.as_slice());
         }
         follower
-            .append_as_follower(&bytes, 0)
+            .append_as_follower(&bytes, 0, 0)
             .await
             .expect("replicate");
         follower.set_role(leader(1));

@@ -348,13 +348,14 @@ impl Partition {
     pub(super) async fn append_replicated_checked(
         &self,
         records: &[u8],
+        fetched_from: i64,
         now_ms: i64,
     ) -> Result<AppendInfo, skein_engine::ReplicaAppendError> {
         let markers = markers_of(records);
         let mut index = 0;
         let info = self
             .log
-            .append_replicated_observed(records, now_ms, &mut |header| {
+            .append_replicated_observed(records, Some(fetched_from), now_ms, &mut |header| {
                 let marker = markers.get(index).copied().flatten();
                 index += 1;
                 self.observe(header, marker);
