@@ -36,6 +36,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -96,6 +97,7 @@ def skein_bench(bin_path: str, bootstrap: str, topic: str, args, acks: str, rate
     if result.returncode != 0 or not json_path.exists():
         raise RuntimeError(f"skein bench {tag} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     report = json.loads(json_path.read_text())
+    shutil.rmtree(json_path.parent, ignore_errors=True)
     series = report["series"][0]
     latency = series["latency"] or {}
     return {
@@ -161,6 +163,42 @@ def batching(text: str) -> list[tuple[str, str]]:
     return [tuple(pair.split(":", 1)) for pair in text.split(",")]  # type: ignore[misc]
 
 
+class Topics:
+    """One fresh topic per case, deleted (and its files waited for) right
+    after it: a round writes tens of GB at these rates, more than the disk
+    of a shared machine can hold across rounds."""
+
+    def __init__(self, cluster: Cluster, base: Path, partitions: int, min_free_gb: float):
+        self.admin = AdminClient({"bootstrap.servers": cluster.bootstrap()})
+        self.data_dirs = [n.data_dir for n in cluster.nodes.values()]
+        self.base = base
+        self.partitions = partitions
+        self.min_free_gb = min_free_gb
+        self.count = 0
+
+    def case(self, rf: int, run):
+        """Creates a topic of replication factor `rf`, runs `run(topic)`,
+        deletes the topic; returns what `run` returned."""
+        free_gb = shutil.disk_usage(self.base).free / 1e9
+        if free_gb < self.min_free_gb:
+            raise RuntimeError(f"only {free_gb:.1f} GB free on the data dir's disk (need {self.min_free_gb})")
+        self.count += 1
+        topic = f"bench-rf{rf}-{self.count}"
+        self.admin.create_topics([NewTopic(topic, num_partitions=self.partitions, replication_factor=rf,
+                                           config={"min.insync.replicas": str(min(rf, 2))})])[topic].result(30)
+        time.sleep(1)  # leaders elected, followers fetching
+        try:
+            return run(topic)
+        finally:
+            self.admin.delete_topics([topic], operation_timeout=30)[topic].result(60)
+            deadline = time.monotonic() + 120
+            while any(d.name.startswith(f"{topic}-") for data in self.data_dirs if data.exists()
+                      for d in data.iterdir()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{topic}'s partition directories still on disk after 120 s")
+                time.sleep(0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", default=os.environ.get("SKEIN_BIN", str(REPO / "target" / "release" / "skein")))
@@ -173,6 +211,8 @@ def main() -> None:
                              "(default 16KiB:0 = its defaults, and 256KiB:5 = near librdkafka's)")
     parser.add_argument("--librdkafka", action="store_true",
                         help="also produce with confluent-kafka's librdkafka producer")
+    parser.add_argument("--min-free-gb", type=float, default=20.0,
+                        help="refuse to start a case with less free space on the data dir's disk")
     parser.add_argument("--json", help="write every round's figures and the medians to this file")
     args = parser.parse_args()
     if not Path(args.bin).exists():
@@ -187,38 +227,30 @@ def main() -> None:
         cluster.start()
         cluster.wait_ready({1, 2, 3})
         bootstrap = cluster.bootstrap()
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        topics = {1: "bench-rf1", 3: "bench-rf3"}
-        futures = admin.create_topics([
-            NewTopic(t, num_partitions=args.partitions, replication_factor=rf,
-                     config={"min.insync.replicas": str(min(rf, 2))})
-            for rf, t in topics.items()])
-        for future in futures.values():
-            future.result(30)
-        time.sleep(2)
+        topics = Topics(cluster, base, args.partitions, args.min_free_gb)
         pids = [n.proc.pid for n in cluster.nodes.values()]
         for round_ in range(args.rounds):
             row: dict = {"round": round_ + 1, "load_average": os.getloadavg()[0]}
-
             for batch_size, linger in args.batching:
                 name = f"skein_{batch_size}_linger{linger}"
 
-                def bench(rf: int, acks: str, rate: str, tag: str) -> dict:
-                    figures = skein_bench(args.bin, bootstrap, topics[rf], args, acks, rate, tag,
-                                          (batch_size, linger))
+                def bench(topic: str, acks: str, rate: str, tag: str) -> dict:
+                    figures = skein_bench(args.bin, bootstrap, topic, args, acks, rate, tag, (batch_size, linger))
                     figures["warmup_s"] = args.warmup
                     return figures
 
-                row[f"{name}_rf1_acks1"] = measured(pids, lambda: bench(1, "1", "max", "rf1"))
-                row[f"{name}_rf3_acksall"] = measured(pids, lambda: bench(3, "all", "max", "rf3"))
+                row[f"{name}_rf1_acks1"] = topics.case(1, lambda t: measured(pids, lambda: bench(t, "1", "max", "rf1")))
+                row[f"{name}_rf3_acksall"] = topics.case(
+                    3, lambda t: measured(pids, lambda: bench(t, "all", "max", "rf3")))
                 half = max(1, row[f"{name}_rf3_acksall"]["records_per_s"] // 2)
-                row[f"{name}_rf3_acksall_half_rate"] = measured(
-                    pids, lambda: bench(3, "all", str(half), "rf3-half"))
+                row[f"{name}_rf3_acksall_half_rate"] = topics.case(
+                    3, lambda t: measured(pids, lambda: bench(t, "all", str(half), "rf3-half")))
                 row[f"{name}_rf3_acksall_half_rate"]["target_records_per_s"] = half
             if args.librdkafka:
-                row["librdkafka_rf1_acks1"] = measured(pids, lambda: librdkafka_produce(bootstrap, topics[1], args, "1"))
-                row["librdkafka_rf3_acksall"] = measured(
-                    pids, lambda: librdkafka_produce(bootstrap, topics[3], args, "all"))
+                row["librdkafka_rf1_acks1"] = topics.case(
+                    1, lambda t: measured(pids, lambda: librdkafka_produce(bootstrap, t, args, "1")))
+                row["librdkafka_rf3_acksall"] = topics.case(
+                    3, lambda t: measured(pids, lambda: librdkafka_produce(bootstrap, t, args, "all")))
             report["rounds"].append(row)
             print(f"round {round_ + 1}: " + json.dumps(row), flush=True)
         report["disk_after"] = disk_ceiling(base)
@@ -229,6 +261,7 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(report, indent=2))
     finally:
         cluster.close()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def summarize(rounds: list[dict], args) -> dict:

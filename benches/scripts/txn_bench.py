@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -336,6 +337,7 @@ def one_run(args, run: int) -> dict:
         return result
     finally:
         broker.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def ratio(a: float, b: float) -> float:
