@@ -25,7 +25,8 @@ Each run measures, in this order, against the same broker:
 4. consume: the topic of phase 2 read from the beginning to the end by a
    fresh consumer with isolation.level read_uncommitted and one with
    read_committed, alternated `--consume-passes` times; throughput from
-   assign() to the last record.
+   assign() to the last record, the faster pass of each counting (every
+   pass is in the JSON).
 
 The broker's CPU (utime + stime from /proc) and this client's are sampled
 around every phase, so a client-bound figure shows as such. With `--runs N`
