@@ -5,6 +5,9 @@ use kafka_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest
 use kafka_protocol::messages::add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 use skein_controller::transaction_coordinator::{AddOffsets, Request, Response};
 
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 use crate::transaction_request;
@@ -12,12 +15,26 @@ use crate::transaction_request;
 /// The first version whose clients know PRODUCER_FENCED (KIP-588).
 const PRODUCER_FENCED_VERSION: i16 = 2;
 
-/// Answers an AddOffsetsToTxn request of `version`.
+/// Answers an AddOffsetsToTxn request of `version`. Kafka: WRITE on the
+/// transactional id, then READ on the group.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: AddOffsetsToTxnRequest,
     version: i16,
 ) -> AddOffsetsToTxnResponse {
+    let refused = if !caller
+        .may_on_transactional_id(AclOperation::Write, request.transactional_id.as_str())
+    {
+        Some(ErrorCode::TransactionalIdAuthorizationFailed)
+    } else if !caller.may_on_group(AclOperation::Read, request.group_id.as_str()) {
+        Some(ErrorCode::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(code) = refused {
+        return AddOffsetsToTxnResponse::default().with_error_code(code.code());
+    }
     let add = AddOffsets {
         transactional_id: request.transactional_id.to_string(),
         producer_id: request.producer_id.0,
