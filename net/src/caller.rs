@@ -16,6 +16,7 @@ use skein_controller::{
 };
 
 use crate::authenticator::Authenticator;
+use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 
 /// Who sends a request, and what they may do.
@@ -105,6 +106,23 @@ impl<'a> Caller<'a> {
             operation,
             resource_type,
         ) == AuthorizationResult::Allowed
+    }
+
+    /// Why a transactional producer may not act for a consumer group
+    /// (AddOffsetsToTxn, TxnOffsetCommit), as Kafka checks it: WRITE on the
+    /// transactional id first, then READ on the group.
+    pub fn transactional_group_refusal(
+        &self,
+        transactional_id: &str,
+        group_id: &str,
+    ) -> Option<ErrorCode> {
+        if !self.may_on_transactional_id(AclOperation::Write, transactional_id) {
+            Some(ErrorCode::TransactionalIdAuthorizationFailed)
+        } else if !self.may_on_group(AclOperation::Read, group_id) {
+            Some(ErrorCode::GroupAuthorizationFailed)
+        } else {
+            None
+        }
     }
 
     /// The KIP-430 bit field of the operations among `supported` (a bit

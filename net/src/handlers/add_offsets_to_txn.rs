@@ -5,8 +5,6 @@ use kafka_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest
 use kafka_protocol::messages::add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 use skein_controller::transaction_coordinator::{AddOffsets, Request, Response};
 
-use skein_controller::AclOperation;
-
 use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
@@ -23,15 +21,8 @@ pub async fn handle(
     request: AddOffsetsToTxnRequest,
     version: i16,
 ) -> AddOffsetsToTxnResponse {
-    let refused = if !caller
-        .may_on_transactional_id(AclOperation::Write, request.transactional_id.as_str())
-    {
-        Some(ErrorCode::TransactionalIdAuthorizationFailed)
-    } else if !caller.may_on_group(AclOperation::Read, request.group_id.as_str()) {
-        Some(ErrorCode::GroupAuthorizationFailed)
-    } else {
-        None
-    };
+    let refused = caller
+        .transactional_group_refusal(request.transactional_id.as_str(), request.group_id.as_str());
     if let Some(code) = refused {
         return AddOffsetsToTxnResponse::default().with_error_code(code.code());
     }

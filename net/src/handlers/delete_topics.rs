@@ -68,29 +68,32 @@ pub async fn handle(
             Ok((name, id)) => DeletableTopicResult::default()
                 .with_name(Some(topic_name(&name)))
                 .with_topic_id(Uuid::from_bytes(id)),
-            Err(error) => {
-                let (name, id) = match asked {
-                    TopicRef::Name(name) => (Some(topic_name(&name)), Uuid::nil()),
-                    TopicRef::Id(id) => (None, Uuid::from_bytes(id)),
-                };
-                DeletableTopicResult::default()
-                    .with_name(name)
-                    .with_topic_id(id)
-                    .with_error_code(error.code().code())
-                    .with_error_message(message(&error))
-            }
+            Err(error) => failed(asked, error.code(), &error),
         })
         .collect();
     responses.extend(refused.into_iter().map(|asked| {
-        let (name, id) = match asked {
-            TopicRef::Name(name) => (Some(topic_name(&name)), Uuid::nil()),
-            TopicRef::Id(id) => (None, Uuid::from_bytes(id)),
-        };
-        DeletableTopicResult::default()
-            .with_name(name)
-            .with_topic_id(id)
-            .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
-            .with_error_message(message(&super::create_topics::TOPIC_DENIED))
+        failed(
+            asked,
+            ErrorCode::TopicAuthorizationFailed,
+            &super::create_topics::TOPIC_DENIED,
+        )
     }));
     DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// The result of a topic not deleted, named as the request named it.
+fn failed(
+    asked: TopicRef,
+    code: ErrorCode,
+    reason: &impl std::fmt::Display,
+) -> DeletableTopicResult {
+    let (name, id) = match asked {
+        TopicRef::Name(name) => (Some(topic_name(&name)), Uuid::nil()),
+        TopicRef::Id(id) => (None, Uuid::from_bytes(id)),
+    };
+    DeletableTopicResult::default()
+        .with_name(name)
+        .with_topic_id(id)
+        .with_error_code(code.code())
+        .with_error_message(message(reason))
 }

@@ -29,15 +29,8 @@ pub async fn handle(
     version: i16,
 ) -> TxnOffsetCommitResponse {
     let image = ctx.image();
-    let refused = if !caller
-        .may_on_transactional_id(AclOperation::Write, request.transactional_id.as_str())
-    {
-        Some(ErrorCode::TransactionalIdAuthorizationFailed)
-    } else if !caller.may_on_group(AclOperation::Read, request.group_id.as_str()) {
-        Some(ErrorCode::GroupAuthorizationFailed)
-    } else {
-        None
-    };
+    let refused = caller
+        .transactional_group_refusal(request.transactional_id.as_str(), request.group_id.as_str());
     let mut answered: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(request.topics.len());
     let mut offsets = Vec::new();
     for topic in &request.topics {
