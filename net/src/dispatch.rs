@@ -1,7 +1,7 @@
 //! Dispatch: from a request header and body bytes to a response. Decodes
 //! (`request.rs`), calls the API's handler and encodes its answer.
 
-use skein_controller::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+use skein_controller::AclOperation;
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
 use crate::authenticator::{AuthError, Authenticator};
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::frame::RequestHeader;
 use crate::handlers;
@@ -62,6 +63,7 @@ pub async fn dispatch(
     };
     let version = header.api_version;
     let h = &header;
+    let caller = Caller::new(ctx, auth, client_host);
     match request {
         Request::ApiVersions => respond(
             ctx,
@@ -73,11 +75,11 @@ pub async fn dispatch(
             ctx,
             h,
             ApiKey::Metadata,
-            &handlers::metadata::handle(ctx, listener, r, version).await,
+            &handlers::metadata::handle(ctx, &caller, listener, r, version).await,
         ),
         Request::Produce(r) => {
             let acks = r.acks;
-            let response = handlers::produce::handle(ctx, r, version).await;
+            let response = handlers::produce::handle(ctx, &caller, r, version).await;
             ctx.metrics.produce_acknowledged(acks, arrived.elapsed());
             if acks == 0 {
                 // Nothing is sent, but the errors happened all the same.
@@ -87,222 +89,224 @@ pub async fn dispatch(
                 respond(ctx, h, ApiKey::Produce, &response)
             }
         }
-        Request::Fetch(r) => encoded(handlers::fetch::handle(ctx, h, r).await),
+        Request::Fetch(r) => encoded(handlers::fetch::handle(ctx, &caller, h, r).await),
         Request::ListOffsets(r) => respond(
             ctx,
             h,
             ApiKey::ListOffsets,
-            &handlers::list_offsets::handle(ctx, r, version).await,
+            &handlers::list_offsets::handle(ctx, &caller, r, version).await,
         ),
         Request::CreateTopics(r) => respond(
             ctx,
             h,
             ApiKey::CreateTopics,
-            &handlers::create_topics::handle(ctx, r).await,
+            &handlers::create_topics::handle(ctx, &caller, r).await,
         ),
         Request::DeleteTopics(r) => respond(
             ctx,
             h,
             ApiKey::DeleteTopics,
-            &handlers::delete_topics::handle(ctx, r, version).await,
+            &handlers::delete_topics::handle(ctx, &caller, r, version).await,
         ),
         Request::CreatePartitions(r) => respond(
             ctx,
             h,
             ApiKey::CreatePartitions,
-            &handlers::create_partitions::handle(ctx, r).await,
+            &handlers::create_partitions::handle(ctx, &caller, r).await,
         ),
         Request::DeleteRecords(r) => respond(
             ctx,
             h,
             ApiKey::DeleteRecords,
-            &handlers::delete_records::handle(ctx, r).await,
+            &handlers::delete_records::handle(ctx, &caller, r).await,
         ),
         Request::DescribeConfigs(r) => respond(
             ctx,
             h,
             ApiKey::DescribeConfigs,
-            &handlers::describe_configs::handle(ctx, r),
+            &handlers::describe_configs::handle(ctx, &caller, r),
         ),
         Request::AlterConfigs(r) => respond(
             ctx,
             h,
             ApiKey::AlterConfigs,
-            &handlers::alter_configs::handle(ctx, r).await,
+            &handlers::alter_configs::handle(ctx, &caller, r).await,
         ),
         Request::IncrementalAlterConfigs(r) => respond(
             ctx,
             h,
             ApiKey::IncrementalAlterConfigs,
-            &handlers::incremental_alter_configs::handle(ctx, r).await,
+            &handlers::incremental_alter_configs::handle(ctx, &caller, r).await,
         ),
         Request::DescribeCluster(r) => respond(
             ctx,
             h,
             ApiKey::DescribeCluster,
-            &handlers::describe_cluster::handle(ctx, listener, r),
+            &handlers::describe_cluster::handle(ctx, &caller, listener, r),
         ),
         Request::DescribeLogDirs(r) => respond(
             ctx,
             h,
             ApiKey::DescribeLogDirs,
-            &handlers::describe_log_dirs::handle(ctx, r).await,
+            &handlers::describe_log_dirs::handle(ctx, &caller, r).await,
         ),
         Request::WriteTxnMarkers(r) => respond(
             ctx,
             h,
             ApiKey::WriteTxnMarkers,
-            &handlers::write_txn_markers::handle(ctx, r).await,
+            &handlers::write_txn_markers::handle(ctx, &caller, r).await,
         ),
         Request::DescribeProducers(r) => respond(
             ctx,
             h,
             ApiKey::DescribeProducers,
-            &handlers::describe_producers::handle(ctx, r).await,
+            &handlers::describe_producers::handle(ctx, &caller, r).await,
         ),
         Request::AlterReplicaLogDirs(r) => respond(
             ctx,
             h,
             ApiKey::AlterReplicaLogDirs,
-            &handlers::alter_replica_log_dirs::handle(ctx, r).await,
+            &handlers::alter_replica_log_dirs::handle(ctx, &caller, r).await,
         ),
         Request::OffsetForLeaderEpoch(r) => respond(
             ctx,
             h,
             ApiKey::OffsetForLeaderEpoch,
-            &handlers::offset_for_leader_epoch::handle(ctx, r).await,
+            &handlers::offset_for_leader_epoch::handle(ctx, &caller, r).await,
         ),
         Request::FindCoordinator(r) => respond(
             ctx,
             h,
             ApiKey::FindCoordinator,
-            &handlers::find_coordinator::handle(ctx, listener, r, version),
+            &handlers::find_coordinator::handle(ctx, &caller, listener, r, version),
         ),
         Request::JoinGroup(r) => {
             let client_id = h.client_id.as_deref().unwrap_or_default();
             let response =
-                handlers::join_group::handle(ctx, r, version, client_id, client_host).await;
+                handlers::join_group::handle(ctx, &caller, r, version, client_id, client_host)
+                    .await;
             respond(ctx, h, ApiKey::JoinGroup, &response)
         }
         Request::SyncGroup(r) => respond(
             ctx,
             h,
             ApiKey::SyncGroup,
-            &handlers::sync_group::handle(ctx, r).await,
+            &handlers::sync_group::handle(ctx, &caller, r).await,
         ),
         Request::Heartbeat(r) => respond(
             ctx,
             h,
             ApiKey::Heartbeat,
-            &handlers::heartbeat::handle(ctx, r).await,
+            &handlers::heartbeat::handle(ctx, &caller, r).await,
         ),
         Request::LeaveGroup(r) => respond(
             ctx,
             h,
             ApiKey::LeaveGroup,
-            &handlers::leave_group::handle(ctx, r, version).await,
+            &handlers::leave_group::handle(ctx, &caller, r, version).await,
         ),
         Request::OffsetCommit(r) => respond(
             ctx,
             h,
             ApiKey::OffsetCommit,
-            &handlers::offset_commit::handle(ctx, r, version).await,
+            &handlers::offset_commit::handle(ctx, &caller, r, version).await,
         ),
         Request::OffsetFetch(r) => respond(
             ctx,
             h,
             ApiKey::OffsetFetch,
-            &handlers::offset_fetch::handle(ctx, r, version).await,
+            &handlers::offset_fetch::handle(ctx, &caller, r, version).await,
         ),
         Request::DescribeGroups(r) => respond(
             ctx,
             h,
             ApiKey::DescribeGroups,
-            &handlers::describe_groups::handle(ctx, r, version).await,
+            &handlers::describe_groups::handle(ctx, &caller, r, version).await,
         ),
         Request::ConsumerGroupHeartbeat(r) => {
             let client_id = h.client_id.as_deref().unwrap_or_default();
             let response =
-                handlers::consumer_group_heartbeat::handle(ctx, r, client_id, client_host).await;
+                handlers::consumer_group_heartbeat::handle(ctx, &caller, r, client_id, client_host)
+                    .await;
             respond(ctx, h, ApiKey::ConsumerGroupHeartbeat, &response)
         }
         Request::ConsumerGroupDescribe(r) => respond(
             ctx,
             h,
             ApiKey::ConsumerGroupDescribe,
-            &handlers::consumer_group_describe::handle(ctx, r).await,
+            &handlers::consumer_group_describe::handle(ctx, &caller, r).await,
         ),
         Request::ListGroups(r) => respond(
             ctx,
             h,
             ApiKey::ListGroups,
-            &handlers::list_groups::handle(ctx, r).await,
+            &handlers::list_groups::handle(ctx, &caller, r).await,
         ),
         Request::DeleteGroups(r) => respond(
             ctx,
             h,
             ApiKey::DeleteGroups,
-            &handlers::delete_groups::handle(ctx, r).await,
+            &handlers::delete_groups::handle(ctx, &caller, r).await,
         ),
         Request::OffsetDelete(r) => respond(
             ctx,
             h,
             ApiKey::OffsetDelete,
-            &handlers::offset_delete::handle(ctx, r).await,
+            &handlers::offset_delete::handle(ctx, &caller, r).await,
         ),
         Request::InitProducerId(r) => respond(
             ctx,
             h,
             ApiKey::InitProducerId,
-            &handlers::init_producer_id::handle(ctx, r, version).await,
+            &handlers::init_producer_id::handle(ctx, &caller, r, version).await,
         ),
         Request::AddPartitionsToTxn(r) => respond(
             ctx,
             h,
             ApiKey::AddPartitionsToTxn,
-            &handlers::add_partitions_to_txn::handle(ctx, r, version).await,
+            &handlers::add_partitions_to_txn::handle(ctx, &caller, r, version).await,
         ),
         Request::AddOffsetsToTxn(r) => respond(
             ctx,
             h,
             ApiKey::AddOffsetsToTxn,
-            &handlers::add_offsets_to_txn::handle(ctx, r, version).await,
+            &handlers::add_offsets_to_txn::handle(ctx, &caller, r, version).await,
         ),
         Request::EndTxn(r) => respond(
             ctx,
             h,
             ApiKey::EndTxn,
-            &handlers::end_txn::handle(ctx, r, version).await,
+            &handlers::end_txn::handle(ctx, &caller, r, version).await,
         ),
         Request::DescribeTransactions(r) => respond(
             ctx,
             h,
             ApiKey::DescribeTransactions,
-            &handlers::describe_transactions::handle(ctx, r).await,
+            &handlers::describe_transactions::handle(ctx, &caller, r).await,
         ),
         Request::ListTransactions(r) => respond(
             ctx,
             h,
             ApiKey::ListTransactions,
-            &handlers::list_transactions::handle(ctx, r).await,
+            &handlers::list_transactions::handle(ctx, &caller, r).await,
         ),
         Request::TxnOffsetCommit(r) => respond(
             ctx,
             h,
             ApiKey::TxnOffsetCommit,
-            &handlers::txn_offset_commit::handle(ctx, r, version).await,
+            &handlers::txn_offset_commit::handle(ctx, &caller, r, version).await,
         ),
         Request::ElectLeaders(r) => respond(
             ctx,
             h,
             ApiKey::ElectLeaders,
-            &handlers::elect_leaders::handle(ctx, r, version).await,
+            &handlers::elect_leaders::handle(ctx, &caller, r, version).await,
         ),
         Request::DescribeQuorum(r) => respond(
             ctx,
             h,
             ApiKey::DescribeQuorum,
-            &handlers::describe_quorum::handle(ctx, r, version).await,
+            &handlers::describe_quorum::handle(ctx, &caller, r, version).await,
         ),
         Request::SaslHandshake(r) => {
             let (response, refused) = handlers::sasl_handshake::handle(auth, &r, version);
@@ -318,18 +322,18 @@ pub async fn dispatch(
             ctx,
             h,
             ApiKey::DescribeUserScramCredentials,
-            &handlers::describe_user_scram_credentials::handle(ctx, r),
+            &handlers::describe_user_scram_credentials::handle(ctx, &caller, r),
         ),
         Request::AlterUserScramCredentials(r) => respond(
             ctx,
             h,
             ApiKey::AlterUserScramCredentials,
-            &handlers::alter_user_scram_credentials::handle(ctx, r).await,
+            &handlers::alter_user_scram_credentials::handle(ctx, &caller, r).await,
         ),
         Request::DescribeAcls(r) => {
             // Kafka: DescribeAcls needs DESCRIBE on the cluster, CreateAcls
             // and DeleteAcls ALTER.
-            let authorized = cluster_authorized(ctx, auth, client_host, AclOperation::Describe);
+            let authorized = caller.may_on_cluster(AclOperation::Describe);
             respond(
                 ctx,
                 h,
@@ -338,7 +342,7 @@ pub async fn dispatch(
             )
         }
         Request::CreateAcls(r) => {
-            let authorized = cluster_authorized(ctx, auth, client_host, AclOperation::Alter);
+            let authorized = caller.may_on_cluster(AclOperation::Alter);
             respond(
                 ctx,
                 h,
@@ -347,7 +351,7 @@ pub async fn dispatch(
             )
         }
         Request::DeleteAcls(r) => {
-            let authorized = cluster_authorized(ctx, auth, client_host, AclOperation::Alter);
+            let authorized = caller.may_on_cluster(AclOperation::Alter);
             respond(
                 ctx,
                 h,
@@ -356,22 +360,6 @@ pub async fn dispatch(
             )
         }
     }
-}
-
-/// Whether the connection's principal may do `operation` on the cluster.
-fn cluster_authorized(
-    ctx: &ShardState,
-    auth: &RefCell<Authenticator>,
-    client_host: &str,
-    operation: AclOperation,
-) -> bool {
-    ctx.is_authorized(
-        auth.borrow().principal(),
-        client_host,
-        operation,
-        ResourceType::Cluster,
-        CLUSTER_RESOURCE_NAME,
-    )
 }
 
 /// The outcome of a SASL request that `refused` (if anything): Kafka

@@ -22,6 +22,7 @@ pub mod admin_http;
 pub mod alter_partition;
 pub mod authenticator;
 pub mod authorized_operations;
+mod caller;
 mod certificate_subject;
 mod cluster_view;
 mod connection;

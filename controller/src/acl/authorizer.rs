@@ -256,6 +256,72 @@ impl Authorizer {
         }
     }
 
+    /// Whether `principal` from `host` may do `operation` on at least one
+    /// resource of `resource_type` (Kafka's `authorizeByResourceType`, which
+    /// InitProducerId uses for an idempotent producer without
+    /// IDEMPOTENT_WRITE): a super user, or a resource type open under
+    /// `allow.everyone.if.no.acl.found`, may; otherwise some ALLOW of the
+    /// operation (or ALL) must not be covered by a DENY — a wildcard DENY
+    /// covers everything, a literal DENY its name, a prefixed DENY every
+    /// name it starts. Only the exact operation counts (no implied
+    /// DESCRIBE), as in Kafka. Allocates nothing.
+    pub fn authorize_by_resource_type(
+        &self,
+        acls: &AclTable,
+        principal: &KafkaPrincipal,
+        host: &str,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> AuthorizationResult {
+        // Kafka checks a made-up name first, so that super users (and an
+        // open resource type) are allowed whatever the DENY bindings say.
+        let probe = self.authorize(acls, principal, host, operation, resource_type, "hardcode");
+        if probe == AuthorizationResult::Allowed {
+            return AuthorizationResult::Allowed;
+        }
+        let Some(acls) = acls.index.get(&resource_type) else {
+            return AuthorizationResult::Denied;
+        };
+        let applies = |binding: &AclBinding, permission: AclPermission| {
+            binding.permission == permission
+                && (binding.operation == operation || binding.operation == AclOperation::All)
+                && binding.matches_principal(principal)
+                && binding.matches_host(host)
+        };
+        let literal = || acls.literal.values().flatten();
+        let prefixed = || acls.prefixed.values().flatten();
+        if literal()
+            .any(|b| b.resource_name == WILDCARD_RESOURCE && applies(b, AclPermission::Deny))
+        {
+            return AuthorizationResult::Denied;
+        }
+        if literal()
+            .any(|b| b.resource_name == WILDCARD_RESOURCE && applies(b, AclPermission::Allow))
+        {
+            return AuthorizationResult::Allowed;
+        }
+        let denied_by_prefix = |name: &str| {
+            prefixed().any(|deny| {
+                applies(deny, AclPermission::Deny) && name.starts_with(deny.resource_name.as_str())
+            })
+        };
+        let literal_allowed = literal().any(|allow| {
+            applies(allow, AclPermission::Allow)
+                && !literal().any(|deny| {
+                    applies(deny, AclPermission::Deny) && deny.resource_name == allow.resource_name
+                })
+                && !denied_by_prefix(&allow.resource_name)
+        });
+        let prefix_allowed = prefixed().any(|allow| {
+            applies(allow, AclPermission::Allow) && !denied_by_prefix(&allow.resource_name)
+        });
+        if literal_allowed || prefix_allowed {
+            AuthorizationResult::Allowed
+        } else {
+            AuthorizationResult::Denied
+        }
+    }
+
     /// [`Authorizer::authorize`] as a boolean.
     pub fn is_allowed(
         &self,
@@ -771,5 +837,87 @@ mod tests {
             AuthorizerSettings::from_properties(STANDARD_AUTHORIZER_CLASS_NAME, "admin", false),
             Err(AuthorizerError::SuperUser(_))
         ));
+    }
+
+    #[test]
+    fn authorize_by_resource_type_needs_an_allow_no_deny_covers() {
+        // AuthorizerTest / AclAuthorizerTest.testAuthorizeByResourceType*.
+        let by_type = |checker: &Checker, who: &KafkaPrincipal| {
+            checker.authorizer.authorize_by_resource_type(
+                &checker.acls,
+                who,
+                "127.0.0.1",
+                Write,
+                Topic,
+            )
+        };
+        let allow = |name: &str, pattern: PatternType, operation: AclOperation| {
+            acl(
+                Topic,
+                name,
+                pattern,
+                "User:alice",
+                "*",
+                operation,
+                AclPermission::Allow,
+            )
+        };
+        let deny = |name: &str, pattern: PatternType| {
+            acl(
+                Topic,
+                name,
+                pattern,
+                "User:alice",
+                "*",
+                Write,
+                AclPermission::Deny,
+            )
+        };
+        assert_eq!(by_type(&authorizer_with(vec![]), &alice()), Denied);
+        let one_topic = authorizer_with(vec![allow("orders", PatternType::Literal, Write)]);
+        assert_eq!(by_type(&one_topic, &alice()), Allowed);
+        assert_eq!(by_type(&one_topic, &bob()), Denied);
+        // READ does not imply WRITE.
+        let read_only = authorizer_with(vec![allow("orders", PatternType::Literal, Read)]);
+        assert_eq!(by_type(&read_only, &alice()), Denied);
+        // A literal DENY of the same name, or a prefix DENY of it, covers it.
+        let same_name = authorizer_with(vec![
+            allow("orders", PatternType::Literal, Write),
+            deny("orders", PatternType::Literal),
+        ]);
+        assert_eq!(by_type(&same_name, &alice()), Denied);
+        let by_prefix = authorizer_with(vec![
+            allow("orders-eu", PatternType::Prefixed, All),
+            deny("orders", PatternType::Prefixed),
+        ]);
+        assert_eq!(by_type(&by_prefix, &alice()), Denied);
+        // A DENY of another name leaves the ALLOW standing.
+        let other = authorizer_with(vec![
+            allow("orders", PatternType::Literal, Write),
+            deny("payments", PatternType::Literal),
+        ]);
+        assert_eq!(by_type(&other, &alice()), Allowed);
+        // A wildcard DENY wins over everything but a super user.
+        let wildcard_deny = authorizer_with_settings(
+            AuthorizerSettings {
+                super_users: vec![bob()],
+                allow_everyone_if_no_acl_found: false,
+            },
+            vec![
+                allow("*", PatternType::Literal, Write),
+                deny("*", PatternType::Literal),
+            ],
+        );
+        assert_eq!(by_type(&wildcard_deny, &alice()), Denied);
+        assert_eq!(by_type(&wildcard_deny, &bob()), Allowed);
+        // An open resource type with no ACL at all.
+        let open = authorizer_with_settings(
+            AuthorizerSettings {
+                super_users: Vec::new(),
+                allow_everyone_if_no_acl_found: true,
+            },
+            vec![],
+        );
+        assert_eq!(by_type(&open, &alice()), Allowed);
     }
 }

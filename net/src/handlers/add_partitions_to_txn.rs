@@ -15,7 +15,10 @@ use kafka_protocol::messages::TransactionalId;
 use skein_controller::group_coordinator::TopicPartition;
 use skein_controller::transaction_coordinator::{AddPartitions, Request, Response};
 
+use skein_controller::AclOperation;
+
 use super::topic_name;
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 use crate::transaction_request;
@@ -27,15 +30,19 @@ const PRODUCER_FENCED_VERSION: i16 = 2;
 /// Kafka's OPERATION_NOT_ATTEMPTED.
 const OPERATION_NOT_ATTEMPTED: i16 = 55;
 
-/// Answers an AddPartitionsToTxn request of `version`.
+/// Answers an AddPartitionsToTxn request of `version`. Kafka: a producer
+/// (v0–v3) needs WRITE on the transactional id and on each topic; brokers
+/// (v4+) need CLUSTER_ACTION on the cluster.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: AddPartitionsToTxnRequest,
     version: i16,
 ) -> AddPartitionsToTxnResponse {
     if version < BATCHED_VERSION {
         let results = add(
             ctx,
+            Some(caller),
             request.v3_and_below_transactional_id.to_string(),
             request.v3_and_below_producer_id.0,
             request.v3_and_below_producer_epoch,
@@ -46,10 +53,15 @@ pub async fn handle(
         .await;
         return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
     }
+    if !caller.may_on_cluster(AclOperation::ClusterAction) {
+        return AddPartitionsToTxnResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
+    }
     let mut by_transaction = Vec::with_capacity(request.transactions.len());
     for transaction in &request.transactions {
         let results = add(
             ctx,
+            None,
             transaction.transactional_id.to_string(),
             transaction.producer_id.0,
             transaction.producer_epoch,
@@ -67,8 +79,13 @@ pub async fn handle(
     AddPartitionsToTxnResponse::default().with_results_by_transaction(by_transaction)
 }
 
+/// Adds the partitions of `topics` to the transaction; `producer`: the
+/// producer's own request (v0–v3), whose ACLs are checked.
+// Each argument is one field of the request.
+#[allow(clippy::too_many_arguments)]
 async fn add(
     ctx: &ShardState,
+    producer: Option<&Caller<'_>>,
     transactional_id: String,
     producer_id: i64,
     producer_epoch: i16,
@@ -82,26 +99,46 @@ async fn add(
             .topic(topic)
             .is_some_and(|t| partition >= 0 && partition < t.partitions)
     };
+    let txn_id_refused = producer.is_some_and(|caller| {
+        !caller.may_on_transactional_id(AclOperation::Write, &transactional_id)
+    });
+    // Kafka: only the coordinators write internal topics, so a producer
+    // is never authorized for them.
+    let topic_refused = |topic: &str| {
+        producer.is_some_and(|caller| {
+            crate::offsets_topic::is_internal(topic)
+                || !caller.may_on_topic(AclOperation::Write, topic)
+        })
+    };
+    // The code of a partition refused before the coordinator sees it.
+    let refusal = |topic: &str, partition: i32| {
+        if txn_id_refused {
+            Some(ErrorCode::TransactionalIdAuthorizationFailed)
+        } else if topic_refused(topic) {
+            Some(ErrorCode::TopicAuthorizationFailed)
+        } else if !exists(topic, partition) {
+            Some(ErrorCode::UnknownTopicOrPartition)
+        } else {
+            None
+        }
+    };
     let mut partitions = Vec::new();
-    let mut unknown = false;
+    let mut refused = false;
     for topic in topics {
         for partition in &topic.partitions {
-            unknown |= !exists(topic.name.as_str(), *partition);
+            refused |= refusal(topic.name.as_str(), *partition).is_some();
             partitions.push(TopicPartition {
                 topic: topic.name.to_string(),
                 partition: *partition,
             });
         }
     }
-    let codes: Vec<(TopicPartition, i16)> = if unknown {
+    let codes: Vec<(TopicPartition, i16)> = if refused {
         partitions
             .into_iter()
             .map(|tp| {
-                let code = if exists(&tp.topic, tp.partition) {
-                    OPERATION_NOT_ATTEMPTED
-                } else {
-                    ErrorCode::UnknownTopicOrPartition.code()
-                };
+                let code = refusal(&tp.topic, tp.partition)
+                    .map_or(OPERATION_NOT_ATTEMPTED, ErrorCode::code);
                 (tp, code)
             })
             .collect()

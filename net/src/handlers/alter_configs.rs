@@ -8,16 +8,39 @@ use kafka_protocol::messages::alter_configs_response::{
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::message;
+use skein_controller::AclOperation;
+
+use super::describe_configs::refusal;
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_message::{ControlError, ControlReply, ControlRequest, TopicConfigChange};
 use crate::shard_state::ShardState;
 
-/// Answers an AlterConfigs request.
-pub async fn handle(ctx: &ShardState, request: AlterConfigsRequest) -> AlterConfigsResponse {
-    let changes = request
+/// Answers an AlterConfigs request. Kafka: ALTER_CONFIGS on each topic, or
+/// on the cluster for a broker.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let denied: Vec<Option<ErrorCode>> = request
         .resources
         .iter()
         .map(|resource| {
+            refusal(
+                caller,
+                AclOperation::AlterConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            )
+        })
+        .collect();
+    let changes = request
+        .resources
+        .iter()
+        .zip(&denied)
+        .filter(|(_, denied)| denied.is_none())
+        .map(|(resource, _)| {
             let ops = resource
                 .configs
                 .iter()
@@ -36,15 +59,24 @@ pub async fn handle(ctx: &ShardState, request: AlterConfigsRequest) -> AlterConf
             )
         })
         .collect();
-    let outcomes = apply(ctx, changes, request.validate_only).await;
+    let mut outcomes = apply(ctx, changes, request.validate_only).await.into_iter();
     let responses = request
         .resources
         .into_iter()
-        .zip(outcomes)
-        .map(|(resource, outcome)| {
+        .zip(denied)
+        .map(|(resource, denied)| {
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
+            if let Some(code) = denied {
+                return response.with_error_code(code.code());
+            }
+            let outcome = outcomes.next().unwrap_or_else(|| {
+                Err((
+                    ErrorCode::InvalidRequest,
+                    "internal: reply count mismatch".into(),
+                ))
+            });
             match outcome {
                 Ok(()) => response,
                 Err((code, reason)) => response

@@ -10,14 +10,21 @@ use kafka_protocol::messages::alter_replica_log_dirs_response::{
     AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult, AlterReplicaLogDirsResponse,
 };
 
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::{partition_error, ErrorCode};
 use crate::shard_state::ShardState;
 
 /// Answers an AlterReplicaLogDirs request.
+/// Kafka: ALTER on the cluster, else every partition is
+/// CLUSTER_AUTHORIZATION_FAILED.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: AlterReplicaLogDirsRequest,
 ) -> AlterReplicaLogDirsResponse {
+    let refused = !caller.may_on_cluster(AclOperation::Alter);
     let image = ctx.image();
     let mut results = Vec::new();
     for dir in request.dirs {
@@ -29,6 +36,7 @@ pub async fn handle(
             let mut partitions = Vec::with_capacity(topic.partitions.len());
             for &partition in &topic.partitions {
                 let code = match (target, known) {
+                    _ if refused => ErrorCode::ClusterAuthorizationFailed,
                     (None, _) => ErrorCode::LogDirNotFound,
                     (Some(index), _) if ctx.log_dirs().is_offline(index) => {
                         ErrorCode::KafkaStorageError

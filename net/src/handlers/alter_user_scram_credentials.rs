@@ -8,10 +8,13 @@ use kafka_protocol::messages::alter_user_scram_credentials_response::{
 };
 
 use super::{message, str_bytes};
+use crate::caller::Caller;
+use crate::error_code::ErrorCode;
 use crate::shard_message::{
     ControlError, ControlReply, ControlRequest, ScramDeletion, ScramUpsertion,
 };
 use crate::shard_state::ShardState;
+use skein_controller::AclOperation;
 
 /// The control request of an AlterUserScramCredentials.
 pub fn control_request(request: &AlterUserScramCredentialsRequest) -> ControlRequest {
@@ -64,10 +67,36 @@ pub fn response(reply: ControlReply) -> AlterUserScramCredentialsResponse {
 }
 
 /// Answers an AlterUserScramCredentials request.
+/// Kafka: ALTER on the cluster, else every user is
+/// CLUSTER_AUTHORIZATION_FAILED.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    if !caller.may_on_cluster(AclOperation::Alter) {
+        let mut users: Vec<&str> = Vec::new();
+        let named = request
+            .deletions
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(request.upsertions.iter().map(|u| u.name.as_str()));
+        for name in named {
+            if !users.contains(&name) {
+                users.push(name);
+            }
+        }
+        return AlterUserScramCredentialsResponse::default().with_results(
+            users
+                .into_iter()
+                .map(|user| {
+                    AlterUserScramCredentialsResult::default()
+                        .with_user(str_bytes(user))
+                        .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+                })
+                .collect(),
+        );
+    }
     let control = control_request(&request);
     let reply = match ctx.control(control).await {
         Some(reply) => reply,

@@ -14,9 +14,11 @@ use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
 use crate::authorized_operations;
-use crate::error_code::{group_error, group_result};
+use crate::caller::Caller;
+use crate::error_code::{group_error, group_result, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
+use skein_controller::{AclOperation, ResourceType};
 
 /// `MemberType` of a member that uses the consumer protocol (v1).
 const CONSUMER_MEMBER_TYPE: i8 = 1;
@@ -24,6 +26,7 @@ const CONSUMER_MEMBER_TYPE: i8 = 1;
 /// Answers a ConsumerGroupDescribe request.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
     let group_ids: Vec<String> = request.group_ids.iter().map(|g| g.0.to_string()).collect();
@@ -51,9 +54,19 @@ pub async fn handle(
         }
     };
     let mut groups: Vec<DescribedGroup> = described.into_iter().map(describe).collect();
-    if request.include_authorized_operations {
-        for group in groups.iter_mut().filter(|group| group.error_code == 0) {
-            group.authorized_operations = authorized_operations::GROUP;
+    for group in &mut groups {
+        // Kafka: DESCRIBE on each group.
+        if !caller.may_on_group(AclOperation::Describe, group.group_id.as_str()) {
+            *group = DescribedGroup::default()
+                .with_group_id(group.group_id.clone())
+                .with_error_code(ErrorCode::GroupAuthorizationFailed.code())
+                .with_authorized_operations(authorized_operations::OMITTED);
+        } else if request.include_authorized_operations && group.error_code == 0 {
+            group.authorized_operations = caller.authorized_operations(
+                authorized_operations::GROUP,
+                ResourceType::Group,
+                group.group_id.as_str(),
+            );
         }
     }
     ConsumerGroupDescribeResponse::default().with_groups(groups)

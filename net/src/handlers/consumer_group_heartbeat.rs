@@ -11,13 +11,16 @@ use skein_controller::group_coordinator::{self as groups, GroupError, Request, R
 use uuid::Uuid;
 
 use super::str_bytes;
+use crate::caller::Caller;
 use crate::error_code::{group_error, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
+use skein_controller::AclOperation;
 
 /// Answers a ConsumerGroupHeartbeat from `client_id` at `client_host`.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: ConsumerGroupHeartbeatRequest,
     client_id: &str,
     client_host: &str,
@@ -26,6 +29,11 @@ pub async fn handle(
         // Not advertised in ApiVersions either.
         return ConsumerGroupHeartbeatResponse::default()
             .with_error_code(ErrorCode::UnsupportedVersion.code());
+    }
+    // Kafka: READ on the group.
+    if !caller.may_on_group(AclOperation::Read, request.group_id.as_str()) {
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
     }
     let heartbeat = groups::ConsumerGroupHeartbeat {
         group_id: request.group_id.0.to_string(),

@@ -6,13 +6,17 @@ use kafka_protocol::messages::create_partitions_response::{
 };
 
 use super::message;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_message::{ControlError, ControlReply, ControlRequest};
 use crate::shard_state::ShardState;
 
-/// Answers a CreatePartitions request.
+/// Answers a CreatePartitions request. Kafka: ALTER on each topic.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let node_id = ctx.config.node_id();
@@ -24,7 +28,14 @@ pub async fn handle(
                 .iter()
                 .any(|a| a.broker_ids.iter().map(|b| b.0).ne([node_id]))
         });
-        if bad_assignment {
+        if !caller.may_on_topic(AclOperation::Alter, topic.name.as_str()) {
+            results.push(Some(
+                CreatePartitionsTopicResult::default()
+                    .with_name(topic.name.clone())
+                    .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                    .with_error_message(message(&super::create_topics::TOPIC_DENIED)),
+            ));
+        } else if bad_assignment {
             results.push(Some(
                 CreatePartitionsTopicResult::default()
                     .with_name(topic.name.clone())

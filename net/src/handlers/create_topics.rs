@@ -5,10 +5,11 @@ use kafka_protocol::messages::create_topics_request::CreateTopicsRequest;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
 };
-use skein_controller::{validate_topic_config, BrokerConfig, PROPERTIES};
+use skein_controller::{validate_topic_config, AclOperation, BrokerConfig, PROPERTIES};
 use uuid::Uuid;
 
 use super::{message, str_bytes};
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_message::{ControlError, ControlReply, ControlRequest, NewTopic};
 use crate::shard_state::ShardState;
@@ -20,12 +21,29 @@ pub const SOURCE_STATIC_BROKER: i8 = 4;
 /// Config source: the built-in default.
 pub const SOURCE_DEFAULT: i8 = 5;
 
-/// Answers a CreateTopics request.
-pub async fn handle(ctx: &ShardState, request: CreateTopicsRequest) -> CreateTopicsResponse {
+/// Kafka's message for a topic the caller may not act on.
+pub const TOPIC_DENIED: &str = "Authorization failed.";
+
+/// Answers a CreateTopics request. Kafka: CREATE on the cluster, or on
+/// each topic.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut results: Vec<Option<CreatableTopicResult>> = Vec::new();
     let mut topics = Vec::new();
+    let may_create_any = caller.may_on_cluster(AclOperation::Create);
     for topic in &request.topics {
         let name = topic.name.to_string();
+        if !may_create_any && !caller.may_on_topic(AclOperation::Create, &name) {
+            results.push(Some(failed(
+                &name,
+                ErrorCode::TopicAuthorizationFailed,
+                TOPIC_DENIED,
+            )));
+            continue;
+        }
         let mut configs = Vec::new();
         let mut refused = None;
         for config in &topic.configs {

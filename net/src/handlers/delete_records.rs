@@ -6,17 +6,29 @@ use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
 };
 
+use skein_controller::AclOperation;
+
 use super::resolve_topic;
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
 use crate::shard_state::ShardState;
 
 /// Answers a DeleteRecords request.
-pub async fn handle(ctx: &ShardState, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+/// Kafka: DELETE on each topic.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let image = ctx.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let resolved = resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false);
+        let resolved = if caller.may_on_topic(AclOperation::Delete, topic.name.as_str()) {
+            resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false)
+        } else {
+            Err(ErrorCode::TopicAuthorizationFailed)
+        };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;

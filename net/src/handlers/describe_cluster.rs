@@ -9,13 +9,16 @@ use kafka_protocol::messages::BrokerId;
 
 use super::str_bytes;
 use crate::authorized_operations;
+use crate::caller::Caller;
 use crate::cluster_view;
 use crate::listener::ListenerEndpoint;
 use crate::shard_state::ShardState;
+use skein_controller::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
 
 /// Answers a DescribeCluster request from a client of `listener`.
 pub fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     listener: &ListenerEndpoint,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
@@ -35,8 +38,13 @@ pub fn handle(
         .with_cluster_id(str_bytes(&ctx.cluster_id))
         .with_controller_id(BrokerId(cluster_view::controller_id(ctx, &image)))
         .with_cluster_authorized_operations(authorized_operations::if_asked(
-            request.include_cluster_authorized_operations,
-            authorized_operations::CLUSTER,
+            request.include_cluster_authorized_operations
+                && caller.may_on_cluster(AclOperation::Describe),
+            caller.authorized_operations(
+                authorized_operations::CLUSTER,
+                ResourceType::Cluster,
+                CLUSTER_RESOURCE_NAME,
+            ),
         ))
         .with_brokers(brokers)
 }

@@ -11,6 +11,9 @@ use skein_controller::{kafka_broker_property, KafkaType, PropertyDef, ValueKind,
 
 use super::create_topics::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER};
 use super::str_bytes;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 
@@ -19,8 +22,36 @@ pub const RESOURCE_TOPIC: i8 = 2;
 /// Resource type of a broker.
 pub const RESOURCE_BROKER: i8 = 4;
 
-/// Answers a DescribeConfigs request.
-pub fn handle(ctx: &ShardState, mut request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+/// Resource type of a broker's loggers.
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+
+/// Why the caller may not do `operation` (DESCRIBE_CONFIGS or
+/// ALTER_CONFIGS) on the configs of a resource, as Kafka checks it: a
+/// topic's on the topic, a broker's on the cluster.
+pub fn refusal(
+    caller: &Caller<'_>,
+    operation: AclOperation,
+    resource_type: i8,
+    resource_name: &str,
+) -> Option<ErrorCode> {
+    match resource_type {
+        RESOURCE_TOPIC if !caller.may_on_topic(operation, resource_name) => {
+            Some(ErrorCode::TopicAuthorizationFailed)
+        }
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !caller.may_on_cluster(operation) => {
+            Some(ErrorCode::ClusterAuthorizationFailed)
+        }
+        _ => None,
+    }
+}
+
+/// Answers a DescribeConfigs request. Kafka: DESCRIBE_CONFIGS on each topic,
+/// or on the cluster for a broker.
+pub fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    mut request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let image = ctx.image();
     let resources = std::mem::take(&mut request.resources);
     let request = &request;
@@ -35,6 +66,14 @@ pub fn handle(ctx: &ShardState, mut request: DescribeConfigsRequest) -> Describe
             let base = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            if let Some(code) = refusal(
+                caller,
+                AclOperation::DescribeConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            ) {
+                return base.with_error_code(code.code());
+            }
             match resource.resource_type {
                 RESOURCE_TOPIC => match image.topic(resource.resource_name.as_str()) {
                     Some(topic) => {

@@ -11,18 +11,29 @@ use skein_controller::group_coordinator::{
 };
 
 use super::str_bytes;
+use skein_controller::{AclOperation, ResourceType};
+
 use crate::authorized_operations;
+use crate::caller::Caller;
 use crate::error_code::{group_error, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
-/// Answers a DescribeGroups request of `version`.
+/// Answers a DescribeGroups request of `version`. Kafka: DESCRIBE on each
+/// group (GROUP_AUTHORIZATION_FAILED for the others).
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: DescribeGroupsRequest,
     version: i16,
 ) -> DescribeGroupsResponse {
-    let group_ids: Vec<String> = request.groups.iter().map(|id| id.0.to_string()).collect();
+    let allowed = |group_id: &GroupId| caller.may_on_group(AclOperation::Describe, group_id);
+    let group_ids: Vec<String> = request
+        .groups
+        .iter()
+        .filter(|id| allowed(id))
+        .map(|id| id.0.to_string())
+        .collect();
     let count = group_ids.len();
     let described = match ask(
         ctx,
@@ -35,10 +46,23 @@ pub async fn handle(
         Err(error) => Err(error),
     };
     let mut answers: Vec<DescribedGroup> = match described {
-        Ok(described) => described
-            .into_iter()
-            .map(|group| describe(group, version))
-            .collect(),
+        Ok(described) => {
+            let mut described = described.into_iter();
+            request
+                .groups
+                .into_iter()
+                .filter_map(|group_id| {
+                    if !allowed(&group_id) {
+                        return Some(failed(
+                            group_id,
+                            ErrorCode::GroupAuthorizationFailed,
+                            version,
+                        ));
+                    }
+                    described.next().map(|group| describe(group, version))
+                })
+                .collect()
+        }
         Err(error) => request
             .groups
             .into_iter()
@@ -47,7 +71,11 @@ pub async fn handle(
     };
     if request.include_authorized_operations {
         for group in answers.iter_mut().filter(|group| group.error_code == 0) {
-            group.authorized_operations = authorized_operations::GROUP;
+            group.authorized_operations = caller.authorized_operations(
+                authorized_operations::GROUP,
+                ResourceType::Group,
+                group.group_id.as_str(),
+            );
         }
     }
     DescribeGroupsResponse::default().with_groups(answers)

@@ -11,12 +11,24 @@ use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResponse, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 
+use skein_controller::AclOperation;
+
 use super::{str_bytes, topic_name};
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 
 /// Answers a DescribeLogDirs request.
-pub async fn handle(ctx: &ShardState, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+/// Kafka: DESCRIBE on the cluster.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
+    if !caller.may_on_cluster(AclOperation::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
+    }
     let image = ctx.image();
     let log_dirs = ctx.log_dirs();
     // (topic, partitions) to describe: the request's, or every topic.

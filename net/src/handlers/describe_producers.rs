@@ -12,19 +12,27 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::ProducerId;
 
 use super::resolve_topic;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
 use crate::shard_state::ShardState;
 
-/// Answers a DescribeProducers request.
+/// Answers a DescribeProducers request. Kafka: READ on each topic.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let image = ctx.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let resolved = resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false);
+        let resolved = if caller.may_on_topic(AclOperation::Read, topic.name.as_str()) {
+            resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false)
+        } else {
+            Err(ErrorCode::TopicAuthorizationFailed)
+        };
         let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
         for index in topic.partition_indexes {
             let answer = match &resolved {

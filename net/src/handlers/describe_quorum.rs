@@ -13,6 +13,9 @@ use kafka_protocol::messages::BrokerId;
 use skein_controller::quorum::{self, QuorumNodeId, QuorumStatus};
 
 use super::{message, str_bytes, topic_name};
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_message::{ControlError, ControlReply, ControlRequest};
 use crate::shard_state::ShardState;
@@ -31,11 +34,16 @@ fn node_id(id: QuorumNodeId) -> BrokerId {
 }
 
 /// Answers a DescribeQuorum request of `version`.
+/// Kafka: DESCRIBE on the cluster.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: DescribeQuorumRequest,
     version: i16,
 ) -> DescribeQuorumResponse {
+    if !caller.may_on_cluster(AclOperation::Describe) {
+        return failed(ErrorCode::ClusterAuthorizationFailed, None, version);
+    }
     let asks_metadata_partition = matches!(
         request.topics.as_slice(),
         [topic] if topic.topic_name.as_str() == CLUSTER_METADATA_TOPIC

@@ -10,13 +10,19 @@ use kafka_protocol::messages::{ProducerId, TransactionalId};
 use skein_controller::transaction_coordinator::{Request, Response, TransactionError};
 
 use super::{str_bytes, topic_name};
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::{self, ErrorCode};
 use crate::shard_state::ShardState;
 use crate::transaction_request;
 
-/// Answers a DescribeTransactions request.
+/// Answers a DescribeTransactions request. Kafka: DESCRIBE on each
+/// transactional id; only the partitions of topics the caller may
+/// DESCRIBE are listed.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let ids: Vec<String> = request
@@ -35,6 +41,14 @@ pub async fn handle(
         .map(|(id, result)| {
             let state =
                 TransactionState::default().with_transactional_id(TransactionalId(str_bytes(&id)));
+            if !caller.may_on_transactional_id(AclOperation::Describe, &id) {
+                return state
+                    .with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code())
+                    .with_transaction_state(str_bytes(""))
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1)
+                    .with_transaction_start_time_ms(-1);
+            }
             match result {
                 Err(error) => state
                     .with_error_code(error_code::transaction_error(&error).code())
@@ -44,7 +58,11 @@ pub async fn handle(
                     .with_transaction_start_time_ms(-1),
                 Ok(described) => {
                     let mut topics: Vec<TopicData> = Vec::new();
-                    for tp in described.partitions {
+                    for tp in described
+                        .partitions
+                        .into_iter()
+                        .filter(|tp| caller.may_on_topic(AclOperation::Describe, &tp.topic))
+                    {
                         match topics.iter_mut().find(|t| t.topic.as_str() == tp.topic) {
                             Some(topic) => topic.partitions.push(tp.partition),
                             None => topics.push(

@@ -8,14 +8,23 @@ use kafka_protocol::messages::describe_user_scram_credentials_response::{
 };
 
 use super::str_bytes;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 
 /// Answers a DescribeUserScramCredentials request.
+/// Kafka: DESCRIBE on the cluster.
 pub fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    if !caller.may_on_cluster(AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
+    }
     let image = ctx.image();
     let describe = |user: &str| {
         let result = DescribeUserScramCredentialsResult::default().with_user(str_bytes(user));

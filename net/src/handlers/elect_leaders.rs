@@ -11,6 +11,9 @@ use kafka_protocol::messages::elect_leaders_response::{
 };
 
 use super::{message, topic_name};
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_message::{
     ControlError, ControlReply, ControlRequest, ElectionOutcome, ElectionType,
@@ -27,11 +30,40 @@ fn election_type(byte: i8) -> Option<ElectionType> {
 }
 
 /// Answers an ElectLeaders request of `version`.
+/// Kafka: ALTER on the cluster.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: ElectLeadersRequest,
     version: i16,
 ) -> ElectLeadersResponse {
+    if !caller.may_on_cluster(AclOperation::Alter) {
+        let code = ErrorCode::ClusterAuthorizationFailed.code();
+        // v0 has no top-level error: each partition asked for carries it.
+        let results = request
+            .topic_partitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|topic| {
+                ReplicaElectionResult::default()
+                    .with_partition_result(
+                        topic
+                            .partitions
+                            .into_iter()
+                            .map(|index| {
+                                PartitionResult::default()
+                                    .with_partition_id(index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+                    .with_topic(topic.topic)
+            })
+            .collect();
+        return ElectLeadersResponse::default()
+            .with_error_code(if version >= 1 { code } else { 0 })
+            .with_replica_election_results(if version >= 1 { Vec::new() } else { results });
+    }
     // v0 has no election type on the wire: its default, 0, is preferred.
     let Some(election_type) = election_type(request.election_type) else {
         // Only v1 and later carry a type, and a top-level error code.

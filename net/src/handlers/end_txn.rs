@@ -6,6 +6,9 @@ use kafka_protocol::messages::end_txn_request::EndTxnRequest;
 use kafka_protocol::messages::end_txn_response::EndTxnResponse;
 use skein_controller::transaction_coordinator::{EndTxn, Request, Response};
 
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 use crate::transaction_request;
@@ -14,7 +17,17 @@ use crate::transaction_request;
 const PRODUCER_FENCED_VERSION: i16 = 2;
 
 /// Answers an EndTxn request of `version`.
-pub async fn handle(ctx: &ShardState, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+/// Kafka: WRITE on the transactional id.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: EndTxnRequest,
+    version: i16,
+) -> EndTxnResponse {
+    if !caller.may_on_transactional_id(AclOperation::Write, request.transactional_id.as_str()) {
+        return EndTxnResponse::default()
+            .with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code());
+    }
     let end = EndTxn {
         transactional_id: request.transactional_id.to_string(),
         producer_id: request.producer_id.0,

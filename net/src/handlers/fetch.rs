@@ -28,6 +28,9 @@ use skein_engine::LogChunk;
 use skein_replication::{AbortedTxn, BrokerId};
 use uuid::Uuid;
 
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::{fetch_session_error, ErrorCode};
 use crate::fetch_response::{write_fetch_response, FetchedPartition, FetchedTopic};
 use crate::fetch_session::{
@@ -63,12 +66,15 @@ struct Wanted {
     error: Option<ErrorCode>,
 }
 
-/// Answers a Fetch request.
+/// Answers a Fetch request. Kafka: a consumer needs READ on each topic, a
+/// follower (replica id >= 0) CLUSTER_ACTION on the cluster; refused
+/// partitions are answered TOPIC_AUTHORIZATION_FAILED.
 ///
 /// # Errors
 /// [`EncodeError`] only for a response that cannot be encoded (a bug).
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     header: &RequestHeader,
     request: FetchRequest,
 ) -> Result<Response, EncodeError> {
@@ -157,7 +163,17 @@ pub async fn handle(
             named.as_slice()
         }
     };
-    let wanted = plan_reads(&image, answered, by_id);
+    // One check per topic of the request (one per request for a
+    // follower), allocating nothing.
+    let follower_allowed = replica_id < 0 || caller.may_on_cluster(AclOperation::ClusterAction);
+    let topic_allowed = |name: &str| {
+        if replica_id >= 0 {
+            follower_allowed
+        } else {
+            caller.may_on_topic(AclOperation::Read, name)
+        }
+    };
+    let wanted = plan_reads(&image, answered, by_id, &topic_allowed);
     // A fetch from a broker (replica id >= 0) is a follower's: it reads up
     // to the log end and is recorded by the leader; the partition refuses a
     // broker that holds no replica.
@@ -317,16 +333,22 @@ fn named_partitions(
     named
 }
 
-/// Resolves each partition to answer against the image, once per run of
+/// Resolves each partition to answer against the image, and checks that
+/// `topic_allowed` lets the caller read its topic, once per run of
 /// partitions of the same topic.
-fn plan_reads(image: &MetadataImage, partitions: &[CachedPartition], by_id: bool) -> Vec<Wanted> {
+fn plan_reads(
+    image: &MetadataImage,
+    partitions: &[CachedPartition],
+    by_id: bool,
+    topic_allowed: &dyn Fn(&str) -> bool,
+) -> Vec<Wanted> {
     let mut wanted = Vec::with_capacity(partitions.len());
     let mut resolved: Option<(&TopicRef, Resolution)> = None;
     for cached in partitions {
         let topic = match &resolved {
             Some((topic, found)) if *topic == &cached.topic => *found,
             _ => {
-                let found = resolve(image, cached, by_id);
+                let found = resolve(image, cached, by_id, topic_allowed);
                 resolved = Some((&cached.topic, found));
                 found
             }
@@ -370,12 +392,28 @@ fn plan_reads(image: &MetadataImage, partitions: &[CachedPartition], by_id: bool
 type Resolution = Result<(TopicId, i32), ErrorCode>;
 
 /// A cached partition's topic in the image: its id and partition count.
-fn resolve(image: &MetadataImage, cached: &CachedPartition, by_id: bool) -> Resolution {
+/// As in Kafka, a topic named by name is checked before its existence
+/// (TOPIC_AUTHORIZATION_FAILED either way), one named by id after.
+fn resolve(
+    image: &MetadataImage,
+    cached: &CachedPartition,
+    by_id: bool,
+    topic_allowed: &dyn Fn(&str) -> bool,
+) -> Resolution {
     let found = match &cached.topic {
         TopicRef::Id(id) => super::resolve_topic(image, &TopicName::default(), id, by_id),
-        TopicRef::Name(name) => super::resolve_topic(image, name, &Uuid::nil(), by_id),
+        TopicRef::Name(name) => {
+            if !topic_allowed(name.as_str()) {
+                return Err(ErrorCode::TopicAuthorizationFailed);
+            }
+            super::resolve_topic(image, name, &Uuid::nil(), by_id)
+        }
     };
-    found.map(|topic| (topic.topic_id, topic.partitions))
+    let topic = found?;
+    if matches!(cached.topic, TopicRef::Id(_)) && !topic_allowed(&topic.name) {
+        return Err(ErrorCode::TopicAuthorizationFailed);
+    }
+    Ok((topic.topic_id, topic.partitions))
 }
 
 /// What the session needs to know of a read.

@@ -11,9 +11,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use skein_controller::group_coordinator::{partition_for_group, CONSUMER_OFFSETS_TOPIC};
 use skein_controller::transaction_coordinator::TRANSACTION_STATE_TOPIC;
-use skein_controller::{MetadataImage, NO_LEADER};
+use skein_controller::{AclOperation, MetadataImage, ResourceType, NO_LEADER};
 
 use super::str_bytes;
+use crate::caller::Caller;
 use crate::cluster_view::{self, BrokerAddress};
 use crate::error_code::ErrorCode;
 use crate::listener::ListenerEndpoint;
@@ -25,20 +26,38 @@ const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// Answers a FindCoordinator request of `version` from a client of
-/// `listener`.
+/// `listener`. Kafka: DESCRIBE on the group or transactional id.
 pub fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     listener: &ListenerEndpoint,
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
     let image = ctx.image();
     let locate = |key: &str| -> Result<BrokerAddress, (ErrorCode, &'static str)> {
-        let topic = match request.key_type {
-            KEY_TYPE_GROUP => CONSUMER_OFFSETS_TOPIC,
-            KEY_TYPE_TRANSACTION => TRANSACTION_STATE_TOPIC,
+        let (topic, resource_type, refused) = match request.key_type {
+            KEY_TYPE_GROUP => (
+                CONSUMER_OFFSETS_TOPIC,
+                ResourceType::Group,
+                (
+                    ErrorCode::GroupAuthorizationFailed,
+                    "Group authorization failed.",
+                ),
+            ),
+            KEY_TYPE_TRANSACTION => (
+                TRANSACTION_STATE_TOPIC,
+                ResourceType::TransactionalId,
+                (
+                    ErrorCode::TransactionalIdAuthorizationFailed,
+                    "Transactional Id authorization failed.",
+                ),
+            ),
             _ => return Err((ErrorCode::InvalidRequest, "unknown coordinator key type")),
         };
+        if !caller.may(AclOperation::Describe, resource_type, key) {
+            return Err(refused);
+        }
         coordinator(ctx, &image, listener, topic, key).ok_or((
             ErrorCode::CoordinatorNotAvailable,
             "the key's coordinator partition has no live leader",

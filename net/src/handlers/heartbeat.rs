@@ -4,12 +4,24 @@ use kafka_protocol::messages::heartbeat_request::HeartbeatRequest;
 use kafka_protocol::messages::heartbeat_response::HeartbeatResponse;
 use skein_controller::group_coordinator::{self as groups, GroupError, Request, Response};
 
-use crate::error_code::group_result;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
+use crate::error_code::{group_result, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers a Heartbeat request.
-pub async fn handle(ctx: &ShardState, request: HeartbeatRequest) -> HeartbeatResponse {
+/// Kafka: READ on the group.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
+    if !caller.may_on_group(AclOperation::Read, request.group_id.as_str()) {
+        return HeartbeatResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     let heartbeat = groups::Heartbeat {
         group_id: request.group_id.0.to_string(),
         generation_id: request.generation_id,

@@ -14,6 +14,9 @@ use skein_controller::{change_list_config, ListChange};
 use super::alter_configs::apply;
 use super::describe_configs::RESOURCE_TOPIC;
 use super::message;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_state::ShardState;
 
@@ -22,15 +25,26 @@ const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
-/// Answers an IncrementalAlterConfigs request.
+/// Answers an IncrementalAlterConfigs request. Kafka: ALTER_CONFIGS on each
+/// topic, or on the cluster for a broker.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let image = ctx.image();
-    let mut refused: Vec<Option<String>> = Vec::new();
+    let mut refused: Vec<Option<(ErrorCode, Option<String>)>> = Vec::new();
     let mut applicable = Vec::new();
     for resource in &request.resources {
+        if let Some(code) = super::describe_configs::refusal(
+            caller,
+            AclOperation::AlterConfigs,
+            resource.resource_type,
+            resource.resource_name.as_str(),
+        ) {
+            refused.push(Some((code, None)));
+            continue;
+        }
         let mut ops: Vec<(String, Option<String>)> = Vec::new();
         let mut refusal = None;
         for config in &resource.configs {
@@ -75,7 +89,7 @@ pub async fn handle(
                 ops,
             ));
         }
-        refused.push(refusal);
+        refused.push(refusal.map(|reason| (ErrorCode::InvalidConfig, Some(reason))));
     }
     let mut outcomes = apply(ctx, applicable, request.validate_only)
         .await
@@ -89,7 +103,8 @@ pub async fn handle(
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
             let outcome = match refusal {
-                Some(reason) => Err((ErrorCode::InvalidConfig, reason)),
+                Some((code, None)) => return response.with_error_code(code.code()),
+                Some((code, Some(reason))) => Err((code, reason)),
                 None => outcomes.next().unwrap_or_else(|| {
                     Err((
                         ErrorCode::InvalidRequest,

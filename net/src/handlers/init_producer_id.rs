@@ -9,6 +9,9 @@ use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use kafka_protocol::messages::ProducerId;
 use skein_controller::transaction_coordinator::{InitProducerId, Request, Response};
 
+use skein_controller::{AclOperation, ResourceType};
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::shard_message::{ControlReply, ControlRequest};
 use crate::shard_state::ShardState;
@@ -17,9 +20,12 @@ use crate::transaction_request;
 /// The first version whose clients know PRODUCER_FENCED (KIP-588).
 const PRODUCER_FENCED_VERSION: i16 = 4;
 
-/// Answers an InitProducerId request of `version`.
+/// Answers an InitProducerId request of `version`. Kafka: a transactional
+/// producer needs WRITE on its transactional id; an idempotent one
+/// IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: InitProducerIdRequest,
     version: i16,
 ) -> InitProducerIdResponse {
@@ -27,6 +33,9 @@ pub async fn handle(
     if let Some(transactional_id) = &request.transactional_id {
         if transactional_id.is_empty() {
             return failed(response, ErrorCode::InvalidRequest);
+        }
+        if !caller.may_on_transactional_id(AclOperation::Write, transactional_id.as_str()) {
+            return failed(response, ErrorCode::TransactionalIdAuthorizationFailed);
         }
         let fresh_producer_id = match allocate(ctx).await {
             Ok(id) => id,
@@ -49,6 +58,11 @@ pub async fn handle(
             ),
             Ok(_) => failed(response, ErrorCode::UnknownServerError),
         };
+    }
+    if !caller.may_on_cluster(AclOperation::IdempotentWrite)
+        && !caller.may_on_some(AclOperation::Write, ResourceType::Topic)
+    {
+        return failed(response, ErrorCode::ClusterAuthorizationFailed);
     }
     if request.producer_id.0 >= 0 {
         if request.producer_epoch < 0 || request.producer_epoch == i16::MAX {

@@ -9,18 +9,35 @@ use skein_controller::group_coordinator::{
 };
 
 use super::str_bytes;
-use crate::error_code::group_error;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
+use crate::error_code::{group_error, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
-/// Answers a JoinGroup request of `version` from `client_id` at `client_host`.
+/// Answers a JoinGroup request of `version` from `client_id` at
+/// `client_host`. Kafka: READ on the group.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: JoinGroupRequest,
     version: i16,
     client_id: &str,
     client_host: &str,
 ) -> JoinGroupResponse {
+    if !caller.may_on_group(AclOperation::Read, request.group_id.as_str()) {
+        let response = JoinGroupResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_leader(StrBytes::default())
+            .with_member_id(StrBytes::default());
+        return if version < 7 {
+            response.with_protocol_name(Some(StrBytes::default()))
+        } else {
+            response
+        };
+    }
     let member_id = request.member_id.to_string();
     let join = groups::JoinGroup {
         group_id: request.group_id.0.to_string(),

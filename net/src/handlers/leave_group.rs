@@ -8,16 +8,25 @@ use skein_controller::group_coordinator::{
 };
 
 use super::str_bytes;
-use crate::error_code::{group_error, group_result};
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
+use crate::error_code::{group_error, group_result, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers a LeaveGroup request of `version`.
+/// Kafka: READ on the group.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: LeaveGroupRequest,
     version: i16,
 ) -> LeaveGroupResponse {
+    if !caller.may_on_group(AclOperation::Read, request.group_id.as_str()) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     let members = if version >= 3 {
         request
             .members
@@ -49,9 +58,7 @@ pub async fn handle(
             // One member: its outcome is the top-level error.
             let code = results
                 .first()
-                .map_or(crate::error_code::ErrorCode::None, |member| {
-                    group_result(&member.result)
-                });
+                .map_or(ErrorCode::None, |member| group_result(&member.result));
             LeaveGroupResponse::default().with_error_code(code.code())
         }
         Ok(results) => LeaveGroupResponse::default().with_members(

@@ -7,12 +7,20 @@ use kafka_protocol::messages::GroupId;
 use skein_controller::group_coordinator::{self as groups, GroupError, Request, Response};
 
 use super::str_bytes;
+use crate::caller::Caller;
 use crate::error_code::{group_error, group_result};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
+use skein_controller::AclOperation;
 
-/// Answers a ListGroups request.
-pub async fn handle(ctx: &ShardState, request: ListGroupsRequest) -> ListGroupsResponse {
+/// Answers a ListGroups request. Kafka: every group with DESCRIBE on the
+/// cluster, else only the groups the caller may DESCRIBE.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let all_groups = caller.may_on_cluster(AclOperation::Describe);
     let list = groups::ListGroups {
         states_filter: request
             .states_filter
@@ -27,6 +35,9 @@ pub async fn handle(ctx: &ShardState, request: ListGroupsRequest) -> ListGroupsR
             .with_groups(
                 groups
                     .into_iter()
+                    .filter(|group| {
+                        all_groups || caller.may_on_group(AclOperation::Describe, &group.group_id)
+                    })
                     .map(|group| {
                         ListedGroup::default()
                             .with_group_id(GroupId(str_bytes(&group.group_id)))

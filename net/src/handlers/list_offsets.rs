@@ -16,6 +16,9 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 
 use super::resolve_topic;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::check_leader;
 use crate::shard_message::ListedOffset;
@@ -24,9 +27,10 @@ use crate::shard_state::ShardState;
 /// Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`.
 const DEBUGGING_REPLICA_ID: i32 = -2;
 
-/// Answers a ListOffsets request.
+/// Answers a ListOffsets request. Kafka: DESCRIBE on each topic.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: ListOffsetsRequest,
     version: i16,
 ) -> ListOffsetsResponse {
@@ -43,7 +47,11 @@ pub async fn handle(
     let image = ctx.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let resolved = resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false);
+        let resolved = if caller.may_on_topic(AclOperation::Describe, topic.name.as_str()) {
+            resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false)
+        } else {
+            Err(ErrorCode::TopicAuthorizationFailed)
+        };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;

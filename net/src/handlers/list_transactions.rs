@@ -9,12 +9,17 @@ use kafka_protocol::messages::{ProducerId, TransactionalId};
 use skein_controller::transaction_coordinator::{ListTransactions, Request, Response};
 
 use super::str_bytes;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::{self, ErrorCode};
 use crate::shard_state::ShardState;
 
-/// Answers a ListTransactions request.
+/// Answers a ListTransactions request. Kafka: only the transactional ids
+/// the caller may DESCRIBE are listed.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
     let list = ListTransactions {
@@ -33,6 +38,9 @@ pub async fn handle(
             .with_transaction_states(
                 listed
                     .into_iter()
+                    .filter(|t| {
+                        caller.may_on_transactional_id(AclOperation::Describe, &t.transactional_id)
+                    })
                     .map(|t| {
                         TransactionState::default()
                             .with_transactional_id(TransactionalId(str_bytes(&t.transactional_id)))

@@ -1,16 +1,23 @@
 //! Metadata: brokers, the controller and topics with their partitions;
 //! creates unknown topics when auto-creation is on and the request allows it.
+//! With an authorizer, as in Kafka: topics the caller may not DESCRIBE are
+//! left out of an all-topics answer and answered TOPIC_AUTHORIZATION_FAILED
+//! when named (without saying whether they exist); auto-creation needs
+//! CREATE on the cluster or on the topic.
 
 use kafka_protocol::messages::metadata_request::MetadataRequest;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::BrokerId;
-use skein_controller::{validate_topic_name, MetadataImage, TopicImage};
+use skein_controller::{
+    validate_topic_name, AclOperation, MetadataImage, ResourceType, TopicImage,
+};
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
 use crate::authorized_operations;
+use crate::caller::Caller;
 use crate::cluster_view;
 use crate::error_code::ErrorCode;
 use crate::listener::ListenerEndpoint;
@@ -20,6 +27,7 @@ use crate::shard_state::ShardState;
 /// Answers a Metadata request of `version` from a client of `listener`.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     listener: &ListenerEndpoint,
     request: MetadataRequest,
     version: i16,
@@ -31,15 +39,27 @@ pub async fn handle(
     let mut topics = Vec::new();
     if all_topics {
         let image = ctx.image();
-        topics.extend(image.topics().map(|topic| describe(&image, topic)));
+        topics.extend(
+            image
+                .topics()
+                .filter(|topic| caller.may_on_topic(AclOperation::Describe, &topic.name))
+                .map(|topic| describe(&image, topic)),
+        );
     } else {
         let requested = request.topics.unwrap_or_default();
         let auto_create =
             ctx.config.auto_create_topics() && (version < 4 || request.allow_auto_topic_creation);
         let mut missing = Vec::new();
+        let may_create_any = caller.may_on_cluster(AclOperation::Create);
         for wanted in &requested {
             let image = ctx.image();
             match &wanted.name {
+                Some(name) if !caller.may_on_topic(AclOperation::Describe, name) => {
+                    topics.push(error_topic(
+                        Some(name.as_str()),
+                        ErrorCode::TopicAuthorizationFailed,
+                    ));
+                }
                 Some(name) => {
                     if validate_topic_name(name).is_err() {
                         topics.push(error_topic(
@@ -48,6 +68,14 @@ pub async fn handle(
                         ));
                     } else if let Some(topic) = image.topic(name) {
                         topics.push(describe(&image, topic));
+                    } else if auto_create
+                        && !may_create_any
+                        && !caller.may_on_topic(AclOperation::Create, name)
+                    {
+                        topics.push(error_topic(
+                            Some(name.as_str()),
+                            ErrorCode::TopicAuthorizationFailed,
+                        ));
                     } else if auto_create {
                         missing.push(name.to_string());
                     } else {
@@ -58,6 +86,12 @@ pub async fn handle(
                     }
                 }
                 None => match image.topic_by_id(wanted.topic_id.as_bytes()) {
+                    // Topic ids are not secret: Kafka says which is refused.
+                    Some(topic) if !caller.may_on_topic(AclOperation::Describe, &topic.name) => {
+                        let mut refused = error_topic(None, ErrorCode::TopicAuthorizationFailed);
+                        refused.topic_id = wanted.topic_id;
+                        topics.push(refused);
+                    }
                     Some(topic) => topics.push(describe(&image, topic)),
                     None => {
                         let mut unknown = error_topic(None, ErrorCode::UnknownTopicId);
@@ -80,7 +114,12 @@ pub async fn handle(
     }
     if request.include_topic_authorized_operations {
         for topic in topics.iter_mut().filter(|topic| topic.error_code == 0) {
-            topic.topic_authorized_operations = authorized_operations::TOPIC;
+            let name = topic.name.as_ref().map_or("", |name| name.as_str());
+            topic.topic_authorized_operations = caller.authorized_operations(
+                authorized_operations::TOPIC,
+                ResourceType::Topic,
+                name,
+            );
         }
     }
     let image = ctx.image();
@@ -100,8 +139,13 @@ pub async fn handle(
         .with_controller_id(BrokerId(cluster_view::controller_id(ctx, &image)))
         .with_topics(topics)
         .with_cluster_authorized_operations(authorized_operations::if_asked(
-            request.include_cluster_authorized_operations,
-            authorized_operations::CLUSTER,
+            request.include_cluster_authorized_operations
+                && caller.may_on_cluster(AclOperation::Describe),
+            caller.authorized_operations(
+                authorized_operations::CLUSTER,
+                ResourceType::Cluster,
+                skein_controller::CLUSTER_RESOURCE_NAME,
+            ),
         ))
 }
 

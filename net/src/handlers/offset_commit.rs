@@ -19,24 +19,39 @@ use skein_controller::group_coordinator::{
     self as groups, GroupError, OffsetCommitPartition, Request, Response, TopicPartition,
 };
 
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::{group_result, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
-/// Answers an OffsetCommit request of `version`.
+/// Answers an OffsetCommit request of `version`. Kafka: READ on the
+/// group, then READ on each topic.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: OffsetCommitRequest,
     version: i16,
 ) -> OffsetCommitResponse {
     let image = ctx.image();
+    let refused = (!caller.may_on_group(AclOperation::Read, request.group_id.as_str()))
+        .then_some(ErrorCode::GroupAuthorizationFailed);
     // Per topic, per partition: Some(code) if answered here.
     let mut answered: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(request.topics.len());
     let mut offsets = Vec::new();
     for topic in &request.topics {
         let known = image.topic(topic.name.as_str());
+        let refused = refused.or_else(|| {
+            (!caller.may_on_topic(AclOperation::Read, topic.name.as_str()))
+                .then_some(ErrorCode::TopicAuthorizationFailed)
+        });
         let mut codes = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
+            if let Some(code) = refused {
+                codes.push(Some(code));
+                continue;
+            }
             let exists =
                 known.is_some_and(|t| (0..t.partitions).contains(&partition.partition_index));
             if !exists {

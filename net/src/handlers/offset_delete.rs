@@ -9,24 +9,38 @@ use skein_controller::group_coordinator::{
     self as groups, GroupError, Request, Response, TopicPartition,
 };
 
+use crate::caller::Caller;
 use crate::error_code::{group_error, group_result, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
+use skein_controller::AclOperation;
 
-/// Answers an OffsetDelete request.
-pub async fn handle(ctx: &ShardState, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+/// Answers an OffsetDelete request. Kafka: DELETE on the group, then
+/// READ on each topic.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    if !caller.may_on_group(AclOperation::Delete, request.group_id.as_str()) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     let image = ctx.image();
     let mut answered: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(request.topics.len());
     let mut partitions = Vec::new();
     for topic in &request.topics {
         let known = image.topic(topic.name.as_str());
+        let topic_allowed = caller.may_on_topic(AclOperation::Read, topic.name.as_str());
         answered.push(
             topic
                 .partitions
                 .iter()
                 .map(|partition| {
                     let index = partition.partition_index;
-                    if known.is_some_and(|t| (0..t.partitions).contains(&index)) {
+                    if !topic_allowed {
+                        Some(ErrorCode::TopicAuthorizationFailed)
+                    } else if known.is_some_and(|t| (0..t.partitions).contains(&index)) {
                         partitions.push(TopicPartition {
                             topic: topic.name.to_string(),
                             partition: index,

@@ -12,13 +12,19 @@ use skein_controller::group_coordinator::{
 };
 
 use super::{str_bytes, topic_name};
-use crate::error_code::group_error;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
+use crate::error_code::{group_error, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
-/// Answers an OffsetFetch request of `version`.
+/// Answers an OffsetFetch request of `version`. Kafka: DESCRIBE on the
+/// group; partitions of topics the caller may not DESCRIBE are answered
+/// TOPIC_AUTHORIZATION_FAILED, or left out of an all-topics fetch.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
@@ -36,7 +42,7 @@ pub async fn handle(
             let member = group
                 .member_id
                 .map(|id| (id.to_string(), group.member_epoch));
-            let result = fetch(ctx, &group.group_id, wanted, member).await;
+            let result = fetch(ctx, caller, &group.group_id, wanted, member).await;
             answers.push(multi_group_answer(group.group_id, result));
         }
         return OffsetFetchResponse::default().with_groups(answers);
@@ -47,7 +53,7 @@ pub async fn handle(
             .map(|topic| (topic.name, topic.partition_indexes))
             .collect::<Vec<_>>()
     });
-    let result = fetch(ctx, &request.group_id, wanted.clone(), None).await;
+    let result = fetch(ctx, caller, &request.group_id, wanted.clone(), None).await;
     match result {
         Ok(fetched) => OffsetFetchResponse::default().with_topics(
             by_topic(fetched, |p| {
@@ -56,6 +62,7 @@ pub async fn handle(
                     .with_committed_offset(p.offset)
                     .with_committed_leader_epoch(p.leader_epoch.unwrap_or(-1))
                     .with_metadata(Some(str_bytes(&p.metadata)))
+                    .with_error_code(p.error.code())
             })
             .into_iter()
             .map(|(name, partitions)| {
@@ -65,8 +72,8 @@ pub async fn handle(
             })
             .collect(),
         ),
-        Err(error) => {
-            let code = group_error(&error).code();
+        Err(code) => {
+            let code = code.code();
             // v1 has no top-level error: every requested partition carries it.
             let topics = wanted
                 .unwrap_or_default()
@@ -99,15 +106,53 @@ pub async fn handle(
     }
 }
 
+/// A fetched offset, or why the caller may not see it.
+struct Fetched {
+    fetched: FetchedOffset,
+    error: ErrorCode,
+}
+
+impl std::ops::Deref for Fetched {
+    type Target = FetchedOffset;
+    fn deref(&self) -> &FetchedOffset {
+        &self.fetched
+    }
+}
+
 async fn fetch(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     group_id: &GroupId,
     wanted: Option<Vec<(TopicName, Vec<i32>)>>,
     member: Option<(String, i32)>,
-) -> Result<Vec<FetchedOffset>, GroupError> {
+) -> Result<Vec<Fetched>, ErrorCode> {
+    if !caller.may_on_group(AclOperation::Describe, group_id.as_str()) {
+        return Err(ErrorCode::GroupAuthorizationFailed);
+    }
+    let topic_allowed = |topic: &str| caller.may_on_topic(AclOperation::Describe, topic);
+    let all_topics = wanted.is_none();
+    let mut refused = Vec::new();
     let partitions = wanted.map(|topics| {
         topics
             .into_iter()
+            .filter(|(name, indexes)| {
+                if topic_allowed(name.as_str()) {
+                    return true;
+                }
+                refused.extend(indexes.iter().map(|partition| Fetched {
+                    fetched: FetchedOffset {
+                        topic_partition: TopicPartition {
+                            topic: name.to_string(),
+                            partition: *partition,
+                        },
+                        offset: -1,
+                        leader_epoch: None,
+                        metadata: String::new(),
+                    },
+                    error: ErrorCode::TopicAuthorizationFailed,
+                }));
+                false
+            })
             .flat_map(|(name, indexes)| {
                 let topic = name.to_string();
                 indexes.into_iter().map(move |partition| TopicPartition {
@@ -122,17 +167,29 @@ async fn fetch(
         partitions,
         member,
     };
-    match ask(ctx, Request::OffsetFetch(fetch)).await {
+    let result = match ask(ctx, Request::OffsetFetch(fetch)).await {
         Ok(Response::OffsetFetch(result)) => result,
         Ok(_) => Err(GroupError::CoordinatorNotAvailable),
         Err(error) => Err(error),
-    }
+    };
+    let fetched = result.map_err(|error| group_error(&error))?;
+    let mut answered: Vec<Fetched> = fetched
+        .into_iter()
+        // An all-topics fetch leaves out what the caller may not see.
+        .filter(|offset| !all_topics || topic_allowed(&offset.topic_partition.topic))
+        .map(|fetched| Fetched {
+            fetched,
+            error: ErrorCode::None,
+        })
+        .collect();
+    answered.extend(refused);
+    Ok(answered)
 }
 
 /// Groups fetched offsets by topic, in first-seen order.
 fn by_topic<P>(
-    fetched: Vec<FetchedOffset>,
-    partition: impl Fn(&FetchedOffset) -> P,
+    fetched: Vec<Fetched>,
+    partition: impl Fn(&Fetched) -> P,
 ) -> Vec<(TopicName, Vec<P>)> {
     let mut topics: Vec<(String, Vec<P>)> = Vec::new();
     for offset in &fetched {
@@ -153,7 +210,7 @@ fn by_topic<P>(
 
 fn multi_group_answer(
     group_id: GroupId,
-    result: Result<Vec<FetchedOffset>, GroupError>,
+    result: Result<Vec<Fetched>, ErrorCode>,
 ) -> OffsetFetchResponseGroup {
     match result {
         Ok(fetched) => OffsetFetchResponseGroup::default()
@@ -165,6 +222,7 @@ fn multi_group_answer(
                         .with_committed_offset(p.offset)
                         .with_committed_leader_epoch(p.leader_epoch.unwrap_or(-1))
                         .with_metadata(Some(str_bytes(&p.metadata)))
+                        .with_error_code(p.error.code())
                 })
                 .into_iter()
                 .map(|(name, partitions)| {
@@ -174,8 +232,8 @@ fn multi_group_answer(
                 })
                 .collect(),
             ),
-        Err(error) => OffsetFetchResponseGroup::default()
+        Err(code) => OffsetFetchResponseGroup::default()
             .with_group_id(group_id)
-            .with_error_code(group_error(&error).code()),
+            .with_error_code(code.code()),
     }
 }

@@ -10,19 +10,30 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 
 use super::resolve_topic;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::check_leader;
 use crate::shard_state::ShardState;
 
-/// Answers an OffsetForLeaderEpoch request.
+/// Answers an OffsetForLeaderEpoch request. Kafka: CLUSTER_ACTION on the
+/// cluster (a follower), else DESCRIBE on each topic.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let image = ctx.image();
+    let every_topic = caller.may_on_cluster(AclOperation::ClusterAction);
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let resolved = resolve_topic(&image, &topic.topic, &uuid::Uuid::nil(), false);
+        let resolved =
+            if every_topic || caller.may_on_topic(AclOperation::Describe, topic.topic.as_str()) {
+                resolve_topic(&image, &topic.topic, &uuid::Uuid::nil(), false)
+            } else {
+                Err(ErrorCode::TopicAuthorizationFailed)
+            };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition;

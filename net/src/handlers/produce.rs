@@ -9,7 +9,10 @@ use kafka_protocol::messages::produce_response::{
     PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
 
+use skein_controller::AclOperation;
+
 use super::resolve_topic;
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
 use crate::shard_message::PartitionError;
@@ -19,20 +22,39 @@ use crate::shard_state::ShardState;
 const TOPIC_IDS_FROM_VERSION: i16 = 13;
 
 /// Answers a Produce request of `version` (the caller sends nothing for
-/// acks=0).
-pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> ProduceResponse {
+/// acks=0). Kafka: WRITE on each topic (TOPIC_AUTHORIZATION_FAILED, checked
+/// before the topic's existence), and transactional records need WRITE on
+/// the request's transactional id.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: ProduceRequest,
+    version: i16,
+) -> ProduceResponse {
     let acks = request.acks;
     // acks=all waits for the high watermark at most the request's timeout.
     let acks_all_timeout_ms = (acks == -1).then(|| u64::try_from(request.timeout_ms).unwrap_or(0));
     let by_id = version >= TOPIC_IDS_FROM_VERSION;
     // Kafka: transactional records need the request's transactional id
     // (authorized for WRITE), else the whole request is refused.
-    let unauthorized_transactional =
-        request.transactional_id.is_none() && has_transactional_records(&request);
+    let unauthorized_transactional = has_transactional_records(&request)
+        && request
+            .transactional_id
+            .as_ref()
+            .is_none_or(|id| !caller.may_on_transactional_id(AclOperation::Write, id.as_str()));
     let image = ctx.image();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let resolved = resolve_topic(&image, &topic.name, &topic.topic_id, by_id);
+        // By name, the name asked is checked (unknown or not); by id, the
+        // name it resolves to. One check per topic, allocating nothing.
+        let name = match (&resolved, by_id) {
+            (Ok(found), true) => Some(found.name.as_str()),
+            (Err(_), true) => None,
+            (_, false) => Some(topic.name.as_str()),
+        };
+        let topic_refused =
+            name.is_some_and(|name| !caller.may_on_topic(AclOperation::Write, name));
         let appends = topic.partition_data.into_iter().map(|data| {
             let resolved = resolved.clone();
             let leadership = resolved
@@ -45,6 +67,9 @@ pub async fn handle(ctx: &ShardState, request: ProduceRequest, version: i16) -> 
                 }
                 if unauthorized_transactional {
                     return failed(index, ErrorCode::TransactionalIdAuthorizationFailed);
+                }
+                if topic_refused {
+                    return failed(index, ErrorCode::TopicAuthorizationFailed);
                 }
                 let topic = match resolved {
                     Ok(topic) => topic,

@@ -6,12 +6,24 @@ use kafka_protocol::messages::sync_group_response::SyncGroupResponse;
 use skein_controller::group_coordinator::{self as groups, GroupError, Request, Response};
 
 use super::str_bytes;
-use crate::error_code::group_error;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
+use crate::error_code::{group_error, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
 /// Answers a SyncGroup request.
-pub async fn handle(ctx: &ShardState, request: SyncGroupRequest) -> SyncGroupResponse {
+/// Kafka: READ on the group.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: SyncGroupRequest,
+) -> SyncGroupResponse {
+    if !caller.may_on_group(AclOperation::Read, request.group_id.as_str()) {
+        return SyncGroupResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     let sync = groups::SyncGroup {
         group_id: request.group_id.0.to_string(),
         generation_id: request.generation_id,

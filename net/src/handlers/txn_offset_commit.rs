@@ -13,23 +13,38 @@ use skein_controller::group_coordinator::{
     self as groups, GroupError, OffsetCommitPartition, Request, Response, TopicPartition,
 };
 
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::{group_result, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
-/// Answers a TxnOffsetCommit request of `version`.
+/// Answers a TxnOffsetCommit request of `version`. Kafka: WRITE on the
+/// transactional id, READ on the group, then READ on each topic.
 pub async fn handle(
     ctx: &ShardState,
+    caller: &Caller<'_>,
     request: TxnOffsetCommitRequest,
     version: i16,
 ) -> TxnOffsetCommitResponse {
     let image = ctx.image();
+    let refused = caller
+        .transactional_group_refusal(request.transactional_id.as_str(), request.group_id.as_str());
     let mut answered: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(request.topics.len());
     let mut offsets = Vec::new();
     for topic in &request.topics {
         let known = image.topic(topic.name.as_str());
+        let refused = refused.or_else(|| {
+            (!caller.may_on_topic(AclOperation::Read, topic.name.as_str()))
+                .then_some(ErrorCode::TopicAuthorizationFailed)
+        });
         let mut codes = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
+            if let Some(code) = refused {
+                codes.push(Some(code));
+                continue;
+            }
             let exists =
                 known.is_some_and(|t| (0..t.partitions).contains(&partition.partition_index));
             if !exists {

@@ -28,6 +28,9 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use skein_replication::txn_result;
 
 use super::resolve_topic;
+use skein_controller::AclOperation;
+
+use crate::caller::Caller;
 use crate::error_code::ErrorCode;
 use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
 use crate::shard_message::MarkerWrite;
@@ -38,7 +41,14 @@ use crate::shard_state::ShardState;
 pub const MARKER_TIMEOUT_MS: u64 = 30_000;
 
 /// Answers a WriteTxnMarkers request.
-pub async fn handle(ctx: &ShardState, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+/// Kafka: CLUSTER_ACTION on the cluster (markers come from transaction
+/// coordinators), else every partition is CLUSTER_AUTHORIZATION_FAILED.
+pub async fn handle(
+    ctx: &ShardState,
+    caller: &Caller<'_>,
+    request: WriteTxnMarkersRequest,
+) -> WriteTxnMarkersResponse {
+    let refused = !caller.may_on_cluster(AclOperation::ClusterAction);
     let image = ctx.image();
     let mut markers = Vec::with_capacity(request.markers.len());
     for marker in request.markers {
@@ -52,7 +62,11 @@ pub async fn handle(ctx: &ShardState, request: WriteTxnMarkersRequest) -> WriteT
         };
         let mut topics = Vec::with_capacity(marker.topics.len());
         for topic in marker.topics {
-            let resolved = resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false);
+            let resolved = if refused {
+                Err(ErrorCode::ClusterAuthorizationFailed)
+            } else {
+                resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false)
+            };
             let writes = topic.partition_indexes.iter().map(|index| {
                 let index = *index;
                 let resolved = &resolved;
