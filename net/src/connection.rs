@@ -108,8 +108,11 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientL
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, listener = %endpoint.name, %error, "TLS handshake failed; connection closed");
                     // Kafka counts a failed TLS handshake as a failed
-                    // authentication too (SslAuthenticationException).
-                    ctx.metrics.failed_authentication(&endpoint.name);
+                    // authentication too (SslAuthenticationException), but
+                    // not a peer that closed or reset before finishing it.
+                    if error.kind() == std::io::ErrorKind::InvalidData {
+                        ctx.metrics.failed_authentication(&endpoint.name);
+                    }
                 }
                 Err(_) => {
                     tracing::debug!(%peer, listener = %endpoint.name, "TLS handshake timed out; connection closed");
