@@ -216,7 +216,10 @@ impl Authenticator {
         };
         let scram = match chosen {
             SaslMechanism::Plain => None,
-            SaslMechanism::Scram(scram) => Some(Box::new(ScramServer::new(scram, server_nonce()))),
+            SaslMechanism::Scram(scram) => Some(Box::new(ScramServer::new(
+                scram,
+                crate::scram::random_nonce(),
+            ))),
         };
         self.state = State::Authenticating {
             mechanism: chosen,
@@ -302,32 +305,6 @@ impl Authenticator {
             session_lifetime_ms: i64::try_from(sasl.reauth_ms).unwrap_or(i64::MAX),
         })
     }
-}
-
-/// A random server nonce: 20 random bytes as 40 lowercase hex digits.
-/// Alphanumeric, as Kafka's (`BigInteger.toString(36)`): librdkafka 2.0
-/// fails to echo a nonce with `+` or `/` back correctly.
-fn server_nonce() -> String {
-    use ring::rand::SecureRandom;
-    use std::fmt::Write as _;
-    let mut bytes = [0u8; 20];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        // The OS random source failing is not recoverable for SCRAM; a
-        // nonce from the clock still differs per exchange, and the proof
-        // check does not depend on its secrecy.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        for (byte, nano) in bytes.iter_mut().zip(nanos.to_be_bytes()) {
-            *byte = nano;
-        }
-    }
-    let mut nonce = String::with_capacity(40);
-    for byte in bytes {
-        // Writing to a String cannot fail.
-        write!(nonce, "{byte:02x}").ok();
-    }
-    nonce
 }
 
 #[cfg(test)]

@@ -97,6 +97,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientL
                         Ok(principal) => principal,
                         Err(reason) => {
                             tracing::info!(%peer, listener = %endpoint.name, %reason, "client certificate refused; connection closed");
+                            ctx.metrics.failed_authentication(&endpoint.name);
                             ctx.metrics.connection(false);
                             return;
                         }
@@ -106,6 +107,12 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientL
                 }
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, listener = %endpoint.name, %error, "TLS handshake failed; connection closed");
+                    // Kafka counts a failed TLS handshake as a failed
+                    // authentication too (SslAuthenticationException), but
+                    // not a peer that closed or reset before finishing it.
+                    if error.kind() == std::io::ErrorKind::InvalidData {
+                        ctx.metrics.failed_authentication(&endpoint.name);
+                    }
                 }
                 Err(_) => {
                     tracing::debug!(%peer, listener = %endpoint.name, "TLS handshake timed out; connection closed");
@@ -236,7 +243,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
         if raw_token {
             // Checked here, before the next frame is read: the token moves
             // the exchange on (or ends it).
-            let reply = sasl_authenticate::token(ctx, &auth, &frame);
+            let reply = sasl_authenticate::token(ctx, &auth, &endpoint.name, &frame);
             let delay = ctx.config.connection_failed_authentication_delay_ms();
             let handle = glommio::spawn_local(async move {
                 drop(permit);

@@ -314,7 +314,8 @@ pub async fn dispatch(
             after_refusal(ctx, outcome, refused).await
         }
         Request::SaslAuthenticate(r) => {
-            let (response, refused) = handlers::sasl_authenticate::handle(ctx, auth, &r);
+            let (response, refused) =
+                handlers::sasl_authenticate::handle(ctx, auth, &listener.name, &r);
             let outcome = respond(ctx, h, ApiKey::SaslAuthenticate, &response);
             after_refusal(ctx, outcome, refused).await
         }

@@ -53,6 +53,7 @@ pub mod shard_state;
 mod supported_apis;
 pub mod tls;
 mod tls_stream;
+pub mod tool_client_security;
 mod transaction_request;
 
 pub use error_code::error_code_name;

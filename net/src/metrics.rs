@@ -209,6 +209,10 @@ pub struct ShardMetrics {
     fetch_sessions: AtomicU64,
     fetch_session_partitions: AtomicU64,
     topics: Mutex<Vec<(String, Arc<TopicCounters>)>>,
+    /// Failed authentications by listener name (refused SASL credentials,
+    /// failed TLS handshakes, refused client certificates). A lock and, per
+    /// listener once, an allocation: only on the failure path.
+    failed_authentications: Mutex<BTreeMap<String, u64>>,
     /// The shard's log statistics (fdatasync latency), written by its logs.
     log_stats: Arc<LogStats>,
     /// Partition gauges, refreshed at scrape.
@@ -234,6 +238,7 @@ impl ShardMetrics {
             fetch_sessions: AtomicU64::new(0),
             fetch_session_partitions: AtomicU64::new(0),
             topics: Mutex::new(Vec::new()),
+            failed_authentications: Mutex::new(BTreeMap::new()),
             log_stats,
             gauges: Mutex::new(Published::default()),
         }
@@ -317,6 +322,19 @@ impl LocalMetrics {
             bump(&self.published.connections_accepted, 1);
         } else {
             open.store(read(open).saturating_sub(1), Ordering::Relaxed);
+        }
+    }
+
+    /// An authentication on `listener` failed (Kafka's
+    /// `failed-authentication-total`).
+    pub fn failed_authentication(&self, listener: &str) {
+        if let Ok(mut failed) = self.published.failed_authentications.lock() {
+            match failed.get_mut(listener) {
+                Some(count) => *count += 1,
+                None => {
+                    failed.insert(listener.to_owned(), 1);
+                }
+            }
         }
     }
 
@@ -613,6 +631,7 @@ impl prometheus_client::collector::Collector for Snapshot {
         self.encode_topics(&mut encoder)?;
         self.encode_apis(&mut encoder)?;
         self.encode_per_shard(&mut encoder)?;
+        self.encode_failed_authentications(&mut encoder)?;
         self.encode_engine(&mut encoder)?;
         self.encode_partitions(&mut encoder)?;
         self.encode_groups(&mut encoder)
@@ -815,6 +834,32 @@ impl Snapshot {
                     _ => gauge_value(v).encode(family.encode_family(&labels)?)?,
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn encode_failed_authentications(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::counter::ConstCounter;
+        let mut by_listener: BTreeMap<String, u64> = BTreeMap::new();
+        for shard in &self.shards {
+            if let Ok(failed) = shard.failed_authentications.lock() {
+                for (listener, count) in failed.iter() {
+                    *by_listener.entry(listener.clone()).or_default() += count;
+                }
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "failed_authentication",
+            "Connections whose authentication failed (refused SASL credentials, failed TLS handshakes, refused client certificates), by listener (Kafka's failed-authentication-total).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (listener, count) in by_listener {
+            let labels: Labels = vec![("listener", listener)];
+            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
     }
@@ -1109,6 +1154,27 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn failed_authentications_are_summed_over_shards_by_listener() {
+        let registry = MetricsRegistry::default();
+        let first = LocalMetrics::new(0);
+        let second = LocalMetrics::new(1);
+        registry.register(first.published());
+        registry.register(second.published());
+        first.failed_authentication("SASL_SSL");
+        second.failed_authentication("SASL_SSL");
+        second.failed_authentication("SSL");
+        let text = registry.encode().unwrap();
+        assert!(
+            text.contains("skein_failed_authentication_total{listener=\"SASL_SSL\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("skein_failed_authentication_total{listener=\"SSL\"} 1\n"),
+            "{text}"
+        );
     }
 
     fn gauge(topic: &str, partition: i32, high_watermark: i64, isr: u32) -> PartitionGauge {

@@ -383,6 +383,33 @@ impl ScramClient {
     }
 }
 
+/// A random SCRAM nonce (the server's, or a client's): 20 random bytes
+/// as 40 lowercase hex digits.
+/// Alphanumeric, as Kafka's (`BigInteger.toString(36)`): librdkafka 2.0
+/// fails to echo a nonce with `+` or `/` back correctly.
+pub fn random_nonce() -> String {
+    use ring::rand::SecureRandom;
+    use std::fmt::Write as _;
+    let mut bytes = [0u8; 20];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        // The OS random source failing is not recoverable for SCRAM; a
+        // nonce from the clock still differs per exchange, and the proof
+        // check does not depend on its secrecy.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        for (byte, nano) in bytes.iter_mut().zip(nanos.to_be_bytes()) {
+            *byte = nano;
+        }
+    }
+    let mut nonce = String::with_capacity(40);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        write!(nonce, "{byte:02x}").ok();
+    }
+    nonce
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,

@@ -79,6 +79,8 @@ class Broker:
     env: dict[str, str] = field(default_factory=dict)
     # Another skein binary than SKEIN_BIN (an older release, for upgrades).
     binary: Path | None = None
+    # The admin HTTP port (/metrics, /health); None: the binary's default.
+    admin_port: int | None = None
     proc: subprocess.Popen | None = None
     starts: int = 0
     # Set when the last start() failed; that failure is already reported.
@@ -98,6 +100,8 @@ class Broker:
             argv += ["--set", f"{key}={value}"]
         if self.cores is not None:
             argv += ["--cores", self.cores]
+        if self.admin_port is not None:
+            argv += ["--admin-listen", f"127.0.0.1:{self.admin_port}"]
         return argv
 
     def start(self) -> None:
@@ -263,7 +267,7 @@ class ClusterBroker:
 @pytest.fixture
 def broker_factory(request, tmp_path):
     """Returns start(settings=None, cores=None, config_file=None, env=None,
-    port=None, binary=None) -> Broker. A config_file must name the listeners
+    port=None, binary=None, admin_port=None) -> Broker. A config_file must name the listeners
     (on `port`) and log.dirs itself; `binary` runs another skein than
     SKEIN_BIN (set `broker.binary = None` to restart it with SKEIN_BIN). Every broker it starts is stopped with SIGTERM at
     teardown and must exit 0."""
@@ -274,12 +278,13 @@ def broker_factory(request, tmp_path):
 
     def start(settings: dict[str, str] | None = None, cores: str | None = None,
               config_file=None, env: dict[str, str] | None = None, port: int | None = None,
-              binary: Path | None = None) -> Broker:
+              binary: Path | None = None, admin_port: int | None = None) -> Broker:
         n = len(brokers)
         if E2E_NODES == 3:
-            if config_file is not None or binary is not None or port is not None or cores:
-                pytest.skip("starts a broker with its own config file, binary, port or cores "
-                            "(SKEIN_E2E_NODES=3)")
+            if (config_file is not None or binary is not None or port is not None or cores
+                    or admin_port is not None):
+                pytest.skip("starts a broker with its own config file, binary, port, cores or "
+                            "admin port (SKEIN_E2E_NODES=3)")
             c = ClusterBroker(tmp_path / f"cluster{n}", dict(settings or {}))
             brokers.append(c)
             c.start()
@@ -292,7 +297,7 @@ def broker_factory(request, tmp_path):
         b = Broker(
             port=port or free_port(), data_dir=data_dir, log_path=tmp_path / f"broker{n}.log",
             settings=dict(settings or {}), cores=cores or os.environ.get("SKEIN_E2E_CORES"),
-            config_file=config_file, env=dict(env or {}), binary=binary,
+            config_file=config_file, env=dict(env or {}), binary=binary, admin_port=admin_port,
         )
         brokers.append(b)
         b.start()

@@ -7,6 +7,9 @@ keep being served. After every case the broker must still be alive and a
 fresh librdkafka client must still create a topic, produce and read back
 (clients.assert_healthy).
 
+The admin HTTP endpoint gets its own flood: idle and half-sent connections
+must not keep /health from answering.
+
 Frames are hand-encoded in kafka_wire.py, where every byte layout is
 documented; the comments here name what each case changes.
 """
@@ -18,11 +21,14 @@ import random
 import socket
 import struct
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 import kafka_wire as w
+from conftest import free_port
 from clients import (
     TopicPartition,
     assert_healthy,
@@ -408,3 +414,44 @@ def test_200_stalled_connections_do_not_block_other_clients(broker):
         for s in stalled:
             s.close()
     assert_healthy(broker)
+
+
+# ---------------------------------------------------------------------------
+# The admin HTTP endpoint (/health, /metrics).
+
+
+def http_get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_idle_and_half_sent_admin_http_connections_do_not_block_health(broker_factory):
+    admin_port = free_port()
+    broker = broker_factory(admin_port=admin_port)
+    deadline = time.monotonic() + 30
+    while http_get(admin_port, "/health")[0] != 200:
+        assert time.monotonic() < deadline, "the broker never became ready"
+        time.sleep(0.1)
+    idle = []
+    try:
+        for i in range(200):
+            s = socket.create_connection(("127.0.0.1", admin_port), timeout=10)
+            # Every fourth sends half a request head and stops.
+            if i % 4 == 0:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: ")
+            idle.append(s)
+        t0 = time.monotonic()
+        assert http_get(admin_port, "/health") == (200, b"ready\n")
+        # Generous: the hand-written server this replaces took 5 s per idle
+        # connection ahead of the health check.
+        assert time.monotonic() - t0 < 4
+        status, body = http_get(admin_port, "/metrics")
+        assert status == 200 and b"skein_connections_open" in body
+        assert_healthy(broker)
+    finally:
+        for s in idle:
+            s.close()
+    assert http_get(admin_port, "/health") == (200, b"ready\n")

@@ -75,7 +75,7 @@ def wait_port(port: int) -> None:
 
 
 def start_sasl_broker(broker_factory, tmp_path: Path, extra: str = "",
-                      protocol: str = "SASL_PLAINTEXT") -> SaslBroker:
+                      protocol: str = "SASL_PLAINTEXT", admin_port: int | None = None) -> SaslBroker:
     """A broker with a PLAINTEXT listener and a `protocol` listener (named
     as the protocol) serving PLAIN and both SCRAM mechanisms."""
     port, sasl_port = free_port(), free_port()
@@ -88,7 +88,7 @@ def start_sasl_broker(broker_factory, tmp_path: Path, extra: str = "",
         f"listener.name.{name}.plain.sasl.jaas.config={PLAIN_JAAS}\n"
         "connection.failed.authentication.delay.ms=50\n" + extra
     )
-    broker = broker_factory(config_file=path, port=port)
+    broker = broker_factory(config_file=path, port=port, admin_port=admin_port)
     wait_port(sasl_port)
     return SaslBroker(broker, sasl_port, protocol)
 
@@ -555,6 +555,82 @@ def test_sasl_ssl_serves_plain_and_scram_over_tls(broker_factory, tmp_path):
     from confluent_kafka import KafkaError
     error = authentication_error(sasl_conf(b, "SCRAM-SHA-256", "tls-user", "wrong", **tls))
     assert error.code() == KafkaError._AUTHENTICATION
+
+
+def failed_authentications(admin_port: int) -> dict[str, float]:
+    """skein_failed_authentication_total by listener, from /metrics."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("skein_failed_authentication_total{"):
+            labels, value = line.rsplit(" ", 1)
+            counts[labels.split('listener="', 1)[1].split('"', 1)[0]] = float(value)
+    return counts
+
+
+def test_the_cli_lists_topics_and_manages_acls_over_sasl_ssl_with_scram(broker_factory, tmp_path):
+    from test_tls import Pki
+    pki = Pki(tmp_path)
+    server_pem = tmp_path / "server.pem"
+    pki.write_server(server_pem)
+    admin_port = free_port()
+    b = start_sasl_broker(
+        broker_factory, tmp_path, protocol="SASL_SSL", admin_port=admin_port,
+        extra=f"ssl.keystore.type=PEM\nssl.keystore.location={server_pem}\n"
+              "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
+              "super.users=User:ANONYMOUS;User:cli-admin\n")
+    add_scram_user({"bootstrap.servers": b.plaintext}, "cli-admin", "cli-pw", "SCRAM-SHA-256")
+    topic = unique_topic("cli-sasl-ssl")
+    create_topic(b.plaintext, topic, partitions=2)
+
+    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        r = subprocess.run([str(SKEIN_BIN), *args, "-b", b.sasl], capture_output=True, text=True,
+                           timeout=TIMEOUT_S)
+        if check:
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r
+
+    # librdkafka's property names with -X.
+    x = ["-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={pki.ca}",
+         "-X", "sasl.mechanism=SCRAM-SHA-256", "-X", "sasl.username=cli-admin",
+         "-X", "sasl.password=cli-pw"]
+    listed = json.loads(cli("topic", "list", "--format", "json", *x).stdout)
+    assert {"name": topic, "partitions": 2} in listed
+    cli("acl", "add", "--topic", topic, "--principal", "User:alice", "--operation", "READ", *x)
+    # The Java client's names in a --command-config file, as Kafka's tools take them.
+    properties = tmp_path / "client.properties"
+    properties.write_text(
+        "security.protocol=SASL_SSL\n"
+        "sasl.mechanism=SCRAM-SHA-256\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="cli-admin" password="cli-pw";\n'
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={pki.ca}\n")
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        acls = json.loads(cli("acl", "list", "--format", "json", "--command-config",
+                              str(properties)).stdout)
+        if acls or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [(a["resource_name"], a["principal"], a["operation"], a["permission"]) for a in acls] \
+        == [(topic, "User:alice", "READ", "ALLOW")]
+    assert failed_authentications(admin_port).get("SASL_SSL", 0) == 0
+
+    # A wrong password is Kafka's error, and counted.
+    wrong = cli("topic", "list", *x, "-X", "sasl.password=nope", check=False)
+    assert wrong.returncode == 1, wrong
+    assert "SASL_AUTHENTICATION_FAILED" in wrong.stderr, wrong.stderr
+    # A CA that did not sign the broker's certificate fails the handshake.
+    (tmp_path / "other").mkdir()
+    other_ca = Pki(tmp_path / "other")
+    untrusted = cli("topic", "list", *x, "-X", f"ssl.ca.location={other_ca.ca}", check=False)
+    assert untrusted.returncode == 1, untrusted
+    assert "TLS handshake" in untrusted.stderr, untrusted.stderr
+    # Kafka counts both as failed authentications of the listener.
+    assert failed_authentications(admin_port) == {"SASL_SSL": 2}
 
 
 def test_client_certificate_principal_follows_ssl_principal_mapping_rules(broker_factory, tmp_path):

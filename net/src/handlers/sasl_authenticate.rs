@@ -16,13 +16,15 @@ use crate::error_code::auth_error;
 use crate::shard_state::ShardState;
 
 /// Checks `token` with the connection's authenticator, looking SCRAM
-/// credentials up in the shard's metadata image.
+/// credentials up in the shard's metadata image; refused credentials count
+/// in `listener`'s failed authentications.
 ///
 /// # Errors
 /// See [`Authenticator::authenticate`].
 pub fn token(
     ctx: &ShardState,
     auth: &RefCell<Authenticator>,
+    listener: &str,
     token: &[u8],
 ) -> Result<TokenReply, AuthError> {
     let image = ctx.image();
@@ -33,7 +35,12 @@ pub fn token(
         });
     match &result {
         Ok(_) => {}
-        Err(error) => tracing::info!(%error, "SASL authentication failed"),
+        Err(error) => {
+            tracing::info!(%error, listener, "SASL authentication failed");
+            if matches!(error, AuthError::Failed(_)) {
+                ctx.metrics.failed_authentication(listener);
+            }
+        }
     }
     result
 }
@@ -42,9 +49,10 @@ pub fn token(
 pub fn handle(
     ctx: &ShardState,
     auth: &RefCell<Authenticator>,
+    listener: &str,
     request: &SaslAuthenticateRequest,
 ) -> (SaslAuthenticateResponse, Option<AuthError>) {
-    match token(ctx, auth, &request.auth_bytes) {
+    match token(ctx, auth, listener, &request.auth_bytes) {
         Ok(reply) => (
             SaslAuthenticateResponse::default()
                 .with_error_message(None)

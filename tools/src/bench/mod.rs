@@ -135,7 +135,7 @@ impl Workload {
             client_id: "skein-bench".to_owned(),
             request_timeout: Duration::from_millis(self.target.request_timeout_ms),
             connect_timeout: Duration::from_secs(10),
-            sasl: None,
+            security: self.target.client.security(&[], &[])?,
         };
         let cores = self.pinning_cores()?;
         let (metadata, topic_created) = prepare_topic(&self.target, &connection_config)?;

@@ -24,6 +24,11 @@ pub struct TargetOptions {
     /// How long to wait for any one response before counting a timeout, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub request_timeout_ms: u64,
+    /// Kafka client properties for TLS and SASL (-X, --command-config);
+    /// left out of the JSON results, as they may hold passwords.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub client: crate::cli::client_properties::ClientProperties,
 }
 
 /// Options of the timing and reporting of a run.

@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::client::{
-    BrokerAddress, ClientError, ClusterMetadata, Connection, ConnectionConfig, SaslLogin,
-};
+use skein_net::tool_client_security::ClientSecurity;
+
+use super::client_properties::ClientProperties;
+use crate::client::{BrokerAddress, ClientError, ClusterMetadata, Connection, ConnectionConfig};
 
 /// How to reach the cluster; shared by every subcommand that talks to it.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,8 +28,9 @@ pub struct ConnectOptions {
     /// How long to wait for a broker's answer, in milliseconds.
     #[arg(long, default_value_t = 30_000, value_name = "MS", global = true)]
     pub timeout_ms: u64,
-    /// Log in with SASL (a SASL_PLAINTEXT listener): PLAIN, SCRAM-SHA-256
-    /// or SCRAM-SHA-512 (Kafka's client property `sasl.mechanism`).
+    /// Log in with SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's
+    /// client property `sasl.mechanism`; security.protocol defaults to
+    /// SASL_PLAINTEXT with it, -X security.protocol=SASL_SSL for TLS).
     #[arg(
         long,
         value_name = "MECHANISM",
@@ -48,16 +50,29 @@ pub struct ConnectOptions {
         hide_env_values = true
     )]
     pub sasl_password: Option<String>,
+    /// Kafka client properties (-X, --command-config).
+    #[command(flatten)]
+    pub client: ClientProperties,
 }
 
 impl ConnectOptions {
-    /// The SASL login the options ask for, if any.
-    pub fn sasl_login(&self) -> Option<SaslLogin> {
-        Some(SaslLogin {
-            mechanism: self.sasl_mechanism.clone()?.to_ascii_uppercase(),
-            username: self.sasl_username.clone()?,
-            password: self.sasl_password.clone().unwrap_or_default(),
-        })
+    /// The connection security the options ask for: the client
+    /// properties, with the --sasl-* options as `sasl.*` properties.
+    ///
+    /// # Errors
+    /// Unusable properties (see [`ClientProperties::security`]).
+    pub fn security(&self) -> anyhow::Result<ClientSecurity> {
+        let property = |key: &str, value: &str| (key.to_owned(), value.to_owned());
+        let (mut fallback, mut options) = (Vec::new(), Vec::new());
+        if let (Some(mechanism), Some(username)) = (&self.sasl_mechanism, &self.sasl_username) {
+            fallback.push(property("security.protocol", "SASL_PLAINTEXT"));
+            options.push(property("sasl.mechanism", mechanism));
+            options.push(property("sasl.username", username));
+        }
+        if let Some(password) = &self.sasl_password {
+            options.push(property("sasl.password", password));
+        }
+        self.client.security(&fallback, &options)
     }
 
     /// The request timeout as a duration.
@@ -83,7 +98,7 @@ impl Brokers {
             client_id: "skein-cli".to_owned(),
             request_timeout: options.timeout(),
             connect_timeout: options.timeout().min(Duration::from_secs(10)),
-            sasl: options.sasl_login(),
+            security: options.security()?,
         };
         let bootstrap = Connection::connect_bootstrap(&options.bootstrap_servers, &config)?;
         Ok(Self {

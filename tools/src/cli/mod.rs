@@ -8,6 +8,7 @@
 
 pub mod acl;
 mod brokers;
+pub mod client_properties;
 pub mod cluster;
 pub mod config_docs;
 pub mod consume;

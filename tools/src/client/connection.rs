@@ -1,12 +1,13 @@
 //! One blocking TCP connection to one broker: Kafka framing (a 4-byte
 //! big-endian size before every request and response), request headers,
-//! correlation ids, and ApiVersions negotiation on connect.
+//! correlation ids, and ApiVersions negotiation on connect. TLS and the
+//! SASL login, when the [`ClientSecurity`] asks for them, are
+//! `skein_net::tool_client_security`'s, done before negotiation.
 //!
 //! Invariant: responses arrive in request order on a connection (Kafka
 //! guarantees it), so a reader matches each response frame with the oldest
 //! [`PendingResponse`] and checks the correlation id.
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use skein_net::tool_client_security::{self, ClientSecurity, ClientSecurityError, ClientStream};
 
 use super::api_versions::{api_key_of, ApiVersionTable};
 use super::ClientError;
@@ -40,9 +42,8 @@ pub struct ConnectionConfig {
     pub request_timeout: Duration,
     /// How long to wait for the TCP handshake.
     pub connect_timeout: Duration,
-    /// Log in with SASL after negotiating versions (a SASL_PLAINTEXT
-    /// listener); `None` for a PLAINTEXT one.
-    pub sasl: Option<super::SaslLogin>,
+    /// TLS and SASL, as Kafka's client properties ask (PLAINTEXT by default).
+    pub security: ClientSecurity,
 }
 
 impl Default for ConnectionConfig {
@@ -51,7 +52,7 @@ impl Default for ConnectionConfig {
             client_id: "skein".to_owned(),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
-            sasl: None,
+            security: ClientSecurity::plaintext(),
         }
     }
 }
@@ -108,31 +109,30 @@ impl Connection {
     /// [`ClientError::Connect`] if no resolved address accepts; any error of
     /// the ApiVersions exchange.
     pub fn connect(address: &str, config: &ConnectionConfig) -> Result<Self, ClientError> {
-        let connect_error = |source| ClientError::Connect {
-            address: address.to_owned(),
-            source,
-        };
-        let mut last_error = std::io::Error::new(ErrorKind::NotFound, "address did not resolve");
-        let mut stream = None;
-        for socket_address in address.to_socket_addrs().map_err(connect_error)? {
-            match TcpStream::connect_timeout(&socket_address, config.connect_timeout) {
-                Ok(connected) => {
-                    stream = Some(connected);
-                    break;
-                }
-                Err(error) => last_error = error,
-            }
-        }
-        let stream = stream.ok_or_else(|| connect_error(last_error))?;
+        let stream =
+            tool_client_security::connect(address, &config.security, config.connect_timeout)
+                .map_err(|error| match error {
+                    ClientSecurityError::Connect { address, source } => {
+                        ClientError::Connect { address, source }
+                    }
+                    ClientSecurityError::Refused { api, code, message } => ClientError::Kafka {
+                        api,
+                        code,
+                        context: None,
+                        message,
+                    },
+                    other => ClientError::Security(other),
+                })?;
         let io_error = |source| ClientError::Io {
             address: address.to_owned(),
             source,
         };
-        stream.set_nodelay(true).map_err(io_error)?;
         stream
+            .socket()
             .set_read_timeout(Some(READ_POLL_INTERVAL))
             .map_err(io_error)?;
         stream
+            .socket()
             .set_write_timeout(Some(config.request_timeout))
             .map_err(io_error)?;
         let read_stream = stream.try_clone().map_err(io_error)?;
@@ -153,9 +153,6 @@ impl Connection {
             },
         };
         connection.negotiate()?;
-        if let Some(login) = &config.sasl {
-            connection.authenticate(login)?;
-        }
         Ok(connection)
     }
 
@@ -243,7 +240,7 @@ impl Connection {
 /// The sending half of a connection: encodes and writes requests.
 #[derive(Debug)]
 pub struct RequestWriter {
-    stream: TcpStream,
+    stream: ClientStream,
     address: String,
     client_id: StrBytes,
     next_correlation_id: i32,
@@ -322,7 +319,7 @@ impl RequestWriter {
     pub fn shutdown(&self) {
         // The peer may already have closed; there is nothing to do about a
         // failed shutdown of a socket we are abandoning.
-        if let Err(error) = self.stream.shutdown(std::net::Shutdown::Both) {
+        if let Err(error) = self.stream.socket().shutdown(std::net::Shutdown::Both) {
             tracing::debug!(%error, address = %self.address, "socket shutdown");
         }
     }
@@ -331,7 +328,7 @@ impl RequestWriter {
 /// The receiving half of a connection: reads response frames in order.
 #[derive(Debug)]
 pub struct ResponseReader {
-    stream: TcpStream,
+    stream: ClientStream,
     address: String,
     buffer: BytesMut,
     request_timeout: Duration,

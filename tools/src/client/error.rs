@@ -109,6 +109,11 @@ pub enum ClientError {
         /// The broker's error message, if it sent one.
         message: Option<String>,
     },
+    /// The TLS handshake or the SASL login failed (refusals with a Kafka
+    /// error code are [`ClientError::Kafka`]), or the security properties
+    /// are unusable.
+    #[error(transparent)]
+    Security(#[from] skein_net::tool_client_security::ClientSecurityError),
     /// Metadata did not name a leader for a partition, or named an unknown broker.
     #[error("no leader known for {topic}-{partition}")]
     NoLeader {
