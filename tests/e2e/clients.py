@@ -115,12 +115,14 @@ def to_msg(m) -> Msg:
 
 
 def consume_partition(bootstrap: str, topic: str, partition: int, start_offset: int = 0,
-                      expect_count: int | None = None, timeout_s: float = TIMEOUT_S) -> list[Msg]:
+                      expect_count: int | None = None, timeout_s: float = TIMEOUT_S,
+                      **conf) -> list[Msg]:
     """Reads `topic`/`partition` from `start_offset` (or OFFSET_BEGINNING)
     until end of partition, via assign(). Returns every message read.
     If expect_count is given, reading stops once that many have arrived or
-    end-of-partition is reached after them."""
-    c = consumer(bootstrap)
+    end-of-partition is reached after them. `conf` is extra consumer
+    configuration (librdkafka reads read_committed by default)."""
+    c = consumer(bootstrap, **conf)
     try:
         c.assign([TopicPartition(topic, partition, start_offset)])
         out: list[Msg] = []

@@ -4,6 +4,9 @@ by tests/run.sh, and by these tests when missing or older than its source.
 
 - sarama_e2e <bootstrap> <topic> <partitions>: SyncProducer + partition
   Consumer; the program asserts exact read-back itself.
+- sarama_e2e idempotent <bootstrap> <topic> <partitions>: an idempotent
+  AsyncProducer (acks=all, one request in flight); the program asserts
+  every acknowledgement's offset and the exact read-back itself.
 - sarama_e2e group <bootstrap> <group> <topic> <name>: one ConsumerGroup
   member reporting its sessions and messages as JSON lines; the consumer
   group test runs two of them as separate processes.
@@ -24,6 +27,7 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 import clients
+import kafka_wire as w
 from clients import Msg, consume_partition, create_topic, unique_topic
 from conftest import _die_with_parent
 
@@ -69,6 +73,35 @@ def test_sarama_sync_producer_and_consumer(broker):
     # librdkafka reads exactly what sarama wrote.
     for p in range(3):
         assert consume_partition(broker.bootstrap, topic, p, 0, expect_count=6) == expected_partition(p)
+
+
+def test_sarama_idempotent_producer_writes_each_record_once_in_order(broker):
+    binary = ensure_binary()
+    topic = unique_topic("sarama-idem")
+    create_topic(broker.bootstrap, topic, 3)
+    r = subprocess.run([str(binary), "idempotent", broker.bootstrap, topic, "3"], capture_output=True,
+                       timeout=120)
+    assert r.returncode == 0, f"sarama_e2e exited {r.returncode}\nstdout:\n{r.stdout.decode()}\nstderr:\n{r.stderr.decode()}"
+    assert r.stdout.decode().strip() == "sarama idempotent ok: 600 messages"
+    for p in range(3):
+        # The stored batches carry one producer id and sequences that start
+        # at 0 and continue batch after batch, as the offsets do.
+        body = w.fetch_v4_body(topic, p, 0, max_bytes=4 << 20)
+        [(_, _, error_code, high_watermark, records)] = w.parse_fetch_v4(
+            w.request(broker.port, w.header_v1(w.FETCH, 4, 7) + body)[4:])
+        assert (error_code, high_watermark) == (w.NONE, 200)
+        headers = w.batch_headers(records)
+        assert len(headers) > 1
+        assert len({producer_id for _, _, _, producer_id, _ in headers}) == 1
+        assert headers[0][3] >= 0
+        assert [base_sequence for base_offset, _, _, _, base_sequence in headers] == [
+            base_offset for base_offset, _, _, _, _ in headers]
+        assert sum(count for _, _, count, _, _ in headers) == 200
+        # librdkafka reads the same records.
+        got = consume_partition(broker.bootstrap, topic, p, 0, expect_count=200)
+        assert [(m.offset, m.key, m.value) for m in got] == [
+            (i, f"idem-key-{p}-{i}".encode(), f"idem-value-{p}-{i}-".encode() + b"\x00\xff")
+            for i in range(200)]
 
 
 # ------------------------------------------------------------ consumer group

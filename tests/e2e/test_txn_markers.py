@@ -10,7 +10,9 @@ the aborted-transactions list), a read_uncommitted one sees all; a
 read_committed consumer waits at an open transaction (the last stable
 offset) until its marker; kill -9 keeps the last stable offset and the
 aborted list, and so does a follower that becomes leader (it applied the
-markers it replicated). Hostile input gets Kafka's codes.
+markers it replicated). Hostile input gets Kafka's codes, and so do the coordinator's requests out
+of order (EndTxn before InitProducerId, wrong producer id or epoch, EndTxn
+with nothing begun).
 
 Raw protocol, encoded here from the Kafka protocol specification with the
 primitives of kafka_wire.py (bytes documented next to each encoder).
@@ -419,3 +421,91 @@ def test_a_new_leader_has_the_same_last_stable_offset_and_aborted_list(cluster_f
     assert write_txn_markers(new.client_port, committer, committer_epoch, True, {topic: [0]}) \
         == {(topic, 0): w.NONE}
     assert values(new.bootstrap, topic, 0, "read_committed", 2) == [b"k0", b"plain"]
+
+
+ADD_PARTITIONS_TO_TXN = 24
+ADD_OFFSETS_TO_TXN = 25
+END_TXN = 26
+INVALID_PRODUCER_ID_MAPPING = 49
+PRODUCER_FENCED = 90
+COORDINATOR_NOT_READY = {14, 15, 16}  # load in progress, not available, not coordinator
+
+
+def init_transactional(port: int, transactional_id: str) -> tuple[int, int]:
+    """InitProducerId v1 with a transactional id: transactional_id
+    NULLABLE_STRING | transaction_timeout_ms INT32; retried while the
+    coordinator loads __transaction_state. Returns (producer_id, epoch)."""
+    deadline = time.monotonic() + 30
+    while True:
+        r = call(port, INIT_PRODUCER_ID, 1, w.string(transactional_id) + w.i32(60_000))
+        r.i32()
+        error_code, producer_id, epoch = r.i16(), r.i64(), r.i16()
+        if error_code not in COORDINATOR_NOT_READY or time.monotonic() > deadline:
+            assert error_code == w.NONE
+            return producer_id, epoch
+        time.sleep(0.2)
+
+
+def add_partitions(port: int, version: int, transactional_id: str, producer_id: int, epoch: int,
+                   topic: str, partition: int) -> int:
+    """AddPartitionsToTxn v1/v2: transactional_id STRING | producer_id INT64 |
+    producer_epoch INT16 | topics ARRAY[ name STRING | partitions
+    ARRAY[INT32] ]. Response: throttle_time_ms INT32 | results ARRAY[ name
+    STRING | results ARRAY[ partition INT32 | error_code INT16 ] ].
+    Returns the partition's error code."""
+    body = (w.string(transactional_id) + w.i64(producer_id) + w.i16(epoch)
+            + w.i32(1) + w.string(topic) + w.i32(1) + w.i32(partition))
+    r = call(port, ADD_PARTITIONS_TO_TXN, version, body)
+    r.i32()
+    assert r.i32() == 1 and r.string() == topic and r.i32() == 1 and r.i32() == partition
+    return r.i16()
+
+
+def end_txn(port: int, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> int:
+    """EndTxn v1: transactional_id STRING | producer_id INT64 |
+    producer_epoch INT16 | committed BOOLEAN. Response: throttle_time_ms
+    INT32 | error_code INT16."""
+    body = w.string(transactional_id) + w.i64(producer_id) + w.i16(epoch) + w.i8(1 if commit else 0)
+    r = call(port, END_TXN, 1, body)
+    r.i32()
+    return r.i16()
+
+
+def add_offsets(port: int, transactional_id: str, producer_id: int, epoch: int, group: str) -> int:
+    """AddOffsetsToTxn v1: transactional_id STRING | producer_id INT64 |
+    producer_epoch INT16 | group_id STRING. Response: throttle_time_ms
+    INT32 | error_code INT16."""
+    body = w.string(transactional_id) + w.i64(producer_id) + w.i16(epoch) + w.string(group)
+    r = call(port, ADD_OFFSETS_TO_TXN, 1, body)
+    r.i32()
+    return r.i16()
+
+
+def test_transactional_requests_out_of_order_get_kafkas_error_codes(broker):
+    topic = unique_topic("txn-order")
+    create_topic(broker.bootstrap, topic)
+    port = broker.port
+    tid = unique_topic("tid-order")
+    # The producer's own ids wait for InitProducerId: an id never
+    # initialised has no producer id mapping.
+    never = unique_topic("tid-never")
+    assert end_txn(port, never, 1234, 0, commit=True) in COORDINATOR_NOT_READY | {INVALID_PRODUCER_ID_MAPPING}
+    producer_id, epoch = init_transactional(port, tid)
+    assert end_txn(port, never, producer_id, epoch, commit=False) == INVALID_PRODUCER_ID_MAPPING
+    assert add_partitions(port, 1, never, producer_id, epoch, topic, 0) == INVALID_PRODUCER_ID_MAPPING
+    assert add_offsets(port, never, producer_id, epoch, "g") == INVALID_PRODUCER_ID_MAPPING
+    # Another producer id than the id's.
+    assert add_partitions(port, 1, tid, producer_id + 1, epoch, topic, 0) == INVALID_PRODUCER_ID_MAPPING
+    # A wrong epoch: INVALID_PRODUCER_EPOCH before v2, PRODUCER_FENCED after (KIP-588).
+    assert add_partitions(port, 1, tid, producer_id, epoch + 1, topic, 0) == INVALID_PRODUCER_EPOCH
+    assert add_partitions(port, 2, tid, producer_id, epoch + 1, topic, 0) == PRODUCER_FENCED
+    assert end_txn(port, tid, producer_id, epoch + 1, commit=True) == INVALID_PRODUCER_EPOCH
+    # EndTxn with no transaction begun.
+    assert end_txn(port, tid, producer_id, epoch, commit=True) == INVALID_TXN_STATE
+    assert end_txn(port, tid, producer_id, epoch, commit=False) == INVALID_TXN_STATE
+    # In order, the same requests work; then the ended transaction cannot
+    # be ended the other way.
+    assert add_partitions(port, 1, tid, producer_id, epoch, topic, 0) == w.NONE
+    assert end_txn(port, tid, producer_id, epoch, commit=False) == w.NONE
+    assert end_txn(port, tid, producer_id, epoch, commit=True) == INVALID_TXN_STATE
+    assert broker.alive()

@@ -1,6 +1,6 @@
 // kafkajs end-to-end checks against a running skein broker.
 //
-// Usage: node kafkajs_e2e.mjs <mode> <bootstrap host:port> <topic> <out.json>
+// Usage: node kafkajs_e2e.mjs <mode> <bootstrap host:port> <topic> <out.json> [transactional id]
 //
 // Modes:
 //   produce        admin createTopics (3 partitions) + fetchTopicMetadata,
@@ -15,15 +15,23 @@
 //                  fresh group, subscribe fromBeginning and read back exactly
 //                  what `produce` wrote (offsets, keys, values, headers,
 //                  timestamps). Needs consumer-group support in the broker.
+//   transactions   a transactional producer (the fifth argument is its
+//                  transactional.id) runs four transactions on the existing
+//                  3-partition <topic>, round r sending "r<r>-<i>" for i in
+//                  0..8 to partition i % 3 in one send(); rounds 0 and 2
+//                  commit, 1 and 3 abort. Writes {"committed": [...],
+//                  "aborted": [...]} (round numbers) to <out.json>; the
+//                  pytest wrapper checks what read_committed and
+//                  read_uncommitted consumers see.
 //
 // Exits 0 on success; any failed assertion exits non-zero with a message.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 
-const [mode, bootstrap, topic, outPath] = process.argv.slice(2);
+const [mode, bootstrap, topic, outPath, transactionalId] = process.argv.slice(2);
 if (!mode || !bootstrap || !topic || !outPath) {
-  console.error('usage: kafkajs_e2e.mjs <produce|group-consume> <bootstrap> <topic> <out.json>');
+  console.error('usage: kafkajs_e2e.mjs <produce|group-consume|transactions> <bootstrap> <topic> <out.json> [transactional id]');
   process.exit(2);
 }
 
@@ -163,8 +171,37 @@ async function groupConsume() {
   })));
 }
 
+async function transactions() {
+  assert.ok(transactionalId, 'transactions mode needs a transactional id');
+  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const report = { committed: [], aborted: [] };
+  try {
+    for (let round = 0; round < 4; round++) {
+      const txn = await producer.transaction();
+      const messages = [];
+      for (let i = 0; i < 9; i++) {
+        messages.push({ partition: i % PARTITIONS, key: 'k', value: `r${round}-${i}` });
+      }
+      const results = await txn.send({ topic, acks: -1, messages });
+      for (const r of results) assert.equal(r.errorCode, 0, `send in round ${round}: ${JSON.stringify(r)}`);
+      if (round % 2 === 0) {
+        await txn.commit();
+        report.committed.push(round);
+      } else {
+        await txn.abort();
+        report.aborted.push(round);
+      }
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  writeFileSync(outPath, JSON.stringify(report));
+}
+
 try {
   if (mode === 'produce') await produce();
+  else if (mode === 'transactions') await transactions();
   else if (mode === 'group-consume') await groupConsume();
   else throw new Error(`unknown mode ${mode}`);
   console.log(`kafkajs ${mode} ok`);

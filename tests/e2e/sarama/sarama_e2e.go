@@ -4,7 +4,8 @@
 //
 // Usage: sarama_e2e <bootstrap host:port> <topic> <partitions>
 //
-//	sarama_e2e group ...   a ConsumerGroup member, see group.go
+//	sarama_e2e group ...       a ConsumerGroup member, see group.go
+//	sarama_e2e idempotent ...  an idempotent producer, see idempotent.go
 //
 // The topic must already exist with <partitions> partitions and be empty.
 // The program sends 6 keyed messages with headers and explicit timestamps to
@@ -92,6 +93,10 @@ func headersEqual(got []*sarama.RecordHeader, want []sarama.RecordHeader) bool {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "group" {
 		groupMain(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "idempotent" {
+		idempotentMain(os.Args[2:])
 		return
 	}
 	if len(os.Args) != 4 {

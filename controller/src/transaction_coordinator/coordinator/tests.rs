@@ -255,6 +255,78 @@ fn end_txn_while_markers_are_pending_is_concurrent() {
     );
 }
 
+/// The sequence librdkafka sends for "commit, then produce and abort"
+/// (tests/e2e/test_transactions.py::test_commit_and_abort_across_partitions):
+/// the next transaction's AddPartitionsToTxn is refused while the commit's
+/// markers and then its CompleteCommit are being written, succeeds on the
+/// retry, and the abort that follows is recorded and completed. (That test
+/// failed because librdkafka aborted locally, without EndTxn, before any
+/// AddPartitionsToTxn had succeeded, not because of this state machine.)
+#[test]
+fn abort_after_a_commit_is_recorded_once_the_next_transactions_partitions_are_added() {
+    let mut h = Harness::new();
+    h.init(NOW, 7, None);
+    let partitions = vec![tp("a", 0), tp("a", 1), tp("a", 2)];
+    h.add(NOW, 7, 0, partitions.clone());
+    let end = |committed| {
+        Request::EndTxn(EndTxn {
+            transactional_id: TXN.into(),
+            producer_id: 7,
+            producer_epoch: 0,
+            committed,
+        })
+    };
+    let actions = h.coordinator.request(NOW, RequestToken(90), end(true));
+    let [Action::Persist { id, .. }] = actions.as_slice() else {
+        panic!("{actions:?}")
+    };
+    let actions = h.coordinator.persisted(NOW, *id, Ok(()));
+    let [Action::Respond { .. }, Action::SendMarkers { id: markers, .. }] = actions.as_slice()
+    else {
+        panic!("{actions:?}")
+    };
+    let refused = Response::AddPartitions(
+        partitions
+            .iter()
+            .map(|p| (p.clone(), Err(TransactionError::ConcurrentTransactions)))
+            .collect(),
+    );
+    // Markers in flight, then CompleteCommit in flight: retry later.
+    assert_eq!(h.add(NOW + 1, 7, 0, partitions.clone()), refused);
+    let actions = h.coordinator.markers_written(NOW + 2, *markers);
+    let [Action::Persist { id, .. }] = actions.as_slice() else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(h.add(NOW + 3, 7, 0, partitions.clone()), refused);
+    assert_eq!(h.coordinator.persisted(NOW + 4, *id, Ok(())), Vec::new());
+    assert_eq!(h.describe().map(|d| d.state), Ok("CompleteCommit"));
+    // The retry after CompleteCommit starts the next transaction.
+    assert_eq!(
+        h.add(NOW + 20, 7, 0, partitions.clone()),
+        Response::AddPartitions(partitions.iter().map(|p| (p.clone(), Ok(()))).collect())
+    );
+    let described = h.describe();
+    assert_eq!(described.clone().map(|d| d.state), Ok("Ongoing"));
+    assert_eq!(described.map(|d| d.start_ms), Ok(NOW + 20));
+    // Its abort is recorded, its markers are abort markers for the same
+    // partitions at the same epoch, and it completes.
+    assert_eq!(h.ask(NOW + 21, end(false)), Response::EndTxn(Ok(())));
+    let last = h.markers.last().cloned();
+    assert_eq!(
+        last.map(|m| (m.committed, m.producer_epoch, m.partitions)),
+        Some((false, 0, partitions))
+    );
+    let described = h.describe();
+    assert_eq!(described.clone().map(|d| d.state), Ok("CompleteAbort"));
+    assert_eq!(described.map(|d| d.partitions.len()), Ok(0));
+    // A retried abort is answered ok; a commit of it is invalid.
+    assert_eq!(h.ask(NOW + 22, end(false)), Response::EndTxn(Ok(())));
+    assert_eq!(
+        h.ask(NOW + 22, end(true)),
+        Response::EndTxn(Err(TransactionError::InvalidTxnState))
+    );
+}
+
 #[test]
 fn end_txn_with_nothing_begun_is_invalid_txn_state() {
     let mut h = Harness::new();
