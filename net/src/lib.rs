@@ -23,6 +23,7 @@ pub mod alter_partition;
 pub mod authenticator;
 pub mod authorized_operations;
 mod certificate_subject;
+pub mod client_security;
 mod cluster_view;
 mod connection;
 pub mod connection_quota;
@@ -51,7 +52,7 @@ pub mod shard_message;
 pub mod shard_state;
 mod supported_apis;
 pub mod tls;
-mod tls_stream;
+pub mod tls_stream;
 mod transaction_request;
 
 pub use error_code::error_code_name;

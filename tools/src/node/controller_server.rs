@@ -5,15 +5,20 @@
 //! controller's broker rules, AlterPartition to its ISR rules,
 //! AllocateProducerIds to its producer-id blocks, forwarded admin requests to its rules, metadata fetches to the
 //! committed log. Requests of one connection are answered in
-//! order; a broken frame closes that connection only.
+//! order; a broken frame closes that connection only. On an SSL controller
+//! listener the TLS handshake comes first (bounded by
+//! [`TLS_HANDSHAKE_TIMEOUT`]; with `ssl.client.auth=required` only nodes
+//! holding a certificate of its trust store get past it); a failed one
+//! closes that connection only.
 //!
 //! Lives on: the control shard.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_lite::AsyncWriteExt;
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
@@ -26,13 +31,22 @@ use skein_net::controller_rpc::{
 };
 use skein_net::frame::{read_frame, FrameError, RequestHeader};
 use skein_net::response::write_response_header;
+use skein_net::tls::ListenerTls;
 
-/// Serves `listener` until the task is cancelled.
-pub async fn serve(listener: TcpListener, control: Rc<ControlShard>) {
+/// How long a peer has to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `listener` (over TLS with `tls`, an SSL listener) until the task
+/// is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    control: Rc<ControlShard>,
+    tls: Option<Arc<ListenerTls>>,
+) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                glommio::spawn_local(connection(stream, Rc::clone(&control))).detach();
+                glommio::spawn_local(accepted(stream, Rc::clone(&control), tls.clone())).detach();
             }
             Err(error) => {
                 tracing::warn!(%error, "controller listener accept failed");
@@ -42,12 +56,39 @@ pub async fn serve(listener: TcpListener, control: Rc<ControlShard>) {
     }
 }
 
-/// Serves one connection until it closes or sends a broken frame.
-async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
+/// Serves one accepted connection, after its TLS handshake on an SSL
+/// listener.
+async fn accepted(stream: TcpStream, control: Rc<ControlShard>, tls: Option<Arc<ListenerTls>>) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY on a controller connection");
     }
     let peer = stream.peer_addr().ok();
+    let Some(tls) = tls else {
+        return connection(stream, peer, control).await;
+    };
+    let handshake = glommio::timer::timeout(TLS_HANDSHAKE_TIMEOUT, async {
+        Ok(skein_net::tls_stream::accept(stream, tls.server_config()).await)
+    });
+    match handshake.await {
+        Ok(Ok(stream)) => connection(stream, peer, control).await,
+        Ok(Err(error)) => {
+            tracing::info!(?peer, %error, "controller connection closed: TLS handshake failed");
+        }
+        Err(_) => {
+            tracing::info!(
+                ?peer,
+                "controller connection closed: TLS handshake timed out"
+            );
+        }
+    }
+}
+
+/// Serves one connection until it closes or sends a broken frame.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: Option<std::net::SocketAddr>,
+    control: Rc<ControlShard>,
+) {
     loop {
         let frame = match read_frame(&mut stream, CONTROLLER_FRAME_BYTES_MAX).await {
             Ok(frame) => frame,
@@ -124,7 +165,12 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
         let Some(response) = response else {
             return;
         };
-        if let Err(error) = stream.write_all(&response).await {
+        // TLS holds the last record until flushed.
+        let written = async {
+            stream.write_all(&response).await?;
+            stream.flush().await
+        };
+        if let Err(error) = written.await {
             tracing::debug!(?peer, %error, "controller connection lost");
             return;
         }
