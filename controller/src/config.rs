@@ -778,16 +778,15 @@ impl BrokerConfig {
             return Ok(());
         };
         let protocol = self.security_protocol(&name).unwrap_or_default();
-        if matches!(protocol.as_str(), "SASL_PLAINTEXT" | "SASL_SSL") {
-            return Err(unsupported(
-                "listener.security.protocol.map",
-                format!("the controller listener {name} is {protocol}: Skein's controller listener is PLAINTEXT or SSL (with ssl.client.auth=required to admit only nodes holding a certificate of its trust store)"),
-            ));
-        }
-        if controller && protocol == "SSL" {
+        if controller && matches!(protocol.as_str(), "SSL" | "SASL_SSL") {
             self.listener_ssl(&name)
                 .check()
                 .map_err(|reason| unsupported("listeners", reason))?;
+        }
+        if controller && matches!(protocol.as_str(), "SASL_PLAINTEXT" | "SASL_SSL") {
+            self.listener_sasl(&name)
+                .resolve()
+                .map_err(|reason| unsupported("sasl.enabled.mechanisms", reason))?;
         }
         if !self.is_single_node() {
             self.controller_login()
@@ -2061,8 +2060,8 @@ mod tests {
             ),
             "listeners"
         );
-        // An SSL controller listener needs its key store; a SASL one is
-        // not served.
+        // An SSL controller listener needs its key store; a SASL one its
+        // mechanisms.
         assert_eq!(
             refused(
                 "listener.security.protocol.map",
@@ -2073,9 +2072,9 @@ mod tests {
         assert_eq!(
             refused(
                 "listener.security.protocol.map",
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
             ),
-            "listener.security.protocol.map"
+            "sasl.enabled.mechanisms"
         );
         assert!(config.set("process.roles", "broker,broker").is_err());
         assert!(config.set("process.roles", "observer").is_err());

@@ -42,6 +42,7 @@ pub mod listener;
 pub mod metrics;
 pub mod offsets_topic;
 mod partition_leadership;
+pub mod peer_authentication;
 pub mod replica_fetcher;
 pub mod request;
 pub mod response;

@@ -155,6 +155,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         skein_net::client_security::PeerSecurity::load(&config).map_err(NodeError::Startup)?,
     );
     let controller_tls = controller_listener_tls(&config)?;
+    let controller_sasl = controller_listener_sasl(&config)?;
     let tls_reloader = skein_net::tls::spawn_reloader(
         client_listeners
             .iter()
@@ -242,6 +243,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         log_dirs: Arc::clone(&log_dirs),
         peer_security,
         controller_tls,
+        controller_sasl,
     });
     let prober = spawn_log_dir_prober(
         Arc::clone(&log_dirs),
@@ -313,8 +315,12 @@ struct Shared {
     log_dirs: Arc<LogDirs>,
     /// How this node connects to other brokers and to the controllers.
     peer_security: Arc<skein_net::client_security::PeerSecurity>,
-    /// The controller listener's TLS, when it is SSL (a voter only).
+    /// The controller listener's TLS, when it is SSL or SASL_SSL (a voter
+    /// only).
     controller_tls: Option<Arc<skein_net::tls::ListenerTls>>,
+    /// The controller listener's SASL, when it is SASL_PLAINTEXT or
+    /// SASL_SSL (a voter only).
+    controller_sasl: Option<Arc<skein_controller::ListenerSasl>>,
 }
 
 impl Shared {
@@ -536,7 +542,13 @@ fn start_cluster(
         tasks.push(glommio::spawn_local(crate::node::controller_server::serve(
             socket,
             Rc::clone(control),
-            shared.controller_tls.clone(),
+            crate::node::controller_server::ListenerSecurity {
+                tls: shared.controller_tls.clone(),
+                sasl: shared.controller_sasl.clone(),
+                failed_authentication_delay: Duration::from_millis(
+                    config.connection_failed_authentication_delay_ms(),
+                ),
+            },
         )));
     }
     tasks.push(glommio::spawn_local(Rc::clone(control).run_publisher()));
@@ -964,25 +976,46 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
 /// port 0 becomes the port picked, advertised too unless given) and
 /// prepares each with its security protocol (an SSL listener reads its key
 /// and certificates here, so a bad one stops the start).
+/// The controller listener of a voter of a cluster, with its protocol.
+fn served_controller_listener(config: &BrokerConfig) -> Option<(String, String)> {
+    let listener = config.controller_listener()?;
+    if !config.roles().controller || config.is_single_node() {
+        return None;
+    }
+    let protocol = config.security_protocol(&listener.name)?;
+    Some((listener.name, protocol))
+}
+
+/// The SASL of the controller listener of a voter whose controller
+/// listener is SASL_PLAINTEXT or SASL_SSL (validated: see
+/// `BrokerConfig::validate`).
+fn controller_listener_sasl(
+    config: &BrokerConfig,
+) -> Result<Option<Arc<skein_controller::ListenerSasl>>, NodeError> {
+    match served_controller_listener(config) {
+        Some((name, protocol)) if protocol.starts_with("SASL_") => config
+            .listener_sasl(&name)
+            .resolve()
+            .map(|sasl| Some(Arc::new(sasl)))
+            .map_err(NodeError::Startup),
+        _ => Ok(None),
+    }
+}
+
 /// The TLS of the controller listener of a voter whose controller
-/// listener is SSL (validated: see `BrokerConfig::validate`).
+/// listener is SSL or SASL_SSL (validated: see `BrokerConfig::validate`).
 fn controller_listener_tls(
     config: &BrokerConfig,
 ) -> Result<Option<Arc<skein_net::tls::ListenerTls>>, NodeError> {
-    let Some(listener) = config.controller_listener() else {
+    let Some((name, protocol)) = served_controller_listener(config) else {
         return Ok(None);
     };
-    if !config.roles().controller
-        || config.is_single_node()
-        || config.security_protocol(&listener.name).as_deref() != Some("SSL")
-    {
+    if !matches!(protocol.as_str(), "SSL" | "SASL_SSL") {
         return Ok(None);
     }
-    skein_net::tls::ListenerTls::load(config.listener_ssl(&listener.name))
+    skein_net::tls::ListenerTls::load(config.listener_ssl(&name))
         .map(|tls| Some(Arc::new(tls)))
-        .map_err(|error| {
-            NodeError::Startup(format!("controller listener {}: {error}", listener.name))
-        })
+        .map_err(|error| NodeError::Startup(format!("controller listener {name}: {error}")))
 }
 
 fn prepare_client_listeners(
