@@ -9,6 +9,7 @@ use crate::acl::{AuthorizerError, AuthorizerSettings};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::client_login::{ClientLogin, ClientLoginSettings};
 use crate::listener::{parse_listeners, parse_protocol_map, parse_voters, Listener, Voter};
 use crate::listener_sasl::SaslSettings;
 use crate::listener_security::{SslSettings, SSL_LISTENER_PROPERTIES};
@@ -176,8 +177,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "controller.quorum.bootstrap.servers", topic_name: None, kind: ValueKind::HostPorts, default: "", unit: "", doc: "Controllers to find the quorum through (KIP-853), `HOST:PORT,…`. Skein's quorum membership is static: use controller.quorum.voters for a cluster; this is accepted for a single node (at most one entry).", support: Support::Implemented },
     PropertyDef { name: "controller.listener.names", topic_name: None, kind: ValueKind::List(None), default: "", unit: "", doc: "Names of the listeners the metadata quorum uses (the first one is opened by a controller and used to reach the voters); every other listener is for clients. A single node with no other voters does not open it.", support: Support::Implemented },
     PropertyDef { name: "metadata.log.max.record.bytes.between.snapshots", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "20971520", unit: "bytes", doc: "Bytes of metadata records committed after the latest snapshot of the metadata image before the controller takes a new one and drops the quorum log before it, so a restart (or a lagging voter) loads the snapshot and replays only what follows.", support: Support::Implemented },
-    PropertyDef { name: "listener.security.protocol.map", topic_name: None, kind: ValueKind::ProtocolMap, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", unit: "", doc: "The security protocol of each listener name, `NAME:PROTOCOL,…`. Skein serves PLAINTEXT and SSL client listeners (SASL_PLAINTEXT and SASL_SSL are refused for now); the controller listener and the inter-broker listener of a cluster are PLAINTEXT.", support: Support::Implemented },
-    PropertyDef { name: "inter.broker.listener.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The listener brokers use between themselves, registered with the controllers; empty: the first client listener. In a cluster it must be PLAINTEXT.", support: Support::Implemented },
+    PropertyDef { name: "listener.security.protocol.map", topic_name: None, kind: ValueKind::ProtocolMap, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", unit: "", doc: "The security protocol of each listener name, `NAME:PROTOCOL,…`. Every listener may be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, the controller and inter-broker listeners included (this node connects to them with `sasl.mechanism.controller.protocol` / `sasl.mechanism.inter.broker.protocol` and the username and password of that listener's JAAS entry).", support: Support::Implemented },
+    PropertyDef { name: "inter.broker.listener.name", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "The listener brokers use between themselves, registered with the controllers; empty: the listener named by `security.inter.broker.protocol` if set, else the first client listener.", support: Support::Implemented },
     PropertyDef { name: "ssl.keystore.type", topic_name: None, kind: ValueKind::OneOf(&["JKS", "PKCS12", "PEM"]), default: "JKS", unit: "", doc: "Format of the key store of SSL listeners: Skein serves `PEM` only (Kafka's default, JKS, is refused at start for an SSL listener). Per listener: `listener.name.<name>.ssl.keystore.type`.", support: Support::Implemented },
     PropertyDef { name: "ssl.keystore.location", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "PEM file holding an SSL listener's private key (unencrypted PKCS#8, PKCS#1 or SEC1) and certificate chain, leaf first. Reloaded without a restart when the file changes (checked every few seconds; new connections get the new certificate). Per listener: `listener.name.<name>.ssl.keystore.location`.", support: Support::Implemented },
     PropertyDef { name: "ssl.keystore.certificate.chain", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "An SSL listener's certificate chain as PEM text, with ssl.keystore.key, instead of ssl.keystore.location.", support: Support::Implemented },
@@ -194,7 +195,9 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "super.users", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "Principals allowed everything whatever the ACLs say, separated by semicolons: `User:admin;User:ops`.", support: Support::Implemented },
     PropertyDef { name: "allow.everyone.if.no.acl.found", topic_name: None, kind: ValueKind::Bool, default: "false", unit: "", doc: "Whether a resource that no ACL names at all is open to every principal (with an authorizer).", support: Support::Implemented },
     PropertyDef { name: "sasl.enabled.mechanisms", topic_name: None, kind: ValueKind::List(None), default: "GSSAPI", unit: "", doc: "SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners: `PLAIN` (users from `listener.name.<listener>.plain.sasl.jaas.config`, Kafka's PlainLoginModule syntax), `SCRAM-SHA-256`, `SCRAM-SHA-512` (users created with AlterUserScramCredentials or `skein user add`). Kafka's default, GSSAPI (Kerberos), is not served: a SASL listener refuses to start until this is set, as it does when GSSAPI or OAUTHBEARER is listed. Per listener: `listener.name.<name>.sasl.enabled.mechanisms`.", support: Support::Implemented },
-    PropertyDef { name: "sasl.mechanism.inter.broker.protocol", topic_name: None, kind: ValueKind::Text, default: "GSSAPI", unit: "", doc: "SASL mechanism brokers authenticate with to each other: brokers of a cluster replicate over a PLAINTEXT or SSL inter-broker listener for now, so a SASL inter-broker listener is refused at start.", support: Support::Implemented },
+    PropertyDef { name: "sasl.mechanism.inter.broker.protocol", topic_name: None, kind: ValueKind::Text, default: "GSSAPI", unit: "", doc: "SASL mechanism brokers log in to each other's inter-broker listener with, when it is SASL_PLAINTEXT or SASL_SSL (replica fetchers, transaction markers): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with the `username` and `password` of `listener.name.<inter-broker listener>.<mechanism>.sasl.jaas.config`. Kafka's default, GSSAPI, is refused at start.", support: Support::Implemented },
+    PropertyDef { name: "sasl.mechanism.controller.protocol", topic_name: None, kind: ValueKind::Text, default: "GSSAPI", unit: "", doc: "SASL mechanism nodes log in to the controller listener with (the first of `controller.listener.names`), when it is SASL_PLAINTEXT or SASL_SSL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with the `username` and `password` of `listener.name.<controller listener>.<mechanism>.sasl.jaas.config`. Kafka's default, GSSAPI, is refused at start.", support: Support::Implemented },
+    PropertyDef { name: "security.inter.broker.protocol", topic_name: None, kind: ValueKind::OneOf(&["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]), default: "PLAINTEXT", unit: "", doc: "The inter-broker listener by protocol, when `inter.broker.listener.name` is not set: the listener of that name (Kafka's older form; setting both is refused, as Kafka refuses it).", support: Support::Implemented },
     PropertyDef { name: "connections.max.reauth.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "ms", doc: "Lifetime of a SASL session (KIP-368): told to the client in SaslAuthenticate (v1 and later), which re-authenticates before it ends; a connection that sends anything but a new SaslHandshake after its session expired is closed. 0: sessions never expire. Per listener: `listener.name.<name>.connections.max.reauth.ms`.", support: Support::Implemented },
     PropertyDef { name: "connection.failed.authentication.delay.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "100", unit: "ms", doc: "How long the answer to a failed SASL authentication is held before it is sent and the connection closed, which slows password guessing.", support: Support::Implemented },
     PropertyDef { name: "broker.heartbeat.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: I32_MAX }, default: "2000", unit: "ms", doc: "How often a broker heartbeats to the active controller (BrokerHeartbeat), renewing its session. Keep it well below broker.session.timeout.ms.", support: Support::Implemented },
@@ -622,9 +625,9 @@ impl BrokerConfig {
     /// voter unless it is a controller too; every node knows the voters.
     /// A broker serves one or more client listeners, each PLAINTEXT, SSL,
     /// SASL_PLAINTEXT or SASL_SSL (with servable TLS and SASL settings and
-    /// principal mapping rules); the controller listener, and in a
-    /// cluster the inter-broker listener, are PLAINTEXT; a controller-only
-    /// node serves no clients.
+    /// principal mapping rules); in a cluster the controller listener is
+    /// servable too, and this node can log in to it and (a broker) to the
+    /// inter-broker listener; a controller-only node serves no clients.
     ///
     /// # Errors
     /// [`ConfigError::Unsupported`] naming the property and why.
@@ -702,6 +705,7 @@ impl BrokerConfig {
             .filter(|l| !controller_names.contains(&l.name))
             .collect();
         if !roles.broker {
+            self.validate_controller_listener(roles.controller)?;
             if !clients.is_empty() {
                 return Err(unsupported(
                     "listeners",
@@ -717,6 +721,7 @@ impl BrokerConfig {
                 "a broker needs a client listener (every listener is a controller listener)".into(),
             ));
         }
+        self.validate_controller_listener(roles.controller)?;
         for client in &clients {
             let protocol = self.security_protocol(&client.name).ok_or_else(|| {
                 unsupported(
@@ -739,19 +744,15 @@ impl BrokerConfig {
             )
             .map_err(|reason| unsupported("ssl.principal.mapping.rules", reason))?;
         }
-        if let Some(controller) = self.controller_listener() {
-            let protocol = self.security_protocol(&controller.name);
-            if roles.controller && protocol.as_deref() != Some("PLAINTEXT") {
-                return Err(unsupported(
-                    "listener.security.protocol.map",
-                    format!(
-                        "the controller listener {} must be PLAINTEXT for now",
-                        controller.name
-                    ),
-                ));
-            }
+        if self.explicit.contains("inter.broker.listener.name")
+            && self.explicit.contains("security.inter.broker.protocol")
+        {
+            return Err(unsupported(
+                "security.inter.broker.protocol",
+                "set either inter.broker.listener.name or security.inter.broker.protocol, not both (Kafka refuses both too)".into(),
+            ));
         }
-        let inter_broker = self.text("inter.broker.listener.name");
+        let inter_broker = self.inter_broker_listener_name();
         if !inter_broker.is_empty() && !clients.iter().any(|c| c.name == inter_broker) {
             return Err(unsupported(
                 "inter.broker.listener.name",
@@ -759,18 +760,98 @@ impl BrokerConfig {
             ));
         }
         if !self.is_single_node() {
-            let registered = self.client_listener().0;
-            if self.security_protocol(&registered.name).as_deref() != Some("PLAINTEXT") {
-                return Err(unsupported(
-                    "inter.broker.listener.name",
-                    format!(
-                        "brokers replicate over {} (the inter-broker listener), which must be PLAINTEXT for now: the replica fetcher does not authenticate with SASL (sasl.mechanism.inter.broker.protocol) or TLS yet; give the brokers a PLAINTEXT listener of their own and name it here",
-                        registered.name
-                    ),
-                ));
-            }
+            self.inter_broker_login()
+                .map_err(|reason| unsupported("inter.broker.listener.name", reason))?;
         }
         Ok(())
+    }
+
+    /// Checks the controller listener: servable on a controller (its TLS
+    /// and SASL settings, as a client listener's), and one this node can
+    /// log in to (see [`BrokerConfig::controller_login`]).
+    fn validate_controller_listener(&self, controller: bool) -> Result<(), ConfigError> {
+        let unsupported = |name: &'static str, reason: String| ConfigError::Unsupported {
+            name: name.to_string(),
+            reason,
+        };
+        let Some(name) = self.controller_listener_names().into_iter().next() else {
+            return Ok(());
+        };
+        let protocol = self.security_protocol(&name).unwrap_or_default();
+        if controller && matches!(protocol.as_str(), "SSL" | "SASL_SSL") {
+            self.listener_ssl(&name)
+                .check()
+                .map_err(|reason| unsupported("listeners", reason))?;
+        }
+        if controller && matches!(protocol.as_str(), "SASL_PLAINTEXT" | "SASL_SSL") {
+            self.listener_sasl(&name)
+                .resolve()
+                .map_err(|reason| unsupported("sasl.enabled.mechanisms", reason))?;
+        }
+        if !self.is_single_node() {
+            self.controller_login()
+                .map_err(|reason| unsupported("controller.listener.names", reason))?;
+        }
+        Ok(())
+    }
+
+    /// `inter.broker.listener.name`; when unset, the listener named by an
+    /// explicitly set `security.inter.broker.protocol` (Kafka's older form);
+    /// empty for neither.
+    fn inter_broker_listener_name(&self) -> &str {
+        let named = self.text("inter.broker.listener.name");
+        if named.is_empty() && self.explicit.contains("security.inter.broker.protocol") {
+            self.text("security.inter.broker.protocol")
+        } else {
+            named
+        }
+    }
+
+    /// How this broker connects to other brokers' inter-broker listener
+    /// (the one [`BrokerConfig::client_listener`] names): its protocol,
+    /// `sasl.mechanism.inter.broker.protocol` with the listener's JAAS
+    /// credentials, its TLS settings. A single node connects to no broker.
+    ///
+    /// # Errors
+    /// Why this node could not log in (see [`ClientLogin::resolve`]).
+    pub fn inter_broker_login(&self) -> Result<ClientLogin, String> {
+        if self.client_listeners().is_empty() {
+            return Ok(ClientLogin::plaintext(""));
+        }
+        let name = self.client_listener().0.name;
+        self.client_login(&name, "sasl.mechanism.inter.broker.protocol")
+    }
+
+    /// How this node connects to the controllers' listener (the first of
+    /// `controller.listener.names`): its protocol,
+    /// `sasl.mechanism.controller.protocol` with the listener's JAAS
+    /// credentials, its TLS settings. A single node connects to none.
+    ///
+    /// # Errors
+    /// Why this node could not log in (see [`ClientLogin::resolve`]).
+    pub fn controller_login(&self) -> Result<ClientLogin, String> {
+        match self.controller_listener_names().into_iter().next() {
+            Some(name) if !self.is_single_node() => {
+                self.client_login(&name, "sasl.mechanism.controller.protocol")
+            }
+            _ => Ok(ClientLogin::plaintext("")),
+        }
+    }
+
+    fn client_login(
+        &self,
+        listener: &str,
+        mechanism_property: &'static str,
+    ) -> Result<ClientLogin, String> {
+        let protocol = self.security_protocol(listener);
+        ClientLogin::resolve(ClientLoginSettings {
+            listener,
+            protocol: protocol.as_deref(),
+            mechanism_property,
+            mechanism: self.text(mechanism_property),
+            jaas_configs: self.listener_sasl(listener).jaas_configs,
+            ssl: self.listener_ssl(listener),
+        })
     }
 
     /// `process.roles`.
@@ -843,7 +924,7 @@ impl BrokerConfig {
     /// client listener; and what Metadata advertises for it: the
     /// `advertised.listeners` entry of the same name, if any.
     pub fn client_listener(&self) -> (Listener, Option<Listener>) {
-        let inter_broker = self.text("inter.broker.listener.name");
+        let inter_broker = self.inter_broker_listener_name();
         let clients = self.client_listeners();
         let index = clients
             .iter()
@@ -1777,6 +1858,123 @@ mod tests {
         assert!(config.set("num.replica.fetchers", "0").is_err());
     }
 
+    /// A cluster member whose only listeners are a SASL_PLAINTEXT broker
+    /// listener (also the inter-broker one) and an SSL controller listener.
+    fn secured_member() -> BrokerConfig {
+        let mut config = BrokerConfig::default();
+        for (name, value) in [
+            ("node.id", "1"),
+            ("controller.quorum.voters", "1@a:9093,2@b:9093,3@c:9093"),
+            ("listeners", "BROKER://:9092,CONTROLLER://:9093"),
+            ("controller.listener.names", "CONTROLLER"),
+            (
+                "listener.security.protocol.map",
+                "BROKER:SASL_PLAINTEXT,CONTROLLER:SSL",
+            ),
+            ("inter.broker.listener.name", "BROKER"),
+            ("sasl.enabled.mechanisms", "PLAIN"),
+            ("sasl.mechanism.inter.broker.protocol", "PLAIN"),
+            (
+                "listener.name.broker.plain.sasl.jaas.config",
+                r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="pw" user_broker="pw";"#,
+            ),
+            ("ssl.keystore.type", "PEM"),
+            ("ssl.keystore.location", "/node.pem"),
+            ("ssl.truststore.type", "PEM"),
+            ("ssl.truststore.location", "/ca.pem"),
+        ] {
+            config.set(name, value).unwrap();
+        }
+        config
+    }
+
+    #[test]
+    fn a_sasl_inter_broker_listener_and_an_ssl_controller_listener_resolve_their_logins() {
+        let config = secured_member();
+        assert_eq!(config.validate(), Ok(()));
+        let inter_broker = config.inter_broker_login().unwrap();
+        assert_eq!(inter_broker.listener, "BROKER");
+        assert_eq!(inter_broker.protocol, "SASL_PLAINTEXT");
+        let sasl = inter_broker.sasl.unwrap();
+        assert_eq!(
+            (
+                sasl.mechanism,
+                sasl.username.as_str(),
+                sasl.password.as_str()
+            ),
+            (crate::SaslMechanism::Plain, "broker", "pw")
+        );
+        let controller = config.controller_login().unwrap();
+        assert_eq!(controller.protocol, "SSL");
+        assert!(controller.sasl.is_none());
+        assert_eq!(
+            controller.ssl.unwrap().truststore_location,
+            "/ca.pem".to_string()
+        );
+    }
+
+    #[test]
+    fn kafkas_gssapi_inter_broker_default_is_refused_at_start() {
+        let mut config = BrokerConfig::default();
+        for (name, value) in [
+            ("node.id", "1"),
+            ("controller.quorum.voters", "1@a:9093,2@b:9093,3@c:9093"),
+            ("listeners", "BROKER://:9092,CONTROLLER://:9093"),
+            ("controller.listener.names", "CONTROLLER"),
+            (
+                "listener.security.protocol.map",
+                "BROKER:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ),
+            ("sasl.enabled.mechanisms", "PLAIN"),
+            (
+                "listener.name.broker.plain.sasl.jaas.config",
+                r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_broker="pw";"#,
+            ),
+        ] {
+            config.set(name, value).unwrap();
+        }
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("sasl.mechanism.inter.broker.protocol: GSSAPI"),
+            "{error}"
+        );
+        config
+            .set("sasl.mechanism.inter.broker.protocol", "PLAIN")
+            .unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("username"), "{error}");
+    }
+
+    #[test]
+    fn security_inter_broker_protocol_names_the_inter_broker_listener() {
+        let mut config = secured_member();
+        config
+            .set(
+                "listeners",
+                "SASL_PLAINTEXT://:9092,PLAINTEXT://:9094,CONTROLLER://:9093",
+            )
+            .unwrap();
+        config
+            .set(
+                "listener.security.protocol.map",
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+            )
+            .unwrap();
+        config
+            .set("security.inter.broker.protocol", "PLAINTEXT")
+            .unwrap();
+        // Both set: refused, as Kafka refuses it.
+        assert!(config.validate().is_err());
+        let mut config = BrokerConfig::default();
+        config
+            .set("listeners", "SASL_PLAINTEXT://:9092,PLAINTEXT://:9094")
+            .unwrap();
+        config
+            .set("security.inter.broker.protocol", "PLAINTEXT")
+            .unwrap();
+        assert_eq!(config.client_listener().0.name, "PLAINTEXT");
+    }
+
     #[test]
     fn validate_accepts_single_kraft_nodes_and_cluster_members() {
         let mut config = BrokerConfig::default();
@@ -1862,12 +2060,21 @@ mod tests {
             ),
             "listeners"
         );
+        // An SSL controller listener needs its key store; a SASL one its
+        // mechanisms.
         assert_eq!(
             refused(
                 "listener.security.protocol.map",
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
             ),
-            "listener.security.protocol.map"
+            "listeners"
+        );
+        assert_eq!(
+            refused(
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+            ),
+            "sasl.enabled.mechanisms"
         );
         assert!(config.set("process.roles", "broker,broker").is_err());
         assert!(config.set("process.roles", "observer").is_err());

@@ -18,6 +18,7 @@
 
 mod acl;
 mod broker_registration;
+mod client_login;
 mod config;
 mod error;
 mod image;
@@ -46,6 +47,7 @@ pub use acl::{
     WILDCARD_HOST, WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
 };
 pub use broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
+pub use client_login::{ClientLogin, ClientLoginSettings, ClientSasl};
 pub use config::{
     change_list_config, is_list_config, is_topic_config, topic_config_def, validate_topic_config,
     BrokerConfig, ConfigError, ListChange, NodeRoles, PropertyDef, Support, ValueKind, PROPERTIES,

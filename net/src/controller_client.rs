@@ -1,7 +1,10 @@
 //! The client side of the controller listener: one TCP connection to a
 //! controller, requests sent one at a time and matched to their responses
 //! by correlation id; and the outbound links that carry raft messages to
-//! the other voters.
+//! the other voters. The same connection carries requests to another
+//! broker's inter-broker listener (replica fetches, transaction markers).
+//! Every connection is opened by [`crate::client_security::connect`], with
+//! the TLS and SASL login of the listener it reaches.
 //!
 //! Lives on: the control shard (glommio sockets).
 
@@ -13,11 +16,11 @@ use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::StreamExt;
 use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use skein_controller::quorum::QuorumNodeId;
 
+use crate::client_security::{ClientSecurity, ClientSecurityError, PeerStream};
 use crate::controller_rpc::{
     decode_metadata_fetch_answer, decode_response, encode_metadata_fetch, encode_request,
     ControllerRpcError, MetadataFetch, MetadataFetchAnswer, CONTROLLER_FRAME_BYTES_MAX,
@@ -55,6 +58,9 @@ pub enum ControllerCallError {
     /// No answer within the call timeout.
     #[error("the controller did not answer in time")]
     TimedOut,
+    /// The TLS handshake or the SASL login failed.
+    #[error(transparent)]
+    Login(#[from] ClientSecurityError),
 }
 
 /// Resolves `HOST:PORT` (loopback and literal addresses resolve without
@@ -67,41 +73,34 @@ pub fn resolve(address: &str) -> Result<SocketAddr, ControllerCallError> {
         .ok_or_else(|| ControllerCallError::Resolve(address.to_string()))
 }
 
-/// One connection to a controller.
+/// One connection to a controller (or a broker's inter-broker listener).
 pub struct ControllerConnection {
-    stream: TcpStream,
+    stream: Box<dyn PeerStream>,
     next_correlation_id: i32,
 }
 
 impl ControllerConnection {
     /// Connects to `address`, given as `HOST:PORT` (a voter's controller
-    /// listener).
+    /// listener, or a broker's inter-broker listener), with `security`:
+    /// TLS and the SASL login of that listener when it has them.
     ///
     /// # Errors
-    /// When it does not resolve or accept within the call timeout.
-    pub async fn connect_to(address: &str) -> Result<Self, ControllerCallError> {
-        ControllerConnection::connect(resolve(address)?).await
-    }
-
-    /// Connects to `address`.
-    ///
-    /// # Errors
-    /// When it does not resolve or accept within the call timeout.
-    pub async fn connect(address: SocketAddr) -> Result<Self, ControllerCallError> {
+    /// When it does not resolve, accept, complete the TLS handshake or the
+    /// login within the call timeout.
+    pub async fn connect_to(
+        address: &str,
+        security: &ClientSecurity,
+    ) -> Result<Self, ControllerCallError> {
+        let socket_address = resolve(address)?;
+        let host = address
+            .rsplit_once(':')
+            .map_or(address, |(host, _)| host)
+            .to_string();
         let stream = glommio::timer::timeout(CALL_TIMEOUT, async {
-            TcpStream::connect(address)
-                .await
-                .map_err(|error| glommio::GlommioError::IoError(std::io::Error::from(error)))
+            Ok(crate::client_security::connect(socket_address, &host, security).await)
         })
         .await
-        .map_err(|error| match error {
-            glommio::GlommioError::TimedOut(_) => ControllerCallError::TimedOut,
-            other => ControllerCallError::Io(std::io::Error::other(other.to_string())),
-        })?;
-        // Small request/response exchanges: do not wait for more bytes.
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on a controller connection");
-        }
+        .map_err(|_| ControllerCallError::TimedOut)??;
         Ok(ControllerConnection {
             stream,
             next_correlation_id: 0,
@@ -158,6 +157,8 @@ impl ControllerConnection {
         let stream = &mut self.stream;
         let exchange = async move {
             stream.write_all(frame).await?;
+            // TLS holds the last record until flushed.
+            stream.flush().await?;
             let size = read_response_size(stream, max_bytes).await?;
             let body = read_frame_body(stream, size).await?;
             Ok::<Bytes, ControllerCallError>(body)
@@ -171,7 +172,7 @@ impl ControllerConnection {
 
 /// Reads a response's size prefix, bounded by `max_bytes`.
 async fn read_response_size(
-    stream: &mut TcpStream,
+    stream: &mut Box<dyn PeerStream>,
     max_bytes: usize,
 ) -> Result<usize, ControllerCallError> {
     use futures_lite::AsyncReadExt;
@@ -193,12 +194,13 @@ pub struct QuorumPeers {
 }
 
 impl QuorumPeers {
-    /// Starts a link to each of `peers` (quorum id, controller address).
-    pub fn start(peers: Vec<(QuorumNodeId, String)>) -> QuorumPeers {
+    /// Starts a link to each of `peers` (quorum id, controller address),
+    /// connecting with `security` (the controller listener's).
+    pub fn start(peers: Vec<(QuorumNodeId, String)>, security: &ClientSecurity) -> QuorumPeers {
         let mut links = BTreeMap::new();
         for (peer, address) in peers {
             let (sender, receiver) = mpsc::channel(PEER_QUEUE_MESSAGES);
-            glommio::spawn_local(run_link(peer, address, receiver)).detach();
+            glommio::spawn_local(run_link(peer, address, security.clone(), receiver)).detach();
             links.insert(peer, sender);
         }
         QuorumPeers { links }
@@ -216,10 +218,15 @@ impl QuorumPeers {
 
 /// Keeps a connection to `peer` and writes its queued frames, reconnecting
 /// after any failure. Frames queued while it is unreachable are dropped.
-async fn run_link(peer: QuorumNodeId, address: String, mut queue: mpsc::Receiver<Bytes>) {
+async fn run_link(
+    peer: QuorumNodeId,
+    address: String,
+    security: ClientSecurity,
+    mut queue: mpsc::Receiver<Bytes>,
+) {
     let mut warned = false;
     loop {
-        let mut connection = match ControllerConnection::connect_to(&address).await {
+        let mut connection = match ControllerConnection::connect_to(&address, &security).await {
             Ok(connection) => {
                 tracing::info!(peer_node_id = peer.saturating_sub(1), %address, "connected to metadata quorum peer");
                 warned = false;
@@ -241,7 +248,12 @@ async fn run_link(peer: QuorumNodeId, address: String, mut queue: mpsc::Receiver
                 // The quorum driver is gone: the node is stopping.
                 return;
             };
-            if let Err(error) = connection.stream.write_all(&frame).await {
+            let written = async {
+                connection.stream.write_all(&frame).await?;
+                // TLS holds the last record until flushed.
+                connection.stream.flush().await
+            };
+            if let Err(error) = written.await {
                 tracing::debug!(peer, %error, "metadata quorum peer connection lost");
                 break;
             }

@@ -276,7 +276,7 @@ async fn call(
         *link = None;
         let voter = voters.iter().find(|voter| voter.node_id == target)?;
         let address = format!("{}:{}", voter.host, voter.port);
-        match ControllerConnection::connect_to(&address).await {
+        match ControllerConnection::connect_to(&address, &ctx.peer_security.controller).await {
             Ok(connection) => *link = Some((target, connection)),
             Err(error) => {
                 tracing::debug!(controller = target, %address, %error, "controller unreachable for AlterPartition");

@@ -872,7 +872,8 @@ async fn call<Req: Encodable, Resp: Decodable>(
 ) -> Result<Resp, FetchError> {
     if connection.is_none() {
         let address = leader_address(ctx, image, leader).ok_or(FetchError::NoAddress(leader))?;
-        *connection = Some(ControllerConnection::connect_to(&address).await?);
+        let security = &ctx.peer_security.inter_broker;
+        *connection = Some(ControllerConnection::connect_to(&address, security).await?);
     }
     let Some(open) = connection.as_mut() else {
         return Err(FetchError::NoAddress(leader));

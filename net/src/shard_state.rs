@@ -87,6 +87,9 @@ pub struct ShardState {
     pub log_changes: Rc<LogChanges>,
     /// The authorizer (`authorizer.class.name`), if one is configured.
     pub authorizer: Option<skein_controller::Authorizer>,
+    /// How this shard connects to other brokers and to the controllers
+    /// (TLS, SASL login); plaintext until the node sets it at start.
+    pub peer_security: Arc<crate::client_security::PeerSecurity>,
 }
 
 impl ShardState {
@@ -159,6 +162,7 @@ impl ShardState {
             .map(skein_controller::Authorizer::new);
         ShardState {
             authorizer,
+            peer_security: Arc::new(crate::client_security::PeerSecurity::plaintext()),
             shard,
             plan,
             request_slots: Rc::new(glommio::sync::Semaphore::new(request_slots as u64)),

@@ -300,7 +300,7 @@ fn iana_name(suite: rustls::CipherSuite) -> String {
 }
 
 /// The listener's certificate chain (leaf first) and private key.
-fn key_and_chain(
+pub(crate) fn key_and_chain(
     settings: &SslSettings,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let (what, pem) = match settings.key_source().map_err(TlsError::Settings)? {
@@ -336,7 +336,7 @@ fn key_and_chain(
 }
 
 /// The CAs of `ssl.truststore.location` or `ssl.truststore.certificates`.
-fn trust_store(settings: &SslSettings) -> Result<RootCertStore, TlsError> {
+pub(crate) fn trust_store(settings: &SslSettings) -> Result<RootCertStore, TlsError> {
     let (what, pem) = match settings.trust_source().map_err(TlsError::Settings)? {
         TrustSource::File(path) => (
             format!("ssl.truststore.location {}", path.display()),

@@ -1,5 +1,7 @@
-//! A TLS server connection over an async byte stream: rustls' sans-IO
-//! [`ServerConnection`] driven by the socket of one client connection.
+//! A TLS connection over an async byte stream: rustls' sans-IO
+//! [`ServerConnection`] driven by the socket of one client connection, or
+//! its [`ClientConnection`] driven by a socket this node opened to a peer
+//! (see [`crate::client_security`]).
 //!
 //! Invariants: bytes from the peer reach rustls only through `read_tls`,
 //! whose buffers rustls bounds (a record is at most 16 KiB plus overhead, a
@@ -12,19 +14,23 @@
 //! what is queued.
 
 use std::io::{self, Read, Write};
+use std::ops::DerefMut;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::ready;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::{
+    ClientConfig, ClientConnection, ConnectionCommon, ServerConfig, ServerConnection, SideData,
+};
+use rustls_pki_types::ServerName;
 
-/// One TLS connection after its handshake. Lives on: the shard serving the
-/// connection.
-pub struct TlsStream<S> {
+/// One TLS connection after its handshake, the server side by default.
+/// Lives on: the shard serving (or that opened) the connection.
+pub struct TlsStream<S, C = ServerConnection> {
     io: S,
-    tls: ServerConnection,
+    tls: C,
     /// The peer closed its side (TCP end of stream).
     eof: bool,
 }
@@ -54,15 +60,45 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(stream)
 }
 
-impl<S> TlsStream<S> {
+/// Runs the client side of a TLS handshake on `io` with `config`, checking
+/// the server's certificate for `server_name`.
+///
+/// # Errors
+/// The server's certificate does not verify (unknown CA, wrong name,
+/// expired), no common version or cipher suite, or the socket failed or
+/// closed.
+///
+/// # Cancel safety
+/// Dropping the future drops the connection.
+pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
+    io: S,
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+) -> io::Result<TlsStream<S, ClientConnection>> {
+    let tls = ClientConnection::new(config, server_name).map_err(io::Error::other)?;
+    let mut stream = TlsStream {
+        io,
+        tls,
+        eof: false,
+    };
+    futures::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
+    Ok(stream)
+}
+
+impl<S, C> TlsStream<S, C> {
     /// The rustls connection (negotiated version, cipher suite, peer
     /// certificates).
-    pub fn connection(&self) -> &ServerConnection {
+    pub fn connection(&self) -> &C {
         &self.tls
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
+impl<S, C, D> TlsStream<S, C>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+    D: SideData,
+{
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             ready!(self.poll_flush_tls(cx))?;
@@ -122,7 +158,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
+impl<S, C, D> AsyncRead for TlsStream<S, C>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+    D: SideData,
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -149,7 +190,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
+impl<S, C, D> AsyncWrite for TlsStream<S, C>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+    D: SideData,
+{
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -418,12 +418,16 @@ class Cluster:
     `controllers` controller-only ones), nodes V+1.. the `brokers`
     broker-only ones. `properties` are added to every node's file;
     `cluster_id` sets cluster.id on every node (per node: Node.properties).
-    `proxied`: node-to-node traffic goes through proxies (module doc)."""
+    `proxied`: node-to-node traffic goes through proxies (module doc).
+    `client_listener` names the brokers' client listener (PLAINTEXT: give
+    another name with its protocol in `properties`' security protocol map
+    for a SASL or SSL cluster, whose nodes the plaintext probes here then
+    cannot ask)."""
 
     def __init__(self, base_dir: Path, *, combined: int = 0, controllers: int = 0,
                  brokers: int = 0, cluster_id: str | None = None,
                  properties: dict[str, str] | None = None, cores: str | None = None,
-                 proxied: bool = False):
+                 proxied: bool = False, client_listener: str = "PLAINTEXT"):
         assert combined + controllers >= 1, "a cluster needs at least one voter"
         self.base_dir = base_dir
         taken: set[int] = set()
@@ -463,7 +467,7 @@ class Cluster:
             listeners = []
             advertised = []
             if client_port is not None:
-                listeners.append(f"PLAINTEXT://127.0.0.1:{client_port}")
+                listeners.append(f"{client_listener}://127.0.0.1:{client_port}")
             if internal_port is not None:
                 listeners.append(f"{INTERNAL_LISTENER}://127.0.0.1:{internal_port}")
                 advertised = [f"PLAINTEXT://127.0.0.1:{client_port}",

@@ -243,7 +243,7 @@ fn applied_offset(control: &ControlShard) -> i64 {
 async fn connect(control: &ControlShard, target: i32) -> Option<ControllerConnection> {
     let voter = control.voters().iter().find(|v| v.node_id == target)?;
     let address = format!("{}:{}", voter.host, voter.port);
-    match ControllerConnection::connect_to(&address).await {
+    match ControllerConnection::connect_to(&address, &control.peer_security().controller).await {
         Ok(connection) => Some(connection),
         Err(error) => {
             tracing::debug!(controller = target, %address, %error, "controller unreachable");

@@ -38,6 +38,7 @@ use skein_engine::{Mesh, ShardId};
 
 use crate::node::metadata_upgrade::{upgrade_pre_quorum_log, Upgrade};
 use crate::node::quorum_driver::{commit, quorum_node_id, QuorumDriver, QuorumDriverError};
+use skein_net::client_security::PeerSecurity;
 use skein_net::controller_client::{ControllerConnection, QuorumPeers};
 use skein_net::controller_rpc::{
     MetadataFetch, MetadataFetchAnswer, RaftFrame, ALLOCATE_PRODUCER_IDS_VERSION,
@@ -96,6 +97,8 @@ pub struct ControlShard {
     /// The broker-only nodes that fetched the committed log from this
     /// voter, with the index each had applied.
     observers: RefCell<std::collections::BTreeMap<i32, u64>>,
+    /// How this node connects to the controllers (and brokers).
+    peer_security: Arc<PeerSecurity>,
 }
 
 impl ControlShard {
@@ -109,6 +112,7 @@ impl ControlShard {
         config: Rc<BrokerConfig>,
         mesh: Mesh<ShardRequest, ShardReply>,
         data_shards: usize,
+        peer_security: Arc<PeerSecurity>,
     ) -> Result<ControlShard, QuorumDriverError> {
         if !config.roles().controller {
             // A broker-only node keeps no metadata log: it reads the
@@ -122,6 +126,7 @@ impl ControlShard {
                 mesh,
                 data_shards,
                 config.quorum_voters(),
+                peer_security,
             ));
         }
         let dir = metadata_dir(&config.data_dir());
@@ -161,6 +166,7 @@ impl ControlShard {
             mesh,
             data_shards,
             cluster_voters,
+            peer_security,
         ))
     }
 
@@ -169,6 +175,7 @@ impl ControlShard {
         mesh: Mesh<ShardRequest, ShardReply>,
         data_shards: usize,
         voters: Vec<skein_controller::Voter>,
+        peer_security: Arc<PeerSecurity>,
     ) -> ControlShard {
         let single_node = voters.is_empty();
         ControlShard {
@@ -185,6 +192,7 @@ impl ControlShard {
             foreign_frames: Cell::new(0),
             foreign_cluster: RefCell::new(None),
             observers: RefCell::new(std::collections::BTreeMap::new()),
+            peer_security,
         }
     }
 
@@ -299,6 +307,11 @@ impl ControlShard {
         Ok(())
     }
 
+    /// How this node connects to the controllers and to other brokers.
+    pub fn peer_security(&self) -> &PeerSecurity {
+        &self.peer_security
+    }
+
     /// Whether this node is one of several voters.
     pub fn is_cluster(&self) -> bool {
         !self.voters.is_empty()
@@ -320,9 +333,10 @@ impl ControlShard {
             })
             .collect();
         if let Some(quorum) = self.quorum() {
-            quorum
-                .borrow_mut()
-                .connect_peers(QuorumPeers::start(peers), local_cluster_id);
+            quorum.borrow_mut().connect_peers(
+                QuorumPeers::start(peers, &self.peer_security.controller),
+                local_cluster_id,
+            );
         }
     }
 
@@ -785,7 +799,8 @@ impl ControlShard {
         let voter = active
             .and_then(|id| self.voters.iter().find(|voter| voter.node_id == id))
             .ok_or_else(not_controller)?;
-        ControllerConnection::connect_to(&format!("{}:{}", voter.host, voter.port))
+        let address = format!("{}:{}", voter.host, voter.port);
+        ControllerConnection::connect_to(&address, &self.peer_security.controller)
             .await
             .map_err(|_| not_controller())
     }

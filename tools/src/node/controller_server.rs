@@ -5,34 +5,58 @@
 //! controller's broker rules, AlterPartition to its ISR rules,
 //! AllocateProducerIds to its producer-id blocks, forwarded admin requests to its rules, metadata fetches to the
 //! committed log. Requests of one connection are answered in
-//! order; a broken frame closes that connection only.
+//! order; a broken frame closes that connection only. On an SSL or
+//! SASL_SSL controller listener the TLS handshake comes first (with
+//! `ssl.client.auth=required` only nodes holding a certificate of its trust
+//! store get past it), on a SASL one then the peer's SASL login
+//! ([`authenticate_peer`]), both within [`LOGIN_TIMEOUT`]; a failed one
+//! closes that connection only.
 //!
 //! Lives on: the control shard.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_lite::AsyncWriteExt;
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
 use crate::node::control_shard::ControlShard;
+use skein_controller::ListenerSasl;
 use skein_net::control_forwarding::{control_request, forwarded_response, ForwardedResponse};
 use skein_net::controller_rpc::{
     decode_controller_frame, encode_metadata_fetch_answer, ControllerRequest,
     CONTROLLER_FRAME_BYTES_MAX,
 };
 use skein_net::frame::{read_frame, FrameError, RequestHeader};
+use skein_net::peer_authentication::authenticate_peer;
 use skein_net::response::write_response_header;
+use skein_net::tls::ListenerTls;
 
-/// Serves `listener` until the task is cancelled.
-pub async fn serve(listener: TcpListener, control: Rc<ControlShard>) {
+/// How long a peer has to complete the TLS handshake and the SASL login.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The controller listener's security, from its protocol.
+#[derive(Clone)]
+pub struct ListenerSecurity {
+    /// TLS (SSL, SASL_SSL).
+    pub tls: Option<Arc<ListenerTls>>,
+    /// SASL (SASL_PLAINTEXT, SASL_SSL).
+    pub sasl: Option<Arc<ListenerSasl>>,
+    /// `connection.failed.authentication.delay.ms`.
+    pub failed_authentication_delay: Duration,
+}
+
+/// Serves `listener` with `security` until the task is cancelled.
+pub async fn serve(listener: TcpListener, control: Rc<ControlShard>, security: ListenerSecurity) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                glommio::spawn_local(connection(stream, Rc::clone(&control))).detach();
+                glommio::spawn_local(accepted(stream, Rc::clone(&control), security.clone()))
+                    .detach();
             }
             Err(error) => {
                 tracing::warn!(%error, "controller listener accept failed");
@@ -42,12 +66,74 @@ pub async fn serve(listener: TcpListener, control: Rc<ControlShard>) {
     }
 }
 
-/// Serves one connection until it closes or sends a broken frame.
-async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
+/// Serves one accepted connection, after its TLS handshake and SASL login
+/// where the listener has them.
+async fn accepted(stream: TcpStream, control: Rc<ControlShard>, security: ListenerSecurity) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY on a controller connection");
     }
     let peer = stream.peer_addr().ok();
+    let Some(tls) = &security.tls else {
+        return logged_in(stream, peer, control, &security).await;
+    };
+    let handshake = glommio::timer::timeout(LOGIN_TIMEOUT, async {
+        Ok(skein_net::tls_stream::accept(stream, tls.server_config()).await)
+    });
+    match handshake.await {
+        Ok(Ok(stream)) => logged_in(stream, peer, control, &security).await,
+        Ok(Err(error)) => {
+            tracing::info!(?peer, %error, "controller connection closed: TLS handshake failed");
+        }
+        Err(_) => {
+            tracing::info!(
+                ?peer,
+                "controller connection closed: TLS handshake timed out"
+            );
+        }
+    }
+}
+
+/// Serves `stream` after the peer's SASL login, on a SASL listener.
+async fn logged_in<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: Option<std::net::SocketAddr>,
+    control: Rc<ControlShard>,
+    security: &ListenerSecurity,
+) {
+    if let Some(sasl) = &security.sasl {
+        let image = control.image();
+        let login = glommio::timer::timeout(LOGIN_TIMEOUT, async {
+            Ok(authenticate_peer(
+                &mut stream,
+                Arc::clone(sasl),
+                |user, mechanism| image.scram_credential(user, mechanism).cloned(),
+                security.failed_authentication_delay,
+            )
+            .await)
+        });
+        match login.await {
+            Ok(Ok(principal)) => {
+                tracing::debug!(?peer, %principal, "controller connection logged in");
+            }
+            Ok(Err(error)) => {
+                tracing::info!(?peer, %error, "controller connection closed: SASL login failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(?peer, "controller connection closed: SASL login timed out");
+                return;
+            }
+        }
+    }
+    connection(stream, peer, control).await
+}
+
+/// Serves one connection until it closes or sends a broken frame.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: Option<std::net::SocketAddr>,
+    control: Rc<ControlShard>,
+) {
     loop {
         let frame = match read_frame(&mut stream, CONTROLLER_FRAME_BYTES_MAX).await {
             Ok(frame) => frame,
@@ -124,7 +210,12 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
         let Some(response) = response else {
             return;
         };
-        if let Err(error) = stream.write_all(&response).await {
+        // TLS holds the last record until flushed.
+        let written = async {
+            stream.write_all(&response).await?;
+            stream.flush().await
+        };
+        if let Err(error) = written.await {
             tracing::debug!(?peer, %error, "controller connection lost");
             return;
         }

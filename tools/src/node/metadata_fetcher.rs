@@ -51,7 +51,12 @@ pub async fn run(control: Rc<ControlShard>, node_id: i32, local_cluster_id: Opti
                     return;
                 };
                 let address = format!("{}:{}", voter.host, voter.port);
-                match ControllerConnection::connect_to(&address).await {
+                match ControllerConnection::connect_to(
+                    &address,
+                    &control.peer_security().controller,
+                )
+                .await
+                {
                     Ok(open) => (voter.node_id, open),
                     Err(error) => {
                         control.voter_unreachable(voter.node_id);

@@ -151,10 +151,16 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         .iter()
         .find(|l| l.endpoint.name == config.client_listener().0.name)
         .map_or(listen, |l| l.endpoint.listen);
+    let peer_security = Arc::new(
+        skein_net::client_security::PeerSecurity::load(&config).map_err(NodeError::Startup)?,
+    );
+    let controller_tls = controller_listener_tls(&config)?;
+    let controller_sasl = controller_listener_sasl(&config)?;
     let tls_reloader = skein_net::tls::spawn_reloader(
         client_listeners
             .iter()
             .filter_map(|l| l.tls.clone())
+            .chain(controller_tls.clone())
             .collect(),
         Arc::clone(&shutdown),
     )
@@ -235,6 +241,9 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         connection_quotas,
         client_listeners,
         log_dirs: Arc::clone(&log_dirs),
+        peer_security,
+        controller_tls,
+        controller_sasl,
     });
     let prober = spawn_log_dir_prober(
         Arc::clone(&log_dirs),
@@ -304,6 +313,14 @@ struct Shared {
     client_listeners: Vec<Arc<ClientListener>>,
     /// The log directories (`log.dirs`) every data shard keeps partitions in.
     log_dirs: Arc<LogDirs>,
+    /// How this node connects to other brokers and to the controllers.
+    peer_security: Arc<skein_net::client_security::PeerSecurity>,
+    /// The controller listener's TLS, when it is SSL or SASL_SSL (a voter
+    /// only).
+    controller_tls: Option<Arc<skein_net::tls::ListenerTls>>,
+    /// The controller listener's SASL, when it is SASL_PLAINTEXT or
+    /// SASL_SSL (a voter only).
+    controller_sasl: Option<Arc<skein_controller::ListenerSasl>>,
 }
 
 impl Shared {
@@ -352,7 +369,12 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
     let config = Rc::new(shared.config.clone());
     let group_config = Rc::clone(&config);
     let group_mesh = mesh.clone();
-    let control = match ControlShard::open(config, mesh, shared.plan.data_shards()) {
+    let control = match ControlShard::open(
+        config,
+        mesh,
+        shared.plan.data_shards(),
+        Arc::clone(&shared.peer_security),
+    ) {
         Ok(control) => Rc::new(control),
         Err(error) => {
             shared.fail(format!(
@@ -378,6 +400,7 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         group_mesh.clone(),
         shared.plan.data_shards(),
         Rc::clone(&groups),
+        Arc::clone(&shared.peer_security),
     ));
     let server = Rc::clone(&control);
     let group_server = Rc::clone(&groups);
@@ -519,6 +542,13 @@ fn start_cluster(
         tasks.push(glommio::spawn_local(crate::node::controller_server::serve(
             socket,
             Rc::clone(control),
+            crate::node::controller_server::ListenerSecurity {
+                tls: shared.controller_tls.clone(),
+                sasl: shared.controller_sasl.clone(),
+                failed_authentication_delay: Duration::from_millis(
+                    config.connection_failed_authentication_delay_ms(),
+                ),
+            },
         )));
     }
     tasks.push(glommio::spawn_local(Rc::clone(control).run_publisher()));
@@ -763,7 +793,7 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         }
         glommio::timer::sleep(Duration::from_millis(5)).await;
     };
-    let ctx = Rc::new(ShardState::new(
+    let mut state = ShardState::new(
         shard,
         shared.plan.clone(),
         Rc::new(shared.config.clone()),
@@ -772,7 +802,9 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
         cluster_id,
         Arc::clone(&shared.controller_id),
         mesh,
-    ));
+    );
+    state.peer_security = Arc::clone(&shared.peer_security);
+    let ctx = Rc::new(state);
     shared.metrics.register(ctx.metrics.published());
     shared.metrics.register_mesh(ctx.mesh.stats());
     // From registration on, a scrape waits for this shard's gauges.
@@ -944,6 +976,48 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
 /// port 0 becomes the port picked, advertised too unless given) and
 /// prepares each with its security protocol (an SSL listener reads its key
 /// and certificates here, so a bad one stops the start).
+/// The controller listener of a voter of a cluster, with its protocol.
+fn served_controller_listener(config: &BrokerConfig) -> Option<(String, String)> {
+    let listener = config.controller_listener()?;
+    if !config.roles().controller || config.is_single_node() {
+        return None;
+    }
+    let protocol = config.security_protocol(&listener.name)?;
+    Some((listener.name, protocol))
+}
+
+/// The SASL of the controller listener of a voter whose controller
+/// listener is SASL_PLAINTEXT or SASL_SSL (validated: see
+/// `BrokerConfig::validate`).
+fn controller_listener_sasl(
+    config: &BrokerConfig,
+) -> Result<Option<Arc<skein_controller::ListenerSasl>>, NodeError> {
+    match served_controller_listener(config) {
+        Some((name, protocol)) if protocol.starts_with("SASL_") => config
+            .listener_sasl(&name)
+            .resolve()
+            .map(|sasl| Some(Arc::new(sasl)))
+            .map_err(NodeError::Startup),
+        _ => Ok(None),
+    }
+}
+
+/// The TLS of the controller listener of a voter whose controller
+/// listener is SSL or SASL_SSL (validated: see `BrokerConfig::validate`).
+fn controller_listener_tls(
+    config: &BrokerConfig,
+) -> Result<Option<Arc<skein_net::tls::ListenerTls>>, NodeError> {
+    let Some((name, protocol)) = served_controller_listener(config) else {
+        return Ok(None);
+    };
+    if !matches!(protocol.as_str(), "SSL" | "SASL_SSL") {
+        return Ok(None);
+    }
+    skein_net::tls::ListenerTls::load(config.listener_ssl(&name))
+        .map(|tls| Some(Arc::new(tls)))
+        .map_err(|error| NodeError::Startup(format!("controller listener {name}: {error}")))
+}
+
 fn prepare_client_listeners(
     config: &BrokerConfig,
     endpoints: Vec<ListenerEndpoint>,

@@ -40,6 +40,7 @@ use skein_controller::transaction_coordinator::{
 };
 use skein_controller::{BrokerConfig, MetadataImage, TopicId};
 use skein_engine::Mesh;
+use skein_net::client_security::PeerSecurity;
 use skein_net::controller_client::ControllerConnection;
 use skein_net::offsets_topic::encode_batch;
 use skein_net::shard_message::{PartitionOp, ShardReply, ShardRequest};
@@ -88,6 +89,8 @@ pub struct TransactionDriver {
     inter_broker_listener: String,
     /// The newest image, for the leaders markers go to.
     image: RefCell<Option<Arc<MetadataImage>>>,
+    /// How markers' connections log in to the inter-broker listener.
+    peer_security: Arc<PeerSecurity>,
     /// Idle connections to brokers, for markers.
     connections: RefCell<HashMap<i32, ControllerConnection>>,
     /// This broker's group coordinator, told when markers reach a
@@ -106,6 +109,7 @@ impl TransactionDriver {
         mesh: Mesh<ShardRequest, ShardReply>,
         data_shards: usize,
         groups: Rc<GroupDriver>,
+        peer_security: Arc<PeerSecurity>,
     ) -> TransactionDriver {
         assert!(partitions > 0);
         assert!(data_shards > 0);
@@ -135,6 +139,7 @@ impl TransactionDriver {
                 config.client_listener().0.name
             },
             image: RefCell::new(None),
+            peer_security,
             connections: RefCell::new(HashMap::new()),
             groups,
         }
@@ -417,7 +422,7 @@ impl TransactionDriver {
                             .map(|endpoint| format!("{}:{}", endpoint.host, endpoint.port))
                     })
                     .ok_or_else(|| format!("broker {leader} has no registered listener"))?;
-                ControllerConnection::connect_to(&address)
+                ControllerConnection::connect_to(&address, &self.peer_security.inter_broker)
                     .await
                     .map_err(|error| error.to_string())?
             }
