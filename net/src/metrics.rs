@@ -208,6 +208,10 @@ pub struct ShardMetrics {
     partitions: AtomicU64,
     fetch_sessions: AtomicU64,
     fetch_session_partitions: AtomicU64,
+    /// Bytes and records this shard's followers appended from their
+    /// leaders (the replica fetchers' throughput, Kafka's FetcherStats).
+    replica_fetched_bytes: AtomicU64,
+    replica_fetched_records: AtomicU64,
     topics: Mutex<Vec<(String, Arc<TopicCounters>)>>,
     /// Failed authentications by listener name (refused SASL credentials,
     /// failed TLS handshakes, refused client certificates). A lock and, per
@@ -237,6 +241,8 @@ impl ShardMetrics {
             partitions: AtomicU64::new(0),
             fetch_sessions: AtomicU64::new(0),
             fetch_session_partitions: AtomicU64::new(0),
+            replica_fetched_bytes: AtomicU64::new(0),
+            replica_fetched_records: AtomicU64::new(0),
             topics: Mutex::new(Vec::new()),
             failed_authentications: Mutex::new(BTreeMap::new()),
             log_stats,
@@ -323,6 +329,13 @@ impl LocalMetrics {
         } else {
             open.store(read(open).saturating_sub(1), Ordering::Relaxed);
         }
+    }
+
+    /// A follower on this shard appended `bytes` holding `records` records
+    /// fetched from its leader.
+    pub fn replica_fetched(&self, bytes: usize, records: u64) {
+        bump(&self.published.replica_fetched_bytes, bytes as u64);
+        bump(&self.published.replica_fetched_records, records);
     }
 
     /// An authentication on `listener` failed (Kafka's
@@ -772,7 +785,7 @@ impl Snapshot {
         encoder: &mut prometheus_client::encoding::DescriptorEncoder,
     ) -> Result<(), std::fmt::Error> {
         use prometheus_client::metrics::counter::ConstCounter;
-        let per_shard: [PerShardFamily; 8] = [
+        let per_shard: [PerShardFamily; 10] = [
             (
                 "connections_open",
                 "Client connections open, by shard.",
@@ -820,6 +833,18 @@ impl Snapshot {
                 "Record-batch bytes fetched, all topics, by shard (per topic: skein_topic_bytes_out_total).",
                 MetricType::Counter,
                 |s| s.topic_sum(|topic| read(&topic.bytes_out)),
+            ),
+            (
+                "replica_fetched_bytes",
+                "Record-batch bytes followers appended from their leaders (replica fetcher throughput), by shard.",
+                MetricType::Counter,
+                |s| read(&s.replica_fetched_bytes),
+            ),
+            (
+                "replica_fetched_records",
+                "Records followers appended from their leaders, by shard.",
+                MetricType::Counter,
+                |s| read(&s.replica_fetched_records),
             ),
         ];
         for (name, help, kind, value) in per_shard {
@@ -1136,6 +1161,8 @@ mod tests {
         first.record_request(0, Duration::from_micros(300), false);
         second.record_request(0, Duration::from_millis(20), true);
         first.connection(true);
+        second.replica_fetched(4096, 12);
+        second.replica_fetched(1024, 3);
         let text = registry.encode().unwrap();
         assert!(
             text.contains("skein_requests_total{api=\"Produce\"} 2"),
@@ -1151,6 +1178,14 @@ mod tests {
         );
         assert!(
             text.contains("skein_connections_open{shard=\"0\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("skein_replica_fetched_bytes_total{shard=\"1\"} 5120"),
+            "{text}"
+        );
+        assert!(
+            text.contains("skein_replica_fetched_records_total{shard=\"1\"} 15"),
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));

@@ -579,7 +579,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             else {
                 continue;
             };
-            match apply_answer(&one.partition, &answer, fetched_from).await {
+            match apply_answer(&one.partition, &answer, fetched_from, &ctx.metrics).await {
                 Applied::Done => {}
                 Applied::Failed => failed = true,
                 Applied::OutOfRange => out_of_range.push(one),
@@ -798,6 +798,7 @@ async fn apply_answer(
     partition: &Partition,
     answer: &PartitionAnswer,
     fetched_from: i64,
+    metrics: &crate::metrics::LocalMetrics,
 ) -> Applied {
     if answer.error_code == ErrorCode::OffsetOutOfRange.code() {
         return Applied::OutOfRange;
@@ -826,7 +827,7 @@ async fn apply_answer(
             .append_as_follower(&answer.records, fetched_from, now_ms())
             .await
         {
-            Ok(_) => {}
+            Ok(info) => metrics.replica_fetched(answer.records.len(), u64::from(info.record_count)),
             Err(FollowerAppendError::NotFollower) => return Applied::Done,
             Err(FollowerAppendError::OffsetMismatch { expected, found }) => {
                 // An answer to an older fetch offset (or a truncation in

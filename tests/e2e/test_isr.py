@@ -112,6 +112,11 @@ def test_isr_shrinks_and_expands_through_the_controller_and_gates_acks_all(clust
     delivered = produce(leader.bootstrap, topic, first, acks="all")
     assert [m.offset() for m in delivered] == list(range(40))
     assert metric_sum(leader, "skein_under_replicated_partitions") == 0
+    # Each follower's fetcher appended exactly those 40 records (acks=all
+    # answered once both had them; the internal topics have no followers).
+    for f in followers:
+        assert metric_sum(f, "skein_replica_fetched_records_total") == 40
+        assert metric_sum(f, "skein_replica_fetched_bytes_total") > 40 * 10
 
     # A paused follower falls behind the writes that follow and leaves the
     # ISR after replica.lag.time.max.ms (a follower at the leader's log end
