@@ -15,14 +15,13 @@ use kafka_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use skein_controller::group_coordinator::{
-    self as groups, GroupError, OffsetCommitPartition, Request, Response, TopicPartition,
-};
+use skein_controller::group_coordinator::{self as groups, Request, Response};
 
 use skein_controller::AclOperation;
 
+use super::commit_screen::{CommitEntry, ScreenedCommit};
 use crate::caller::Caller;
-use crate::error_code::{group_result, ErrorCode};
+use crate::error_code::ErrorCode;
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
@@ -37,46 +36,21 @@ pub async fn handle(
     let image = ctx.image();
     let refused = (!caller.may_on_group(AclOperation::Read, request.group_id.as_str()))
         .then_some(ErrorCode::GroupAuthorizationFailed);
-    // Per topic, per partition: Some(code) if answered here.
-    let mut answered: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(request.topics.len());
-    let mut offsets = Vec::new();
+    let mut screened = ScreenedCommit::default();
     for topic in &request.topics {
-        let known = image.topic(topic.name.as_str());
-        let refused = refused.or_else(|| {
-            (!caller.may_on_topic(AclOperation::Read, topic.name.as_str()))
-                .then_some(ErrorCode::TopicAuthorizationFailed)
+        let entries = topic.partitions.iter().map(|partition| CommitEntry {
+            partition: partition.partition_index,
+            offset: partition.committed_offset,
+            leader_epoch: (version >= 6 && partition.committed_leader_epoch >= 0)
+                .then_some(partition.committed_leader_epoch),
+            metadata: partition.committed_metadata.as_ref().map(|m| m.to_string()),
+            commit_timestamp_ms: (version == 1 && partition.commit_timestamp != -1)
+                .then_some(partition.commit_timestamp),
         });
-        let mut codes = Vec::with_capacity(topic.partitions.len());
-        for partition in &topic.partitions {
-            if let Some(code) = refused {
-                codes.push(Some(code));
-                continue;
-            }
-            let exists =
-                known.is_some_and(|t| (0..t.partitions).contains(&partition.partition_index));
-            if !exists {
-                codes.push(Some(ErrorCode::UnknownTopicOrPartition));
-                continue;
-            }
-            codes.push(None);
-            offsets.push(OffsetCommitPartition {
-                topic_partition: TopicPartition {
-                    topic: topic.name.to_string(),
-                    partition: partition.partition_index,
-                },
-                offset: partition.committed_offset,
-                leader_epoch: (version >= 6 && partition.committed_leader_epoch >= 0)
-                    .then_some(partition.committed_leader_epoch),
-                metadata: partition.committed_metadata.as_ref().map(|m| m.to_string()),
-                commit_timestamp_ms: (version == 1 && partition.commit_timestamp != -1)
-                    .then_some(partition.commit_timestamp),
-            });
-        }
-        answered.push(codes);
+        screened.add_topic(&image, caller, refused, topic.name.as_str(), entries);
     }
-    let expected = offsets.len();
-    let results: Vec<Result<(), GroupError>> = if offsets.is_empty() {
-        Vec::new()
+    let results = if screened.offsets.is_empty() {
+        Some(Vec::new())
     } else {
         let commit = groups::OffsetCommit {
             group_id: request.group_id.0.to_string(),
@@ -85,33 +59,25 @@ pub async fn handle(
             group_instance_id: request.group_instance_id.map(|id| id.to_string()),
             retention_time_ms: ((2..=4).contains(&version) && request.retention_time_ms != -1)
                 .then_some(request.retention_time_ms),
-            offsets,
+            offsets: std::mem::take(&mut screened.offsets),
             api_version: version,
         };
+        let expected = commit.offsets.len();
         match ask(ctx, Request::OffsetCommit(commit)).await {
-            Ok(Response::OffsetCommit(results)) if results.len() == expected => {
-                results.into_iter().map(|(_, result)| result).collect()
-            }
-            Ok(_) | Err(_) => (0..expected)
-                .map(|_| Err(GroupError::CoordinatorNotAvailable))
-                .collect(),
+            Ok(Response::OffsetCommit(results)) if results.len() == expected => Some(results),
+            Ok(_) | Err(_) => None,
         }
     };
-    let mut results = results.into_iter();
     let topics = request
         .topics
         .into_iter()
-        .zip(answered)
+        .zip(screened.codes(results))
         .map(|(topic, codes)| {
             let partitions = topic
                 .partitions
                 .iter()
                 .zip(codes)
                 .map(|(partition, code)| {
-                    let code = code.unwrap_or_else(|| match results.next() {
-                        Some(result) => group_result(&result),
-                        None => ErrorCode::CoordinatorNotAvailable,
-                    });
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(partition.partition_index)
                         .with_error_code(code.code())

@@ -9,14 +9,10 @@ use kafka_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
-use skein_controller::group_coordinator::{
-    self as groups, GroupError, OffsetCommitPartition, Request, Response, TopicPartition,
-};
+use skein_controller::group_coordinator::{self as groups, Request, Response};
 
-use skein_controller::AclOperation;
-
+use super::commit_screen::{CommitEntry, ScreenedCommit};
 use crate::caller::Caller;
-use crate::error_code::{group_result, ErrorCode};
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
 
@@ -31,44 +27,20 @@ pub async fn handle(
     let image = ctx.image();
     let refused = caller
         .transactional_group_refusal(request.transactional_id.as_str(), request.group_id.as_str());
-    let mut answered: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(request.topics.len());
-    let mut offsets = Vec::new();
+    let mut screened = ScreenedCommit::default();
     for topic in &request.topics {
-        let known = image.topic(topic.name.as_str());
-        let refused = refused.or_else(|| {
-            (!caller.may_on_topic(AclOperation::Read, topic.name.as_str()))
-                .then_some(ErrorCode::TopicAuthorizationFailed)
+        let entries = topic.partitions.iter().map(|partition| CommitEntry {
+            partition: partition.partition_index,
+            offset: partition.committed_offset,
+            leader_epoch: (version >= 2 && partition.committed_leader_epoch >= 0)
+                .then_some(partition.committed_leader_epoch),
+            metadata: partition.committed_metadata.as_ref().map(|m| m.to_string()),
+            commit_timestamp_ms: None,
         });
-        let mut codes = Vec::with_capacity(topic.partitions.len());
-        for partition in &topic.partitions {
-            if let Some(code) = refused {
-                codes.push(Some(code));
-                continue;
-            }
-            let exists =
-                known.is_some_and(|t| (0..t.partitions).contains(&partition.partition_index));
-            if !exists {
-                codes.push(Some(ErrorCode::UnknownTopicOrPartition));
-                continue;
-            }
-            codes.push(None);
-            offsets.push(OffsetCommitPartition {
-                topic_partition: TopicPartition {
-                    topic: topic.name.to_string(),
-                    partition: partition.partition_index,
-                },
-                offset: partition.committed_offset,
-                leader_epoch: (version >= 2 && partition.committed_leader_epoch >= 0)
-                    .then_some(partition.committed_leader_epoch),
-                metadata: partition.committed_metadata.as_ref().map(|m| m.to_string()),
-                commit_timestamp_ms: None,
-            });
-        }
-        answered.push(codes);
+        screened.add_topic(&image, caller, refused, topic.name.as_str(), entries);
     }
-    let expected = offsets.len();
-    let results: Vec<Result<(), GroupError>> = if offsets.is_empty() {
-        Vec::new()
+    let results = if screened.offsets.is_empty() {
+        Some(Vec::new())
     } else {
         let commit = groups::TxnOffsetCommit {
             transactional_id: request.transactional_id.to_string(),
@@ -86,32 +58,24 @@ pub async fn handle(
                 String::new()
             },
             group_instance_id: request.group_instance_id.map(|id| id.to_string()),
-            offsets,
+            offsets: std::mem::take(&mut screened.offsets),
         };
+        let expected = commit.offsets.len();
         match ask(ctx, Request::TxnOffsetCommit(commit)).await {
-            Ok(Response::TxnOffsetCommit(results)) if results.len() == expected => {
-                results.into_iter().map(|(_, result)| result).collect()
-            }
-            Ok(_) | Err(_) => (0..expected)
-                .map(|_| Err(GroupError::CoordinatorNotAvailable))
-                .collect(),
+            Ok(Response::TxnOffsetCommit(results)) if results.len() == expected => Some(results),
+            Ok(_) | Err(_) => None,
         }
     };
-    let mut results = results.into_iter();
     let topics = request
         .topics
         .into_iter()
-        .zip(answered)
+        .zip(screened.codes(results))
         .map(|(topic, codes)| {
             let partitions = topic
                 .partitions
                 .iter()
                 .zip(codes)
                 .map(|(partition, code)| {
-                    let code = code.unwrap_or_else(|| match results.next() {
-                        Some(result) => group_result(&result),
-                        None => ErrorCode::CoordinatorNotAvailable,
-                    });
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(partition.partition_index)
                         .with_error_code(code.code())
