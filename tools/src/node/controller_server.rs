@@ -117,6 +117,9 @@ async fn connection(mut stream: TcpStream, control: Rc<ControlShard>) {
                         encode(&header, ApiKey::AlterUserScramCredentials, &r)
                     }
                     ForwardedResponse::CreateAcls(r) => encode(&header, ApiKey::CreateAcls, &r),
+                    ForwardedResponse::AlterPartitionReassignments(r) => {
+                        encode(&header, ApiKey::AlterPartitionReassignments, &r)
+                    }
                     ForwardedResponse::DeleteAcls(r) => encode(&header, ApiKey::DeleteAcls, &r),
                 }
             }
