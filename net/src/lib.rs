@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod offsets_topic;
 mod partition_leadership;
 pub mod replica_fetcher;
+pub mod replication_quota;
 pub mod request;
 pub mod response;
 mod response_errors;

@@ -87,6 +87,9 @@ pub struct ShardState {
     pub log_changes: Rc<LogChanges>,
     /// The authorizer (`authorizer.class.name`), if one is configured.
     pub authorizer: Option<skein_controller::Authorizer>,
+    /// This shard's share of `follower.replication.throttled.rate`, which
+    /// its replica fetchers measure and honour.
+    pub follower_quota: RefCell<crate::replication_quota::ReplicationQuota>,
 }
 
 impl ShardState {
@@ -157,7 +160,15 @@ impl ShardState {
             .ok()
             .flatten()
             .map(skein_controller::Authorizer::new);
+        let follower_rate = config.follower_replication_throttled_rate();
+        let follower_quota =
+            crate::replication_quota::ReplicationQuota::new(if follower_rate == i64::MAX {
+                follower_rate
+            } else {
+                follower_rate / data_shards as i64
+            });
         ShardState {
+            follower_quota: RefCell::new(follower_quota),
             authorizer,
             shard,
             plan,
