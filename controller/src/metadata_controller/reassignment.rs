@@ -151,13 +151,17 @@ impl MetadataController {
     }
 }
 
+/// Partitions asked for by topic: `(topic name, partition indexes)`, all
+/// of the topic's partitions when `None`.
+pub type WantedPartitions = (String, Option<Vec<i32>>);
+
 /// The reassignments in progress in `image`, for the partitions of each
 /// topic named in `wanted` (all partitions when its list is `None`), or
 /// for every topic when `wanted` is `None`. Unknown topics and partitions,
 /// and partitions not being reassigned, are left out, as Kafka does.
 pub fn ongoing_reassignments(
     image: &MetadataImage,
-    wanted: Option<&[(String, Option<Vec<i32>>)]>,
+    wanted: Option<&[WantedPartitions]>,
 ) -> Vec<OngoingReassignment> {
     let ongoing = |name: &str, partition: i32, state: &PartitionState| {
         state.is_reassigning().then(|| OngoingReassignment {
