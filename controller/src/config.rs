@@ -209,6 +209,8 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "replica.fetch.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1048576", unit: "bytes", doc: "Bytes a follower asks for per partition in one Fetch (the first batch is returned whole even if larger).", support: Support::Implemented },
     PropertyDef { name: "replica.fetch.response.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "10485760", unit: "bytes", doc: "Bytes a follower asks for per Fetch response over all its partitions.", support: Support::Implemented },
     PropertyDef { name: "replica.fetch.backoff.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1000", unit: "ms", doc: "The pause of a follower's fetcher after a failed Fetch, OffsetForLeaderEpoch or ListOffsets.", support: Support::Implemented },
+    PropertyDef { name: "follower.replication.throttled.rate", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "bytes/s", doc: "The rate at which this broker's fetchers may replicate the replicas named by their topics' follower.replication.throttled.replicas (`partition:broker` pairs or `*`) while those are out of the ISR (a reassignment's new replicas), measured over 11 s and split evenly between the data shards; in-sync replicas are never throttled. The default (Long.MAX) throttles nothing.", support: Support::Implemented },
+    PropertyDef { name: "leader.replication.throttled.rate", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "bytes/s", doc: "Kafka's bound on the rate at which a leader serves the replicas named by leader.replication.throttled.replicas.", support: Support::NoEffect("the leader side of replication throttling is not implemented: use follower.replication.throttled.rate on the receiving brokers") },
     PropertyDef { name: "replica.high.watermark.checkpoint.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "5000", unit: "ms", doc: "How often each data shard writes its partitions' high watermarks to replication-offset-checkpoint.<shard> in each log dir (also at clean shutdown); a restarted replica starts from them.", support: Support::Implemented },
     PropertyDef { name: "broker.rack", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "This broker's rack, sent with its registration to the active controller; when any broker has one, new replicas are spread over racks first (Kafka's rack-aware placement). Empty: no rack.", support: Support::Implemented },
     PropertyDef { name: "auto.leader.rebalance.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Move leadership back to each partition's preferred replica (the first in its replica list) when it is in the ISR: every leader.imbalance.check.interval.seconds, the active controller elects the preferred leaders of the brokers whose share of partitions led elsewhere is above leader.imbalance.per.broker.percentage.", support: Support::Implemented },
@@ -1122,6 +1124,12 @@ impl BrokerConfig {
     pub fn replica_lag_time_max_ms(&self) -> i64 {
         self.int("replica.lag.time.max.ms")
     }
+    /// `follower.replication.throttled.rate`, bytes per second, at least 1
+    /// (`i64::MAX`: unthrottled).
+    pub fn follower_replication_throttled_rate(&self) -> i64 {
+        self.int("follower.replication.throttled.rate")
+    }
+
     /// `num.replica.fetchers`, in 1..=64.
     pub fn num_replica_fetchers(&self) -> u32 {
         u32::try_from(self.int("num.replica.fetchers")).unwrap_or(1)

@@ -152,4 +152,15 @@ pub enum ControllerError {
     /// Deleting (or describing) a SCRAM credential that does not exist.
     #[error("Attempt to {0} a user credential that does not exist")]
     ScramCredentialNotFound(&'static str),
+    /// A reassignment's target replicas Kafka refuses: empty, a broker
+    /// twice, or a broker that is not registered (the message says which).
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// A reassignment that changes the replication factor although the
+    /// request does not allow it (KIP-860).
+    #[error("The replication factor is changed from {current} to {requested}")]
+    ReplicationFactorChanged { current: usize, requested: usize },
+    /// A cancellation of a partition that is not being reassigned.
+    #[error("No reassignment in progress for partition {partition} of the topic")]
+    NoReassignmentInProgress { partition: i32 },
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::acl::AclTable;
 use crate::broker_registration::{BrokerRegistration, RETIRED_INCARNATIONS_MAX};
 use crate::metadata_record::{MetadataRecord, TopicId, NO_LEADER};
-use crate::partition_state::PartitionState;
+use crate::partition_state::{PartitionReassignmentChange, PartitionState};
 use crate::scram_credential::{ScramCredential, ScramMechanism};
 
 /// One topic as the image knows it.
@@ -291,6 +291,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
                 if let Some(state) = self.partition_mut(topic_id, *partition) {
                     *state = PartitionState {
@@ -299,6 +301,8 @@ impl MetadataImage {
                         leader: *leader,
                         leader_epoch: *leader_epoch,
                         partition_epoch: *partition_epoch,
+                        adding_replicas: adding_replicas.clone(),
+                        removing_replicas: removing_replicas.clone(),
                     };
                 }
             }
@@ -308,9 +312,19 @@ impl MetadataImage {
                 isr,
                 leader,
                 replicas,
+                adding_replicas,
+                removing_replicas,
             } => {
                 if let Some(state) = self.partition_mut(topic_id, *partition) {
-                    state.apply_change(isr.as_ref(), *leader, replicas.as_ref());
+                    state.apply_change(
+                        isr.as_ref(),
+                        *leader,
+                        replicas.as_ref(),
+                        PartitionReassignmentChange {
+                            adding_replicas: adding_replicas.as_ref(),
+                            removing_replicas: removing_replicas.as_ref(),
+                        },
+                    );
                 }
             }
         }
@@ -521,6 +535,8 @@ mod tests {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         });
         assert_eq!(image.leader(&id, 0), Some(9));
         assert_eq!(image.leader(&id, 1), Some(1));
@@ -530,6 +546,8 @@ mod tests {
             isr: Some(vec![2]),
             leader: Some(2),
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         });
         let state = image.partition(&id, 1).unwrap();
         assert_eq!(
@@ -545,6 +563,8 @@ mod tests {
             isr: None,
             leader: Some(1),
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         });
         assert_eq!(image.partition(&id, 2), None);
     }
@@ -634,6 +654,8 @@ mod tests {
                             MetadataRecord::Partition {
                                 topic_id,
                                 partition,
+                                adding_replicas: isr.clone(),
+                                removing_replicas: Vec::new(),
                                 replicas,
                                 isr,
                                 leader,
@@ -653,6 +675,8 @@ mod tests {
                         MetadataRecord::PartitionChange {
                             topic_id,
                             partition,
+                            adding_replicas: isr.clone(),
+                            removing_replicas: replicas.clone(),
                             isr,
                             leader,
                             replicas,

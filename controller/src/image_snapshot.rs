@@ -72,6 +72,8 @@ impl MetadataImage {
                     leader: state.leader,
                     leader_epoch: state.leader_epoch,
                     partition_epoch: state.partition_epoch,
+                    adding_replicas: state.adding_replicas.clone(),
+                    removing_replicas: state.removing_replicas.clone(),
                 });
             }
         }
@@ -320,6 +322,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             });
         }
         let image = MetadataImage::replay(1, &records);
@@ -331,6 +335,8 @@ mod tests {
             isr: Some(vec![2]),
             leader: Some(2),
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         });
         let restored = decode_image_snapshot(&encode_image_snapshot(&changed), 1).unwrap();
         assert_eq!(restored, changed);

@@ -67,10 +67,11 @@ pub use listener_security::{
     ClientAuth, KeySource, SslSettings, TlsVersion, TrustSource, SSL_LISTENER_PROPERTIES,
 };
 pub use metadata_controller::{
-    AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult, ControllerSettings,
-    CreatedTopic, ElectionResult, ElectionType, MetadataController, NewBrokerRegistration,
-    NewTopic, ProducerIdBlock, ScramDeletion, ScramUpsertion, TopicConfigChange, TopicRef,
-    BROKER_SESSION_TIMEOUT_MS_DEFAULT, PRODUCER_ID_BLOCK_SIZE,
+    ongoing_reassignments, AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult,
+    ControllerSettings, CreatedTopic, ElectionResult, ElectionType, MetadataController,
+    NewBrokerRegistration, NewTopic, OngoingReassignment, PartitionReassignment, ProducerIdBlock,
+    ScramDeletion, ScramUpsertion, TopicConfigChange, TopicRef, BROKER_SESSION_TIMEOUT_MS_DEFAULT,
+    PRODUCER_ID_BLOCK_SIZE,
 };
 pub use metadata_entry::{decode_metadata_entry, encode_metadata_entry};
 pub use metadata_follower::{checked_entry, FollowError, MetadataFollower};

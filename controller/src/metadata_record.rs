@@ -104,6 +104,10 @@ pub enum MetadataRecord {
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
+        /// A reassignment's adding replicas (empty: none in progress).
+        adding_replicas: Vec<i32>,
+        /// A reassignment's removing replicas (empty: none in progress).
+        removing_replicas: Vec<i32>,
     },
     /// A change to a partition (Kafka's `PartitionChangeRecord`): the fields
     /// that are `Some` replace the current ones. Applying it bumps the
@@ -115,6 +119,10 @@ pub enum MetadataRecord {
         isr: Option<Vec<i32>>,
         leader: Option<i32>,
         replicas: Option<Vec<i32>>,
+        /// A reassignment's new adding replicas (`Some(empty)` ends it).
+        adding_replicas: Option<Vec<i32>>,
+        /// A reassignment's new removing replicas (`Some(empty)` ends it).
+        removing_replicas: Option<Vec<i32>>,
     },
     /// The cluster's id, written once by the first active controller of a
     /// quorum whose image has none: every node then serves (and checks its
@@ -159,6 +167,9 @@ const KIND_REMOVE_ACCESS_CONTROL_ENTRY: u8 = 16;
 /// The version written after the kind of the cluster records; the decoder
 /// refuses any other.
 const CLUSTER_RECORD_VERSION: u8 = 0;
+/// The version of `Partition` and `PartitionChange` records that carry a
+/// reassignment's adding and removing replicas (KIP-455).
+const REASSIGNMENT_RECORD_VERSION: u8 = 1;
 
 impl MetadataRecord {
     /// Appends this record's encoding to `out`.
@@ -253,8 +264,18 @@ impl MetadataRecord {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
-                out.extend_from_slice(&[KIND_PARTITION, CLUSTER_RECORD_VERSION]);
+                // Version 1 only when reassigning: other records keep the
+                // bytes that nodes without reassignments read.
+                let reassigning = !adding_replicas.is_empty() || !removing_replicas.is_empty();
+                let version = if reassigning {
+                    REASSIGNMENT_RECORD_VERSION
+                } else {
+                    CLUSTER_RECORD_VERSION
+                };
+                out.extend_from_slice(&[KIND_PARTITION, version]);
                 out.extend_from_slice(topic_id);
                 out.extend_from_slice(&partition.to_be_bytes());
                 put_brokers(out, replicas);
@@ -262,6 +283,10 @@ impl MetadataRecord {
                 out.extend_from_slice(&leader.to_be_bytes());
                 out.extend_from_slice(&leader_epoch.to_be_bytes());
                 out.extend_from_slice(&partition_epoch.to_be_bytes());
+                if reassigning {
+                    put_brokers(out, adding_replicas);
+                    put_brokers(out, removing_replicas);
+                }
             }
             MetadataRecord::PartitionChange {
                 topic_id,
@@ -269,8 +294,16 @@ impl MetadataRecord {
                 isr,
                 leader,
                 replicas,
+                adding_replicas,
+                removing_replicas,
             } => {
-                out.extend_from_slice(&[KIND_PARTITION_CHANGE, CLUSTER_RECORD_VERSION]);
+                let reassigning = adding_replicas.is_some() || removing_replicas.is_some();
+                let version = if reassigning {
+                    REASSIGNMENT_RECORD_VERSION
+                } else {
+                    CLUSTER_RECORD_VERSION
+                };
+                out.extend_from_slice(&[KIND_PARTITION_CHANGE, version]);
                 out.extend_from_slice(topic_id);
                 out.extend_from_slice(&partition.to_be_bytes());
                 put_optional(out, isr.as_ref(), |out, isr| put_brokers(out, isr));
@@ -280,6 +313,14 @@ impl MetadataRecord {
                 put_optional(out, replicas.as_ref(), |out, replicas| {
                     put_brokers(out, replicas)
                 });
+                if reassigning {
+                    put_optional(out, adding_replicas.as_ref(), |out, adding| {
+                        put_brokers(out, adding)
+                    });
+                    put_optional(out, removing_replicas.as_ref(), |out, removing| {
+                        put_brokers(out, removing)
+                    });
+                }
             }
             MetadataRecord::ClusterId { cluster_id } => {
                 out.extend_from_slice(&[KIND_CLUSTER_ID, CLUSTER_RECORD_VERSION]);
@@ -413,7 +454,7 @@ impl MetadataRecord {
                 }
             }
             KIND_PARTITION => {
-                reader.version()?;
+                let reassigning = reader.reassignment_version()?;
                 let topic_id = reader.topic_id()?;
                 let partition = reader.partition()?;
                 let replicas = reader.brokers()?;
@@ -421,6 +462,11 @@ impl MetadataRecord {
                 let leader = reader.leader()?;
                 let leader_epoch = reader.epoch()?;
                 let partition_epoch = reader.epoch()?;
+                let (adding_replicas, removing_replicas) = if reassigning {
+                    (reader.brokers()?, reader.brokers()?)
+                } else {
+                    (Vec::new(), Vec::new())
+                };
                 MetadataRecord::Partition {
                     topic_id,
                     partition,
@@ -429,21 +475,33 @@ impl MetadataRecord {
                     leader,
                     leader_epoch,
                     partition_epoch,
+                    adding_replicas,
+                    removing_replicas,
                 }
             }
             KIND_PARTITION_CHANGE => {
-                reader.version()?;
+                let reassigning = reader.reassignment_version()?;
                 let topic_id = reader.topic_id()?;
                 let partition = reader.partition()?;
                 let isr = reader.optional(|reader| reader.brokers())?;
                 let leader = reader.optional(|reader| reader.leader())?;
                 let replicas = reader.optional(|reader| reader.brokers())?;
+                let (adding_replicas, removing_replicas) = if reassigning {
+                    (
+                        reader.optional(|reader| reader.brokers())?,
+                        reader.optional(|reader| reader.brokers())?,
+                    )
+                } else {
+                    (None, None)
+                };
                 MetadataRecord::PartitionChange {
                     topic_id,
                     partition,
                     isr,
                     leader,
                     replicas,
+                    adding_replicas,
+                    removing_replicas,
                 }
             }
             KIND_CLUSTER_ID => {
@@ -637,6 +695,15 @@ impl Reader<'_> {
             _ => Err(corrupt("unknown record version")),
         }
     }
+    /// The version of a partition record: whether it carries a
+    /// reassignment's adding and removing replicas.
+    fn reassignment_version(&mut self) -> Result<bool, MetadataError> {
+        match self.u8()? {
+            CLUSTER_RECORD_VERSION => Ok(false),
+            REASSIGNMENT_RECORD_VERSION => Ok(true),
+            _ => Err(corrupt("unknown record version")),
+        }
+    }
     /// A list length no larger than `max`.
     fn count(&mut self, max: usize) -> Result<usize, MetadataError> {
         let count = usize::from(self.u16()?);
@@ -779,6 +846,8 @@ mod tests {
                 leader: 2,
                 leader_epoch: 3,
                 partition_epoch: 9,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
             MetadataRecord::Partition {
                 topic_id: [3; 16],
@@ -788,6 +857,8 @@ mod tests {
                 leader: NO_LEADER,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
             MetadataRecord::PartitionChange {
                 topic_id: [3; 16],
@@ -795,6 +866,8 @@ mod tests {
                 isr: Some(vec![2]),
                 leader: Some(NO_LEADER),
                 replicas: Some(vec![2, 0, 1]),
+                adding_replicas: None,
+                removing_replicas: None,
             },
             MetadataRecord::PartitionChange {
                 topic_id: [3; 16],
@@ -802,6 +875,37 @@ mod tests {
                 isr: None,
                 leader: None,
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
+            },
+            MetadataRecord::PartitionChange {
+                topic_id: [3; 16],
+                partition: 5,
+                isr: None,
+                leader: None,
+                replicas: Some(vec![1, 2, 0]),
+                adding_replicas: Some(vec![2]),
+                removing_replicas: Some(vec![0]),
+            },
+            MetadataRecord::PartitionChange {
+                topic_id: [3; 16],
+                partition: 5,
+                isr: None,
+                leader: None,
+                replicas: None,
+                adding_replicas: Some(vec![]),
+                removing_replicas: None,
+            },
+            MetadataRecord::Partition {
+                topic_id: [3; 16],
+                partition: 1,
+                replicas: vec![1, 2, 0],
+                isr: vec![0, 1],
+                leader: 0,
+                leader_epoch: 2,
+                partition_epoch: 4,
+                adding_replicas: vec![2],
+                removing_replicas: vec![0],
             },
             MetadataRecord::UserScramCredential {
                 name: "alice".into(),
@@ -901,6 +1005,8 @@ mod tests {
                 leader,
                 leader_epoch,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             })
         };
         assert!(MetadataRecord::decode(&partition(vec![1, 1], 1, 0)).is_err());

@@ -6,6 +6,12 @@
 //! the replicas are distinct; the ISR is a subset of them; the leader is
 //! [`NO_LEADER`] or in the ISR; `leader_epoch` grows by one on every leader
 //! change and `partition_epoch` by one on every change of any kind.
+//!
+//! While a partition is being reassigned (KIP-455), `replicas` is the
+//! target followed by the current replicas not in it, `adding_replicas` the
+//! target ones not yet replicas before, and `removing_replicas` the current
+//! ones not in the target (Kafka's `PartitionReassignmentReplicas`); both
+//! are empty otherwise.
 
 use crate::metadata_record::NO_LEADER;
 
@@ -28,6 +34,12 @@ pub struct PartitionState {
     /// Bumped on every change (Kafka's partition epoch): an AlterPartition
     /// must name the current one.
     pub partition_epoch: i32,
+    /// Replicas a reassignment adds: they catch up before the move
+    /// completes. Empty when no reassignment is in progress.
+    pub adding_replicas: Vec<i32>,
+    /// Replicas a reassignment removes once the adding ones are in sync.
+    /// Empty when no reassignment is in progress.
+    pub removing_replicas: Vec<i32>,
 }
 
 impl PartitionState {
@@ -40,7 +52,24 @@ impl PartitionState {
             leader: broker,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
+    }
+
+    /// Whether a reassignment is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas a reassignment in progress moves to (`replicas` without
+    /// the removing ones), or the replicas when none is.
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|replica| !self.removing_replicas.contains(replica))
+            .collect()
     }
 
     /// The preferred leader: the first replica.
@@ -61,9 +90,16 @@ impl PartitionState {
         isr: Option<&Vec<i32>>,
         leader: Option<i32>,
         replicas: Option<&Vec<i32>>,
+        reassignment: PartitionReassignmentChange<'_>,
     ) {
         if let Some(replicas) = replicas {
             self.replicas.clone_from(replicas);
+        }
+        if let Some(adding) = reassignment.adding_replicas {
+            self.adding_replicas.clone_from(adding);
+        }
+        if let Some(removing) = reassignment.removing_replicas {
+            self.removing_replicas.clone_from(removing);
         }
         if let Some(isr) = isr {
             self.isr.clone_from(isr);
@@ -76,6 +112,13 @@ impl PartitionState {
     }
 }
 
+/// The reassignment fields of a `PartitionChange` record: `Some` replaces.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PartitionReassignmentChange<'a> {
+    pub(crate) adding_replicas: Option<&'a Vec<i32>>,
+    pub(crate) removing_replicas: Option<&'a Vec<i32>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,15 +126,20 @@ mod tests {
     #[test]
     fn change_bumps_partition_epoch_always_and_leader_epoch_on_a_new_leader() {
         let mut state = PartitionState::single_node(1);
-        state.apply_change(Some(&vec![1]), None, None);
+        state.apply_change(Some(&vec![1]), None, None, Default::default());
         assert_eq!((state.leader_epoch, state.partition_epoch), (0, 1));
-        state.apply_change(None, Some(NO_LEADER), None);
+        state.apply_change(None, Some(NO_LEADER), None, Default::default());
         assert_eq!(
             (state.leader, state.leader_epoch, state.partition_epoch),
             (-1, 1, 2)
         );
         assert!(!state.is_online());
-        state.apply_change(Some(&vec![2]), Some(2), Some(&vec![2, 1]));
+        state.apply_change(
+            Some(&vec![2]),
+            Some(2),
+            Some(&vec![2, 1]),
+            Default::default(),
+        );
         assert_eq!(state.replicas, vec![2, 1]);
         assert_eq!(state.preferred_leader(), Some(2));
         assert_eq!(

@@ -290,6 +290,8 @@ mod tests {
             leader: 1,
             leader_epoch: 4,
             partition_epoch: 10,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         };
         let change = |index: usize| changes(&build_request(1, 7, &proposals), 3)[index].clone();
         let results = vec![

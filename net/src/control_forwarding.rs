@@ -3,7 +3,8 @@
 //! each [`ControlRequest`] a client asked it for to the active controller
 //! as the Kafka admin request that carries it (CreateTopics, DeleteTopics,
 //! CreatePartitions, IncrementalAlterConfigs / AlterConfigs, ElectLeaders,
-//! DescribeQuorum, AlterUserScramCredentials, CreateAcls, DeleteAcls), on the controller listener: the requests a KRaft
+//! DescribeQuorum, AlterUserScramCredentials, CreateAcls, DeleteAcls,
+//! AlterPartitionReassignments), on the controller listener: the requests a KRaft
 //! controller serves there too. The controller turns it back into the same
 //! [`ControlRequest`], makes the change, and answers with Kafka's response,
 //! which the forwarding node turns back into the [`ControlReply`] its
@@ -18,6 +19,8 @@ use kafka_protocol::messages::alter_configs_request::{
 use kafka_protocol::messages::alter_configs_response::{
     AlterConfigsResourceResponse as ReplacedResource, AlterConfigsResponse,
 };
+use kafka_protocol::messages::alter_partition_reassignments_request::AlterPartitionReassignmentsRequest;
+use kafka_protocol::messages::alter_partition_reassignments_response::AlterPartitionReassignmentsResponse;
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
     AlterUserScramCredentialsRequest, ScramCredentialDeletion, ScramCredentialUpsertion,
 };
@@ -93,6 +96,9 @@ pub const ALTER_USER_SCRAM_CREDENTIALS_VERSION: i16 = 0;
 pub const CREATE_ACLS_VERSION: i16 = 3;
 /// DeleteAcls version used between Skein nodes.
 pub const DELETE_ACLS_VERSION: i16 = 3;
+/// AlterPartitionReassignments version used between Skein nodes
+/// (allow_replication_factor_change).
+pub const ALTER_PARTITION_REASSIGNMENTS_VERSION: i16 = 1;
 
 /// Kafka's config resource type of a topic.
 const TOPIC_RESOURCE: i8 = 2;
@@ -123,6 +129,8 @@ pub enum ForwardedRequest {
     CreateAcls(CreateAclsRequest),
     /// DeleteAcls.
     DeleteAcls(DeleteAclsRequest),
+    /// AlterPartitionReassignments.
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
 }
 
 /// The controller's answer to a [`ForwardedRequest`].
@@ -148,6 +156,8 @@ pub enum ForwardedResponse {
     CreateAcls(CreateAclsResponse),
     /// To DeleteAcls.
     DeleteAcls(DeleteAclsResponse),
+    /// To AlterPartitionReassignments.
+    AlterPartitionReassignments(AlterPartitionReassignmentsResponse),
 }
 
 /// The API key and version `api_key` is forwarded at, if it is one of the
@@ -164,6 +174,7 @@ pub fn forwarded_version(api_key: ApiKey) -> Option<i16> {
         ApiKey::AlterUserScramCredentials => Some(ALTER_USER_SCRAM_CREDENTIALS_VERSION),
         ApiKey::CreateAcls => Some(CREATE_ACLS_VERSION),
         ApiKey::DeleteAcls => Some(DELETE_ACLS_VERSION),
+        ApiKey::AlterPartitionReassignments => Some(ALTER_PARTITION_REASSIGNMENTS_VERSION),
         _ => None,
     }
 }
@@ -284,6 +295,27 @@ pub async fn forward(
                 .call(ApiKey::ElectLeaders, ELECT_LEADERS_VERSION, &request)
                 .await?;
             ControlReply::ElectedLeaders(elected_leaders(response))
+        }
+        ControlRequest::AlterPartitionReassignments {
+            reassignments,
+            allow_replication_factor_change,
+        } => {
+            let request = crate::handlers::alter_partition_reassignments::kafka_request(
+                reassignments,
+                *allow_replication_factor_change,
+                FORWARD_TIMEOUT_MS,
+            );
+            let response: AlterPartitionReassignmentsResponse = connection
+                .call(
+                    ApiKey::AlterPartitionReassignments,
+                    ALTER_PARTITION_REASSIGNMENTS_VERSION,
+                    &request,
+                )
+                .await?;
+            crate::handlers::alter_partition_reassignments::control_reply(
+                reassignments.len(),
+                response,
+            )
         }
         ControlRequest::DescribeQuorum => {
             let response: DescribeQuorumResponse = connection
@@ -518,6 +550,12 @@ pub fn control_request(request: &ForwardedRequest) -> ControlRequest {
         ForwardedRequest::CreateAcls(request) => {
             crate::handlers::create_acls::control_request(request)
         }
+        ForwardedRequest::AlterPartitionReassignments(request) => {
+            crate::handlers::alter_partition_reassignments::control_request(
+                request,
+                ALTER_PARTITION_REASSIGNMENTS_VERSION,
+            )
+        }
         ForwardedRequest::DeleteAcls(request) => {
             crate::handlers::delete_acls::control_request(request)
         }
@@ -644,6 +682,12 @@ pub fn forwarded_response(request: &ForwardedRequest, reply: ControlReply) -> Fo
         (ForwardedRequest::DeleteAcls(_), reply @ ControlReply::DeletedAcls(_)) => {
             ForwardedResponse::DeleteAcls(crate::handlers::delete_acls::response(reply))
         }
+        (
+            ForwardedRequest::AlterPartitionReassignments(request),
+            reply @ ControlReply::AlteredPartitionReassignments(_),
+        ) => ForwardedResponse::AlterPartitionReassignments(
+            crate::handlers::alter_partition_reassignments::response(request, reply),
+        ),
         (request, _) => {
             // The control shard answers each request with its own reply
             // kind; anything else is a bug, answered as unavailable.
@@ -708,6 +752,15 @@ fn unavailable_response(request: &ForwardedRequest) -> ForwardedResponse {
                 .map(|_| Err(ControlError::Unavailable))
                 .collect(),
         ),
+        ForwardedRequest::AlterPartitionReassignments(r) => {
+            ControlReply::AlteredPartitionReassignments(
+                r.topics
+                    .iter()
+                    .flat_map(|topic| &topic.partitions)
+                    .map(|_| Err(ControlError::Unavailable))
+                    .collect(),
+            )
+        }
     };
     forwarded_response(request, reply)
 }
@@ -877,6 +930,12 @@ fn describe_quorum_request() -> DescribeQuorumRequest {
 
 /// The timeout a forwarded request carries (Kafka's admin default).
 const FORWARD_TIMEOUT_MS: i32 = 30_000;
+
+/// The controller's refusal `code` with its message, or success: for the
+/// handlers that convert their own forwarded responses.
+pub(crate) fn remote_outcome(code: i16, text: Option<StrBytes>) -> Result<(), ControlError> {
+    outcome(code, text)
+}
 
 /// The controller's refusal `code` with its message, or success.
 fn outcome(code: i16, text: Option<StrBytes>) -> Result<(), ControlError> {

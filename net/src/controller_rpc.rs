@@ -230,6 +230,9 @@ fn decode_forwarded(
             ForwardedRequest::AlterUserScramCredentials(decode(api_key, body, version)?)
         }
         ApiKey::CreateAcls => ForwardedRequest::CreateAcls(decode(api_key, body, version)?),
+        ApiKey::AlterPartitionReassignments => {
+            ForwardedRequest::AlterPartitionReassignments(decode(api_key, body, version)?)
+        }
         ApiKey::DeleteAcls => ForwardedRequest::DeleteAcls(decode(api_key, body, version)?),
         _ => {
             return Err(ControllerRpcError::Unsupported {

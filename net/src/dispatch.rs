@@ -302,6 +302,18 @@ pub async fn dispatch(
             ApiKey::ElectLeaders,
             &handlers::elect_leaders::handle(ctx, &caller, r, version).await,
         ),
+        Request::AlterPartitionReassignments(r) => respond(
+            ctx,
+            h,
+            ApiKey::AlterPartitionReassignments,
+            &handlers::alter_partition_reassignments::handle(ctx, &caller, r, version).await,
+        ),
+        Request::ListPartitionReassignments(r) => respond(
+            ctx,
+            h,
+            ApiKey::ListPartitionReassignments,
+            &handlers::list_partition_reassignments::handle(ctx, &caller, r),
+        ),
         Request::DescribeQuorum(r) => respond(
             ctx,
             h,

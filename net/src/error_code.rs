@@ -128,6 +128,7 @@ error_codes! {
     FencedInstanceId = 82,
     EligibleLeadersNotAvailable = 83,
     ElectionNotNeeded = 84,
+    NoReassignmentInProgress = 85,
     GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
     ProducerFenced = 90,
@@ -316,6 +317,9 @@ pub fn controller_error(error: &ControllerError) -> ErrorCode {
         ControllerError::UnknownScramMechanism => ErrorCode::UnsupportedSaslMechanism,
         ControllerError::UnacceptableCredential(_) => ErrorCode::UnacceptableCredential,
         ControllerError::ScramCredentialNotFound(_) => ErrorCode::ResourceNotFound,
+        ControllerError::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
+        ControllerError::ReplicationFactorChanged { .. } => ErrorCode::InvalidReplicationFactor,
+        ControllerError::NoReassignmentInProgress { .. } => ErrorCode::NoReassignmentInProgress,
     }
 }
 

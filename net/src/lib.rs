@@ -45,6 +45,7 @@ pub mod offsets_topic;
 mod partition_leadership;
 pub mod peer_authentication;
 pub mod replica_fetcher;
+pub mod replication_quota;
 pub mod request;
 pub mod response;
 mod response_errors;

@@ -28,6 +28,12 @@
 //! (ListOffsets with the replica id): a follower ahead of the leader cuts to
 //! its end, one behind its log start empties its log and starts there.
 //!
+//! Throttling (KIP-73, follower side): a replica named by its topic's
+//! `follower.replication.throttled.replicas` and out of the ISR (a
+//! reassignment's new replica catching up) is left out of a round while
+//! the shard's `follower.replication.throttled.rate` share is exceeded
+//! (`replication_quota.rs`); its fetched bytes are counted.
+//!
 //! Request building and response splitting are plain functions (tested
 //! below); the loops around them do the IO. Lives on: each data shard.
 
@@ -57,6 +63,7 @@ use skein_replication::{
 
 use crate::controller_client::ControllerConnection;
 use crate::error_code::ErrorCode;
+use crate::replication_quota::ThrottledReplicas;
 use crate::shard_state::{now_ms, ShardState};
 
 /// The Fetch version followers send (Kafka's followers send v12 and later:
@@ -522,6 +529,33 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             glommio::timer::sleep(pause).await;
             continue;
         }
+        // Replication throttle (follower side): while the rate is exceeded,
+        // throttled replicas out of the ISR sit this round out.
+        let throttling = ctx.follower_quota.borrow().is_bounded();
+        let throttled: HashSet<PartitionKey> = if throttling {
+            fetching
+                .iter()
+                .filter(|one| is_throttled_follower(&image, &one.key, local))
+                .map(|one| one.key)
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let exceeded =
+            !throttled.is_empty() && ctx.follower_quota.borrow_mut().is_exceeded(now_ms());
+        let fetching: Vec<&Served> = fetching
+            .into_iter()
+            .filter(|one| !(exceeded && throttled.contains(&one.key)))
+            .collect();
+        if fetching.is_empty() {
+            glommio::timer::sleep(
+                settings
+                    .backoff
+                    .min(Duration::from_millis(THROTTLED_PAUSE_MS)),
+            )
+            .await;
+            continue;
+        }
         let wanted: Vec<FollowerFetch> = fetching
             .iter()
             .map(|one| FollowerFetch {
@@ -579,6 +613,10 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             else {
                 continue;
             };
+            if throttled.contains(&one.key) {
+                let bytes = u64::try_from(answer.records.len()).unwrap_or(u64::MAX);
+                ctx.follower_quota.borrow_mut().record(bytes, now_ms());
+            }
             match apply_answer(&one.partition, &answer, fetched_from, &ctx.metrics).await {
                 Applied::Done => {}
                 Applied::Failed => failed = true,
@@ -604,6 +642,27 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
         fetcher_id = fetcher.fetcher_id,
         "replica fetcher stopped"
     );
+}
+
+/// How long a fetcher whose every partition is throttled waits before it
+/// measures the rate again.
+const THROTTLED_PAUSE_MS: u64 = 100;
+
+/// Whether the local `broker`'s replica of `key` is throttled: named by its
+/// topic's `follower.replication.throttled.replicas` and not in the ISR
+/// (Kafka's `shouldFollowerThrottle`).
+fn is_throttled_follower(image: &MetadataImage, key: &PartitionKey, broker: i32) -> bool {
+    let Some(topic) = image.topic_by_id(&key.0) else {
+        return false;
+    };
+    let in_sync = image
+        .partition(&key.0, key.1)
+        .is_some_and(|state| state.isr.contains(&broker));
+    let listed = topic
+        .configs
+        .get("follower.replication.throttled.replicas")
+        .map(String::as_str);
+    !in_sync && ThrottledReplicas::parse(listed).contains(key.1, broker)
 }
 
 /// One truncation round for `truncating` partitions (Kafka's

@@ -17,6 +17,9 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, ProduceRequest,
 };
 use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, ListPartitionReassignmentsRequest,
+};
+use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest, SaslAuthenticateRequest,
     SaslHandshakeRequest,
 };
@@ -74,6 +77,8 @@ pub enum Request {
     ListTransactions(ListTransactionsRequest),
     TxnOffsetCommit(TxnOffsetCommitRequest),
     ElectLeaders(ElectLeadersRequest),
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
+    ListPartitionReassignments(ListPartitionReassignmentsRequest),
     DescribeQuorum(DescribeQuorumRequest),
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
@@ -186,6 +191,12 @@ pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, Re
         ApiKey::ListTransactions => Request::ListTransactions(decode(api_key, body, version)?),
         ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(decode(api_key, body, version)?),
         ApiKey::ElectLeaders => Request::ElectLeaders(decode(api_key, body, version)?),
+        ApiKey::AlterPartitionReassignments => {
+            Request::AlterPartitionReassignments(decode(api_key, body, version)?)
+        }
+        ApiKey::ListPartitionReassignments => {
+            Request::ListPartitionReassignments(decode(api_key, body, version)?)
+        }
         ApiKey::DescribeQuorum => Request::DescribeQuorum(decode(api_key, body, version)?),
         ApiKey::ConsumerGroupHeartbeat => {
             Request::ConsumerGroupHeartbeat(decode(api_key, body, version)?)

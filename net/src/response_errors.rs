@@ -20,6 +20,9 @@ use kafka_protocol::messages::{
     ProduceResponse, SyncGroupResponse,
 };
 use kafka_protocol::messages::{
+    AlterPartitionReassignmentsResponse, ListPartitionReassignmentsResponse,
+};
+use kafka_protocol::messages::{
     AlterUserScramCredentialsResponse, DescribeUserScramCredentialsResponse,
     SaslAuthenticateResponse, SaslHandshakeResponse,
 };
@@ -367,6 +370,23 @@ impl ErrorCodes for ElectLeadersResponse {
                 visit(partition.error_code);
             }
         }
+    }
+}
+
+impl ErrorCodes for AlterPartitionReassignmentsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
+        for topic in &self.responses {
+            for partition in &topic.partitions {
+                visit(partition.error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for ListPartitionReassignmentsResponse {
+    fn error_codes(&self, visit: &mut dyn FnMut(i16)) {
+        visit(self.error_code);
     }
 }
 

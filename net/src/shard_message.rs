@@ -13,8 +13,8 @@ use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 // from here, with the rest of the control shard's messages.
 pub use skein_controller::quorum::QuorumStatus;
 pub use skein_controller::{
-    CreatedTopic, ElectionType, NewTopic, ScramDeletion, ScramUpsertion, TopicConfigChange,
-    TopicRef,
+    CreatedTopic, ElectionType, NewTopic, PartitionReassignment, ScramDeletion, ScramUpsertion,
+    TopicConfigChange, TopicRef,
 };
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
 use skein_replication::{AbortedTxn, BrokerId, ProducerDescription, ProducerError, TxnResult};
@@ -297,6 +297,13 @@ pub enum ControlRequest {
     DeleteAcls {
         filters: Vec<Result<AclBindingFilter, AclError>>,
     },
+    /// AlterPartitionReassignments: start, replace or cancel (`replicas`
+    /// `None`) each partition's move; `allow_replication_factor_change`
+    /// false refuses a target of another size (KIP-860).
+    AlterPartitionReassignments {
+        reassignments: Vec<PartitionReassignment>,
+        allow_replication_factor_change: bool,
+    },
 }
 
 /// The outcome of each item of a [`ControlRequest`], in request order.
@@ -323,6 +330,8 @@ pub enum ControlReply {
     CreatedAcls(Vec<Result<(), ControlError>>),
     /// Per filter: the bindings it removed.
     DeletedAcls(Vec<Result<Vec<AclBinding>, ControlError>>),
+    /// Per reassignment, in request order.
+    AlteredPartitionReassignments(Vec<Result<(), ControlError>>),
 }
 
 /// One partition's outcome of an ElectLeaders: `(topic, partition, result)`.

@@ -90,6 +90,9 @@ pub struct ShardState {
     /// How this shard connects to other brokers and to the controllers
     /// (TLS, SASL login); plaintext until the node sets it at start.
     pub peer_security: Arc<crate::client_security::PeerSecurity>,
+    /// This shard's share of `follower.replication.throttled.rate`, which
+    /// its replica fetchers measure and honour.
+    pub follower_quota: RefCell<crate::replication_quota::ReplicationQuota>,
 }
 
 impl ShardState {
@@ -160,7 +163,15 @@ impl ShardState {
             .ok()
             .flatten()
             .map(skein_controller::Authorizer::new);
+        let follower_rate = config.follower_replication_throttled_rate();
+        let follower_quota =
+            crate::replication_quota::ReplicationQuota::new(if follower_rate == i64::MAX {
+                follower_rate
+            } else {
+                follower_rate / data_shards as i64
+            });
         ShardState {
+            follower_quota: RefCell::new(follower_quota),
             authorizer,
             peer_security: Arc::new(crate::client_security::PeerSecurity::plaintext()),
             shard,

@@ -70,6 +70,9 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::ListTransactions, 0, 1),
     api(ApiKey::TxnOffsetCommit, 0, 3),
     api(ApiKey::ElectLeaders, 0, 2),
+    // KIP-455; v1 carries allow_replication_factor_change (KIP-860).
+    api(ApiKey::AlterPartitionReassignments, 0, 1),
+    api(ApiKey::ListPartitionReassignments, 0, 0),
     api(ApiKey::DescribeQuorum, 0, 2),
     // KIP-848; advertised only while group.coordinator.rebalance.protocols
     // lists `consumer` (handlers/api_versions.rs).

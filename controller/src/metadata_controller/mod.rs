@@ -1,7 +1,8 @@
 //! The metadata controller: the rules that turn a metadata change (create or
 //! delete topics, add partitions, change topic configs, reserve producer ids,
 //! create and remove SCRAM credentials,
-//! register, fence and unfence brokers, elect leaders, change an ISR) into
+//! register, fence and unfence brokers, elect leaders, change an ISR,
+//! reassign partitions) into
 //! the records that make it, and the committed image those records build.
 //! Sans-IO, in two steps, as Kafka's `QuorumController`:
 //!
@@ -33,6 +34,7 @@ mod leadership;
 mod partition_change;
 mod producer_ids;
 mod proposal;
+mod reassignment;
 mod replica_placement;
 mod scram_credentials;
 mod topic_configs;
@@ -42,6 +44,8 @@ mod topics;
 mod cluster_tests;
 #[cfg(test)]
 mod leadership_tests;
+#[cfg(test)]
+mod reassignment_tests;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +60,7 @@ pub use brokers::{BrokerHeartbeat, BrokerHeartbeatReply, NewBrokerRegistration};
 pub use leadership::{AlterPartition, ElectionResult};
 pub use partition_change::ElectionType;
 pub use producer_ids::{ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};
+pub use reassignment::{ongoing_reassignments, OngoingReassignment, PartitionReassignment};
 pub use scram_credentials::{ScramDeletion, ScramUpsertion};
 pub use topic_configs::TopicConfigChange;
 pub use topics::{CreatedTopic, NewTopic, TopicRef};
@@ -261,7 +266,24 @@ fn log_record(record: &MetadataRecord, image: &MetadataImage) {
             partition,
             isr,
             leader,
+            replicas,
+            adding_replicas,
+            removing_replicas,
             ..
-        } => tracing::debug!(partition, ?isr, ?leader, "partition changed"),
+        } => {
+            if replicas.is_some() || adding_replicas.is_some() || removing_replicas.is_some() {
+                tracing::info!(
+                    partition,
+                    ?replicas,
+                    ?adding_replicas,
+                    ?removing_replicas,
+                    ?isr,
+                    ?leader,
+                    "partition replicas changed"
+                );
+            } else {
+                tracing::debug!(partition, ?isr, ?leader, "partition changed");
+            }
+        }
     }
 }

@@ -10,6 +10,12 @@
 //! unclean election, the first replica that may lead, with an ISR of itself
 //! alone; otherwise no leader (-1). An ISR that would become empty is left
 //! as it was, so the last in-sync replica leads again when it returns.
+//!
+//! Reassignment (KIP-455): every change first completes a reassignment in
+//! progress whose adding replicas are all in the target ISR — replicas
+//! become the target, the removing ones leave the ISR, and the leader moves
+//! if it was one of them — unless that would leave the ISR empty (Kafka's
+//! `completeReassignmentIfNeeded`).
 
 use crate::metadata_record::{MetadataRecord, TopicId, NO_LEADER};
 use crate::partition_state::PartitionState;
@@ -34,6 +40,8 @@ pub(super) struct PartitionChange<'a> {
     partition: i32,
     target_isr: Vec<i32>,
     target_replicas: Vec<i32>,
+    target_adding: Vec<i32>,
+    target_removing: Vec<i32>,
     election: ElectionType,
     unclean_allowed: bool,
 }
@@ -51,6 +59,8 @@ impl<'a> PartitionChange<'a> {
             partition,
             target_isr: state.isr.clone(),
             target_replicas: state.replicas.clone(),
+            target_adding: state.adding_replicas.clone(),
+            target_removing: state.removing_replicas.clone(),
             election: ElectionType::Online,
             unclean_allowed: false,
         }
@@ -59,6 +69,22 @@ impl<'a> PartitionChange<'a> {
     /// Sets the ISR to reach.
     pub(super) fn isr(mut self, isr: Vec<i32>) -> Self {
         self.target_isr = isr;
+        self
+    }
+
+    /// Sets the replicas to reach, with the reassignment's adding and
+    /// removing replicas (both empty: no reassignment in progress).
+    pub(super) fn replicas(
+        mut self,
+        replicas: Vec<i32>,
+        adding: Vec<i32>,
+        removing: Vec<i32>,
+    ) -> Self {
+        debug_assert!(adding.iter().all(|broker| replicas.contains(broker)));
+        debug_assert!(removing.iter().all(|broker| replicas.contains(broker)));
+        self.target_replicas = replicas;
+        self.target_adding = adding;
+        self.target_removing = removing;
         self
     }
 
@@ -77,7 +103,8 @@ impl<'a> PartitionChange<'a> {
     /// The record that makes the change, electing a leader if needed among
     /// the brokers `may_lead` accepts (registered, unfenced, not shutting
     /// down); `None` when nothing changes.
-    pub(super) fn build(self, may_lead: impl Fn(i32) -> bool) -> Option<MetadataRecord> {
+    pub(super) fn build(mut self, may_lead: impl Fn(i32) -> bool) -> Option<MetadataRecord> {
+        self.complete_reassignment_if_caught_up();
         let valid = |broker: i32| self.target_isr.contains(&broker) && may_lead(broker);
         let mut isr = self.target_isr.clone();
         let leader_stays = self.state.leader != NO_LEADER && valid(self.state.leader);
@@ -115,15 +142,31 @@ impl<'a> PartitionChange<'a> {
         };
         if isr.is_empty() {
             // Kafka keeps the last ISR of an offline partition, so that the
-            // replica that was last in sync leads again when it returns.
-            isr.clone_from(&self.state.isr);
+            // replica that was last in sync leads again when it returns
+            // (less any replica a cancelled reassignment took away).
+            isr = self
+                .state
+                .isr
+                .iter()
+                .copied()
+                .filter(|broker| self.target_replicas.contains(broker))
+                .collect();
         }
         debug_assert!(leader == NO_LEADER || isr.contains(&leader));
         let isr = (isr != self.state.isr).then_some(isr);
         let replicas =
             (self.target_replicas != self.state.replicas).then_some(self.target_replicas);
         let leader = (leader != self.state.leader).then_some(leader);
-        if isr.is_none() && leader.is_none() && replicas.is_none() {
+        let adding_replicas =
+            (self.target_adding != self.state.adding_replicas).then_some(self.target_adding);
+        let removing_replicas =
+            (self.target_removing != self.state.removing_replicas).then_some(self.target_removing);
+        if isr.is_none()
+            && leader.is_none()
+            && replicas.is_none()
+            && adding_replicas.is_none()
+            && removing_replicas.is_none()
+        {
             return None;
         }
         Some(MetadataRecord::PartitionChange {
@@ -132,7 +175,41 @@ impl<'a> PartitionChange<'a> {
             isr,
             leader,
             replicas,
+            adding_replicas,
+            removing_replicas,
         })
+    }
+
+    /// Completes the reassignment being built if every adding replica is
+    /// in the target ISR and the ISR keeps a member without the removing
+    /// replicas.
+    fn complete_reassignment_if_caught_up(&mut self) {
+        if self.target_adding.is_empty() && self.target_removing.is_empty() {
+            return;
+        }
+        if !self
+            .target_adding
+            .iter()
+            .all(|broker| self.target_isr.contains(broker))
+        {
+            return;
+        }
+        let removing = &self.target_removing;
+        let isr: Vec<i32> = self
+            .target_isr
+            .iter()
+            .copied()
+            .filter(|broker| !removing.contains(broker))
+            .collect();
+        if isr.is_empty() {
+            return;
+        }
+        self.target_replicas
+            .retain(|broker| !removing.contains(broker));
+        self.target_isr = isr;
+        self.target_adding.clear();
+        self.target_removing.clear();
+        debug_assert!(!self.target_replicas.is_empty());
     }
 
     fn first_valid(&self, valid: &impl Fn(i32) -> bool) -> Option<i32> {
@@ -154,6 +231,8 @@ mod tests {
             leader,
             leader_epoch: 4,
             partition_epoch: 7,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 

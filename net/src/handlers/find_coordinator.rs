@@ -155,6 +155,8 @@ mod tests {
             leader: leader(partition),
             leader_epoch: 4,
             partition_epoch: 4,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }));
         MetadataImage::replay(1, &records)
     }
@@ -214,6 +216,8 @@ mod tests {
             leader: if partition == 12 { 3 } else { 1 },
             leader_epoch: 4,
             partition_epoch: 4,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }));
         let image = MetadataImage::replay(1, &records);
         assert_eq!(

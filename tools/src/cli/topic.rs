@@ -1,4 +1,5 @@
-//! `skein topic create|list|describe|alter-config|add-partitions|delete`.
+//! `skein topic create|list|describe|alter-config|add-partitions|delete|
+//! reassign|reassignments`.
 use anyhow::Context;
 use kafka_protocol::messages::ApiKey;
 use serde::Serialize;
@@ -85,6 +86,32 @@ enum TopicCommand {
         /// Topic name.
         topic: String,
     },
+    /// Move a partition's replicas to other brokers
+    /// (AlterPartitionReassignments), or cancel its move with --cancel.
+    /// Returns once the move has started; `skein topic reassignments`
+    /// lists it until the new replicas have caught up.
+    Reassign {
+        /// Topic name.
+        #[arg(long)]
+        topic: String,
+        /// Partition index.
+        #[arg(long)]
+        partition: i32,
+        /// The target broker ids, the first preferred, e.g. `1,2,3`.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required_unless_present = "cancel",
+            conflicts_with = "cancel"
+        )]
+        replicas: Vec<i32>,
+        /// Cancel the partition's reassignment in progress.
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// List the partition reassignments in progress
+    /// (ListPartitionReassignments).
+    Reassignments,
 }
 
 /// Splits `KEY=VALUE`.
@@ -227,6 +254,53 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
                     print_json(&serde_json::json!({"topic": topic, "partitions": partitions}))?
                 }
                 OutputFormat::Table => println!("{topic} now has {partitions} partitions"),
+            }
+        }
+        TopicCommand::Reassign {
+            topic,
+            partition,
+            replicas,
+            cancel,
+        } => {
+            let target = (!cancel).then_some(replicas.as_slice());
+            brokers
+                .bootstrap()
+                .alter_partition_reassignment(&topic, partition, target, timeout)?;
+            match format {
+                OutputFormat::Json => print_json(&serde_json::json!({
+                    "topic": topic,
+                    "partition": partition,
+                    "replicas": target,
+                    "cancelled": cancel,
+                }))?,
+                OutputFormat::Table if cancel => {
+                    println!("cancelled the reassignment of {topic}-{partition}")
+                }
+                OutputFormat::Table => println!(
+                    "reassigning {topic}-{partition} to replicas {}",
+                    id_list(&replicas)
+                ),
+            }
+        }
+        TopicCommand::Reassignments => {
+            let ongoing = brokers.bootstrap().list_partition_reassignments(timeout)?;
+            match format {
+                OutputFormat::Json => print_json(&ongoing)?,
+                OutputFormat::Table => print_table(
+                    &["TOPIC", "PARTITION", "REPLICAS", "ADDING", "REMOVING"],
+                    &ongoing
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.topic.clone(),
+                                r.partition.to_string(),
+                                id_list(&r.replicas),
+                                id_list(&r.adding_replicas),
+                                id_list(&r.removing_replicas),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
             }
         }
         TopicCommand::Delete { topic } => {

@@ -948,6 +948,16 @@ impl ControlShard {
                     .collect();
                 (records, ControlReply::DeletedAcls(reply))
             }
+            ControlRequest::AlterPartitionReassignments {
+                reassignments,
+                allow_replication_factor_change,
+            } => {
+                let proposal = quorum
+                    .borrow()
+                    .controller()
+                    .alter_partition_reassignments(reassignments, allow_replication_factor_change);
+                proposed(proposal, false, ControlReply::AlteredPartitionReassignments)
+            }
         };
         if records.is_empty() {
             return reply;
@@ -1255,6 +1265,11 @@ fn fail_all(request: &ControlRequest, error: impl Fn() -> ControlError) -> Contr
         ControlRequest::DeleteAcls { filters } => {
             ControlReply::DeletedAcls(filters.iter().map(|_| Err(error())).collect())
         }
+        ControlRequest::AlterPartitionReassignments { reassignments, .. } => {
+            ControlReply::AlteredPartitionReassignments(
+                reassignments.iter().map(|_| Err(error())).collect(),
+            )
+        }
     }
 }
 
@@ -1317,6 +1332,14 @@ fn not_committed(reply: ControlReply, error: &QuorumDriverError) -> ControlReply
                 .map(|r| r.and_then(|_| Err(failed())))
                 .collect(),
         ),
+        ControlReply::AlteredPartitionReassignments(results) => {
+            ControlReply::AlteredPartitionReassignments(
+                results
+                    .into_iter()
+                    .map(|r| r.and_then(|_| Err(failed())))
+                    .collect(),
+            )
+        }
     }
 }
 

@@ -203,6 +203,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                         encode(&header, ApiKey::AlterUserScramCredentials, &r)
                     }
                     ForwardedResponse::CreateAcls(r) => encode(&header, ApiKey::CreateAcls, &r),
+                    ForwardedResponse::AlterPartitionReassignments(r) => {
+                        encode(&header, ApiKey::AlterPartitionReassignments, &r)
+                    }
                     ForwardedResponse::DeleteAcls(r) => encode(&header, ApiKey::DeleteAcls, &r),
                 }
             }

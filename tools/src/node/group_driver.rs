@@ -897,6 +897,8 @@ mod tests {
             leader: leader(partition),
             leader_epoch: epoch(partition),
             partition_epoch: epoch(partition),
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }));
         MetadataImage::replay(1, &records)
     }
