@@ -36,12 +36,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use skein_controller::{BrokerConfig, ClientLogin, ClientSasl, SaslMechanism, TlsVersion};
+use skein_controller::{BrokerConfig, ClientLogin, ClientSasl, SaslMechanism};
 
 use crate::controller_rpc::{decode_response, encode_request};
 use crate::frame::read_frame_body;
 use crate::scram::ScramClient;
-use crate::tls::{key_and_chain, trust_store, TlsError};
+use crate::tls::{key_and_chain, protocol_versions, trust_store, TlsError};
 use crate::tls_stream;
 
 /// SaslHandshake version sent: v1, tokens then travel in SaslAuthenticate
@@ -393,15 +393,7 @@ pub fn build_client_config(
     let listener = settings.listener.clone();
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = settings
-        .versions()
-        .map_err(TlsError::Settings)?
-        .into_iter()
-        .map(|version| match version {
-            TlsVersion::Tls12 => &rustls::version::TLS12,
-            TlsVersion::Tls13 => &rustls::version::TLS13,
-        })
-        .collect();
+    let versions = protocol_versions(settings)?;
     let rustls_error = |source| TlsError::Rustls {
         listener: listener.clone(),
         source,

@@ -399,15 +399,7 @@ impl ShardState {
         };
         replica.check_enough_replicas()?;
         let info = replica.append(records, now_ms()).await?;
-        let waited = glommio::timer::timeout(Duration::from_millis(timeout_ms), async {
-            Ok(replica.wait_for_high_watermark(info.last_offset).await)
-        })
-        .await;
-        match waited {
-            Ok(Ok(())) => Ok(info),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => Err(PartitionError::ReplicationTimedOut),
-        }
+        wait_for_replication(&replica, info, timeout_ms).await
     }
 
     /// Waits until the partition's high watermark passes `offset`, or at
@@ -963,7 +955,18 @@ async fn local_write_txn_marker(
     }
     replica.check_enough_replicas()?;
     let info = write().await?;
-    let waited = glommio::timer::timeout(Duration::from_millis(marker.timeout_ms), async {
+    wait_for_replication(&replica, info, marker.timeout_ms).await
+}
+
+/// acks=all for what a leader with followers just appended (`info`): the
+/// answer once the high watermark passes it, `ReplicationTimedOut` after
+/// `timeout_ms`, or the replication error that ended the wait.
+async fn wait_for_replication(
+    replica: &Partition,
+    info: AppendInfo,
+    timeout_ms: u64,
+) -> Result<AppendInfo, PartitionError> {
+    let waited = glommio::timer::timeout(Duration::from_millis(timeout_ms), async {
         Ok(replica.wait_for_high_watermark(info.last_offset).await)
     })
     .await;

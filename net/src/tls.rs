@@ -207,6 +207,25 @@ fn watched_files(settings: &SslSettings) -> Vec<PathBuf> {
     files
 }
 
+/// The TLS versions `ssl.enabled.protocols` allows, as rustls names them
+/// (the broker's listeners and its own outgoing connections alike).
+///
+/// # Errors
+/// `Settings` for a version rustls does not have.
+pub(crate) fn protocol_versions(
+    settings: &SslSettings,
+) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+    Ok(settings
+        .versions()
+        .map_err(TlsError::Settings)?
+        .into_iter()
+        .map(|version| match version {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect())
+}
+
 /// Builds a rustls server configuration from `settings`, reading its files.
 ///
 /// # Errors
@@ -215,15 +234,7 @@ pub fn build_server_config(settings: &SslSettings) -> Result<ServerConfig, TlsEr
     let listener = settings.listener.clone();
     settings.check().map_err(TlsError::Settings)?;
     let provider = Arc::new(provider(settings)?);
-    let versions: Vec<&'static SupportedProtocolVersion> = settings
-        .versions()
-        .map_err(TlsError::Settings)?
-        .into_iter()
-        .map(|version| match version {
-            TlsVersion::Tls12 => &rustls::version::TLS12,
-            TlsVersion::Tls13 => &rustls::version::TLS13,
-        })
-        .collect();
+    let versions = protocol_versions(settings)?;
     let rustls_error = |source| TlsError::Rustls {
         listener: listener.clone(),
         source,
