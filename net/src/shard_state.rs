@@ -735,7 +735,9 @@ impl ShardState {
     ) -> Result<(), PartitionError> {
         let op = PartitionOp::MoveToLogDir { log_dir };
         let partitions = &self.partitions;
-        let local = async |_: Rc<Partition>| {
+        let local = async |replica: Rc<Partition>| {
+            // The move needs the only handle on the partition.
+            drop(replica);
             Ok(partitions
                 .move_to_log_dir((topic_id, partition), log_dir)
                 .await?)
