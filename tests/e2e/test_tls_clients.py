@@ -1,0 +1,208 @@
+"""TLS with real clients beyond test_tls.py: expired certificates, sarama
+and kafkajs over SSL / SASL_SSL, hostile input after a completed TLS
+handshake.
+
+Expired certificates are made with `openssl ca -startdate/-enddate`
+(OpenSSL 3.0's `x509 -req` cannot back-date), signed by the test CA of
+test_tls.Pki, so that the only thing wrong with them is their validity.
+
+What users rely on: with ssl.client.auth=required, a client presenting an
+expired certificate fails its TLS handshake (the broker's
+`certificate_expired` alert) while clients with valid certificates keep
+being served by the same broker; a broker serving an expired certificate is
+refused by the clients themselves; sarama logs in over SASL_SSL with PLAIN
+and SCRAM-SHA-256 and over SSL with a client certificate, kafkajs over SSL
+with a client certificate, each round-tripping exact records; garbage, a
+huge length prefix or a truncated frame sent inside an established TLS
+session closes that connection only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+import kafka_wire as kw
+from clients import consume_partition, create_topic, keyed_messages, produce, unique_topic
+from conftest import which_or_fail
+from test_tls import Pki, api_versions_over, ssl_conf, start_tls_broker, tls_socket
+
+TIMEOUT_S = 30
+HERE = Path(__file__).resolve().parent
+
+# A validity window that ended years ago (openssl ca's date format).
+EXPIRED_START, EXPIRED_END = "20200101000000Z", "20200102000000Z"
+
+
+@pytest.fixture
+def pki(tmp_path) -> Pki:
+    return Pki(tmp_path)
+
+
+def openssl_issue(pki: Pki, cn: str, server: bool, start: str, end: str) -> tuple[Path, Path]:
+    """A certificate for `cn` signed by `pki`'s CA with the validity window
+    [start, end], made with `openssl ca`; returns (certificate, key)."""
+    openssl = which_or_fail("openssl")
+    d = pki.dir / f"openssl-{cn}"
+    d.mkdir()
+    ca_key = d / "ca.key"
+    ca_key.write_bytes(pki.ca_key.private_bytes(serialization.Encoding.PEM,
+                                                serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("1000\n")
+    (d / "certs").mkdir()
+    usage = "serverAuth" if server else "clientAuth"
+    san = "subjectAltName=DNS:localhost,IP:127.0.0.1\n" if server else ""
+    config = d / "ca.cnf"
+    config.write_text(
+        "[ca]\ndefault_ca=test_ca\n"
+        f"[test_ca]\ndatabase={d / 'index.txt'}\nserial={d / 'serial'}\n"
+        f"new_certs_dir={d / 'certs'}\ndefault_md=sha256\npolicy=any\nunique_subject=no\n"
+        "[any]\ncommonName=supplied\n"
+        f"[leaf]\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage={usage}\n{san}")
+    key, csr, cert = d / "leaf.key", d / "leaf.csr", d / "leaf.crt"
+    subprocess.run([openssl, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", str(key), "-subj", f"/CN={cn}", "-out", str(csr)],
+                   check=True, capture_output=True, timeout=TIMEOUT_S)
+    subprocess.run([openssl, "ca", "-batch", "-config", str(config), "-cert", str(pki.ca),
+                    "-keyfile", str(ca_key), "-in", str(csr), "-out", str(cert), "-notext",
+                    "-startdate", start, "-enddate", end, "-extensions", "leaf"],
+                   check=True, capture_output=True, timeout=TIMEOUT_S)
+    dates = subprocess.run([openssl, "x509", "-in", str(cert), "-noout", "-dates"], check=True,
+                           capture_output=True, text=True, timeout=TIMEOUT_S).stdout.split()
+    assert dates == ["notBefore=Jan", "1", "00:00:00", "2020", "GMT",
+                     "notAfter=Jan", "2", "00:00:00", "2020", "GMT"] or start != EXPIRED_START, dates
+    return cert, key
+
+
+def client_auth_required(pki: Pki) -> str:
+    return (f"listener.name.ssl.ssl.client.auth=required\n"
+            f"listener.name.ssl.ssl.truststore.type=PEM\n"
+            f"listener.name.ssl.ssl.truststore.location={pki.ca}\n")
+
+
+def cert_conf(cert: tuple[Path, Path]) -> dict:
+    return {"ssl.certificate.location": str(cert[0]), "ssl.key.location": str(cert[1])}
+
+
+def first_error(conf: dict):
+    """The first error librdkafka reports for `conf` (which cannot connect)."""
+    from confluent_kafka.admin import AdminClient
+    errors = []
+    admin = AdminClient({**conf, "error_cb": errors.append})
+    with pytest.raises(Exception):
+        admin.list_topics(timeout=5)
+    deadline = time.monotonic() + TIMEOUT_S
+    while not errors and time.monotonic() < deadline:
+        admin.poll(0.2)
+    assert errors, "no error reported"
+    return errors[0]
+
+
+def expired_alert_or_closed(s: socket.socket) -> str:
+    """What a raw TLS client sees after presenting an expired certificate:
+    the handshake (TLS 1.2) or the first read after it (TLS 1.3) fails with
+    the broker's certificate_expired alert; no Kafka answer comes back."""
+    with pytest.raises(ssl.SSLError) as failure:
+        api_versions_over(s)
+    return str(failure.value)
+
+
+# --------------------------------------------------------------------------
+# Expired certificates.
+
+
+def test_an_expired_client_certificate_fails_the_handshake_while_valid_ones_are_served(
+        broker_factory, tmp_path, pki):
+    broker, ssl_port, _, _ = start_tls_broker(broker_factory, tmp_path, pki, client_auth_required(pki))
+    expired = openssl_issue(pki, "expired-client", False, EXPIRED_START, EXPIRED_END)
+    alice = pki.write_client("alice")
+    # A client with a valid certificate connected before and kept open.
+    steady = tls_socket(pki, ssl_port, cert=alice)
+    assert api_versions_over(steady)[0] == 0
+
+    # Python's ssl: the certificate_expired alert (45).
+    with pytest.raises(ssl.SSLError) as failure:
+        with tls_socket(pki, ssl_port, cert=expired) as s:
+            api_versions_over(s)
+    assert "CERTIFICATE_EXPIRED" in str(failure.value), failure.value
+    # librdkafka: the alert is its first error, and nothing is served.
+    from confluent_kafka import KafkaError
+    error = first_error({**ssl_conf(pki, ssl_port), **cert_conf(expired)})
+    assert error.code() in (KafkaError._TRANSPORT, KafkaError._SSL), error
+    assert "alert certificate expired" in error.str() and "SSL alert number 45" in error.str(), error
+    # kcat: metadata cannot be had; it names the alert.
+    kcat = which_or_fail("kcat")
+    failed = subprocess.run(
+        [kcat, "-b", f"127.0.0.1:{ssl_port}", "-X", "security.protocol=ssl", "-X",
+         f"ssl.ca.location={pki.ca}", "-X", f"ssl.certificate.location={expired[0]}",
+         "-X", f"ssl.key.location={expired[1]}", "-L", "-m", "5"],
+        capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert failed.returncode == 1, failed
+    assert "alert certificate expired" in failed.stderr, failed.stderr[-2000:]
+    assert "Failed to acquire metadata" in failed.stderr, failed.stderr[-2000:]
+
+    # The same broker keeps serving valid certificates: the kept connection,
+    # and a producer that connects now, with exact offsets and contents.
+    assert api_versions_over(steady)[0] == 0
+    steady.close()
+    topic = unique_topic("expired-client")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    messages = keyed_messages(5, partition=0)
+    delivered = produce(f"127.0.0.1:{ssl_port}", topic, messages,
+                        **{"security.protocol": "ssl", "ssl.ca.location": str(pki.ca),
+                           **cert_conf(alice)})
+    assert [m.offset() for m in delivered] == [0, 1, 2, 3, 4]
+    got = consume_partition(broker.bootstrap, topic, 0, 0, expect_count=5)
+    assert [(m.offset, m.key, m.value) for m in got] == [
+        (i, m.get("key"), m.get("value")) for i, m in enumerate(messages)]
+    assert broker.alive()
+
+
+def test_a_broker_serving_an_expired_certificate_is_refused_by_its_clients(
+        broker_factory, tmp_path, pki):
+    broker, ssl_port, _, server_pem = start_tls_broker(broker_factory, tmp_path, pki)
+    # Swap in an expired certificate (same CA, right names); the broker
+    # serves replaced key stores to new connections without a restart.
+    cert, key = openssl_issue(pki, "localhost", True, EXPIRED_START, EXPIRED_END)
+    tmp = server_pem.with_suffix(".tmp")
+    tmp.write_bytes(key.read_bytes() + cert.read_bytes())
+    os.replace(tmp, server_pem)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with tls_socket(pki, ssl_port):
+                pass
+        except ssl.SSLCertVerificationError as e:
+            # Python's verification: the client refuses, not the broker.
+            assert e.verify_message == "certificate has expired", e
+            break
+        assert time.monotonic() < deadline, "the expired certificate was not served within 20s"
+        time.sleep(0.2)
+
+    from confluent_kafka import KafkaError
+    error = first_error(ssl_conf(pki, ssl_port))
+    # librdkafka's own verification fails the handshake (it does not say
+    # why beyond "certificate verify failed").
+    assert error.code() == KafkaError._SSL, error
+    assert "SSL handshake failed" in error.str() and "certificate verify failed" in error.str(), error
+    kcat = which_or_fail("kcat")
+    failed = subprocess.run([kcat, "-b", f"127.0.0.1:{ssl_port}", "-X", "security.protocol=ssl",
+                             "-X", f"ssl.ca.location={pki.ca}", "-L", "-m", "5"],
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert failed.returncode == 1, failed
+    assert "certificate verify failed" in failed.stderr, failed.stderr[-2000:]
+    assert "Failed to acquire metadata" in failed.stderr, failed.stderr[-2000:]
+    # The PLAINTEXT listener is unaffected.
+    with kw.connect(broker.port) as s:
+        assert api_versions_over(s)[0] == 0
+    assert broker.alive()
