@@ -206,3 +206,78 @@ def test_a_broker_serving_an_expired_certificate_is_refused_by_its_clients(
     with kw.connect(broker.port) as s:
         assert api_versions_over(s)[0] == 0
     assert broker.alive()
+
+
+# --------------------------------------------------------------------------
+# sarama over SASL_SSL and SSL.
+
+
+def run_sarama(bootstrap: str, topic: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """sarama_e2e's SyncProducer + Consumer round trip over 3 partitions
+    (see test_sarama.py), with security settings in `env`."""
+    from test_sarama import ensure_binary
+    binary = ensure_binary()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SARAMA_")}
+    return subprocess.run([str(binary), bootstrap, topic, "3"], capture_output=True, timeout=120,
+                          env={**clean, **env})
+
+
+def assert_sarama_round_trip(broker, bootstrap: str, topic: str, env: dict[str, str]) -> None:
+    from test_sarama import expected_partition
+    r = run_sarama(bootstrap, topic, env)
+    assert r.returncode == 0, f"sarama_e2e exited {r.returncode}\nstdout:\n{r.stdout.decode()}\n" \
+                              f"stderr:\n{r.stderr.decode()}"
+    assert r.stdout.decode().strip() == "sarama ok: 18 messages"
+    for p in range(3):
+        assert consume_partition(broker.bootstrap, topic, p, 0, expect_count=6) == \
+            expected_partition(p)
+
+
+def test_sarama_round_trips_over_sasl_ssl_with_plain_and_scram_sha_256(broker_factory, tmp_path,
+                                                                         pki):
+    from test_sasl import ALICE_PASSWORD, add_scram_user, start_sasl_broker
+    server_pem = tmp_path / "server.pem"
+    pki.write_server(server_pem)
+    b = start_sasl_broker(broker_factory, tmp_path, protocol="SASL_SSL",
+                          extra=f"ssl.keystore.type=PEM\nssl.keystore.location={server_pem}\n")
+    add_scram_user({"bootstrap.servers": b.plaintext}, "gopher", "gopher-pw", "SCRAM-SHA-256")
+    tls = {"SARAMA_TLS_CA": str(pki.ca)}
+    for mechanism, user, password in [("PLAIN", "alice", ALICE_PASSWORD),
+                                      ("SCRAM-SHA-256", "gopher", "gopher-pw")]:
+        topic = unique_topic("sarama-sasl-ssl")
+        create_topic(b.plaintext, topic, 3)
+        assert_sarama_round_trip(b.broker, b.sasl, topic, {
+            **tls, "SARAMA_SASL_MECHANISM": mechanism, "SARAMA_SASL_USER": user,
+            "SARAMA_SASL_PASSWORD": password})
+    # A wrong SCRAM password or an unknown PLAIN user: SaslAuthenticate
+    # answers SASL_AUTHENTICATION_FAILED (58), sarama's
+    # ErrSASLAuthenticationFailed, and nothing is written.
+    topic = unique_topic("sarama-sasl-bad")
+    create_topic(b.plaintext, topic, 3)
+    for mechanism, user, password, error in [
+            ("SCRAM-SHA-256", "gopher", "wrong", "kafka server: SASL Authentication failed."),
+            ("PLAIN", "mallory", "x", "kafka server: SASL Authentication failed.")]:
+        r = run_sarama(b.sasl, topic, {**tls, "SARAMA_SASL_MECHANISM": mechanism,
+                                       "SARAMA_SASL_USER": user, "SARAMA_SASL_PASSWORD": password})
+        assert r.returncode == 1, r
+        assert r.stderr.decode().splitlines()[-1] == f"sarama FAIL: NewSyncProducer: {error}", \
+            r.stderr.decode()
+    assert consume_partition(b.plaintext, topic, 0, 0, expect_count=0) == []
+
+
+def test_sarama_round_trips_over_ssl_with_a_client_certificate(broker_factory, tmp_path, pki):
+    broker, ssl_port, _, _ = start_tls_broker(broker_factory, tmp_path, pki, client_auth_required(pki))
+    gopher = pki.write_client("gopher")
+    topic = unique_topic("sarama-mtls")
+    create_topic(broker.bootstrap, topic, 3)
+    assert_sarama_round_trip(broker, f"127.0.0.1:{ssl_port}", topic, {
+        "SARAMA_TLS_CA": str(pki.ca), "SARAMA_TLS_CERT": str(gopher[0]),
+        "SARAMA_TLS_KEY": str(gopher[1])})
+    # Without a certificate the required client authentication refuses it.
+    topic = unique_topic("sarama-no-cert")
+    create_topic(broker.bootstrap, topic, 3)
+    r = run_sarama(f"127.0.0.1:{ssl_port}", topic, {"SARAMA_TLS_CA": str(pki.ca)})
+    assert r.returncode == 1, r
+    assert r.stderr.decode().splitlines()[-1] == \
+        "sarama FAIL: NewSyncProducer: kafka: client has run out of available brokers to talk " \
+        "to (Is your cluster reachable?)", r.stderr.decode()
