@@ -281,3 +281,55 @@ def test_sarama_round_trips_over_ssl_with_a_client_certificate(broker_factory, t
     assert r.stderr.decode().splitlines()[-1] == \
         "sarama FAIL: NewSyncProducer: kafka: client has run out of available brokers to talk " \
         "to (Is your cluster reachable?)", r.stderr.decode()
+
+
+# --------------------------------------------------------------------------
+# kafkajs over SSL with a client certificate.
+
+
+def run_kafkajs(mode: str, bootstrap: str, topic: str, out: Path, env: dict[str, str]
+                ) -> subprocess.CompletedProcess:
+    node_dir = HERE / "node"
+    if not (node_dir / "node_modules" / "kafkajs").is_dir():
+        pytest.fail(f"kafkajs not installed: run `npm ci` in {node_dir} (tests/run.sh does)")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAJS_")}
+    return subprocess.run([which_or_fail("node"), str(node_dir / "kafkajs_e2e.mjs"), mode, bootstrap,
+                           topic, str(out)], cwd=node_dir, capture_output=True, timeout=120,
+                          env={**clean, **env})
+
+
+def test_kafkajs_produces_and_group_consumes_over_ssl_with_a_client_certificate(
+        broker_factory, tmp_path, pki):
+    from test_kafkajs import sent_messages
+    broker, ssl_port, _, _ = start_tls_broker(broker_factory, tmp_path, pki, client_auth_required(pki))
+    js = pki.write_client("kafkajs")
+    tls = {"KAFKAJS_TLS_CA": str(pki.ca), "KAFKAJS_TLS_CERT": str(js[0]),
+           "KAFKAJS_TLS_KEY": str(js[1])}
+    topic = unique_topic("kjs-mtls")
+    out = tmp_path / "kafkajs-sent.json"
+    bootstrap = f"127.0.0.1:{ssl_port}"
+    # produce: admin createTopics, exact acknowledged offsets, watermarks;
+    # group-consume: a kafkajs group member reads back exactly that.
+    for mode in ("produce", "group-consume"):
+        r = run_kafkajs(mode, bootstrap, topic, out, tls)
+        assert r.returncode == 0, f"kafkajs {mode} exited {r.returncode}\nstdout:\n" \
+                                  f"{r.stdout.decode()}\nstderr:\n{r.stderr.decode()}"
+        assert r.stdout.decode().strip().endswith(f"kafkajs {mode} ok"), r.stdout
+    by_partition = sent_messages(out)
+    assert sorted(by_partition) == [0, 1, 2]
+    for p, want in by_partition.items():
+        assert len(want) == 5
+        assert consume_partition(broker.bootstrap, topic, p, 0, expect_count=5) == want
+    # Without a client certificate kafkajs cannot connect (TLS 1.3's
+    # certificate_required alert, 116), and creates nothing.
+    other = unique_topic("kjs-no-cert")
+    r = run_kafkajs("produce", bootstrap, other, tmp_path / "none.json",
+                    {"KAFKAJS_TLS_CA": str(pki.ca)})
+    assert r.returncode != 0, r
+    stderr = r.stderr.decode()
+    assert "kafkajs produce FAIL: KafkaJSNonRetriableError" in stderr, stderr[-3000:]
+    assert "KafkaJSConnectionError" in stderr and "alert certificate required" in stderr \
+        and "SSL alert number 116" in stderr, stderr[-3000:]
+    from confluent_kafka.admin import AdminClient
+    assert other not in AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(
+        timeout=TIMEOUT_S).topics
