@@ -333,3 +333,90 @@ def test_kafkajs_produces_and_group_consumes_over_ssl_with_a_client_certificate(
     from confluent_kafka.admin import AdminClient
     assert other not in AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(
         timeout=TIMEOUT_S).topics
+
+
+# --------------------------------------------------------------------------
+# Hostile input inside an established TLS session.
+
+
+def closed_without_kafka_answer(s: ssl.SSLSocket) -> None:
+    """Reads `s` to its end: no Kafka bytes come back, and the broker ends
+    the connection (EOF, reset, or a TLS error at the end of the stream)
+    within 10 s."""
+    s.settimeout(10)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+        pass
+    assert data == b"", data[:64]
+
+
+def send_ignoring_reset(s: socket.socket, data: bytes) -> None:
+    try:
+        s.sendall(data)
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+        pass
+
+
+def test_garbage_after_a_completed_tls_handshake_closes_only_that_connection(
+        broker_factory, tmp_path, pki):
+    broker, ssl_port, _, _ = start_tls_broker(broker_factory, tmp_path, pki)
+    steady = tls_socket(pki, ssl_port)
+    assert api_versions_over(steady)[0] == 0
+    # A connection with a half-sent request, open through it all.
+    pending = tls_socket(pki, ssl_port)
+    pending.sendall(struct.pack(">i", 100) + b"\x00\x12\x00\x00")
+
+    garbage = bytes((i * 7919 + 13) % 256 for i in range(100_000))
+    cases = {
+        # 100 kB of noise: its first four bytes claim a negative size.
+        "noise": b"\xff\xff\xff\xf0" + garbage,
+        # A well-sized frame holding an unknown API key and noise.
+        "unknown api key": kw.frame(b"\x7f\x7f\x00\x00\x00\x00\x00\x01" + garbage[:200]),
+        # Sizes over socket.request.max.bytes (100 MiB): closed without the
+        # broker waiting for, or allocating, the claimed bytes.
+        "huge length 2^31-1": struct.pack(">i", 2**31 - 1) + garbage[:64],
+        "huge length 100 MiB + 1": struct.pack(">i", 104_857_601) + garbage[:64],
+        # A negative size.
+        "negative length": struct.pack(">i", -1) + garbage[:64],
+    }
+    for what, payload in cases.items():
+        with tls_socket(pki, ssl_port) as s:
+            # A good request first: this connection was being served.
+            assert api_versions_over(s)[0] == 0, what
+            send_ignoring_reset(s, payload)
+            closed_without_kafka_answer(s)
+        assert api_versions_over(steady)[0] == 0, what
+
+    # A truncated frame, then the client stops sending (TCP half-close):
+    # the broker ends the connection without an answer.
+    with tls_socket(pki, ssl_port) as s:
+        s.sendall(struct.pack(">i", 1000) + kw.header_v1(kw.API_VERSIONS, 0, 5)[:8])
+        # socket.socket's shutdown, not SSLSocket's (which drops the TLS
+        # state), so that what comes back is still decrypted.
+        socket.socket.shutdown(s, socket.SHUT_WR)
+        closed_without_kafka_answer(s)
+
+    # Everyone else is served over TLS and PLAINTEXT.
+    assert api_versions_over(steady)[0] == 0
+    steady.close()
+    topic = unique_topic("tls-hostile")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    messages = keyed_messages(10, partition=0)
+    delivered = produce(f"127.0.0.1:{ssl_port}", topic, messages,
+                        **{"security.protocol": "ssl", "ssl.ca.location": str(pki.ca)})
+    assert [m.offset() for m in delivered] == list(range(10))
+    got = consume_partition(broker.bootstrap, topic, 0, 0, expect_count=10)
+    assert [(m.offset, m.key, m.value) for m in got] == [
+        (i, m.get("key"), m.get("value")) for i, m in enumerate(messages)]
+    # The half-sent request is still waiting for its bytes, not answered.
+    pending.settimeout(0.5)
+    with pytest.raises((socket.timeout, TimeoutError)):
+        pending.recv(1)
+    pending.close()
+    assert broker.alive()
