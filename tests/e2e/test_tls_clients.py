@@ -420,3 +420,45 @@ def test_garbage_after_a_completed_tls_handshake_closes_only_that_connection(
         pending.recv(1)
     pending.close()
     assert broker.alive()
+
+
+def test_bad_sasl_input_over_sasl_ssl_closes_only_that_connection(broker_factory, tmp_path, pki):
+    from test_sasl import ALICE_PASSWORD, authenticate, handshake, sasl_conf, start_sasl_broker
+    server_pem = tmp_path / "server.pem"
+    pki.write_server(server_pem)
+    b = start_sasl_broker(broker_factory, tmp_path, protocol="SASL_SSL",
+                          extra=f"ssl.keystore.type=PEM\nssl.keystore.location={server_pem}\n")
+    steady = tls_socket(pki, b.sasl_port)
+    assert handshake(steady, "PLAIN") == (0, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+    assert authenticate(steady, f"\0alice\0{ALICE_PASSWORD}".encode()) == (0, None, b"", 0)
+
+    # Metadata before authenticating: closed without an answer.
+    with tls_socket(pki, b.sasl_port) as s:
+        s.sendall(kw.frame(kw.header_v1(3, 1, 5) + kw.metadata_v1_body(None)))
+        closed_without_kafka_answer(s)
+    # A garbage PLAIN token: SASL_AUTHENTICATION_FAILED (58) with Kafka's
+    # message, then closed.
+    with tls_socket(pki, b.sasl_port) as s:
+        assert handshake(s, "PLAIN")[0] == 0
+        assert authenticate(s, b"garbage")[:2] == (
+            58, "Invalid SASL/PLAIN response: expected 3 tokens, got 1")
+        closed_without_kafka_answer(s)
+    # Oversize frames before authentication (Kafka's 512 KiB limit) and
+    # noise: closed.
+    for payload in (struct.pack(">i", 524_289) + b"\x00" * 64,
+                    struct.pack(">i", 2**31 - 1) + b"\x00" * 64,
+                    bytes((i * 7919) % 256 for i in range(20_000))):
+        with tls_socket(pki, b.sasl_port) as s:
+            send_ignoring_reset(s, payload)
+            closed_without_kafka_answer(s)
+
+    # The authenticated connection and new clients are served.
+    s = steady
+    s.sendall(kw.frame(kw.header_v1(3, 1, 9) + kw.metadata_v1_body(None)))
+    assert kw.read_frame(s)[:4] == kw.i32(9)
+    steady.close()
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient(sasl_conf(b, "PLAIN", "alice", ALICE_PASSWORD, **{"ssl.ca.location": str(pki.ca)})
+                     ).list_topics(timeout=TIMEOUT_S)
+    assert [(x.host, x.port) for x in md.brokers.values()] == [("127.0.0.1", b.sasl_port)]
+    assert b.broker.alive()
