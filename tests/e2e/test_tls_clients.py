@@ -1,6 +1,6 @@
-"""TLS with real clients beyond test_tls.py: expired certificates, sarama
-and kafkajs over SSL / SASL_SSL, hostile input after a completed TLS
-handshake.
+"""TLS with real clients beyond test_tls.py and test_sasl.py: expired
+certificates, sarama and kafkajs over SSL / SASL_SSL, hostile input after
+a completed TLS handshake and before SASL authentication over TLS.
 
 Expired certificates are made with `openssl ca -startdate/-enddate`
 (OpenSSL 3.0's `x509 -req` cannot back-date), signed by the test CA of
@@ -10,11 +10,12 @@ What users rely on: with ssl.client.auth=required, a client presenting an
 expired certificate fails its TLS handshake (the broker's
 `certificate_expired` alert) while clients with valid certificates keep
 being served by the same broker; a broker serving an expired certificate is
-refused by the clients themselves; sarama logs in over SASL_SSL with PLAIN
-and SCRAM-SHA-256 and over SSL with a client certificate, kafkajs over SSL
-with a client certificate, each round-tripping exact records; garbage, a
-huge length prefix or a truncated frame sent inside an established TLS
-session closes that connection only.
+refused by the clients themselves; sarama and kafkajs log in over SASL_SSL
+with PLAIN and SCRAM-SHA-256 and over SSL with a client certificate, each
+round-tripping exact records, and get SASL_AUTHENTICATION_FAILED (58) for
+bad credentials; garbage, a huge length prefix or a truncated frame sent
+inside an established TLS session, and bad SASL input over SASL_SSL, close
+that connection only.
 """
 
 from __future__ import annotations
@@ -462,3 +463,38 @@ def test_bad_sasl_input_over_sasl_ssl_closes_only_that_connection(broker_factory
                      ).list_topics(timeout=TIMEOUT_S)
     assert [(x.host, x.port) for x in md.brokers.values()] == [("127.0.0.1", b.sasl_port)]
     assert b.broker.alive()
+
+
+def test_kafkajs_logs_in_over_sasl_ssl_with_plain_and_scram_sha_256(broker_factory, tmp_path, pki):
+    from test_sasl import ALICE_PASSWORD, add_scram_user, read_partition, start_sasl_broker
+    server_pem = tmp_path / "server.pem"
+    pki.write_server(server_pem)
+    b = start_sasl_broker(broker_factory, tmp_path, protocol="SASL_SSL",
+                          extra=f"ssl.keystore.type=PEM\nssl.keystore.location={server_pem}\n")
+    add_scram_user({"bootstrap.servers": b.plaintext}, "js", "js-pw", "SCRAM-SHA-256")
+    topic = unique_topic("kjs-sasl-ssl")
+    create_topic(b.plaintext, topic, partitions=1)
+    node_dir = HERE / "node"
+    if not (node_dir / "node_modules" / "kafkajs").is_dir():
+        pytest.fail(f"kafkajs not installed: run `npm ci` in {node_dir} (tests/run.sh does)")
+
+    def kafkajs(mechanism: str, user: str, password: str, expect: str) -> str:
+        argv = [which_or_fail("node"), str(node_dir / "kafkajs_sasl.mjs"), mechanism, b.sasl, topic,
+                user, password, expect]
+        r = subprocess.run(argv, cwd=node_dir, capture_output=True, timeout=120,
+                           env={**os.environ, "KAFKAJS_TLS_CA": str(pki.ca)})
+        assert r.returncode == 0, f"{argv} exited {r.returncode}\nstdout:\n{r.stdout.decode()}\n" \
+                                  f"stderr:\n{r.stderr.decode()}"
+        return r.stdout.decode()
+
+    assert kafkajs("plain", "alice", ALICE_PASSWORD, "ok").strip() == "kafkajs sasl ok"
+    assert kafkajs("scram-sha-256", "js", "js-pw", "ok").strip() == "kafkajs sasl ok"
+    # A wrong password: kafkajs reports the broker's (Kafka's) message.
+    failed = kafkajs("scram-sha-256", "js", "wrong", "fail").splitlines()
+    assert [line.strip() for line in failed] == [
+        "KafkaJSSASLAuthenticationError: SASL SCRAM SHA256 authentication failed: Authentication "
+        "failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256",
+        "kafkajs sasl fail ok"], failed
+    values = [v for _, _, v in read_partition({"bootstrap.servers": b.plaintext}, topic, 10)]
+    assert values == [f"kafkajs-{m}-{i}".encode() for m in ("plain", "scram-sha-256")
+                      for i in range(5)]
