@@ -109,15 +109,6 @@ def first_error(conf: dict):
     return errors[0]
 
 
-def expired_alert_or_closed(s: socket.socket) -> str:
-    """What a raw TLS client sees after presenting an expired certificate:
-    the handshake (TLS 1.2) or the first read after it (TLS 1.3) fails with
-    the broker's certificate_expired alert; no Kafka answer comes back."""
-    with pytest.raises(ssl.SSLError) as failure:
-        api_versions_over(s)
-    return str(failure.value)
-
-
 # --------------------------------------------------------------------------
 # Expired certificates.
 
