@@ -24,6 +24,9 @@
 //                  pytest wrapper checks what read_committed and
 //                  read_uncommitted consumers see.
 //
+// TLS from the environment: KAFKAJS_TLS_CA (PEM CA file) connects over
+// SSL; KAFKAJS_TLS_CERT and KAFKAJS_TLS_KEY add a client certificate.
+//
 // Exits 0 on success; any failed assertion exits non-zero with a message.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -39,9 +42,21 @@ const PARTITIONS = 3;
 const PER_PARTITION = 5;
 const BASE_TS = 1700000000000;
 
+function tlsFromEnv() {
+  const { KAFKAJS_TLS_CA: ca, KAFKAJS_TLS_CERT: cert, KAFKAJS_TLS_KEY: key } = process.env;
+  if (!ca) return undefined;
+  const tls = { ca: [readFileSync(ca, 'utf8')], rejectUnauthorized: true };
+  if (cert) {
+    tls.cert = readFileSync(cert, 'utf8');
+    tls.key = readFileSync(key, 'utf8');
+  }
+  return tls;
+}
+
 const kafka = new Kafka({
   clientId: 'skein-e2e-kafkajs',
   brokers: [bootstrap],
+  ssl: tlsFromEnv(),
   logLevel: logLevel.ERROR,
   connectionTimeout: 10000,
   requestTimeout: 20000,

@@ -1,4 +1,5 @@
-// kafkajs over SASL_PLAINTEXT against a running skein broker.
+// kafkajs over SASL_PLAINTEXT (or SASL_SSL when KAFKAJS_TLS_CA names a PEM
+// CA file) against a running skein broker.
 //
 // Usage: node kafkajs_sasl.mjs <plain|scram-sha-256|scram-sha-512> <bootstrap> <topic>
 //                              <user> <password> <ok|fail>
@@ -8,6 +9,7 @@
 // fail: connecting must fail with kafkajs' SASL authentication error; prints
 //       its type and message.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 
 const [mechanism, bootstrap, topic, username, password, expect] = process.argv.slice(2);
@@ -19,6 +21,9 @@ const kafka = new Kafka({
   requestTimeout: 20000,
   retry: { retries: 1, initialRetryTime: 200 },
   sasl: { mechanism, username, password },
+  ssl: process.env.KAFKAJS_TLS_CA
+    ? { ca: [readFileSync(process.env.KAFKAJS_TLS_CA, 'utf8')], rejectUnauthorized: true }
+    : undefined,
 });
 const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
 

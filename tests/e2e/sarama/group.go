@@ -122,6 +122,7 @@ func groupConfig(member string, commitV1 bool) *sarama.Config {
 	c.Consumer.Group.Rebalance.Retry.Backoff = 200 * time.Millisecond
 	c.Metadata.Retry.Max = 5
 	c.Metadata.Retry.Backoff = 200 * time.Millisecond
+	applySecurity(c)
 	return c
 }
 

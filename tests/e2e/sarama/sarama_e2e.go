@@ -7,6 +7,8 @@
 //	sarama_e2e group ...       a ConsumerGroup member, see group.go
 //	sarama_e2e idempotent ...  an idempotent producer, see idempotent.go
 //
+// TLS and SASL come from the environment, see security.go.
+//
 // The topic must already exist with <partitions> partitions and be empty.
 // The program sends 6 keyed messages with headers and explicit timestamps to
 // every partition through a SyncProducer (manual partitioner, acks=all),
@@ -75,6 +77,7 @@ func config() *sarama.Config {
 	c.Consumer.Return.Errors = true
 	c.Metadata.Retry.Max = 5
 	c.Metadata.Retry.Backoff = 200 * time.Millisecond
+	applySecurity(c)
 	return c
 }
 
