@@ -167,9 +167,13 @@ def wait_brokers(cluster: Cluster, expected: set[int]) -> None:
 
 
 def partition_view(bootstrap: str, topic: str):
+    """Partition 0 of `topic` as Metadata over SASL shows it; None while
+    the answering broker does not know the topic's partition yet (right
+    after its creation)."""
     from confluent_kafka.admin import AdminClient
     admin = AdminClient(client_conf(bootstrap))
-    return admin.list_topics(topic, timeout=10).topics[topic].partitions[0]
+    topic_view = admin.list_topics(topic, timeout=10).topics.get(topic)
+    return None if topic_view is None else topic_view.partitions.get(0)
 
 
 def create_replicated_topic(bootstrap: str, topic: str) -> None:
@@ -231,6 +235,8 @@ def replicate_and_fail_over(cluster: Cluster, topic: str) -> None:
 
     def full_isr():
         p = partition_view(bootstrap, topic)
+        if p is None:
+            return False, "partition 0 not known yet"
         return (p.leader >= 0 and sorted(p.isrs) == [1, 2, 3]), (p.leader, p.isrs)
 
     cluster.wait_for(f"{topic} led with ISR [1, 2, 3]", full_isr, TIMEOUT_S)
@@ -242,6 +248,8 @@ def replicate_and_fail_over(cluster: Cluster, topic: str) -> None:
 
     def new_leader():
         p = partition_view(cluster.bootstrap(survivors), topic)
+        if p is None:
+            return False, "partition 0 not known"
         ok = p.leader in {n.node_id for n in survivors}
         return ok, (p.leader if ok else (p.leader, p.isrs))
 
