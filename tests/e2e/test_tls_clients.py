@@ -1,6 +1,7 @@
 """TLS with real clients beyond test_tls.py and test_sasl.py: expired
 certificates, sarama and kafkajs over SSL / SASL_SSL, hostile input after
-a completed TLS handshake and before SASL authentication over TLS.
+a completed TLS handshake and before SASL authentication over TLS, and kcat
+and kafka-python over SASL_SSL and over SSL with client certificates.
 
 Expired certificates are made with `openssl ca -startdate/-enddate`
 (OpenSSL 3.0's `x509 -req` cannot back-date), signed by the test CA of
@@ -13,7 +14,10 @@ being served by the same broker; a broker serving an expired certificate is
 refused by the clients themselves; sarama and kafkajs log in over SASL_SSL
 with PLAIN and SCRAM-SHA-256 and over SSL with a client certificate, each
 round-tripping exact records, and get SASL_AUTHENTICATION_FAILED (58) for
-bad credentials; garbage, a huge length prefix or a truncated frame sent
+bad credentials; kcat and kafka-python produce and read back exact offsets,
+keys and values over SASL_SSL with PLAIN and SCRAM-SHA-256 and over SSL with
+a required client certificate, and get nothing in without credentials or a
+certificate; garbage, a huge length prefix or a truncated frame sent
 inside an established TLS session, and bad SASL input over SASL_SSL, close
 that connection only.
 """
@@ -489,3 +493,143 @@ def test_kafkajs_logs_in_over_sasl_ssl_with_plain_and_scram_sha_256(broker_facto
     values = [v for _, _, v in read_partition({"bootstrap.servers": b.plaintext}, topic, 10)]
     assert values == [f"kafkajs-{m}-{i}".encode() for m in ("plain", "scram-sha-256")
                       for i in range(5)]
+
+
+# --------------------------------------------------------------------------
+# kcat and kafka-python over SASL_SSL (PLAIN, SCRAM-SHA-256) and over SSL
+# with a required client certificate.
+
+
+def kcat_and_kafka_python_round_trip(kcat_args: list[str], python_conf: dict, plaintext: str,
+                                     topic: str) -> None:
+    """kcat (`kcat_args`: -b and -X security settings) produces 10 keyed
+    records to partition 0 of `topic`, then kafka-python (`python_conf`)
+    10 more; each client reads back all 20 with their exact offsets, keys
+    and values, and so does a PLAINTEXT consumer on `plaintext`."""
+    kcat = which_or_fail("kcat")
+    lines = [f"kcat-key-{i}:kcat-{i}" for i in range(10)]
+    produced = subprocess.run([kcat, *kcat_args, "-P", "-K:", "-t", topic, "-p", "0"],
+                              input="\n".join(lines) + "\n", capture_output=True, text=True,
+                              timeout=TIMEOUT_S)
+    assert produced.returncode == 0, produced.stderr[-2000:]
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    producer = KafkaProducer(**python_conf, acks="all")
+    try:
+        offsets = [producer.send(topic, key=f"python-key-{i}".encode(),
+                                 value=f"python-{i}".encode(),
+                                 partition=0).get(timeout=TIMEOUT_S).offset for i in range(10)]
+    finally:
+        producer.close()
+    # kcat's records went first: kafka-python's are acknowledged at 10..19.
+    assert offsets == list(range(10, 20))
+
+    want = [(i, f"kcat-key-{i}", f"kcat-{i}") for i in range(10)] + \
+        [(10 + i, f"python-key-{i}", f"python-{i}") for i in range(10)]
+    out = subprocess.run([kcat, *kcat_args, "-C", "-t", topic, "-p", "0", "-o", "beginning", "-e",
+                          "-q", "-f", "%o %k %s\n"], capture_output=True, text=True,
+                         timeout=TIMEOUT_S)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == [f"{o} {k} {v}" for o, k, v in want]
+
+    consumer = KafkaConsumer(**python_conf, enable_auto_commit=False, consumer_timeout_ms=5000)
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        got = []
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(got) < 20 and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                got += [(r.offset, r.key.decode(), r.value.decode()) for r in records]
+        # Nothing past the 20 records.
+        got += [(r.offset, r.key, r.value) for records in consumer.poll(timeout_ms=500).values()
+                for r in records]
+    finally:
+        consumer.close()
+    assert got == want
+
+    assert [(m.offset, m.key, m.value) for m in
+            consume_partition(plaintext, topic, 0, 0, expect_count=20)] == \
+        [(o, k.encode(), v.encode()) for o, k, v in want]
+
+
+def kafka_python_cannot_bootstrap(conf: dict) -> None:
+    """A kafka-python producer with `conf` (refused by the broker) fails to
+    bootstrap: it never gets an ApiVersions answer."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaTimeoutError
+    with pytest.raises(KafkaTimeoutError) as failure:
+        KafkaProducer(**conf, bootstrap_timeout_ms=5000).close()
+    assert str(failure.value).startswith("KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:"), \
+        failure.value
+
+
+def test_kcat_and_kafka_python_round_trip_over_sasl_ssl_with_plain_and_scram_sha_256(
+        broker_factory, tmp_path, pki):
+    from test_sasl import ALICE_PASSWORD, add_scram_user, start_sasl_broker
+    server_pem = tmp_path / "server.pem"
+    pki.write_server(server_pem)
+    b = start_sasl_broker(broker_factory, tmp_path, protocol="SASL_SSL",
+                          extra=f"ssl.keystore.type=PEM\nssl.keystore.location={server_pem}\n")
+    add_scram_user({"bootstrap.servers": b.plaintext}, "kc", "kc-pw", "SCRAM-SHA-256")
+    for mechanism, user, password in [("PLAIN", "alice", ALICE_PASSWORD),
+                                      ("SCRAM-SHA-256", "kc", "kc-pw")]:
+        topic = unique_topic(f"kcat-py-sasl-ssl-{mechanism.lower()}")
+        create_topic(b.plaintext, topic, partitions=1)
+        kcat_args = ["-b", b.sasl, "-X", "security.protocol=sasl_ssl",
+                     "-X", f"ssl.ca.location={pki.ca}", "-X", f"sasl.mechanisms={mechanism}",
+                     "-X", f"sasl.username={user}", "-X", f"sasl.password={password}"]
+        python_conf = dict(bootstrap_servers=b.sasl, security_protocol="SASL_SSL",
+                           ssl_cafile=str(pki.ca), ssl_check_hostname=True,
+                           sasl_mechanism=mechanism, sasl_plain_username=user,
+                           sasl_plain_password=password)
+        kcat_and_kafka_python_round_trip(kcat_args, python_conf, b.plaintext, topic)
+
+    # A wrong password over SASL_SSL: neither client gets in, nothing written.
+    topic = unique_topic("kcat-py-sasl-ssl-bad")
+    create_topic(b.plaintext, topic, partitions=1)
+    kcat = which_or_fail("kcat")
+    failed = subprocess.run([kcat, "-b", b.sasl, "-X", "security.protocol=sasl_ssl",
+                             "-X", f"ssl.ca.location={pki.ca}", "-X", "sasl.mechanisms=SCRAM-SHA-256",
+                             "-X", "sasl.username=kc", "-X", "sasl.password=wrong", "-L", "-m", "5"],
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert failed.returncode != 0, failed
+    assert "Authentication failed" in failed.stderr, failed.stderr[-2000:]
+    kafka_python_cannot_bootstrap(dict(
+        bootstrap_servers=b.sasl, security_protocol="SASL_SSL", ssl_cafile=str(pki.ca),
+        sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="kc", sasl_plain_password="wrong"))
+    assert consume_partition(b.plaintext, topic, 0, 0, expect_count=0) == []
+    assert b.broker.alive()
+
+
+def test_kcat_and_kafka_python_round_trip_over_ssl_with_a_required_client_certificate(
+        broker_factory, tmp_path, pki):
+    broker, ssl_port, _, _ = start_tls_broker(broker_factory, tmp_path, pki, client_auth_required(pki))
+    kc, py = pki.write_client("kcat"), pki.write_client("kafka-python")
+    bootstrap = f"127.0.0.1:{ssl_port}"
+    topic = unique_topic("kcat-py-mtls")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    kcat_args = ["-b", bootstrap, "-X", "security.protocol=ssl", "-X", f"ssl.ca.location={pki.ca}",
+                 "-X", f"ssl.certificate.location={kc[0]}", "-X", f"ssl.key.location={kc[1]}"]
+    python_conf = dict(bootstrap_servers=bootstrap, security_protocol="SSL",
+                       ssl_cafile=str(pki.ca), ssl_check_hostname=True,
+                       ssl_certfile=str(py[0]), ssl_keyfile=str(py[1]))
+    kcat_and_kafka_python_round_trip(kcat_args, python_conf, broker.bootstrap, topic)
+
+    # Without a client certificate neither gets in, and nothing is written.
+    other = unique_topic("kcat-py-no-cert")
+    create_topic(broker.bootstrap, other, partitions=1)
+    kcat = which_or_fail("kcat")
+    failed = subprocess.run([kcat, "-b", bootstrap, "-X", "security.protocol=ssl",
+                             "-X", f"ssl.ca.location={pki.ca}", "-P", "-t", other, "-p", "0",
+                             "-X", "message.timeout.ms=5000"],
+                            input="never\n", capture_output=True, text=True, timeout=TIMEOUT_S)
+    # librdkafka names TLS 1.3's certificate_required alert (116).
+    assert failed.returncode == 1, failed
+    assert "alert certificate required" in failed.stderr and \
+        "SSL alert number 116" in failed.stderr, failed.stderr[-2000:]
+    kafka_python_cannot_bootstrap(dict(bootstrap_servers=bootstrap, security_protocol="SSL",
+                                       ssl_cafile=str(pki.ca)))
+    assert consume_partition(broker.bootstrap, other, 0, 0, expect_count=0) == []
+    assert broker.alive()
