@@ -112,7 +112,12 @@ def test_admin_create_and_delete_topic(broker):
     try:
         topic = unique_topic("kpadmin")
         a.create_topics({topic: {"num_partitions": 3, "replication_factor": 1}}, wait_for_metadata=True)
-        assert topic in a.list_topics()
+        # Every node lists it once it applied the new metadata (at once on
+        # one node; a moment later on the others of a cluster, as in Kafka).
+        deadline = time.monotonic() + TIMEOUT_S
+        while topic not in a.list_topics():
+            assert time.monotonic() < deadline, f"{topic} not listed after create"
+            time.sleep(0.1)
         [desc] = a.describe_topics([topic])
         assert desc["name"] == topic
         assert sorted(p["partition_index"] for p in desc["partitions"]) == [0, 1, 2]
