@@ -166,6 +166,30 @@ pub struct FollowerFetch {
     pub last_fetched_epoch: i32,
 }
 
+/// Groups `items` by topic for a request: consecutive items of one topic
+/// (named by `topic`) share an entry, in the order given, each made into
+/// its wire partition by `partition`.
+fn group_by_topic<I, P>(
+    items: &[I],
+    topic: impl Fn(&I) -> &String,
+    partition: impl Fn(&I) -> P,
+) -> Vec<(TopicName, Vec<P>)> {
+    let mut topics: Vec<(TopicName, Vec<P>)> = Vec::new();
+    for item in items {
+        let name = topic(item);
+        match topics.last_mut() {
+            Some((last, partitions)) if last.0.as_str() == name.as_str() => {
+                partitions.push(partition(item))
+            }
+            _ => topics.push((
+                TopicName(StrBytes::from_string(name.clone())),
+                vec![partition(item)],
+            )),
+        }
+    }
+    topics
+}
+
 /// The Fetch a follower with `replica_id` sends for `partitions` (grouped
 /// by topic in the order given; consecutive partitions of one topic share
 /// an entry).
@@ -174,26 +198,26 @@ pub fn build_fetch_request(
     partitions: &[FollowerFetch],
     settings: &ReplicaFetchSettings,
 ) -> FetchRequest {
-    let mut topics: Vec<FetchTopic> = Vec::new();
-    for wanted in partitions {
-        let partition = FetchPartition::default()
-            .with_partition(wanted.partition)
-            .with_current_leader_epoch(wanted.current_leader_epoch)
-            .with_fetch_offset(wanted.fetch_offset)
-            .with_last_fetched_epoch(wanted.last_fetched_epoch)
-            .with_log_start_offset(-1)
-            .with_partition_max_bytes(settings.partition_max_bytes);
-        match topics.last_mut() {
-            Some(topic) if topic.topic.0.as_str() == wanted.topic => {
-                topic.partitions.push(partition)
-            }
-            _ => topics.push(
-                FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(wanted.topic.clone())))
-                    .with_partitions(vec![partition]),
-            ),
-        }
-    }
+    let topics = group_by_topic(
+        partitions,
+        |wanted| &wanted.topic,
+        |wanted| {
+            FetchPartition::default()
+                .with_partition(wanted.partition)
+                .with_current_leader_epoch(wanted.current_leader_epoch)
+                .with_fetch_offset(wanted.fetch_offset)
+                .with_last_fetched_epoch(wanted.last_fetched_epoch)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(settings.partition_max_bytes)
+        },
+    )
+    .into_iter()
+    .map(|(name, partitions)| {
+        FetchTopic::default()
+            .with_topic(name)
+            .with_partitions(partitions)
+    })
+    .collect();
     FetchRequest::default()
         .with_replica_id(WireBrokerId(replica_id))
         .with_max_wait_ms(settings.wait_max_ms)
@@ -276,23 +300,23 @@ pub fn build_offset_for_leader_epoch_request(
     replica_id: BrokerId,
     queries: &[EpochQuery],
 ) -> OffsetForLeaderEpochRequest {
-    let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
-    for query in queries {
-        let partition = OffsetForLeaderPartition::default()
-            .with_partition(query.partition)
-            .with_current_leader_epoch(query.current_leader_epoch)
-            .with_leader_epoch(query.leader_epoch);
-        match topics.last_mut() {
-            Some(topic) if topic.topic.0.as_str() == query.topic => {
-                topic.partitions.push(partition)
-            }
-            _ => topics.push(
-                OffsetForLeaderTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(query.topic.clone())))
-                    .with_partitions(vec![partition]),
-            ),
-        }
-    }
+    let topics = group_by_topic(
+        queries,
+        |query| &query.topic,
+        |query| {
+            OffsetForLeaderPartition::default()
+                .with_partition(query.partition)
+                .with_current_leader_epoch(query.current_leader_epoch)
+                .with_leader_epoch(query.leader_epoch)
+        },
+    )
+    .into_iter()
+    .map(|(name, partitions)| {
+        OffsetForLeaderTopic::default()
+            .with_topic(name)
+            .with_partitions(partitions)
+    })
+    .collect();
     OffsetForLeaderEpochRequest::default()
         .with_replica_id(WireBrokerId(replica_id))
         .with_topics(topics)
@@ -305,21 +329,23 @@ pub fn build_list_offsets_request(
     queries: &[EpochQuery],
     timestamp: i64,
 ) -> ListOffsetsRequest {
-    let mut topics: Vec<ListOffsetsTopic> = Vec::new();
-    for query in queries {
-        let partition = ListOffsetsPartition::default()
-            .with_partition_index(query.partition)
-            .with_current_leader_epoch(query.current_leader_epoch)
-            .with_timestamp(timestamp);
-        match topics.last_mut() {
-            Some(topic) if topic.name.0.as_str() == query.topic => topic.partitions.push(partition),
-            _ => topics.push(
-                ListOffsetsTopic::default()
-                    .with_name(TopicName(StrBytes::from_string(query.topic.clone())))
-                    .with_partitions(vec![partition]),
-            ),
-        }
-    }
+    let topics = group_by_topic(
+        queries,
+        |query| &query.topic,
+        |query| {
+            ListOffsetsPartition::default()
+                .with_partition_index(query.partition)
+                .with_current_leader_epoch(query.current_leader_epoch)
+                .with_timestamp(timestamp)
+        },
+    )
+    .into_iter()
+    .map(|(name, partitions)| {
+        ListOffsetsTopic::default()
+            .with_name(name)
+            .with_partitions(partitions)
+    })
+    .collect();
     ListOffsetsRequest::default()
         .with_replica_id(WireBrokerId(replica_id))
         .with_isolation_level(0)
