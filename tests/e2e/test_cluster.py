@@ -162,6 +162,20 @@ def produce_raw(node: Node, topic: str, partition: int) -> int:
     return error_code
 
 
+def produce_raw_once_known(node: Node, topic: str, partition: int) -> int:
+    """`produce_raw`, retried while `node` answers UNKNOWN_TOPIC_OR_PARTITION:
+    each of a node's shards applies a new metadata image on its own, so a
+    connection may land on a shard that has not seen the topic yet when
+    another shard already listed it in Metadata. Clients retry that error
+    the same way."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        error_code = produce_raw(node, topic, partition)
+        if error_code != kw.UNKNOWN_TOPIC_OR_PARTITION or time.monotonic() > deadline:
+            return error_code
+        time.sleep(0.1)
+
+
 def assert_refusal_names(node: Node, *ids: str) -> None:
     """Some line the refused node wrote names every one of `ids`."""
     lines = node.output_of_last_start()
@@ -214,7 +228,7 @@ def test_three_combined_nodes_agree_and_spread_partition_leaders(cluster_factory
     # A produce sent to a broker that does not lead the partition is refused.
     for p, leader in leaders.items():
         follower = cluster.node(next(i for i in (1, 2, 3) if i != leader))
-        assert produce_raw(follower, topic, p) == NOT_LEADER_OR_FOLLOWER, (p, leader, follower.node_id)
+        assert produce_raw_once_known(follower, topic, p) == NOT_LEADER_OR_FOLLOWER, (p, leader, follower.node_id)
 
     # ~100 messages over the 6 partitions, each read back from its leader.
     produce_and_read_back(cluster.bootstrap(), topic, 6, 17, "a")
