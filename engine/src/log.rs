@@ -231,6 +231,9 @@ struct Inner {
     admission_waiters: WaitList,
     /// Woken when the flusher has work (pending bytes, close).
     flusher_wake: WaitList,
+    /// Woken after every append, before it is durable: the long-polls of
+    /// followers, which may read the tail cache past the durable end.
+    tail_waiters: WaitList,
     /// A compaction pass is running (at most one per log).
     cleaning: Cell<bool>,
     /// The first offset no compaction pass has covered yet.
@@ -464,6 +467,7 @@ impl PartitionLog {
             durable_waiters: WaitList::default(),
             admission_waiters: WaitList::default(),
             flusher_wake: WaitList::default(),
+            tail_waiters: WaitList::default(),
             cleaning: Cell::new(false),
             cleaner_checkpoint: Cell::new(cleaner_checkpoint),
             read_ahead: ReadAhead::default(),
@@ -732,6 +736,7 @@ impl PartitionLog {
     /// waits until the durable end offset passes it.
     async fn finish_append(&self, info: AppendInfo) -> Result<AppendInfo, AppendError> {
         self.inner.flusher_wake.notify_all();
+        self.inner.tail_waiters.notify_all();
         let last_offset = info.last_offset;
         self.inner
             .durable_waiters
@@ -771,6 +776,40 @@ impl PartitionLog {
         max_offset: i64,
         out: &mut Vec<LogChunk>,
     ) -> Result<ReadInfo, ReadError> {
+        self.read_within(offset, max_bytes, max_offset, Reach::Durable, out)
+            .await
+    }
+
+    /// [`read`](Self::read) for a follower replicating this log: batches
+    /// appended but not yet durable are also returned while the tail cache
+    /// holds them (Kafka's followers read up to the log end). The leader's
+    /// own durability still bounds the high watermark, so a follower
+    /// copying them early only lets the two fdatasyncs overlap; from disk
+    /// the read stops at the durable end as any other.
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: nothing is added to `out` until the read completes.
+    pub async fn read_for_replica(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        out: &mut Vec<LogChunk>,
+    ) -> Result<ReadInfo, ReadError> {
+        self.read_within(offset, max_bytes, i64::MAX, Reach::Appended, out)
+            .await
+    }
+
+    async fn read_within(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        reach: Reach,
+        out: &mut Vec<LogChunk>,
+    ) -> Result<ReadInfo, ReadError> {
         let (segment, bound, mut info) = {
             let mut state = self.inner.state.borrow_mut();
             let mut info = ReadInfo {
@@ -792,11 +831,18 @@ impl PartitionLog {
                 state.tail_read_until = Some(Instant::now() + TAIL_READ_INTEREST);
             }
             let bound = max_offset.min(state.durable_end_offset);
-            if offset >= bound {
+            let cached_bound = match reach {
+                Reach::Durable => bound,
+                Reach::Appended => max_offset.min(state.log_end_offset),
+            };
+            if offset >= cached_bound {
                 return Ok(info);
             }
-            if let Some(bytes) = state.tail.read(offset, max_bytes, bound, out) {
+            if let Some(bytes) = state.tail.read(offset, max_bytes, cached_bound, out) {
                 info.bytes = bytes;
+                return Ok(info);
+            }
+            if offset >= bound {
                 return Ok(info);
             }
             (segment_for(&state.segments, offset).clone(), bound, info)
@@ -910,6 +956,21 @@ impl PartitionLog {
                 state.durable_end_offset > offset || state.poisoned || state.closed
             })
             .await;
+    }
+
+    /// Resolves once a [`read_for_replica`](Self::read_for_replica) from
+    /// `offset` would return something: the durable end offset passes it,
+    /// or the log end does with the batch at `offset` in the tail cache (or
+    /// the log is poisoned or closed).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future unregisters it.
+    pub async fn wait_for_replica_read(&self, offset: i64) {
+        let cached = self.inner.tail_waiters.wait_until(|| {
+            let state = self.inner.state.borrow();
+            state.log_end_offset > offset && state.tail.holds(offset)
+        });
+        futures_lite::future::or(self.wait_for_append(offset), cached).await;
     }
 
     /// `(offset, timestamp)` of the first record at or after the log start
@@ -1358,6 +1419,15 @@ impl Drop for PartitionLog {
         self.inner.state.borrow_mut().closed = true;
         self.inner.wake_background();
     }
+}
+
+/// How far a read may reach.
+#[derive(Debug, Clone, Copy)]
+enum Reach {
+    /// Up to the durable end offset (consumers, and the leader's own reads).
+    Durable,
+    /// Also the appended batches the tail cache holds past it (followers).
+    Appended,
 }
 
 /// How `copy_in` treats the headers of the batches it copies.

@@ -124,6 +124,19 @@ impl TailCache {
         }
     }
 
+    /// Whether a [`read`](Self::read) from `offset` is served from the
+    /// cache (a cached batch holds it, or it falls in a gap between cached
+    /// batches).
+    pub fn holds(&self, offset: i64) -> bool {
+        self.entries
+            .front()
+            .is_some_and(|first| offset >= first.base_offset)
+            && self
+                .entries
+                .back()
+                .is_some_and(|last| offset <= last.last_offset)
+    }
+
     /// Appends to `out` the cached batches starting with the one holding
     /// `offset`, stopping before a batch whose last offset is >= `max_offset`
     /// or that would exceed `max_bytes` (the first batch is always whole).

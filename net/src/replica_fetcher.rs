@@ -43,6 +43,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::join_all;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use kafka_protocol::messages::fetch_response::FetchResponse;
 use kafka_protocol::messages::list_offsets_request::{
@@ -633,7 +634,8 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
         };
         let mut failed = false;
         let mut out_of_range: Vec<&Served> = Vec::new();
-        for answer in answers {
+        let mut applying = Vec::with_capacity(answers.len());
+        for answer in &answers {
             let Some(&(one, fetched_from)) =
                 by_name.get(&(answer.topic.as_str(), answer.partition))
             else {
@@ -643,7 +645,17 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
                 let bytes = u64::try_from(answer.records.len()).unwrap_or(u64::MAX);
                 ctx.follower_quota.borrow_mut().record(bytes, now_ms());
             }
-            match apply_answer(&one.partition, &answer, fetched_from, &ctx.metrics).await {
+            applying.push(async move {
+                let applied =
+                    apply_answer(&one.partition, answer, fetched_from, &ctx.metrics).await;
+                (one, applied)
+            });
+        }
+        // The partitions' appends (each waiting for its fdatasync) run
+        // together: the next fetch, which reports them, waits for the
+        // slowest rather than for their sum.
+        for (one, applied) in join_all(applying).await {
+            match applied {
                 Applied::Done => {}
                 Applied::Failed => failed = true,
                 Applied::OutOfRange => out_of_range.push(one),

@@ -477,8 +477,8 @@ impl Partition {
         })
     }
 
-    /// Reads whole batches from `offset` up to the log end (as far as the
-    /// flush policy has made durable, not the high watermark) for follower
+    /// Reads whole batches from `offset` up to the log end (not the high
+    /// watermark; past the durable end only from the tail cache) for follower
     /// `broker`, after recording its fetch at `offset` (its log end offset):
     /// Kafka's follower read. The answer's high watermark is this leader's,
     /// as the fetch moved it. A follower that names its `last_fetched_epoch`
@@ -521,10 +521,7 @@ impl Partition {
             });
         }
         self.record_follower_fetch(broker, offset, log_end_offset, now_ms)?;
-        let read = self
-            .log
-            .read(offset, max_bytes, log_end_offset, chunks)
-            .await?;
+        let read = self.log.read_for_replica(offset, max_bytes, chunks).await?;
         Ok(ReadInfo {
             bytes: read.bytes,
             log_start_offset: read.log_start_offset,
@@ -535,14 +532,16 @@ impl Partition {
         })
     }
 
-    /// Resolves once the log's durable end offset passes `offset` (or the
-    /// log is closed or poisoned): the long-poll of a follower's fetch,
-    /// which reads up to the log end rather than the high watermark.
+    /// Resolves once a follower's read from `offset` would return batches
+    /// (the durable end passes it, or an appended batch the tail cache
+    /// holds; or the log is closed or poisoned): the long-poll of a
+    /// follower's fetch, which reads up to the log end rather than the high
+    /// watermark.
     ///
     /// # Cancel safety
     /// Cancel-safe.
     pub async fn wait_for_log_end(&self, offset: i64) {
-        self.log.wait_for_append(offset).await;
+        self.log.wait_for_replica_read(offset).await;
     }
 
     /// The offset a follower fetches from next: its log end as its flush
