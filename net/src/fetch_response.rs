@@ -6,7 +6,7 @@
 //! The layout follows `kafka-protocol`'s `FetchResponse` encoder exactly for
 //! every version served (4–18); a unit test compares the two byte for byte.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, TopicName};
 use skein_engine::LogChunk;
 use skein_replication::AbortedTxn;
@@ -15,8 +15,9 @@ use uuid::Uuid;
 use crate::frame::RequestHeader;
 use crate::response::{write_response_header, EncodeError, Response, ResponsePart};
 
-/// One partition of a Fetch response.
-pub struct FetchedPartition {
+/// One partition of a Fetch response; its records as read on this shard
+/// (`LogChunk`), or as `Bytes` while they cross the mesh from their owner.
+pub struct FetchedPartition<C = LogChunk> {
     /// The partition index.
     pub partition_index: i32,
     /// Its error code (0 for none).
@@ -34,7 +35,40 @@ pub struct FetchedPartition {
     /// the records (`None`: a read_uncommitted fetch, encoded as null).
     pub aborted_transactions: Option<Vec<AbortedTxn>>,
     /// Whole record batches, in offset order.
-    pub chunks: Vec<LogChunk>,
+    pub chunks: Vec<C>,
+}
+
+impl FetchedPartition {
+    /// The same answer with its records as `Bytes`, to cross the mesh:
+    /// free for records from the tail cache, one copy for a disk read.
+    pub fn into_sendable(self) -> FetchedPartition<Bytes> {
+        FetchedPartition {
+            partition_index: self.partition_index,
+            error_code: self.error_code,
+            high_watermark: self.high_watermark,
+            last_stable_offset: self.last_stable_offset,
+            log_start_offset: self.log_start_offset,
+            diverging_epoch: self.diverging_epoch,
+            aborted_transactions: self.aborted_transactions,
+            chunks: self.chunks.into_iter().map(LogChunk::into_bytes).collect(),
+        }
+    }
+}
+
+impl FetchedPartition<Bytes> {
+    /// An answer from the mesh, ready to be written.
+    pub fn into_local(self) -> FetchedPartition {
+        FetchedPartition {
+            partition_index: self.partition_index,
+            error_code: self.error_code,
+            high_watermark: self.high_watermark,
+            last_stable_offset: self.last_stable_offset,
+            log_start_offset: self.log_start_offset,
+            diverging_epoch: self.diverging_epoch,
+            aborted_transactions: self.aborted_transactions,
+            chunks: self.chunks.into_iter().map(LogChunk::Memory).collect(),
+        }
+    }
 }
 
 /// One topic of a Fetch response.

@@ -33,6 +33,7 @@ pub mod controller_client;
 pub mod controller_rpc;
 mod dispatch;
 pub mod error_code;
+pub mod fetch_reads;
 pub mod fetch_response;
 mod fetch_session;
 pub mod frame;

@@ -23,6 +23,7 @@ pub use skein_replication::{
 };
 
 use crate::error_code::{self, ErrorCode};
+use crate::fetch_reads::{ShardReads, ShardReadsDone, ShardWaits};
 
 /// A request to another shard.
 pub enum ShardRequest {
@@ -45,6 +46,12 @@ pub enum ShardRequest {
     /// control shard; answered with [`ShardReply::Transaction`] once its
     /// state change is durable.
     Transaction(transaction_coordinator::Request),
+    /// A fetch's reads of partitions this data shard owns, answered with
+    /// [`ShardReply::Reads`].
+    Reads(ShardReads),
+    /// A fetch's long-poll on partitions this data shard owns, answered
+    /// with [`ShardReply::Waited`].
+    Waits(ShardWaits),
 }
 
 /// A follower's read of its leader's partition: who reads, and the leader
@@ -144,8 +151,10 @@ pub enum ShardReply {
     /// To [`PartitionOp::ReadCommitted`]: as `Read`, with the aborted
     /// transactions.
     ReadCommitted(Result<(Vec<Bytes>, ReadInfo, Vec<AbortedTxn>), PartitionError>),
-    /// To [`PartitionOp::WaitForAppend`].
+    /// To [`PartitionOp::WaitForAppend`] and [`ShardRequest::Waits`].
     Waited,
+    /// To [`ShardRequest::Reads`].
+    Reads(ShardReadsDone),
     /// To [`PartitionOp::ListOffset`].
     ListedOffset(Result<ListedOffset, PartitionError>),
     /// To [`PartitionOp::DeleteRecords`]: the new log start offset.

@@ -16,22 +16,23 @@
 //! registers one waiter on the shard's log change signal; otherwise the
 //! partitions are read once, and a long-poll that finds nothing waits on
 //! each partition under one timer and answers at its deadline without
-//! reading them again. `benches/scripts/fetch_session_bench.py` measures it.
+//! reading them again. Reads and waits go to each owner shard in one call
+//! for all of its partitions (`fetch_reads.rs`). `benches/scripts/fetch_session_bench.py` measures it.
 
 use std::time::{Duration, Instant};
 
-use futures::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchRequest;
 use kafka_protocol::messages::TopicName;
 use skein_controller::{MetadataImage, TopicId};
 use skein_engine::LogChunk;
-use skein_replication::{AbortedTxn, BrokerId};
+use skein_replication::BrokerId;
 use uuid::Uuid;
 
 use skein_controller::AclOperation;
 
 use crate::caller::Caller;
 use crate::error_code::{fetch_session_error, ErrorCode};
+use crate::fetch_reads::{read_all, wait_for_any, PartitionRead, Reads, Wanted};
 use crate::fetch_response::{write_fetch_response, FetchedPartition, FetchedTopic};
 use crate::fetch_session::{
     CachedPartition, FetchContext, FetchSessionError, LogState, PartitionOutcome, PartitionRequest,
@@ -40,7 +41,6 @@ use crate::fetch_session::{
 use crate::frame::RequestHeader;
 use crate::partition_leadership::check_leader;
 use crate::response::{EncodeError, Response};
-use crate::shard_message::{FollowerRead, PartitionError, ReadInfo};
 use crate::shard_state::{now_ms, ShardState};
 
 /// Fetch v13 names topics by id.
@@ -51,20 +51,6 @@ const SESSIONS_FROM_VERSION: i16 = 7;
 const REPLICA_STATE_FROM_VERSION: i16 = 15;
 /// The longest a fetch may wait, whatever it asks for.
 const MAX_WAIT_MS_CAP: u64 = 30_000;
-
-/// Where a partition of the request stands.
-struct Wanted {
-    /// The topic as the request (or session) names it.
-    topic: TopicRef,
-    topic_id: TopicId,
-    partition: i32,
-    fetch_offset: i64,
-    /// A follower's last fetched epoch (-1: none).
-    last_fetched_epoch: i32,
-    partition_max_bytes: usize,
-    /// Set when the partition cannot be read at all.
-    error: Option<ErrorCode>,
-}
 
 /// Answers a Fetch request. Kafka: a consumer needs READ on each topic, a
 /// follower (replica id >= 0) CLUSTER_ACTION on the cluster; refused
@@ -189,7 +175,7 @@ pub async fn handle(
         .filter(|_| {
             wanted
                 .iter()
-                .all(|want| ctx.owner(&want.topic_id, want.partition) == ctx.shard)
+                .all(|want| ctx.owner(&want.read.topic_id, want.read.partition) == ctx.shard)
         });
     let (selected, response_session_id) = match context {
         FetchContext::Sessionless | FetchContext::Quiet { .. } => (None, INVALID_SESSION_ID),
@@ -377,11 +363,14 @@ fn plan_reads(
         };
         wanted.push(Wanted {
             topic: cached.topic.clone(),
-            topic_id: topic.map(|(topic_id, _)| topic_id).unwrap_or_default(),
-            partition: cached.partition,
-            fetch_offset: cached.request.fetch_offset,
-            last_fetched_epoch: cached.request.last_fetched_epoch,
-            partition_max_bytes: usize::try_from(cached.request.partition_max_bytes).unwrap_or(0),
+            read: PartitionRead {
+                topic_id: topic.map(|(topic_id, _)| topic_id).unwrap_or_default(),
+                partition: cached.partition,
+                fetch_offset: cached.request.fetch_offset,
+                last_fetched_epoch: cached.request.last_fetched_epoch,
+                partition_max_bytes: usize::try_from(cached.request.partition_max_bytes)
+                    .unwrap_or(0),
+            },
             error,
         });
     }
@@ -471,14 +460,14 @@ async fn long_poll(
             // Records below min_bytes: let go of the log's buffers while
             // waiting and read again.
             drop(results);
-            wait_for_any_append(ctx, wanted, deadline - now, reads).await;
+            wait_for_any(ctx, wanted, deadline - now, reads).await;
             continue;
         }
         // Nothing to read: unless an append (or a deleted partition) wakes
         // the wait, this answer still holds at the deadline, so an idle
         // long-poll reads its partitions once, not twice. Only a log start
         // offset moved by retention meanwhile is reported a poll late.
-        if !wait_for_any_append(ctx, wanted, deadline - now, reads).await {
+        if !wait_for_any(ctx, wanted, deadline - now, reads).await {
             return (results, state);
         }
     }
@@ -499,245 +488,11 @@ fn count_fetched(
     if result.chunks.is_empty() {
         return;
     }
-    let Some(topic) = image.topic_by_id(&want.topic_id) else {
+    let Some(topic) = image.topic_by_id(&want.read.topic_id) else {
         return;
     };
     for chunk in &result.chunks {
         ctx.metrics
-            .fetched(&want.topic_id, &topic.name, chunk.as_slice());
-    }
-}
-
-/// The most record bytes to read from the next partition: its own limit and
-/// what is left of the response's, except that until some partition has
-/// returned data at least one byte is asked for, so that the first batch of
-/// the first non-empty partition comes back whole even past both limits
-/// (Kafka's "min one message" rule; a consumer would otherwise be stuck
-/// behind a batch larger than its limits).
-fn partition_read_limit(partition_max_bytes: usize, budget: usize, any_data: bool) -> usize {
-    let limit = partition_max_bytes.min(budget);
-    if any_data {
-        limit
-    } else {
-        limit.max(1)
-    }
-}
-
-/// Who reads, and how far.
-#[derive(Debug, Clone, Copy)]
-struct Reads {
-    /// A follower's fetch: up to the log end.
-    replica: Option<BrokerId>,
-    /// A read_committed consumer: up to the last stable offset.
-    read_committed: bool,
-}
-
-/// Reads one partition as `reads` asks: the aborted transactions are
-/// `Some` for a read_committed read.
-async fn read_one(
-    ctx: &ShardState,
-    want: &Wanted,
-    limit: usize,
-    reads: Reads,
-    chunks: &mut Vec<LogChunk>,
-) -> Result<(ReadInfo, Option<Vec<AbortedTxn>>), PartitionError> {
-    if reads.read_committed {
-        let (info, aborted) = ctx
-            .read_committed(
-                want.topic_id,
-                want.partition,
-                want.fetch_offset,
-                limit,
-                chunks,
-            )
-            .await?;
-        return Ok((info, Some(aborted)));
-    }
-    let info = ctx
-        .read(
-            want.topic_id,
-            want.partition,
-            want.fetch_offset,
-            limit,
-            reads.replica.map(|broker| FollowerRead {
-                broker,
-                last_fetched_epoch: want.last_fetched_epoch,
-            }),
-            chunks,
-        )
-        .await?;
-    Ok((info, None))
-}
-
-/// Reads every wanted partition in request order within the response budget.
-async fn read_all(
-    ctx: &ShardState,
-    wanted: &[Wanted],
-    max_bytes: usize,
-    reads: Reads,
-) -> Vec<FetchedPartition> {
-    let mut budget = max_bytes;
-    let mut any_data = false;
-    let mut results = Vec::with_capacity(wanted.len());
-    for want in wanted {
-        if let Some(code) = want.error {
-            results.push(failed(want.partition, code, None));
-            continue;
-        }
-        let limit = partition_read_limit(want.partition_max_bytes, budget, any_data);
-        if limit == 0 {
-            results.push(offsets_only(ctx, want).await);
-            continue;
-        }
-        let mut chunks = Vec::new();
-        match read_one(ctx, want, limit, reads, &mut chunks).await {
-            Ok((mut info, mut aborted_transactions)) => {
-                // The log returns the first batch of a read whole even past
-                // the limit; only the response's first data may do that.
-                // Once a batch does not fit, the response is full: later
-                // partitions answer with their offsets only, so that the
-                // rest of the request costs no more reads that would be
-                // thrown away.
-                if any_data && info.bytes > limit {
-                    chunks.clear();
-                    info.bytes = 0;
-                    budget = 0;
-                    if let Some(aborted) = aborted_transactions.as_mut() {
-                        aborted.clear();
-                    }
-                }
-                any_data |= info.bytes > 0;
-                budget = budget.saturating_sub(info.bytes);
-                results.push(FetchedPartition {
-                    partition_index: want.partition,
-                    error_code: 0,
-                    high_watermark: info.high_watermark,
-                    last_stable_offset: info.last_stable_offset,
-                    log_start_offset: info.log_start_offset,
-                    diverging_epoch: info
-                        .diverging_epoch
-                        .map(|diverging| (diverging.leader_epoch, diverging.end_offset)),
-                    aborted_transactions,
-                    chunks,
-                });
-            }
-            Err(error) => {
-                let bounds = match &error {
-                    crate::shard_message::PartitionError::Read(
-                        skein_engine::ReadError::OffsetOutOfRange {
-                            log_start_offset,
-                            log_end_offset,
-                            ..
-                        },
-                    ) => Some((*log_start_offset, *log_end_offset)),
-                    _ => None,
-                };
-                results.push(failed(want.partition, error.code(), bounds));
-            }
-        }
-    }
-    results
-}
-
-/// A partition with no records but its current offsets.
-async fn offsets_only(ctx: &ShardState, want: &Wanted) -> FetchedPartition {
-    match ctx.offsets(want.topic_id, want.partition).await {
-        Ok(offsets) => FetchedPartition {
-            partition_index: want.partition,
-            error_code: 0,
-            high_watermark: offsets.high_watermark,
-            last_stable_offset: offsets.last_stable_offset,
-            log_start_offset: offsets.log_start_offset,
-            diverging_epoch: None,
-            aborted_transactions: None,
-            chunks: Vec::new(),
-        },
-        Err(error) => failed(want.partition, error.code(), None),
-    }
-}
-
-/// Waits until one of the partitions gets an append past its fetch offset,
-/// or `timeout` passes. Returns whether an append (or a partition going
-/// away) ended the wait. One timer bounds the whole wait; partitions owned
-/// by this shard wait without timers of their own.
-async fn wait_for_any_append(
-    ctx: &ShardState,
-    wanted: &[Wanted],
-    timeout: Duration,
-    reads: Reads,
-) -> bool {
-    let timeout_ms = u64::try_from(timeout.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let waits: Vec<_> = wanted
-        .iter()
-        .filter(|want| want.error.is_none())
-        .map(
-            |want| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
-                if reads.read_committed {
-                    Box::pin(ctx.wait_for_stable(
-                        want.topic_id,
-                        want.partition,
-                        want.fetch_offset,
-                        timeout_ms,
-                    ))
-                } else {
-                    Box::pin(ctx.wait_for_append(
-                        want.topic_id,
-                        want.partition,
-                        want.fetch_offset,
-                        timeout_ms,
-                        reads.replica.is_some(),
-                    ))
-                }
-            },
-        )
-        .collect();
-    if waits.is_empty() {
-        glommio::timer::sleep(timeout).await;
-        return false;
-    }
-    glommio::timer::timeout(timeout, async {
-        select_all(waits).await;
-        Ok(())
-    })
-    .await
-    .is_ok()
-}
-
-fn failed(partition: i32, code: ErrorCode, bounds: Option<(i64, i64)>) -> FetchedPartition {
-    let (log_start_offset, high_watermark) = bounds.unwrap_or((-1, -1));
-    FetchedPartition {
-        partition_index: partition,
-        error_code: code.code(),
-        high_watermark,
-        last_stable_offset: high_watermark,
-        log_start_offset,
-        diverging_epoch: None,
-        aborted_transactions: None,
-        chunks: Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::partition_read_limit;
-
-    #[test]
-    fn the_first_partition_is_bounded_by_the_response_budget() {
-        // librdkafka's test 0082: max.partition.fetch.bytes 20 MB, fetch.max.bytes 1 MB.
-        assert_eq!(
-            partition_read_limit(20_000_000, 1_000_000, false),
-            1_000_000
-        );
-        assert_eq!(partition_read_limit(1_000, 1_000_000, false), 1_000);
-    }
-
-    #[test]
-    fn an_exhausted_budget_still_reads_the_first_batch_until_data_came_back() {
-        assert_eq!(partition_read_limit(1_048_576, 0, false), 1);
-        assert_eq!(partition_read_limit(0, 500, false), 1);
-        assert_eq!(partition_read_limit(1_048_576, 0, true), 0);
-        assert_eq!(partition_read_limit(1_048_576, 300, true), 300);
+            .fetched(&want.read.topic_id, &topic.name, chunk.as_slice());
     }
 }

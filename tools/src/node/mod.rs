@@ -45,6 +45,7 @@ use crate::node::control_shard::ControlShard;
 use crate::node::group_driver::{offsets_topic, GroupDriver};
 use crate::node::transaction_driver::{transaction_state_topic, TransactionDriver};
 use skein_net::connection_quota::{parse_per_ip_overrides, ConnectionLimits, ConnectionQuotas};
+use skein_net::fetch_reads;
 use skein_net::listener::{self, ClientListener, ListenerEndpoint};
 use skein_net::metrics::MetricsRegistry;
 use skein_net::shard_message::{ShardReply, ShardRequest};
@@ -418,9 +419,10 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
                 ShardRequest::Transaction(request) => {
                     ShardReply::Transaction(transactions.handle(request).await)
                 }
-                ShardRequest::Partition { .. } | ShardRequest::ApplyImage(_) => {
-                    ShardReply::Unavailable
-                }
+                ShardRequest::Partition { .. }
+                | ShardRequest::ApplyImage(_)
+                | ShardRequest::Reads(_)
+                | ShardRequest::Waits(_) => ShardReply::Unavailable,
             }
         }
     }))
@@ -831,6 +833,8 @@ async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
                     partition,
                     op,
                 } => ctx.execute(topic_id, partition, op).await,
+                ShardRequest::Reads(reads) => fetch_reads::serve_reads(&ctx, reads).await,
+                ShardRequest::Waits(waits) => fetch_reads::serve_waits(&ctx, waits).await,
                 ShardRequest::ApplyImage(image) => {
                     // The sweep runs against the first image before this
                     // shard answers it: the control shard publishes the
