@@ -2,34 +2,41 @@
 //! cleaner does it, simply: keep the latest record of every key in the
 //! sealed segments. Invariants: offsets are never renumbered (a cleaned
 //! batch keeps its `baseOffset` and `lastOffsetDelta`); retained records are
-//! byte-identical; the active segment is never touched; a crash at any
+//! byte-identical but for a timestamp delta a delete horizon re-encodes;
+//! nothing at or past the last stable offset and never the active segment
+//! is touched; a crash at any
 //! moment leaves each segment either wholly old or wholly cleaned.
 //!
 //! # One pass
 //!
 //! 1. *Plan.* The sealed segments from the cleaner checkpoint (the first
 //!    offset not yet compacted) up to the first segment younger than
-//!    `min.compaction.lag.ms` are *dirty*; the sealed ones before the
-//!    checkpoint are *clean*. A pass runs when dirty bytes are at least
-//!    `min.cleanable.dirty.ratio` of all sealed bytes, or the oldest dirty
-//!    segment is older than `max.compaction.lag.ms`.
+//!    `min.compaction.lag.ms` or reaching the last stable offset (a segment
+//!    that may hold an undecided transaction is never cleaned) are *dirty*;
+//!    the sealed ones before the checkpoint are *clean*. A pass runs when
+//!    dirty bytes are at least `min.cleanable.dirty.ratio` of all sealed
+//!    bytes, or the oldest dirty segment is older than `max.compaction.lag.ms`.
 //! 2. *Offset map.* Scanning the dirty segments builds key → latest offset
 //!    (keys are hashed to 128 bits, two SipHash passes, as Kafka keys its
 //!    map by MD5; at most [`OFFSET_MAP_ENTRIES_MAX`] keys, and the pass
-//!    stops at the last dirty segment that fit whole).
+//!    stops at the last dirty segment that fit whole). Records of aborted
+//!    transactions, of control batches and of compressed batches (the
+//!    engine does not decompress) add no key.
 //! 3. *Clean.* Every segment from the log start to the end of the mapped
-//!    range is rewritten, keeping a record unless its key maps to a larger
-//!    offset, or it is a tombstone (null value) whose timestamp is more than
-//!    `delete.retention.ms` in the past. Records without a key are kept
-//!    (Kafka refuses them at produce time on compacted topics). Compressed,
-//!    control and transactional batches are copied untouched: the engine
-//!    does not decompress, and does not know which transactions aborted,
-//!    so their keys neither enter the map nor lose records —
-//!    a newer compressed value still wins for a reader, older ones stay.
-//!    A batch that loses every record disappears; one that loses some is
-//!    re-encoded with the retained records' bytes, `recordsCount`, a
-//!    recomputed `maxTimestamp` and CRC. A segment that changes is written
-//!    beside the original and swapped in; one left empty is deleted
+//!    range is rewritten with Kafka's `LogCleaner` rules ([`clean_batch`];
+//!    transactions are followed by a [`TxnTracker`] over what the
+//!    partition's owner knows of them, a [`CleanerTxns`]): batches of
+//!    aborted transactions go; a keyed record goes if its key maps to a
+//!    larger offset, or it is a tombstone past its batch's delete horizon;
+//!    a transaction marker stays while its transaction has data and goes
+//!    once its delete horizon has passed; keyless records stay (Kafka
+//!    refuses them at produce time on compacted topics); records of
+//!    compressed batches stay. A batch that loses every record disappears,
+//!    unless it holds its producer's last record (its header then stays,
+//!    empty, so the producer's epoch and sequence survive); one that loses
+//!    some is re-encoded with the retained records' bytes, `recordsCount`,
+//!    a recomputed `maxTimestamp` and CRC. A segment that changes is
+//!    written beside the original and swapped in; one left empty is deleted
 //!    (except the first, kept empty so the log start stays where it was).
 //!
 //! # The swap
@@ -44,12 +51,15 @@
 //! commit point). Readers holding the old `Segment` keep reading the old
 //! file through its open handle.
 //!
-//! # Tombstones and timestamps
+//! # Delete horizons (KIP-534)
 //!
-//! Kafka dates a tombstone by when the cleaner first saw it; this cleaner
-//! dates it by the record's own timestamp (LogAppendTime: the batch's), which
-//! needs no extra state. A producer-supplied CreateTime far in the past makes
-//! a tombstone removable at once; the key is gone either way.
+//! The first pass that keeps a tombstone, or a marker whose transaction has
+//! no data left, writes a delete horizon into its batch: `now +
+//! delete.retention.ms` in `baseTimestamp`, flagged by attribute bit 6,
+//! every record's timestamp delta re-encoded so timestamps do not change (a
+//! batch may grow by a few bytes). A later pass at or after the horizon
+//! removes the tombstone or the marker, so a consumer that reads the log
+//! within `delete.retention.ms` of the cleaner's first sight still sees it.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
