@@ -33,6 +33,12 @@ pub const ATTR_COMPRESSION_MASK: i16 = 0x7;
 pub const ATTR_CONTROL: i16 = 1 << 5;
 /// `attributes` bit 4: a transactional batch.
 pub const ATTR_TRANSACTIONAL: i16 = 1 << 4;
+/// `attributes` bit 6 (KIP-534): `baseTimestamp` holds the delete horizon,
+/// the time after which the cleaner may remove the batch's tombstones (or
+/// the batch, a marker of a transaction with no data left).
+pub const ATTR_DELETE_HORIZON: i16 = 1 << 6;
+/// `baseTimestamp` of a batch without one (Kafka's `NO_TIMESTAMP`).
+pub const NO_TIMESTAMP: i64 = -1;
 /// First byte position covered by the CRC, for writers of new batches.
 pub const CRC_COVERAGE_START: usize = CRC_START;
 
@@ -112,6 +118,13 @@ impl BatchHeader {
     pub fn is_log_append_time(&self) -> bool {
         self.attributes.get() & ATTR_LOG_APPEND_TIME != 0
     }
+
+    /// The delete horizon the cleaner wrote into the batch (KIP-534: the
+    /// delete-horizon attribute bit set, the horizon in `baseTimestamp`),
+    /// in ms since the epoch.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes.get() & ATTR_DELETE_HORIZON != 0).then(|| self.base_timestamp.get())
+    }
 }
 
 /// Why bytes are not a valid batch. `&'static str` reasons keep validation
@@ -143,7 +156,9 @@ pub fn validate(bytes: &[u8], max_bytes: usize) -> Result<usize, BatchFault> {
 
 /// `validate` for a batch read back from a segment, where compaction may
 /// have removed records: `recordsCount` may be below `lastOffsetDelta + 1`
-/// (the header keeps the original last offset, as Kafka's cleaner does).
+/// (the header keeps the original last offset, as Kafka's cleaner does),
+/// down to 0 (an empty batch the cleaner kept for its producer state, see
+/// [`write_empty`]).
 ///
 /// # Errors
 /// The first check that fails, as a `BatchFault`.
@@ -170,8 +185,11 @@ fn check(bytes: &[u8], max_bytes: usize, compacted: bool) -> Result<usize, Batch
         return Err(BatchFault::TooLarge { size: total });
     }
     let count = header.records_count.get();
-    if count <= 0 {
+    if count < 0 || (count == 0 && !compacted) {
         return Err(BatchFault::Corrupt("recordsCount is not positive"));
+    }
+    if count == 0 && total != HEADER_BYTES {
+        return Err(BatchFault::Corrupt("an empty batch holds bytes"));
     }
     let last_offset_delta = header.last_offset_delta.get();
     let agrees = if compacted {
@@ -255,6 +273,28 @@ pub fn seal_with_codec(batch: &mut [u8], codec: i16) {
     let crc = crc32c::crc32c(&batch[CRC_START..]);
     let (header, _) = BatchHeader::mut_from_prefix(batch).expect("length checked above");
     header.crc.set(crc);
+}
+
+/// Appends to `out` the empty form of the batch `header` heads, as Kafka's
+/// cleaner keeps a batch whose records it removed but whose producer state
+/// (producer id, epoch, sequences through `lastOffsetDelta`) must survive
+/// (`DefaultRecordBatch.writeEmptyHeader`): the same offsets, producer
+/// fields, leader epoch, timestamp type, `maxTimestamp` and transactional
+/// and control bits; no records, no compression, no `baseTimestamp`, no
+/// delete horizon.
+pub fn write_empty(header: &BatchHeader, out: &mut Vec<u8>) {
+    let start = out.len();
+    let keep = ATTR_LOG_APPEND_TIME | ATTR_TRANSACTIONAL | ATTR_CONTROL;
+    let mut empty = *header;
+    empty.batch_length.set((HEADER_BYTES - LOG_OVERHEAD) as i32);
+    empty.attributes.set(header.attributes.get() & keep);
+    empty.base_timestamp.set(NO_TIMESTAMP);
+    empty.records_count.set(0);
+    empty.crc.set(0);
+    out.extend_from_slice(empty.as_bytes());
+    let crc = crc32c::crc32c(&out[start + CRC_START..]);
+    out[start + 17..start + CRC_START].copy_from_slice(&crc.to_be_bytes());
+    debug_assert_eq!(validate_stored(&out[start..], usize::MAX), Ok(HEADER_BYTES));
 }
 
 /// Reads a zigzag varint (Kafka's `varint`/`varlong`) at `*pos`, advancing it.
@@ -408,6 +448,34 @@ mod tests {
             .last_offset_delta(0)
             .build();
         assert!(validate_stored(&batch, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn an_empty_batch_keeps_offsets_and_producer_fields_and_is_valid_only_when_stored() {
+        let mut batch = BatchBuilder::new(1_000)
+            .record(b"k", b"a", 0)
+            .record(b"k", b"b", 5)
+            .build();
+        patch_offset_and_epoch(&mut batch, 40, 3);
+        let header = *BatchHeader::read(&batch).expect("header");
+        let mut empty = Vec::new();
+        write_empty(&header, &mut empty);
+        assert_eq!(empty.len(), HEADER_BYTES);
+        assert_eq!(validate_stored(&empty, 1 << 20), Ok(HEADER_BYTES));
+        assert_eq!(
+            validate(&empty, 1 << 20),
+            Err(BatchFault::Corrupt("recordsCount is not positive"))
+        );
+        let read = BatchHeader::read(&empty).expect("header");
+        assert_eq!(read.base_offset.get(), 40);
+        assert_eq!(read.last_offset(), 41);
+        assert_eq!(read.partition_leader_epoch.get(), 3);
+        assert_eq!(read.producer_id.get(), header.producer_id.get());
+        assert_eq!(read.base_sequence.get(), header.base_sequence.get());
+        assert_eq!(read.max_timestamp.get(), 1_005);
+        assert_eq!(read.base_timestamp.get(), NO_TIMESTAMP);
+        assert_eq!(read.records_count.get(), 0);
+        assert_eq!(read.delete_horizon_ms(), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod cleaned_txns;
 mod compaction;
 mod compression;
 mod config;
@@ -48,6 +49,7 @@ pub use crate::compaction::SWAP_RENAMES;
 pub use crate::batch::{
     validate as validate_batch, BatchFault, BatchHeader, HEADER_BYTES as BATCH_HEADER_BYTES,
 };
+pub use crate::cleaned_txns::{AbortedRange, CleanerTxns, ProducerLastRecord};
 pub use crate::compression::{
     compress, decompress, decompressed_bytes_max, recompress, Codec, CompressionError,
     CompressionType,

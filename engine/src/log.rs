@@ -101,6 +101,7 @@ use std::time::{Duration, Instant};
 use glommio::io::ReadResult;
 
 use crate::batch::{self, BatchFault, BatchHeader};
+use crate::cleaned_txns::{CleanerTxns, TxnTracker};
 use crate::compaction::{self, OffsetMap, Retention, SegmentOutcome};
 use crate::compression;
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
@@ -178,7 +179,7 @@ pub struct AppendInfo {
 }
 
 /// What a compaction pass did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactionReport {
     /// Segments rewritten or deleted.
     pub segments_cleaned: usize,
@@ -188,6 +189,10 @@ pub struct CompactionReport {
     pub bytes_after: u64,
     /// Distinct keys in the dirty range.
     pub keys: usize,
+    /// Offsets of the abort markers met whose aborted transaction has no
+    /// data left in the log: their aborted-transaction index entries can go
+    /// (Kafka leaves them out of a cleaned segment's index).
+    pub emptied_aborts: Vec<i64>,
 }
 
 /// Clears `Inner::cleaning` when a pass ends, however it ends.
@@ -1271,8 +1276,10 @@ impl PartitionLog {
 
     /// Runs one compaction pass if `cleanup.policy` includes `compact` and
     /// one is due (see the `compaction` module): builds the offset map over
-    /// the dirty sealed segments, then rewrites and swaps in every sealed
-    /// segment up to the end of the mapped range. Returns what it did, or
+    /// the dirty sealed segments below `txns.last_stable_offset`, then
+    /// rewrites and swaps in every sealed segment up to the end of the
+    /// mapped range, with Kafka's rules for transactional data (`txns`: see
+    /// [`CleanerTxns`]). Returns what it did, or
     /// `None` if no pass was due (or one is already running on this log).
     ///
     /// # Errors
@@ -1284,7 +1291,11 @@ impl PartitionLog {
     /// Dropping the future between swaps is safe: each swap is synchronous,
     /// and a dropped pass leaves at most a `.cleaned` file that the next
     /// open (or pass) replaces.
-    pub async fn compact(&self, now_ms: i64) -> Result<Option<CompactionReport>, LogError> {
+    pub async fn compact(
+        &self,
+        now_ms: i64,
+        txns: &CleanerTxns,
+    ) -> Result<Option<CompactionReport>, LogError> {
         let config = self.inner.config.get();
         if !config.cleanup_policy.compacts() || self.inner.cleaning.get() {
             return Ok(None);
@@ -1305,31 +1316,44 @@ impl PartitionLog {
                 .max(state.log_start_offset);
             (sealed, next_bases, checkpoint)
         };
-        let Some(plan) = compaction::plan(&sealed, &next_bases, checkpoint, &config, now_ms) else {
+        let Some(plan) = compaction::plan(
+            &sealed,
+            &next_bases,
+            checkpoint,
+            txns.last_stable_offset,
+            &config,
+            now_ms,
+        ) else {
             return Ok(None);
         };
         let mut map = OffsetMap::with_capacity(compaction::OFFSET_MAP_ENTRIES_MAX);
         let dirty = &plan.segments[plan.first_dirty..];
-        let mapped = compaction::build_offset_map(dirty, &mut map).await?;
+        let mut map_txns = TxnTracker::new(&txns.aborted, dirty[0].base_offset());
+        let mapped = compaction::build_offset_map(dirty, &mut map, &mut map_txns).await?;
         if mapped == 0 {
             tracing::warn!(dir = ?self.inner.dir, "a dirty segment has more keys than the offset map holds; not compacted");
             return Ok(None);
         }
         let end = plan.first_dirty + mapped;
         let retention = Retention {
-            tombstone_horizon_ms: now_ms.saturating_sub(config.delete_retention_ms),
+            now_ms,
+            delete_retention_ms: config.delete_retention_ms,
+            txns,
         };
         let mut report = CompactionReport {
             segments_cleaned: 0,
             bytes_before: 0,
             bytes_after: 0,
             keys: map.len(),
+            emptied_aborts: Vec::new(),
         };
+        let mut clean_txns = TxnTracker::new(&txns.aborted, plan.segments[0].base_offset());
         for segment in &plan.segments[..end] {
             let outcome = compaction::clean_segment(
                 &self.inner.dir,
                 segment,
                 &map,
+                &mut clean_txns,
                 retention,
                 config.index_interval_bytes,
             )
@@ -1350,6 +1374,7 @@ impl PartitionLog {
         let new_checkpoint = next_bases[end - 1].min(self.log_end_offset());
         self.inner.cleaner_checkpoint.set(new_checkpoint);
         write_i64_file(&self.inner.dir, CLEANER_CHECKPOINT_FILE, new_checkpoint)?;
+        report.emptied_aborts = clean_txns.emptied_aborts().to_vec();
         Ok(Some(report))
     }
 

@@ -209,6 +209,48 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
+impl RecordView<'_> {
+    /// Appends this record to `out` re-encoded with `timestamp_delta` in
+    /// place of its own (every other field byte-identical, the length
+    /// prefix recomputed): what moving a batch's base timestamp needs
+    /// (KIP-534's delete horizon is written there).
+    pub fn encode_with_timestamp_delta(&self, timestamp_delta: i64, out: &mut Vec<u8>) {
+        let mut cursor = Cursor {
+            bytes: self.encoded,
+            position: 0,
+            record: 0,
+        };
+        // The view was decoded from these bytes: they decode again.
+        cursor.varint().expect("a decoded record's length");
+        let attributes = cursor.take(1).expect("a decoded record's attributes")[0];
+        cursor.varint().expect("a decoded record's timestamp delta");
+        let rest = &self.encoded[cursor.position..];
+        let mut delta = Vec::with_capacity(10);
+        put_varlong(&mut delta, timestamp_delta);
+        let length = i64::try_from(1 + delta.len() + rest.len()).expect("a record under 2 GiB");
+        let start = out.len();
+        put_varlong(out, length);
+        out.push(attributes);
+        out.extend_from_slice(&delta);
+        out.extend_from_slice(rest);
+        debug_assert!(out.len() > start + rest.len());
+    }
+}
+
+/// Appends the zigzag varint (Kafka's `varint`/`varlong`) of `value`.
+fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        let byte = (zigzag & 0x7f) as u8;
+        zigzag >>= 7;
+        if zigzag == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 /// A read position inside one record.
 struct Cursor<'a> {
     bytes: &'a [u8],
@@ -285,6 +327,29 @@ mod tests {
 
     fn decode(batch: &[u8]) -> Result<Vec<RecordView<'_>>, RecordFault> {
         Records::new(batch)?.collect()
+    }
+
+    #[test]
+    fn a_record_re_encoded_with_another_timestamp_delta_keeps_every_other_field() {
+        let batch = BatchBuilder::new(1_000)
+            .record(b"key", b"value", 3)
+            .tombstone(b"gone", 200)
+            .build();
+        let records = decode(&batch).expect("decodes");
+        let mut body = Vec::new();
+        records[0].encode_with_timestamp_delta(-70_000, &mut body);
+        records[1].encode_with_timestamp_delta(0, &mut body);
+        let mut rebuilt = batch[..HEADER_BYTES].to_vec();
+        rebuilt.extend_from_slice(&body);
+        let again = decode(&rebuilt).expect("re-encoded records decode");
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[0].timestamp_delta, -70_000);
+        assert_eq!(again[0].key, Some(&b"key"[..]));
+        assert_eq!(again[0].value, Some(&b"value"[..]));
+        assert_eq!(again[1].timestamp_delta, 0);
+        assert_eq!(again[1].offset_delta, 1);
+        assert!(again[1].value_is_null);
+        assert_ne!(again[0].encoded.len(), records[0].encoded.len());
     }
 
     #[test]

@@ -117,6 +117,29 @@ impl BatchBuilder {
         self
     }
 
+    /// Sets the transactional attribute bit.
+    pub fn transactional(mut self) -> BatchBuilder {
+        self.attributes |= crate::batch::ATTR_TRANSACTIONAL;
+        self
+    }
+
+    /// A transaction marker of `producer_id` at `producer_epoch`, as a
+    /// coordinator writes it: a transactional control batch of one record
+    /// whose key is `version 0 | type` (0 abort, 1 commit) and whose value
+    /// is `version 0 | coordinator epoch 0`, base sequence -1.
+    pub fn marker(producer_id: i64, producer_epoch: i16, commit: bool) -> BatchBuilder {
+        let control_type: i16 = if commit { 1 } else { 0 };
+        let mut key = 0i16.to_be_bytes().to_vec();
+        key.extend_from_slice(&control_type.to_be_bytes());
+        let value = [0u8; 6];
+        let mut builder = BatchBuilder::new(0)
+            .record(&key, &value, 0)
+            .producer(producer_id, producer_epoch, -1)
+            .transactional();
+        builder.attributes |= crate::batch::ATTR_CONTROL;
+        builder
+    }
+
     /// Writes a wrong `lastOffsetDelta` (for negative tests).
     pub fn last_offset_delta(mut self, delta: i32) -> BatchBuilder {
         self.last_offset_delta = Some(delta);

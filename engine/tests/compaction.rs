@@ -8,7 +8,7 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use skein_engine::{CleanupPolicy, LogConfig, PartitionLog, Records};
+use skein_engine::{CleanerTxns, CleanupPolicy, LogConfig, PartitionLog, Records};
 use support::{read_all, run, segment_file_name, BatchBuilder};
 
 const T0: i64 = 1_700_000_000_000;
@@ -155,7 +155,7 @@ fn compaction_keeps_the_latest_record_per_key_with_its_offset_and_bytes() {
         let active = active_base(&path);
         assert!(active > 0, "the test needs sealed segments");
         let report = log
-            .compact(T0 + 1_000)
+            .compact(T0 + 1_000, &CleanerTxns::non_transactional())
             .await
             .expect("compact")
             .expect("due");
@@ -182,7 +182,12 @@ fn compaction_keeps_the_latest_record_per_key_with_its_offset_and_bytes() {
             assert!(*base <= first_kept.offset, "no retained record is skipped");
         }
         // Nothing is due until new dirty data arrives.
-        assert_eq!(log.compact(T0 + 1_000).await.expect("compact"), None);
+        assert_eq!(
+            log.compact(T0 + 1_000, &CleanerTxns::non_transactional())
+                .await
+                .expect("compact"),
+            None
+        );
         // Appends go on after the compaction, at the same offsets.
         let next = produce(&log, &[("key-1", Some("fresh"))], T0 + 2_000).await;
         assert_eq!(next, end);
@@ -240,7 +245,10 @@ fn tombstones_are_dropped_only_after_delete_retention_ms() {
         }
         let active = active_base(&path);
         assert!(active >= 3, "the tombstone is in a sealed segment");
-        log.compact(T0 + 100).await.expect("compact").expect("due");
+        log.compact(T0 + 100, &CleanerTxns::non_transactional())
+            .await
+            .expect("compact")
+            .expect("due");
         let keys: Vec<(Option<Vec<u8>>, bool)> = records(&log)
             .await
             .into_iter()
@@ -252,7 +260,8 @@ fn tombstones_are_dropped_only_after_delete_retention_ms() {
             vec![(Some(b"b".to_vec()), false), (Some(b"a".to_vec()), true)],
             "a1 goes, the young tombstone stays"
         );
-        // More dirty data makes a pass due; now the tombstone is old.
+        // More dirty data makes a pass due. The first pass wrote the delete
+        // horizon (KIP-534): its own time plus delete.retention.ms, T0 + 10 100.
         for i in 0..4 {
             produce(
                 &log,
@@ -261,7 +270,7 @@ fn tombstones_are_dropped_only_after_delete_retention_ms() {
             )
             .await;
         }
-        log.compact(T0 + 10_006)
+        log.compact(T0 + 10_100, &CleanerTxns::non_transactional())
             .await
             .expect("compact")
             .expect("due");
@@ -291,11 +300,17 @@ fn the_dirty_ratio_and_min_compaction_lag_hold_a_pass_back() {
             produce(&log, &[("k", Some("v"))], T0 + i).await;
         }
         assert_eq!(
-            log.compact(T0 + 500).await.expect("compact"),
+            log.compact(T0 + 500, &CleanerTxns::non_transactional())
+                .await
+                .expect("compact"),
             None,
             "too young"
         );
-        assert!(log.compact(T0 + 2_000).await.expect("compact").is_some());
+        assert!(log
+            .compact(T0 + 2_000, &CleanerTxns::non_transactional())
+            .await
+            .expect("compact")
+            .is_some());
         // Only a little new data: below a 0.9 ratio nothing is due.
         log.set_config(LogConfig {
             min_cleanable_dirty_ratio: 0.95,
@@ -304,14 +319,24 @@ fn the_dirty_ratio_and_min_compaction_lag_hold_a_pass_back() {
         for i in 0..8 {
             produce(&log, &[("k", Some("v"))], T0 + 100 + i).await;
         }
-        assert_eq!(log.compact(T0 + 5_000).await.expect("compact"), None);
+        assert_eq!(
+            log.compact(T0 + 5_000, &CleanerTxns::non_transactional())
+                .await
+                .expect("compact"),
+            None
+        );
         // A delete-only log is never compacted.
         log.set_config(LogConfig {
             cleanup_policy: CleanupPolicy::Delete,
             min_cleanable_dirty_ratio: 0.0,
             ..config
         });
-        assert_eq!(log.compact(T0 + 5_000).await.expect("compact"), None);
+        assert_eq!(
+            log.compact(T0 + 5_000, &CleanerTxns::non_transactional())
+                .await
+                .expect("compact"),
+            None
+        );
     });
 }
 
@@ -361,7 +386,7 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
             let log = PartitionLog::open(live.clone(), compact_config(1_500))
                 .await
                 .expect("reopen");
-            log.compact(T0 + 1_000)
+            log.compact(T0 + 1_000, &CleanerTxns::non_transactional())
                 .await
                 .expect("compact")
                 .expect("due");
@@ -486,4 +511,53 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_or_the_new_segment() {
 fn copy_of(from: &Path, to: &Path) -> PathBuf {
     copy_dir(from, to);
     to.to_path_buf()
+}
+
+#[test]
+fn compaction_never_cleans_at_or_past_the_last_stable_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let log = PartitionLog::open(path.clone(), compact_config(512))
+            .await
+            .expect("open");
+        fill(&log).await;
+        let before = records(&log).await;
+        // An undecided transaction would start at 200: nothing from the
+        // segment holding 200 on may change.
+        let txns = CleanerTxns {
+            last_stable_offset: 200,
+            ..CleanerTxns::non_transactional()
+        };
+        let report = log
+            .compact(T0 + 1_000, &txns)
+            .await
+            .expect("compact")
+            .expect("due");
+        assert!(report.segments_cleaned > 0);
+        let after = records(&log).await;
+        let from = |seen: &[Seen], offset: i64| -> Vec<Seen> {
+            seen.iter()
+                .filter(|s| s.offset >= offset)
+                .cloned()
+                .collect()
+        };
+        assert_eq!(from(&after, 200), from(&before, 200));
+        assert!(after.len() < before.len(), "below the bound it compacted");
+        // The segments cleaned all end at or below the bound: the first
+        // record changed is below the segment that holds 200.
+        let first_kept_at_or_past = after.iter().position(|s| s.offset >= 200).expect("some");
+        let unchanged_from = before.iter().position(|s| s.offset >= 200).expect("some");
+        assert_eq!(
+            after.len() - first_kept_at_or_past,
+            before.len() - unchanged_from
+        );
+        // With the bound lifted the rest is cleaned too.
+        let report = log
+            .compact(T0 + 2_000, &CleanerTxns::non_transactional())
+            .await
+            .expect("compact")
+            .expect("due");
+        assert!(report.segments_cleaned > 0);
+    });
 }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use skein_engine::{CleanupPolicy, LogConfig, PartitionLog, ReadError, Records};
+use skein_engine::{CleanerTxns, CleanupPolicy, LogConfig, PartitionLog, ReadError, Records};
 use support::{patched, read_all, run, split_batches, BatchBuilder};
 
 #[derive(Debug, Clone)]
@@ -104,7 +104,9 @@ async fn check_compaction(log: &PartitionLog, model: &mut Model) {
         .filter(|b| b.1 >= start)
         .map(|b| (b.0, b.2.clone()))
         .collect();
-    log.compact(T0 + 1_000_000).await.expect("compact");
+    log.compact(T0 + 1_000_000, &CleanerTxns::non_transactional())
+        .await
+        .expect("compact");
     let after = read_all(log, start).await;
     let old = records_of(&before);
     let new = records_of(&after);

@@ -1100,13 +1100,18 @@ impl Partition {
         Ok(())
     }
 
-    /// Runs one compaction pass if one is due.
+    /// Runs one compaction pass if one is due, never past the last stable
+    /// offset, with Kafka's cleaner rules for transactional data (see
+    /// `skein_engine::CleanerTxns`); then drops the aborted-index entries of
+    /// transactions left without data and rewrites the index files.
     ///
     /// # Errors
     /// What the pass failed with (the log is left as it was).
     pub async fn compact(&self, now_ms: i64) -> Result<Option<CompactionReport>, PartitionError> {
-        let report = self.log.compact(now_ms).await?;
-        if report.is_some() {
+        let txns = self.cleaner_txns();
+        let report = self.log.compact(now_ms, &txns).await?;
+        if let Some(report) = &report {
+            self.forget_emptied_aborts(&report.emptied_aborts);
             self.txn_index_follow_segments().await;
         }
         Ok(report)

@@ -126,6 +126,17 @@ impl AbortedTxns {
         self.by_marker = self.by_marker.split_off(&offset);
     }
 
+    /// Forgets the abort whose marker is at `marker_offset`, if known (the
+    /// cleaner removed every record of its transaction).
+    pub fn remove(&mut self, marker_offset: i64) {
+        self.by_marker.remove(&marker_offset);
+    }
+
+    /// Every known abort, in marker order.
+    pub fn iter(&self) -> impl Iterator<Item = &AbortedTxn> + '_ {
+        self.by_marker.values()
+    }
+
     /// The aborts whose marker lies in `[from, to)`.
     pub fn in_range(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
         if from >= to {

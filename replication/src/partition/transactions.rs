@@ -23,7 +23,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use skein_engine::{AppendInfo, LogChunk, PartitionLog};
+use skein_engine::{
+    AbortedRange, AppendInfo, CleanerTxns, LogChunk, PartitionLog, ProducerLastRecord,
+};
 
 use super::producers::{replay, Origin};
 use super::{Partition, ReadInfo};
@@ -328,6 +330,53 @@ impl Partition {
         files
             .pending
             .set(files.pending.get().saturating_sub(counted));
+    }
+
+    /// What the log cleaner must know of this partition's transactions
+    /// (Kafka's `LogCleaner` inputs): the last stable offset it must not
+    /// pass, the aborted transactions, and the last record of every
+    /// producer, whose batch keeps its header so the producer's epoch and
+    /// sequence survive a rebuild from the log.
+    pub(super) fn cleaner_txns(&self) -> CleanerTxns {
+        let last_stable_offset = self.last_stable_offset();
+        let aborted = self
+            .aborted
+            .borrow()
+            .iter()
+            .map(|aborted| AbortedRange {
+                producer_id: aborted.producer_id,
+                first_offset: aborted.first_offset,
+                last_offset: aborted.last_offset,
+            })
+            .collect();
+        let producers = self
+            .producers
+            .borrow()
+            .entries()
+            .map(|(producer_id, entry)| {
+                let last_offset = entry.last_offset();
+                let last = ProducerLastRecord {
+                    last_data_offset: (last_offset >= 0).then_some(last_offset),
+                    producer_epoch: entry.epoch,
+                };
+                (producer_id, last)
+            })
+            .collect();
+        CleanerTxns {
+            last_stable_offset,
+            aborted,
+            producers,
+        }
+    }
+
+    /// Forgets the aborts a compaction pass left without data (Kafka keeps
+    /// them out of a cleaned segment's index); `txn_index_follow_segments`
+    /// then rewrites the files.
+    pub(super) fn forget_emptied_aborts(&self, marker_offsets: &[i64]) {
+        let mut aborted = self.aborted.borrow_mut();
+        for marker_offset in marker_offsets {
+            aborted.remove(*marker_offset);
+        }
     }
 
     /// After the log start moved (retention, DeleteRecords) or a compaction
