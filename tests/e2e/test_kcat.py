@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from clients import consume_partition, create_topic, unique_topic
-from conftest import which_or_fail
+from conftest import E2E_NODES, which_or_fail
 
 KCAT_TIMEOUT_S = 60
 
@@ -87,11 +87,20 @@ def test_metadata_listing_shows_topic_and_partitions(broker):
     create_topic(broker.bootstrap, topic, 3)
     out = kcat(broker, "-L", "-t", topic)
     brokers = re.findall(r"^\s*broker (\d+) at 127\.0\.0\.1:(\d+)", out, re.M)
-    assert len(brokers) == 1 and int(brokers[0][1]) == broker.port, out
-    broker_id = brokers[0][0]
+    assert len(brokers) == E2E_NODES and broker.port in {int(port) for _, port in brokers}, out
+    ids = {int(broker_id) for broker_id, _ in brokers}
     assert re.search(rf'^\s*topic "{re.escape(topic)}" with 3 partitions:$', out, re.M), out
     parts = re.findall(r"^\s*partition (\d+), leader (-?\d+), replicas: ([\d,]*), isrs: ([\d,]*)", out, re.M)
-    assert sorted(parts) == [(str(p), broker_id, broker_id, broker_id) for p in range(3)], out
+    assert sorted(int(p) for p, *_ in parts) == [0, 1, 2], out
+    for _, leader, replicas, isrs in parts:
+        # Each partition's replicas are listed brokers, led by one of them,
+        # all in sync; a single broker holds and leads them all.
+        replica_ids = sorted(int(r) for r in replicas.split(","))
+        assert replica_ids and set(replica_ids) <= ids, out
+        assert int(leader) in replica_ids, out
+        assert sorted(int(i) for i in isrs.split(",")) == replica_ids, out
+    if E2E_NODES == 1:
+        assert {int(leader) for _, leader, _, _ in parts} == ids, out
     # Full listing includes it too.
     out = kcat(broker, "-L")
     assert f'topic "{topic}" with 3 partitions:' in out
