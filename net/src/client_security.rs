@@ -27,20 +27,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use kafka_protocol::messages::{
-    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, SaslAuthenticateResponse, SaslHandshakeResponse};
+use kafka_protocol::protocol::{Decodable, Encodable};
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use skein_controller::{BrokerConfig, ClientLogin, ClientSasl, SaslMechanism};
+use skein_controller::{BrokerConfig, ClientLogin, ClientSasl};
 
 use crate::controller_rpc::{decode_response, encode_request};
 use crate::frame::read_frame_body;
-use crate::scram::ScramClient;
+use crate::sasl_login::{LoginError, LoginExchange};
 use crate::tls::{key_and_chain, protocol_versions, trust_store, TlsError};
 use crate::tls_stream;
 
@@ -225,108 +221,52 @@ async fn login(
     stream: &mut Box<dyn PeerStream>,
     sasl: &ClientSasl,
 ) -> Result<(), ClientSecurityError> {
-    let mechanism = sasl.mechanism.name();
-    let refused = |error_code: i16, message: String| ClientSecurityError::Refused {
-        mechanism,
-        user: sasl.username.clone(),
-        error_code,
-        message,
+    let refused = |error: LoginError| {
+        let (error_code, message) = match error {
+            LoginError::Refused {
+                error_code,
+                message,
+                ..
+            } => (error_code, message),
+            other => (0, other.to_string()),
+        };
+        ClientSecurityError::Refused {
+            mechanism: sasl.mechanism.name(),
+            user: sasl.username.clone(),
+            error_code,
+            message,
+        }
     };
+    let mut exchange = LoginExchange::new(
+        sasl.mechanism,
+        &sasl.username,
+        &sasl.password,
+        crate::scram::random_nonce(),
+    );
     let handshake: SaslHandshakeResponse = call(
         stream,
         ApiKey::SaslHandshake,
         SASL_HANDSHAKE_VERSION,
         0,
-        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+        &exchange.handshake_request(),
     )
     .await?;
-    if handshake.error_code != 0 {
-        let enabled: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
-        return Err(refused(
-            handshake.error_code,
-            format!("the peer enables {}", enabled.join(", ")),
-        ));
-    }
-    match sasl.mechanism {
-        SaslMechanism::Plain => {
-            let token = plain_token(&sasl.username, &sasl.password);
-            authenticate(stream, 1, token).await.map_err(|e| match e {
-                AuthenticateError::Refused(code, message) => refused(code, message),
-                AuthenticateError::Other(other) => other,
-            })?;
-        }
-        SaslMechanism::Scram(scram) => {
-            let mut client =
-                ScramClient::new(scram, &sasl.username, &sasl.password, client_nonce());
-            let server_first = authenticate(stream, 1, client.client_first())
-                .await
-                .map_err(|e| e.into_error(&refused))?;
-            let client_final = client
-                .client_final(&server_first)
-                .map_err(|error| refused(0, error.to_string()))?;
-            let server_final = authenticate(stream, 2, client_final)
-                .await
-                .map_err(|e| e.into_error(&refused))?;
-            client
-                .verify_server_final(&server_final)
-                .map_err(|error| refused(0, error.to_string()))?;
+    let mut request = exchange.on_handshake(&handshake).map_err(refused)?;
+    for correlation_id in 1.. {
+        let response: SaslAuthenticateResponse = call(
+            stream,
+            ApiKey::SaslAuthenticate,
+            SASL_AUTHENTICATE_VERSION,
+            correlation_id,
+            &request,
+        )
+        .await?;
+        match exchange.on_authenticate(&response).map_err(refused)? {
+            Some(next) => request = next,
+            None => break,
         }
     }
     Ok(())
-}
-
-/// A PLAIN token: no authorization id, the user, the password.
-fn plain_token(user: &str, password: &str) -> Vec<u8> {
-    let mut token = Vec::with_capacity(user.len() + password.len() + 2);
-    token.push(0);
-    token.extend_from_slice(user.as_bytes());
-    token.push(0);
-    token.extend_from_slice(password.as_bytes());
-    token
-}
-
-enum AuthenticateError {
-    Refused(i16, String),
-    Other(ClientSecurityError),
-}
-
-impl AuthenticateError {
-    fn into_error(
-        self,
-        refused: &impl Fn(i16, String) -> ClientSecurityError,
-    ) -> ClientSecurityError {
-        match self {
-            AuthenticateError::Refused(code, message) => refused(code, message),
-            AuthenticateError::Other(other) => other,
-        }
-    }
-}
-
-/// One SaslAuthenticate round: `token` out, the server's token back.
-async fn authenticate(
-    stream: &mut Box<dyn PeerStream>,
-    correlation_id: i32,
-    token: Vec<u8>,
-) -> Result<Vec<u8>, AuthenticateError> {
-    let response: SaslAuthenticateResponse = call(
-        stream,
-        ApiKey::SaslAuthenticate,
-        SASL_AUTHENTICATE_VERSION,
-        correlation_id,
-        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
-    )
-    .await
-    .map_err(AuthenticateError::Other)?;
-    if response.error_code != 0 {
-        return Err(AuthenticateError::Refused(
-            response.error_code,
-            response
-                .error_message
-                .map(|m| m.to_string())
-                .unwrap_or_default(),
-        ));
-    }
-    Ok(response.auth_bytes.to_vec())
 }
 
 /// Sends one request and reads its response, bounded by
@@ -356,29 +296,6 @@ async fn call<Req: Encodable, Resp: Decodable>(
         .map_err(|error| ClientSecurityError::Protocol(error.to_string()))?;
     decode_response(body, api_key, version, correlation_id)
         .map_err(|error| ClientSecurityError::Protocol(error.to_string()))
-}
-
-/// A random SCRAM client nonce: 24 random bytes as 48 hex digits
-/// (printable, no `,`).
-fn client_nonce() -> String {
-    use ring::rand::SecureRandom;
-    use std::fmt::Write as _;
-    let mut bytes = [0u8; 24];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        // The nonce must differ per exchange; it need not be secret.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        for (byte, nano) in bytes.iter_mut().zip(nanos.to_be_bytes()) {
-            *byte = nano;
-        }
-    }
-    let mut nonce = String::with_capacity(48);
-    for byte in bytes {
-        // Writing to a String cannot fail.
-        write!(nonce, "{byte:02x}").ok();
-    }
-    nonce
 }
 
 /// A rustls client configuration from a listener's TLS settings: its trust
@@ -420,11 +337,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_plain_token_is_empty_authzid_user_password() {
-        assert_eq!(plain_token("broker", "s3cret"), b"\0broker\0s3cret");
-    }
-
-    #[test]
     fn an_ip_host_is_checked_as_an_ip_address_and_a_name_as_dns() {
         assert!(matches!(
             server_name("127.0.0.1").unwrap(),
@@ -438,13 +350,5 @@ mod tests {
             server_name("broker-1.example").unwrap(),
             ServerName::DnsName(_)
         ));
-    }
-
-    #[test]
-    fn client_nonces_differ_and_are_printable() {
-        let (a, b) = (client_nonce(), client_nonce());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 48);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
     }
 }

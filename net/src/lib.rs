@@ -50,6 +50,7 @@ pub mod replication_quota;
 pub mod request;
 pub mod response;
 mod response_errors;
+pub mod sasl_login;
 pub mod sasl_plain;
 pub mod scram;
 pub mod shard_message;
@@ -58,6 +59,7 @@ mod supported_apis;
 pub mod tls;
 pub mod tls_stream;
 pub mod tool_client_security;
+pub mod tool_client_stream;
 mod transaction_request;
 
 pub use error_code::error_code_name;
