@@ -17,6 +17,15 @@
 //! partitions are read once, and a long-poll that finds nothing waits on
 //! each partition under one timer and answers at its deadline without
 //! reading them again. `benches/scripts/fetch_session_bench.py` measures it.
+//!
+//! Leader replication throttle (KIP-73, `replication_quota.rs`): a
+//! follower's fetch of a partition its topic's
+//! `leader.replication.throttled.replicas` names on this broker, by a
+//! follower out of the ISR, gets no records while the shard's
+//! `leader.replication.throttled.rate` share is exceeded (the partition is
+//! still read once, for the follower's position and offsets), and does not
+//! end a long-poll; the records sent for named partitions are recorded.
+//! Consumers' fetches skip all of it (one branch on the replica id).
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +48,9 @@ use crate::fetch_session::{
 };
 use crate::frame::RequestHeader;
 use crate::partition_leadership::check_leader;
+use crate::replication_quota::{
+    should_leader_throttle, ThrottleSide, ThrottledReplicas, LEADER_THROTTLED_REPLICAS,
+};
 use crate::response::{EncodeError, Response};
 use crate::shard_message::{FollowerRead, PartitionError, ReadInfo};
 use crate::shard_state::{now_ms, ShardState};
@@ -178,19 +190,23 @@ pub async fn handle(
     // to the log end and is recorded by the leader; the partition refuses a
     // broker that holds no replica.
     let replica = (replica_id >= 0).then_some(replica_id);
-    let (results, read_state) = long_poll(ctx, &request, &wanted, deadline, replica).await;
+    let (results, read_state, throttled) =
+        long_poll(ctx, &request, &wanted, deadline, replica).await;
     let outcomes: Vec<PartitionOutcome> = results.iter().map(outcome).collect();
     // An answer that read only this shard's partitions and found nothing
     // lets the session skip the reads until the shard changes.
-    let quiet = outcomes
-        .iter()
-        .all(|outcome| outcome.error_code == 0 && !outcome.has_records)
-        .then_some(read_state)
-        .filter(|_| {
-            wanted
-                .iter()
-                .all(|want| ctx.owner(&want.topic_id, want.partition) == ctx.shard)
-        });
+    // A throttled partition held records back: the session must read it
+    // again, not wait for the next append.
+    let quiet = (!throttled
+        && outcomes
+            .iter()
+            .all(|outcome| outcome.error_code == 0 && !outcome.has_records))
+    .then_some(read_state)
+    .filter(|_| {
+        wanted
+            .iter()
+            .all(|want| ctx.owner(&want.topic_id, want.partition) == ctx.shard)
+    });
     let (selected, response_session_id) = match context {
         FetchContext::Sessionless | FetchContext::Quiet { .. } => (None, INVALID_SESSION_ID),
         FetchContext::Full => {
@@ -236,6 +252,9 @@ pub async fn handle(
             continue;
         }
         count_fetched(ctx, &image, want, &result);
+        if replica.is_some() {
+            record_leader_throttled(ctx, &image, want, &result);
+        }
         let same_topic = topics.last().is_some_and(|last| match &want.topic {
             TopicRef::Id(id) => last.topic_id == *id,
             TopicRef::Name(name) => last.name == *name,
@@ -428,15 +447,17 @@ fn outcome(result: &FetchedPartition) -> PartitionOutcome {
 }
 
 /// Reads `wanted` until `min_bytes` are there, a partition fails, or the
-/// deadline passes. Returns the reads and the shard's state from just
-/// before them.
+/// deadline passes. Returns the reads, the shard's state from just before
+/// them, and whether the leader throttle held back a partition's records
+/// (such a partition does not end the wait: Kafka's DelayedFetch leaves
+/// its bytes out too).
 async fn long_poll(
     ctx: &ShardState,
     request: &FetchRequest,
     wanted: &[Wanted],
     deadline: Instant,
     replica: Option<BrokerId>,
-) -> (Vec<FetchedPartition>, LogState) {
+) -> (Vec<FetchedPartition>, LogState, bool) {
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     // A consumer's read_committed fetch (isolation level 1) reads up to the
     // last stable offset and gets the aborted transactions; a follower
@@ -454,7 +475,7 @@ async fn long_poll(
     loop {
         let image = ctx.image();
         let state = log_state(ctx, &image);
-        let results = read_all(ctx, wanted, max_bytes, reads).await;
+        let (results, throttled) = read_all(ctx, wanted, max_bytes, reads).await;
         let total: usize = results
             .iter()
             .map(|p| p.chunks.iter().map(LogChunk::len).sum::<usize>())
@@ -465,21 +486,29 @@ async fn long_poll(
             .any(|p| p.error_code != 0 || p.diverging_epoch.is_some());
         let now = Instant::now();
         if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
-            return (results, state);
+            return (results, state, throttled);
         }
+        // While throttled, the held-back partitions' records are there but
+        // must not wake the wait (it would spin until the deadline).
+        let skip = |want: &Wanted| {
+            throttled
+                && reads
+                    .replica
+                    .is_some_and(|follower| leader_throttles(ctx, &image, want, follower))
+        };
         if total > 0 {
             // Records below min_bytes: let go of the log's buffers while
             // waiting and read again.
             drop(results);
-            wait_for_any_append(ctx, wanted, deadline - now, reads).await;
+            wait_for_any_append(ctx, wanted, deadline - now, reads, &skip).await;
             continue;
         }
         // Nothing to read: unless an append (or a deleted partition) wakes
         // the wait, this answer still holds at the deadline, so an idle
         // long-poll reads its partitions once, not twice. Only a log start
         // offset moved by retention meanwhile is reported a poll late.
-        if !wait_for_any_append(ctx, wanted, deadline - now, reads).await {
-            return (results, state);
+        if !wait_for_any_append(ctx, wanted, deadline - now, reads, &skip).await {
+            return (results, state, throttled);
         }
     }
 }
@@ -569,16 +598,25 @@ async fn read_one(
     Ok((info, None))
 }
 
-/// Reads every wanted partition in request order within the response budget.
+/// Reads every wanted partition in request order within the response
+/// budget. Returns the reads and whether the leader throttle held back a
+/// partition's records.
 async fn read_all(
     ctx: &ShardState,
     wanted: &[Wanted],
     max_bytes: usize,
     reads: Reads,
-) -> Vec<FetchedPartition> {
+) -> (Vec<FetchedPartition>, bool) {
     let mut budget = max_bytes;
     let mut any_data = false;
+    let mut any_throttled = false;
     let mut results = Vec::with_capacity(wanted.len());
+    // Only a follower's fetch while a leader rate applies looks at the
+    // throttle; a consumer's pays this one branch.
+    let throttle_image = reads
+        .replica
+        .filter(|_| ctx.leader_quota.borrow().is_bounded())
+        .map(|follower| (follower, ctx.image()));
     for want in wanted {
         if let Some(code) = want.error {
             results.push(failed(want.partition, code, None));
@@ -589,9 +627,22 @@ async fn read_all(
             results.push(offsets_only(ctx, want).await);
             continue;
         }
+        let throttled = throttle_image
+            .as_ref()
+            .is_some_and(|(follower, image)| leader_throttles(ctx, image, want, *follower));
+        // A throttled partition is still read (its smallest read: the
+        // leader records the follower's fetch offset and answers its
+        // offsets and any diverging epoch, as Kafka's readFromLog), but its
+        // records are dropped.
+        let limit = if throttled { 1 } else { limit };
         let mut chunks = Vec::new();
         match read_one(ctx, want, limit, reads, &mut chunks).await {
             Ok((mut info, mut aborted_transactions)) => {
+                if throttled {
+                    chunks.clear();
+                    info.bytes = 0;
+                    any_throttled = true;
+                }
                 // The log returns the first batch of a read whole even past
                 // the limit; only the response's first data may do that.
                 // Once a batch does not fit, the response is full: later
@@ -636,7 +687,70 @@ async fn read_all(
             }
         }
     }
-    results
+    (results, any_throttled)
+}
+
+/// Whether the leader holds back `follower`'s fetch of `want` now:
+/// [`should_leader_throttle`] on the topic's
+/// `leader.replication.throttled.replicas`, this broker as the leader, the
+/// partition's ISR and the shard's leader quota. Allocates nothing.
+fn leader_throttles(
+    ctx: &ShardState,
+    image: &MetadataImage,
+    want: &Wanted,
+    follower: BrokerId,
+) -> bool {
+    let Some(topic) = image.topic_by_id(&want.topic_id) else {
+        return false;
+    };
+    let in_sync = image
+        .partition(&want.topic_id, want.partition)
+        .is_some_and(|state| state.isr.contains(&follower));
+    should_leader_throttle(
+        topic
+            .configs
+            .get(LEADER_THROTTLED_REPLICAS)
+            .map(String::as_str),
+        want.partition,
+        ctx.config.node_id(),
+        in_sync,
+        &mut ctx.leader_quota.borrow_mut(),
+        now_ms(),
+    )
+}
+
+/// Records the records sent to a follower for `want` against the shard's
+/// leader quota when its topic's `leader.replication.throttled.replicas`
+/// names the partition on this broker, in sync or not (Kafka's
+/// `sizeOfThrottledPartitions`: all throttled traffic counts). Nothing
+/// while no leader rate applies.
+fn record_leader_throttled(
+    ctx: &ShardState,
+    image: &MetadataImage,
+    want: &Wanted,
+    result: &FetchedPartition,
+) {
+    if result.chunks.is_empty() || !ctx.leader_quota.borrow().is_bounded() {
+        return;
+    }
+    let listed = image.topic_by_id(&want.topic_id).is_some_and(|topic| {
+        ThrottledReplicas::lists(
+            topic
+                .configs
+                .get(LEADER_THROTTLED_REPLICAS)
+                .map(String::as_str),
+            want.partition,
+            ctx.config.node_id(),
+        )
+    });
+    if !listed {
+        return;
+    }
+    let bytes: usize = result.chunks.iter().map(LogChunk::len).sum();
+    let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+    ctx.leader_quota.borrow_mut().record(bytes, now_ms());
+    ctx.metrics
+        .replication_throttled(ThrottleSide::Leader, bytes);
 }
 
 /// A partition with no records but its current offsets.
@@ -659,19 +773,21 @@ async fn offsets_only(ctx: &ShardState, want: &Wanted) -> FetchedPartition {
 /// Waits until one of the partitions gets an append past its fetch offset,
 /// or `timeout` passes. Returns whether an append (or a partition going
 /// away) ended the wait. One timer bounds the whole wait; partitions owned
-/// by this shard wait without timers of their own.
+/// by this shard wait without timers of their own. Partitions `skip` names
+/// (held back by the leader throttle) are not waited on.
 async fn wait_for_any_append(
     ctx: &ShardState,
     wanted: &[Wanted],
     timeout: Duration,
     reads: Reads,
+    skip: &dyn Fn(&Wanted) -> bool,
 ) -> bool {
     let timeout_ms = u64::try_from(timeout.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
     let waits: Vec<_> = wanted
         .iter()
-        .filter(|want| want.error.is_none())
+        .filter(|want| want.error.is_none() && !skip(want))
         .map(
             |want| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
                 if reads.read_committed {
