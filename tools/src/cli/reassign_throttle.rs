@@ -72,7 +72,9 @@ pub fn without_partition(current: &str, partition: i32) -> Option<String> {
 
 /// The non-empty, trimmed entries of a list.
 fn entries(list: &str) -> impl Iterator<Item = &str> {
-    list.split(',').map(str::trim).filter(|entry| !entry.is_empty())
+    list.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
 }
 
 /// The topic's current value of each throttled-replicas list (empty when
