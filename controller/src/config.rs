@@ -210,7 +210,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "replica.fetch.response.max.bytes", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "10485760", unit: "bytes", doc: "Bytes a follower asks for per Fetch response over all its partitions.", support: Support::Implemented },
     PropertyDef { name: "replica.fetch.backoff.ms", topic_name: None, kind: ValueKind::Int { min: 0, max: I32_MAX }, default: "1000", unit: "ms", doc: "The pause of a follower's fetcher after a failed Fetch, OffsetForLeaderEpoch or ListOffsets.", support: Support::Implemented },
     PropertyDef { name: "follower.replication.throttled.rate", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "bytes/s", doc: "The rate at which this broker's fetchers may replicate the replicas named by their topics' follower.replication.throttled.replicas (`partition:broker` pairs or `*`) while those are out of the ISR (a reassignment's new replicas), measured over 11 s and split evenly between the data shards; in-sync replicas are never throttled. The default (Long.MAX) throttles nothing.", support: Support::Implemented },
-    PropertyDef { name: "leader.replication.throttled.rate", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "bytes/s", doc: "Kafka's bound on the rate at which a leader serves the replicas named by leader.replication.throttled.replicas.", support: Support::NoEffect("the leader side of replication throttling is not implemented: use follower.replication.throttled.rate on the receiving brokers") },
+    PropertyDef { name: "leader.replication.throttled.rate", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "9223372036854775807", unit: "bytes/s", doc: "The rate at which this broker, as a leader, may serve followers the replicas named by their topics' leader.replication.throttled.replicas (`partition:broker` pairs naming this broker as the leader, or `*`): while it is exceeded a follower that is out of the ISR (a reassignment's new replica) gets no records of such a partition (Kafka's shouldLeaderThrottle). Every throttled partition's bytes sent to followers count, in-sync or not; measured over 11 s and split evenly between the data shards; consumers are never throttled. The default (Long.MAX) throttles nothing.", support: Support::Implemented },
     PropertyDef { name: "replica.high.watermark.checkpoint.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "5000", unit: "ms", doc: "How often each data shard writes its partitions' high watermarks to replication-offset-checkpoint.<shard> in each log dir (also at clean shutdown); a restarted replica starts from them.", support: Support::Implemented },
     PropertyDef { name: "broker.rack", topic_name: None, kind: ValueKind::Text, default: "", unit: "", doc: "This broker's rack, sent with its registration to the active controller; when any broker has one, new replicas are spread over racks first (Kafka's rack-aware placement). Empty: no rack.", support: Support::Implemented },
     PropertyDef { name: "auto.leader.rebalance.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Move leadership back to each partition's preferred replica (the first in its replica list) when it is in the ISR: every leader.imbalance.check.interval.seconds, the active controller elects the preferred leaders of the brokers whose share of partitions led elsewhere is above leader.imbalance.per.broker.percentage.", support: Support::Implemented },
@@ -1128,6 +1128,11 @@ impl BrokerConfig {
     /// (`i64::MAX`: unthrottled).
     pub fn follower_replication_throttled_rate(&self) -> i64 {
         self.int("follower.replication.throttled.rate")
+    }
+    /// `leader.replication.throttled.rate`, bytes per second, at least 1
+    /// (`i64::MAX`: unthrottled).
+    pub fn leader_replication_throttled_rate(&self) -> i64 {
+        self.int("leader.replication.throttled.rate")
     }
 
     /// `num.replica.fetchers`, in 1..=64.

@@ -15,6 +15,15 @@
 //! request order. So a response fills in request order per shard, not
 //! across shards; Kafka promises no more (its followers and consumers
 //! rotate the partition order between fetches anyway).
+//!
+//! Leader replication throttle (KIP-73, `replication_quota.rs`), applied by
+//! the owner shard with its share of `leader.replication.throttled.rate`: a
+//! follower's fetch of a partition its topic's
+//! `leader.replication.throttled.replicas` names on this broker, by a
+//! follower out of the ISR, gets no records while the share is exceeded
+//! (the partition is still read once, for the follower's position and
+//! offsets) and is not waited on; the records sent for named partitions
+//! are recorded. Consumers' reads skip all of it (one branch).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,15 +31,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::select_all;
-use skein_controller::TopicId;
+use skein_controller::{MetadataImage, TopicId};
 use skein_engine::{LogChunk, ShardId};
 use skein_replication::{AbortedTxn, BrokerId};
 
 use crate::error_code::ErrorCode;
 use crate::fetch_response::FetchedPartition;
 use crate::fetch_session::TopicRef;
+use crate::replication_quota::{
+    should_leader_throttle, ThrottleSide, ThrottledReplicas, LEADER_THROTTLED_REPLICAS,
+};
 use crate::shard_message::{FollowerRead, PartitionError, ReadInfo, ShardReply, ShardRequest};
-use crate::shard_state::ShardState;
+use crate::shard_state::{now_ms, ShardState};
 
 /// One partition's read, as its owner performs it.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +95,8 @@ pub struct ShardReadsDone {
     pub results: Vec<FetchedPartition<Bytes>>,
     /// The budget after the last of them.
     pub budget: Budget,
+    /// Whether the leader throttle held back a partition's records.
+    pub throttled: bool,
 }
 
 /// Waits on one owner shard's partitions, for that shard.
@@ -107,13 +121,14 @@ pub(crate) struct Wanted {
 }
 
 /// Reads every wanted partition within the response's `max_bytes`, each
-/// owner shard's partitions in one call; the results are in request order.
+/// owner shard's partitions in one call; the results are in request order,
+/// with whether the leader throttle held back a partition's records.
 pub(crate) async fn read_all(
     ctx: &ShardState,
     wanted: &[Wanted],
     max_bytes: usize,
     kind: Reads,
-) -> Vec<FetchedPartition> {
+) -> (Vec<FetchedPartition>, bool) {
     let mut results: Vec<Option<FetchedPartition>> = wanted
         .iter()
         .map(|want| {
@@ -125,6 +140,7 @@ pub(crate) async fn read_all(
         left: max_bytes,
         any_data: false,
     };
+    let mut throttled = false;
     for (owner, indexes) in by_owner(ctx, wanted) {
         let reads: Vec<PartitionRead> = indexes
             .iter()
@@ -134,7 +150,7 @@ pub(crate) async fn read_all(
         let group: Vec<FetchedPartition> = if owner == ctx.shard {
             let mut group = Vec::with_capacity(reads.len());
             for read in &reads {
-                group.push(read_within(ctx, read, &mut budget, kind).await);
+                group.push(read_within(ctx, read, &mut budget, kind, &mut throttled).await);
             }
             group
         } else {
@@ -146,6 +162,7 @@ pub(crate) async fn read_all(
             match ctx.mesh.call(owner, request).await {
                 Ok(ShardReply::Reads(done)) => {
                     budget = done.budget;
+                    throttled |= done.throttled;
                     done.results
                         .into_iter()
                         .map(FetchedPartition::into_local)
@@ -164,7 +181,7 @@ pub(crate) async fn read_all(
             *slot = group.next();
         }
     }
-    results
+    let results = results
         .into_iter()
         .zip(wanted)
         .map(|(result, want)| {
@@ -176,19 +193,25 @@ pub(crate) async fn read_all(
                 )
             })
         })
-        .collect()
+        .collect();
+    (results, throttled)
 }
 
 /// Serves [`ShardReads`] from another shard: the partitions are this
 /// shard's, so every read is local.
 pub async fn serve_reads(ctx: &ShardState, request: ShardReads) -> ShardReply {
     let mut budget = request.budget;
+    let mut throttled = false;
     let mut results = Vec::with_capacity(request.reads.len());
     for read in &request.reads {
-        let result = read_within(ctx, read, &mut budget, request.kind).await;
+        let result = read_within(ctx, read, &mut budget, request.kind, &mut throttled).await;
         results.push(result.into_sendable());
     }
-    ShardReply::Reads(ShardReadsDone { results, budget })
+    ShardReply::Reads(ShardReadsDone {
+        results,
+        budget,
+        throttled,
+    })
 }
 
 /// Waits until one of the readable wanted partitions gets what its reader
@@ -218,7 +241,11 @@ pub(crate) async fn wait_for_any(
             })
             .collect();
         if owner == ctx.shard {
+            let throttle = LeaderThrottle::of(ctx, kind);
             for (topic_id, partition, offset) in partitions {
+                if throttle.holds_back(ctx, topic_id, partition) {
+                    continue;
+                }
                 waits.push(Box::pin(wait_one(
                     ctx, topic_id, partition, offset, timeout_ms, kind,
                 )));
@@ -251,9 +278,11 @@ pub(crate) async fn wait_for_any(
 /// partitions (this shard's) gets what the reader waits for, or at the
 /// timeout.
 pub async fn serve_waits(ctx: &ShardState, request: ShardWaits) -> ShardReply {
+    let throttle = LeaderThrottle::of(ctx, request.kind);
     let waits: Vec<_> = request
         .partitions
         .iter()
+        .filter(|&&(topic_id, partition, _)| !throttle.holds_back(ctx, topic_id, partition))
         .map(|&(topic_id, partition, offset)| {
             Box::pin(wait_one(
                 ctx,
@@ -265,8 +294,11 @@ pub async fn serve_waits(ctx: &ShardState, request: ShardWaits) -> ShardReply {
             ))
         })
         .collect();
-    if !waits.is_empty() {
-        let timeout = Duration::from_millis(request.timeout_ms);
+    let timeout = Duration::from_millis(request.timeout_ms);
+    if waits.is_empty() {
+        // Every partition is held back: the wait lasts its whole time.
+        glommio::timer::sleep(timeout).await;
+    } else {
         // Timing out is the normal end of a long-poll, not an error.
         if glommio::timer::timeout(timeout, async {
             select_all(waits).await;
@@ -322,20 +354,33 @@ fn by_owner(ctx: &ShardState, wanted: &[Wanted]) -> Vec<(ShardId, Vec<usize>)> {
     groups
 }
 
-/// Reads one partition within what is left of `budget`, and uses it up.
+/// Reads one partition within what is left of `budget`, and uses it up;
+/// sets `throttled` when the leader throttle held its records back.
 async fn read_within(
     ctx: &ShardState,
     read: &PartitionRead,
     budget: &mut Budget,
     kind: Reads,
+    throttled: &mut bool,
 ) -> FetchedPartition {
     let limit = partition_read_limit(read.partition_max_bytes, budget.left, budget.any_data);
     if limit == 0 {
         return offsets_only(ctx, read).await;
     }
+    let throttle = LeaderThrottle::of(ctx, kind);
+    let held_back = throttle.holds_back(ctx, read.topic_id, read.partition);
+    // A held-back partition is still read (its smallest read: the leader
+    // records the follower's fetch offset and answers its offsets and any
+    // diverging epoch, as Kafka's readFromLog), but its records are dropped.
+    let limit = if held_back { 1 } else { limit };
     let mut chunks = Vec::new();
     match read_one(ctx, read, limit, kind, &mut chunks).await {
         Ok((mut info, mut aborted_transactions)) => {
+            if held_back {
+                chunks.clear();
+                info.bytes = 0;
+                *throttled = true;
+            }
             // The log returns the first batch of a read whole even past
             // the limit; only the response's first data may do that. Once
             // a batch does not fit, the response is full: later partitions
@@ -351,6 +396,7 @@ async fn read_within(
             }
             budget.any_data |= info.bytes > 0;
             budget.left = budget.left.saturating_sub(info.bytes);
+            throttle.record(ctx, read, info.bytes);
             FetchedPartition {
                 partition_index: read.partition,
                 error_code: 0,
@@ -375,6 +421,80 @@ async fn read_within(
             };
             failed(read.partition, error.code(), bounds)
         }
+    }
+}
+
+/// The leader throttle as one fetch's reads on this shard see it: `Some`
+/// only for a follower's fetch while this shard's leader rate is bounded.
+struct LeaderThrottle {
+    follower_and_image: Option<(BrokerId, std::sync::Arc<MetadataImage>)>,
+}
+
+impl LeaderThrottle {
+    fn of(ctx: &ShardState, kind: Reads) -> LeaderThrottle {
+        LeaderThrottle {
+            follower_and_image: kind
+                .replica
+                .filter(|_| ctx.leader_quota.borrow().is_bounded())
+                .map(|follower| (follower, ctx.image())),
+        }
+    }
+
+    /// Whether the follower's fetch of the partition gets no records now:
+    /// [`should_leader_throttle`] on the topic's
+    /// `leader.replication.throttled.replicas`, this broker as the leader,
+    /// the partition's ISR and the shard's leader quota. Allocates nothing.
+    fn holds_back(&self, ctx: &ShardState, topic_id: TopicId, partition: i32) -> bool {
+        let Some((follower, image)) = &self.follower_and_image else {
+            return false;
+        };
+        let Some(topic) = image.topic_by_id(&topic_id) else {
+            return false;
+        };
+        let in_sync = image
+            .partition(&topic_id, partition)
+            .is_some_and(|state| state.isr.contains(follower));
+        should_leader_throttle(
+            topic
+                .configs
+                .get(LEADER_THROTTLED_REPLICAS)
+                .map(String::as_str),
+            partition,
+            ctx.config.node_id(),
+            in_sync,
+            &mut ctx.leader_quota.borrow_mut(),
+            now_ms(),
+        )
+    }
+
+    /// Records `bytes` sent to the follower for `read` against the shard's
+    /// leader quota when its topic's `leader.replication.throttled.replicas`
+    /// names the partition on this broker, in sync or not (Kafka's
+    /// `sizeOfThrottledPartitions`: all throttled traffic counts).
+    fn record(&self, ctx: &ShardState, read: &PartitionRead, bytes: usize) {
+        let Some((_, image)) = &self.follower_and_image else {
+            return;
+        };
+        if bytes == 0 {
+            return;
+        }
+        let listed = image.topic_by_id(&read.topic_id).is_some_and(|topic| {
+            ThrottledReplicas::lists(
+                topic
+                    .configs
+                    .get(LEADER_THROTTLED_REPLICAS)
+                    .map(String::as_str),
+                read.partition,
+                ctx.config.node_id(),
+            )
+        });
+        if !listed {
+            return;
+        }
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        ctx.leader_quota.borrow_mut().record(bytes, now_ms());
+        ctx.metrics
+            .replication_throttled(ThrottleSide::Leader, bytes);
     }
 }
 

@@ -31,6 +31,8 @@ use kafka_protocol::messages::ApiKey;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
 use skein_controller::TopicId;
+
+use crate::replication_quota::ThrottleSide;
 use skein_engine::{
     HistogramSnapshot, LatencyHistogram, LogStats, MeshStats, LATENCY_BUCKETS, LATENCY_BUCKETS_US,
 };
@@ -212,6 +214,10 @@ pub struct ShardMetrics {
     /// leaders (the replica fetchers' throughput, Kafka's FetcherStats).
     replica_fetched_bytes: AtomicU64,
     replica_fetched_records: AtomicU64,
+    /// Bytes of throttled replicas counted against a bounded replication
+    /// rate, by side ([`ShardMetrics::throttled_bytes`]).
+    leader_throttled_bytes: AtomicU64,
+    follower_throttled_bytes: AtomicU64,
     topics: Mutex<Vec<(String, Arc<TopicCounters>)>>,
     /// Failed authentications by listener name (refused SASL credentials,
     /// failed TLS handshakes, refused client certificates). A lock and, per
@@ -231,6 +237,14 @@ impl ShardMetrics {
         })
     }
 
+    /// The counter of `side`'s throttled bytes.
+    fn throttled_bytes(&self, side: ThrottleSide) -> &AtomicU64 {
+        match side {
+            ThrottleSide::Leader => &self.leader_throttled_bytes,
+            ThrottleSide::Follower => &self.follower_throttled_bytes,
+        }
+    }
+
     fn new(shard: usize, log_stats: Arc<LogStats>) -> Self {
         Self {
             shard,
@@ -243,6 +257,8 @@ impl ShardMetrics {
             fetch_session_partitions: AtomicU64::new(0),
             replica_fetched_bytes: AtomicU64::new(0),
             replica_fetched_records: AtomicU64::new(0),
+            leader_throttled_bytes: AtomicU64::new(0),
+            follower_throttled_bytes: AtomicU64::new(0),
             topics: Mutex::new(Vec::new()),
             failed_authentications: Mutex::new(BTreeMap::new()),
             log_stats,
@@ -336,6 +352,13 @@ impl LocalMetrics {
     pub fn replica_fetched(&self, bytes: usize, records: u64) {
         bump(&self.published.replica_fetched_bytes, bytes as u64);
         bump(&self.published.replica_fetched_records, records);
+    }
+
+    /// `bytes` of throttled replicas were counted against this shard's
+    /// `side` replication quota (Kafka's LeaderReplication /
+    /// FollowerReplication byte rates).
+    pub fn replication_throttled(&self, side: ThrottleSide, bytes: u64) {
+        bump(self.published.throttled_bytes(side), bytes);
     }
 
     /// An authentication on `listener` failed (Kafka's
@@ -645,6 +668,7 @@ impl prometheus_client::collector::Collector for Snapshot {
         self.encode_apis(&mut encoder)?;
         self.encode_per_shard(&mut encoder)?;
         self.encode_failed_authentications(&mut encoder)?;
+        self.encode_replication_throttled(&mut encoder)?;
         self.encode_engine(&mut encoder)?;
         self.encode_partitions(&mut encoder)?;
         self.encode_groups(&mut encoder)
@@ -859,6 +883,29 @@ impl Snapshot {
                     _ => gauge_value(v).encode(family.encode_family(&labels)?)?,
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn encode_replication_throttled(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::counter::ConstCounter;
+        let mut family = encoder.encode_descriptor(
+            "replication_throttled_bytes",
+            "Bytes of throttled replicas counted against leader.replication.throttled.rate (side=leader: sent to followers) or follower.replication.throttled.rate (side=follower: fetched), while a rate applies.",
+            None,
+            MetricType::Counter,
+        )?;
+        for side in [ThrottleSide::Leader, ThrottleSide::Follower] {
+            let total: u64 = self
+                .shards
+                .iter()
+                .map(|shard| read(shard.throttled_bytes(side)))
+                .sum();
+            let labels: Labels = vec![("side", side.label().to_owned())];
+            ConstCounter::new(total).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
     }
@@ -1163,7 +1210,18 @@ mod tests {
         first.connection(true);
         second.replica_fetched(4096, 12);
         second.replica_fetched(1024, 3);
+        first.replication_throttled(ThrottleSide::Leader, 700);
+        second.replication_throttled(ThrottleSide::Leader, 300);
+        second.replication_throttled(ThrottleSide::Follower, 5);
         let text = registry.encode().unwrap();
+        assert!(
+            text.contains("skein_replication_throttled_bytes_total{side=\"leader\"} 1000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("skein_replication_throttled_bytes_total{side=\"follower\"} 5"),
+            "{text}"
+        );
         assert!(
             text.contains("skein_requests_total{api=\"Produce\"} 2"),
             "{text}"

@@ -644,6 +644,8 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             if throttled.contains(&one.key) {
                 let bytes = u64::try_from(answer.records.len()).unwrap_or(u64::MAX);
                 ctx.follower_quota.borrow_mut().record(bytes, now_ms());
+                ctx.metrics
+                    .replication_throttled(crate::replication_quota::ThrottleSide::Follower, bytes);
             }
             applying.push(async move {
                 let applied =

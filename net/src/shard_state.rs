@@ -93,6 +93,9 @@ pub struct ShardState {
     /// This shard's share of `follower.replication.throttled.rate`, which
     /// its replica fetchers measure and honour.
     pub follower_quota: RefCell<crate::replication_quota::ReplicationQuota>,
+    /// This shard's share of `leader.replication.throttled.rate`, which the
+    /// follower fetches its connections answer measure and honour.
+    pub leader_quota: RefCell<crate::replication_quota::ReplicationQuota>,
 }
 
 impl ShardState {
@@ -163,15 +166,17 @@ impl ShardState {
             .ok()
             .flatten()
             .map(skein_controller::Authorizer::new);
-        let follower_rate = config.follower_replication_throttled_rate();
-        let follower_quota =
-            crate::replication_quota::ReplicationQuota::new(if follower_rate == i64::MAX {
-                follower_rate
-            } else {
-                follower_rate / data_shards as i64
-            });
+        let follower_quota = crate::replication_quota::ReplicationQuota::shard_share(
+            config.follower_replication_throttled_rate(),
+            data_shards,
+        );
+        let leader_quota = crate::replication_quota::ReplicationQuota::shard_share(
+            config.leader_replication_throttled_rate(),
+            data_shards,
+        );
         ShardState {
             follower_quota: RefCell::new(follower_quota),
+            leader_quota: RefCell::new(leader_quota),
             authorizer,
             peer_security: Arc::new(crate::client_security::PeerSecurity::plaintext()),
             shard,

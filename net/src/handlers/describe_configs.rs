@@ -7,7 +7,9 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsSynonym,
 };
 use kafka_protocol::protocol::StrBytes;
-use skein_controller::{kafka_broker_property, KafkaType, PropertyDef, ValueKind, PROPERTIES};
+use skein_controller::{
+    kafka_broker_property, KafkaType, PropertyDef, ValueKind, KAFKA_TOPIC_PROPERTIES, PROPERTIES,
+};
 
 use super::create_topics::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER};
 use super::str_bytes;
@@ -106,6 +108,7 @@ pub fn handle(
                                 }
                                 Some(entry)
                             })
+                            .chain(kafka_only_overrides(&topic.configs, &wanted, request))
                             .collect();
                         base.with_configs(configs)
                     }
@@ -184,6 +187,41 @@ fn entry(
                 .include_documentation
                 .then(|| StrBytes::from_static_str(def.doc)),
         )
+}
+
+/// The topic's overrides of Kafka topic configs that Skein has no broker
+/// property for (`leader.replication.throttled.replicas`, …): described as
+/// Kafka does, with their value as DYNAMIC_TOPIC_CONFIG. Unset ones are
+/// left out (their default is Kafka's, empty or unused).
+fn kafka_only_overrides<'a>(
+    configs: &'a std::collections::BTreeMap<String, String>,
+    wanted: &'a dyn Fn(&str) -> bool,
+    request: &'a DescribeConfigsRequest,
+) -> impl Iterator<Item = DescribeConfigsResourceResult> + 'a {
+    configs
+        .iter()
+        .filter(|(name, _)| {
+            wanted(name)
+                && !PROPERTIES
+                    .iter()
+                    .any(|def| def.topic_name == Some(name.as_str()))
+        })
+        .map(|(name, value)| {
+            let list = KAFKA_TOPIC_PROPERTIES
+                .iter()
+                .any(|k| k.name == name.as_str() && k.kind == KafkaType::List);
+            let entry = DescribeConfigsResourceResult::default()
+                .with_name(str_bytes(name))
+                .with_value(Some(str_bytes(value)))
+                .with_config_source(SOURCE_DYNAMIC_TOPIC)
+                // Kafka's ConfigType: LIST 7, STRING 2.
+                .with_config_type(if list { 7 } else { 2 });
+            if request.include_synonyms {
+                entry.with_synonyms(vec![synonym(name, value, SOURCE_DYNAMIC_TOPIC)])
+            } else {
+                entry
+            }
+        })
 }
 
 fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {

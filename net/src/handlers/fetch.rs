@@ -164,19 +164,23 @@ pub async fn handle(
     // to the log end and is recorded by the leader; the partition refuses a
     // broker that holds no replica.
     let replica = (replica_id >= 0).then_some(replica_id);
-    let (results, read_state) = long_poll(ctx, &request, &wanted, deadline, replica).await;
+    let (results, read_state, throttled) =
+        long_poll(ctx, &request, &wanted, deadline, replica).await;
     let outcomes: Vec<PartitionOutcome> = results.iter().map(outcome).collect();
     // An answer that read only this shard's partitions and found nothing
-    // lets the session skip the reads until the shard changes.
-    let quiet = outcomes
-        .iter()
-        .all(|outcome| outcome.error_code == 0 && !outcome.has_records)
-        .then_some(read_state)
-        .filter(|_| {
-            wanted
-                .iter()
-                .all(|want| ctx.owner(&want.read.topic_id, want.read.partition) == ctx.shard)
-        });
+    // lets the session skip the reads until the shard changes; not when
+    // the leader throttle held records back (they must be read again, not
+    // waited for).
+    let quiet = (!throttled
+        && outcomes
+            .iter()
+            .all(|outcome| outcome.error_code == 0 && !outcome.has_records))
+    .then_some(read_state)
+    .filter(|_| {
+        wanted
+            .iter()
+            .all(|want| ctx.owner(&want.read.topic_id, want.read.partition) == ctx.shard)
+    });
     let (selected, response_session_id) = match context {
         FetchContext::Sessionless | FetchContext::Quiet { .. } => (None, INVALID_SESSION_ID),
         FetchContext::Full => {
@@ -417,15 +421,17 @@ fn outcome(result: &FetchedPartition) -> PartitionOutcome {
 }
 
 /// Reads `wanted` until `min_bytes` are there, a partition fails, or the
-/// deadline passes. Returns the reads and the shard's state from just
-/// before them.
+/// deadline passes. Returns the reads, the shard's state from just before
+/// them, and whether the leader throttle held back a partition's records
+/// (such a partition does not end the wait: Kafka's DelayedFetch leaves
+/// its bytes out too).
 async fn long_poll(
     ctx: &ShardState,
     request: &FetchRequest,
     wanted: &[Wanted],
     deadline: Instant,
     replica: Option<BrokerId>,
-) -> (Vec<FetchedPartition>, LogState) {
+) -> (Vec<FetchedPartition>, LogState, bool) {
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     // A consumer's read_committed fetch (isolation level 1) reads up to the
     // last stable offset and gets the aborted transactions; a follower
@@ -443,7 +449,7 @@ async fn long_poll(
     loop {
         let image = ctx.image();
         let state = log_state(ctx, &image);
-        let results = read_all(ctx, wanted, max_bytes, reads).await;
+        let (results, throttled) = read_all(ctx, wanted, max_bytes, reads).await;
         let total: usize = results
             .iter()
             .map(|p| p.chunks.iter().map(LogChunk::len).sum::<usize>())
@@ -454,7 +460,7 @@ async fn long_poll(
             .any(|p| p.error_code != 0 || p.diverging_epoch.is_some());
         let now = Instant::now();
         if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
-            return (results, state);
+            return (results, state, throttled);
         }
         if total > 0 {
             // Records below min_bytes: let go of the log's buffers while
@@ -468,7 +474,7 @@ async fn long_poll(
         // long-poll reads its partitions once, not twice. Only a log start
         // offset moved by retention meanwhile is reported a poll late.
         if !wait_for_any(ctx, wanted, deadline - now, reads).await {
-            return (results, state);
+            return (results, state, throttled);
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod exit_status;
 pub mod group;
 mod output;
 pub mod produce;
+mod reassign_throttle;
 mod record_template;
 pub mod topic;
 pub mod user;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::brokers::{Brokers, ConnectOptions};
 use super::exit_status::UsageError;
 use super::output::{id_list, print_json, print_table, OutputFormat};
+use super::reassign_throttle;
 use crate::client::{
     ClientError, ConfigChange, ConfigResource, OffsetSpec, TopicCreation, TopicSpec,
 };
@@ -89,7 +90,8 @@ enum TopicCommand {
     /// Move a partition's replicas to other brokers
     /// (AlterPartitionReassignments), or cancel its move with --cancel.
     /// Returns once the move has started; `skein topic reassignments`
-    /// lists it until the new replicas have caught up.
+    /// lists it until the new replicas have caught up, and --verify tells
+    /// whether it has finished.
     Reassign {
         /// Topic name.
         #[arg(long)]
@@ -101,13 +103,27 @@ enum TopicCommand {
         #[arg(
             long,
             value_delimiter = ',',
-            required_unless_present = "cancel",
-            conflicts_with = "cancel"
+            required_unless_present_any = ["cancel", "verify"],
+            conflicts_with_all = ["cancel", "verify"]
         )]
         replicas: Vec<i32>,
         /// Cancel the partition's reassignment in progress.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "verify")]
         cancel: bool,
+        /// Throttle the move as Kafka's kafka-reassign-partitions --throttle:
+        /// the partition's current replicas are added to the topic's
+        /// leader.replication.throttled.replicas and the added ones to its
+        /// follower.replication.throttled.replicas. The rates are the
+        /// brokers' leader/follower.replication.throttled.rate (static
+        /// broker properties in Skein); brokers left at the default are
+        /// named. --verify removes the entries once the move is done.
+        #[arg(long, requires = "replicas")]
+        throttle: bool,
+        /// Tell whether the partition's move has finished and, once it has,
+        /// remove its entries from the topic's throttled-replica lists
+        /// (Kafka's --verify).
+        #[arg(long)]
+        verify: bool,
     },
     /// List the partition reassignments in progress
     /// (ListPartitionReassignments).
@@ -259,10 +275,60 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
         TopicCommand::Reassign {
             topic,
             partition,
+            verify: true,
+            ..
+        } => {
+            let ongoing = brokers.bootstrap().list_partition_reassignments(timeout)?;
+            let moving = ongoing
+                .iter()
+                .any(|r| r.topic == topic && r.partition == partition);
+            if !moving {
+                reassign_throttle::clear_throttle(&mut brokers, &topic, partition)?;
+            }
+            match format {
+                OutputFormat::Json => print_json(&serde_json::json!({
+                    "topic": topic,
+                    "partition": partition,
+                    "complete": !moving,
+                    "throttle_removed": !moving,
+                }))?,
+                OutputFormat::Table if moving => {
+                    println!("reassignment of {topic}-{partition} is still in progress")
+                }
+                OutputFormat::Table => println!(
+                    "reassignment of {topic}-{partition} is complete; its throttled replicas are removed"
+                ),
+            }
+        }
+        TopicCommand::Reassign {
+            topic,
+            partition,
             replicas,
             cancel,
+            throttle,
+            verify: false,
         } => {
             let target = (!cancel).then_some(replicas.as_slice());
+            let throttled = if throttle {
+                Some(reassign_throttle::throttle_move(
+                    &mut brokers,
+                    &topic,
+                    partition,
+                    &replicas,
+                )?)
+            } else {
+                None
+            };
+            if let Some(unbounded) = throttled
+                .as_ref()
+                .map(|t| &t.unbounded_brokers)
+                .filter(|b| !b.is_empty())
+            {
+                eprintln!(
+                    "warning: brokers {} leave their replication throttled rate at the default: the move is not throttled there",
+                    id_list(unbounded)
+                );
+            }
             brokers
                 .bootstrap()
                 .alter_partition_reassignment(&topic, partition, target, timeout)?;
@@ -272,6 +338,7 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
                     "partition": partition,
                     "replicas": target,
                     "cancelled": cancel,
+                    "throttle": throttled,
                 }))?,
                 OutputFormat::Table if cancel => {
                     println!("cancelled the reassignment of {topic}-{partition}")
