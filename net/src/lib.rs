@@ -58,6 +58,7 @@ pub mod tls;
 pub mod tls_stream;
 pub mod tool_client_security;
 mod transaction_request;
+mod transaction_verification;
 
 pub use error_code::error_code_name;
 pub use listener::ListenerEndpoint;
