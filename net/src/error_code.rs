@@ -361,6 +361,25 @@ pub fn transaction_error(error: &TransactionError) -> ErrorCode {
     }
 }
 
+/// The code TxnOffsetCommit (v0–v3) answers when verifying its transaction
+/// failed with `code` (Kafka's `AddPartitionsToTxnManager`, then the group
+/// coordinator's `handleOperationException`): PRODUCER_FENCED becomes
+/// INVALID_PRODUCER_EPOCH, a refused verification
+/// (CLUSTER_AUTHORIZATION_FAILED) INVALID_TXN_STATE, and availability and
+/// storage codes the coordinator's.
+pub fn txn_offset_commit_verification(code: ErrorCode) -> ErrorCode {
+    match code {
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+        ErrorCode::ClusterAuthorizationFailed => ErrorCode::InvalidTxnState,
+        ErrorCode::UnknownTopicOrPartition
+        | ErrorCode::NotEnoughReplicas
+        | ErrorCode::RequestTimedOut => ErrorCode::CoordinatorNotAvailable,
+        ErrorCode::NotLeaderOrFollower | ErrorCode::KafkaStorageError => ErrorCode::NotCoordinator,
+        ErrorCode::MessageTooLarge => ErrorCode::UnknownServerError,
+        code => code,
+    }
+}
+
 /// The code for a group coordinator outcome (the mapping is 1:1; see each
 /// [`GroupError`] variant).
 pub fn group_error(error: &GroupError) -> ErrorCode {

@@ -34,9 +34,6 @@ pub async fn ask(ctx: &ShardState, request: Request) -> Result<Response, GroupEr
 /// # Errors
 /// [`GroupError::CoordinatorNotAvailable`] if the control shard cannot be
 /// reached.
-// The WriteTxnMarkers handler (the partition side of transactions, built
-// separately) is its caller.
-#[allow(dead_code)]
 pub async fn complete_transaction(
     ctx: &ShardState,
     partition: u32,

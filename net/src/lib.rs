@@ -61,6 +61,7 @@ pub mod tls_stream;
 pub mod tool_client_security;
 pub mod tool_client_stream;
 mod transaction_request;
+mod transaction_verification;
 
 pub use error_code::error_code_name;
 pub use listener::ListenerEndpoint;

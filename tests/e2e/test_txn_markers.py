@@ -509,3 +509,74 @@ def test_transactional_requests_out_of_order_get_kafkas_error_codes(broker):
     assert end_txn(port, tid, producer_id, epoch, commit=False) == w.NONE
     assert end_txn(port, tid, producer_id, epoch, commit=True) == INVALID_TXN_STATE
     assert broker.alive()
+
+
+TXN_OFFSET_COMMIT = 28
+CONCURRENT_TRANSACTIONS = 51
+
+
+def txn_offset_commit(port: int, transactional_id: str, group: str, producer_id: int, epoch: int,
+                      topic: str, partition: int, offset: int) -> int:
+    """TxnOffsetCommit v0: transactional_id STRING | group_id STRING |
+    producer_id INT64 | producer_epoch INT16 | topics ARRAY[ name STRING |
+    partitions ARRAY[ partition_index INT32 | committed_offset INT64 |
+    committed_metadata NULLABLE_STRING ] ]. Response: throttle_time_ms
+    INT32 | topics ARRAY[ name STRING | partitions ARRAY[ partition_index
+    INT32 | error_code INT16 ] ]. Returns the partition's error code."""
+    body = (w.string(transactional_id) + w.string(group) + w.i64(producer_id) + w.i16(epoch)
+            + w.i32(1) + w.string(topic) + w.i32(1)
+            + w.i32(partition) + w.i64(offset) + w.string(None))
+    r = call(port, TXN_OFFSET_COMMIT, 0, body)
+    r.i32()
+    assert r.i32() == 1 and r.string() == topic and r.i32() == 1 and r.i32() == partition
+    return r.i16()
+
+
+def test_txn_offset_commit_for_a_group_not_in_the_transaction_gets_invalid_txn_state(broker):
+    # Kafka 4 verifies a transactional offset commit with the transaction
+    # coordinator before writing it (KIP-890, on by default): the group's
+    # __consumer_offsets partition must be in the ongoing transaction, put
+    # there by AddOffsetsToTxn. A partition that is not gets
+    # TRANSACTION_ABORTABLE from the coordinator, which TxnOffsetCommit v0-v3
+    # answers as INVALID_TXN_STATE; PRODUCER_FENCED becomes
+    # INVALID_PRODUCER_EPOCH.
+    topic = unique_topic("txn-offsets-order")
+    create_topic(broker.bootstrap, topic)
+    port = broker.port
+    tid = unique_topic("tid-offsets-order")
+    group = unique_topic("group-offsets-order")
+    producer_id, epoch = init_transactional(port, tid)
+    # No transaction begun.
+    assert txn_offset_commit(port, tid, group, producer_id, epoch, topic, 0, 5) == INVALID_TXN_STATE
+    # A transaction with a data partition, but not the group.
+    assert add_partitions(port, 1, tid, producer_id, epoch, topic, 0) == w.NONE
+    assert txn_offset_commit(port, tid, group, producer_id, epoch, topic, 0, 5) == INVALID_TXN_STATE
+    assert txn_offset_commit(port, tid, group, producer_id + 1, epoch, topic, 0, 5) \
+        == INVALID_PRODUCER_ID_MAPPING
+    assert txn_offset_commit(port, tid, group, producer_id, epoch + 1, topic, 0, 5) \
+        == INVALID_PRODUCER_EPOCH
+    # Added, it is accepted; committed, it is visible.
+    assert add_offsets(port, tid, producer_id, epoch, group) == w.NONE
+    assert txn_offset_commit(port, tid, group, producer_id, epoch, topic, 0, 5) == w.NONE
+    assert end_txn(port, tid, producer_id, epoch, commit=True) == w.NONE
+    c = consumer(broker.bootstrap, **{"group.id": group, "enable.auto.commit": False})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            [committed] = c.committed([TopicPartition(topic, 0)], timeout=10)
+            if committed.offset == 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert committed.offset == 5
+    finally:
+        c.close()
+    # The transaction is over: the group is no longer in one (while its
+    # markers are written the coordinator answers CONCURRENT_TRANSACTIONS).
+    deadline = time.monotonic() + 30
+    while True:
+        code = txn_offset_commit(port, tid, group, producer_id, epoch, topic, 0, 9)
+        if code != CONCURRENT_TRANSACTIONS or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert code == INVALID_TXN_STATE
+    assert broker.alive()

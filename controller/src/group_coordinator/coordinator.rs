@@ -60,6 +60,10 @@ pub enum Input {
     },
 }
 
+/// Offsets of open transactions, durable but not yet visible: (producer
+/// id, group id) → partition → offset.
+type PendingTxnOffsets = BTreeMap<(i64, String), BTreeMap<TopicPartition, OffsetCommitValue>>;
+
 /// Whether this node serves a `__consumer_offsets` partition's groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PartitionStatus {
@@ -173,8 +177,14 @@ pub struct GroupCoordinator {
     /// was last computed at.
     consumer_metadata_seen: BTreeMap<String, u64>,
     /// Offsets of open transactions (TxnOffsetCommit), durable but not yet
-    /// visible: (producer id, group id) → partition → offset.
-    pending_txn_offsets: BTreeMap<(i64, String), BTreeMap<TopicPartition, OffsetCommitValue>>,
+    /// visible.
+    pending_txn_offsets: PendingTxnOffsets,
+    /// Transactions that ended (producer id, committed) in a partition
+    /// while it was loading, in arrival order: their markers may lie past
+    /// the end of the replay's read, so they are applied when the load
+    /// completes (Kafka runs such a completion after the load, on the same
+    /// scheduler thread).
+    completed_while_loading: BTreeMap<u32, Vec<(i64, bool)>>,
 }
 
 impl GroupCoordinator {
@@ -206,6 +216,7 @@ impl GroupCoordinator {
             topics_version: 0,
             consumer_metadata_seen: BTreeMap::new(),
             pending_txn_offsets: BTreeMap::new(),
+            completed_while_loading: BTreeMap::new(),
         }
     }
 
@@ -297,6 +308,9 @@ impl GroupCoordinator {
     /// [`PartitionOutOfRange`].
     pub fn begin_load(&mut self, partition: u32) -> Result<Vec<Action>, PartitionOutOfRange> {
         *self.partition_status_mut(partition)? = PartitionStatus::Loading;
+        // This load reads the log to its current end, past every marker
+        // whose completion was held for an earlier one.
+        self.completed_while_loading.remove(&partition);
         self.drop_partition_groups(partition, GroupError::CoordinatorLoadInProgress);
         Ok(std::mem::take(&mut self.out))
     }
@@ -314,7 +328,28 @@ impl GroupCoordinator {
         records: impl IntoIterator<Item = OffsetsRecord>,
         now_ms: i64,
     ) -> Result<(), LoadError> {
+        self.load_partition_with_open_transactions(partition, records, Vec::new(), now_ms)
+    }
+
+    /// [`load_partition`](Self::load_partition), where `open_transactions`
+    /// are the records of transactions whose marker the replay did not
+    /// reach, by producer id: their offset commits become pending, as
+    /// TxnOffsetCommit leaves them, until the transaction's end is reported
+    /// ([`Request::CompleteTransaction`]); a tombstone among them drops the
+    /// pending commit of its key (Kafka's loader). Transactions reported
+    /// ended while the partition was loading are then applied in order.
+    ///
+    /// # Errors
+    /// [`LoadError`]; the partition then stays loading.
+    pub fn load_partition_with_open_transactions(
+        &mut self,
+        partition: u32,
+        records: impl IntoIterator<Item = OffsetsRecord>,
+        open_transactions: Vec<(i64, Vec<OffsetsRecord>)>,
+        now_ms: i64,
+    ) -> Result<(), LoadError> {
         self.partition_status_mut(partition)?;
+        let pending = self.open_transaction_offsets(partition, open_transactions)?;
         // Key → (log position, value) of its latest record.
         let mut latest: BTreeMap<RecordKey, (usize, Option<Bytes>)> = BTreeMap::new();
         for (index, record) in records.into_iter().enumerate() {
@@ -404,6 +439,16 @@ impl GroupCoordinator {
             }
         }
         *self.partition_status_mut(partition)? = PartitionStatus::Active;
+        for (key, offsets) in pending {
+            self.pending_txn_offsets.insert(key, offsets);
+        }
+        let completed = self
+            .completed_while_loading
+            .remove(&partition)
+            .unwrap_or_default();
+        for (producer_id, committed) in completed {
+            self.complete_pending_offsets(now_ms, partition, producer_id, committed);
+        }
         if self.next_offsets_cleanup_ms.is_none() {
             self.next_offsets_cleanup_ms =
                 Some(now_ms + self.config.offsets_retention_check_interval_ms);
@@ -420,6 +465,7 @@ impl GroupCoordinator {
     /// [`PartitionOutOfRange`].
     pub fn unload_partition(&mut self, partition: u32) -> Result<Vec<Action>, PartitionOutOfRange> {
         *self.partition_status_mut(partition)? = PartitionStatus::NotOwned;
+        self.completed_while_loading.remove(&partition);
         self.drop_partition_groups(partition, GroupError::NotCoordinator);
         Ok(std::mem::take(&mut self.out))
     }

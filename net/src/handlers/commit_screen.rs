@@ -78,6 +78,16 @@ impl ScreenedCommit {
         self.answered.push(codes);
     }
 
+    /// Every partition's code, by topic then partition, when what would go
+    /// to the coordinator was refused with `code` before it: the code
+    /// answered here, else `code`.
+    pub fn codes_refused(self, code: ErrorCode) -> Vec<Vec<ErrorCode>> {
+        self.answered
+            .into_iter()
+            .map(|codes| codes.into_iter().map(|c| c.unwrap_or(code)).collect())
+            .collect()
+    }
+
     /// Every partition's code, by topic then partition: the code answered
     /// here, else the coordinator's next result (`results`, one per
     /// partition not answered here, in order; `None`, or a wrong count,

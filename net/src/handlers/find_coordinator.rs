@@ -113,7 +113,7 @@ fn coordinator(
 /// (Kafka's `abs(hashCode(key)) % partitions`, the same rule for groups and
 /// transactional ids), or `None` while the topic does not exist or the
 /// partition has no leader.
-fn coordinator_id(image: &MetadataImage, topic: &str, group_id: &str) -> Option<i32> {
+pub(crate) fn coordinator_id(image: &MetadataImage, topic: &str, group_id: &str) -> Option<i32> {
     let topic = image.topic(topic)?;
     let count = u32::try_from(topic.partitions)
         .ok()

@@ -3,7 +3,10 @@
 //! Partitions of unknown topics get UNKNOWN_TOPIC_OR_PARTITION here; the
 //! rest go to the group coordinator, which writes them as a transactional
 //! batch of the producer and answers once they are durable. They become
-//! visible to OffsetFetch only when the transaction commits.
+//! visible to OffsetFetch only when the transaction commits. Before that,
+//! the transaction is verified (KIP-890,
+//! [`crate::transaction_verification`]): a
+//! group not added with AddOffsetsToTxn gets INVALID_TXN_STATE.
 
 use kafka_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
 use kafka_protocol::messages::txn_offset_commit_response::{
@@ -15,6 +18,7 @@ use super::commit_screen::{CommitEntry, ScreenedCommit};
 use crate::caller::Caller;
 use crate::group_request::ask;
 use crate::shard_state::ShardState;
+use crate::transaction_verification::{self, Verification};
 
 /// Answers a TxnOffsetCommit request of `version`. Kafka: WRITE on the
 /// transactional id, READ on the group, then READ on each topic.
@@ -39,7 +43,20 @@ pub async fn handle(
         });
         screened.add_topic(&image, caller, refused, topic.name.as_str(), entries);
     }
-    let results = if screened.offsets.is_empty() {
+    // Kafka's group coordinator verifies the transaction before the write
+    // (an empty group id is refused before that, by the coordinator).
+    let verified = if screened.offsets.is_empty() || request.group_id.is_empty() {
+        Ok(())
+    } else {
+        let verification = Verification {
+            transactional_id: request.transactional_id.as_str(),
+            producer_id: request.producer_id.0,
+            producer_epoch: request.producer_epoch,
+            group_id: request.group_id.as_str(),
+        };
+        transaction_verification::verify(ctx, verification).await
+    };
+    let results = if screened.offsets.is_empty() || verified.is_err() {
         Some(Vec::new())
     } else {
         let commit = groups::TxnOffsetCommit {
@@ -66,10 +83,14 @@ pub async fn handle(
             Ok(_) | Err(_) => None,
         }
     };
+    let codes = match verified {
+        Ok(()) => screened.codes(results),
+        Err(code) => screened.codes_refused(code),
+    };
     let topics = request
         .topics
         .into_iter()
-        .zip(screened.codes(results))
+        .zip(codes)
         .map(|(topic, codes)| {
             let partitions = topic
                 .partitions

@@ -17,6 +17,14 @@
 //! cannot name a transaction: INVALID_REQUEST for its partitions (Kafka
 //! would write a marker no one reads).
 //!
+//! A marker written to a `__consumer_offsets` partition also ends the
+//! producer's transactional offset commits there: the group coordinator of
+//! this broker (the partition's leader, so the group's coordinator) is told
+//! before the partition is answered, as Kafka's `onTransactionCompleted`
+//! runs before the response is sent. So the transaction coordinator may be
+//! on any node, and the producer's next transaction cannot commit offsets
+//! before the previous one's are applied.
+//!
 //! The partitions of one request are written concurrently.
 
 use futures::future::join_all;
@@ -28,10 +36,12 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use skein_replication::txn_result;
 
 use super::resolve_topic;
+use skein_controller::group_coordinator::CONSUMER_OFFSETS_TOPIC;
 use skein_controller::AclOperation;
 
 use crate::caller::Caller;
 use crate::error_code::ErrorCode;
+use crate::group_request;
 use crate::partition_leadership::{check_leader, NO_LEADER_EPOCH};
 use crate::shard_message::MarkerWrite;
 use crate::shard_state::ShardState;
@@ -53,6 +63,7 @@ pub async fn handle(
     let mut markers = Vec::with_capacity(request.markers.len());
     for marker in request.markers {
         let producer_id = marker.producer_id.0;
+        let committed = marker.transaction_result;
         let write = MarkerWrite {
             producer_id,
             producer_epoch: marker.producer_epoch,
@@ -67,6 +78,7 @@ pub async fn handle(
             } else {
                 resolve_topic(&image, &topic.name, &uuid::Uuid::nil(), false)
             };
+            let offsets_topic = topic.name.as_str() == CONSUMER_OFFSETS_TOPIC;
             let writes = topic.partition_indexes.iter().map(|index| {
                 let index = *index;
                 let resolved = &resolved;
@@ -82,7 +94,12 @@ pub async fn handle(
                             Err(code) => code,
                             Ok(()) => match ctx.write_txn_marker(found.topic_id, index, write).await
                             {
-                                Ok(_) => ErrorCode::None,
+                                Ok(_) => {
+                                    if offsets_topic {
+                                        complete_offsets(ctx, index, producer_id, committed).await;
+                                    }
+                                    ErrorCode::None
+                                }
                                 Err(error) => {
                                     tracing::debug!(%error, producer_id, "a transaction marker was refused");
                                     error.code()
@@ -109,4 +126,24 @@ pub async fn handle(
         );
     }
     WriteTxnMarkersResponse::default().with_markers(markers)
+}
+
+/// Tells this broker's group coordinator that the transaction of
+/// `producer_id` ended (`committed` or aborted) in `__consumer_offsets`
+/// partition `partition`, whose marker is written: its pending offsets
+/// there become committed or are dropped. A coordinator that no longer
+/// serves the partition ignores it (the next leader reads the marker when
+/// it loads the partition); one that is loading it applies it after the
+/// load.
+async fn complete_offsets(ctx: &ShardState, partition: i32, producer_id: i64, committed: bool) {
+    let Ok(partition) = u32::try_from(partition) else {
+        return;
+    };
+    if let Err(error) =
+        group_request::complete_transaction(ctx, partition, producer_id, committed).await
+    {
+        // Kafka logs it too: the marker is written, and a coordinator that
+        // cannot be reached is shutting down (the next one replays it).
+        tracing::debug!(%error, partition, producer_id, "group coordinator not told of a transaction's end");
+    }
 }

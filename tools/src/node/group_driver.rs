@@ -647,8 +647,8 @@ impl GroupDriver {
                 let Some(leader_epoch) = self.current_load(partition, load) else {
                     continue;
                 };
-                let records = match read {
-                    Ok(records) => records,
+                let (records, open) = match read {
+                    Ok(read) => read,
                     Err(error) => {
                         tracing::warn!(partition, %error, retry_ms = backoff_ms, "cannot read a __consumer_offsets partition yet; retrying");
                         retry.push((partition, load));
@@ -656,10 +656,10 @@ impl GroupDriver {
                     }
                 };
                 total += records.len();
-                let replayed =
-                    self.coordinator
-                        .borrow_mut()
-                        .load_partition(partition, records, now_ms());
+                let replayed = self
+                    .coordinator
+                    .borrow_mut()
+                    .load_partition_with_open_transactions(partition, records, open, now_ms());
                 match replayed {
                     Ok(()) => {
                         loaded += 1;
@@ -700,13 +700,14 @@ impl GroupDriver {
         }
     }
 
-    /// Every record of one `__consumer_offsets` partition ([`read_partition`]).
+    /// Every record of one `__consumer_offsets` partition, and its open
+    /// transactions' ([`read_partition_replay`]).
     async fn read_partition(
         &self,
         topic_id: TopicId,
         partition: u32,
-    ) -> Result<Vec<OffsetsRecord>, String> {
-        read_partition(&self.mesh, self.data_shards, topic_id, partition).await
+    ) -> Result<(Vec<OffsetsRecord>, Vec<(i64, Vec<OffsetsRecord>)>), String> {
+        read_partition_replay(&self.mesh, self.data_shards, topic_id, partition).await
     }
 
     /// Ticks the coordinator at its deadlines until the node stops. Call
@@ -764,13 +765,27 @@ async fn partition_offsets(
 
 /// Every record of one internal-topic partition (`__consumer_offsets`,
 /// `__transaction_state`) led here, in log order, up to the log end it had
-/// when asked, once that log end is committed.
+/// when asked, once that log end is committed; the records of
+/// transactions still open there are left out ([`read_partition_replay`]).
 pub(crate) async fn read_partition(
     mesh: &Mesh<ShardRequest, ShardReply>,
     data_shards: usize,
     topic_id: TopicId,
     partition: u32,
 ) -> Result<Vec<OffsetsRecord>, String> {
+    read_partition_replay(mesh, data_shards, topic_id, partition)
+        .await
+        .map(|(records, _)| records)
+}
+
+/// As [`read_partition`], with the records of the transactions still open
+/// at the end of the read, by producer id (each in log order).
+pub(crate) async fn read_partition_replay(
+    mesh: &Mesh<ShardRequest, ShardReply>,
+    data_shards: usize,
+    topic_id: TopicId,
+    partition: u32,
+) -> Result<(Vec<OffsetsRecord>, Vec<(i64, Vec<OffsetsRecord>)>), String> {
     let offsets = partition_offsets(mesh, data_shards, topic_id, partition).await?;
     let mut offset = offsets.log_start_offset;
     // A new leader learnt its predecessor's high watermark one fetch
@@ -792,7 +807,8 @@ pub(crate) async fn read_partition(
     }
     let mut records = Vec::new();
     // Transactional offset commits wait for their marker; a transaction
-    // still open at the log end is left out (its completion applies it).
+    // still open at the log end is handed back apart (the coordinator holds
+    // it pending until its completion).
     let mut open = OpenTransactions::new();
     while offset < high_watermark {
         let op = PartitionOp::Read {
@@ -822,7 +838,9 @@ pub(crate) async fn read_partition(
             }
         }
     }
-    Ok(records)
+    let mut open: Vec<(i64, Vec<OffsetsRecord>)> = open.into_iter().collect();
+    open.sort_by_key(|(producer_id, _)| *producer_id);
+    Ok((records, open))
 }
 
 /// The coordinator's view of a failed append (Kafka's mapping in

@@ -400,7 +400,6 @@ async fn control_main(shared: Arc<Shared>, port: Port) {
         offsets_partitions,
         group_mesh.clone(),
         shared.plan.data_shards(),
-        Rc::clone(&groups),
         Arc::clone(&shared.peer_security),
     ));
     let server = Rc::clone(&control);

@@ -30,10 +30,7 @@ use kafka_protocol::messages::write_txn_markers_request::{
 use kafka_protocol::messages::write_txn_markers_response::WriteTxnMarkersResponse;
 use kafka_protocol::messages::{ApiKey, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use skein_controller::group_coordinator::{
-    CompleteTransaction, OffsetsRecord, Request as GroupRequest, TopicPartition,
-    CONSUMER_OFFSETS_TOPIC,
-};
+use skein_controller::group_coordinator::{OffsetsRecord, TopicPartition};
 use skein_controller::transaction_coordinator::{
     Action, AppendError, MarkerId, PersistId, Request, RequestToken, Response, StateRecord,
     TransactionCoordinator, TransactionError, TransactionMarkers, TRANSACTION_STATE_TOPIC,
@@ -47,8 +44,8 @@ use skein_net::shard_message::{PartitionOp, ShardReply, ShardRequest};
 use skein_net::shard_state::now_ms;
 
 use crate::node::group_driver::{
-    append_error, leader_epochs_of, partition_call, read_partition, tenure_changes, GroupDriver,
-    Tenure, TenureChange,
+    append_error, leader_epochs_of, partition_call, read_partition, tenure_changes, Tenure,
+    TenureChange,
 };
 
 /// The first wait before a failed marker send or replay is retried; it
@@ -93,9 +90,6 @@ pub struct TransactionDriver {
     peer_security: Arc<PeerSecurity>,
     /// Idle connections to brokers, for markers.
     connections: RefCell<HashMap<i32, ControllerConnection>>,
-    /// This broker's group coordinator, told when markers reach a
-    /// `__consumer_offsets` partition.
-    groups: Rc<GroupDriver>,
 }
 
 impl TransactionDriver {
@@ -108,7 +102,6 @@ impl TransactionDriver {
         offsets_partitions: u32,
         mesh: Mesh<ShardRequest, ShardReply>,
         data_shards: usize,
-        groups: Rc<GroupDriver>,
         peer_security: Arc<PeerSecurity>,
     ) -> TransactionDriver {
         assert!(partitions > 0);
@@ -141,7 +134,6 @@ impl TransactionDriver {
             image: RefCell::new(None),
             peer_security,
             connections: RefCell::new(HashMap::new()),
-            groups,
         }
     }
 
@@ -343,7 +335,6 @@ impl TransactionDriver {
                     }
                 }
             }
-            self.complete_offsets(&markers, &written).await;
             pending.retain(|tp| !written.contains(tp));
             if !pending.is_empty() {
                 glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
@@ -352,34 +343,6 @@ impl TransactionDriver {
         }
         let actions = self.coordinator.borrow_mut().markers_written(now_ms(), id);
         self.execute(actions);
-    }
-
-    /// Tells the group coordinator that `markers` reached the
-    /// `__consumer_offsets` partitions among `written`, so the
-    /// transaction's offsets become visible (or are dropped).
-    ///
-    /// This belongs in the WriteTxnMarkers handler of the partition's
-    /// leader (Kafka's `scheduleHandleTxnCompletion`), which also covers a
-    /// group coordinator on another broker; done here it serves a group
-    /// coordinator on this broker. A second notification finds nothing
-    /// pending.
-    async fn complete_offsets(&self, markers: &TransactionMarkers, written: &[TopicPartition]) {
-        for tp in written
-            .iter()
-            .filter(|tp| tp.topic == CONSUMER_OFFSETS_TOPIC)
-        {
-            let Ok(partition) = u32::try_from(tp.partition) else {
-                continue;
-            };
-            let request = GroupRequest::CompleteTransaction(CompleteTransaction {
-                partition,
-                producer_id: markers.producer_id,
-                committed: markers.committed,
-            });
-            if let Err(error) = self.groups.handle(request).await {
-                tracing::debug!(%error, partition, "group coordinator not told of a transaction's end");
-            }
-        }
     }
 
     /// One WriteTxnMarkers to `leader`; returns the partitions it wrote (or

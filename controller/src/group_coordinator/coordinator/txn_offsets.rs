@@ -10,7 +10,9 @@
 //! ([`Request::CompleteTransaction`]) a commit makes the pending offsets the
 //! committed ones and an abort drops them. A replay sees the same outcome:
 //! the driver hands it a committed transaction's records at its marker and
-//! leaves an aborted one's out.
+//! leaves an aborted one's out; the records of a transaction still open at
+//! the end of the replay become pending again, and a transaction that ends
+//! while the partition loads is applied once the load is done.
 
 use super::*;
 use crate::group_coordinator::request::{CompleteTransaction, TxnOffsetCommit};
@@ -150,15 +152,39 @@ impl GroupCoordinator {
         token: RequestToken,
         req: CompleteTransaction,
     ) {
+        let loading = usize::try_from(req.partition)
+            .ok()
+            .and_then(|p| self.partitions.get(p))
+            .is_some_and(|status| *status == PartitionStatus::Loading);
+        if loading {
+            self.completed_while_loading
+                .entry(req.partition)
+                .or_default()
+                .push((req.producer_id, req.committed));
+            return self.respond(token, Response::CompleteTransaction(0));
+        }
+        let completed =
+            self.complete_pending_offsets(now_ms, req.partition, req.producer_id, req.committed);
+        self.respond(token, Response::CompleteTransaction(completed));
+    }
+
+    /// Ends `producer_id`'s pending offsets in the groups of `partition`:
+    /// committed ones become the groups' offsets, aborted ones are dropped.
+    /// Returns how many there were.
+    pub(super) fn complete_pending_offsets(
+        &mut self,
+        now_ms: i64,
+        partition: u32,
+        producer_id: i64,
+        committed: bool,
+    ) -> usize {
         let count = self.config.offsets_topic_num_partitions;
         let keys: Vec<(i64, String)> = self
             .pending_txn_offsets
-            .keys()
-            .filter(|(producer_id, group_id)| {
-                *producer_id == req.producer_id
-                    && partition_for_group(group_id, count) == req.partition
-            })
-            .cloned()
+            .range((producer_id, String::new())..)
+            .take_while(|((id, _), _)| *id == producer_id)
+            .filter(|((_, group_id), _)| partition_for_group(group_id, count) == partition)
+            .map(|(key, _)| key.clone())
             .collect();
         let mut completed = 0;
         for key in keys {
@@ -166,7 +192,7 @@ impl GroupCoordinator {
                 continue;
             };
             completed += offsets.len();
-            if !req.committed {
+            if !committed {
                 continue;
             }
             let group_id = key.1;
@@ -179,7 +205,54 @@ impl GroupCoordinator {
             }
             self.put_group(group);
         }
-        self.respond(token, Response::CompleteTransaction(completed));
+        completed
+    }
+
+    /// The pending offsets of `partition`'s transactions still open at the
+    /// end of its replay: `open_transactions` holds each producer's
+    /// transactional records in log order.
+    pub(super) fn open_transaction_offsets(
+        &self,
+        partition: u32,
+        open_transactions: Vec<(i64, Vec<OffsetsRecord>)>,
+    ) -> Result<PendingTxnOffsets, LoadError> {
+        let count = self.config.offsets_topic_num_partitions;
+        let mut pending = PendingTxnOffsets::new();
+        for (producer_id, records) in open_transactions {
+            for (index, record) in records.into_iter().enumerate() {
+                let key = RecordKey::decode(&record.key)
+                    .map_err(|source| LoadError::Record { index, source })?;
+                let RecordKey::OffsetCommit {
+                    group_id,
+                    topic,
+                    partition: topic_partition,
+                } = key
+                else {
+                    // Only offset commits are written transactionally.
+                    continue;
+                };
+                if partition_for_group(&group_id, count) != partition {
+                    continue;
+                }
+                let tp = TopicPartition {
+                    topic,
+                    partition: topic_partition,
+                };
+                let offsets = pending.entry((producer_id, group_id)).or_default();
+                match record.value {
+                    Some(value) => {
+                        let value = OffsetCommitValue::decode(&value)
+                            .map_err(|source| LoadError::Record { index, source })?;
+                        offsets.insert(tp, value);
+                    }
+                    None => {
+                        offsets.remove(&tp);
+                    }
+                }
+            }
+        }
+        pending.retain(|_, offsets| !offsets.is_empty());
+        Ok(pending)
     }
 }
 
@@ -318,5 +391,98 @@ mod tests {
             complete(&mut coordinator, 9, true),
             Response::CompleteTransaction(0)
         );
+    }
+
+    /// The record a TxnOffsetCommit of `offset` for `in-0` writes.
+    fn offset_record(offset: i64) -> OffsetsRecord {
+        OffsetsRecord {
+            key: RecordKey::OffsetCommit {
+                group_id: "my-group".into(),
+                topic: "in".into(),
+                partition: 0,
+            }
+            .encode(),
+            value: Some(
+                OffsetCommitValue {
+                    offset,
+                    leader_epoch: None,
+                    metadata: String::new(),
+                    commit_timestamp_ms: NOW,
+                    expire_timestamp_ms: None,
+                }
+                .encode(),
+            ),
+        }
+    }
+
+    #[test]
+    fn offsets_of_a_transaction_open_at_reload_stay_pending_until_it_commits() {
+        let mut coordinator = loaded();
+        assert!(coordinator.begin_load(12).is_ok());
+        let open = vec![(9, vec![offset_record(41), offset_record(42)])];
+        assert!(coordinator
+            .load_partition_with_open_transactions(12, Vec::new(), open, NOW)
+            .is_ok());
+        assert_eq!(fetched(&mut coordinator), Vec::<i64>::new());
+        assert_eq!(
+            complete(&mut coordinator, 9, true),
+            Response::CompleteTransaction(1)
+        );
+        assert_eq!(fetched(&mut coordinator), vec![42]);
+    }
+
+    #[test]
+    fn offsets_of_a_transaction_open_at_reload_are_dropped_when_it_aborts() {
+        let mut coordinator = loaded();
+        durable_commit(&mut coordinator, 8, 7);
+        assert_eq!(
+            complete(&mut coordinator, 8, true),
+            Response::CompleteTransaction(1)
+        );
+        assert!(coordinator.begin_load(12).is_ok());
+        let committed = vec![offset_record(7)];
+        let open = vec![(9, vec![offset_record(42)])];
+        assert!(coordinator
+            .load_partition_with_open_transactions(12, committed, open, NOW)
+            .is_ok());
+        assert_eq!(
+            complete(&mut coordinator, 9, false),
+            Response::CompleteTransaction(1)
+        );
+        assert_eq!(fetched(&mut coordinator), vec![7]);
+    }
+
+    #[test]
+    fn a_transaction_ending_while_its_partition_loads_is_applied_after_the_load() {
+        let mut coordinator = loaded();
+        assert!(coordinator.begin_load(12).is_ok());
+        // The marker lies past what the replay read.
+        assert_eq!(
+            complete(&mut coordinator, 9, true),
+            Response::CompleteTransaction(0)
+        );
+        let open = vec![(9, vec![offset_record(42)])];
+        assert!(coordinator
+            .load_partition_with_open_transactions(12, Vec::new(), open, NOW)
+            .is_ok());
+        assert_eq!(fetched(&mut coordinator), vec![42]);
+    }
+
+    #[test]
+    fn a_new_load_forgets_completions_held_for_an_earlier_one() {
+        let mut coordinator = loaded();
+        assert!(coordinator.begin_load(12).is_ok());
+        assert_eq!(
+            complete(&mut coordinator, 9, true),
+            Response::CompleteTransaction(0)
+        );
+        // The next load reads past that marker; the producer's open
+        // transaction there is a later one.
+        assert!(coordinator.begin_load(12).is_ok());
+        let open = vec![(9, vec![offset_record(42)])];
+        assert!(coordinator
+            .load_partition_with_open_transactions(12, Vec::new(), open, NOW)
+            .is_ok());
+        assert_eq!(fetched(&mut coordinator), Vec::<i64>::new());
     }
 }
