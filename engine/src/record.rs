@@ -238,7 +238,7 @@ impl RecordView<'_> {
 }
 
 /// Appends the zigzag varint (Kafka's `varint`/`varlong`) of `value`.
-fn put_varlong(out: &mut Vec<u8>, value: i64) {
+pub(crate) fn put_varlong(out: &mut Vec<u8>, value: i64) {
     let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
     loop {
         let byte = (zigzag & 0x7f) as u8;

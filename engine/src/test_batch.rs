@@ -4,6 +4,7 @@
 //! feature; never in production builds.
 
 use crate::batch::{ATTR_COMPRESSION_MASK, HEADER_BYTES, LOG_OVERHEAD, MAGIC_V2};
+use crate::record::put_varlong;
 
 /// One record to encode.
 #[derive(Debug, Clone)]
@@ -197,19 +198,6 @@ impl BatchBuilder {
         let crc = crc32c::crc32c(&batch[21..]);
         batch[17..21].copy_from_slice(&crc.to_be_bytes());
         batch
-    }
-}
-
-fn put_varlong(out: &mut Vec<u8>, value: i64) {
-    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    loop {
-        let byte = (zigzag & 0x7f) as u8;
-        zigzag >>= 7;
-        if zigzag == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
     }
 }
 

@@ -38,10 +38,9 @@ pub struct FetchedPartition<C = LogChunk> {
     pub chunks: Vec<C>,
 }
 
-impl FetchedPartition {
-    /// The same answer with its records as `Bytes`, to cross the mesh:
-    /// free for records from the tail cache, one copy for a disk read.
-    pub fn into_sendable(self) -> FetchedPartition<Bytes> {
+impl<C> FetchedPartition<C> {
+    /// The same answer with each chunk of records turned by `chunk`.
+    fn map_chunks<D>(self, chunk: impl FnMut(C) -> D) -> FetchedPartition<D> {
         FetchedPartition {
             partition_index: self.partition_index,
             error_code: self.error_code,
@@ -50,24 +49,23 @@ impl FetchedPartition {
             log_start_offset: self.log_start_offset,
             diverging_epoch: self.diverging_epoch,
             aborted_transactions: self.aborted_transactions,
-            chunks: self.chunks.into_iter().map(LogChunk::into_bytes).collect(),
+            chunks: self.chunks.into_iter().map(chunk).collect(),
         }
+    }
+}
+
+impl FetchedPartition {
+    /// The same answer with its records as `Bytes`, to cross the mesh:
+    /// free for records from the tail cache, one copy for a disk read.
+    pub fn into_sendable(self) -> FetchedPartition<Bytes> {
+        self.map_chunks(LogChunk::into_bytes)
     }
 }
 
 impl FetchedPartition<Bytes> {
     /// An answer from the mesh, ready to be written.
     pub fn into_local(self) -> FetchedPartition {
-        FetchedPartition {
-            partition_index: self.partition_index,
-            error_code: self.error_code,
-            high_watermark: self.high_watermark,
-            last_stable_offset: self.last_stable_offset,
-            log_start_offset: self.log_start_offset,
-            diverging_epoch: self.diverging_epoch,
-            aborted_transactions: self.aborted_transactions,
-            chunks: self.chunks.into_iter().map(LogChunk::Memory).collect(),
-        }
+        self.map_chunks(LogChunk::Memory)
     }
 }
 
