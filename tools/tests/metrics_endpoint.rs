@@ -12,7 +12,13 @@ use cli_support::Broker;
 /// `GET path` on the admin listener: (status code, body).
 fn get(address: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).expect("connect to the admin listener");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: skein\r\n\r\n").expect("send");
+    // Connection: close: the endpoint keeps HTTP/1.1 connections alive,
+    // and this reads the response to the end of the stream.
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: skein\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
