@@ -484,7 +484,9 @@ impl Partition {
     /// as the fetch moved it. A follower that names its `last_fetched_epoch`
     /// (Fetch v12+; -1: none) whose position is not on this log gets the
     /// diverging epoch instead, nothing read and its fetch not recorded (its
-    /// offset is not a position on this log).
+    /// offset is not a position on this log). `broker_epoch` is the broker
+    /// epoch the fetch carried (Fetch v15+; -1: none), kept for the ISR
+    /// rules of KIP-903.
     ///
     /// # Errors
     /// `NotLeader` on a follower; `Replication(NotAReplica)` for a broker
@@ -496,6 +498,7 @@ impl Partition {
     pub async fn read_for_follower(
         &self,
         broker: BrokerId,
+        broker_epoch: i64,
         offset: i64,
         last_fetched_epoch: i32,
         max_bytes: usize,
@@ -521,6 +524,9 @@ impl Partition {
             });
         }
         self.record_follower_fetch(broker, offset, log_end_offset, now_ms)?;
+        if let Some(set) = self.replica_set.borrow_mut().as_mut() {
+            set.record_broker_epoch(broker, broker_epoch);
+        }
         let read = self.log.read_for_replica(offset, max_bytes, chunks).await?;
         Ok(ReadInfo {
             bytes: read.bytes,

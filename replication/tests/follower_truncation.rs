@@ -52,6 +52,7 @@ async fn fetch_all(
         let info = leading
             .read_for_follower(
                 broker,
+                -1,
                 follower.follower_fetch_offset(),
                 follower.latest_epoch().unwrap_or(-1),
                 1 << 20,
@@ -86,7 +87,7 @@ async fn leader_died_with_a_tail(dir: &std::path::Path) -> (Partition, Partition
     let new = open(&dir.join("b"), following(1, 1)).await;
     new.set_replicas(replicas(2), 1_000);
     let mut chunks = Vec::new();
-    old.read_for_follower(2, 0, -1, 1, &mut chunks, 1_100)
+    old.read_for_follower(2, -1, 0, -1, 1, &mut chunks, 1_100)
         .await
         .expect("read");
     let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.as_slice().to_vec()).collect();

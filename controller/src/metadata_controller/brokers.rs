@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::partition_change::PartitionChange;
 use super::proposal::Proposal;
 use super::{BrokerSession, ControllerResult, MetadataController};
+use crate::broker_registration::BrokerRegistration;
 use crate::error::ControllerError;
 use crate::image::{MetadataImage, TopicImage};
 use crate::metadata_record::{BrokerEndpoint, IncarnationId, MetadataRecord, NO_LEADER};
@@ -293,10 +294,14 @@ impl MetadataController {
         let Some(broker) = image.broker(broker_id) else {
             return false;
         };
-        let shutting_down = self.sessions.get(&broker_id).is_some_and(|session| {
+        !broker.fenced && !self.shutting_down(broker)
+    }
+
+    /// Whether the registration `broker` is in a controlled shutdown.
+    pub(super) fn shutting_down(&self, broker: &BrokerRegistration) -> bool {
+        self.sessions.get(&broker.broker_id).is_some_and(|session| {
             session.broker_epoch == broker.broker_epoch && session.shutting_down
-        });
-        !broker.fenced && !shutting_down
+        })
     }
 
     /// Whether `topic` may elect a leader from outside its ISR.

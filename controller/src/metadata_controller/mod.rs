@@ -57,7 +57,7 @@ use crate::image::MetadataImage;
 use crate::metadata_record::MetadataRecord;
 
 pub use brokers::{BrokerHeartbeat, BrokerHeartbeatReply, NewBrokerRegistration};
-pub use leadership::{AlterPartition, ElectionResult};
+pub use leadership::{AlterPartition, ElectionResult, UNKNOWN_BROKER_EPOCH};
 pub use partition_change::ElectionType;
 pub use producer_ids::{ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};
 pub use reassignment::{ongoing_reassignments, OngoingReassignment, PartitionReassignment};
