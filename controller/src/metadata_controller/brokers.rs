@@ -32,7 +32,7 @@ pub struct NewBrokerRegistration {
 }
 
 /// A BrokerHeartbeat request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerHeartbeat {
     /// The broker.
     pub broker_id: i32,
@@ -45,6 +45,10 @@ pub struct BrokerHeartbeat {
     pub want_fence: bool,
     /// It asks for a controlled shutdown.
     pub want_shutdown: bool,
+    /// Its log directories that have failed (BrokerHeartbeat v1
+    /// `OfflineLogDirs`): its replicas in them lose their leaderships and
+    /// ISR places (KIP-858).
+    pub offline_log_dirs: Vec<super::DirectoryId>,
 }
 
 /// The answer to a heartbeat, true once its records are committed.
@@ -196,6 +200,12 @@ impl MetadataController {
             });
             self.elect_offline_partitions(&mut proposal, broker_id);
         }
+        self.report_offline_directories(
+            &mut proposal,
+            broker_id,
+            broker_epoch,
+            &heartbeat.offline_log_dirs,
+        );
         let is_fenced = !proposal.image().is_live(broker_id);
         ControllerResult {
             records: proposal.into_records(),
@@ -326,12 +336,26 @@ impl MetadataController {
     /// leads: out of the ISR (unless it is the last member), and a new
     /// leader elected without it.
     fn remove_from_partitions(&self, proposal: &mut Proposal<'_>, broker_id: i32) {
+        self.remove_from_partitions_where(proposal, broker_id, |_, _| true);
+    }
+
+    /// [`MetadataController::remove_from_partitions`] for the partitions
+    /// `(topic id, partition)` that `wanted` accepts.
+    pub(super) fn remove_from_partitions_where(
+        &self,
+        proposal: &mut Proposal<'_>,
+        broker_id: i32,
+        wanted: impl Fn(&crate::metadata_record::TopicId, i32) -> bool,
+    ) {
         let image = proposal.image();
         let mut records = Vec::new();
         for topic in image.topics() {
             let unclean = self.unclean_allowed(topic);
             for (partition, state) in topic.partition_states() {
                 if !state.isr.contains(&broker_id) && state.leader != broker_id {
+                    continue;
+                }
+                if !wanted(&topic.topic_id, partition) {
                     continue;
                 }
                 let isr = state

@@ -313,7 +313,10 @@ impl MetadataController {
         }
         for (index, member) in isr.iter().copied().enumerate() {
             let epoch = epochs.get(index).copied().unwrap_or(UNKNOWN_BROKER_EPOCH);
-            if let Some(reason) = self.isr_ineligibility(member, epoch) {
+            let offline = self
+                .replica_offline(member, &request.topic_id, request.partition)
+                .then_some("its replica is in an offline log directory");
+            if let Some(reason) = self.isr_ineligibility(member, epoch).or(offline) {
                 tracing::info!(
                     broker_id = request.broker_id,
                     partition = request.partition,
