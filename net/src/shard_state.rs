@@ -1024,8 +1024,10 @@ async fn local_read(
         Some(follower) => {
             partition
                 .read_for_follower(
-                    follower.broker,
-                    follower.broker_epoch,
+                    skein_replication::FetchingReplica {
+                        broker: follower.broker,
+                        broker_epoch: follower.broker_epoch,
+                    },
                     offset,
                     follower.last_fetched_epoch,
                     max_bytes,

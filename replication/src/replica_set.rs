@@ -57,6 +57,15 @@ impl ReplicaAssignment {
     }
 }
 
+/// A follower as its fetch names it (Kafka's `ReplicaState` of Fetch v15+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchingReplica {
+    /// Its broker id.
+    pub broker: BrokerId,
+    /// The broker epoch it fetches in (-1: a fetch below v15 names none).
+    pub broker_epoch: i64,
+}
+
 /// What the leader knows of one follower. Kafka's `Replica` state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FollowerState {
