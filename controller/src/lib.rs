@@ -68,10 +68,10 @@ pub use listener_security::{
 };
 pub use metadata_controller::{
     ongoing_reassignments, AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult,
-    ControllerSettings, CreatedTopic, ElectionResult, ElectionType, MetadataController,
-    NewBrokerRegistration, NewTopic, OngoingReassignment, PartitionReassignment, ProducerIdBlock,
-    ScramDeletion, ScramUpsertion, TopicConfigChange, TopicRef, BROKER_SESSION_TIMEOUT_MS_DEFAULT,
-    PRODUCER_ID_BLOCK_SIZE,
+    ControllerSettings, CreatedTopic, DirectoryId, ElectionResult, ElectionType,
+    MetadataController, NewBrokerRegistration, NewTopic, OngoingReassignment,
+    PartitionReassignment, ProducerIdBlock, ScramDeletion, ScramUpsertion, TopicConfigChange,
+    TopicRef, BROKER_SESSION_TIMEOUT_MS_DEFAULT, PRODUCER_ID_BLOCK_SIZE, UNKNOWN_BROKER_EPOCH,
 };
 pub use metadata_entry::{decode_metadata_entry, encode_metadata_entry};
 pub use metadata_follower::{checked_entry, FollowError, MetadataFollower};

@@ -250,6 +250,7 @@ impl Sim {
                 caught_up_offset,
                 want_fence: fence,
                 want_shutdown: shutdown,
+                offline_log_dirs: Vec::new(),
             },
             self.now_ms,
         );
@@ -304,6 +305,7 @@ impl Sim {
             leader_epoch: state.leader_epoch - i32::from(stale && self.rng.chance(50)),
             partition_epoch: state.partition_epoch - i32::from(stale),
             new_isr,
+            new_isr_broker_epochs: Vec::new(),
         };
         let proposal = self.controller.alter_partition(request);
         if stale {

@@ -132,6 +132,50 @@ impl LogDir {
     pub fn is_offline(&self) -> bool {
         self.offline.load(Ordering::Acquire)
     }
+
+    /// Its `directory.id` as the 16 bytes of the UUID it encodes (what
+    /// BrokerHeartbeat and AssignReplicasToDirs carry). An id that is not
+    /// 22 characters of URL-safe base64 (hand-edited) maps to a stable hash
+    /// of its text.
+    pub fn directory_uuid(&self) -> [u8; 16] {
+        decode_directory_id(&self.directory_id)
+            .unwrap_or_else(|| {
+                // FNV-1a, 128 bits: stable across restarts.
+                let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+                for byte in self.directory_id.bytes() {
+                    hash ^= u128::from(byte);
+                    hash = hash.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+                }
+                hash
+            })
+            .to_be_bytes()
+    }
+}
+
+/// The UUID a [`new_directory_id`] text encodes; `None` if it is not one.
+fn decode_directory_id(text: &str) -> Option<u128> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 22 {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for (index, byte) in bytes.iter().enumerate() {
+        let digit = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        value = if index < 21 {
+            (value << 6) | u128::from(digit)
+        } else {
+            // The last digit holds the low 2 bits, then four zero bits.
+            (value << 2) | u128::from(digit >> 4)
+        };
+    }
+    Some(value)
 }
 
 /// The broker's log directories and where each partition lives.
@@ -562,6 +606,19 @@ fn new_directory_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_id_decodes_to_the_uuid_it_encodes() {
+        // Kafka's Uuid.toString() of 0x0102..10 is "AQIDBAUGBwgJCgsMDQ4PEA".
+        let uuid = u128::from_be_bytes([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        assert_eq!(decode_directory_id("AQIDBAUGBwgJCgsMDQ4PEA"), Some(uuid));
+        for _ in 0..100 {
+            let id = new_directory_id();
+            let decoded = decode_directory_id(&id).unwrap();
+            assert_eq!(uuid::Uuid::from_u128(decoded).as_u128(), decoded);
+        }
+        assert_eq!(decode_directory_id("not base64"), None);
+    }
 
     fn partition_dir(root: &Path, name: &str) -> PathBuf {
         let dir = root.join(name);

@@ -35,8 +35,9 @@ pub struct IsrProposal {
     pub leader_epoch: i32,
     /// The partition epoch of the ISR it changes.
     pub partition_epoch: i32,
-    /// The ISR it asks for, each member with its broker epoch as the
-    /// leader's image knows it (-1: unknown).
+    /// The ISR it asks for, each member with its broker epoch: the leader's
+    /// own, and each follower's as its last fetch carried it (KIP-903; -1:
+    /// not known, which the controller does not check).
     pub isr: Vec<(BrokerId, i64)>,
 }
 
@@ -153,7 +154,8 @@ fn refused(code: i16) -> IsrOutcome {
 }
 
 /// The controller's inputs for each partition of `request` (read at
-/// `version`: v2 names the ISR's members, v3 adds their broker epochs).
+/// `version`: v2 names the ISR's members, v3 adds their broker epochs, which
+/// the controller checks against their registrations — KIP-903).
 pub fn changes(request: &AlterPartitionRequest, version: i16) -> Vec<AlterPartition> {
     request
         .topics
@@ -178,6 +180,15 @@ pub fn changes(request: &AlterPartitionRequest, version: i16) -> Vec<AlterPartit
                             .collect()
                     } else {
                         partition.new_isr.iter().map(|member| member.0).collect()
+                    },
+                    new_isr_broker_epochs: if version >= 3 {
+                        partition
+                            .new_isr_with_epochs
+                            .iter()
+                            .map(|member| member.broker_epoch)
+                            .collect()
+                    } else {
+                        Vec::new()
                     },
                 })
         })
@@ -270,6 +281,7 @@ mod tests {
                 leader_epoch: 4,
                 partition_epoch: 9,
                 new_isr: vec![1, 3],
+                new_isr_broker_epochs: vec![101, 103],
             }
         );
     }

@@ -18,8 +18,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AlterPartitionRequest, ApiKey, BrokerHeartbeatRequest,
-    BrokerRegistrationRequest, RequestHeader as KafkaHeader, ResponseHeader,
+    AllocateProducerIdsRequest, AlterPartitionRequest, ApiKey, AssignReplicasToDirsRequest,
+    BrokerHeartbeatRequest, BrokerRegistrationRequest, RequestHeader as KafkaHeader,
+    ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -49,6 +50,8 @@ pub const BROKER_HEARTBEAT_VERSION: i16 = 1;
 /// AlterPartition version a leader sends (topic ids, ISR members with
 /// their broker epochs).
 pub const ALTER_PARTITION_VERSION: i16 = 3;
+/// AssignReplicasToDirs version a broker sends (KIP-858).
+pub const ASSIGN_REPLICAS_TO_DIRS_VERSION: i16 = 0;
 /// The largest frame the controller listener accepts: a raft snapshot
 /// travels in one message of at most 64 MiB (the quorum's
 /// `message_bytes_max`), plus its header.
@@ -112,6 +115,9 @@ pub enum ControllerRequest {
     /// A partition leader asks to change its ISR (Kafka's AlterPartition,
     /// v2 or v3: topic ids).
     AlterPartition(AlterPartitionRequest),
+    /// A broker says which log directory holds its replicas (Kafka's
+    /// AssignReplicasToDirs, KIP-858).
+    AssignReplicasToDirs(AssignReplicasToDirsRequest),
     /// A node forwards a metadata change (CreateTopics and the like) to the
     /// active controller.
     Forwarded(ForwardedRequest),
@@ -187,6 +193,15 @@ pub fn decode_controller_frame(
         }
         key if key == ApiKey::AlterPartition as i16 && (2..=3).contains(&version) => {
             ControllerRequest::AlterPartition(decode(ApiKey::AlterPartition, body, version)?)
+        }
+        key if key == ApiKey::AssignReplicasToDirs as i16
+            && version == ASSIGN_REPLICAS_TO_DIRS_VERSION =>
+        {
+            ControllerRequest::AssignReplicasToDirs(decode(
+                ApiKey::AssignReplicasToDirs,
+                body,
+                version,
+            )?)
         }
         key if key == ApiKey::AllocateProducerIds as i16 && version == 0 => {
             ControllerRequest::AllocateProducerIds(decode(

@@ -62,8 +62,9 @@ pub struct PartitionRead {
 /// Who reads, and how far.
 #[derive(Debug, Clone, Copy)]
 pub struct Reads {
-    /// A follower's fetch: up to the log end, recorded by the leader.
-    pub replica: Option<BrokerId>,
+    /// A follower's fetch (its broker id and the broker epoch it sent,
+    /// -1 below Fetch v15): up to the log end, recorded by the leader.
+    pub replica: Option<(BrokerId, i64)>,
     /// A read_committed consumer: up to the last stable offset.
     pub read_committed: bool,
 }
@@ -436,7 +437,7 @@ impl LeaderThrottle {
             follower_and_image: kind
                 .replica
                 .filter(|_| ctx.leader_quota.borrow().is_bounded())
-                .map(|follower| (follower, ctx.image())),
+                .map(|(follower, _)| (follower, ctx.image())),
         }
     }
 
@@ -540,8 +541,9 @@ async fn read_one(
             read.partition,
             read.fetch_offset,
             limit,
-            kind.replica.map(|broker| FollowerRead {
+            kind.replica.map(|(broker, broker_epoch)| FollowerRead {
                 broker,
+                broker_epoch,
                 last_fetched_epoch: read.last_fetched_epoch,
             }),
             chunks,

@@ -89,7 +89,7 @@ pub async fn run(ctx: Rc<ShardState>) {
             let Some(isr) = wanted else {
                 continue;
             };
-            if let Some(proposal) = propose(&image, key, partition, isr) {
+            if let Some(proposal) = propose(&image, ctx.config.node_id(), key, partition, isr) {
                 pending.insert(
                     *key,
                     Pending {
@@ -185,15 +185,23 @@ pub async fn run(ctx: Rc<ShardState>) {
 }
 
 /// The expansion of `partition`'s ISR to propose, without the followers
-/// the image says may not join (fenced or unregistered: the controller
-/// would answer INELIGIBLE_REPLICA, as Kafka's `isReplicaIsrEligible`
-/// foresees); `None` when no eligible follower joins.
+/// that may not join (Kafka's `isReplicaIsrEligible`): fenced or
+/// unregistered in the image, or — KIP-903 — whose last fetch carried
+/// another broker epoch than their registration has now (a follower that
+/// restarted, perhaps with an empty disk, joins only once it has caught up
+/// as its new incarnation). The controller would answer INELIGIBLE_REPLICA.
+/// `None` when no eligible follower joins.
 fn eligible_expansion(image: &MetadataImage, partition: &Partition) -> Option<Vec<BrokerId>> {
     let mut expanded = partition.isr_to_expand()?;
-    let committed = partition.replica_set()?.isr().len();
+    let set = partition.replica_set()?;
+    let committed = set.isr().len();
     let mut index = 0;
     expanded.retain(|broker| {
-        let keep = index < committed || image.broker(*broker).is_some_and(|b| !b.fenced);
+        let registered = image
+            .broker(*broker)
+            .filter(|b| !b.fenced)
+            .map(|b| b.broker_epoch);
+        let keep = index < committed || set.broker_epoch_isr_eligible(*broker, registered);
         index += 1;
         keep
     });
@@ -218,9 +226,13 @@ fn settle(pending: &mut HashMap<PartitionKey, Pending>, led: &[(PartitionKey, Rc
 }
 
 /// Marks `isr` pending on `partition` and returns the proposal to send,
-/// each member with its broker epoch from `image`.
+/// each member with its broker epoch as Kafka's `addBrokerEpochToIsr` sets
+/// it: this broker's own from `image`, each follower's from its last fetch
+/// (-1 when it has not fetched in this leader epoch; the controller then
+/// does not check it).
 fn propose(
     image: &MetadataImage,
+    local: BrokerId,
     key: &PartitionKey,
     partition: &Partition,
     isr: Vec<BrokerId>,
@@ -237,10 +249,12 @@ fn propose(
     let members = isr
         .iter()
         .map(|broker| {
-            (
-                *broker,
-                image.broker(*broker).map_or(-1, |b| b.broker_epoch),
-            )
+            let epoch = if *broker == local {
+                image.broker(local).map_or(-1, |b| b.broker_epoch)
+            } else {
+                set.fetched_broker_epoch(*broker)
+            };
+            (*broker, epoch)
         })
         .collect();
     partition.propose_isr(isr);

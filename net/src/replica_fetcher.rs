@@ -44,7 +44,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::join_all;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
+use kafka_protocol::messages::fetch_request::{
+    FetchPartition, FetchRequest, FetchTopic, ReplicaState,
+};
 use kafka_protocol::messages::fetch_response::FetchResponse;
 use kafka_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
@@ -59,7 +61,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use skein_controller::MetadataImage;
 use skein_replication::{
     out_of_range_action, BrokerId, EpochEndOffset, FollowerAppendError, OutOfRangeAction,
-    Partition, PartitionKey, Role,
+    Partition, PartitionKey, Role, TopicId,
 };
 
 use crate::controller_client::ControllerConnection;
@@ -67,9 +69,12 @@ use crate::error_code::ErrorCode;
 use crate::replication_quota::ThrottledReplicas;
 use crate::shard_state::{now_ms, ShardState};
 
-/// The Fetch version followers send (Kafka's followers send v12 and later:
-/// topic names, `replica_id` at the top level).
-pub const REPLICA_FETCH_VERSION: i16 = 12;
+/// The Fetch version followers send: v15, as Kafka 3.5+ followers do —
+/// topics by id (v13+), and the replica's id with its broker epoch in
+/// `replica_state` (KIP-903: the leader proposes that epoch in
+/// AlterPartition, so a follower that restarted is not put back in the ISR
+/// on what its earlier incarnation fetched).
+pub const REPLICA_FETCH_VERSION: i16 = 15;
 /// What a follower's fetchers are told by the broker's properties:
 /// `num.replica.fetchers` and Kafka's `replica.fetch.*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,8 +159,10 @@ pub fn fetcher_id(key: &PartitionKey, num_fetchers: u32) -> u32 {
 /// One partition in a follower's fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowerFetch {
-    /// The topic's name (Fetch v12 names topics).
+    /// The topic's name (what the fetcher matches answers with).
     pub topic: String,
+    /// The topic's id (Fetch v13+ names topics by id).
+    pub topic_id: TopicId,
     /// The partition index.
     pub partition: i32,
     /// The follower's log end offset (durable under its flush policy).
@@ -191,11 +198,13 @@ fn group_by_topic<I, P>(
     topics
 }
 
-/// The Fetch a follower with `replica_id` sends for `partitions` (grouped
-/// by topic in the order given; consecutive partitions of one topic share
-/// an entry).
+/// The Fetch a follower with `replica_id` at `broker_epoch` (-1: not
+/// registered yet) sends for `partitions` (grouped by topic in the order
+/// given; consecutive partitions of one topic share an entry), at
+/// [`REPLICA_FETCH_VERSION`].
 pub fn build_fetch_request(
     replica_id: BrokerId,
+    broker_epoch: i64,
     partitions: &[FollowerFetch],
     settings: &ReplicaFetchSettings,
 ) -> FetchRequest {
@@ -213,14 +222,23 @@ pub fn build_fetch_request(
         },
     )
     .into_iter()
-    .map(|(name, partitions)| {
+    .map(|(name, wire_partitions)| {
+        let topic_id = partitions
+            .iter()
+            .find(|wanted| wanted.topic.as_str() == name.0.as_str())
+            .map_or([0; 16], |wanted| wanted.topic_id);
         FetchTopic::default()
             .with_topic(name)
-            .with_partitions(partitions)
+            .with_topic_id(uuid::Uuid::from_bytes(topic_id))
+            .with_partitions(wire_partitions)
     })
     .collect();
     FetchRequest::default()
-        .with_replica_id(WireBrokerId(replica_id))
+        .with_replica_state(
+            ReplicaState::default()
+                .with_replica_id(WireBrokerId(replica_id))
+                .with_replica_epoch(broker_epoch),
+        )
         .with_max_wait_ms(settings.wait_max_ms)
         .with_min_bytes(settings.min_bytes)
         .with_max_bytes(settings.response_max_bytes)
@@ -249,18 +267,31 @@ pub struct PartitionAnswer {
     pub records: Bytes,
 }
 
-/// Splits a Fetch response into per-partition answers, or returns its
-/// top-level error code.
+/// Splits a Fetch response to a fetch of `asked` into per-partition
+/// answers, or returns its top-level error code. Topics are named by id
+/// from v13 on: each answer gets the name `asked` gives that id (a topic
+/// the fetch did not ask for is left out).
 ///
 /// # Errors
 /// The response's error code when it is not 0.
-pub fn split_fetch_response(response: FetchResponse) -> Result<Vec<PartitionAnswer>, i16> {
+pub fn split_fetch_response(
+    response: FetchResponse,
+    asked: &[FollowerFetch],
+) -> Result<Vec<PartitionAnswer>, i16> {
     if response.error_code != 0 {
         return Err(response.error_code);
     }
     let mut answers = Vec::new();
     for topic in response.responses {
-        let name = topic.topic.0.to_string();
+        let name = if topic.topic.0.is_empty() {
+            let topic_id = *topic.topic_id.as_bytes();
+            match asked.iter().find(|wanted| wanted.topic_id == topic_id) {
+                Some(wanted) => wanted.topic.clone(),
+                None => continue,
+            }
+        } else {
+            topic.topic.0.to_string()
+        };
         for partition in topic.partitions {
             answers.push(PartitionAnswer {
                 topic: name.clone(),
@@ -587,6 +618,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             .iter()
             .map(|one| FollowerFetch {
                 topic: one.topic.clone(),
+                topic_id: one.key.0,
                 partition: one.key.1,
                 fetch_offset: one.partition.follower_fetch_offset(),
                 current_leader_epoch: one.leader_epoch,
@@ -600,7 +632,8 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             .zip(&wanted)
             .map(|(one, wanted)| ((one.topic.as_str(), one.key.1), (*one, wanted.fetch_offset)))
             .collect();
-        let request = build_fetch_request(local, &wanted, &settings);
+        let broker_epoch = image.broker(local).map_or(-1, |b| b.broker_epoch);
+        let request = build_fetch_request(local, broker_epoch, &wanted, &settings);
         let response: FetchResponse = match call(
             ctx,
             &image,
@@ -620,7 +653,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
                 continue;
             }
         };
-        let answers = match split_fetch_response(response) {
+        let answers = match split_fetch_response(response, &wanted) {
             Ok(answers) => answers,
             Err(code) => {
                 tracing::debug!(
@@ -1001,6 +1034,7 @@ mod tests {
     fn wanted(topic: &str, partition: i32, fetch_offset: i64) -> FollowerFetch {
         FollowerFetch {
             topic: topic.to_string(),
+            topic_id: [topic.as_bytes()[0]; 16],
             partition,
             fetch_offset,
             current_leader_epoch: 4,
@@ -1009,13 +1043,33 @@ mod tests {
     }
 
     #[test]
-    fn a_follower_fetch_names_its_replica_id_and_every_partition_by_topic() {
+    fn a_follower_fetch_names_its_replica_id_and_epoch_and_every_partition_by_topic() {
         let request = build_fetch_request(
             2,
+            41,
             &[wanted("a", 0, 10), wanted("a", 1, 0), wanted("b", 0, 7)],
             &ReplicaFetchSettings::default(),
         );
-        assert_eq!(request.replica_id.0, 2);
+        // v15: the replica id and broker epoch travel in `replica_state`.
+        assert_eq!(request.replica_id.0, -1);
+        assert_eq!(request.replica_state.replica_id.0, 2);
+        assert_eq!(request.replica_state.replica_epoch, 41);
+        assert_eq!(
+            request.topics[0].topic_id,
+            uuid::Uuid::from_bytes([b'a'; 16])
+        );
+        assert_eq!(
+            request.topics[1].topic_id,
+            uuid::Uuid::from_bytes([b'b'; 16])
+        );
+        let mut bytes = bytes::BytesMut::new();
+        request.encode(&mut bytes, REPLICA_FETCH_VERSION).unwrap();
+        let decoded = FetchRequest::decode(&mut bytes.freeze(), REPLICA_FETCH_VERSION).unwrap();
+        assert_eq!(decoded.replica_state.replica_epoch, 41);
+        assert_eq!(
+            decoded.topics[1].topic_id,
+            uuid::Uuid::from_bytes([b'b'; 16])
+        );
         assert_eq!(request.max_wait_ms, 500);
         assert_eq!(request.min_bytes, 1);
         assert_eq!(request.session_id, 0);
@@ -1048,7 +1102,7 @@ mod tests {
                         .with_error_code(6)
                         .with_high_watermark(-1),
                 ])]);
-        let answers = split_fetch_response(response).unwrap();
+        let answers = split_fetch_response(response, &[]).unwrap();
         assert_eq!(answers.len(), 2);
         assert_eq!(answers[0].topic, "a");
         assert_eq!(answers[0].high_watermark, 12);
@@ -1056,7 +1110,26 @@ mod tests {
         assert_eq!(answers[1].error_code, 6);
         assert!(answers[1].records.is_empty());
         let refused = FetchResponse::default().with_error_code(15);
-        assert_eq!(split_fetch_response(refused), Err(15));
+        assert_eq!(split_fetch_response(refused, &[]), Err(15));
+    }
+
+    #[test]
+    fn a_fetch_response_by_topic_id_is_named_from_the_fetch() {
+        let response = FetchResponse::default().with_responses(vec![
+            FetchableTopicResponse::default()
+                .with_topic_id(uuid::Uuid::from_bytes([b'b'; 16]))
+                .with_partitions(vec![PartitionData::default()
+                    .with_partition_index(3)
+                    .with_high_watermark(5)]),
+            FetchableTopicResponse::default()
+                .with_topic_id(uuid::Uuid::from_bytes([b'z'; 16]))
+                .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+        ]);
+        let asked = [wanted("a", 0, 1), wanted("b", 3, 2)];
+        let answers = split_fetch_response(response, &asked).unwrap();
+        assert_eq!(answers.len(), 1);
+        assert_eq!((answers[0].topic.as_str(), answers[0].partition), ("b", 3));
+        assert_eq!(answers[0].high_watermark, 5);
     }
 
     fn query(topic: &str, partition: i32, leader_epoch: i32) -> EpochQuery {
@@ -1070,8 +1143,12 @@ mod tests {
 
     #[test]
     fn a_follower_fetch_names_its_last_fetched_epoch() {
-        let request =
-            build_fetch_request(2, &[wanted("a", 0, 10)], &ReplicaFetchSettings::default());
+        let request = build_fetch_request(
+            2,
+            -1,
+            &[wanted("a", 0, 10)],
+            &ReplicaFetchSettings::default(),
+        );
         assert_eq!(request.topics[0].partitions[0].last_fetched_epoch, 3);
         assert_eq!(request.topics[0].partitions[0].log_start_offset, -1);
     }
@@ -1166,7 +1243,7 @@ mod tests {
                         .with_diverging_epoch(WireEnd::default().with_epoch(2).with_end_offset(9)),
                     PartitionData::default().with_partition_index(1),
                 ])]);
-        let answers = split_fetch_response(response).unwrap();
+        let answers = split_fetch_response(response, &[]).unwrap();
         assert_eq!(
             answers[0].diverging_epoch,
             Some(EpochEndOffset {

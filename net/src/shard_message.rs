@@ -61,6 +61,8 @@ pub enum ShardRequest {
 pub struct FollowerRead {
     /// The follower's broker id.
     pub broker: BrokerId,
+    /// The broker epoch its fetch carried (Fetch v15+; -1: none).
+    pub broker_epoch: i64,
     /// Its last fetched epoch (-1: none sent).
     pub last_fetched_epoch: i32,
 }

@@ -1024,7 +1024,10 @@ async fn local_read(
         Some(follower) => {
             partition
                 .read_for_follower(
-                    follower.broker,
+                    skein_replication::FetchingReplica {
+                        broker: follower.broker,
+                        broker_epoch: follower.broker_epoch,
+                    },
                     offset,
                     follower.last_fetched_epoch,
                     max_bytes,
@@ -1119,6 +1122,7 @@ mod tests {
             last_fetch_leader_log_end_offset: -1,
             last_caught_up_ms,
             tracked_since_ms: 10_000,
+            broker_epoch: None,
         }
     }
 

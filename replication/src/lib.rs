@@ -63,7 +63,7 @@ pub use partition::{
 pub use partition_table::{PartitionKey, PartitionTable, ReplicaSpec, TopicId};
 pub use producer_snapshot::SNAPSHOT_SUFFIX;
 pub use producer_state::{ProducerError, REMEMBERED_BATCHES};
-pub use replica_set::{FollowerState, ReplicaAssignment, ReplicaSet};
+pub use replica_set::{FetchingReplica, FollowerState, ReplicaAssignment, ReplicaSet};
 pub use role::{BrokerId, Role};
 pub use truncation::{
     diverging_epoch, offset_truncation, out_of_range_action, OffsetTruncation, OutOfRangeAction,

@@ -28,7 +28,7 @@ use crate::error::{FollowerAppendError, PartitionError, ReplicationError};
 use crate::leader_epoch_cache::{EpochEntry, LeaderEpochCache};
 use crate::leader_epoch_checkpoint as checkpoint;
 use crate::producer_state::{batch_headers, ProducerStates};
-use crate::replica_set::{ReplicaAssignment, ReplicaSet};
+use crate::replica_set::{FetchingReplica, ReplicaAssignment, ReplicaSet};
 use crate::role::{BrokerId, Role};
 use crate::truncation::{offset_truncation, OffsetTruncation};
 use crate::watermark_signal::WatermarkSignal;
@@ -484,7 +484,8 @@ impl Partition {
     /// as the fetch moved it. A follower that names its `last_fetched_epoch`
     /// (Fetch v12+; -1: none) whose position is not on this log gets the
     /// diverging epoch instead, nothing read and its fetch not recorded (its
-    /// offset is not a position on this log).
+    /// offset is not a position on this log). The follower's broker epoch
+    /// (Fetch v15+; -1: none) is kept for the ISR rules of KIP-903.
     ///
     /// # Errors
     /// `NotLeader` on a follower; `Replication(NotAReplica)` for a broker
@@ -495,7 +496,7 @@ impl Partition {
     /// Cancel-safe: the fetch is recorded before the read, as in Kafka.
     pub async fn read_for_follower(
         &self,
-        broker: BrokerId,
+        follower: FetchingReplica,
         offset: i64,
         last_fetched_epoch: i32,
         max_bytes: usize,
@@ -520,7 +521,14 @@ impl Partition {
                 diverging_epoch: Some(diverging),
             });
         }
+        let FetchingReplica {
+            broker,
+            broker_epoch,
+        } = follower;
         self.record_follower_fetch(broker, offset, log_end_offset, now_ms)?;
+        if let Some(set) = self.replica_set.borrow_mut().as_mut() {
+            set.record_broker_epoch(broker, broker_epoch);
+        }
         let read = self.log.read_for_replica(offset, max_bytes, chunks).await?;
         Ok(ReadInfo {
             bytes: read.bytes,

@@ -57,6 +57,15 @@ impl ReplicaAssignment {
     }
 }
 
+/// A follower as its fetch names it (Kafka's `ReplicaState` of Fetch v15+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchingReplica {
+    /// Its broker id.
+    pub broker: BrokerId,
+    /// The broker epoch it fetches in (-1: a fetch below v15 names none).
+    pub broker_epoch: i64,
+}
+
 /// What the leader knows of one follower. Kafka's `Replica` state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FollowerState {
@@ -76,6 +85,11 @@ pub struct FollowerState {
     /// When this leader started tracking it (ms): what its lag counts from
     /// while it has never caught up.
     pub tracked_since_ms: i64,
+    /// The broker epoch its last fetch carried (Fetch v15+ `ReplicaEpoch`,
+    /// -1 from older fetches); `None` before its first fetch in this leader
+    /// epoch. KIP-903: the leader proposes it in AlterPartition, and does not
+    /// add a follower whose registration has moved on from it.
+    pub broker_epoch: Option<i64>,
 }
 
 impl FollowerState {
@@ -90,6 +104,7 @@ impl FollowerState {
             // caught up now, the others never.
             last_caught_up_ms: if in_sync { now_ms } else { 0 },
             tracked_since_ms: now_ms,
+            broker_epoch: None,
         }
     }
 }
@@ -239,6 +254,46 @@ impl ReplicaSet {
         follower.last_fetch_leader_log_end_offset = leader_log_end_offset;
         self.refresh_floor();
         Ok(())
+    }
+
+    /// Records the broker epoch `broker`'s last fetch carried (-1: a fetch
+    /// below v15, which carries none). Ignored for a broker that holds no
+    /// replica ([`ReplicaSet::record_fetch`] refuses its fetch).
+    pub fn record_broker_epoch(&mut self, broker: BrokerId, broker_epoch: i64) {
+        assert!(broker_epoch >= -1, "a broker epoch is an offset or -1");
+        if let Some(follower) = self.followers.iter_mut().find(|f| f.broker == broker) {
+            follower.broker_epoch = Some(broker_epoch);
+        }
+    }
+
+    /// The broker epoch `broker`'s last fetch carried, as the leader puts it
+    /// in an AlterPartition (Kafka's `addBrokerEpochToIsr`): -1 when it has
+    /// not fetched in this leader epoch or fetched below v15, which the
+    /// controller does not check.
+    pub fn fetched_broker_epoch(&self, broker: BrokerId) -> i64 {
+        self.followers
+            .iter()
+            .find(|f| f.broker == broker)
+            .and_then(|f| f.broker_epoch)
+            .unwrap_or(-1)
+    }
+
+    /// Whether `broker` may join the ISR as far as broker epochs go, given
+    /// the epoch its registration has now (`registered`; `None`: not
+    /// registered or fenced) — Kafka's `isBrokerEpochIsrEligible`: it has
+    /// fetched in this leader epoch, with no epoch (-1) or with the
+    /// registered one. A follower that restarted (say with an empty disk)
+    /// is not added on what its earlier incarnation fetched.
+    pub fn broker_epoch_isr_eligible(&self, broker: BrokerId, registered: Option<i64>) -> bool {
+        let fetched = self
+            .followers
+            .iter()
+            .find(|f| f.broker == broker)
+            .and_then(|f| f.broker_epoch);
+        match (fetched, registered) {
+            (Some(fetched), Some(registered)) => fetched == -1 || fetched == registered,
+            _ => false,
+        }
     }
 
     /// The high watermark given the leader's durable end offset: the
@@ -640,6 +695,33 @@ mod tests {
             set.record_fetch(1, 10, 20, 1_100),
             Err(ReplicationError::NotAReplica { broker: 1 })
         ));
+    }
+
+    #[test]
+    fn a_follower_is_isr_eligible_only_under_the_broker_epoch_it_fetched_with() {
+        let mut set = three_replicas();
+        // No fetch yet in this leader epoch: not eligible, proposed as -1.
+        assert!(!set.broker_epoch_isr_eligible(2, Some(40)));
+        assert_eq!(set.fetched_broker_epoch(2), -1);
+        set.record_fetch(2, 20, 20, 1_100).unwrap();
+        set.record_broker_epoch(2, 40);
+        assert!(set.broker_epoch_isr_eligible(2, Some(40)));
+        assert_eq!(set.fetched_broker_epoch(2), 40);
+        // It restarted and registered again (epoch 55): what the old
+        // incarnation fetched does not count, until it fetches as the new one.
+        assert!(!set.broker_epoch_isr_eligible(2, Some(55)));
+        assert!(!set.broker_epoch_isr_eligible(2, None));
+        set.record_fetch(2, 0, 20, 1_200).unwrap();
+        set.record_broker_epoch(2, 55);
+        assert!(set.broker_epoch_isr_eligible(2, Some(55)));
+        // A fetch below v15 carries no epoch: not checked, as in Kafka.
+        assert!(!set.broker_epoch_isr_eligible(3, Some(60)));
+        set.record_fetch(3, 20, 20, 1_200).unwrap();
+        set.record_broker_epoch(3, -1);
+        assert!(set.broker_epoch_isr_eligible(3, Some(60)));
+        // A new leader epoch forgets them.
+        let fresh = three_replicas();
+        assert_eq!(fresh.fetched_broker_epoch(2), -1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod support;
 use skein_replication::{
     FollowerAppendError, PartitionError, ReplicaAssignment, ReplicationError, Role,
 };
-use support::{batch, leader, open, run};
+use support::{batch, follower, leader, open, run};
 
 fn replicas(local_broker: i32) -> ReplicaAssignment {
     ReplicaAssignment {
@@ -41,7 +41,7 @@ fn a_follower_appends_what_the_leader_serves_it_and_keeps_its_epochs() {
         // yet); a follower reads to the log end.
         let mut chunks = Vec::new();
         let info = leading
-            .read_for_follower(2, 0, -1, 1 << 20, &mut chunks, 1_100)
+            .read_for_follower(follower(2), 0, -1, 1 << 20, &mut chunks, 1_100)
             .await
             .expect("follower read");
         assert_eq!(info.log_end_offset, 5);
@@ -67,11 +67,11 @@ fn a_follower_appends_what_the_leader_serves_it_and_keeps_its_epochs() {
         // Both followers at the log end: the high watermark reaches it.
         let mut none = Vec::new();
         leading
-            .read_for_follower(2, 5, -1, 1 << 20, &mut none, 1_400)
+            .read_for_follower(follower(2), 5, -1, 1 << 20, &mut none, 1_400)
             .await
             .expect("follower read");
         leading
-            .read_for_follower(3, 5, -1, 1 << 20, &mut none, 1_400)
+            .read_for_follower(follower(3), 5, -1, 1 << 20, &mut none, 1_400)
             .await
             .expect("follower read");
         assert_eq!(leading.high_watermark(), 5);
@@ -92,7 +92,7 @@ fn a_broker_without_a_replica_cannot_fetch_as_a_follower() {
         leading.set_replicas(replicas(1), 1_000);
         let mut chunks = Vec::new();
         let refused = leading
-            .read_for_follower(9, 0, -1, 1 << 20, &mut chunks, 1_100)
+            .read_for_follower(follower(9), 0, -1, 1 << 20, &mut chunks, 1_100)
             .await;
         assert!(matches!(
             refused,
@@ -101,7 +101,7 @@ fn a_broker_without_a_replica_cannot_fetch_as_a_follower() {
             }))
         ));
         let beyond = leading
-            .read_for_follower(2, 7, -1, 1 << 20, &mut chunks, 1_100)
+            .read_for_follower(follower(2), 7, -1, 1 << 20, &mut chunks, 1_100)
             .await;
         assert!(matches!(
             beyond,
@@ -122,7 +122,7 @@ fn a_follower_truncates_to_its_high_watermark_before_fetching_from_a_new_leader(
         leading.append(&batch(2), 0).await.expect("append");
         let mut chunks = Vec::new();
         leading
-            .read_for_follower(2, 0, -1, 1 << 20, &mut chunks, 1_100)
+            .read_for_follower(follower(2), 0, -1, 1 << 20, &mut chunks, 1_100)
             .await
             .expect("follower read");
         let fetched: Vec<u8> = chunks.iter().flat_map(|c| c.as_slice().to_vec()).collect();

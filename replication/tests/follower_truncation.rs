@@ -11,10 +11,10 @@ use std::collections::HashMap;
 
 use skein_engine::LogConfig;
 use skein_replication::{
-    checkpoint_file_name, EpochEndOffset, EpochEntry, Partition, PartitionTable, ReplicaAssignment,
-    ReplicaSpec, Role,
+    checkpoint_file_name, EpochEndOffset, EpochEntry, FetchingReplica, Partition, PartitionTable,
+    ReplicaAssignment, ReplicaSpec, Role,
 };
-use support::{batch, leader, log_dirs, open, run, tuning};
+use support::{batch, follower, leader, log_dirs, open, run, tuning};
 
 fn replicas(local_broker: i32) -> ReplicaAssignment {
     ReplicaAssignment {
@@ -51,7 +51,10 @@ async fn fetch_all(
         let mut chunks = Vec::new();
         let info = leading
             .read_for_follower(
-                broker,
+                FetchingReplica {
+                    broker,
+                    broker_epoch: -1,
+                },
                 follower.follower_fetch_offset(),
                 follower.latest_epoch().unwrap_or(-1),
                 1 << 20,
@@ -86,7 +89,7 @@ async fn leader_died_with_a_tail(dir: &std::path::Path) -> (Partition, Partition
     let new = open(&dir.join("b"), following(1, 1)).await;
     new.set_replicas(replicas(2), 1_000);
     let mut chunks = Vec::new();
-    old.read_for_follower(2, 0, -1, 1, &mut chunks, 1_100)
+    old.read_for_follower(follower(2), 0, -1, 1, &mut chunks, 1_100)
         .await
         .expect("read");
     let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.as_slice().to_vec()).collect();

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::partition_change::PartitionChange;
 use super::proposal::Proposal;
 use super::{BrokerSession, ControllerResult, MetadataController};
+use crate::broker_registration::BrokerRegistration;
 use crate::error::ControllerError;
 use crate::image::{MetadataImage, TopicImage};
 use crate::metadata_record::{BrokerEndpoint, IncarnationId, MetadataRecord, NO_LEADER};
@@ -31,7 +32,7 @@ pub struct NewBrokerRegistration {
 }
 
 /// A BrokerHeartbeat request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerHeartbeat {
     /// The broker.
     pub broker_id: i32,
@@ -44,6 +45,10 @@ pub struct BrokerHeartbeat {
     pub want_fence: bool,
     /// It asks for a controlled shutdown.
     pub want_shutdown: bool,
+    /// Its log directories that have failed (BrokerHeartbeat v1
+    /// `OfflineLogDirs`): its replicas in them lose their leaderships and
+    /// ISR places (KIP-858).
+    pub offline_log_dirs: Vec<super::DirectoryId>,
 }
 
 /// The answer to a heartbeat, true once its records are committed.
@@ -195,6 +200,12 @@ impl MetadataController {
             });
             self.elect_offline_partitions(&mut proposal, broker_id);
         }
+        self.report_offline_directories(
+            &mut proposal,
+            broker_id,
+            broker_epoch,
+            &heartbeat.offline_log_dirs,
+        );
         let is_fenced = !proposal.image().is_live(broker_id);
         ControllerResult {
             records: proposal.into_records(),
@@ -293,10 +304,14 @@ impl MetadataController {
         let Some(broker) = image.broker(broker_id) else {
             return false;
         };
-        let shutting_down = self.sessions.get(&broker_id).is_some_and(|session| {
+        !broker.fenced && !self.shutting_down(broker)
+    }
+
+    /// Whether the registration `broker` is in a controlled shutdown.
+    pub(super) fn shutting_down(&self, broker: &BrokerRegistration) -> bool {
+        self.sessions.get(&broker.broker_id).is_some_and(|session| {
             session.broker_epoch == broker.broker_epoch && session.shutting_down
-        });
-        !broker.fenced && !shutting_down
+        })
     }
 
     /// Whether `topic` may elect a leader from outside its ISR.
@@ -321,12 +336,26 @@ impl MetadataController {
     /// leads: out of the ISR (unless it is the last member), and a new
     /// leader elected without it.
     fn remove_from_partitions(&self, proposal: &mut Proposal<'_>, broker_id: i32) {
+        self.remove_from_partitions_where(proposal, broker_id, |_, _| true);
+    }
+
+    /// [`MetadataController::remove_from_partitions`] for the partitions
+    /// `(topic id, partition)` that `wanted` accepts.
+    pub(super) fn remove_from_partitions_where(
+        &self,
+        proposal: &mut Proposal<'_>,
+        broker_id: i32,
+        wanted: impl Fn(&crate::metadata_record::TopicId, i32) -> bool,
+    ) {
         let image = proposal.image();
         let mut records = Vec::new();
         for topic in image.topics() {
             let unclean = self.unclean_allowed(topic);
             for (partition, state) in topic.partition_states() {
                 if !state.isr.contains(&broker_id) && state.leader != broker_id {
+                    continue;
+                }
+                if !wanted(&topic.topic_id, partition) {
                     continue;
                 }
                 let isr = state

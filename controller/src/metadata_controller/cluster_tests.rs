@@ -99,6 +99,7 @@ impl Cluster {
             caught_up_offset: self.controller.image().version as i64 - 1,
             want_fence: false,
             want_shutdown: false,
+            offline_log_dirs: Vec::new(),
         };
         request(&mut heartbeat);
         let proposal = self.controller.broker_heartbeat(heartbeat, self.now_ms);
@@ -583,6 +584,7 @@ fn single_node_log_without_replica_records_reads_as_led_by_this_node() {
             caught_up_offset: epoch,
             want_fence: false,
             want_shutdown: false,
+            offline_log_dirs: Vec::new(),
         },
         0,
     );

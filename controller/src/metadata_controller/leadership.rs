@@ -13,6 +13,10 @@ use crate::error::ControllerError;
 use crate::metadata_record::TopicId;
 use crate::partition_state::PartitionState;
 
+/// The broker epoch of an ISR member the leader has not heard from in this
+/// incarnation (or an AlterPartition below v3): not checked.
+pub const UNKNOWN_BROKER_EPOCH: i64 = -1;
+
 /// An AlterPartition request for one partition, from its leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlterPartition {
@@ -30,6 +34,12 @@ pub struct AlterPartition {
     pub partition_epoch: i32,
     /// The ISR it wants.
     pub new_isr: Vec<i32>,
+    /// The broker epoch of each member of `new_isr`, in order, as the
+    /// leader learned it from the member's fetches (KIP-903): a member whose
+    /// registered epoch differs restarted since, and may not join on what
+    /// its earlier incarnation fetched. `-1` skips the check for a member;
+    /// empty (AlterPartition below v3) skips it for all.
+    pub new_isr_broker_epochs: Vec<i64>,
 }
 
 /// One partition's outcome of ElectLeaders: `(topic, partition, result)`.
@@ -197,7 +207,10 @@ impl MetadataController {
     /// leads ([`ControllerError::InvalidRequest`]); its partition epoch
     /// ([`ControllerError::InvalidUpdateVersion`]); the ISR is distinct
     /// replicas that include the leader ([`ControllerError::InvalidRequest`]);
-    /// every member may be in an ISR ([`ControllerError::IneligibleReplica`]).
+    /// every member may be in an ISR ([`ControllerError::IneligibleReplica`]:
+    /// not registered, shutting down or fenced — KIP-841 — or, KIP-903, its
+    /// broker epoch in the request is not `-1` and differs from its
+    /// registration's).
     /// Answers the partition's state once the change is committed.
     pub fn alter_partition(
         &self,
@@ -292,13 +305,47 @@ impl MetadataController {
                 "the ISR must include the leader",
             ));
         }
-        if let Some(member) = isr
-            .iter()
-            .copied()
-            .find(|member| !self.may_lead(&self.image, *member))
-        {
-            return Err(ControllerError::IneligibleReplica(member));
+        let epochs = &request.new_isr_broker_epochs;
+        if !epochs.is_empty() && epochs.len() != isr.len() {
+            return Err(ControllerError::InvalidRequest(
+                "one broker epoch per ISR member",
+            ));
+        }
+        for (index, member) in isr.iter().copied().enumerate() {
+            let epoch = epochs.get(index).copied().unwrap_or(UNKNOWN_BROKER_EPOCH);
+            let offline = self
+                .replica_offline(member, &request.topic_id, request.partition)
+                .then_some("its replica is in an offline log directory");
+            if let Some(reason) = self.isr_ineligibility(member, epoch).or(offline) {
+                tracing::info!(
+                    broker_id = request.broker_id,
+                    partition = request.partition,
+                    member,
+                    reason,
+                    "AlterPartition names an ineligible ISR member"
+                );
+                return Err(ControllerError::IneligibleReplica(member));
+            }
         }
         Ok(state)
+    }
+
+    /// Why `broker_id`, fetching at `broker_epoch` (`-1`: unknown), may not
+    /// be put in an ISR, in Kafka's order (`ineligibleReplicasForIsr`); `None`
+    /// when it may.
+    fn isr_ineligibility(&self, broker_id: i32, broker_epoch: i64) -> Option<&'static str> {
+        let Some(registration) = self.image.broker(broker_id) else {
+            return Some("not registered");
+        };
+        if self.shutting_down(registration) {
+            return Some("shutting down");
+        }
+        if registration.fenced {
+            return Some("fenced");
+        }
+        if broker_epoch != UNKNOWN_BROKER_EPOCH && broker_epoch != registration.broker_epoch {
+            return Some("broker epoch mismatch");
+        }
+        None
     }
 }

@@ -22,6 +22,7 @@ fn unclean_election_happens_only_where_enabled() {
         leader_epoch: 0,
         partition_epoch: 0,
         new_isr: vec![leader],
+        new_isr_broker_epochs: Vec::new(),
     });
     cluster.commit(shrink).unwrap();
     cluster
@@ -67,6 +68,7 @@ fn unclean_elect_leaders_elects_outside_the_isr() {
         leader_epoch: 0,
         partition_epoch: 0,
         new_isr: vec![leader],
+        new_isr_broker_epochs: Vec::new(),
     });
     cluster.commit(shrink).unwrap();
     cluster
@@ -116,6 +118,7 @@ fn preferred_election_restores_the_first_replica_once_it_is_back_in_the_isr() {
         leader_epoch: moved.leader_epoch,
         partition_epoch: moved.partition_epoch,
         new_isr: isr,
+        new_isr_broker_epochs: Vec::new(),
     });
     let expanded = cluster.commit(expand).unwrap();
     assert_eq!(expanded.partition_epoch, moved.partition_epoch + 1);
@@ -169,6 +172,7 @@ fn alter_partition_is_checked_as_kafka_checks_it() {
         leader_epoch: 0,
         partition_epoch: 0,
         new_isr: vec![leader, follower],
+        new_isr_broker_epochs: Vec::new(),
     };
     let check = |cluster: &Cluster, change: &dyn Fn(&mut AlterPartition)| {
         let mut request = request.clone();
@@ -280,6 +284,7 @@ fn alter_request(
         leader_epoch: state.leader_epoch,
         partition_epoch: state.partition_epoch,
         new_isr,
+        new_isr_broker_epochs: Vec::new(),
     }
 }
 
@@ -348,5 +353,110 @@ fn a_deposed_leader_is_told_its_leader_epoch_is_fenced() {
             requested: 0,
             current: now.leader_epoch
         })
+    );
+}
+
+#[test]
+fn a_member_whose_broker_epoch_is_not_its_registration_is_ineligible() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    let topic = cluster.create("orders", 1, 3).unwrap();
+    let state = cluster.state(&topic, 0);
+    let (leader, second, third) = (state.leader, state.replicas[1], state.replicas[2]);
+    cluster
+        .commit(cluster.controller.alter_partition(alter_request(
+            &cluster,
+            topic,
+            vec![leader, second],
+        )))
+        .unwrap();
+    // The leader saw `third` fetch in an earlier incarnation; it has
+    // registered again since (a restart, e.g. with an empty disk).
+    let stale_epoch = cluster.epochs[&third];
+    cluster
+        .beat(third, |heartbeat| heartbeat.want_fence = true)
+        .unwrap();
+    cluster.register_incarnation(third, 9, None).unwrap();
+    cluster.heartbeat(third).unwrap();
+    assert!(!cluster.image().broker(third).unwrap().fenced);
+    let epochs = |third_epoch: i64| {
+        vec![
+            cluster.epochs[&leader],
+            cluster.epochs[&second],
+            third_epoch,
+        ]
+    };
+    let mut request = alter_request(&cluster, topic, vec![leader, second, third]);
+    request.new_isr_broker_epochs = epochs(stale_epoch);
+    assert_eq!(
+        cluster
+            .controller
+            .alter_partition(request.clone())
+            .response
+            .err(),
+        Some(ControllerError::IneligibleReplica(third))
+    );
+    // -1 skips the check (the leader has not heard from it yet, or an
+    // AlterPartition below v3), as Kafka does.
+    request.new_isr_broker_epochs = epochs(UNKNOWN_BROKER_EPOCH);
+    assert!(cluster
+        .controller
+        .alter_partition(request.clone())
+        .response
+        .is_ok());
+    // Fetched under its new epoch: it joins.
+    request.new_isr_broker_epochs = epochs(cluster.epochs[&third]);
+    let expanded = cluster
+        .commit(cluster.controller.alter_partition(request))
+        .unwrap();
+    assert_eq!(expanded.isr, vec![leader, second, third]);
+    cluster.assert_replay_matches();
+}
+
+#[test]
+fn a_broker_in_controlled_shutdown_may_not_join_an_isr() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    // Three partitions: every broker leads one, so a controlled shutdown
+    // has leaderships to move before the broker is fenced.
+    let topic = cluster.create("orders", 3, 3).unwrap();
+    let state = cluster.state(&topic, 0);
+    let (leader, third) = (state.leader, state.replicas[2]);
+    cluster
+        .beat(third, |heartbeat| heartbeat.want_shutdown = true)
+        .unwrap();
+    // Shutting down (KIP-841), not fenced yet, and out of the ISR.
+    assert!(!cluster.image().broker(third).unwrap().fenced);
+    let state = cluster.state(&topic, 0);
+    assert_eq!(state.leader, leader);
+    assert!(!state.isr.contains(&third));
+    let mut isr = state.isr.clone();
+    isr.push(third);
+    let request = alter_request(&cluster, topic, isr);
+    assert_eq!(
+        cluster.controller.alter_partition(request).response.err(),
+        Some(ControllerError::IneligibleReplica(third))
+    );
+}
+
+#[test]
+fn an_unregistered_member_is_ineligible_and_epochs_must_match_the_isr() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    let topic = cluster.create("orders", 1, 3).unwrap();
+    let state = cluster.state(&topic, 0);
+    let (leader, second) = (state.leader, state.replicas[1]);
+    let mut request = alter_request(&cluster, topic, vec![leader, second]);
+    request.new_isr_broker_epochs = vec![cluster.epochs[&leader]];
+    assert!(matches!(
+        cluster.controller.alter_partition(request).response,
+        Err(ControllerError::InvalidRequest(_))
+    ));
+    let unregistered = cluster.controller.unregister_broker(second);
+    cluster.commit(unregistered).unwrap();
+    let state = cluster.state(&topic, 0);
+    let mut isr = state.isr.clone();
+    isr.push(second);
+    let request = alter_request(&cluster, topic, isr);
+    assert_eq!(
+        cluster.controller.alter_partition(request).response.err(),
+        Some(ControllerError::IneligibleReplica(second))
     );
 }

@@ -25,12 +25,14 @@
 //!
 //! Besides the image, the controller keeps soft state that no record holds
 //! (Kafka's `BrokerHeartbeatManager`): when each broker last heartbeat and
-//! whether it is shutting down. Time is whatever the driver passes as
+//! whether it is shutting down, and which log directory holds each replica
+//! of a failed directory. Time is whatever the driver passes as
 //! `now_ms`; a new active controller starts every session afresh.
 
 mod acls;
 mod brokers;
 mod leadership;
+mod log_dirs;
 mod partition_change;
 mod producer_ids;
 mod proposal;
@@ -45,6 +47,8 @@ mod cluster_tests;
 #[cfg(test)]
 mod leadership_tests;
 #[cfg(test)]
+mod log_dirs_tests;
+#[cfg(test)]
 mod reassignment_tests;
 #[cfg(test)]
 mod tests;
@@ -57,7 +61,8 @@ use crate::image::MetadataImage;
 use crate::metadata_record::MetadataRecord;
 
 pub use brokers::{BrokerHeartbeat, BrokerHeartbeatReply, NewBrokerRegistration};
-pub use leadership::{AlterPartition, ElectionResult};
+pub use leadership::{AlterPartition, ElectionResult, UNKNOWN_BROKER_EPOCH};
+pub use log_dirs::DirectoryId;
 pub use partition_change::ElectionType;
 pub use producer_ids::{ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};
 pub use reassignment::{ongoing_reassignments, OngoingReassignment, PartitionReassignment};
@@ -139,6 +144,9 @@ pub struct MetadataController {
     settings: ControllerSettings,
     image: Arc<MetadataImage>,
     sessions: BTreeMap<i32, BrokerSession>,
+    /// Each broker's replicas per log directory and its offline
+    /// directories (KIP-858), soft state as `sessions`.
+    directories: BTreeMap<i32, log_dirs::BrokerDirectories>,
 }
 
 /// What the controller knows of a broker that no record says.
@@ -173,6 +181,7 @@ impl MetadataController {
             settings,
             image: Arc::new(image),
             sessions: BTreeMap::new(),
+            directories: BTreeMap::new(),
         }
     }
 

@@ -48,6 +48,7 @@ fn set_isr(cluster: &mut Cluster, topic: TopicId, new_isr: Vec<i32>) {
         leader_epoch: state.leader_epoch,
         partition_epoch: state.partition_epoch,
         new_isr,
+        new_isr_broker_epochs: Vec::new(),
     };
     let proposal = cluster.controller.alter_partition(request);
     cluster.commit(proposal).unwrap();

@@ -63,6 +63,7 @@ impl<S: MetadataStorage> Harness<S> {
                 caught_up_offset: broker_epoch,
                 want_fence: false,
                 want_shutdown: false,
+                offline_log_dirs: Vec::new(),
             },
             0,
         );

@@ -78,10 +78,13 @@ pub async fn handle(
     } else {
         (INVALID_SESSION_ID, FINAL_EPOCH)
     };
-    let replica_id = if version >= REPLICA_STATE_FROM_VERSION {
-        request.replica_state.replica_id.0
+    let (replica_id, replica_epoch) = if version >= REPLICA_STATE_FROM_VERSION {
+        (
+            request.replica_state.replica_id.0,
+            request.replica_state.replica_epoch,
+        )
     } else {
-        request.replica_id.0
+        (request.replica_id.0, -1)
     };
     let session_request = SessionRequest {
         session_id,
@@ -159,11 +162,24 @@ pub async fn handle(
             caller.may_on_topic(AclOperation::Read, name)
         }
     };
-    let wanted = plan_reads(&image, answered, by_id, &topic_allowed);
+    let mut wanted = plan_reads(&image, answered, by_id, &topic_allowed);
+    // KIP-903: a fetch from an earlier incarnation of the broker (its
+    // registration has a newer epoch) must not update what the leader
+    // knows of it (Kafka's `updateFetchStateOrThrow`).
+    let stale_incarnation = replica_id >= 0
+        && replica_epoch >= 0
+        && image
+            .broker(replica_id)
+            .is_some_and(|broker| broker.broker_epoch > replica_epoch);
+    if stale_incarnation {
+        for want in &mut wanted {
+            want.error.get_or_insert(ErrorCode::NotLeaderOrFollower);
+        }
+    }
     // A fetch from a broker (replica id >= 0) is a follower's: it reads up
     // to the log end and is recorded by the leader; the partition refuses a
     // broker that holds no replica.
-    let replica = (replica_id >= 0).then_some(replica_id);
+    let replica = (replica_id >= 0).then_some((replica_id, replica_epoch.max(-1)));
     let (results, read_state, throttled) =
         long_poll(ctx, &request, &wanted, deadline, replica).await;
     let outcomes: Vec<PartitionOutcome> = results.iter().map(outcome).collect();
@@ -430,7 +446,7 @@ async fn long_poll(
     request: &FetchRequest,
     wanted: &[Wanted],
     deadline: Instant,
-    replica: Option<BrokerId>,
+    replica: Option<(BrokerId, i64)>,
 ) -> (Vec<FetchedPartition>, LogState, bool) {
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     // A consumer's read_committed fetch (isolation level 1) reads up to the

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use skein_engine::test_batch::BatchBuilder;
 use skein_engine::{LogConfig, LogDirs, LogTuning};
-use skein_replication::{Partition, Role};
+use skein_replication::{FetchingReplica, Partition, Role};
 
 pub use skein_engine::test_executor::run;
 
@@ -31,6 +31,14 @@ pub async fn open(dir: &Path, role: Role) -> Partition {
 }
 
 /// A batch of `count` records.
+/// Follower `broker` fetching without a broker epoch (below Fetch v15).
+pub fn follower(broker: i32) -> FetchingReplica {
+    FetchingReplica {
+        broker,
+        broker_epoch: -1,
+    }
+}
+
 pub fn batch(count: usize) -> Vec<u8> {
     BatchBuilder::new(1_700_000_000_000)
         .records(count, 16, 7)

@@ -8,6 +8,13 @@
 //! knows it); NOT_CONTROLLER or a lost connection moves on to the next.
 //! A controller of another cluster (INCONSISTENT_CLUSTER_ID) is fatal.
 //!
+//! A failed log directory is reported as KRaft brokers do (KIP-858): at
+//! once (the next heartbeat does not wait for the interval) and in every
+//! heartbeat after, in `OfflineLogDirs`, each preceded by an
+//! AssignReplicasToDirs naming the replicas that directory held, so the
+//! active controller — this one or the next — moves their leaderships and
+//! ISR places to the other replicas.
+//!
 //! Lives on: the control shard, in cluster mode, on a node with the
 //! `broker` role.
 
@@ -18,16 +25,19 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
 use kafka_protocol::messages::{
-    ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest,
-    BrokerRegistrationResponse,
+    ApiKey, AssignReplicasToDirsRequest, AssignReplicasToDirsResponse, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use skein_controller::BrokerConfig;
+use skein_controller::{BrokerConfig, DirectoryId};
+use skein_engine::LogDirs;
 
 use crate::node::control_shard::ControlShard;
 use skein_controller::BrokerEndpoint;
 use skein_net::controller_client::{ControllerCallError, ControllerConnection};
-use skein_net::controller_rpc::{BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSION};
+use skein_net::controller_rpc::{
+    ASSIGN_REPLICAS_TO_DIRS_VERSION, BROKER_HEARTBEAT_VERSION, BROKER_REGISTRATION_VERSION,
+};
 use skein_net::error_code::ErrorCode;
 
 /// Pause before the next attempt when no controller answered.
@@ -107,6 +117,7 @@ pub async fn run(
     config: Rc<BrokerConfig>,
     listeners: Vec<BrokerEndpoint>,
     cluster_id: String,
+    log_dirs: Arc<LogDirs>,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), LifecycleError> {
     let mut shutdown_started: Option<Instant> = None;
@@ -177,11 +188,49 @@ pub async fn run(
             glommio::timer::sleep(RETRY_BACKOFF).await;
             continue;
         };
+        let offline = offline_dirs(&log_dirs);
+        if !offline.is_empty() {
+            let assignment = offline_assignment(&control, &log_dirs, broker_id, epoch);
+            let answer: Result<AssignReplicasToDirsResponse, _> = link
+                .call(
+                    ApiKey::AssignReplicasToDirs,
+                    ASSIGN_REPLICAS_TO_DIRS_VERSION,
+                    &assignment,
+                )
+                .await;
+            match answer {
+                Ok(answer) if answer.error_code == 0 => {}
+                Ok(answer) => {
+                    tracing::debug!(
+                        code = answer.error_code,
+                        controller = target,
+                        "AssignReplicasToDirs refused; retrying"
+                    );
+                    drop_if_not_controller(&mut connection, answer.error_code);
+                    glommio::timer::sleep(RETRY_BACKOFF).await;
+                    continue;
+                }
+                Err(error) => {
+                    lost(&mut connection, target, &error);
+                    glommio::timer::sleep(RETRY_BACKOFF).await;
+                    continue;
+                }
+            }
+        }
+        let Some((_, link)) = connection.as_mut() else {
+            continue;
+        };
         let request = BrokerHeartbeatRequest::default()
             .with_broker_id(BrokerId(broker_id))
             .with_broker_epoch(epoch)
             .with_current_metadata_offset(applied_offset(&control))
-            .with_want_shut_down(shutdown_started.is_some());
+            .with_want_shut_down(shutdown_started.is_some())
+            .with_offline_log_dirs(
+                offline
+                    .iter()
+                    .map(|directory| uuid::Uuid::from_bytes(*directory))
+                    .collect(),
+            );
         let response: Result<BrokerHeartbeatResponse, _> = link
             .call(ApiKey::BrokerHeartbeat, BROKER_HEARTBEAT_VERSION, &request)
             .await;
@@ -201,7 +250,7 @@ pub async fn run(
                     }
                     glommio::timer::sleep(SHUTDOWN_HEARTBEAT_INTERVAL).await;
                 } else {
-                    sleep_unless_shutdown(interval, &shutdown).await;
+                    sleep_unless_shutdown(interval, &shutdown, &log_dirs, offline.len()).await;
                 }
             }
             Ok(response) => {
@@ -227,12 +276,79 @@ pub async fn run(
     }
 }
 
-/// Sleeps `duration`, waking early when `shutdown` is set.
-async fn sleep_unless_shutdown(duration: Duration, shutdown: &AtomicBool) {
+/// Sleeps `duration`, waking early when `shutdown` is set or a log
+/// directory fails (more than the `offline` already reported).
+async fn sleep_unless_shutdown(
+    duration: Duration,
+    shutdown: &AtomicBool,
+    log_dirs: &LogDirs,
+    offline: usize,
+) {
     let started = Instant::now();
-    while started.elapsed() < duration && !shutdown.load(Ordering::SeqCst) {
+    while started.elapsed() < duration
+        && !shutdown.load(Ordering::SeqCst)
+        && offline_dirs(log_dirs).len() == offline
+    {
         glommio::timer::sleep(duration.min(Duration::from_millis(50))).await;
     }
+}
+
+/// The ids of this broker's log directories that have failed.
+fn offline_dirs(log_dirs: &LogDirs) -> Vec<DirectoryId> {
+    log_dirs
+        .dirs()
+        .iter()
+        .filter(|dir| dir.is_offline())
+        .map(|dir| dir.directory_uuid())
+        .collect()
+}
+
+/// The AssignReplicasToDirs of this broker's replicas (as the image
+/// places them) that live in a failed log directory, grouped by directory
+/// and topic.
+fn offline_assignment(
+    control: &ControlShard,
+    log_dirs: &LogDirs,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> AssignReplicasToDirsRequest {
+    use kafka_protocol::messages::assign_replicas_to_dirs_request::{
+        DirectoryData, PartitionData, TopicData,
+    };
+    let image = control.image();
+    let mut directories: Vec<DirectoryData> = Vec::new();
+    for (index, dir) in log_dirs.dirs().iter().enumerate() {
+        if !dir.is_offline() {
+            continue;
+        }
+        let mut topics = Vec::new();
+        for topic in image.topics() {
+            let partitions: Vec<PartitionData> = topic
+                .partition_states()
+                .filter(|(_, state)| state.replicas.contains(&broker_id))
+                .filter(|(partition, _)| {
+                    log_dirs.locate(&format!("{}-{partition}", topic.name)) == Some(index)
+                })
+                .map(|(partition, _)| PartitionData::default().with_partition_index(partition))
+                .collect();
+            if !partitions.is_empty() {
+                topics.push(
+                    TopicData::default()
+                        .with_topic_id(uuid::Uuid::from_bytes(topic.topic_id))
+                        .with_partitions(partitions),
+                );
+            }
+        }
+        directories.push(
+            DirectoryData::default()
+                .with_id(uuid::Uuid::from_bytes(dir.directory_uuid()))
+                .with_topics(topics),
+        );
+    }
+    AssignReplicasToDirsRequest::default()
+        .with_broker_id(BrokerId(broker_id))
+        .with_broker_epoch(broker_epoch)
+        .with_directories(directories)
 }
 
 /// The offset of the last metadata record this node has applied.

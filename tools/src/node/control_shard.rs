@@ -23,8 +23,9 @@ use std::time::Duration;
 use glommio::sync::Semaphore;
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
-    AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId,
-    BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId,
+    AlterPartitionResponse, ApiKey, AssignReplicasToDirsRequest, AssignReplicasToDirsResponse,
+    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest,
+    BrokerRegistrationResponse, ProducerId,
 };
 use skein_controller::quorum::{
     CommittedTail, FileLogStore, QuorumConfig, QuorumInput, ReplicaState, TICK_MS,
@@ -481,6 +482,11 @@ impl ControlShard {
                 caught_up_offset: request.current_metadata_offset,
                 want_fence: request.want_fence,
                 want_shutdown: request.want_shut_down,
+                offline_log_dirs: request
+                    .offline_log_dirs
+                    .iter()
+                    .map(|directory| *directory.as_bytes())
+                    .collect(),
             },
             unix_now_ms(),
         );
@@ -492,6 +498,52 @@ impl ControlShard {
                 .with_is_caught_up(reply.is_caught_up)
                 .with_is_fenced(reply.is_fenced)
                 .with_should_shut_down(reply.should_shut_down),
+            Err(error) => refuse(controller_error(&error)),
+        }
+    }
+
+    /// AssignReplicasToDirs from a broker: which log directory holds each
+    /// of its replicas ([`MetadataController::assign_replicas_to_dirs`]);
+    /// a replica in a directory the broker reported offline loses its
+    /// leadership and ISR place. Every partition is answered with the
+    /// request's outcome.
+    pub async fn assign_replicas_to_dirs(
+        &self,
+        request: AssignReplicasToDirsRequest,
+    ) -> AssignReplicasToDirsResponse {
+        let refuse =
+            |code: ErrorCode| AssignReplicasToDirsResponse::default().with_error_code(code.code());
+        let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
+            return refuse(ErrorCode::NotController);
+        };
+        let quorum = match self.check_broker_request(None) {
+            Ok(quorum) => quorum,
+            Err(code) => return refuse(code),
+        };
+        let assignments: Vec<_> = request
+            .directories
+            .iter()
+            .flat_map(|directory| {
+                directory.topics.iter().flat_map(move |topic| {
+                    topic.partitions.iter().map(move |partition| {
+                        (
+                            *directory.id.as_bytes(),
+                            *topic.topic_id.as_bytes(),
+                            partition.partition_index,
+                        )
+                    })
+                })
+            })
+            .collect();
+        let assigned = quorum
+            .borrow_mut()
+            .controller_mut()
+            .assign_replicas_to_dirs(request.broker_id.0, request.broker_epoch, &assignments);
+        if let Err(code) = commit_broker_change(quorum, &assigned.records).await {
+            return refuse(code);
+        }
+        match assigned.response {
+            Ok(()) => assign_response(&request, 0),
             Err(error) => refuse(controller_error(&error)),
         }
     }
@@ -1008,6 +1060,7 @@ impl ControlShard {
                 caught_up_offset: broker_epoch,
                 want_fence: false,
                 want_shutdown: false,
+                offline_log_dirs: Vec::new(),
             },
             unix_now_ms(),
         );
@@ -1350,4 +1403,43 @@ fn unix_now_ms() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
+}
+
+/// The AssignReplicasToDirs answer naming every partition of `request`
+/// with `error_code`.
+fn assign_response(
+    request: &AssignReplicasToDirsRequest,
+    error_code: i16,
+) -> AssignReplicasToDirsResponse {
+    use kafka_protocol::messages::assign_replicas_to_dirs_response::{
+        DirectoryData, PartitionData, TopicData,
+    };
+    let directories = request
+        .directories
+        .iter()
+        .map(|directory| {
+            DirectoryData::default().with_id(directory.id).with_topics(
+                directory
+                    .topics
+                    .iter()
+                    .map(|topic| {
+                        TopicData::default()
+                            .with_topic_id(topic.topic_id)
+                            .with_partitions(
+                                topic
+                                    .partitions
+                                    .iter()
+                                    .map(|partition| {
+                                        PartitionData::default()
+                                            .with_partition_index(partition.partition_index)
+                                            .with_error_code(error_code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    AssignReplicasToDirsResponse::default().with_directories(directories)
 }

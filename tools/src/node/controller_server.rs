@@ -170,6 +170,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 ApiKey::AlterPartition,
                 &control.alter_partition(request, header.api_version).await,
             ),
+            ControllerRequest::AssignReplicasToDirs(request) => encode(
+                &header,
+                ApiKey::AssignReplicasToDirs,
+                &control.assign_replicas_to_dirs(request).await,
+            ),
             ControllerRequest::BrokerHeartbeat(request) => encode(
                 &header,
                 ApiKey::BrokerHeartbeat,

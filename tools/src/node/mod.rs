@@ -629,6 +629,7 @@ async fn join_cluster(
             Rc::clone(config),
             shared.registered_listeners(),
             quorum_id,
+            Arc::clone(&shared.log_dirs),
             Arc::clone(&shared.shutdown),
         );
         let failing = Arc::clone(shared);
