@@ -324,6 +324,7 @@ fn fetch_result(h: &mut Harness, group: &str) -> Result<Vec<FetchedOffset>, Grou
         member: None,
         group_id: group.into(),
         partitions: None,
+        require_stable: false,
     }));
     match h.take(t) {
         Some(Response::OffsetFetch(result)) => result,

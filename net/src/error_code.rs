@@ -131,6 +131,7 @@ error_codes! {
     NoReassignmentInProgress = 85,
     GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
+    UnstableOffsetCommit = 88,
     ProducerFenced = 90,
     ResourceNotFound = 91,
     DuplicateResource = 92,

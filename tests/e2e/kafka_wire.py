@@ -394,6 +394,17 @@ def offset_fetch_v1_body(group: str, topics: dict[str, list[int]]) -> bytes:
     return out
 
 
+def offset_fetch_v7_body(group: str, topics: dict[str, list[int]], require_stable: bool) -> bytes:
+    """OffsetFetch v7 body (flexible): group_id COMPACT_STRING | topics
+    COMPACT_ARRAY[ name COMPACT_STRING | partition_indexes
+    COMPACT_ARRAY[INT32] | TAGGED ] | require_stable BOOLEAN | TAGGED"""
+    out = compact_string(group) + uvarint(len(topics) + 1)
+    for name, partitions in topics.items():
+        out += compact_string(name) + uvarint(len(partitions) + 1)
+        out += b"".join(i32(p) for p in partitions) + TAGGED_FIELDS_EMPTY
+    return out + i8(1 if require_stable else 0) + TAGGED_FIELDS_EMPTY
+
+
 # --------------------------------------------------------------------------
 # Response decoding.
 
@@ -615,6 +626,34 @@ def parse_offset_fetch_v1(body: bytes) -> dict[tuple[str, int], tuple[int, str |
     if r.remaining() != 0:
         raise ValueError(f"{r.remaining()} trailing bytes after OffsetFetch v1 body")
     return out
+
+
+def parse_offset_fetch_v7(body: bytes) -> tuple[int, dict[tuple[str, int], tuple[int, int]]]:
+    """OffsetFetch v7 response body, after the response header v1:
+    throttle_time_ms INT32 | topics COMPACT_ARRAY[ name COMPACT_STRING |
+    partitions COMPACT_ARRAY[ partition_index INT32 | committed_offset INT64 |
+    committed_leader_epoch INT32 | metadata COMPACT_NULLABLE_STRING |
+    error_code INT16 | TAGGED ] | TAGGED ] | error_code INT16 | TAGGED.
+
+    Returns (error_code, {(topic, partition): (committed_offset, error_code)})."""
+    r = Reader(body)
+    r.i32()  # throttle_time_ms
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        name = r.compact_string()
+        for _ in range(r.uvarint() - 1):
+            index = r.i32()
+            offset = r.i64()
+            r.i32()  # committed_leader_epoch
+            r.compact_string()  # metadata
+            out[(name, index)] = (offset, r.i16())
+            r.tagged_fields()
+        r.tagged_fields()
+    error_code = r.i16()
+    r.tagged_fields()
+    if r.remaining() != 0:
+        raise ValueError(f"{r.remaining()} trailing bytes after OffsetFetch v7 body")
+    return error_code, out
 
 
 def parse_metadata_v4_topics(body: bytes) -> dict[str, tuple[int, list[int]]]:

@@ -7,6 +7,11 @@ restarts, with confluent-kafka's transactional producer and consumers.
   coordinator's WriteTxnMarkers reach the group's partition on the group
   coordinator's node, which then makes the offsets committed (commit) or
   drops them (abort), as Kafka's `onTransactionCompleted`.
+* KIP-447's `require_stable`: while a transaction holds offsets of a
+  partition, OffsetFetch v7+ with require_stable answers that partition
+  UNSTABLE_OFFSET_COMMIT (88), and librdkafka's read_committed consumer
+  (which sets it) waits for the transaction instead of reading a stale
+  offset; read_uncommitted sees the last committed offset.
 * An open transaction with sent offsets across a kill -9 of the group
   coordinator: the reload finds the offsets as a transactional batch
   without a marker and holds them pending (Kafka's loader), so the
@@ -19,9 +24,12 @@ abs(String.hashCode(id)) % 50, then that partition's leader.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from confluent_kafka import TopicPartition
+
+import kafka_wire as kw
 
 from clients import TIMEOUT_S, consumer, create_topic, producer, unique_topic, wait_until
 from test_cluster import (  # noqa: F401  (cluster_factory is a fixture)
@@ -36,6 +44,7 @@ OFFSETS_TOPIC = "__consumer_offsets"
 STATE_TOPIC = "__transaction_state"
 INTERNAL_PARTITIONS = 50
 NO_OFFSET = -1001
+UNSTABLE_OFFSET_COMMIT = 88
 
 
 def java_string_hash(s: str) -> int:
@@ -53,9 +62,12 @@ def coordinator_partition(key: str, partitions: int = INTERNAL_PARTITIONS) -> in
     return (0 if h == -(1 << 31) else abs(h)) % partitions
 
 
-def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int:
-    """What a fresh consumer of `group` finds committed (OffsetFetch)."""
-    c = consumer(bootstrap, **{"group.id": group})
+def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0,
+                     isolation: str = "read_uncommitted") -> int:
+    """What a fresh consumer of `group` finds committed (OffsetFetch).
+    read_committed makes librdkafka set require_stable, so it waits while
+    a transaction holds offsets of the partition."""
+    c = consumer(bootstrap, **{"group.id": group, "isolation.level": isolation})
     try:
         [tp] = c.committed([TopicPartition(topic, partition)], timeout=TIMEOUT_S)
         return tp.offset
@@ -171,6 +183,59 @@ def test_offsets_commit_where_the_group_and_transaction_coordinators_are_on_diff
     wait_until(lambda: committed_offset(bootstrap, group, topic) == 12,
                "the second committed transaction's offset 12 is visible")
     c.close()
+
+
+def offset_fetch_v7(port: int, group: str, topic: str, partitions: list[int],
+                    require_stable: bool) -> dict[int, tuple[int, int]]:
+    """OffsetFetch v7 on the wire: {partition: (committed offset, error code)}."""
+    body = kw.offset_fetch_v7_body(group, {topic: partitions}, require_stable)
+    response = kw.request(port, kw.header_v2(kw.OFFSET_FETCH, 7, 71) + body)
+    r = kw.Reader(response)
+    assert r.i32() == 71
+    r.tagged_fields()
+    error_code, offsets = kw.parse_offset_fetch_v7(r.take(r.remaining()))
+    assert error_code == 0
+    return {partition: answer for (name, partition), answer in offsets.items() if name == topic}
+
+
+def test_require_stable_offset_fetch_waits_for_an_open_transactions_offsets(broker_factory):
+    broker = broker_factory(BROKER_SETTINGS)
+    topic = unique_topic("stable-in")
+    create_topic(broker.bootstrap, topic, partitions=2)
+    group, tid = unique_topic("stable-group"), unique_topic("stable-tid")
+    p = txn_producer(broker.bootstrap, tid)
+    p.init_transactions(TIMEOUT_S)
+    c = consumer(broker.bootstrap, **{"group.id": group})
+    metadata = c.consumer_group_metadata()
+    c.close()
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(topic, 0, 4)], metadata, TIMEOUT_S)
+    p.commit_transaction(TIMEOUT_S)
+    wait_until(lambda: committed_offset(broker.bootstrap, group, topic, 0) == 4,
+               "the first transaction's offset 4 is visible")
+
+    # A second transaction holds offset 7 of partition 0 and stays open.
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(topic, 0, 7)], metadata, TIMEOUT_S)
+    assert offset_fetch_v7(broker.port, group, topic, [0, 1], require_stable=True) == \
+        {0: (-1, UNSTABLE_OFFSET_COMMIT), 1: (-1, 0)}
+    assert offset_fetch_v7(broker.port, group, topic, [0, 1], require_stable=False) == \
+        {0: (4, 0), 1: (-1, 0)}
+    assert committed_offset(broker.bootstrap, group, topic, 0) == 4
+
+    # librdkafka's read_committed consumer retries UNSTABLE_OFFSET_COMMIT:
+    # asked while the transaction is open, it answers with the offset the
+    # commit makes visible, not the stale 4.
+    answer: list = []
+    waiter = threading.Thread(target=lambda: answer.append(
+        committed_offset(broker.bootstrap, group, topic, 0, isolation="read_committed")))
+    waiter.start()
+    time.sleep(2)
+    assert waiter.is_alive(), f"read_committed answered {answer} while the transaction was open"
+    p.commit_transaction(TIMEOUT_S)
+    waiter.join(TIMEOUT_S + 5)
+    assert answer == [7]
+    assert offset_fetch_v7(broker.port, group, topic, [0], require_stable=True) == {0: (7, 0)}
 
 
 def test_offsets_of_a_transaction_open_across_a_kill_9_become_visible_when_it_commits(

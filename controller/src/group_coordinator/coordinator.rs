@@ -1465,11 +1465,27 @@ impl GroupCoordinator {
             return self.respond(token, Response::OffsetFetch(Err(e)));
         }
         let group = self.groups.get(&req.group_id);
-        let fetched = |tp: &TopicPartition, v: Option<&OffsetCommitValue>| FetchedOffset {
-            topic_partition: tp.clone(),
-            offset: v.map_or(-1, |v| v.offset),
-            leader_epoch: v.and_then(|v| v.leader_epoch),
-            metadata: v.map(|v| v.metadata.clone()).unwrap_or_default(),
+        let unstable = |tp: &TopicPartition| {
+            req.require_stable && self.has_pending_txn_offset(&req.group_id, tp)
+        };
+        let fetched = |tp: &TopicPartition, v: Option<&OffsetCommitValue>| {
+            if unstable(tp) {
+                // Kafka's OffsetMetadataManager: offset -1, no epoch, "".
+                return FetchedOffset {
+                    topic_partition: tp.clone(),
+                    offset: -1,
+                    leader_epoch: None,
+                    metadata: String::new(),
+                    unstable: true,
+                };
+            }
+            FetchedOffset {
+                topic_partition: tp.clone(),
+                offset: v.map_or(-1, |v| v.offset),
+                leader_epoch: v.and_then(|v| v.leader_epoch),
+                metadata: v.map(|v| v.metadata.clone()).unwrap_or_default(),
+                unstable: false,
+            }
         };
         let offsets = match req.partitions {
             Some(partitions) => partitions

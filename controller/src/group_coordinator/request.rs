@@ -165,6 +165,10 @@ pub struct OffsetFetch {
     /// checked as Kafka does (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH);
     /// `None` for admin clients and older versions.
     pub member: Option<(String, i32)>,
+    /// OffsetFetch v7+ `require_stable` (KIP-447): a partition with offsets
+    /// of an open transaction is answered UNSTABLE_OFFSET_COMMIT instead of
+    /// its committed offset, so a consumer waits for the transaction.
+    pub require_stable: bool,
 }
 
 /// DescribeGroups (API key 15).

@@ -73,6 +73,10 @@ pub struct FetchedOffset {
     pub leader_epoch: Option<i32>,
     /// The committed metadata, `""` if none.
     pub metadata: String,
+    /// A `require_stable` fetch found offsets of an open transaction for
+    /// this partition: the offset is withheld (-1) and the partition is
+    /// answered UNSTABLE_OFFSET_COMMIT (88).
+    pub unstable: bool,
 }
 
 /// A member in a DescribeGroups response.

@@ -286,6 +286,7 @@ impl Harness {
             member: None,
             group_id: group.into(),
             partitions,
+            require_stable: false,
         }));
         match self.take(t) {
             Some(Response::OffsetFetch(r)) => r.expect("fetch succeeded"),

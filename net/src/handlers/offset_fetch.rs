@@ -1,5 +1,8 @@
 //! OffsetFetch: one group (v1–v7) or several (v8+, one coordinator request
 //! per group); `null` topics (v2+) fetch everything the group committed.
+//! With `require_stable` (v7+, KIP-447) a partition whose offsets an open
+//! transaction holds is answered UNSTABLE_OFFSET_COMMIT (88), which clients
+//! retry until the transaction ends.
 
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -28,6 +31,7 @@ pub async fn handle(
     request: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
+    let require_stable = version >= 7 && request.require_stable;
     if version >= 8 {
         let mut answers = Vec::with_capacity(request.groups.len());
         for group in request.groups {
@@ -42,7 +46,7 @@ pub async fn handle(
             let member = group
                 .member_id
                 .map(|id| (id.to_string(), group.member_epoch));
-            let result = fetch(ctx, caller, &group.group_id, wanted, member).await;
+            let result = fetch(ctx, caller, &group.group_id, wanted, member, require_stable).await;
             answers.push(multi_group_answer(group.group_id, result));
         }
         return OffsetFetchResponse::default().with_groups(answers);
@@ -53,7 +57,15 @@ pub async fn handle(
             .map(|topic| (topic.name, topic.partition_indexes))
             .collect::<Vec<_>>()
     });
-    let result = fetch(ctx, caller, &request.group_id, wanted.clone(), None).await;
+    let result = fetch(
+        ctx,
+        caller,
+        &request.group_id,
+        wanted.clone(),
+        None,
+        require_stable,
+    )
+    .await;
     match result {
         Ok(fetched) => OffsetFetchResponse::default().with_topics(
             by_topic(fetched, |p| {
@@ -125,6 +137,7 @@ async fn fetch(
     group_id: &GroupId,
     wanted: Option<Vec<(TopicName, Vec<i32>)>>,
     member: Option<(String, i32)>,
+    require_stable: bool,
 ) -> Result<Vec<Fetched>, ErrorCode> {
     if !caller.may_on_group(AclOperation::Describe, group_id.as_str()) {
         return Err(ErrorCode::GroupAuthorizationFailed);
@@ -148,6 +161,7 @@ async fn fetch(
                         offset: -1,
                         leader_epoch: None,
                         metadata: String::new(),
+                        unstable: false,
                     },
                     error: ErrorCode::TopicAuthorizationFailed,
                 }));
@@ -166,6 +180,7 @@ async fn fetch(
         group_id: group_id.0.to_string(),
         partitions,
         member,
+        require_stable,
     };
     let result = match ask(ctx, Request::OffsetFetch(fetch)).await {
         Ok(Response::OffsetFetch(result)) => result,
@@ -178,8 +193,12 @@ async fn fetch(
         // An all-topics fetch leaves out what the caller may not see.
         .filter(|offset| !all_topics || topic_allowed(&offset.topic_partition.topic))
         .map(|fetched| Fetched {
+            error: if fetched.unstable {
+                ErrorCode::UnstableOffsetCommit
+            } else {
+                ErrorCode::None
+            },
             fetched,
-            error: ErrorCode::None,
         })
         .collect();
     answered.extend(refused);

@@ -18,6 +18,18 @@ use super::*;
 use crate::group_coordinator::request::{CompleteTransaction, TxnOffsetCommit};
 
 impl GroupCoordinator {
+    /// Whether an open transaction holds an offset of `group_id` for
+    /// `partition` (Kafka's `hasPendingTransactionalOffsets`).
+    pub(super) fn has_pending_txn_offset(
+        &self,
+        group_id: &str,
+        partition: &TopicPartition,
+    ) -> bool {
+        self.pending_txn_offsets
+            .iter()
+            .any(|((_, group), offsets)| group == group_id && offsets.contains_key(partition))
+    }
+
     pub(super) fn txn_offset_commit(
         &mut self,
         now_ms: i64,
@@ -295,19 +307,31 @@ mod tests {
         coordinator.request(NOW, RequestToken(1), request)
     }
 
-    fn fetched(coordinator: &mut GroupCoordinator) -> Vec<i64> {
+    fn fetch(
+        coordinator: &mut GroupCoordinator,
+        partitions: Option<Vec<TopicPartition>>,
+        require_stable: bool,
+    ) -> Vec<FetchedOffset> {
         let request = Request::OffsetFetch(OffsetFetch {
             group_id: "my-group".into(),
-            partitions: None,
+            partitions,
             member: None,
+            require_stable,
         });
         match coordinator.request(NOW, RequestToken(2), request).pop() {
             Some(Action::Respond {
                 response: Response::OffsetFetch(Ok(offsets)),
                 ..
-            }) => offsets.iter().map(|o| o.offset).collect(),
+            }) => offsets,
             other => panic!("{other:?}"),
         }
+    }
+
+    fn fetched(coordinator: &mut GroupCoordinator) -> Vec<i64> {
+        fetch(coordinator, None, false)
+            .iter()
+            .map(|o| o.offset)
+            .collect()
     }
 
     fn complete(coordinator: &mut GroupCoordinator, producer_id: i64, committed: bool) -> Response {
@@ -362,6 +386,42 @@ mod tests {
         assert_eq!(
             complete(&mut coordinator, 9, true),
             Response::CompleteTransaction(0)
+        );
+    }
+
+    #[test]
+    fn a_require_stable_fetch_waits_for_an_open_transactions_offsets() {
+        let mut coordinator = loaded();
+        durable_commit(&mut coordinator, 8, 5);
+        complete(&mut coordinator, 8, true);
+        durable_commit(&mut coordinator, 9, 42);
+        let in_0 = TopicPartition {
+            topic: "in".into(),
+            partition: 0,
+        };
+        let in_1 = TopicPartition {
+            topic: "in".into(),
+            partition: 1,
+        };
+        let stable = |o: &FetchedOffset| (o.offset, o.unstable);
+        // Without require_stable the last committed offset is answered.
+        let plain = fetch(&mut coordinator, Some(vec![in_0.clone()]), false);
+        assert_eq!(plain.iter().map(stable).collect::<Vec<_>>(), [(5, false)]);
+        // With it, the partition the transaction touches is unstable; the
+        // others are answered as usual.
+        let wanted = Some(vec![in_0.clone(), in_1]);
+        let strict = fetch(&mut coordinator, wanted.clone(), true);
+        assert_eq!(
+            strict.iter().map(stable).collect::<Vec<_>>(),
+            [(-1, true), (-1, false)]
+        );
+        let all = fetch(&mut coordinator, None, true);
+        assert_eq!(all.iter().map(stable).collect::<Vec<_>>(), [(-1, true)]);
+        complete(&mut coordinator, 9, true);
+        let strict = fetch(&mut coordinator, wanted, true);
+        assert_eq!(
+            strict.iter().map(stable).collect::<Vec<_>>(),
+            [(42, false), (-1, false)]
         );
     }
 
