@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Catch-up read of a log larger than the tail cache (issue 18, item 4):
+one consumer of 8 partitions (`skein bench consume --from earliest
+--until-end`, one consumer thread, so every Fetch names all 8 partitions)
+against the raw O_DIRECT read bandwidth of the same segment files, in the
+same run.
+
+* A single-node broker (`skein serve`, data under `--data-dir`) gets a
+  topic of `--partitions` partitions filled to `--gb` GB with
+  `skein bench produce` (1 KiB records, 512 KiB batches, acks=1).
+* The broker is restarted, so nothing is in its tail cache; every round then
+  alternates a raw read (one `dd iflag=direct bs=1M` stream per partition,
+  all at once, over that partition's segment files in order) and the
+  broker's catch-up read of the whole log. Both read the same bytes from
+  the same files; the ratio is taken per round.
+
+Usage: python3 benches/scripts/catchup_bench.py --bin target/release/skein \\
+           [--gb 8] [--partitions 8] [--rounds 3] [--data-dir DIR] [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TOPIC = "catchup"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """One `skein serve` on 127.0.0.1 with its data in `data_dir`."""
+
+    def __init__(self, bin_path: str, data_dir: Path):
+        self.bin_path = bin_path
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.bin_path, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)],
+            stdout=subprocess.DEVNULL, stderr=open(self.data_dir.parent / "broker.log", "ab"))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"skein serve exited with {self.proc.returncode}")
+                time.sleep(0.2)
+        raise TimeoutError("the broker did not listen within 120 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(120)
+
+
+def log_bytes(data_dir: Path) -> int:
+    return sum(f.stat().st_size for f in data_dir.glob(f"{TOPIC}-*/*.log"))
+
+
+def fill(broker: Broker, args) -> None:
+    while log_bytes(broker.data_dir) < args.gb * 1e9:
+        subprocess.run(
+            [args.bin, "bench", "produce", "-b", broker.bootstrap, "--topic", TOPIC,
+             "--partitions", str(args.partitions), "--record-size", "1024", "--acks", "1",
+             "--batch-size", "512KiB", "--linger-ms", "5", "--warmup", "0", "--duration", "5"],
+            check=True, capture_output=True, timeout=300)
+
+
+def raw_read(data_dir: Path, partitions: int) -> dict:
+    """All partitions' segment files read at once, one O_DIRECT stream each."""
+    streams = []
+    total = 0
+    start = time.monotonic()
+    for p in range(partitions):
+        files = sorted((data_dir / f"{TOPIC}-{p}").glob("*.log"))
+        total += sum(f.stat().st_size for f in files)
+        script = "; ".join(f"dd if={f} of=/dev/null bs=1M iflag=direct status=none" for f in files)
+        streams.append(subprocess.Popen(["sh", "-c", script]))
+    for s in streams:
+        if s.wait() != 0:
+            raise RuntimeError("dd failed")
+    seconds = time.monotonic() - start
+    return {"mb_per_s": round(total / seconds / 1e6, 1), "bytes": total, "seconds": round(seconds, 2)}
+
+
+def broker_cpu_seconds(broker: Broker) -> float:
+    fields = Path(f"/proc/{broker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def catch_up(broker: Broker, args) -> dict:
+    broker_before, client_before = broker_cpu_seconds(broker), children_cpu_seconds()
+    out = Path(tempfile.mkdtemp(prefix="skein-catchup-json-")) / "consume.json"
+    subprocess.run(
+        [args.bin, "bench", "consume", "-b", broker.bootstrap, "--topic", TOPIC,
+         "--consumers", "1", "--from", "earliest", "--until-end", "--warmup", "0",
+         "--duration", "900", "--json", str(out)],
+        check=True, capture_output=True, timeout=1000)
+    series = json.loads(out.read_text())["series"][0]
+    shutil.rmtree(out.parent, ignore_errors=True)
+    return {"mb_per_s": round(series["bytes_per_s"] / 1e6, 1), "bytes": series["bytes"],
+            "seconds": series["measured_seconds"],
+            "broker_cpu_s": round(broker_cpu_seconds(broker) - broker_before, 2),
+            "client_cpu_s": round(children_cpu_seconds() - client_before, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", default=str(REPO / "target" / "release" / "skein"))
+    parser.add_argument("--gb", type=float, default=8.0)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the broker's data goes (default: a temp dir under target/)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    base = Path(tempfile.mkdtemp(prefix="skein-catchup-", dir=args.data_dir or REPO / "target"))
+    broker = Broker(args.bin, base / "data")
+    broker.data_dir.mkdir()
+    rounds = []
+    try:
+        broker.start()
+        fill(broker, args)
+        broker.stop()
+        broker.start()  # an empty tail cache: every read goes to disk
+        print(f"log: {log_bytes(broker.data_dir) / 1e9:.2f} GB over {args.partitions} partitions")
+        for i in range(args.rounds):
+            raw = raw_read(broker.data_dir, args.partitions)
+            skein = catch_up(broker, args)
+            ratio = round(skein["mb_per_s"] / raw["mb_per_s"], 3)
+            rounds.append({"raw": raw, "skein": skein, "ratio": ratio})
+            print(f"round {i + 1}: raw O_DIRECT {raw['mb_per_s']} MB/s, skein catch-up "
+                  f"{skein['mb_per_s']} MB/s ({skein['bytes'] / 1e9:.2f} GB in {skein['seconds']} s; CPU "
+                  f"broker {skein['broker_cpu_s']} s, client {skein['client_cpu_s']} s), ratio {ratio}")
+    finally:
+        broker.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    ratios = [r["ratio"] for r in rounds]
+    summary = {
+        "raw_mb_per_s_median": statistics.median(r["raw"]["mb_per_s"] for r in rounds),
+        "skein_mb_per_s_median": statistics.median(r["skein"]["mb_per_s"] for r in rounds),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
+    print(json.dumps(summary))
+    if args.json:
+        args.json.write_text(json.dumps({"rounds": rounds, "summary": summary}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
