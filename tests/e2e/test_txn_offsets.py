@@ -198,16 +198,24 @@ def offset_fetch_v7(port: int, group: str, topic: str, partitions: list[int],
     return {partition: answer for (name, partition), answer in offsets.items() if name == topic}
 
 
-def test_require_stable_offset_fetch_waits_for_an_open_transactions_offsets(broker_factory):
-    broker = broker_factory(BROKER_SETTINGS)
-    topic = unique_topic("stable-in")
+def transactional_offsets_setup(broker, prefix: str):
+    """A topic of 2 partitions, a group id, a transactional id with its
+    initialised producer, and the group's metadata for
+    send_offsets_to_transaction."""
+    topic = unique_topic(f"{prefix}-in")
     create_topic(broker.bootstrap, topic, partitions=2)
-    group, tid = unique_topic("stable-group"), unique_topic("stable-tid")
+    group, tid = unique_topic(f"{prefix}-group"), unique_topic(f"{prefix}-tid")
     p = txn_producer(broker.bootstrap, tid)
     p.init_transactions(TIMEOUT_S)
     c = consumer(broker.bootstrap, **{"group.id": group})
     metadata = c.consumer_group_metadata()
     c.close()
+    return topic, group, tid, p, metadata
+
+
+def test_require_stable_offset_fetch_waits_for_an_open_transactions_offsets(broker_factory):
+    broker = broker_factory(BROKER_SETTINGS)
+    topic, group, _, p, metadata = transactional_offsets_setup(broker, "stable")
     p.begin_transaction()
     p.send_offsets_to_transaction([TopicPartition(topic, 0, 4)], metadata, TIMEOUT_S)
     p.commit_transaction(TIMEOUT_S)
@@ -272,13 +280,7 @@ def test_offsets_of_a_transaction_open_across_a_kill_9_become_visible_when_it_co
 def test_offsets_of_a_transaction_open_across_a_kill_9_are_dropped_when_it_times_out(
         broker_factory):
     broker = broker_factory(BROKER_SETTINGS)
-    topic = unique_topic("reload-in")
-    create_topic(broker.bootstrap, topic, partitions=2)
-    group, tid = unique_topic("reload-group"), unique_topic("reload-tid")
-    p = txn_producer(broker.bootstrap, tid)
-    p.init_transactions(TIMEOUT_S)
-    c = consumer(broker.bootstrap, **{"group.id": group})
-    metadata = c.consumer_group_metadata()
+    topic, group, tid, p, metadata = transactional_offsets_setup(broker, "reload")
     p.begin_transaction()
     p.send_offsets_to_transaction([TopicPartition(topic, 0, 5)], metadata, TIMEOUT_S)
     ongoing = describe(broker.bootstrap, tid)
@@ -301,4 +303,3 @@ def test_offsets_of_a_transaction_open_across_a_kill_9_are_dropped_when_it_times
                "the new instance's offset is visible")
     assert describe(broker.bootstrap, tid).producer_id == ongoing.producer_id
     assert committed_offset(broker.bootstrap, group, topic, 0) == NO_OFFSET
-    c.close()
