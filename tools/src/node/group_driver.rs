@@ -951,6 +951,7 @@ mod tests {
             member: None,
             group_id: group.into(),
             partitions: None,
+            require_stable: false,
         });
         match coordinator.request(0, RequestToken(1), request).pop() {
             Some(Action::Respond { response, .. }) => response,
