@@ -7,7 +7,8 @@ same run.
 
 * A single-node broker (`skein serve`, data under `--data-dir`) gets a
   topic of `--partitions` partitions filled to `--gb` GB with
-  `skein bench produce` (1 KiB records, 512 KiB batches, acks=1).
+  `skein bench produce` (1 KiB records, acks=1, `--batch-size` batches:
+  default 512 KiB, as a librdkafka producer's large batches).
 * The broker is restarted, so nothing is in its tail cache; every round then
   alternates a raw read (one `dd iflag=direct bs=1M` stream per partition,
   all at once, over that partition's segment files in order) and the
@@ -15,13 +16,15 @@ same run.
   the same files; the ratio is taken per round.
 
 Usage: python3 benches/scripts/catchup_bench.py --bin target/release/skein \\
-           [--gb 8] [--partitions 8] [--rounds 3] [--data-dir DIR] [--json FILE]
+           [--bin-b OTHER] [--gb 8] [--partitions 8] [--rounds 3] [--batch-size 512KiB]
+           [--data-dir DIR] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +52,7 @@ class Broker:
         self.bin_path = bin_path
         self.data_dir = data_dir
         self.port = free_port()
+        self.admin_port = free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -56,7 +61,8 @@ class Broker:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.bin_path, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)],
+            [self.bin_path, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir),
+             "--admin-listen", f"127.0.0.1:{self.admin_port}"],
             stdout=subprocess.DEVNULL, stderr=open(self.data_dir.parent / "broker.log", "ab"))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -68,6 +74,26 @@ class Broker:
                     raise RuntimeError(f"skein serve exited with {self.proc.returncode}")
                 time.sleep(0.2)
         raise TimeoutError("the broker did not listen within 120 s")
+
+    def counters(self) -> dict[str, float]:
+        """The read-ahead windows read and used, their bytes, and Fetch requests, so far
+        (summed over shards), from the admin endpoint's /metrics."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}/metrics",
+                                         headers={"Connection": "close"})
+        text = urllib.request.urlopen(request, timeout=10).read().decode()
+        wanted = {
+            "read_ahead_windows_read": re.compile(r'^skein_log_read_ahead_windows_total\{.*outcome="read".*\} (\S+)$'),
+            "read_ahead_windows_used": re.compile(r'^skein_log_read_ahead_windows_total\{.*outcome="used".*\} (\S+)$'),
+            "fetch_requests": re.compile(r'^skein_requests_total\{api="Fetch"\} (\S+)$'),
+            "read_ahead_bytes": re.compile(r'^skein_log_read_ahead_bytes_total\{.*\} (\S+)$'),
+        }
+        totals = dict.fromkeys(wanted, 0.0)
+        for line in text.splitlines():
+            for name, pattern in wanted.items():
+                match = pattern.match(line)
+                if match:
+                    totals[name] += float(match.group(1))
+        return totals
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -84,7 +110,7 @@ def fill(broker: Broker, args) -> None:
         subprocess.run(
             [args.bin, "bench", "produce", "-b", broker.bootstrap, "--topic", TOPIC,
              "--partitions", str(args.partitions), "--record-size", "1024", "--acks", "1",
-             "--batch-size", "512KiB", "--linger-ms", "5", "--warmup", "0", "--duration", "5"],
+             "--batch-size", args.batch_size, "--linger-ms", "5", "--warmup", "0", "--duration", "5"],
             check=True, capture_output=True, timeout=300)
 
 
@@ -117,6 +143,7 @@ def children_cpu_seconds() -> float:
 
 def catch_up(broker: Broker, args) -> dict:
     broker_before, client_before = broker_cpu_seconds(broker), children_cpu_seconds()
+    counters_before = broker.counters()
     out = Path(tempfile.mkdtemp(prefix="skein-catchup-json-")) / "consume.json"
     subprocess.run(
         [args.bin, "bench", "consume", "-b", broker.bootstrap, "--topic", TOPIC,
@@ -124,18 +151,25 @@ def catch_up(broker: Broker, args) -> dict:
          "--duration", "900", "--json", str(out)],
         check=True, capture_output=True, timeout=1000)
     series = json.loads(out.read_text())["series"][0]
+    counters = {name: round(value - counters_before[name])
+                for name, value in broker.counters().items()}
     shutil.rmtree(out.parent, ignore_errors=True)
     return {"mb_per_s": round(series["bytes_per_s"] / 1e6, 1), "bytes": series["bytes"],
             "seconds": series["measured_seconds"],
             "broker_cpu_s": round(broker_cpu_seconds(broker) - broker_before, 2),
-            "client_cpu_s": round(children_cpu_seconds() - client_before, 2)}
+            "client_cpu_s": round(children_cpu_seconds() - client_before, 2),
+            **counters}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", default=str(REPO / "target" / "release" / "skein"))
+    parser.add_argument("--bin-b", help="a second binary: each round also reads with it (before/after "
+                        "in one run, on the same log); --bin fills the log")
     parser.add_argument("--gb", type=float, default=8.0)
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--batch-size", default="512KiB",
+                        help="the producer's batch size while filling (skein bench produce --batch-size)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the broker's data goes (default: a temp dir under target/)")
@@ -152,25 +186,40 @@ def main() -> None:
         broker.stop()
         broker.start()  # an empty tail cache: every read goes to disk
         print(f"log: {log_bytes(broker.data_dir) / 1e9:.2f} GB over {args.partitions} partitions")
+        binaries = [args.bin] + ([args.bin_b] if args.bin_b else [])
         for i in range(args.rounds):
             raw = raw_read(broker.data_dir, args.partitions)
-            skein = catch_up(broker, args)
-            ratio = round(skein["mb_per_s"] / raw["mb_per_s"], 3)
-            rounds.append({"raw": raw, "skein": skein, "ratio": ratio})
-            print(f"round {i + 1}: raw O_DIRECT {raw['mb_per_s']} MB/s, skein catch-up "
-                  f"{skein['mb_per_s']} MB/s ({skein['bytes'] / 1e9:.2f} GB in {skein['seconds']} s; CPU "
-                  f"broker {skein['broker_cpu_s']} s, client {skein['client_cpu_s']} s), ratio {ratio}")
+            row = {"raw": raw}
+            for tag, bin_path in zip(("skein", "skein_b"), binaries):
+                if bin_path != broker.bin_path:
+                    broker.stop()
+                    broker.bin_path = bin_path
+                    broker.start()
+                skein = catch_up(broker, args)
+                # The next read starts from an empty tail cache again.
+                broker.stop()
+                broker.start()
+                ratio = round(skein["mb_per_s"] / raw["mb_per_s"], 3)
+                row[tag] = skein
+                row[f"{tag}_ratio"] = ratio
+                print(f"round {i + 1} {Path(bin_path).name}: raw O_DIRECT {raw['mb_per_s']} MB/s, skein catch-up "
+                      f"{skein['mb_per_s']} MB/s ({skein['bytes'] / 1e9:.2f} GB in {skein['seconds']} s; CPU "
+                      f"broker {skein['broker_cpu_s']} s, client {skein['client_cpu_s']} s; "
+                      f"{skein['fetch_requests']} fetches, read-ahead windows "
+                      f"{skein['read_ahead_windows_read']} read / {skein['read_ahead_windows_used']} used, "
+                      f"{skein['read_ahead_bytes'] / 1e9:.2f} GB), ratio {ratio}")
+            rounds.append(row)
     finally:
         broker.stop()
         shutil.rmtree(base, ignore_errors=True)
-    ratios = [r["ratio"] for r in rounds]
-    summary = {
-        "raw_mb_per_s_median": statistics.median(r["raw"]["mb_per_s"] for r in rounds),
-        "skein_mb_per_s_median": statistics.median(r["skein"]["mb_per_s"] for r in rounds),
-        "ratio_median": statistics.median(ratios),
-        "ratio_min": min(ratios),
-        "ratio_max": max(ratios),
-    }
+    summary = {"raw_mb_per_s_median": statistics.median(r["raw"]["mb_per_s"] for r in rounds)}
+    for tag in ("skein", "skein_b"):
+        ratios = [r[f"{tag}_ratio"] for r in rounds if tag in r]
+        if ratios:
+            summary[f"{tag}_mb_per_s_median"] = statistics.median(r[tag]["mb_per_s"] for r in rounds)
+            summary[f"{tag}_ratio_median"] = statistics.median(ratios)
+            summary[f"{tag}_ratio_min"] = min(ratios)
+            summary[f"{tag}_ratio_max"] = max(ratios)
     print(json.dumps(summary))
     if args.json:
         args.json.write_text(json.dumps({"rounds": rounds, "summary": summary}, indent=2))

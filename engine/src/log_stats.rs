@@ -21,6 +21,9 @@ pub struct LogStats {
     pub fsync: LatencyHistogram,
     /// Windows the read-ahead read from disk.
     pub read_ahead_windows_read: AtomicU64,
+    /// Bytes of those windows (whole aligned reads): against the bytes the
+    /// readers consumed, what the read-ahead read more than once.
+    pub read_ahead_bytes_read: AtomicU64,
     /// Read-ahead windows a read took (the rest were dropped unused).
     pub read_ahead_windows_used: AtomicU64,
 }
@@ -28,7 +31,10 @@ pub struct LogStats {
 /// What happened to a read-ahead window.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ReadAheadEvent {
-    Read,
+    /// A window of `bytes` landed.
+    Read {
+        bytes: u64,
+    },
     Used,
 }
 
@@ -48,13 +54,16 @@ pub(crate) fn record_fsync(elapsed: Duration) {
 
 /// Counts one read-ahead window `event` on the calling shard.
 pub(crate) fn record_read_ahead(event: ReadAheadEvent) {
-    SHARD_LOG_STATS.with(|stats| {
-        let counter = match event {
-            ReadAheadEvent::Read => &stats.read_ahead_windows_read,
-            ReadAheadEvent::Used => &stats.read_ahead_windows_used,
-        };
-        // Single writer (this shard): a load and a store, no read-modify-write.
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    // Single writer (this shard): a load and a store, no read-modify-write.
+    let add = |counter: &AtomicU64, n: u64| {
+        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    };
+    SHARD_LOG_STATS.with(|stats| match event {
+        ReadAheadEvent::Read { bytes } => {
+            add(&stats.read_ahead_windows_read, 1);
+            add(&stats.read_ahead_bytes_read, bytes);
+        }
+        ReadAheadEvent::Used => add(&stats.read_ahead_windows_used, 1),
     });
 }
 

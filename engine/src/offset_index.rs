@@ -67,6 +67,17 @@ impl OffsetIndex {
         }
     }
 
+    /// The greatest indexed batch start in `(after, up_to]`, if any: where a
+    /// read from the batch at `after` can end on a batch boundary.
+    pub fn batch_start_within(&self, after: u64, up_to: u64) -> Option<u64> {
+        let count = self
+            .entries
+            .partition_point(|&(_, position)| u64::from(position) <= up_to);
+        let (_, position) = *self.entries.get(count.checked_sub(1)?)?;
+        let position = u64::from(position);
+        (position > after).then_some(position)
+    }
+
     /// Drops the entries pointing at or after file position `position` (a
     /// truncation cut the segment there).
     pub fn truncate_from_position(&mut self, position: u64) {
@@ -145,6 +156,20 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_start_within_finds_the_last_indexed_start_in_the_range() {
+        let mut index = OffsetIndex::new(100);
+        index.append(100, 0);
+        index.append(110, 5000);
+        index.append(120, 9000);
+        assert_eq!(index.batch_start_within(0, 8999), Some(5000));
+        assert_eq!(index.batch_start_within(0, 9000), Some(9000));
+        assert_eq!(index.batch_start_within(5000, 8999), None);
+        assert_eq!(index.batch_start_within(5000, 100_000), Some(9000));
+        assert_eq!(index.batch_start_within(9000, 100_000), None);
+        assert_eq!(OffsetIndex::new(0).batch_start_within(0, 100), None);
+    }
 
     #[test]
     fn lookup_finds_greatest_entry_at_or_below() {

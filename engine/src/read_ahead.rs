@@ -75,8 +75,9 @@ struct ReadEnd {
     next_position: u64,
 }
 
-/// A read a window is for: of `offset` at `position` in `segment`, reading
-/// `len` bytes and returning at most `max_bytes`.
+/// A read a window is for: of `offset` at `position` in `segment`,
+/// returning at most `max_bytes`; `len` is what the reader itself would
+/// read there (at least `max_bytes`).
 #[derive(Debug, Clone)]
 struct ReadShape {
     segment: Weak<Segment>,
@@ -95,6 +96,12 @@ impl ReadShape {
 #[derive(Debug)]
 struct Window {
     shape: ReadShape,
+    /// Bytes the window reads: up to the last batch boundary the read can
+    /// reach when the offset index knows it, so the next window starts
+    /// where this one's run ends instead of re-reading a cut-off batch
+    /// (with 512 KiB batches and 1 MiB reads, half of every window);
+    /// else `shape.len`.
+    read_len: u64,
     generation: u64,
     state: WindowState,
 }
@@ -257,10 +264,13 @@ impl ReadAhead {
         let Some(segment) = shape.segment.upgrade() else {
             return;
         };
+        let read_len = segment
+            .bytes_to_batch_boundary(shape.position, shape.max_bytes)
+            .unwrap_or(shape.len);
         let mut chain = self.chain.borrow_mut();
         if chain.len() >= DEPTH
             || shape.position >= segment.written_bytes()
-            || !within_budget(shape.len)
+            || !within_budget(read_len)
         {
             return;
         }
@@ -268,6 +278,7 @@ impl ReadAhead {
         self.next_generation.set(generation + 1);
         chain.push_back(Window {
             shape,
+            read_len,
             generation,
             state: WindowState::Wanted,
         });
@@ -345,19 +356,19 @@ impl ReadAhead {
                 self.drop_chain();
                 return;
             }
-            let (shape, generation) = {
+            let (shape, read_len, generation) = {
                 let mut chain = self.chain.borrow_mut();
                 let window = chain
                     .iter_mut()
                     .find(|window| matches!(window.state, WindowState::Wanted))
                     .expect("woken for a wanted window");
                 window.state = WindowState::InFlight;
-                (window.shape.clone(), window.generation)
+                (window.shape.clone(), window.read_len, window.generation)
             };
             // A segment gone meanwhile (retention, a compaction swap) reads
             // as nothing.
             let read = match shape.segment.upgrade() {
-                Some(segment) => segment.read_window(shape.position, shape.len).await.ok(),
+                Some(segment) => segment.read_window(shape.position, read_len).await.ok(),
                 None => None,
             };
             {
@@ -367,8 +378,9 @@ impl ReadAhead {
                     .position(|window| window.generation == generation);
                 match (slot, read) {
                     (Some(slot), Some(read)) => {
+                        let bytes = read.read.len() as u64;
                         chain[slot].state = WindowState::Landed(HeldWindow::new(read));
-                        record_read_ahead(ReadAheadEvent::Read);
+                        record_read_ahead(ReadAheadEvent::Read { bytes });
                     }
                     // The read failed: drop it and the windows after it.
                     (Some(slot), None) => chain.truncate(slot),

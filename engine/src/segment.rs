@@ -503,6 +503,20 @@ impl Segment {
         self.offset_index.borrow().lookup(offset)
     }
 
+    /// Bytes from the batch at `position` to the last indexed batch start
+    /// at or below `position + max_bytes`: a read of at most `max_bytes`
+    /// from `position` that ends on that boundary. `None` when the index
+    /// knows no batch start in that range (a first batch larger than
+    /// `max_bytes`, or batches smaller than the index interval).
+    pub fn bytes_to_batch_boundary(&self, position: u64, max_bytes: usize) -> Option<u64> {
+        let up_to = position.saturating_add(max_bytes as u64);
+        let end = self
+            .offset_index
+            .borrow()
+            .batch_start_within(position, up_to)?;
+        Some(end - position)
+    }
+
     /// Where to start scanning for the first record with timestamp >= target.
     pub fn time_scan_start(&self, target_ms: i64) -> i64 {
         self.time_index.borrow().scan_start(target_ms)

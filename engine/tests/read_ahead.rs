@@ -78,6 +78,55 @@ fn sequential_cold_reads_use_read_ahead_and_return_the_log_exactly() {
     });
 }
 
+/// Batches a little over half the read size: a window of the read size
+/// holds one whole batch and most of the next. The next window starts at
+/// the batch boundary the read ended on, so a window must end there too,
+/// not re-read the cut-off batch (which read every byte ~1.7 times).
+#[test]
+fn read_ahead_windows_end_on_the_batch_boundary_their_read_ends_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t-0");
+    run(move || async move {
+        let config = small_config_with(FlushPolicy::None, 8 << 20);
+        let log = PartitionLog::open(path.clone(), config)
+            .await
+            .expect("open");
+        let mut log_bytes = 0u64;
+        for i in 0..40u64 {
+            let b = batch(75, 2_000, i);
+            log_bytes += b.len() as u64;
+            log.append(&b, 2, 0).await.expect("append");
+        }
+        log.close().await.expect("close");
+        let log = PartitionLog::open(path.clone(), config)
+            .await
+            .expect("reopen");
+        let read_size = 256 * 1024;
+        let mut chunks: Vec<LogChunk> = Vec::new();
+        let (mut offset, mut batches) = (0, 0);
+        while offset < log.durable_end_offset() {
+            chunks.clear();
+            log.read(offset, read_size, i64::MAX, &mut chunks)
+                .await
+                .expect("read");
+            let read = split_batches(chunks[0].as_slice());
+            assert_eq!(read.len(), 1, "one ~150 KB batch per 256 KiB read");
+            batches += 1;
+            offset = read[0].0 + 75;
+        }
+        assert_eq!(batches, 40);
+        let stats = shard_log_stats();
+        let window_bytes = stats.read_ahead_bytes_read.load(Ordering::Relaxed);
+        let (read, used) = windows();
+        assert!(used >= 35, "read {read} used {used}");
+        // Each window reads its batch plus at most a page on either side.
+        assert!(
+            window_bytes <= log_bytes + read * 8192,
+            "windows read {window_bytes} bytes for a {log_bytes}-byte log"
+        );
+    });
+}
+
 #[test]
 fn read_ahead_of_the_active_segment_never_serves_bytes_appended_after_it() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -972,6 +972,22 @@ impl Snapshot {
                     .encode(read_ahead.encode_family(&labels)?)?;
             }
         }
+        let mut read_ahead_bytes = encoder.encode_descriptor(
+            "log_read_ahead_bytes",
+            "Bytes of the windows the log read-ahead read from disk (whole aligned reads), by shard: above the bytes sequential readers consume when windows overlap.",
+            None,
+            MetricType::Counter,
+        )?;
+        for shard in &self.shards {
+            let labels: Labels = vec![("shard", shard.shard.to_string())];
+            ConstCounter::new(
+                shard
+                    .log_stats
+                    .read_ahead_bytes_read
+                    .load(Ordering::Relaxed),
+            )
+            .encode(read_ahead_bytes.encode_family(&labels)?)?;
+        }
         let mut in_flight = encoder.encode_descriptor(
             "cross_shard_calls_in_flight",
             "Cross-shard calls sent (or waiting for channel room) and not yet answered, by calling shard and peer.",
