@@ -21,16 +21,16 @@
 //! [`ask`] is the data-shard side: it sends a request over the mesh.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::channel::{mpsc, oneshot};
+use futures::channel::mpsc;
 use skein_controller::group_coordinator::{
-    Action, AppendError, GroupCoordinator, GroupError, OffsetsRecord, PersistId, Request,
-    RequestToken, Response, TopicMetadata, CONSUMER_OFFSETS_TOPIC,
+    Action, AppendError, GroupCoordinator, GroupError, OffsetsRecord, PersistId, Request, Response,
+    TopicMetadata, CONSUMER_OFFSETS_TOPIC,
 };
 use skein_controller::{BrokerConfig, MetadataImage, TopicId, TopicImage};
 use skein_engine::{owner_shard, Mesh, ShardId};
@@ -43,6 +43,8 @@ use skein_net::shard_message::{
     PartitionError, PartitionOffsets, PartitionOp, ReplicationError, ShardReply, ShardRequest,
 };
 use skein_net::shard_state::now_ms;
+
+use super::parked_requests::ParkedRequests;
 
 /// How long one wait for a new leader's high watermark to cover its log
 /// end lasts before the partition's offsets are asked again (a lost
@@ -73,8 +75,7 @@ struct PersistQueue {
 /// The group coordinator and its IO. Lives on: the control shard only.
 pub struct GroupDriver {
     coordinator: RefCell<GroupCoordinator>,
-    waiters: RefCell<HashMap<RequestToken, oneshot::Sender<Response>>>,
-    next_token: Cell<u64>,
+    parked: ParkedRequests<Response>,
     queues: RefCell<Vec<PersistQueue>>,
     /// The `__consumer_offsets` topic id, once the topic exists.
     offsets_topic_id: Cell<Option<TopicId>>,
@@ -194,8 +195,7 @@ impl GroupDriver {
         let queue_count = queues.len();
         GroupDriver {
             coordinator: RefCell::new(GroupCoordinator::new(coordinator_config, seed)),
-            waiters: RefCell::new(HashMap::new()),
-            next_token: Cell::new(0),
+            parked: ParkedRequests::default(),
             queues: RefCell::new(queues),
             offsets_topic_id: Cell::new(None),
             mesh,
@@ -261,10 +261,7 @@ impl GroupDriver {
         if self.stopped.get() {
             return Err(GroupError::CoordinatorNotAvailable);
         }
-        let token = RequestToken(self.next_token.get());
-        self.next_token.set(token.0.wrapping_add(1));
-        let (answer, answered) = oneshot::channel();
-        self.waiters.borrow_mut().insert(token, answer);
+        let (token, answered) = self.parked.park();
         let actions = self
             .coordinator
             .borrow_mut()
@@ -280,7 +277,7 @@ impl GroupDriver {
     /// drain.
     pub fn shutdown(&self) {
         self.stopped.set(true);
-        let parked = self.waiters.borrow_mut().drain().count();
+        let parked = self.parked.drop_all();
         if parked > 0 {
             tracing::info!(parked, "group requests dropped at shutdown");
         }
@@ -291,15 +288,7 @@ impl GroupDriver {
         for action in actions {
             match action {
                 Action::Respond { token, response } => {
-                    let waiter = self.waiters.borrow_mut().remove(&token);
-                    match waiter {
-                        Some(waiter) => {
-                            if waiter.send(response).is_err() {
-                                tracing::debug!(token = token.0, "group request's caller is gone");
-                            }
-                        }
-                        None => tracing::debug!(token = token.0, "answer for a dropped request"),
-                    }
+                    self.parked.answer(token, response, "group");
                 }
                 Action::Persist {
                     id,
@@ -890,7 +879,7 @@ pub fn offsets_topic(partitions: u32, segment_bytes: u64) -> skein_net::shard_me
 #[cfg(test)]
 mod tests {
     use skein_controller::group_coordinator::{
-        partition_for_group, GroupCoordinatorConfig, OffsetFetch,
+        partition_for_group, GroupCoordinatorConfig, OffsetFetch, RequestToken,
     };
     use skein_controller::MetadataRecord;
 

@@ -28,6 +28,7 @@ mod coordinator_timer;
 mod group_driver;
 mod metadata_fetcher;
 mod metadata_upgrade;
+mod parked_requests;
 mod quorum_driver;
 mod transaction_driver;
 

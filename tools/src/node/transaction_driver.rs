@@ -1,7 +1,7 @@
 //! The transaction coordinator's driver: the IO around the sans-IO
 //! [`TransactionCoordinator`]. It lives on the control shard beside the
 //! group driver and works the same way: each request from a data shard gets
-//! a [`RequestToken`] and waits for the coordinator's answer; state records
+//! a token and waits for the answer (`parked_requests.rs`); state records
 //! are appended (acks=all, `offsets.commit.timeout.ms`) to
 //! `__transaction_state` through the partition's owner shard, one append
 //! per partition at a time in emission order; the coordinator is ticked at
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::mpsc;
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic, WriteTxnMarkersRequest,
 };
@@ -32,7 +32,7 @@ use kafka_protocol::messages::{ApiKey, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use skein_controller::group_coordinator::{OffsetsRecord, TopicPartition};
 use skein_controller::transaction_coordinator::{
-    Action, AppendError, MarkerId, PersistId, Request, RequestToken, Response, StateRecord,
+    Action, AppendError, MarkerId, PersistId, Request, Response, StateRecord,
     TransactionCoordinator, TransactionError, TransactionMarkers, TRANSACTION_STATE_TOPIC,
 };
 use skein_controller::{BrokerConfig, MetadataImage, TopicId};
@@ -40,6 +40,8 @@ use skein_engine::Mesh;
 use skein_net::client_security::PeerSecurity;
 use skein_net::controller_client::ControllerConnection;
 use skein_net::offsets_topic::encode_batch;
+
+use super::parked_requests::ParkedRequests;
 use skein_net::shard_message::{PartitionOp, ShardReply, ShardRequest};
 use skein_net::shard_state::now_ms;
 
@@ -69,8 +71,7 @@ struct WriteQueue {
 /// The transaction coordinator and its IO. Lives on: the control shard only.
 pub struct TransactionDriver {
     coordinator: RefCell<TransactionCoordinator>,
-    waiters: RefCell<HashMap<RequestToken, oneshot::Sender<Response>>>,
-    next_token: Cell<u64>,
+    parked: ParkedRequests<Response>,
     queues: RefCell<Vec<WriteQueue>>,
     state_topic_id: Cell<Option<TopicId>>,
     mesh: Mesh<ShardRequest, ShardReply>,
@@ -111,8 +112,7 @@ impl TransactionDriver {
         let (timer_wake, timer_woken) = mpsc::channel(1);
         TransactionDriver {
             coordinator: RefCell::new(TransactionCoordinator::new(coordinator_config)),
-            waiters: RefCell::new(HashMap::new()),
-            next_token: Cell::new(0),
+            parked: ParkedRequests::default(),
             queues: RefCell::new((0..partitions).map(|_| WriteQueue::default()).collect()),
             state_topic_id: Cell::new(None),
             mesh,
@@ -157,10 +157,7 @@ impl TransactionDriver {
         if self.stopped.get() {
             return Err(TransactionError::CoordinatorNotAvailable);
         }
-        let token = RequestToken(self.next_token.get());
-        self.next_token.set(token.0.wrapping_add(1));
-        let (answer, answered) = oneshot::channel();
-        self.waiters.borrow_mut().insert(token, answer);
+        let (token, answered) = self.parked.park();
         let actions = self
             .coordinator
             .borrow_mut()
@@ -174,22 +171,14 @@ impl TransactionDriver {
     /// Refuses parked and later requests (the node is stopping).
     pub fn shutdown(&self) {
         self.stopped.set(true);
-        self.waiters.borrow_mut().clear();
+        self.parked.drop_all();
     }
 
     fn execute(self: &Rc<Self>, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Respond { token, response } => {
-                    let waiter = self.waiters.borrow_mut().remove(&token);
-                    if let Some(waiter) = waiter {
-                        if waiter.send(response).is_err() {
-                            tracing::debug!(
-                                token = token.0,
-                                "transaction request's caller is gone"
-                            );
-                        }
-                    }
+                    self.parked.answer(token, response, "transaction");
                 }
                 Action::Persist {
                     id,
