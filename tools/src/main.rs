@@ -55,8 +55,7 @@ enum Command {
     /// Run a broker (single node, controller included).
     Serve(serve::ServeArgs),
     /// Load-generate against any Kafka-compatible broker.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(bench::BenchArgs),
     /// Create, list, describe, alter, grow and delete topics.
     #[command(after_help = cli::exit_status::EXIT_CODES_HELP)]
     Topic(cli::topic::TopicArgs),
@@ -89,7 +88,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Bench(command) => bench::run(command),
+        Command::Bench(args) => bench::run(args),
         Command::Topic(args) => return cli::finish(cli::topic::run(args)),
         Command::Group(args) => return cli::finish(cli::group::run(args)),
         Command::Cluster(args) => return cli::finish(cli::cluster::run(args)),

@@ -244,3 +244,55 @@ fn max_rate_produce_with_acks_zero_reports_throughput() {
             > 1_000.0
     );
 }
+
+#[test]
+fn compare_prints_the_ratios_of_two_real_runs_and_their_differing_options() {
+    let Some(broker) = start_broker() else { return };
+    let run_at = |rate: &str| {
+        let (ok, report) = bench(
+            &broker,
+            &[
+                "produce",
+                "--topic",
+                "bench-it-compare",
+                "--rate",
+                rate,
+                "--warmup",
+                "0",
+                "--duration",
+                "2",
+            ],
+        );
+        assert!(ok, "produce at {rate}/s failed: {}", report["problems"]);
+        report
+    };
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let a = directory.path().join("a.json");
+    let b = directory.path().join("b.json");
+    std::fs::write(&a, run_at("1000").to_string()).expect("write A");
+    std::fs::write(&b, run_at("2000").to_string()).expect("write B");
+    let output = Command::new(skein())
+        .args(["bench", "--compare"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("run skein bench --compare");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let differing = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("options that differ: "))
+        .unwrap_or_else(|| panic!("no differing options named in:\n{stdout}"));
+    assert!(differing.contains("rate"), "{differing}");
+    // Rate-limited runs: B produced twice A's records per second.
+    let ratio: f64 = stdout
+        .lines()
+        .find(|line| line.starts_with("produce") && line.contains("records/s"))
+        .and_then(|line| line.split_whitespace().last())
+        .and_then(|ratio| ratio.parse().ok())
+        .unwrap_or_else(|| panic!("no records/s ratio in:\n{stdout}"));
+    assert!(
+        (1.8..=2.2).contains(&ratio),
+        "records/s B/A {ratio}:\n{stdout}"
+    );
+}

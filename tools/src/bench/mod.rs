@@ -10,6 +10,7 @@
 //! excluded. Any error makes the run invalid and the exit status non-zero.
 mod accumulator;
 mod clock;
+mod compare;
 mod consumer;
 mod hdr_log;
 mod interrupt;
@@ -26,6 +27,7 @@ mod timeline;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -78,13 +80,42 @@ pub enum BenchCommand {
     E2e(Box<EndToEndOptions>),
 }
 
-/// Runs one bench subcommand.
+/// `skein bench`: a load subcommand, or `--compare A.json B.json`.
+#[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_required = false,
+    arg_required_else_help = true
+)]
+pub struct BenchArgs {
+    /// Print two runs' `--json` reports side by side, series by series, with
+    /// the ratio B/A of each figure (throughput, latency percentiles) and the
+    /// options that differ between them, instead of running a load.
+    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"])]
+    compare: Option<Vec<PathBuf>>,
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+}
+
+/// Runs `skein bench`: a comparison, or one load subcommand.
 ///
 /// # Errors
 /// Setup failures (no broker reachable, topic creation refused, unknown
-/// cores, output files not writable). Errors during the load are counted
-/// and reported instead, with a failing exit status.
-pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+/// cores, output files not writable, a report that cannot be read). Errors
+/// during the load are counted and reported instead, with a failing exit
+/// status.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match (args.compare.as_deref(), args.command) {
+        (Some([a, b]), _) => compare::run(a, b),
+        (Some(_), _) => bail!("--compare takes two reports: A.json B.json"),
+        (None, Some(command)) => run_load(command),
+        (None, None) => {
+            bail!("give a subcommand (produce, consume, e2e) or --compare A.json B.json")
+        }
+    }
+}
+
+fn run_load(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let workload = match command {
         BenchCommand::Produce(options) => Workload {
             command: "produce",
