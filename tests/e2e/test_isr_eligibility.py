@@ -136,6 +136,18 @@ def test_a_failed_log_dir_moves_its_partitions_leadership_and_isr_without_loss(
     gone = disks[1].with_name("removed")
     disks[1].rename(gone)
     shutil.rmtree(gone, ignore_errors=True)
+    # A file where the directory was, as a dead mount point would be: a
+    # partition the broker opens meanwhile (the internal topics are still
+    # being created) would otherwise recreate an empty directory, the probe
+    # would find it writable, and the open files of the removed one keep
+    # working, so nothing would ever fail.
+    for _ in range(100):
+        try:
+            disks[1].write_bytes(b"")
+            break
+        except IsADirectoryError:  # recreated in between: remove it again
+            shutil.rmtree(disks[1], ignore_errors=True)
+    assert disks[1].is_file()
 
     def moved():
         seen = partition_view(cluster, nodes, topic, target)
