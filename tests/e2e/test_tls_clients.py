@@ -25,6 +25,7 @@ that connection only.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import ssl
 import struct
@@ -195,7 +196,10 @@ def test_a_broker_serving_an_expired_certificate_is_refused_by_its_clients(
     failed = subprocess.run([kcat, "-b", f"127.0.0.1:{ssl_port}", "-X", "security.protocol=ssl",
                              "-X", f"ssl.ca.location={pki.ca}", "-L", "-m", "5"],
                             capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert failed.returncode == 1, failed
+    # kcat exits 1; now and then its librdkafka crashes (SIGSEGV) while
+    # tearing down after the failed handshake (seen once in CI). The refusal
+    # itself is what the stderr checks below assert.
+    assert failed.returncode in (1, -signal.SIGSEGV), failed
     assert "certificate verify failed" in failed.stderr, failed.stderr[-2000:]
     assert "Failed to acquire metadata" in failed.stderr, failed.stderr[-2000:]
     # The PLAINTEXT listener is unaffected.
