@@ -5,6 +5,7 @@
 //! too, and it says where the two runs' options differ, because a ratio of
 //! runs with different options compares the options, not the brokers.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -105,31 +106,22 @@ fn rows(a: &RunFigures, b: &RunFigures) -> Vec<Row> {
     rows
 }
 
-/// The options whose values differ between the runs (top-level keys of
-/// the flattened configuration, `a.b` for nested ones).
+/// The options whose values differ between the runs (flattened keys of the
+/// configuration, `a.b` for nested ones), in name order.
 fn differing_options(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
-    let mut flat_a = Vec::new();
-    let mut flat_b = Vec::new();
+    let mut flat_a = BTreeMap::new();
+    let mut flat_b = BTreeMap::new();
     flatten("", a, &mut flat_a);
     flatten("", b, &mut flat_b);
-    let mut names: Vec<&String> = flat_a.iter().chain(&flat_b).map(|(k, _)| k).collect();
-    names.sort();
-    names.dedup();
+    let names: BTreeSet<&String> = flat_a.keys().chain(flat_b.keys()).collect();
     names
         .into_iter()
-        .filter(|name| {
-            let find = |flat: &[(String, String)]| {
-                flat.iter()
-                    .find(|(k, _)| k == *name)
-                    .map(|(_, v)| v.clone())
-            };
-            find(&flat_a) != find(&flat_b)
-        })
+        .filter(|name| flat_a.get(*name) != flat_b.get(*name))
         .cloned()
         .collect()
 }
 
-fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, inner) in map {
@@ -141,7 +133,9 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, Strin
                 flatten(&name, inner, out);
             }
         }
-        other => out.push((prefix.to_owned(), other.to_string())),
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
     }
 }
 
