@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use crate::durable_write::write_synced;
 use crate::error::LogError;
 
 /// Bytes per on-disk entry.
@@ -81,13 +82,13 @@ impl OffsetIndex {
     ///
     /// # Errors
     /// IO failures, with the path.
-    pub fn write_to(&self, path: &Path) -> Result<(), LogError> {
+    pub async fn write_to(&self, path: &Path) -> Result<(), LogError> {
         let mut bytes = Vec::with_capacity(self.entries.len() * ENTRY_BYTES);
         for &(relative, position) in &self.entries {
             bytes.extend_from_slice(&relative.to_be_bytes());
             bytes.extend_from_slice(&position.to_be_bytes());
         }
-        write_synced(path, &bytes)
+        write_synced(path, &bytes).await
     }
 
     /// Loads the index at `path` for a segment of `log_bytes` bytes and
@@ -125,14 +126,6 @@ impl OffsetIndex {
     }
 }
 
-/// Writes `bytes` to `path` (create or truncate) and fsyncs it.
-pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).map_err(|e| LogError::io(path, e))?;
-    file.write_all(bytes).map_err(|e| LogError::io(path, e))?;
-    file.sync_all().map_err(|e| LogError::io(path, e))
-}
-
 /// Reads `path`, or `None` if it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
     match std::fs::read(path) {
@@ -166,7 +159,10 @@ mod tests {
         index.append(9, 100);
         index.append(12, 300);
         assert_eq!(index.entries.len(), 2);
-        index.write_to(&path).expect("write");
+        let written = path.clone();
+        crate::test_executor::run(move || async move {
+            index.write_to(&written).await.expect("write");
+        });
         let loaded = OffsetIndex::load(&path, 5, 1_000)
             .expect("io")
             .expect("valid");

@@ -513,8 +513,8 @@ impl Segment {
     ///
     /// # Errors
     /// IO failures.
-    pub fn write_indexes(&self) -> Result<(), LogError> {
-        self.write_indexes_as("index", "timeindex")
+    pub async fn write_indexes(&self) -> Result<(), LogError> {
+        self.write_indexes_as("index", "timeindex").await
     }
 
     /// `write_indexes` to files named `<base>.<offset_extension>` and
@@ -522,7 +522,7 @@ impl Segment {
     ///
     /// # Errors
     /// IO failures.
-    pub fn write_indexes_as(
+    pub async fn write_indexes_as(
         &self,
         offset_extension: &str,
         time_extension: &str,
@@ -534,16 +534,22 @@ impl Segment {
                 .borrow_mut()
                 .maybe_append(timestamp, last_offset);
         }
-        self.offset_index.borrow().write_to(&segment_file_path(
-            self.dir(),
-            self.base_offset,
-            offset_extension,
-        ))?;
-        self.time_index.borrow().write_to(&segment_file_path(
-            self.dir(),
-            self.base_offset,
-            time_extension,
-        ))
+        self.offset_index
+            .borrow()
+            .write_to(&segment_file_path(
+                self.dir(),
+                self.base_offset,
+                offset_extension,
+            ))
+            .await?;
+        self.time_index
+            .borrow()
+            .write_to(&segment_file_path(
+                self.dir(),
+                self.base_offset,
+                time_extension,
+            ))
+            .await
     }
 
     fn dir(&self) -> &Path {

@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
+use crate::durable_write::write_synced;
 use crate::error::LogError;
-use crate::offset_index::{read_optional, write_synced};
+use crate::offset_index::read_optional;
 
 /// Bytes per on-disk entry.
 pub const ENTRY_BYTES: usize = 12;
@@ -85,13 +86,13 @@ impl TimeIndex {
     ///
     /// # Errors
     /// IO failures, with the path.
-    pub fn write_to(&self, path: &Path) -> Result<(), LogError> {
+    pub async fn write_to(&self, path: &Path) -> Result<(), LogError> {
         let mut bytes = Vec::with_capacity(self.entries.len() * ENTRY_BYTES);
         for &(timestamp, relative) in &self.entries {
             bytes.extend_from_slice(&timestamp.to_be_bytes());
             bytes.extend_from_slice(&relative.to_be_bytes());
         }
-        write_synced(path, &bytes)
+        write_synced(path, &bytes).await
     }
 
     /// Loads and checks the index at `path` for a segment whose offsets end
@@ -153,7 +154,10 @@ mod tests {
         let mut index = TimeIndex::new(0);
         index.maybe_append(100, 3);
         index.maybe_append(200, 9);
-        index.write_to(&path).expect("write");
+        let written = path.clone();
+        crate::test_executor::run(move || async move {
+            index.write_to(&written).await.expect("write");
+        });
         let loaded = TimeIndex::load(&path, 0, 10).expect("io").expect("valid");
         assert_eq!(loaded.last_entry(), Some((200, 9)));
         assert!(TimeIndex::load(&path, 0, 9).expect("io").is_none());
