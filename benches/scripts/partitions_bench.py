@@ -8,18 +8,20 @@ under `--data-dir` or the repository's target/, admin HTTP off):
 
 1. create: one CreateTopics request for a topic of N partitions (RF 1,
    confluent-kafka's AdminClient); `create_s` is until the response,
-   `ready_s` until a Metadata request shows all N partitions with a leader.
+   `led_s` until a Metadata request shows all N partitions with a leader,
+   `ready_s` until one ListOffsets of all N answers every partition (the
+   metadata image says "led" before the data shards have opened the logs).
 2. data: `--records` records of 1 KiB to each of `--data-partitions`
    partitions spread over the topic (acks=all), so a recovery has segments
    with batches to scan.
 3. idle: `--idle-s` seconds of nothing, then the broker's VmRSS (and VmHWM,
    the peak so far) from /proc.
 4. clean restart: SIGTERM (`stop_s` until it exits), start again;
-   `listen_s` until the port accepts, `ready_s` until Metadata shows all N
-   partitions led.
+   `listen_s` until the port accepts, `led_s` and `ready_s` as above.
 5. kill -9 restart: the same after SIGKILL, so start-up recovers every
-   partition's log. After each restart the written partitions' high
-   watermarks are checked.
+   partition's log. After each restart every partition's log end offset
+   (from that ListOffsets) is checked: the written ones hold `--records`,
+   the others none.
 
 Around every phase the broker's CPU (utime + stime) is sampled. The per-N
 table adds each time divided by N (µs per partition) and the RSS per
@@ -49,8 +51,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import KafkaException, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 TOPIC = "many"
@@ -143,21 +145,44 @@ def led_partitions(bootstrap: str, partitions: int, timeout_s: float) -> int:
     return min(led, partitions)
 
 
-def wait_ready(broker: Broker, partitions: int, t0: float, timeout_s: float) -> float:
-    """Seconds from t0 until Metadata shows all partitions led."""
+def serving_offsets(bootstrap: str, partitions: int, timeout_s: float) -> dict[int, int] | None:
+    """The log end offset of every partition from one ListOffsets (latest)
+    of all of them, or None while any partition answers an error (not open
+    on its shard yet). Metadata alone is not enough: it answers from the
+    metadata image before the data shards have opened the logs."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wanted = {TopicPartition(TOPIC, p): OffsetSpec.latest() for p in range(partitions)}
+    offsets = {}
+    try:
+        for tp, future in admin.list_offsets(wanted, request_timeout=timeout_s).items():
+            offsets[tp.partition] = future.result(timeout_s).offset
+    except KafkaException:
+        return None
+    return offsets
+
+
+def wait_ready(broker: Broker, partitions: int, t0: float, timeout_s: float) -> tuple[float, float, dict]:
+    """Seconds from t0 until Metadata shows all partitions led, and until
+    all of them answer ListOffsets; and those offsets."""
     deadline = t0 + timeout_s
+    led_s = None
     led = 0
     while time.monotonic() < deadline:
         if broker.proc.poll() is not None:
             raise RuntimeError(f"skein exited with {broker.proc.returncode}; see {broker.log_path}")
         try:
-            led = led_partitions(broker.bootstrap, partitions, METADATA_TIMEOUT_S)
+            if led_s is None:
+                led = led_partitions(broker.bootstrap, partitions, METADATA_TIMEOUT_S)
+                if led == partitions:
+                    led_s = time.monotonic() - t0
+            if led_s is not None:
+                offsets = serving_offsets(broker.bootstrap, partitions, METADATA_TIMEOUT_S)
+                if offsets is not None:
+                    return led_s, time.monotonic() - t0, offsets
         except KafkaException:  # not answering yet: try again
-            led = 0
-        if led == partitions:
-            return time.monotonic() - t0
+            pass
         time.sleep(0.1)
-    raise TimeoutError(f"{led} of {partitions} partitions led after {timeout_s}s")
+    raise TimeoutError(f"{led} of {partitions} partitions led, not all serving, after {timeout_s}s")
 
 
 def written_partitions(partitions: int, count: int) -> list[int]:
@@ -185,15 +210,13 @@ def write_data(bootstrap: str, targets: list[int], records: int, timeout_s: floa
         raise RuntimeError(f"produce: {left} undelivered, errors {failed[:3]}")
 
 
-def check_data(bootstrap: str, targets: list[int], records: int) -> None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "partitions-bench"})
-    try:
-        for p in targets:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)
-            if high != records:
-                raise RuntimeError(f"partition {p}: high watermark {high}, expected {records}")
-    finally:
-        consumer.close()
+def check_data(offsets: dict[int, int], targets: list[int], records: int) -> None:
+    wrong = {p: offsets[p] for p in targets if offsets[p] != records}
+    if wrong:
+        raise RuntimeError(f"log end offsets {dict(list(wrong.items())[:5])}, expected {records}")
+    others = [p for p, o in offsets.items() if p not in set(targets) and o != 0]
+    if others:
+        raise RuntimeError(f"partitions never written hold records: {others[:5]}")
 
 
 def disk_bytes(path: Path) -> int:
@@ -217,9 +240,11 @@ def restart(broker: Broker, partitions: int, kill: bool, timeout_s: float) -> di
     broker.start()
     broker.wait_listening(timeout_s)
     out["listen_s"] = round(time.monotonic() - t0, 3)
-    out["ready_s"] = round(wait_ready(broker, partitions, t0, timeout_s), 3)
+    led, serving, offsets = wait_ready(broker, partitions, t0, timeout_s)
+    out["led_s"] = round(led, 3)
+    out["ready_s"] = round(serving, 3)
     out["cpu_s"] = round(broker.cpu_s(), 2)
-    return out
+    return out, offsets
 
 
 def one_run(args, partitions: int, run: int) -> dict:
@@ -244,8 +269,8 @@ def one_run(args, partitions: int, run: int) -> dict:
                                      request_timeout=args.timeout_s, operation_timeout=args.timeout_s)[TOPIC]
         future.result(args.timeout_s)
         created = time.monotonic() - t0
-        ready = wait_ready(broker, partitions, t0, args.timeout_s)
-        result["create"] = {"create_s": round(created, 3), "ready_s": round(ready, 3),
+        led, ready, _ = wait_ready(broker, partitions, t0, args.timeout_s)
+        result["create"] = {"create_s": round(created, 3), "led_s": round(led, 3), "ready_s": round(ready, 3),
                             "cpu_s": round(broker.cpu_s() - cpu0, 2), **broker.memory_kib()}
         say(f"N={partitions}: created in {created:.2f}s, all led at {ready:.2f}s")
         targets = written_partitions(partitions, args.data_partitions)
@@ -258,14 +283,14 @@ def one_run(args, partitions: int, run: int) -> dict:
         time.sleep(args.idle_s)
         result["idle"] = {**broker.memory_kib(), "cpu_s_per_s": round((broker.cpu_s() - cpu0) / args.idle_s, 3),
                           "disk_mib": round(disk_bytes(broker.data_dir) / 2**20, 1)}
-        result["clean_restart"] = restart(broker, partitions, False, args.timeout_s)
+        result["clean_restart"], offsets = restart(broker, partitions, False, args.timeout_s)
         say(f"N={partitions}: clean restart {result['clean_restart']}")
-        check_data(broker.bootstrap, targets, args.records)
+        check_data(offsets, targets, args.records)
         time.sleep(args.idle_s)
         result["clean_restart"]["VmRSS"] = broker.memory_kib()["VmRSS"]
-        result["kill_restart"] = restart(broker, partitions, True, args.timeout_s)
+        result["kill_restart"], offsets = restart(broker, partitions, True, args.timeout_s)
         say(f"N={partitions}: kill -9 restart {result['kill_restart']}")
-        check_data(broker.bootstrap, targets, args.records)
+        check_data(offsets, targets, args.records)
         broker.stop(args.timeout_s)
         return result
     finally:
@@ -282,6 +307,7 @@ def summary_row(r: dict) -> dict:
     per = 1e6 / n
     return {
         "create_s": r["create"]["create_s"],
+        "create_led_s": r["create"]["led_s"],
         "create_ready_s": r["create"]["ready_s"],
         "create_cpu_s": r["create"]["cpu_s"],
         "empty_rss_mib": round(r["empty"]["VmRSS"] / 1024, 1),
@@ -290,9 +316,11 @@ def summary_row(r: dict) -> dict:
         "idle_cpu_per_s": r["idle"]["cpu_s_per_s"],
         "disk_mib": r["idle"]["disk_mib"],
         "clean_stop_s": r["clean_restart"]["stop_s"],
+        "clean_led_s": r["clean_restart"]["led_s"],
         "clean_ready_s": r["clean_restart"]["ready_s"],
         "clean_cpu_s": r["clean_restart"]["cpu_s"],
         "restarted_rss_mib": round(r["clean_restart"]["VmRSS"] / 1024, 1),
+        "kill9_led_s": r["kill_restart"]["led_s"],
         "kill9_ready_s": r["kill_restart"]["ready_s"],
         "kill9_cpu_s": r["kill_restart"]["cpu_s"],
         "create_us_per_partition": round(r["create"]["ready_s"] * per),
