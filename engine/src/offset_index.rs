@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use crate::durable_write::write_synced;
 use crate::error::LogError;
 
 /// Bytes per on-disk entry.
@@ -77,18 +76,15 @@ impl OffsetIndex {
         self.entries.truncate(keep);
     }
 
-    /// Writes the index to `path` and fsyncs it. Not on the append hot path:
-    /// called when a segment is sealed or the log closes.
-    ///
-    /// # Errors
-    /// IO failures, with the path.
-    pub async fn write_to(&self, path: &Path) -> Result<(), LogError> {
+    /// The index file's bytes. Not on the append hot path: written when a
+    /// segment is sealed or the log closes.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.entries.len() * ENTRY_BYTES);
         for &(relative, position) in &self.entries {
             bytes.extend_from_slice(&relative.to_be_bytes());
             bytes.extend_from_slice(&position.to_be_bytes());
         }
-        write_synced(path, &bytes).await
+        bytes
     }
 
     /// Loads the index at `path` for a segment of `log_bytes` bytes and
@@ -138,6 +134,7 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::durable_write::write_synced;
 
     #[test]
     fn lookup_finds_greatest_entry_at_or_below() {
@@ -161,7 +158,9 @@ mod tests {
         assert_eq!(index.entries.len(), 2);
         let written = path.clone();
         crate::test_executor::run(move || async move {
-            index.write_to(&written).await.expect("write");
+            write_synced(&written, &index.to_bytes())
+                .await
+                .expect("write");
         });
         let loaded = OffsetIndex::load(&path, 5, 1_000)
             .expect("io")

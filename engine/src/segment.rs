@@ -13,6 +13,7 @@ use std::rc::Rc;
 use glommio::io::{DmaFile, OpenOptions, ReadResult};
 
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
+use crate::durable_write::write_synced;
 use crate::error::LogError;
 use crate::offset_index::OffsetIndex;
 use crate::time_index::TimeIndex;
@@ -534,22 +535,20 @@ impl Segment {
                 .borrow_mut()
                 .maybe_append(timestamp, last_offset);
         }
-        self.offset_index
-            .borrow()
-            .write_to(&segment_file_path(
-                self.dir(),
-                self.base_offset,
-                offset_extension,
-            ))
-            .await?;
-        self.time_index
-            .borrow()
-            .write_to(&segment_file_path(
-                self.dir(),
-                self.base_offset,
-                time_extension,
-            ))
-            .await
+        // Encoded before the awaits: no borrow is held across them.
+        let offset_bytes = self.offset_index.borrow().to_bytes();
+        let time_bytes = self.time_index.borrow().to_bytes();
+        let dir = self.dir();
+        write_synced(
+            &segment_file_path(dir, self.base_offset, offset_extension),
+            &offset_bytes,
+        )
+        .await?;
+        write_synced(
+            &segment_file_path(dir, self.base_offset, time_extension),
+            &time_bytes,
+        )
+        .await
     }
 
     fn dir(&self) -> &Path {
