@@ -23,6 +23,10 @@ under `--data-dir` or the repository's target/, admin HTTP off):
    (from that ListOffsets) is checked: the written ones hold `--records`,
    the others none.
 
+The broker keeps one file open per partition, so N must stay below the
+open-files limit (`ulimit -n`) less ~1000; larger N are skipped with a
+message.
+
 Around every phase the broker's CPU (utime + stime) is sampled. The per-N
 table adds each time divided by N (µs per partition) and the RSS per
 partition (idle RSS less the RSS before the topic was created):
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -62,6 +67,9 @@ METADATA_TIMEOUT_S = 30.0
 # Free disk the run needs beyond the data it writes: every partition has a
 # directory and a few small files.
 DISK_HEADROOM_BYTES = 4 << 30
+# File descriptors the broker needs besides one per partition (its active
+# segment stays open): internal topics, sockets, io_uring, the metadata log.
+FD_HEADROOM = 1000
 
 
 def say(message: str) -> None:
@@ -363,6 +371,16 @@ def main() -> None:
     if not Path(args.bin).exists():
         sys.exit(f"no skein binary at {args.bin}")
     counts = [int(n) for n in args.partitions.split(",")]
+    # The broker inherits this process's limit and keeps a file open per
+    # partition: past the limit, partitions go offline with EMFILE.
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    too_many = [n for n in counts if n + FD_HEADROOM > fd_limit]
+    if too_many:
+        print(f"skipping N={too_many}: RLIMIT_NOFILE is {fd_limit} and the broker keeps one file "
+              f"open per partition (raise it with `ulimit -n`)", file=sys.stderr)
+        counts = [n for n in counts if n not in too_many]
+        if not counts:
+            sys.exit(1)
     results = []
     by_n: dict[int, list[dict]] = {n: [] for n in counts}
     for run in range(args.runs):
