@@ -701,7 +701,8 @@ impl CleanedWriter {
             .map_err(|e| LogError::glommio(&path, e))?;
         self.segment.set_written_bytes(end);
         self.segment
-            .write_indexes_as("index.cleaned", "timeindex.cleaned")?;
+            .write_indexes_as("index.cleaned", "timeindex.cleaned")
+            .await?;
         Ok(self.segment)
     }
 }

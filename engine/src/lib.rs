@@ -16,6 +16,7 @@ mod cleaned_txns;
 mod compaction;
 mod compression;
 mod config;
+mod durable_write;
 mod error;
 mod latency_histogram;
 mod log;

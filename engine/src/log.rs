@@ -105,9 +105,10 @@ use crate::cleaned_txns::{CleanerTxns, TxnTracker};
 use crate::compaction::{self, OffsetMap, Retention, SegmentOutcome};
 use crate::compression;
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
+use crate::durable_write::{replace_file, sync_dir, write_synced};
 use crate::error::{AppendError, LogError, ReadError, ReplicaAppendError};
 use crate::log_chunk::LogChunk;
-use crate::offset_index::{read_optional, write_synced};
+use crate::offset_index::read_optional;
 use crate::read_ahead::ReadAhead;
 use crate::read_run::{find_run, ReadRun};
 use crate::segment::{
@@ -403,7 +404,7 @@ impl PartitionLog {
         let cleaner_checkpoint = read_i64_file(&dir.join(CLEANER_CHECKPOINT_FILE))?.unwrap_or(0);
         compaction::recover_swaps(&dir)?;
         if remove_deleted_files(&dir)? {
-            sync_dir(&dir)?;
+            sync_dir(&dir).await?;
         }
         let bases = list_segment_bases(&dir)?;
         let segments = open_segments(
@@ -416,14 +417,14 @@ impl PartitionLog {
         .await?;
         let segments = if segments.is_empty() {
             let segment = Segment::create(&dir, start_checkpoint.max(0)).await?;
-            sync_dir(&dir)?;
+            sync_dir(&dir).await?;
             vec![Rc::new(segment)]
         } else {
             segments
         };
         if clean {
             std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
-            sync_dir(&dir)?;
+            sync_dir(&dir).await?;
         }
         let active = segments.last().expect("at least one segment").clone();
         let end = active.size();
@@ -1067,9 +1068,9 @@ impl PartitionLog {
             crate::log_changes::log_changed();
         }
         if changed {
-            write_i64_file(&self.inner.dir, LOG_START_OFFSET_FILE, target)?;
+            write_i64_file(&self.inner.dir, LOG_START_OFFSET_FILE, target).await?;
         }
-        self.inner.delete_segments_below(target)?;
+        self.inner.delete_segments_below(target).await?;
         Ok(target)
     }
 
@@ -1270,8 +1271,9 @@ impl PartitionLog {
             &self.inner.dir,
             LOG_START_OFFSET_FILE,
             self.log_start_offset(),
-        )?;
-        self.inner.delete_segments_below(new_start)
+        )
+        .await?;
+        self.inner.delete_segments_below(new_start).await
     }
 
     /// Runs one compaction pass if `cleanup.policy` includes `compact` and
@@ -1373,7 +1375,7 @@ impl PartitionLog {
         // (A truncation meanwhile may have moved the log end below it.)
         let new_checkpoint = next_bases[end - 1].min(self.log_end_offset());
         self.inner.cleaner_checkpoint.set(new_checkpoint);
-        write_i64_file(&self.inner.dir, CLEANER_CHECKPOINT_FILE, new_checkpoint)?;
+        write_i64_file(&self.inner.dir, CLEANER_CHECKPOINT_FILE, new_checkpoint).await?;
         report.emptied_aborts = clean_txns.emptied_aborts().to_vec();
         Ok(Some(report))
     }
@@ -1412,8 +1414,8 @@ impl PartitionLog {
         self.inner.state.borrow_mut().closed = true;
         self.inner.wake_background();
         seal(&active).await?;
-        write_synced(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
-        sync_dir(&self.inner.dir)
+        write_synced(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"").await?;
+        sync_dir(&self.inner.dir).await
     }
 
     /// Deletes the log and its directory (topic deletion).
@@ -1435,6 +1437,7 @@ impl PartitionLog {
             &self.inner.dir,
             self.inner.config.get().file_delete_delay_ms,
         )
+        .await
     }
 }
 
@@ -1698,8 +1701,8 @@ impl Inner {
         assert_eq!(old.next_offset(), new_base);
         seal(&old).await?;
         let segment = Rc::new(Segment::create(&self.dir, new_base).await?);
-        sync_dir(&self.dir)?;
-        write_i64_file(&self.dir, RECOVERY_POINT_FILE, new_base)?;
+        sync_dir(&self.dir).await?;
+        write_i64_file(&self.dir, RECOVERY_POINT_FILE, new_base).await?;
         let mut state = self.state.borrow_mut();
         assert!(
             state.append_ends.is_empty(),
@@ -1808,11 +1811,11 @@ impl Inner {
         // On disk, in crash order: a prefix of the segments at every step.
         let recovery_point = read_i64_file(&self.dir.join(RECOVERY_POINT_FILE))?.unwrap_or(0);
         if segment.base_offset() < recovery_point {
-            write_i64_file(&self.dir, RECOVERY_POINT_FILE, segment.base_offset())?;
+            write_i64_file(&self.dir, RECOVERY_POINT_FILE, segment.base_offset()).await?;
         }
         for later in doomed.iter().rev() {
             remove_segment_files(&self.dir, later.base_offset())?;
-            sync_dir(&self.dir)?;
+            sync_dir(&self.dir).await?;
         }
         let file = segment.file();
         file.truncate(segment.size())
@@ -1830,10 +1833,10 @@ impl Inner {
             }
         }
         if self.log_start_offset_below_checkpoint(end)? {
-            write_i64_file(&self.dir, LOG_START_OFFSET_FILE, end)?;
+            write_i64_file(&self.dir, LOG_START_OFFSET_FILE, end).await?;
         }
         if cleaner_moved {
-            write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
+            write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, end).await?;
         }
         Ok(())
     }
@@ -1844,15 +1847,15 @@ impl Inner {
         assert!(self.state.borrow().truncating);
         assert!(offset >= 0);
         self.settle().await?;
-        write_i64_file(&self.dir, LOG_START_OFFSET_FILE, offset)?;
+        write_i64_file(&self.dir, LOG_START_OFFSET_FILE, offset).await?;
         let doomed: Vec<Rc<Segment>> = self.state.borrow().segments.clone();
         for old in doomed.iter().rev() {
             remove_segment_files(&self.dir, old.base_offset())?;
-            sync_dir(&self.dir)?;
+            sync_dir(&self.dir).await?;
         }
         let segment = Rc::new(Segment::create(&self.dir, offset).await?);
-        sync_dir(&self.dir)?;
-        write_i64_file(&self.dir, RECOVERY_POINT_FILE, offset)?;
+        sync_dir(&self.dir).await?;
+        write_i64_file(&self.dir, RECOVERY_POINT_FILE, offset).await?;
         {
             let mut state = self.state.borrow_mut();
             assert!(state.is_flushed(), "a settled log has nothing to write");
@@ -1875,7 +1878,7 @@ impl Inner {
         self.cleaner_checkpoint.set(offset);
         self.durable_waiters.notify_all();
         crate::log_changes::log_changed();
-        write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, offset)?;
+        write_i64_file(&self.dir, CLEANER_CHECKPOINT_FILE, offset).await?;
         Ok(())
     }
 
@@ -1903,7 +1906,9 @@ impl Inner {
                     .fdatasync()
                     .await
                     .map_err(|e| LogError::glommio(empty.path(), e))?;
-                empty.write_indexes_as("index.cleaned", "timeindex.cleaned")?;
+                empty
+                    .write_indexes_as("index.cleaned", "timeindex.cleaned")
+                    .await?;
                 SegmentOutcome::Cleaned(empty)
             }
             other => other,
@@ -1930,7 +1935,7 @@ impl Inner {
             SegmentOutcome::Empty => {
                 assert!(slot > 0 && slot + 1 < self.state.borrow().segments.len());
                 remove_segment_files(&self.dir, base)?;
-                sync_dir(&self.dir)?;
+                sync_dir(&self.dir).await?;
                 let mut state = self.state.borrow_mut();
                 state.tail.clear();
                 state.segments.remove(slot);
@@ -1951,7 +1956,7 @@ impl Inner {
 
     /// Unlinks the files of sealed segments whose offset range (up to the
     /// next segment's base) ends at or below `offset`.
-    fn delete_segments_below(&self, offset: i64) -> Result<(), LogError> {
+    async fn delete_segments_below(&self, offset: i64) -> Result<(), LogError> {
         let doomed: Vec<Rc<Segment>> = {
             let mut state = self.state.borrow_mut();
             // A segment covers offsets up to the next one's base (its own
@@ -2005,7 +2010,7 @@ impl Inner {
             .detach();
         }
         if !doomed.is_empty() {
-            sync_dir(&self.dir)?;
+            sync_dir(&self.dir).await?;
         }
         Ok(())
     }
@@ -2548,7 +2553,7 @@ async fn seal(segment: &Segment) -> Result<(), LogError> {
     file.fdatasync()
         .await
         .map_err(|e| LogError::glommio(path, e))?;
-    segment.write_indexes()
+    segment.write_indexes().await
 }
 
 /// Opens the segments named by `bases`, recovering those that need it, and
@@ -2584,7 +2589,7 @@ async fn open_segments(
                 let trusted = (clean || base < recovery_point) && segment.load_indexes(next)?;
                 if !trusted {
                     let truncated_bytes = segment.recover(index_interval_bytes).await?;
-                    segment.write_indexes()?;
+                    segment.write_indexes().await?;
                     cut = truncated_bytes > 0;
                 }
             }
@@ -2603,7 +2608,7 @@ async fn open_segments(
             for &later in &bases[slot + 1..] {
                 remove_segment_files(dir, later)?;
             }
-            sync_dir(dir)?;
+            sync_dir(dir).await?;
             break;
         }
     }
@@ -2633,7 +2638,7 @@ fn remove_segment_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
 ///
 /// # Errors
 /// IO failures of the removal or the rename.
-pub fn remove_partition_dir(dir: &Path, delay_ms: i64) -> Result<(), LogError> {
+pub async fn remove_partition_dir(dir: &Path, delay_ms: i64) -> Result<(), LogError> {
     let parent = dir.parent().filter(|_| delay_ms > 0);
     let (Some(parent), Some(name)) = (parent, dir.file_name()) else {
         return std::fs::remove_dir_all(dir).map_err(|e| LogError::io(dir, e));
@@ -2642,7 +2647,7 @@ pub fn remove_partition_dir(dir: &Path, delay_ms: i64) -> Result<(), LogError> {
     doomed.push(format!(".{}-delete", uuid::Uuid::new_v4().simple()));
     let doomed = parent.join(doomed);
     std::fs::rename(dir, &doomed).map_err(|e| LogError::io(dir, e))?;
-    sync_dir(parent)?;
+    sync_dir(parent).await?;
     let delay = std::time::Duration::from_millis(delay_ms.unsigned_abs());
     glommio::spawn_local(async move {
         glommio::timer::sleep(delay).await;
@@ -2735,20 +2740,10 @@ fn newer_max(a: Option<(i64, i64)>, b: (i64, i64)) -> Option<(i64, i64)> {
     }
 }
 
-/// fsyncs a directory so created, renamed or removed names are durable.
-fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| LogError::io(dir, e))
-}
-
-/// Writes a decimal i64 to `dir/name` atomically (temp file, rename, dir fsync).
-fn write_i64_file(dir: &Path, name: &str, value: i64) -> Result<(), LogError> {
-    let temp = dir.join(format!("{name}.tmp"));
-    let path = dir.join(name);
-    write_synced(&temp, value.to_string().as_bytes())?;
-    std::fs::rename(&temp, &path).map_err(|e| LogError::io(&path, e))?;
-    sync_dir(dir)
+/// Writes a decimal i64 to `dir/name` atomically (temp file, rename, dir
+/// fsync), on the shard's io_uring.
+async fn write_i64_file(dir: &Path, name: &str, value: i64) -> Result<(), LogError> {
+    replace_file(dir, name, value.to_string().as_bytes()).await
 }
 
 /// Reads a decimal i64 from `path`; `None` if absent or unreadable as one.

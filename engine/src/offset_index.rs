@@ -87,18 +87,15 @@ impl OffsetIndex {
         self.entries.truncate(keep);
     }
 
-    /// Writes the index to `path` and fsyncs it. Not on the append hot path:
-    /// called when a segment is sealed or the log closes.
-    ///
-    /// # Errors
-    /// IO failures, with the path.
-    pub fn write_to(&self, path: &Path) -> Result<(), LogError> {
+    /// The index file's bytes. Not on the append hot path: written when a
+    /// segment is sealed or the log closes.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.entries.len() * ENTRY_BYTES);
         for &(relative, position) in &self.entries {
             bytes.extend_from_slice(&relative.to_be_bytes());
             bytes.extend_from_slice(&position.to_be_bytes());
         }
-        write_synced(path, &bytes)
+        bytes
     }
 
     /// Loads the index at `path` for a segment of `log_bytes` bytes and
@@ -136,14 +133,6 @@ impl OffsetIndex {
     }
 }
 
-/// Writes `bytes` to `path` (create or truncate) and fsyncs it.
-pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).map_err(|e| LogError::io(path, e))?;
-    file.write_all(bytes).map_err(|e| LogError::io(path, e))?;
-    file.sync_all().map_err(|e| LogError::io(path, e))
-}
-
 /// Reads `path`, or `None` if it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
     match std::fs::read(path) {
@@ -156,6 +145,7 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::durable_write::write_synced;
 
     #[test]
     fn batch_start_within_finds_the_last_indexed_start_in_the_range() {
@@ -191,7 +181,12 @@ mod tests {
         index.append(9, 100);
         index.append(12, 300);
         assert_eq!(index.entries.len(), 2);
-        index.write_to(&path).expect("write");
+        let written = path.clone();
+        crate::test_executor::run(move || async move {
+            write_synced(&written, &index.to_bytes())
+                .await
+                .expect("write");
+        });
         let loaded = OffsetIndex::load(&path, 5, 1_000)
             .expect("io")
             .expect("valid");

@@ -13,6 +13,7 @@ use std::rc::Rc;
 use glommio::io::{DmaFile, OpenOptions, ReadResult};
 
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
+use crate::durable_write::write_synced;
 use crate::error::LogError;
 use crate::offset_index::OffsetIndex;
 use crate::time_index::TimeIndex;
@@ -527,8 +528,8 @@ impl Segment {
     ///
     /// # Errors
     /// IO failures.
-    pub fn write_indexes(&self) -> Result<(), LogError> {
-        self.write_indexes_as("index", "timeindex")
+    pub async fn write_indexes(&self) -> Result<(), LogError> {
+        self.write_indexes_as("index", "timeindex").await
     }
 
     /// `write_indexes` to files named `<base>.<offset_extension>` and
@@ -536,7 +537,7 @@ impl Segment {
     ///
     /// # Errors
     /// IO failures.
-    pub fn write_indexes_as(
+    pub async fn write_indexes_as(
         &self,
         offset_extension: &str,
         time_extension: &str,
@@ -548,16 +549,20 @@ impl Segment {
                 .borrow_mut()
                 .maybe_append(timestamp, last_offset);
         }
-        self.offset_index.borrow().write_to(&segment_file_path(
-            self.dir(),
-            self.base_offset,
-            offset_extension,
-        ))?;
-        self.time_index.borrow().write_to(&segment_file_path(
-            self.dir(),
-            self.base_offset,
-            time_extension,
-        ))
+        // Encoded before the awaits: no borrow is held across them.
+        let offset_bytes = self.offset_index.borrow().to_bytes();
+        let time_bytes = self.time_index.borrow().to_bytes();
+        let dir = self.dir();
+        write_synced(
+            &segment_file_path(dir, self.base_offset, offset_extension),
+            &offset_bytes,
+        )
+        .await?;
+        write_synced(
+            &segment_file_path(dir, self.base_offset, time_extension),
+            &time_bytes,
+        )
+        .await
     }
 
     fn dir(&self) -> &Path {

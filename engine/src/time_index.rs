@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::error::LogError;
-use crate::offset_index::{read_optional, write_synced};
+use crate::offset_index::read_optional;
 
 /// Bytes per on-disk entry.
 pub const ENTRY_BYTES: usize = 12;
@@ -81,17 +81,14 @@ impl TimeIndex {
         self.entries.truncate(keep);
     }
 
-    /// Writes the index to `path` and fsyncs it (seal and close only).
-    ///
-    /// # Errors
-    /// IO failures, with the path.
-    pub fn write_to(&self, path: &Path) -> Result<(), LogError> {
+    /// The index file's bytes (written at seal and close only).
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.entries.len() * ENTRY_BYTES);
         for &(timestamp, relative) in &self.entries {
             bytes.extend_from_slice(&timestamp.to_be_bytes());
             bytes.extend_from_slice(&relative.to_be_bytes());
         }
-        write_synced(path, &bytes)
+        bytes
     }
 
     /// Loads and checks the index at `path` for a segment whose offsets end
@@ -132,6 +129,7 @@ impl TimeIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::durable_write::write_synced;
 
     #[test]
     fn scan_start_skips_batches_entirely_older_than_target() {
@@ -153,7 +151,12 @@ mod tests {
         let mut index = TimeIndex::new(0);
         index.maybe_append(100, 3);
         index.maybe_append(200, 9);
-        index.write_to(&path).expect("write");
+        let written = path.clone();
+        crate::test_executor::run(move || async move {
+            write_synced(&written, &index.to_bytes())
+                .await
+                .expect("write");
+        });
         let loaded = TimeIndex::load(&path, 0, 10).expect("io").expect("valid");
         assert_eq!(loaded.last_entry(), Some((200, 9)));
         assert!(TimeIndex::load(&path, 0, 9).expect("io").is_none());

@@ -21,8 +21,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use skein_engine::{LogConfig, LogDirs, LogDirsError, LogTuning};
 
+use crate::durable_file::{self, DurableWriteError};
 use crate::error::PartitionError;
 use crate::high_watermark_checkpoint::{self, HighWatermarks};
 use crate::leader_epoch_checkpoint::CheckpointError;
@@ -40,6 +43,13 @@ pub type PartitionKey = (TopicId, i32);
 /// to, so a directory left by a deleted topic of the same name is never
 /// mistaken for the new topic's (Kafka keeps the same file).
 const PARTITION_METADATA_FILE: &str = "partition.metadata";
+/// Where the metadata file is written before it is renamed into place.
+const PARTITION_METADATA_TEMP_FILE: &str = "partition.metadata.tmp";
+
+/// How many partitions a shard opens (or closes) at once: enough to keep
+/// the disk's flush queue busy, few enough that a shard's other work still
+/// gets its turns between them.
+const OPENS_IN_FLIGHT: usize = 64;
 
 /// A replica this shard must hold, as the metadata image declares it.
 #[derive(Debug, Clone)]
@@ -263,6 +273,7 @@ impl PartitionTable {
             remove_partition(held.partition).await;
             self.log_dirs.release(&held.name);
         }
+        let mut opening = Vec::new();
         for (key, spec) in wanted {
             if self.moving.borrow().contains(&key) {
                 // The move reopens it with the config it had; a change made
@@ -287,52 +298,67 @@ impl PartitionTable {
                 }
                 continue;
             }
-            let name = format!("{}-{}", spec.topic, key.1);
-            let log_dir = match self.log_dirs.assign(&name) {
-                Ok(index) if !self.log_dirs.is_offline(index) => index,
-                Ok(_) | Err(LogDirsError::Offline) => {
-                    self.offline.borrow_mut().insert(key);
-                    continue;
-                }
-                Err(error) => {
-                    tracing::error!(%error, partition = %name, "cannot place partition");
-                    continue;
-                }
-            };
-            self.offline.borrow_mut().remove(&key);
-            let dir = self.log_dirs.partition_path(log_dir, &name);
-            if let Err(error) = claim_partition_dir(&dir, &key.0) {
-                tracing::error!(%error, dir = %dir.display(), "cannot prepare partition directory");
-                self.log_dirs.mark_offline(log_dir, &error.to_string());
+            opening.push((key, spec));
+        }
+        // New partitions open concurrently: each open waits on a few
+        // directory and file fsyncs, which run on the shard's io_uring, so a
+        // topic of many partitions costs the disk's flush latency a few times
+        // rather than a few times per partition.
+        futures::stream::iter(opening)
+            .for_each_concurrent(OPENS_IN_FLIGHT, |(key, spec)| {
+                self.open_new(key, spec, now_ms)
+            })
+            .await;
+    }
+
+    /// Places, claims and opens (recovering) a partition not held yet; on
+    /// failure it is logged and left out (offline).
+    async fn open_new(&self, key: PartitionKey, spec: ReplicaSpec, now_ms: i64) {
+        let name = format!("{}-{}", spec.topic, key.1);
+        let log_dir = match self.log_dirs.assign(&name) {
+            Ok(index) if !self.log_dirs.is_offline(index) => index,
+            Ok(_) | Err(LogDirsError::Offline) => {
                 self.offline.borrow_mut().insert(key);
-                continue;
+                return;
             }
-            let tuning = spec.tuning;
-            match Partition::open(dir.clone(), spec.log_config, spec.tuning, spec.role).await {
-                Ok(partition) => {
-                    let restored = self
-                        .restored_high_watermarks
-                        .borrow_mut()
-                        .remove(&(spec.topic.clone(), key.1));
-                    if let Some(high_watermark) = restored {
-                        partition.restore_high_watermark(high_watermark);
-                    }
-                    self.topics.borrow_mut().insert(key, spec.topic.clone());
-                    partition.set_replicas(spec.replicas, now_ms);
-                    partition.set_min_insync_replicas(spec.min_insync_replicas);
-                    self.partitions.borrow_mut().insert(
-                        key,
-                        Held {
-                            partition: Rc::new(partition),
-                            name,
-                            log_dir,
-                            tuning,
-                        },
-                    );
+            Err(error) => {
+                tracing::error!(%error, partition = %name, "cannot place partition");
+                return;
+            }
+        };
+        self.offline.borrow_mut().remove(&key);
+        let dir = self.log_dirs.partition_path(log_dir, &name);
+        if let Err(error) = claim_partition_dir(&dir, &key.0).await {
+            tracing::error!(%error, dir = %dir.display(), "cannot prepare partition directory");
+            self.log_dirs.mark_offline(log_dir, &error.to_string());
+            self.offline.borrow_mut().insert(key);
+            return;
+        }
+        let tuning = spec.tuning;
+        match Partition::open(dir.clone(), spec.log_config, spec.tuning, spec.role).await {
+            Ok(partition) => {
+                let restored = self
+                    .restored_high_watermarks
+                    .borrow_mut()
+                    .remove(&(spec.topic.clone(), key.1));
+                if let Some(high_watermark) = restored {
+                    partition.restore_high_watermark(high_watermark);
                 }
-                Err(error) => {
-                    tracing::error!(%error, dir = %dir.display(), "cannot open partition log; partition offline");
-                }
+                self.topics.borrow_mut().insert(key, spec.topic.clone());
+                partition.set_replicas(spec.replicas, now_ms);
+                partition.set_min_insync_replicas(spec.min_insync_replicas);
+                self.partitions.borrow_mut().insert(
+                    key,
+                    Held {
+                        partition: Rc::new(partition),
+                        name,
+                        log_dir,
+                        tuning,
+                    },
+                );
+            }
+            Err(error) => {
+                tracing::error!(%error, dir = %dir.display(), "cannot open partition log; partition offline");
             }
         }
     }
@@ -520,19 +546,22 @@ impl PartitionTable {
             .filter(|(_, held)| !self.log_dirs.is_offline(held.log_dir))
             .map(|(_, held)| held.partition)
             .collect();
-        for partition in partitions {
-            let dir = partition.dir().to_path_buf();
-            match Rc::try_unwrap(partition) {
-                Ok(partition) => {
-                    if let Err(error) = partition.close().await {
-                        tracing::error!(%error, dir = %dir.display(), "closing a log failed");
+        // Concurrently, as opening: a close is mostly waiting on fsyncs.
+        futures::stream::iter(partitions)
+            .for_each_concurrent(OPENS_IN_FLIGHT, |partition| async move {
+                let dir = partition.dir().to_path_buf();
+                match Rc::try_unwrap(partition) {
+                    Ok(partition) => {
+                        if let Err(error) = partition.close().await {
+                            tracing::error!(%error, dir = %dir.display(), "closing a log failed");
+                        }
+                    }
+                    Err(_) => {
+                        tracing::warn!(dir = %dir.display(), "log still in use at shutdown; recovery will check it")
                     }
                 }
-                Err(_) => {
-                    tracing::warn!(dir = %dir.display(), "log still in use at shutdown; recovery will check it")
-                }
-            }
-        }
+            })
+            .await;
     }
 
     /// Removes directories in the online log directories that hold a
@@ -583,7 +612,7 @@ async fn remove_partition(partition: Rc<Partition>) {
             // (its open files stay readable until it lets go).
             let delay_ms = partition.config().file_delete_delay_ms;
             drop(partition);
-            if let Err(error) = skein_engine::remove_partition_dir(&dir, delay_ms) {
+            if let Err(error) = skein_engine::remove_partition_dir(&dir, delay_ms).await {
                 tracing::error!(%error, dir = %dir.display(), "could not remove a deleted partition's directory");
             }
         }
@@ -593,20 +622,36 @@ async fn remove_partition(partition: Rc<Partition>) {
 
 /// Makes `dir` belong to `topic_id`: a directory of another topic id (a
 /// deleted topic of the same name) is removed first.
-fn claim_partition_dir(dir: &Path, topic_id: &TopicId) -> std::io::Result<()> {
+/// The directory and its metadata file are made durable on the shard's
+/// io_uring (the directory is created on glommio's blocking-call thread).
+async fn claim_partition_dir(dir: &Path, topic_id: &TopicId) -> Result<(), DurableWriteError> {
     let marker: PathBuf = dir.join(PARTITION_METADATA_FILE);
     let expected = format!("version: 0\ntopic_id: {}\n", hex(topic_id));
+    let failed_at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DurableWriteError { path, source }
+    };
     match std::fs::read_to_string(&marker) {
         Ok(found) if found == expected => return Ok(()),
         Ok(_) => {
             tracing::warn!(dir = %dir.display(), "directory belongs to a deleted topic; removing it");
-            std::fs::remove_dir_all(dir)?;
+            std::fs::remove_dir_all(dir).map_err(failed_at(dir))?;
         }
         Err(_) => {}
     }
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(&marker, expected)?;
-    std::fs::File::open(dir)?.sync_all()
+    glommio::io::Directory::create(dir)
+        .await
+        .map_err(|e| failed_at(dir)(e.into()))?
+        .close()
+        .await
+        .map_err(|e| failed_at(dir)(e.into()))?;
+    durable_file::replace(
+        dir,
+        PARTITION_METADATA_TEMP_FILE,
+        PARTITION_METADATA_FILE,
+        expected.into_bytes(),
+    )
+    .await
 }
 
 /// Milliseconds since the Unix epoch (a moved partition's follower lag

@@ -501,3 +501,56 @@ fn a_failed_log_dir_takes_only_its_partitions_offline() {
         table.close_all().await;
     });
 }
+
+#[test]
+fn a_table_opens_and_closes_more_partitions_than_it_opens_at_once_each_one_cleanly() {
+    // More than the table opens (and closes) at a time, so some wait for a
+    // turn; every one must still be claimed, opened and closed cleanly.
+    const PARTITIONS: i32 = 150;
+    let temp = tempfile::tempdir().expect("tempdir");
+    let data_dir = temp.path().to_path_buf();
+    let reopened_dir = data_dir.clone();
+    run(move || async move {
+        let table = PartitionTable::new(log_dirs(std::slice::from_ref(&data_dir)));
+        let wanted: HashMap<_, _> = (0..PARTITIONS)
+            .map(|p| (([4; 16], p), single_spec("many")))
+            .collect();
+        table.reconcile(wanted, 0).await;
+        assert_eq!(table.len(), PARTITIONS as usize);
+        for p in [0, 77, PARTITIONS - 1] {
+            let partition = table.get(&([4; 16], p)).expect("held");
+            partition.append(&batch(3), 0).await.expect("append");
+        }
+        table.close_all().await;
+        assert!(table.is_empty());
+    });
+    let topic_id_line = format!("topic_id: {}\n", "04".repeat(16));
+    for p in 0..PARTITIONS {
+        let dir = reopened_dir.join(format!("many-{p}"));
+        let metadata = std::fs::read_to_string(dir.join("partition.metadata")).expect("metadata");
+        assert_eq!(metadata, format!("version: 0\n{topic_id_line}"));
+        assert!(
+            dir.join(".clean-shutdown").exists(),
+            "many-{p} closed cleanly"
+        );
+        assert!(!dir.join("partition.metadata.tmp").exists());
+    }
+    run(move || async move {
+        let table = PartitionTable::new(log_dirs(std::slice::from_ref(&reopened_dir)));
+        let wanted: HashMap<_, _> = (0..PARTITIONS)
+            .map(|p| (([4; 16], p), single_spec("many")))
+            .collect();
+        table.reconcile(wanted, 0).await;
+        assert_eq!(table.len(), PARTITIONS as usize);
+        for p in 0..PARTITIONS {
+            let expected = if [0, 77, PARTITIONS - 1].contains(&p) {
+                3
+            } else {
+                0
+            };
+            let partition = table.get(&([4; 16], p)).expect("held");
+            assert_eq!(partition.offsets().log_end_offset, expected, "many-{p}");
+        }
+        table.close_all().await;
+    });
+}
