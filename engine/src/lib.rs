@@ -26,6 +26,7 @@ mod log_dirs;
 mod log_stats;
 mod mesh;
 mod mesh_stats;
+mod off_shard;
 mod offset_index;
 mod placement;
 mod read_ahead;

@@ -108,6 +108,7 @@ use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::durable_write::{replace_file, sync_dir, write_synced};
 use crate::error::{AppendError, LogError, ReadError, ReplicaAppendError};
 use crate::log_chunk::LogChunk;
+use crate::off_shard::off_shard;
 use crate::offset_index::read_optional;
 use crate::read_ahead::ReadAhead;
 use crate::read_run::{find_run, ReadRun};
@@ -395,18 +396,19 @@ impl PartitionLog {
             (tuning.write_buffer_bytes as u64).is_multiple_of(ALIGNMENT),
             "write buffer must be aligned"
         );
-        std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+        let scanned = dir.clone();
+        let DirScan {
+            clean,
+            recovery_point,
+            start_checkpoint,
+            cleaner_checkpoint,
+            removed_deleted,
+            bases,
+        } = off_shard(move || DirScan::read(&scanned)).await?;
         segment::prime_iopoll_probe(&dir).await?;
-        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-        let clean = marker.exists();
-        let recovery_point = read_i64_file(&dir.join(RECOVERY_POINT_FILE))?.unwrap_or(0);
-        let start_checkpoint = read_i64_file(&dir.join(LOG_START_OFFSET_FILE))?.unwrap_or(0);
-        let cleaner_checkpoint = read_i64_file(&dir.join(CLEANER_CHECKPOINT_FILE))?.unwrap_or(0);
-        compaction::recover_swaps(&dir)?;
-        if remove_deleted_files(&dir)? {
+        if removed_deleted {
             sync_dir(&dir).await?;
         }
-        let bases = list_segment_bases(&dir)?;
         let segments = open_segments(
             &dir,
             &bases,
@@ -423,7 +425,9 @@ impl PartitionLog {
             segments
         };
         if clean {
-            std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
+            let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+            off_shard(move || std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e)))
+                .await?;
             sync_dir(&dir).await?;
         }
         let active = segments.last().expect("at least one segment").clone();
@@ -1814,7 +1818,7 @@ impl Inner {
             write_i64_file(&self.dir, RECOVERY_POINT_FILE, segment.base_offset()).await?;
         }
         for later in doomed.iter().rev() {
-            remove_segment_files(&self.dir, later.base_offset())?;
+            remove_segment_files(&self.dir, vec![later.base_offset()]).await?;
             sync_dir(&self.dir).await?;
         }
         let file = segment.file();
@@ -1850,7 +1854,7 @@ impl Inner {
         write_i64_file(&self.dir, LOG_START_OFFSET_FILE, offset).await?;
         let doomed: Vec<Rc<Segment>> = self.state.borrow().segments.clone();
         for old in doomed.iter().rev() {
-            remove_segment_files(&self.dir, old.base_offset())?;
+            remove_segment_files(&self.dir, vec![old.base_offset()]).await?;
             sync_dir(&self.dir).await?;
         }
         let segment = Rc::new(Segment::create(&self.dir, offset).await?);
@@ -1933,12 +1937,17 @@ impl Inner {
                 state.segments[slot] = Rc::new(cleaned);
             }
             SegmentOutcome::Empty => {
-                assert!(slot > 0 && slot + 1 < self.state.borrow().segments.len());
-                remove_segment_files(&self.dir, base)?;
+                // Out of the log before any await (`slot` holds only until
+                // then); a crash before the unlink leaves an empty segment
+                // file, which the next open lists harmlessly.
+                {
+                    let mut state = self.state.borrow_mut();
+                    assert!(slot > 0 && slot + 1 < state.segments.len());
+                    state.tail.clear();
+                    state.segments.remove(slot);
+                }
+                remove_segment_files(&self.dir, vec![base]).await?;
                 sync_dir(&self.dir).await?;
-                let mut state = self.state.borrow_mut();
-                state.tail.clear();
-                state.segments.remove(slot);
             }
             SegmentOutcome::Unchanged => unreachable!("returned above"),
         }
@@ -1978,34 +1987,27 @@ impl Inner {
             doomed
         };
         let delay_ms = self.config.get().file_delete_delay_ms;
+        let bases: Vec<i64> = doomed.iter().map(|s| s.base_offset()).collect();
         if delay_ms == 0 {
-            for segment in &doomed {
-                remove_segment_files(&self.dir, segment.base_offset())?;
-            }
-        } else {
+            remove_segment_files(&self.dir, bases).await?;
+        } else if !bases.is_empty() {
             // Kafka's asynchronous delete: renamed now (readers holding the
             // files keep reading them), removed after `file.delete.delay.ms`;
             // a crash before then leaves `.deleted` files that the next open
-            // removes.
-            let mut renamed = Vec::with_capacity(doomed.len() * 3);
-            for segment in &doomed {
-                renamed.extend(mark_segment_files_deleted(
-                    &self.dir,
-                    segment.base_offset(),
-                )?);
-            }
+            // removes. Both steps run on the blocking pool.
+            let dir = self.dir.clone();
+            let renamed = off_shard(move || mark_segments_deleted(&dir, &bases)).await?;
             let delay = std::time::Duration::from_millis(delay_ms.unsigned_abs());
             glommio::spawn_local(async move {
                 glommio::timer::sleep(delay).await;
-                for path in renamed {
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(error) => {
-                            tracing::warn!(%error, path = %path.display(), "could not remove a deleted segment file; the next start removes it")
+                off_shard(move || {
+                    for path in renamed {
+                        if let Err(error) = remove_if_present(&path) {
+                            tracing::warn!(%error, path = %path.display(), "could not remove a deleted segment file; the next start removes it");
                         }
                     }
-                }
+                })
+                .await;
             })
             .detach();
         }
@@ -2605,9 +2607,7 @@ async fn open_segments(
                 base,
                 "segment cut short by recovery; deleting the segments after it"
             );
-            for &later in &bases[slot + 1..] {
-                remove_segment_files(dir, later)?;
-            }
+            remove_segment_files(dir, bases[slot + 1..].to_vec()).await?;
             sync_dir(dir).await?;
             break;
         }
@@ -2615,18 +2615,30 @@ async fn open_segments(
     Ok(segments)
 }
 
-/// Unlinks a segment's `.log`, `.index` and `.timeindex` files (readers
-/// holding the log file open keep reading it).
-fn remove_segment_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
-    for extension in ["log", "index", "timeindex"] {
-        let path = segment::segment_file_path(dir, base_offset, extension);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(LogError::io(&path, e)),
+/// Unlinks the `.log`, `.index` and `.timeindex` files of the segments at
+/// `base_offsets` (readers holding a log file open keep reading it), on the
+/// blocking pool: unlinking a large file frees its extents, which can take
+/// milliseconds.
+async fn remove_segment_files(dir: &Path, base_offsets: Vec<i64>) -> Result<(), LogError> {
+    let dir = dir.to_path_buf();
+    off_shard(move || {
+        for base_offset in base_offsets {
+            for extension in ["log", "index", "timeindex"] {
+                let path = segment::segment_file_path(&dir, base_offset, extension);
+                remove_if_present(&path).map_err(|e| LogError::io(&path, e))?;
+            }
         }
+        Ok(())
+    })
+    .await
+}
+
+/// Unlinks `path`; one that is already gone is not an error.
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
-    Ok(())
 }
 
 /// Removes a deleted partition's directory `dir`: at once when `delay_ms`
@@ -2639,21 +2651,32 @@ fn remove_segment_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
 /// # Errors
 /// IO failures of the removal or the rename.
 pub async fn remove_partition_dir(dir: &Path, delay_ms: i64) -> Result<(), LogError> {
+    // The removal and the rename run on the blocking pool: removing a
+    // partition unlinks all its segment files.
+    let owned = dir.to_path_buf();
     let parent = dir.parent().filter(|_| delay_ms > 0);
     let (Some(parent), Some(name)) = (parent, dir.file_name()) else {
-        return std::fs::remove_dir_all(dir).map_err(|e| LogError::io(dir, e));
+        return off_shard(move || {
+            std::fs::remove_dir_all(&owned).map_err(|e| LogError::io(&owned, e))
+        })
+        .await;
     };
     let mut doomed = name.to_os_string();
     doomed.push(format!(".{}-delete", uuid::Uuid::new_v4().simple()));
     let doomed = parent.join(doomed);
-    std::fs::rename(dir, &doomed).map_err(|e| LogError::io(dir, e))?;
+    let target = doomed.clone();
+    off_shard(move || std::fs::rename(&owned, &target).map_err(|e| LogError::io(&owned, e)))
+        .await?;
     sync_dir(parent).await?;
     let delay = std::time::Duration::from_millis(delay_ms.unsigned_abs());
     glommio::spawn_local(async move {
         glommio::timer::sleep(delay).await;
-        if let Err(error) = std::fs::remove_dir_all(&doomed) {
-            tracing::warn!(%error, path = %doomed.display(), "could not remove a deleted partition; the next start removes it");
-        }
+        off_shard(move || {
+            if let Err(error) = std::fs::remove_dir_all(&doomed) {
+                tracing::warn!(%error, path = %doomed.display(), "could not remove a deleted partition; the next start removes it");
+            }
+        })
+        .await;
     })
     .detach();
     Ok(())
@@ -2663,22 +2686,65 @@ pub async fn remove_partition_dir(dir: &Path, delay_ms: i64) -> Result<(), LogEr
 /// `file.delete.delay.ms` (Kafka's name).
 const DELETED_SUFFIX: &str = ".deleted";
 
-/// Renames a segment's `.log`, `.index` and `.timeindex` files to
-/// `<name>.deleted`, returning the new paths of the files that existed.
-fn mark_segment_files_deleted(dir: &Path, base_offset: i64) -> Result<Vec<PathBuf>, LogError> {
-    let mut renamed = Vec::with_capacity(3);
-    for extension in ["log", "index", "timeindex"] {
-        let path = segment::segment_file_path(dir, base_offset, extension);
-        let mut target = path.clone().into_os_string();
-        target.push(DELETED_SUFFIX);
-        let target = PathBuf::from(target);
-        match std::fs::rename(&path, &target) {
-            Ok(()) => renamed.push(target),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(LogError::io(&path, e)),
+/// Renames the `.log`, `.index` and `.timeindex` files of the segments at
+/// `base_offsets` to `<name>.deleted`, returning the new paths of the files
+/// that existed. Blocking: run it through `off_shard`.
+fn mark_segments_deleted(dir: &Path, base_offsets: &[i64]) -> Result<Vec<PathBuf>, LogError> {
+    let mut renamed = Vec::with_capacity(base_offsets.len() * 3);
+    for &base_offset in base_offsets {
+        for extension in ["log", "index", "timeindex"] {
+            let path = segment::segment_file_path(dir, base_offset, extension);
+            let mut target = path.clone().into_os_string();
+            target.push(DELETED_SUFFIX);
+            let target = PathBuf::from(target);
+            match std::fs::rename(&path, &target) {
+                Ok(()) => renamed.push(target),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&path, e)),
+            }
         }
     }
     Ok(renamed)
+}
+
+/// What `open` reads from a partition's directory before it opens the
+/// segments, in one pass on the blocking pool (`off_shard`): the directory
+/// is created if missing, a compaction swap a crash interrupted is finished,
+/// `.deleted` files a crash left are removed, and the checkpoints and the
+/// segment files are read.
+struct DirScan {
+    /// The clean-shutdown marker is present (the segments need no recovery).
+    clean: bool,
+    recovery_point: i64,
+    start_checkpoint: i64,
+    cleaner_checkpoint: i64,
+    /// Some `.deleted` files went (the directory needs an fsync).
+    removed_deleted: bool,
+    /// Base offsets of the `.log` files, ascending.
+    bases: Vec<i64>,
+}
+
+impl DirScan {
+    /// Blocking: run it through `off_shard`.
+    fn read(dir: &Path) -> Result<DirScan, LogError> {
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+        let checkpoint = |name| Ok::<_, LogError>(read_i64_file(&dir.join(name))?.unwrap_or(0));
+        let clean = dir.join(CLEAN_SHUTDOWN_FILE).exists();
+        let recovery_point = checkpoint(RECOVERY_POINT_FILE)?;
+        let start_checkpoint = checkpoint(LOG_START_OFFSET_FILE)?;
+        let cleaner_checkpoint = checkpoint(CLEANER_CHECKPOINT_FILE)?;
+        compaction::recover_swaps(dir)?;
+        let removed_deleted = remove_deleted_files(dir)?;
+        let bases = list_segment_bases(dir)?;
+        Ok(DirScan {
+            clean,
+            recovery_point,
+            start_checkpoint,
+            cleaner_checkpoint,
+            removed_deleted,
+            bases,
+        })
+    }
 }
 
 /// Removes the `.deleted` files a crash left before their delay ran out.
