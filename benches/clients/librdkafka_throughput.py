@@ -11,15 +11,34 @@ compression, as rdkafka_performance's defaults), waits for every delivery
 report, then consumes the whole topic from the beginning with assign() and
 reports records/s and MB/s for both phases as one JSON line. Errors in
 delivery reports are counted; a non-zero count fails the run.
+
+With --broker-pid (a broker on this machine), the broker's CPU time
+(utime + stime from /proc/PID/stat) is sampled around each phase and
+reported as core-seconds and core-seconds per GB of payload (issue 18's
+"CPU per GB" figure for the produce phase).
 """
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of process `pid` so far, or None without a pid."""
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else round(after - before, 2)
 
 
 def main() -> int:
@@ -30,6 +49,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=500_000)
     parser.add_argument("--acks", default="all")
     parser.add_argument("--linger-ms", type=int, default=5)
+    parser.add_argument("--broker-pid", type=int, help="report this process's CPU time per phase")
     args = parser.parse_args()
 
     topic = f"tput-{args.record_bytes}b-{args.partitions}p-{uuid.uuid4().hex[:8]}"
@@ -54,6 +74,8 @@ def main() -> int:
             errors += 1
 
     payload = b"x" * args.record_bytes
+    producer.list_topics(topic, timeout=30)  # connected before the clock starts
+    produce_cpu_before = cpu_seconds(args.broker_pid)
     started = time.perf_counter()
     for i in range(args.records):
         while True:
@@ -66,6 +88,7 @@ def main() -> int:
             producer.poll(0)
     remaining = producer.flush(120)
     produce_s = time.perf_counter() - started
+    produce_cpu = delta(cpu_seconds(args.broker_pid), produce_cpu_before)
     if remaining:
         errors += remaining
 
@@ -79,6 +102,7 @@ def main() -> int:
     })
     consumer.assign([TopicPartition(topic, p, 0) for p in range(args.partitions)])
     consumed = 0
+    consume_cpu_before = cpu_seconds(args.broker_pid)
     consume_started = time.perf_counter()
     deadline = consume_started + 300
     while consumed < args.records and time.perf_counter() < deadline:
@@ -87,9 +111,11 @@ def main() -> int:
             if message.error() is None:
                 consumed += 1
     consume_s = time.perf_counter() - consume_started
+    consume_cpu = delta(cpu_seconds(args.broker_pid), consume_cpu_before)
     consumer.close()
 
     megabytes = args.records * args.record_bytes / 1e6
+    gigabytes = megabytes / 1e3
     print(json.dumps({
         "topic": topic,
         "record_bytes": args.record_bytes,
@@ -101,6 +127,10 @@ def main() -> int:
         "consume_records_per_s": round(consumed / consume_s),
         "consume_mb_per_s": round(consumed * args.record_bytes / 1e6 / consume_s, 1),
         "consumed": consumed,
+        "produce_broker_cpu_s": produce_cpu,
+        "produce_broker_cpu_per_gb": None if produce_cpu is None else round(produce_cpu / gigabytes, 3),
+        "consume_broker_cpu_s": consume_cpu,
+        "consume_broker_cpu_per_gb": None if consume_cpu is None else round(consume_cpu / gigabytes, 3),
         "delivery_errors": errors,
     }))
     return 0 if errors == 0 and consumed == args.records else 1
