@@ -49,6 +49,7 @@ pub mod replica_fetcher;
 pub mod replication_quota;
 pub mod request;
 pub mod response;
+mod response_writer;
 mod response_errors;
 pub mod sasl_login;
 pub mod sasl_plain;
