@@ -251,11 +251,13 @@ def catch_up(broker: Broker, args) -> dict:
     broker_before, client_before = broker_cpu_seconds(broker), children_cpu_seconds()
     counters_before = broker.counters()
     out = Path(tempfile.mkdtemp(prefix="skein-catchup-json-")) / "consume.json"
-    subprocess.run(
+    result = subprocess.run(
         [args.bin, "bench", "consume", "-b", broker.bootstrap, "--topic", TOPIC,
          "--consumers", "1", "--from", "earliest", "--until-end", "--warmup", "0",
          "--duration", "900", "--json", str(out)],
-        check=True, capture_output=True, timeout=1000)
+        capture_output=True, text=True, timeout=1000)
+    if result.returncode != 0:
+        raise RuntimeError(f"skein bench consume failed ({result.returncode}): {result.stderr[-2000:]}")
     series = json.loads(out.read_text())["series"][0]
     counters = {name: round(value - counters_before[name])
                 for name, value in broker.counters().items()}

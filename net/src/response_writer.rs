@@ -132,7 +132,10 @@ mod tests {
         let mut cursor = WriteCursor::default();
         cursor.advance(&parts, 6).unwrap();
         assert_eq!(cursor, WriteCursor { part: 1, offset: 2 });
-        assert_eq!(filled(&cursor, &parts, 8), vec![b"gh".to_vec(), b"ij".to_vec()]);
+        assert_eq!(
+            filled(&cursor, &parts, 8),
+            vec![b"gh".to_vec(), b"ij".to_vec()]
+        );
     }
 
     #[test]
@@ -141,7 +144,10 @@ mod tests {
         let mut cursor = WriteCursor::default();
         cursor.advance(&parts, 4).unwrap();
         assert_eq!(cursor, WriteCursor { part: 1, offset: 0 });
-        assert_eq!(filled(&cursor, &parts, 8), vec![b"efgh".to_vec(), b"ij".to_vec()]);
+        assert_eq!(
+            filled(&cursor, &parts, 8),
+            vec![b"efgh".to_vec(), b"ij".to_vec()]
+        );
         cursor.advance(&parts, 6).unwrap();
         assert_eq!(filled(&cursor, &parts, 8), Vec::<Vec<u8>>::new());
     }
@@ -150,7 +156,10 @@ mod tests {
     fn empty_parts_are_never_handed_to_the_stream() {
         let parts: [&[u8]; 5] = [b"", b"ab", b"", b"", b"c"];
         let mut cursor = WriteCursor::default();
-        assert_eq!(filled(&cursor, &parts, 8), vec![b"ab".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            filled(&cursor, &parts, 8),
+            vec![b"ab".to_vec(), b"c".to_vec()]
+        );
         cursor.advance(&parts, 2).unwrap();
         assert_eq!(filled(&cursor, &parts, 8), vec![b"c".to_vec()]);
         cursor.advance(&parts, 1).unwrap();
@@ -161,9 +170,15 @@ mod tests {
     fn a_write_names_at_most_the_slices_it_is_given() {
         let parts: [&[u8]; 4] = [b"a", b"b", b"c", b"d"];
         let mut cursor = WriteCursor::default();
-        assert_eq!(filled(&cursor, &parts, 2), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(
+            filled(&cursor, &parts, 2),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
         cursor.advance(&parts, 2).unwrap();
-        assert_eq!(filled(&cursor, &parts, 2), vec![b"c".to_vec(), b"d".to_vec()]);
+        assert_eq!(
+            filled(&cursor, &parts, 2),
+            vec![b"c".to_vec(), b"d".to_vec()]
+        );
     }
 
     #[test]
@@ -219,7 +234,11 @@ mod tests {
     #[test]
     fn partial_writes_deliver_every_byte_in_order() {
         let parts: Vec<Vec<u8>> = (0..200u32)
-            .map(|i| (0..(i % 7) as u8).map(|b| b.wrapping_add(i as u8)).collect())
+            .map(|i| {
+                (0..(i % 7) as u8)
+                    .map(|b| b.wrapping_add(i as u8))
+                    .collect()
+            })
             .collect();
         let expected: Vec<u8> = parts.concat();
         for take in [1, 3, 5, 64, 1000, usize::MAX / 2] {
