@@ -15,8 +15,10 @@
 //!
 //! On an SSL listener the TLS handshake comes first (within
 //! `connections.max.idle.ms`); a failed one closes this connection only.
-//! The same loop then serves the decrypted stream, the responses' parts
-//! written one by one into TLS without being joined first.
+//! The same loop then serves the decrypted stream. A response's parts are
+//! never joined: on a plaintext socket they go out in vectored writes (one
+//! `sendmsg` for a whole Fetch response when the socket takes it), into TLS
+//! one part per write.
 //!
 //! Every request passes the connection's [`Authenticator`] first: on a
 //! SASL listener nothing but ApiVersions and the SASL exchange is served
@@ -48,6 +50,7 @@ use crate::handlers::sasl_authenticate;
 use crate::listener::{ClientListener, ListenerEndpoint};
 use crate::request::request_header_version;
 use crate::response::{Response, ResponsePart};
+use crate::response_writer::write_parts;
 use crate::shard_state::ShardState;
 use crate::tls_stream;
 
@@ -148,11 +151,9 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
             };
             match outcome {
                 Outcome::Respond(response) => {
-                    for part in &response.parts {
-                        if writer.write_all(part.as_slice()).await.is_err() {
-                            shut_down(fd);
-                            return;
-                        }
+                    if write_parts(&mut writer, &response.parts).await.is_err() {
+                        shut_down(fd);
+                        return;
                     }
                     // TLS holds the last record until flushed (a socket
                     // has nothing to flush).
@@ -163,10 +164,8 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 }
                 Outcome::Silent => {}
                 Outcome::RespondThenClose(response, reason) => {
-                    for part in &response.parts {
-                        if writer.write_all(part.as_slice()).await.is_err() {
-                            break;
-                        }
+                    if let Err(error) = write_parts(&mut writer, &response.parts).await {
+                        tracing::debug!(%error, "response before closing not written");
                     }
                     if let Err(error) = writer.flush().await {
                         tracing::debug!(%error, "flush before closing failed");

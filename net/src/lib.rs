@@ -50,6 +50,7 @@ pub mod replication_quota;
 pub mod request;
 pub mod response;
 mod response_errors;
+mod response_writer;
 pub mod sasl_login;
 pub mod sasl_plain;
 pub mod scram;

@@ -27,6 +27,12 @@ impl ResponsePart {
     }
 }
 
+impl AsRef<[u8]> for ResponsePart {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
 /// A whole response frame, size prefix included in the first part.
 pub struct Response {
     /// The parts, in wire order.

@@ -89,6 +89,27 @@ pub(crate) fn send_syscall(fd: RawFd, buf: *const u8, len: usize, flags: i32) ->
     syscall!(send(fd, buf as _, len, flags)).map(|x| x as usize)
 }
 
+// SKEIN PATCH (vectored stream send): one sendmsg(2) for several buffers.
+/// The most buffers one `sendmsg` takes on Linux (`UIO_MAXIOV`); more fail
+/// with `EMSGSIZE`, so callers are given a prefix of at most this many.
+pub(crate) const IOV_MAX: usize = 1024;
+
+// SKEIN PATCH (vectored stream send).
+pub(crate) fn send_vectored_syscall(
+    fd: RawFd,
+    bufs: &[io::IoSlice<'_>],
+    flags: i32,
+) -> io::Result<usize> {
+    let bufs = &bufs[..bufs.len().min(IOV_MAX)];
+    // SAFETY: an all-zero msghdr is valid (no name, no control data);
+    // `IoSlice` is ABI-compatible with `iovec` on Unix (std guarantees it),
+    // and the kernel only reads the buffers during the call.
+    let mut hdr = unsafe { std::mem::zeroed::<libc::msghdr>() };
+    hdr.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    hdr.msg_iovlen = bufs.len() as _;
+    syscall!(sendmsg(fd, &hdr, flags)).map(|x| x as usize)
+}
+
 pub(crate) fn recv_syscall(fd: RawFd, buf: *mut u8, len: usize, flags: i32) -> io::Result<usize> {
     syscall!(recv(fd, buf as _, len, flags)).map(|x| x as usize)
 }
