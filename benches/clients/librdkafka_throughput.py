@@ -11,15 +11,29 @@ compression, as rdkafka_performance's defaults), waits for every delivery
 report, then consumes the whole topic from the beginning with assign() and
 reports records/s and MB/s for both phases as one JSON line. Errors in
 delivery reports are counted; a non-zero count fails the run.
+
+--produce-only skips the consume phase. --broker-pid PID adds the broker's
+CPU time over the produce phase (utime+stime from /proc/PID/stat, taken
+right before the first record and after the last delivery report) and its
+cost per GB produced (record bytes, 1 GB = 1e9 bytes): broker_cpu_s and
+broker_core_s_per_gb.
 """
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of process `pid` so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -30,6 +44,8 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=500_000)
     parser.add_argument("--acks", default="all")
     parser.add_argument("--linger-ms", type=int, default=5)
+    parser.add_argument("--produce-only", action="store_true", help="skip the consume phase")
+    parser.add_argument("--broker-pid", type=int, help="report this process's CPU over the produce phase")
     args = parser.parse_args()
 
     topic = f"tput-{args.record_bytes}b-{args.partitions}p-{uuid.uuid4().hex[:8]}"
@@ -54,6 +70,7 @@ def main() -> int:
             errors += 1
 
     payload = b"x" * args.record_bytes
+    broker_cpu_before = process_cpu_seconds(args.broker_pid) if args.broker_pid else None
     started = time.perf_counter()
     for i in range(args.records):
         while True:
@@ -66,8 +83,26 @@ def main() -> int:
             producer.poll(0)
     remaining = producer.flush(120)
     produce_s = time.perf_counter() - started
+    broker_cpu_s = (process_cpu_seconds(args.broker_pid) - broker_cpu_before
+                    if args.broker_pid else None)
     if remaining:
         errors += remaining
+    megabytes = args.records * args.record_bytes / 1e6
+    produced = {
+        "topic": topic,
+        "record_bytes": args.record_bytes,
+        "partitions": args.partitions,
+        "records": args.records,
+        "acks": args.acks,
+        "produce_records_per_s": round(args.records / produce_s),
+        "produce_mb_per_s": round(megabytes / produce_s, 1),
+    }
+    if broker_cpu_s is not None:
+        produced["broker_cpu_s"] = round(broker_cpu_s, 2)
+        produced["broker_core_s_per_gb"] = round(broker_cpu_s / (megabytes / 1e3), 3)
+    if args.produce_only:
+        print(json.dumps({**produced, "delivery_errors": errors}))
+        return 0 if errors == 0 else 1
 
     consumer = Consumer({
         "bootstrap.servers": args.bootstrap,
@@ -89,15 +124,8 @@ def main() -> int:
     consume_s = time.perf_counter() - consume_started
     consumer.close()
 
-    megabytes = args.records * args.record_bytes / 1e6
     print(json.dumps({
-        "topic": topic,
-        "record_bytes": args.record_bytes,
-        "partitions": args.partitions,
-        "records": args.records,
-        "acks": args.acks,
-        "produce_records_per_s": round(args.records / produce_s),
-        "produce_mb_per_s": round(megabytes / produce_s, 1),
+        **produced,
         "consume_records_per_s": round(consumed / consume_s),
         "consume_mb_per_s": round(consumed * args.record_bytes / 1e6 / consume_s, 1),
         "consumed": consumed,
