@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import socket
@@ -43,7 +44,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_broker(bin_path: str, base: Path) -> tuple[subprocess.Popen, str]:
+def start_broker(bin_path: str, base: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     data = base / "data"
     data.mkdir(parents=True)
@@ -51,7 +52,7 @@ def start_broker(bin_path: str, base: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [bin_path, "serve", "--listen", bootstrap, "--data-dir", str(data),
          "--set", "log.flush.policy=batch"],
-        stdout=subprocess.DEVNULL, stderr=open(base / "broker.log", "ab"))
+        stdout=subprocess.DEVNULL, stderr=open(base / "broker.log", "ab"), env={**os.environ, **env})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -67,7 +68,7 @@ def start_broker(bin_path: str, base: Path) -> tuple[subprocess.Popen, str]:
 
 def one_run(bin_path: str, args) -> dict:
     base = Path(tempfile.mkdtemp(prefix="skein-cpu-per-gb-", dir=args.data_dir))
-    proc, bootstrap = start_broker(bin_path, base)
+    proc, bootstrap = start_broker(bin_path, base, dict(kv.split("=", 1) for kv in args.broker_env))
     perf = None
     try:
         python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
@@ -110,6 +111,8 @@ def main() -> int:
     parser.add_argument("--record-bytes", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--data-dir", default=None, help="parent of the temp data dirs (default /tmp)")
+    parser.add_argument("--broker-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an environment variable for the broker (repeatable)")
     parser.add_argument("--perf-record", help="perf.data path: profile the broker of one run")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
