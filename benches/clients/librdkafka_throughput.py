@@ -15,7 +15,8 @@ delivery reports are counted; a non-zero count fails the run.
 With --broker-pid (a broker on this machine), the broker's CPU time
 (utime + stime from /proc/PID/stat) is sampled around each phase and
 reported as core-seconds and core-seconds per GB of payload (issue 18's
-"CPU per GB" figure for the produce phase).
+"CPU per GB" figure for the produce phase). --produce-only skips the
+consume phase.
 """
 import argparse
 import json
@@ -50,6 +51,7 @@ def main() -> int:
     parser.add_argument("--acks", default="all")
     parser.add_argument("--linger-ms", type=int, default=5)
     parser.add_argument("--broker-pid", type=int, help="report this process's CPU time per phase")
+    parser.add_argument("--produce-only", action="store_true", help="skip the consume phase")
     args = parser.parse_args()
 
     topic = f"tput-{args.record_bytes}b-{args.partitions}p-{uuid.uuid4().hex[:8]}"
@@ -91,6 +93,22 @@ def main() -> int:
     produce_cpu = delta(cpu_seconds(args.broker_pid), produce_cpu_before)
     if remaining:
         errors += remaining
+    megabytes = args.records * args.record_bytes / 1e6
+    gigabytes = megabytes / 1e3
+    produced = {
+        "topic": topic,
+        "record_bytes": args.record_bytes,
+        "partitions": args.partitions,
+        "records": args.records,
+        "acks": args.acks,
+        "produce_records_per_s": round(args.records / produce_s),
+        "produce_mb_per_s": round(megabytes / produce_s, 1),
+        "produce_broker_cpu_s": produce_cpu,
+        "produce_broker_cpu_per_gb": None if produce_cpu is None else round(produce_cpu / gigabytes, 3),
+    }
+    if args.produce_only:
+        print(json.dumps({**produced, "delivery_errors": errors}))
+        return 0 if errors == 0 else 1
 
     consumer = Consumer({
         "bootstrap.servers": args.bootstrap,
@@ -114,21 +132,11 @@ def main() -> int:
     consume_cpu = delta(cpu_seconds(args.broker_pid), consume_cpu_before)
     consumer.close()
 
-    megabytes = args.records * args.record_bytes / 1e6
-    gigabytes = megabytes / 1e3
     print(json.dumps({
-        "topic": topic,
-        "record_bytes": args.record_bytes,
-        "partitions": args.partitions,
-        "records": args.records,
-        "acks": args.acks,
-        "produce_records_per_s": round(args.records / produce_s),
-        "produce_mb_per_s": round(megabytes / produce_s, 1),
+        **produced,
         "consume_records_per_s": round(consumed / consume_s),
         "consume_mb_per_s": round(consumed * args.record_bytes / 1e6 / consume_s, 1),
         "consumed": consumed,
-        "produce_broker_cpu_s": produce_cpu,
-        "produce_broker_cpu_per_gb": None if produce_cpu is None else round(produce_cpu / gigabytes, 3),
         "consume_broker_cpu_s": consume_cpu,
         "consume_broker_cpu_per_gb": None if consume_cpu is None else round(consume_cpu / gigabytes, 3),
         "delivery_errors": errors,

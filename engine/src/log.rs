@@ -748,9 +748,11 @@ impl PartitionLog {
         self.inner.flusher_wake.notify_all();
         self.inner.tail_waiters.notify_all();
         let last_offset = info.last_offset;
+        // Woken only by the durable end passing this append (or a stop),
+        // not by every sync of the batches ahead of it.
         self.inner
             .durable_waiters
-            .wait_until(|| {
+            .wait_for_offset(last_offset, || {
                 let state = self.inner.state.borrow();
                 state.poisoned || state.durable_end_offset > last_offset
             })
@@ -961,7 +963,7 @@ impl PartitionLog {
     pub async fn wait_for_append(&self, offset: i64) {
         self.inner
             .durable_waiters
-            .wait_until(|| {
+            .wait_for_offset(offset, || {
                 let state = self.inner.state.borrow();
                 state.durable_end_offset > offset || state.poisoned || state.closed
             })
@@ -2115,7 +2117,7 @@ impl Inner {
         // The syncer and the other flusher wait on the same list.
         self.flusher_wake.notify_all();
         if advanced {
-            self.durable_waiters.notify_all();
+            self.notify_durable_end();
             crate::log_changes::log_changed();
         }
         self.durable_waiters_if_idle();
@@ -2160,8 +2162,15 @@ impl Inner {
             state.is_flushed()
         };
         if idle {
-            self.durable_waiters.notify_all();
+            self.notify_durable_end();
         }
+    }
+
+    /// Wakes the durable waiters the durable end offset has passed, and the
+    /// plain ones (drain, settle, close) to re-check their conditions.
+    fn notify_durable_end(&self) {
+        let end = self.state.borrow().durable_end_offset;
+        self.durable_waiters.notify_passed(end);
     }
 
     /// fdatasyncs the active segment, covering every write completed before
@@ -2195,7 +2204,7 @@ impl Inner {
         }
         state.advance_durable_end_offset(policy);
         drop(state);
-        self.durable_waiters.notify_all();
+        self.notify_durable_end();
         crate::log_changes::log_changed();
         Ok(())
     }

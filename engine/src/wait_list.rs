@@ -1,7 +1,10 @@
-//! A list of tasks waiting for a condition on shard-local state, woken all at
-//! once by `notify_all` (a condition variable for one thread). Invariant: a
-//! waiting future is registered at most once and unregisters when dropped,
-//! so cancelled waits leave nothing behind.
+//! A list of tasks waiting for a condition on shard-local state (a
+//! condition variable for one thread), woken all at once by `notify_all`,
+//! or — for waiters on an offset — only once a notified end offset passes
+//! theirs (`notify_passed`), so an fdatasync covering one append wakes that
+//! append and not every append queued behind it. Invariant: a waiting
+//! future is registered at most once and unregisters when dropped, so
+//! cancelled waits leave nothing behind.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -11,13 +14,23 @@ use std::task::{Context, Poll, Waker};
 /// Tasks waiting for some predicate. Lives on: one shard; `!Send`.
 #[derive(Debug, Default)]
 pub struct WaitList {
-    waiters: RefCell<Vec<(u64, Waker)>>,
-    spare: RefCell<Vec<(u64, Waker)>>,
+    waiters: RefCell<Vec<Waiter>>,
+    spare: RefCell<Vec<Waiter>>,
     next_key: Cell<u64>,
 }
 
+/// One registered wait.
+#[derive(Debug)]
+struct Waiter {
+    key: u64,
+    /// The offset waited on (woken once a notified end passes it), or
+    /// `None` for a plain predicate (woken by every notification).
+    offset: Option<i64>,
+    waker: Waker,
+}
+
 impl WaitList {
-    /// Resolves once `ready()` is true, re-checked after every `notify_all`.
+    /// Resolves once `ready()` is true, re-checked after every notification.
     ///
     /// # Cancel safety
     /// Dropping the future unregisters it.
@@ -25,6 +38,24 @@ impl WaitList {
         WaitUntil {
             list: self,
             ready,
+            offset: None,
+            key: None,
+        }
+    }
+
+    /// Resolves once `ready()` is true, re-checked after every
+    /// `notify_all` and after a `notify_passed(end)` with `end > offset`
+    /// only. The caller's contract: `ready()` turns true only when such an
+    /// end is notified, or on an event announced with `notify_all` (a
+    /// stop, a truncation).
+    ///
+    /// # Cancel safety
+    /// Dropping the future unregisters it.
+    pub fn wait_for_offset<F: Fn() -> bool>(&self, offset: i64, ready: F) -> WaitUntil<'_, F> {
+        WaitUntil {
+            list: self,
+            ready,
+            offset: Some(offset),
             key: None,
         }
     }
@@ -35,40 +66,70 @@ impl WaitList {
         let mut spare = self.spare.borrow_mut();
         assert!(spare.is_empty());
         std::mem::swap(&mut *spare, &mut *self.waiters.borrow_mut());
-        for (_, waker) in spare.drain(..) {
-            waker.wake();
+        for waiter in spare.drain(..) {
+            waiter.waker.wake();
         }
     }
 
-    fn register(&self, key: &mut Option<u64>, waker: &Waker) {
+    /// Wakes the waiters on offsets below `end` (now passed) and every
+    /// plain predicate waiter; waiters on `end` or later stay asleep.
+    /// Allocation-free as [`notify_all`](Self::notify_all).
+    pub fn notify_passed(&self, end: i64) {
+        let mut spare = self.spare.borrow_mut();
+        assert!(spare.is_empty());
+        {
+            let mut waiters = self.waiters.borrow_mut();
+            let mut slot = 0;
+            while let Some(waiter) = waiters.get(slot) {
+                if waiter.offset.is_none_or(|offset| offset < end) {
+                    spare.push(waiters.swap_remove(slot));
+                } else {
+                    slot += 1;
+                }
+            }
+        }
+        // Woken outside the borrow of `waiters`: a waker may run code that
+        // registers again.
+        for waiter in spare.drain(..) {
+            waiter.waker.wake();
+        }
+    }
+
+    fn register(&self, key: &mut Option<u64>, offset: Option<i64>, waker: &Waker) {
         let mut waiters = self.waiters.borrow_mut();
         if let Some(existing) = *key {
-            if let Some(slot) = waiters.iter_mut().find(|(k, _)| *k == existing) {
-                if !slot.1.will_wake(waker) {
-                    slot.1 = waker.clone();
+            if let Some(slot) = waiters.iter_mut().find(|w| w.key == existing) {
+                if !slot.waker.will_wake(waker) {
+                    slot.waker = waker.clone();
                 }
                 return;
             }
         }
         let fresh = self.next_key.get();
         self.next_key.set(fresh + 1);
-        waiters.push((fresh, waker.clone()));
+        waiters.push(Waiter {
+            key: fresh,
+            offset,
+            waker: waker.clone(),
+        });
         *key = Some(fresh);
     }
 
     fn unregister(&self, key: u64) {
         let mut waiters = self.waiters.borrow_mut();
-        if let Some(slot) = waiters.iter().position(|(k, _)| *k == key) {
+        if let Some(slot) = waiters.iter().position(|w| w.key == key) {
             waiters.swap_remove(slot);
         }
     }
 }
 
-/// Future returned by [`WaitList::wait_until`].
+/// Future returned by [`WaitList::wait_until`] and
+/// [`WaitList::wait_for_offset`].
 #[derive(Debug)]
 pub struct WaitUntil<'a, F: Fn() -> bool> {
     list: &'a WaitList,
     ready: F,
+    offset: Option<i64>,
     key: Option<u64>,
 }
 
@@ -85,7 +146,7 @@ impl<F: Fn() -> bool> Future for WaitUntil<'_, F> {
             }
             return Poll::Ready(());
         }
-        this.list.register(&mut this.key, cx.waker());
+        this.list.register(&mut this.key, this.offset, cx.waker());
         Poll::Pending
     }
 }
@@ -131,6 +192,63 @@ mod tests {
                 glommio::executor().yield_now().await;
             }
             task.await;
+            assert!(list.waiters.borrow().is_empty());
+        });
+    }
+
+    #[test]
+    fn notify_passed_wakes_only_the_waiters_it_covers() {
+        run(|| async {
+            let list = Rc::new(WaitList::default());
+            let end = Rc::new(Cell::new(0i64));
+            let polls = Rc::new([Cell::new(0u32), Cell::new(0u32), Cell::new(0u32)]);
+            let waiter = |index: usize, offset: i64| {
+                let (list, end, polls) = (list.clone(), end.clone(), polls.clone());
+                glommio::spawn_local(async move {
+                    list.wait_for_offset(offset, || {
+                        polls[index].set(polls[index].get() + 1);
+                        end.get() > offset
+                    })
+                    .await;
+                })
+            };
+            let low = waiter(0, 5);
+            let high = waiter(1, 100);
+            let plain = {
+                let (list, end, polls) = (list.clone(), end.clone(), polls.clone());
+                glommio::spawn_local(async move {
+                    list.wait_until(|| {
+                        polls[2].set(polls[2].get() + 1);
+                        end.get() > 7
+                    })
+                    .await;
+                })
+            };
+            glommio::executor().yield_now().await;
+            assert_eq!(polls.iter().map(Cell::get).collect::<Vec<_>>(), [1, 1, 1]);
+            assert_eq!(list.waiters.borrow().len(), 3);
+
+            // The end passes 5 but not 100: the waiter on 100 stays asleep,
+            // the plain predicate re-checks (and is satisfied).
+            end.set(10);
+            list.notify_passed(10);
+            low.await;
+            plain.await;
+            glommio::executor().yield_now().await;
+            assert_eq!(polls.iter().map(Cell::get).collect::<Vec<_>>(), [2, 1, 2]);
+            assert_eq!(list.waiters.borrow().len(), 1);
+
+            // An end equal to the offset does not pass it.
+            end.set(100);
+            list.notify_passed(100);
+            glommio::executor().yield_now().await;
+            assert_eq!(polls[1].get(), 1);
+
+            // notify_all wakes it regardless.
+            end.set(101);
+            list.notify_all();
+            high.await;
+            assert_eq!(polls[1].get(), 2);
             assert!(list.waiters.borrow().is_empty());
         });
     }

@@ -43,8 +43,8 @@ use skein_controller::KafkaPrincipal;
 use crate::authenticator::{Admission, Authenticator};
 use crate::dispatch::{dispatch, Outcome};
 use crate::frame::{
-    parse_request_header, read_frame_body, read_frame_size_within, FrameError,
-    REQUEST_HEADER_BYTES_MIN,
+    parse_request_header, read_frame_body, read_frame_body_from_socket, read_frame_size_within,
+    FrameError, REQUEST_HEADER_BYTES_MIN,
 };
 use crate::handlers::sasl_authenticate;
 use crate::listener::{ClientListener, ListenerEndpoint};
@@ -77,7 +77,8 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientL
     match &listener.tls {
         None => {
             let auth = Authenticator::new(sasl, KafkaPrincipal::anonymous());
-            serve_stream(&ctx, stream, fd, &peer, client_host, endpoint, auth).await
+            let plain = Some(fd);
+            serve_stream(&ctx, stream, fd, plain, &peer, client_host, endpoint, auth).await
         }
         Some(tls) => {
             let idle = Duration::from_millis(ctx.config.connections_max_idle_ms());
@@ -106,7 +107,7 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientL
                         }
                     };
                     let auth = Authenticator::new(sasl, principal);
-                    serve_stream(&ctx, stream, fd, &peer, client_host, endpoint, auth).await;
+                    serve_stream(&ctx, stream, fd, None, &peer, client_host, endpoint, auth).await;
                 }
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, listener = %endpoint.name, %error, "TLS handshake failed; connection closed");
@@ -127,11 +128,14 @@ pub async fn serve(ctx: Rc<ShardState>, stream: TcpStream, listener: Arc<ClientL
 }
 
 /// The request loop of one connection over `stream` (the socket `fd`, or
-/// TLS over it).
+/// TLS over it). `plain` is `Some(fd)` when `stream` is the socket itself:
+/// frame bodies are then received straight into their buffers.
+#[allow(clippy::too_many_arguments)]
 async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
     ctx: &Rc<ShardState>,
     stream: S,
     fd: RawFd,
+    plain: Option<RawFd>,
     peer: &str,
     client_host: Rc<str>,
     endpoint: Rc<ListenerEndpoint>,
@@ -221,9 +225,11 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 },
                 None => None,
             };
-            Ok(read_frame_body(&mut reader, size)
-                .await
-                .map(|body| (body, (permit, slot, memory))))
+            let body = match plain {
+                Some(socket) => read_frame_body_from_socket(&mut reader, socket, size).await,
+                None => read_frame_body(&mut reader, size).await,
+            };
+            Ok(body.map(|body| (body, (permit, slot, memory))))
         })
         .await
         {

@@ -3,20 +3,41 @@
 //!
 //! A frame is `size: i32` + `size` bytes. The size is checked against
 //! `socket.request.max.bytes` (and against the smallest possible header)
-//! before anything is allocated, and the body buffer grows only with bytes
-//! that actually arrived, so a peer that claims 100 MiB and sends 10 bytes
-//! costs 10 bytes. The header (api key, version, correlation id, client id,
-//! tagged fields) is parsed here by hand, with every length checked.
+//! before anything is allocated. The body buffer reserves at most
+//! [`BODY_RESERVE_BYTES_MAX`] up front and past that grows (doubling) only
+//! with bytes that actually arrived, so a peer that claims 100 MiB and sends
+//! 10 bytes costs at most 1 MiB of address space and a few pages of memory
+//! (reserved capacity is not touched until bytes land in it). A whole
+//! produce request of up to 1 MiB is read into one allocation, never
+//! re-allocated (and so never copied) while it arrives.
+//!
+//! From a plain socket the body is received straight into the buffer's
+//! uninitialised capacity ([`read_frame_body_from_socket`]): `recv(2)`
+//! writes through a raw pointer and only the bytes it reports written are
+//! marked initialised, so nothing is zero-filled first and no uninitialised
+//! byte is ever readable. Other streams (TLS) are read through `AsyncRead`
+//! into zero-filled windows.
+//!
+//! The header (api key, version, correlation id, client id, tagged fields)
+//! is parsed here by hand, with every length checked.
 
-use bytes::{Buf, Bytes, BytesMut};
+use std::os::fd::RawFd;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncReadExt};
 
 /// Smallest request header: api key (2) + version (2) + correlation id (4) +
 /// client id length (2).
 pub const REQUEST_HEADER_BYTES_MIN: usize = 10;
 
-/// How much is read from the socket at a time while a body is incomplete.
+/// How much is read from a stream at a time while a body is incomplete
+/// (the `AsyncRead` path, whose windows are zero-filled first).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The most a body buffer reserves before its bytes arrive: a produce
+/// request as librdkafka sends it (`message.max.bytes` = 1 000 000) fits,
+/// so it is received into one allocation with no re-allocation copy.
+pub const BODY_RESERVE_BYTES_MAX: usize = 1 << 20;
 
 /// Why a frame could not be read. Every variant closes the connection.
 #[derive(Debug, thiserror::Error)]
@@ -122,8 +143,9 @@ pub async fn read_frame_body<R: AsyncRead + Unpin>(
     reader: &mut R,
     size: usize,
 ) -> Result<Bytes, FrameError> {
-    let mut body = BytesMut::with_capacity(size.min(READ_CHUNK_BYTES));
+    let mut body = BytesMut::with_capacity(size.min(BODY_RESERVE_BYTES_MAX));
     while body.len() < size {
+        grow_for_arrivals(&mut body, size);
         let want = (size - body.len()).min(READ_CHUNK_BYTES);
         let start = body.len();
         body.resize(start + want, 0);
@@ -135,6 +157,99 @@ pub async fn read_frame_body<R: AsyncRead + Unpin>(
         }
     }
     Ok(body.freeze())
+}
+
+/// [`read_frame_body`] for a stream that is the plain socket `fd` itself
+/// (no TLS over it): the body is received with `recv(2)` straight into the
+/// buffer's uninitialised capacity, not zero-filled first. `reader` (the
+/// same socket) is used only to wait until bytes arrive.
+///
+/// # Errors
+/// As [`read_frame_body`].
+///
+/// # Cancel safety
+/// Not cancel safe.
+pub async fn read_frame_body_from_socket<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    fd: RawFd,
+    size: usize,
+) -> Result<Bytes, FrameError> {
+    let mut body = BytesMut::with_capacity(size.min(BODY_RESERVE_BYTES_MAX));
+    while body.len() < size {
+        grow_for_arrivals(&mut body, size);
+        let want = size - body.len();
+        match recv_into_spare(fd, &mut body, want) {
+            Some(Ok(0)) => return Err(FrameError::Truncated),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(FrameError::Io(error)),
+            None => {
+                // Nothing to receive: wait for the next byte through the
+                // reactor (a one-byte read that parks until the socket is
+                // readable), then receive whatever followed it directly.
+                let mut first = [0u8; 1];
+                if reader.read(&mut first).await? == 0 {
+                    return Err(FrameError::Truncated);
+                }
+                body.put_slice(&first);
+            }
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// Makes room in `body` for more of a `size`-byte frame once its capacity
+/// is used up: double what has arrived (at least [`READ_CHUNK_BYTES`]),
+/// never past `size`.
+fn grow_for_arrivals(body: &mut BytesMut, size: usize) {
+    debug_assert!(body.len() < size);
+    if body.capacity() == body.len() {
+        let more = body.len().max(READ_CHUNK_BYTES).min(size - body.len());
+        body.reserve(more);
+    }
+}
+
+/// Receives at most `want` bytes from socket `fd` into `body`'s spare
+/// capacity without waiting, and marks exactly the received bytes as part
+/// of `body`. `None` when nothing is there to receive yet; `Some(Ok(0))` at
+/// the end of the stream.
+fn recv_into_spare(fd: RawFd, body: &mut BytesMut, want: usize) -> Option<std::io::Result<usize>> {
+    let spare = body.spare_capacity_mut();
+    let room = want.min(spare.len());
+    debug_assert!(room > 0);
+    loop {
+        // SAFETY: `spare` is `room` (or more) bytes of memory owned by
+        // `body` and borrowed mutably here; recv(2) writes at most `room`
+        // bytes into it through the raw pointer (no reference to
+        // uninitialised bytes is created) and reads none of them.
+        let received = unsafe {
+            libc::recv(
+                fd,
+                spare.as_mut_ptr().cast::<libc::c_void>(),
+                room,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        let Ok(received) = usize::try_from(received) else {
+            let error = std::io::Error::last_os_error();
+            return match error.kind() {
+                std::io::ErrorKind::Interrupted => continue,
+                std::io::ErrorKind::WouldBlock => None,
+                _ => Some(Err(error)),
+            };
+        };
+        // The kernel never reports more than it was given room for.
+        if received > room {
+            return Some(Err(std::io::Error::other(
+                "recv reported more bytes than asked",
+            )));
+        }
+        let filled = body.len() + received;
+        // SAFETY: recv(2) initialised the first `received` bytes of the
+        // spare capacity, i.e. `body[len..filled]`, and `filled` is within
+        // the capacity (`received <= room <= spare.len()`).
+        unsafe { body.set_len(filled) };
+        return Some(Ok(received));
+    }
 }
 
 /// A request header as sent by the client.
@@ -271,6 +386,71 @@ mod tests {
         input.extend_from_slice(&[9; 3]);
         let frame = block_on(read_frame(&mut input.as_slice(), 1000)).unwrap();
         assert_eq!(&frame[..], &[7; 12]);
+    }
+
+    /// A connected pair of blocking Unix stream sockets (recv(2) works on
+    /// them as on TCP).
+    fn socket_pair() -> (
+        std::os::unix::net::UnixStream,
+        std::os::unix::net::UnixStream,
+    ) {
+        std::os::unix::net::UnixStream::pair().unwrap()
+    }
+
+    #[test]
+    fn socket_bodies_are_received_whole_across_many_sends() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (mut sender, receiver) = socket_pair();
+        // Larger than the up-front reservation, so the buffer also grows.
+        let size = BODY_RESERVE_BYTES_MAX * 2 + 12_345;
+        let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let expected = body.clone();
+        let writer = std::thread::spawn(move || {
+            for chunk in body.chunks(70_001) {
+                sender.write_all(chunk).unwrap();
+            }
+            sender.write_all(&[42; 3]).unwrap();
+        });
+        let fd = receiver.as_raw_fd();
+        let mut reader = futures::io::AllowStdIo::new(&receiver);
+        let frame = block_on(read_frame_body_from_socket(&mut reader, fd, size)).unwrap();
+        writer.join().unwrap();
+        assert_eq!(frame.len(), size);
+        assert!(frame[..] == expected[..]);
+        // Nothing past the frame was taken from the socket.
+        let mut rest = [0u8; 8];
+        let n = block_on(reader.read(&mut rest)).unwrap();
+        assert_eq!(&rest[..n], &[42; 3]);
+    }
+
+    #[test]
+    fn socket_bodies_cut_short_are_truncated() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (mut sender, receiver) = socket_pair();
+        sender.write_all(&[1; 20]).unwrap();
+        drop(sender);
+        let fd = receiver.as_raw_fd();
+        let mut reader = futures::io::AllowStdIo::new(&receiver);
+        let result = block_on(read_frame_body_from_socket(&mut reader, fd, 100));
+        assert!(matches!(result, Err(FrameError::Truncated)));
+    }
+
+    #[test]
+    fn a_claimed_size_reserves_at_most_the_reservation_limit() {
+        let mut body = BytesMut::with_capacity(100usize.min(BODY_RESERVE_BYTES_MAX));
+        grow_for_arrivals(&mut body, 100);
+        assert!(body.capacity() >= 100);
+        let claimed = 100 << 20;
+        let mut body = BytesMut::with_capacity(claimed.min(BODY_RESERVE_BYTES_MAX));
+        assert!(body.capacity() < claimed);
+        body.resize(body.capacity(), 0);
+        let arrived = body.len();
+        grow_for_arrivals(&mut body, claimed);
+        // Grows by what arrived (doubling), not to the claimed size.
+        assert!(body.capacity() >= 2 * arrived);
+        assert!(body.capacity() < claimed);
     }
 
     #[test]

@@ -257,9 +257,19 @@ impl ShardState {
         self.stopping.set(true);
     }
 
-    /// The current metadata image.
+    /// The current metadata image, as an owned reference (for a caller
+    /// that holds it across an await).
     pub fn image(&self) -> Arc<MetadataImage> {
         Arc::clone(&self.image.borrow())
+    }
+
+    /// Runs `f` on the current metadata image, borrowed: no reference count
+    /// is touched. The image is shared by every shard, so each clone of its
+    /// `Arc` is an atomic on a cache line all cores write; the per-request
+    /// paths (produce) borrow it instead. `f` is synchronous, so the borrow
+    /// never overlaps an await during which a new image could be applied.
+    pub fn with_image<T>(&self, f: impl FnOnce(&MetadataImage) -> T) -> T {
+        f(&self.image.borrow())
     }
 
     /// The shard owning `partition` of `topic`.

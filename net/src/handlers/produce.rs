@@ -42,10 +42,13 @@ pub async fn handle(
             .transactional_id
             .as_ref()
             .is_none_or(|id| !caller.may_on_transactional_id(AclOperation::Write, id.as_str()));
-    let image = ctx.image();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
-        let resolved = resolve_topic(&image, &topic.name, &topic.topic_id, by_id);
+        // The image is borrowed, not cloned, and only while this topic's
+        // partitions are checked (never across an await); the topic's own
+        // `Arc` is taken once per topic and lent to its partitions.
+        let resolved =
+            ctx.with_image(|image| resolve_topic(image, &topic.name, &topic.topic_id, by_id));
         // By name, the name asked is checked (unknown or not); by id, the
         // name it resolves to. One check per topic, allocating nothing.
         let name = match (&resolved, by_id) {
@@ -55,11 +58,11 @@ pub async fn handle(
         };
         let topic_refused =
             name.is_some_and(|name| !caller.may_on_topic(AclOperation::Write, name));
+        let resolved = &resolved;
         let appends = topic.partition_data.into_iter().map(|data| {
-            let resolved = resolved.clone();
-            let leadership = resolved
-                .as_ref()
-                .map_or(Ok(()), |topic| check_leader(&image, topic, data.index, NO_LEADER_EPOCH));
+            let leadership = resolved.as_ref().map_or(Ok(()), |topic| {
+                ctx.with_image(|image| check_leader(image, topic, data.index, NO_LEADER_EPOCH))
+            });
             async move {
                 let index = data.index;
                 if !matches!(acks, -1..=1) {
@@ -73,7 +76,7 @@ pub async fn handle(
                 }
                 let topic = match resolved {
                     Ok(topic) => topic,
-                    Err(code) => return failed(index, code),
+                    Err(code) => return failed(index, *code),
                 };
                 if !(0..topic.partitions).contains(&index) {
                     return failed(index, ErrorCode::UnknownTopicOrPartition);
