@@ -166,7 +166,7 @@ def serving_offsets(bootstrap: str, partitions: int, timeout_s: float) -> dict[i
     try:
         for tp, future in admin.list_offsets(wanted, request_timeout=timeout_s).items():
             offsets[tp.partition] = future.result(timeout_s).offset
-    except KafkaException:
+    except (KafkaException, TimeoutError):  # a busy broker may answer late: ask again
         return None
     return offsets
 
