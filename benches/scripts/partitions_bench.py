@@ -273,7 +273,10 @@ def one_run(args, partitions: int, run: int) -> dict:
         broker.wait_listening(args.timeout_s)
         time.sleep(1)
         result["empty"] = broker.memory_kib()
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        # The broker answers CreateTopics once the data shards hold the
+        # partitions: past librdkafka's 60 s socket timeout at 100 000.
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap,
+                             "socket.timeout.ms": int(args.timeout_s * 1000)})
         cpu0 = broker.cpu_s()
         t0 = time.monotonic()
         future = admin.create_topics([NewTopic(TOPIC, num_partitions=partitions, replication_factor=1)],
