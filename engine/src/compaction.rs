@@ -657,7 +657,7 @@ impl CleanedWriter {
             return Ok(());
         }
         assert!(len <= size && len <= self.pending.len());
-        let file = self.segment.file();
+        let file = self.segment.file().await?;
         let mut buffer = file.alloc_dma_buffer(size);
         buffer.as_bytes_mut()[..len].copy_from_slice(&self.pending[..len]);
         buffer.as_bytes_mut()[len..].fill(0);
@@ -692,7 +692,7 @@ impl CleanedWriter {
         let end = self.segment.size();
         assert_eq!(end, self.written);
         let path = segment_file_path(self.dir(), self.segment.base_offset(), "log.cleaned");
-        let file = self.segment.file();
+        let file = self.segment.file().await?;
         file.truncate(end)
             .await
             .map_err(|e| LogError::glommio(&path, e))?;

@@ -33,6 +33,7 @@ mod read_ahead;
 mod read_run;
 mod record;
 mod segment;
+mod segment_files;
 mod shard;
 mod tail_cache;
 mod time_index;
@@ -72,6 +73,10 @@ pub use crate::mesh_stats::MeshStats;
 pub use crate::offset_index::OffsetIndex;
 pub use crate::record::{RecordFault, RecordView, Records};
 pub use crate::segment::prime_iopoll_probe;
+pub use crate::segment_files::{
+    raise_open_files_limit, set_shard_segment_files_max, shard_segment_files_max,
+    shard_segment_files_open,
+};
 pub use mesh::{mesh_ports, Inbox, Mesh, MeshError, MeshPorts};
 pub use placement::{owner_shard, ShardId};
 pub use shard::{run_shards, CoreSet, CoreSetError, RuntimeError, ShardPlan};

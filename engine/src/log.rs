@@ -1439,6 +1439,15 @@ impl PartitionLog {
             .durable_waiters
             .wait_until(|| self.inner.state.borrow().in_flight.is_empty())
             .await;
+        // Readers holding a segment read on from the renamed directory.
+        let held: Vec<Rc<Segment>> = {
+            let state = self.inner.state.borrow();
+            let held = state.segments.iter().filter(|s| Rc::strong_count(s) > 1);
+            held.cloned().collect()
+        };
+        for segment in &held {
+            segment.retire().await?;
+        }
         remove_partition_dir(
             &self.inner.dir,
             self.inner.config.get().file_delete_delay_ms,
@@ -1569,9 +1578,7 @@ impl Inner {
     }
 
     fn reserve(&self, bytes: usize) -> bool {
-        let mut state = self.state.borrow_mut();
-        let active = state.active().clone();
-        state.buffer.reserve(active.file(), bytes)
+        self.state.borrow_mut().buffer.reserve(bytes)
     }
 
     /// Copies the validated `records` into the write buffer — patching each
@@ -1820,10 +1827,11 @@ impl Inner {
             write_i64_file(&self.dir, RECOVERY_POINT_FILE, segment.base_offset()).await?;
         }
         for later in doomed.iter().rev() {
+            later.retire().await?;
             remove_segment_files(&self.dir, vec![later.base_offset()]).await?;
             sync_dir(&self.dir).await?;
         }
-        let file = segment.file();
+        let file = segment.file().await?;
         file.truncate(segment.size())
             .await
             .map_err(|e| LogError::glommio(segment.path(), e))?;
@@ -1856,6 +1864,7 @@ impl Inner {
         write_i64_file(&self.dir, LOG_START_OFFSET_FILE, offset).await?;
         let doomed: Vec<Rc<Segment>> = self.state.borrow().segments.clone();
         for old in doomed.iter().rev() {
+            old.retire().await?;
             remove_segment_files(&self.dir, vec![old.base_offset()]).await?;
             sync_dir(&self.dir).await?;
         }
@@ -1909,6 +1918,7 @@ impl Inner {
                 let empty = Segment::create_cleaned(&self.dir, base).await?;
                 empty
                     .file()
+                    .await?
                     .fdatasync()
                     .await
                     .map_err(|e| LogError::glommio(empty.path(), e))?;
@@ -1919,6 +1929,9 @@ impl Inner {
             }
             other => other,
         };
+        // Readers holding the old segment must not reopen its name once
+        // the cleaned copy (or nothing) has it.
+        old.retire().await?;
         // No await from here on: the check and the swap are one step. A
         // segment a truncation made active again (cut, appended to) is no
         // longer the one cleaned.
@@ -1930,6 +1943,7 @@ impl Inner {
         match outcome {
             SegmentOutcome::Cleaned(cleaned) => {
                 compaction::commit_swap(&self.dir, base)?;
+                cleaned.swapped_in();
                 let mut state = self.state.borrow_mut();
                 // The tail cache may still hold this segment's batches from
                 // when it was active; they must not outlive the swap.
@@ -1988,6 +2002,9 @@ impl Inner {
             }
             doomed
         };
+        for segment in &doomed {
+            segment.retire().await?;
+        }
         let delay_ms = self.config.get().file_delete_delay_ms;
         let bases: Vec<i64> = doomed.iter().map(|s| s.base_offset()).collect();
         if delay_ms == 0 {
@@ -2034,7 +2051,7 @@ impl Inner {
             }
             let segment = state.active().clone();
             let closed = state.room_wanted;
-            let Some(write) = state.buffer.take_for_write(segment.file(), closed) else {
+            let Some(write) = state.buffer.take_for_write(closed) else {
                 return Ok(());
             };
             state.room_wanted = false;
@@ -2050,27 +2067,31 @@ impl Inner {
             (write, segment, id)
         };
         self.admission_waiters.notify_all();
-        let file = segment.file();
         let expected = write.head.as_ref().map_or(0, |head| head.len()) + write.buffer.len();
-        let result = match write.head {
-            None => file.write_at(write.buffer, write.position).await,
-            Some(head) => {
-                let body_position = write.position + head.len() as u64;
-                let (head, body) = futures_lite::future::zip(
-                    file.write_at(head, write.position),
-                    file.write_at(write.buffer, body_position),
-                )
-                .await;
-                head.and_then(|a| body.map(|b| a + b))
+        let outcome = match segment.file().await {
+            Ok(file) => {
+                let result = match write.head {
+                    None => file.write_at(write.buffer, write.position).await,
+                    Some(head) => {
+                        let body_position = write.position + head.len() as u64;
+                        let (head, body) = futures_lite::future::zip(
+                            file.write_at(head, write.position),
+                            file.write_at(write.buffer, body_position),
+                        )
+                        .await;
+                        head.and_then(|a| body.map(|b| a + b))
+                    }
+                };
+                match result {
+                    Ok(written) if written == expected => Ok(()),
+                    Ok(_) => Err(LogError::io(
+                        segment.path(),
+                        std::io::Error::new(std::io::ErrorKind::WriteZero, "short direct-IO write"),
+                    )),
+                    Err(error) => Err(LogError::glommio(segment.path(), error)),
+                }
             }
-        };
-        let outcome = match result {
-            Ok(written) if written == expected => Ok(()),
-            Ok(_) => Err(LogError::io(
-                segment.path(),
-                std::io::Error::new(std::io::ErrorKind::WriteZero, "short direct-IO write"),
-            )),
-            Err(error) => Err(LogError::glommio(segment.path(), error)),
+            Err(error) => Err(error),
         };
         let policy = self.config.get().flush_policy;
         let mut guard = self.state.borrow_mut();
@@ -2139,7 +2160,13 @@ impl Inner {
             };
             (state.active().clone(), to)
         };
-        let result = segment.file().pre_allocate(to, false).await;
+        let result = match segment.file().await {
+            Ok(file) => file
+                .pre_allocate(to, false)
+                .await
+                .map_err(|e| LogError::glommio(segment.path(), e)),
+            Err(error) => Err(error),
+        };
         let mut state = self.state.borrow_mut();
         state.preallocating = false;
         match result {
@@ -2187,6 +2214,7 @@ impl Inner {
         let started = Instant::now();
         segment
             .file()
+            .await?
             .fdatasync()
             .await
             .map_err(|e| LogError::glommio(segment.path(), e))?;
@@ -2553,7 +2581,7 @@ async fn read_segment(
 /// Makes a segment durable and exact: fdatasync, truncate the aligned
 /// padding, write its indexes.
 async fn seal(segment: &Segment) -> Result<(), LogError> {
-    let file = segment.file();
+    let file = segment.file().await?;
     let path = segment.path();
     file.fdatasync()
         .await
@@ -2592,6 +2620,7 @@ async fn open_segments(
                 // The recovered bytes were written but maybe not synced.
                 segment
                     .file()
+                    .await?
                     .fdatasync()
                     .await
                     .map_err(|e| LogError::glommio(segment.path(), e))?;

@@ -1,5 +1,6 @@
 //! Shard-wide statistics of the partition logs, for metrics: the latency of
-//! the syncer's fdatasyncs and the read-ahead's windows.
+//! the syncer's fdatasyncs, the read-ahead's windows, and the segment files
+//! the shard holds open (`segment_files`).
 //!
 //! One [`LogStats`] per shard thread, reached through a thread-local rather
 //! than threaded through `PartitionLog::open`: a shard is one thread, so the
@@ -26,6 +27,13 @@ pub struct LogStats {
     pub read_ahead_bytes_read: AtomicU64,
     /// Read-ahead windows a read took (the rest were dropped unused).
     pub read_ahead_windows_used: AtomicU64,
+    /// Segment files the shard holds open now (a gauge): at most its
+    /// budget (`log.open.files.max` split over the data shards) unless
+    /// every open file is busy with an IO.
+    pub segment_files_open: AtomicU64,
+    /// Segment files reopened after the budget closed them: a count that
+    /// climbs fast means the budget is too small for the working set.
+    pub segment_file_reopens: AtomicU64,
 }
 
 /// What happened to a read-ahead window.
@@ -64,6 +72,25 @@ pub(crate) fn record_read_ahead(event: ReadAheadEvent) {
             add(&stats.read_ahead_bytes_read, bytes);
         }
         ReadAheadEvent::Used => add(&stats.read_ahead_windows_used, 1),
+    });
+}
+
+/// Sets the calling shard's count of open segment files.
+pub(crate) fn record_segment_files_open(files: usize) {
+    // Segments dropped at thread exit may outlive the statistics (an
+    // `AccessError`, not an IO error): nothing reads them any more.
+    let _ = SHARD_LOG_STATS.try_with(|stats| {
+        stats
+            .segment_files_open
+            .store(files as u64, Ordering::Relaxed);
+    });
+}
+
+/// Counts one reopen of a segment file the budget had closed.
+pub(crate) fn record_segment_file_reopen() {
+    SHARD_LOG_STATS.with(|stats| {
+        let reopens = &stats.segment_file_reopens;
+        reopens.store(reopens.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     });
 }
 

@@ -10,12 +10,13 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{DmaFile, OpenOptions, ReadResult};
+use glommio::io::{DmaFile, ReadResult};
 
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
 use crate::durable_write::write_synced;
 use crate::error::LogError;
 use crate::offset_index::OffsetIndex;
+use crate::segment_files::SegmentFile;
 use crate::time_index::TimeIndex;
 
 /// Alignment of every direct-IO position and length. 4 KiB satisfies every
@@ -124,7 +125,8 @@ pub async fn prime_iopoll_probe(dir: &Path) -> Result<(), LogError> {
 pub struct Segment {
     base_offset: i64,
     path: PathBuf,
-    file: Rc<DmaFile>,
+    /// The `.log` file, opened and closed within the shard's budget.
+    file: SegmentFile,
     /// Bytes appended, including those still in the write buffer.
     size: Cell<u64>,
     /// Bytes on disk (written by direct IO, maybe not yet fdatasynced).
@@ -203,35 +205,22 @@ impl Segment {
     pub async fn create(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
         assert!(base_offset >= 0, "negative base offset {base_offset}");
         let path = segment_file_path(dir, base_offset, "log");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .dma_open(&path)
-            .await
-            .map_err(|e| LogError::glommio(&path, e))?;
+        let file = SegmentFile::create(path.clone()).await?;
         Ok(Segment::with_file(base_offset, path, file, 0))
     }
 
     /// Creates the file `<base>.log.cleaned` in `dir` for a compacted copy
     /// of the segment at `base_offset`. The segment's `path` is the final
-    /// `<base>.log` name it takes when the swap commits; its file handle
-    /// stays valid across the renames.
+    /// `<base>.log` name it takes when the swap commits
+    /// ([`swapped_in`](Self::swapped_in)); an open handle stays valid
+    /// across the renames.
     ///
     /// # Errors
     /// IO failures creating the file.
     pub async fn create_cleaned(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
         assert!(base_offset >= 0, "negative base offset {base_offset}");
         let cleaned = segment_file_path(dir, base_offset, "log.cleaned");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .dma_open(&cleaned)
-            .await
-            .map_err(|e| LogError::glommio(&cleaned, e))?;
+        let file = SegmentFile::create(cleaned).await?;
         let path = segment_file_path(dir, base_offset, "log");
         Ok(Segment::with_file(base_offset, path, file, 0))
     }
@@ -243,24 +232,21 @@ impl Segment {
     /// IO failures opening or sizing the file.
     pub async fn open(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
         let path = segment_file_path(dir, base_offset, "log");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .dma_open(&path)
-            .await
-            .map_err(|e| LogError::glommio(&path, e))?;
+        let file = SegmentFile::open(path.clone()).await?;
         let size = file
+            .get()
+            .await?
             .file_size()
             .await
             .map_err(|e| LogError::glommio(&path, e))?;
         Ok(Segment::with_file(base_offset, path, file, size))
     }
 
-    fn with_file(base_offset: i64, path: PathBuf, file: DmaFile, size: u64) -> Segment {
+    fn with_file(base_offset: i64, path: PathBuf, file: SegmentFile, size: u64) -> Segment {
         Segment {
             base_offset,
             path,
-            file: Rc::new(file),
+            file,
             size: Cell::new(size),
             written_bytes: Cell::new(size),
             next_offset: Cell::new(base_offset),
@@ -282,9 +268,34 @@ impl Segment {
         &self.path
     }
 
-    /// The direct-IO file.
-    pub fn file(&self) -> &Rc<DmaFile> {
-        &self.file
+    /// The direct-IO file, reopened first if the shard's budget of open
+    /// files closed it (see `segment_files`). Hold it for one IO, not
+    /// longer.
+    ///
+    /// # Errors
+    /// IO failures reopening the file.
+    pub async fn file(&self) -> Result<Rc<DmaFile>, LogError> {
+        self.file.get().await
+    }
+
+    /// Prepares for the file's name to go (unlinked, renamed over, its
+    /// directory renamed): if anyone besides the caller's `Rc` still holds
+    /// this segment (a reader), its file is opened if need be and kept open
+    /// until the segment drops, so that reader reads on as before.
+    ///
+    /// # Errors
+    /// IO failures reopening the file.
+    pub async fn retire(self: &Rc<Self>) -> Result<(), LogError> {
+        if Rc::strong_count(self) > 1 {
+            self.file.keep_open().await?;
+        }
+        Ok(())
+    }
+
+    /// A compacted copy's swap committed: its file now has the segment's
+    /// own name, which later reopens use.
+    pub fn swapped_in(&self) {
+        self.file.renamed(self.path.clone());
     }
 
     /// Bytes appended (including those not yet written).
@@ -439,7 +450,7 @@ impl Segment {
         let mut next_offset = indexed_offset;
         let mut tail_max: Option<(i64, i64)> = None;
         let tail = scan(
-            &self.file,
+            &*self.file().await?,
             &self.path,
             indexed_position,
             position,
@@ -615,7 +626,7 @@ impl Segment {
         *self.offset_index.borrow_mut() = OffsetIndex::new(self.base_offset);
         *self.time_index.borrow_mut() = TimeIndex::new(self.base_offset);
         let end = scan(
-            &self.file,
+            &*self.file().await?,
             &self.path,
             0,
             file_bytes,
@@ -662,12 +673,11 @@ impl Segment {
             tracing::warn!(path = ?self.path, cut_bytes, reason, "recovery truncated a torn segment tail");
         }
         if valid < file_bytes {
-            self.file
-                .truncate(valid)
+            let file = self.file().await?;
+            file.truncate(valid)
                 .await
                 .map_err(|e| LogError::glommio(&self.path, e))?;
-            self.file
-                .fdatasync()
+            file.fdatasync()
                 .await
                 .map_err(|e| LogError::glommio(&self.path, e))?;
         }
@@ -695,7 +705,7 @@ impl Segment {
         let mut end_position = start_position;
         let mut tail_max: Option<(i64, i64)> = None;
         let end = scan(
-            &self.file,
+            &*self.file().await?,
             &self.path,
             start_position,
             file_bytes,
@@ -751,7 +761,8 @@ impl Segment {
         let end = align_up((position + len).min(written));
         let size = usize::try_from(end - start).expect("window fits memory");
         let read = self
-            .file
+            .file()
+            .await?
             .read_at_aligned(start, size)
             .await
             .map_err(|e| LogError::glommio(&self.path, e))?;
@@ -775,7 +786,7 @@ impl Segment {
         visit: F,
     ) -> Result<ScanEnd, LogError> {
         scan(
-            &self.file,
+            &*self.file().await?,
             &self.path,
             position,
             self.written_bytes.get(),

@@ -32,7 +32,7 @@
 //! already on disk (the partial page carried over from an open write; 0
 //! after a closed one).
 
-use glommio::io::{DmaBuffer, DmaFile};
+use glommio::io::DmaBuffer;
 
 use crate::segment::{align_down, align_up, ALIGNMENT};
 
@@ -137,7 +137,7 @@ impl WriteBuffer {
     /// held. If nothing is pending and the buffer is too small (a batch
     /// larger than the capacity), it is replaced by a larger one. Returns
     /// false if the bytes do not fit until a write drains the buffer.
-    pub fn reserve(&mut self, file: &DmaFile, bytes: usize) -> bool {
+    pub fn reserve(&mut self, bytes: usize) -> bool {
         if self.buffer.is_some() {
             if self.room() >= bytes {
                 return true;
@@ -151,7 +151,7 @@ impl WriteBuffer {
         // closed one), and the buffer starts at its page.
         assert_eq!(self.file_position, align_down(self.end_position()));
         let size = align_up((self.len + bytes).max(self.next_size) as u64);
-        let mut fresh = file.alloc_dma_buffer(usize::try_from(size).expect("fits memory"));
+        let mut fresh = glommio::allocate_dma_buffer(usize::try_from(size).expect("fits memory"));
         fresh.as_bytes_mut()[..self.len].copy_from_slice(self.partial_page());
         self.buffer = Some(fresh);
         assert!(self.room() >= bytes);
@@ -187,13 +187,13 @@ impl WriteBuffer {
     /// partial last page for the next one. `None` if nothing is pending.
     /// A `closed` write stops at the last page boundary if there is a whole
     /// page to write before it (otherwise the write is open).
-    pub fn take_for_write(&mut self, file: &DmaFile, closed: bool) -> Option<PendingWrite> {
+    pub fn take_for_write(&mut self, closed: bool) -> Option<PendingWrite> {
         if !self.is_pending() {
             return None;
         }
         if self.buffer.is_none() {
             // Only a pending partial page, left by a closed write.
-            self.reserve(file, 0);
+            self.reserve(0);
         }
         let logical_end = self.end_position();
         let next_position = align_down(logical_end);
@@ -219,7 +219,7 @@ impl WriteBuffer {
         buffer.trim_to_size(written_len);
         let page = ALIGNMENT as usize;
         let head = (self.clean_len > 0 && written_len > page).then(|| {
-            let mut head = file.alloc_dma_buffer(page);
+            let mut head = glommio::allocate_dma_buffer(page);
             head.as_bytes_mut()
                 .copy_from_slice(&buffer.as_bytes()[..page]);
             buffer.trim_front(page);
@@ -247,27 +247,16 @@ impl WriteBuffer {
 mod tests {
     use super::*;
 
-    /// Runs `test` on an executor with a 16 MiB DMA pool, given a fresh
-    /// direct-IO file to allocate buffers for.
-    fn with_dma_file<F, T>(test: T)
+    /// Runs `test` on an executor with a 16 MiB DMA pool (the buffers'
+    /// source).
+    fn with_executor<F, T>(test: T)
     where
-        T: FnOnce(DmaFile) -> F + Send + 'static,
+        T: FnOnce() -> F + Send + 'static,
         F: std::future::Future<Output = ()> + 'static,
     {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("w.log");
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .io_memory(16 << 20)
-            .spawn(move || async move {
-                let file = glommio::io::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .dma_open(&path)
-                    .await
-                    .expect("open");
-                test(file).await;
-            })
+            .spawn(move || async move { test().await })
             .expect("executor")
             .join()
             .expect("join");
@@ -275,12 +264,12 @@ mod tests {
 
     #[test]
     fn partial_page_is_carried_into_the_next_buffer_and_padding_zeroed() {
-        with_dma_file(|file| async move {
+        with_executor(|| async move {
             let mut buffer = WriteBuffer::new(2 * ALIGNMENT as usize, 0, &[]);
             assert!(!buffer.is_pending());
-            assert!(buffer.reserve(&file, 5_000));
+            assert!(buffer.reserve(5_000));
             buffer.append_slot(5_000).fill(7);
-            let write = buffer.take_for_write(&file, false).expect("pending");
+            let write = buffer.take_for_write(false).expect("pending");
             assert_eq!((write.position, write.end_position), (0, 5_000));
             assert_eq!(write.buffer.len(), 8_192);
             assert!(write.buffer.as_bytes()[5_000..].iter().all(|&b| b == 0));
@@ -289,13 +278,10 @@ mod tests {
             assert!(!buffer.is_pending());
             assert_eq!(buffer.partial_page().len(), 5_000 - 4_096);
             // A batch larger than the capacity grows an idle buffer.
-            assert!(buffer.reserve(&file, 20_000));
+            assert!(buffer.reserve(20_000));
             buffer.append_slot(20_000).fill(9);
-            assert!(
-                !buffer.reserve(&file, 100_000),
-                "pending bytes block growth"
-            );
-            let write = buffer.take_for_write(&file, false).expect("pending");
+            assert!(!buffer.reserve(100_000), "pending bytes block growth");
+            let write = buffer.take_for_write(false).expect("pending");
             assert_eq!(write.position, 4_096);
             assert_eq!(write.end_position, 25_000);
             // The rewritten page goes on its own: the carried bytes, then
@@ -309,24 +295,24 @@ mod tests {
 
     #[test]
     fn a_write_rewriting_an_on_disk_page_carries_that_page_apart() {
-        with_dma_file(|file| async move {
+        with_executor(|| async move {
             let mut buffer = WriteBuffer::new(64 * ALIGNMENT as usize, 0, &[]);
             // From an empty file: nothing on disk to rewrite.
-            assert!(buffer.reserve(&file, 6_000));
+            assert!(buffer.reserve(6_000));
             buffer.append_slot(6_000).fill(1);
-            let first = buffer.take_for_write(&file, false).expect("pending");
+            let first = buffer.take_for_write(false).expect("pending");
             assert!(first.head.is_none());
             assert_eq!(first.buffer.len(), 8_192);
             // Within the partial page alone: one pure overwrite, no head.
-            assert!(buffer.reserve(&file, 100));
+            assert!(buffer.reserve(100));
             buffer.append_slot(100).fill(2);
-            let small = buffer.take_for_write(&file, false).expect("pending");
+            let small = buffer.take_for_write(false).expect("pending");
             assert!(small.head.is_none());
             assert_eq!((small.position, small.buffer.len()), (4_096, 4_096));
             // Past it: the page [4096, 8192) apart, the new pages after it.
-            assert!(buffer.reserve(&file, 10_000));
+            assert!(buffer.reserve(10_000));
             buffer.append_slot(10_000).fill(3);
-            let split = buffer.take_for_write(&file, false).expect("pending");
+            let split = buffer.take_for_write(false).expect("pending");
             assert_eq!((split.position, split.end_position), (4_096, 16_100));
             let head = split.head.expect("the partial page is on disk");
             assert_eq!(head.len(), 4_096);
@@ -340,14 +326,14 @@ mod tests {
             assert!(body[16_100 - 8_192..].iter().all(|&b| b == 0));
             // After a closed write the partial page is not on disk: the next
             // write starts at fresh space, in one piece.
-            assert!(buffer.reserve(&file, 9_000));
+            assert!(buffer.reserve(9_000));
             buffer.append_slot(9_000).fill(4);
-            let closed = buffer.take_for_write(&file, true).expect("pending");
+            let closed = buffer.take_for_write(true).expect("pending");
             assert!(closed.closed);
             assert!(closed.head.is_some(), "it still rewrites [12288, 16384)");
-            assert!(buffer.reserve(&file, 5_000));
+            assert!(buffer.reserve(5_000));
             buffer.append_slot(5_000).fill(5);
-            let after_closed = buffer.take_for_write(&file, false).expect("pending");
+            let after_closed = buffer.take_for_write(false).expect("pending");
             assert!(after_closed.head.is_none());
             assert_eq!(after_closed.position, closed.end_position);
         });
@@ -355,11 +341,11 @@ mod tests {
 
     #[test]
     fn a_closed_write_stops_at_a_page_boundary_and_the_next_one_starts_there() {
-        with_dma_file(|file| async move {
+        with_executor(|| async move {
             let mut buffer = WriteBuffer::new(64 * ALIGNMENT as usize, 0, &[]);
-            assert!(buffer.reserve(&file, 10_000));
+            assert!(buffer.reserve(10_000));
             buffer.append_slot(10_000).fill(7);
-            let first = buffer.take_for_write(&file, true).expect("pending");
+            let first = buffer.take_for_write(true).expect("pending");
             assert!(first.closed);
             assert_eq!((first.position, first.end_position), (0, 8_192));
             assert_eq!(first.buffer.len(), 8_192);
@@ -367,9 +353,9 @@ mod tests {
             assert!(buffer.is_pending());
             assert_eq!(buffer.end_position(), 10_000);
             assert_eq!(buffer.partial_page().len(), 10_000 - 8_192);
-            assert!(buffer.reserve(&file, 3_000));
+            assert!(buffer.reserve(3_000));
             buffer.append_slot(3_000).fill(9);
-            let second = buffer.take_for_write(&file, false).expect("pending");
+            let second = buffer.take_for_write(false).expect("pending");
             assert!(!second.closed);
             assert_eq!((second.position, second.end_position), (8_192, 13_000));
             let bytes = second.buffer.as_bytes();
@@ -379,18 +365,18 @@ mod tests {
             // Open: the partial page is on disk and nothing is pending.
             assert!(!buffer.is_pending());
             // Less than a page pending: a closed request writes it open.
-            assert!(buffer.reserve(&file, 10));
+            assert!(buffer.reserve(10));
             buffer.append_slot(10).fill(1);
-            let small = buffer.take_for_write(&file, true).expect("pending");
+            let small = buffer.take_for_write(true).expect("pending");
             assert!(!small.closed);
             assert_eq!(small.end_position, 13_010);
             // A closed write leaving only a pending page, then an open
             // write of that page alone (no buffer held in between).
-            assert!(buffer.reserve(&file, 8_000));
+            assert!(buffer.reserve(8_000));
             buffer.append_slot(8_000).fill(2);
-            let closed = buffer.take_for_write(&file, true).expect("pending");
+            let closed = buffer.take_for_write(true).expect("pending");
             assert_eq!((closed.position, closed.end_position), (12_288, 20_480));
-            let tail = buffer.take_for_write(&file, false).expect("pending");
+            let tail = buffer.take_for_write(false).expect("pending");
             assert_eq!((tail.position, tail.end_position), (20_480, 21_010));
             assert!(tail.buffer.as_bytes()[..530].iter().all(|&b| b == 2));
         });
@@ -398,37 +384,37 @@ mod tests {
 
     #[test]
     fn buffer_size_follows_demand_between_the_minimum_and_the_capacity() {
-        with_dma_file(|file| async move {
+        with_executor(|| async move {
             let capacity = 1 << 20;
             let mut buffer = WriteBuffer::new(capacity, 0, &[]);
             // A small batch takes the minimum, not the capacity.
-            assert!(buffer.reserve(&file, 100));
+            assert!(buffer.reserve(100));
             assert_eq!(buffer.room(), MIN_BUFFER_BYTES);
             buffer.append_slot(100).fill(1);
             assert_eq!(buffer.room(), MIN_BUFFER_BYTES - 100);
-            buffer.take_for_write(&file, false).expect("pending");
+            buffer.take_for_write(false).expect("pending");
             // A full buffer doubles the next one, up to the capacity.
             let mut sizes = Vec::new();
             for _ in 0..6 {
                 let room = {
-                    assert!(buffer.reserve(&file, 1));
+                    assert!(buffer.reserve(1));
                     buffer.room() + buffer.partial_page().len()
                 };
                 sizes.push(room);
                 buffer
                     .append_slot(room - buffer.partial_page().len())
                     .fill(2);
-                buffer.take_for_write(&file, false).expect("pending");
+                buffer.take_for_write(false).expect("pending");
             }
             assert_eq!(sizes[0], MIN_BUFFER_BYTES);
             assert_eq!(sizes[1], 2 * MIN_BUFFER_BYTES);
             assert_eq!(sizes[4], capacity);
             assert_eq!(sizes[5], capacity, "never beyond the capacity");
             // Quiet again: back to the minimum.
-            assert!(buffer.reserve(&file, 10));
+            assert!(buffer.reserve(10));
             buffer.append_slot(10).fill(3);
-            buffer.take_for_write(&file, false).expect("pending");
-            assert!(buffer.reserve(&file, 10));
+            buffer.take_for_write(false).expect("pending");
+            assert!(buffer.reserve(10));
             assert_eq!(
                 buffer.room() + buffer.partial_page().len(),
                 MIN_BUFFER_BYTES

@@ -988,6 +988,28 @@ impl Snapshot {
             )
             .encode(read_ahead_bytes.encode_family(&labels)?)?;
         }
+        let mut open_files = encoder.encode_descriptor(
+            "log_open_files",
+            "Segment (.log) files a data shard holds open now: within its share of log.open.files.max unless every open file is busy with an IO.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for shard in &self.shards {
+            let labels: Labels = vec![("shard", shard.shard.to_string())];
+            let open = shard.log_stats.segment_files_open.load(Ordering::Relaxed);
+            gauge_value(open).encode(open_files.encode_family(&labels)?)?;
+        }
+        let mut reopens = encoder.encode_descriptor(
+            "log_file_reopens",
+            "Segment files reopened after the open-files budget closed them, by shard: a fast climb means log.open.files.max is small for the partitions in use.",
+            None,
+            MetricType::Counter,
+        )?;
+        for shard in &self.shards {
+            let labels: Labels = vec![("shard", shard.shard.to_string())];
+            let count = shard.log_stats.segment_file_reopens.load(Ordering::Relaxed);
+            ConstCounter::new(count).encode(reopens.encode_family(&labels)?)?;
+        }
         let mut in_flight = encoder.encode_descriptor(
             "cross_shard_calls_in_flight",
             "Cross-shard calls sent (or waiting for channel room) and not yet answered, by calling shard and peer.",

@@ -221,6 +221,17 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
             }
         }
     });
+    let open_files_limit = skein_engine::raise_open_files_limit();
+    let segment_files_per_shard = skein_engine::shard_segment_files_max(
+        open_files_limit,
+        config.log_open_files_max(),
+        plan.data_shards(),
+    );
+    tracing::info!(
+        open_files_limit,
+        segment_files_per_shard,
+        "segment files open at most per data shard"
+    );
     let ports: Vec<Option<Port>> = mesh_ports(plan.shard_count(), MESH_CHANNEL_CAPACITY)
         .into_iter()
         .map(Some)
@@ -243,6 +254,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         connection_quotas,
         client_listeners,
         log_dirs: Arc::clone(&log_dirs),
+        segment_files_per_shard,
         peer_security,
         controller_tls,
         controller_sasl,
@@ -315,6 +327,9 @@ struct Shared {
     client_listeners: Vec<Arc<ClientListener>>,
     /// The log directories (`log.dirs`) every data shard keeps partitions in.
     log_dirs: Arc<LogDirs>,
+    /// Segment files each data shard keeps open at most
+    /// (`log.open.files.max` or the open-files limit, split over the shards).
+    segment_files_per_shard: usize,
     /// How this node connects to other brokers and to the controllers.
     peer_security: Arc<skein_net::client_security::PeerSecurity>,
     /// The controller listener's TLS, when it is SSL or SASL_SSL (a voter
@@ -784,6 +799,7 @@ fn start_group_coordinator(control: &Rc<ControlShard>, groups: &Rc<GroupDriver>)
 }
 
 async fn data_main(shared: Arc<Shared>, shard: ShardId, port: Port) {
+    skein_engine::set_shard_segment_files_max(shared.segment_files_per_shard);
     let (mesh, inbox) = port.connect().await;
     // A cluster's id is the quorum's: known once its image records it.
     let cluster_id = loop {
