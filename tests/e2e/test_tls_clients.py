@@ -189,9 +189,13 @@ def test_a_broker_serving_an_expired_certificate_is_refused_by_its_clients(
     from confluent_kafka import KafkaError
     error = first_error(ssl_conf(pki, ssl_port))
     # librdkafka's own verification fails the handshake (it does not say
-    # why beyond "certificate verify failed").
-    assert error.code() == KafkaError._SSL, error
-    assert "SSL handshake failed" in error.str() and "certificate verify failed" in error.str(), error
+    # why beyond "certificate verify failed"). It reports _SSL ("SSL
+    # handshake failed: ..."), or _TRANSPORT ("... in state SSL_HANDSHAKE")
+    # when the failure surfaces while it reads during the handshake (seen
+    # once in CI).
+    assert error.code() in (KafkaError._SSL, KafkaError._TRANSPORT), error
+    assert "certificate verify failed" in error.str(), error
+    assert "SSL handshake failed" in error.str() or "state SSL_HANDSHAKE" in error.str(), error
     kcat = which_or_fail("kcat")
     failed = subprocess.run([kcat, "-b", f"127.0.0.1:{ssl_port}", "-X", "security.protocol=ssl",
                              "-X", f"ssl.ca.location={pki.ca}", "-L", "-m", "5"],
