@@ -38,7 +38,6 @@ import json
 import mmap
 import os
 import re
-import resource
 import shutil
 import socket
 import statistics
@@ -47,73 +46,32 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+from bench_support import Broker, children_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 TOPIC = "catchup"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+COUNTERS = {
+    "read_ahead_windows_read": re.compile(r'^skein_log_read_ahead_windows_total\{.*outcome="read".*\} (\S+)$'),
+    "read_ahead_windows_used": re.compile(r'^skein_log_read_ahead_windows_total\{.*outcome="used".*\} (\S+)$'),
+    "fetch_requests": re.compile(r'^skein_requests_total\{api="Fetch"\} (\S+)$'),
+    "read_ahead_bytes": re.compile(r'^skein_log_read_ahead_bytes_total\{.*\} (\S+)$'),
+}
 
 
-class Broker:
-    """One `skein serve` on 127.0.0.1 with its data in `data_dir`."""
-
-    def __init__(self, bin_path: str, data_dir: Path):
-        self.bin_path = bin_path
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.bin_path, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir),
-             "--admin-listen", f"127.0.0.1:{self.admin_port}"],
-            stdout=subprocess.DEVNULL, stderr=open(self.data_dir.parent / "broker.log", "ab"))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"skein serve exited with {self.proc.returncode}")
-                time.sleep(0.2)
-        raise TimeoutError("the broker did not listen within 120 s")
-
-    def counters(self) -> dict[str, float]:
-        """The read-ahead windows read and used, their bytes, and Fetch requests, so far
-        (summed over shards), from the admin endpoint's /metrics."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}/metrics",
-                                         headers={"Connection": "close"})
-        text = urllib.request.urlopen(request, timeout=10).read().decode()
-        wanted = {
-            "read_ahead_windows_read": re.compile(r'^skein_log_read_ahead_windows_total\{.*outcome="read".*\} (\S+)$'),
-            "read_ahead_windows_used": re.compile(r'^skein_log_read_ahead_windows_total\{.*outcome="used".*\} (\S+)$'),
-            "fetch_requests": re.compile(r'^skein_requests_total\{api="Fetch"\} (\S+)$'),
-            "read_ahead_bytes": re.compile(r'^skein_log_read_ahead_bytes_total\{.*\} (\S+)$'),
-        }
-        totals = dict.fromkeys(wanted, 0.0)
-        for line in text.splitlines():
-            for name, pattern in wanted.items():
-                match = pattern.match(line)
-                if match:
-                    totals[name] += float(match.group(1))
-        return totals
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(120)
+def read_counters(broker: Broker) -> dict[str, float]:
+    """The read-ahead windows read and used, their bytes, and Fetch requests, so far
+    (summed over shards), from the admin endpoint's /metrics."""
+    totals = dict.fromkeys(COUNTERS, 0.0)
+    for line in broker.metrics_text().splitlines():
+        for name, pattern in COUNTERS.items():
+            match = pattern.match(line)
+            if match:
+                totals[name] += float(match.group(1))
+    return totals
 
 
 def log_bytes(data_dir: Path) -> int:
@@ -237,19 +195,9 @@ def raw_loopback(data_dir: Path, partitions: int) -> dict:
             "seconds": round(seconds, 2), "cpu_s": round(children_cpu_seconds() - cpu_before, 2)}
 
 
-def broker_cpu_seconds(broker: Broker) -> float:
-    fields = Path(f"/proc/{broker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def catch_up(broker: Broker, args) -> dict:
-    broker_before, client_before = broker_cpu_seconds(broker), children_cpu_seconds()
-    counters_before = broker.counters()
+    broker_before, client_before = broker.cpu_seconds(), children_cpu_seconds()
+    counters_before = read_counters(broker)
     out = Path(tempfile.mkdtemp(prefix="skein-catchup-json-")) / "consume.json"
     result = subprocess.run(
         [args.bin, "bench", "consume", "-b", broker.bootstrap, "--topic", TOPIC,
@@ -260,11 +208,11 @@ def catch_up(broker: Broker, args) -> dict:
         raise RuntimeError(f"skein bench consume failed ({result.returncode}): {result.stderr[-2000:]}")
     series = json.loads(out.read_text())["series"][0]
     counters = {name: round(value - counters_before[name])
-                for name, value in broker.counters().items()}
+                for name, value in read_counters(broker).items()}
     shutil.rmtree(out.parent, ignore_errors=True)
     return {"mb_per_s": round(series["bytes_per_s"] / 1e6, 1), "bytes": series["bytes"],
             "seconds": series["measured_seconds"],
-            "broker_cpu_s": round(broker_cpu_seconds(broker) - broker_before, 2),
+            "broker_cpu_s": round(broker.cpu_seconds() - broker_before, 2),
             "client_cpu_s": round(children_cpu_seconds() - client_before, 2),
             **counters}
 

@@ -59,12 +59,9 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
-import socket
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -73,8 +70,9 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench_support import Broker, own_cpu_seconds
+
 REPO = Path(__file__).resolve().parents[2]
-TICKS = os.sysconf("SC_CLK_TCK")
 RECORD_SIZE = 1024
 VALUE_POOL = 8192
 DEFAULT_CASES = "none,lz4,zstd,snappy,gzip,lz4>lz4,none>lz4"
@@ -117,55 +115,6 @@ def event_value(rng: random.Random) -> bytes:
     value = text.encode()
     assert len(value) == RECORD_SIZE
     return value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """One `skein serve` on 127.0.0.1 with its data in `data_dir`."""
-
-    def __init__(self, bin_path: str, data_dir: Path):
-        self.bin_path = bin_path
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.bin_path, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)],
-            stdout=subprocess.DEVNULL, stderr=open(self.data_dir.parent / "broker.log", "ab"))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"skein serve exited with {self.proc.returncode}")
-                time.sleep(0.2)
-        raise TimeoutError("the broker did not listen within 120 s")
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(120)
-
-
-def self_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def parse_case(case: str) -> tuple[str, str]:
@@ -239,7 +188,7 @@ def produce(broker: Broker, topic: str, codec: str, values: list[bytes], records
             errors += 1
 
     pool = len(values)
-    broker_before, client_before = broker.cpu_seconds(), self_cpu_seconds()
+    broker_before, client_before = broker.cpu_seconds(), own_cpu_seconds()
     started = time.perf_counter()
     for i in range(records):
         if pace and i % pace[1] == 0:
@@ -259,7 +208,7 @@ def produce(broker: Broker, topic: str, codec: str, values: list[bytes], records
     errors += producer.flush(300)
     seconds = time.perf_counter() - started
     broker_cpu = broker.cpu_seconds() - broker_before
-    client_cpu = self_cpu_seconds() - client_before
+    client_cpu = own_cpu_seconds() - client_before
     # One more statistics callback after the last request.
     stats.clear()
     deadline = time.monotonic() + 5
@@ -284,7 +233,7 @@ def consume(broker: Broker, topic: str, records: int, args) -> dict:
     })
     consumer.assign([TopicPartition(topic, p, 0) for p in range(args.partitions)])
     consumed = value_bytes = 0
-    broker_before, client_before = broker.cpu_seconds(), self_cpu_seconds()
+    broker_before, client_before = broker.cpu_seconds(), own_cpu_seconds()
     started = time.perf_counter()
     deadline = started + 600
     while consumed < records and time.perf_counter() < deadline:
@@ -294,7 +243,7 @@ def consume(broker: Broker, topic: str, records: int, args) -> dict:
                 value_bytes += len(message.value())
     seconds = time.perf_counter() - started
     broker_cpu = broker.cpu_seconds() - broker_before
-    client_cpu = self_cpu_seconds() - client_before
+    client_cpu = own_cpu_seconds() - client_before
     consumer.close()
     if consumed != records or value_bytes != records * RECORD_SIZE:
         raise RuntimeError(f"consumed {consumed} records, {value_bytes} value bytes; "

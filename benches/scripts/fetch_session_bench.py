@@ -37,7 +37,8 @@ import time
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from bench_support import free_port, process_cpu_seconds
+
 
 
 def i8(v): return struct.pack(">b", v)
@@ -87,19 +88,6 @@ def response_session(frame: bytes) -> tuple[int, int]:
     # correlation_id INT32 | throttle_time_ms INT32 | error_code INT16 | session_id INT32
     error_code, session_id = struct.unpack(">hi", frame[8:14])
     return error_code, session_id
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def poll_sessionless(sock, topic, partitions, polls, max_wait_ms):
@@ -168,9 +156,9 @@ def main() -> None:
             admin.create_topics([NewTopic(topic, args.partitions, 1)])[topic].result(30)
             time.sleep(1)
             # The broker's own CPU while nobody polls (timers, metrics).
-            idle_before = cpu_seconds(broker.pid)
+            idle_before = process_cpu_seconds(broker.pid)
             time.sleep(3)
-            idle = (cpu_seconds(broker.pid) - idle_before) / 3
+            idle = (process_cpu_seconds(broker.pid) - idle_before) / 3
             partitions = list(range(args.partitions))
             sock = socket.create_connection(("127.0.0.1", port))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -185,11 +173,11 @@ def main() -> None:
                 if round_index % 2 == 1:
                     order.reverse()
                 for mode in order:
-                    cpu_before = cpu_seconds(broker.pid)
+                    cpu_before = process_cpu_seconds(broker.pid)
                     wall_before = time.monotonic()
                     sent, received = modes[mode](sock, topic, partitions, args.polls, args.max_wait_ms)
                     wall = time.monotonic() - wall_before
-                    cpu = cpu_seconds(broker.pid) - cpu_before
+                    cpu = process_cpu_seconds(broker.pid) - cpu_before
                     results[mode].append((cpu / args.polls * 1e6, wall / args.polls * 1e6, sent, received))
                     print(f"round {round_index} {mode:12s} broker CPU {cpu / args.polls * 1e6:8.1f} µs/poll"
                           f"  wall {wall / args.polls * 1e6:8.1f} µs/poll"

@@ -53,37 +53,13 @@ import sys
 import tempfile
 import time
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from bench_support import free_port, process_cpu_seconds, wait_listening
+
 USER, PASSWORD = "bench", "bench-secret"
 API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE = 18, 17, 36
 
 
 # --- broker -----------------------------------------------------------------
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
 
 def make_pki(directory: str) -> tuple[str, str]:
     """A test CA and a server certificate for 127.0.0.1/localhost made with
@@ -264,10 +240,10 @@ def handshakes(mode: str, port: int, ca: str, workers: int, seconds: float, pid:
         p.start()
     while time.monotonic() < start_at:
         time.sleep(0.0005)
-    cpu_before = cpu_seconds(pid)
+    cpu_before = process_cpu_seconds(pid)
     while time.monotonic() < end_at:
         time.sleep(0.001)
-    cpu = cpu_seconds(pid) - cpu_before
+    cpu = process_cpu_seconds(pid) - cpu_before
     results = [queue.get(timeout=60) for _ in procs]
     for p in procs:
         p.join()
@@ -297,16 +273,16 @@ def bench(skein: str, argv: list[str], json_path: str) -> dict:
 def throughput(args, proto: str, bootstrap: str, client_props: list[str], topic: str,
                pid: int, work: str) -> dict:
     common = ["-b", bootstrap, "--topic", topic, *client_props]
-    cpu_before = cpu_seconds(pid)
+    cpu_before = process_cpu_seconds(pid)
     produced = bench(args.skein, ["produce", *common, "--partitions", "1", "--record-size",
                                   str(args.record_size), "--batch-size", "64KiB", "--linger-ms", "5",
                                   "--acks", "1", "--rate", f"{args.produce_cap_mbps}MB/s",
                                   "--warmup", "1", "--duration", str(args.produce_seconds)],
                      os.path.join(work, "produce.json"))
-    produce_cpu = cpu_seconds(pid) - cpu_before
+    produce_cpu = process_cpu_seconds(pid) - cpu_before
     consumed_bytes = consumed_seconds = 0.0
     topic_bytes = None
-    cpu_before = cpu_seconds(pid)
+    cpu_before = process_cpu_seconds(pid)
     for _ in range(args.consume_passes):
         c = bench(args.skein, ["consume", *common, "--from", "earliest", "--until-end",
                                "--warmup", "0", "--duration", "120"],
@@ -316,7 +292,7 @@ def throughput(args, proto: str, bootstrap: str, client_props: list[str], topic:
         topic_bytes = topic_bytes or c["bytes"]
         consumed_bytes += c["bytes"]
         consumed_seconds += c["measured_seconds"]
-    consume_cpu = cpu_seconds(pid) - cpu_before
+    consume_cpu = process_cpu_seconds(pid) - cpu_before
     return {
         "produce_MBps": produced["bytes_per_s"] / 1e6,
         "produce_capped": produced["bytes_per_s"] / 1e6 > 0.95 * args.produce_cap_mbps,
@@ -375,7 +351,7 @@ def main() -> None:
         log = open(os.path.join(work, "broker.log"), "wb")
         broker = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         for port in (plain_port, ssl_port, sasl_port):
-            wait_port(port)
+            wait_listening(port, 30)
         plain = f"127.0.0.1:{plain_port}"
         subprocess.run([args.skein, "user", "add", USER, "--mechanism", "SCRAM-SHA-256",
                         "--password", PASSWORD, "-b", plain], check=True, capture_output=True)
@@ -388,9 +364,9 @@ def main() -> None:
         }
         modes = {"plaintext": plain_port, "tls": ssl_port, "tls+scram": sasl_port}
         time.sleep(1)
-        idle_before = cpu_seconds(broker.pid)
+        idle_before = process_cpu_seconds(broker.pid)
         time.sleep(3)
-        idle = (cpu_seconds(broker.pid) - idle_before) / 3
+        idle = (process_cpu_seconds(broker.pid) - idle_before) / 3
         print(f"broker idle CPU: {idle * 1e3:.1f} ms/s", file=sys.stderr)
 
         tp: dict[str, list[dict]] = {p: [] for p in protocols}

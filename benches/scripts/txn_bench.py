@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -63,20 +62,10 @@ from confluent_kafka import (  # noqa: E402
 )
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
+from bench_support import own_cpu_seconds, process_cpu_seconds  # noqa: E402
 from conftest import Broker, free_port  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 TIMEOUT_S = 60.0
-
-
-def broker_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def client_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -93,13 +82,13 @@ class Meter:
         self.pid = pid
 
     def __enter__(self) -> "Meter":
-        self.t0, self.b0, self.c0 = time.monotonic(), broker_cpu_s(self.pid), client_cpu_s()
+        self.t0, self.b0, self.c0 = time.monotonic(), process_cpu_seconds(self.pid), own_cpu_seconds()
         return self
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.monotonic() - self.t0
-        self.broker_cpu = broker_cpu_s(self.pid) - self.b0
-        self.client_cpu = client_cpu_s() - self.c0
+        self.broker_cpu = process_cpu_seconds(self.pid) - self.b0
+        self.client_cpu = own_cpu_seconds() - self.c0
 
     def figures(self, records: int, record_size: int) -> dict:
         return {
