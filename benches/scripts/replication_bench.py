@@ -28,6 +28,7 @@ writes everything.
 
 Usage: tests/e2e/.deps/venv/bin/python benches/scripts/replication_bench.py \\
            --bin target/release/skein [--rounds 3] [--seconds 10] [--partitions 6] [--librdkafka]
+           [--property replica.fetch.min.bytes=32768 ...]
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
-from confluent_kafka import Producer  # noqa: E402
+from confluent_kafka import KafkaError, KafkaException, Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 import cluster as cluster_module  # noqa: E402
@@ -184,8 +185,19 @@ class Topics:
             raise RuntimeError(f"only {free_gb:.1f} GB free on the data dir's disk (need {self.min_free_gb})")
         self.count += 1
         topic = f"bench-rf{rf}-{self.count}"
-        self.admin.create_topics([NewTopic(topic, num_partitions=self.partitions, replication_factor=rf,
-                                           config={"min.insync.replicas": str(min(rf, 2))})])[topic].result(30)
+        new_topic = NewTopic(topic, num_partitions=self.partitions, replication_factor=rf,
+                             config={"min.insync.replicas": str(min(rf, 2))})
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.admin.create_topics([new_topic])[topic].result(30)
+                break
+            except KafkaException as error:
+                # Right after start on a loaded machine the nodes may not
+                # know the active controller yet: ask again.
+                if error.args[0].code() != KafkaError.NOT_CONTROLLER or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         time.sleep(1)  # leaders elected, followers fetching
         try:
             return run(topic)
@@ -214,6 +226,9 @@ def main() -> None:
     parser.add_argument("--min-free-gb", type=float, default=20.0,
                         help="refuse to start a case with less free space on the data dir's disk")
     parser.add_argument("--json", help="write every round's figures and the medians to this file")
+    parser.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
+                        help="a broker property added to every node's file (repeatable), e.g. "
+                             "replica.fetch.min.bytes=32768")
     args = parser.parse_args()
     if not Path(args.bin).exists():
         sys.exit(f"no skein binary at {args.bin}")
@@ -221,8 +236,9 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="skein-replication-bench-"))
     # A deleted partition's directory goes after log.segment.delete.delay.ms
     # (Kafka's 60 s): a second here, so the next case has the disk back.
-    cluster = Cluster(base, combined=3, properties={"log.flush.policy": "batch",
-                                                    "log.segment.delete.delay.ms": "1000"})
+    properties = {"log.flush.policy": "batch", "log.segment.delete.delay.ms": "1000"}
+    properties.update(tuple(item.split("=", 1)) for item in args.property)  # type: ignore[misc]
+    cluster = Cluster(base, combined=3, properties=properties)
     report: dict = {"config": {k: v for k, v in vars(args).items() if k != "json"}, "rounds": []}
     try:
         report["disk_before"] = disk_ceiling(base)

@@ -216,15 +216,19 @@ pub async fn serve_reads(ctx: &ShardState, request: ShardReads) -> ShardReply {
 }
 
 /// Waits until one of the readable wanted partitions gets what its reader
-/// waits for, or `timeout` passes; each other shard's partitions are
-/// waited on by their owner in one call. Returns whether something (an
-/// append, a partition going away) ended the wait.
+/// waits for past its offset in `past` (one per wanted partition, in the
+/// same order: its fetch offset when the read found nothing, the offset
+/// after what it found otherwise), or `timeout` passes; each other shard's
+/// partitions are waited on by their owner in one call. Returns whether
+/// something (an append, a partition going away) ended the wait.
 pub(crate) async fn wait_for_any(
     ctx: &ShardState,
     wanted: &[Wanted],
+    past: &[i64],
     timeout: Duration,
     kind: Reads,
 ) -> bool {
+    debug_assert_eq!(wanted.len(), past.len());
     let timeout_ms = u64::try_from(timeout.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
@@ -232,14 +236,8 @@ pub(crate) async fn wait_for_any(
     for (owner, indexes) in by_owner(ctx, wanted) {
         let partitions: Vec<(TopicId, i32, i64)> = indexes
             .iter()
-            .filter_map(|&index| wanted.get(index))
-            .map(|want| {
-                (
-                    want.read.topic_id,
-                    want.read.partition,
-                    want.read.fetch_offset,
-                )
-            })
+            .filter_map(|&index| Some((wanted.get(index)?, *past.get(index)?)))
+            .map(|(want, offset)| (want.read.topic_id, want.read.partition, offset))
             .collect();
         if owner == ctx.shard {
             let throttle = LeaderThrottle::of(ctx, kind);

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::fetch_request::FetchRequest;
 use kafka_protocol::messages::TopicName;
 use skein_controller::{MetadataImage, TopicId};
-use skein_engine::LogChunk;
+use skein_engine::{BatchHeader, LogChunk, BATCH_HEADER_BYTES};
 use skein_replication::BrokerId;
 use uuid::Uuid;
 
@@ -480,19 +480,50 @@ async fn long_poll(
         }
         if total > 0 {
             // Records below min_bytes: let go of the log's buffers while
-            // waiting and read again.
+            // waiting for an append past what was read (not past the fetch
+            // offset, which the log end has already passed: that wait
+            // would end at once and spin on reads until the deadline), and
+            // read again from the fetch offsets.
+            let past: Vec<i64> = wanted
+                .iter()
+                .zip(&results)
+                .map(|(want, result)| offset_after(want.read.fetch_offset, &result.chunks))
+                .collect();
             drop(results);
-            wait_for_any(ctx, wanted, deadline - now, reads).await;
+            wait_for_any(ctx, wanted, &past, deadline - now, reads).await;
             continue;
         }
         // Nothing to read: unless an append (or a deleted partition) wakes
         // the wait, this answer still holds at the deadline, so an idle
         // long-poll reads its partitions once, not twice. Only a log start
         // offset moved by retention meanwhile is reported a poll late.
-        if !wait_for_any(ctx, wanted, deadline - now, reads).await {
+        let past: Vec<i64> = wanted.iter().map(|want| want.read.fetch_offset).collect();
+        if !wait_for_any(ctx, wanted, &past, deadline - now, reads).await {
             return (results, state, throttled);
         }
     }
+}
+
+/// The offset after the last whole batch in `chunks` (read from
+/// `fetch_offset`), or `fetch_offset` when they hold none: where a wait for
+/// more records starts.
+fn offset_after(fetch_offset: i64, chunks: &[LogChunk]) -> i64 {
+    let mut next = fetch_offset;
+    for chunk in chunks {
+        let mut bytes = chunk.as_slice();
+        while let Some(header) = BatchHeader::read(bytes) {
+            let Some(rest) = usize::try_from(header.total_bytes())
+                .ok()
+                .filter(|&total| total >= BATCH_HEADER_BYTES)
+                .and_then(|total| bytes.get(total..))
+            else {
+                break;
+            };
+            next = next.max(header.last_offset().saturating_add(1));
+            bytes = rest;
+        }
+    }
+    next
 }
 
 /// Adds a fetched partition to the shard's counters.
@@ -516,5 +547,43 @@ fn count_fetched(
     for chunk in &result.chunks {
         ctx.metrics
             .fetched(&want.read.topic_id, &topic.name, chunk.as_slice());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use skein_engine::test_batch::BatchBuilder;
+
+    /// A batch of `records` records starting at `base_offset`.
+    fn batch_at(base_offset: i64, records: usize) -> Vec<u8> {
+        let mut batch = BatchBuilder::new(0).records(records, 10, 1).build();
+        batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+        batch
+    }
+
+    #[test]
+    fn a_min_bytes_wait_starts_after_the_last_batch_read() {
+        assert_eq!(offset_after(40, &[]), 40);
+        // Offsets 40..=42 in one chunk, 43..=44 and 45..=48 in the next.
+        let first = LogChunk::Memory(Bytes::from(batch_at(40, 3)));
+        let second = LogChunk::Memory(Bytes::from([batch_at(43, 2), batch_at(45, 4)].concat()));
+        assert_eq!(offset_after(40, &[first, second]), 49);
+    }
+
+    #[test]
+    fn a_cut_batch_ends_the_walk_at_the_last_whole_batch() {
+        let whole = batch_at(40, 3);
+        let both = [whole.clone(), batch_at(43, 2)].concat();
+        for cut in whole.len()..both.len() {
+            let chunk = LogChunk::Memory(Bytes::copy_from_slice(&both[..cut]));
+            assert_eq!(offset_after(40, &[chunk]), 43, "cut at {cut}");
+        }
+        for cut in 0..whole.len() {
+            let chunk = LogChunk::Memory(Bytes::copy_from_slice(&both[..cut]));
+            assert_eq!(offset_after(40, &[chunk]), 40, "cut at {cut}");
+        }
     }
 }
