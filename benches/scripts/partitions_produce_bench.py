@@ -76,7 +76,9 @@ def bench(bin_path: str, bootstrap: str, topic: str, partitions: int, warmup: in
     cmd = [bin_path, "bench", "produce", "-b", bootstrap, "--topic", topic, "--partitions", str(partitions),
            "--record-size", "1024", "--acks", "all", "--rate", "max", "--producers", "1",
            "--warmup", str(warmup), "--duration", str(duration), "--json", str(out), *extra]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=3600)
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=3600, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"skein bench produce exited with {done.returncode}: {done.stderr[-2000:]}")
     report = json.loads(out.read_text())
     return next(s for s in report["series"] if s["name"] == "produce")
 
@@ -84,8 +86,16 @@ def bench(bin_path: str, bootstrap: str, topic: str, partitions: int, warmup: in
 def create_topic(bin_path: str, bootstrap: str, topic: str, partitions: int, out: Path) -> None:
     """Creates the topic through a 1-second `skein bench produce` run (the
     bench creates a missing topic and waits for its leaders), so the timed
-    runs see a topic that is open on every shard."""
-    bench(bin_path, bootstrap, topic, partitions, 0, 1, out, [])
+    runs see a topic that is open on every shard. The bench waits 30 s for
+    the leaders: on a loaded machine 10 000 partitions may take longer, so
+    it is asked again (the topic exists by then)."""
+    for attempt in range(5):
+        try:
+            bench(bin_path, bootstrap, topic, partitions, 0, 1, out, [])
+            return
+        except RuntimeError as error:
+            print(f"creating {topic}, attempt {attempt + 1}: {error}", file=sys.stderr, flush=True)
+    raise RuntimeError(f"could not create {topic}")
 
 
 def one_round(args, bin_path: str, label: str, run: int, reverse: bool) -> list[dict]:
