@@ -17,7 +17,8 @@
 # Issue 18 scenarios (opt-in; real clients from the e2e venv, $PYTHON):
 #   --cpu-per-gb       librdkafka 1 KiB acks=all linger 5 produce + catch-up
 #                      consume on this broker, broker CPU per GB (ROUNDS runs)
-#   --many-partitions  benches/scripts/partitions_bench.py (N = $PARTITIONS)
+#   --many-partitions  benches/scripts/partitions_bench.py (N = $PARTITIONS) and
+#                      partitions_produce_bench.py (10 000 against 8 partitions)
 #   --compressed       benches/scripts/compression_bench.py (none/lz4/zstd/
 #                      snappy/gzip from librdkafka, stored as sent, CPU per GB)
 #   --catchup          benches/scripts/catchup_bench.py ($CATCHUP_GB GB log)
@@ -240,6 +241,9 @@ if [ "$many_partitions" = 1 ]; then
   echo "== issue 18: $n_partitions partitions on one node (partitions_bench.py, $rounds runs)"
   run_script partitions "$python" "$repo/benches/scripts/partitions_bench.py" --bin "$skein" \
     --partitions "$n_partitions" --runs "$rounds" --json "$results/partitions.json"
+  echo "== issue 18: produce over 10 000 partitions against 8 (partitions_produce_bench.py, $rounds rounds)"
+  run_script partitions-produce "$python" "$repo/benches/scripts/partitions_produce_bench.py" --bin "$skein" \
+    --runs "$rounds" --warmup "$warmup" --duration "$duration" --json "$results/partitions-produce.json"
 fi
 if [ "$compressed" = 1 ]; then
   echo "== issue 18: compressed batches from librdkafka (compression_bench.py, $rounds rounds)"

@@ -6,11 +6,14 @@ to ready, clean and after kill -9, for each N in `--partitions`.
 For every N, on a fresh single-node `skein serve` (default settings, data
 under `--data-dir` or the repository's target/, admin HTTP off):
 
-1. create: one CreateTopics request for a topic of N partitions (RF 1,
-   confluent-kafka's AdminClient); `create_s` is until the response,
-   `led_s` until a Metadata request shows all N partitions with a leader,
-   `ready_s` until one ListOffsets of all N answers every partition (the
-   metadata image says "led" before the data shards have opened the logs).
+1. create: one CreateTopics request for a topic of N partitions (RF 1);
+   `create_s` is until the response, `led_s` until a Metadata request
+   shows all N partitions with a leader, `ready_s` until every partition
+   has answered ListOffsets without an error (the metadata image says "led"
+   before the data shards have opened the logs). These three requests go
+   over the raw wire (struct-packed, ListOffsets in batches of 5000
+   partitions), so the probe of 100 000 partitions costs the client little
+   and waits as long as `--timeout-s`; the producer is confluent-kafka's.
 2. data: `--records` records of 1 KiB to each of `--data-partitions`
    partitions spread over the topic (acks=all), so a recovery has segments
    with batches to scan.
@@ -50,6 +53,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -58,14 +62,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-from confluent_kafka import KafkaException, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 TOPIC = "many"
 RECORD_SIZE = 1024
-# One Metadata attempt while waiting for the partitions to be led.
-METADATA_TIMEOUT_S = 30.0
+# One Metadata or ListOffsets request while waiting for the partitions.
+PROBE_TIMEOUT_S = 60.0
+# Partitions per ListOffsets request: 5000 make a 50 KiB request and a
+# 110 KiB response.
+LIST_OFFSETS_BATCH = 5000
+API_LIST_OFFSETS, API_METADATA, API_CREATE_TOPICS = 2, 3, 19
 # Free disk the run needs beyond the data it writes: every partition has a
 # directory and a few small files.
 DISK_HEADROOM_BYTES = 4 << 30
@@ -143,56 +150,188 @@ class Broker:
         return out
 
 
+class WireError(Exception):
+    """A response that does not parse or a broken connection."""
+
+
+class Wire:
+    """One Kafka connection speaking a few fixed request versions with
+    struct-packed frames. The readiness probes of 100 000 partitions must
+    stay cheap on the client: confluent-kafka's AdminClient.list_offsets
+    over 100 000 partitions (a future per partition) grew past 1.4 GB and
+    never finished, and its socket timeout is at most 300 s, less than a
+    CreateTopics of 100 000 may take."""
+
+    def __init__(self, bootstrap: str, timeout_s: float):
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout_s)
+        self.correlation_id = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "Wire":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def request(self, api_key: int, version: int, body: bytes) -> "Reader":
+        """Sends a request with header v1 (client id "partitions-bench") and
+        returns a reader of the response body (after the v0 header)."""
+        self.correlation_id += 1
+        client_id = b"partitions-bench"
+        header = struct.pack(">hhih", api_key, version, self.correlation_id, len(client_id)) + client_id
+        self.sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+        size = struct.unpack(">i", self._read_exact(4))[0]
+        frame = self._read_exact(size)
+        reader = Reader(frame)
+        if reader.i32() != self.correlation_id:
+            raise WireError("correlation id mismatch")
+        return reader
+
+    def _read_exact(self, n: int) -> bytes:
+        chunks = []
+        while n:
+            chunk = self.sock.recv(min(n, 1 << 20))
+            if not chunk:
+                raise WireError("connection closed")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+
+class Reader:
+    """Big-endian fields out of one response frame."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def _take(self, fmt: str):
+        try:
+            value = struct.unpack_from(fmt, self.data, self.pos)
+        except struct.error as e:
+            raise WireError(f"short response: {e}") from e
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def i8(self) -> int:
+        return self._take(">b")[0]
+
+    def i16(self) -> int:
+        return self._take(">h")[0]
+
+    def i32(self) -> int:
+        return self._take(">i")[0]
+
+    def string(self) -> str | None:
+        n = self.i16()
+        if n < 0:
+            return None
+        self.pos += n
+        return self.data[self.pos - n:self.pos].decode()
+
+
+def kafka_string(s: str) -> bytes:
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def create_topic(bootstrap: str, partitions: int, timeout_s: float) -> None:
+    """One CreateTopics (v2) of TOPIC with `partitions` partitions, RF 1;
+    waits as long as the broker takes to answer (up to timeout_s)."""
+    topic = kafka_string(TOPIC) + struct.pack(">ihii", partitions, 1, 0, 0)  # no assignments, no configs
+    body = struct.pack(">i", 1) + topic + struct.pack(">ib", int(min(timeout_s, 2**31 // 1000 - 1) * 1000), 0)
+    with Wire(bootstrap, timeout_s) as wire:
+        r = wire.request(API_CREATE_TOPICS, 2, body)
+    r.i32()  # throttle_time_ms
+    for _ in range(r.i32()):
+        name, code, message = r.string(), r.i16(), r.string()
+        if code != 0:
+            raise RuntimeError(f"CreateTopics {name}: error {code} {message}")
+
+
 def led_partitions(bootstrap: str, partitions: int, timeout_s: float) -> int:
-    """How many of the topic's partitions a Metadata request shows with a
-    leader and no error (0 if the topic is not there yet)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    metadata = admin.list_topics(TOPIC, timeout=timeout_s)
-    topic = metadata.topics.get(TOPIC)
-    if topic is None or topic.error is not None:
-        return 0
-    led = sum(1 for p in topic.partitions.values() if p.error is None and p.leader >= 0)
+    """How many of the topic's partitions a Metadata request (v4, no
+    auto-creation) shows with a leader and no error (0 if the topic is not
+    there yet)."""
+    body = struct.pack(">i", 1) + kafka_string(TOPIC) + struct.pack(">b", 0)
+    with Wire(bootstrap, timeout_s) as wire:
+        r = wire.request(API_METADATA, 4, body)
+    r.i32()  # throttle_time_ms
+    for _ in range(r.i32()):  # brokers: node_id, host, port, rack
+        r.i32()
+        r.string()
+        r.i32()
+        r.string()
+    r.string()  # cluster_id
+    r.i32()  # controller_id
+    led = 0
+    for _ in range(r.i32()):
+        topic_code, name, _internal = r.i16(), r.string(), r.i8()
+        count = r.i32()
+        for _ in range(count):
+            code, _index, leader = r._take(">hii")
+            r.pos += 4 * r.i32()  # replica_nodes
+            r.pos += 4 * r.i32()  # isr_nodes
+            if name == TOPIC and topic_code == 0 and code == 0 and leader >= 0:
+                led += 1
     return min(led, partitions)
 
 
-def serving_offsets(bootstrap: str, partitions: int, timeout_s: float) -> dict[int, int] | None:
-    """The log end offset of every partition from one ListOffsets (latest)
-    of all of them, or None while any partition answers an error (not open
-    on its shard yet). Metadata alone is not enough: it answers from the
-    metadata image before the data shards have opened the logs."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    wanted = {TopicPartition(TOPIC, p): OffsetSpec.latest() for p in range(partitions)}
-    offsets = {}
-    try:
-        for tp, future in admin.list_offsets(wanted, request_timeout=timeout_s).items():
-            offsets[tp.partition] = future.result(timeout_s).offset
-    except (KafkaException, TimeoutError):  # a busy broker may answer late: ask again
-        return None
-    return offsets
+def list_offsets(wire: Wire, indexes: list[int]) -> dict[int, int | None]:
+    """The log end offset (ListOffsets v1, latest, as a consumer) of each
+    partition in `indexes`, None where the partition answered an error."""
+    parts = b"".join(struct.pack(">iq", p, -1) for p in indexes)
+    body = struct.pack(">ii", -1, 1) + kafka_string(TOPIC) + struct.pack(">i", len(indexes)) + parts
+    r = wire.request(API_LIST_OFFSETS, 1, body)
+    out: dict[int, int | None] = {}
+    for _ in range(r.i32()):
+        r.string()
+        for _ in range(r.i32()):
+            index, code, _timestamp, offset = r._take(">ihqq")
+            out[index] = offset if code == 0 else None
+    return out
+
+
+def serving_offsets(bootstrap: str, partitions: int, answered: dict[int, int],
+                    timeout_s: float) -> bool:
+    """Asks ListOffsets (latest) of every partition not yet in `answered`,
+    in batches of LIST_OFFSETS_BATCH, and adds those that answer; true once
+    all have. Metadata alone is not enough: it answers from the metadata
+    image before the data shards have opened the logs. A partition that has
+    answered once is not asked again (it stays open)."""
+    missing = [p for p in range(partitions) if p not in answered]
+    with Wire(bootstrap, timeout_s) as wire:
+        for i in range(0, len(missing), LIST_OFFSETS_BATCH):
+            for index, offset in list_offsets(wire, missing[i:i + LIST_OFFSETS_BATCH]).items():
+                if offset is not None:
+                    answered[index] = offset
+    return len(answered) == partitions
 
 
 def wait_ready(broker: Broker, partitions: int, t0: float, timeout_s: float) -> tuple[float, float, dict]:
     """Seconds from t0 until Metadata shows all partitions led, and until
-    all of them answer ListOffsets; and those offsets."""
+    all of them have answered ListOffsets; and those offsets."""
     deadline = t0 + timeout_s
     led_s = None
     led = 0
+    answered: dict[int, int] = {}
     while time.monotonic() < deadline:
         if broker.proc.poll() is not None:
             raise RuntimeError(f"skein exited with {broker.proc.returncode}; see {broker.log_path}")
         try:
             if led_s is None:
-                led = led_partitions(broker.bootstrap, partitions, METADATA_TIMEOUT_S)
+                led = led_partitions(broker.bootstrap, partitions, PROBE_TIMEOUT_S)
                 if led == partitions:
                     led_s = time.monotonic() - t0
-            if led_s is not None:
-                offsets = serving_offsets(broker.bootstrap, partitions, METADATA_TIMEOUT_S)
-                if offsets is not None:
-                    return led_s, time.monotonic() - t0, offsets
-        except KafkaException:  # not answering yet: try again
+            if led_s is not None and serving_offsets(broker.bootstrap, partitions, answered, PROBE_TIMEOUT_S):
+                return led_s, time.monotonic() - t0, answered
+        except (OSError, WireError):  # not answering yet, or late: ask again
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"{led} of {partitions} partitions led, not all serving, after {timeout_s}s")
+    raise TimeoutError(f"{led} of {partitions} partitions led, {len(answered)} serving, after {timeout_s}s")
 
 
 def written_partitions(partitions: int, count: int) -> list[int]:
@@ -274,15 +413,11 @@ def one_run(args, partitions: int, run: int) -> dict:
         time.sleep(1)
         result["empty"] = broker.memory_kib()
         # The broker answers CreateTopics once the data shards hold the
-        # partitions: past librdkafka's default 60 s socket timeout at 100 000
-        # (300 s is its most).
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap,
-                             "socket.timeout.ms": min(int(args.timeout_s * 1000), 300_000)})
+        # partitions: past librdkafka's default 60 s socket timeout at 100 000,
+        # so the request goes over the raw wire with the run's own timeout.
         cpu0 = broker.cpu_s()
         t0 = time.monotonic()
-        future = admin.create_topics([NewTopic(TOPIC, num_partitions=partitions, replication_factor=1)],
-                                     request_timeout=args.timeout_s, operation_timeout=args.timeout_s)[TOPIC]
-        future.result(args.timeout_s)
+        create_topic(broker.bootstrap, partitions, args.timeout_s)
         created = time.monotonic() - t0
         led, ready, _ = wait_ready(broker, partitions, t0, args.timeout_s)
         result["create"] = {"create_s": round(created, 3), "led_s": round(led, 3), "ready_s": round(ready, 3),

@@ -5,7 +5,10 @@
 //! place at its aligned offset.
 //!
 //! The DMA buffer is taken from glommio's pool only when bytes arrive, so an
-//! idle partition holds one 4 KiB page, not a whole buffer. Its size follows
+//! idle partition holds at most one 4 KiB page, not a whole buffer — and no
+//! page at all while its end is page-aligned (an empty partition: a broker
+//! with 100 000 of them would otherwise hold 400 MB of empty pages), until
+//! its first write. Its size follows
 //! demand: twice the last write, between [`MIN_BUFFER_BYTES`] and the
 //! capacity. A partition taking one small batch at a time uses small
 //! buffers (many partitions fit the shard's pool); a loaded one grows to
@@ -67,7 +70,8 @@ pub struct PendingWrite {
 #[derive(Debug)]
 pub struct WriteBuffer {
     buffer: Option<DmaBuffer>,
-    /// The partial last page while no buffer is allocated (capacity: one page).
+    /// The partial last page while no buffer is allocated: capacity one
+    /// page once the log has a partial page or has been written, none before.
     tail_page: Vec<u8>,
     file_position: u64,
     len: usize,
@@ -94,8 +98,13 @@ impl WriteBuffer {
             len,
             "partial page must reach the logical end"
         );
-        let mut tail_page = Vec::with_capacity(ALIGNMENT as usize);
-        tail_page.extend_from_slice(partial_page);
+        let tail_page = if partial_page.is_empty() {
+            Vec::new()
+        } else {
+            let mut page = Vec::with_capacity(ALIGNMENT as usize);
+            page.extend_from_slice(partial_page);
+            page
+        };
         WriteBuffer {
             buffer: None,
             tail_page,
@@ -201,6 +210,8 @@ impl WriteBuffer {
         let page_start = usize::try_from(next_position - self.file_position).expect("fits");
         let mut buffer = self.buffer.take().expect("reserved above");
         self.tail_page.clear();
+        // A whole page at the first write, so later ones do not reallocate.
+        self.tail_page.reserve_exact(ALIGNMENT as usize);
         self.tail_page
             .extend_from_slice(&buffer.as_bytes()[page_start..self.len]);
         let written_len = if closed {

@@ -280,17 +280,15 @@ impl ShardState {
     /// The partitions this shard holds a follower replica of, for the
     /// replica fetchers: O(partitions), once per fetch round.
     pub(crate) fn follower_partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
-        let mut partitions = self.partitions.partitions();
-        partitions.retain(|(_, partition)| !partition.role().is_leader());
-        partitions
+        self.partitions
+            .partitions_where(|partition| !partition.role().is_leader())
     }
 
     /// The partitions this shard leads with followers, for the ISR
     /// driver: O(partitions), once per check.
     pub(crate) fn leader_partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
-        let mut partitions = self.partitions.partitions();
-        partitions.retain(|(_, partition)| partition.leads_followers());
-        partitions
+        self.partitions
+            .partitions_where(|partition| partition.leads_followers())
     }
 
     /// The partition `partition` of `topic_id`, which this shard must own.
