@@ -12,17 +12,29 @@ swapped every other round), so both see the same machine noise. Prints one
 JSON line per run, then per binary the median, min and max of core·s/GB
 and MB/s; `--json FILE` writes everything.
 
+`--rdkafka-performance PATH` drives the load with librdkafka's own C
+load generator instead, exactly as issue 18 states the target:
+`rdkafka_performance -P -s 1024 -a -1 -X linger.ms=5` (plus `-t TOPIC -b
+BROKER -c RECORDS`; the partition of each record is librdkafka's random
+choice). PATH is a binary built from librdkafka's
+examples/rdkafka_performance.c, which Debian does not package. The topic
+is created first with confluent-kafka's admin client; the broker's CPU is
+taken over the whole rdkafka_performance process (its connect and
+metadata round trips included) and MB/s over its wall-clock time.
+
 `--perf-record FILE` records the broker of the (single) run with
 `perf record --call-graph dwarf` over the produce phase, for the budget.
 
 Usage: python3 benches/scripts/cpu_per_gb.py --bin target/release/skein \\
            [--bin-b OTHER] [--runs 3] [--records 2000000] [--partitions 8] [--json FILE]
+           [--rdkafka-performance PATH]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,11 +79,80 @@ def start_broker(bin_path: str, base: Path, env: dict[str, str]) -> tuple[subpro
     raise TimeoutError("the broker did not listen within 60 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_perf_record(pid: int, path: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["perf", "record", "-F", "999", "--call-graph", "dwarf,16384", "-p", str(pid), "-o", path],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_perf_record(perf: subprocess.Popen | None) -> None:
+    if perf is not None:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(120)
+
+
+# rdkafka_performance's summary line (printed every second, the last one at
+# the end), e.g. "% 200000 messages produced (204800000 bytes), 200000
+# delivered (offset 27938, 0 failed) in 5323ms: 37566 msgs/s and 38.47 MB/s,
+# 26 produce failures, 0 in queue, no compression" ("produce failures" are
+# its local queue-full retries, not failed deliveries).
+RDKAFKA_PERFORMANCE_SUMMARY = re.compile(
+    r"% (\d+) messages produced \((\d+) bytes\), (\d+) delivered \(offset -?\d+, (\d+) failed\)")
+
+
+def rdkafka_performance_run(broker_pid: int, bootstrap: str, args) -> dict:
+    """Creates a topic, produces `args.records` records into it with
+    rdkafka_performance and returns the figures cpu_per_gb reports."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"cpu-{args.record_bytes}b-{args.partitions}p-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, args.partitions, 1)]).values():
+        future.result(30)
+    perf = start_perf_record(broker_pid, args.perf_record) if args.perf_record else None
+    cpu_before = cpu_seconds(broker_pid)
+    started = time.monotonic()
+    client = subprocess.run(
+        [args.rdkafka_performance, "-P", "-t", topic, "-b", bootstrap, "-s", str(args.record_bytes),
+         "-a", "-1", "-X", "linger.ms=5", "-c", str(args.records)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    elapsed = time.monotonic() - started
+    cpu = cpu_seconds(broker_pid) - cpu_before
+    stop_perf_record(perf)
+    summaries = RDKAFKA_PERFORMANCE_SUMMARY.findall(client.stdout)
+    if client.returncode != 0 or not summaries:
+        raise RuntimeError(f"rdkafka_performance failed ({client.returncode}): {client.stdout[-2000:]}")
+    produced, produced_bytes, delivered, failed = map(int, summaries[-1])
+    if delivered != args.records or failed != 0:
+        raise RuntimeError(f"rdkafka_performance delivered {delivered} of {args.records}, {failed} failed")
+    gigabytes = produced_bytes / 1e9
+    return {
+        "client": "rdkafka_performance",
+        "topic": topic,
+        "records": produced,
+        "record_bytes": args.record_bytes,
+        "partitions": args.partitions,
+        "produce_seconds": round(elapsed, 3),
+        "produce_mb_per_s": round(produced_bytes / 1e6 / elapsed, 1),
+        "produce_broker_cpu_s": round(cpu, 2),
+        "produce_broker_cpu_per_gb": round(cpu / gigabytes, 3),
+    }
+
+
 def one_run(bin_path: str, args) -> dict:
     base = Path(tempfile.mkdtemp(prefix="skein-cpu-per-gb-", dir=args.data_dir))
     proc, bootstrap = start_broker(bin_path, base, dict(kv.split("=", 1) for kv in args.broker_env))
     perf = None
     try:
+        if args.rdkafka_performance:
+            return {"bin": bin_path, **rdkafka_performance_run(proc.pid, bootstrap, args)}
         python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
         client = subprocess.Popen(
             [python, str(CLIENT), "--bootstrap", bootstrap, "--record-bytes", str(args.record_bytes),
@@ -80,13 +162,9 @@ def one_run(bin_path: str, args) -> dict:
         if args.perf_record:
             # The topic is created within the first second; the profile covers the rest.
             time.sleep(1.0)
-            perf = subprocess.Popen(
-                ["perf", "record", "-F", "999", "--call-graph", "dwarf,16384", "-p", str(proc.pid),
-                 "-o", args.perf_record], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            perf = start_perf_record(proc.pid, args.perf_record)
         out, _ = client.communicate(timeout=600)
-        if perf is not None:
-            perf.send_signal(signal.SIGINT)
-            perf.wait(120)
+        stop_perf_record(perf)
         if client.returncode != 0:
             raise RuntimeError(f"client failed: {out}")
         result = json.loads(out.strip().splitlines()[-1])
@@ -114,6 +192,8 @@ def main() -> int:
     parser.add_argument("--broker-env", action="append", default=[], metavar="KEY=VALUE",
                         help="an environment variable for the broker (repeatable)")
     parser.add_argument("--perf-record", help="perf.data path: profile the broker of one run")
+    parser.add_argument("--rdkafka-performance", metavar="PATH",
+                        help="produce with this rdkafka_performance binary instead of confluent-kafka")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.perf_record and (args.bin_b or args.runs != 1):

@@ -105,6 +105,7 @@ pub const PROPERTIES: &[PropertyDef] = &[
     PropertyDef { name: "log.dir", topic_name: None, kind: ValueKind::Path, default: "./skein-data", unit: "", doc: "The log directory when log.dirs is not set (Kafka's precedence).", support: Support::Implemented },
     PropertyDef { name: "log.dir.probe.interval.ms", topic_name: None, kind: ValueKind::Int { min: 1, max: i64::MAX }, default: "10000", unit: "ms", doc: "Skein's own: how often each log directory is checked by writing, fsyncing and removing a small file in it; one that fails goes offline. Kafka notices a failed directory when IO on it fails, including its periodic checkpoint writes; Skein also takes a directory offline when a partition's IO on it fails.", support: Support::Implemented },
     PropertyDef { name: "log.open.files.max", topic_name: None, kind: ValueKind::Int { min: 0, max: i64::MAX }, default: "0", unit: "files", doc: "Skein's own: most segment (.log) files the broker keeps open at once, split evenly over the data shards (at least 16 each); 0 takes 75% of the open-files limit, which the broker raises to its hard limit at start, leaving the rest for sockets and other files. Beyond it the least recently used idle files are closed and reopened on their next read or append, so a node can hold more partitions than it may open files. Kafka keeps every segment open and relies on a large ulimit instead.", support: Support::Implemented },
+    PropertyDef { name: "shard.spin.before.park.us", topic_name: None, kind: ValueKind::Int { min: 0, max: 1_000_000 }, default: "0", unit: "µs", doc: "Skein's own: how long a data shard that has run out of work keeps polling for more before it sleeps in the kernel. Spinning saves the sleep and the wake-up when the next request, IO completion or cross-shard message comes within that time, and burns the core when none does (it counts as the broker's CPU). A data shard sharing its core with the control shard (machines of one or two cores) never spins. 0 sleeps at once.", support: Support::Implemented },
     PropertyDef { name: "num.partitions", topic_name: None, kind: ValueKind::Int { min: 1, max: 100_000 }, default: "1", unit: "partitions", doc: "Partition count of auto-created topics and of CreateTopics requests that leave it to the broker (-1).", support: Support::Implemented },
     PropertyDef { name: "default.replication.factor", topic_name: None, kind: ValueKind::Int { min: 1, max: 32767 }, default: "1", unit: "replicas", doc: "Replication factor of auto-created topics and of CreateTopics requests that leave it to the broker (-1). A topic needs at least this many unfenced brokers; with fewer, its creation is refused with INVALID_REPLICATION_FACTOR.", support: Support::Implemented },
     PropertyDef { name: "auto.create.topics.enable", topic_name: None, kind: ValueKind::Bool, default: "true", unit: "", doc: "Create a topic when a Metadata request names an unknown one.", support: Support::Implemented },
@@ -1036,6 +1037,11 @@ impl BrokerConfig {
     /// 0 derives the budget from the open-files limit.
     pub fn log_open_files_max(&self) -> u64 {
         self.int("log.open.files.max") as u64
+    }
+    /// `shard.spin.before.park.us`: how long an idle data shard polls
+    /// before it sleeps, 0 to 1 s.
+    pub fn shard_spin_before_park(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.int("shard.spin.before.park.us") as u64)
     }
     /// `queued.max.requests`: requests read and not yet answered,
     /// broker-wide (at least 1).

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
@@ -145,6 +146,14 @@ impl ShardPlan {
         self.data_cores.len() + 1
     }
 
+    /// Whether `shard` may busy-poll before it parks: data shards only, and
+    /// not one that shares its core with the control shard (its spinning
+    /// would hold the core the control shard needs).
+    pub fn may_spin(&self, shard: ShardId) -> bool {
+        shard != self.control_shard()
+            && !(self.control_shares_core && self.core_of(shard) == self.control_core)
+    }
+
     /// The core a shard runs on.
     pub fn core_of(&self, shard: ShardId) -> usize {
         self.data_cores
@@ -176,9 +185,21 @@ pub enum RuntimeError {
 /// per shard, and waits for them all. `shard_main` is called on the shard's
 /// own thread.
 ///
+/// A data shard that runs out of work keeps polling its rings and channels
+/// for `data_spin_before_park` before it parks (sleeps in the kernel until
+/// an IO completes or a peer wakes it); zero parks at once. Spinning saves
+/// the sleep and the wake-up when work comes back within that time, and
+/// burns the core when it does not. A data shard that shares its core with
+/// the control shard never spins: it would take the core from the control
+/// shard for the whole spin. The control shard parks at once.
+///
 /// # Errors
 /// If an executor cannot be built or a shard panics.
-pub fn run_shards<M, F>(plan: &ShardPlan, shard_main: M) -> Result<(), RuntimeError>
+pub fn run_shards<M, F>(
+    plan: &ShardPlan,
+    data_spin_before_park: Duration,
+    shard_main: M,
+) -> Result<(), RuntimeError>
 where
     M: Fn(ShardId) -> F + Send + Sync + Clone + 'static,
     F: std::future::Future<Output = ()> + 'static,
@@ -198,9 +219,15 @@ where
         } else {
             DATA_IO_MEMORY_BYTES
         };
+        let spin_before_park = if plan.may_spin(shard) {
+            data_spin_before_park
+        } else {
+            Duration::ZERO
+        };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&name)
             .io_memory(io_memory)
+            .spin_before_park(spin_before_park)
             .spawn(move || shard_main(shard))
             .map_err(|error| RuntimeError::Executor {
                 shard,
@@ -287,5 +314,19 @@ mod tests {
         let single = ShardPlan::for_cores(&"5".parse().unwrap());
         assert_eq!(single.data_cores, vec![5]);
         assert_eq!(single.core_of(single.control_shard()), 5);
+    }
+
+    #[test]
+    fn only_data_shards_off_the_control_core_may_spin() {
+        let own_core = ShardPlan::for_cores(&"0-3".parse().unwrap());
+        assert!(own_core.may_spin(ShardId(0)));
+        assert!(own_core.may_spin(ShardId(2)));
+        assert!(!own_core.may_spin(own_core.control_shard()));
+        let shared = ShardPlan::for_cores(&"0-1".parse().unwrap());
+        assert!(!shared.may_spin(ShardId(0)));
+        assert!(shared.may_spin(ShardId(1)));
+        assert!(!shared.may_spin(shared.control_shard()));
+        let single = ShardPlan::for_cores(&"5".parse().unwrap());
+        assert!(!single.may_spin(ShardId(0)));
     }
 }

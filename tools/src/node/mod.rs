@@ -196,6 +196,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
         }
     };
     let plan = ShardPlan::for_cores(&cores);
+    let data_spin_before_park = config.shard_spin_before_park();
     let per_ip_overrides = parse_per_ip_overrides(config.max_connections_per_ip_overrides())
         .map_err(|reason| {
             NodeError::Startup(format!("max.connections.per.ip.overrides: {reason}"))
@@ -266,7 +267,7 @@ pub fn run_node(options: NodeOptions) -> Result<(), NodeError> {
     )
     .map_err(|error| NodeError::Startup(format!("cannot start the log dir prober: {error}")))?;
     let for_shards = Arc::clone(&shared);
-    run_shards(&plan, move |shard| {
+    run_shards(&plan, data_spin_before_park, move |shard| {
         let shared = Arc::clone(&for_shards);
         async move {
             let Some(port) = shared.take_port(shard) else {
