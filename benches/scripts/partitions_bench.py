@@ -225,6 +225,13 @@ class Reader:
     def i32(self) -> int:
         return self._take(">i")[0]
 
+    def skip_i32_array(self) -> None:
+        """Steps over an INT32 array (its length, then its items). The
+        length is read before the position moves past it: `self.pos += 4 *
+        self.i32()` would load `pos` first and lose the length's 4 bytes."""
+        count = self.i32()
+        self.pos += 4 * count
+
     def string(self) -> str | None:
         n = self.i16()
         if n < 0:
@@ -273,8 +280,8 @@ def led_partitions(bootstrap: str, partitions: int, timeout_s: float) -> int:
         count = r.i32()
         for _ in range(count):
             code, _index, leader = r._take(">hii")
-            r.pos += 4 * r.i32()  # replica_nodes
-            r.pos += 4 * r.i32()  # isr_nodes
+            r.skip_i32_array()  # replica_nodes
+            r.skip_i32_array()  # isr_nodes
             if name == TOPIC and topic_code == 0 and code == 0 and leader >= 0:
                 led += 1
     return min(led, partitions)
