@@ -26,27 +26,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from bench_support import free_port, process_cpu_seconds, wait_listening
+
 REPO = Path(__file__).resolve().parents[2]
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 def start_broker(bin_path: str, base: Path) -> tuple[subprocess.Popen, str]:
@@ -57,17 +45,12 @@ def start_broker(bin_path: str, base: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [bin_path, "serve", "--listen", bootstrap, "--data-dir", str(data), "--admin-listen", "off"],
         stdout=subprocess.DEVNULL, stderr=open(base / "broker.log", "ab"), stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"skein exited with {proc.returncode}; see {base / 'broker.log'}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, bootstrap
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise TimeoutError("skein not listening after 60 s")
+    try:
+        wait_listening(port, 60, proc)
+    except (RuntimeError, TimeoutError):
+        proc.kill()
+        raise
+    return proc, bootstrap
 
 
 def bench(bin_path: str, bootstrap: str, topic: str, partitions: int, warmup: int, duration: int,
@@ -110,10 +93,10 @@ def one_round(args, bin_path: str, label: str, run: int, reverse: bool) -> list[
             create_topic(bin_path, bootstrap, topic, n, base / f"create-{topic}.json")
         rows = []
         for topic, n in (reversed(topics) if reverse else topics):
-            cpu0 = cpu_s(proc.pid)
+            cpu0 = process_cpu_seconds(proc.pid)
             series = bench(bin_path, bootstrap, topic, n, args.warmup, args.duration, base / f"{topic}.json",
                            args.bench_args.split() if args.bench_args else [])
-            cpu = cpu_s(proc.pid) - cpu0
+            cpu = process_cpu_seconds(proc.pid) - cpu0
             # The broker's CPU covers warm-up and measured time; so do the bytes.
             gb = series["bytes_per_s"] * (args.warmup + args.duration) / 1e9
             row = {"bin": label, "run": run + 1, "partitions": n,
