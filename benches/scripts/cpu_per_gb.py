@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,15 +45,11 @@ import time
 import uuid
 from pathlib import Path
 
+from bench_support import free_port, process_cpu_seconds, wait_listening
+
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "benches" / "clients" / "librdkafka_throughput.py"
 VENV_PYTHON = REPO / "tests" / "e2e" / ".deps" / "venv" / "bin" / "python"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_broker(bin_path: str, base: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
@@ -66,24 +61,12 @@ def start_broker(bin_path: str, base: Path, env: dict[str, str]) -> tuple[subpro
         [bin_path, "serve", "--listen", bootstrap, "--data-dir", str(data),
          "--set", "log.flush.policy=batch"],
         stdout=subprocess.DEVNULL, stderr=open(base / "broker.log", "ab"), env={**os.environ, **env})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, bootstrap
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"skein serve exited with {proc.returncode}; see {base}/broker.log")
-            time.sleep(0.1)
-    proc.kill()
-    raise TimeoutError("the broker did not listen within 60 s")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of process `pid` so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        wait_listening(port, 60, proc)
+    except (RuntimeError, TimeoutError):
+        proc.kill()
+        raise
+    return proc, bootstrap
 
 
 def start_perf_record(pid: int, path: str) -> subprocess.Popen:
@@ -117,14 +100,14 @@ def rdkafka_performance_run(broker_pid: int, bootstrap: str, args) -> dict:
     for future in admin.create_topics([NewTopic(topic, args.partitions, 1)]).values():
         future.result(30)
     perf = start_perf_record(broker_pid, args.perf_record) if args.perf_record else None
-    cpu_before = cpu_seconds(broker_pid)
+    cpu_before = process_cpu_seconds(broker_pid)
     started = time.monotonic()
     client = subprocess.run(
         [args.rdkafka_performance, "-P", "-t", topic, "-b", bootstrap, "-s", str(args.record_bytes),
          "-a", "-1", "-X", "linger.ms=5", "-c", str(args.records)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     elapsed = time.monotonic() - started
-    cpu = cpu_seconds(broker_pid) - cpu_before
+    cpu = process_cpu_seconds(broker_pid) - cpu_before
     stop_perf_record(perf)
     summaries = RDKAFKA_PERFORMANCE_SUMMARY.findall(client.stdout)
     if client.returncode != 0 or not summaries:
