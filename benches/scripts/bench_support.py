@@ -85,14 +85,19 @@ class Broker:
         return self.proc.pid
 
     def start(self, timeout_s: float = 120.0) -> None:
-        """Starts the broker and returns once its Kafka port listens."""
+        """Starts the broker and returns once its Kafka port listens; one
+        that exits or does not listen in time is killed and the error raised."""
         command = [self.bin_path, "serve", "--listen", self.bootstrap,
                    "--data-dir", str(self.data_dir),
                    "--admin-listen", f"127.0.0.1:{self.admin_port}", *self.extra_args]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
-                                         env=self.env)
-        wait_listening(self.port, timeout_s, self.proc)
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=log, env=self.env)
+        try:
+            wait_listening(self.port, timeout_s, self.proc)
+        except (RuntimeError, TimeoutError):
+            self.kill()
+            raise
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.pid)

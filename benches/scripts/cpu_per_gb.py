@@ -45,28 +45,11 @@ import time
 import uuid
 from pathlib import Path
 
-from bench_support import free_port, process_cpu_seconds, wait_listening
+from bench_support import Broker, process_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "benches" / "clients" / "librdkafka_throughput.py"
 VENV_PYTHON = REPO / "tests" / "e2e" / ".deps" / "venv" / "bin" / "python"
-
-
-def start_broker(bin_path: str, base: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    data = base / "data"
-    data.mkdir(parents=True)
-    bootstrap = f"127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [bin_path, "serve", "--listen", bootstrap, "--data-dir", str(data),
-         "--set", "log.flush.policy=batch"],
-        stdout=subprocess.DEVNULL, stderr=open(base / "broker.log", "ab"), env={**os.environ, **env})
-    try:
-        wait_listening(port, 60, proc)
-    except (RuntimeError, TimeoutError):
-        proc.kill()
-        raise
-    return proc, bootstrap
 
 
 def start_perf_record(pid: int, path: str) -> subprocess.Popen:
@@ -131,7 +114,11 @@ def rdkafka_performance_run(broker_pid: int, bootstrap: str, args) -> dict:
 
 def one_run(bin_path: str, args) -> dict:
     base = Path(tempfile.mkdtemp(prefix="skein-cpu-per-gb-", dir=args.data_dir))
-    proc, bootstrap = start_broker(bin_path, base, dict(kv.split("=", 1) for kv in args.broker_env))
+    env = {**os.environ, **dict(kv.split("=", 1) for kv in args.broker_env)}
+    broker = Broker(bin_path, base / "data", ["--set", "log.flush.policy=batch"],
+                    log_path=base / "broker.log", env=env)
+    broker.start(60)
+    proc, bootstrap = broker.proc, broker.bootstrap
     perf = None
     try:
         if args.rdkafka_performance:
@@ -153,8 +140,7 @@ def one_run(bin_path: str, args) -> dict:
         result = json.loads(out.strip().splitlines()[-1])
         return {"bin": bin_path, **result}
     finally:
-        proc.terminate()
-        proc.wait(60)
+        broker.stop(60)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -25,32 +25,15 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench_support import free_port, process_cpu_seconds, wait_listening
+from bench_support import Broker, process_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def start_broker(bin_path: str, base: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    data = base / "data"
-    data.mkdir(parents=True)
-    bootstrap = f"127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [bin_path, "serve", "--listen", bootstrap, "--data-dir", str(data), "--admin-listen", "off"],
-        stdout=subprocess.DEVNULL, stderr=open(base / "broker.log", "ab"), stdin=subprocess.DEVNULL)
-    try:
-        wait_listening(port, 60, proc)
-    except (RuntimeError, TimeoutError):
-        proc.kill()
-        raise
-    return proc, bootstrap
 
 
 def bench(bin_path: str, bootstrap: str, topic: str, partitions: int, warmup: int, duration: int,
@@ -85,9 +68,10 @@ def one_round(args, bin_path: str, label: str, run: int, reverse: bool) -> list[
     base_parent = Path(args.data_dir) if args.data_dir else REPO / "target"
     base_parent.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="skein-partitions-produce-", dir=base_parent))
-    proc = None
+    broker = Broker(bin_path, base / "data", log_path=base / "broker.log")
     try:
-        proc, bootstrap = start_broker(bin_path, base)
+        broker.start(60)
+        proc, bootstrap = broker.proc, broker.bootstrap
         topics = [(f"many-{args.many}", args.many), (f"few-{args.few}", args.few)]
         for topic, n in topics:
             create_topic(bin_path, bootstrap, topic, n, base / f"create-{topic}.json")
@@ -109,13 +93,10 @@ def one_round(args, bin_path: str, label: str, run: int, reverse: bool) -> list[
             rows.append(row)
         return rows
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        try:
+            broker.stop(120)
+        except subprocess.TimeoutExpired:
+            broker.kill()
         shutil.rmtree(base, ignore_errors=True)
 
 
