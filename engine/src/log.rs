@@ -75,7 +75,14 @@
 //!
 //! # Recovery
 //!
-//! `close` writes a clean-shutdown marker. `open` without the marker scans
+//! `close` writes a clean-shutdown marker. A clean `open` leaves it in
+//! place until the first change to the log's segments (an append, a
+//! truncation, a compaction swap) removes it, durably, before that change
+//! starts; so a log nobody changed since a clean open still has a marker
+//! that tells the truth, after a crash too, and closing it writes nothing
+//! (100 000 idle partitions stop and restart without a sync each). A new
+//! log starts with the marker: it is clean while empty.
+//! `open` without the marker scans
 //! every segment from the recovery point (the base of the segment that was
 //! active at the last roll) and the whole active segment, verifying each
 //! batch's length, CRC and offset sequence; the first bad batch and
@@ -283,8 +290,12 @@ struct State {
     preallocated_end: u64,
     /// A flusher is extending the active segment's file; seal waits for it.
     preallocating: bool,
-    /// A roll is in progress: no append is admitted.
+    /// A roll (or the clean-shutdown marker's removal) is in progress: no
+    /// append is admitted.
     rolling: bool,
+    /// The clean-shutdown marker is still on disk: nothing has changed the
+    /// segments since a clean open (see the module doc, "Recovery").
+    clean_marker: bool,
     /// A truncation is in progress: no append is admitted.
     truncating: bool,
     /// Truncations so far: an fdatasync that started before one does not
@@ -418,18 +429,14 @@ impl PartitionLog {
         )
         .await?;
         let segments = if segments.is_empty() {
+            // A new (or emptied) log; `DirScan` gave it the marker, made
+            // durable by this directory sync with the segment.
             let segment = Segment::create(&dir, start_checkpoint.max(0)).await?;
             sync_dir(&dir).await?;
             vec![Rc::new(segment)]
         } else {
             segments
         };
-        if clean {
-            let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-            off_shard(move || std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e)))
-                .await?;
-            sync_dir(&dir).await?;
-        }
         let active = segments.last().expect("at least one segment").clone();
         let end = active.size();
         let partial_page = read_partial_page(&active, end).await?;
@@ -472,6 +479,7 @@ impl PartitionLog {
                 preallocating: false,
                 unsynced_since: None,
                 rolling: false,
+                clean_marker: clean,
                 truncating: false,
                 truncations: 0,
                 tail_read_until: None,
@@ -708,15 +716,20 @@ impl PartitionLog {
                     .await;
                 continue;
             }
-            if self.inner.needs_roll(bytes, offsets, now_ms) {
-                // The roll runs as its own task so that dropping this append
-                // cannot leave a segment half sealed; `rolling` holds every
-                // append back until it is done.
+            let roll = self.inner.needs_roll(bytes, offsets, now_ms);
+            if roll || self.inner.state.borrow().clean_marker {
+                // The roll (and, before the first append since a clean open,
+                // the marker's removal) runs as its own task so that dropping
+                // this append cannot leave a segment half sealed; `rolling`
+                // holds every append back until it is done.
                 ticket.enqueue();
                 self.inner.state.borrow_mut().rolling = true;
                 let inner = self.inner.clone();
                 let rolled = glommio::spawn_local(async move {
-                    let result = inner.roll().await;
+                    let mut result = inner.remove_clean_marker().await;
+                    if roll && result.is_ok() {
+                        result = inner.roll().await;
+                    }
                     inner.state.borrow_mut().rolling = false;
                     if result.is_err() {
                         inner.poison();
@@ -1413,16 +1426,31 @@ impl PartitionLog {
         &self.inner.dir
     }
 
+    /// Whether the clean-shutdown marker a clean open found is still on
+    /// disk: nothing has changed the segments since, so closing writes
+    /// nothing (see the module doc, "Recovery").
+    pub fn is_as_opened(&self) -> bool {
+        self.inner.state.borrow().clean_marker
+    }
+
     /// Flushes everything, writes the active segment's indexes and the
-    /// clean-shutdown marker.
+    /// clean-shutdown marker; a log [`is_as_opened`](Self::is_as_opened)
+    /// still has its marker and its files as they were, and is left so.
     ///
     /// # Errors
     /// IO failures (the marker is then not written, so the next open recovers).
     pub async fn close(self) -> Result<(), LogError> {
         self.inner.drain().await?;
         let active = self.inner.state.borrow().active().clone();
-        self.inner.state.borrow_mut().closed = true;
+        let as_opened = {
+            let mut state = self.inner.state.borrow_mut();
+            state.closed = true;
+            state.clean_marker
+        };
         self.inner.wake_background();
+        if as_opened {
+            return Ok(());
+        }
         seal(&active).await?;
         write_synced(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"").await?;
         sync_dir(&self.inner.dir).await
@@ -1709,6 +1737,24 @@ impl Inner {
         Ok(())
     }
 
+    /// Before the first change to the segments since a clean open: removes
+    /// the clean-shutdown marker and syncs the directory, so a crash during
+    /// or after the change recovers the log. Then and later a no-op.
+    async fn remove_clean_marker(&self) -> Result<(), LogError> {
+        if !self.state.borrow().clean_marker {
+            return Ok(());
+        }
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        off_shard(move || match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LogError::io(&marker, e)),
+            _ => Ok(()),
+        })
+        .await?;
+        sync_dir(&self.dir).await?;
+        self.state.borrow_mut().clean_marker = false;
+        Ok(())
+    }
+
     /// Seals the active segment and starts a new one at the log end offset.
     /// The caller holds the admission turn, so no append interleaves.
     async fn roll(&self) -> Result<(), LogError> {
@@ -1766,6 +1812,7 @@ impl Inner {
         // Every admitted append written and durable: none waits on bytes
         // this cuts, and no write is in flight.
         self.settle().await?;
+        self.remove_clean_marker().await?;
         let (segment, cut, partial_page, doomed) = loop {
             let segment = {
                 let state = self.state.borrow();
@@ -1865,6 +1912,7 @@ impl Inner {
         assert!(self.state.borrow().truncating);
         assert!(offset >= 0);
         self.settle().await?;
+        self.remove_clean_marker().await?;
         write_i64_file(&self.dir, LOG_START_OFFSET_FILE, offset).await?;
         let doomed: Vec<Rc<Segment>> = self.state.borrow().segments.clone();
         for old in doomed.iter().rev() {
@@ -1933,6 +1981,7 @@ impl Inner {
             }
             other => other,
         };
+        self.remove_clean_marker().await?;
         // Readers holding the old segment must not reopen its name once
         // the cleaned copy (or nothing) has it.
         old.retire().await?;
@@ -2752,8 +2801,9 @@ fn mark_segments_deleted(dir: &Path, base_offsets: &[i64]) -> Result<Vec<PathBuf
 /// What `open` reads from a partition's directory before it opens the
 /// segments, in one pass on the blocking pool (`off_shard`): the directory
 /// is created if missing, a compaction swap a crash interrupted is finished,
-/// `.deleted` files a crash left are removed, and the checkpoints and the
-/// segment files are read.
+/// `.deleted` files a crash left are removed, the checkpoints and the
+/// segment files are read, and a directory without segments (a new log)
+/// gets the clean-shutdown marker.
 struct DirScan {
     /// The clean-shutdown marker is present (the segments need no recovery).
     clean: bool,
@@ -2771,13 +2821,21 @@ impl DirScan {
     fn read(dir: &Path) -> Result<DirScan, LogError> {
         std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
         let checkpoint = |name| Ok::<_, LogError>(read_i64_file(&dir.join(name))?.unwrap_or(0));
-        let clean = dir.join(CLEAN_SHUTDOWN_FILE).exists();
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let mut clean = marker.exists();
         let recovery_point = checkpoint(RECOVERY_POINT_FILE)?;
         let start_checkpoint = checkpoint(LOG_START_OFFSET_FILE)?;
         let cleaner_checkpoint = checkpoint(CLEANER_CHECKPOINT_FILE)?;
         compaction::recover_swaps(dir)?;
         let removed_deleted = remove_deleted_files(dir)?;
         let bases = list_segment_bases(dir)?;
+        if bases.is_empty() && !clean {
+            // A new (or emptied) log is clean: its first change removes the
+            // marker, and an idle one closes without writing. `open` syncs
+            // the directory when it creates the first segment.
+            std::fs::File::create(&marker).map_err(|e| LogError::io(&marker, e))?;
+            clean = true;
+        }
         Ok(DirScan {
             clean,
             recovery_point,

@@ -1126,11 +1126,16 @@ impl Partition {
     }
 
     /// Flushes and closes the log (writing its clean-shutdown marker), then
-    /// writes a producer-state snapshot at its end.
+    /// writes a producer-state snapshot at its end. A log unchanged since a
+    /// clean open is left as it is, with the snapshot that open found: the
+    /// producer state changes only with the log.
     ///
     /// # Errors
     /// What the final flush failed with.
     pub async fn close(self) -> Result<(), PartitionError> {
+        if self.log.is_as_opened() {
+            return Ok(self.log.close().await?);
+        }
         let (dir, offset, bytes) = self.snapshot_for_close();
         self.log.close().await?;
         producers::write_close_snapshot(dir, offset, bytes).await;
