@@ -27,7 +27,8 @@ the bench binary PATH that `cargo bench -p skein-benches --bench
 produce_floor --no-run` prints) once after every round, with the same
 partition count and data directory, one round each: the CPU of the
 design's own per-byte work alone (recv, CRC32C, copy into an aligned write
-buffer, O_DIRECT write + fdatasync, response), with and without the disk.
+buffer, O_DIRECT write + fdatasync, response), with and without the disk,
+and with the disk into one file.
 Every run then also prints the floor of its round and Skein's ratio to it,
 and the summary their medians, so a target below the floor shows as such.
 
@@ -157,10 +158,20 @@ FLOOR_JSON = re.compile(r"^FLOOR_JSON (\{.*\})$", re.MULTILINE)
 
 
 def floor_run(args) -> dict:
-    """One round of the produce floor bench: its core·s/GB with the disk and
-    without, and the disk variant's steps."""
+    """One round of the produce floor bench at the broker's partition count
+    (its core·s/GB with the disk and without, and each variant's steps),
+    then with the disk into one file (`one_file_core_s_per_gb`): one write
+    and one fdatasync per request, the least IO any layout can do."""
+    figures = floor_bench(args, args.partitions, "disk,no-disk")
+    one_file = floor_bench(args, 1, "disk")
+    figures["one_file_core_s_per_gb"] = one_file["disk_core_s_per_gb"]
+    figures["one_file_mb_per_s"] = one_file["disk_mb_per_s"]
+    return figures
+
+
+def floor_bench(args, partitions: int, variants: str) -> dict:
     env = {**os.environ, "SKEIN_BENCH_ROUNDS": "1", "SKEIN_BENCH_MB": str(args.floor_mb),
-           "SKEIN_BENCH_PARTITIONS": str(args.partitions)}
+           "SKEIN_BENCH_PARTITIONS": str(partitions), "SKEIN_BENCH_VARIANTS": variants}
     env.pop("SKEIN_BENCH_QUICK", None)
     if args.data_dir:
         env["SKEIN_BENCH_DIR"] = args.data_dir
@@ -222,7 +233,8 @@ def main() -> int:
                     run["produce_broker_cpu_per_gb"] / floor["disk_core_s_per_gb"], 3)
                 print(json.dumps(run), flush=True)
                 print(f"round {i}: {run['bin']}: {run['produce_broker_cpu_per_gb']:.3f} core·s/GB, "
-                      f"floor {floor['disk_core_s_per_gb']:.3f} (no disk "
+                      f"floor {floor['disk_core_s_per_gb']:.3f} (one file "
+                      f"{floor['one_file_core_s_per_gb']:.3f}, no disk "
                       f"{floor['no_disk_core_s_per_gb']:.3f}), ratio {run['ratio_to_floor']:.2f}",
                       flush=True)
         runs.extend(round_runs)
@@ -245,15 +257,18 @@ def main() -> int:
             print(f"{bin_path}: ratio to the floor (with disk) {r['median']:.2f} "
                   f"[{r['min']:.2f}–{r['max']:.2f}]")
     if floors:
-        for key, label in [("disk_core_s_per_gb", "with disk"),
+        for key, label in [("disk_core_s_per_gb", f"with disk, {args.partitions} files"),
+                           ("one_file_core_s_per_gb", "with disk, one file"),
                            ("no_disk_core_s_per_gb", "without disk")]:
             report["summary"][f"floor_{key}"] = f = summary(floors, key)
             print(f"floor {label}: {f['median']:.3f} core·s/GB [{f['min']:.3f}–{f['max']:.3f}] "
                   f"over {len(floors)} rounds")
         steps = ["recv", "crc", "copy", "write", "fdatasync", "response"]
-        print("floor with disk by step (medians, core·s/GB): " + "  ".join(
-            f"{step} {statistics.median(f[f'disk_{step}_core_s_per_gb'] for f in floors):.3f}"
-            for step in steps))
+        for variant in ["disk", "no_disk"]:
+            print(f"floor {variant} by step (medians, core·s/GB): " + "  ".join(
+                f"{step} "
+                f"{statistics.median(f[f'{variant}_{step}_core_s_per_gb'] for f in floors):.3f}"
+                for step in steps))
     loads = [r["load_average_1m"] for r in runs]
     print(f"load average (1 min) after each run: {min(loads):.1f}–{max(loads):.1f}")
     if args.json:
