@@ -263,7 +263,7 @@ def main() -> int:
             report["summary"][f"floor_{key}"] = f = summary(floors, key)
             print(f"floor {label}: {f['median']:.3f} core·s/GB [{f['min']:.3f}–{f['max']:.3f}] "
                   f"over {len(floors)} rounds")
-        steps = ["recv", "crc", "copy", "write", "fdatasync", "response"]
+        steps = ["recv", "crc", "copy", "write", "fdatasync", "handoff", "response"]
         for variant in ["disk", "no_disk"]:
             print(f"floor {variant} by step (medians, core·s/GB): " + "  ".join(
                 f"{step} "
