@@ -22,12 +22,22 @@ is created first with confluent-kafka's admin client; the broker's CPU is
 taken over the whole rdkafka_performance process (its connect and
 metadata round trips included) and MB/s over its wall-clock time.
 
+`--floor PATH` runs the produce floor (`benches/benches/produce_floor.rs`,
+the bench binary PATH that `cargo bench -p skein-benches --bench
+produce_floor --no-run` prints) once after every round, with the same
+partition count and data directory, one round each: the CPU of the
+design's own per-byte work alone (recv, CRC32C, copy into an aligned write
+buffer, O_DIRECT write + fdatasync, response), with and without the disk,
+and with the disk into one file.
+Every run then also prints the floor of its round and Skein's ratio to it,
+and the summary their medians, so a target below the floor shows as such.
+
 `--perf-record FILE` records the broker of the (single) run with
 `perf record --call-graph dwarf` over the produce phase, for the budget.
 
 Usage: python3 benches/scripts/cpu_per_gb.py --bin target/release/skein \\
            [--bin-b OTHER] [--runs 3] [--records 2000000] [--partitions 8] [--json FILE]
-           [--rdkafka-performance PATH]
+           [--rdkafka-performance PATH] [--floor PATH [--floor-mb 1024]]
 """
 from __future__ import annotations
 
@@ -144,6 +154,36 @@ def one_run(bin_path: str, args) -> dict:
         shutil.rmtree(base, ignore_errors=True)
 
 
+FLOOR_JSON = re.compile(r"^FLOOR_JSON (\{.*\})$", re.MULTILINE)
+
+
+def floor_run(args) -> dict:
+    """One round of the produce floor bench at the broker's partition count
+    (its core·s/GB with the disk and without, and each variant's steps),
+    then with the disk into one file (`one_file_core_s_per_gb`): one write
+    and one fdatasync per request, the least IO any layout can do."""
+    figures = floor_bench(args, args.partitions, "disk,no-disk")
+    one_file = floor_bench(args, 1, "disk")
+    figures["one_file_core_s_per_gb"] = one_file["disk_core_s_per_gb"]
+    figures["one_file_mb_per_s"] = one_file["disk_mb_per_s"]
+    return figures
+
+
+def floor_bench(args, partitions: int, variants: str) -> dict:
+    env = {**os.environ, "SKEIN_BENCH_ROUNDS": "1", "SKEIN_BENCH_MB": str(args.floor_mb),
+           "SKEIN_BENCH_PARTITIONS": str(partitions), "SKEIN_BENCH_VARIANTS": variants}
+    env.pop("SKEIN_BENCH_QUICK", None)
+    if args.data_dir:
+        env["SKEIN_BENCH_DIR"] = args.data_dir
+    bench = subprocess.run([args.floor], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=600, env=env)
+    found = FLOOR_JSON.search(bench.stdout)
+    if bench.returncode != 0 or not found:
+        raise RuntimeError(f"floor bench failed ({bench.returncode}): {bench.stdout[-2000:]}")
+    figures = json.loads(found.group(1))
+    return {key: values[0] for key, values in figures.items()}
+
+
 def summary(runs: list[dict], key: str) -> dict:
     values = [r[key] for r in runs]
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
@@ -163,20 +203,42 @@ def main() -> int:
     parser.add_argument("--perf-record", help="perf.data path: profile the broker of one run")
     parser.add_argument("--rdkafka-performance", metavar="PATH",
                         help="produce with this rdkafka_performance binary instead of confluent-kafka")
+    parser.add_argument("--floor", metavar="PATH",
+                        help="the produce_floor bench binary: run once per round, in the same run")
+    parser.add_argument("--floor-mb", type=int, default=1024,
+                        help="MiB of record values per floor variant (default 1024)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.perf_record and (args.bin_b or args.runs != 1):
         parser.error("--perf-record profiles one run: use --runs 1 and no --bin-b")
 
     binaries = [args.bin] + ([args.bin_b] if args.bin_b else [])
-    runs = []
+    runs, floors = [], []
     for i in range(args.runs):
         order = binaries if i % 2 == 0 else list(reversed(binaries))
+        round_runs = []
         for bin_path in order:
-            run = one_run(bin_path, args)
-            print(json.dumps(run), flush=True)
-            runs.append(run)
-    report = {"runs": runs, "summary": {}}
+            run = {**one_run(bin_path, args), "round": i, "load_average_1m": os.getloadavg()[0]}
+            if not args.floor:
+                print(json.dumps(run), flush=True)
+            round_runs.append(run)
+        if args.floor:
+            floor = {"round": i, **floor_run(args), "load_average_1m": os.getloadavg()[0]}
+            floors.append(floor)
+            print(json.dumps({"floor": floor}), flush=True)
+            for run in round_runs:
+                run["floor_disk_core_s_per_gb"] = floor["disk_core_s_per_gb"]
+                run["floor_no_disk_core_s_per_gb"] = floor["no_disk_core_s_per_gb"]
+                run["ratio_to_floor"] = round(
+                    run["produce_broker_cpu_per_gb"] / floor["disk_core_s_per_gb"], 3)
+                print(json.dumps(run), flush=True)
+                print(f"round {i}: {run['bin']}: {run['produce_broker_cpu_per_gb']:.3f} core·s/GB, "
+                      f"floor {floor['disk_core_s_per_gb']:.3f} (one file "
+                      f"{floor['one_file_core_s_per_gb']:.3f}, no disk "
+                      f"{floor['no_disk_core_s_per_gb']:.3f}), ratio {run['ratio_to_floor']:.2f}",
+                      flush=True)
+        runs.extend(round_runs)
+    report = {"runs": runs, "floors": floors, "summary": {}}
     for bin_path in binaries:
         mine = [r for r in runs if r["bin"] == bin_path]
         report["summary"][bin_path] = {
@@ -189,6 +251,26 @@ def main() -> int:
               f"{s['produce_mb_per_s']['median']:.0f} MB/s "
               f"[{s['produce_mb_per_s']['min']:.0f}–{s['produce_mb_per_s']['max']:.0f}] "
               f"over {len(mine)} runs")
+        if floors:
+            s["ratio_to_floor"] = summary(mine, "ratio_to_floor")
+            r = s["ratio_to_floor"]
+            print(f"{bin_path}: ratio to the floor (with disk) {r['median']:.2f} "
+                  f"[{r['min']:.2f}–{r['max']:.2f}]")
+    if floors:
+        for key, label in [("disk_core_s_per_gb", f"with disk, {args.partitions} files"),
+                           ("one_file_core_s_per_gb", "with disk, one file"),
+                           ("no_disk_core_s_per_gb", "without disk")]:
+            report["summary"][f"floor_{key}"] = f = summary(floors, key)
+            print(f"floor {label}: {f['median']:.3f} core·s/GB [{f['min']:.3f}–{f['max']:.3f}] "
+                  f"over {len(floors)} rounds")
+        steps = ["recv", "crc", "copy", "write", "fdatasync", "handoff", "response"]
+        for variant in ["disk", "no_disk"]:
+            print(f"floor {variant} by step (medians, core·s/GB): " + "  ".join(
+                f"{step} "
+                f"{statistics.median(f[f'{variant}_{step}_core_s_per_gb'] for f in floors):.3f}"
+                for step in steps))
+    loads = [r["load_average_1m"] for r in runs]
+    print(f"load average (1 min) after each run: {min(loads):.1f}–{max(loads):.1f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
