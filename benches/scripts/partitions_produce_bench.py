@@ -17,7 +17,7 @@ records/s and of the ratio per round; `--json FILE` writes everything.
 
 Usage: tests/e2e/.deps/venv/bin/python benches/scripts/partitions_produce_bench.py \\
            --bin target/release/skein [--bin-b OTHER] [--runs 3] [--many 10000] [--few 8] \\
-           [--warmup 5] [--duration 20] [--set flush.policy=none] [--json FILE]
+           [--warmup 5] [--duration 20] [--set log.flush.policy=none] [--json FILE]
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--bench-args", help="more `skein bench produce` options, space-separated")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a broker property for every broker (repeatable), e.g. flush.policy=none")
+                        help="a broker property for every broker (repeatable), e.g. log.flush.policy=none")
     parser.add_argument("--data-dir", help="parent of the temp data dirs (default: the repository's target/)")
     parser.add_argument("--json", help="write every run and the summary to this file")
     args = parser.parse_args()
