@@ -50,11 +50,9 @@ import json
 import os
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,9 +60,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
+from bench_support import Broker  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 TOPIC = "many"
 RECORD_SIZE = 1024
 # One Metadata or ListOffsets request while waiting for the partitions.
@@ -73,6 +71,8 @@ PROBE_TIMEOUT_S = 60.0
 # 110 KiB response.
 LIST_OFFSETS_BATCH = 5000
 API_LIST_OFFSETS, API_METADATA, API_CREATE_TOPICS = 2, 3, 19
+# How often a restarted broker's port is tried: listen_s is timed to it.
+LISTEN_POLL_S = 0.02
 # Free disk the run needs beyond the data it writes: every partition has a
 # directory and a few small files.
 DISK_HEADROOM_BYTES = 4 << 30
@@ -80,74 +80,6 @@ DISK_HEADROOM_BYTES = 4 << 30
 
 def say(message: str) -> None:
     print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """One `skein serve` on 127.0.0.1 with its data in `data_dir`."""
-
-    def __init__(self, bin_path: str, data_dir: Path, log_path: Path):
-        self.bin_path = bin_path
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [self.bin_path, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir),
-                 "--admin-listen", "off"],
-                stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
-
-    def wait_listening(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"skein exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise TimeoutError(f"skein not listening after {timeout_s}s")
-
-    def stop(self, timeout_s: float) -> float:
-        """SIGTERM; seconds until the process exited (code 0 required)."""
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout_s)
-        if code != 0:
-            raise RuntimeError(f"skein exited with {code} on SIGTERM; see {self.log_path}")
-        return time.monotonic() - t0
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(60)
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-    def open_fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
-
-    def memory_kib(self) -> dict:
-        out = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "Threads"):
-                out[key] = int(value.split()[0])
-        return out
 
 
 class WireError(Exception):
@@ -276,7 +208,8 @@ def led_partitions(bootstrap: str, partitions: int, timeout_s: float) -> int:
     r.i32()  # controller_id
     led = 0
     for _ in range(r.i32()):
-        topic_code, name, _internal = r.i16(), r.string(), r.i8()
+        topic_code, name = r.i16(), r.string()
+        r.i8()  # is_internal
         count = r.i32()
         for _ in range(count):
             code, _index, leader = r._take(">hii")
@@ -386,20 +319,27 @@ def disk_bytes(path: Path) -> int:
     return total
 
 
+def stop(broker: Broker, timeout_s: float) -> float:
+    """SIGTERM; seconds until the broker exited, which must be with code 0."""
+    seconds = broker.stop(timeout_s)
+    if broker.proc.returncode != 0:
+        raise RuntimeError(f"skein exited with {broker.proc.returncode} on SIGTERM; see {broker.log_path}")
+    return seconds
+
+
 def restart(broker: Broker, partitions: int, kill: bool, timeout_s: float) -> dict:
     out = {}
     if kill:
         broker.kill()
     else:
-        out["stop_s"] = round(broker.stop(timeout_s), 3)
+        out["stop_s"] = round(stop(broker, timeout_s), 3)
     t0 = time.monotonic()
-    broker.start()
-    broker.wait_listening(timeout_s)
+    broker.start(timeout_s, LISTEN_POLL_S)
     out["listen_s"] = round(time.monotonic() - t0, 3)
     led, serving, offsets = wait_ready(broker, partitions, t0, timeout_s)
     out["led_s"] = round(led, 3)
     out["ready_s"] = round(serving, 3)
-    out["cpu_s"] = round(broker.cpu_s(), 2)
+    out["cpu_s"] = round(broker.cpu_seconds(), 2)
     out["open_fds"] = broker.open_fds()
     return out, offsets
 
@@ -412,23 +352,22 @@ def one_run(args, partitions: int, run: int) -> dict:
     if free < needed:
         raise SystemExit(f"{free >> 30} GiB free under {base_parent}, need {needed >> 30} GiB")
     base = Path(tempfile.mkdtemp(prefix="skein-partitions-bench-", dir=base_parent))
-    broker = Broker(args.bin, base / "data", base / "broker.log")
+    broker = Broker(args.bin, base / "data", log_path=base / "broker.log", admin=False)
     result: dict = {"partitions": partitions, "run": run + 1}
     try:
-        broker.start()
-        broker.wait_listening(args.timeout_s)
+        broker.start(args.timeout_s, LISTEN_POLL_S)
         time.sleep(1)
         result["empty"] = broker.memory_kib()
         # The broker answers CreateTopics once the data shards hold the
         # partitions: past librdkafka's default 60 s socket timeout at 100 000,
         # so the request goes over the raw wire with the run's own timeout.
-        cpu0 = broker.cpu_s()
+        cpu0 = broker.cpu_seconds()
         t0 = time.monotonic()
         create_topic(broker.bootstrap, partitions, args.timeout_s)
         created = time.monotonic() - t0
         led, ready, _ = wait_ready(broker, partitions, t0, args.timeout_s)
         result["create"] = {"create_s": round(created, 3), "led_s": round(led, 3), "ready_s": round(ready, 3),
-                            "cpu_s": round(broker.cpu_s() - cpu0, 2), **broker.memory_kib()}
+                            "cpu_s": round(broker.cpu_seconds() - cpu0, 2), **broker.memory_kib()}
         say(f"N={partitions}: created in {created:.2f}s, all led at {ready:.2f}s")
         targets = written_partitions(partitions, args.data_partitions)
         t0 = time.monotonic()
@@ -436,9 +375,9 @@ def one_run(args, partitions: int, run: int) -> dict:
         result["data"] = {"partitions": len(targets), "records_each": args.records,
                           "seconds": round(time.monotonic() - t0, 3)}
         say(f"N={partitions}: data written in {result['data']['seconds']}s")
-        cpu0 = broker.cpu_s()
+        cpu0 = broker.cpu_seconds()
         time.sleep(args.idle_s)
-        result["idle"] = {**broker.memory_kib(), "cpu_s_per_s": round((broker.cpu_s() - cpu0) / args.idle_s, 3),
+        result["idle"] = {**broker.memory_kib(), "cpu_s_per_s": round((broker.cpu_seconds() - cpu0) / args.idle_s, 3),
                           "disk_mib": round(disk_bytes(broker.data_dir) / 2**20, 1),
                           "open_fds": broker.open_fds()}
         result["clean_restart"], offsets = restart(broker, partitions, False, args.timeout_s)
@@ -449,7 +388,7 @@ def one_run(args, partitions: int, run: int) -> dict:
         result["kill_restart"], offsets = restart(broker, partitions, True, args.timeout_s)
         say(f"N={partitions}: kill -9 restart {result['kill_restart']}")
         check_data(offsets, targets, args.records)
-        broker.stop(args.timeout_s)
+        stop(broker, args.timeout_s)
         return result
     finally:
         if broker.proc is not None and broker.proc.poll() is None:
