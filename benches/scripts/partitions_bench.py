@@ -55,6 +55,7 @@ import statistics
 import struct
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +74,9 @@ LIST_OFFSETS_BATCH = 5000
 API_LIST_OFFSETS, API_METADATA, API_CREATE_TOPICS = 2, 3, 19
 # How often a restarted broker's port is tried: listen_s is timed to it.
 LISTEN_POLL_S = 0.02
+# Threads of the --fs-ceiling file-system work: the broker opens 64
+# partitions at a time on each of its 2 shards.
+FS_CEILING_WORKERS = 128
 # Free disk the run needs beyond the data it writes: every partition has a
 # directory and a few small files.
 DISK_HEADROOM_BYTES = 4 << 30
@@ -327,6 +331,73 @@ def stop(broker: Broker, timeout_s: float) -> float:
     return seconds
 
 
+def create_partition_files(root: str, partition: int, metadata: bytes) -> None:
+    """The file-system work of one new partition as the broker lays it out
+    (replication's claim_partition_dir, then the engine's open of a new
+    log): the directory; `partition.metadata` written to a temp file,
+    fdatasync'ed, renamed and the directory fsync'ed; the log's empty
+    `.clean-shutdown` marker and first segment `00000000000000000000.log`,
+    and the directory fsync'ed again."""
+    dir_path = os.path.join(root, f"{TOPIC}-{partition}")
+    os.mkdir(dir_path)
+    temp = os.path.join(dir_path, "partition.metadata.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, metadata)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    os.rename(temp, os.path.join(dir_path, "partition.metadata"))
+    sync_dir(dir_path)
+    for name in (".clean-shutdown", "00000000000000000000.log"):
+        os.close(os.open(os.path.join(dir_path, name), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644))
+    sync_dir(dir_path)
+
+
+def sync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fs_ceiling(parent: Path, partitions: int) -> dict:
+    """Times the raw file-system work of creating `partitions` partition
+    directories (create_partition_files) in a fresh directory under
+    `parent`, on FS_CEILING_WORKERS threads, then removing that directory
+    (shutil.rmtree, one thread). The threads' user CPU is mostly Python's
+    own; the system CPU is the kernel's file-system work."""
+    root = parent / "fs-ceiling"
+    root.mkdir()
+    metadata = f"version: 0\ntopic_id: {os.urandom(16).hex()}\n".encode()
+    errors: list[OSError] = []
+
+    def work(first: int) -> None:
+        try:
+            for partition in range(first, partitions, FS_CEILING_WORKERS):
+                create_partition_files(str(root), partition, metadata)
+        except OSError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(min(FS_CEILING_WORKERS, partitions))]
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    create_s = time.monotonic() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    shutil.rmtree(root)
+    remove_s = time.monotonic() - t0
+    if errors:
+        raise errors[0]
+    return {"create_s": round(create_s, 3), "user_cpu_s": round(usage1.ru_utime - usage0.ru_utime, 2),
+            "sys_cpu_s": round(usage1.ru_stime - usage0.ru_stime, 2), "remove_s": round(remove_s, 3)}
+
+
 def restart(broker: Broker, partitions: int, kill: bool, timeout_s: float) -> dict:
     out = {}
     if kill:
@@ -355,6 +426,9 @@ def one_run(args, partitions: int, run: int) -> dict:
     broker = Broker(args.bin, base / "data", log_path=base / "broker.log", admin=False)
     result: dict = {"partitions": partitions, "run": run + 1}
     try:
+        if args.fs_ceiling:
+            result["fs_ceiling"] = fs_ceiling(base, partitions)
+            say(f"N={partitions}: file system alone {result['fs_ceiling']}")
         broker.start(args.timeout_s, LISTEN_POLL_S)
         time.sleep(1)
         result["empty"] = broker.memory_kib()
@@ -402,11 +476,24 @@ def one_run(args, partitions: int, run: int) -> dict:
 def summary_row(r: dict) -> dict:
     n = r["partitions"]
     per = 1e6 / n
-    return {
+    row = {
         "create_s": r["create"]["create_s"],
         "create_led_s": r["create"]["led_s"],
         "create_ready_s": r["create"]["ready_s"],
         "create_cpu_s": r["create"]["cpu_s"],
+        "create_us_per_partition": round(r["create"]["ready_s"] * per),
+    }
+    if "fs_ceiling" in r:
+        fs = r["fs_ceiling"]
+        row.update({
+            "fs_create_s": fs["create_s"],
+            "fs_create_us_per_partition": round(fs["create_s"] * per),
+            "fs_create_user_cpu_s": fs["user_cpu_s"],
+            "fs_create_sys_cpu_s": fs["sys_cpu_s"],
+            "fs_remove_s": fs["remove_s"],
+            "fs_remove_us_per_partition": round(fs["remove_s"] * per),
+        })
+    return row | {
         "empty_rss_mib": round(r["empty"]["VmRSS"] / 1024, 1),
         "idle_rss_mib": round(r["idle"]["VmRSS"] / 1024, 1),
         "peak_rss_mib": round(r["idle"]["VmHWM"] / 1024, 1),
@@ -423,7 +510,6 @@ def summary_row(r: dict) -> dict:
         "kill9_ready_s": r["kill_restart"]["ready_s"],
         "kill9_cpu_s": r["kill_restart"]["cpu_s"],
         "kill9_open_fds": r["kill_restart"]["open_fds"],
-        "create_us_per_partition": round(r["create"]["ready_s"] * per),
         "rss_kib_per_partition": round((r["idle"]["VmRSS"] - r["empty"]["VmRSS"]) / n, 2),
         "clean_ready_us_per_partition": round(r["clean_restart"]["ready_s"] * per),
         "kill9_ready_us_per_partition": round(r["kill_restart"]["ready_s"] * per),
@@ -458,6 +544,9 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=float, default=900.0, help="limit of every wait")
     parser.add_argument("--data-dir", help="parent of the temp data dirs (default: the repository's target/)")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
+    parser.add_argument("--fs-ceiling", action="store_true",
+                        help="before each broker, time creating (and removing) N partition directories "
+                             "on the file system alone, the way the broker lays them out")
     parser.add_argument("--json", help="write every run's figures and the medians to this file")
     args = parser.parse_args()
     if not Path(args.bin).exists():
