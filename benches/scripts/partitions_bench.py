@@ -32,6 +32,20 @@ so N may exceed `ulimit -n`; `open_fds` (idle, and after each restart)
 counts the broker's open file descriptors. A broker from before the budget
 (one open file per partition) fails with EMFILE past the limit.
 
+With `--fs-ceiling`, each run first times the file system alone, before
+its broker starts: in a fresh directory beside the broker's data (so on the
+same file system) N partition directories are created the way the broker
+lays out a new partition (mkdir `<topic>-<p>`; `partition.metadata` written
+to a temp file, fdatasync'ed, renamed, the directory fsync'ed; the empty
+`.clean-shutdown` marker and `00000000000000000000.log`; the directory
+fsync'ed again), on 128 threads (the broker opens 64 partitions at a time on
+each of its 2 shards), then that directory is removed (shutil.rmtree, one
+thread). `fs_create_s` and `fs_remove_s`, with µs per partition and the
+threads' user and system CPU (user is mostly Python's own, system the
+kernel's file-system work), sit next to the broker's create figures: the
+ceiling measured in the same run, which shows whether a per-partition
+create time that grows with N comes from the file system.
+
 Around every phase the broker's CPU (utime + stime) is sampled. The per-N
 table adds each time divided by N (µs per partition) and the RSS per
 partition (idle RSS less the RSS before the topic was created):
@@ -39,9 +53,11 @@ growth no faster than linear shows as a flat or falling per-partition
 figure. With `--runs R` the N list is gone through R times (N interleaved)
 and the summary gives medians and the spread (min–max).
 
+The broker is bench_support.Broker with `--admin-listen off`.
+
 Usage: tests/e2e/.deps/venv/bin/python benches/scripts/partitions_bench.py \\
            --bin target/release/skein [--partitions 10000,30000,100000] [--runs 1] \\
-           [--data-dir DIR] [--json FILE]
+           [--fs-ceiling] [--data-dir DIR] [--json FILE]
 """
 from __future__ import annotations
 
