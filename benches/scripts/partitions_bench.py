@@ -32,6 +32,20 @@ so N may exceed `ulimit -n`; `open_fds` (idle, and after each restart)
 counts the broker's open file descriptors. A broker from before the budget
 (one open file per partition) fails with EMFILE past the limit.
 
+With `--fs-ceiling`, each run first times the file system alone, before
+its broker starts: in a fresh directory beside the broker's data (so on the
+same file system) N partition directories are created the way the broker
+lays out a new partition (mkdir `<topic>-<p>`; `partition.metadata` written
+to a temp file, fdatasync'ed, renamed, the directory fsync'ed; the empty
+`.clean-shutdown` marker and `00000000000000000000.log`; the directory
+fsync'ed again), on 128 threads (the broker opens 64 partitions at a time on
+each of its 2 shards), then that directory is removed (shutil.rmtree, one
+thread). `fs_create_s` and `fs_remove_s`, with µs per partition and the
+threads' user and system CPU (user is mostly Python's own, system the
+kernel's file-system work), sit next to the broker's create figures: the
+ceiling measured in the same run, which shows whether a per-partition
+create time that grows with N comes from the file system.
+
 Around every phase the broker's CPU (utime + stime) is sampled. The per-N
 table adds each time divided by N (µs per partition) and the RSS per
 partition (idle RSS less the RSS before the topic was created):
@@ -39,9 +53,11 @@ growth no faster than linear shows as a flat or falling per-partition
 figure. With `--runs R` the N list is gone through R times (N interleaved)
 and the summary gives medians and the spread (min–max).
 
+The broker is bench_support.Broker with `--admin-listen off`.
+
 Usage: tests/e2e/.deps/venv/bin/python benches/scripts/partitions_bench.py \\
            --bin target/release/skein [--partitions 10000,30000,100000] [--runs 1] \\
-           [--data-dir DIR] [--json FILE]
+           [--fs-ceiling] [--data-dir DIR] [--json FILE]
 """
 from __future__ import annotations
 
@@ -50,21 +66,20 @@ import json
 import os
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
+from bench_support import Broker  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 TOPIC = "many"
 RECORD_SIZE = 1024
 # One Metadata or ListOffsets request while waiting for the partitions.
@@ -73,6 +88,11 @@ PROBE_TIMEOUT_S = 60.0
 # 110 KiB response.
 LIST_OFFSETS_BATCH = 5000
 API_LIST_OFFSETS, API_METADATA, API_CREATE_TOPICS = 2, 3, 19
+# How often a restarted broker's port is tried: listen_s is timed to it.
+LISTEN_POLL_S = 0.02
+# Threads of the --fs-ceiling file-system work: the broker opens 64
+# partitions at a time on each of its 2 shards.
+FS_CEILING_WORKERS = 128
 # Free disk the run needs beyond the data it writes: every partition has a
 # directory and a few small files.
 DISK_HEADROOM_BYTES = 4 << 30
@@ -80,74 +100,6 @@ DISK_HEADROOM_BYTES = 4 << 30
 
 def say(message: str) -> None:
     print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """One `skein serve` on 127.0.0.1 with its data in `data_dir`."""
-
-    def __init__(self, bin_path: str, data_dir: Path, log_path: Path):
-        self.bin_path = bin_path
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [self.bin_path, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir),
-                 "--admin-listen", "off"],
-                stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
-
-    def wait_listening(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"skein exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise TimeoutError(f"skein not listening after {timeout_s}s")
-
-    def stop(self, timeout_s: float) -> float:
-        """SIGTERM; seconds until the process exited (code 0 required)."""
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout_s)
-        if code != 0:
-            raise RuntimeError(f"skein exited with {code} on SIGTERM; see {self.log_path}")
-        return time.monotonic() - t0
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(60)
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-    def open_fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
-
-    def memory_kib(self) -> dict:
-        out = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "Threads"):
-                out[key] = int(value.split()[0])
-        return out
 
 
 class WireError(Exception):
@@ -276,7 +228,8 @@ def led_partitions(bootstrap: str, partitions: int, timeout_s: float) -> int:
     r.i32()  # controller_id
     led = 0
     for _ in range(r.i32()):
-        topic_code, name, _internal = r.i16(), r.string(), r.i8()
+        topic_code, name = r.i16(), r.string()
+        r.i8()  # is_internal
         count = r.i32()
         for _ in range(count):
             code, _index, leader = r._take(">hii")
@@ -386,20 +339,94 @@ def disk_bytes(path: Path) -> int:
     return total
 
 
+def stop(broker: Broker, timeout_s: float) -> float:
+    """SIGTERM; seconds until the broker exited, which must be with code 0."""
+    seconds = broker.stop(timeout_s)
+    if broker.proc.returncode != 0:
+        raise RuntimeError(f"skein exited with {broker.proc.returncode} on SIGTERM; see {broker.log_path}")
+    return seconds
+
+
+def create_partition_files(root: str, partition: int, metadata: bytes) -> None:
+    """The file-system work of one new partition as the broker lays it out
+    (replication's claim_partition_dir, then the engine's open of a new
+    log): the directory; `partition.metadata` written to a temp file,
+    fdatasync'ed, renamed and the directory fsync'ed; the log's empty
+    `.clean-shutdown` marker and first segment `00000000000000000000.log`,
+    and the directory fsync'ed again."""
+    dir_path = os.path.join(root, f"{TOPIC}-{partition}")
+    os.mkdir(dir_path)
+    temp = os.path.join(dir_path, "partition.metadata.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, metadata)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    os.rename(temp, os.path.join(dir_path, "partition.metadata"))
+    sync_dir(dir_path)
+    for name in (".clean-shutdown", "00000000000000000000.log"):
+        os.close(os.open(os.path.join(dir_path, name), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644))
+    sync_dir(dir_path)
+
+
+def sync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fs_ceiling(parent: Path, partitions: int) -> dict:
+    """Times the raw file-system work of creating `partitions` partition
+    directories (create_partition_files) in a fresh directory under
+    `parent`, on FS_CEILING_WORKERS threads, then removing that directory
+    (shutil.rmtree, one thread). The threads' user CPU is mostly Python's
+    own; the system CPU is the kernel's file-system work."""
+    root = parent / "fs-ceiling"
+    root.mkdir()
+    metadata = f"version: 0\ntopic_id: {os.urandom(16).hex()}\n".encode()
+    errors: list[OSError] = []
+
+    def work(first: int) -> None:
+        try:
+            for partition in range(first, partitions, FS_CEILING_WORKERS):
+                create_partition_files(str(root), partition, metadata)
+        except OSError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(min(FS_CEILING_WORKERS, partitions))]
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    create_s = time.monotonic() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    shutil.rmtree(root)
+    remove_s = time.monotonic() - t0
+    if errors:
+        raise errors[0]
+    return {"create_s": round(create_s, 3), "user_cpu_s": round(usage1.ru_utime - usage0.ru_utime, 2),
+            "sys_cpu_s": round(usage1.ru_stime - usage0.ru_stime, 2), "remove_s": round(remove_s, 3)}
+
+
 def restart(broker: Broker, partitions: int, kill: bool, timeout_s: float) -> dict:
     out = {}
     if kill:
         broker.kill()
     else:
-        out["stop_s"] = round(broker.stop(timeout_s), 3)
+        out["stop_s"] = round(stop(broker, timeout_s), 3)
     t0 = time.monotonic()
-    broker.start()
-    broker.wait_listening(timeout_s)
+    broker.start(timeout_s, LISTEN_POLL_S)
     out["listen_s"] = round(time.monotonic() - t0, 3)
     led, serving, offsets = wait_ready(broker, partitions, t0, timeout_s)
     out["led_s"] = round(led, 3)
     out["ready_s"] = round(serving, 3)
-    out["cpu_s"] = round(broker.cpu_s(), 2)
+    out["cpu_s"] = round(broker.cpu_seconds(), 2)
     out["open_fds"] = broker.open_fds()
     return out, offsets
 
@@ -412,23 +439,25 @@ def one_run(args, partitions: int, run: int) -> dict:
     if free < needed:
         raise SystemExit(f"{free >> 30} GiB free under {base_parent}, need {needed >> 30} GiB")
     base = Path(tempfile.mkdtemp(prefix="skein-partitions-bench-", dir=base_parent))
-    broker = Broker(args.bin, base / "data", base / "broker.log")
+    broker = Broker(args.bin, base / "data", log_path=base / "broker.log", admin=False)
     result: dict = {"partitions": partitions, "run": run + 1}
     try:
-        broker.start()
-        broker.wait_listening(args.timeout_s)
+        if args.fs_ceiling:
+            result["fs_ceiling"] = fs_ceiling(base, partitions)
+            say(f"N={partitions}: file system alone {result['fs_ceiling']}")
+        broker.start(args.timeout_s, LISTEN_POLL_S)
         time.sleep(1)
         result["empty"] = broker.memory_kib()
         # The broker answers CreateTopics once the data shards hold the
         # partitions: past librdkafka's default 60 s socket timeout at 100 000,
         # so the request goes over the raw wire with the run's own timeout.
-        cpu0 = broker.cpu_s()
+        cpu0 = broker.cpu_seconds()
         t0 = time.monotonic()
         create_topic(broker.bootstrap, partitions, args.timeout_s)
         created = time.monotonic() - t0
         led, ready, _ = wait_ready(broker, partitions, t0, args.timeout_s)
         result["create"] = {"create_s": round(created, 3), "led_s": round(led, 3), "ready_s": round(ready, 3),
-                            "cpu_s": round(broker.cpu_s() - cpu0, 2), **broker.memory_kib()}
+                            "cpu_s": round(broker.cpu_seconds() - cpu0, 2), **broker.memory_kib()}
         say(f"N={partitions}: created in {created:.2f}s, all led at {ready:.2f}s")
         targets = written_partitions(partitions, args.data_partitions)
         t0 = time.monotonic()
@@ -436,9 +465,9 @@ def one_run(args, partitions: int, run: int) -> dict:
         result["data"] = {"partitions": len(targets), "records_each": args.records,
                           "seconds": round(time.monotonic() - t0, 3)}
         say(f"N={partitions}: data written in {result['data']['seconds']}s")
-        cpu0 = broker.cpu_s()
+        cpu0 = broker.cpu_seconds()
         time.sleep(args.idle_s)
-        result["idle"] = {**broker.memory_kib(), "cpu_s_per_s": round((broker.cpu_s() - cpu0) / args.idle_s, 3),
+        result["idle"] = {**broker.memory_kib(), "cpu_s_per_s": round((broker.cpu_seconds() - cpu0) / args.idle_s, 3),
                           "disk_mib": round(disk_bytes(broker.data_dir) / 2**20, 1),
                           "open_fds": broker.open_fds()}
         result["clean_restart"], offsets = restart(broker, partitions, False, args.timeout_s)
@@ -449,7 +478,7 @@ def one_run(args, partitions: int, run: int) -> dict:
         result["kill_restart"], offsets = restart(broker, partitions, True, args.timeout_s)
         say(f"N={partitions}: kill -9 restart {result['kill_restart']}")
         check_data(offsets, targets, args.records)
-        broker.stop(args.timeout_s)
+        stop(broker, args.timeout_s)
         return result
     finally:
         if broker.proc is not None and broker.proc.poll() is None:
@@ -463,11 +492,24 @@ def one_run(args, partitions: int, run: int) -> dict:
 def summary_row(r: dict) -> dict:
     n = r["partitions"]
     per = 1e6 / n
-    return {
+    row = {
         "create_s": r["create"]["create_s"],
         "create_led_s": r["create"]["led_s"],
         "create_ready_s": r["create"]["ready_s"],
         "create_cpu_s": r["create"]["cpu_s"],
+        "create_us_per_partition": round(r["create"]["ready_s"] * per),
+    }
+    if "fs_ceiling" in r:
+        fs = r["fs_ceiling"]
+        row.update({
+            "fs_create_s": fs["create_s"],
+            "fs_create_us_per_partition": round(fs["create_s"] * per),
+            "fs_create_user_cpu_s": fs["user_cpu_s"],
+            "fs_create_sys_cpu_s": fs["sys_cpu_s"],
+            "fs_remove_s": fs["remove_s"],
+            "fs_remove_us_per_partition": round(fs["remove_s"] * per),
+        })
+    return row | {
         "empty_rss_mib": round(r["empty"]["VmRSS"] / 1024, 1),
         "idle_rss_mib": round(r["idle"]["VmRSS"] / 1024, 1),
         "peak_rss_mib": round(r["idle"]["VmHWM"] / 1024, 1),
@@ -484,7 +526,6 @@ def summary_row(r: dict) -> dict:
         "kill9_ready_s": r["kill_restart"]["ready_s"],
         "kill9_cpu_s": r["kill_restart"]["cpu_s"],
         "kill9_open_fds": r["kill_restart"]["open_fds"],
-        "create_us_per_partition": round(r["create"]["ready_s"] * per),
         "rss_kib_per_partition": round((r["idle"]["VmRSS"] - r["empty"]["VmRSS"]) / n, 2),
         "clean_ready_us_per_partition": round(r["clean_restart"]["ready_s"] * per),
         "kill9_ready_us_per_partition": round(r["kill_restart"]["ready_s"] * per),
@@ -519,6 +560,9 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=float, default=900.0, help="limit of every wait")
     parser.add_argument("--data-dir", help="parent of the temp data dirs (default: the repository's target/)")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
+    parser.add_argument("--fs-ceiling", action="store_true",
+                        help="before each broker, time creating (and removing) N partition directories "
+                             "on the file system alone, the way the broker lays them out")
     parser.add_argument("--json", help="write every run's figures and the medians to this file")
     args = parser.parse_args()
     if not Path(args.bin).exists():
