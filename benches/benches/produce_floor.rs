@@ -11,8 +11,8 @@
 //! request, and nothing else:
 //!
 //! 1. `recv` the request into a reused buffer;
-//! 2. CRC32C of each batch (the `crc32c` crate over attributes..end, as
-//!    `engine::batch` checks it);
+//! 2. CRC32C of each batch, with the broker's own check
+//!    (`skein_engine::validate_batch`: length, header fields, CRC32C);
 //! 3. copy of each batch into its partition's 4096-aligned write buffer
 //!    (batch *i* goes to partition *i* mod `SKEIN_BENCH_PARTITIONS`);
 //! 4. every `SKEIN_BENCH_GROUP` requests (group commit; default the
@@ -58,18 +58,12 @@ use std::time::Instant;
 
 use skein_benches::{bench_dir, median, quick, rounds, scenario_bytes};
 use skein_engine::test_batch::BatchBuilder;
+use skein_engine::validate_batch;
 
 /// Value bytes per record: rdkafka_performance's `-s 1024`.
 const RECORD_VALUE_BYTES: usize = 1_024;
 /// Alignment of O_DIRECT writes and of the write buffers.
 const PAGE: usize = 4_096;
-/// Where the CRC32C coverage starts in a v2 batch (attributes), and where
-/// the CRC field sits: as in `engine::batch`.
-const CRC_START: usize = 21;
-const CRC_FIELD: std::ops::Range<usize> = 17..21;
-/// batchLength's field; the batch is that many bytes after offset 12.
-const BATCH_LENGTH_FIELD: std::ops::Range<usize> = 8..12;
-const LOG_OVERHEAD: usize = 12;
 const RESPONSE_BYTES: usize = 8;
 
 /// The shape of one run.
@@ -421,18 +415,9 @@ fn receiver(mut stream: TcpStream, dir: &Path, shape: Shape, disk: bool) -> Outc
         batch_ends.clear();
         let mut position = 0;
         while position < body.len() {
-            let field =
-                &body[position + BATCH_LENGTH_FIELD.start..position + BATCH_LENGTH_FIELD.end];
+            // The broker's own check: length, header fields and CRC32C.
             let end = position
-                + LOG_OVERHEAD
-                + u32::from_be_bytes(field.try_into().expect("4 bytes")) as usize;
-            let stored = &body[position + CRC_FIELD.start..position + CRC_FIELD.end];
-            let stored = u32::from_be_bytes(stored.try_into().expect("4 bytes"));
-            assert_eq!(
-                crc32c::crc32c(&body[position + CRC_START..end]),
-                stored,
-                "CRC32C"
-            );
+                + validate_batch(&body[position..], usize::MAX).expect("a valid batch (CRC32C)");
             batch_ends.push(end);
             position = end;
         }
