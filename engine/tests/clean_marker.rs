@@ -44,6 +44,31 @@ fn fill_and_close(dir: PathBuf, batches: u64) -> Vec<(i64, Vec<u8>)> {
     })
 }
 
+/// How a reopened log ends: closed cleanly, or dropped as in a crash.
+#[derive(Clone, Copy)]
+enum End {
+    Close,
+    Crash,
+}
+
+/// Opens the log in `dir`, reads every batch, ends it as `end`, and returns
+/// whether the open found it as a clean close left it, with the batches.
+fn reopen_and_read(dir: &Path, end: End) -> (bool, Vec<(i64, Vec<u8>)>) {
+    let dir = dir.to_path_buf();
+    run(move || async move {
+        let log = PartitionLog::open(dir, small_config(4_000))
+            .await
+            .expect("reopen");
+        let as_opened = log.is_as_opened();
+        let read = read_all(&log, 0).await;
+        match end {
+            End::Close => log.close().await.expect("close"),
+            End::Crash => drop(log),
+        }
+        (as_opened, read)
+    })
+}
+
 #[test]
 fn a_log_unchanged_since_a_clean_open_closes_without_writing_and_survives_a_crash_clean() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -57,16 +82,8 @@ fn a_log_unchanged_since_a_clean_open_closes_without_writing_and_survives_a_cras
     );
 
     // A clean open, reads, and a clean close: every file as it was.
-    let reopened = dir.clone();
-    let read = run(move || async move {
-        let log = PartitionLog::open(reopened, small_config(4_000))
-            .await
-            .expect("reopen");
-        assert!(log.is_as_opened());
-        let read = read_all(&log, 0).await;
-        log.close().await.expect("close");
-        read
-    });
+    let (as_opened, read) = reopen_and_read(&dir, End::Close);
+    assert!(as_opened);
     assert_eq!(read, stored);
     assert_eq!(
         files(&dir),
@@ -84,14 +101,8 @@ fn a_log_unchanged_since_a_clean_open_closes_without_writing_and_survives_a_cras
         drop(log);
     });
     assert_eq!(files(&dir), closed);
-    let reopened = dir.clone();
-    let read = run(move || async move {
-        let log = PartitionLog::open(reopened, small_config(4_000))
-            .await
-            .expect("reopen after the crash");
-        assert!(log.is_as_opened());
-        read_all(&log, 0).await
-    });
+    let (as_opened, read) = reopen_and_read(&dir, End::Crash);
+    assert!(as_opened, "reopened after the crash");
     assert_eq!(read, stored);
 }
 
@@ -120,16 +131,8 @@ fn the_first_append_after_a_clean_open_removes_the_marker_and_a_crash_then_keeps
     });
     stored.push(more);
     assert!(!dir.join(MARKER).exists());
-    let reopened = dir.clone();
-    let read = run(move || async move {
-        let log = PartitionLog::open(reopened, small_config(4_000))
-            .await
-            .expect("recover");
-        assert!(!log.is_as_opened(), "no marker: the open recovered");
-        let read = read_all(&log, 0).await;
-        log.close().await.expect("close");
-        read
-    });
+    let (as_opened, read) = reopen_and_read(&dir, End::Close);
+    assert!(!as_opened, "no marker: the open recovered");
     assert_eq!(read, stored, "the acknowledged append survived the crash");
     assert!(dir.join(MARKER).exists(), "a changed log's close writes it");
 }
@@ -149,13 +152,7 @@ fn a_truncation_after_a_clean_open_removes_the_marker() {
         assert!(!truncated.join(MARKER).exists());
         drop(log);
     });
-    let reopened = dir.clone();
-    let read = run(move || async move {
-        let log = PartitionLog::open(reopened, small_config(4_000))
-            .await
-            .expect("recover");
-        read_all(&log, 0).await
-    });
+    let (_, read) = reopen_and_read(&dir, End::Crash);
     assert_eq!(read, stored[..2].to_vec());
 }
 
