@@ -1441,11 +1441,10 @@ impl PartitionLog {
     /// IO failures (the marker is then not written, so the next open recovers).
     pub async fn close(self) -> Result<(), LogError> {
         self.inner.drain().await?;
-        let active = self.inner.state.borrow().active().clone();
-        let as_opened = {
+        let (active, as_opened) = {
             let mut state = self.inner.state.borrow_mut();
             state.closed = true;
-            state.clean_marker
+            (state.active().clone(), state.clean_marker)
         };
         self.inner.wake_background();
         if as_opened {
