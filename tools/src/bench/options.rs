@@ -81,6 +81,9 @@ pub struct ProducerOptions {
     /// Largest batch per partition, in bytes of records before compression.
     #[arg(long, default_value = "16KiB", value_parser = parse_byte_size)]
     pub batch_size: u64,
+    /// Largest Produce request, in bytes of records before compression (Kafka's `max.request.size`): a request stops taking batches before it would pass this.
+    #[arg(long, default_value = "1MiB", value_parser = parse_byte_size)]
+    pub max_request_size: u64,
     /// Compression of record batches, applied by this client as real clients do.
     #[arg(long, value_enum, default_value_t = CompressionKind::None)]
     pub compression: CompressionKind,

@@ -204,7 +204,12 @@ fn produce(
         options.batch_size,
         &mut rng,
     );
-    let mut accumulator = Accumulator::new(plan.partitions.len(), options.batch_size);
+    let mut accumulator = Accumulator::new(
+        plan.partitions.len(),
+        options.batch_size,
+        options.max_request_size,
+    );
+    let mut drain_cursors = vec![0; plan.lanes.len()];
     let mut schedule = plan
         .records_per_second
         .map(|rate| Schedule::new(control.start_ns, rate));
@@ -257,7 +262,9 @@ fn produce(
         }
         // Send every batch that is ready, as far as in-flight limits allow.
         let mut blocked_on_in_flight = false;
-        for ((writer, lane), lane_plan) in lanes.iter_mut().zip(&plan.lanes) {
+        for (((writer, lane), lane_plan), cursor) in
+            lanes.iter_mut().zip(&plan.lanes).zip(&mut drain_cursors)
+        {
             let Some(writer) = writer.as_mut() else {
                 continue;
             };
@@ -274,8 +281,13 @@ fn produce(
                     );
                     break;
                 }
-                let batches =
-                    accumulator.drain(&lane_plan.partition_indexes, now_ns, linger_ns, stopping);
+                let batches = accumulator.drain(
+                    &lane_plan.partition_indexes,
+                    cursor,
+                    now_ns,
+                    linger_ns,
+                    stopping,
+                );
                 if batches.is_empty() {
                     break;
                 }
@@ -327,7 +339,7 @@ fn produce(
 fn abandon_unsent(accumulator: &mut Accumulator, plan: &ProducerPlan, now_ns: u64) {
     for lane_plan in &plan.lanes {
         loop {
-            let batches = accumulator.drain(&lane_plan.partition_indexes, now_ns, 0, true);
+            let batches = accumulator.drain(&lane_plan.partition_indexes, &mut 0, now_ns, 0, true);
             if batches.is_empty() {
                 break;
             }
