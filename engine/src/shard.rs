@@ -228,7 +228,10 @@ where
             .name(&name)
             .io_memory(io_memory)
             .spin_before_park(spin_before_park)
-            .spawn(move || shard_main(shard))
+            .spawn(move || async move {
+                raise_io_wq_workers(shard);
+                shard_main(shard).await;
+            })
             .map_err(|error| RuntimeError::Executor {
                 shard,
                 core,
@@ -242,6 +245,34 @@ where
             .map_err(|_| RuntimeError::ShardPanicked(shard))?;
     }
     Ok(())
+}
+
+/// Most kernel io-wq workers a shard's thread may use for its blocking
+/// io_uring requests on files: each fdatasync, each direct-IO write into
+/// preallocated (unwritten) space and each open runs on one. The kernel's
+/// default bound for a thread pinned to one CPU is a few workers, which caps
+/// a shard at that many fdatasyncs in flight: appends to thousands of
+/// partitions (one fdatasync each under `flush.policy=batch`) then queue
+/// behind each other although the device could take more at once.
+const IO_WQ_BOUNDED_WORKERS: u32 = 64;
+
+/// Raises the calling shard thread's io-wq bound to
+/// [`IO_WQ_BOUNDED_WORKERS`]; on a kernel without the call the shard runs
+/// with the default.
+fn raise_io_wq_workers(shard: ShardId) {
+    match glommio::executor().set_io_wq_max_workers(IO_WQ_BOUNDED_WORKERS, 0) {
+        Ok([bounded, _]) => {
+            tracing::debug!(
+                shard = shard.0,
+                previous = bounded,
+                now = IO_WQ_BOUNDED_WORKERS,
+                "io-wq bounded workers"
+            );
+        }
+        Err(error) => {
+            tracing::warn!(shard = shard.0, %error, "could not raise the io-wq worker bound")
+        }
+    }
 }
 
 /// glommio registers its IO buffers with io_uring, which counts against
@@ -278,6 +309,32 @@ fn raise_memlock_limit() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_thread_raises_its_io_wq_bound() {
+        let mut nproc = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we own.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut nproc) },
+            0
+        );
+        // The kernel caps the bound at RLIMIT_NPROC.
+        let expected = u64::from(IO_WQ_BOUNDED_WORKERS).min(nproc.rlim_cur);
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .spawn(move || async move {
+                raise_io_wq_workers(ShardId(0));
+                let [bounded, _] = glommio::executor()
+                    .set_io_wq_max_workers(0, 0)
+                    .expect("query the io-wq bounds");
+                assert_eq!(u64::from(bounded), expected);
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
+    }
 
     #[test]
     fn core_lists_parse_like_linux() {

@@ -2208,6 +2208,19 @@ impl ExecutorProxy {
         }
     }
 
+    /// SKEIN PATCH: sets the most kernel io-wq workers this executor's
+    /// thread may use for blocking io_uring requests, `bounded` for
+    /// requests on regular files and block devices (fdatasync, writes that
+    /// must allocate, open) and `unbounded` for the rest; 0 keeps a limit.
+    /// The kernel's default bound is small for a thread pinned to one CPU.
+    /// Returns the previous `[bounded, unbounded]` limits.
+    ///
+    /// # Errors
+    /// The `io_uring_register(2)` error (e.g. a kernel older than 5.15).
+    pub fn set_io_wq_max_workers(&self, bounded: u32, unbounded: u32) -> std::io::Result<[u32; 2]> {
+        self.reactor().sys.set_io_wq_max_workers(bounded, unbounded)
+    }
+
     #[inline(always)]
     pub(crate) fn reactor(&self) -> Rc<reactor::Reactor> {
         #[cfg(not(feature = "native-tls"))]

@@ -1293,6 +1293,31 @@ fn align_up(v: usize, align: usize) -> usize {
 }
 
 impl Reactor {
+    // SKEIN PATCH: `IORING_REGISTER_IOWQ_MAX_WORKERS` on the main ring. The
+    // limits belong to the calling thread's io-wq (the kernel worker threads
+    // that run this thread's blocking requests: fdatasync, buffered and
+    // extent-converting writes, open, statx), shared by all its rings.
+    // `[bounded, unbounded]`, 0 keeps a limit; returns the previous limits.
+    pub(crate) fn set_io_wq_max_workers(&self, bounded: u32, unbounded: u32) -> io::Result<[u32; 2]> {
+        const IORING_REGISTER_IOWQ_MAX_WORKERS: libc::c_long = 19;
+        let mut counts = [bounded, unbounded];
+        // SAFETY: the ring fd is open for the reactor's life; the kernel
+        // reads and writes exactly two u32 at `counts`, which we own.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                self.main_ring.borrow().ring_fd(),
+                IORING_REGISTER_IOWQ_MAX_WORKERS,
+                counts.as_mut_ptr(),
+                2,
+            )
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(counts)
+    }
+
     pub(crate) fn new(
         notifier: Arc<sys::SleepNotifier>,
         mut io_memory: usize,
