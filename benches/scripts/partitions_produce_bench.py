@@ -15,25 +15,89 @@ broker's utime+stime over each run gives its core·s per GB. Prints one JSON
 line per run, then per binary and topic the median and spread (min-max) of
 records/s and of the ratio per round; `--json FILE` writes everything.
 
+With `--fsync-ceiling`, every round also measures, before its broker
+starts and on the same file system, what the device allows a design that
+makes each batch durable on its own: `FSYNC_CEILING_THREADS` threads write
+16 KiB (one batch of `skein bench produce`'s default size) with O_DIRECT at
+the end of one of `--many` preallocated files in turn and fdatasync it, for
+`--duration` seconds; its MB/s is printed beside the broker's. Over many
+partitions each batch is the only one of its partition in a request, so the
+broker's `flush.policy=batch` costs one write and one fdatasync per batch;
+over a few, the batches of one partition share them.
+
 Usage: tests/e2e/.deps/venv/bin/python benches/scripts/partitions_produce_bench.py \\
            --bin target/release/skein [--bin-b OTHER] [--runs 3] [--many 10000] [--few 8] \\
-           [--warmup 5] [--duration 20] [--set log.flush.policy=none] [--json FILE]
+           [--warmup 5] [--duration 20] [--set log.flush.policy=none] [--fsync-ceiling] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from bench_support import Broker, process_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[2]
+# Threads of --fsync-ceiling: as many fdatasyncs in flight as the broker's
+# shards allow their io-wq workers (engine/src/shard.rs).
+FSYNC_CEILING_THREADS = 64
+FSYNC_CEILING_WRITE_BYTES = 16 << 10
+FSYNC_CEILING_FILE_BYTES = 1 << 20
+
+
+def fsync_ceiling(parent: Path, files: int, seconds: float) -> dict:
+    """Write + fdatasync of 16 KiB O_DIRECT appends spread over `files`
+    preallocated files in a fresh directory under `parent`, on
+    FSYNC_CEILING_THREADS threads for `seconds`; the directory is removed
+    after."""
+    root = parent / "fsync-ceiling"
+    root.mkdir()
+    try:
+        fds = []
+        for index in range(files):
+            fd = os.open(root / f"f{index}", os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
+            os.posix_fallocate(fd, 0, FSYNC_CEILING_FILE_BYTES)
+            fds.append(fd)
+        ends = [0] * files
+        counts = [0] * FSYNC_CEILING_THREADS
+        deadline = time.monotonic() + seconds
+
+        def work(thread: int) -> None:
+            buffer = mmap.mmap(-1, FSYNC_CEILING_WRITE_BYTES)  # page-aligned, as O_DIRECT needs
+            buffer.write(b"x" * FSYNC_CEILING_WRITE_BYTES)
+            index = thread
+            while time.monotonic() < deadline:
+                file = index % files
+                fd = fds[file]
+                end = ends[file]
+                ends[file] = (end + FSYNC_CEILING_WRITE_BYTES) % FSYNC_CEILING_FILE_BYTES
+                os.pwrite(fd, buffer, end)
+                os.fdatasync(fd)
+                counts[thread] += 1
+                index += FSYNC_CEILING_THREADS
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(FSYNC_CEILING_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        for fd in fds:
+            os.close(fd)
+        return {"files": files, "writes_per_s": round(sum(counts) / elapsed),
+                "mb_per_s": round(sum(counts) * FSYNC_CEILING_WRITE_BYTES / elapsed / 1e6, 1)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def bench(bin_path: str, bootstrap: str, topic: str, partitions: int, warmup: int, duration: int,
@@ -68,6 +132,10 @@ def one_round(args, bin_path: str, label: str, run: int, reverse: bool) -> list[
     base_parent = Path(args.data_dir) if args.data_dir else REPO / "target"
     base_parent.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="skein-partitions-produce-", dir=base_parent))
+    ceiling = None
+    if args.fsync_ceiling:
+        ceiling = fsync_ceiling(base, args.many, args.duration)
+        print(json.dumps({"bin": label, "run": run + 1, "fsync_ceiling": ceiling}), flush=True)
     broker = Broker(bin_path, base / "data", [f"--set={item}" for item in args.set],
                     log_path=base / "broker.log")
     try:
@@ -90,6 +158,8 @@ def one_round(args, bin_path: str, label: str, run: int, reverse: bool) -> list[
                    "p99_ms": round(series["latency"]["p99_us"] / 1000, 2),
                    "broker_core_s_per_gb": round(cpu / gb, 2) if gb else None,
                    "load_average": os.getloadavg()[0]}
+            if ceiling is not None and n == args.many:
+                row["fsync_ceiling_mb_per_s"] = ceiling["mb_per_s"]
             print(json.dumps(row), flush=True)
             rows.append(row)
         return rows
@@ -118,6 +188,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a broker property for every broker (repeatable), e.g. log.flush.policy=none")
     parser.add_argument("--data-dir", help="parent of the temp data dirs (default: the repository's target/)")
+    parser.add_argument("--fsync-ceiling", action="store_true",
+                        help="per round, also measure 16 KiB O_DIRECT write + fdatasync over --many files")
     parser.add_argument("--json", help="write every run and the summary to this file")
     args = parser.parse_args()
     bins = [("A", args.bin)] + ([("B", args.bin_b)] if args.bin_b else [])
@@ -141,6 +213,12 @@ def main() -> None:
             print(f"  {n:>6} partitions: records/s {spread([r['records_per_s'] for r in runs])}, "
                   f"p99 ms {spread([r['p99_ms'] for r in runs])}, "
                   f"broker core·s/GB {spread([r['broker_core_s_per_gb'] for r in runs])}", file=sys.stderr)
+        ceilings = [r["fsync_ceiling_mb_per_s"] for r in many.values() if "fsync_ceiling_mb_per_s" in r]
+        if ceilings:
+            skein = [many[k]["mb_per_s"] / many[k]["fsync_ceiling_mb_per_s"] for k in sorted(many)]
+            print(f"  fsync ceiling over {args.many} files: MB/s {spread(ceilings)}; "
+                  f"{args.many} partitions / ceiling, per round: {spread([round(x, 3) for x in skein])}",
+                  file=sys.stderr)
         print(f"  ratio {args.many}/{args.few}: {spread(ratios)}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps({"config": vars(args), "runs": rows, "summary": summary}, indent=2))
