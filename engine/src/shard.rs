@@ -250,7 +250,7 @@ where
 /// Most kernel io-wq workers a shard's thread may use for its blocking
 /// io_uring requests on files: each fdatasync, each direct-IO write into
 /// preallocated (unwritten) space and each open runs on one. The kernel's
-/// default bound for a thread pinned to one CPU is a few workers, which caps
+/// default bound is a few workers (2 or 8 on a 2-CPU machine), which caps
 /// a shard at that many fdatasyncs in flight: appends to thousands of
 /// partitions (one fdatasync each under `flush.policy=batch`) then queue
 /// behind each other although the device could take more at once.
