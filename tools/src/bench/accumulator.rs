@@ -32,6 +32,28 @@ struct PartitionQueue {
     full: VecDeque<Batch>,
 }
 
+impl PartitionQueue {
+    /// The payload bytes of the batch a drain would take now: the oldest
+    /// full one, or the open one once it has lingered `linger_ns` (or at
+    /// once when `flush`); `None` when neither is ready.
+    fn ready_bytes(&self, now_ns: u64, linger_ns: u64, flush: bool) -> Option<u64> {
+        match self.full.front() {
+            Some(full) => Some(full.payload_bytes),
+            None => (!self.open.records.is_empty()
+                && (flush || self.open.created_ns + linger_ns <= now_ns))
+                .then_some(self.open.payload_bytes),
+        }
+    }
+
+    /// Takes the batch [`ready_bytes`](Self::ready_bytes) described.
+    fn take_ready(&mut self) -> Batch {
+        match self.full.pop_front() {
+            Some(full) => full,
+            None => std::mem::take(&mut self.open),
+        }
+    }
+}
+
 /// Batches per partition index (an index into the producer's partition list).
 #[derive(Debug)]
 pub struct Accumulator {
@@ -117,20 +139,11 @@ impl Accumulator {
             *cursor %= partitions.len();
             let partition = partitions[*cursor];
             let queue = &mut self.queues[partition];
-            let ready_bytes = match queue.full.front() {
-                Some(full) => Some(full.payload_bytes),
-                None => (!queue.open.records.is_empty()
-                    && (flush || queue.open.created_ns + linger_ns <= now_ns))
-                    .then_some(queue.open.payload_bytes),
-            };
-            if let Some(bytes) = ready_bytes {
+            if let Some(bytes) = queue.ready_bytes(now_ns, linger_ns, flush) {
                 if !drained.is_empty() && request_bytes + bytes > self.request_bytes_max {
                     break;
                 }
-                let batch = match queue.full.pop_front() {
-                    Some(full) => full,
-                    None => std::mem::take(&mut queue.open),
-                };
+                let batch = queue.take_ready();
                 request_bytes += bytes;
                 self.buffered_bytes -= batch.payload_bytes;
                 drained.push((partition, batch));
@@ -149,10 +162,9 @@ impl Accumulator {
         flush: bool,
     ) -> bool {
         partitions.iter().any(|&partition| {
-            let queue = &self.queues[partition];
-            !queue.full.is_empty()
-                || (!queue.open.records.is_empty()
-                    && (flush || queue.open.created_ns + linger_ns <= now_ns))
+            self.queues[partition]
+                .ready_bytes(now_ns, linger_ns, flush)
+                .is_some()
         })
     }
 
