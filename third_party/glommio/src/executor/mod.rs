@@ -2212,7 +2212,7 @@ impl ExecutorProxy {
     /// thread may use for blocking io_uring requests, `bounded` for
     /// requests on regular files and block devices (fdatasync, writes that
     /// must allocate, open) and `unbounded` for the rest; 0 keeps a limit.
-    /// The kernel's default bound is small for a thread pinned to one CPU.
+    /// The kernel's default bound is small (2 or 8 read back on a 2-CPU VM).
     /// Returns the previous `[bounded, unbounded]` limits.
     ///
     /// # Errors
