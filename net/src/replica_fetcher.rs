@@ -521,25 +521,21 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
     // truncates again.
     let mut phases: HashMap<PartitionKey, (i32, FetchPhase)> = HashMap::new();
     let local = ctx.config.node_id();
+    // The partitions served, as of (image version, partition table
+    // generation): rebuilt only when either moves, not every round.
+    let mut served: Vec<Served> = Vec::new();
+    let mut served_as_of: Option<(u64, u64)> = None;
     while !ctx.is_stopping() {
         let image = ctx.image();
-        let partitions = fetcher_partitions(ctx, fetcher);
-        if partitions.is_empty() {
+        let as_of = (image.version, ctx.partitions_generation());
+        if served_as_of != Some(as_of) {
+            served = served_partitions(ctx, &image, fetcher);
+            served_as_of = Some(as_of);
+            phases.retain(|key, _| served.iter().any(|one| one.key == *key));
+        }
+        if served.is_empty() {
             break;
         }
-        phases.retain(|key, _| partitions.iter().any(|(k, _, _)| k == key));
-        let served: Vec<Served> = partitions
-            .into_iter()
-            .filter_map(|(key, partition, leader_epoch)| {
-                let topic = image.topic_by_id(&key.0)?.name.clone();
-                Some(Served {
-                    key,
-                    partition,
-                    topic,
-                    leader_epoch,
-                })
-            })
-            .collect();
         for one in &served {
             let current = phases.get(&one.key).map(|(epoch, _)| *epoch);
             if current != Some(one.leader_epoch) {
@@ -899,11 +895,9 @@ async fn handle_out_of_range(
 }
 
 /// The partitions of this shard that `fetcher` serves now: followers of
-/// its leader that hash to it, with the leader epoch they follow at.
-fn fetcher_partitions(
-    ctx: &ShardState,
-    fetcher: FetcherKey,
-) -> Vec<(PartitionKey, Rc<Partition>, i32)> {
+/// its leader that hash to it, with the leader epoch they follow at and
+/// their topic's name in `image` (a topic `image` lacks is left out).
+fn served_partitions(ctx: &ShardState, image: &MetadataImage, fetcher: FetcherKey) -> Vec<Served> {
     ctx.follower_partitions()
         .into_iter()
         .filter_map(|(key, partition)| match partition.role() {
@@ -914,7 +908,13 @@ fn fetcher_partitions(
                 && fetcher_id(&key, ctx.config.num_replica_fetchers().max(1))
                     == fetcher.fetcher_id =>
             {
-                Some((key, partition, leader_epoch))
+                let topic = image.topic_by_id(&key.0)?.name.clone();
+                Some(Served {
+                    key,
+                    partition,
+                    topic,
+                    leader_epoch,
+                })
             }
             _ => None,
         })

@@ -279,6 +279,13 @@ impl ShardState {
 
     /// The partitions this shard holds a follower replica of, for the
     /// replica fetchers: O(partitions), once per fetch round.
+    /// Changes whenever [`follower_partitions`](Self::follower_partitions)
+    /// could answer differently (see `PartitionTable::generation`); a
+    /// metadata image applied changes it too.
+    pub(crate) fn partitions_generation(&self) -> u64 {
+        self.partitions.generation()
+    }
+
     pub(crate) fn follower_partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
         self.partitions
             .partitions_where(|partition| !partition.role().is_leader())

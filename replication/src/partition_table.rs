@@ -14,7 +14,7 @@
 //! Lookups ([`PartitionTable::get`]) are a hash probe, an atomic load (is
 //! its directory online) and an `Rc` clone: no lock, no allocation.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -105,6 +105,9 @@ pub struct PartitionTable {
     /// What the last high-watermark checkpoint held, per log directory: an
     /// unchanged one is not written again.
     last_checkpoint: RefCell<Option<Vec<CheckpointEntry>>>,
+    /// Bumped by every change to which partitions the table holds or to
+    /// their roles (see [`PartitionTable::generation`]).
+    changes: Cell<u64>,
 }
 
 /// The high watermarks the checkpoints of every log directory hold. A
@@ -132,7 +135,29 @@ impl PartitionTable {
             moving: RefCell::new(HashSet::new()),
             topics: RefCell::new(HashMap::new()),
             last_checkpoint: RefCell::new(None),
+            changes: Cell::new(0),
         }
+    }
+
+    /// A number that changes whenever what [`partitions_where`] could
+    /// return changes: a partition added, removed or moved, a role changed,
+    /// a log directory gone offline. A caller keeping a view derived from
+    /// the table (a replica fetcher's partitions) rebuilds it only when
+    /// this differs from the value it was built at, and so holds no
+    /// partition the table let go of past its next look.
+    ///
+    /// [`partitions_where`]: PartitionTable::partitions_where
+    pub fn generation(&self) -> u64 {
+        let offline_dirs = (0..self.log_dirs.dirs().len())
+            .filter(|&index| self.log_dirs.is_offline(index))
+            .count();
+        // Both terms only grow (a directory stays offline until restart).
+        self.changes.get() + offline_dirs as u64
+    }
+
+    /// Marks a change for [`generation`](PartitionTable::generation).
+    fn changed(&self) {
+        self.changes.set(self.changes.get() + 1);
     }
 
     /// The broker's log directories.
@@ -272,6 +297,9 @@ impl PartitionTable {
                 })
                 .collect()
         };
+        if !removed.is_empty() {
+            self.changed();
+        }
         self.offline
             .borrow_mut()
             .retain(|key| wanted.contains_key(key));
@@ -311,6 +339,9 @@ impl PartitionTable {
             }
             opening.push((key, spec));
         }
+        // Roles and replica sets may have changed above; the partitions
+        // opened below count once they are all open.
+        self.changed();
         // New partitions open concurrently: each open waits on a few
         // directory and file fsyncs, which run on the shard's io_uring, so a
         // topic of many partitions costs the disk's flush latency a few times
@@ -320,6 +351,7 @@ impl PartitionTable {
                 self.open_new(key, spec, now_ms)
             })
             .await;
+        self.changed();
     }
 
     /// Places, claims and opens (recovering) a partition not held yet; on
@@ -415,8 +447,12 @@ impl PartitionTable {
                 .remove(&key)
                 .expect("checked above, on this shard's thread")
         };
+        // Views of the table let go of the partition before the move
+        // waits for it to be unused.
+        self.changed();
         let result = self.move_held(key, held, to).await;
         self.moving.borrow_mut().remove(&key);
+        self.changed();
         result
     }
 

@@ -387,6 +387,56 @@ fn the_table_opens_updates_and_removes_replicas_as_declared() {
     });
 }
 
+#[test]
+fn the_table_generation_moves_with_every_change_a_view_of_it_must_see() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let paths = vec![temp.path().join("a"), temp.path().join("b")];
+    run(move || async move {
+        let table = PartitionTable::new(log_dirs(&paths));
+        let key = ([6; 16], 0);
+        let mut seen = vec![table.generation()];
+        let mut changed = |table: &PartitionTable, what: &str| {
+            let now = table.generation();
+            assert!(
+                !seen.contains(&now),
+                "{what} leaves the generation at {now}"
+            );
+            seen.push(now);
+        };
+        table
+            .reconcile(HashMap::from([(key, single_spec("g"))]), 0)
+            .await;
+        changed(&table, "a partition opened");
+        let partition = table.get(&key).expect("held");
+        let before = table.generation();
+        partition.append(&batch(3), 0).await.expect("append");
+        assert_eq!(
+            table.generation(),
+            before,
+            "an append is no change to the table"
+        );
+        drop(partition);
+        let follower = ReplicaSpec {
+            role: Role::Follower {
+                leader: 5,
+                leader_epoch: 1,
+            },
+            ..single_spec("g")
+        };
+        table.reconcile(HashMap::from([(key, follower)]), 0).await;
+        changed(&table, "a role changed");
+        let dir = table.log_dir_of(&key).expect("held");
+        table.move_to_log_dir(key, 1 - dir).await.expect("moved");
+        changed(&table, "a partition moved");
+        assert!(table.fail_log_dir_of(&key, "test"));
+        changed(&table, "its log directory went offline");
+        assert!(table.partitions().is_empty());
+        table.reconcile(HashMap::new(), 0).await;
+        changed(&table, "a partition removed");
+        table.close_all().await;
+    });
+}
+
 fn single_spec(topic: &str) -> ReplicaSpec {
     ReplicaSpec {
         topic: topic.into(),
