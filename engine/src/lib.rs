@@ -65,7 +65,7 @@ pub use crate::latency_histogram::{
 pub use crate::log::{
     remove_partition_dir, AppendInfo, CompactionReport, LogTuning, PartitionLog, ReadInfo,
 };
-pub use crate::log_changes::{shard_log_changes, LogChanges};
+pub use crate::log_changes::{log_changed, shard_log_changes, LogChanges};
 pub use crate::log_chunk::LogChunk;
 pub use crate::log_dirs::{LogDir, LogDirs, LogDirsError, META_PROPERTIES_FILE};
 pub use crate::log_stats::{shard_log_stats, LogStats};

@@ -6,8 +6,11 @@
 //! to answer an idle poll without touching any of its partitions.
 //!
 //! Invariant: every change of a log's durable end offset or log start offset
-//! bumps the generation after the new value is visible. Lives on: one shard
-//! (a thread-local, like the log statistics).
+//! bumps the generation after the new value is visible. The replication
+//! crate bumps it too (through [`log_changed`]) when a replicated
+//! partition's high watermark, ISR or leadership changes: for such a
+//! partition that, not the durable end, bounds what a consumer's fetch
+//! answers. Lives on: one shard (a thread-local, like the log statistics).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -52,9 +55,10 @@ pub fn shard_log_changes() -> Rc<LogChanges> {
     SHARD_LOG_CHANGES.with(Rc::clone)
 }
 
-/// Records that a log of the calling shard changed. A no-op while the
-/// thread is being torn down (a log dropped then has no reader left).
-pub(crate) fn log_changed() {
+/// Records that a log of the calling shard changed what a fetch of it
+/// would answer. A no-op while the thread is being torn down (a log
+/// dropped then has no reader left).
+pub fn log_changed() {
     // `try_with` fails only during thread exit, when nobody can be waiting:
     // there is nothing to tell then.
     if let Err(_thread_exiting) = SHARD_LOG_CHANGES.try_with(|changes| changes.bump()) {}

@@ -20,10 +20,14 @@ impl WatermarkSignal {
         self.generation.get()
     }
 
-    /// Bumps the generation and wakes every waiter.
+    /// Bumps the generation and wakes every waiter, and tells the shard's
+    /// fetch sessions that a log changed: an idle session skips its reads
+    /// until one has (`skein_engine::log_changed`), and the high watermark
+    /// is what a consumer's fetch of a replicated partition stops at.
     pub(crate) fn notify(&self) {
         self.generation.set(self.generation.get().wrapping_add(1));
         self.waiters.notify_all();
+        skein_engine::log_changed();
     }
 
     /// Resolves once the generation is no longer `generation`.
