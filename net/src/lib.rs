@@ -36,6 +36,7 @@ pub mod error_code;
 pub mod fetch_reads;
 pub mod fetch_response;
 mod fetch_session;
+mod follower_session;
 pub mod frame;
 mod group_request;
 mod handlers;

@@ -1,18 +1,22 @@
 //! Replica fetchers: how a follower replica pulls its leader's log, as
 //! Kafka's `ReplicaFetcherThread` does. Per data shard there is one fetcher
 //! per (leader broker, fetcher id), fetcher id = hash(topic, partition) %
-//! `num.replica.fetchers`; each sends one Fetch (v12, replica id = this
-//! node's id) naming every partition of the shard it serves, over the
-//! leader's inter-broker listener, appends what comes back with
+//! `num.replica.fetchers`; each sends one Fetch (v15, replica state = this
+//! node's id and broker epoch) for every partition of the shard it serves,
+//! over the leader's inter-broker listener, appends what comes back with
 //! [`Partition::append_as_follower`] and learns the leader's high
-//! watermark.
+//! watermark. The fetches run in an incremental fetch session
+//! (`follower_session.rs`, KIP-227): after the first, a fetch names only
+//! the partitions whose position moved, and the leader answers only the
+//! partitions with something new.
 //!
-//! Membership follows the metadata image without bookkeeping: a fetcher
-//! asks the shard, before every request, which partitions follow its leader
-//! and hash to it (so a partition that becomes leader, or follows another
-//! broker, leaves at once); the shard's supervisor starts a fetcher for a
-//! (leader, fetcher id) that has partitions and none running, and a fetcher
-//! with no partitions left ends.
+//! Membership follows the metadata image: before every request a fetcher
+//! takes the partitions of the shard that follow its leader and hash to it
+//! (so a partition that becomes leader, or follows another broker, leaves
+//! at once), kept from the last request unless the image or the shard's
+//! partition table changed since; the shard's supervisor starts a fetcher
+//! for a (leader, fetcher id) that has partitions and none running, and a
+//! fetcher with no partitions left ends.
 //!
 //! Truncation, as Kafka's `AbstractFetcherThread`: a partition starts each
 //! leader epoch *truncating*. One with leader epochs asks its leader
@@ -45,7 +49,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::join_all;
 use kafka_protocol::messages::fetch_request::{
-    FetchPartition, FetchRequest, FetchTopic, ReplicaState,
+    FetchPartition, FetchRequest, FetchTopic, ForgottenTopic, ReplicaState,
 };
 use kafka_protocol::messages::fetch_response::FetchResponse;
 use kafka_protocol::messages::list_offsets_request::{
@@ -66,6 +70,7 @@ use skein_replication::{
 
 use crate::controller_client::ControllerConnection;
 use crate::error_code::ErrorCode;
+use crate::follower_session::{FollowerSession, SessionFetch};
 use crate::replication_quota::ThrottledReplicas;
 use crate::shard_state::{now_ms, ShardState};
 
@@ -199,17 +204,24 @@ fn group_by_topic<I, P>(
 }
 
 /// The Fetch a follower with `replica_id` at `broker_epoch` (-1: not
-/// registered yet) sends for `partitions` (grouped by topic in the order
-/// given; consecutive partitions of one topic share an entry), at
-/// [`REPLICA_FETCH_VERSION`].
+/// registered yet) sends in its fetch session (`fetch`, made for
+/// `partitions`): the partitions `fetch` names (grouped by topic in the
+/// order given; consecutive partitions of one topic share an entry) and
+/// the ones it forgets, at [`REPLICA_FETCH_VERSION`].
 pub fn build_fetch_request(
     replica_id: BrokerId,
     broker_epoch: i64,
     partitions: &[FollowerFetch],
+    fetch: &SessionFetch,
     settings: &ReplicaFetchSettings,
 ) -> FetchRequest {
+    let named: Vec<&FollowerFetch> = fetch
+        .named
+        .iter()
+        .filter_map(|&index| partitions.get(index))
+        .collect();
     let topics = group_by_topic(
-        partitions,
+        &named,
         |wanted| &wanted.topic,
         |wanted| {
             FetchPartition::default()
@@ -243,11 +255,29 @@ pub fn build_fetch_request(
         .with_min_bytes(settings.min_bytes)
         .with_max_bytes(settings.response_max_bytes)
         .with_isolation_level(0)
-        // Sessionless: every fetch names every partition, so the leader
-        // records every follower's position on every fetch.
-        .with_session_id(0)
-        .with_session_epoch(-1)
+        .with_session_id(fetch.session_id)
+        .with_session_epoch(fetch.session_epoch)
         .with_topics(topics)
+        .with_forgotten_topics_data(forgotten_topics(&fetch.forgotten))
+}
+
+/// `forgotten_topics_data` for `forgotten`, one entry per topic (by id
+/// and name: the version picks which one travels).
+fn forgotten_topics(forgotten: &[(PartitionKey, String)]) -> Vec<ForgottenTopic> {
+    let mut topics: Vec<ForgottenTopic> = Vec::new();
+    for ((topic_id, partition), name) in forgotten {
+        let id = uuid::Uuid::from_bytes(*topic_id);
+        match topics.iter_mut().find(|topic| topic.topic_id == id) {
+            Some(topic) => topic.partitions.push(*partition),
+            None => topics.push(
+                ForgottenTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(name.clone())))
+                    .with_topic_id(id)
+                    .with_partitions(vec![*partition]),
+            ),
+        }
+    }
+    topics
 }
 
 /// What the leader answered for one partition.
@@ -517,6 +547,9 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
         "replica fetcher started"
     );
     let mut connection: Option<ControllerConnection> = None;
+    // The fetch session with the leader (KIP-227); started again with a
+    // full fetch whenever the connection is dropped.
+    let mut session = FollowerSession::default();
     // Each partition's phase at the leader epoch it was set at: a new epoch
     // truncates again.
     let mut phases: HashMap<PartitionKey, (i32, FetchPhase)> = HashMap::new();
@@ -562,6 +595,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
                 Err(error) => {
                     tracing::debug!(leader = fetcher.leader, %error, "OffsetForLeaderEpoch failed; backing off");
                     connection = None;
+                    session.reset();
                     stalled = true;
                 }
             }
@@ -629,7 +663,8 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             .map(|(one, wanted)| ((one.topic.as_str(), one.key.1), (*one, wanted.fetch_offset)))
             .collect();
         let broker_epoch = image.broker(local).map_or(-1, |b| b.broker_epoch);
-        let request = build_fetch_request(local, broker_epoch, &wanted, &settings);
+        let fetch = session.next_fetch(&wanted);
+        let request = build_fetch_request(local, broker_epoch, &wanted, &fetch, &settings);
         let response: FetchResponse = match call(
             ctx,
             &image,
@@ -645,13 +680,29 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             Err(error) => {
                 tracing::debug!(leader = fetcher.leader, %error, "replica fetch failed; backing off");
                 connection = None;
+                session.reset();
                 glommio::timer::sleep(settings.backoff).await;
                 continue;
             }
         };
+        let response_session_id = response.session_id;
         let answers = match split_fetch_response(response, &wanted) {
-            Ok(answers) => answers,
+            Ok(answers) => {
+                session.answered(&fetch, response_session_id, &wanted);
+                answers
+            }
+            Err(code)
+                if code == ErrorCode::FetchSessionIdNotFound.code()
+                    || code == ErrorCode::InvalidFetchSessionEpoch.code() =>
+            {
+                // The leader lost or evicted the session (or this
+                // connection is on another of its shards): a full fetch.
+                tracing::debug!(leader = fetcher.leader, code, "replica fetch session reset");
+                session.reset();
+                continue;
+            }
             Err(code) => {
+                session.reset();
                 tracing::debug!(
                     leader = fetcher.leader,
                     code,
@@ -699,6 +750,7 @@ async fn run_fetcher(ctx: &ShardState, fetcher: FetcherKey) {
             {
                 tracing::debug!(leader = fetcher.leader, %error, "ListOffsets after OFFSET_OUT_OF_RANGE failed");
                 connection = None;
+                session.reset();
                 failed = true;
             }
         }
@@ -1044,12 +1096,10 @@ mod tests {
 
     #[test]
     fn a_follower_fetch_names_its_replica_id_and_epoch_and_every_partition_by_topic() {
-        let request = build_fetch_request(
-            2,
-            41,
-            &[wanted("a", 0, 10), wanted("a", 1, 0), wanted("b", 0, 7)],
-            &ReplicaFetchSettings::default(),
-        );
+        let partitions = [wanted("a", 0, 10), wanted("a", 1, 0), wanted("b", 0, 7)];
+        let fetch = FollowerSession::default().next_fetch(&partitions);
+        let request =
+            build_fetch_request(2, 41, &partitions, &fetch, &ReplicaFetchSettings::default());
         // v15: the replica id and broker epoch travel in `replica_state`.
         assert_eq!(request.replica_id.0, -1);
         assert_eq!(request.replica_state.replica_id.0, 2);
@@ -1072,8 +1122,10 @@ mod tests {
         );
         assert_eq!(request.max_wait_ms, 500);
         assert_eq!(request.min_bytes, 1);
+        // A full fetch asking for a session.
         assert_eq!(request.session_id, 0);
-        assert_eq!(request.session_epoch, -1);
+        assert_eq!(request.session_epoch, 0);
+        assert!(request.forgotten_topics_data.is_empty());
         assert_eq!(request.topics.len(), 2);
         assert_eq!(request.topics[0].topic.0.as_str(), "a");
         assert_eq!(request.topics[0].partitions.len(), 2);
@@ -1085,6 +1137,30 @@ mod tests {
             request.topics[1].partitions[0].partition_max_bytes,
             1_048_576
         );
+    }
+
+    #[test]
+    fn an_incremental_follower_fetch_names_what_moved_and_forgets_by_topic_id() {
+        let partitions = [wanted("a", 0, 10), wanted("a", 1, 0), wanted("b", 0, 7)];
+        let mut session = FollowerSession::default();
+        let full = session.next_fetch(&partitions);
+        session.answered(&full, 5, &partitions);
+        let round = [wanted("a", 0, 12), wanted("b", 0, 7)];
+        let fetch = session.next_fetch(&round);
+        let request = build_fetch_request(2, 41, &round, &fetch, &ReplicaFetchSettings::default());
+        assert_eq!((request.session_id, request.session_epoch), (5, 1));
+        assert_eq!(request.topics.len(), 1);
+        assert_eq!(request.topics[0].partitions.len(), 1);
+        assert_eq!(request.topics[0].partitions[0].fetch_offset, 12);
+        let mut bytes = bytes::BytesMut::new();
+        request.encode(&mut bytes, REPLICA_FETCH_VERSION).unwrap();
+        let decoded = FetchRequest::decode(&mut bytes.freeze(), REPLICA_FETCH_VERSION).unwrap();
+        assert_eq!(decoded.forgotten_topics_data.len(), 1);
+        assert_eq!(
+            decoded.forgotten_topics_data[0].topic_id,
+            uuid::Uuid::from_bytes([b'a'; 16])
+        );
+        assert_eq!(decoded.forgotten_topics_data[0].partitions, vec![1]);
     }
 
     #[test]
@@ -1143,12 +1219,10 @@ mod tests {
 
     #[test]
     fn a_follower_fetch_names_its_last_fetched_epoch() {
-        let request = build_fetch_request(
-            2,
-            -1,
-            &[wanted("a", 0, 10)],
-            &ReplicaFetchSettings::default(),
-        );
+        let partitions = [wanted("a", 0, 10)];
+        let fetch = FollowerSession::default().next_fetch(&partitions);
+        let request =
+            build_fetch_request(2, -1, &partitions, &fetch, &ReplicaFetchSettings::default());
         assert_eq!(request.topics[0].partitions[0].last_fetched_epoch, 3);
         assert_eq!(request.topics[0].partitions[0].log_start_offset, -1);
     }

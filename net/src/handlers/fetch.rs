@@ -186,8 +186,12 @@ pub async fn handle(
     // An answer that read only this shard's partitions and found nothing
     // lets the session skip the reads until the shard changes; not when
     // the leader throttle held records back (they must be read again, not
-    // waited for).
-    let quiet = (!throttled
+    // waited for), and not for a follower: it reads to the log end, which
+    // an append moves without changing the shard's logs' generation (that
+    // waits for the append to be durable), and each of its fetches must
+    // reach the partitions to be recorded.
+    let quiet = (replica_id < 0
+        && !throttled
         && outcomes
             .iter()
             .all(|outcome| outcome.error_code == 0 && !outcome.has_records))
