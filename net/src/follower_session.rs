@@ -16,7 +16,7 @@
 //! or a failed call starts again with a full fetch that closes the old
 //! session. Sans-IO: the fetcher does the calls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use skein_replication::PartitionKey;
 
@@ -99,14 +99,14 @@ impl FollowerSession {
             })
             .map(|(index, _)| index)
             .collect();
+        let wanted_keys: HashSet<PartitionKey> = wanted
+            .iter()
+            .map(|one| (one.topic_id, one.partition))
+            .collect();
         let forgotten = self
             .held
             .iter()
-            .filter(|(key, _)| {
-                !wanted
-                    .iter()
-                    .any(|one| (one.topic_id, one.partition) == **key)
-            })
+            .filter(|(key, _)| !wanted_keys.contains(*key))
             .map(|(key, (_, topic))| (*key, topic.clone()))
             .collect();
         SessionFetch {
@@ -130,17 +130,27 @@ impl FollowerSession {
             self.stale = INVALID_SESSION_ID;
             self.id = response_session_id;
             self.epoch = next_epoch(INITIAL_EPOCH);
+            self.held.clear();
         } else {
             self.epoch = next_epoch(self.epoch);
+            // The partitions not named still hold the positions sent
+            // before: only the named and the forgotten change.
+            for (key, _) in &fetch.forgotten {
+                self.held.remove(key);
+            }
         }
-        self.held.clear();
-        if self.id != INVALID_SESSION_ID {
-            self.held.extend(wanted.iter().map(|one| {
-                (
-                    (one.topic_id, one.partition),
-                    (Position::of(one), one.topic.clone()),
-                )
-            }));
+        if self.id == INVALID_SESSION_ID {
+            return;
+        }
+        for one in fetch.named.iter().filter_map(|&index| wanted.get(index)) {
+            let position = Position::of(one);
+            match self.held.get_mut(&(one.topic_id, one.partition)) {
+                Some((held, _)) => *held = position,
+                None => {
+                    self.held
+                        .insert((one.topic_id, one.partition), (position, one.topic.clone()));
+                }
+            }
         }
     }
 
@@ -207,6 +217,10 @@ mod tests {
         let round = vec![epoch, wanted(1, 25)];
         let fenced = session.next_fetch(&round);
         assert_eq!((fenced.session_epoch, fenced.named.clone()), (3, vec![0]));
+        assert!(
+            fenced.forgotten.is_empty(),
+            "partition 2 was forgotten once"
+        );
     }
 
     #[test]

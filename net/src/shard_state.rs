@@ -277,8 +277,6 @@ impl ShardState {
         owner_shard(*topic_id, partition, self.plan.data_shards())
     }
 
-    /// The partitions this shard holds a follower replica of, for the
-    /// replica fetchers: O(partitions), once per fetch round.
     /// Changes whenever [`follower_partitions`](Self::follower_partitions)
     /// could answer differently (see `PartitionTable::generation`); a
     /// metadata image applied changes it too.
@@ -286,6 +284,10 @@ impl ShardState {
         self.partitions.generation()
     }
 
+    /// The partitions this shard holds a follower replica of, for the
+    /// replica fetchers: O(partitions), when a fetcher rebuilds its list
+    /// (the image or [`partitions_generation`](Self::partitions_generation)
+    /// moved).
     pub(crate) fn follower_partitions(&self) -> Vec<(PartitionKey, Rc<Partition>)> {
         self.partitions
             .partitions_where(|partition| !partition.role().is_leader())
