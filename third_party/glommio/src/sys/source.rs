@@ -241,6 +241,12 @@ impl Source {
         })
     }
 
+    /// SKEIN PATCH: whether the request's completion has been consumed,
+    /// without `result`'s latency statistics side effect.
+    pub(crate) fn has_result(&self) -> bool {
+        self.inner.borrow().wakers.result.is_some()
+    }
+
     pub(crate) fn result(&self) -> Option<io::Result<usize>> {
         let mut inner = self.inner.borrow_mut();
         let ret = inner
@@ -355,6 +361,7 @@ impl Drop for Source {
 impl Source {
     fn cancel_if_enqueued(&mut self) {
         let mut inner = self.inner.borrow_mut();
+        let is_timeout = matches!(inner.source_type, SourceType::Timeout(..));
         let enqueued = inner.enqueued.as_mut();
         if let Some(EnqueuedSource { id, queue, status }) = enqueued {
             match status {
@@ -373,7 +380,15 @@ impl Source {
                     // now, so we delay `consume_source` until we consume the
                     // corresponding event from the completion queue.
 
-                    queue.borrow_mut().cancel_request(*id);
+                    // SKEIN PATCH: a timeout is removed with TIMEOUT_REMOVE,
+                    // which looks in the ring's timeout list only;
+                    // ASYNC_CANCEL first walks the thread's io-wq workers
+                    // and their queued work.
+                    if is_timeout {
+                        queue.borrow_mut().cancel_timeout(*id);
+                    } else {
+                        queue.borrow_mut().cancel_request(*id);
+                    }
                     *status = EnqueuedStatus::Canceled; // not necessary, but useful for correctness
                 }
                 EnqueuedStatus::Canceled => unreachable!(),

@@ -632,6 +632,17 @@ impl UringQueueState {
         self.submissions.is_empty() && self.cancellations.is_empty()
     }
 
+    /// SKEIN PATCH: removes a pending TIMEOUT request (see
+    /// `Source::cancel_if_enqueued`).
+    pub(crate) fn cancel_timeout(&mut self, id: SourceId) {
+        self.cancellations.push_back(UringDescriptor {
+            args: UringOpDescriptor::TimeoutRemove(to_user_data(id)),
+            fd: -1,
+            flags: SubmissionFlags::empty(),
+            user_data: 0,
+        });
+    }
+
     pub(crate) fn cancel_request(&mut self, id: SourceId) {
         self.cancellations.push_back(UringDescriptor {
             args: UringOpDescriptor::Cancel(to_user_data(id)),
@@ -934,6 +945,8 @@ impl SleepableRing {
     /// that it will be the first SQE submitted the next time we enter the
     /// latency ring
     fn prepare_latency_preemption_timer(&mut self, d: Duration) -> Source {
+        #[cfg(test)]
+        PREEMPTION_TIMERS_ARMED.with(|armed| armed.set(armed.get() + 1));
         let source = Source::new(
             IoRequirements::default(),
             -1,
@@ -969,6 +982,8 @@ impl SleepableRing {
     /// to the latency ring's event fd such that this timer triggers a
     /// preemption via the latency ring.
     fn prepare_throughput_preemption_timer(&mut self, min_events: u32, event_fd: RawFd) -> Source {
+        #[cfg(test)]
+        PREEMPTION_TIMERS_ARMED.with(|armed| armed.set(armed.get() + 1));
         assert!(min_events >= 1, "min_events should be at least 1");
         let timer_source = Source::new(
             IoRequirements::default(),
@@ -1231,6 +1246,9 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    // SKEIN PATCH: when the held latency timer fires (it is kept across
+    // loops while it has not fired).
+    latency_preemption_deadline: Cell<Instant>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1267,6 +1285,25 @@ macro_rules! consume_rings {
         consumed
     }}
 }
+// SKEIN PATCH: preemption timers armed on this thread, for the tests.
+#[cfg(test)]
+thread_local! {
+    static PREEMPTION_TIMERS_ARMED: Cell<u64> = Cell::new(0);
+}
+
+// SKEIN PATCH: how much later than a user timer's deadline a pending latency
+// timer may fire and still be kept to wake a sleeping reactor for it.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+
+// SKEIN PATCH: whether a preemption timer is armed and has not completed
+// (fired or been cancelled) yet.
+fn pending_timer(timer: &Cell<Option<Source>>) -> bool {
+    let source = timer.take();
+    let pending = source.as_ref().map_or(false, |s| !s.has_result());
+    timer.set(source);
+    pending
+}
+
 macro_rules! flush_cancellations {
     (into $output:expr; $( $ring:expr ),+ ) => {{
         $(
@@ -1387,6 +1424,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(Instant::now()),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1848,22 +1886,32 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // SKEIN PATCH: upstream cancels both preemption timers and arms new
+        // ones on every loop of the executor, and cancels the latency timer
+        // before every sleep: two TIMEOUTs, two ASYNC_CANCELs (each walking
+        // the thread's io-wq workers) and an eventfd write per loop, 60% of
+        // a busy broker's io_uring requests. A latency timer that has not
+        // fired yet is kept as long as it fires no later than the one this
+        // loop would arm (preemption can only come earlier than upstream's),
+        // and before sleeping as long as it fires no later than the next
+        // user timer, or there is none (an idle shard then wakes once per
+        // preemption period). The throughput timer is kept until it fires.
+        if let Some(wanted) = preempt_timer() {
+            if !self.latency_timer_fires_by(Instant::now() + wanted) {
+                drop(self.latency_preemption_timeout_src.take());
+            }
+        }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        if !pending_timer(&self.throughput_preemption_timeout_src) {
+            self.throughput_preemption_timeout_src.replace(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1885,9 +1933,19 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                // SKEIN PATCH: replace the pending timer only when it would
+                // fire after the user timer (by more than `TIMER_SLACK`: the
+                // user timer's duration and the pending timer's deadline
+                // were computed from two readings of the clock, so one armed
+                // for this very deadline would otherwise look a little late
+                // half the time). Its cancellation goes out with the next
+                // loop's: flushing cancellations here could consume a
+                // completion and wake a task we would then sleep over.
+                if !self.latency_timer_fires_by(Instant::now() + dur + TIMER_SLACK) {
+                    drop(self.latency_preemption_timeout_src.take());
+                    self.arm_latency_timer(&mut lat_ring, dur);
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1914,9 +1972,10 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            if !pending_timer(&self.latency_preemption_timeout_src) {
+                self.arm_latency_timer(&mut lat_ring, preempt);
+                flush_rings!(lat_ring, main_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
@@ -1927,6 +1986,22 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// SKEIN PATCH: whether a latency timer is pending that fires no later
+    /// than `deadline`.
+    fn latency_timer_fires_by(&self, deadline: Instant) -> bool {
+        pending_timer(&self.latency_preemption_timeout_src)
+            && self.latency_preemption_deadline.get() <= deadline
+    }
+
+    /// SKEIN PATCH: queues a latency timer of `duration` on the latency
+    /// ring (the caller flushes it), replacing the one held, which the
+    /// caller has dropped or which has completed.
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, duration: Duration) {
+        self.latency_preemption_timeout_src
+            .set(Some(lat_ring.prepare_latency_preemption_timer(duration)));
+        self.latency_preemption_deadline.set(Instant::now() + duration);
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
@@ -2129,6 +2204,48 @@ mod tests {
         reactor.wait(|| None, None, 0, || 0).unwrap();
         let elapsed_ms = start.elapsed().as_millis();
         assert!((300..350).contains(&elapsed_ms));
+    }
+
+    // SKEIN PATCH: the preemption timers are armed once and kept over the
+    // reactor's loops until they fire, not cancelled and armed again each
+    // loop; a shorter preemption period or an earlier user timer replaces
+    // the latency timer.
+    #[test]
+    fn preemption_timers_are_kept_until_they_fire() {
+        let notifier = sys::new_sleep_notifier().unwrap();
+        let pool = BlockingThreadPool::new(PoolPlacement::Unbound(1), notifier.clone()).unwrap();
+        let reactor = Reactor::new(notifier, 0, 128, pool).unwrap();
+        let armed = || PREEMPTION_TIMERS_ARMED.with(|armed| armed.get());
+        let period = Duration::from_secs(10);
+
+        let before = armed();
+        assert!(!reactor.wait(|| Some(period), None, 0, || 0).unwrap());
+        assert_eq!(armed(), before + 2, "the latency and the throughput timer");
+        assert!(pending_timer(&reactor.latency_preemption_timeout_src));
+        assert!(pending_timer(&reactor.throughput_preemption_timeout_src));
+        let deadline = reactor.latency_preemption_deadline.get();
+        for _ in 0..3 {
+            assert!(!reactor.wait(|| Some(period), None, 0, || 0).unwrap());
+        }
+        assert_eq!(armed(), before + 2, "kept over the loops");
+        assert_eq!(reactor.latency_preemption_deadline.get(), deadline);
+
+        // A shorter period than the pending timer's: the latency timer is
+        // replaced, the throughput timer kept.
+        let short = Duration::from_secs(1);
+        assert!(!reactor.wait(|| Some(short), None, 0, || 0).unwrap());
+        assert_eq!(armed(), before + 3);
+        assert!(reactor.latency_timer_fires_by(Instant::now() + short));
+
+        // Going to sleep with a user timer due before the pending one: the
+        // timer is replaced and the sleep ends when the user timer is due,
+        // not after the preemption period.
+        let started = Instant::now();
+        let user_timer = Duration::from_millis(20);
+        reactor.wait(|| None, Some(user_timer), 0, || 0).unwrap();
+        assert!(started.elapsed() >= user_timer);
+        assert!(started.elapsed() < short, "woken by the user timer");
+        assert_eq!(armed(), before + 4);
     }
 
     // SKEIN PATCH: the `InnerSource` pool hands out only allocations that
