@@ -30,7 +30,7 @@ one_run() {
   local dir port pid perf_pid before after
   dir=$(mktemp -d)
   port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-  "$bin" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" --admin-listen off > "$dir/broker.log" 2>&1 &
+  "$bin" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" > "$dir/broker.log" 2>&1 &
   pid=$!
   sleep 2
   "$bin" bench produce -b "127.0.0.1:$port" --topic cost --partitions 6 --record-size 1024 \
