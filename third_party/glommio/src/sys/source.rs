@@ -380,15 +380,8 @@ impl Source {
                     // now, so we delay `consume_source` until we consume the
                     // corresponding event from the completion queue.
 
-                    // SKEIN PATCH: a timeout is removed with TIMEOUT_REMOVE,
-                    // which looks in the ring's timeout list only;
-                    // ASYNC_CANCEL first walks the thread's io-wq workers
-                    // and their queued work.
-                    if is_timeout {
-                        queue.borrow_mut().cancel_timeout(*id);
-                    } else {
-                        queue.borrow_mut().cancel_request(*id);
-                    }
+                    // SKEIN PATCH: a timeout is removed with TIMEOUT_REMOVE.
+                    queue.borrow_mut().cancel_request(*id, is_timeout);
                     *status = EnqueuedStatus::Canceled; // not necessary, but useful for correctness
                 }
                 EnqueuedStatus::Canceled => unreachable!(),

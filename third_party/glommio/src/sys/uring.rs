@@ -632,20 +632,19 @@ impl UringQueueState {
         self.submissions.is_empty() && self.cancellations.is_empty()
     }
 
-    /// SKEIN PATCH: removes a pending TIMEOUT request (see
-    /// `Source::cancel_if_enqueued`).
-    pub(crate) fn cancel_timeout(&mut self, id: SourceId) {
+    /// SKEIN PATCH: `timeout` says the request is a TIMEOUT, which is
+    /// removed with TIMEOUT_REMOVE: it looks in the ring's timeout list
+    /// only, where ASYNC_CANCEL first walks the thread's io-wq workers and
+    /// their queued work.
+    pub(crate) fn cancel_request(&mut self, id: SourceId, timeout: bool) {
+        let target = to_user_data(id);
+        let args = if timeout {
+            UringOpDescriptor::TimeoutRemove(target)
+        } else {
+            UringOpDescriptor::Cancel(target)
+        };
         self.cancellations.push_back(UringDescriptor {
-            args: UringOpDescriptor::TimeoutRemove(to_user_data(id)),
-            fd: -1,
-            flags: SubmissionFlags::empty(),
-            user_data: 0,
-        });
-    }
-
-    pub(crate) fn cancel_request(&mut self, id: SourceId) {
-        self.cancellations.push_back(UringDescriptor {
-            args: UringOpDescriptor::Cancel(to_user_data(id)),
+            args,
             fd: -1,
             flags: SubmissionFlags::empty(),
             user_data: 0,
