@@ -327,6 +327,15 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // SKEIN PATCH: a sequentially consistent fence between what the
+        // caller published (a channel push, a queued waker, a blocking
+        // call's result) and the read of `should_notify`. It pairs with the
+        // fence the sleeping reactor issues between setting the flag and
+        // its last sweep of the channels (`Reactor::wait`): of the two
+        // fences one comes first, so either this read sees the flag up (and
+        // writes the eventfd) or that sweep sees what was published. This
+        // replaces upstream's `membarrier` on the sleeping side.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

@@ -1951,10 +1951,16 @@ impl Reactor {
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
-            // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            // SKEIN PATCH: upstream issued `membarrier::heavy()` here
+            // (`membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, an IPI to every
+            // CPU running a thread of the process, on every sleep) so that
+            // senders could go without a fence. In a replicated produce that
+            // was ~5% of the machine, most of it waiting for the IPIs to be
+            // acknowledged. Now each side issues an ordinary fence instead: this
+            // one between raising the flag and the sweep below, and
+            // `SleepNotifier::notify` one between a sender's publication and
+            // its read of the flag (see there).
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
