@@ -28,7 +28,7 @@ writes everything.
 
 Usage: tests/e2e/.deps/venv/bin/python benches/scripts/replication_bench.py \\
            --bin target/release/skein [--rounds 3] [--seconds 10] [--partitions 6] [--librdkafka]
-           [--property replica.fetch.min.bytes=32768 ...]
+           [--property replica.fetch.min.bytes=32768 ...] [--cores 0,1,0]
 """
 from __future__ import annotations
 
@@ -229,6 +229,9 @@ def main() -> None:
     parser.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
                         help="a broker property added to every node's file (repeatable), e.g. "
                              "replica.fetch.min.bytes=32768")
+    parser.add_argument("--cores", help="one --cores value per node, comma-separated: 0,1,0 gives each "
+                                        "node one core of two, as docs/operations.md advises for several "
+                                        "nodes on one machine (default: every node on every core)")
     args = parser.parse_args()
     if not Path(args.bin).exists():
         sys.exit(f"no skein binary at {args.bin}")
@@ -239,6 +242,8 @@ def main() -> None:
     properties = {"log.flush.policy": "batch", "log.segment.delete.delay.ms": "1000"}
     properties.update(tuple(item.split("=", 1)) for item in args.property)  # type: ignore[misc]
     cluster = Cluster(base, combined=3, properties=properties)
+    if args.cores:
+        cluster.pin_nodes(args.cores)
     report: dict = {"config": {k: v for k, v in vars(args).items() if k != "json"}, "rounds": []}
     try:
         report["disk_before"] = disk_ceiling(base)

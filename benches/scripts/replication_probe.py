@@ -80,8 +80,7 @@ def main() -> None:
     properties.update(tuple(item.split("=", 1)) for item in args.property)  # type: ignore[misc]
     cluster = Cluster(base, combined=3, properties=properties)
     if args.cores:
-        for node, cores in zip(cluster.nodes.values(), args.cores.split(",")):
-            node.cores = cores
+        cluster.pin_nodes(args.cores)
     try:
         cluster.start()
         cluster.wait_ready({1, 2, 3})

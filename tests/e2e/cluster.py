@@ -518,6 +518,15 @@ class Cluster:
     def bootstrap(self, nodes: Iterable[Node] | None = None) -> str:
         return ",".join(n.bootstrap for n in (nodes if nodes is not None else self.running_brokers()))
 
+    def pin_nodes(self, per_node: str) -> None:
+        """Gives the nodes their own `--cores`, one value per node in node
+        order, comma-separated (`0,1,0`: three nodes on two cores), as
+        docs/operations.md advises for several nodes on one machine."""
+        values = per_node.split(",")
+        assert len(values) == len(self.nodes), f"{per_node!r}: one --cores value per node"
+        for node, cores in zip(self.nodes.values(), values):
+            node.cores = cores
+
     # ---- lifecycle
 
     def start(self, node_ids: Iterable[int] | None = None) -> None:
