@@ -39,10 +39,28 @@ def create_topic(bootstrap: str, topic: str, partitions: int, min_isr: int = 2) 
     futures[topic].result(30)
 
 
+def listed_views(cluster: Cluster, asked: list[Node], topic: str, partitions: list[int]):
+    """node id -> {partition -> PartitionView} of `partitions` as each asked
+    node's Metadata shows them, once every asked node lists them all. Each
+    data shard of a node takes a new image on its own, after it has opened
+    its partitions' logs, so a fresh connection may land on a shard still
+    doing so (seen in CI: the topic without its partitions right after
+    every node had listed it)."""
+    def probe():
+        views = cluster.metadata_from(asked, [topic])
+        listed = {i: v.topics[topic].partitions for i, v in views.items() if topic in v.topics}
+        ok = len(listed) == len(views) and all(set(partitions) <= set(seen) for seen in listed.values())
+        return ok, ({i: {p: seen[p] for p in partitions} for i, seen in listed.items()} if ok
+                    else {i: v.topics.get(topic) for i, v in views.items()})
+
+    views, _ = cluster.wait_for(f"{topic}: Metadata from nodes {[n.node_id for n in asked]} listing "
+                                f"partitions {partitions}", probe, TIMEOUT_S)
+    return views
+
+
 def partition_view(cluster: Cluster, asked: list[Node], topic: str, partition: int):
     """Each asked node's view of the partition: node id -> PartitionView."""
-    views = cluster.metadata_from(asked, [topic])
-    return {i: v.topics[topic].partitions[partition] for i, v in views.items()}
+    return {i: seen[partition] for i, seen in listed_views(cluster, asked, topic, [partition]).items()}
 
 
 def describe_row(node: Node, topic: str, partition: int) -> dict[str, str]:
@@ -125,6 +143,11 @@ def test_a_failed_log_dir_moves_its_partitions_leadership_and_isr_without_loss(
     wait_topic_placed(cluster, topic, partitions, {1, 2, 3}, 3)
     views = partition_view_all(cluster, nodes, topic, partitions)
     led_by_jbod = [p for p, v in views.items() if v.leader == 1]
+    # Every partition node 1 leads has its directory on one of its disks
+    # (the shard owning it may still be opening it).
+    cluster.wait_for(f"{topic}: node 1's partitions {led_by_jbod} on its disks",
+                     lambda: (all(any((d / f"{topic}-{p}").is_dir() for d in disks)
+                                  for p in led_by_jbod), None), TIMEOUT_S)
     on_failing = [p for p in led_by_jbod if (disks[1] / f"{topic}-{p}").is_dir()]
     on_healthy = [p for p in led_by_jbod if (disks[0] / f"{topic}-{p}").is_dir()]
     assert on_failing, f"node 1 leads {led_by_jbod}, none on the second disk"
@@ -177,6 +200,4 @@ def test_a_failed_log_dir_moves_its_partitions_leadership_and_isr_without_loss(
 
 def partition_view_all(cluster: Cluster, asked: list[Node], topic: str, partitions: int):
     """partition -> the first asked node's view of it."""
-    views = cluster.metadata_from(asked[:1], [topic])
-    (view,) = views.values()
-    return {p: view.topics[topic].partitions[p] for p in range(partitions)}
+    return listed_views(cluster, asked[:1], topic, list(range(partitions)))[asked[0].node_id]
