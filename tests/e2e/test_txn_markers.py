@@ -510,17 +510,26 @@ def test_transactional_requests_out_of_order_get_kafkas_error_codes(broker):
     # While the abort's markers are being written the transaction is still
     # completing: Kafka answers any EndTxn CONCURRENT_TRANSACTIONS (its
     # pending transition), and clients retry. Seen in CI under load.
-    deadline = time.monotonic() + 10
-    code = end_txn(port, tid, producer_id, epoch, commit=True)
-    while code == CONCURRENT_TRANSACTIONS and time.monotonic() < deadline:
-        time.sleep(0.05)
-        code = end_txn(port, tid, producer_id, epoch, commit=True)
+    code = answer_once_settled(lambda: end_txn(port, tid, producer_id, epoch, commit=True), 10)
     assert code == INVALID_TXN_STATE
     assert broker.alive()
 
 
 TXN_OFFSET_COMMIT = 28
 CONCURRENT_TRANSACTIONS = 51
+
+
+def answer_once_settled(request, timeout_s: float) -> int:
+    """The error code `request()` answers once it is no longer
+    CONCURRENT_TRANSACTIONS (a transition still pending: the markers of an
+    ended transaction being written), retried as clients do, for at most
+    `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    code = request()
+    while code == CONCURRENT_TRANSACTIONS and time.monotonic() < deadline:
+        time.sleep(0.1)
+        code = request()
+    return code
 
 
 def txn_offset_commit(port: int, transactional_id: str, group: str, producer_id: int, epoch: int,
@@ -580,11 +589,6 @@ def test_txn_offset_commit_for_a_group_not_in_the_transaction_gets_invalid_txn_s
         c.close()
     # The transaction is over: the group is no longer in one (while its
     # markers are written the coordinator answers CONCURRENT_TRANSACTIONS).
-    deadline = time.monotonic() + 30
-    while True:
-        code = txn_offset_commit(port, tid, group, producer_id, epoch, topic, 0, 9)
-        if code != CONCURRENT_TRANSACTIONS or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    code = answer_once_settled(lambda: txn_offset_commit(port, tid, group, producer_id, epoch, topic, 0, 9), 30)
     assert code == INVALID_TXN_STATE
     assert broker.alive()
