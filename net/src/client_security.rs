@@ -25,6 +25,7 @@
 //! immutable after start).
 
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -52,6 +53,16 @@ const LOGIN_RESPONSE_BYTES_MAX: usize = 64 * 1024;
 pub trait PeerStream: AsyncRead + AsyncWrite + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin> PeerStream for T {}
+
+/// An open connection to a peer, past its TLS handshake and login.
+pub struct PeerConnection {
+    /// What requests are written to and responses read from.
+    pub stream: Box<dyn PeerStream>,
+    /// The socket itself when `stream` is the plain socket (no TLS over
+    /// it): responses can then be received straight into a buffer's
+    /// uninitialised capacity ([`crate::frame::read_frame_body_from_socket`]).
+    pub plain_socket: Option<RawFd>,
+}
 
 /// Why a connection to a peer could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +191,7 @@ pub async fn connect(
     address: SocketAddr,
     host: &str,
     security: &ClientSecurity,
-) -> Result<Box<dyn PeerStream>, ClientSecurityError> {
+) -> Result<PeerConnection, ClientSecurityError> {
     let socket = glommio::net::TcpStream::connect(address)
         .await
         .map_err(|error| ClientSecurityError::Io(std::io::Error::from(error)))?;
@@ -188,6 +199,7 @@ pub async fn connect(
     if let Err(error) = socket.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY on a peer connection");
     }
+    let plain_socket = security.tls.is_none().then(|| socket.as_raw_fd());
     let mut stream: Box<dyn PeerStream> = match &security.tls {
         None => Box::new(socket),
         Some(config) => {
@@ -204,7 +216,10 @@ pub async fn connect(
     if let Some(sasl) = &security.login.sasl {
         login(&mut stream, sasl).await?;
     }
-    Ok(stream)
+    Ok(PeerConnection {
+        stream,
+        plain_socket,
+    })
 }
 
 /// The name the peer's certificate is checked for: an IP address as such

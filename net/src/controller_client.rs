@@ -20,12 +20,12 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use skein_controller::quorum::QuorumNodeId;
 
-use crate::client_security::{ClientSecurity, ClientSecurityError, PeerStream};
+use crate::client_security::{ClientSecurity, ClientSecurityError, PeerConnection, PeerStream};
 use crate::controller_rpc::{
     decode_metadata_fetch_answer, decode_response, encode_metadata_fetch, encode_request,
     ControllerRpcError, MetadataFetch, MetadataFetchAnswer, CONTROLLER_FRAME_BYTES_MAX,
 };
-use crate::frame::{read_frame_body, FrameError};
+use crate::frame::{read_frame_body, read_frame_body_from_socket, FrameError};
 
 /// How long a connection attempt or a request may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,7 +75,7 @@ pub fn resolve(address: &str) -> Result<SocketAddr, ControllerCallError> {
 
 /// One connection to a controller (or a broker's inter-broker listener).
 pub struct ControllerConnection {
-    stream: Box<dyn PeerStream>,
+    peer: PeerConnection,
     next_correlation_id: i32,
 }
 
@@ -96,13 +96,13 @@ impl ControllerConnection {
             .rsplit_once(':')
             .map_or(address, |(host, _)| host)
             .to_string();
-        let stream = glommio::timer::timeout(CALL_TIMEOUT, async {
+        let peer = glommio::timer::timeout(CALL_TIMEOUT, async {
             Ok(crate::client_security::connect(socket_address, &host, security).await)
         })
         .await
         .map_err(|_| ControllerCallError::TimedOut)??;
         Ok(ControllerConnection {
-            stream,
+            peer,
             next_correlation_id: 0,
         })
     }
@@ -154,13 +154,17 @@ impl ControllerConnection {
         frame: &[u8],
         max_bytes: usize,
     ) -> Result<Bytes, ControllerCallError> {
-        let stream = &mut self.stream;
+        let stream = &mut self.peer.stream;
+        let plain_socket = self.peer.plain_socket;
         let exchange = async move {
             stream.write_all(frame).await?;
             // TLS holds the last record until flushed.
             stream.flush().await?;
             let size = read_response_size(stream, max_bytes).await?;
-            let body = read_frame_body(stream, size).await?;
+            let body = match plain_socket {
+                Some(socket) => read_frame_body_from_socket(stream, socket, size).await?,
+                None => read_frame_body(stream, size).await?,
+            };
             Ok::<Bytes, ControllerCallError>(body)
         };
         match glommio::timer::timeout(CALL_TIMEOUT, async { Ok(exchange.await) }).await {
@@ -249,9 +253,9 @@ async fn run_link(
                 return;
             };
             let written = async {
-                connection.stream.write_all(&frame).await?;
+                connection.peer.stream.write_all(&frame).await?;
                 // TLS holds the last record until flushed.
-                connection.stream.flush().await
+                connection.peer.stream.flush().await
             };
             if let Err(error) = written.await {
                 tracing::debug!(peer, %error, "metadata quorum peer connection lost");
