@@ -43,8 +43,8 @@ use skein_controller::KafkaPrincipal;
 use crate::authenticator::{Admission, Authenticator};
 use crate::dispatch::{dispatch, Outcome};
 use crate::frame::{
-    parse_request_header, read_frame_body, read_frame_body_from_socket, read_frame_size_within,
-    FrameError, REQUEST_HEADER_BYTES_MIN,
+    parse_request_header, read_frame_body_of, read_frame_size_within, FrameError,
+    REQUEST_HEADER_BYTES_MIN,
 };
 use crate::handlers::sasl_authenticate;
 use crate::listener::{ClientListener, ListenerEndpoint};
@@ -225,10 +225,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 },
                 None => None,
             };
-            let body = match plain {
-                Some(socket) => read_frame_body_from_socket(&mut reader, socket, size).await,
-                None => read_frame_body(&mut reader, size).await,
-            };
+            let body = read_frame_body_of(&mut reader, plain, size).await;
             Ok(body.map(|body| (body, (permit, slot, memory))))
         })
         .await

@@ -25,7 +25,7 @@ use crate::controller_rpc::{
     decode_metadata_fetch_answer, decode_response, encode_metadata_fetch, encode_request,
     ControllerRpcError, MetadataFetch, MetadataFetchAnswer, CONTROLLER_FRAME_BYTES_MAX,
 };
-use crate::frame::{read_frame_body, read_frame_body_from_socket, FrameError};
+use crate::frame::{read_frame_body_of, FrameError};
 
 /// How long a connection attempt or a request may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -161,10 +161,7 @@ impl ControllerConnection {
             // TLS holds the last record until flushed.
             stream.flush().await?;
             let size = read_response_size(stream, max_bytes).await?;
-            let body = match plain_socket {
-                Some(socket) => read_frame_body_from_socket(stream, socket, size).await?,
-                None => read_frame_body(stream, size).await?,
-            };
+            let body = read_frame_body_of(stream, plain_socket, size).await?;
             Ok::<Bytes, ControllerCallError>(body)
         };
         match glommio::timer::timeout(CALL_TIMEOUT, async { Ok(exchange.await) }).await {

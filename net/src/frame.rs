@@ -159,6 +159,26 @@ pub async fn read_frame_body<R: AsyncRead + Unpin>(
     Ok(body.freeze())
 }
 
+/// Reads a frame body of `size` bytes from `reader`: with
+/// [`read_frame_body_from_socket`] when `plain_socket` is the socket
+/// `reader` reads (no TLS over it), else with [`read_frame_body`].
+///
+/// # Errors
+/// As [`read_frame_body`].
+///
+/// # Cancel safety
+/// Not cancel safe.
+pub async fn read_frame_body_of<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    plain_socket: Option<RawFd>,
+    size: usize,
+) -> Result<Bytes, FrameError> {
+    match plain_socket {
+        Some(socket) => read_frame_body_from_socket(reader, socket, size).await,
+        None => read_frame_body(reader, size).await,
+    }
+}
+
 /// [`read_frame_body`] for a stream that is the plain socket `fd` itself
 /// (no TLS over it): the body is received with `recv(2)` straight into the
 /// buffer's uninitialised capacity, not zero-filled first. `reader` (the
