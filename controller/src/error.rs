@@ -156,6 +156,11 @@ pub enum ControllerError {
     /// twice, or a broker that is not registered (the message says which).
     #[error("{0}")]
     InvalidReplicaAssignment(String),
+    /// A new topic's manual assignment beside a partition count or a
+    /// replication factor other than -1 (Kafka's INVALID_REQUEST, with its
+    /// message).
+    #[error("{0}")]
+    ManualAssignmentWithCounts(&'static str),
     /// A reassignment that changes the replication factor although the
     /// request does not allow it (KIP-860).
     #[error("The replication factor is changed from {current} to {requested}")]

@@ -69,7 +69,7 @@ pub use listener_security::{
 pub use metadata_controller::{
     ongoing_reassignments, AlterPartition, BrokerHeartbeat, BrokerHeartbeatReply, ControllerResult,
     ControllerSettings, CreatedTopic, DirectoryId, ElectionResult, ElectionType,
-    MetadataController, NewBrokerRegistration, NewTopic, OngoingReassignment,
+    MetadataController, NewBrokerRegistration, NewPartitions, NewTopic, OngoingReassignment,
     PartitionReassignment, ProducerIdBlock, ScramDeletion, ScramUpsertion, TopicConfigChange,
     TopicRef, BROKER_SESSION_TIMEOUT_MS_DEFAULT, PRODUCER_ID_BLOCK_SIZE, UNKNOWN_BROKER_EPOCH,
 };

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 
 use skein_controller::{
     AlterPartition, BrokerHeartbeat, ControllerResult, ControllerSettings, ElectionType,
-    MetadataController, MetadataImage, MetadataRecord, NewBrokerRegistration, NewTopic,
-    TopicConfigChange, TopicId, TopicRef, NO_LEADER,
+    MetadataController, MetadataImage, MetadataRecord, NewBrokerRegistration, NewPartitions,
+    NewTopic, TopicConfigChange, TopicId, TopicRef, NO_LEADER,
 };
 
 const STEPS: usize = 300;
@@ -330,6 +330,7 @@ impl Sim {
                 partitions,
                 replication_factor: requested,
                 configs: vec![],
+                assignments: vec![],
             }],
             &mut || {
                 let mut id = [0u8; 16];
@@ -396,7 +397,10 @@ impl Sim {
                         + self.rng.below(2) as i32;
                     let proposal = self
                         .controller
-                        .create_partitions(vec![(names[index].clone(), count)]);
+                        .create_partitions(vec![NewPartitions::placed(
+                            names[index].clone(),
+                            count,
+                        )]);
                     let _ = self.commit(proposal);
                 }
             }

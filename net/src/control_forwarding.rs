@@ -28,13 +28,13 @@ use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserSc
 use kafka_protocol::messages::create_acls_request::{AclCreation, CreateAclsRequest};
 use kafka_protocol::messages::create_acls_response::CreateAclsResponse;
 use kafka_protocol::messages::create_partitions_request::{
-    CreatePartitionsRequest, CreatePartitionsTopic,
+    CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsTopic,
 };
 use kafka_protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
 use kafka_protocol::messages::create_topics_request::{
-    CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicResult, CreateTopicsResponse,
@@ -73,7 +73,7 @@ use crate::handlers::describe_quorum::CLUSTER_METADATA_TOPIC;
 use crate::handlers::{message, str_bytes, topic_name};
 use crate::shard_message::{
     ControlError, ControlReply, ControlRequest, CreatedTopic, ElectionOutcome, ElectionType,
-    NewTopic, TopicConfigChange, TopicRef,
+    NewPartitions, NewTopic, TopicConfigChange, TopicRef,
 };
 
 /// CreateTopics version used between Skein nodes (topic ids in results).
@@ -469,6 +469,16 @@ pub fn control_request(request: &ForwardedRequest) -> ControlRequest {
                             (config.name.to_string(), value.to_string())
                         })
                         .collect(),
+                    assignments: topic
+                        .assignments
+                        .iter()
+                        .map(|assignment| {
+                            (
+                                assignment.partition_index,
+                                broker_ids(&assignment.broker_ids),
+                            )
+                        })
+                        .collect(),
                 })
                 .collect(),
             validate_only: request.validate_only,
@@ -484,11 +494,7 @@ pub fn control_request(request: &ForwardedRequest) -> ControlRequest {
                 .collect(),
         },
         ForwardedRequest::CreatePartitions(request) => ControlRequest::CreatePartitions {
-            topics: request
-                .topics
-                .iter()
-                .map(|topic| (topic.name.to_string(), topic.count))
-                .collect(),
+            topics: request.topics.iter().map(new_partitions).collect(),
             validate_only: request.validate_only,
         },
         ForwardedRequest::IncrementalAlterConfigs(request) => ControlRequest::AlterTopicConfigs {
@@ -577,7 +583,7 @@ pub fn forwarded_response(request: &ForwardedRequest, reply: ControlReply) -> Fo
                         Ok(created) => base
                             .with_topic_id(Uuid::from_bytes(created.topic_id))
                             .with_num_partitions(created.partitions)
-                            .with_replication_factor(topic.replication_factor),
+                            .with_replication_factor(created.replication_factor),
                         Err(error) => base
                             .with_error_code(error.code().code())
                             .with_error_message(message(&error))
@@ -786,6 +792,17 @@ fn create_topics_request(topics: &[NewTopic], validate_only: bool) -> CreateTopi
                                 })
                                 .collect(),
                         )
+                        .with_assignments(
+                            topic
+                                .assignments
+                                .iter()
+                                .map(|(partition, brokers)| {
+                                    CreatableReplicaAssignment::default()
+                                        .with_partition_index(*partition)
+                                        .with_broker_ids(to_broker_ids(brokers))
+                                })
+                                .collect(),
+                        )
                 })
                 .collect(),
         )
@@ -812,23 +829,54 @@ fn delete_topics_request(topics: &[TopicRef]) -> DeleteTopicsRequest {
 }
 
 fn create_partitions_request(
-    topics: &[(String, i32)],
+    topics: &[NewPartitions],
     validate_only: bool,
 ) -> CreatePartitionsRequest {
     CreatePartitionsRequest::default()
         .with_topics(
             topics
                 .iter()
-                .map(|(name, count)| {
+                .map(|grow| {
                     CreatePartitionsTopic::default()
-                        .with_name(topic_name(name))
-                        .with_count(*count)
-                        .with_assignments(None)
+                        .with_name(topic_name(&grow.name))
+                        .with_count(grow.count)
+                        .with_assignments(grow.assignments.as_ref().map(|lists| {
+                            lists
+                                .iter()
+                                .map(|brokers| {
+                                    CreatePartitionsAssignment::default()
+                                        .with_broker_ids(to_broker_ids(brokers))
+                                })
+                                .collect()
+                        }))
                 })
                 .collect(),
         )
         .with_timeout_ms(FORWARD_TIMEOUT_MS)
         .with_validate_only(validate_only)
+}
+
+/// A CreatePartitions item as the controller's rules take it (also the
+/// client's, through the control shard).
+pub fn new_partitions(topic: &CreatePartitionsTopic) -> NewPartitions {
+    NewPartitions {
+        name: topic.name.to_string(),
+        count: topic.count,
+        assignments: topic.assignments.as_ref().map(|lists| {
+            lists
+                .iter()
+                .map(|assignment| broker_ids(&assignment.broker_ids))
+                .collect()
+        }),
+    }
+}
+
+fn broker_ids(brokers: &[BrokerId]) -> Vec<i32> {
+    brokers.iter().map(|broker| broker.0).collect()
+}
+
+fn to_broker_ids(brokers: &[i32]) -> Vec<BrokerId> {
+    brokers.iter().copied().map(BrokerId).collect()
 }
 
 fn incremental_alter_configs_request(
@@ -980,6 +1028,7 @@ fn created_topics(
             outcome(topic.error_code, topic.error_message).map(|()| CreatedTopic {
                 topic_id: *topic.topic_id.as_bytes(),
                 partitions: topic.num_partitions,
+                replication_factor: topic.replication_factor,
             })
         }),
     )
@@ -1148,12 +1197,21 @@ mod tests {
                 partitions: 6,
                 replication_factor: 3,
                 configs: vec![("retention.ms".into(), "1000".into())],
+                assignments: vec![],
+            },
+            NewTopic {
+                name: "placed".into(),
+                partitions: -1,
+                replication_factor: -1,
+                configs: vec![],
+                assignments: vec![(1, vec![3, 1]), (0, vec![2, 3])],
             },
             NewTopic {
                 name: "gone".into(),
                 partitions: -1,
                 replication_factor: -1,
                 configs: vec![],
+                assignments: vec![],
             },
         ];
         let request = ForwardedRequest::CreateTopics(create_topics_request(&topics, true));
@@ -1167,27 +1225,54 @@ mod tests {
             }
             _ => panic!("another request"),
         }
-        let reply = ControlReply::CreatedTopics(vec![
-            Ok(CreatedTopic {
+        let created = [
+            CreatedTopic {
                 topic_id: [7; 16],
                 partitions: 6,
-            }),
-            Err(refused()),
-        ]);
+                replication_factor: 3,
+            },
+            CreatedTopic {
+                topic_id: [8; 16],
+                partitions: 2,
+                replication_factor: 2,
+            },
+        ];
+        let reply =
+            ControlReply::CreatedTopics(vec![Ok(created[0]), Ok(created[1]), Err(refused())]);
         let ForwardedResponse::CreateTopics(response) = forwarded_response(&request, reply) else {
             panic!("another response");
         };
-        let results = created_topics(2, response);
-        assert_eq!(
-            results[0].as_ref().unwrap(),
-            &CreatedTopic {
-                topic_id: [7; 16],
-                partitions: 6
-            }
-        );
-        let error = results[1].as_ref().unwrap_err();
+        let results = created_topics(3, response);
+        assert_eq!(results[0].as_ref().unwrap(), &created[0]);
+        // A manual assignment's replication factor is the controller's, not
+        // the request's -1.
+        assert_eq!(results[1].as_ref().unwrap(), &created[1]);
+        let error = results[2].as_ref().unwrap_err();
         assert_eq!(error.code(), ErrorCode::UnknownTopicOrPartition);
         assert_eq!(error.to_string(), refused().to_string());
+    }
+
+    #[test]
+    fn create_partitions_round_trip_with_and_without_assignments() {
+        let topics = vec![
+            NewPartitions::placed("orders", 6),
+            NewPartitions {
+                name: "placed".into(),
+                count: 4,
+                assignments: Some(vec![vec![2, 3], vec![3, 1]]),
+            },
+        ];
+        let request = ForwardedRequest::CreatePartitions(create_partitions_request(&topics, false));
+        match control_request(&request) {
+            ControlRequest::CreatePartitions {
+                topics: decoded,
+                validate_only,
+            } => {
+                assert_eq!(decoded, topics);
+                assert!(!validate_only);
+            }
+            _ => panic!("another request"),
+        }
     }
 
     #[test]

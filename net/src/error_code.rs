@@ -307,9 +307,9 @@ pub fn controller_error(error: &ControllerError) -> ErrorCode {
         ControllerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
         ControllerError::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
         ControllerError::NotController => ErrorCode::NotController,
-        ControllerError::InvalidRequest(_) | ControllerError::InvalidAcl(_) => {
-            ErrorCode::InvalidRequest
-        }
+        ControllerError::InvalidRequest(_)
+        | ControllerError::InvalidAcl(_)
+        | ControllerError::ManualAssignmentWithCounts(_) => ErrorCode::InvalidRequest,
         ControllerError::IneligibleReplica(_) => ErrorCode::IneligibleReplica,
         ControllerError::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
         ControllerError::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,

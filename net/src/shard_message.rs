@@ -13,8 +13,8 @@ use skein_controller::{ControllerError, MetadataError, MetadataImage, TopicId};
 // from here, with the rest of the control shard's messages.
 pub use skein_controller::quorum::QuorumStatus;
 pub use skein_controller::{
-    CreatedTopic, ElectionType, NewTopic, PartitionReassignment, ScramDeletion, ScramUpsertion,
-    TopicConfigChange, TopicRef,
+    CreatedTopic, ElectionType, NewPartitions, NewTopic, PartitionReassignment, ScramDeletion,
+    ScramUpsertion, TopicConfigChange, TopicRef,
 };
 use skein_engine::{AppendError, AppendInfo, LogError, ReadError};
 use skein_replication::{AbortedTxn, BrokerId, ProducerDescription, ProducerError, TxnResult};
@@ -274,7 +274,7 @@ pub enum ControlRequest {
     DeleteTopics { topics: Vec<TopicRef> },
     /// CreatePartitions: grow topics to a partition count.
     CreatePartitions {
-        topics: Vec<(String, i32)>,
+        topics: Vec<NewPartitions>,
         validate_only: bool,
     },
     /// AlterConfigs / IncrementalAlterConfigs on topics.

@@ -116,22 +116,29 @@ impl Cluster {
         partitions: i32,
         replication_factor: i16,
     ) -> Result<TopicId, ControllerError> {
+        self.create_topic(NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor,
+            configs: vec![],
+            assignments: vec![],
+        })
+        .map(|created| created.topic_id)
+    }
+
+    /// Creates `topic` and commits the records (none when refused).
+    pub(super) fn create_topic(
+        &mut self,
+        topic: NewTopic,
+    ) -> Result<CreatedTopic, ControllerError> {
         let mut next = self.next_topic_id;
-        let proposal = self.controller.create_topics(
-            vec![NewTopic {
-                name: name.into(),
-                partitions,
-                replication_factor,
-                configs: vec![],
-            }],
-            &mut || {
-                next += 1;
-                [next; 16]
-            },
-        );
+        let proposal = self.controller.create_topics(vec![topic], &mut || {
+            next += 1;
+            [next; 16]
+        });
         self.next_topic_id = next;
         let mut results = self.commit(proposal);
-        results.remove(0).map(|created| created.topic_id)
+        results.remove(0)
     }
 
     pub(super) fn state(&self, topic_id: &TopicId, partition: i32) -> PartitionState {
@@ -381,7 +388,7 @@ fn create_partitions_places_new_partitions_with_the_topics_replication_factor() 
     let topic = cluster.create("orders", 2, 2).unwrap();
     let grow = cluster
         .controller
-        .create_partitions(vec![("orders".into(), 5)]);
+        .create_partitions(vec![NewPartitions::placed("orders", 5)]);
     assert_eq!(cluster.commit(grow), vec![Ok(())]);
     for partition in 0..5 {
         let state = cluster.state(&topic, partition);
@@ -396,7 +403,7 @@ fn create_partitions_places_new_partitions_with_the_topics_replication_factor() 
         .unwrap();
     let refused = cluster
         .controller
-        .create_partitions(vec![("orders".into(), 6)]);
+        .create_partitions(vec![NewPartitions::placed("orders", 6)]);
     assert_eq!(
         refused.response,
         vec![Err(ControllerError::InvalidReplicationFactor {
@@ -590,7 +597,7 @@ fn single_node_log_without_replica_records_reads_as_led_by_this_node() {
     );
     controller.apply_committed(&heartbeat.records);
     assert_eq!(controller.image().partitions_led_by(5).len(), 3);
-    let grow = controller.create_partitions(vec![("old".into(), 4)]);
+    let grow = controller.create_partitions(vec![NewPartitions::placed("old", 4)]);
     controller.apply_committed(&grow.records);
     assert_eq!(
         controller.image().partition(&[4; 16], 3),

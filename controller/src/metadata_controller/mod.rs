@@ -33,6 +33,7 @@ mod acls;
 mod brokers;
 mod leadership;
 mod log_dirs;
+mod manual_assignment;
 mod partition_change;
 mod producer_ids;
 mod proposal;
@@ -48,6 +49,8 @@ mod cluster_tests;
 mod leadership_tests;
 #[cfg(test)]
 mod log_dirs_tests;
+#[cfg(test)]
+mod manual_assignment_tests;
 #[cfg(test)]
 mod reassignment_tests;
 #[cfg(test)]
@@ -68,7 +71,7 @@ pub use producer_ids::{ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};
 pub use reassignment::{ongoing_reassignments, OngoingReassignment, PartitionReassignment};
 pub use scram_credentials::{ScramDeletion, ScramUpsertion};
 pub use topic_configs::TopicConfigChange;
-pub use topics::{CreatedTopic, NewTopic, TopicRef};
+pub use topics::{CreatedTopic, NewPartitions, NewTopic, TopicRef};
 
 /// The broker settings the controller's rules read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,7 @@
 
 use std::sync::Arc;
 
+use super::manual_assignment::check_replica_list;
 use super::partition_change::{ElectionType, PartitionChange};
 use super::proposal::Proposal;
 use super::{ControllerResult, MetadataController};
@@ -124,7 +125,7 @@ impl MetadataController {
                     .election(election)
             }
             Some(target) => {
-                check_target(image, &target)?;
+                check_replica_list(image, &target, None)?;
                 if !allow_replication_factor_change && target.len() != original.len() {
                     return Err(ControllerError::ReplicationFactorChanged {
                         current: original.len(),
@@ -199,28 +200,6 @@ pub fn ongoing_reassignments(
             })
             .collect(),
     }
-}
-
-/// Kafka's checks of a manual assignment, with its messages.
-fn check_target(image: &MetadataImage, target: &[i32]) -> Result<(), ControllerError> {
-    if target.is_empty() {
-        return Err(ControllerError::InvalidReplicaAssignment(
-            "The manual partition assignment includes an empty replica list.".to_owned(),
-        ));
-    }
-    for (index, broker) in target.iter().enumerate() {
-        if target[..index].contains(broker) {
-            return Err(ControllerError::InvalidReplicaAssignment(format!(
-                "The manual partition assignment includes the broker {broker} more than once."
-            )));
-        }
-        if image.broker(*broker).is_none() {
-            return Err(ControllerError::InvalidReplicaAssignment(format!(
-                "The manual partition assignment includes broker {broker}, but no such broker is registered."
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// `list` without the members of `gone`, in order.

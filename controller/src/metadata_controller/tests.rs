@@ -101,6 +101,7 @@ fn new_topic(name: &str, partitions: i32) -> NewTopic {
         partitions,
         replication_factor: -1,
         configs: vec![],
+        assignments: vec![],
     }
 }
 
@@ -235,9 +236,9 @@ fn partitions_grow_but_never_shrink_or_stay() {
     let mut harness = Harness::new();
     harness.create_one("orders", 4);
     let proposal = harness.controller.create_partitions(vec![
-        ("orders".into(), 3),
-        ("orders".into(), 4),
-        ("missing".into(), 8),
+        NewPartitions::placed("orders", 3),
+        NewPartitions::placed("orders", 4),
+        NewPartitions::placed("missing", 8),
     ]);
     assert!(proposal.records.is_empty());
     assert_eq!(
@@ -256,7 +257,7 @@ fn partitions_grow_but_never_shrink_or_stay() {
     );
     let proposal = harness
         .controller
-        .create_partitions(vec![("orders".into(), 6)]);
+        .create_partitions(vec![NewPartitions::placed("orders", 6)]);
     assert_eq!(harness.commit(proposal), vec![Ok(())]);
     assert_eq!(
         harness
@@ -276,7 +277,7 @@ fn internal_topic_cannot_be_repartitioned_or_deleted() {
     let internal = || ControllerError::InternalTopic(CONSUMER_OFFSETS_TOPIC.into());
     let grow = harness
         .controller
-        .create_partitions(vec![(CONSUMER_OFFSETS_TOPIC.into(), 60)]);
+        .create_partitions(vec![NewPartitions::placed(CONSUMER_OFFSETS_TOPIC, 60)]);
     assert_eq!(grow.response, vec![Err(internal())]);
     let delete = harness
         .controller
@@ -457,7 +458,7 @@ fn commit_every_kind_of_change<S: MetadataStorage>(harness: &mut Harness<S>) -> 
     harness.create_one("payments", 1);
     let grow = harness
         .controller
-        .create_partitions(vec![("orders".into(), 5)]);
+        .create_partitions(vec![NewPartitions::placed("orders", 5)]);
     harness.commit(grow);
     let configure = harness
         .controller

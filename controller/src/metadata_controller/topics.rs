@@ -1,8 +1,9 @@
 //! The topic rules: which topics CreateTopics may create, DeleteTopics may
 //! delete and CreatePartitions may grow, and the records each writes: a
 //! topic record, then one partition record per new partition with its
-//! placed replicas, all in the ISR, the first leading. Kafka's
-//! `ReplicationControlManager`.
+//! replicas — placed by the controller (all in the ISR, the first leading)
+//! or listed by the client (its active ones in the ISR, the first of those
+//! leading). Kafka's `ReplicationControlManager`.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,54 @@ pub struct NewTopic {
     pub replication_factor: i16,
     /// Config overrides by Kafka property name.
     pub configs: Vec<(String, String)>,
+    /// Replicas the client listed itself, as `(partition index, brokers)`
+    /// in request order; empty to let the controller place them. With
+    /// them, `partitions` and `replication_factor` must be -1.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+}
+
+/// A CreatePartitions item: grow topic `name` to `count` partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPartitions {
+    /// The topic.
+    pub name: String,
+    /// Its partition count after the change.
+    pub count: i32,
+    /// The new partitions' replicas as the client listed them, one list per
+    /// added partition in partition order; `None` to let the controller
+    /// place them.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+impl NewPartitions {
+    /// Grow topic `name` to `count` partitions placed by the controller.
+    pub fn placed(name: impl Into<String>, count: i32) -> NewPartitions {
+        NewPartitions {
+            name: name.into(),
+            count,
+            assignments: None,
+        }
+    }
+}
+
+/// Where a new topic's replicas go, decided before its id is drawn.
+enum NewTopicPlacement {
+    /// As the client listed them, checked.
+    Manual(Vec<PlacedPartition>),
+    /// Placed by the controller (the topic id seeds the stripe).
+    Automatic {
+        partitions: i32,
+        replication_factor: i16,
+        brokers: Vec<UsableBroker>,
+    },
+}
+
+/// A new partition's replicas (the first is the preferred leader) and its
+/// first ISR, whose first member leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PlacedPartition {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
 }
 
 /// A topic named by name or id.
@@ -42,6 +91,8 @@ pub struct CreatedTopic {
     pub topic_id: TopicId,
     /// Its partition count.
     pub partitions: i32,
+    /// Its replication factor.
+    pub replication_factor: i16,
 }
 
 impl MetadataController {
@@ -50,11 +101,12 @@ impl MetadataController {
     /// item creates), a partition count neither positive nor -1 (or above
     /// [`PARTITIONS_MAX`]), a replication factor neither positive nor -1 or
     /// larger than the usable brokers (registered, unfenced, not shutting
-    /// down), or a bad config. Each created topic gets its id from
-    /// `new_topic_id` (random in a broker, scripted in a simulation), one
+    /// down), a manual assignment Kafka refuses (see `manual_assignment`),
+    /// or a bad config. Each created topic gets its id from `new_topic_id`
+    /// (random in a broker, scripted in a simulation), one
     /// [`MetadataRecord::Topic`] and one [`MetadataRecord::Partition`] per
-    /// partition, its replicas placed round robin from a start the id
-    /// seeds.
+    /// partition, its replicas as the client listed them or placed round
+    /// robin from a start the id seeds.
     pub fn create_topics(
         &self,
         topics: Vec<NewTopic>,
@@ -69,41 +121,49 @@ impl MetadataController {
                 if self.image.topic(&topic.name).is_some() || created_names.contains(&topic.name) {
                     return Err(ControllerError::TopicAlreadyExists(topic.name));
                 }
-                let partitions = match topic.partitions {
-                    -1 => self.settings.num_partitions,
-                    n if n >= 1 => n,
-                    n => return Err(ControllerError::PartitionCountNotPositive(n)),
+                let placement = if topic.assignments.is_empty() {
+                    self.automatic_new_topic(&topic)?
+                } else {
+                    NewTopicPlacement::Manual(self.manual_new_topic(&topic)?)
                 };
-                check_partition_count(partitions)?;
-                let replication_factor = match topic.replication_factor {
-                    -1 => self.settings.default_replication_factor,
-                    n if n >= 1 => n,
-                    n => return Err(ControllerError::ReplicationFactorNotPositive(n)),
-                };
-                let brokers = self.usable_brokers(replication_factor)?;
                 let mut configs = BTreeMap::new();
                 for (name, value) in &topic.configs {
                     configs.insert(name.clone(), validate_topic_config(name, value)?);
                 }
                 let topic_id = new_topic_id();
+                let placed = match placement {
+                    NewTopicPlacement::Manual(placed) => placed,
+                    NewTopicPlacement::Automatic {
+                        partitions,
+                        replication_factor,
+                        brokers,
+                    } => place(
+                        &brokers,
+                        0,
+                        partitions,
+                        usize::from(replication_factor.unsigned_abs()),
+                        placement_seed(&topic_id),
+                    )
+                    .into_iter()
+                    .map(PlacedPartition::all_in_sync)
+                    .collect(),
+                };
+                let partitions =
+                    i32::try_from(placed.len()).expect("checked against PARTITIONS_MAX");
+                let replication_factor =
+                    i16::try_from(placed[0].replicas.len()).unwrap_or(i16::MAX);
                 records.push(MetadataRecord::Topic {
                     topic_id,
                     name: topic.name.clone(),
                     partitions,
                     configs: configs.into_iter().collect(),
                 });
-                let placements = place(
-                    &brokers,
-                    0,
-                    partitions,
-                    usize::from(replication_factor.unsigned_abs()),
-                    placement_seed(&topic_id),
-                );
-                records.extend(partition_records(topic_id, 0, placements));
+                records.extend(partition_records(topic_id, 0, placed));
                 created_names.push(topic.name);
                 Ok(CreatedTopic {
                     topic_id,
                     partitions,
+                    replication_factor,
                 })
             })
             .collect();
@@ -150,55 +210,76 @@ impl MetadataController {
         ControllerResult { records, response }
     }
 
-    /// CreatePartitions: grows each `(topic, count)` to `count` partitions;
-    /// one result per topic, in request order. Refused for an unknown or
+    /// CreatePartitions: grows each topic to its `count` partitions; one
+    /// result per topic, in request order. Refused for an unknown or
     /// internal topic, a count that does not grow it (or is above
-    /// [`PARTITIONS_MAX`]), or fewer usable brokers than the topic's
-    /// replication factor (that of its partition 0). The new partitions
-    /// continue the topic's placement stripe.
+    /// [`PARTITIONS_MAX`]), manual assignments Kafka refuses (not one list
+    /// per added partition, or a list `manual_assignment` refuses, with the
+    /// topic's replication factor: that of its partition 0), or, placed by
+    /// the controller, fewer usable brokers than that replication factor.
+    /// Placed partitions continue the topic's placement stripe.
     pub fn create_partitions(
         &self,
-        topics: Vec<(String, i32)>,
+        topics: Vec<NewPartitions>,
     ) -> ControllerResult<Vec<Result<(), ControllerError>>> {
         let mut records = Vec::new();
         let response = topics
             .into_iter()
-            .map(|(name, count)| {
+            .map(|grow| {
                 let topic = self
                     .image
-                    .topic(&name)
-                    .ok_or_else(|| ControllerError::UnknownTopic(name.clone()))?;
-                if is_internal_topic(&name) {
-                    return Err(ControllerError::InternalTopic(name));
+                    .topic(&grow.name)
+                    .ok_or_else(|| ControllerError::UnknownTopic(grow.name.clone()))?;
+                if is_internal_topic(&grow.name) {
+                    return Err(ControllerError::InternalTopic(grow.name));
                 }
-                if count <= topic.partitions {
+                if grow.count <= topic.partitions {
                     return Err(ControllerError::PartitionCountNotIncreased {
                         current: topic.partitions,
-                        requested: count,
+                        requested: grow.count,
                     });
                 }
-                check_partition_count(count)?;
+                check_partition_count(grow.count)?;
+                let added = grow.count - topic.partitions;
                 let replication_factor = topic
                     .partition(0)
                     .map_or(1, |state| state.replicas.len().max(1));
-                let brokers =
-                    self.usable_brokers(i16::try_from(replication_factor).unwrap_or(i16::MAX))?;
+                let placed = match &grow.assignments {
+                    Some(lists) => {
+                        if usize::try_from(added).ok() != Some(lists.len()) {
+                            return Err(ControllerError::InvalidReplicaAssignment(format!(
+                                "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
+                                lists.len()
+                            )));
+                        }
+                        (topic.partitions..)
+                            .zip(lists)
+                            .map(|(partition, replicas)| {
+                                self.manual_partition(partition, replicas, Some(replication_factor))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?
+                    }
+                    None => {
+                        let brokers = self.usable_brokers(
+                            i16::try_from(replication_factor).unwrap_or(i16::MAX),
+                        )?;
+                        place(
+                            &brokers,
+                            topic.partitions,
+                            added,
+                            replication_factor,
+                            placement_seed(&topic.topic_id),
+                        )
+                        .into_iter()
+                        .map(PlacedPartition::all_in_sync)
+                        .collect()
+                    }
+                };
                 records.push(MetadataRecord::PartitionCount {
                     topic_id: topic.topic_id,
-                    partitions: count,
+                    partitions: grow.count,
                 });
-                let placements = place(
-                    &brokers,
-                    topic.partitions,
-                    count - topic.partitions,
-                    replication_factor,
-                    placement_seed(&topic.topic_id),
-                );
-                records.extend(partition_records(
-                    topic.topic_id,
-                    topic.partitions,
-                    placements,
-                ));
+                records.extend(partition_records(topic.topic_id, topic.partitions, placed));
                 Ok(())
             })
             .collect();
@@ -207,6 +288,47 @@ impl MetadataController {
 }
 
 impl MetadataController {
+    /// A new topic's partitions from its manual assignments: Kafka wants
+    /// the partition count and replication factor left at -1 (replication
+    /// factor checked first), then `manual_topic_partitions`' rules.
+    fn manual_new_topic(&self, topic: &NewTopic) -> Result<Vec<PlacedPartition>, ControllerError> {
+        if topic.replication_factor != -1 {
+            return Err(ControllerError::ManualAssignmentWithCounts(
+                "A manual partition assignment was specified, but replication factor was not set to -1.",
+            ));
+        }
+        if topic.partitions != -1 {
+            return Err(ControllerError::ManualAssignmentWithCounts(
+                "A manual partition assignment was specified, but numPartitions was not set to -1.",
+            ));
+        }
+        let placed = self.manual_topic_partitions(&topic.assignments)?;
+        check_partition_count(i32::try_from(placed.len()).unwrap_or(i32::MAX))?;
+        Ok(placed)
+    }
+
+    /// A new topic's partition count, replication factor (each -1 for the
+    /// broker default) and the brokers to place its replicas on.
+    fn automatic_new_topic(&self, topic: &NewTopic) -> Result<NewTopicPlacement, ControllerError> {
+        let partitions = match topic.partitions {
+            -1 => self.settings.num_partitions,
+            n if n >= 1 => n,
+            n => return Err(ControllerError::PartitionCountNotPositive(n)),
+        };
+        check_partition_count(partitions)?;
+        let replication_factor = match topic.replication_factor {
+            -1 => self.settings.default_replication_factor,
+            n if n >= 1 => n,
+            n => return Err(ControllerError::ReplicationFactorNotPositive(n)),
+        };
+        let brokers = self.usable_brokers(replication_factor)?;
+        Ok(NewTopicPlacement::Automatic {
+            partitions,
+            replication_factor,
+            brokers,
+        })
+    }
+
     /// The brokers that may take new replicas, by id, if there are at least
     /// `replication_factor` of them.
     fn usable_brokers(
@@ -251,20 +373,30 @@ fn placement_seed(topic_id: &TopicId) -> u64 {
     u64::from_be_bytes(high) ^ u64::from_be_bytes(low).rotate_left(17)
 }
 
-/// A partition record per placement, partitions numbered from `first`:
-/// every replica in the ISR, the first leading, epochs 0.
+impl PlacedPartition {
+    /// A placement by the controller: every replica in the ISR.
+    fn all_in_sync(replicas: Vec<i32>) -> PlacedPartition {
+        PlacedPartition {
+            isr: replicas.clone(),
+            replicas,
+        }
+    }
+}
+
+/// A partition record per placement, partitions numbered from `first`: the
+/// first of its ISR leading, epochs 0.
 fn partition_records(
     topic_id: TopicId,
     first: i32,
-    placements: Vec<Vec<i32>>,
+    placements: Vec<PlacedPartition>,
 ) -> impl Iterator<Item = MetadataRecord> {
-    (first..).zip(placements).map(move |(partition, replicas)| {
-        let leader = replicas[0];
+    (first..).zip(placements).map(move |(partition, placed)| {
+        let leader = placed.isr[0];
         MetadataRecord::Partition {
             topic_id,
             partition,
-            isr: replicas.clone(),
-            replicas,
+            isr: placed.isr,
+            replicas: placed.replicas,
             leader,
             leader_epoch: 0,
             partition_epoch: 0,

@@ -5,10 +5,11 @@ use kafka_protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
 
-use super::message;
+use super::{message, topic_name};
 use skein_controller::AclOperation;
 
 use crate::caller::Caller;
+use crate::control_forwarding::new_partitions;
 use crate::error_code::ErrorCode;
 use crate::shard_message::{ControlError, ControlReply, ControlRequest};
 use crate::shard_state::ShardState;
@@ -19,15 +20,9 @@ pub async fn handle(
     caller: &Caller<'_>,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let node_id = ctx.config.node_id();
     let mut results: Vec<Option<CreatePartitionsTopicResult>> = Vec::new();
     let mut asked = Vec::new();
     for topic in &request.topics {
-        let bad_assignment = topic.assignments.as_ref().is_some_and(|assignments| {
-            assignments
-                .iter()
-                .any(|a| a.broker_ids.iter().map(|b| b.0).ne([node_id]))
-        });
         if !caller.may_on_topic(AclOperation::Alter, topic.name.as_str()) {
             results.push(Some(
                 CreatePartitionsTopicResult::default()
@@ -35,18 +30,9 @@ pub async fn handle(
                     .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
                     .with_error_message(message(&super::create_topics::TOPIC_DENIED)),
             ));
-        } else if bad_assignment {
-            results.push(Some(
-                CreatePartitionsTopicResult::default()
-                    .with_name(topic.name.clone())
-                    .with_error_code(ErrorCode::InvalidReplicaAssignment.code())
-                    .with_error_message(message(&format!(
-                        "new partitions must be assigned to broker {node_id} only"
-                    ))),
-            ));
         } else {
             results.push(None);
-            asked.push((topic.name.clone(), topic.count));
+            asked.push(new_partitions(topic));
         }
     }
     let count = asked.len();
@@ -54,10 +40,7 @@ pub async fn handle(
         Vec::new()
     } else {
         let request = ControlRequest::CreatePartitions {
-            topics: asked
-                .iter()
-                .map(|(name, count)| (name.to_string(), *count))
-                .collect(),
+            topics: asked.clone(),
             validate_only: request.validate_only,
         };
         match ctx.control(request).await {
@@ -71,9 +54,11 @@ pub async fn handle(
         .map(|slot| match slot {
             Some(result) => result,
             None => match replies.next() {
-                Some(((name, _), Ok(()))) => CreatePartitionsTopicResult::default().with_name(name),
-                Some(((name, _), Err(error))) => CreatePartitionsTopicResult::default()
-                    .with_name(name)
+                Some((grow, Ok(()))) => {
+                    CreatePartitionsTopicResult::default().with_name(topic_name(&grow.name))
+                }
+                Some((grow, Err(error))) => CreatePartitionsTopicResult::default()
+                    .with_name(topic_name(&grow.name))
                     .with_error_code(error.code().code())
                     .with_error_message(message(&error)),
                 None => CreatePartitionsTopicResult::default()

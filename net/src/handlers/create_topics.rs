@@ -52,27 +52,24 @@ pub async fn handle(
                 None => refused = Some(format!("config {} has a null value", config.name.as_str())),
             }
         }
-        let assignment_error = check_assignments(topic, ctx.config.node_id());
-        let partitions = if topic.assignments.is_empty() {
-            topic.num_partitions
-        } else {
-            i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX)
-        };
         if let Some(reason) = refused {
             results.push(Some(failed(&name, ErrorCode::InvalidConfig, &reason)));
-        } else if let Some(reason) = assignment_error {
-            results.push(Some(failed(
-                &name,
-                ErrorCode::InvalidReplicaAssignment,
-                &reason,
-            )));
         } else {
             results.push(None);
+            // The controller judges the counts and any manual assignment.
             topics.push(NewTopic {
                 name,
-                partitions,
+                partitions: topic.num_partitions,
                 replication_factor: topic.replication_factor,
                 configs,
+                assignments: topic
+                    .assignments
+                    .iter()
+                    .map(|assignment| {
+                        let brokers = assignment.broker_ids.iter().map(|broker| broker.0);
+                        (assignment.partition_index, brokers.collect())
+                    })
+                    .collect(),
             });
         }
     }
@@ -99,11 +96,7 @@ pub async fn handle(
                     .with_name(super::topic_name(&topic.name))
                     .with_topic_id(Uuid::from_bytes(created.topic_id))
                     .with_num_partitions(created.partitions)
-                    .with_replication_factor(if topic.replication_factor > 0 {
-                        topic.replication_factor
-                    } else {
-                        ctx.config.default_replication_factor()
-                    })
+                    .with_replication_factor(created.replication_factor)
                     .with_configs(Some(described_configs(&ctx.config, &topic.configs))),
                 Some((topic, Err(error))) => failed(&topic.name, error.code(), &error.to_string()),
                 None => failed(
@@ -115,29 +108,6 @@ pub async fn handle(
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
-}
-
-/// Skein has one broker: each manual assignment must list exactly it.
-fn check_assignments(
-    topic: &kafka_protocol::messages::create_topics_request::CreatableTopic,
-    node_id: i32,
-) -> Option<String> {
-    if topic.assignments.is_empty() {
-        return None;
-    }
-    if topic.num_partitions != -1 || topic.replication_factor != -1 {
-        return Some("both numPartitions or replicationFactor and replicasAssignments were set; both cannot be used at the same time".into());
-    }
-    for (expected, assignment) in topic.assignments.iter().enumerate() {
-        let brokers: Vec<i32> = assignment.broker_ids.iter().map(|b| b.0).collect();
-        if assignment.partition_index != expected as i32 || brokers != [node_id] {
-            return Some(format!(
-                "partition {} must be assigned to broker {node_id} only",
-                assignment.partition_index
-            ));
-        }
-    }
-    None
 }
 
 /// The full config set of a new topic: overrides marked as topic configs,

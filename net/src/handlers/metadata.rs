@@ -157,6 +157,7 @@ async fn auto_create_topics(ctx: &ShardState, names: &[String]) {
             partitions: -1,
             replication_factor: -1,
             configs: Vec::new(),
+            assignments: Vec::new(),
         })
         .collect();
     let request = ShardRequest::Control(ControlRequest::CreateTopics {

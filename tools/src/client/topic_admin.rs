@@ -71,7 +71,10 @@ impl Connection {
         let request = CreatePartitionsRequest::default()
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(topic_name(topic))
-                .with_count(total_partitions)])
+                .with_count(total_partitions)
+                // Null, not the empty list the default holds: Kafka reads
+                // a list as manual assignments, one per added partition.
+                .with_assignments(None)])
             .with_timeout_ms(timeout_ms(timeout));
         let response = self.call(&request)?;
         let result = response

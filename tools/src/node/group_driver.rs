@@ -873,6 +873,7 @@ pub fn offsets_topic(partitions: u32, segment_bytes: u64) -> skein_net::shard_me
         partitions: i32::try_from(partitions).unwrap_or(i32::MAX),
         replication_factor: -1,
         configs: offsets_topic::topic_configs(segment_bytes),
+        assignments: Vec::new(),
     }
 }
 

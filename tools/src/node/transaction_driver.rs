@@ -598,6 +598,7 @@ pub fn transaction_state_topic(config: &BrokerConfig) -> skein_net::shard_messag
         partitions: config.transaction_state_log_partitions(),
         replication_factor,
         configs,
+        assignments: Vec::new(),
     }
 }
 
