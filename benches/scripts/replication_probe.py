@@ -10,11 +10,15 @@ one summary line: MB/s, the three brokers' cores and their core·s per GB.
 A diagnostic for replication_bench.py's figures, not a benchmark of its
 own: one run, no rounds. `--idle-partitions N` first creates an idle topic
 of N partitions at the same replication factor, to see what partitions
-that carry nothing cost the followers of the ones that do.
+that carry nothing cost the followers of the ones that do. `--leaders-on
+NODE` places every partition's leader on that node (the others follow all
+of them), so each node's core·s per GB is a leader's or a follower's cost
+alone.
 
 Usage: tests/e2e/.deps/venv/bin/python benches/scripts/replication_probe.py \\
            --bin target/release/skein [--rf 3] [--seconds 10] [--rate max] \\
-           [--property log.flush.policy=none] [--cores 0,1,0] [--idle-partitions 1500]
+           [--property log.flush.policy=none] [--cores 0,1,0] [--idle-partitions 1500] \\
+           [--leaders-on 2]
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from kafka.admin import KafkaAdminClient  # noqa: E402
+from kafka.admin import NewTopic as KafkaNewTopic  # noqa: E402
 
 import cluster as cluster_module  # noqa: E402
 from cluster import Cluster  # noqa: E402
@@ -73,6 +79,8 @@ def main() -> None:
                         help="a broker property for every node (log.flush.policy=batch by default)")
     parser.add_argument("--cores", help="one --cores value per node, comma-separated (e.g. 0,1,0)")
     parser.add_argument("--idle-partitions", type=int, default=0)
+    parser.add_argument("--leaders-on", type=int, choices=(1, 2, 3),
+                        help="place every partition's leader on this node (the first replica of each)")
     args = parser.parse_args()
     cluster_module.SKEIN_BIN = Path(args.bin)
     base = Path(tempfile.mkdtemp(prefix="skein-replication-probe-"))
@@ -89,9 +97,20 @@ def main() -> None:
             idle = NewTopic("idle", num_partitions=args.idle_partitions, replication_factor=args.rf)
             admin.create_topics([idle])["idle"].result(120)
             time.sleep(15)  # every replica opened and fetching
-        topic = NewTopic("probe", num_partitions=args.partitions, replication_factor=args.rf,
-                         config={"min.insync.replicas": str(min(args.rf, 2))})
-        admin.create_topics([topic])["probe"].result(60)
+        config = {"min.insync.replicas": str(min(args.rf, 2))}
+        if args.leaders_on:
+            # kafka-python: this confluent-kafka refuses any replica assignment.
+            others = [n for n in (1, 2, 3) if n != args.leaders_on]
+            replicas = [args.leaders_on, *others][:args.rf]
+            placed = KafkaNewTopic("probe", -1, -1, topic_configs=config,
+                                   replica_assignments={p: replicas for p in range(args.partitions)})
+            placer = KafkaAdminClient(bootstrap_servers=cluster.bootstrap())
+            placer.create_topics([placed], timeout_ms=60_000)
+            placer.close()
+        else:
+            topic = NewTopic("probe", num_partitions=args.partitions, replication_factor=args.rf,
+                             config=config)
+            admin.create_topics([topic])["probe"].result(60)
         time.sleep(2)
         nodes = list(cluster.nodes.values())
         acks = args.acks or ("all" if args.rf > 1 else "1")
@@ -125,6 +144,9 @@ def main() -> None:
             mb_s = float(mb.group(1))
             print(f"summary: {mb_s:.1f} MB/s, brokers {total_cores:.2f} cores, "
                   f"{total_cores / mb_s * 1000:.2f} core·s/GB")
+            for node, c0, c1 in zip(nodes, cpu_before, cpu_after):
+                node_cores = sum(c1[name] - c0.get(name, 0) for name in c1) / TICKS / window
+                print(f"  node {node.node_id}: {node_cores / mb_s * 1000:.2f} core·s/GB")
     finally:
         cluster.close()
         shutil.rmtree(base, ignore_errors=True)
