@@ -186,6 +186,111 @@ fn topic_lifecycle_produce_and_consume() {
 }
 
 #[test]
+fn replica_assignments_place_partitions_and_the_broker_judges_them() {
+    // A single node is broker 0: every list can only name it.
+    let broker = Broker::start();
+    let created = broker
+        .cli(
+            &[
+                "topic",
+                "create",
+                "placed",
+                "--replica-assignment",
+                "0,0",
+                "--format",
+                "json",
+            ],
+            "",
+        )
+        .json();
+    assert_eq!(created["created"], true);
+    let replicas = |broker: &Broker| {
+        let description = broker
+            .cli(&["topic", "describe", "placed", "--format", "json"], "")
+            .json();
+        description["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .map(|row| row["replicas"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(replicas(&broker), vec![serde_json::json!([0]); 2]);
+
+    let twice = broker.cli(&["topic", "create", "t", "--replica-assignment", "0:0"], "");
+    assert_eq!(twice.code, 1, "{}", twice.stderr);
+    assert!(
+        twice.stderr.contains("INVALID_REPLICA_ASSIGNMENT")
+            && twice
+                .stderr
+                .contains("includes the broker 0 more than once"),
+        "{}",
+        twice.stderr
+    );
+    let unknown = broker.cli(&["topic", "create", "t", "--replica-assignment", "0,4"], "");
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("includes broker 4, but no such broker is registered"),
+        "{}",
+        unknown.stderr
+    );
+    let counted = broker.cli(
+        &[
+            "topic",
+            "create",
+            "t",
+            "-p",
+            "2",
+            "--replica-assignment",
+            "0",
+        ],
+        "",
+    );
+    assert_eq!(counted.code, 2, "{}", counted.stderr);
+    let garbled = broker.cli(&["topic", "create", "t", "--replica-assignment", "0:x"], "");
+    assert_eq!(garbled.code, 2, "{}", garbled.stderr);
+
+    // As kafka-topics --alter: every partition listed, the new ones last.
+    let grown = broker.cli(
+        &[
+            "topic",
+            "add-partitions",
+            "placed",
+            "-p",
+            "3",
+            "--replica-assignment",
+            "0,0,0",
+        ],
+        "",
+    );
+    assert_eq!(grown.code, 0, "{}", grown.stderr);
+    assert_eq!(replicas(&broker), vec![serde_json::json!([0]); 3]);
+    let short = broker.cli(
+        &[
+            "topic",
+            "add-partitions",
+            "placed",
+            "-p",
+            "5",
+            "--replica-assignment",
+            "0,0,0,0",
+        ],
+        "",
+    );
+    assert_eq!(short.code, 1, "{}", short.stderr);
+    assert!(
+        short
+            .stderr
+            .contains("Attempted to add 2 additional partition(s), but only 1 assignment(s)"),
+        "{}",
+        short.stderr
+    );
+    assert_eq!(replicas(&broker).len(), 3);
+}
+
+#[test]
 fn cluster_info_names_the_broker_and_its_apis() {
     let broker = Broker::start();
     let info = broker

@@ -426,6 +426,7 @@ fn prepare_topic(
         partitions: target.partitions,
         replication_factor: target.replication_factor,
         configs: Vec::new(),
+        assignments: Vec::new(),
     };
     let creation = match bootstrap.create_topic(&spec, Duration::from_secs(30)) {
         Err(ClientError::Kafka {

@@ -43,6 +43,17 @@ enum TopicCommand {
         /// A topic config, e.g. `-c retention.ms=60000`. Repeatable.
         #[arg(short, long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
+        /// Each partition's replicas instead of the controller's placement,
+        /// as kafka-topics takes them: partitions separated by commas, each
+        /// one's broker ids by colons, the first preferred (`1:2,2:3` is
+        /// two partitions with two replicas each).
+        #[arg(
+            long,
+            value_name = "B:B,B:B",
+            value_parser = parse_replica_assignment,
+            conflicts_with_all = ["partitions", "replication_factor"]
+        )]
+        replica_assignment: Option<ReplicaAssignment>,
         /// Succeed (exit 0) when the topic already exists.
         #[arg(long)]
         if_not_exists: bool,
@@ -81,6 +92,11 @@ enum TopicCommand {
         /// The new total number of partitions.
         #[arg(short, long)]
         partitions: i32,
+        /// Every partition's replicas, existing ones first, as for `create`
+        /// (kafka-topics --alter): the lists past the current partition
+        /// count place the new partitions.
+        #[arg(long, value_name = "B:B,B:B", value_parser = parse_replica_assignment)]
+        replica_assignment: Option<ReplicaAssignment>,
     },
     /// Delete a topic and all its records.
     Delete {
@@ -130,6 +146,30 @@ enum TopicCommand {
     Reassignments,
 }
 
+/// Replica lists by partition, from `--replica-assignment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReplicaAssignment(Vec<Vec<i32>>);
+
+/// Parses kafka-topics' `--replica-assignment` form, `1:2,2:3`: one
+/// colon-separated list of broker ids per partition, partitions separated by
+/// commas. The broker judges the lists (registered brokers, none twice,
+/// equal lengths).
+fn parse_replica_assignment(text: &str) -> Result<ReplicaAssignment, String> {
+    text.split(',')
+        .map(|partition| {
+            partition
+                .split(':')
+                .map(|broker| {
+                    broker.trim().parse::<i32>().map_err(|_| {
+                        format!("{broker:?} in {partition:?} is not a broker id (expected e.g. 1:2,2:3)")
+                    })
+                })
+                .collect::<Result<Vec<i32>, String>>()
+        })
+        .collect::<Result<_, _>>()
+        .map(ReplicaAssignment)
+}
+
 /// Splits `KEY=VALUE`.
 ///
 /// # Errors
@@ -176,6 +216,7 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
             partitions,
             replication_factor,
             configs,
+            replica_assignment,
             if_not_exists,
         } => {
             let spec = TopicSpec {
@@ -186,6 +227,7 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
                     .iter()
                     .map(|text| key_value(text))
                     .collect::<anyhow::Result<_>>()?,
+                assignments: replica_assignment.map_or_else(Vec::new, |lists| lists.0),
             };
             let created = match brokers.controller()?.create_topic(&spec, timeout)? {
                 TopicCreation::Created => true,
@@ -261,10 +303,25 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
                 OutputFormat::Table => println!("altered {} config(s) of {topic}", changes.len()),
             }
         }
-        TopicCommand::AddPartitions { topic, partitions } => {
+        TopicCommand::AddPartitions {
+            topic,
+            partitions,
+            replica_assignment,
+        } => {
+            let added = match replica_assignment {
+                None => None,
+                Some(ReplicaAssignment(lists)) => {
+                    let metadata = brokers.bootstrap().metadata(Some(&[topic.as_str()]))?;
+                    let existing = metadata
+                        .topics
+                        .get(&topic)
+                        .map_or(0, |described| described.partitions.len());
+                    Some(lists.into_iter().skip(existing).collect())
+                }
+            };
             brokers
                 .bootstrap()
-                .create_partitions(&topic, partitions, timeout)?;
+                .create_partitions(&topic, partitions, added, timeout)?;
             match format {
                 OutputFormat::Json => {
                     print_json(&serde_json::json!({"topic": topic, "partitions": partitions}))?
@@ -509,6 +566,21 @@ fn describe(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn replica_assignments_read_as_kafka_topics_writes_them() {
+        assert_eq!(
+            parse_replica_assignment("1:2:3, 2:3:1,3"),
+            Ok(ReplicaAssignment(vec![
+                vec![1, 2, 3],
+                vec![2, 3, 1],
+                vec![3]
+            ]))
+        );
+        assert!(parse_replica_assignment("1:x").is_err());
+        assert!(parse_replica_assignment("1,,2").is_err());
+        assert!(parse_replica_assignment("").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -3,8 +3,10 @@
 //! "create if missing" is one call.
 use std::time::Duration;
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, TopicName};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, CreateTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ClientError, Connection};
@@ -23,6 +25,10 @@ pub struct TopicSpec {
     pub replication_factor: i16,
     /// Topic configs as Kafka property names and values, e.g. `("retention.ms", "60000")`.
     pub configs: Vec<(String, String)>,
+    /// Each partition's replicas (partition 0 first), instead of the
+    /// controller's placement; empty to leave placement to it. With lists,
+    /// `partitions` and `replication_factor` must be -1 (Kafka's rule).
+    pub assignments: Vec<Vec<i32>>,
 }
 
 /// The outcome of [`Connection::create_topic`].
@@ -58,6 +64,16 @@ impl Connection {
                         CreatableTopicConfig::default()
                             .with_name(StrBytes::from_string(name.clone()))
                             .with_value(Some(StrBytes::from_string(value.clone())))
+                    })
+                    .collect(),
+            )
+            .with_assignments(
+                (0..)
+                    .zip(&spec.assignments)
+                    .map(|(partition, brokers)| {
+                        CreatableReplicaAssignment::default()
+                            .with_partition_index(partition)
+                            .with_broker_ids(brokers.iter().copied().map(BrokerId).collect())
                     })
                     .collect(),
             );

@@ -2,9 +2,13 @@
 //! Each call names one topic so a failure is reported against it.
 use std::time::Duration;
 
-use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, DeleteTopicsRequest, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, CreatePartitionsRequest, DeleteTopicsRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::response_error::check_error_code;
@@ -57,7 +61,9 @@ impl Connection {
     }
 
     /// Grows `topic` to `total_partitions` partitions (a total, not an
-    /// increment, as in Kafka).
+    /// increment, as in Kafka), placed by the controller or, with
+    /// `assignments`, on the listed brokers (one list per added partition,
+    /// the first broker preferred).
     ///
     /// # Errors
     /// Any [`ClientError`] of the call; [`ClientError::Kafka`] with e.g.
@@ -66,15 +72,26 @@ impl Connection {
         &mut self,
         topic: &str,
         total_partitions: i32,
+        assignments: Option<Vec<Vec<i32>>>,
         timeout: Duration,
     ) -> Result<(), ClientError> {
+        // `None` goes as null, not as the empty list the default holds:
+        // Kafka reads any list as the added partitions' replicas, one list
+        // each.
+        let assignments = assignments.map(|lists| {
+            lists
+                .into_iter()
+                .map(|brokers| {
+                    CreatePartitionsAssignment::default()
+                        .with_broker_ids(brokers.into_iter().map(BrokerId).collect())
+                })
+                .collect()
+        });
         let request = CreatePartitionsRequest::default()
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(topic_name(topic))
                 .with_count(total_partitions)
-                // Null, not the empty list the default holds: Kafka reads
-                // a list as manual assignments, one per added partition.
-                .with_assignments(None)])
+                .with_assignments(assignments)])
             .with_timeout_ms(timeout_ms(timeout));
         let response = self.call(&request)?;
         let result = response
