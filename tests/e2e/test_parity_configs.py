@@ -360,3 +360,34 @@ def test_max_connections_holds_new_connections_until_one_closes(broker_factory):
     assert w.read_frame(third)[:4] == w.i32(3)
     for s in (second, third):
         s.close()
+
+
+def test_describe_configs_of_another_broker_is_refused_with_kafkas_messages(broker):
+    """A BROKER resource names the broker answering it: Kafka's ConfigHelper
+    refuses another id, and a name that is no id, with INVALID_REQUEST and
+    its own sentences (clients route a broker resource to that broker, so a
+    raw DescribeConfigs v1 asks the wrong one here)."""
+    import struct
+
+    import kafka_wire as w
+
+    describe_configs = 32
+    broker_resource = 4
+
+    def describe_broker(name: str) -> tuple[int, str | None]:
+        # resources: [type, name, config names (null: all)], include_synonyms
+        body = w.i32(1) + w.i8(broker_resource) + w.string(name) + w.i32(-1) + w.i8(0)
+        response = w.request(broker.port, w.header_v1(describe_configs, 1, 7, "parity") + body)
+        # correlation id, throttle_time_ms, one result: error_code, error_message
+        correlation, _throttle, count, code = struct.unpack(">iiih", response[:14])
+        assert (correlation, count) == (7, 1)
+        (length,) = struct.unpack(">h", response[14:16])
+        message = None if length < 0 else response[16:16 + length].decode()
+        return code, message
+
+    invalid_request = 42
+    assert describe_broker("7") == (
+        invalid_request, "Unexpected broker id, expected 0 or empty string, but received 7")
+    assert describe_broker("x") == (invalid_request, "Broker id must be an integer, but it is: x")
+    assert describe_broker("0")[0] == 0
+    assert describe_broker("")[0] == 0

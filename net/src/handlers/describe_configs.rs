@@ -117,14 +117,21 @@ pub fn handle(
                         .with_error_message(Some(str_bytes("unknown topic"))),
                 },
                 RESOURCE_BROKER => {
-                    let node = ctx.config.node_id().to_string();
+                    let node = ctx.config.node_id();
                     let name = resource.resource_name.as_str();
-                    if !name.is_empty() && name != node {
+                    // Kafka's ConfigHelper: a broker describes itself only.
+                    let refusal = match name.parse::<i32>() {
+                        _ if name.is_empty() => None,
+                        Ok(id) if id == node => None,
+                        Ok(_) => Some(format!(
+                            "Unexpected broker id, expected {node} or empty string, but received {name}"
+                        )),
+                        Err(_) => Some(format!("Broker id must be an integer, but it is: {name}")),
+                    };
+                    if let Some(refusal) = refusal {
                         return base
                             .with_error_code(ErrorCode::InvalidRequest.code())
-                            .with_error_message(Some(str_bytes(&format!(
-                                "this broker is node {node}"
-                            ))));
+                            .with_error_message(Some(str_bytes(&refusal)));
                     }
                     let ours = PROPERTIES.iter().filter(|def| wanted(def.name)).map(|def| {
                         let value = ctx.config.value_text(def.name);
