@@ -7,8 +7,10 @@
 //                  producer.send of keyed messages with headers and explicit
 //                  partitions and timestamps (checking every returned
 //                  baseOffset), admin fetchTopicOffsets (low 0, high = count
-//                  per partition), and an admin createTopics/deleteTopics
-//                  round trip on a second topic. Writes the messages it sent
+//                  per partition), an admin createTopics/deleteTopics
+//                  round trip on a second topic, and a third created and
+//                  grown with manual replica assignments (two refusals
+//                  checked too). Writes the messages it sent
 //                  to <out.json> so the pytest wrapper can read them back
 //                  with another client, byte for byte.
 //   group-consume  kafkajs consumers only exist as group members: join a
@@ -134,6 +136,31 @@ async function produce() {
       assert.ok(Date.now() < deadline, `${other} still listed after deleteTopics`);
       await new Promise((r) => setTimeout(r, 100));
     }
+
+    // Manual replica assignments (kafka-topics --replica-assignment): the
+    // one broker here is the only possible replica, named as listed.
+    const node = md.topics[0].partitions[0].leader;
+    const placed = `${topic}-placed`;
+    assert.equal(await admin.createTopics({
+      topics: [{ topic: placed, replicaAssignment: [{ partition: 1, replicas: [node] }, { partition: 0, replicas: [node] }] }],
+      waitForLeaders: true,
+    }), true);
+    await admin.createPartitions({ topicPartitions: [{ topic: placed, count: 3, assignments: [[node]] }] });
+    const placedMd = await admin.fetchTopicMetadata({ topics: [placed] });
+    const placement = placedMd.topics[0].partitions.map((p) => [p.partitionId, p.replicas, p.leader])
+      .sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(placement, [0, 1, 2].map((p) => [p, [node], node]));
+    await assert.rejects(
+      admin.createTopics({ topics: [{ topic: `${topic}-twice`, replicaAssignment: [{ partition: 0, replicas: [node, node] }] }] }),
+      (error) => error.errors?.[0]?.type === 'INVALID_REPLICA_ASSIGNMENT',
+      'a broker named twice in one replica list is INVALID_REPLICA_ASSIGNMENT',
+    );
+    await assert.rejects(
+      admin.createPartitions({ topicPartitions: [{ topic: placed, count: 5, assignments: [[node]] }] }),
+      (error) => error.type === 'INVALID_REPLICA_ASSIGNMENT' || error.errors?.[0]?.type === 'INVALID_REPLICA_ASSIGNMENT',
+      'one list for two added partitions is INVALID_REPLICA_ASSIGNMENT',
+    );
+    assert.ok(!(await admin.listTopics()).includes(`${topic}-twice`));
 
     writeFileSync(outPath, JSON.stringify(messages.map((m) => ({
       partition: m.partition,
