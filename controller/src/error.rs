@@ -156,11 +156,16 @@ pub enum ControllerError {
     /// twice, or a broker that is not registered (the message says which).
     #[error("{0}")]
     InvalidReplicaAssignment(String),
-    /// A new topic's manual assignment beside a partition count or a
-    /// replication factor other than -1 (Kafka's INVALID_REQUEST, with its
-    /// message).
-    #[error("{0}")]
-    ManualAssignmentWithCounts(&'static str),
+    /// A new topic's manual assignment beside a replication factor other
+    /// than -1 (Kafka's INVALID_REQUEST and message).
+    #[error(
+        "A manual partition assignment was specified, but replication factor was not set to -1."
+    )]
+    ManualAssignmentWithReplicationFactor,
+    /// A new topic's manual assignment beside a partition count other than
+    /// -1 (Kafka's INVALID_REQUEST and message).
+    #[error("A manual partition assignment was specified, but numPartitions was not set to -1.")]
+    ManualAssignmentWithPartitionCount,
     /// A reassignment that changes the replication factor although the
     /// request does not allow it (KIP-860).
     #[error("The replication factor is changed from {current} to {requested}")]

@@ -469,16 +469,7 @@ pub fn control_request(request: &ForwardedRequest) -> ControlRequest {
                             (config.name.to_string(), value.to_string())
                         })
                         .collect(),
-                    assignments: topic
-                        .assignments
-                        .iter()
-                        .map(|assignment| {
-                            (
-                                assignment.partition_index,
-                                broker_ids(&assignment.broker_ids),
-                            )
-                        })
-                        .collect(),
+                    assignments: crate::handlers::create_topics::manual_assignments(topic),
                 })
                 .collect(),
             validate_only: request.validate_only,
@@ -494,7 +485,11 @@ pub fn control_request(request: &ForwardedRequest) -> ControlRequest {
                 .collect(),
         },
         ForwardedRequest::CreatePartitions(request) => ControlRequest::CreatePartitions {
-            topics: request.topics.iter().map(new_partitions).collect(),
+            topics: request
+                .topics
+                .iter()
+                .map(crate::handlers::create_partitions::new_partitions)
+                .collect(),
             validate_only: request.validate_only,
         },
         ForwardedRequest::IncrementalAlterConfigs(request) => ControlRequest::AlterTopicConfigs {
@@ -854,25 +849,6 @@ fn create_partitions_request(
         )
         .with_timeout_ms(FORWARD_TIMEOUT_MS)
         .with_validate_only(validate_only)
-}
-
-/// A CreatePartitions item as the controller's rules take it (also the
-/// client's, through the control shard).
-pub fn new_partitions(topic: &CreatePartitionsTopic) -> NewPartitions {
-    NewPartitions {
-        name: topic.name.to_string(),
-        count: topic.count,
-        assignments: topic.assignments.as_ref().map(|lists| {
-            lists
-                .iter()
-                .map(|assignment| broker_ids(&assignment.broker_ids))
-                .collect()
-        }),
-    }
-}
-
-fn broker_ids(brokers: &[BrokerId]) -> Vec<i32> {
-    brokers.iter().map(|broker| broker.0).collect()
 }
 
 fn to_broker_ids(brokers: &[i32]) -> Vec<BrokerId> {

@@ -309,7 +309,8 @@ pub fn controller_error(error: &ControllerError) -> ErrorCode {
         ControllerError::NotController => ErrorCode::NotController,
         ControllerError::InvalidRequest(_)
         | ControllerError::InvalidAcl(_)
-        | ControllerError::ManualAssignmentWithCounts(_) => ErrorCode::InvalidRequest,
+        | ControllerError::ManualAssignmentWithReplicationFactor
+        | ControllerError::ManualAssignmentWithPartitionCount => ErrorCode::InvalidRequest,
         ControllerError::IneligibleReplica(_) => ErrorCode::IneligibleReplica,
         ControllerError::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
         ControllerError::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,

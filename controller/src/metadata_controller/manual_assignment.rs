@@ -1,12 +1,13 @@
 //! Manual replica assignments: the replica lists a client names itself in
 //! CreateTopics, CreatePartitions and AlterPartitionReassignments instead of
 //! leaving placement to the controller. Kafka's `ReplicationControlManager`
-//! rules and messages (`validateManualPartitionAssignment`, and for a new
-//! topic the partition numbering and the active replicas).
+//! rules and messages: `validateManualPartitionAssignment` on each list,
+//! and for new partitions the -1 counts of a new topic, the partition
+//! numbering, one list per added partition, and the active replicas.
 
 use std::collections::BTreeMap;
 
-use super::topics::PlacedPartition;
+use super::topics::{check_partition_count, NewTopic, PlacedPartition};
 use super::MetadataController;
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
@@ -48,17 +49,25 @@ pub(super) fn check_replica_list(
 }
 
 impl MetadataController {
-    /// A new topic's partitions from the client's `(partition index,
-    /// replicas)` pairs, in partition order: each list checked (the first
-    /// sets the replication factor the others must have) with at least one
-    /// active replica, no index twice, and the indexes exactly 0..n.
-    pub(super) fn manual_topic_partitions(
+    /// A new topic's partitions from its manual assignments, in partition
+    /// order. Kafka wants the replication factor and the partition count
+    /// left at -1 (checked in that order); then, in request order, no index
+    /// twice and each list checked (the first sets the replication factor
+    /// the others must have) with at least one active replica; then the
+    /// indexes exactly 0..n.
+    pub(super) fn manual_new_topic_partitions(
         &self,
-        assignments: &[(i32, Vec<i32>)],
+        topic: &NewTopic,
     ) -> Result<Vec<PlacedPartition>, ControllerError> {
+        if topic.replication_factor != -1 {
+            return Err(ControllerError::ManualAssignmentWithReplicationFactor);
+        }
+        if topic.partitions != -1 {
+            return Err(ControllerError::ManualAssignmentWithPartitionCount);
+        }
         let mut by_partition = BTreeMap::new();
         let mut replication_factor = None;
-        for (partition, replicas) in assignments {
+        for (partition, replicas) in &topic.assignments {
             if by_partition.contains_key(partition) {
                 return Err(ControllerError::InvalidReplicaAssignment(format!(
                     "Found multiple manual partition assignments for partition {partition}"
@@ -76,13 +85,38 @@ impl MetadataController {
                 "partitions should be a consecutive 0-based integer sequence".into(),
             ));
         }
+        check_partition_count(count)?;
         Ok(by_partition.into_values().collect())
+    }
+
+    /// CreatePartitions' `added` new partitions (numbered from `current`)
+    /// from the client's lists: one list per added partition, each checked
+    /// with the topic's `replication_factor` and holding an active replica.
+    pub(super) fn manual_added_partitions(
+        &self,
+        current: i32,
+        added: i32,
+        lists: &[Vec<i32>],
+        replication_factor: usize,
+    ) -> Result<Vec<PlacedPartition>, ControllerError> {
+        if usize::try_from(added).ok() != Some(lists.len()) {
+            return Err(ControllerError::InvalidReplicaAssignment(format!(
+                "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
+                lists.len()
+            )));
+        }
+        (current..)
+            .zip(lists)
+            .map(|(partition, replicas)| {
+                self.manual_partition(partition, replicas, Some(replication_factor))
+            })
+            .collect()
     }
 
     /// New partition `partition`'s placement from the client's list: the
     /// list checked, then its active replicas (unfenced, not shutting down)
     /// as the ISR, in list order (Kafka refuses a partition with none).
-    pub(super) fn manual_partition(
+    fn manual_partition(
         &self,
         partition: i32,
         replicas: &[i32],

@@ -113,10 +113,8 @@ fn manual_assignments_kafka_refuses_get_its_messages_and_create_nothing() {
         ..manual("a", &[(0, &[1])])
     };
     assert_eq!(
-        cluster.create_topic(counted).unwrap_err(),
-        ControllerError::ManualAssignmentWithCounts(
-            "A manual partition assignment was specified, but numPartitions was not set to -1."
-        )
+        cluster.create_topic(counted).unwrap_err().to_string(),
+        "A manual partition assignment was specified, but numPartitions was not set to -1."
     );
     // Kafka checks the replication factor first.
     let both = NewTopic {
@@ -125,9 +123,18 @@ fn manual_assignments_kafka_refuses_get_its_messages_and_create_nothing() {
         ..manual("a", &[(0, &[1])])
     };
     assert_eq!(
-        cluster.create_topic(both).unwrap_err().to_string(),
-        "A manual partition assignment was specified, but replication factor was not set to -1."
+        cluster.create_topic(both).unwrap_err(),
+        ControllerError::ManualAssignmentWithReplicationFactor
     );
+    // Kafka judges the configs first.
+    let bad_config = NewTopic {
+        configs: vec![("retention.ms".into(), "soon".into())],
+        ..manual("a", &[(0, &[])])
+    };
+    assert!(matches!(
+        cluster.create_topic(bad_config).unwrap_err(),
+        ControllerError::InvalidConfig(_)
+    ));
     assert!(cluster.image().topic("a").is_none());
 }
 

@@ -67,11 +67,15 @@ enum NewTopicPlacement {
     },
 }
 
-/// A new partition's replicas (the first is the preferred leader) and its
-/// first ISR, whose first member leads.
+/// A new partition's replicas and its first ISR.
+///
+/// Invariant: `isr` is a non-empty subset of `replicas`; its first member
+/// leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct PlacedPartition {
+    /// The replicas, the first preferred to lead.
     pub replicas: Vec<i32>,
+    /// The replicas in sync at creation (those that may lead now).
     pub isr: Vec<i32>,
 }
 
@@ -121,15 +125,16 @@ impl MetadataController {
                 if self.image.topic(&topic.name).is_some() || created_names.contains(&topic.name) {
                     return Err(ControllerError::TopicAlreadyExists(topic.name));
                 }
-                let placement = if topic.assignments.is_empty() {
-                    self.automatic_new_topic(&topic)?
-                } else {
-                    NewTopicPlacement::Manual(self.manual_new_topic(&topic)?)
-                };
+                // Kafka judges the configs before the placement.
                 let mut configs = BTreeMap::new();
                 for (name, value) in &topic.configs {
                     configs.insert(name.clone(), validate_topic_config(name, value)?);
                 }
+                let placement = if topic.assignments.is_empty() {
+                    self.automatic_new_topic(&topic)?
+                } else {
+                    NewTopicPlacement::Manual(self.manual_new_topic_partitions(&topic)?)
+                };
                 let topic_id = new_topic_id();
                 let placed = match placement {
                     NewTopicPlacement::Manual(placed) => placed,
@@ -245,20 +250,12 @@ impl MetadataController {
                     .partition(0)
                     .map_or(1, |state| state.replicas.len().max(1));
                 let placed = match &grow.assignments {
-                    Some(lists) => {
-                        if usize::try_from(added).ok() != Some(lists.len()) {
-                            return Err(ControllerError::InvalidReplicaAssignment(format!(
-                                "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
-                                lists.len()
-                            )));
-                        }
-                        (topic.partitions..)
-                            .zip(lists)
-                            .map(|(partition, replicas)| {
-                                self.manual_partition(partition, replicas, Some(replication_factor))
-                            })
-                            .collect::<Result<Vec<_>, _>>()?
-                    }
+                    Some(lists) => self.manual_added_partitions(
+                        topic.partitions,
+                        added,
+                        lists,
+                        replication_factor,
+                    )?,
                     None => {
                         let brokers = self.usable_brokers(
                             i16::try_from(replication_factor).unwrap_or(i16::MAX),
@@ -288,25 +285,6 @@ impl MetadataController {
 }
 
 impl MetadataController {
-    /// A new topic's partitions from its manual assignments: Kafka wants
-    /// the partition count and replication factor left at -1 (replication
-    /// factor checked first), then `manual_topic_partitions`' rules.
-    fn manual_new_topic(&self, topic: &NewTopic) -> Result<Vec<PlacedPartition>, ControllerError> {
-        if topic.replication_factor != -1 {
-            return Err(ControllerError::ManualAssignmentWithCounts(
-                "A manual partition assignment was specified, but replication factor was not set to -1.",
-            ));
-        }
-        if topic.partitions != -1 {
-            return Err(ControllerError::ManualAssignmentWithCounts(
-                "A manual partition assignment was specified, but numPartitions was not set to -1.",
-            ));
-        }
-        let placed = self.manual_topic_partitions(&topic.assignments)?;
-        check_partition_count(i32::try_from(placed.len()).unwrap_or(i32::MAX))?;
-        Ok(placed)
-    }
-
     /// A new topic's partition count, replication factor (each -1 for the
     /// broker default) and the brokers to place its replicas on.
     fn automatic_new_topic(&self, topic: &NewTopic) -> Result<NewTopicPlacement, ControllerError> {
@@ -354,7 +332,7 @@ impl MetadataController {
     }
 }
 
-fn check_partition_count(partitions: i32) -> Result<(), ControllerError> {
+pub(super) fn check_partition_count(partitions: i32) -> Result<(), ControllerError> {
     if partitions > PARTITIONS_MAX {
         return Err(ControllerError::TooManyPartitions {
             requested: partitions,
@@ -391,6 +369,10 @@ fn partition_records(
     placements: Vec<PlacedPartition>,
 ) -> impl Iterator<Item = MetadataRecord> {
     (first..).zip(placements).map(move |(partition, placed)| {
+        assert!(
+            !placed.isr.is_empty() && placed.isr.iter().all(|id| placed.replicas.contains(id)),
+            "a new partition's ISR is a non-empty subset of its replicas"
+        );
         let leader = placed.isr[0];
         MetadataRecord::Partition {
             topic_id,

@@ -1,6 +1,8 @@
 //! CreatePartitions: grow a topic's partition count.
 
-use kafka_protocol::messages::create_partitions_request::CreatePartitionsRequest;
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsRequest, CreatePartitionsTopic,
+};
 use kafka_protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
@@ -9,9 +11,8 @@ use super::{message, topic_name};
 use skein_controller::AclOperation;
 
 use crate::caller::Caller;
-use crate::control_forwarding::new_partitions;
 use crate::error_code::ErrorCode;
-use crate::shard_message::{ControlError, ControlReply, ControlRequest};
+use crate::shard_message::{ControlError, ControlReply, ControlRequest, NewPartitions};
 use crate::shard_state::ShardState;
 
 /// Answers a CreatePartitions request. Kafka: ALTER on each topic.
@@ -67,4 +68,25 @@ pub async fn handle(
         })
         .collect();
     CreatePartitionsResponse::default().with_results(results)
+}
+
+/// A CreatePartitions item as the controller's rules take it: the
+/// assignments' null stays `None` (placed by the controller).
+pub fn new_partitions(topic: &CreatePartitionsTopic) -> NewPartitions {
+    NewPartitions {
+        name: topic.name.to_string(),
+        count: topic.count,
+        assignments: topic.assignments.as_ref().map(|lists| {
+            lists
+                .iter()
+                .map(|assignment| {
+                    assignment
+                        .broker_ids
+                        .iter()
+                        .map(|broker| broker.0)
+                        .collect()
+                })
+                .collect()
+        }),
+    }
 }

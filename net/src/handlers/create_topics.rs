@@ -62,14 +62,7 @@ pub async fn handle(
                 partitions: topic.num_partitions,
                 replication_factor: topic.replication_factor,
                 configs,
-                assignments: topic
-                    .assignments
-                    .iter()
-                    .map(|assignment| {
-                        let brokers = assignment.broker_ids.iter().map(|broker| broker.0);
-                        (assignment.partition_index, brokers.collect())
-                    })
-                    .collect(),
+                assignments: manual_assignments(topic),
             });
         }
     }
@@ -108,6 +101,22 @@ pub async fn handle(
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// A topic's manual replica lists as `(partition index, brokers)`, in
+/// request order (empty: placed by the controller). The controller judges
+/// them.
+pub fn manual_assignments(
+    topic: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> Vec<(i32, Vec<i32>)> {
+    topic
+        .assignments
+        .iter()
+        .map(|assignment| {
+            let brokers = assignment.broker_ids.iter().map(|broker| broker.0);
+            (assignment.partition_index, brokers.collect())
+        })
+        .collect()
 }
 
 /// The full config set of a new topic: overrides marked as topic configs,

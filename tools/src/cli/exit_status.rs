@@ -86,7 +86,12 @@ fn hint(code_name: &str) -> Option<&'static str> {
         "INVALID_PARTITIONS" => {
             "partitions can only be added: give a total larger than the current count"
         }
-        "INVALID_REPLICATION_FACTOR" => "a single-node Skein takes replication factor 1",
+        "INVALID_REPLICATION_FACTOR" => {
+            "the replication factor is above the unfenced brokers; see `skein cluster info`"
+        }
+        "INVALID_REPLICA_ASSIGNMENT" => {
+            "each partition lists registered brokers, none twice, all lists as long; see `skein cluster info`"
+        }
         "INVALID_CONFIG" => "see docs/configuration.md for valid names and ranges",
         "INVALID_TOPIC_EXCEPTION" => {
             "topic names use [a-zA-Z0-9._-], at most 249 characters, and are not . or .."

@@ -14,6 +14,8 @@ use crate::client::{
 
 /// Kafka's TOPIC_ALREADY_EXISTS error code.
 const TOPIC_ALREADY_EXISTS: i16 = 36;
+/// Kafka's UNKNOWN_TOPIC_OR_PARTITION error code.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 /// Options every topic subcommand takes.
 #[derive(Debug, clap::Args)]
@@ -311,11 +313,21 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
             let added = match replica_assignment {
                 None => None,
                 Some(ReplicaAssignment(lists)) => {
+                    // kafka-topics --alter lists every partition: send
+                    // the lists past the current count.
                     let metadata = brokers.bootstrap().metadata(Some(&[topic.as_str()]))?;
-                    let existing = metadata
-                        .topics
-                        .get(&topic)
-                        .map_or(0, |described| described.partitions.len());
+                    let described = metadata.topics.get(&topic);
+                    let code = described.map_or(UNKNOWN_TOPIC_OR_PARTITION, |d| d.error_code);
+                    if code != 0 {
+                        return Err(ClientError::Kafka {
+                            api: ApiKey::Metadata,
+                            code,
+                            context: Some(topic),
+                            message: None,
+                        }
+                        .into());
+                    }
+                    let existing = described.map_or(0, |d| d.partitions.len());
                     Some(lists.into_iter().skip(existing).collect())
                 }
             };
@@ -566,6 +578,8 @@ fn describe(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn replica_assignments_read_as_kafka_topics_writes_them() {
         assert_eq!(
@@ -580,8 +594,6 @@ mod tests {
         assert!(parse_replica_assignment("1,,2").is_err());
         assert!(parse_replica_assignment("").is_err());
     }
-
-    use super::*;
 
     #[test]
     fn describe_lays_partitions_out_as_kafka_topics_does() {
