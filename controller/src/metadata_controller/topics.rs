@@ -142,16 +142,13 @@ impl MetadataController {
                         partitions,
                         replication_factor,
                         brokers,
-                    } => place(
+                    } => placed_by_controller(
                         &brokers,
+                        topic_id,
                         0,
                         partitions,
                         usize::from(replication_factor.unsigned_abs()),
-                        placement_seed(&topic_id),
-                    )
-                    .into_iter()
-                    .map(PlacedPartition::all_in_sync)
-                    .collect(),
+                    ),
                 };
                 let partitions =
                     i32::try_from(placed.len()).expect("checked against PARTITIONS_MAX");
@@ -260,16 +257,13 @@ impl MetadataController {
                         let brokers = self.usable_brokers(
                             i16::try_from(replication_factor).unwrap_or(i16::MAX),
                         )?;
-                        place(
+                        placed_by_controller(
                             &brokers,
+                            topic.topic_id,
                             topic.partitions,
                             added,
                             replication_factor,
-                            placement_seed(&topic.topic_id),
                         )
-                        .into_iter()
-                        .map(PlacedPartition::all_in_sync)
-                        .collect()
                     }
                 };
                 records.push(MetadataRecord::PartitionCount {
@@ -351,14 +345,29 @@ fn placement_seed(topic_id: &TopicId) -> u64 {
     u64::from_be_bytes(high) ^ u64::from_be_bytes(low).rotate_left(17)
 }
 
-impl PlacedPartition {
-    /// A placement by the controller: every replica in the ISR.
-    fn all_in_sync(replicas: Vec<i32>) -> PlacedPartition {
-        PlacedPartition {
-            isr: replicas.clone(),
-            replicas,
-        }
-    }
+/// Partitions `first..first + count` of topic `topic_id` placed by the
+/// controller over `brokers` (the topic's stripe, seeded by its id), every
+/// replica in the ISR.
+fn placed_by_controller(
+    brokers: &[UsableBroker],
+    topic_id: TopicId,
+    first: i32,
+    count: i32,
+    replication_factor: usize,
+) -> Vec<PlacedPartition> {
+    place(
+        brokers,
+        first,
+        count,
+        replication_factor,
+        placement_seed(&topic_id),
+    )
+    .into_iter()
+    .map(|replicas| PlacedPartition {
+        isr: replicas.clone(),
+        replicas,
+    })
+    .collect()
 }
 
 /// A partition record per placement, partitions numbered from `first`: the
