@@ -36,6 +36,9 @@ STOP_TIMEOUT_S = 30.0
 REJOIN_TIMEOUT_S = 45.0
 # Load between two restarts, so each starts from a settled cluster.
 SETTLE_S = 2.0
+# How often the controller looks for leaders to give back to their
+# preferred replicas (Kafka's default is 300 s).
+IMBALANCE_CHECK_S = 3
 
 
 class LoadProducer:
@@ -187,7 +190,8 @@ def wait_left_everywhere(cluster: Cluster, topic: str, stopped: int) -> None:
 
 @pytest.mark.timeout(420)
 def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_factory):
-    cluster = cluster_factory(combined=3)
+    cluster = cluster_factory(
+        combined=3, properties={"leader.imbalance.check.interval.seconds": str(IMBALANCE_CHECK_S)})
     cluster.start()
     cluster.wait_ready({1, 2, 3})
     topic = unique_topic("rolling")
@@ -249,5 +253,16 @@ def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_facto
         group.stop()
     assert not group.fatal, group.fatal
     assert {value: where for where, value in group.seen.items()} == stored
+
+    # The last node restarted led nothing when it came back; the periodic
+    # rebalance hands every partition back to its first replica.
+    def preferred_leaders():
+        views = cluster.metadata_from(cluster.running_brokers(), [topic])
+        off = [(i, p, pv.leader, pv.replicas) for i, v in views.items()
+               for p, pv in sorted(v.topics[topic].partitions.items()) if pv.leader != pv.replicas[0]]
+        return not off, off
+
+    cluster.wait_for("every partition led by its preferred replica", preferred_leaders,
+                     IMBALANCE_CHECK_S * 5 + TIMEOUT_S)
     print(f"rolling restart: {producer.sent} records acknowledged, none failed, "
           f"{len(group.seen)} consumed by the group")
