@@ -15,16 +15,23 @@ restarted node rejoins every ISR.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
 import time
+from pathlib import Path
+from typing import Callable
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from cluster import Cluster
 from clients import TIMEOUT_S, admin, common_conf, unique_topic
+from conftest import which_or_fail
 from test_cluster import cluster_factory, wait_topic_placed  # noqa: F401  (fixture)
+from test_kafkajs import NODE_DIR
+from test_kafkajs import SCRIPT as KAFKAJS_SCRIPT
 
 PARTITIONS = 6
 # Records per second the producer aims at: enough that every restart
@@ -131,11 +138,13 @@ class GroupConsumer:
         self.consumer.close()
 
 
-def read_everything(bootstrap: str, topic: str, ends: dict[int, int]) -> dict[int, list[tuple[int, bytes]]]:
+def read_everything(bootstrap: str, topic: str, ends: dict[int, int],
+                    **conf) -> dict[int, list[tuple[int, bytes]]]:
     """Every partition of `topic` from offset 0 up to its end in `ends`,
-    (offset, value) in log order, read by an assigned consumer."""
+    (offset, value) in log order, read by an assigned consumer (`conf`
+    added to its settings)."""
     c = Consumer({**common_conf(bootstrap), "group.id": unique_topic("rolling-check"),
-                  "enable.auto.commit": False, "enable.partition.eof": True})
+                  "enable.auto.commit": False, "enable.partition.eof": True, **conf})
     c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     got: dict[int, list[tuple[int, bytes]]] = {p: [] for p in range(PARTITIONS)}
     done = {p for p, end in ends.items() if end == 0}
@@ -188,10 +197,10 @@ def wait_left_everywhere(cluster: Cluster, topic: str, stopped: int) -> None:
     cluster.wait_for(f"node {stopped} out of every leadership and ISR of {topic}", probe, TIMEOUT_S)
 
 
-@pytest.mark.timeout(420)
-def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_factory):
-    cluster = cluster_factory(
-        combined=3, properties={"leader.imbalance.check.interval.seconds": str(IMBALANCE_CHECK_S)})
+def start_with_topic(cluster: Cluster) -> str:
+    """Starts the three nodes and creates a topic of PARTITIONS partitions,
+    replication factor 3 and min.insync.replicas=2, every replica in sync;
+    returns its name."""
     cluster.start()
     cluster.wait_ready({1, 2, 3})
     topic = unique_topic("rolling")
@@ -200,35 +209,31 @@ def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_facto
                               config={"min.insync.replicas": "2"})],
                     operation_timeout=10)[topic].result(TIMEOUT_S)
     wait_topic_placed(cluster, topic, PARTITIONS, {1, 2, 3}, 3)
+    return topic
 
-    producer = LoadProducer(cluster.bootstrap(), topic)
-    group = GroupConsumer(cluster.bootstrap(), topic)
-    producer.start()
-    group.start()
-    try:
+
+def roll(cluster: Cluster, topic: str, after_restart: Callable[[int, int], int] | None = None) -> None:
+    """The rolling restart, load already running: each node in turn gets
+    SIGTERM and must exit 0 with its leaderships and ISR places given up,
+    then starts again and rejoins every ISR. `after_restart(node_id, mark)`
+    checks the load after each node is back and returns the next mark."""
+    time.sleep(SETTLE_S)
+    mark = 0
+    for node_id in (1, 2, 3):
+        node = cluster.node(node_id)
+        code = node.stop(STOP_TIMEOUT_S)
+        assert code == 0, f"node {node_id} exited {code} on SIGTERM"
+        wait_left_everywhere(cluster, topic, node_id)
+        node.start()
+        wait_topic_placed(cluster, topic, PARTITIONS, {1, 2, 3}, 3, timeout_s=REJOIN_TIMEOUT_S)
         time.sleep(SETTLE_S)
-        for node_id in (1, 2, 3):
-            node = cluster.node(node_id)
-            acked_before = len(producer.acked)
-            began = time.monotonic()
-            code = node.stop(STOP_TIMEOUT_S)
-            stop_s = time.monotonic() - began
-            assert code == 0, f"node {node_id} exited {code} on SIGTERM"
-            wait_left_everywhere(cluster, topic, node_id)
-            node.start()
-            wait_topic_placed(cluster, topic, PARTITIONS, {1, 2, 3}, 3, timeout_s=REJOIN_TIMEOUT_S)
-            time.sleep(SETTLE_S)
-            assert len(producer.acked) > acked_before, (
-                f"no write acknowledged while node {node_id} restarted (stop took {stop_s:.1f} s)")
-            assert not producer.failed, (
-                f"{len(producer.failed)} deliveries failed by node {node_id}'s restart, "
-                f"first {producer.failed[:3]}")
-    finally:
-        producer.stop()
-    assert not producer.failed, f"{len(producer.failed)} deliveries failed, first {producer.failed[:3]}"
-    assert len(producer.acked) == producer.sent, f"{producer.sent - len(producer.acked)} never answered"
+        if after_restart is not None:
+            mark = after_restart(node_id, mark)
 
-    # The log holds every acknowledged value once, where it was acknowledged.
+
+def stored_exactly_once(cluster: Cluster, topic: str) -> dict[bytes, tuple[int, int]]:
+    """Every value of `topic` read back from offset 0 to the high watermark:
+    offsets dense, no value twice. Returns value -> (partition, offset)."""
     ends = log_ends(cluster.bootstrap(), topic)
     got = read_everything(cluster.bootstrap(), topic, ends)
     stored: dict[bytes, tuple[int, int]] = {}
@@ -238,6 +243,35 @@ def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_facto
         for offset, value in records:
             assert value not in stored, f"{value!r} stored twice: {stored[value]} and {(p, offset)}"
             stored[value] = (p, offset)
+    return stored
+
+
+@pytest.mark.timeout(420)
+def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_factory):
+    cluster = cluster_factory(
+        combined=3, properties={"leader.imbalance.check.interval.seconds": str(IMBALANCE_CHECK_S)})
+    topic = start_with_topic(cluster)
+
+    producer = LoadProducer(cluster.bootstrap(), topic)
+    group = GroupConsumer(cluster.bootstrap(), topic)
+    producer.start()
+    group.start()
+
+    def after_restart(node_id: int, acked_before: int) -> int:
+        assert len(producer.acked) > acked_before, (
+            f"no write acknowledged while node {node_id} restarted")
+        assert not producer.failed, (
+            f"{len(producer.failed)} deliveries failed by node {node_id}'s restart, "
+            f"first {producer.failed[:3]}")
+        return len(producer.acked)
+
+    try:
+        roll(cluster, topic, after_restart)
+    finally:
+        producer.stop()
+    assert not producer.failed, f"{len(producer.failed)} deliveries failed, first {producer.failed[:3]}"
+    assert len(producer.acked) == producer.sent, f"{producer.sent - len(producer.acked)} never answered"
+    stored = stored_exactly_once(cluster, topic)
     assert stored == producer.acked, (
         f"{len(set(producer.acked) - set(stored))} acknowledged values missing, "
         f"{len(set(stored) - set(producer.acked))} never acknowledged")
@@ -266,3 +300,125 @@ def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_facto
                      IMBALANCE_CHECK_S * 5 + TIMEOUT_S)
     print(f"rolling restart: {producer.sent} records acknowledged, none failed, "
           f"{len(group.seen)} consumed by the group")
+
+
+@pytest.mark.timeout(420)
+def test_a_kafkajs_idempotent_producer_rides_a_rolling_restart(cluster_factory, tmp_path):
+    """kafkajs reacts to the leader moves and closed connections of a roll
+    by its own rules (metadata refresh, its retry schedule, seed brokers
+    when the one it knows is down): no send fails, and every acknowledged
+    value is stored once at the offset kafkajs was told."""
+    if not (NODE_DIR / "node_modules" / "kafkajs").is_dir():
+        pytest.fail(f"kafkajs not installed: run `npm ci` in {NODE_DIR} (tests/run.sh does)")
+    cluster = cluster_factory(combined=3)
+    topic = start_with_topic(cluster)
+    out = tmp_path / "kafkajs-rolling.json"
+    argv = [which_or_fail("node"), str(KAFKAJS_SCRIPT), "rolling-produce", cluster.bootstrap(),
+            topic, str(out)]
+    load = subprocess.Popen(argv, cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        roll(cluster, topic)
+    finally:
+        Path(f"{out}.stop").touch()
+        stdout, stderr = load.communicate(timeout=120)
+    assert load.returncode == 0, f"exited {load.returncode}\n{stdout.decode()}\n{stderr.decode()}"
+    report = json.loads(out.read_text())
+    assert not report["failed"], f"{len(report['failed'])} sends failed, first {report['failed'][:3]}"
+    acked = {value.encode(): (partition, offset) for value, partition, offset in report["acked"]}
+    assert len(acked) == len(report["acked"]) > 100, f"{len(report['acked'])} acknowledged"
+    assert stored_exactly_once(cluster, topic) == acked
+    print(f"kafkajs rolling restart: {len(acked)} records acknowledged, none failed")
+
+
+class TransactionLoad:
+    """A transactional producer (confluent-kafka) in a thread, committing
+    transactions of ten records `t-<n>-<i>` across the partitions back to
+    back, as librdkafka's documentation says to drive it: a retriable
+    commit error is retried, an abortable one aborts the transaction."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.topic = topic
+        self.producer = Producer({
+            **common_conf(bootstrap),
+            "transactional.id": unique_topic("rolling-txn"),
+            "linger.ms": 5,
+            "transaction.timeout.ms": 60000,
+            "message.timeout.ms": 60000,
+        })
+        self.committed: list[bytes] = []
+        self.aborted: list[bytes] = []
+        self.fatal: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="txn-load", daemon=True)
+
+    def _retrying(self, call) -> None:
+        while True:
+            try:
+                call(30)
+                return
+            except KafkaException as e:
+                if not e.args[0].retriable():
+                    raise
+
+    def _run(self) -> None:
+        try:
+            self._retrying(self.producer.init_transactions)
+            n = 0
+            while not self._stop.is_set():
+                values = [f"t-{n}-{i}".encode() for i in range(10)]
+                n += 1
+                self.producer.begin_transaction()
+                for i, value in enumerate(values):
+                    self.producer.produce(self.topic, key=value, value=value, partition=i % PARTITIONS)
+                try:
+                    self._retrying(self.producer.commit_transaction)
+                    self.committed.extend(values)
+                except KafkaException as e:
+                    if not e.args[0].txn_requires_abort():
+                        raise
+                    self._retrying(self.producer.abort_transaction)
+                    self.aborted.extend(values)
+        except KafkaException as e:
+            self.fatal.append(str(e.args[0]))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(120)
+        assert not self._thread.is_alive(), "the transaction loop did not end within 120 s"
+
+
+@pytest.mark.timeout(420)
+def test_transactions_commit_exactly_once_through_a_rolling_restart(cluster_factory):
+    """The transaction coordinators (`__transaction_state`) and the
+    partitions' leaders move three times under a transactional producer:
+    no fatal error; a read_committed consumer sees every committed
+    transaction's records once and no aborted one's."""
+    cluster = cluster_factory(combined=3)
+    topic = start_with_topic(cluster)
+    load = TransactionLoad(cluster.bootstrap(), topic)
+    load.start()
+
+    def after_restart(node_id: int, committed_before: int) -> int:
+        assert not load.fatal, f"fatal by node {node_id}'s restart: {load.fatal}"
+        assert len(load.committed) > committed_before, (
+            f"no transaction committed while node {node_id} restarted")
+        return len(load.committed)
+
+    try:
+        roll(cluster, topic, after_restart)
+    finally:
+        load.stop()
+    assert not load.fatal, load.fatal
+    ends = log_ends(cluster.bootstrap(), topic)
+    got = read_everything(cluster.bootstrap(), topic, ends, **{"isolation.level": "read_committed"})
+    seen = [value for records in got.values() for _, value in records]
+    assert len(seen) == len(set(seen)), "a committed record was read twice"
+    assert not set(seen) & set(load.aborted), "records of an aborted transaction were read"
+    assert set(seen) == set(load.committed), (
+        f"{len(set(load.committed) - set(seen))} committed records missing, "
+        f"{len(set(seen) - set(load.committed))} read that were not committed")
+    print(f"transactions through a rolling restart: {len(load.committed) // 10} committed, "
+          f"{len(load.aborted) // 10} aborted")

@@ -25,18 +25,26 @@
 //                  "aborted": [...]} (round numbers) to <out.json>; the
 //                  pytest wrapper checks what read_committed and
 //                  read_uncommitted consumers see.
+//   rolling-produce  an idempotent acks=all producer (its own client: all of
+//                  <bootstrap>'s comma-separated brokers as seeds, retries
+//                  long enough to outlast a node's restart) sends "kjs-<n>"
+//                  one record at a time to partition n % 6 of the existing
+//                  <topic> until the file <out.json>.stop appears, while the
+//                  pytest wrapper restarts the nodes one by one. Writes
+//                  {"acked": [[value, partition, offset], ...], "failed":
+//                  [[value, error], ...]} to <out.json>.
 //
 // TLS from the environment: KAFKAJS_TLS_CA (PEM CA file) connects over
 // SSL; KAFKAJS_TLS_CERT and KAFKAJS_TLS_KEY add a client certificate.
 //
 // Exits 0 on success; any failed assertion exits non-zero with a message.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 
 const [mode, bootstrap, topic, outPath, transactionalId] = process.argv.slice(2);
 if (!mode || !bootstrap || !topic || !outPath) {
-  console.error('usage: kafkajs_e2e.mjs <produce|group-consume|transactions> <bootstrap> <topic> <out.json> [transactional id]');
+  console.error('usage: kafkajs_e2e.mjs <produce|group-consume|transactions|rolling-produce> <bootstrap> <topic> <out.json> [transactional id]');
   process.exit(2);
 }
 
@@ -241,8 +249,43 @@ async function transactions() {
   writeFileSync(outPath, JSON.stringify(report));
 }
 
+async function rollingProduce() {
+  const client = new Kafka({
+    clientId: 'skein-e2e-kafkajs-rolling',
+    brokers: bootstrap.split(','),
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    requestTimeout: 20000,
+  });
+  const producer = client.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: 40, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
+  await producer.connect();
+  const report = { acked: [], failed: [] };
+  try {
+    for (let n = 0; !existsSync(`${outPath}.stop`); n++) {
+      const value = `kjs-${n}`;
+      const partition = n % 6;
+      try {
+        const [result] = await producer.send({ topic, acks: -1, messages: [{ partition, key: value, value }] });
+        assert.equal(result.errorCode, 0, JSON.stringify(result));
+        report.acked.push([value, result.partition, Number(result.baseOffset)]);
+      } catch (error) {
+        report.failed.push([value, `${error.name}: ${error.message}`]);
+      }
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  writeFileSync(outPath, JSON.stringify(report));
+}
+
 try {
   if (mode === 'produce') await produce();
+  else if (mode === 'rolling-produce') await rollingProduce();
   else if (mode === 'transactions') await transactions();
   else if (mode === 'group-consume') await groupConsume();
   else throw new Error(`unknown mode ${mode}`);
