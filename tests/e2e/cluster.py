@@ -82,6 +82,7 @@ SHUTDOWN_TIMEOUT_S = 30.0
 
 API_METADATA = 3
 API_DESCRIBE_CLUSTER = 60
+API_DESCRIBE_QUORUM = 55
 METADATA_VERSION = 9
 DESCRIBE_CLUSTER_VERSION = 0
 
@@ -213,6 +214,51 @@ def metadata(port: int, node_id: int, topics: list[str] | None = None,
     if r.remaining() != 0:
         raise ValueError(f"{r.remaining()} trailing bytes after a Metadata v9 response")
     return MetadataView(node_id, cluster_id, controller_id, brokers, topic_views)
+
+
+@dataclass(frozen=True)
+class QuorumDescription:
+    """The metadata quorum as a broker's DescribeQuorum v0 answers it."""
+
+    error_code: int
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    voters: dict[int, int]  # voter id -> its log end offset, as the leader knows it
+
+
+def describe_quorum(port: int, timeout_s: float = PROBE_TIMEOUT_S) -> QuorumDescription:
+    """DescribeQuorum v0 of `__cluster_metadata`-0 from the broker on
+    `port`. Response body: error_code INT16 | topics COMPACT_ARRAY[
+    topic_name COMPACT_STRING | partitions COMPACT_ARRAY[ partition_index
+    INT32 | error_code INT16 | leader_id INT32 | leader_epoch INT32 |
+    high_watermark INT64 | current_voters, observers COMPACT_ARRAY[
+    replica_id INT32 | log_end_offset INT64 | TAGGED ] | TAGGED ] | TAGGED ]
+    | TAGGED."""
+    body = (kw.uvarint(2) + kw.compact_string("__cluster_metadata")
+            + kw.uvarint(2) + kw.i32(0) + kw.uvarint(0) + kw.uvarint(0) + kw.uvarint(0))
+    r = _flexible_request(port, API_DESCRIBE_QUORUM, 0, body, timeout_s)
+    top_error = r.i16()
+    if top_error != 0:
+        return QuorumDescription(top_error, -1, -1, -1, {})
+    if _compact_array_len(r) != 1:
+        raise ValueError("DescribeQuorum answered other than the one topic asked")
+    r.compact_string()  # topic_name
+    if _compact_array_len(r) != 1:
+        raise ValueError("DescribeQuorum answered other than the one partition asked")
+    r.i32()  # partition_index
+    error_code, leader_id, leader_epoch, high_watermark = r.i16(), r.i32(), r.i32(), r.i64()
+
+    def replicas() -> dict[int, int]:
+        out = {}
+        for _ in range(max(0, _compact_array_len(r))):
+            replica_id, log_end_offset = r.i32(), r.i64()
+            r.tagged_fields()
+            out[replica_id] = log_end_offset
+        return out
+
+    voters = replicas()
+    return QuorumDescription(error_code, leader_id, leader_epoch, high_watermark, voters)
 
 
 def describe_cluster(port: int, node_id: int, timeout_s: float = PROBE_TIMEOUT_S) -> ClusterDescription:

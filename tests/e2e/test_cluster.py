@@ -496,6 +496,46 @@ def test_three_controllers_and_two_brokers_serve_replication_factor_two(cluster_
     assert new_leader in {1, 2, 3} - {leader}, new_leader
 
 
+@pytest.mark.timeout(120)
+def test_broker_only_nodes_hand_out_producer_ids_for_idempotent_and_transactional_producers(
+        cluster_factory):
+    """A broker-only node holds no quorum: it takes producer ids in blocks
+    from the active controller (AllocateProducerIds), as a KRaft broker
+    does. It answered InitProducerId NOT_CONTROLLER, so no idempotent or
+    transactional producer could start on a cluster with dedicated
+    controllers."""
+    from confluent_kafka import Producer
+
+    from clients import common_conf, consume_partition, keyed_messages, produce
+    from test_metadata_quorum import init_producer_id
+
+    # Two brokers: __transaction_state at two replicas (Kafka's default of
+    # three would wait for a third broker, as Kafka's would).
+    cluster = cluster_factory(controllers=3, brokers=2,
+                              properties={"transaction.state.log.replication.factor": "2"})
+    cluster.start()
+    cluster.wait_ready({4, 5})
+    ids = [init_producer_id(cluster.node(n).client_port) for n in (4, 5, 4, 5)]
+    assert all(i >= 0 for i in ids) and len(set(ids)) == len(ids), ids
+
+    topic = unique_topic("split-idem")
+    create_topic(cluster.bootstrap(), topic, partitions=1, replication_factor=2)
+    wait_topic_placed(cluster, topic, 1, {4, 5}, 2)
+    messages = keyed_messages(20, partition=0, tag="idem")
+    delivered = produce(cluster.bootstrap(), topic, messages, acks="all", **{"enable.idempotence": True})
+    assert [m.offset() for m in delivered] == list(range(20))
+
+    p = Producer({**common_conf(cluster.bootstrap()), "transactional.id": unique_topic("split-txn")})
+    p.init_transactions(TIMEOUT_S)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, value=f"txn-{i}".encode(), partition=0)
+    p.commit_transaction(TIMEOUT_S)
+    got = consume_partition(cluster.bootstrap(), topic, 0, 20, expect_count=5,
+                            **{"isolation.level": "read_committed"})
+    assert [m.value for m in got] == [f"txn-{i}".encode() for i in range(5)]
+
+
 # --------------------------------------------------------------------------
 # f) One node.
 

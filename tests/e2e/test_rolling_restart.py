@@ -1,7 +1,10 @@
 """A rolling restart under load, the way operators upgrade a cluster: each
-of three combined nodes in turn gets SIGTERM, exits 0, starts again on its
-data dir and catches up, while an idempotent acks=all producer and a
-consumer group keep running (confluent-kafka, i.e. librdkafka).
+node in turn (three combined nodes; or three controllers, then three
+brokers) gets SIGTERM, exits 0, starts again on its data dir and catches
+up, while an idempotent acks=all producer and a consumer group keep running
+(confluent-kafka, i.e. librdkafka); a transactional producer rides the
+same rolls, and kafkajs's idempotent producer a roll of three combined
+nodes.
 
 What users rely on, as with Kafka: a graceful stop is a controlled
 shutdown (the stopping broker's leaderships move to the other in-sync
@@ -26,7 +29,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from cluster import Cluster
+from cluster import Cluster, describe_quorum
 from clients import TIMEOUT_S, admin, common_conf, unique_topic
 from conftest import which_or_fail
 from test_cluster import cluster_factory, wait_topic_placed  # noqa: F401  (fixture)
@@ -202,30 +205,56 @@ def start_with_topic(cluster: Cluster) -> str:
     replication factor 3 and min.insync.replicas=2, every replica in sync;
     returns its name."""
     cluster.start()
-    cluster.wait_ready({1, 2, 3})
+    cluster.wait_ready(broker_ids(cluster))
     topic = unique_topic("rolling")
     a = admin(cluster.bootstrap())
     a.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=3,
                               config={"min.insync.replicas": "2"})],
                     operation_timeout=10)[topic].result(TIMEOUT_S)
-    wait_topic_placed(cluster, topic, PARTITIONS, {1, 2, 3}, 3)
+    wait_topic_placed(cluster, topic, PARTITIONS, broker_ids(cluster), 3)
     return topic
 
 
+def broker_ids(cluster: Cluster) -> set[int]:
+    return {n.node_id for n in cluster.broker_nodes()}
+
+
+def wait_quorum_caught_up(cluster: Cluster, node_id: int) -> None:
+    """Waits until the metadata quorum has a leader and voter `node_id`'s
+    log reaches the quorum's high watermark (what an operator checks with
+    `kafka-metadata-quorum describe --replication` before restarting the
+    next controller: two voters of three must stay up to date)."""
+    asked = cluster.running_brokers()[0]
+
+    def probe():
+        quorum = describe_quorum(asked.client_port)
+        ok = (quorum.error_code == 0 and quorum.leader_id >= 0
+              and quorum.voters.get(node_id, -1) >= quorum.high_watermark >= 0)
+        return ok, quorum
+
+    cluster.wait_for(f"voter {node_id} caught up with the metadata quorum", probe, REJOIN_TIMEOUT_S)
+
+
 def roll(cluster: Cluster, topic: str, after_restart: Callable[[int, int], int] | None = None) -> None:
-    """The rolling restart, load already running: each node in turn gets
-    SIGTERM and must exit 0 with its leaderships and ISR places given up,
-    then starts again and rejoins every ISR. `after_restart(node_id, mark)`
-    checks the load after each node is back and returns the next mark."""
+    """The rolling restart, load already running: each node in turn, in id
+    order, gets SIGTERM and must exit 0 — a broker with its leaderships
+    and ISR places given up — then starts again; a broker rejoins every
+    ISR, a voter catches up with the metadata quorum. `after_restart(
+    node_id, mark)` checks the load after each node is back and returns
+    the next mark."""
     time.sleep(SETTLE_S)
     mark = 0
-    for node_id in (1, 2, 3):
-        node = cluster.node(node_id)
+    brokers = broker_ids(cluster)
+    for node_id, node in sorted(cluster.nodes.items()):
         code = node.stop(STOP_TIMEOUT_S)
         assert code == 0, f"node {node_id} exited {code} on SIGTERM"
-        wait_left_everywhere(cluster, topic, node_id)
+        if node.is_broker:
+            wait_left_everywhere(cluster, topic, node_id)
         node.start()
-        wait_topic_placed(cluster, topic, PARTITIONS, {1, 2, 3}, 3, timeout_s=REJOIN_TIMEOUT_S)
+        if node.is_broker:
+            wait_topic_placed(cluster, topic, PARTITIONS, brokers, 3, timeout_s=REJOIN_TIMEOUT_S)
+        if node.is_controller:
+            wait_quorum_caught_up(cluster, node_id)
         time.sleep(SETTLE_S)
         if after_restart is not None:
             mark = after_restart(node_id, mark)
@@ -246,10 +275,17 @@ def stored_exactly_once(cluster: Cluster, topic: str) -> dict[bytes, tuple[int, 
     return stored
 
 
+# Three combined nodes, or three controllers and three brokers (Kafka's
+# production layout: a controller's restart moves no partition).
+TOPOLOGIES = {"combined": {"combined": 3}, "dedicated-controllers": {"controllers": 3, "brokers": 3}}
+
+
 @pytest.mark.timeout(420)
-def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_factory):
+@pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
+def test_a_rolling_restart_under_load_loses_and_duplicates_nothing(cluster_factory, topology):
     cluster = cluster_factory(
-        combined=3, properties={"leader.imbalance.check.interval.seconds": str(IMBALANCE_CHECK_S)})
+        **TOPOLOGIES[topology],
+        properties={"leader.imbalance.check.interval.seconds": str(IMBALANCE_CHECK_S)})
     topic = start_with_topic(cluster)
 
     producer = LoadProducer(cluster.bootstrap(), topic)
@@ -391,12 +427,13 @@ class TransactionLoad:
 
 
 @pytest.mark.timeout(420)
-def test_transactions_commit_exactly_once_through_a_rolling_restart(cluster_factory):
+@pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
+def test_transactions_commit_exactly_once_through_a_rolling_restart(cluster_factory, topology):
     """The transaction coordinators (`__transaction_state`) and the
     partitions' leaders move three times under a transactional producer:
     no fatal error; a read_committed consumer sees every committed
     transaction's records once and no aborted one's."""
-    cluster = cluster_factory(combined=3)
+    cluster = cluster_factory(**TOPOLOGIES[topology])
     topic = start_with_topic(cluster)
     load = TransactionLoad(cluster.bootstrap(), topic)
     load.start()

@@ -863,12 +863,14 @@ impl ControlShard {
         let Ok(_permit) = self.change_lock.acquire_permit(1).await else {
             return unavailable(&request);
         };
-        // Reads, and producer ids (fetched from the active controller in
-        // blocks), are served by any voter.
-        let read_only = matches!(
-            request,
-            ControlRequest::DescribeQuorum | ControlRequest::AllocateProducerId
-        );
+        // Producer ids come from the block in hand, refilled by the active
+        // controller (AllocateProducerIds): on any node, a broker-only one
+        // (which holds no quorum) too.
+        if matches!(request, ControlRequest::AllocateProducerId) {
+            return ControlReply::ProducerId(self.allocate_producer_id().await);
+        }
+        // Reads are served by any voter.
+        let read_only = matches!(request, ControlRequest::DescribeQuorum);
         let active = self.active_controller();
         let quorum = match self.quorum() {
             Some(quorum) if !self.is_cluster() || self.is_active() || read_only => quorum,
@@ -878,7 +880,7 @@ impl ControlShard {
         // with its statement, before the commit waits.
         let (records, reply) = match request {
             ControlRequest::AllocateProducerId => {
-                return ControlReply::ProducerId(self.allocate_producer_id().await);
+                unreachable!("producer ids are allocated above, without the quorum")
             }
             ControlRequest::DescribeQuorum => {
                 let mut status = quorum.borrow().status();
