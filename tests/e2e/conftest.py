@@ -17,6 +17,10 @@ Environment:
                     times and min.insync.replicas=2: the client suites then
                     run against a cluster (by hand; CI runs one node). A test
                     that needs one broker's files skips itself.
+  SKEIN_E2E_CONTROLLERS  with SKEIN_E2E_NODES=3, `dedicated` makes the
+                    cluster three controller-only nodes and three
+                    broker-only ones (Kafka's production layout) instead of
+                    three combined nodes.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ SHUTDOWN_TIMEOUT_S = 30.0
 LOG_TAIL_BYTES = 64 * 1024
 SESSION_BUDGET_S = float(os.environ.get("SKEIN_E2E_BUDGET_S", "1800"))
 E2E_NODES = int(os.environ.get("SKEIN_E2E_NODES", "1"))
+E2E_LAYOUT = ({"controllers": 3, "brokers": 3}
+              if os.environ.get("SKEIN_E2E_CONTROLLERS") == "dedicated" else {"combined": 3})
 # What every topic of a SKEIN_E2E_NODES=3 run gets, so that its records are
 # really replicated and acks=all waits for a follower.
 CLUSTER_MODE_PROPERTIES = {
@@ -193,18 +199,20 @@ def pytest_runtest_makereport(item, call):
 
 
 class ClusterBroker:
-    """A cluster of three combined nodes behind the `Broker` interface
-    (SKEIN_E2E_NODES=3). `port` and `bootstrap` are node 1's client
-    address; restart/kill act on all three nodes. Anything that reads one
-    broker's files skips the test."""
+    """A cluster of three combined nodes (or three controllers and three
+    brokers: SKEIN_E2E_CONTROLLERS=dedicated) behind the `Broker` interface
+    (SKEIN_E2E_NODES=3). `port` and `bootstrap` are the first broker's
+    client address; restart/kill act on every node. Anything that reads
+    one broker's files skips the test."""
 
     def __init__(self, base_dir: Path, settings: dict[str, str]):
         from cluster import Cluster  # cluster.py imports this module
 
         self.settings = settings
-        self.cluster = Cluster(base_dir, combined=3,
+        self.cluster = Cluster(base_dir, **E2E_LAYOUT,
                                properties={**CLUSTER_MODE_PROPERTIES, **settings})
-        self.port = self.cluster.node(1).client_port
+        self.first = self.cluster.broker_nodes()[0]
+        self.port = self.first.client_port
         self.start_failed = False
         self.proc = self  # the fixture's teardown checks proc.poll()
         self.returncode = 0
@@ -214,7 +222,7 @@ class ClusterBroker:
         # One address, as the single-broker tests hand it to clients (some
         # harness scripts take exactly one host:port); clients find the
         # other nodes through Metadata.
-        return self.cluster.node(1).bootstrap
+        return self.first.bootstrap
 
     @property
     def data_dir(self) -> Path:
@@ -223,7 +231,7 @@ class ClusterBroker:
     def start(self) -> None:
         self.start_failed = True
         self.cluster.start()
-        self.cluster.wait_ready({1, 2, 3})
+        self.cluster.wait_ready({n.node_id for n in self.cluster.broker_nodes()})
 
         # The active controller creates __consumer_offsets once every broker
         # is unfenced: a single broker has it from its first answer, and the
