@@ -248,16 +248,11 @@ def describe_quorum(port: int, timeout_s: float = PROBE_TIMEOUT_S) -> QuorumDesc
         raise ValueError("DescribeQuorum answered other than the one partition asked")
     r.i32()  # partition_index
     error_code, leader_id, leader_epoch, high_watermark = r.i16(), r.i32(), r.i32(), r.i64()
-
-    def replicas() -> dict[int, int]:
-        out = {}
-        for _ in range(max(0, _compact_array_len(r))):
-            replica_id, log_end_offset = r.i32(), r.i64()
-            r.tagged_fields()
-            out[replica_id] = log_end_offset
-        return out
-
-    voters = replicas()
+    voters = {}
+    for _ in range(max(0, _compact_array_len(r))):
+        replica_id, log_end_offset = r.i32(), r.i64()
+        r.tagged_fields()
+        voters[replica_id] = log_end_offset
     return QuorumDescription(error_code, leader_id, leader_epoch, high_watermark, voters)
 
 
@@ -556,6 +551,9 @@ class Cluster:
 
     def broker_nodes(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.is_broker]
+
+    def broker_ids(self) -> set[int]:
+        return {n.node_id for n in self.broker_nodes()}
 
     def running_brokers(self) -> list[Node]:
         """Broker nodes whose process runs unpaused."""

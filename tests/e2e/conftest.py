@@ -231,7 +231,7 @@ class ClusterBroker:
     def start(self) -> None:
         self.start_failed = True
         self.cluster.start()
-        self.cluster.wait_ready({n.node_id for n in self.cluster.broker_nodes()})
+        self.cluster.wait_ready(self.cluster.broker_ids())
 
         # The active controller creates __consumer_offsets once every broker
         # is unfenced: a single broker has it from its first answer, and the

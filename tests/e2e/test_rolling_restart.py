@@ -12,8 +12,12 @@ replicas and it leaves every ISR before it exits, so no acknowledged write
 depends on it); the producer never reports a failed delivery (every error
 it meets on the way is retriable and retried); every acknowledged value is
 in the log exactly once, in dense offsets; the consumer group goes on
-through its coordinator's restarts and sees every acknowledged value; the
-restarted node rejoins every ISR.
+through its coordinator's restarts and sees every acknowledged value; a
+restarted broker rejoins every ISR and a restarted controller catches up
+with the metadata quorum before the next node stops; once the roll is over
+the periodic leader rebalance (`auto.leader.rebalance.enable`, here every
+`leader.imbalance.check.interval.seconds`=3 instead of 300) gives every
+partition back to its preferred replica.
 """
 
 from __future__ import annotations
@@ -186,7 +190,7 @@ def wait_left_everywhere(cluster: Cluster, topic: str, stopped: int) -> None:
     """After a graceful stop: the survivors lead every partition, the
     stopped node is in no ISR (Kafka's controlled shutdown) and Metadata
     lists its replicas as offline."""
-    survivors = [n for n in cluster.running_brokers()]
+    survivors = cluster.running_brokers()
 
     def probe():
         problems = []
@@ -201,22 +205,18 @@ def wait_left_everywhere(cluster: Cluster, topic: str, stopped: int) -> None:
 
 
 def start_with_topic(cluster: Cluster) -> str:
-    """Starts the three nodes and creates a topic of PARTITIONS partitions,
+    """Starts the cluster and creates a topic of PARTITIONS partitions,
     replication factor 3 and min.insync.replicas=2, every replica in sync;
     returns its name."""
     cluster.start()
-    cluster.wait_ready(broker_ids(cluster))
+    cluster.wait_ready(cluster.broker_ids())
     topic = unique_topic("rolling")
     a = admin(cluster.bootstrap())
     a.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=3,
                               config={"min.insync.replicas": "2"})],
                     operation_timeout=10)[topic].result(TIMEOUT_S)
-    wait_topic_placed(cluster, topic, PARTITIONS, broker_ids(cluster), 3)
+    wait_topic_placed(cluster, topic, PARTITIONS, cluster.broker_ids(), 3)
     return topic
-
-
-def broker_ids(cluster: Cluster) -> set[int]:
-    return {n.node_id for n in cluster.broker_nodes()}
 
 
 def wait_quorum_caught_up(cluster: Cluster, node_id: int) -> None:
@@ -244,7 +244,7 @@ def roll(cluster: Cluster, topic: str, after_restart: Callable[[int, int], int] 
     the next mark."""
     time.sleep(SETTLE_S)
     mark = 0
-    brokers = broker_ids(cluster)
+    brokers = cluster.broker_ids()
     for node_id, node in sorted(cluster.nodes.items()):
         code = node.stop(STOP_TIMEOUT_S)
         assert code == 0, f"node {node_id} exited {code} on SIGTERM"
